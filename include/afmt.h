@@ -1,0 +1,215 @@
+/*
+ * afmt.h - public C API of libafmt, an MPI parallel I/O library that stores many
+ * named n-dimensional arrays in one file, compressed, layered and crash-safe.
+ *
+ * Conventions (see docs/api.md for the full reference):
+ *  - Every function returns AFMT_OK (0) or a negative AFMT_E* code. Nothing in the
+ *    library prints, exits, aborts or calls MPI_Abort.
+ *  - afmt_strerror(code) gives a fixed text for a code; afmt_errmsg(f) gives the
+ *    detailed message of the last failure on f (or, for f == NULL, on this thread).
+ *  - COLLECTIVE: every rank of the file's communicator calls it, in the same order,
+ *    with the same arguments. INDEPENDENT: a rank calls it alone.
+ *  - Shapes, starts and counts are uint64_t arrays of length ndim in C (row-major)
+ *    order; for a scalar (ndim 0) they may be NULL.
+ *  - Buffers are contiguous, C order, native layout of the dtype; the file is
+ *    little-endian and the library converts.
+ *
+ * Limits: ndim <= AFMT_MAX_NDIM, names <= AFMT_MAX_NAME bytes, dimension names <=
+ * AFMT_MAX_DIMNAME bytes. Exceeding one is AFMT_EINVAL with a message.
+ */
+#ifndef AFMT_H
+#define AFMT_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AFMT_VERSION_MAJOR 0
+#define AFMT_VERSION_MINOR 1
+#define AFMT_VERSION_PATCH 0
+
+/* ---- error codes (negative; values never change) ---------------------------- */
+#define AFMT_OK 0
+#define AFMT_EINVAL (-1)    /* bad argument: NULL, out of range, too long, overlap */
+#define AFMT_ENOTFOUND (-2) /* no such array, attribute or file */
+#define AFMT_EEXIST (-3)    /* array name live, or file exists without AFMT_TRUNC */
+#define AFMT_ETYPE (-4)     /* dtype mismatch */
+#define AFMT_ERANGE (-5)    /* value does not fit (buffer too small, layer out of range) */
+#define AFMT_EIO (-6)       /* the storage failed (errno in the message) */
+#define AFMT_ECORRUPT (-7)  /* a checksum or structure check failed */
+#define AFMT_EVERSION (-8)  /* the file is of a newer format version */
+#define AFMT_ENOMEM (-9)    /* out of memory */
+#define AFMT_ECODEC (-10)   /* codec missing or failed */
+#define AFMT_EMPI (-11)     /* an MPI call failed */
+#define AFMT_EREADONLY (-12) /* write access on a read-only handle */
+#define AFMT_ESTATE (-13)   /* call not valid in the handle's state */
+
+/* ---- limits ---------------------------------------------------------------- */
+#define AFMT_MAX_NDIM 32
+#define AFMT_MAX_NAME 255
+#define AFMT_MAX_DIMNAME 63
+
+typedef enum {
+    AFMT_BOOL,
+    AFMT_INT8,
+    AFMT_INT16,
+    AFMT_INT32,
+    AFMT_INT64,
+    AFMT_UINT8,
+    AFMT_UINT16,
+    AFMT_UINT32,
+    AFMT_UINT64,
+    AFMT_FLOAT32,
+    AFMT_FLOAT64
+} afmt_dtype;
+
+/* Codec ids are stable on disk. User codecs take ids >= 256 (afmt_codec_register). */
+typedef enum { AFMT_CODEC_NONE = 0, AFMT_CODEC_LZ4 = 1, AFMT_CODEC_ZSTD = 2 } afmt_codec;
+
+typedef struct afmt_file afmt_file; /* opaque handle of one open file */
+typedef struct afmt_opts afmt_opts; /* opaque options, see afmt_opts_create */
+
+/* ---- options (all INDEPENDENT; an options object is local to the caller) ------- */
+
+/* Creates an options object with the defaults: LZ4, shuffle on, 4 MiB blocks,
+ * 512 MiB memory budget, spill directory $TMPDIR or /tmp, 64 MiB block cache,
+ * no MPI_Info hints. Errors: EINVAL (o NULL), ENOMEM. */
+int afmt_opts_create(afmt_opts **o);
+/* Codec for new blocks. level is the codec's own scale, 0 = its default (LZ4: < 0 is
+ * the acceleration of LZ4 fast, 1 = default, 2..12 = LZ4 HC; zstd: its levels).
+ * Errors: EINVAL (NULL, level out of the codec's range), ECODEC (unknown codec id). */
+int afmt_opts_set_codec(afmt_opts *o, afmt_codec c, int level);
+/* Byte-shuffle pre-filter for arrays defined with these options (on != 0). */
+int afmt_opts_set_shuffle(afmt_opts *o, int on);
+/* Target raw bytes per block (>= 1 KiB, <= 1 GiB). A chunk never spans blocks, so a
+ * chunk larger than the target makes a block of its own. */
+int afmt_opts_set_block_size(afmt_opts *o, uint64_t bytes);
+/* Compressed bytes a rank keeps in memory before commit; past it blocks spill to a
+ * file in the spill directory. 0 = spill every block at once. */
+int afmt_opts_set_mem_budget(afmt_opts *o, uint64_t bytes);
+/* Directory of the spill file (a node-local disk is best). The copy is taken. */
+int afmt_opts_set_spill_dir(afmt_opts *o, const char *dir);
+/* MPI_Info hints given to MPI_File_open (duplicated; the caller keeps its own).
+ * afmt's own hints: "afmt_collective_write" = "true" writes data blocks with
+ * MPI_File_write_at_all instead of MPI_File_write_at. */
+int afmt_opts_set_mpi_info(afmt_opts *o, MPI_Info info);
+/* Bytes of decompressed blocks a handle caches for reads (0 disables the cache). */
+int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes);
+/* Frees o (NULL is fine). */
+int afmt_opts_free(afmt_opts *o);
+
+/* ---- files ----------------------------------------------------------------- */
+#define AFMT_RDONLY 0x1
+#define AFMT_RDWR 0x2
+#define AFMT_TRUNC 0x4
+
+/* COLLECTIVE. Creates path (AFMT_EEXIST if it exists, unless flags has AFMT_TRUNC)
+ * and writes an empty file (superblock, no layer). opts may be NULL (defaults); it
+ * is copied. On failure *f is NULL and afmt_errmsg(NULL) tells why. */
+int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts *opts,
+                afmt_file **f);
+/* COLLECTIVE. Opens an existing file; mode is AFMT_RDONLY or AFMT_RDWR. comm may have
+ * any size, unrelated to the writers'. Rank 0 reads the superblock and footers and
+ * broadcasts them. Errors: ENOTFOUND, ECORRUPT, EVERSION, EIO, EINVAL. */
+int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
+              afmt_file **f);
+/* COLLECTIVE. Commits pending writes first (if any, and the file is writable), then
+ * frees f, also when that commit fails (its code is returned). */
+int afmt_close(afmt_file *f);
+
+/* ---- arrays ---------------------------------------------------------------- */
+
+/* COLLECTIVE. Defines an array. chunk NULL = one chunk for the whole array; dims
+ * NULL = "dim0".."dimN-1"; fill NULL = zero (fill points at one element of type t).
+ * ndim 0 is a scalar. The array is visible at once and durable at the next commit.
+ * Errors: EEXIST (name live), EINVAL (name, ndim, shape 0, chunk 0 or > shape). */
+int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
+                const uint64_t *chunk, const char *const *dims, const void *fill);
+
+/* INDEPENDENT. Stages the hyperslab [start, start+count) for the next commit. Any rank
+ * may write any region; regions of different ranks in one commit must not overlap
+ * (afmt_commit reports it as AFMT_EINVAL naming the array and chunk). buf may be reused
+ * when the call returns. Errors: ENOTFOUND, EINVAL (region), EREADONLY. */
+int afmt_write(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
+               const void *buf);
+
+/* INDEPENDENT. Reads the hyperslab as of the last commit plus this rank's own staged
+ * writes. Never-written elements read as the fill value. Errors: ENOTFOUND, EINVAL,
+ * ECORRUPT (damaged block, naming array and chunk), ECODEC, EIO. */
+int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
+              void *buf);
+
+/* COLLECTIVE. Makes everything staged on every rank durable as one new layer,
+ * atomically: after a crash the file holds all of this commit or none of it. Every rank
+ * returns the same code. Nothing staged: no layer is written, AFMT_OK. */
+int afmt_commit(afmt_file *f);
+
+/* COLLECTIVE. Deletes an array: it disappears at once from this handle, the deletion is
+ * durable at the next commit, its space is reclaimed by afmt_compact. Its staged writes
+ * are dropped. Errors: ENOTFOUND, EREADONLY. */
+int afmt_delete(afmt_file *f, const char *name);
+/* COLLECTIVE. Commits pending writes, rewrites all live data as one layer into
+ * "<path>.compact" and renames it over path; afterwards afmt_layers is 1. A crash at any
+ * moment leaves either the old or the new file whole. */
+int afmt_compact(afmt_file *f);
+
+/* COLLECTIVE. Sets attribute key of array (NULL = of the file) to n values of type t
+ * (a string is n bytes of AFMT_UINT8). Visible at once, durable at the next commit. */
+int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t, uint64_t n,
+                  const void *values);
+/* INDEPENDENT. *n in: capacity of values in elements; out: number stored (also when the
+ * capacity is too small: then AFMT_ERANGE). ETYPE on type mismatch, ENOTFOUND. */
+int afmt_get_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t, uint64_t *n,
+                  void *values);
+
+typedef struct {
+    char name[256];
+    afmt_dtype dtype;
+    int ndim;
+    uint64_t shape[32], chunk[32];
+    char dims[32][64];
+} afmt_info;
+
+/* INDEPENDENT. Number of live arrays. */
+int afmt_count(afmt_file *f, int *n);
+/* INDEPENDENT. Live array number index (0-based, in definition order). ERANGE. */
+int afmt_info_at(afmt_file *f, int index, afmt_info *info);
+/* INDEPENDENT. Descriptor of a live array; ENOTFOUND if absent. */
+int afmt_inquire(afmt_file *f, const char *name, afmt_info *info);
+/* INDEPENDENT. Number of committed layers (layers visible to this handle). */
+int afmt_layers(afmt_file *f, uint64_t *n);
+
+/* ---- codecs ---------------------------------------------------------------- */
+
+/* A user codec. compress writes at most dst_cap bytes and sets *dst_len; it returns 0,
+ * or nonzero when it fails or the output does not fit (the block is then stored raw).
+ * decompress must produce exactly dst_len bytes and return 0, nonzero otherwise.
+ * bound returns the largest output compress can make for src_len bytes. */
+typedef struct {
+    uint32_t id; /* >= 256; stable on disk */
+    const char *name;
+    size_t (*bound)(size_t src_len);
+    int (*compress)(const void *src, size_t src_len, void *dst, size_t dst_cap, size_t *dst_len,
+                    int level);
+    int (*decompress)(const void *src, size_t src_len, void *dst, size_t dst_len);
+} afmt_codec_desc;
+
+/* INDEPENDENT, process-wide (like an HDF5 filter). Registers a codec (copied) so that
+ * files may be written with afmt_opts_set_codec(o, id, level) and read. A file that uses
+ * a codec this process lacks still opens; reading such a block returns AFMT_ECODEC
+ * naming the id. Errors: EINVAL (id < 256, NULL members), EEXIST (id taken). */
+int afmt_codec_register(const afmt_codec_desc *codec);
+
+/* ---- messages -------------------------------------------------------------- */
+const char *afmt_strerror(int code);
+const char *afmt_errmsg(const afmt_file *f);
+const char *afmt_version(void); /* "MAJOR.MINOR.PATCH" */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AFMT_H */

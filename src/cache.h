@@ -1,0 +1,25 @@
+/* cache.h - a bounded LRU cache of decompressed blocks, keyed by a u64 block id and
+ * bounded in bytes. */
+#ifndef AFMT_CACHE_H
+#define AFMT_CACHE_H
+
+#include <stdint.h>
+
+typedef struct afmt_cache afmt_cache;
+
+/* capacity 0: nothing is kept. AFMT_OK or AFMT_ENOMEM. */
+int afmt_cache_create(afmt_cache **out, uint64_t capacity);
+void afmt_cache_free(afmt_cache *c);
+/* The cached bytes of key, or NULL; a hit makes the entry the most recent. The pointer
+ * stays valid until the next afmt_cache_put or afmt_cache_clear. */
+const uint8_t *afmt_cache_get(afmt_cache *c, uint64_t key, uint64_t *len);
+/* Takes ownership of data (malloc'd, len bytes): stores it as most recent and evicts the
+ * least recent entries to fit; data larger than the capacity is freed at once (not
+ * kept). Returns the pointer to use for reading now: data itself, valid until the next
+ * put or clear, except when it was not kept: then it stays valid until the next put or
+ * clear too (the cache keeps it aside as a single "uncached" slot). */
+const uint8_t *afmt_cache_put(afmt_cache *c, uint64_t key, uint8_t *data, uint64_t len);
+void afmt_cache_clear(afmt_cache *c);
+uint64_t afmt_cache_bytes(const afmt_cache *c);
+
+#endif

@@ -1,0 +1,25 @@
+/* error.h - setting detailed error messages on a handle or on the calling thread. */
+#ifndef AFMT_ERROR_H
+#define AFMT_ERROR_H
+
+#include <stdarg.h>
+
+#include "afmt.h"
+
+#define AFMT_ERRMSG_MAX 1024
+
+/* The thread's message buffer: used for failures without a handle (create, open, opts,
+ * codec registration) and, as a copy, for every failure on a handle too. */
+char *afmt_thread_errbuf(void);
+
+/* Formats a message into msgbuf (AFMT_ERRMSG_MAX bytes, NULL = the thread's buffer),
+ * copies it into the thread buffer, and returns code, so that one can write
+ *   return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_write(\"%s\"): ...", name, ...);  */
+int afmt_fail(char *msgbuf, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+int afmt_vfail(char *msgbuf, int code, const char *fmt, va_list ap);
+
+#endif

@@ -1,0 +1,65 @@
+/* grid.h - chunk-grid arithmetic (regular grid, truncated edge chunks) and copies of
+ * n-dimensional boxes between C-ordered buffers. All sizes are element counts. */
+#ifndef AFMT_GRID_H
+#define AFMT_GRID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "afmt.h"
+
+/* A chunk grid: shape and chunk of ndim dims (ndim 0: a scalar, one chunk of one
+ * element). nchunk[d] = ceil(shape[d] / chunk[d]). */
+typedef struct {
+    int ndim;
+    uint64_t shape[AFMT_MAX_NDIM];
+    uint64_t chunk[AFMT_MAX_NDIM];
+    uint64_t nchunk[AFMT_MAX_NDIM];
+} afmt_grid;
+
+/* Fills g; returns AFMT_EINVAL if a dim is 0, chunk > shape, or the total number of
+ * chunks or elements overflows u64. */
+int afmt_grid_init(afmt_grid *g, int ndim, const uint64_t *shape, const uint64_t *chunk);
+/* Total number of chunks. */
+uint64_t afmt_grid_nchunks(const afmt_grid *g);
+/* Linear (C-order) chunk index of chunk coordinates ccoord[ndim], and the inverse. */
+uint64_t afmt_grid_chunk_index(const afmt_grid *g, const uint64_t *ccoord);
+void afmt_grid_chunk_coord(const afmt_grid *g, uint64_t index, uint64_t *ccoord);
+/* Origin (element coords) and real extent (edge chunks truncated) of a chunk; returns
+ * the number of elements of the chunk. */
+uint64_t afmt_grid_chunk_box(const afmt_grid *g, const uint64_t *ccoord, uint64_t *origin,
+                             uint64_t *extent);
+
+/* Iterates over the chunks a hyperslab [start, start+count) touches, in C order of
+ * chunk coordinates. Usage:
+ *   afmt_grid_iter it; afmt_grid_iter_init(&it, g, start, count);
+ *   while (afmt_grid_iter_next(&it)) { it.index, it.ccoord, it.origin, it.extent,
+ *       it.sel_start (selection start inside the chunk), it.sel_count, it.full } */
+typedef struct {
+    const afmt_grid *g;
+    uint64_t lo[AFMT_MAX_NDIM], hi[AFMT_MAX_NDIM]; /* chunk coord range, hi inclusive */
+    uint64_t start[AFMT_MAX_NDIM], count[AFMT_MAX_NDIM];
+    int started, done;
+    uint64_t index;
+    uint64_t ccoord[AFMT_MAX_NDIM];
+    uint64_t origin[AFMT_MAX_NDIM], extent[AFMT_MAX_NDIM];
+    uint64_t sel_start[AFMT_MAX_NDIM], sel_count[AFMT_MAX_NDIM];
+    uint64_t nelems; /* elements of the whole chunk */
+    int full;        /* 1 if the hyperslab covers the whole chunk */
+} afmt_grid_iter;
+void afmt_grid_iter_init(afmt_grid_iter *it, const afmt_grid *g, const uint64_t *start,
+                         const uint64_t *count);
+int afmt_grid_iter_next(afmt_grid_iter *it);
+
+/* Copies the box of size count[ndim] from src (a C-ordered array of shape src_shape,
+ * box at src_start) to dst (shape dst_shape, box at dst_start). Elements are esize
+ * bytes. Contiguous inner runs are copied with one memcpy each. ndim 0: one element. */
+void afmt_box_copy(int ndim, size_t esize, const uint64_t *count, void *dst,
+                   const uint64_t *dst_shape, const uint64_t *dst_start, const void *src,
+                   const uint64_t *src_shape, const uint64_t *src_start);
+
+/* 1 if the boxes [a0, a0+ac) and [b0, b0+bc) intersect. */
+int afmt_box_overlap(int ndim, const uint64_t *a0, const uint64_t *ac, const uint64_t *b0,
+                     const uint64_t *bc);
+
+#endif

@@ -1,0 +1,30 @@
+/* hmap.h - an open-addressing hash map from a (u64, u64) key to a u64 value; used for
+ * the chunk index (array id, chunk index) and the staging table. */
+#ifndef AFMT_HMAP_H
+#define AFMT_HMAP_H
+
+#include <stdint.h>
+
+typedef struct {
+    uint64_t k1, k2, val;
+    uint8_t used; /* 0 empty, 1 used, 2 deleted */
+} afmt_hmap_slot;
+
+typedef struct {
+    afmt_hmap_slot *slots;
+    uint64_t cap; /* power of two or 0 */
+    uint64_t count, tombs;
+} afmt_hmap;
+
+void afmt_hmap_init(afmt_hmap *m);
+void afmt_hmap_free(afmt_hmap *m);
+void afmt_hmap_clear(afmt_hmap *m); /* keeps the memory */
+/* Inserts or replaces. AFMT_OK or AFMT_ENOMEM. */
+int afmt_hmap_put(afmt_hmap *m, uint64_t k1, uint64_t k2, uint64_t val);
+/* Returns a pointer to the value, NULL if absent (valid until the next put/del). */
+uint64_t *afmt_hmap_get(const afmt_hmap *m, uint64_t k1, uint64_t k2);
+/* Removes; 1 if it was there. */
+int afmt_hmap_del(afmt_hmap *m, uint64_t k1, uint64_t k2);
+/* Iteration: for (uint64_t i = 0; i < m->cap; i++) if (m->slots[i].used == 1) ... */
+
+#endif

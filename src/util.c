@@ -1,0 +1,96 @@
+/* util.c - byte buffers, dtype table, byte swapping and the checksum. */
+#include "util.h"
+
+#include <stdlib.h>
+
+#include <xxhash.h>
+
+void afmt_bswap_elems(void *p, size_t n, size_t esize) {
+    if (esize <= 1) return;
+    uint8_t *b = p;
+    for (size_t i = 0; i < n; i++, b += esize)
+        for (size_t k = 0; k < esize / 2; k++) {
+            uint8_t t = b[k];
+            b[k] = b[esize - 1 - k];
+            b[esize - 1 - k] = t;
+        }
+}
+
+void afmt_buf_init(afmt_buf *b) {
+    memset(b, 0, sizeof *b);
+}
+
+void afmt_buf_free(afmt_buf *b) {
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+int afmt_buf_reserve(afmt_buf *b, size_t n) {
+    if (b->oom) return AFMT_ENOMEM;
+    if (n <= b->cap - b->len) return AFMT_OK;
+    size_t want = b->len + n;
+    if (want < b->len) {
+        b->oom = 1;
+        return AFMT_ENOMEM;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < want) cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+    uint8_t *d = realloc(b->data, cap);
+    if (!d) {
+        b->oom = 1;
+        return AFMT_ENOMEM;
+    }
+    b->data = d;
+    b->cap = cap;
+    return AFMT_OK;
+}
+
+void afmt_buf_append(afmt_buf *b, const void *p, size_t n) {
+    if (n == 0 || afmt_buf_reserve(b, n) != AFMT_OK) return;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+void afmt_buf_u32(afmt_buf *b, uint32_t v) {
+    uint8_t t[4];
+    afmt_put_u32(t, v);
+    afmt_buf_append(b, t, 4);
+}
+
+void afmt_buf_u64(afmt_buf *b, uint64_t v) {
+    uint8_t t[8];
+    afmt_put_u64(t, v);
+    afmt_buf_append(b, t, 8);
+}
+
+void afmt_buf_zero(afmt_buf *b, size_t n) {
+    if (n == 0 || afmt_buf_reserve(b, n) != AFMT_OK) return;
+    memset(b->data + b->len, 0, n);
+    b->len += n;
+}
+
+static const struct {
+    size_t size;
+    const char *name;
+} dtypes[] = {
+    [AFMT_BOOL] = {1, "bool"},       [AFMT_INT8] = {1, "int8"},     [AFMT_INT16] = {2, "int16"},
+    [AFMT_INT32] = {4, "int32"},     [AFMT_INT64] = {8, "int64"},   [AFMT_UINT8] = {1, "uint8"},
+    [AFMT_UINT16] = {2, "uint16"},   [AFMT_UINT32] = {4, "uint32"}, [AFMT_UINT64] = {8, "uint64"},
+    [AFMT_FLOAT32] = {4, "float32"}, [AFMT_FLOAT64] = {8, "float64"},
+};
+
+int afmt_dtype_valid(int t) {
+    return t >= (int)AFMT_BOOL && t <= (int)AFMT_FLOAT64;
+}
+
+size_t afmt_dtype_size(afmt_dtype t) {
+    return afmt_dtype_valid((int)t) ? dtypes[t].size : 0;
+}
+
+const char *afmt_dtype_name(afmt_dtype t) {
+    return afmt_dtype_valid((int)t) ? dtypes[t].name : "?";
+}
+
+uint64_t afmt_checksum(const void *p, size_t n) {
+    return (uint64_t)XXH3_64bits(p, n);
+}

@@ -1,0 +1,77 @@
+/* util.h - little-endian encoding, growable byte buffers, checked arithmetic, dtype sizes. */
+#ifndef AFMT_UTIL_H
+#define AFMT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "afmt.h"
+
+/* ---- little-endian load/store (the file is little-endian; hosts may not be) ---- */
+static inline void afmt_put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void afmt_put_u64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t afmt_get_u32(const uint8_t *p) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+static inline uint64_t afmt_get_u64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* 1 on a big-endian host: element bytes are swapped between memory and file there. */
+static inline int afmt_host_is_big_endian(void) {
+    const uint16_t one = 1;
+    uint8_t b;
+    memcpy(&b, &one, 1);
+    return b == 0;
+}
+/* Reverses the bytes of each of n elements of size esize in place (no-op for esize 1). */
+void afmt_bswap_elems(void *p, size_t n, size_t esize);
+
+/* ---- checked u64 arithmetic: return 0 on overflow ---- */
+static inline int afmt_mul_ok(uint64_t a, uint64_t b, uint64_t *out) {
+    if (a != 0 && b > UINT64_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+static inline int afmt_add_ok(uint64_t a, uint64_t b, uint64_t *out) {
+    if (b > UINT64_MAX - a) return 0;
+    *out = a + b;
+    return 1;
+}
+
+/* ---- growable byte buffer used to encode footers and messages ---- */
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+    int oom; /* sticky: a failed growth makes every later append a no-op */
+} afmt_buf;
+
+void afmt_buf_init(afmt_buf *b);
+void afmt_buf_free(afmt_buf *b);
+/* Ensures room for n more bytes; returns 0 or AFMT_ENOMEM (and sets b->oom). */
+int afmt_buf_reserve(afmt_buf *b, size_t n);
+void afmt_buf_append(afmt_buf *b, const void *p, size_t n);
+void afmt_buf_u32(afmt_buf *b, uint32_t v);
+void afmt_buf_u64(afmt_buf *b, uint64_t v);
+void afmt_buf_zero(afmt_buf *b, size_t n);
+
+/* ---- dtypes ---- */
+/* Element size in bytes, 0 for an invalid dtype. */
+size_t afmt_dtype_size(afmt_dtype t);
+/* "float64" etc., "?" for an invalid dtype. */
+const char *afmt_dtype_name(afmt_dtype t);
+int afmt_dtype_valid(int t);
+
+/* XXH3-64 of n bytes: the one checksum of the format. */
+uint64_t afmt_checksum(const void *p, size_t n);
+
+#endif

@@ -65,7 +65,7 @@ uint64_t afmt_alloc_spilled_bytes(const afmt_alloc *a);
 int afmt_alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, uint64_t n);
 
 /* Hands out the stored bytes of all sealed blocks in order, as contiguous pieces of at
- * most max bytes: *pos is the caller's cursor (start at 0); on return *p/*n is the next
+ * most max bytes: *pos is the caller's cursor (start at 0); on return *p, *n is the next
  * piece (pointing into the arena or into a staging buffer read from the spill file,
  * valid until the next call) and *pos has advanced; *n == 0 at the end. */
 int afmt_alloc_next_piece(afmt_alloc *a, uint64_t *pos, uint64_t max, const void **p,

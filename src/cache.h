@@ -14,10 +14,11 @@ void afmt_cache_free(afmt_cache *c);
  * stays valid until the next afmt_cache_put or afmt_cache_clear. */
 const uint8_t *afmt_cache_get(afmt_cache *c, uint64_t key, uint64_t *len);
 /* Takes ownership of data (malloc'd, len bytes): stores it as most recent and evicts the
- * least recent entries to fit; data larger than the capacity is freed at once (not
- * kept). Returns the pointer to use for reading now: data itself, valid until the next
- * put or clear, except when it was not kept: then it stays valid until the next put or
- * clear too (the cache keeps it aside as a single "uncached" slot). */
+ * least recent entries to fit (an older entry of the same key is freed first). Data
+ * larger than the capacity is not kept: the cache holds it aside in a single "uncached"
+ * slot and frees it at the next put or clear. Either way the return value is data
+ * itself, valid until the next put or clear. Never fails (without memory for its
+ * bookkeeping the data is held aside too). */
 const uint8_t *afmt_cache_put(afmt_cache *c, uint64_t key, uint8_t *data, uint64_t len);
 void afmt_cache_clear(afmt_cache *c);
 uint64_t afmt_cache_bytes(const afmt_cache *c);

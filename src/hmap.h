@@ -25,6 +25,9 @@ int afmt_hmap_put(afmt_hmap *m, uint64_t k1, uint64_t k2, uint64_t val);
 uint64_t *afmt_hmap_get(const afmt_hmap *m, uint64_t k1, uint64_t k2);
 /* Removes; 1 if it was there. */
 int afmt_hmap_del(afmt_hmap *m, uint64_t k1, uint64_t k2);
+/* Makes room so that the next n insertions of new keys cannot fail (nor rehash).
+ * AFMT_OK or AFMT_ENOMEM. Replacing an existing key's value never allocates. */
+int afmt_hmap_reserve(afmt_hmap *m, uint64_t n);
 /* Iteration: for (uint64_t i = 0; i < m->cap; i++) if (m->slots[i].used == 1) ... */
 
 #endif

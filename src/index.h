@@ -45,7 +45,8 @@ typedef struct {
     afmt_array *arrays; /* in id (= definition) order, deleted ones too */
     uint64_t n_arrays, cap_arrays;
     afmt_hmap by_id;   /* (id, 0) -> position in arrays */
-    afmt_hmap by_name; /* (hash of name, 0) -> position of the live array of that name */
+    afmt_hmap by_name; /* (hash of name, k) -> position of the live array of that name;
+                        * k is 0, or 1, 2, ... for further live names of the same hash */
     afmt_iblock *blocks;
     uint64_t n_blocks, cap_blocks;
     afmt_chunk_loc *locs; /* chunk locations; the map points into this */
@@ -56,6 +57,8 @@ typedef struct {
     afmt_layer_info *layers; /* oldest first */
     uint64_t n_layers, cap_layers;
     uint64_t next_array_id; /* >= 1 */
+    uint64_t *live;         /* positions of the live arrays, ascending (definition order) */
+    uint64_t n_live, cap_live;
 } afmt_index;
 
 void afmt_index_init(afmt_index *x);
@@ -76,11 +79,10 @@ int afmt_index_define(afmt_index *x, const afmt_array_rec *r, char *errmsg);
 int afmt_index_delete(afmt_index *x, uint64_t id);
 /* Sets (replaces) an attribute; array_id AFMT_ATTR_FILE or a live array's id. The value
  * is copied. */
-int afmt_index_set_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t,
-                        uint64_t n, const void *value_le);
+int afmt_index_set_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t, uint64_t n,
+                        const void *value_le);
 /* The attribute, or NULL. */
-const afmt_attr_rec *afmt_index_get_attr(const afmt_index *x, uint64_t array_id,
-                                         const char *key);
+const afmt_attr_rec *afmt_index_get_attr(const afmt_index *x, uint64_t array_id, const char *key);
 
 /* The live array of that name, or NULL. */
 afmt_array *afmt_index_find(const afmt_index *x, const char *name);

@@ -1,0 +1,254 @@
+/* array.c - array and attribute metadata: define, delete, attributes and inquiry. The
+ * collective calls here need no communication: every rank applies the same change to
+ * its index at once and queues the record for the next commit's footer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "file.h"
+#include "util.h"
+
+static int name_ok(afmt_file *f, const char *fn, const char *what, const char *s, size_t max) {
+    if (!s) return afmt_fail(f->errmsg, AFMT_EINVAL, "%s: %s is NULL", fn, what);
+    size_t n = strlen(s);
+    if (n == 0) return afmt_fail(f->errmsg, AFMT_EINVAL, "%s: %s is empty", fn, what);
+    if (n > max)
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "%s: %s \"%.40s...\" is %zu bytes, limit %zu",
+                         fn, what, s, n, max);
+    return AFMT_OK;
+}
+
+static int push_pending_array(afmt_file *f, const afmt_array_rec *r) {
+    if (f->n_pend_arrays == f->cap_pend_arrays) {
+        uint64_t cap = f->cap_pend_arrays ? 2 * f->cap_pend_arrays : 8;
+        afmt_array_rec *p = realloc(f->pend_arrays, sizeof *p * (size_t)cap);
+        if (!p) return AFMT_ENOMEM;
+        f->pend_arrays = p;
+        f->cap_pend_arrays = cap;
+    }
+    f->pend_arrays[f->n_pend_arrays++] = *r;
+    return AFMT_OK;
+}
+
+int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
+                const uint64_t *chunk, const char *const *dims, const void *fill) {
+    const char *fn = "afmt_define";
+    int rc = afmt__check(f, fn);
+    if (rc != AFMT_OK) return rc;
+    if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
+    if ((rc = name_ok(f, fn, "array name", name, AFMT_MAX_NAME)) != AFMT_OK) return rc;
+    if (!afmt_dtype_valid((int)t))
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_define(\"%s\"): dtype %d is not valid",
+                         name, (int)t);
+    if (ndim < 0 || ndim > AFMT_MAX_NDIM)
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_define(\"%s\"): ndim=%d outside [0, %d]",
+                         name, ndim, AFMT_MAX_NDIM);
+    if (ndim > 0 && !shape)
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_define(\"%s\"): shape is NULL", name);
+    if (afmt_index_find(&f->idx, name))
+        return afmt_fail(f->errmsg, AFMT_EEXIST, "afmt_define(\"%s\"): an array of that name exists",
+                         name);
+    afmt_array_rec r;
+    memset(&r, 0, sizeof r);
+    r.id = f->idx.next_array_id;
+    r.kind = AFMT_REC_DEFINE;
+    r.flags = f->opts.shuffle ? AFMT_ARRAY_SHUFFLE : 0;
+    r.dtype = t;
+    r.ndim = ndim;
+    memcpy(r.name, name, strlen(name) + 1);
+    for (int i = 0; i < ndim; i++) {
+        r.shape[i] = shape[i];
+        r.chunk[i] = chunk ? chunk[i] : shape[i];
+        if (shape[i] == 0)
+            return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_define(\"%s\"): shape[%d]=0", name, i);
+        if (r.chunk[i] == 0 || r.chunk[i] > shape[i])
+            return afmt_fail(f->errmsg, AFMT_EINVAL,
+                             "afmt_define(\"%s\"): chunk[%d]=%llu outside [1, shape[%d]=%llu]",
+                             name, i, (unsigned long long)r.chunk[i], i,
+                             (unsigned long long)shape[i]);
+        if (dims) {
+            char what[64];
+            snprintf(what, sizeof what, "dims[%d]", i);
+            if ((rc = name_ok(f, fn, what, dims[i], AFMT_MAX_DIMNAME)) != AFMT_OK) return rc;
+            memcpy(r.dims[i], dims[i], strlen(dims[i]) + 1);
+        } else {
+            snprintf(r.dims[i], sizeof r.dims[i], "dim%d", i);
+        }
+    }
+    afmt_grid g;
+    if (afmt_grid_init(&g, ndim, r.shape, r.chunk) != AFMT_OK)
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_define(\"%s\"): the number of elements or chunks overflows 64 bits",
+                         name);
+    size_t es = afmt_dtype_size(t);
+    if (fill) {
+        memcpy(r.fill, fill, es);
+        if (afmt_host_is_big_endian()) afmt_bswap_elems(r.fill, 1, es);
+    }
+    char msg[AFMT_ERRMSG_MAX];
+    if ((rc = afmt_index_define(&f->idx, &r, msg)) != AFMT_OK)
+        return afmt_fail(f->errmsg, rc, "afmt_define(\"%s\"): %s", name, msg);
+    if (push_pending_array(f, &r) != AFMT_OK) {
+        afmt_index_delete(&f->idx, r.id);
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_define(\"%s\"): out of memory", name);
+    }
+    return AFMT_OK;
+}
+
+int afmt_delete(afmt_file *f, const char *name) {
+    const char *fn = "afmt_delete";
+    int rc = afmt__check(f, fn);
+    if (rc != AFMT_OK) return rc;
+    if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
+    afmt_array *arr;
+    if ((rc = afmt__lookup(f, fn, name, &arr)) != AFMT_OK) return rc;
+    afmt_array_rec r;
+    memset(&r, 0, sizeof r);
+    r.id = arr->d.id;
+    r.kind = AFMT_REC_DELETE;
+    r.dtype = arr->d.dtype;
+    memcpy(r.name, arr->d.name, sizeof r.name);
+    if (push_pending_array(f, &r) != AFMT_OK)
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_delete(\"%s\"): out of memory", name);
+    afmt__staged_drop_array(f, r.id);
+    afmt_index_delete(&f->idx, r.id);
+    return AFMT_OK;
+}
+
+/* Resolves the owner of an attribute: NULL = the file. */
+static int attr_owner(afmt_file *f, const char *fn, const char *array, uint64_t *id) {
+    if (!array) {
+        *id = AFMT_ATTR_FILE;
+        return AFMT_OK;
+    }
+    afmt_array *arr;
+    int rc = afmt__lookup(f, fn, array, &arr);
+    if (rc == AFMT_OK) *id = arr->d.id;
+    return rc;
+}
+
+int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t, uint64_t n,
+                  const void *values) {
+    const char *fn = "afmt_set_attr";
+    int rc = afmt__check(f, fn);
+    if (rc != AFMT_OK) return rc;
+    if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
+    if ((rc = name_ok(f, fn, "attribute key", key, AFMT_MAX_NAME)) != AFMT_OK) return rc;
+    if (!afmt_dtype_valid((int)t))
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_set_attr(\"%s\"): dtype %d is not valid",
+                         key, (int)t);
+    if (n > 0 && !values)
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_set_attr(\"%s\"): values is NULL", key);
+    size_t es = afmt_dtype_size(t);
+    uint64_t bytes;
+    if (!afmt_mul_ok(n, es, &bytes) || bytes > ((uint64_t)1 << 31))
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_set_attr(\"%s\"): n=%llu values exceed the 2 GiB attribute limit",
+                         key, (unsigned long long)n);
+    uint64_t id;
+    if ((rc = attr_owner(f, fn, array, &id)) != AFMT_OK) return rc;
+    uint8_t *le = malloc(bytes ? (size_t)bytes : 1);
+    if (!le) return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_set_attr(\"%s\"): out of memory", key);
+    if (bytes) memcpy(le, values, (size_t)bytes);
+    if (afmt_host_is_big_endian()) afmt_bswap_elems(le, (size_t)n, es);
+    if (f->n_pend_attrs == f->cap_pend_attrs) {
+        uint64_t cap = f->cap_pend_attrs ? 2 * f->cap_pend_attrs : 8;
+        afmt_attr_rec *p = realloc(f->pend_attrs, sizeof *p * (size_t)cap);
+        if (!p) {
+            free(le);
+            return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_set_attr(\"%s\"): out of memory", key);
+        }
+        f->pend_attrs = p;
+        f->cap_pend_attrs = cap;
+    }
+    rc = afmt_index_set_attr(&f->idx, id, key, t, n, le);
+    if (rc != AFMT_OK) {
+        free(le);
+        return afmt_fail(f->errmsg, rc, "afmt_set_attr(\"%s\"): out of memory", key);
+    }
+    afmt_attr_rec *a = &f->pend_attrs[f->n_pend_attrs++];
+    memset(a, 0, sizeof *a);
+    a->array_id = id;
+    memcpy(a->key, key, strlen(key) + 1);
+    a->dtype = t;
+    a->n = n;
+    a->value = le;
+    return AFMT_OK;
+}
+
+int afmt_get_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t, uint64_t *n,
+                  void *values) {
+    const char *fn = "afmt_get_attr";
+    int rc = afmt__check(f, fn);
+    if (rc != AFMT_OK) return rc;
+    if (!key || !n)
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_get_attr: %s is NULL", key ? "n" : "key");
+    uint64_t id;
+    if ((rc = attr_owner(f, fn, array, &id)) != AFMT_OK) return rc;
+    const afmt_attr_rec *a = afmt_index_get_attr(&f->idx, id, key);
+    if (!a)
+        return afmt_fail(f->errmsg, AFMT_ENOTFOUND, "afmt_get_attr(%s%s%s, \"%s\"): no such attribute",
+                         array ? "\"" : "", array ? array : "file", array ? "\"" : "", key);
+    if (a->dtype != t)
+        return afmt_fail(f->errmsg, AFMT_ETYPE,
+                         "afmt_get_attr(\"%s\"): stored as %s, asked for %s", key,
+                         afmt_dtype_name(a->dtype), afmt_dtype_name(t));
+    uint64_t cap = *n;
+    *n = a->n;
+    if (cap < a->n)
+        return afmt_fail(f->errmsg, AFMT_ERANGE,
+                         "afmt_get_attr(\"%s\"): %llu values do not fit in a capacity of %llu", key,
+                         (unsigned long long)a->n, (unsigned long long)cap);
+    if (a->n > 0 && !values)
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_get_attr(\"%s\"): values is NULL", key);
+    size_t es = afmt_dtype_size(t);
+    if (a->n) memcpy(values, a->value, (size_t)(a->n * es));
+    if (afmt_host_is_big_endian()) afmt_bswap_elems(values, (size_t)a->n, es);
+    return AFMT_OK;
+}
+
+static void fill_info(const afmt_array *arr, afmt_info *info) {
+    memset(info, 0, sizeof *info);
+    memcpy(info->name, arr->d.name, sizeof info->name);
+    info->dtype = arr->d.dtype;
+    info->ndim = arr->d.ndim;
+    for (int i = 0; i < arr->d.ndim; i++) {
+        info->shape[i] = arr->d.shape[i];
+        info->chunk[i] = arr->d.chunk[i];
+        memcpy(info->dims[i], arr->d.dims[i], sizeof info->dims[i]);
+    }
+}
+
+int afmt_count(afmt_file *f, int *n) {
+    int rc = afmt__check(f, "afmt_count");
+    if (rc != AFMT_OK) return rc;
+    if (!n) return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_count: n is NULL");
+    uint64_t c = afmt_index_live_count(&f->idx);
+    if (c > (uint64_t)INT32_MAX)
+        return afmt_fail(f->errmsg, AFMT_ERANGE, "afmt_count: %llu arrays exceed an int",
+                         (unsigned long long)c);
+    *n = (int)c;
+    return AFMT_OK;
+}
+
+int afmt_info_at(afmt_file *f, int index, afmt_info *info) {
+    int rc = afmt__check(f, "afmt_info_at");
+    if (rc != AFMT_OK) return rc;
+    if (!info) return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_info_at: info is NULL");
+    uint64_t c = afmt_index_live_count(&f->idx);
+    if (index < 0 || (uint64_t)index >= c)
+        return afmt_fail(f->errmsg, AFMT_ERANGE, "afmt_info_at: index %d outside [0, %llu)", index,
+                         (unsigned long long)c);
+    fill_info(afmt_index_live_at(&f->idx, (uint64_t)index), info);
+    return AFMT_OK;
+}
+
+int afmt_inquire(afmt_file *f, const char *name, afmt_info *info) {
+    int rc = afmt__check(f, "afmt_inquire");
+    if (rc != AFMT_OK) return rc;
+    if (!info) return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_inquire: info is NULL");
+    afmt_array *arr;
+    if ((rc = afmt__lookup(f, "afmt_inquire", name, &arr)) != AFMT_OK) return rc;
+    fill_info(arr, info);
+    return AFMT_OK;
+}

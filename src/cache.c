@@ -1,0 +1,127 @@
+/* cache.c - LRU of decompressed blocks: a doubly linked list (most recent at the head)
+ * and a hash map from the key to the list entry. */
+#include "cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "afmt.h"
+#include "hmap.h"
+
+typedef struct entry {
+    uint64_t key, len;
+    uint8_t *data;
+    struct entry *prev, *next;
+} entry;
+
+struct afmt_cache {
+    uint64_t capacity, bytes;
+    entry *head, *tail;
+    afmt_hmap map; /* (key, 0) -> entry pointer */
+    /* The last put that could not be kept: it must stay readable until the next put or
+     * clear, like a kept entry. */
+    uint8_t *aside;
+};
+
+int afmt_cache_create(afmt_cache **out, uint64_t capacity) {
+    afmt_cache *c = calloc(1, sizeof *c);
+    if (!c) return AFMT_ENOMEM;
+    c->capacity = capacity;
+    afmt_hmap_init(&c->map);
+    *out = c;
+    return AFMT_OK;
+}
+
+static void unlink_entry(afmt_cache *c, entry *e) {
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        c->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        c->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void push_front(afmt_cache *c, entry *e) {
+    e->prev = NULL;
+    e->next = c->head;
+    if (c->head) c->head->prev = e;
+    c->head = e;
+    if (!c->tail) c->tail = e;
+}
+
+static void drop(afmt_cache *c, entry *e) {
+    unlink_entry(c, e);
+    afmt_hmap_del(&c->map, e->key, 0);
+    c->bytes -= e->len;
+    free(e->data);
+    free(e);
+}
+
+void afmt_cache_clear(afmt_cache *c) {
+    if (!c) return;
+    entry *e = c->head;
+    while (e) {
+        entry *n = e->next;
+        free(e->data);
+        free(e);
+        e = n;
+    }
+    c->head = c->tail = NULL;
+    c->bytes = 0;
+    afmt_hmap_clear(&c->map);
+    free(c->aside);
+    c->aside = NULL;
+}
+
+void afmt_cache_free(afmt_cache *c) {
+    if (!c) return;
+    afmt_cache_clear(c);
+    afmt_hmap_free(&c->map);
+    free(c);
+}
+
+const uint8_t *afmt_cache_get(afmt_cache *c, uint64_t key, uint64_t *len) {
+    uint64_t *v = afmt_hmap_get(&c->map, key, 0);
+    if (!v) return NULL;
+    entry *e = (entry *)(uintptr_t)*v;
+    if (c->head != e) {
+        unlink_entry(c, e);
+        push_front(c, e);
+    }
+    if (len) *len = e->len;
+    return e->data;
+}
+
+const uint8_t *afmt_cache_put(afmt_cache *c, uint64_t key, uint8_t *data, uint64_t len) {
+    /* Whatever was set aside by the previous put is no longer promised to anyone. */
+    free(c->aside);
+    c->aside = NULL;
+    uint64_t *v = afmt_hmap_get(&c->map, key, 0);
+    if (v) drop(c, (entry *)(uintptr_t)*v);
+    if (len > c->capacity) {
+        c->aside = data;
+        return data;
+    }
+    entry *e = malloc(sizeof *e);
+    if (!e || afmt_hmap_put(&c->map, key, 0, (uint64_t)(uintptr_t)e) != AFMT_OK) {
+        /* Out of memory for the bookkeeping: the data is still returned, just not kept. */
+        free(e);
+        c->aside = data;
+        return data;
+    }
+    e->key = key;
+    e->len = len;
+    e->data = data;
+    /* Evict before linking e, so that e itself is never the victim. */
+    while (c->bytes + len > c->capacity && c->tail) drop(c, c->tail);
+    push_front(c, e);
+    c->bytes += len;
+    return data;
+}
+
+uint64_t afmt_cache_bytes(const afmt_cache *c) {
+    return c ? c->bytes : 0;
+}

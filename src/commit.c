@@ -1,0 +1,371 @@
+/* commit.c - the collective commit: partial chunks are resolved (exchange.c), each rank's
+ * blocks get their offset from an exclusive prefix sum and are written as one contiguous
+ * request, block and chunk metadata are gathered to rank 0 which writes the footer and
+ * trailer, everything is synced, and only then rank 0 writes the other superblock slot
+ * and syncs again. Until that slot is durable the file is the previous commit. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "file.h"
+#include "util.h"
+
+#define PIECE ((uint64_t)1 << 30)
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int st_fail(afmt_file *f, afmt_storage *st, int rc, const char *step) {
+    return afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s: %s", f->path, step, st->errmsg);
+}
+
+/* Writes this rank's sealed blocks at base: one request per piece (pieces only split
+ * at 1 GiB or between spilled and in-memory bytes). */
+static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64_t mine) {
+    afmt_storage *st = job->st;
+    int rc = AFMT_OK;
+    if (!f->collective_write) {
+        uint64_t pos = 0;
+        while (rc == AFMT_OK && job->alloc) {
+            const void *p;
+            uint64_t n, at = pos;
+            rc = afmt_alloc_next_piece(job->alloc, &pos, PIECE, &p, &n);
+            if (rc != AFMT_OK) {
+                afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path,
+                          afmt_alloc_errmsg(job->alloc));
+                break;
+            }
+            if (n == 0) break;
+            if ((rc = st->ops->write_at(st, base + at, p, n)) != AFMT_OK)
+                st_fail(f, st, rc, "writing data blocks");
+        }
+        return rc;
+    }
+    /* Collective: every rank makes the same number of calls, with 0 bytes once done. */
+    uint64_t rounds = (mine + PIECE - 1) / PIECE, max_rounds = 0;
+    if (MPI_Allreduce(&rounds, &max_rounds, 1, MPI_UINT64_T, MPI_MAX, f->comm) != MPI_SUCCESS)
+        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed", f->path);
+    uint64_t pos = 0;
+    for (uint64_t r = 0; r < max_rounds; r++) {
+        const void *p = NULL;
+        uint64_t n = 0, at = pos;
+        if (rc == AFMT_OK && job->alloc && pos < mine) {
+            rc = afmt_alloc_next_piece(job->alloc, &pos, PIECE, &p, &n);
+            if (rc != AFMT_OK)
+                afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path,
+                          afmt_alloc_errmsg(job->alloc));
+        }
+        int wrc = st->ops->write_at_all(st, base + at, p, rc == AFMT_OK ? n : 0);
+        if (wrc != AFMT_OK && rc == AFMT_OK) rc = st_fail(f, st, wrc, "writing data blocks");
+    }
+    return rc;
+}
+
+/* This rank's block and chunk records: [u64 nb][u64 nc][nb x 48][nc x 40]. */
+static int pack_meta(afmt_file *f, afmt_layer_job *job, uint64_t base, afmt_buf *m) {
+    uint64_t nb = job->alloc ? afmt_alloc_nblocks(job->alloc) : 0;
+    afmt_buf_u64(m, nb);
+    afmt_buf_u64(m, job->n_chunks);
+    for (uint64_t i = 0; i < nb; i++) {
+        const afmt_alloc_block *b = afmt_alloc_block_at(job->alloc, i);
+        afmt_buf_u64(m, base + b->rel_offset);
+        afmt_buf_u64(m, b->stored_size);
+        afmt_buf_u64(m, b->raw_size);
+        afmt_buf_u64(m, b->checksum);
+        afmt_buf_u32(m, b->codec);
+        afmt_buf_u32(m, (uint32_t)f->rank);
+        afmt_buf_u64(m, 0);
+    }
+    for (uint64_t i = 0; i < job->n_chunks; i++) {
+        const afmt_chunk_rec *c = &job->chunks[i];
+        afmt_buf_u64(m, c->array_id);
+        afmt_buf_u64(m, c->chunk_index);
+        afmt_buf_u64(m, c->block);
+        afmt_buf_u64(m, c->offset);
+        afmt_buf_u64(m, c->size);
+    }
+    return m->oom ? AFMT_ENOMEM : AFMT_OK;
+}
+
+/* Rank 0: the layer from everyone's records. */
+static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all,
+                       const uint64_t *lens, uint64_t data_offset, afmt_layer *L) {
+    memset(L, 0, sizeof *L);
+    uint64_t nb = 0, nc = 0, off = 0;
+    for (int r = 0; r < f->size; r++) {
+        nb += afmt_get_u64(all + off);
+        nc += afmt_get_u64(all + off + 8);
+        off += lens[r];
+    }
+    L->blocks = malloc(sizeof *L->blocks * (size_t)(nb ? nb : 1));
+    L->chunks = malloc(sizeof *L->chunks * (size_t)(nc ? nc : 1));
+    if (!L->blocks || !L->chunks) {
+        free(L->blocks);
+        free(L->chunks);
+        L->blocks = NULL;
+        L->chunks = NULL;
+        return AFMT_ENOMEM;
+    }
+    off = 0;
+    for (int r = 0; r < f->size; r++) {
+        const uint8_t *p = all + off;
+        uint64_t rb = afmt_get_u64(p), rcn = afmt_get_u64(p + 8), first = L->n_blocks;
+        p += 16;
+        for (uint64_t i = 0; i < rb; i++, p += 48) {
+            afmt_block_rec *b = &L->blocks[L->n_blocks++];
+            b->offset = afmt_get_u64(p);
+            b->stored_size = afmt_get_u64(p + 8);
+            b->raw_size = afmt_get_u64(p + 16);
+            b->checksum = afmt_get_u64(p + 24);
+            b->codec = afmt_get_u32(p + 32);
+            b->rank = afmt_get_u32(p + 36);
+        }
+        for (uint64_t i = 0; i < rcn; i++, p += 40) {
+            afmt_chunk_rec *c = &L->chunks[L->n_chunks++];
+            c->array_id = afmt_get_u64(p);
+            c->chunk_index = afmt_get_u64(p + 8);
+            c->block = first + afmt_get_u64(p + 16);
+            c->offset = afmt_get_u64(p + 24);
+            c->size = afmt_get_u64(p + 32);
+        }
+        off += lens[r];
+    }
+    qsort(L->chunks, (size_t)L->n_chunks, sizeof *L->chunks, afmt_chunk_rec_cmp);
+    L->layer_id = job->super->layer_id + 1;
+    L->prev_offset = job->super->footer_offset;
+    L->prev_length = job->super->footer_length;
+    L->data_offset = data_offset;
+    L->time_ns = now_ns();
+    L->next_array_id = job->next_array_id;
+    L->nranks = (uint32_t)f->size;
+    L->flags = job->flags;
+    L->arrays = (afmt_array_rec *)job->arrays;
+    L->n_arrays = job->n_arrays;
+    L->attrs = (afmt_attr_rec *)job->attrs;
+    L->n_attrs = job->n_attrs;
+    return AFMT_OK;
+}
+
+int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
+    afmt_storage *st = job->st;
+    afmt_super *sup = job->super;
+    int rc = AFMT_OK;
+    if (job->alloc && (rc = afmt_alloc_seal(job->alloc)) != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path, afmt_alloc_errmsg(job->alloc));
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+
+    /* Offsets: an exclusive prefix sum of the ranks' stored bytes after the committed end. */
+    uint64_t mine = job->alloc ? afmt_alloc_stored_bytes(job->alloc) : 0, before = 0, total = 0;
+    if (MPI_Exscan(&mine, &before, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS ||
+        MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS)
+        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
+    if (f->rank == 0) before = 0; /* MPI_Exscan leaves rank 0's result undefined */
+    uint64_t base = sup->eof + before;
+    rc = write_blocks(f, job, base, mine);
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+
+    /* Metadata to rank 0 (64-bit-safe gather). */
+    afmt_buf m;
+    afmt_buf_init(&m);
+    rc = pack_meta(f, job, base, &m);
+    uint8_t *all = NULL;
+    uint64_t *lens = f->rank == 0 ? calloc((size_t)f->size, sizeof(uint64_t)) : NULL;
+    if (f->rank == 0 && !lens) rc = AFMT_ENOMEM;
+    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit(%s): out of memory", f->path);
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) {
+        afmt_buf_free(&m);
+        free(lens);
+        return rc;
+    }
+    rc = afmt__gather_bytes(f->comm, m.data, m.len, 0, &all, lens);
+    afmt_buf_free(&m);
+    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit(%s): gathering metadata failed", f->path);
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) {
+        free(all);
+        free(lens);
+        return rc;
+    }
+
+    /* Rank 0: footer and trailer right after the data. */
+    afmt_buf_init(footer);
+    afmt_super next = *sup;
+    if (f->rank == 0) {
+        afmt_layer L;
+        uint64_t foff = sup->eof + total;
+        rc = build_layer(f, job, all, lens, sup->eof, &L);
+        if (rc == AFMT_OK) rc = afmt_footer_encode(&L, footer);
+        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit(%s): out of memory for the footer", f->path);
+        if (rc == AFMT_OK) {
+            uint64_t flen = footer->len, fsum = afmt_checksum(footer->data, footer->len);
+            uint8_t tr[AFMT_TRAILER_SIZE];
+            afmt_trailer_encode(foff, flen, fsum, tr);
+            /* Footer and trailer in one request. */
+            afmt_buf_append(footer, tr, sizeof tr);
+            rc = footer->oom ? AFMT_ENOMEM : st->ops->write_at(st, foff, footer->data, footer->len);
+            if (rc != AFMT_OK) st_fail(f, st, rc, "writing the footer");
+            footer->len = (size_t)flen;
+            next.generation = sup->generation + 1;
+            next.footer_offset = foff;
+            next.footer_length = flen;
+            next.footer_checksum = fsum;
+            next.eof = foff + flen + AFMT_TRAILER_SIZE;
+            next.nlayers = sup->nlayers + 1;
+            next.layer_id = L.layer_id;
+            next.next_array_id = job->next_array_id;
+        }
+        free(L.blocks);
+        free(L.chunks);
+    }
+    free(all);
+    free(lens);
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
+
+    /* Data, footer and trailer durable before the superblock points at them. */
+    rc = st->ops->sync(st);
+    if (rc != AFMT_OK) st_fail(f, st, rc, "syncing data and footer");
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
+    if (f->rank == 0) {
+        uint8_t slot[AFMT_SLOT_SIZE];
+        afmt_super_encode(&next, slot);
+        rc = st->ops->write_at(st, afmt_super_slot_offset(next.generation), slot, sizeof slot);
+        if (rc != AFMT_OK) st_fail(f, st, rc, "writing the superblock");
+    }
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
+    rc = st->ops->sync(st);
+    if (rc != AFMT_OK) st_fail(f, st, rc, "syncing the superblock");
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
+
+    /* Everyone learns the new layer from rank 0's footer bytes. */
+    uint8_t slot[AFMT_SLOT_SIZE];
+    uint64_t flen = footer->len;
+    if (f->rank == 0) afmt_super_encode(&next, slot);
+    if (MPI_Bcast(slot, AFMT_SLOT_SIZE, MPI_BYTE, 0, f->comm) != MPI_SUCCESS ||
+        MPI_Bcast(&flen, 1, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS)
+        rc = AFMT_EMPI;
+    if (rc == AFMT_OK && f->rank != 0) {
+        footer->len = 0;
+        if (afmt_buf_reserve(footer, (size_t)flen) != AFMT_OK) rc = AFMT_ENOMEM;
+        footer->len = (size_t)flen;
+    }
+    int ok = rc == AFMT_OK, all_ok = 0;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, f->comm);
+    if (all_ok && afmt__bcast_bytes(f->comm, footer->data, flen, 0) != AFMT_OK) rc = AFMT_EMPI;
+    if (!all_ok && rc == AFMT_OK) rc = AFMT_ENOMEM;
+    if (rc == AFMT_OK) afmt_super_decode(slot, sup);
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc,
+                  "afmt_commit(%s): the layer is durable but sharing it failed (%s); reopen "
+                  "the file",
+                  f->path, afmt_strerror(rc));
+    rc = afmt__agree(f, rc);
+    if (rc != AFMT_OK) goto fail;
+
+    /* Drop a tail left by an interrupted commit, so the last trailer ends the file. */
+    uint64_t size = 0;
+    if (f->rank == 0 && st->ops->size(st, &size) != AFMT_OK) size = 0;
+    MPI_Bcast(&size, 1, MPI_UINT64_T, 0, f->comm);
+    if (size > sup->eof) st->ops->truncate(st, sup->eof);
+    return AFMT_OK;
+fail:
+    afmt_buf_free(footer);
+    return rc;
+}
+
+/* The pending metadata records for the footer: a define and delete of the same id in one
+ * commit cancel out, and attributes of arrays deleted in this commit are dropped. */
+static int pending_records(afmt_file *f, afmt_array_rec **arrays, uint64_t *na,
+                           afmt_attr_rec **attrs, uint64_t *nt) {
+    *arrays = malloc(sizeof **arrays * (size_t)(f->n_pend_arrays + 1));
+    *attrs = malloc(sizeof **attrs * (size_t)(f->n_pend_attrs + 1));
+    if (!*arrays || !*attrs) return AFMT_ENOMEM;
+    *na = *nt = 0;
+    for (uint64_t i = 0; i < f->n_pend_arrays; i++) {
+        const afmt_array_rec *r = &f->pend_arrays[i];
+        int cancelled = 0;
+        if (r->kind == AFMT_REC_DEFINE)
+            for (uint64_t j = i + 1; j < f->n_pend_arrays; j++)
+                cancelled |= f->pend_arrays[j].kind == AFMT_REC_DELETE && f->pend_arrays[j].id == r->id;
+        else
+            for (uint64_t j = 0; j < i; j++)
+                cancelled |= f->pend_arrays[j].kind == AFMT_REC_DEFINE && f->pend_arrays[j].id == r->id;
+        if (!cancelled) (*arrays)[(*na)++] = *r;
+    }
+    for (uint64_t i = 0; i < f->n_pend_attrs; i++) {
+        const afmt_attr_rec *a = &f->pend_attrs[i];
+        int dead = 0;
+        for (uint64_t j = 0; j < f->n_pend_arrays; j++)
+            dead |= f->pend_arrays[j].kind == AFMT_REC_DELETE && f->pend_arrays[j].id == a->array_id;
+        /* A later value of the same key supersedes this one. */
+        for (uint64_t j = i + 1; j < f->n_pend_attrs; j++)
+            dead |= f->pend_attrs[j].array_id == a->array_id && !strcmp(f->pend_attrs[j].key, a->key);
+        if (!dead) (*attrs)[(*nt)++] = *a;
+    }
+    return AFMT_OK;
+}
+
+static void pending_clear(afmt_file *f) {
+    for (uint64_t i = 0; i < f->n_pend_attrs; i++) free(f->pend_attrs[i].value);
+    f->n_pend_attrs = 0;
+    f->n_pend_arrays = 0;
+}
+
+int afmt__commit(afmt_file *f) {
+    int has = f->n_staged > 0, any = 0;
+    if (MPI_Allreduce(&has, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
+        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed", f->path);
+    if (!any && f->n_pend_arrays == 0 && f->n_pend_attrs == 0) return AFMT_OK;
+    int rc = any ? afmt__exchange(f) : AFMT_OK;
+    if (rc != AFMT_OK) return rc;
+
+    afmt_chunk_rec *chunks = malloc(sizeof *chunks * (size_t)(f->n_staged + 1));
+    afmt_array_rec *arrays = NULL;
+    afmt_attr_rec *attrs = NULL;
+    uint64_t na = 0, nt = 0;
+    if (!chunks || pending_records(f, &arrays, &na, &attrs, &nt) != AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
+        const afmt_staged *s = &f->staged[i];
+        chunks[i] = (afmt_chunk_rec){s->array_id, s->chunk_index, s->block, s->offset, s->size};
+    }
+    rc = afmt__agree(f, rc);
+    afmt_buf footer;
+    afmt_buf_init(&footer);
+    if (rc == AFMT_OK) {
+        afmt_layer_job job = {f->st,   f->alloc, chunks, f->n_staged, arrays,
+                              na,      attrs,    nt,     0,           f->idx.next_array_id,
+                              &f->super};
+        rc = afmt__write_layer(f, &job, &footer);
+    }
+    free(chunks);
+    free(arrays);
+    free(attrs);
+    if (rc != AFMT_OK) return rc;
+
+    /* Merge the new layer into the index on every rank. */
+    afmt_layer L;
+    char msg[AFMT_ERRMSG_MAX];
+    rc = afmt_footer_decode(footer.data, footer.len, &L, msg);
+    if (rc == AFMT_OK) {
+        rc = afmt_index_apply(&f->idx, &L, f->super.footer_offset, f->super.footer_length, msg);
+        afmt_layer_free(&L);
+    }
+    afmt_buf_free(&footer);
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc,
+                  "afmt_commit(%s): the layer is durable but merging it failed: %s; reopen the file",
+                  f->path, msg);
+    afmt__staged_clear(f);
+    if (f->alloc) afmt_alloc_reset(f->alloc);
+    pending_clear(f);
+    return afmt__agree(f, rc);
+}
+
+int afmt_commit(afmt_file *f) {
+    int rc = afmt__check(f, "afmt_commit");
+    if (rc != AFMT_OK) return rc;
+    if ((rc = afmt__check_writable(f, "afmt_commit")) != AFMT_OK) return rc;
+    return afmt__commit(f);
+}

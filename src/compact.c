@@ -1,0 +1,215 @@
+/* compact.c - afmt_compact: rewrites the live chunks into "<path>.compact" as one
+ * self-contained layer and renames it over the file. Blocks are divided among ranks in
+ * contiguous runs of about equal stored bytes; a block whose raw bytes are all live is
+ * copied as stored (no recompression), the live chunks of other blocks are re-packed.
+ * Until the rename the old file is whole; after it, the new one (synced before). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "file.h"
+#include "util.h"
+
+typedef struct {
+    uint64_t array_id, chunk_index, block, offset, size;
+} live_chunk;
+
+static int live_cmp(const void *a, const void *b) {
+    const live_chunk *x = a, *y = b;
+    if (x->block != y->block) return x->block < y->block ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Every live chunk location, sorted by (block, offset): the same list on every rank. */
+static int collect_live(const afmt_index *x, live_chunk **out, uint64_t *n) {
+    *n = 0;
+    *out = malloc(sizeof **out * (size_t)(x->chunks.count + 1));
+    if (!*out) return AFMT_ENOMEM;
+    for (uint64_t i = 0; i < x->chunks.cap; i++) {
+        const afmt_hmap_slot *s = &x->chunks.slots[i];
+        if (s->used != 1) continue;
+        const afmt_array *arr = afmt_index_by_id(x, s->k1);
+        if (!arr || !arr->live) continue;
+        const afmt_chunk_loc *l = &x->locs[s->val];
+        (*out)[(*n)++] = (live_chunk){s->k1, s->k2, l->block, l->offset, l->size};
+    }
+    qsort(*out, (size_t)*n, sizeof **out, live_cmp);
+    return AFMT_OK;
+}
+
+/* All live descriptors and attributes, for the self-contained layer. */
+static int live_metadata(const afmt_index *x, afmt_array_rec **arrays, uint64_t *na,
+                         afmt_attr_rec **attrs, uint64_t *nt) {
+    uint64_t nl = afmt_index_live_count(x), nattr = x->n_file_attrs;
+    for (uint64_t i = 0; i < nl; i++) nattr += afmt_index_live_at(x, i)->n_attrs;
+    *arrays = malloc(sizeof **arrays * (size_t)(nl + 1));
+    *attrs = malloc(sizeof **attrs * (size_t)(nattr + 1));
+    if (!*arrays || !*attrs) return AFMT_ENOMEM;
+    *na = *nt = 0;
+    for (uint64_t i = 0; i < x->n_file_attrs; i++) (*attrs)[(*nt)++] = x->file_attrs[i];
+    for (uint64_t i = 0; i < nl; i++) {
+        const afmt_array *a = afmt_index_live_at(x, i);
+        (*arrays)[(*na)++] = a->d;
+        for (uint64_t j = 0; j < a->n_attrs; j++) (*attrs)[(*nt)++] = a->attrs[j];
+    }
+    return AFMT_OK;
+}
+
+/* Copies my share of the live blocks into alloc and records the new chunk locations. */
+static int copy_share(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, uint64_t n,
+                      afmt_chunk_rec *out, uint64_t *nout) {
+    /* Split by stored bytes of the blocks that hold live chunks. */
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < n; i++)
+        if (i == 0 || lc[i].block != lc[i - 1].block) total += f->idx.blocks[lc[i].block].b.stored_size;
+    uint64_t lo = total / (uint64_t)f->size * (uint64_t)f->rank;
+    uint64_t hi = f->rank == f->size - 1 ? UINT64_MAX : total / (uint64_t)f->size * (uint64_t)(f->rank + 1);
+    uint64_t acc = 0;
+    *nout = 0;
+    int rc = AFMT_OK;
+    for (uint64_t i = 0; i < n && rc == AFMT_OK;) {
+        uint64_t j = i + 1, live_bytes = lc[i].size;
+        while (j < n && lc[j].block == lc[i].block) live_bytes += lc[j++].size;
+        const afmt_iblock *ib = &f->idx.blocks[lc[i].block];
+        uint64_t at = acc;
+        acc += ib->b.stored_size;
+        if (at < lo || at >= hi) { /* a block belongs to the rank whose range holds its start */
+            i = j;
+            continue;
+        }
+        char what[128];
+        snprintf(what, sizeof what, "afmt_compact: block at offset %llu",
+                 (unsigned long long)ib->b.offset);
+        if (live_bytes == ib->b.raw_size) {
+            /* All live: copy the stored bytes as they are, after checking them. */
+            uint8_t *stored = malloc(ib->b.stored_size ? (size_t)ib->b.stored_size : 1);
+            if (!stored) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+            rc = f->st->ops->read_at(f->st, ib->b.offset, stored, ib->b.stored_size);
+            if (rc != AFMT_OK)
+                afmt_fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
+            else if (afmt_checksum(stored, (size_t)ib->b.stored_size) != ib->b.checksum)
+                rc = afmt_fail(f->errmsg, AFMT_ECORRUPT, "%s fails its checksum", what);
+            uint64_t nb = 0;
+            if (rc == AFMT_OK) {
+                rc = afmt_alloc_add_stored(alloc, stored, ib->b.stored_size, ib->b.raw_size,
+                                           ib->b.codec, ib->b.checksum, &nb);
+                if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(alloc));
+            }
+            free(stored);
+            for (uint64_t k = i; rc == AFMT_OK && k < j; k++)
+                out[(*nout)++] = (afmt_chunk_rec){lc[k].array_id, lc[k].chunk_index, nb,
+                                                  lc[k].offset, lc[k].size};
+        } else {
+            const uint8_t *raw;
+            rc = afmt__fetch_block(f, lc[i].block, &raw, what);
+            for (uint64_t k = i; rc == AFMT_OK && k < j; k++) {
+                void *dst;
+                uint64_t nb, off;
+                rc = afmt_alloc_reserve(alloc, lc[k].size, &dst, &nb, &off);
+                if (rc != AFMT_OK) {
+                    afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(alloc));
+                    break;
+                }
+                /* Payloads are already in file form: no decode/encode needed. */
+                memcpy(dst, raw + lc[k].offset, (size_t)lc[k].size);
+                out[(*nout)++] = (afmt_chunk_rec){lc[k].array_id, lc[k].chunk_index, nb, off,
+                                                  lc[k].size};
+            }
+        }
+        i = j;
+    }
+    return rc;
+}
+
+int afmt_compact(afmt_file *f) {
+    int rc = afmt__check(f, "afmt_compact");
+    if (rc != AFMT_OK) return rc;
+    if ((rc = afmt__check_writable(f, "afmt_compact")) != AFMT_OK) return rc;
+    if ((rc = afmt__commit(f)) != AFMT_OK) return rc;
+
+    size_t plen = strlen(f->path);
+    char *tmp = malloc(plen + 9);
+    if (!tmp) return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_compact: out of memory");
+    memcpy(tmp, f->path, plen);
+    memcpy(tmp + plen, ".compact", 9);
+    /* A leftover from an interrupted compaction is garbage: start afresh. */
+    if (f->rank == 0) afmt_storage_remove(f->opts.storage, tmp, f->errmsg);
+    MPI_Barrier(f->comm);
+
+    afmt_storage *nst = NULL;
+    afmt_alloc *alloc = NULL;
+    live_chunk *lc = NULL;
+    afmt_chunk_rec *mine = NULL;
+    afmt_array_rec *arrays = NULL;
+    afmt_attr_rec *attrs = NULL;
+    uint64_t n = 0, nmine = 0, na = 0, nt = 0;
+    rc = afmt_storage_open(f->opts.storage, f->comm, tmp,
+                           AFMT_ST_READ | AFMT_ST_WRITE | AFMT_ST_CREATE, f->opts.info, &nst,
+                           f->errmsg);
+    rc = afmt__agree(f, rc);
+    if (rc != AFMT_OK) goto out;
+    const char *dir = f->opts.spill_dir ? f->opts.spill_dir : getenv("TMPDIR");
+    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, dir && *dir ? dir : "/tmp",
+                             f->opts.codec, f->opts.level};
+    if (afmt_alloc_create(&alloc, &cfg) != AFMT_OK || collect_live(&f->idx, &lc, &n) != AFMT_OK ||
+        live_metadata(&f->idx, &arrays, &na, &attrs, &nt) != AFMT_OK ||
+        !(mine = malloc(sizeof *mine * (size_t)(n + 1))))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_compact(%s): out of memory", f->path);
+    if (rc == AFMT_OK) rc = copy_share(f, alloc, lc, n, mine, &nmine);
+    rc = afmt__agree(f, rc);
+    if (rc != AFMT_OK) goto out;
+
+    /* A new file: the empty superblock region, then one BASE layer. */
+    afmt_super ns = f->super;
+    ns.generation = 0;
+    ns.footer_offset = ns.footer_length = ns.footer_checksum = 0;
+    ns.eof = AFMT_SUPER_REGION;
+    ns.nlayers = 0;
+    if (f->rank == 0) {
+        uint8_t region[AFMT_SUPER_REGION];
+        memset(region, 0, sizeof region);
+        rc = nst->ops->write_at(nst, 0, region, sizeof region);
+        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_compact: %s", nst->errmsg);
+    }
+    rc = afmt__agree(f, rc);
+    if (rc != AFMT_OK) goto out;
+    afmt_buf footer;
+    afmt_layer_job job = {nst, alloc, mine, nmine, arrays, na, attrs, nt, AFMT_LAYER_BASE,
+                          f->idx.next_array_id, &ns};
+    rc = afmt__write_layer(f, &job, &footer);
+    if (rc == AFMT_OK) afmt_buf_free(&footer);
+    if (rc != AFMT_OK) goto out;
+    rc = nst->ops->close(nst);
+    nst = NULL;
+    rc = afmt__agree(f, rc);
+    if (rc != AFMT_OK) goto out;
+
+    /* The switch: one rename. Then every rank reopens the file and reloads its index. */
+    if (f->rank == 0) rc = afmt_storage_rename(f->opts.storage, tmp, f->path, f->errmsg);
+    rc = afmt__agree(f, rc);
+    if (rc != AFMT_OK) goto out;
+    f->st->ops->close(f->st);
+    f->st = NULL;
+    afmt_index_free(&f->idx);
+    afmt_index_init(&f->idx);
+    afmt_cache_clear(f->cache);
+    rc = afmt_storage_open(f->opts.storage, f->comm, f->path, AFMT_ST_READ | AFMT_ST_WRITE,
+                           f->opts.info, &f->st, f->errmsg);
+    rc = afmt__agree(f, rc);
+    if (rc == AFMT_OK) rc = afmt__load(f);
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "afmt_compact(%s): compacted, but reopening failed: %s",
+                  f->path, f->errmsg);
+out:
+    if (nst) {
+        nst->ops->close(nst);
+        if (f->rank == 0) afmt_storage_remove(f->opts.storage, tmp, NULL);
+    }
+    afmt_alloc_free(alloc);
+    free(lc);
+    free(mine);
+    free(arrays);
+    free(attrs);
+    free(tmp);
+    return rc;
+}

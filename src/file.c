@@ -1,0 +1,430 @@
+/* file.c - handles: create, open (superblock and footer chain), close, the registry of
+ * live handles, argument checks shared by the API functions, and afmt_errmsg. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "file.h"
+#include "util.h"
+
+/* Live handles, so that a call on a closed (freed) handle is refused instead of crashing:
+ * the one piece of process-wide state besides the codec table. */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static afmt_hmap live_set;
+
+static int live_add(const afmt_file *f) {
+    pthread_mutex_lock(&live_mu);
+    int rc = afmt_hmap_put(&live_set, (uint64_t)(uintptr_t)f, 0, 1);
+    pthread_mutex_unlock(&live_mu);
+    return rc;
+}
+
+static void live_del(const afmt_file *f) {
+    pthread_mutex_lock(&live_mu);
+    afmt_hmap_del(&live_set, (uint64_t)(uintptr_t)f, 0);
+    if (live_set.count == 0) afmt_hmap_free(&live_set);
+    pthread_mutex_unlock(&live_mu);
+}
+
+int afmt__check(const afmt_file *f, const char *fn) {
+    if (!f) return afmt_fail(NULL, AFMT_EINVAL, "%s: file handle is NULL", fn);
+    pthread_mutex_lock(&live_mu);
+    int ok = afmt_hmap_get(&live_set, (uint64_t)(uintptr_t)f, 0) != NULL;
+    pthread_mutex_unlock(&live_mu);
+    if (!ok) return afmt_fail(NULL, AFMT_EINVAL, "%s: file handle is closed or invalid", fn);
+    return AFMT_OK;
+}
+
+int afmt__check_writable(afmt_file *f, const char *fn) {
+    if (f->mode != AFMT_RDWR)
+        return afmt_fail(f->errmsg, AFMT_EREADONLY, "%s: %s is open read-only", fn, f->path);
+    return AFMT_OK;
+}
+
+int afmt__lookup(afmt_file *f, const char *fn, const char *name, afmt_array **out) {
+    if (!name) return afmt_fail(f->errmsg, AFMT_EINVAL, "%s: array name is NULL", fn);
+    *out = afmt_index_find(&f->idx, name);
+    if (!*out)
+        return afmt_fail(f->errmsg, AFMT_ENOTFOUND, "%s(\"%s\"): no such array in %s", fn, name,
+                         f->path);
+    return AFMT_OK;
+}
+
+int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr,
+                       const uint64_t *start, const uint64_t *count) {
+    const afmt_array_rec *d = &arr->d;
+    if (d->ndim == 0) return AFMT_OK;
+    if (!start || !count)
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "%s(\"%s\"): %s is NULL for a %d-d array", fn,
+                         d->name, start ? "count" : "start", d->ndim);
+    for (int i = 0; i < d->ndim; i++) {
+        if (count[i] == 0)
+            return afmt_fail(f->errmsg, AFMT_EINVAL, "%s(\"%s\"): count[%d]=0 is empty", fn,
+                             d->name, i);
+        if (start[i] >= d->shape[i] || count[i] > d->shape[i] - start[i])
+            return afmt_fail(f->errmsg, AFMT_EINVAL,
+                             "%s(\"%s\"): start[%d]=%llu + count[%d]=%llu exceeds shape[%d]=%llu",
+                             fn, d->name, i, (unsigned long long)start[i], i,
+                             (unsigned long long)count[i], i, (unsigned long long)d->shape[i]);
+    }
+    return AFMT_OK;
+}
+
+uint8_t *afmt__scratch(afmt_file *f, uint64_t n) {
+    if (n <= f->scratch_cap) return f->scratch;
+    if (n > SIZE_MAX) {
+        afmt_fail(f->errmsg, AFMT_ENOMEM, "a chunk of %llu bytes does not fit in memory",
+                  (unsigned long long)n);
+        return NULL;
+    }
+    uint8_t *p = realloc(f->scratch, (size_t)n);
+    if (!p) {
+        afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory for a chunk of %llu bytes",
+                  (unsigned long long)n);
+        return NULL;
+    }
+    f->scratch = p;
+    f->scratch_cap = n;
+    return p;
+}
+
+const char *afmt_errmsg(const afmt_file *f) {
+    if (f && afmt__check(f, "afmt_errmsg") == AFMT_OK) return f->errmsg;
+    return afmt_thread_errbuf();
+}
+
+/* ---- handle life cycle ---------------------------------------------------------- */
+
+static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
+                      afmt_file **out, const char *fn) {
+    *out = NULL;
+    if (comm == MPI_COMM_NULL) return afmt_fail(NULL, AFMT_EINVAL, "%s: comm is MPI_COMM_NULL", fn);
+    if (!path || !*path) return afmt_fail(NULL, AFMT_EINVAL, "%s: path is NULL or empty", fn);
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) return afmt_fail(NULL, AFMT_ESTATE, "%s(%s): MPI is not initialized", fn, path);
+    afmt_file *f = calloc(1, sizeof *f);
+    if (!f) return afmt_fail(NULL, AFMT_ENOMEM, "%s(%s): out of memory", fn, path);
+    f->comm = MPI_COMM_NULL;
+    f->mode = mode;
+    afmt_index_init(&f->idx);
+    afmt_hmap_init(&f->staged_map);
+    int rc = afmt__opts_copy(&f->opts, opts);
+    if (rc == AFMT_OK && !(f->path = strdup(path))) rc = AFMT_ENOMEM;
+    if (rc == AFMT_OK && MPI_Comm_dup(comm, &f->comm) != MPI_SUCCESS) rc = AFMT_EMPI;
+    if (rc == AFMT_OK) {
+        MPI_Comm_rank(f->comm, &f->rank);
+        MPI_Comm_size(f->comm, &f->size);
+        rc = afmt_cache_create(&f->cache, f->opts.cache_size);
+    }
+    if (rc == AFMT_OK && f->opts.info != MPI_INFO_NULL) {
+        char val[64];
+        int flag = 0;
+        MPI_Info_get(f->opts.info, "afmt_collective_write", (int)sizeof val - 1, val, &flag);
+        f->collective_write = flag && (!strcmp(val, "true") || !strcmp(val, "1"));
+    }
+    if (rc != AFMT_OK) {
+        afmt__opts_clear(&f->opts);
+        if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
+        afmt_cache_free(f->cache);
+        free(f->path);
+        free(f);
+        return afmt_fail(NULL, rc, "%s(%s): %s while setting up the handle", fn, path,
+                         afmt_strerror(rc));
+    }
+    *out = f;
+    return AFMT_OK;
+}
+
+static void file_free(afmt_file *f) {
+    if (!f) return;
+    afmt__staged_clear(f);
+    free(f->staged);
+    afmt_hmap_free(&f->staged_map);
+    afmt_alloc_free(f->alloc);
+    for (uint64_t i = 0; i < f->n_pend_attrs; i++) free(f->pend_attrs[i].value);
+    free(f->pend_attrs);
+    free(f->pend_arrays);
+    afmt_index_free(&f->idx);
+    afmt_cache_free(f->cache);
+    afmt__opts_clear(&f->opts);
+    if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
+    free(f->scratch);
+    free(f->path);
+    free(f);
+}
+
+/* Fails f's setup on every rank alike: the message goes to the thread buffer. */
+static int setup_fail(afmt_file *f, int rc) {
+    char msg[AFMT_ERRMSG_MAX];
+    memcpy(msg, f->errmsg, sizeof msg);
+    if (f->st) f->st->ops->close(f->st);
+    f->st = NULL;
+    file_free(f);
+    return afmt_fail(NULL, rc, "%s", msg);
+}
+
+static void make_uuid(uint8_t *uuid) {
+    FILE *r = fopen("/dev/urandom", "rb");
+    size_t got = r ? fread(uuid, 1, 16, r) : 0;
+    if (r) fclose(r);
+    if (got != 16) {
+        /* No /dev/urandom: time and pid still make collisions unlikely. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t a = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        uint64_t b = afmt_checksum(&a, sizeof a) ^ (uint64_t)getpid();
+        afmt_put_u64(uuid, a);
+        afmt_put_u64(uuid + 8, b);
+    }
+    uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
+    uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
+}
+
+int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts *opts,
+                afmt_file **out) {
+    if (!out) return afmt_fail(NULL, AFMT_EINVAL, "afmt_create: f (output) is NULL");
+    *out = NULL;
+    if (flags & ~(unsigned)(AFMT_TRUNC | AFMT_RDWR))
+        return afmt_fail(NULL, AFMT_EINVAL, "afmt_create(%s): unknown flags 0x%x",
+                         path ? path : "(null)", flags);
+    afmt_file *f;
+    int rc = file_alloc(comm, path, AFMT_RDWR, opts, &f, "afmt_create");
+    if (rc != AFMT_OK) return rc;
+    unsigned sf = AFMT_ST_READ | AFMT_ST_WRITE | AFMT_ST_CREATE;
+    if (!(flags & AFMT_TRUNC)) sf |= AFMT_ST_EXCL;
+    rc = afmt_storage_open(f->opts.storage, f->comm, path, sf, f->opts.info, &f->st, f->errmsg);
+    if (rc != AFMT_OK) {
+        if (rc == AFMT_EEXIST)
+            afmt_fail(f->errmsg, rc, "afmt_create(%s): the file exists (use AFMT_TRUNC)", path);
+        return setup_fail(f, rc);
+    }
+    rc = f->st->ops->truncate(f->st, 0);
+    /* An empty file: a superblock with no layer, generation 1. */
+    memset(&f->super, 0, sizeof f->super);
+    f->super.version = AFMT_FORMAT_VERSION;
+    f->super.generation = 1;
+    f->super.eof = AFMT_SUPER_REGION;
+    f->super.next_array_id = 1;
+    if (f->rank == 0) make_uuid(f->super.uuid);
+    if (MPI_Bcast(f->super.uuid, 16, MPI_BYTE, 0, f->comm) != MPI_SUCCESS) rc = AFMT_EMPI;
+    if (rc == AFMT_OK && f->rank == 0) {
+        uint8_t region[AFMT_SUPER_REGION];
+        memset(region, 0, sizeof region);
+        afmt_super_encode(&f->super, region + afmt_super_slot_offset(f->super.generation));
+        rc = f->st->ops->write_at(f->st, 0, region, sizeof region);
+    }
+    if (rc != AFMT_OK && f->errmsg[0] == 0) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
+    rc = afmt__agree(f, rc);
+    if (rc == AFMT_OK) {
+        rc = f->st->ops->sync(f->st);
+        if (rc != AFMT_OK) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
+        rc = afmt__agree(f, rc);
+    }
+    if (rc == AFMT_OK) f->idx.next_array_id = 1;
+    if (rc == AFMT_OK && live_add(f) != AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_create(%s): out of memory", path);
+    if (rc != AFMT_OK) return setup_fail(f, rc);
+    *out = f;
+    return AFMT_OK;
+}
+
+/* Rank 0's part of loading: the superblock and the footer bytes of the chain, newest
+ * first, into one buffer: [u64 n][n x (u64 offset, u64 length)][footers...]. */
+static int read_chain(afmt_file *f, afmt_buf *out) {
+    afmt_storage *st = f->st;
+    uint64_t size = 0;
+    int rc = st->ops->size(st, &size);
+    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", st->errmsg);
+    uint8_t region[AFMT_SUPER_REGION];
+    uint64_t rl = size < AFMT_SUPER_REGION ? size : AFMT_SUPER_REGION;
+    if (rl > 0 && (rc = st->ops->read_at(st, 0, region, rl)) != AFMT_OK)
+        return afmt_fail(f->errmsg, rc, "%s", st->errmsg);
+    char why[AFMT_ERRMSG_MAX];
+    int which = 0;
+    rc = afmt_super_pick(region, (size_t)rl, &f->super, &which, why);
+    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "afmt_open(%s): %s", f->path, why);
+    if (f->super.eof > size)
+        return afmt_fail(f->errmsg, AFMT_ECORRUPT,
+                         "afmt_open(%s): superblock says the file ends at %llu but it has %llu "
+                         "bytes (truncated?)",
+                         f->path, (unsigned long long)f->super.eof, (unsigned long long)size);
+    uint64_t off = f->super.footer_offset, len = f->super.footer_length;
+    uint64_t n = 0;
+    afmt_buf dir, bytes;
+    afmt_buf_init(&dir);
+    afmt_buf_init(&bytes);
+    while (len > 0 && rc == AFMT_OK) {
+        if (n >= f->super.nlayers || off < AFMT_SUPER_REGION || off > f->super.eof ||
+            len > f->super.eof - off) {
+            rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
+                           "afmt_open(%s): layer chain entry %llu points at [%llu, +%llu) "
+                           "outside the committed file (end %llu, %llu layers)",
+                           f->path, (unsigned long long)n, (unsigned long long)off,
+                           (unsigned long long)len, (unsigned long long)f->super.eof,
+                           (unsigned long long)f->super.nlayers);
+            break;
+        }
+        size_t at = bytes.len;
+        if ((rc = afmt_buf_reserve(&bytes, (size_t)len)) != AFMT_OK) {
+            afmt_fail(f->errmsg, rc, "afmt_open(%s): out of memory for a footer of %llu bytes",
+                      f->path, (unsigned long long)len);
+            break;
+        }
+        if ((rc = st->ops->read_at(st, off, bytes.data + at, len)) != AFMT_OK) {
+            afmt_fail(f->errmsg, rc, "%s", st->errmsg);
+            break;
+        }
+        bytes.len += (size_t)len;
+        if (n == 0 && afmt_checksum(bytes.data + at, (size_t)len) != f->super.footer_checksum) {
+            rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
+                           "afmt_open(%s): newest footer at %llu (%llu bytes) does not match the "
+                           "superblock's checksum",
+                           f->path, (unsigned long long)off, (unsigned long long)len);
+            break;
+        }
+        /* Only the chain pointers are needed here; every rank decodes fully later. */
+        afmt_layer L;
+        char msg[AFMT_ERRMSG_MAX];
+        rc = afmt_footer_decode(bytes.data + at, len, &L, msg);
+        if (rc != AFMT_OK) {
+            afmt_fail(f->errmsg, rc, "afmt_open(%s): footer of layer at %llu: %s", f->path,
+                      (unsigned long long)off, msg);
+            break;
+        }
+        afmt_buf_u64(&dir, off);
+        afmt_buf_u64(&dir, len);
+        n++;
+        off = L.prev_offset;
+        len = L.prev_length;
+        afmt_layer_free(&L);
+    }
+    if (rc == AFMT_OK && n != f->super.nlayers)
+        rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
+                       "afmt_open(%s): the superblock counts %llu layers, the chain has %llu",
+                       f->path, (unsigned long long)f->super.nlayers, (unsigned long long)n);
+    if (rc == AFMT_OK) {
+        afmt_buf_u64(out, n);
+        afmt_buf_append(out, dir.data, dir.len);
+        afmt_buf_append(out, bytes.data, bytes.len);
+        if (out->oom) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", f->path);
+    }
+    afmt_buf_free(&dir);
+    afmt_buf_free(&bytes);
+    return rc;
+}
+
+int afmt__load(afmt_file *f) {
+    afmt_buf chain;
+    afmt_buf_init(&chain);
+    int rc = AFMT_OK;
+    if (f->rank == 0) rc = read_chain(f, &chain);
+    rc = afmt__agree(f, rc);
+    if (rc != AFMT_OK) {
+        afmt_buf_free(&chain);
+        return rc;
+    }
+    /* One broadcast of the superblock and every footer: ranks never touch the metadata
+     * server for it. */
+    uint64_t hdr[2] = {chain.len, 0};
+    uint8_t sb[AFMT_SLOT_SIZE];
+    if (f->rank == 0) afmt_super_encode(&f->super, sb);
+    if (MPI_Bcast(hdr, 2, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS ||
+        MPI_Bcast(sb, AFMT_SLOT_SIZE, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
+        rc = AFMT_EMPI;
+    if (rc == AFMT_OK && f->rank != 0) {
+        afmt_super_decode(sb, &f->super);
+        if (afmt_buf_reserve(&chain, (size_t)hdr[0]) != AFMT_OK) rc = AFMT_ENOMEM;
+        chain.len = (size_t)hdr[0];
+    }
+    int ok = rc == AFMT_OK, all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, f->comm);
+    if (all && afmt__bcast_bytes(f->comm, chain.data, hdr[0], 0) != AFMT_OK) rc = AFMT_EMPI;
+    if (!all && rc == AFMT_OK) rc = AFMT_ENOMEM;
+    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_open(%s): %s while sharing metadata", f->path,
+                                 afmt_strerror(rc));
+    /* Apply oldest first; the directory lists the chain newest first. */
+    if (rc == AFMT_OK) {
+        uint64_t n = afmt_get_u64(chain.data);
+        const uint8_t *dir = chain.data + 8;
+        uint64_t base = 8 + 16 * n, *starts = malloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
+        if (!starts) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", f->path);
+        for (uint64_t i = 0, at = base; starts && i < n; i++) {
+            starts[i] = at;
+            at += afmt_get_u64(dir + 16 * i + 8);
+        }
+        for (uint64_t k = n; rc == AFMT_OK && k-- > 0;) {
+            uint64_t off = afmt_get_u64(dir + 16 * k), len = afmt_get_u64(dir + 16 * k + 8);
+            afmt_layer L;
+            char msg[AFMT_ERRMSG_MAX];
+            rc = afmt_footer_decode(chain.data + starts[k], len, &L, msg);
+            if (rc == AFMT_OK) {
+                rc = afmt_index_apply(&f->idx, &L, off, len, msg);
+                afmt_layer_free(&L);
+            }
+            if (rc != AFMT_OK)
+                afmt_fail(f->errmsg, rc, "afmt_open(%s): layer at %llu: %s", f->path,
+                          (unsigned long long)off, msg);
+        }
+        free(starts);
+    }
+    afmt_buf_free(&chain);
+    if (rc == AFMT_OK && f->idx.next_array_id < f->super.next_array_id)
+        f->idx.next_array_id = f->super.next_array_id;
+    if (f->idx.next_array_id == 0) f->idx.next_array_id = 1;
+    return afmt__agree(f, rc);
+}
+
+int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
+              afmt_file **out) {
+    if (!out) return afmt_fail(NULL, AFMT_EINVAL, "afmt_open: f (output) is NULL");
+    *out = NULL;
+    if (mode != AFMT_RDONLY && mode != AFMT_RDWR)
+        return afmt_fail(NULL, AFMT_EINVAL,
+                         "afmt_open(%s): mode 0x%x is neither AFMT_RDONLY nor AFMT_RDWR",
+                         path ? path : "(null)", mode);
+    afmt_file *f;
+    int rc = file_alloc(comm, path, mode, opts, &f, "afmt_open");
+    if (rc != AFMT_OK) return rc;
+    unsigned sf = AFMT_ST_READ | (mode == AFMT_RDWR ? AFMT_ST_WRITE : 0);
+    rc = afmt_storage_open(f->opts.storage, f->comm, path, sf, f->opts.info, &f->st, f->errmsg);
+    if (rc != AFMT_OK) {
+        if (rc == AFMT_ENOTFOUND)
+            afmt_fail(f->errmsg, rc, "afmt_open(%s): no such file", path);
+        return setup_fail(f, rc);
+    }
+    rc = afmt__load(f);
+    if (rc == AFMT_OK && live_add(f) != AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", path);
+    if (rc != AFMT_OK) return setup_fail(f, rc);
+    *out = f;
+    return AFMT_OK;
+}
+
+int afmt_close(afmt_file *f) {
+    int rc = afmt__check(f, "afmt_close");
+    if (rc != AFMT_OK) return rc;
+    if (f->mode == AFMT_RDWR) rc = afmt__commit(f);
+    char msg[AFMT_ERRMSG_MAX];
+    memcpy(msg, f->errmsg, sizeof msg);
+    live_del(f);
+    int crc = f->st ? f->st->ops->close(f->st) : AFMT_OK;
+    if (rc == AFMT_OK && crc != AFMT_OK) {
+        rc = crc;
+        snprintf(msg, sizeof msg, "afmt_close(%s): closing failed", f->path);
+    }
+    file_free(f);
+    if (rc != AFMT_OK) afmt_fail(NULL, rc, "%s", msg);
+    return rc;
+}
+
+int afmt_layers(afmt_file *f, uint64_t *n) {
+    int rc = afmt__check(f, "afmt_layers");
+    if (rc != AFMT_OK) return rc;
+    if (!n) return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_layers: n is NULL");
+    *n = f->idx.n_layers;
+    return AFMT_OK;
+}

@@ -1,0 +1,157 @@
+/* file.h - the handle behind afmt_file and afmt_opts, and the internal calls that the
+ * API glue (file.c, array.c), the write path (write.c), the read path (read.c), the
+ * commit (exchange.c, commit.c) and compaction (compact.c) share. */
+#ifndef AFMT_FILE_H
+#define AFMT_FILE_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "afmt.h"
+#include "alloc.h"
+#include "cache.h"
+#include "error.h"
+#include "footer.h"
+#include "hmap.h"
+#include "index.h"
+#include "storage.h"
+#include "superblock.h"
+
+struct afmt_opts {
+    uint32_t codec;
+    int level;
+    int shuffle;
+    uint64_t block_size, mem_budget, cache_size;
+    char *spill_dir; /* NULL = $TMPDIR or /tmp */
+    MPI_Info info;   /* MPI_INFO_NULL or a dup owned by the options */
+    afmt_storage_kind storage;
+};
+
+/* Internal (tests, tools): the storage backend, "mpiio" (default), "posix" or "memory". */
+int afmt_opts_set_backend(afmt_opts *o, const char *name);
+/* Copies src (NULL = defaults) into dst, which must be freed with afmt__opts_clear. */
+int afmt__opts_copy(afmt_opts *dst, const afmt_opts *src);
+void afmt__opts_clear(afmt_opts *o);
+
+/* One chunk this rank staged for the next commit. */
+typedef struct {
+    uint64_t array_id, chunk_index;
+    int full; /* 1: encoded payload in the allocator; 0: partial, dense buffer + boxes */
+    uint64_t block, offset, size;
+    uint8_t *data;  /* partial: the chunk (its real extent, native layout, C order) */
+    uint64_t *rect; /* partial: nrect boxes of 2*ndim u64 (start rel. to chunk, count) */
+    uint32_t nrect, cap_rect;
+} afmt_staged;
+
+struct afmt_file {
+    MPI_Comm comm;
+    int rank, size;
+    char *path;
+    unsigned mode; /* AFMT_RDONLY or AFMT_RDWR */
+    afmt_opts opts;
+    int collective_write; /* hint afmt_collective_write=true */
+    afmt_storage *st;
+    afmt_super super; /* the committed superblock this handle stands on */
+    afmt_index idx;
+    afmt_cache *cache;
+    afmt_alloc *alloc; /* created on the first write */
+    afmt_staged *staged;
+    uint64_t n_staged, cap_staged;
+    afmt_hmap staged_map; /* (array id, chunk index) -> position in staged */
+    /* Metadata changes since the last commit; the same on every rank (collective calls). */
+    afmt_array_rec *pend_arrays;
+    uint64_t n_pend_arrays, cap_pend_arrays;
+    afmt_attr_rec *pend_attrs;
+    uint64_t n_pend_attrs, cap_pend_attrs;
+    uint8_t *scratch; /* a chunk-sized work buffer of the read and write paths */
+    uint64_t scratch_cap;
+    char errmsg[AFMT_ERRMSG_MAX];
+};
+
+/* Returns AFMT_OK if f is a live handle, else AFMT_EINVAL with a message naming fn. */
+int afmt__check(const afmt_file *f, const char *fn);
+/* AFMT_EREADONLY with a message if f is read-only. */
+int afmt__check_writable(afmt_file *f, const char *fn);
+/* The live array name, or AFMT_ENOTFOUND / AFMT_EINVAL with a message naming fn. */
+int afmt__lookup(afmt_file *f, const char *fn, const char *name, afmt_array **out);
+/* Validates a hyperslab of arr for fn: AFMT_EINVAL with a message naming the dim. */
+int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr,
+                       const uint64_t *start, const uint64_t *count);
+/* A work buffer of at least n bytes (f->scratch), or NULL (message set). */
+uint8_t *afmt__scratch(afmt_file *f, uint64_t n);
+
+/* COLLECTIVE. Agrees on the outcome of a step: if any rank has rc != AFMT_OK, every rank
+ * returns the code of the lowest failing rank and receives its message into f->errmsg
+ * (and the thread buffer). MPI failures become AFMT_EMPI. */
+int afmt__agree(afmt_file *f, int rc);
+
+/* Chunk payload encoding: native elements -> file form (little-endian, shuffled when the
+ * array's flag says so) and back. src and dst must not overlap. */
+void afmt__chunk_encode(const afmt_array *arr, void *dst, const void *src, uint64_t nelems);
+void afmt__chunk_decode(const afmt_array *arr, void *dst, const void *src, uint64_t nelems);
+
+/* Fills dst (native, the chunk's real extent) with the committed content of a chunk,
+ * or the fill value where it was never written. INDEPENDENT. */
+int afmt__read_committed_chunk(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
+                               void *dst);
+/* The decompressed bytes of index block b, verified (cache, else read). *raw is valid
+ * until the next call. what names the reader for messages ("array \"t\" chunk 3"). */
+int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char *what);
+/* Fills a box of buf (shape bshape, at bstart, size count) with arr's fill value. */
+void afmt__fill_box(const afmt_array *arr, void *buf, const uint64_t *bshape,
+                    const uint64_t *bstart, const uint64_t *count);
+
+/* Staging (write.c). */
+int afmt__ensure_alloc(afmt_file *f);
+int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
+                     const void *native, uint64_t nelems);
+void afmt__staged_clear(afmt_file *f);
+/* Drops the staged chunks of one array (afmt_delete). */
+void afmt__staged_drop_array(afmt_file *f, uint64_t array_id);
+
+/* COLLECTIVE (exchange.c). Resolves partly covered chunks: detects overlaps between
+ * ranks and merges the pieces of each chunk on one rank over its older content; after
+ * it every staged entry of this rank is full. */
+int afmt__exchange(afmt_file *f);
+
+/* COLLECTIVE (commit.c). Writes one layer into st: the sealed blocks of alloc at
+ * offsets after super->eof, the footer made of this rank's chunk records (block =
+ * local block number of alloc) and rank 0's arrays/attrs, the trailer, then the next
+ * superblock slot. On success *super is the new committed superblock and *footer (if
+ * not NULL) holds the footer bytes on every rank. */
+typedef struct {
+    afmt_storage *st;
+    afmt_alloc *alloc;
+    afmt_chunk_rec *chunks;
+    uint64_t n_chunks;
+    const afmt_array_rec *arrays;
+    uint64_t n_arrays;
+    const afmt_attr_rec *attrs;
+    uint64_t n_attrs;
+    uint32_t flags;
+    uint64_t next_array_id;
+    afmt_super *super;
+} afmt_layer_job;
+int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer);
+
+/* COLLECTIVE. afmt_commit without the handle checks (afmt_close and afmt_compact). */
+int afmt__commit(afmt_file *f);
+/* COLLECTIVE. Reads the superblock and the footer chain (rank 0) and builds f->idx on
+ * every rank. */
+int afmt__load(afmt_file *f);
+
+/* 64-bit-safe collectives (mpiutil.c): counts are u64 bytes; they fall back to
+ * point-to-point pieces when a count or displacement exceeds an int. */
+int afmt__bcast_bytes(MPI_Comm comm, void *buf, uint64_t len, int root);
+/* Gathers each rank's len bytes to root: *out (malloc'd on root) holds them in rank
+ * order, lens[size] (root) their sizes. */
+int afmt__gather_bytes(MPI_Comm comm, const void *buf, uint64_t len, int root, uint8_t **out,
+                       uint64_t *lens);
+/* All-to-all: send[r] bytes to rank r from sbuf at sdispl[r]; *rbuf (malloc'd) receives
+ * rcount[r] bytes from each rank at rdispl[r]. */
+int afmt__alltoallv_bytes(MPI_Comm comm, const uint8_t *sbuf, const uint64_t *scount,
+                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl);
+/* Test hook: the largest message piece (default 1 GiB). */
+void afmt__set_mpi_piece(uint64_t bytes);
+
+#endif

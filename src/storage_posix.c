@@ -1,0 +1,177 @@
+/* storage_posix.c - the POSIX backend: one file descriptor per rank (meant for one
+ * process: serial tools); pread/pwrite loops that survive EINTR and short transfers. */
+#include "storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    int fd;
+} posix_impl;
+
+/* errno text, whichever strerror_r the C library declares. */
+static const char *errtext(int e, char *buf, size_t n) {
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(e, buf, n);
+#else
+    if (strerror_r(e, buf, n) != 0) snprintf(buf, n, "errno %d", e);
+    return buf;
+#endif
+}
+
+static int sys_fail(afmt_storage *st, int e, const char *op, uint64_t off, uint64_t len) {
+    char eb[256];
+    return afmt_fail(st->errmsg, AFMT_EIO, "%s(%s, off=%llu, len=%llu): %s", op, st->path,
+                     (unsigned long long)off, (unsigned long long)len, errtext(e, eb, sizeof eb));
+}
+
+/* off_t is signed: the whole range must fit in it. */
+static int range_ok(afmt_storage *st, const char *op, uint64_t off, uint64_t len) {
+    if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off || len > SIZE_MAX)
+        return afmt_fail(st->errmsg, AFMT_EINVAL, "%s(%s, off=%llu, len=%llu): out of range", op,
+                         st->path, (unsigned long long)off, (unsigned long long)len);
+    return AFMT_OK;
+}
+
+static int p_read_at(afmt_storage *st, uint64_t off, void *buf, uint64_t len) {
+    posix_impl *p = st->impl;
+    int rc = range_ok(st, "pread", off, len);
+    if (rc) return rc;
+    uint64_t piece = afmt_storage_max_piece_(), done = 0;
+    while (done < len) {
+        size_t n = (size_t)(len - done < piece ? len - done : piece);
+        ssize_t got = pread(p->fd, (char *)buf + done, n, (off_t)(off + done));
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return sys_fail(st, errno, "pread", off + done, n);
+        }
+        if (got == 0)
+            return afmt_fail(st->errmsg, AFMT_EIO,
+                             "pread(%s, off=%llu, len=%llu): short read (end of file at "
+                             "off=%llu)",
+                             st->path, (unsigned long long)off, (unsigned long long)len,
+                             (unsigned long long)(off + done));
+        done += (uint64_t)got;
+    }
+    return AFMT_OK;
+}
+
+static int p_write_at(afmt_storage *st, uint64_t off, const void *buf, uint64_t len) {
+    posix_impl *p = st->impl;
+    int rc = range_ok(st, "pwrite", off, len);
+    if (rc) return rc;
+    uint64_t piece = afmt_storage_max_piece_(), done = 0;
+    while (done < len) {
+        size_t n = (size_t)(len - done < piece ? len - done : piece);
+        ssize_t put = pwrite(p->fd, (const char *)buf + done, n, (off_t)(off + done));
+        if (put < 0) {
+            if (errno == EINTR) continue;
+            return sys_fail(st, errno, "pwrite", off + done, n);
+        }
+        /* A zero-byte write of a nonzero request would loop forever: treat as full. */
+        if (put == 0) return sys_fail(st, ENOSPC, "pwrite", off + done, n);
+        done += (uint64_t)put;
+    }
+    return AFMT_OK;
+}
+
+static int p_sync(afmt_storage *st) {
+    posix_impl *p = st->impl;
+    if (fsync(p->fd) != 0) return sys_fail(st, errno, "fsync", 0, 0);
+    return AFMT_OK;
+}
+
+static int p_size(afmt_storage *st, uint64_t *out) {
+    posix_impl *p = st->impl;
+    struct stat sb;
+    if (fstat(p->fd, &sb) != 0) return sys_fail(st, errno, "fstat", 0, 0);
+    *out = (uint64_t)sb.st_size;
+    return AFMT_OK;
+}
+
+static int p_truncate(afmt_storage *st, uint64_t size) {
+    posix_impl *p = st->impl;
+    int rc = range_ok(st, "ftruncate", size, 0);
+    if (rc) return rc;
+    while (ftruncate(p->fd, (off_t)size) != 0) {
+        if (errno != EINTR) return sys_fail(st, errno, "ftruncate", size, 0);
+    }
+    return AFMT_OK;
+}
+
+static int p_close(afmt_storage *st) {
+    posix_impl *p = st->impl;
+    int rc = AFMT_OK;
+    if (p) {
+        /* No retry on EINTR: on Linux the descriptor is gone either way. */
+        if (close(p->fd) != 0) rc = sys_fail(st, errno, "close", 0, 0);
+        free(p);
+    }
+    afmt_storage_free_(st);
+    return rc;
+}
+
+static const afmt_storage_ops posix_ops = {p_read_at, p_write_at, p_write_at, p_sync,
+                                           p_size,    p_truncate, p_close};
+
+/* Runs after the existence check of afmt_storage_open. Rank 0 opens first (with O_EXCL
+ * when asked) and tells the others, who then open the file it made; so several ranks on
+ * one path never race each other's O_EXCL. */
+int afmt_storage_posix_open_(afmt_storage *st, unsigned flags, char *errmsg) {
+    st->ops = &posix_ops;
+    st->impl = NULL;
+    int rank = 0, size = 1;
+    if (st->comm != MPI_COMM_NULL) {
+        MPI_Comm_rank(st->comm, &rank);
+        MPI_Comm_size(st->comm, &size);
+    }
+    posix_impl *p = malloc(sizeof *p);
+    if (!p) return afmt_fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", st->path);
+    p->fd = -1;
+
+    int oflags = ((flags & AFMT_ST_WRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+    int rc0 = AFMT_OK, rc = AFMT_OK;
+    if (rank == 0) {
+        int f0 = oflags | ((flags & AFMT_ST_CREATE) ? O_CREAT : 0) |
+                 ((flags & AFMT_ST_EXCL) ? O_EXCL : 0);
+        do p->fd = open(st->path, f0, 0666);
+        while (p->fd < 0 && errno == EINTR);
+        if (p->fd < 0) {
+            int e = errno;
+            char eb[256];
+            rc = afmt_fail(errmsg,
+                           e == EEXIST   ? AFMT_EEXIST
+                           : e == ENOENT ? AFMT_ENOTFOUND
+                                         : AFMT_EIO,
+                           "open(%s): %s", st->path, errtext(e, eb, sizeof eb));
+        }
+        rc0 = rc;
+    }
+    if (size > 1 && MPI_Bcast(&rc0, 1, MPI_INT, 0, st->comm) != MPI_SUCCESS) rc0 = AFMT_EMPI;
+    if (rank != 0) {
+        if (rc0 != AFMT_OK) {
+            rc = afmt_fail(errmsg, rc0, "open(%s): failed on rank 0", st->path);
+        } else {
+            do p->fd = open(st->path, oflags);
+            while (p->fd < 0 && errno == EINTR);
+            if (p->fd < 0) {
+                int e = errno;
+                char eb[256];
+                rc = afmt_fail(errmsg, e == ENOENT ? AFMT_ENOTFOUND : AFMT_EIO, "open(%s): %s",
+                               st->path, errtext(e, eb, sizeof eb));
+            }
+        }
+    }
+    if (rc != AFMT_OK) {
+        if (p->fd >= 0) close(p->fd);
+        free(p);
+        return rc;
+    }
+    st->impl = p;
+    return AFMT_OK;
+}

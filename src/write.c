@@ -1,0 +1,236 @@
+/* write.c - afmt_write: cuts a hyperslab into chunks with no communication. A fully
+ * covered chunk is encoded (little-endian, shuffled) straight into the delta allocator;
+ * a partly covered one is staged in a dense buffer with the boxes this rank wrote, to be
+ * merged at commit (exchange.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "file.h"
+#include "grid.h"
+#include "shuffle.h"
+#include "util.h"
+
+void afmt__chunk_encode(const afmt_array *arr, void *dst, const void *src, uint64_t nelems) {
+    size_t es = arr->esize;
+    if (afmt_host_is_big_endian() && es > 1) {
+        /* Rare hosts: swap a copy, then shuffle in place is impossible; swap dst after. */
+        if (arr->d.flags & AFMT_ARRAY_SHUFFLE) {
+            uint8_t *tmp = malloc((size_t)nelems * es);
+            if (tmp) {
+                memcpy(tmp, src, (size_t)nelems * es);
+                afmt_bswap_elems(tmp, (size_t)nelems, es);
+                afmt_shuffle(dst, tmp, (size_t)nelems, es);
+                free(tmp);
+                return;
+            }
+        }
+        memcpy(dst, src, (size_t)nelems * es);
+        afmt_bswap_elems(dst, (size_t)nelems, es);
+        return;
+    }
+    if (arr->d.flags & AFMT_ARRAY_SHUFFLE)
+        afmt_shuffle(dst, src, (size_t)nelems, es);
+    else
+        memcpy(dst, src, (size_t)(nelems * es));
+}
+
+void afmt__chunk_decode(const afmt_array *arr, void *dst, const void *src, uint64_t nelems) {
+    size_t es = arr->esize;
+    if (arr->d.flags & AFMT_ARRAY_SHUFFLE)
+        afmt_unshuffle(dst, src, (size_t)nelems, es);
+    else
+        memcpy(dst, src, (size_t)(nelems * es));
+    if (afmt_host_is_big_endian()) afmt_bswap_elems(dst, (size_t)nelems, es);
+}
+
+int afmt__ensure_alloc(afmt_file *f) {
+    if (f->alloc) return AFMT_OK;
+    const char *dir = f->opts.spill_dir;
+    if (!dir) dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, dir, f->opts.codec,
+                             f->opts.level};
+    if (afmt_alloc_create(&f->alloc, &cfg) != AFMT_OK)
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory for the block allocator");
+    return AFMT_OK;
+}
+
+/* The staged entry of a chunk, created empty (partial, no boxes) if absent. */
+static int staged_get(afmt_file *f, uint64_t array_id, uint64_t chunk_index, afmt_staged **out) {
+    uint64_t *pos = afmt_hmap_get(&f->staged_map, array_id, chunk_index);
+    if (pos) {
+        *out = &f->staged[*pos];
+        return AFMT_OK;
+    }
+    if (f->n_staged == f->cap_staged) {
+        uint64_t cap = f->cap_staged ? 2 * f->cap_staged : 64;
+        afmt_staged *p = realloc(f->staged, sizeof *p * (size_t)cap);
+        if (!p) return AFMT_ENOMEM;
+        f->staged = p;
+        f->cap_staged = cap;
+    }
+    if (afmt_hmap_put(&f->staged_map, array_id, chunk_index, f->n_staged) != AFMT_OK)
+        return AFMT_ENOMEM;
+    afmt_staged *s = &f->staged[f->n_staged++];
+    memset(s, 0, sizeof *s);
+    s->array_id = array_id;
+    s->chunk_index = chunk_index;
+    *out = s;
+    return AFMT_OK;
+}
+
+static void staged_release(afmt_staged *s) {
+    free(s->data);
+    free(s->rect);
+    s->data = NULL;
+    s->rect = NULL;
+    s->nrect = s->cap_rect = 0;
+}
+
+void afmt__staged_clear(afmt_file *f) {
+    for (uint64_t i = 0; i < f->n_staged; i++) staged_release(&f->staged[i]);
+    f->n_staged = 0;
+    afmt_hmap_clear(&f->staged_map);
+}
+
+void afmt__staged_drop_array(afmt_file *f, uint64_t array_id) {
+    uint64_t w = 0;
+    for (uint64_t i = 0; i < f->n_staged; i++) {
+        if (f->staged[i].array_id == array_id) {
+            staged_release(&f->staged[i]);
+            continue;
+        }
+        f->staged[w++] = f->staged[i];
+    }
+    if (w == f->n_staged) return;
+    f->n_staged = w;
+    /* Rebuild the map: positions moved. Dead payloads stay in the allocator as garbage. */
+    afmt_hmap_clear(&f->staged_map);
+    for (uint64_t i = 0; i < w; i++)
+        afmt_hmap_put(&f->staged_map, f->staged[i].array_id, f->staged[i].chunk_index, i);
+}
+
+int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
+                     const void *native, uint64_t nelems) {
+    int rc = afmt__ensure_alloc(f);
+    if (rc != AFMT_OK) return rc;
+    afmt_staged *s;
+    if (staged_get(f, arr->d.id, chunk_index, &s) != AFMT_OK)
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+    uint64_t size = nelems * arr->esize;
+    void *dst;
+    uint64_t block, offset;
+    rc = afmt_alloc_reserve(f->alloc, size, &dst, &block, &offset);
+    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
+    afmt__chunk_encode(arr, dst, native, nelems);
+    staged_release(s);
+    s->full = 1;
+    s->block = block;
+    s->offset = offset;
+    s->size = size;
+    return AFMT_OK;
+}
+
+/* Adds the box [sel_start, +sel_count) of buf's selection to a partial staged chunk. */
+static int stage_piece(afmt_file *f, const afmt_array *arr, const afmt_grid_iter *it,
+                       const uint64_t *start, const uint64_t *count, const void *buf) {
+    afmt_staged *s;
+    if (staged_get(f, arr->d.id, it->index, &s) != AFMT_OK)
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+    int nd = arr->d.ndim;
+    size_t es = arr->esize;
+    uint64_t bytes = it->nelems * es;
+    if (s->full) {
+        /* This rank wrote the whole chunk before: turn it back into a dense buffer. */
+        uint8_t *dense = malloc((size_t)bytes), *enc = afmt__scratch(f, bytes);
+        if (!dense || !enc) {
+            free(dense);
+            return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+        }
+        int rc = afmt_alloc_read(f->alloc, s->block, s->offset, enc, s->size);
+        if (rc != AFMT_OK) {
+            free(dense);
+            return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
+        }
+        afmt__chunk_decode(arr, dense, enc, it->nelems);
+        s->full = 0;
+        s->data = dense;
+        s->rect = malloc(sizeof(uint64_t) * 2 * (size_t)(nd ? nd : 1) * 4);
+        if (!s->rect) return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+        s->cap_rect = 4;
+        s->nrect = 1;
+        for (int d = 0; d < nd; d++) {
+            s->rect[d] = 0;
+            s->rect[nd + d] = it->extent[d];
+        }
+    }
+    if (!s->data && !(s->data = malloc((size_t)bytes)))
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk of %llu bytes",
+                         (unsigned long long)bytes);
+    if (s->nrect == s->cap_rect) {
+        uint32_t cap = s->cap_rect ? 2 * s->cap_rect : 4;
+        uint64_t *r = realloc(s->rect, sizeof(uint64_t) * 2 * (size_t)(nd ? nd : 1) * cap);
+        if (!r) return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+        s->rect = r;
+        s->cap_rect = cap;
+    }
+    uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * s->nrect;
+    uint64_t bstart[AFMT_MAX_NDIM];
+    for (int d = 0; d < nd; d++) {
+        rect[d] = it->sel_start[d];
+        rect[nd + d] = it->sel_count[d];
+        bstart[d] = it->origin[d] + it->sel_start[d] - start[d];
+    }
+    s->nrect++;
+    afmt_box_copy(nd, es, it->sel_count, s->data, it->extent, it->sel_start, buf, count, bstart);
+    return AFMT_OK;
+}
+
+static const uint64_t zeros[AFMT_MAX_NDIM];
+
+/* If the box [bstart, +extent) of a C-ordered array of shape is one contiguous run of
+ * memory, its first byte; else NULL. Then the chunk can be encoded without a copy. */
+static const uint8_t *box_contiguous(int nd, const uint64_t *extent, const uint64_t *shape,
+                                     const uint64_t *bstart, size_t es, const void *buf) {
+    int k = 0;
+    while (k < nd && extent[k] == 1) k++;
+    for (int d = k + 1; d < nd; d++)
+        if (extent[d] != shape[d]) return NULL;
+    uint64_t lin = 0;
+    for (int d = 0; d < nd; d++) lin = lin * shape[d] + bstart[d];
+    return (const uint8_t *)buf + lin * es;
+}
+
+int afmt_write(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
+               const void *buf) {
+    const char *fn = "afmt_write";
+    int rc = afmt__check(f, fn);
+    if (rc != AFMT_OK) return rc;
+    if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
+    afmt_array *arr;
+    if ((rc = afmt__lookup(f, fn, name, &arr)) != AFMT_OK) return rc;
+    if (!buf) return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_write(\"%s\"): buf is NULL", name);
+    if ((rc = afmt__check_region(f, fn, arr, start, count)) != AFMT_OK) return rc;
+    int nd = arr->d.ndim;
+    size_t es = arr->esize;
+    afmt_grid_iter it;
+    afmt_grid_iter_init(&it, &arr->grid, nd ? start : zeros, nd ? count : zeros);
+    while (rc == AFMT_OK && afmt_grid_iter_next(&it)) {
+        if (!it.full) {
+            rc = stage_piece(f, arr, &it, start, count, buf);
+            continue;
+        }
+        uint64_t bstart[AFMT_MAX_NDIM];
+        for (int d = 0; d < nd; d++) bstart[d] = it.origin[d] - start[d];
+        const uint8_t *src = box_contiguous(nd, it.extent, count, bstart, es, buf);
+        if (!src) {
+            /* Gather the chunk into C order first: it is not one run of buf. */
+            uint8_t *tmp = afmt__scratch(f, it.nelems * es);
+            if (!tmp) return AFMT_ENOMEM;
+            afmt_box_copy(nd, es, it.extent, tmp, it.extent, zeros, buf, count, bstart);
+            src = tmp;
+        }
+        rc = afmt__stage_full(f, arr, it.index, src, it.nelems);
+    }
+    return rc;
+}

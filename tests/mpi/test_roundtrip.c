@@ -1,0 +1,956 @@
+/* test_roundtrip.c - MPI integration: every byte written by any decomposition of any rank
+ * count reads back equal, through commit, reopen on other rank counts, codecs and shapes. */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- shared helpers (identical copy in each tests/mpi/test_*.c of this suite) ---------
+ * Checks never abort in the middle of a test: a failed check is recorded and the test goes
+ * on, so that every rank makes the same collective calls; done() at the end of each test
+ * gathers the outcome of all ranks and fails the test (with the recorded messages). */
+#define NSTR(s) ((s) ? (s) : "(null)")
+#define SMOOTH (1ull << 40) /* seed flag: compressible values */
+static int g_nfail;
+static char g_msg[8][700];
+
+static inline void rec(int line, const char *fmt, ...) {
+    if (g_nfail < 8) {
+        int k = snprintf(g_msg[g_nfail], sizeof g_msg[0], "line %d: ", line);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(g_msg[g_nfail] + k, sizeof g_msg[0] - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    g_nfail++;
+}
+#define EXPECT(c)                                                                          \
+    do {                                                                                   \
+        if (!(c)) rec(__LINE__, "expected %s", #c);                                        \
+    } while (0)
+#define EXPECT_RC(f, call, want)                                                           \
+    do {                                                                                   \
+        int rc_ = (call);                                                                  \
+        if (rc_ != (want))                                                                 \
+            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)), \
+                (int)(want), NSTR(afmt_errmsg(f)));                                        \
+    } while (0)
+#define EXPECT_OK(f, call) EXPECT_RC(f, call, AFMT_OK)
+
+/* COLLECTIVE over MPI_COMM_WORLD: ends a test, failing it if any rank recorded a failure. */
+static inline void done(void) {
+    int bad = g_nfail, any = 0;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    for (int i = 0; i < bad && i < 8; i++)
+        fprintf(stderr, "[rank %d/%d] %s\n", tu_rank(), tu_size(), g_msg[i]);
+    g_nfail = 0;
+    if (bad) fail_msg("rank %d: %d check(s) failed (see above)", tu_rank(), bad);
+    if (any) fail_msg("a check failed on another rank");
+}
+
+static inline int all_true(int v, MPI_Comm c) {
+    int all = 0;
+    MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_MIN, c);
+    return all;
+}
+
+/* COLLECTIVE over c: creates (open == 0) or opens path; NULL on every rank unless every
+ * rank succeeded, so that a failure does not leave ranks waiting in collectives. */
+static inline afmt_file *xopen(MPI_Comm c, const char *path, int open, unsigned flags,
+                               const afmt_opts *o, int line) {
+    afmt_file *f = NULL;
+    int rc = open ? afmt_open(c, path, flags, o, &f) : afmt_create(c, path, flags, o, &f);
+    if (rc != AFMT_OK || !f)
+        rec(line, "%s(%s) -> %d (%s): %s", open ? "afmt_open" : "afmt_create", path, rc,
+            NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
+    if (!all_true(rc == AFMT_OK && f != NULL, c)) return NULL;
+    return f;
+}
+
+static inline long long fsize(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+static inline size_t esz(afmt_dtype t) {
+    switch (t) {
+    case AFMT_BOOL:
+    case AFMT_INT8:
+    case AFMT_UINT8:
+        return 1;
+    case AFMT_INT16:
+    case AFMT_UINT16:
+        return 2;
+    case AFMT_INT32:
+    case AFMT_UINT32:
+    case AFMT_FLOAT32:
+        return 4;
+    default:
+        return 8;
+    }
+}
+
+/* One element of type t with the small integer value v (floats get a fraction). */
+static inline void tconst(afmt_dtype t, int64_t v, void *dst) {
+    switch (t) {
+    case AFMT_BOOL: {
+        uint8_t x = v != 0;
+        memcpy(dst, &x, 1);
+        break;
+    }
+    case AFMT_INT8:
+    case AFMT_UINT8: {
+        uint8_t x = (uint8_t)(uint64_t)v;
+        memcpy(dst, &x, 1);
+        break;
+    }
+    case AFMT_INT16:
+    case AFMT_UINT16: {
+        uint16_t x = (uint16_t)(uint64_t)v;
+        memcpy(dst, &x, 2);
+        break;
+    }
+    case AFMT_INT32:
+    case AFMT_UINT32: {
+        uint32_t x = (uint32_t)(uint64_t)v;
+        memcpy(dst, &x, 4);
+        break;
+    }
+    case AFMT_FLOAT32: {
+        float x = (float)v + 0.25f;
+        memcpy(dst, &x, 4);
+        break;
+    }
+    case AFMT_FLOAT64: {
+        double x = (double)v + 0.125;
+        memcpy(dst, &x, 8);
+        break;
+    }
+    default: {
+        uint64_t x = (uint64_t)v;
+        memcpy(dst, &x, 8);
+        break;
+    }
+    }
+}
+
+/* Test value of element i (global linear index) for seed: distinct everywhere, valid for
+ * the type (bools 0/1, finite floats); with SMOOTH in seed, runs of equal small values. */
+static inline void val(afmt_dtype t, void *dst, uint64_t i, uint64_t seed) {
+    uint64_t h;
+    if (seed & SMOOTH) {
+        h = (i / 16) % 1000 + (seed & 0xff);
+        if (t == AFMT_FLOAT32 || t == AFMT_FLOAT64) {
+            tconst(t, (int64_t)h, dst);
+            return;
+        }
+    } else {
+        tu_value(&h, 8, i, seed);
+    }
+    switch (t) {
+    case AFMT_BOOL: {
+        uint8_t b = (uint8_t)(h & 1);
+        memcpy(dst, &b, 1);
+        break;
+    }
+    case AFMT_FLOAT32: {
+        float x = (float)((int64_t)(h % 2000001u) - 1000000) / 16.0f;
+        memcpy(dst, &x, 4);
+        break;
+    }
+    case AFMT_FLOAT64: {
+        double x = (double)((int64_t)(h % 200000001u) - 100000000) / 64.0;
+        memcpy(dst, &x, 8);
+        break;
+    }
+    default:
+        tconst(t, (int64_t)h, dst);
+        break;
+    }
+}
+
+/* Expected content of one array, kept by every rank. */
+typedef struct {
+    char name[256];
+    afmt_dtype t;
+    int ndim;
+    uint64_t shape[32], chunk[32];
+    int nullchunk, nullfill; /* define with chunk NULL / fill NULL */
+    size_t es;
+    uint64_t n;
+    unsigned char fill[8];
+    unsigned char *all;  /* content after the next commit (all ranks' writes) */
+    unsigned char *mine; /* this rank's view before it: committed + own staged writes */
+} model;
+
+static inline void m_init(model *m, const char *name, afmt_dtype t, int ndim,
+                          const uint64_t *shape, const uint64_t *chunk, const void *fill) {
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->t = t;
+    m->ndim = ndim;
+    m->es = esz(t);
+    m->n = 1;
+    m->nullchunk = chunk == NULL;
+    m->nullfill = fill == NULL;
+    for (int d = 0; d < ndim; d++) {
+        m->shape[d] = shape[d];
+        m->chunk[d] = chunk ? chunk[d] : shape[d];
+        m->n *= shape[d];
+    }
+    if (fill) memcpy(m->fill, fill, m->es);
+    m->all = malloc(m->n * m->es + 1);
+    m->mine = malloc(m->n * m->es + 1);
+    for (uint64_t i = 0; i < m->n; i++) memcpy(m->all + i * m->es, m->fill, m->es);
+    memcpy(m->mine, m->all, m->n * m->es);
+}
+
+static inline void m_free(model *m) {
+    free(m->all);
+    free(m->mine);
+    m->all = m->mine = NULL;
+}
+
+/* All elements back to the fill value (after a delete and redefine). */
+static inline void m_reset(model *m) {
+    for (uint64_t i = 0; i < m->n; i++) memcpy(m->all + i * m->es, m->fill, m->es);
+    memcpy(m->mine, m->all, m->n * m->es);
+}
+
+static inline int m_define(afmt_file *f, const model *m) {
+    return afmt_define(f, m->name, m->t, m->ndim, m->ndim ? m->shape : NULL,
+                       m->nullchunk || !m->ndim ? NULL : m->chunk, NULL,
+                       m->nullfill ? NULL : m->fill);
+}
+
+static inline uint64_t slab_n(int ndim, const uint64_t *count) {
+    uint64_t k = 1;
+    for (int d = 0; d < ndim; d++) k *= count[d];
+    return k;
+}
+
+/* mode 0: full -> slab, 1: slab -> full, 2: generate the values of seed into slab */
+static inline void slab_do(const model *m, const uint64_t *start, const uint64_t *count,
+                           unsigned char *slab, unsigned char *full, int mode, uint64_t seed) {
+    size_t es = m->es;
+    if (m->ndim == 0) {
+        if (mode == 0) memcpy(slab, full, es);
+        if (mode == 1) memcpy(full, slab, es);
+        if (mode == 2) val(m->t, slab, 0, seed);
+        return;
+    }
+    int nd = m->ndim;
+    uint64_t idx[32] = {0}, rows = 1, len = count[nd - 1];
+    for (int d = 0; d < nd - 1; d++) rows *= count[d];
+    for (uint64_t r = 0; r < rows; r++) {
+        uint64_t off = 0;
+        for (int d = 0; d < nd; d++) off = off * m->shape[d] + start[d] + (d < nd - 1 ? idx[d] : 0);
+        unsigned char *s = slab + r * len * es;
+        if (mode == 0) memcpy(s, full + off * es, len * es);
+        if (mode == 1) memcpy(full + off * es, s, len * es);
+        if (mode == 2)
+            for (uint64_t j = 0; j < len; j++) val(m->t, s + j * es, off + j, seed);
+        for (int d = nd - 2; d >= 0; d--) {
+            if (++idx[d] < count[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+/* Rank `writer` stages [start, start+count) with the values of seed; every rank records
+ * it in its model (and the writer in its own view). */
+static inline void m_write(afmt_file *f, model *m, int writer, const uint64_t *start,
+                           const uint64_t *count, uint64_t seed, int line) {
+    uint64_t k = slab_n(m->ndim, count);
+    unsigned char *buf = malloc(k * m->es + 1);
+    slab_do(m, start, count, buf, NULL, 2, seed);
+    slab_do(m, start, count, buf, m->all, 1, 0);
+    if (writer == tu_rank()) {
+        slab_do(m, start, count, buf, m->mine, 1, 0);
+        int rc = afmt_write(f, m->name, m->ndim ? start : NULL, m->ndim ? count : NULL, buf);
+        if (rc != AFMT_OK)
+            rec(line, "afmt_write(%s) -> %d (%s): %s", m->name, rc, NSTR(afmt_strerror(rc)),
+                NSTR(afmt_errmsg(f)));
+    }
+    free(buf);
+}
+
+static inline void m_committed(model *m) {
+    memcpy(m->mine, m->all, m->n * m->es);
+}
+
+static inline void hexel(char *out, const unsigned char *p, size_t es) {
+    for (size_t b = 0; b < es; b++) sprintf(out + 2 * b, "%02x", p[es - 1 - b]);
+}
+
+/* Reads [start, start+count) and compares it with the model (local: this rank's view). */
+static inline void m_check_slab(afmt_file *f, const model *m, const uint64_t *start,
+                                const uint64_t *count, int local, int line) {
+    uint64_t k = slab_n(m->ndim, count);
+    unsigned char *got = malloc(k * m->es + 1), *want = malloc(k * m->es + 1);
+    memset(got, 0xA5, k * m->es);
+    slab_do(m, start, count, want, local ? m->mine : m->all, 0, 0);
+    int rc = afmt_read(f, m->name, m->ndim ? start : NULL, m->ndim ? count : NULL, got);
+    if (rc != AFMT_OK) {
+        rec(line, "afmt_read(%s) -> %d (%s): %s", m->name, rc, NSTR(afmt_strerror(rc)),
+            NSTR(afmt_errmsg(f)));
+    } else if (memcmp(got, want, k * m->es) != 0) {
+        uint64_t first = 0, ndiff = 0;
+        for (uint64_t i = k; i-- > 0;)
+            if (memcmp(got + i * m->es, want + i * m->es, m->es)) {
+                first = i;
+                ndiff++;
+            }
+        char g[20] = "", w[20] = "", fl[20] = "";
+        hexel(g, got + first * m->es, m->es);
+        hexel(w, want + first * m->es, m->es);
+        hexel(fl, m->fill, m->es);
+        rec(line, "afmt_read(%s)%s: %llu of %llu elements differ, first at slab index %llu: "
+                  "got 0x%s want 0x%s (fill 0x%s)",
+            m->name, local ? " (own view)" : "", (unsigned long long)ndiff,
+            (unsigned long long)k, (unsigned long long)first, g, w, fl);
+    }
+    free(got);
+    free(want);
+}
+
+static inline void m_check(afmt_file *f, const model *m, int local, int line) {
+    uint64_t z[32] = {0};
+    m_check_slab(f, m, z, m->shape, local, line);
+}
+
+static inline void m_check_info(afmt_file *f, const model *m, int line) {
+    afmt_info info;
+    memset(&info, 0, sizeof info);
+    int rc = afmt_inquire(f, m->name, &info);
+    if (rc != AFMT_OK) {
+        rec(line, "afmt_inquire(%s) -> %d: %s", m->name, rc, NSTR(afmt_errmsg(f)));
+        return;
+    }
+    int bad = strcmp(info.name, m->name) != 0 || info.dtype != m->t || info.ndim != m->ndim;
+    for (int d = 0; !bad && d < m->ndim; d++)
+        bad = info.shape[d] != m->shape[d] || info.chunk[d] != m->chunk[d];
+    if (bad)
+        rec(line, "afmt_inquire(%s): got name %s dtype %d ndim %d shape[0] %llu chunk[0] %llu",
+            m->name, info.name, (int)info.dtype, info.ndim, (unsigned long long)info.shape[0],
+            (unsigned long long)info.chunk[0]);
+}
+
+/* Checks that f holds exactly the nm arrays of ms with their content. */
+static inline void check_all(afmt_file *f, const model *ms, int nm, int line) {
+    int cnt = -1;
+    int rc = afmt_count(f, &cnt);
+    if (rc != AFMT_OK || cnt != nm) rec(line, "afmt_count -> %d, n=%d, want %d", rc, cnt, nm);
+    for (int i = 0; i < nm; i++) {
+        m_check_info(f, &ms[i], line);
+        m_check(f, &ms[i], 0, line);
+    }
+}
+
+/* COLLECTIVE over MPI_COMM_WORLD: reopens path read-only with (0) every rank, (1) a
+ * sub-communicator of max(1, size-1) ranks, (2) MPI_COMM_SELF on each rank, and checks
+ * every array against the models each time. */
+static inline void reopen_check(const char *path, const model *ms, int nm, int line) {
+    int me = tu_rank(), np = tu_size();
+    for (int v = 0; v < 3; v++) {
+        MPI_Comm c = MPI_COMM_NULL;
+        if (v == 0) MPI_Comm_dup(MPI_COMM_WORLD, &c);
+        if (v == 1)
+            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me,
+                           &c);
+        if (v == 2) MPI_Comm_dup(MPI_COMM_SELF, &c);
+        if (c != MPI_COMM_NULL) {
+            afmt_file *f = xopen(c, path, 1, AFMT_RDONLY, NULL, line);
+            if (f) {
+                uint64_t nl = 0;
+                EXPECT_OK(f, afmt_layers(f, &nl));
+                check_all(f, ms, nm, line);
+                int rc = afmt_close(f);
+                if (rc != AFMT_OK) rec(line, "reopen variant %d: afmt_close -> %d", v, rc);
+            }
+            MPI_Comm_free(&c);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+}
+/* ---- end of shared helpers ---------------------------------------------------------- */
+
+/* Irregular interleaved segments of [0, n): segment k has length 1 + (7k+3) mod 37, goes
+ * to rank k mod size, and every 7th segment (k mod 7 == 5) stays unwritten (fill). */
+static void write_segments(afmt_file *f, model *m, uint64_t seed, int line) {
+    int np = tu_size();
+    uint64_t pos = 0, k = 0, n = m->shape[0];
+    while (pos < n) {
+        uint64_t len = 1 + (7 * k + 3) % 37;
+        if (len > n - pos) len = n - pos;
+        if (k % 7 != 5) m_write(f, m, (int)(k % (uint64_t)np), &pos, &len, seed, line);
+        pos += len;
+        k++;
+    }
+}
+
+/* Every dtype, 1-D, edge chunk, interleaved parts of all ranks sharing chunks. */
+static void test_dtypes_1d(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-dtypes");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[11];
+    const uint64_t shape[1] = {1007}, chunk[1] = {64};
+    for (int t = 0; t < 11; t++) {
+        char name[32];
+        unsigned char fill[8];
+        snprintf(name, sizeof name, "dtype_%d", t);
+        tconst((afmt_dtype)t, -3 - t, fill);
+        m_init(&ms[t], name, (afmt_dtype)t, 1, shape, chunk, fill);
+        if (f) EXPECT_OK(f, m_define(f, &ms[t]));
+    }
+    if (f) {
+        for (int t = 0; t < 11; t++) write_segments(f, &ms[t], 100 + (uint64_t)t, __LINE__);
+        /* read-your-writes: own segments, fill where the others write */
+        for (int t = 0; t < 11; t++) m_check(f, &ms[t], 1, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        for (int t = 0; t < 11; t++) {
+            m_committed(&ms[t]);
+            m_check(f, &ms[t], 0, __LINE__);
+            uint64_t st = 100, ct = 333;
+            m_check_slab(f, &ms[t], &st, &ct, 0, __LINE__);
+        }
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 11, __LINE__);
+    }
+    for (int t = 0; t < 11; t++) m_free(&ms[t]);
+    tu_remove(path);
+    done();
+}
+
+/* Scalars: start/count NULL, written by one rank, or never written (fill / zero). */
+static void test_scalars(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-scalar");
+    int np = tu_size();
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[5];
+    unsigned char fill[8];
+    tconst(AFMT_INT32, -17, fill);
+    m_init(&ms[0], "s_int32", AFMT_INT32, 0, NULL, NULL, fill);
+    tconst(AFMT_FLOAT64, 42, fill);
+    m_init(&ms[1], "s_float64", AFMT_FLOAT64, 0, NULL, NULL, fill);
+    tconst(AFMT_UINT8, 77, fill);
+    m_init(&ms[2], "s_uint8_unwritten", AFMT_UINT8, 0, NULL, NULL, fill);
+    m_init(&ms[3], "s_bool", AFMT_BOOL, 0, NULL, NULL, NULL);
+    m_init(&ms[4], "s_int64_zero", AFMT_INT64, 0, NULL, NULL, NULL);
+    if (f) {
+        for (int i = 0; i < 5; i++) EXPECT_OK(f, m_define(f, &ms[i]));
+        for (int i = 0; i < 5; i++) m_check(f, &ms[i], 1, __LINE__); /* all fill */
+        m_write(f, &ms[0], 0, NULL, NULL, 5, __LINE__);
+        m_write(f, &ms[1], np - 1, NULL, NULL, 6, __LINE__);
+        unsigned char one = 1;
+        if (tu_rank() == 0) EXPECT_OK(f, afmt_write(f, "s_bool", NULL, NULL, &one));
+        memcpy(ms[3].all, &one, 1);
+        if (tu_rank() == 0) memcpy(ms[3].mine, &one, 1);
+        for (int i = 0; i < 5; i++) m_check(f, &ms[i], 1, __LINE__);
+        afmt_info info;
+        EXPECT_OK(f, afmt_inquire(f, "s_float64", &info));
+        EXPECT(info.ndim == 0 && info.dtype == AFMT_FLOAT64);
+        EXPECT_OK(f, afmt_commit(f));
+        for (int i = 0; i < 5; i++) {
+            m_committed(&ms[i]);
+            m_check(f, &ms[i], 0, __LINE__);
+        }
+        /* second layer: rewrite one scalar on another rank */
+        m_write(f, &ms[0], np > 1 ? 1 : 0, NULL, NULL, 7, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        m_committed(&ms[0]);
+        for (int i = 0; i < 5; i++) m_check(f, &ms[i], 0, __LINE__);
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 5, __LINE__);
+    }
+    for (int i = 0; i < 5; i++) m_free(&ms[i]);
+    tu_remove(path);
+    done();
+}
+
+/* Rank r writes dim0 rows [lo, hi) with every other dim whole, except the last element of
+ * the last dim (left as fill); the last dim is cut at a non-aligned m into two pieces, the
+ * second written by rank r+1 (so pieces of one chunk come from several ranks). */
+static void write_decomposed(afmt_file *f, model *m, uint64_t seed, int line) {
+    int np = tu_size(), nd = m->ndim;
+    uint64_t n0 = m->shape[0], L = m->shape[nd - 1];
+    for (int r = 0; r < np; r++) {
+        uint64_t lo = n0 * (uint64_t)r / (uint64_t)np, hi = n0 * (uint64_t)(r + 1) / (uint64_t)np;
+        if (hi <= lo) continue;
+        uint64_t st[32] = {0}, ct[32];
+        for (int d = 0; d < nd; d++) ct[d] = m->shape[d];
+        if (nd == 1) {
+            uint64_t span = hi - lo, mid = lo + span / 2 + 1;
+            if (span < 3) {
+                st[0] = lo;
+                ct[0] = span;
+                m_write(f, m, r, st, ct, seed, line);
+                continue;
+            }
+            st[0] = lo;
+            ct[0] = mid - lo;
+            m_write(f, m, r, st, ct, seed, line);
+            st[0] = mid;
+            ct[0] = hi - 1 - mid;
+            if (ct[0]) m_write(f, m, (r + 1) % np, st, ct, seed, line);
+            continue;
+        }
+        uint64_t mid = L / 2 + 1;
+        st[0] = lo;
+        ct[0] = hi - lo;
+        ct[nd - 1] = mid;
+        m_write(f, m, r, st, ct, seed, line);
+        st[nd - 1] = mid;
+        ct[nd - 1] = L - 1 - mid;
+        if (ct[nd - 1]) m_write(f, m, (r + 1) % np, st, ct, seed, line);
+    }
+}
+
+static const struct {
+    int nd;
+    uint64_t shape[5], chunk[5];
+    afmt_dtype t;
+} nd_cases[] = {
+    {1, {1000}, {64}, AFMT_INT32},
+    {2, {37, 53}, {8, 10}, AFMT_FLOAT64},
+    {3, {13, 11, 9}, {4, 5, 2}, AFMT_UINT16},
+    {4, {7, 6, 5, 9}, {3, 4, 2, 4}, AFMT_INT64},
+    {5, {5, 4, 6, 3, 7}, {2, 3, 4, 2, 3}, AFMT_FLOAT32},
+    {2, {3, 1000}, {2, 77}, AFMT_INT8},
+    {3, {2, 3, 4}, {2, 3, 4}, AFMT_UINT32}, /* one chunk, every rank a piece */
+};
+#define N_ND ((int)(sizeof nd_cases / sizeof nd_cases[0]))
+
+/* 1-D..5-D, edge chunks, decompositions not aligned to chunks, shared chunks. */
+static void test_nd_edge_chunks(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-nd");
+    int np = tu_size();
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[N_ND];
+    for (int i = 0; i < N_ND; i++) {
+        char name[32];
+        unsigned char fill[8];
+        snprintf(name, sizeof name, "nd%d_%d", nd_cases[i].nd, i);
+        tconst(nd_cases[i].t, 11 + i, fill);
+        m_init(&ms[i], name, nd_cases[i].t, nd_cases[i].nd, nd_cases[i].shape,
+               nd_cases[i].chunk, fill);
+        if (f) EXPECT_OK(f, m_define(f, &ms[i]));
+    }
+    if (f) {
+        for (int i = 0; i < N_ND; i++) write_decomposed(f, &ms[i], 200 + (uint64_t)i, __LINE__);
+        for (int i = 0; i < N_ND; i++) m_check(f, &ms[i], 1, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        for (int i = 0; i < N_ND; i++) {
+            m_committed(&ms[i]);
+            m_check(f, &ms[i], 0, __LINE__);
+            uint64_t st[5], ct[5];
+            for (int d = 0; d < ms[i].ndim; d++) {
+                st[d] = ms[i].shape[d] / 3;
+                ct[d] = (ms[i].shape[d] + 1) / 2;
+                if (st[d] + ct[d] > ms[i].shape[d]) ct[d] = ms[i].shape[d] - st[d];
+            }
+            m_check_slab(f, &ms[i], st, ct, 0, __LINE__);
+        }
+        /* second layer: an interior box (partial chunks over committed data) by the last
+         * rank, and a box over the fill column by rank 0 */
+        for (int i = 0; i < N_ND; i++) {
+            uint64_t st[5], ct[5];
+            int nd = ms[i].ndim;
+            for (int d = 0; d < nd; d++) {
+                st[d] = ms[i].shape[d] > 2 ? 1 : 0;
+                ct[d] = ms[i].shape[d] > 2 ? ms[i].shape[d] / 2 : 1;
+            }
+            m_write(f, &ms[i], np - 1, st, ct, 300 + (uint64_t)i, __LINE__);
+            if (ms[i].shape[nd - 1] > 2 * ct[nd - 1] + 1) {
+                ct[nd - 1] = 1;
+                st[nd - 1] = ms[i].shape[nd - 1] - 1;
+                m_write(f, &ms[i], 0, st, ct, 400 + (uint64_t)i, __LINE__);
+            }
+        }
+        for (int i = 0; i < N_ND; i++) m_check(f, &ms[i], 1, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        for (int i = 0; i < N_ND; i++) {
+            m_committed(&ms[i]);
+            m_check(f, &ms[i], 0, __LINE__);
+        }
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, N_ND, __LINE__);
+    }
+    for (int i = 0; i < N_ND; i++) m_free(&ms[i]);
+    tu_remove(path);
+    done();
+}
+
+/* Custom fill values: never-written elements read as fill before and after commit. */
+static void test_fill_value(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-fill");
+    int np = tu_size();
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[4];
+    unsigned char fill[8];
+    const uint64_t sa[2] = {20, 30}, ca[2] = {6, 7}, sb[1] = {100}, sc[3] = {4, 5, 6},
+                   cc[3] = {3, 3, 3}, sd[1] = {50}, cd[1] = {8};
+    tconst(AFMT_FLOAT64, -2, fill);
+    m_init(&ms[0], "fill_f64", AFMT_FLOAT64, 2, sa, ca, fill);
+    m_init(&ms[1], "fill_zero_i16", AFMT_INT16, 1, sb, NULL, NULL);
+    tconst(AFMT_UINT32, 0xDEADBEEF, fill);
+    m_init(&ms[2], "fill_u32", AFMT_UINT32, 3, sc, cc, fill);
+    tconst(AFMT_BOOL, 1, fill);
+    m_init(&ms[3], "fill_bool_true", AFMT_BOOL, 1, sd, cd, fill);
+    if (f) {
+        for (int i = 0; i < 4; i++) EXPECT_OK(f, m_define(f, &ms[i]));
+        for (int i = 0; i < 4; i++) m_check(f, &ms[i], 1, __LINE__); /* defined, all fill */
+        EXPECT_OK(f, afmt_commit(f));                               /* definitions only */
+        for (int i = 0; i < 4; i++) m_check(f, &ms[i], 0, __LINE__);
+        uint64_t st[3] = {3, 4, 0}, ct[3] = {5, 9, 0};
+        m_write(f, &ms[0], 0, st, ct, 1, __LINE__);
+        st[0] = 1, st[1] = 1, st[2] = 2, ct[0] = 2, ct[1] = 3, ct[2] = 2;
+        m_write(f, &ms[2], np - 1, st, ct, 2, __LINE__);
+        st[0] = 9, ct[0] = 13;
+        m_write(f, &ms[3], np > 2 ? 2 : 0, st, ct, 3, __LINE__);
+        for (int i = 0; i < 4; i++) m_check(f, &ms[i], 1, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        for (int i = 0; i < 4; i++) {
+            m_committed(&ms[i]);
+            m_check(f, &ms[i], 0, __LINE__);
+        }
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 4, __LINE__);
+    }
+    for (int i = 0; i < 4; i++) m_free(&ms[i]);
+    tu_remove(path);
+    done();
+}
+
+/* Read-your-writes before commit over committed data: partly covered chunks show the
+ * rank's own piece over the older layer (or fill), other ranks' staged pieces not yet. */
+static void test_read_your_writes(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-ryw");
+    int np = tu_size(), me = tu_rank();
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[2];
+    unsigned char fill[8];
+    const uint64_t s1[1] = {200}, c1[1] = {50}, s2[2] = {30, 40}, c2[2] = {10, 10};
+    tconst(AFMT_INT32, 9, fill);
+    m_init(&ms[0], "ryw1", AFMT_INT32, 1, s1, c1, fill);
+    tconst(AFMT_FLOAT32, -1, fill);
+    m_init(&ms[1], "ryw2", AFMT_FLOAT32, 2, s2, c2, fill);
+    if (f) {
+        for (int i = 0; i < 2; i++) EXPECT_OK(f, m_define(f, &ms[i]));
+        /* layer 1: ryw1 whole (split by rank at non-aligned points), ryw2 rows 0..14 */
+        for (int r = 0; r < np; r++) {
+            uint64_t lo = 200 * (uint64_t)r / (uint64_t)np + (r ? 3 : 0);
+            uint64_t hi = r == np - 1 ? 200 : 200 * (uint64_t)(r + 1) / (uint64_t)np + 3;
+            uint64_t ct = hi - lo;
+            m_write(f, &ms[0], r, &lo, &ct, 1, __LINE__);
+            uint64_t st2[2] = {15 * (uint64_t)r / (uint64_t)np, 0};
+            uint64_t ct2[2] = {15 * (uint64_t)(r + 1) / (uint64_t)np - st2[0], 40};
+            if (ct2[0]) m_write(f, &ms[1], r, st2, ct2, 2, __LINE__);
+        }
+        EXPECT_OK(f, afmt_commit(f));
+        for (int i = 0; i < 2; i++) m_committed(&ms[i]);
+        /* layer 2: partial pieces, one inside chunk r, one across chunks r and r+1 */
+        for (int r = 0; r < np && r < 4; r++) {
+            uint64_t st = (uint64_t)r * 50 + 10 + (uint64_t)r, ct = 20;
+            m_write(f, &ms[0], r, &st, &ct, 10 + (uint64_t)r, __LINE__);
+            st = (uint64_t)r * 50 + 40, ct = 20;
+            if (st + ct <= 200) m_write(f, &ms[0], r, &st, &ct, 20 + (uint64_t)r, __LINE__);
+            /* ryw2: a box straddling the committed rows and the fill rows */
+            uint64_t st2[2] = {12, 3 + 10 * (uint64_t)r}, ct2[2] = {6, 5};
+            m_write(f, &ms[1], r, st2, ct2, 30 + (uint64_t)r, __LINE__);
+        }
+        (void)me;
+        for (int i = 0; i < 2; i++) m_check(f, &ms[i], 1, __LINE__);
+        uint64_t st = 5, ct = 190;
+        m_check_slab(f, &ms[0], &st, &ct, 1, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        for (int i = 0; i < 2; i++) {
+            m_committed(&ms[i]);
+            m_check(f, &ms[i], 0, __LINE__);
+        }
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 2, __LINE__);
+    }
+    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    tu_remove(path);
+    done();
+}
+
+/* A rank rewriting its own staged region in one epoch: the later write wins. */
+static void test_same_rank_rewrite(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-rewrite");
+    int np = tu_size();
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[2];
+    const uint64_t s1[1] = {1000}, c1[1] = {64};
+    m_init(&ms[0], "rw", AFMT_UINT16, 1, s1, c1, NULL);
+    m_init(&ms[1], "rw_scalar", AFMT_INT64, 0, NULL, NULL, NULL);
+    if (f) {
+        for (int i = 0; i < 2; i++) EXPECT_OK(f, m_define(f, &ms[i]));
+        for (int r = 0; r < np; r++) {
+            uint64_t lo = 1000 * (uint64_t)r / (uint64_t)np,
+                     hi = 1000 * (uint64_t)(r + 1) / (uint64_t)np;
+            uint64_t st = lo, ct = hi - lo;
+            m_write(f, &ms[0], r, &st, &ct, 1, __LINE__); /* full and partial chunks */
+            st = lo + 20, ct = 10;
+            m_write(f, &ms[0], r, &st, &ct, 2, __LINE__); /* inside a full chunk */
+            st = lo + 25, ct = (hi - lo) / 2;
+            m_write(f, &ms[0], r, &st, &ct, 3, __LINE__); /* straddles several */
+        }
+        m_write(f, &ms[1], np - 1, NULL, NULL, 4, __LINE__);
+        m_write(f, &ms[1], np - 1, NULL, NULL, 5, __LINE__);
+        for (int i = 0; i < 2; i++) m_check(f, &ms[i], 1, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        for (int i = 0; i < 2; i++) {
+            m_committed(&ms[i]);
+            m_check(f, &ms[i], 0, __LINE__);
+        }
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 2, __LINE__);
+    }
+    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    tu_remove(path);
+    done();
+}
+
+/* M-to-N the other way: written by a sub-communicator, read and extended by all ranks. */
+static void test_write_subcomm(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-sub");
+    int np = tu_size(), me = tu_rank();
+    int nw = np > 1 ? np - 1 : 1;
+    model ms[1];
+    const uint64_t s[2] = {25, 33}, c[2] = {4, 7};
+    unsigned char fill[8];
+    tconst(AFMT_INT16, -5, fill);
+    m_init(&ms[0], "sub", AFMT_INT16, 2, s, c, fill);
+    MPI_Comm sub;
+    MPI_Comm_split(MPI_COMM_WORLD, me < nw ? 0 : MPI_UNDEFINED, me, &sub);
+    if (sub != MPI_COMM_NULL) {
+        afmt_file *f = xopen(sub, path, 0, 0, NULL, __LINE__);
+        if (f) {
+            EXPECT_OK(f, m_define(f, &ms[0]));
+            for (int r = 0; r < nw; r++) {
+                uint64_t st[2] = {25 * (uint64_t)r / (uint64_t)nw, 1};
+                uint64_t ct[2] = {25 * (uint64_t)(r + 1) / (uint64_t)nw - st[0], 30};
+                m_write(f, &ms[0], r, st, ct, 1, __LINE__);
+            }
+            EXPECT_OK(f, afmt_close(f)); /* commits */
+        }
+        MPI_Comm_free(&sub);
+    } else {
+        /* the excluded rank keeps its model in step */
+        for (int r = 0; r < nw; r++) {
+            uint64_t st[2] = {25 * (uint64_t)r / (uint64_t)nw, 1};
+            uint64_t ct[2] = {25 * (uint64_t)(r + 1) / (uint64_t)nw - st[0], 30};
+            m_write(NULL, &ms[0], r, st, ct, 1, __LINE__);
+        }
+    }
+    m_committed(&ms[0]);
+    MPI_Barrier(MPI_COMM_WORLD);
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDWR, NULL, __LINE__);
+    if (f) {
+        uint64_t nl = 0;
+        EXPECT_OK(f, afmt_layers(f, &nl));
+        EXPECT(nl == 1);
+        check_all(f, ms, 1, __LINE__);
+        uint64_t st[2] = {0, 0}, ct[2] = {25, 1};
+        m_write(f, &ms[0], np - 1, st, ct, 2, __LINE__); /* column 0, over fill */
+        st[1] = 31, ct[1] = 2;
+        m_write(f, &ms[0], 0, st, ct, 3, __LINE__); /* columns 31..32, partly committed */
+        EXPECT_OK(f, afmt_commit(f));
+        m_committed(&ms[0]);
+        check_all(f, ms, 1, __LINE__);
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 1, __LINE__);
+    }
+    m_free(&ms[0]);
+    tu_remove(path);
+    done();
+}
+
+/* Codecs none/lz4/zstd (with levels), shuffle on/off, 1 KiB blocks, spilling. */
+static void test_codecs(void **state) {
+    (void)state;
+    static const struct {
+        afmt_codec c;
+        int level, shuffle, spill;
+    } v[] = {
+        {AFMT_CODEC_NONE, 0, 0, 0}, {AFMT_CODEC_NONE, 0, 1, 0}, {AFMT_CODEC_LZ4, 0, 0, 0},
+        {AFMT_CODEC_LZ4, 0, 1, 0},  {AFMT_CODEC_LZ4, 9, 1, 0},  {AFMT_CODEC_LZ4, -5, 0, 0},
+        {AFMT_CODEC_ZSTD, 0, 0, 0}, {AFMT_CODEC_ZSTD, 0, 1, 0}, {AFMT_CODEC_ZSTD, 7, 1, 1},
+        {AFMT_CODEC_LZ4, 0, 1, 1},
+    };
+    int np = tu_size();
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        const char *path = tu_path(NULL, "rt-codec");
+        afmt_opts *o = NULL;
+        EXPECT_OK(NULL, afmt_opts_create(&o));
+        EXPECT_OK(NULL, afmt_opts_set_codec(o, v[k].c, v[k].level));
+        EXPECT_OK(NULL, afmt_opts_set_shuffle(o, v[k].shuffle));
+        EXPECT_OK(NULL, afmt_opts_set_block_size(o, 1024));
+        if (v[k].spill) {
+            EXPECT_OK(NULL, afmt_opts_set_mem_budget(o, 0));
+            EXPECT_OK(NULL, afmt_opts_set_spill_dir(o, AFMT_TEST_SCRATCH));
+        }
+        afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, o, __LINE__);
+        model ms[4];
+        const uint64_t sa[2] = {64, 100}, ca[2] = {10, 16}, sb[1] = {5000}, cb[1] = {100},
+                       sc[1] = {3000}, cc[1] = {250}, sd[3] = {9, 10, 11}, cd[3] = {4, 4, 4};
+        unsigned char fill[8];
+        tconst(AFMT_FLOAT64, 3, fill);
+        m_init(&ms[0], "smooth", AFMT_FLOAT64, 2, sa, ca, fill);
+        m_init(&ms[1], "ints", AFMT_INT32, 1, sb, cb, NULL);
+        m_init(&ms[2], "bytes", AFMT_UINT8, 1, sc, cc, NULL);
+        m_init(&ms[3], "cube", AFMT_UINT64, 3, sd, cd, NULL);
+        if (f) {
+            for (int i = 0; i < 4; i++) EXPECT_OK(f, m_define(f, &ms[i]));
+            for (int r = 0; r < np; r++) {
+                uint64_t st[2] = {64 * (uint64_t)r / (uint64_t)np, 0};
+                uint64_t ct[2] = {64 * (uint64_t)(r + 1) / (uint64_t)np - st[0], 100};
+                m_write(f, &ms[0], r, st, ct, SMOOTH | 1, __LINE__);
+            }
+            write_segments(f, &ms[1], SMOOTH | 2, __LINE__);
+            write_segments(f, &ms[2], 3, __LINE__);
+            write_decomposed(f, &ms[3], 4, __LINE__);
+            for (int i = 0; i < 4; i++) m_check(f, &ms[i], 1, __LINE__);
+            EXPECT_OK(f, afmt_commit(f));
+            for (int i = 0; i < 4; i++) {
+                m_committed(&ms[i]);
+                m_check(f, &ms[i], 0, __LINE__);
+            }
+            EXPECT_OK(f, afmt_close(f));
+            reopen_check(path, ms, 4, __LINE__);
+        }
+        if (g_nfail) rec(__LINE__, "in variant %zu (codec %d level %d shuffle %d spill %d)", k,
+                         (int)v[k].c, v[k].level, v[k].shuffle, v[k].spill);
+        for (int i = 0; i < 4; i++) m_free(&ms[i]);
+        afmt_opts_free(o);
+        tu_remove(path);
+    }
+    done();
+}
+
+/* ndim 32 with a tiny shape, named dimensions. */
+static void test_ndim32(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-nd32");
+    int np = tu_size();
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    uint64_t shape[32], chunk[32];
+    char dn[32][8];
+    const char *dims[32];
+    for (int d = 0; d < 32; d++) {
+        shape[d] = d == 31 ? 3 : (d % 8 == 0 ? 2 : 1);
+        chunk[d] = d == 31 ? 2 : 1;
+        snprintf(dn[d], sizeof dn[d], "d%02d", d);
+        dims[d] = dn[d];
+    }
+    model ms[2];
+    unsigned char fill[8];
+    tconst(AFMT_UINT16, 999, fill);
+    m_init(&ms[0], "nd32", AFMT_UINT16, 32, shape, chunk, fill);
+    m_init(&ms[1], "nd32_default_dims", AFMT_INT8, 32, shape, NULL, NULL);
+    if (f) {
+        EXPECT_OK(f, afmt_define(f, ms[0].name, ms[0].t, 32, shape, chunk, dims, fill));
+        EXPECT_OK(f, m_define(f, &ms[1]));
+        afmt_info info;
+        memset(&info, 0, sizeof info);
+        EXPECT_OK(f, afmt_inquire(f, "nd32", &info));
+        EXPECT(info.ndim == 32 && strcmp(info.dims[31], "d31") == 0 &&
+               strcmp(info.dims[0], "d00") == 0 && info.shape[31] == 3 && info.chunk[31] == 2);
+        EXPECT_OK(f, afmt_inquire(f, "nd32_default_dims", &info));
+        EXPECT(info.ndim == 32 && strcmp(info.dims[31], "dim31") == 0 &&
+               strcmp(info.dims[0], "dim0") == 0 && info.chunk[0] == 2);
+        /* 16 rows of 3 along the last dim; row k by rank k mod size, the last element of
+         * row 5 left as fill */
+        for (int k = 0; k < 16; k++) {
+            uint64_t st[32] = {0}, ct[32];
+            for (int d = 0; d < 32; d++) ct[d] = 1;
+            for (int b = 0; b < 4; b++) st[8 * b] = (uint64_t)(k >> (3 - b)) & 1;
+            ct[31] = k == 5 ? 2 : 3;
+            for (int i = 0; i < 2; i++) m_write(f, &ms[i], k % np, st, ct, 7, __LINE__);
+        }
+        for (int i = 0; i < 2; i++) m_check(f, &ms[i], 1, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        for (int i = 0; i < 2; i++) {
+            m_committed(&ms[i]);
+            m_check(f, &ms[i], 0, __LINE__);
+        }
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 2, __LINE__);
+    }
+    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    tu_remove(path);
+    done();
+}
+
+/* 8 MiB per rank: compressible data (the file must be much smaller than the raw bytes),
+ * and random data in big chunks shared by neighbouring ranks, with zstd. */
+static void test_large(void **state) {
+    (void)state;
+    int np = tu_size();
+    const uint64_t rows = 256, cols = 4096; /* float64: 8 MiB per rank */
+    for (int k = 0; k < 2; k++) {
+        const char *path = tu_path(NULL, "rt-large");
+        afmt_opts *o = NULL;
+        EXPECT_OK(NULL, afmt_opts_create(&o));
+        if (k == 1) EXPECT_OK(NULL, afmt_opts_set_codec(o, AFMT_CODEC_ZSTD, 0));
+        afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, o, __LINE__);
+        model ms[1];
+        if (k == 0) {
+            const uint64_t s[2] = {rows * (uint64_t)np, cols}, c[2] = {100, 1000};
+            m_init(&ms[0], "smooth_big", AFMT_FLOAT64, 2, s, c, NULL);
+        } else {
+            const uint64_t s[1] = {(uint64_t)np << 20}, c[1] = {300000};
+            m_init(&ms[0], "random_big", AFMT_UINT64, 1, s, c, NULL);
+        }
+        if (f) {
+            EXPECT_OK(f, m_define(f, &ms[0]));
+            for (int r = 0; r < np; r++) {
+                if (k == 0) {
+                    uint64_t st[2] = {rows * (uint64_t)r, 0}, ct[2] = {rows, cols};
+                    m_write(f, &ms[0], r, st, ct, SMOOTH | 9, __LINE__);
+                } else {
+                    uint64_t st = (uint64_t)r << 20, ct = 1 << 20;
+                    m_write(f, &ms[0], r, &st, &ct, 10, __LINE__);
+                }
+            }
+            EXPECT_OK(f, afmt_commit(f));
+            m_committed(&ms[0]);
+            m_check(f, &ms[0], 0, __LINE__);
+            EXPECT_OK(f, afmt_close(f));
+            long long sz = fsize(path), raw = (long long)(ms[0].n * ms[0].es);
+            if (k == 0 && !(sz > 0 && sz < raw / 4))
+                rec(__LINE__, "compressible %lld raw bytes stored in a %lld-byte file", raw, sz);
+            if (k == 1 && !(sz >= raw && sz < raw + raw / 8 + 65536))
+                rec(__LINE__, "random %lld raw bytes stored in a %lld-byte file", raw, sz);
+            reopen_check(path, ms, 1, __LINE__);
+        }
+        m_free(&ms[0]);
+        afmt_opts_free(o);
+        tu_remove(path);
+    }
+    done();
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dtypes_1d),     cmocka_unit_test(test_scalars),
+        cmocka_unit_test(test_nd_edge_chunks), cmocka_unit_test(test_fill_value),
+        cmocka_unit_test(test_read_your_writes), cmocka_unit_test(test_same_rank_rewrite),
+        cmocka_unit_test(test_write_subcomm),  cmocka_unit_test(test_codecs),
+        cmocka_unit_test(test_ndim32),         cmocka_unit_test(test_large),
+    };
+    return tu_main(argc, argv, "mpi.roundtrip", tests, sizeof tests / sizeof tests[0]);
+}

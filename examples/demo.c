@@ -7,8 +7,9 @@
  *
  * Any rank count works for either mode. The field is the exact solution of the heat
  * equation u_t = D (u_xx + u_yy + u_zz) on the unit cube with insulated walls (a sum of
- * decaying cosine modes), sampled at cell centres. It is a deterministic function of
- * (i, j, k, t), so the reader recomputes every value and compares bit for bit.
+ * decaying cosine modes), sampled at cell centres and rounded to 1/1024 K. It is a
+ * deterministic function of (i, j, k, t), so the reader recomputes every value and
+ * compares bit for bit.
  *
  * Arrays:
  *   temperature  float64 [NX][NY][NZ], chunks 16^3. Ranks own slabs of rows (dim 0)
@@ -366,6 +367,8 @@ static int do_read(const char *path) {
         printf("demo read: %llu bytes of array data, file %lld bytes, compression ratio "
                "%.2f\n",
                (unsigned long long)logical, size, size > 0 ? (double)logical / (double)size : 0.0);
+        printf("demo read: (the file also keeps the layer-1 values that layer 2 replaced; "
+               "afmt_compact drops them)\n");
         printf("demo read: %s\n", gbad ? "FAILED" : "OK: every value matches the simulation");
         fflush(stdout);
     }

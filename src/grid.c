@@ -206,6 +206,8 @@ void afmt_box_copy(int ndim, size_t esize, const uint64_t *count, void *dst,
     }
 }
 
+#undef STRIDED
+
 int afmt_box_overlap(int ndim, const uint64_t *a0, const uint64_t *ac, const uint64_t *b0,
                      const uint64_t *bc) {
     for (int d = 0; d < ndim; d++) {

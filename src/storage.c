@@ -99,13 +99,13 @@ int afmt_storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, u
         return afmt_fail(errmsg, AFMT_EINVAL, "afmt_storage_open: NULL or empty argument");
     if (kind != AFMT_STORAGE_MPIIO && kind != AFMT_STORAGE_POSIX && kind != AFMT_STORAGE_MEMORY)
         return afmt_fail(errmsg, AFMT_EINVAL, "open(%s): unknown storage kind %d", path, (int)kind);
+    /* Creating a file means writing it; make that implicit rather than an error. */
+    if (flags & AFMT_ST_CREATE) flags |= AFMT_ST_WRITE;
     if (!(flags & (AFMT_ST_READ | AFMT_ST_WRITE)) ||
         (flags & ~(unsigned)(AFMT_ST_READ | AFMT_ST_WRITE | AFMT_ST_CREATE | AFMT_ST_EXCL)))
         return afmt_fail(errmsg, AFMT_EINVAL, "open(%s): bad flags 0x%x", path, flags);
     if ((flags & AFMT_ST_EXCL) && !(flags & AFMT_ST_CREATE))
         return afmt_fail(errmsg, AFMT_EINVAL, "open(%s): EXCL without CREATE", path);
-    /* Creating a file means writing it; make that implicit rather than an error. */
-    if (flags & AFMT_ST_CREATE) flags |= AFMT_ST_WRITE;
 
     int use_mpi = kind != AFMT_STORAGE_MEMORY || mpi_active();
     if (use_mpi && comm == MPI_COMM_NULL)

@@ -50,6 +50,9 @@ static int mpi_fail(char *msgbuf, int mpirc, const char *op, const char *path, u
         n = 0;
     }
     text[n < MPI_MAX_ERROR_STRING ? n : MPI_MAX_ERROR_STRING - 1] = '\0';
+    /* Calls without a byte range (open, sync, close) name only the path. */
+    if (off == 0 && len == 0)
+        return afmt_fail(msgbuf, map_class(mpirc), "%s(%s): %s", op, path, text);
     return afmt_fail(msgbuf, map_class(mpirc), "%s(%s, off=%llu, len=%llu): %s", op, path,
                      (unsigned long long)off, (unsigned long long)len, text);
 }

@@ -14,7 +14,7 @@
  * on, so that every rank makes the same collective calls; done() at the end of each test
  * gathers the outcome of all ranks and fails the test (with the recorded messages). */
 #define NSTR(s) ((s) ? (s) : "(null)")
-#define SMOOTH (1ull << 40) /* seed flag: compressible values */
+#define SMOOTH  (1ull << 40) /* seed flag: compressible values */
 static int g_nfail;
 static char g_msg[8][700];
 
@@ -28,16 +28,16 @@ static inline void rec(int line, const char *fmt, ...) {
     }
     g_nfail++;
 }
-#define EXPECT(c)                                                                          \
-    do {                                                                                   \
-        if (!(c)) rec(__LINE__, "expected %s", #c);                                        \
+#define EXPECT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c)) rec(__LINE__, "expected %s", #c);                                                \
     } while (0)
-#define EXPECT_RC(f, call, want)                                                           \
-    do {                                                                                   \
-        int rc_ = (call);                                                                  \
-        if (rc_ != (want))                                                                 \
-            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)), \
-                (int)(want), NSTR(afmt_errmsg(f)));                                        \
+#define EXPECT_RC(f, call, want)                                                                   \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (want))                                                                         \
+            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)),      \
+                (int)(want), NSTR(afmt_errmsg(f)));                                                \
     } while (0)
 #define EXPECT_OK(f, call) EXPECT_RC(f, call, AFMT_OK)
 
@@ -69,6 +69,13 @@ static inline afmt_file *xopen(MPI_Comm c, const char *path, int open, unsigned 
             NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
     if (!all_true(rc == AFMT_OK && f != NULL, c)) return NULL;
     return f;
+}
+
+/* COLLECTIVE: removes a test file once every rank is done with it (tu_remove unlinks on
+ * rank 0 before its barrier). */
+static inline void rm_path(const char *p) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    tu_remove(p);
 }
 
 static inline long long fsize(const char *p) {
@@ -187,8 +194,8 @@ typedef struct {
     unsigned char *mine; /* this rank's view before it: committed + own staged writes */
 } model;
 
-static inline void m_init(model *m, const char *name, afmt_dtype t, int ndim,
-                          const uint64_t *shape, const uint64_t *chunk, const void *fill) {
+static inline void m_init(model *m, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
+                          const uint64_t *chunk, const void *fill) {
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", name);
     m->t = t;
@@ -309,10 +316,11 @@ static inline void m_check_slab(afmt_file *f, const model *m, const uint64_t *st
         hexel(g, got + first * m->es, m->es);
         hexel(w, want + first * m->es, m->es);
         hexel(fl, m->fill, m->es);
-        rec(line, "afmt_read(%s)%s: %llu of %llu elements differ, first at slab index %llu: "
-                  "got 0x%s want 0x%s (fill 0x%s)",
-            m->name, local ? " (own view)" : "", (unsigned long long)ndiff,
-            (unsigned long long)k, (unsigned long long)first, g, w, fl);
+        rec(line,
+            "afmt_read(%s)%s: %llu of %llu elements differ, first at slab index %llu: "
+            "got 0x%s want 0x%s (fill 0x%s)",
+            m->name, local ? " (own view)" : "", (unsigned long long)ndiff, (unsigned long long)k,
+            (unsigned long long)first, g, w, fl);
     }
     free(got);
     free(want);
@@ -360,8 +368,7 @@ static inline void reopen_check(const char *path, const model *ms, int nm, int l
         MPI_Comm c = MPI_COMM_NULL;
         if (v == 0) MPI_Comm_dup(MPI_COMM_WORLD, &c);
         if (v == 1)
-            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me,
-                           &c);
+            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me, &c);
         if (v == 2) MPI_Comm_dup(MPI_COMM_SELF, &c);
         if (c != MPI_COMM_NULL) {
             afmt_file *f = xopen(c, path, 1, AFMT_RDONLY, NULL, line);
@@ -413,30 +420,30 @@ static void a_check(afmt_file *f, const attr *a, int line) {
     memset(buf, 0x5A, (a->n + 5) * es);
     int rc = afmt_get_attr(f, a->array, a->key, a->t, &n, buf);
     if (rc != AFMT_OK || n != a->n || memcmp(buf, a->v, a->n * es) != 0) {
-        rec(line, "afmt_get_attr(%s, %s) -> %d, n=%llu (want %llu), %s: %s", NSTR(a->array),
-            a->key, rc, (unsigned long long)n, (unsigned long long)a->n,
+        rec(line, "afmt_get_attr(%s, %s) -> %d, n=%llu (want %llu), %s: %s", NSTR(a->array), a->key,
+            rc, (unsigned long long)n, (unsigned long long)a->n,
             rc == AFMT_OK && n == a->n ? "values differ" : "", NSTR(afmt_errmsg(f)));
     } else {
         /* untouched past the stored values */
         for (size_t b = a->n * es; b < cap * es; b++)
             if (buf[b] != 0x5A) {
-                rec(line, "afmt_get_attr(%s, %s) wrote past the %llu stored values",
-                    NSTR(a->array), a->key, (unsigned long long)a->n);
+                rec(line, "afmt_get_attr(%s, %s) wrote past the %llu stored values", NSTR(a->array),
+                    a->key, (unsigned long long)a->n);
                 break;
             }
     }
     n = a->n;
     rc = afmt_get_attr(f, a->array, a->key, a->t, &n, buf);
     if (rc != AFMT_OK || n != a->n)
-        rec(line, "afmt_get_attr(%s, %s) exact capacity -> %d, n=%llu", NSTR(a->array), a->key,
-            rc, (unsigned long long)n);
+        rec(line, "afmt_get_attr(%s, %s) exact capacity -> %d, n=%llu", NSTR(a->array), a->key, rc,
+            (unsigned long long)n);
     if (a->n > 1) {
         n = a->n - 1;
         rc = afmt_get_attr(f, a->array, a->key, a->t, &n, buf);
         if (rc != AFMT_ERANGE || n != a->n)
             rec(line, "afmt_get_attr(%s, %s) capacity %llu -> %d, n=%llu; want ERANGE, n=%llu",
-                NSTR(a->array), a->key, (unsigned long long)(a->n - 1), rc,
-                (unsigned long long)n, (unsigned long long)a->n);
+                NSTR(a->array), a->key, (unsigned long long)(a->n - 1), rc, (unsigned long long)n,
+                (unsigned long long)a->n);
     }
     free(buf);
 }
@@ -480,8 +487,7 @@ static void reopen_attrs(const char *path, const attr *as, int na, int line) {
         MPI_Comm c = MPI_COMM_NULL;
         if (v == 0) MPI_Comm_dup(MPI_COMM_WORLD, &c);
         if (v == 1)
-            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me,
-                           &c);
+            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me, &c);
         if (v == 2) MPI_Comm_dup(MPI_COMM_SELF, &c);
         if (c != MPI_COMM_NULL) {
             afmt_file *f = xopen(c, path, 1, AFMT_RDONLY, NULL, line);
@@ -519,7 +525,7 @@ static void test_attr_types(void **state) {
     m_free(&ms[0]);
     m_free(&ms[1]);
     free_attrs(as, NATTR);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -580,7 +586,7 @@ static void test_attr_overwrite(void **state) {
     m_free(&ms[0]);
     m_free(&ms[1]);
     free_attrs(as, NATTR);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -645,7 +651,7 @@ static void test_attr_errors(void **state) {
     }
     m_free(&ms[0]);
     m_free(&ms[1]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -690,18 +696,15 @@ static void test_attr_deleted_array(void **state) {
         MPI_Comm c = MPI_COMM_NULL;
         if (k == 0) MPI_Comm_dup(MPI_COMM_WORLD, &c);
         if (k == 1)
-            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me,
-                           &c);
+            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me, &c);
         if (k == 2) MPI_Comm_dup(MPI_COMM_SELF, &c);
         if (c != MPI_COMM_NULL) {
             afmt_file *g = xopen(c, path, 1, AFMT_RDONLY, NULL, __LINE__);
             if (g) {
                 n = 1;
-                EXPECT_RC(g, afmt_get_attr(g, "temp", "a1", AFMT_INT32, &n, &out),
-                          AFMT_ENOTFOUND);
+                EXPECT_RC(g, afmt_get_attr(g, "temp", "a1", AFMT_INT32, &n, &out), AFMT_ENOTFOUND);
                 n = 1;
-                EXPECT_RC(g, afmt_get_attr(g, "pres", "p1", AFMT_INT32, &n, &out),
-                          AFMT_ENOTFOUND);
+                EXPECT_RC(g, afmt_get_attr(g, "pres", "p1", AFMT_INT32, &n, &out), AFMT_ENOTFOUND);
                 n = 1;
                 out = 0;
                 EXPECT_OK(g, afmt_get_attr(g, "temp", "a2", AFMT_INT32, &n, &out));
@@ -717,7 +720,7 @@ static void test_attr_deleted_array(void **state) {
     }
     m_free(&ms[0]);
     m_free(&ms[1]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -740,14 +743,14 @@ static void test_attr_readonly(void **state) {
         EXPECT_RC(f, afmt_set_attr(f, NULL, "v", AFMT_INT64, 3, v), AFMT_EREADONLY);
         EXPECT_OK(f, afmt_close(f));
     }
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_attr_types),         cmocka_unit_test(test_attr_overwrite),
-        cmocka_unit_test(test_attr_errors),        cmocka_unit_test(test_attr_deleted_array),
+        cmocka_unit_test(test_attr_types),    cmocka_unit_test(test_attr_overwrite),
+        cmocka_unit_test(test_attr_errors),   cmocka_unit_test(test_attr_deleted_array),
         cmocka_unit_test(test_attr_readonly),
     };
     return tu_main(argc, argv, "mpi.attrs", tests, sizeof tests / sizeof tests[0]);

@@ -14,7 +14,7 @@
  * on, so that every rank makes the same collective calls; done() at the end of each test
  * gathers the outcome of all ranks and fails the test (with the recorded messages). */
 #define NSTR(s) ((s) ? (s) : "(null)")
-#define SMOOTH (1ull << 40) /* seed flag: compressible values */
+#define SMOOTH  (1ull << 40) /* seed flag: compressible values */
 static int g_nfail;
 static char g_msg[8][700];
 
@@ -28,16 +28,16 @@ static inline void rec(int line, const char *fmt, ...) {
     }
     g_nfail++;
 }
-#define EXPECT(c)                                                                          \
-    do {                                                                                   \
-        if (!(c)) rec(__LINE__, "expected %s", #c);                                        \
+#define EXPECT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c)) rec(__LINE__, "expected %s", #c);                                                \
     } while (0)
-#define EXPECT_RC(f, call, want)                                                           \
-    do {                                                                                   \
-        int rc_ = (call);                                                                  \
-        if (rc_ != (want))                                                                 \
-            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)), \
-                (int)(want), NSTR(afmt_errmsg(f)));                                        \
+#define EXPECT_RC(f, call, want)                                                                   \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (want))                                                                         \
+            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)),      \
+                (int)(want), NSTR(afmt_errmsg(f)));                                                \
     } while (0)
 #define EXPECT_OK(f, call) EXPECT_RC(f, call, AFMT_OK)
 
@@ -69,6 +69,13 @@ static inline afmt_file *xopen(MPI_Comm c, const char *path, int open, unsigned 
             NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
     if (!all_true(rc == AFMT_OK && f != NULL, c)) return NULL;
     return f;
+}
+
+/* COLLECTIVE: removes a test file once every rank is done with it (tu_remove unlinks on
+ * rank 0 before its barrier). */
+static inline void rm_path(const char *p) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    tu_remove(p);
 }
 
 static inline long long fsize(const char *p) {
@@ -187,8 +194,8 @@ typedef struct {
     unsigned char *mine; /* this rank's view before it: committed + own staged writes */
 } model;
 
-static inline void m_init(model *m, const char *name, afmt_dtype t, int ndim,
-                          const uint64_t *shape, const uint64_t *chunk, const void *fill) {
+static inline void m_init(model *m, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
+                          const uint64_t *chunk, const void *fill) {
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", name);
     m->t = t;
@@ -309,10 +316,11 @@ static inline void m_check_slab(afmt_file *f, const model *m, const uint64_t *st
         hexel(g, got + first * m->es, m->es);
         hexel(w, want + first * m->es, m->es);
         hexel(fl, m->fill, m->es);
-        rec(line, "afmt_read(%s)%s: %llu of %llu elements differ, first at slab index %llu: "
-                  "got 0x%s want 0x%s (fill 0x%s)",
-            m->name, local ? " (own view)" : "", (unsigned long long)ndiff,
-            (unsigned long long)k, (unsigned long long)first, g, w, fl);
+        rec(line,
+            "afmt_read(%s)%s: %llu of %llu elements differ, first at slab index %llu: "
+            "got 0x%s want 0x%s (fill 0x%s)",
+            m->name, local ? " (own view)" : "", (unsigned long long)ndiff, (unsigned long long)k,
+            (unsigned long long)first, g, w, fl);
     }
     free(got);
     free(want);
@@ -360,8 +368,7 @@ static inline void reopen_check(const char *path, const model *ms, int nm, int l
         MPI_Comm c = MPI_COMM_NULL;
         if (v == 0) MPI_Comm_dup(MPI_COMM_WORLD, &c);
         if (v == 1)
-            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me,
-                           &c);
+            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me, &c);
         if (v == 2) MPI_Comm_dup(MPI_COMM_SELF, &c);
         if (c != MPI_COMM_NULL) {
             afmt_file *f = xopen(c, path, 1, AFMT_RDONLY, NULL, line);
@@ -386,12 +393,12 @@ static uint64_t layers_of(afmt_file *f, int line) {
     return n;
 }
 
-#define EXPECT_LAYERS(f, want)                                                             \
-    do {                                                                                   \
-        uint64_t nl_ = layers_of(f, __LINE__);                                             \
-        if (nl_ != (uint64_t)(want))                                                       \
-            rec(__LINE__, "afmt_layers = %llu, want %llu", (unsigned long long)nl_,         \
-                (unsigned long long)(want));                                               \
+#define EXPECT_LAYERS(f, want)                                                                     \
+    do {                                                                                           \
+        uint64_t nl_ = layers_of(f, __LINE__);                                                     \
+        if (nl_ != (uint64_t)(want))                                                               \
+            rec(__LINE__, "afmt_layers = %llu, want %llu", (unsigned long long)nl_,                \
+                (unsigned long long)(want));                                                       \
     } while (0)
 
 static void write_rows(afmt_file *f, model *m, const uint64_t *st, const uint64_t *ct,
@@ -404,8 +411,7 @@ static void write_rows(afmt_file *f, model *m, const uint64_t *st, const uint64_
     }
 }
 
-static void write_line(afmt_file *f, model *m, uint64_t lo, uint64_t hi, uint64_t seed,
-                       int line) {
+static void write_line(afmt_file *f, model *m, uint64_t lo, uint64_t hi, uint64_t seed, int line) {
     int np = tu_size();
     for (int r = 0; r < np; r++) {
         uint64_t s = lo + (hi - lo) * (uint64_t)r / (uint64_t)np;
@@ -420,8 +426,7 @@ static int file_exists(const char *p) {
 }
 
 /* Checks one int32 attribute. */
-static void check_attr(afmt_file *f, const char *array, const char *key, int32_t want,
-                       int line) {
+static void check_attr(afmt_file *f, const char *array, const char *key, int32_t want, int line) {
     int32_t v = 0;
     uint64_t n = 1;
     int rc = afmt_get_attr(f, array, key, AFMT_INT32, &n, &v);
@@ -448,13 +453,13 @@ static void compare_infos(const afmt_info *a, int na, const afmt_info *b, int nb
         return;
     }
     for (int i = 0; i < na && i < 8; i++) {
-        int bad = strcmp(a[i].name, b[i].name) || a[i].dtype != b[i].dtype ||
-                  a[i].ndim != b[i].ndim;
+        int bad =
+            strcmp(a[i].name, b[i].name) || a[i].dtype != b[i].dtype || a[i].ndim != b[i].ndim;
         for (int d = 0; !bad && d < a[i].ndim; d++)
             bad = a[i].shape[d] != b[i].shape[d] || a[i].chunk[d] != b[i].chunk[d] ||
                   strcmp(a[i].dims[d], b[i].dims[d]);
-        if (bad) rec(line, "array %d: %s differs after compaction (now %s)", i, a[i].name,
-                     b[i].name);
+        if (bad)
+            rec(line, "array %d: %s differs after compaction (now %s)", i, a[i].name, b[i].name);
     }
 }
 
@@ -545,8 +550,7 @@ static void test_compact_basic(void **state) {
         /* reopen on a different rank count (and every rank), compact there, go on */
         int me = tu_rank();
         MPI_Comm sub;
-        MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me,
-                       &sub);
+        MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me, &sub);
         if (sub != MPI_COMM_NULL) {
             afmt_file *g = xopen(sub, path, 1, AFMT_RDWR, NULL, __LINE__);
             if (g) {
@@ -580,7 +584,7 @@ static void test_compact_basic(void **state) {
     }
     for (int i = 0; i < 4; i++) m_free(&ms[i]);
     m_free(&dead);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -614,7 +618,7 @@ static void test_compact_pending(void **state) {
         reopen_check(path, ms, 2, __LINE__);
     }
     for (int i = 0; i < 2; i++) m_free(&ms[i]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -660,7 +664,7 @@ static void test_compact_deleted(void **state) {
     }
     m_free(&ms[0]);
     m_free(&big);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -701,16 +705,93 @@ static void test_compact_many_layers(void **state) {
     }
     for (int i = 0; i < 2; i++) m_free(&ms[i]);
     afmt_opts_free(o);
-    tu_remove(path);
+    rm_path(path);
+    done();
+}
+
+/* A stale "<path>.compact" (left by a crash during compaction) does not disturb opening the
+ * file, and a compaction goes through over it. */
+static void test_compact_stale_temp(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "cp-stale");
+    char cpath[600];
+    snprintf(cpath, sizeof cpath, "%s.compact", path);
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[1];
+    const uint64_t s[2] = {21, 22}, c[2] = {5, 5};
+    m_init(&ms[0], "t", AFMT_UINT32, 2, s, c, NULL);
+    if (f) {
+        EXPECT_OK(f, m_define(f, &ms[0]));
+        uint64_t st[2] = {0, 0}, ct[2] = {21, 22};
+        write_rows(f, &ms[0], st, ct, 1, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        st[0] = 2, st[1] = 3, ct[0] = 9, ct[1] = 9;
+        write_rows(f, &ms[0], st, ct, 2, __LINE__);
+        EXPECT_OK(f, afmt_close(f));
+        m_committed(&ms[0]);
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (tu_rank() == 0) { /* a half-written compaction result */
+            FILE *fp = fopen(cpath, "wb");
+            if (fp) {
+                for (int i = 0; i < 5000; i++) fputc(i * 13, fp);
+                fclose(fp);
+            }
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        reopen_check(path, ms, 1, __LINE__);
+        f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDWR, NULL, __LINE__);
+    }
+    if (f) {
+        EXPECT_OK(f, afmt_compact(f));
+        EXPECT_LAYERS(f, 1);
+        check_all(f, ms, 1, __LINE__);
+        EXPECT(!file_exists(cpath));
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 1, __LINE__);
+    }
+    m_free(&ms[0]);
+    rm_path(path);
+    done();
+}
+
+/* Compaction by a single rank (MPI_COMM_SELF) of a file written by all, then all read. */
+static void test_compact_self(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "cp-self");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[1];
+    const uint64_t s[1] = {4321}, c[1] = {100};
+    m_init(&ms[0], "v", AFMT_FLOAT64, 1, s, c, NULL);
+    if (f) {
+        EXPECT_OK(f, m_define(f, &ms[0]));
+        write_line(f, &ms[0], 0, 4321, 1, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        write_line(f, &ms[0], 1000, 3000, 2, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        m_committed(&ms[0]);
+        EXPECT_OK(f, afmt_close(f));
+        if (tu_rank() == 0) {
+            afmt_file *g = xopen(MPI_COMM_SELF, path, 1, AFMT_RDWR, NULL, __LINE__);
+            if (g) {
+                EXPECT_OK(g, afmt_compact(g));
+                EXPECT_LAYERS(g, 1);
+                check_all(g, ms, 1, __LINE__);
+                EXPECT_OK(g, afmt_close(g));
+            }
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        reopen_check(path, ms, 1, __LINE__);
+    }
+    m_free(&ms[0]);
+    rm_path(path);
     done();
 }
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compact_basic),
-        cmocka_unit_test(test_compact_pending),
-        cmocka_unit_test(test_compact_deleted),
-        cmocka_unit_test(test_compact_many_layers),
+        cmocka_unit_test(test_compact_basic),      cmocka_unit_test(test_compact_pending),
+        cmocka_unit_test(test_compact_deleted),    cmocka_unit_test(test_compact_many_layers),
+        cmocka_unit_test(test_compact_stale_temp), cmocka_unit_test(test_compact_self),
     };
     return tu_main(argc, argv, "mpi.compact", tests, sizeof tests / sizeof tests[0]);
 }

@@ -14,7 +14,7 @@
  * on, so that every rank makes the same collective calls; done() at the end of each test
  * gathers the outcome of all ranks and fails the test (with the recorded messages). */
 #define NSTR(s) ((s) ? (s) : "(null)")
-#define SMOOTH (1ull << 40) /* seed flag: compressible values */
+#define SMOOTH  (1ull << 40) /* seed flag: compressible values */
 static int g_nfail;
 static char g_msg[8][700];
 
@@ -28,16 +28,16 @@ static inline void rec(int line, const char *fmt, ...) {
     }
     g_nfail++;
 }
-#define EXPECT(c)                                                                          \
-    do {                                                                                   \
-        if (!(c)) rec(__LINE__, "expected %s", #c);                                        \
+#define EXPECT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c)) rec(__LINE__, "expected %s", #c);                                                \
     } while (0)
-#define EXPECT_RC(f, call, want)                                                           \
-    do {                                                                                   \
-        int rc_ = (call);                                                                  \
-        if (rc_ != (want))                                                                 \
-            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)), \
-                (int)(want), NSTR(afmt_errmsg(f)));                                        \
+#define EXPECT_RC(f, call, want)                                                                   \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (want))                                                                         \
+            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)),      \
+                (int)(want), NSTR(afmt_errmsg(f)));                                                \
     } while (0)
 #define EXPECT_OK(f, call) EXPECT_RC(f, call, AFMT_OK)
 
@@ -69,6 +69,13 @@ static inline afmt_file *xopen(MPI_Comm c, const char *path, int open, unsigned 
             NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
     if (!all_true(rc == AFMT_OK && f != NULL, c)) return NULL;
     return f;
+}
+
+/* COLLECTIVE: removes a test file once every rank is done with it (tu_remove unlinks on
+ * rank 0 before its barrier). */
+static inline void rm_path(const char *p) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    tu_remove(p);
 }
 
 static inline long long fsize(const char *p) {
@@ -187,8 +194,8 @@ typedef struct {
     unsigned char *mine; /* this rank's view before it: committed + own staged writes */
 } model;
 
-static inline void m_init(model *m, const char *name, afmt_dtype t, int ndim,
-                          const uint64_t *shape, const uint64_t *chunk, const void *fill) {
+static inline void m_init(model *m, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
+                          const uint64_t *chunk, const void *fill) {
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", name);
     m->t = t;
@@ -309,10 +316,11 @@ static inline void m_check_slab(afmt_file *f, const model *m, const uint64_t *st
         hexel(g, got + first * m->es, m->es);
         hexel(w, want + first * m->es, m->es);
         hexel(fl, m->fill, m->es);
-        rec(line, "afmt_read(%s)%s: %llu of %llu elements differ, first at slab index %llu: "
-                  "got 0x%s want 0x%s (fill 0x%s)",
-            m->name, local ? " (own view)" : "", (unsigned long long)ndiff,
-            (unsigned long long)k, (unsigned long long)first, g, w, fl);
+        rec(line,
+            "afmt_read(%s)%s: %llu of %llu elements differ, first at slab index %llu: "
+            "got 0x%s want 0x%s (fill 0x%s)",
+            m->name, local ? " (own view)" : "", (unsigned long long)ndiff, (unsigned long long)k,
+            (unsigned long long)first, g, w, fl);
     }
     free(got);
     free(want);
@@ -360,8 +368,7 @@ static inline void reopen_check(const char *path, const model *ms, int nm, int l
         MPI_Comm c = MPI_COMM_NULL;
         if (v == 0) MPI_Comm_dup(MPI_COMM_WORLD, &c);
         if (v == 1)
-            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me,
-                           &c);
+            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me, &c);
         if (v == 2) MPI_Comm_dup(MPI_COMM_SELF, &c);
         if (c != MPI_COMM_NULL) {
             afmt_file *f = xopen(c, path, 1, AFMT_RDONLY, NULL, line);
@@ -386,12 +393,12 @@ static uint64_t layers_of(afmt_file *f, int line) {
     return n;
 }
 
-#define EXPECT_LAYERS(f, want)                                                             \
-    do {                                                                                   \
-        uint64_t nl_ = layers_of(f, __LINE__);                                             \
-        if (nl_ != (uint64_t)(want))                                                       \
-            rec(__LINE__, "afmt_layers = %llu, want %llu", (unsigned long long)nl_,         \
-                (unsigned long long)(want));                                               \
+#define EXPECT_LAYERS(f, want)                                                                     \
+    do {                                                                                           \
+        uint64_t nl_ = layers_of(f, __LINE__);                                                     \
+        if (nl_ != (uint64_t)(want))                                                               \
+            rec(__LINE__, "afmt_layers = %llu, want %llu", (unsigned long long)nl_,                \
+                (unsigned long long)(want));                                                       \
     } while (0)
 
 /* Box [st, st+ct) of a 2-D model split by rows among the ranks (rank r: rows lo..hi). */
@@ -410,8 +417,9 @@ static afmt_file *reopen_rw(const char *path, const model *ms, int nm, uint64_t 
     afmt_file *f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDWR, NULL, line);
     if (!f) return NULL;
     uint64_t got = layers_of(f, line);
-    if (got != nl) rec(line, "after reopen afmt_layers = %llu, want %llu",
-                       (unsigned long long)got, (unsigned long long)nl);
+    if (got != nl)
+        rec(line, "after reopen afmt_layers = %llu, want %llu", (unsigned long long)got,
+            (unsigned long long)nl);
     check_all(f, ms, nm, line);
     return f;
 }
@@ -438,7 +446,8 @@ static void test_overwrite_layers(void **state) {
         uint64_t st[2] = {0, 0}, ct[2] = {35, 30};
         write_rows(f, &ms[0], st, ct, 1, __LINE__);
         for (int r = 0; r < np; r++) {
-            uint64_t s = 500 * (uint64_t)r / (uint64_t)np, c = 500 * (uint64_t)(r + 1) / (uint64_t)np - s;
+            uint64_t s = 500 * (uint64_t)r / (uint64_t)np,
+                     c = 500 * (uint64_t)(r + 1) / (uint64_t)np - s;
             m_write(f, &ms[1], r, &s, &c, 2, __LINE__);
         }
         EXPECT_OK(f, afmt_commit(f));
@@ -494,7 +503,7 @@ static void test_overwrite_layers(void **state) {
         reopen_check(path, ms, 3, __LINE__);
     }
     for (int i = 0; i < 3; i++) m_free(&ms[i]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -546,7 +555,7 @@ static void test_empty_commit(void **state) {
         if (f) EXPECT_OK(f, afmt_close(f));
     }
     m_free(&ms[0]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -567,7 +576,8 @@ static void test_partial_over_older(void **state) {
         for (int i = 0; i < 2; i++) EXPECT_OK(f, m_define(f, &ms[i]));
         /* layer 1: line [0, 90), box whole */
         for (int r = 0; r < np; r++) {
-            uint64_t s = 90 * (uint64_t)r / (uint64_t)np, c = 90 * (uint64_t)(r + 1) / (uint64_t)np - s;
+            uint64_t s = 90 * (uint64_t)r / (uint64_t)np,
+                     c = 90 * (uint64_t)(r + 1) / (uint64_t)np - s;
             m_write(f, &ms[0], r, &s, &c, 1, __LINE__);
             uint64_t st[3] = {6 * (uint64_t)r / (uint64_t)np, 0, 0};
             uint64_t ct[3] = {6 * (uint64_t)(r + 1) / (uint64_t)np - st[0], 7, 8};
@@ -597,7 +607,7 @@ static void test_partial_over_older(void **state) {
         reopen_check(path, ms, 2, __LINE__);
     }
     for (int i = 0; i < 2; i++) m_free(&ms[i]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -668,7 +678,7 @@ static void test_delete_redefine(void **state) {
         reopen_check(path, ms, 2, __LINE__);
     }
     for (int i = 0; i < 2; i++) m_free(&ms[i]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -697,15 +707,60 @@ static void test_many_layers(void **state) {
         reopen_check(path, ms, 1, __LINE__);
     }
     m_free(&ms[0]);
-    tu_remove(path);
+    rm_path(path);
+    done();
+}
+
+/* A layer appended by one rank alone (MPI_COMM_SELF) between layers of all ranks. */
+static void test_single_rank_append(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "ly-self");
+    int np = tu_size();
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[1];
+    const uint64_t s[2] = {30, 30}, c[2] = {8, 8};
+    m_init(&ms[0], "g", AFMT_INT16, 2, s, c, NULL);
+    if (f) {
+        EXPECT_OK(f, m_define(f, &ms[0]));
+        uint64_t st[2] = {0, 0}, ct[2] = {30, 30};
+        write_rows(f, &ms[0], st, ct, 1, __LINE__);
+        EXPECT_OK(f, afmt_close(f));
+        m_committed(&ms[0]);
+        /* the last rank alone adds layer 2 (partial chunks over layer 1) */
+        st[0] = 5, st[1] = 5, ct[0] = 10, ct[1] = 13;
+        if (tu_rank() == np - 1) {
+            afmt_file *g = xopen(MPI_COMM_SELF, path, 1, AFMT_RDWR, NULL, __LINE__);
+            if (g) {
+                m_write(g, &ms[0], np - 1, st, ct, 2, __LINE__);
+                EXPECT_OK(g, afmt_close(g));
+            }
+        } else {
+            m_write(NULL, &ms[0], np - 1, st, ct, 2, __LINE__); /* model only */
+        }
+        m_committed(&ms[0]);
+        MPI_Barrier(MPI_COMM_WORLD);
+        f = reopen_rw(path, ms, 1, 2, __LINE__);
+    }
+    if (f) {
+        uint64_t st[2] = {12, 0}, ct[2] = {4, 30};
+        write_rows(f, &ms[0], st, ct, 3, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        m_committed(&ms[0]);
+        EXPECT_LAYERS(f, 3);
+        check_all(f, ms, 1, __LINE__);
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 1, __LINE__);
+    }
+    m_free(&ms[0]);
+    rm_path(path);
     done();
 }
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_overwrite_layers),  cmocka_unit_test(test_empty_commit),
+        cmocka_unit_test(test_overwrite_layers),   cmocka_unit_test(test_empty_commit),
         cmocka_unit_test(test_partial_over_older), cmocka_unit_test(test_delete_redefine),
-        cmocka_unit_test(test_many_layers),
+        cmocka_unit_test(test_many_layers),        cmocka_unit_test(test_single_rank_append),
     };
     return tu_main(argc, argv, "mpi.layers", tests, sizeof tests / sizeof tests[0]);
 }

@@ -14,7 +14,7 @@
  * on, so that every rank makes the same collective calls; done() at the end of each test
  * gathers the outcome of all ranks and fails the test (with the recorded messages). */
 #define NSTR(s) ((s) ? (s) : "(null)")
-#define SMOOTH (1ull << 40) /* seed flag: compressible values */
+#define SMOOTH  (1ull << 40) /* seed flag: compressible values */
 static int g_nfail;
 static char g_msg[8][700];
 
@@ -28,16 +28,16 @@ static inline void rec(int line, const char *fmt, ...) {
     }
     g_nfail++;
 }
-#define EXPECT(c)                                                                          \
-    do {                                                                                   \
-        if (!(c)) rec(__LINE__, "expected %s", #c);                                        \
+#define EXPECT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c)) rec(__LINE__, "expected %s", #c);                                                \
     } while (0)
-#define EXPECT_RC(f, call, want)                                                           \
-    do {                                                                                   \
-        int rc_ = (call);                                                                  \
-        if (rc_ != (want))                                                                 \
-            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)), \
-                (int)(want), NSTR(afmt_errmsg(f)));                                        \
+#define EXPECT_RC(f, call, want)                                                                   \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (want))                                                                         \
+            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)),      \
+                (int)(want), NSTR(afmt_errmsg(f)));                                                \
     } while (0)
 #define EXPECT_OK(f, call) EXPECT_RC(f, call, AFMT_OK)
 
@@ -69,6 +69,13 @@ static inline afmt_file *xopen(MPI_Comm c, const char *path, int open, unsigned 
             NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
     if (!all_true(rc == AFMT_OK && f != NULL, c)) return NULL;
     return f;
+}
+
+/* COLLECTIVE: removes a test file once every rank is done with it (tu_remove unlinks on
+ * rank 0 before its barrier). */
+static inline void rm_path(const char *p) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    tu_remove(p);
 }
 
 static inline long long fsize(const char *p) {
@@ -187,8 +194,8 @@ typedef struct {
     unsigned char *mine; /* this rank's view before it: committed + own staged writes */
 } model;
 
-static inline void m_init(model *m, const char *name, afmt_dtype t, int ndim,
-                          const uint64_t *shape, const uint64_t *chunk, const void *fill) {
+static inline void m_init(model *m, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
+                          const uint64_t *chunk, const void *fill) {
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", name);
     m->t = t;
@@ -309,10 +316,11 @@ static inline void m_check_slab(afmt_file *f, const model *m, const uint64_t *st
         hexel(g, got + first * m->es, m->es);
         hexel(w, want + first * m->es, m->es);
         hexel(fl, m->fill, m->es);
-        rec(line, "afmt_read(%s)%s: %llu of %llu elements differ, first at slab index %llu: "
-                  "got 0x%s want 0x%s (fill 0x%s)",
-            m->name, local ? " (own view)" : "", (unsigned long long)ndiff,
-            (unsigned long long)k, (unsigned long long)first, g, w, fl);
+        rec(line,
+            "afmt_read(%s)%s: %llu of %llu elements differ, first at slab index %llu: "
+            "got 0x%s want 0x%s (fill 0x%s)",
+            m->name, local ? " (own view)" : "", (unsigned long long)ndiff, (unsigned long long)k,
+            (unsigned long long)first, g, w, fl);
     }
     free(got);
     free(want);
@@ -360,8 +368,7 @@ static inline void reopen_check(const char *path, const model *ms, int nm, int l
         MPI_Comm c = MPI_COMM_NULL;
         if (v == 0) MPI_Comm_dup(MPI_COMM_WORLD, &c);
         if (v == 1)
-            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me,
-                           &c);
+            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me, &c);
         if (v == 2) MPI_Comm_dup(MPI_COMM_SELF, &c);
         if (c != MPI_COMM_NULL) {
             afmt_file *f = xopen(c, path, 1, AFMT_RDONLY, NULL, line);
@@ -423,7 +430,7 @@ static void test_dtypes_1d(void **state) {
         reopen_check(path, ms, 11, __LINE__);
     }
     for (int t = 0; t < 11; t++) m_free(&ms[t]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -470,7 +477,7 @@ static void test_scalars(void **state) {
         reopen_check(path, ms, 5, __LINE__);
     }
     for (int i = 0; i < 5; i++) m_free(&ms[i]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -539,8 +546,8 @@ static void test_nd_edge_chunks(void **state) {
         unsigned char fill[8];
         snprintf(name, sizeof name, "nd%d_%d", nd_cases[i].nd, i);
         tconst(nd_cases[i].t, 11 + i, fill);
-        m_init(&ms[i], name, nd_cases[i].t, nd_cases[i].nd, nd_cases[i].shape,
-               nd_cases[i].chunk, fill);
+        m_init(&ms[i], name, nd_cases[i].t, nd_cases[i].nd, nd_cases[i].shape, nd_cases[i].chunk,
+               fill);
         if (f) EXPECT_OK(f, m_define(f, &ms[i]));
     }
     if (f) {
@@ -584,7 +591,7 @@ static void test_nd_edge_chunks(void **state) {
         reopen_check(path, ms, N_ND, __LINE__);
     }
     for (int i = 0; i < N_ND; i++) m_free(&ms[i]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -608,7 +615,7 @@ static void test_fill_value(void **state) {
     if (f) {
         for (int i = 0; i < 4; i++) EXPECT_OK(f, m_define(f, &ms[i]));
         for (int i = 0; i < 4; i++) m_check(f, &ms[i], 1, __LINE__); /* defined, all fill */
-        EXPECT_OK(f, afmt_commit(f));                               /* definitions only */
+        EXPECT_OK(f, afmt_commit(f));                                /* definitions only */
         for (int i = 0; i < 4; i++) m_check(f, &ms[i], 0, __LINE__);
         uint64_t st[3] = {3, 4, 0}, ct[3] = {5, 9, 0};
         m_write(f, &ms[0], 0, st, ct, 1, __LINE__);
@@ -626,7 +633,7 @@ static void test_fill_value(void **state) {
         reopen_check(path, ms, 4, __LINE__);
     }
     for (int i = 0; i < 4; i++) m_free(&ms[i]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -681,7 +688,7 @@ static void test_read_your_writes(void **state) {
         reopen_check(path, ms, 2, __LINE__);
     }
     for (int i = 0; i < 2; i++) m_free(&ms[i]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -706,6 +713,16 @@ static void test_same_rank_rewrite(void **state) {
             m_write(f, &ms[0], r, &st, &ct, 2, __LINE__); /* inside a full chunk */
             st = lo + 25, ct = (hi - lo) / 2;
             m_write(f, &ms[0], r, &st, &ct, 3, __LINE__); /* straddles several */
+            /* partial pieces first, then the whole chunk around them */
+            uint64_t c0 = (lo + 63) / 64 * 64; /* first chunk boundary at or after lo */
+            if (c0 + 64 <= hi) {
+                st = c0 + 5, ct = 3;
+                m_write(f, &ms[0], r, &st, &ct, 4, __LINE__);
+                st = c0, ct = 64;
+                m_write(f, &ms[0], r, &st, &ct, 5, __LINE__);
+                st = c0 + 60, ct = 2;
+                m_write(f, &ms[0], r, &st, &ct, 6, __LINE__);
+            }
         }
         m_write(f, &ms[1], np - 1, NULL, NULL, 4, __LINE__);
         m_write(f, &ms[1], np - 1, NULL, NULL, 5, __LINE__);
@@ -719,7 +736,7 @@ static void test_same_rank_rewrite(void **state) {
         reopen_check(path, ms, 2, __LINE__);
     }
     for (int i = 0; i < 2; i++) m_free(&ms[i]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -775,7 +792,7 @@ static void test_write_subcomm(void **state) {
         reopen_check(path, ms, 1, __LINE__);
     }
     m_free(&ms[0]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -832,11 +849,12 @@ static void test_codecs(void **state) {
             EXPECT_OK(f, afmt_close(f));
             reopen_check(path, ms, 4, __LINE__);
         }
-        if (g_nfail) rec(__LINE__, "in variant %zu (codec %d level %d shuffle %d spill %d)", k,
-                         (int)v[k].c, v[k].level, v[k].shuffle, v[k].spill);
+        if (g_nfail)
+            rec(__LINE__, "in variant %zu (codec %d level %d shuffle %d spill %d)", k, (int)v[k].c,
+                v[k].level, v[k].shuffle, v[k].spill);
         for (int i = 0; i < 4; i++) m_free(&ms[i]);
         afmt_opts_free(o);
-        tu_remove(path);
+        rm_path(path);
     }
     done();
 }
@@ -891,7 +909,7 @@ static void test_ndim32(void **state) {
         reopen_check(path, ms, 2, __LINE__);
     }
     for (int i = 0; i < 2; i++) m_free(&ms[i]);
-    tu_remove(path);
+    rm_path(path);
     done();
 }
 
@@ -939,18 +957,147 @@ static void test_large(void **state) {
         }
         m_free(&ms[0]);
         afmt_opts_free(o);
-        tu_remove(path);
+        rm_path(path);
     }
+    done();
+}
+
+/* MPI_Info hint afmt_collective_write=true (MPI_File_write_at_all: every rank must take
+ * part even with nothing to write), block cache disabled: commits where all ranks, one rank
+ * or no rank have data. */
+static void test_collective_hint(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-coll");
+    int np = tu_size();
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "afmt_collective_write", "true");
+    afmt_opts *o = NULL;
+    EXPECT_OK(NULL, afmt_opts_create(&o));
+    EXPECT_OK(NULL, afmt_opts_set_mpi_info(o, info));
+    MPI_Info_free(&info); /* the options keep their own copy */
+    EXPECT_OK(NULL, afmt_opts_set_cache_size(o, 0));
+    EXPECT_OK(NULL, afmt_opts_set_block_size(o, 4096));
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, o, __LINE__);
+    model ms[2];
+    const uint64_t s1[2] = {50, 70}, c1[2] = {9, 11}, s2[1] = {20000}, c2[1] = {1000};
+    m_init(&ms[0], "c2d", AFMT_FLOAT32, 2, s1, c1, NULL);
+    m_init(&ms[1], "c1d", AFMT_INT64, 1, s2, c2, NULL);
+    if (f) {
+        for (int i = 0; i < 2; i++) EXPECT_OK(f, m_define(f, &ms[i]));
+        EXPECT_OK(f, afmt_commit(f)); /* no data at all */
+        write_decomposed(f, &ms[0], 1, __LINE__);
+        write_segments(f, &ms[1], 2, __LINE__);
+        EXPECT_OK(f, afmt_commit(f)); /* everyone */
+        for (int i = 0; i < 2; i++) m_committed(&ms[i]);
+        check_all(f, ms, 2, __LINE__);
+        uint64_t st[2] = {3, 4}, ct[2] = {40, 7};
+        m_write(f, &ms[0], 0, st, ct, 3, __LINE__); /* rank 0 only */
+        EXPECT_OK(f, afmt_commit(f));
+        uint64_t s = 12345, c = 4000;
+        m_write(f, &ms[1], np - 1, &s, &c, 4, __LINE__); /* the last rank only */
+        EXPECT_OK(f, afmt_commit(f));
+        for (int i = 0; i < 2; i++) m_committed(&ms[i]);
+        check_all(f, ms, 2, __LINE__);
+        EXPECT_OK(f, afmt_compact(f));
+        check_all(f, ms, 2, __LINE__);
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 2, __LINE__);
+    }
+    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    afmt_opts_free(o);
+    rm_path(path);
+    done();
+}
+
+/* Many arrays with long names (up to the 255-byte limit): afmt_info_at lists live arrays in
+ * definition order (a deleted and redefined name moves to the end), also after reopen. */
+static void test_many_arrays(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-many");
+    int np = tu_size();
+    enum { NA = 300 };
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    static char names[NA][256];
+    int order[NA], n_order = 0;
+    for (int i = 0; i < NA; i++) {
+        int len = 4 + (i * 37) % 252; /* 4..255 bytes */
+        snprintf(names[i], 4, "%03d", i);
+        for (int k = 3; k < len; k++) names[i][k] = (char)('a' + (i + k) % 26);
+        names[i][len] = 0;
+    }
+    if (f) {
+        for (int i = 0; i < NA; i++) {
+            const uint64_t sh[1] = {(uint64_t)(1 + i % 7)};
+            EXPECT_OK(f, afmt_define(f, names[i], (afmt_dtype)(i % 11), i % 3 ? 1 : 0, sh, NULL,
+                                     NULL, NULL));
+        }
+        /* scalar i (i multiple of 3) written by rank i mod size */
+        for (int i = 0; i < NA; i += 3) {
+            unsigned char v[8];
+            val((afmt_dtype)(i % 11), v, 0, (uint64_t)i);
+            if (i % np == tu_rank()) EXPECT_OK(f, afmt_write(f, names[i], NULL, NULL, v));
+        }
+        EXPECT_OK(f, afmt_commit(f));
+        /* delete every 10th, redefine every 20th: those go to the end */
+        for (int i = 0; i < NA; i += 10) EXPECT_OK(f, afmt_delete(f, names[i]));
+        for (int i = 0; i < NA; i += 20) {
+            const uint64_t sh[1] = {4};
+            EXPECT_OK(f, afmt_define(f, names[i], AFMT_UINT8, 1, sh, NULL, NULL, NULL));
+        }
+        for (int i = 0; i < NA; i++)
+            if (i % 10) order[n_order++] = i;
+        for (int i = 0; i < NA; i += 20) order[n_order++] = i;
+        EXPECT_OK(f, afmt_commit(f));
+        EXPECT_OK(f, afmt_close(f));
+    }
+    for (int pass = 0; f && pass < 3; pass++) {
+        MPI_Comm c;
+        MPI_Comm_dup(pass == 2 ? MPI_COMM_SELF : MPI_COMM_WORLD, &c);
+        afmt_file *g = pass == 0 ? NULL : xopen(c, path, 1, AFMT_RDONLY, NULL, __LINE__);
+        if (pass == 0) { /* the writer's view, before closing: reopen RDWR */
+            g = xopen(c, path, 1, AFMT_RDWR, NULL, __LINE__);
+        }
+        if (g) {
+            int cnt = -1;
+            EXPECT_OK(g, afmt_count(g, &cnt));
+            if (cnt != n_order) rec(__LINE__, "afmt_count = %d, want %d", cnt, n_order);
+            for (int k = 0; k < n_order && k < cnt; k++) {
+                afmt_info info;
+                memset(&info, 0, sizeof info);
+                int rc = afmt_info_at(g, k, &info);
+                if (rc != AFMT_OK || strcmp(info.name, names[order[k]]) != 0) {
+                    rec(__LINE__, "afmt_info_at(%d) -> %d, name %.20s..., want %.20s...", k, rc,
+                        info.name, names[order[k]]);
+                    break;
+                }
+            }
+            for (int i = 3; i < NA; i += 3) {
+                if (i % 10 == 0) continue;
+                unsigned char v[8], got[8];
+                val((afmt_dtype)(i % 11), v, 0, (uint64_t)i);
+                int rc = afmt_read(g, names[i], NULL, NULL, got);
+                if (rc != AFMT_OK || memcmp(v, got, esz((afmt_dtype)(i % 11))) != 0) {
+                    rec(__LINE__, "scalar %d -> %d or wrong value", i, rc);
+                    break;
+                }
+            }
+            EXPECT_OK(g, afmt_close(g));
+        }
+        MPI_Comm_free(&c);
+    }
+    rm_path(path);
     done();
 }
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dtypes_1d),     cmocka_unit_test(test_scalars),
-        cmocka_unit_test(test_nd_edge_chunks), cmocka_unit_test(test_fill_value),
+        cmocka_unit_test(test_dtypes_1d),        cmocka_unit_test(test_scalars),
+        cmocka_unit_test(test_nd_edge_chunks),   cmocka_unit_test(test_fill_value),
         cmocka_unit_test(test_read_your_writes), cmocka_unit_test(test_same_rank_rewrite),
-        cmocka_unit_test(test_write_subcomm),  cmocka_unit_test(test_codecs),
-        cmocka_unit_test(test_ndim32),         cmocka_unit_test(test_large),
+        cmocka_unit_test(test_write_subcomm),    cmocka_unit_test(test_codecs),
+        cmocka_unit_test(test_ndim32),           cmocka_unit_test(test_large),
+        cmocka_unit_test(test_collective_hint),  cmocka_unit_test(test_many_arrays),
     };
     return tu_main(argc, argv, "mpi.roundtrip", tests, sizeof tests / sizeof tests[0]);
 }

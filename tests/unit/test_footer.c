@@ -681,6 +681,49 @@ static void test_fuzz_rechecksummed(void **state) {
     free(e.p);
 }
 
+/* The worked example of docs/format.md section 17: if this fails, update the document. */
+static void test_doc_example(void **state) {
+    (void)state;
+    afmt_layer L;
+    memset(&L, 0, sizeof L);
+    L.layer_id = 1;
+    L.data_offset = 4096;
+    L.time_ns = 1700000000000000000ull;
+    L.nranks = 1;
+    L.next_array_id = 2;
+    uint64_t shape[1] = {4}, chunk[1] = {2};
+    afmt_array_rec a;
+    define(&a, 1, "t", AFMT_INT32, 1, shape, chunk);
+    a.flags = AFMT_ARRAY_SHUFFLE;
+    snprintf(a.dims[0], sizeof a.dims[0], "x");
+    L.arrays = &a;
+    L.n_arrays = 1;
+    const uint8_t block[16] = {1, 2, 0, 0, 0, 0, 0, 0, 3, 4, 0, 0, 0, 0, 0, 0};
+    afmt_block_rec b = {4096, 16, 16, afmt_checksum(block, 16), 0, 0};
+    assert_int_equal(b.checksum, 0x7c29297ff088ce75ull);
+    L.blocks = &b;
+    L.n_blocks = 1;
+    afmt_chunk_rec c[2] = {{1, 0, 0, 0, 8}, {1, 1, 0, 8, 8}};
+    L.chunks = c;
+    L.n_chunks = 2;
+    afmt_attr_rec at;
+    memset(&at, 0, sizeof at);
+    at.array_id = 1;
+    snprintf(at.key, sizeof at.key, "units");
+    at.dtype = AFMT_UINT8;
+    at.n = 1;
+    at.value = (uint8_t *)"K";
+    L.attrs = &at;
+    L.n_attrs = 1;
+    size_t len;
+    uint8_t *p = encode(&L, &len);
+    assert_int_equal(len, 448);
+    assert_int_equal(afmt_get_u64(p + len - 8), 0x5f0fe27c0fc79b04ull);
+    assert_int_equal(afmt_footer_checksum(p, len), 0xc808bd239c8e914eull);
+    assert_memory_equal(p + len - 16, "txunitsK", 8);
+    free(p);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_roundtrip_small),   cmocka_unit_test(test_roundtrip_empty),
     cmocka_unit_test(test_roundtrip_big),     cmocka_unit_test(test_flip_every_byte),
@@ -689,6 +732,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_bad_delete_record), cmocka_unit_test(test_bad_blocks_chunks),
     cmocka_unit_test(test_bad_attrs),         cmocka_unit_test(test_larger_records),
     cmocka_unit_test(test_encode_rejects),    cmocka_unit_test(test_fuzz_rechecksummed),
+    cmocka_unit_test(test_doc_example),
 };
 
 TU_MAIN("footer", tests)

@@ -244,12 +244,33 @@ static void test_trailer(void **state) {
     assert_int_equal(afmt_trailer_decode(t, &off, &len, &ck), AFMT_ECORRUPT);
 }
 
+/* Slot A of the worked example in docs/format.md section 17. */
+static void test_doc_example(void **state) {
+    (void)state;
+    afmt_super s;
+    memset(&s, 0, sizeof s);
+    for (int i = 0; i < 16; i++) s.uuid[i] = (uint8_t)(0x11 * i);
+    s.generation = 2;
+    s.footer_offset = 4112;
+    s.footer_length = 448;
+    s.footer_checksum = 0xc808bd239c8e914eull;
+    s.eof = 4592;
+    s.nlayers = 1;
+    s.layer_id = 1;
+    s.next_array_id = 2;
+    uint8_t slot[AFMT_SLOT_SIZE];
+    afmt_super_encode(&s, slot);
+    assert_int_equal(afmt_get_u64(slot + 120), 0xcd23a2b06c3c15daull);
+    assert_int_equal(afmt_super_slot_offset(2), 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_slot_offset),
     cmocka_unit_test(test_pick_highest),    cmocka_unit_test(test_one_damaged),
     cmocka_unit_test(test_both_damaged),    cmocka_unit_test(test_empty_b),
     cmocka_unit_test(test_newer_version),   cmocka_unit_test(test_inconsistent_fields),
     cmocka_unit_test(test_flip_every_byte), cmocka_unit_test(test_trailer),
+    cmocka_unit_test(test_doc_example),
 };
 
 TU_MAIN("superblock", tests)

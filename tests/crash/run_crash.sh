@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# run_crash.sh - crash safety under SIGKILL (ctest crash.kill_during_commit).
+#
+#   run_crash.sh WRITER CHECK DIR MPIEXEC NPFLAG [MPIEXEC_FLAGS...]
+#
+# CRASH_ITERS times (default 12): start `mpiexec NPFLAG 2 FLAGS WRITER FILE next 1000 MARKER`
+# in a session of its own, sleep a random 0.2..1.5 s, then SIGKILL every process of the job
+# (the ranks first, all in one kill, then mpiexec), wait until they are all gone, check the
+# file with CHECK on 1 and on 3 ranks (it must read exactly as a commit at or one after the
+# last one the marker recorded), and resume writing from the step found, so that the next
+# commit overwrites the orphaned tail. A final uninterrupted run of 2 steps must leave the
+# file exactly at its committed end. CRASH_SEED (default 1) seeds the random delays.
+#
+# Processes are killed by id only: the members of the job's session (Open MPI puts each
+# rank in a process group of its own, so the group of mpiexec is not enough) plus the pids
+# the ranks recorded. A broad `pkill -f crash_writer` could hit another build's test run.
+set -u
+
+if [ $# -lt 5 ]; then
+    echo "usage: run_crash.sh WRITER CHECK DIR MPIEXEC NPFLAG [MPIEXEC_FLAGS...]" >&2
+    exit 2
+fi
+WRITER=$1 CHECK=$2 DIR=$3 MPIEXEC=$4 NPFLAG=$5
+shift 5
+FLAGS=("$@")
+ITERS=${CRASH_ITERS:-12}
+SEED=${CRASH_SEED:-1} # the delays are reproducible; CRASH_SEED=$RANDOM varies them
+RANDOM=$SEED
+
+BASE="$DIR/afmt-crash-$$"
+FILE="$BASE.afmt" MARKER="$BASE.marker" LOG="$BASE.log"
+JOB=""
+
+# Pids of the live (non-zombie) processes in session $JOB_SID, the job's setsid.
+session_pids() {
+    local p stat f
+    for p in /proc/[0-9]*; do
+        stat=$(cat "$p/stat" 2>/dev/null) || continue
+        read -r -a f <<<"${stat##*) }" # state ppid pgrp session ...
+        if [ "${f[3]:-}" = "$JOB_SID" ] && [ "${f[0]}" != "Z" ]; then echo "${p#/proc/}"; fi
+    done
+}
+
+alive() { # pid -> 0 if it exists and is not a zombie
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != "Z" ]
+}
+
+# SIGKILLs the whole job (ranks first, at once) and waits until every process is gone.
+kill_job() {
+    [ -n "$JOB" ] || return 0
+    JOB_SID=$JOB
+    local ranks=() p
+    for p in $(session_pids) $(cat "$MARKER.pids" 2>/dev/null); do
+        [ "$p" != "$JOB" ] && alive "$p" && ranks+=("$p")
+    done
+    [ ${#ranks[@]} -gt 0 ] && kill -9 "${ranks[@]}" 2>/dev/null
+    # Let mpiexec reap its children (else they linger as zombies of init), then kill it.
+    for _ in $(seq 50); do
+        local left=0
+        for p in "${ranks[@]}"; do alive "$p" && left=1; done
+        [ $left = 0 ] && break
+        sleep 0.02
+    done
+    kill -9 "$JOB" 2>/dev/null
+    for p in $(session_pids); do kill -9 "$p" 2>/dev/null; done
+    wait "$JOB" 2>/dev/null
+    for _ in $(seq 250); do
+        local left=0
+        for p in "${ranks[@]}" $(session_pids); do alive "$p" && left=1; done
+        [ $left = 0 ] && break
+        sleep 0.02
+    done
+    for p in "${ranks[@]}" $(session_pids); do
+        if alive "$p"; then
+            echo "crash: FAIL: process $p of the writer survived SIGKILL" >&2
+            return 1
+        fi
+    done
+    JOB=""
+}
+
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+    kill_job
+    rm -f "$FILE" "$FILE.compact" "$MARKER" "$MARKER.pids" "$MARKER.phase" "$LOG"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+    echo "crash: FAIL: $*" >&2
+    echo "---- writer log ($LOG) ----" >&2
+    tail -n 30 "$LOG" >&2 2>/dev/null
+    exit 1
+}
+
+# Runs CHECK on $1 ranks with MIN_STEP $2 (and "final" as $3); sets CHECKED_S.
+check() {
+    local np=$1 min=$2 out extra=()
+    [ -n "${3:-}" ] && extra=("$3")
+    out=$(timeout 300 "$MPIEXEC" "$NPFLAG" "$np" "${FLAGS[@]}" "$CHECK" "$FILE" "$min" "${extra[@]}" 2>&1)
+    local rc=$?
+    echo "  [np=$np] $(echo "$out" | grep -m1 'crash_check: OK' || echo "$out" | tail -n 5)"
+    [ $rc -eq 0 ] || fail "crash_check on $np ranks (min step $min ${3:-}) exited $rc:
+$out"
+    CHECKED_S=$(echo "$out" | sed -n 's/.*crash_check: OK S=\([0-9]*\).*/\1/p' | head -n1)
+    CHECKED_TAIL=$(echo "$out" | sed -n 's/.* tail=\([0-9]*\).*/\1/p' | head -n1)
+    [ -n "$CHECKED_S" ] || fail "crash_check on $np ranks printed no step:
+$out"
+    CHECKS=$((CHECKS + 1))
+}
+
+last_marker() {
+    local l
+    l=$(tail -n 1 "$MARKER" 2>/dev/null)
+    echo "${l:-0}"
+}
+
+echo "crash: file $FILE, $ITERS kills, seed $SEED"
+rm -f "$FILE" "$MARKER" "$MARKER.pids" "$MARKER.phase" "$LOG"
+: >"$MARKER"
+KILLS=0 CHECKS=0 IN_COMMIT=0 IN_WRITE=0 OTHER=0 TAILS=0 next=1 steps=0
+t0=$(date +%s.%N)
+for it in $(seq "$ITERS"); do
+    rm -f "$MARKER.pids"
+    : >"$MARKER.phase"
+    delay_ms=$((200 + RANDOM % 1301))
+    echo "--- run $it: steps from $next, SIGKILL after ${delay_ms} ms" >>"$LOG"
+    setsid "$MPIEXEC" "$NPFLAG" 2 "${FLAGS[@]}" "$WRITER" "$FILE" "$next" 1000 "$MARKER" \
+        >>"$LOG" 2>&1 </dev/null &
+    JOB=$!
+    sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+    alive "$JOB" || { wait "$JOB"; JOB=""; fail "run $it: the writer ended before the kill"; }
+    kill_job || exit 1
+    KILLS=$((KILLS + 1))
+    grep -q "crash_writer: FAIL" "$LOG" && fail "run $it: the writer reported a failure"
+    phase=$(tail -n 1 "$MARKER.phase" 2>/dev/null)
+    case "$phase" in
+    C*) IN_COMMIT=$((IN_COMMIT + 1)) where="inside afmt_commit of step ${phase#C }" ;;
+    W*) IN_WRITE=$((IN_WRITE + 1)) where="while staging step ${phase#W }" ;;
+    *) OTHER=$((OTHER + 1)) where="outside a step (${phase:-startup})" ;;
+    esac
+    min=$(last_marker)
+    echo "run $it: killed after ${delay_ms} ms $where; marker says step $min"
+    check 1 "$min"
+    s1=$CHECKED_S
+    [ "${CHECKED_TAIL:-0}" -gt 0 ] && TAILS=$((TAILS + 1))
+    check 3 "$min"
+    [ "$CHECKED_S" = "$s1" ] || fail "1 rank sees step $s1, 3 ranks see step $CHECKED_S"
+    [ "$s1" -ge $((next - 1)) ] || fail "the file went back from step $((next - 1)) to $s1"
+    steps=$((steps + s1 - next + 1))
+    next=$((s1 + 1))
+done
+
+# A final uninterrupted run: its first commit overwrites the last orphaned tail.
+echo "final: steps $next, $((next + 1)) without a kill"
+timeout 300 "$MPIEXEC" "$NPFLAG" 2 "${FLAGS[@]}" "$WRITER" "$FILE" "$next" 2 "$MARKER" \
+    >>"$LOG" 2>&1 </dev/null || fail "the final writer run failed"
+check 1 $((next + 1)) final
+check 3 $((next + 1)) final
+t1=$(date +%s.%N)
+echo "crash: $KILLS kills ($IN_COMMIT inside afmt_commit, $IN_WRITE while staging, $OTHER" \
+    "elsewhere), $TAILS orphaned tails found, $((steps + 2)) commits,"\
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s"
+echo "crash: $KILLS kills, $CHECKS checks passed"
+exit 0

@@ -1,0 +1,1066 @@
+/* test_errors.c - MPI integration: every error path of the API contract returns its exact
+ * code (and a useful message), never crashes, and leaves the file as it was. */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- shared helpers (identical copy in each tests/mpi/test_*.c of this suite) ---------
+ * Checks never abort in the middle of a test: a failed check is recorded and the test goes
+ * on, so that every rank makes the same collective calls; done() at the end of each test
+ * gathers the outcome of all ranks and fails the test (with the recorded messages). */
+#define NSTR(s) ((s) ? (s) : "(null)")
+#define SMOOTH  (1ull << 40) /* seed flag: compressible values */
+static int g_nfail;
+static char g_msg[8][700];
+
+static inline void rec(int line, const char *fmt, ...) {
+    if (g_nfail < 8) {
+        int k = snprintf(g_msg[g_nfail], sizeof g_msg[0], "line %d: ", line);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(g_msg[g_nfail] + k, sizeof g_msg[0] - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    g_nfail++;
+}
+#define EXPECT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c)) rec(__LINE__, "expected %s", #c);                                                \
+    } while (0)
+#define EXPECT_RC(f, call, want)                                                                   \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (want))                                                                         \
+            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)),      \
+                (int)(want), NSTR(afmt_errmsg(f)));                                                \
+    } while (0)
+#define EXPECT_OK(f, call) EXPECT_RC(f, call, AFMT_OK)
+
+/* COLLECTIVE over MPI_COMM_WORLD: ends a test, failing it if any rank recorded a failure. */
+static inline void done(void) {
+    int bad = g_nfail, any = 0;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    for (int i = 0; i < bad && i < 8; i++)
+        fprintf(stderr, "[rank %d/%d] %s\n", tu_rank(), tu_size(), g_msg[i]);
+    g_nfail = 0;
+    if (bad) fail_msg("rank %d: %d check(s) failed (see above)", tu_rank(), bad);
+    if (any) fail_msg("a check failed on another rank");
+}
+
+static inline int all_true(int v, MPI_Comm c) {
+    int all = 0;
+    MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_MIN, c);
+    return all;
+}
+
+/* COLLECTIVE over c: creates (open == 0) or opens path; NULL on every rank unless every
+ * rank succeeded, so that a failure does not leave ranks waiting in collectives. */
+static inline afmt_file *xopen(MPI_Comm c, const char *path, int open, unsigned flags,
+                               const afmt_opts *o, int line) {
+    afmt_file *f = NULL;
+    int rc = open ? afmt_open(c, path, flags, o, &f) : afmt_create(c, path, flags, o, &f);
+    if (rc != AFMT_OK || !f)
+        rec(line, "%s(%s) -> %d (%s): %s", open ? "afmt_open" : "afmt_create", path, rc,
+            NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
+    if (!all_true(rc == AFMT_OK && f != NULL, c)) return NULL;
+    return f;
+}
+
+/* COLLECTIVE: removes a test file once every rank is done with it (tu_remove unlinks on
+ * rank 0 before its barrier). */
+static inline void rm_path(const char *p) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    tu_remove(p);
+}
+
+static inline long long fsize(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+static inline size_t esz(afmt_dtype t) {
+    switch (t) {
+    case AFMT_BOOL:
+    case AFMT_INT8:
+    case AFMT_UINT8:
+        return 1;
+    case AFMT_INT16:
+    case AFMT_UINT16:
+        return 2;
+    case AFMT_INT32:
+    case AFMT_UINT32:
+    case AFMT_FLOAT32:
+        return 4;
+    default:
+        return 8;
+    }
+}
+
+/* One element of type t with the small integer value v (floats get a fraction). */
+static inline void tconst(afmt_dtype t, int64_t v, void *dst) {
+    switch (t) {
+    case AFMT_BOOL: {
+        uint8_t x = v != 0;
+        memcpy(dst, &x, 1);
+        break;
+    }
+    case AFMT_INT8:
+    case AFMT_UINT8: {
+        uint8_t x = (uint8_t)(uint64_t)v;
+        memcpy(dst, &x, 1);
+        break;
+    }
+    case AFMT_INT16:
+    case AFMT_UINT16: {
+        uint16_t x = (uint16_t)(uint64_t)v;
+        memcpy(dst, &x, 2);
+        break;
+    }
+    case AFMT_INT32:
+    case AFMT_UINT32: {
+        uint32_t x = (uint32_t)(uint64_t)v;
+        memcpy(dst, &x, 4);
+        break;
+    }
+    case AFMT_FLOAT32: {
+        float x = (float)v + 0.25f;
+        memcpy(dst, &x, 4);
+        break;
+    }
+    case AFMT_FLOAT64: {
+        double x = (double)v + 0.125;
+        memcpy(dst, &x, 8);
+        break;
+    }
+    default: {
+        uint64_t x = (uint64_t)v;
+        memcpy(dst, &x, 8);
+        break;
+    }
+    }
+}
+
+/* Test value of element i (global linear index) for seed: distinct everywhere, valid for
+ * the type (bools 0/1, finite floats); with SMOOTH in seed, runs of equal small values. */
+static inline void val(afmt_dtype t, void *dst, uint64_t i, uint64_t seed) {
+    uint64_t h;
+    if (seed & SMOOTH) {
+        h = (i / 16) % 1000 + (seed & 0xff);
+        if (t == AFMT_FLOAT32 || t == AFMT_FLOAT64) {
+            tconst(t, (int64_t)h, dst);
+            return;
+        }
+    } else {
+        tu_value(&h, 8, i, seed);
+    }
+    switch (t) {
+    case AFMT_BOOL: {
+        uint8_t b = (uint8_t)(h & 1);
+        memcpy(dst, &b, 1);
+        break;
+    }
+    case AFMT_FLOAT32: {
+        float x = (float)((int64_t)(h % 2000001u) - 1000000) / 16.0f;
+        memcpy(dst, &x, 4);
+        break;
+    }
+    case AFMT_FLOAT64: {
+        double x = (double)((int64_t)(h % 200000001u) - 100000000) / 64.0;
+        memcpy(dst, &x, 8);
+        break;
+    }
+    default:
+        tconst(t, (int64_t)h, dst);
+        break;
+    }
+}
+
+/* Expected content of one array, kept by every rank. */
+typedef struct {
+    char name[256];
+    afmt_dtype t;
+    int ndim;
+    uint64_t shape[32], chunk[32];
+    int nullchunk, nullfill; /* define with chunk NULL / fill NULL */
+    size_t es;
+    uint64_t n;
+    unsigned char fill[8];
+    unsigned char *all;  /* content after the next commit (all ranks' writes) */
+    unsigned char *mine; /* this rank's view before it: committed + own staged writes */
+} model;
+
+static inline void m_init(model *m, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
+                          const uint64_t *chunk, const void *fill) {
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->t = t;
+    m->ndim = ndim;
+    m->es = esz(t);
+    m->n = 1;
+    m->nullchunk = chunk == NULL;
+    m->nullfill = fill == NULL;
+    for (int d = 0; d < ndim; d++) {
+        m->shape[d] = shape[d];
+        m->chunk[d] = chunk ? chunk[d] : shape[d];
+        m->n *= shape[d];
+    }
+    if (fill) memcpy(m->fill, fill, m->es);
+    m->all = malloc(m->n * m->es + 1);
+    m->mine = malloc(m->n * m->es + 1);
+    for (uint64_t i = 0; i < m->n; i++) memcpy(m->all + i * m->es, m->fill, m->es);
+    memcpy(m->mine, m->all, m->n * m->es);
+}
+
+static inline void m_free(model *m) {
+    free(m->all);
+    free(m->mine);
+    m->all = m->mine = NULL;
+}
+
+/* All elements back to the fill value (after a delete and redefine). */
+static inline void m_reset(model *m) {
+    for (uint64_t i = 0; i < m->n; i++) memcpy(m->all + i * m->es, m->fill, m->es);
+    memcpy(m->mine, m->all, m->n * m->es);
+}
+
+static inline int m_define(afmt_file *f, const model *m) {
+    return afmt_define(f, m->name, m->t, m->ndim, m->ndim ? m->shape : NULL,
+                       m->nullchunk || !m->ndim ? NULL : m->chunk, NULL,
+                       m->nullfill ? NULL : m->fill);
+}
+
+static inline uint64_t slab_n(int ndim, const uint64_t *count) {
+    uint64_t k = 1;
+    for (int d = 0; d < ndim; d++) k *= count[d];
+    return k;
+}
+
+/* mode 0: full -> slab, 1: slab -> full, 2: generate the values of seed into slab */
+static inline void slab_do(const model *m, const uint64_t *start, const uint64_t *count,
+                           unsigned char *slab, unsigned char *full, int mode, uint64_t seed) {
+    size_t es = m->es;
+    if (m->ndim == 0) {
+        if (mode == 0) memcpy(slab, full, es);
+        if (mode == 1) memcpy(full, slab, es);
+        if (mode == 2) val(m->t, slab, 0, seed);
+        return;
+    }
+    int nd = m->ndim;
+    uint64_t idx[32] = {0}, rows = 1, len = count[nd - 1];
+    for (int d = 0; d < nd - 1; d++) rows *= count[d];
+    for (uint64_t r = 0; r < rows; r++) {
+        uint64_t off = 0;
+        for (int d = 0; d < nd; d++) off = off * m->shape[d] + start[d] + (d < nd - 1 ? idx[d] : 0);
+        unsigned char *s = slab + r * len * es;
+        if (mode == 0) memcpy(s, full + off * es, len * es);
+        if (mode == 1) memcpy(full + off * es, s, len * es);
+        if (mode == 2)
+            for (uint64_t j = 0; j < len; j++) val(m->t, s + j * es, off + j, seed);
+        for (int d = nd - 2; d >= 0; d--) {
+            if (++idx[d] < count[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+/* Rank `writer` stages [start, start+count) with the values of seed; every rank records
+ * it in its model (and the writer in its own view). */
+static inline void m_write(afmt_file *f, model *m, int writer, const uint64_t *start,
+                           const uint64_t *count, uint64_t seed, int line) {
+    uint64_t k = slab_n(m->ndim, count);
+    unsigned char *buf = malloc(k * m->es + 1);
+    slab_do(m, start, count, buf, NULL, 2, seed);
+    slab_do(m, start, count, buf, m->all, 1, 0);
+    if (writer == tu_rank()) {
+        slab_do(m, start, count, buf, m->mine, 1, 0);
+        int rc = afmt_write(f, m->name, m->ndim ? start : NULL, m->ndim ? count : NULL, buf);
+        if (rc != AFMT_OK)
+            rec(line, "afmt_write(%s) -> %d (%s): %s", m->name, rc, NSTR(afmt_strerror(rc)),
+                NSTR(afmt_errmsg(f)));
+    }
+    free(buf);
+}
+
+static inline void m_committed(model *m) {
+    memcpy(m->mine, m->all, m->n * m->es);
+}
+
+static inline void hexel(char *out, const unsigned char *p, size_t es) {
+    for (size_t b = 0; b < es; b++) sprintf(out + 2 * b, "%02x", p[es - 1 - b]);
+}
+
+/* Reads [start, start+count) and compares it with the model (local: this rank's view). */
+static inline void m_check_slab(afmt_file *f, const model *m, const uint64_t *start,
+                                const uint64_t *count, int local, int line) {
+    uint64_t k = slab_n(m->ndim, count);
+    unsigned char *got = malloc(k * m->es + 1), *want = malloc(k * m->es + 1);
+    memset(got, 0xA5, k * m->es);
+    slab_do(m, start, count, want, local ? m->mine : m->all, 0, 0);
+    int rc = afmt_read(f, m->name, m->ndim ? start : NULL, m->ndim ? count : NULL, got);
+    if (rc != AFMT_OK) {
+        rec(line, "afmt_read(%s) -> %d (%s): %s", m->name, rc, NSTR(afmt_strerror(rc)),
+            NSTR(afmt_errmsg(f)));
+    } else if (memcmp(got, want, k * m->es) != 0) {
+        uint64_t first = 0, ndiff = 0;
+        for (uint64_t i = k; i-- > 0;)
+            if (memcmp(got + i * m->es, want + i * m->es, m->es)) {
+                first = i;
+                ndiff++;
+            }
+        char g[20] = "", w[20] = "", fl[20] = "";
+        hexel(g, got + first * m->es, m->es);
+        hexel(w, want + first * m->es, m->es);
+        hexel(fl, m->fill, m->es);
+        rec(line,
+            "afmt_read(%s)%s: %llu of %llu elements differ, first at slab index %llu: "
+            "got 0x%s want 0x%s (fill 0x%s)",
+            m->name, local ? " (own view)" : "", (unsigned long long)ndiff, (unsigned long long)k,
+            (unsigned long long)first, g, w, fl);
+    }
+    free(got);
+    free(want);
+}
+
+static inline void m_check(afmt_file *f, const model *m, int local, int line) {
+    uint64_t z[32] = {0};
+    m_check_slab(f, m, z, m->shape, local, line);
+}
+
+static inline void m_check_info(afmt_file *f, const model *m, int line) {
+    afmt_info info;
+    memset(&info, 0, sizeof info);
+    int rc = afmt_inquire(f, m->name, &info);
+    if (rc != AFMT_OK) {
+        rec(line, "afmt_inquire(%s) -> %d: %s", m->name, rc, NSTR(afmt_errmsg(f)));
+        return;
+    }
+    int bad = strcmp(info.name, m->name) != 0 || info.dtype != m->t || info.ndim != m->ndim;
+    for (int d = 0; !bad && d < m->ndim; d++)
+        bad = info.shape[d] != m->shape[d] || info.chunk[d] != m->chunk[d];
+    if (bad)
+        rec(line, "afmt_inquire(%s): got name %s dtype %d ndim %d shape[0] %llu chunk[0] %llu",
+            m->name, info.name, (int)info.dtype, info.ndim, (unsigned long long)info.shape[0],
+            (unsigned long long)info.chunk[0]);
+}
+
+/* Checks that f holds exactly the nm arrays of ms with their content. */
+static inline void check_all(afmt_file *f, const model *ms, int nm, int line) {
+    int cnt = -1;
+    int rc = afmt_count(f, &cnt);
+    if (rc != AFMT_OK || cnt != nm) rec(line, "afmt_count -> %d, n=%d, want %d", rc, cnt, nm);
+    for (int i = 0; i < nm; i++) {
+        m_check_info(f, &ms[i], line);
+        m_check(f, &ms[i], 0, line);
+    }
+}
+
+/* COLLECTIVE over MPI_COMM_WORLD: reopens path read-only with (0) every rank, (1) a
+ * sub-communicator of max(1, size-1) ranks, (2) MPI_COMM_SELF on each rank, and checks
+ * every array against the models each time. */
+static inline void reopen_check(const char *path, const model *ms, int nm, int line) {
+    int me = tu_rank(), np = tu_size();
+    for (int v = 0; v < 3; v++) {
+        MPI_Comm c = MPI_COMM_NULL;
+        if (v == 0) MPI_Comm_dup(MPI_COMM_WORLD, &c);
+        if (v == 1)
+            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me, &c);
+        if (v == 2) MPI_Comm_dup(MPI_COMM_SELF, &c);
+        if (c != MPI_COMM_NULL) {
+            afmt_file *f = xopen(c, path, 1, AFMT_RDONLY, NULL, line);
+            if (f) {
+                uint64_t nl = 0;
+                EXPECT_OK(f, afmt_layers(f, &nl));
+                check_all(f, ms, nm, line);
+                int rc = afmt_close(f);
+                if (rc != AFMT_OK) rec(line, "reopen variant %d: afmt_close -> %d", v, rc);
+            }
+            MPI_Comm_free(&c);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+}
+/* ---- end of shared helpers ---------------------------------------------------------- */
+
+#define EXPECT_RC2(f, call, w1, w2)                                                                \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (w1) && rc_ != (w2))                                                            \
+            rec(__LINE__, "%s -> %d (%s), want %d or %d: %s", #call, rc_,                          \
+                NSTR(afmt_strerror(rc_)), (int)(w1), (int)(w2), NSTR(afmt_errmsg(f)));             \
+    } while (0)
+
+/* The handle's message contains every one of the given strings. */
+static void expect_msg(const afmt_file *f, int line, const char *a, const char *b, const char *c) {
+    const char *m = afmt_errmsg(f);
+    if (!m || !strstr(m, a) || (b && !strstr(m, b)) || (c && !strstr(m, c)))
+        rec(line, "afmt_errmsg = \"%s\", want it to contain \"%s\" \"%s\" \"%s\"", NSTR(m), a,
+            NSTR(b), NSTR(c));
+}
+
+static uint64_t layers_of(afmt_file *f, int line) {
+    uint64_t n = 12345;
+    int rc = afmt_layers(f, &n);
+    if (rc != AFMT_OK) rec(line, "afmt_layers -> %d: %s", rc, NSTR(afmt_errmsg(f)));
+    return n;
+}
+
+/* COLLECTIVE: rank 0 writes n bytes of content (random if data NULL) to path. */
+static void put_file(const char *path, const void *data, size_t n) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (tu_rank() == 0) {
+        FILE *fp = fopen(path, "wb");
+        if (fp) {
+            for (size_t i = 0; i < n; i++) {
+                unsigned char b;
+                if (data)
+                    b = ((const unsigned char *)data)[i];
+                else
+                    tu_value(&b, 1, i, 4242);
+                fputc(b, fp);
+            }
+            fclose(fp);
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+/* COLLECTIVE: afmt_open(path) must fail with want on every rank and leave *f NULL. */
+static void expect_open_fails(const char *path, int want, int line) {
+    afmt_file *f = (afmt_file *)&f; /* not NULL: the call must clear it */
+    int rc = afmt_open(MPI_COMM_WORLD, path, AFMT_RDONLY, NULL, &f);
+    if (rc != want)
+        rec(line, "afmt_open(%s) -> %d (%s), want %d: %s", path, rc, NSTR(afmt_strerror(rc)), want,
+            NSTR(afmt_errmsg(NULL)));
+    if (rc == AFMT_OK && f && f != (afmt_file *)&f) {
+        afmt_close(f);
+    } else if (f != NULL) {
+        rec(line, "afmt_open(%s) failed but left *f non-NULL", path);
+    }
+    const char *m = afmt_errmsg(NULL);
+    if (rc != AFMT_OK && (!m || !m[0])) rec(line, "afmt_open(%s): empty afmt_errmsg(NULL)", path);
+}
+
+/* NULL handle, name, buffer, start/count for ndim > 0, and other NULL outputs. */
+static void test_null_args(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "er-null");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    const uint64_t shape[2] = {4, 5}, st[2] = {0, 0}, ct[2] = {2, 2};
+    int32_t buf[16] = {0};
+    afmt_info info;
+    int n;
+    uint64_t u;
+    if (f) {
+        EXPECT_OK(f, afmt_define(f, "a", AFMT_INT32, 2, shape, NULL, NULL, NULL));
+        EXPECT_OK(f, afmt_define(f, "s", AFMT_INT32, 0, NULL, NULL, NULL, NULL));
+        /* NULL handle */
+        EXPECT_RC(NULL, afmt_define(NULL, "b", AFMT_INT32, 2, shape, NULL, NULL, NULL),
+                  AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_write(NULL, "a", st, ct, buf), AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_read(NULL, "a", st, ct, buf), AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_commit(NULL), AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_compact(NULL), AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_delete(NULL, "a"), AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_count(NULL, &n), AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_info_at(NULL, 0, &info), AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_inquire(NULL, "a", &info), AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_layers(NULL, &u), AFMT_EINVAL);
+        EXPECT_RC2(NULL, afmt_close(NULL), AFMT_EINVAL, AFMT_OK);
+        /* NULL name */
+        EXPECT_RC(f, afmt_define(f, NULL, AFMT_INT32, 2, shape, NULL, NULL, NULL), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_write(f, NULL, st, ct, buf), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_read(f, NULL, st, ct, buf), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_delete(f, NULL), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_inquire(f, NULL, &info), AFMT_EINVAL);
+        /* NULL buffers and outputs */
+        EXPECT_RC(f, afmt_write(f, "a", st, ct, NULL), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_read(f, "a", st, ct, NULL), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_write(f, "s", NULL, NULL, NULL), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_count(f, NULL), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_info_at(f, 0, NULL), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_inquire(f, "a", NULL), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_layers(f, NULL), AFMT_EINVAL);
+        /* NULL start/count for ndim > 0 */
+        EXPECT_RC(f, afmt_write(f, "a", NULL, ct, buf), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_write(f, "a", st, NULL, buf), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_read(f, "a", NULL, ct, buf), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_read(f, "a", st, NULL, buf), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_define(f, "b", AFMT_INT32, 2, NULL, NULL, NULL, NULL), AFMT_EINVAL);
+        /* NULL path / output of create and open */
+        afmt_file *g = NULL;
+        const char *other = tu_path(NULL, "er-null2");
+        EXPECT_RC(NULL, afmt_create(MPI_COMM_WORLD, NULL, 0, NULL, &g), AFMT_EINVAL);
+        EXPECT(g == NULL);
+        EXPECT_RC(NULL, afmt_create(MPI_COMM_WORLD, other, AFMT_TRUNC, NULL, NULL), AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_open(MPI_COMM_WORLD, NULL, AFMT_RDONLY, NULL, &g), AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_open(MPI_COMM_WORLD, path, AFMT_RDONLY, NULL, NULL), AFMT_EINVAL);
+        EXPECT(g == NULL);
+        rm_path(other);
+        /* the handle is intact: the scalar write works and commits */
+        int32_t v = 77, out = 0;
+        if (tu_rank() == 0) EXPECT_OK(f, afmt_write(f, "s", NULL, NULL, &v));
+        EXPECT_OK(f, afmt_commit(f));
+        EXPECT_OK(f, afmt_read(f, "s", NULL, NULL, &out));
+        EXPECT(out == 77);
+        n = -1;
+        EXPECT_OK(f, afmt_count(f, &n));
+        EXPECT(n == 2);
+        EXPECT_OK(f, afmt_close(f));
+    }
+    rm_path(path);
+    done();
+}
+
+/* Unknown arrays; regions out of the shape with the detailed message; count 0. */
+static void test_region_errors(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "er-region");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    const uint64_t shape[2] = {50, 100}, chunk[2] = {10, 10};
+    int32_t *buf = calloc(50 * 100, sizeof *buf);
+    afmt_info info;
+    if (f) {
+        EXPECT_OK(f, afmt_define(f, "temp", AFMT_INT32, 2, shape, chunk, NULL, NULL));
+        uint64_t st[2] = {0, 0}, ct[2] = {1, 1};
+        EXPECT_RC(f, afmt_write(f, "nope", st, ct, buf), AFMT_ENOTFOUND);
+        expect_msg(f, __LINE__, "nope", NULL, NULL);
+        EXPECT_RC(f, afmt_read(f, "nope", st, ct, buf), AFMT_ENOTFOUND);
+        EXPECT_RC(f, afmt_inquire(f, "nope", &info), AFMT_ENOTFOUND);
+        EXPECT_RC(f, afmt_delete(f, "nope"), AFMT_ENOTFOUND);
+        EXPECT_RC(f, afmt_info_at(f, 1, &info), AFMT_ERANGE);
+        EXPECT_RC(f, afmt_info_at(f, -1, &info), AFMT_ERANGE);
+        /* start + count beyond the shape */
+        st[0] = 0, st[1] = 90, ct[0] = 10, ct[1] = 20;
+        EXPECT_RC(f, afmt_write(f, "temp", st, ct, buf), AFMT_EINVAL);
+        expect_msg(f, __LINE__, "temp", "exceeds", NULL);
+        expect_msg(f, __LINE__, "90", "20", "100");
+        EXPECT_RC(f, afmt_read(f, "temp", st, ct, buf), AFMT_EINVAL);
+        expect_msg(f, __LINE__, "temp", "exceeds", NULL);
+        st[0] = 41, st[1] = 0, ct[0] = 10, ct[1] = 1;
+        EXPECT_RC(f, afmt_write(f, "temp", st, ct, buf), AFMT_EINVAL);
+        expect_msg(f, __LINE__, "temp", "exceeds", "41");
+        st[0] = 50, ct[0] = 1;
+        EXPECT_RC(f, afmt_write(f, "temp", st, ct, buf), AFMT_EINVAL);
+        /* overflow of start + count must not wrap around */
+        st[0] = UINT64_MAX, ct[0] = 2;
+        EXPECT_RC(f, afmt_write(f, "temp", st, ct, buf), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_read(f, "temp", st, ct, buf), AFMT_EINVAL);
+        st[0] = 1, ct[0] = UINT64_MAX;
+        EXPECT_RC(f, afmt_write(f, "temp", st, ct, buf), AFMT_EINVAL);
+        /* count 0 */
+        st[0] = 0, st[1] = 0, ct[0] = 0, ct[1] = 5;
+        EXPECT_RC(f, afmt_write(f, "temp", st, ct, buf), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_read(f, "temp", st, ct, buf), AFMT_EINVAL);
+        ct[0] = 5, ct[1] = 0;
+        EXPECT_RC(f, afmt_write(f, "temp", st, ct, buf), AFMT_EINVAL);
+        /* nothing of this was staged: the commit writes no layer */
+        EXPECT_OK(f, afmt_commit(f));
+        EXPECT(layers_of(f, __LINE__) == 1); /* the definition only */
+        /* the full array is fine, its last element too */
+        st[0] = 0, st[1] = 0, ct[0] = 50, ct[1] = 100;
+        EXPECT_OK(f, afmt_read(f, "temp", st, ct, buf));
+        st[0] = 49, st[1] = 99, ct[0] = 1, ct[1] = 1;
+        EXPECT_OK(f, afmt_read(f, "temp", st, ct, buf));
+        EXPECT_OK(f, afmt_close(f));
+    }
+    free(buf);
+    rm_path(path);
+    done();
+}
+
+/* Every invalid definition, with the handle intact afterwards. */
+static void test_define_errors(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "er-define");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    uint64_t shape[40], chunk[40];
+    for (int d = 0; d < 40; d++) shape[d] = 1, chunk[d] = 1;
+    char name256[257], name255[256], dim64[65], dim63[64];
+    memset(name256, 'n', 256), name256[256] = 0;
+    memset(name255, 'm', 255), name255[255] = 0;
+    memset(dim64, 'd', 64), dim64[64] = 0;
+    memset(dim63, 'e', 63), dim63[63] = 0;
+    if (f) {
+        EXPECT_RC(f, afmt_define(f, "x", AFMT_INT32, 33, shape, chunk, NULL, NULL), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_define(f, "x", AFMT_INT32, -1, shape, chunk, NULL, NULL), AFMT_EINVAL);
+        EXPECT_RC(f, afmt_define(f, name256, AFMT_INT32, 1, shape, chunk, NULL, NULL), AFMT_EINVAL);
+        const char *dims_bad[2] = {"ok", dim64};
+        uint64_t s2[2] = {4, 4}, c2[2] = {2, 2};
+        EXPECT_RC(f, afmt_define(f, "x", AFMT_INT32, 2, s2, c2, dims_bad, NULL), AFMT_EINVAL);
+        const char *dims_null[2] = {"ok", NULL};
+        EXPECT_RC(f, afmt_define(f, "x", AFMT_INT32, 2, s2, c2, dims_null, NULL), AFMT_EINVAL);
+        s2[1] = 0;
+        EXPECT_RC(f, afmt_define(f, "x", AFMT_INT32, 2, s2, NULL, NULL, NULL), AFMT_EINVAL);
+        s2[1] = 4, c2[0] = 0;
+        EXPECT_RC(f, afmt_define(f, "x", AFMT_INT32, 2, s2, c2, NULL, NULL), AFMT_EINVAL);
+        c2[0] = 5;
+        EXPECT_RC(f, afmt_define(f, "x", AFMT_INT32, 2, s2, c2, NULL, NULL), AFMT_EINVAL);
+        c2[0] = 2;
+        EXPECT_RC2(f, afmt_define(f, "x", (afmt_dtype)11, 2, s2, c2, NULL, NULL), AFMT_EINVAL,
+                   AFMT_ETYPE);
+        EXPECT_RC2(f, afmt_define(f, "x", (afmt_dtype)-1, 2, s2, c2, NULL, NULL), AFMT_EINVAL,
+                   AFMT_ETYPE);
+        int n = -1;
+        EXPECT_OK(f, afmt_count(f, &n));
+        EXPECT(n == 0);
+        /* limits themselves are fine */
+        EXPECT_OK(f, afmt_define(f, name255, AFMT_INT32, 32, shape, chunk, NULL, NULL));
+        const char *dims_ok[2] = {dim63, "y"};
+        EXPECT_OK(f, afmt_define(f, "x", AFMT_INT32, 2, s2, c2, dims_ok, NULL));
+        afmt_info info;
+        EXPECT_OK(f, afmt_inquire(f, "x", &info));
+        EXPECT(strcmp(info.dims[0], dim63) == 0);
+        EXPECT_OK(f, afmt_inquire(f, name255, &info));
+        EXPECT(info.ndim == 32 && strcmp(info.name, name255) == 0);
+        /* duplicate live name, also with another type/shape */
+        EXPECT_RC(f, afmt_define(f, "x", AFMT_INT32, 2, s2, c2, NULL, NULL), AFMT_EEXIST);
+        EXPECT_RC(f, afmt_define(f, "x", AFMT_FLOAT64, 0, NULL, NULL, NULL, NULL), AFMT_EEXIST);
+        expect_msg(f, __LINE__, "x", NULL, NULL);
+        EXPECT_OK(f, afmt_commit(f));
+        EXPECT_RC(f, afmt_define(f, "x", AFMT_INT32, 2, s2, c2, NULL, NULL), AFMT_EEXIST);
+        /* deleted: the name is free again */
+        EXPECT_OK(f, afmt_delete(f, "x"));
+        EXPECT_RC(f, afmt_delete(f, "x"), AFMT_ENOTFOUND);
+        EXPECT_OK(f, afmt_define(f, "x", AFMT_INT8, 1, s2, NULL, NULL, NULL));
+        EXPECT_OK(f, afmt_commit(f));
+        n = -1;
+        EXPECT_OK(f, afmt_count(f, &n));
+        EXPECT(n == 2);
+        EXPECT_OK(f, afmt_close(f));
+        f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+        if (f) {
+            EXPECT_OK(f, afmt_inquire(f, "x", &info));
+            EXPECT(info.dtype == AFMT_INT8 && info.ndim == 1 && info.shape[0] == 4);
+            EXPECT_OK(f, afmt_close(f));
+        }
+    }
+    rm_path(path);
+    done();
+}
+
+/* Every write access on a read-only handle; reads still work; bad modes. */
+static void test_readonly(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "er-ro");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    const uint64_t s[1] = {10};
+    int16_t buf[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, out[10] = {0};
+    uint64_t st = 0, ct = 10;
+    if (f) {
+        EXPECT_OK(f, afmt_define(f, "a", AFMT_INT16, 1, s, NULL, NULL, NULL));
+        if (tu_rank() == 0) EXPECT_OK(f, afmt_write(f, "a", &st, &ct, buf));
+        EXPECT_OK(f, afmt_close(f));
+        long long sz = fsize(path);
+        f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+        if (f) {
+            EXPECT_RC(f, afmt_write(f, "a", &st, &ct, buf), AFMT_EREADONLY);
+            EXPECT_RC(f, afmt_define(f, "b", AFMT_INT16, 1, s, NULL, NULL, NULL), AFMT_EREADONLY);
+            EXPECT_RC(f, afmt_delete(f, "a"), AFMT_EREADONLY);
+            EXPECT_RC(f, afmt_set_attr(f, NULL, "k", AFMT_INT16, 1, buf), AFMT_EREADONLY);
+            EXPECT_RC(f, afmt_commit(f), AFMT_EREADONLY);
+            EXPECT_RC(f, afmt_compact(f), AFMT_EREADONLY);
+            EXPECT_OK(f, afmt_read(f, "a", &st, &ct, out));
+            EXPECT(memcmp(out, buf, sizeof buf) == 0);
+            int n = -1;
+            EXPECT_OK(f, afmt_count(f, &n));
+            EXPECT(n == 1);
+            EXPECT_OK(f, afmt_close(f));
+        }
+        EXPECT(fsize(path) == sz);
+        /* bad modes */
+        afmt_file *g = NULL;
+        EXPECT_RC(NULL, afmt_open(MPI_COMM_WORLD, path, 0, NULL, &g), AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_open(MPI_COMM_WORLD, path, AFMT_RDONLY | AFMT_RDWR, NULL, &g),
+                  AFMT_EINVAL);
+        EXPECT_RC(NULL, afmt_open(MPI_COMM_WORLD, path, 0x80, NULL, &g), AFMT_EINVAL);
+        EXPECT(g == NULL);
+    }
+    rm_path(path);
+    done();
+}
+
+/* create on an existing path: EEXIST without TRUNC (file untouched), OK with it (empty). */
+static void test_create_exists(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "er-exists");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    const uint64_t s[1] = {10};
+    if (f) {
+        EXPECT_OK(f, afmt_define(f, "a", AFMT_INT16, 1, s, NULL, NULL, NULL));
+        EXPECT_OK(f, afmt_close(f));
+        long long sz = fsize(path);
+        afmt_file *g = (afmt_file *)&g;
+        int rc = afmt_create(MPI_COMM_WORLD, path, 0, NULL, &g);
+        if (rc != AFMT_EEXIST) rec(__LINE__, "afmt_create on an existing file -> %d", rc);
+        if (rc == AFMT_OK && g && g != (afmt_file *)&g)
+            afmt_close(g);
+        else
+            EXPECT(g == NULL);
+        const char *m = afmt_errmsg(NULL);
+        if (!m || !strstr(m, path)) rec(__LINE__, "message \"%s\" lacks the path", NSTR(m));
+        EXPECT(fsize(path) == sz);
+        /* still the old file */
+        g = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+        if (g) {
+            int n = -1;
+            EXPECT_OK(g, afmt_count(g, &n));
+            EXPECT(n == 1);
+            EXPECT_OK(g, afmt_close(g));
+        }
+        g = xopen(MPI_COMM_WORLD, path, 0, AFMT_TRUNC, NULL, __LINE__);
+        if (g) {
+            int n = -1;
+            uint64_t nl = 99;
+            EXPECT_OK(g, afmt_count(g, &n));
+            EXPECT_OK(g, afmt_layers(g, &nl));
+            EXPECT(n == 0 && nl == 0);
+            EXPECT_OK(g, afmt_close(g));
+        }
+        g = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDWR, NULL, __LINE__);
+        if (g) {
+            int n = -1;
+            EXPECT_OK(g, afmt_count(g, &n));
+            EXPECT(n == 0);
+            EXPECT_OK(g, afmt_close(g));
+        }
+    }
+    rm_path(path);
+    done();
+}
+
+/* open: missing file, garbage, empty, too short, truncated inside the newest footer, or
+ * inside the data. */
+static void test_open_bad_files(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "er-open");
+    expect_open_fails(path, AFMT_ENOTFOUND, __LINE__);
+    put_file(path, NULL, 10000);
+    expect_open_fails(path, AFMT_ECORRUPT, __LINE__);
+    put_file(path, "", 0);
+    expect_open_fails(path, AFMT_ECORRUPT, __LINE__);
+    put_file(path, "AFMT", 4);
+    expect_open_fails(path, AFMT_ECORRUPT, __LINE__);
+    rm_path(path);
+
+    /* a real file with two layers, the second one metadata only (footer + trailer) */
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    long long sz1 = 0, sz2 = 0;
+    const uint64_t s[1] = {4096};
+    if (f) {
+        EXPECT_OK(f, afmt_define(f, "a", AFMT_UINT64, 1, s, NULL, NULL, NULL));
+        uint64_t *buf = malloc(4096 * 8);
+        for (int i = 0; i < 4096; i++) tu_value(&buf[i], 8, (uint64_t)i, 1);
+        uint64_t st = 0, ct = 4096;
+        if (tu_rank() == 0) EXPECT_OK(f, afmt_write(f, "a", &st, &ct, buf));
+        free(buf);
+        EXPECT_OK(f, afmt_commit(f));
+        sz1 = fsize(path);
+        char text[300];
+        memset(text, 'q', sizeof text);
+        EXPECT_OK(f, afmt_set_attr(f, NULL, "note", AFMT_UINT8, sizeof text, text));
+        const uint64_t s2[2] = {3, 3};
+        EXPECT_OK(f, afmt_define(f, "b", AFMT_INT8, 2, s2, NULL, NULL, NULL));
+        EXPECT_OK(f, afmt_commit(f));
+        sz2 = fsize(path);
+        EXPECT_OK(f, afmt_close(f));
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    EXPECT(sz2 > sz1 + 300 && sz1 > 4096 * 8);
+    if (f && sz2 > sz1 + 300) {
+        /* the layer-2 footer spans [sz1, sz2 - trailer): cut a third of the way in */
+        if (tu_rank() == 0) EXPECT(truncate(path, (off_t)(sz1 + (sz2 - sz1) / 3)) == 0);
+        MPI_Barrier(MPI_COMM_WORLD);
+        expect_open_fails(path, AFMT_ECORRUPT, __LINE__);
+        /* cut inside layer 1's data */
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (tu_rank() == 0) EXPECT(truncate(path, (off_t)(sz1 / 2)) == 0);
+        MPI_Barrier(MPI_COMM_WORLD);
+        expect_open_fails(path, AFMT_ECORRUPT, __LINE__);
+    }
+    rm_path(path);
+    done();
+}
+
+/* Overlapping writes of two ranks in one commit: EINVAL on every rank naming the array,
+ * the file unchanged (previous content and layer count after reopen). */
+static void test_overlap(void **state) {
+    (void)state;
+    int np = tu_size(), me = tu_rank();
+    if (np < 2) {
+        done();
+        skip();
+    }
+    for (int variant = 0; variant < 4; variant++) {
+        const char *path = tu_path(NULL, "er-overlap");
+        afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+        const uint64_t s[1] = {100}, c[1] = {10};
+        int32_t base[100], mine[100], out[100], zero[100];
+        for (int i = 0; i < 100; i++) base[i] = 1000 + i, mine[i] = -me - 1, zero[i] = 0;
+        const char *bad = variant == 3 ? "sc" : "ovl";
+        if (f) {
+            EXPECT_OK(f, afmt_define(f, "ovl", AFMT_INT32, 1, s, c, NULL, NULL));
+            EXPECT_OK(f, afmt_define(f, "fine", AFMT_INT32, 1, s, c, NULL, NULL));
+            EXPECT_OK(f, afmt_define(f, "sc", AFMT_INT32, 0, NULL, NULL, NULL, NULL));
+            uint64_t st = 0, ct = 100;
+            if (me == 0) EXPECT_OK(f, afmt_write(f, "ovl", &st, &ct, base));
+            if (me == 0) EXPECT_OK(f, afmt_write(f, "sc", NULL, NULL, base));
+            EXPECT_OK(f, afmt_commit(f));
+            /* the failing epoch also holds a definition, an attribute and fine writes */
+            const uint64_t s9[1] = {9};
+            EXPECT_OK(f, afmt_define(f, "newarr", AFMT_INT8, 1, s9, NULL, NULL, NULL));
+            EXPECT_OK(f, afmt_set_attr(f, NULL, "k", AFMT_INT32, 1, base));
+            uint64_t sf = 100 * (uint64_t)me / (uint64_t)np;
+            uint64_t cf = 100 * (uint64_t)(me + 1) / (uint64_t)np - sf;
+            EXPECT_OK(f, afmt_write(f, "fine", &sf, &cf, mine));
+            /* variant 0: partial pieces overlapping inside chunks 2..3
+             * variant 1: a full chunk (1) written by both ranks 0 and 1
+             * variant 2: rank 0 full chunks [0, 40), last rank a partial piece in chunk 3
+             * variant 3: a scalar written by ranks 0 and 1 */
+            uint64_t s0 = 0, c0 = 0, s1 = 0, c1 = 0;
+            if (variant == 0) s0 = 12, c0 = 20, s1 = 25, c1 = 15;
+            if (variant == 1) s0 = 0, c0 = 20, s1 = 10, c1 = 10;
+            if (variant == 2) s0 = 0, c0 = 40, s1 = 33, c1 = 2;
+            int other = variant == 2 ? np - 1 : 1;
+            if (variant == 3) {
+                if (me == 0 || me == 1) EXPECT_OK(f, afmt_write(f, "sc", NULL, NULL, mine));
+            } else {
+                if (me == 0) EXPECT_OK(f, afmt_write(f, "ovl", &s0, &c0, mine));
+                if (me == other) EXPECT_OK(f, afmt_write(f, "ovl", &s1, &c1, mine));
+            }
+            /* the other ranks write something harmless elsewhere */
+            if (me != 0 && me != other) {
+                uint64_t s2 = 60 + 5 * (uint64_t)me, c2 = 3;
+                EXPECT_OK(f, afmt_write(f, "ovl", &s2, &c2, mine));
+            }
+            int rc = afmt_commit(f);
+            if (rc != AFMT_EINVAL)
+                rec(__LINE__, "variant %d: overlapping commit -> %d, want EINVAL", variant, rc);
+            else
+                expect_msg(f, __LINE__, bad, NULL, NULL);
+            EXPECT(all_true(rc == AFMT_EINVAL, MPI_COMM_WORLD));
+            EXPECT(layers_of(f, __LINE__) == 1);
+            rc = afmt_close(f); /* may retry the commit: either fails or nothing is left */
+            if (rc != AFMT_OK && rc != AFMT_EINVAL)
+                rec(__LINE__, "variant %d: close after the failed commit -> %d", variant, rc);
+            f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+        }
+        if (f) {
+            /* nothing of the failed epoch is in the file */
+            EXPECT(layers_of(f, __LINE__) == 1);
+            memset(out, 0, sizeof out);
+            uint64_t st = 0, ct = 100;
+            EXPECT_OK(f, afmt_read(f, "ovl", &st, &ct, out));
+            if (memcmp(out, base, sizeof base) != 0)
+                rec(__LINE__, "variant %d: content changed by a failed commit", variant);
+            memset(out, 1, sizeof out);
+            EXPECT_OK(f, afmt_read(f, "fine", &st, &ct, out));
+            if (memcmp(out, zero, sizeof zero) != 0)
+                rec(__LINE__, "variant %d: a failed commit wrote other arrays", variant);
+            EXPECT_OK(f, afmt_read(f, "sc", NULL, NULL, out));
+            EXPECT(out[0] == base[0]);
+            int n = -1;
+            EXPECT_OK(f, afmt_count(f, &n));
+            EXPECT(n == 3);
+            afmt_info info;
+            EXPECT_RC(f, afmt_inquire(f, "newarr", &info), AFMT_ENOTFOUND);
+            uint64_t na = 1;
+            int32_t v;
+            EXPECT_RC(f, afmt_get_attr(f, NULL, "k", AFMT_INT32, &na, &v), AFMT_ENOTFOUND);
+            EXPECT_OK(f, afmt_close(f));
+        }
+        if (g_nfail) rec(__LINE__, "(in overlap variant %d)", variant);
+        rm_path(path);
+    }
+    done();
+}
+
+/* afmt_strerror: non-empty and distinct for every code; afmt_version is digits.digits.digits
+ * and agrees with the header. */
+static void test_messages(void **state) {
+    (void)state;
+    const char *s[14];
+    for (int c = 0; c < 14; c++) {
+        s[c] = afmt_strerror(-c);
+        if (!s[c] || !s[c][0]) rec(__LINE__, "afmt_strerror(%d) empty", -c);
+    }
+    for (int a = 0; a < 14; a++)
+        for (int b = a + 1; b < 14; b++)
+            if (s[a] && s[b] && strcmp(s[a], s[b]) == 0)
+                rec(__LINE__, "afmt_strerror(%d) == afmt_strerror(%d) = \"%s\"", -a, -b, s[a]);
+    const char *u = afmt_strerror(-999);
+    EXPECT(u != NULL && u[0]);
+    u = afmt_strerror(5);
+    EXPECT(u != NULL);
+    const char *v = afmt_version();
+    unsigned a = 99, b = 99, c = 99;
+    char tail = 0;
+    if (!v || sscanf(v, "%u.%u.%u%c", &a, &b, &c, &tail) != 3)
+        rec(__LINE__, "afmt_version() = \"%s\"", NSTR(v));
+    EXPECT(a == AFMT_VERSION_MAJOR && b == AFMT_VERSION_MINOR && c == AFMT_VERSION_PATCH);
+    EXPECT(afmt_errmsg(NULL) != NULL);
+    done();
+}
+
+/* A damaged data block: reading it gives ECORRUPT naming the array, on every rank. */
+static void test_damaged_block(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "er-damage");
+    int np = tu_size();
+    afmt_opts *o = NULL;
+    EXPECT_OK(NULL, afmt_opts_create(&o));
+    EXPECT_OK(NULL, afmt_opts_set_block_size(o, 1024)); /* a block per chunk */
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, o, __LINE__);
+    afmt_opts_free(o);
+    const uint64_t n = 1 << 19, s[1] = {n}, c[1] = {1 << 15}; /* 4 MiB random */
+    uint64_t *buf = malloc(n * 8);
+    for (uint64_t i = 0; i < n; i++) tu_value(&buf[i], 8, i, 77);
+    long long sz = 0;
+    if (f) {
+        EXPECT_OK(f, afmt_define(f, "victim", AFMT_UINT64, 1, s, c, NULL, NULL));
+        for (int r = 0; r < np; r++) {
+            uint64_t st = n * (uint64_t)r / (uint64_t)np;
+            uint64_t ct = n * (uint64_t)(r + 1) / (uint64_t)np - st;
+            if (r == tu_rank()) EXPECT_OK(f, afmt_write(f, "victim", &st, &ct, buf + st));
+        }
+        EXPECT_OK(f, afmt_close(f));
+        sz = fsize(path);
+        EXPECT(sz > (long long)(n * 8));
+        if (tu_rank() == 0) {
+            FILE *fp = fopen(path, "r+b");
+            EXPECT(fp != NULL);
+            if (fp) {
+                fseek(fp, (long)(sz / 2), SEEK_SET);
+                int b = fgetc(fp);
+                fseek(fp, (long)(sz / 2), SEEK_SET);
+                fputc(b ^ 0x5A, fp);
+                fclose(fp);
+            }
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+    }
+    if (f) {
+        uint64_t *out = malloc(n * 8);
+        uint64_t st = 0;
+        int rc = afmt_read(f, "victim", &st, s, out);
+        if (rc != AFMT_ECORRUPT)
+            rec(__LINE__, "reading a damaged block -> %d (%s), want ECORRUPT%s", rc,
+                NSTR(afmt_strerror(rc)),
+                rc == AFMT_OK && memcmp(out, buf, n * 8) != 0 ? " (and wrong bytes!)" : "");
+        else
+            expect_msg(f, __LINE__, "victim", NULL, NULL);
+        /* again (cache must not hold the bad block as good) */
+        rc = afmt_read(f, "victim", &st, s, out);
+        EXPECT(rc == AFMT_ECORRUPT);
+        /* the undamaged head of the array (another block) is still readable */
+        uint64_t ct = 8;
+        EXPECT_OK(f, afmt_read(f, "victim", &st, &ct, out));
+        EXPECT(memcmp(out, buf, 64) == 0);
+        free(out);
+        EXPECT_OK(f, afmt_close(f));
+    }
+    free(buf);
+    rm_path(path);
+    done();
+}
+
+/* Option setters with bad values. */
+static void test_opts_errors(void **state) {
+    (void)state;
+    afmt_opts *o = NULL;
+    EXPECT_RC(NULL, afmt_opts_create(NULL), AFMT_EINVAL);
+    EXPECT_OK(NULL, afmt_opts_create(&o));
+    EXPECT_RC2(NULL, afmt_opts_set_codec(o, (afmt_codec)77, 0), AFMT_ECODEC, AFMT_EINVAL);
+    EXPECT_RC2(NULL, afmt_opts_set_codec(o, (afmt_codec)3, 0), AFMT_ECODEC, AFMT_EINVAL);
+    EXPECT_RC2(NULL, afmt_opts_set_codec(o, (afmt_codec)-1, 0), AFMT_ECODEC, AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_opts_set_codec(NULL, AFMT_CODEC_LZ4, 0), AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_opts_set_codec(o, AFMT_CODEC_LZ4, 13), AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_opts_set_codec(o, AFMT_CODEC_ZSTD, 1000), AFMT_EINVAL);
+    EXPECT_OK(NULL, afmt_opts_set_codec(o, AFMT_CODEC_ZSTD, 19));
+    EXPECT_OK(NULL, afmt_opts_set_codec(o, AFMT_CODEC_LZ4, 12));
+    EXPECT_OK(NULL, afmt_opts_set_codec(o, AFMT_CODEC_NONE, 0));
+    EXPECT_RC(NULL, afmt_opts_set_shuffle(NULL, 1), AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_opts_set_block_size(NULL, 4096), AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_opts_set_block_size(o, 1023), AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_opts_set_block_size(o, 0), AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_opts_set_block_size(o, (1ull << 30) + 1), AFMT_EINVAL);
+    EXPECT_OK(NULL, afmt_opts_set_block_size(o, 1024));
+    EXPECT_OK(NULL, afmt_opts_set_block_size(o, 1ull << 30));
+    EXPECT_OK(NULL, afmt_opts_set_block_size(o, 65536));
+    EXPECT_RC(NULL, afmt_opts_set_mem_budget(NULL, 0), AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_opts_set_spill_dir(NULL, "/tmp"), AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_opts_set_spill_dir(o, NULL), AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_opts_set_mpi_info(NULL, MPI_INFO_NULL), AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_opts_set_cache_size(NULL, 0), AFMT_EINVAL);
+    EXPECT_OK(NULL, afmt_opts_set_cache_size(o, 0));
+    EXPECT_OK(NULL, afmt_opts_free(NULL));
+    /* the options still work after the refused calls: a file with them */
+    const char *path = tu_path(NULL, "er-opts");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, o, __LINE__);
+    EXPECT_OK(NULL, afmt_opts_free(o));
+    if (f) {
+        const uint64_t s[1] = {3000};
+        EXPECT_OK(f, afmt_define(f, "a", AFMT_UINT8, 1, s, NULL, NULL, NULL));
+        unsigned char b[3000], out[3000];
+        for (int i = 0; i < 3000; i++) b[i] = (unsigned char)(i * 7);
+        uint64_t st = 0, ct = 3000;
+        if (tu_rank() == 0) EXPECT_OK(f, afmt_write(f, "a", &st, &ct, b));
+        EXPECT_OK(f, afmt_commit(f));
+        EXPECT_OK(f, afmt_read(f, "a", &st, &ct, out));
+        EXPECT(memcmp(b, out, sizeof b) == 0);
+        EXPECT_OK(f, afmt_close(f));
+    }
+    rm_path(path);
+    done();
+}
+
+/* A file handle after its array was deleted, and collective errors stay aligned: every rank
+ * gets the same code from a collective called with the same bad arguments. */
+static void test_deleted_access(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "er-del");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    const uint64_t s[1] = {8};
+    float v[8] = {0};
+    uint64_t st = 0, ct = 8;
+    if (f) {
+        EXPECT_OK(f, afmt_define(f, "gone", AFMT_FLOAT32, 1, s, NULL, NULL, NULL));
+        EXPECT_OK(f, afmt_commit(f));
+        EXPECT_OK(f, afmt_delete(f, "gone"));
+        EXPECT_RC(f, afmt_write(f, "gone", &st, &ct, v), AFMT_ENOTFOUND);
+        EXPECT_RC(f, afmt_read(f, "gone", &st, &ct, v), AFMT_ENOTFOUND);
+        EXPECT_RC(f, afmt_set_attr(f, "gone", "k", AFMT_FLOAT32, 1, v), AFMT_ENOTFOUND);
+        EXPECT_RC(f, afmt_delete(f, "gone"), AFMT_ENOTFOUND);
+        EXPECT_OK(f, afmt_commit(f));
+        EXPECT(layers_of(f, __LINE__) == 2);
+        EXPECT_RC(f, afmt_read(f, "gone", &st, &ct, v), AFMT_ENOTFOUND);
+        EXPECT_OK(f, afmt_close(f));
+        f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+        if (f) {
+            EXPECT_RC(f, afmt_read(f, "gone", &st, &ct, v), AFMT_ENOTFOUND);
+            int n = -1;
+            EXPECT_OK(f, afmt_count(f, &n));
+            EXPECT(n == 0);
+            EXPECT_OK(f, afmt_close(f));
+        }
+    }
+    rm_path(path);
+    done();
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_null_args),      cmocka_unit_test(test_region_errors),
+        cmocka_unit_test(test_define_errors),  cmocka_unit_test(test_readonly),
+        cmocka_unit_test(test_create_exists),  cmocka_unit_test(test_open_bad_files),
+        cmocka_unit_test(test_overlap),        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_damaged_block),  cmocka_unit_test(test_opts_errors),
+        cmocka_unit_test(test_deleted_access),
+    };
+    return tu_main(argc, argv, "mpi.errors", tests, sizeof tests / sizeof tests[0]);
+}

@@ -33,24 +33,24 @@ extern "C" {
 #define AFMT_VERSION_PATCH 0
 
 /* ---- error codes (negative; values never change) ---------------------------- */
-#define AFMT_OK 0
-#define AFMT_EINVAL (-1)    /* bad argument: NULL, out of range, too long, overlap */
-#define AFMT_ENOTFOUND (-2) /* no such array, attribute or file */
-#define AFMT_EEXIST (-3)    /* array name live, or file exists without AFMT_TRUNC */
-#define AFMT_ETYPE (-4)     /* dtype mismatch */
-#define AFMT_ERANGE (-5)    /* value does not fit (buffer too small, layer out of range) */
-#define AFMT_EIO (-6)       /* the storage failed (errno in the message) */
-#define AFMT_ECORRUPT (-7)  /* a checksum or structure check failed */
-#define AFMT_EVERSION (-8)  /* the file is of a newer format version */
-#define AFMT_ENOMEM (-9)    /* out of memory */
-#define AFMT_ECODEC (-10)   /* codec missing or failed */
-#define AFMT_EMPI (-11)     /* an MPI call failed */
+#define AFMT_OK        0
+#define AFMT_EINVAL    (-1)  /* bad argument: NULL, out of range, too long, overlap */
+#define AFMT_ENOTFOUND (-2)  /* no such array, attribute or file */
+#define AFMT_EEXIST    (-3)  /* array name live, or file exists without AFMT_TRUNC */
+#define AFMT_ETYPE     (-4)  /* dtype mismatch */
+#define AFMT_ERANGE    (-5)  /* value does not fit (buffer too small, layer out of range) */
+#define AFMT_EIO       (-6)  /* the storage failed (errno in the message) */
+#define AFMT_ECORRUPT  (-7)  /* a checksum or structure check failed */
+#define AFMT_EVERSION  (-8)  /* the file is of a newer format version */
+#define AFMT_ENOMEM    (-9)  /* out of memory */
+#define AFMT_ECODEC    (-10) /* codec missing or failed */
+#define AFMT_EMPI      (-11) /* an MPI call failed */
 #define AFMT_EREADONLY (-12) /* write access on a read-only handle */
-#define AFMT_ESTATE (-13)   /* call not valid in the handle's state */
+#define AFMT_ESTATE    (-13) /* call not valid in the handle's state */
 
 /* ---- limits ---------------------------------------------------------------- */
-#define AFMT_MAX_NDIM 32
-#define AFMT_MAX_NAME 255
+#define AFMT_MAX_NDIM    32
+#define AFMT_MAX_NAME    255
 #define AFMT_MAX_DIMNAME 63
 
 typedef enum {
@@ -104,8 +104,8 @@ int afmt_opts_free(afmt_opts *o);
 
 /* ---- files ----------------------------------------------------------------- */
 #define AFMT_RDONLY 0x1
-#define AFMT_RDWR 0x2
-#define AFMT_TRUNC 0x4
+#define AFMT_RDWR   0x2
+#define AFMT_TRUNC  0x4
 
 /* COLLECTIVE. Creates path (AFMT_EEXIST if it exists, unless flags has AFMT_TRUNC)
  * and writes an empty file (superblock, no layer). opts may be NULL (defaults); it
@@ -115,8 +115,7 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
 /* COLLECTIVE. Opens an existing file; mode is AFMT_RDONLY or AFMT_RDWR. comm may have
  * any size, unrelated to the writers'. Rank 0 reads the superblock and footers and
  * broadcasts them. Errors: ENOTFOUND, ECORRUPT, EVERSION, EIO, EINVAL. */
-int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
-              afmt_file **f);
+int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts, afmt_file **f);
 /* COLLECTIVE. Commits pending writes first (if any, and the file is writable), then
  * frees f, also when that commit fails (its code is returned). */
 int afmt_close(afmt_file *f);

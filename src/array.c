@@ -13,8 +13,8 @@ static int name_ok(afmt_file *f, const char *fn, const char *what, const char *s
     size_t n = strlen(s);
     if (n == 0) return afmt_fail(f->errmsg, AFMT_EINVAL, "%s: %s is empty", fn, what);
     if (n > max)
-        return afmt_fail(f->errmsg, AFMT_EINVAL, "%s: %s \"%.40s...\" is %zu bytes, limit %zu",
-                         fn, what, s, n, max);
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "%s: %s \"%.40s...\" is %zu bytes, limit %zu", fn,
+                         what, s, n, max);
     return AFMT_OK;
 }
 
@@ -38,16 +38,16 @@ int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const ui
     if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
     if ((rc = name_ok(f, fn, "array name", name, AFMT_MAX_NAME)) != AFMT_OK) return rc;
     if (!afmt_dtype_valid((int)t))
-        return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_define(\"%s\"): dtype %d is not valid",
-                         name, (int)t);
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_define(\"%s\"): dtype %d is not valid", name,
+                         (int)t);
     if (ndim < 0 || ndim > AFMT_MAX_NDIM)
         return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_define(\"%s\"): ndim=%d outside [0, %d]",
                          name, ndim, AFMT_MAX_NDIM);
     if (ndim > 0 && !shape)
         return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_define(\"%s\"): shape is NULL", name);
     if (afmt_index_find(&f->idx, name))
-        return afmt_fail(f->errmsg, AFMT_EEXIST, "afmt_define(\"%s\"): an array of that name exists",
-                         name);
+        return afmt_fail(f->errmsg, AFMT_EEXIST,
+                         "afmt_define(\"%s\"): an array of that name exists", name);
     afmt_array_rec r;
     memset(&r, 0, sizeof r);
     r.id = f->idx.next_array_id;
@@ -187,12 +187,12 @@ int afmt_get_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t
     if ((rc = attr_owner(f, fn, array, &id)) != AFMT_OK) return rc;
     const afmt_attr_rec *a = afmt_index_get_attr(&f->idx, id, key);
     if (!a)
-        return afmt_fail(f->errmsg, AFMT_ENOTFOUND, "afmt_get_attr(%s%s%s, \"%s\"): no such attribute",
-                         array ? "\"" : "", array ? array : "file", array ? "\"" : "", key);
+        return afmt_fail(f->errmsg, AFMT_ENOTFOUND,
+                         "afmt_get_attr(%s%s%s, \"%s\"): no such attribute", array ? "\"" : "",
+                         array ? array : "file", array ? "\"" : "", key);
     if (a->dtype != t)
-        return afmt_fail(f->errmsg, AFMT_ETYPE,
-                         "afmt_get_attr(\"%s\"): stored as %s, asked for %s", key,
-                         afmt_dtype_name(a->dtype), afmt_dtype_name(t));
+        return afmt_fail(f->errmsg, AFMT_ETYPE, "afmt_get_attr(\"%s\"): stored as %s, asked for %s",
+                         key, afmt_dtype_name(a->dtype), afmt_dtype_name(t));
     uint64_t cap = *n;
     *n = a->n;
     if (cap < a->n)

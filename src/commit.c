@@ -91,8 +91,8 @@ static int pack_meta(afmt_file *f, afmt_layer_job *job, uint64_t base, afmt_buf 
 }
 
 /* Rank 0: the layer from everyone's records. */
-static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all,
-                       const uint64_t *lens, uint64_t data_offset, afmt_layer *L) {
+static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, const uint64_t *lens,
+                       uint64_t data_offset, afmt_layer *L) {
     memset(L, 0, sizeof *L);
     uint64_t nb = 0, nc = 0, off = 0;
     for (int r = 0; r < f->size; r++) {
@@ -182,7 +182,8 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     }
     rc = afmt__gather_bytes(f->comm, m.data, m.len, 0, &all, lens);
     afmt_buf_free(&m);
-    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit(%s): gathering metadata failed", f->path);
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "afmt_commit(%s): gathering metadata failed", f->path);
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) {
         free(all);
         free(lens);
@@ -197,7 +198,8 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
         uint64_t foff = sup->eof + total;
         rc = build_layer(f, job, all, lens, sup->eof, &L);
         if (rc == AFMT_OK) rc = afmt_footer_encode(&L, footer);
-        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit(%s): out of memory for the footer", f->path);
+        if (rc != AFMT_OK)
+            afmt_fail(f->errmsg, rc, "afmt_commit(%s): out of memory for the footer", f->path);
         if (rc == AFMT_OK) {
             uint64_t flen = footer->len, fsum = afmt_checksum(footer->data, footer->len);
             uint8_t tr[AFMT_TRAILER_SIZE];
@@ -287,20 +289,24 @@ static int pending_records(afmt_file *f, afmt_array_rec **arrays, uint64_t *na,
         int cancelled = 0;
         if (r->kind == AFMT_REC_DEFINE)
             for (uint64_t j = i + 1; j < f->n_pend_arrays; j++)
-                cancelled |= f->pend_arrays[j].kind == AFMT_REC_DELETE && f->pend_arrays[j].id == r->id;
+                cancelled |=
+                    f->pend_arrays[j].kind == AFMT_REC_DELETE && f->pend_arrays[j].id == r->id;
         else
             for (uint64_t j = 0; j < i; j++)
-                cancelled |= f->pend_arrays[j].kind == AFMT_REC_DEFINE && f->pend_arrays[j].id == r->id;
+                cancelled |=
+                    f->pend_arrays[j].kind == AFMT_REC_DEFINE && f->pend_arrays[j].id == r->id;
         if (!cancelled) (*arrays)[(*na)++] = *r;
     }
     for (uint64_t i = 0; i < f->n_pend_attrs; i++) {
         const afmt_attr_rec *a = &f->pend_attrs[i];
         int dead = 0;
         for (uint64_t j = 0; j < f->n_pend_arrays; j++)
-            dead |= f->pend_arrays[j].kind == AFMT_REC_DELETE && f->pend_arrays[j].id == a->array_id;
+            dead |=
+                f->pend_arrays[j].kind == AFMT_REC_DELETE && f->pend_arrays[j].id == a->array_id;
         /* A later value of the same key supersedes this one. */
         for (uint64_t j = i + 1; j < f->n_pend_attrs; j++)
-            dead |= f->pend_attrs[j].array_id == a->array_id && !strcmp(f->pend_attrs[j].key, a->key);
+            dead |=
+                f->pend_attrs[j].array_id == a->array_id && !strcmp(f->pend_attrs[j].key, a->key);
         if (!dead) (*attrs)[(*nt)++] = *a;
     }
     return AFMT_OK;
@@ -334,9 +340,8 @@ int afmt__commit(afmt_file *f) {
     afmt_buf footer;
     afmt_buf_init(&footer);
     if (rc == AFMT_OK) {
-        afmt_layer_job job = {f->st,   f->alloc, chunks, f->n_staged, arrays,
-                              na,      attrs,    nt,     0,           f->idx.next_array_id,
-                              &f->super};
+        afmt_layer_job job = {f->st, f->alloc, chunks, f->n_staged,          arrays,   na,
+                              attrs, nt,       0,      f->idx.next_array_id, &f->super};
         rc = afmt__write_layer(f, &job, &footer);
     }
     free(chunks);
@@ -354,9 +359,10 @@ int afmt__commit(afmt_file *f) {
     }
     afmt_buf_free(&footer);
     if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc,
-                  "afmt_commit(%s): the layer is durable but merging it failed: %s; reopen the file",
-                  f->path, msg);
+        afmt_fail(
+            f->errmsg, rc,
+            "afmt_commit(%s): the layer is durable but merging it failed: %s; reopen the file",
+            f->path, msg);
     afmt__staged_clear(f);
     if (f->alloc) afmt_alloc_reset(f->alloc);
     pending_clear(f);

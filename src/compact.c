@@ -61,9 +61,11 @@ static int copy_share(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, uin
     /* Split by stored bytes of the blocks that hold live chunks. */
     uint64_t total = 0;
     for (uint64_t i = 0; i < n; i++)
-        if (i == 0 || lc[i].block != lc[i - 1].block) total += f->idx.blocks[lc[i].block].b.stored_size;
+        if (i == 0 || lc[i].block != lc[i - 1].block)
+            total += f->idx.blocks[lc[i].block].b.stored_size;
     uint64_t lo = total / (uint64_t)f->size * (uint64_t)f->rank;
-    uint64_t hi = f->rank == f->size - 1 ? UINT64_MAX : total / (uint64_t)f->size * (uint64_t)(f->rank + 1);
+    uint64_t hi =
+        f->rank == f->size - 1 ? UINT64_MAX : total / (uint64_t)f->size * (uint64_t)(f->rank + 1);
     uint64_t acc = 0;
     *nout = 0;
     int rc = AFMT_OK;
@@ -112,8 +114,8 @@ static int copy_share(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, uin
                 }
                 /* Payloads are already in file form: no decode/encode needed. */
                 memcpy(dst, raw + lc[k].offset, (size_t)lc[k].size);
-                out[(*nout)++] = (afmt_chunk_rec){lc[k].array_id, lc[k].chunk_index, nb, off,
-                                                  lc[k].size};
+                out[(*nout)++] =
+                    (afmt_chunk_rec){lc[k].array_id, lc[k].chunk_index, nb, off, lc[k].size};
             }
         }
         i = j;
@@ -174,8 +176,8 @@ int afmt_compact(afmt_file *f) {
     rc = afmt__agree(f, rc);
     if (rc != AFMT_OK) goto out;
     afmt_buf footer;
-    afmt_layer_job job = {nst, alloc, mine, nmine, arrays, na, attrs, nt, AFMT_LAYER_BASE,
-                          f->idx.next_array_id, &ns};
+    afmt_layer_job job = {
+        nst, alloc, mine, nmine, arrays, na, attrs, nt, AFMT_LAYER_BASE, f->idx.next_array_id, &ns};
     rc = afmt__write_layer(f, &job, &footer);
     if (rc == AFMT_OK) afmt_buf_free(&footer);
     if (rc != AFMT_OK) goto out;
@@ -198,8 +200,8 @@ int afmt_compact(afmt_file *f) {
     rc = afmt__agree(f, rc);
     if (rc == AFMT_OK) rc = afmt__load(f);
     if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_compact(%s): compacted, but reopening failed: %s",
-                  f->path, f->errmsg);
+        afmt_fail(f->errmsg, rc, "afmt_compact(%s): compacted, but reopening failed: %s", f->path,
+                  f->errmsg);
 out:
     if (nst) {
         nst->ops->close(nst);

@@ -30,27 +30,42 @@ int afmt_fail(char *msgbuf, int code, const char *fmt, ...) {
 
 const char *afmt_strerror(int code) {
     switch (code) {
-    case AFMT_OK: return "success";
-    case AFMT_EINVAL: return "invalid argument";
-    case AFMT_ENOTFOUND: return "not found";
-    case AFMT_EEXIST: return "already exists";
-    case AFMT_ETYPE: return "type mismatch";
-    case AFMT_ERANGE: return "value out of range";
-    case AFMT_EIO: return "I/O error";
-    case AFMT_ECORRUPT: return "file is damaged";
-    case AFMT_EVERSION: return "unsupported format version";
-    case AFMT_ENOMEM: return "out of memory";
-    case AFMT_ECODEC: return "codec missing or failed";
-    case AFMT_EMPI: return "MPI error";
-    case AFMT_EREADONLY: return "file is read-only";
-    case AFMT_ESTATE: return "invalid state";
-    default: return "unknown error code";
+    case AFMT_OK:
+        return "success";
+    case AFMT_EINVAL:
+        return "invalid argument";
+    case AFMT_ENOTFOUND:
+        return "not found";
+    case AFMT_EEXIST:
+        return "already exists";
+    case AFMT_ETYPE:
+        return "type mismatch";
+    case AFMT_ERANGE:
+        return "value out of range";
+    case AFMT_EIO:
+        return "I/O error";
+    case AFMT_ECORRUPT:
+        return "file is damaged";
+    case AFMT_EVERSION:
+        return "unsupported format version";
+    case AFMT_ENOMEM:
+        return "out of memory";
+    case AFMT_ECODEC:
+        return "codec missing or failed";
+    case AFMT_EMPI:
+        return "MPI error";
+    case AFMT_EREADONLY:
+        return "file is read-only";
+    case AFMT_ESTATE:
+        return "invalid state";
+    default:
+        return "unknown error code";
     }
 }
 
 const char *afmt_version(void) {
 #define AFMT_STR2(x) #x
-#define AFMT_STR(x) AFMT_STR2(x)
+#define AFMT_STR(x)  AFMT_STR2(x)
     return AFMT_STR(AFMT_VERSION_MAJOR) "." AFMT_STR(AFMT_VERSION_MINOR) "." AFMT_STR(
         AFMT_VERSION_PATCH);
 }

@@ -99,8 +99,8 @@ static int decide(afmt_file *f, key_rec *k, uint64_t n) {
 }
 
 /* Lays the boxes of a received piece into the merger's staged dense buffer. */
-static int take_piece(const afmt_array *arr, afmt_staged *s, const uint8_t *p,
-                      uint32_t nrect, const uint8_t *data) {
+static int take_piece(const afmt_array *arr, afmt_staged *s, const uint8_t *p, uint32_t nrect,
+                      const uint8_t *data) {
     int nd = arr->d.ndim;
     uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
     afmt_grid_chunk_coord(&arr->grid, s->chunk_index, cc);
@@ -190,7 +190,8 @@ int afmt__exchange(afmt_file *f) {
         afmt_buf_u32(&out[o], (uint32_t)s->full);
         afmt_buf_u32(&out[o], s->full ? 0 : s->nrect);
         for (uint32_t r = 0; !s->full && r < s->nrect; r++)
-            for (int d = 0; d < 2 * nd; d++) afmt_buf_u64(&out[o], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
+            for (int d = 0; d < 2 * nd; d++)
+                afmt_buf_u64(&out[o], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
     }
     afmt_buf all;
     afmt_buf_init(&all);
@@ -297,7 +298,8 @@ int afmt__exchange(afmt_file *f) {
         afmt_buf_u32(&out[m], s->nrect);
         afmt_buf_u32(&out[m], 0);
         for (uint32_t r = 0; r < s->nrect; r++)
-            for (int d = 0; d < 2 * nd; d++) afmt_buf_u64(&out[m], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
+            for (int d = 0; d < 2 * nd; d++)
+                afmt_buf_u64(&out[m], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
         static const uint64_t zeros[AFMT_MAX_NDIM];
         for (uint32_t r = 0; r < s->nrect; r++) {
             const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
@@ -361,7 +363,8 @@ int afmt__exchange(afmt_file *f) {
         if (s->full || merger[i] != f->rank) continue;
         const afmt_array *arr = afmt_index_by_id(&f->idx, s->array_id);
         rc = merge_chunk(f, arr, s);
-        if (rc == AFMT_ENOMEM) afmt_fail(f->errmsg, rc, "afmt_commit: out of memory merging a chunk");
+        if (rc == AFMT_ENOMEM)
+            afmt_fail(f->errmsg, rc, "afmt_commit: out of memory merging a chunk");
     }
     if (rc == AFMT_OK) {
         uint64_t w = 0;

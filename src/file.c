@@ -53,8 +53,8 @@ int afmt__lookup(afmt_file *f, const char *fn, const char *name, afmt_array **ou
     return AFMT_OK;
 }
 
-int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr,
-                       const uint64_t *start, const uint64_t *count) {
+int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr, const uint64_t *start,
+                       const uint64_t *count) {
     const afmt_array_rec *d = &arr->d;
     if (d->ndim == 0) return AFMT_OK;
     if (!start || !count)
@@ -310,7 +310,8 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
         afmt_buf_u64(out, n);
         afmt_buf_append(out, dir.data, dir.len);
         afmt_buf_append(out, bytes.data, bytes.len);
-        if (out->oom) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", f->path);
+        if (out->oom)
+            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", f->path);
     }
     afmt_buf_free(&dir);
     afmt_buf_free(&bytes);
@@ -344,14 +345,16 @@ int afmt__load(afmt_file *f) {
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, f->comm);
     if (all && afmt__bcast_bytes(f->comm, chain.data, hdr[0], 0) != AFMT_OK) rc = AFMT_EMPI;
     if (!all && rc == AFMT_OK) rc = AFMT_ENOMEM;
-    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_open(%s): %s while sharing metadata", f->path,
-                                 afmt_strerror(rc));
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "afmt_open(%s): %s while sharing metadata", f->path,
+                  afmt_strerror(rc));
     /* Apply oldest first; the directory lists the chain newest first. */
     if (rc == AFMT_OK) {
         uint64_t n = afmt_get_u64(chain.data);
         const uint8_t *dir = chain.data + 8;
         uint64_t base = 8 + 16 * n, *starts = malloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
-        if (!starts) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", f->path);
+        if (!starts)
+            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", f->path);
         for (uint64_t i = 0, at = base; starts && i < n; i++) {
             starts[i] = at;
             at += afmt_get_u64(dir + 16 * i + 8);
@@ -392,8 +395,7 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
     unsigned sf = AFMT_ST_READ | (mode == AFMT_RDWR ? AFMT_ST_WRITE : 0);
     rc = afmt_storage_open(f->opts.storage, f->comm, path, sf, f->opts.info, &f->st, f->errmsg);
     if (rc != AFMT_OK) {
-        if (rc == AFMT_ENOTFOUND)
-            afmt_fail(f->errmsg, rc, "afmt_open(%s): no such file", path);
+        if (rc == AFMT_ENOTFOUND) afmt_fail(f->errmsg, rc, "afmt_open(%s): no such file", path);
         return setup_fail(f, rc);
     }
     rc = afmt__load(f);

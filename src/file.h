@@ -75,8 +75,8 @@ int afmt__check_writable(afmt_file *f, const char *fn);
 /* The live array name, or AFMT_ENOTFOUND / AFMT_EINVAL with a message naming fn. */
 int afmt__lookup(afmt_file *f, const char *fn, const char *name, afmt_array **out);
 /* Validates a hyperslab of arr for fn: AFMT_EINVAL with a message naming the dim. */
-int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr,
-                       const uint64_t *start, const uint64_t *count);
+int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr, const uint64_t *start,
+                       const uint64_t *count);
 /* A work buffer of at least n bytes (f->scratch), or NULL (message set). */
 uint8_t *afmt__scratch(afmt_file *f, uint64_t n);
 
@@ -103,8 +103,8 @@ void afmt__fill_box(const afmt_array *arr, void *buf, const uint64_t *bshape,
 
 /* Staging (write.c). */
 int afmt__ensure_alloc(afmt_file *f);
-int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
-                     const void *native, uint64_t nelems);
+int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, const void *native,
+                     uint64_t nelems);
 void afmt__staged_clear(afmt_file *f);
 /* Drops the staged chunks of one array (afmt_delete). */
 void afmt__staged_drop_array(afmt_file *f, uint64_t array_id);

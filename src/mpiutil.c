@@ -142,8 +142,7 @@ int afmt__alltoallv_bytes(MPI_Comm comm, const uint8_t *sbuf, const uint64_t *sc
     uint64_t stotal = 0, rtotal = 0;
     int small = 1;
     for (int r = 0; r < size; r++) {
-        if (!fits_int(scount[r]) || !fits_int(rcount[r]) || !fits_int(stotal) ||
-            !fits_int(rtotal))
+        if (!fits_int(scount[r]) || !fits_int(rcount[r]) || !fits_int(stotal) || !fits_int(rtotal))
             small = 0;
         rdispl[r] = rtotal;
         stotal += scount[r];
@@ -195,15 +194,16 @@ int afmt__alltoallv_bytes(MPI_Comm comm, const uint8_t *sbuf, const uint64_t *sc
         }
         int nreq = 0;
         for (uint64_t i = 0; i < np_r && rc == AFMT_OK; i++) {
-            uint64_t o = i * mpi_piece, n = rcount[from] - o < mpi_piece ? rcount[from] - o : mpi_piece;
+            uint64_t o = i * mpi_piece,
+                     n = rcount[from] - o < mpi_piece ? rcount[from] - o : mpi_piece;
             if (MPI_Irecv(*rbuf + rdispl[from] + o, (int)n, MPI_BYTE, from, 7102, comm,
                           &req[nreq++]) != MPI_SUCCESS)
                 rc = AFMT_EMPI;
         }
         for (uint64_t i = 0; i < np_s && rc == AFMT_OK; i++) {
             uint64_t o = i * mpi_piece, n = scount[to] - o < mpi_piece ? scount[to] - o : mpi_piece;
-            if (MPI_Isend(sbuf + sdispl[to] + o, (int)n, MPI_BYTE, to, 7102, comm,
-                          &req[nreq++]) != MPI_SUCCESS)
+            if (MPI_Isend(sbuf + sdispl[to] + o, (int)n, MPI_BYTE, to, 7102, comm, &req[nreq++]) !=
+                MPI_SUCCESS)
                 rc = AFMT_EMPI;
         }
         if (MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS) rc = AFMT_EMPI;

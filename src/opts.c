@@ -105,8 +105,7 @@ int afmt_opts_set_backend(afmt_opts *o, const char *name) {
         o->storage = AFMT_STORAGE_MEMORY;
     else
         return afmt_fail(NULL, AFMT_EINVAL,
-                         "afmt_opts_set_backend: \"%s\" is not one of mpiio, posix, memory",
-                         name);
+                         "afmt_opts_set_backend: \"%s\" is not one of mpiio, posix, memory", name);
     return AFMT_OK;
 }
 

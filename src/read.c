@@ -85,8 +85,8 @@ int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char 
         if (rc != AFMT_OK) {
             free(out);
             return afmt_fail(f->errmsg, rc,
-                             "%s: block at offset %llu does not decompress with codec %s",
-                             what, (unsigned long long)B->offset, afmt_codec_name(B->codec));
+                             "%s: block at offset %llu does not decompress with codec %s", what,
+                             (unsigned long long)B->offset, afmt_codec_name(B->codec));
         }
     } else if (B->stored_size != B->raw_size) {
         free(stored);
@@ -152,12 +152,14 @@ static int read_staged(afmt_file *f, const afmt_array *arr, const afmt_staged *s
     int nd = arr->d.ndim;
     uint64_t bytes = it->nelems * arr->esize;
     uint8_t *tmp = malloc((size_t)bytes * 2 + 1);
-    if (!tmp) return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory", arr->d.name);
+    if (!tmp)
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory", arr->d.name);
     int rc = AFMT_OK;
     if (s->full) {
         rc = afmt_alloc_read(f->alloc, s->block, s->offset, tmp + bytes, s->size);
         if (rc != AFMT_OK)
-            afmt_fail(f->errmsg, rc, "afmt_read(\"%s\"): %s", arr->d.name, afmt_alloc_errmsg(f->alloc));
+            afmt_fail(f->errmsg, rc, "afmt_read(\"%s\"): %s", arr->d.name,
+                      afmt_alloc_errmsg(f->alloc));
         else
             afmt__chunk_decode(arr, tmp, tmp + bytes, it->nelems);
     } else {

@@ -73,9 +73,9 @@ static const struct {
     size_t size;
     const char *name;
 } dtypes[] = {
-    [AFMT_BOOL] = {1, "bool"},       [AFMT_INT8] = {1, "int8"},     [AFMT_INT16] = {2, "int16"},
-    [AFMT_INT32] = {4, "int32"},     [AFMT_INT64] = {8, "int64"},   [AFMT_UINT8] = {1, "uint8"},
-    [AFMT_UINT16] = {2, "uint16"},   [AFMT_UINT32] = {4, "uint32"}, [AFMT_UINT64] = {8, "uint64"},
+    [AFMT_BOOL] = {1, "bool"},       [AFMT_INT8] = {1, "int8"},       [AFMT_INT16] = {2, "int16"},
+    [AFMT_INT32] = {4, "int32"},     [AFMT_INT64] = {8, "int64"},     [AFMT_UINT8] = {1, "uint8"},
+    [AFMT_UINT16] = {2, "uint16"},   [AFMT_UINT32] = {4, "uint32"},   [AFMT_UINT64] = {8, "uint64"},
     [AFMT_FLOAT32] = {4, "float32"}, [AFMT_FLOAT64] = {8, "float64"},
 };
 

@@ -110,8 +110,8 @@ void afmt__staged_drop_array(afmt_file *f, uint64_t array_id) {
         afmt_hmap_put(&f->staged_map, f->staged[i].array_id, f->staged[i].chunk_index, i);
 }
 
-int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
-                     const void *native, uint64_t nelems) {
+int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, const void *native,
+                     uint64_t nelems) {
     int rc = afmt__ensure_alloc(f);
     if (rc != AFMT_OK) return rc;
     afmt_staged *s;

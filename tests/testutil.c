@@ -24,8 +24,8 @@ const char *tu_path(const char *dir, const char *tag) {
     MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
     char *p = ring[next];
     next = (next + 1) % 8;
-    snprintf(p, sizeof ring[0], "%s/afmt-%s-%ld-%d.afmt", dir ? dir : AFMT_TEST_SCRATCH, tag,
-             pid, counter++);
+    snprintf(p, sizeof ring[0], "%s/afmt-%s-%ld-%d.afmt", dir ? dir : AFMT_TEST_SCRATCH, tag, pid,
+             counter++);
     tu_remove(p);
     return p;
 }

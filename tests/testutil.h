@@ -17,9 +17,9 @@
  * unless AFMT_TEST_VERBOSE is set. */
 int tu_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests,
             size_t ntests);
-#define TU_MAIN(group, tests)                                                          \
-    int main(int argc, char **argv) {                                                  \
-        return tu_main(argc, argv, group, tests, sizeof(tests) / sizeof(tests[0]));    \
+#define TU_MAIN(group, tests)                                                                      \
+    int main(int argc, char **argv) {                                                              \
+        return tu_main(argc, argv, group, tests, sizeof(tests) / sizeof(tests[0]));                \
     }
 
 int tu_rank(void);
@@ -31,12 +31,11 @@ const char *tu_path(const char *dir, const char *tag);
 /* Removes path and path.compact (rank 0 only) followed by a barrier. COLLECTIVE. */
 void tu_remove(const char *path);
 /* Asserts rc == AFMT_OK, printing afmt_errmsg(f) on failure. */
-#define TU_OK(f, call)                                                                 \
-    do {                                                                               \
-        int tu_rc_ = (call);                                                           \
-        if (tu_rc_ != AFMT_OK)                                                         \
-            fail_msg("%s -> %d (%s): %s", #call, tu_rc_, afmt_strerror(tu_rc_),         \
-                     afmt_errmsg(f));                                                  \
+#define TU_OK(f, call)                                                                             \
+    do {                                                                                           \
+        int tu_rc_ = (call);                                                                       \
+        if (tu_rc_ != AFMT_OK)                                                                     \
+            fail_msg("%s -> %d (%s): %s", #call, tu_rc_, afmt_strerror(tu_rc_), afmt_errmsg(f));   \
     } while (0)
 /* Deterministic test value of element (global linear index i, seed s) as bytes of
  * esize: a cheap hash, so every position differs and errors show. */

@@ -1,0 +1,352 @@
+/* test_spill.c - MPI integration: the write path under a tiny memory budget. Blocks spill
+ * to a file in the spill directory (unlinked at once, so the directory stays empty),
+ * read-your-writes works from the spill file before commit, the commit writes the spilled
+ * bytes, and a second commit on the same handle reuses the spill file. A spill directory
+ * that does not exist makes the write or the commit fail with AFMT_EIO, the commit with the
+ * same code on every rank, and leaves the file as the previous commit. */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "file.h" /* f->alloc: how many bytes spilled */
+
+/* ---- shared helpers (identical copy in each tests/mpi/test_*.c of this suite) ---------
+ * Checks never abort in the middle of a test: a failed check is recorded and the test goes
+ * on, so that every rank makes the same collective calls; done() at the end of each test
+ * gathers the outcome of all ranks and fails the test (with the recorded messages). */
+#define NSTR(s) ((s) ? (s) : "(null)")
+static int g_nfail;
+static char g_msg[8][700];
+
+static inline void rec(int line, const char *fmt, ...) {
+    if (g_nfail < 8) {
+        int k = snprintf(g_msg[g_nfail], sizeof g_msg[0], "line %d: ", line);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(g_msg[g_nfail] + k, sizeof g_msg[0] - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    g_nfail++;
+}
+#define EXPECT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c)) rec(__LINE__, "expected %s", #c);                                                \
+    } while (0)
+#define EXPECT_RC(f, call, want)                                                                   \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (want))                                                                         \
+            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)),      \
+                (int)(want), NSTR(afmt_errmsg(f)));                                                \
+    } while (0)
+#define EXPECT_OK(f, call) EXPECT_RC(f, call, AFMT_OK)
+
+/* COLLECTIVE over MPI_COMM_WORLD: ends a test, failing it if any rank recorded a failure. */
+static inline void done(void) {
+    int bad = g_nfail, any = 0;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    for (int i = 0; i < bad && i < 8; i++)
+        fprintf(stderr, "[rank %d/%d] %s\n", tu_rank(), tu_size(), g_msg[i]);
+    g_nfail = 0;
+    if (bad) fail_msg("rank %d: %d check(s) failed (see above)", tu_rank(), bad);
+    if (any) fail_msg("a check failed on another rank");
+}
+
+static inline int all_true(int v, MPI_Comm c) {
+    int all = 0;
+    MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_MIN, c);
+    return all;
+}
+
+/* COLLECTIVE over c: creates (open == 0) or opens path; NULL on every rank unless every
+ * rank succeeded, so that a failure does not leave ranks waiting in collectives. */
+static inline afmt_file *xopen(MPI_Comm c, const char *path, int open, unsigned flags,
+                               const afmt_opts *o, int line) {
+    afmt_file *f = NULL;
+    int rc = open ? afmt_open(c, path, flags, o, &f) : afmt_create(c, path, flags, o, &f);
+    if (rc != AFMT_OK || !f)
+        rec(line, "%s(%s) -> %d (%s): %s", open ? "afmt_open" : "afmt_create", path, rc,
+            NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
+    if (!all_true(rc == AFMT_OK && f != NULL, c)) return NULL;
+    return f;
+}
+
+/* COLLECTIVE: removes a test file once every rank is done with it (tu_remove unlinks on
+ * rank 0 before its barrier). */
+static inline void rm_path(const char *p) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    tu_remove(p);
+}
+/* ---- end of the shared helpers ---- */
+
+/* The array: uint64 [ROWS * nranks][COLS], chunks [CR][CC]; rank r owns rows
+ * [r * ROWS, (r+1) * ROWS) = 8 MiB. CR does not divide ROWS, so chunks on the rank
+ * boundaries are shared (merged at commit); CC does not divide COLS (edge chunks). */
+#define ROWS 512
+#define COLS 2048
+#define CR   24
+#define CC   100
+#define KIB  ((uint64_t)1024)
+
+/* Compressible but position-unique values (shuffle + LZ4 shrink them). */
+static uint64_t sval(uint64_t i, uint64_t seed) {
+    return i * 3 + ((i * 0x9E3779B97F4A7C15ull + seed * 0x632BE59BD9B4E019ull) >> 58) +
+           (seed << 48);
+}
+
+static void fill_rows(uint64_t *buf, uint64_t r0, uint64_t nrows, uint64_t seed) {
+    for (uint64_t r = 0; r < nrows; r++)
+        for (uint64_t c = 0; c < COLS; c++) buf[r * COLS + c] = sval((r0 + r) * COLS + c, seed);
+}
+
+/* A fresh empty directory of this rank under AFMT_TEST_SCRATCH (/dev/shm). */
+static void make_dir(char *out, size_t cap, const char *tag) {
+    snprintf(out, cap, "%s/afmt-spill-%s-%d-XXXXXX", AFMT_TEST_SCRATCH, tag, tu_rank());
+    if (!mkdtemp(out)) {
+        rec(__LINE__, "mkdtemp(%s) failed", out);
+        out[0] = 0;
+    }
+}
+
+/* Entries of dir other than . and .. (-1 if it cannot be read). */
+static int dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+/* Reads rows [r0, +nrows) and compares with the values of seed (row ranges listed in
+ * `other` have seed2 instead). */
+static void check_rows(afmt_file *f, uint64_t r0, uint64_t nrows, uint64_t seed, uint64_t o0,
+                       uint64_t on, uint64_t seed2, const char *what, int line) {
+    uint64_t *got = malloc(sizeof(uint64_t) * nrows * COLS);
+    uint64_t st[2] = {r0, 0}, ct[2] = {nrows, COLS};
+    int rc = afmt_read(f, "a", st, ct, got);
+    if (rc != AFMT_OK) {
+        rec(line, "%s: afmt_read rows [%llu, +%llu) -> %d (%s): %s", what, (unsigned long long)r0,
+            (unsigned long long)nrows, rc, NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(f)));
+        free(got);
+        return;
+    }
+    uint64_t bad = 0, first = 0;
+    for (uint64_t r = 0; r < nrows; r++) {
+        uint64_t row = r0 + r, s = (row >= o0 && row < o0 + on) ? seed2 : seed;
+        for (uint64_t c = 0; c < COLS; c++)
+            if (got[r * COLS + c] != sval(row * COLS + c, s) && bad++ == 0)
+                first = row * COLS + c;
+    }
+    if (bad)
+        rec(line, "%s: %llu of %llu elements differ, first at (%llu, %llu)", what,
+            (unsigned long long)bad, (unsigned long long)(nrows * COLS),
+            (unsigned long long)(first / COLS), (unsigned long long)(first % COLS));
+    free(got);
+}
+
+/* One round trip under (budget, codec): each rank writes its 8 MiB in many calls (full
+ * chunk bands, the partial bands at the rank boundaries, then one band rewritten), reads
+ * its writes back before commit, commits, writes and commits again on the same handle,
+ * and every rank reads the whole array back after reopening. */
+static void spill_case(uint64_t budget, afmt_codec codec, int line) {
+    int rank = tu_rank(), size = tu_size();
+    char dir[512];
+    make_dir(dir, sizeof dir, "rt");
+    afmt_opts *o = NULL;
+    afmt_opts_create(&o);
+    EXPECT_OK(NULL, afmt_opts_set_block_size(o, 16 * KIB));
+    EXPECT_OK(NULL, afmt_opts_set_mem_budget(o, budget));
+    EXPECT_OK(NULL, afmt_opts_set_spill_dir(o, dir));
+    EXPECT_OK(NULL, afmt_opts_set_codec(o, codec, 0));
+    const char *path = tu_path(NULL, "spill");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, o, line);
+    uint64_t rows_total = (uint64_t)ROWS * (uint64_t)size;
+    uint64_t shape[2] = {rows_total, COLS}, chunk[2] = {CR, CC};
+    if (f) EXPECT_OK(f, afmt_define(f, "a", AFMT_UINT64, 2, shape, chunk, NULL, NULL));
+
+    uint64_t r0 = (uint64_t)rank * ROWS, r1 = r0 + ROWS;
+    uint64_t *buf = malloc(sizeof(uint64_t) * CR * COLS);
+    /* Bands of whole chunk rows inside [r0, r1), the partial bands at both ends. */
+    uint64_t b0 = (r0 + CR - 1) / CR * CR, b1 = r1 / CR * CR, calls = 0;
+    for (uint64_t r = r0; f && r < r1;) {
+        uint64_t n = r < b0 ? b0 - r : (r < b1 ? CR : r1 - r);
+        if (n > r1 - r) n = r1 - r;
+        fill_rows(buf, r, n, 1);
+        uint64_t st[2] = {r, 0}, ct[2] = {n, COLS};
+        EXPECT_OK(f, afmt_write(f, "a", st, ct, buf));
+        calls++;
+        r += n;
+    }
+    /* Rewrite one whole band of chunks with seed 2: its old payloads become garbage in the
+     * allocator (spilled too), the new ones must win. */
+    uint64_t o0 = b0 + CR < b1 ? b0 + CR : b0, on = b0 + CR < b1 ? CR : 0;
+    if (f && on) {
+        fill_rows(buf, o0, on, 2);
+        uint64_t st[2] = {o0, 0}, ct[2] = {on, COLS};
+        EXPECT_OK(f, afmt_write(f, "a", st, ct, buf));
+    }
+    EXPECT(calls > 20);
+    if (f) {
+        /* Spilled, and yet nothing is visible in the directory (unlinked at once). */
+        EXPECT(f->alloc && afmt_alloc_spilled_bytes(f->alloc) > 0);
+        if (budget > 0 && f->alloc) EXPECT(afmt_alloc_mem_bytes(f->alloc) <= budget + 64 * KIB);
+        EXPECT(dir_entries(dir) == 0);
+        check_rows(f, r0, ROWS, 1, o0, on, 2, "read-your-writes before commit", line);
+        EXPECT_OK(f, afmt_commit(f));
+        EXPECT(dir_entries(dir) == 0);
+        check_rows(f, r0, ROWS, 1, o0, on, 2, "after commit", line);
+        /* A second commit on the same handle: the spill file was reset and is reused. */
+        fill_rows(buf, o0, on ? on : 1, 3);
+        uint64_t st[2] = {o0, 0}, ct[2] = {on ? on : 1, COLS};
+        EXPECT_OK(f, afmt_write(f, "a", st, ct, buf));
+        EXPECT_OK(f, afmt_commit(f));
+        EXPECT_OK(f, afmt_close(f));
+    }
+    free(buf);
+    EXPECT(dir_entries(dir) == 0);
+    if (dir[0]) rmdir(dir);
+
+    /* Reopen: every rank reads every rank's rows. */
+    f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, line);
+    if (f) {
+        uint64_t layers = 0;
+        EXPECT_OK(f, afmt_layers(f, &layers));
+        EXPECT(layers == 2);
+        for (int q = 0; q < size; q++) {
+            uint64_t q0 = (uint64_t)q * ROWS, qb0 = (q0 + CR - 1) / CR * CR;
+            uint64_t qb1 = (q0 + ROWS) / CR * CR;
+            uint64_t qo0 = qb0 + CR < qb1 ? qb0 + CR : qb0, qon = qb0 + CR < qb1 ? CR : 1;
+            check_rows(f, q0, ROWS, 1, qo0, qon, 3, "after reopen", line);
+        }
+        EXPECT_OK(f, afmt_close(f));
+    }
+    afmt_opts_free(o);
+    rm_path(path);
+}
+
+static void test_spill_budget0(void **state) {
+    (void)state;
+    spill_case(0, AFMT_CODEC_LZ4, __LINE__);
+    done();
+}
+
+static void test_spill_budget64k(void **state) {
+    (void)state;
+    spill_case(64 * KIB, AFMT_CODEC_LZ4, __LINE__);
+    done();
+}
+
+/* Raw blocks (codec none) are read back from the spill file without decompression. */
+static void test_spill_budget0_raw(void **state) {
+    (void)state;
+    spill_case(0, AFMT_CODEC_NONE, __LINE__);
+    done();
+}
+
+/* The last rank's spill directory does not exist (all ranks' with one rank).
+ * mode 0: that rank writes two whole chunks, so sealing the first one spills it and the
+ * afmt_write fails with EIO; mode 1: it writes one small partial chunk, the write succeeds
+ * and the commit fails. Either way the commit (and the close, which commits again) returns
+ * EIO on every rank, and the file still reads as the first commit. */
+static void missing_dir_case(int mode) {
+    int rank = tu_rank(), size = tu_size(), victim = size - 1;
+    char good[512], bad[600];
+    make_dir(good, sizeof good, "ok");
+    snprintf(bad, sizeof bad, "%s/afmt-spill-missing-%ld-%d/sub", AFMT_TEST_SCRATCH,
+             (long)getpid(), rank);
+    afmt_opts *o = NULL;
+    afmt_opts_create(&o);
+    EXPECT_OK(NULL, afmt_opts_set_block_size(o, 16 * KIB));
+    EXPECT_OK(NULL, afmt_opts_set_mem_budget(o, 0));
+    EXPECT_OK(NULL, afmt_opts_set_spill_dir(o, rank == victim ? bad : good));
+    const char *path = tu_path(NULL, "spillbad");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, o, __LINE__);
+    uint64_t n = 4096 * (uint64_t)size, shape[1] = {n}, chunk[1] = {2048}; /* 16 KiB chunks */
+    uint64_t v[4096];
+    for (uint64_t i = 0; i < 4096; i++) v[i] = i + 7;
+    if (f) {
+        EXPECT_OK(f, afmt_define(f, "v", AFMT_UINT64, 1, shape, chunk, NULL, NULL));
+        /* The first commit, without spilling anywhere (only metadata). */
+        EXPECT_OK(f, afmt_commit(f));
+    }
+    if (f && rank == victim) {
+        uint64_t st[1] = {0}, ct[1] = {mode == 0 ? 4096 : 10};
+        if (mode == 0) {
+            /* The first chunk fits the open block, the second seals the first: spill. */
+            int rc = afmt_write(f, "v", st, ct, v);
+            EXPECT(rc == AFMT_EIO);
+            EXPECT(strstr(afmt_errmsg(f), "spill") != NULL);
+            EXPECT(strstr(afmt_errmsg(f), bad) != NULL);
+        } else {
+            EXPECT_OK(f, afmt_write(f, "v", st, ct, v));
+        }
+    }
+    if (f) {
+        int rc = afmt_commit(f), lo = 0, hi = 0;
+        MPI_Allreduce(&rc, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        MPI_Allreduce(&rc, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (rc != AFMT_EIO)
+            rec(__LINE__, "mode %d: afmt_commit -> %d (%s), want AFMT_EIO: %s", mode, rc,
+                NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(f)));
+        EXPECT(lo == hi);
+        EXPECT(strstr(afmt_errmsg(f), "spill") != NULL);
+        uint64_t layers = 0;
+        EXPECT_OK(f, afmt_layers(f, &layers));
+        EXPECT(layers == 1);
+        rc = afmt_close(f);
+        MPI_Allreduce(&rc, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        MPI_Allreduce(&rc, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (rc != AFMT_EIO)
+            rec(__LINE__, "mode %d: afmt_close -> %d (%s), want AFMT_EIO: %s", mode, rc,
+                NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
+        EXPECT(lo == hi);
+    }
+    /* The file is still the first commit: the array, nothing written. */
+    f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+    if (f) {
+        uint64_t layers = 0, got[64], st[1] = {0}, ct[1] = {64};
+        EXPECT_OK(f, afmt_layers(f, &layers));
+        EXPECT(layers == 1);
+        memset(got, 0xff, sizeof got);
+        EXPECT_OK(f, afmt_read(f, "v", st, ct, got));
+        for (int i = 0; i < 64; i++) EXPECT(got[i] == 0);
+        EXPECT_OK(f, afmt_close(f));
+    }
+    EXPECT(good[0] && dir_entries(good) == 0);
+    if (good[0]) rmdir(good);
+    afmt_opts_free(o);
+    rm_path(path);
+}
+
+static void test_spill_dir_missing_write(void **state) {
+    (void)state;
+    missing_dir_case(0);
+    done();
+}
+
+static void test_spill_dir_missing_commit(void **state) {
+    (void)state;
+    missing_dir_case(1);
+    done();
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spill_budget0),
+        cmocka_unit_test(test_spill_budget64k),
+        cmocka_unit_test(test_spill_budget0_raw),
+        cmocka_unit_test(test_spill_dir_missing_write),
+        cmocka_unit_test(test_spill_dir_missing_commit),
+    };
+    return tu_main(argc, argv, "mpi_spill", tests, sizeof tests / sizeof tests[0]);
+}

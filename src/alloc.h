@@ -41,13 +41,11 @@ const char *afmt_alloc_errmsg(const afmt_alloc *a);
  * not fit in the target size, the open block is sealed (compressed) first. A payload
  * larger than the target size gets a block of its own. Errors: AFMT_ENOMEM, AFMT_EIO
  * (spill), AFMT_ECODEC. */
-int afmt_alloc_reserve(afmt_alloc *a, uint64_t n, void **dst, uint64_t *block,
-                       uint64_t *offset);
+int afmt_alloc_reserve(afmt_alloc *a, uint64_t n, void **dst, uint64_t *block, uint64_t *offset);
 /* Adds an already stored block (compaction copies blocks without recompressing) as a
  * block of its own; the open block is sealed first. */
 int afmt_alloc_add_stored(afmt_alloc *a, const void *stored, uint64_t stored_size,
-                          uint64_t raw_size, uint32_t codec, uint64_t checksum,
-                          uint64_t *block);
+                          uint64_t raw_size, uint32_t codec, uint64_t checksum, uint64_t *block);
 /* Seals the open block, if any. */
 int afmt_alloc_seal(afmt_alloc *a);
 
@@ -68,8 +66,7 @@ int afmt_alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, u
  * most max bytes: *pos is the caller's cursor (start at 0); on return *p, *n is the next
  * piece (pointing into the arena or into a staging buffer read from the spill file,
  * valid until the next call) and *pos has advanced; *n == 0 at the end. */
-int afmt_alloc_next_piece(afmt_alloc *a, uint64_t *pos, uint64_t max, const void **p,
-                          uint64_t *n);
+int afmt_alloc_next_piece(afmt_alloc *a, uint64_t *pos, uint64_t max, const void **p, uint64_t *n);
 
 /* Forgets all blocks (after a commit or when the staged writes are dropped); memory
  * buffers are kept for reuse, the spill file is truncated. */

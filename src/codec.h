@@ -19,8 +19,7 @@ int afmt_codec_compress(uint32_t id, int level, const void *src, size_t src_len,
 
 /* Decompresses exactly raw_len bytes. AFMT_ECODEC if the id is unknown to this process,
  * AFMT_ECORRUPT if the stored bytes do not decode to exactly raw_len bytes. */
-int afmt_codec_decompress(uint32_t id, const void *src, size_t src_len, void *dst,
-                          size_t raw_len);
+int afmt_codec_decompress(uint32_t id, const void *src, size_t src_len, void *dst, size_t raw_len);
 
 /* 1 if the id is known to this process. */
 int afmt_codec_known(uint32_t id);

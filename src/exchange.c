@@ -60,7 +60,7 @@ static void get_rect(const uint8_t *p, int nd, uint64_t *start, uint64_t *count)
  * overlap found. */
 static int decide(afmt_file *f, key_rec *k, uint64_t n) {
     int rc = AFMT_OK;
-    qsort(k, (size_t)n, sizeof *k, key_cmp);
+    if (n > 1) qsort(k, (size_t)n, sizeof *k, key_cmp);
     for (uint64_t i = 0; i < n;) {
         uint64_t j = i + 1;
         while (j < n && k[j].a == k[i].a && k[j].c == k[i].c) j++;

@@ -16,7 +16,7 @@
 #define AFMT_LAYER_BASE 0x1 /* layer flag: self-contained (compaction); no fall-through */
 
 /* Attributes with this array id describe the layer itself (provenance), not the file. */
-#define AFMT_ATTR_FILE 0
+#define AFMT_ATTR_FILE  0
 #define AFMT_ATTR_LAYER UINT64_MAX
 
 typedef struct {

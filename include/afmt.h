@@ -116,6 +116,18 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
  * any size, unrelated to the writers'. Rank 0 reads the superblock and footers and
  * broadcasts them. Errors: ENOTFOUND, ECORRUPT, EVERSION, EIO, EINVAL. */
 int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts, afmt_file **f);
+/* COLLECTIVE. Opens the file read-only as it was right after the commit of layer id
+ * layer (afmt_layers/`afmt info` list the ids): newer layers are ignored, so older
+ * checkpoints can be read until afmt_compact removes them. Errors as afmt_open, plus
+ * AFMT_ERANGE if no layer of that id is in the file's chain. */
+int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_opts *opts,
+                    afmt_file **f);
+/* COLLECTIVE. Makes layer id layer the newest, crash-safe like a commit (one superblock
+ * slot write decides): the file then reads as right after that layer's commit, the later
+ * layers become dead space (reclaimed by afmt_compact) and the next commit goes on from
+ * it with a fresh layer id. Errors: EREADONLY, ESTATE (uncommitted changes on some rank),
+ * ERANGE (no such layer in the chain). */
+int afmt_rollback(afmt_file *f, uint64_t layer);
 /* COLLECTIVE. Commits pending writes first (if any, and the file is writable), then
  * frees f, also when that commit fails (its code is returned). */
 int afmt_close(afmt_file *f);
@@ -181,6 +193,9 @@ int afmt_info_at(afmt_file *f, int index, afmt_info *info);
 int afmt_inquire(afmt_file *f, const char *name, afmt_info *info);
 /* INDEPENDENT. Number of committed layers (layers visible to this handle). */
 int afmt_layers(afmt_file *f, uint64_t *n);
+/* INDEPENDENT. The id of committed layer number index (0 = oldest, afmt_layers - 1 =
+ * newest) and its commit time in Unix nanoseconds (either output may be NULL). ERANGE. */
+int afmt_layer_id(afmt_file *f, uint64_t index, uint64_t *id, uint64_t *time_ns);
 
 /* ---- codecs ---------------------------------------------------------------- */
 

@@ -110,6 +110,7 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
     if (!f) return afmt_fail(NULL, AFMT_ENOMEM, "%s(%s): out of memory", fn, path);
     f->comm = MPI_COMM_NULL;
     f->mode = mode;
+    f->view_layer = UINT64_MAX;
     afmt_index_init(&f->idx);
     afmt_hmap_init(&f->staged_map);
     int rc = afmt__opts_copy(&f->opts, opts);
@@ -253,12 +254,12 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
                          "bytes (truncated?)",
                          f->path, (unsigned long long)f->super.eof, (unsigned long long)size);
     uint64_t off = f->super.footer_offset, len = f->super.footer_length;
-    uint64_t n = 0;
+    uint64_t n = 0, walked = 0;
     afmt_buf dir, bytes;
     afmt_buf_init(&dir);
     afmt_buf_init(&bytes);
     while (len > 0 && rc == AFMT_OK) {
-        if (n >= f->super.nlayers || off < AFMT_SUPER_REGION || off > f->super.eof ||
+        if (walked >= f->super.nlayers || off < AFMT_SUPER_REGION || off > f->super.eof ||
             len > f->super.eof - off) {
             rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
                            "afmt_open(%s): layer chain entry %llu points at [%llu, +%llu) "
@@ -268,6 +269,7 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
                            (unsigned long long)f->super.nlayers);
             break;
         }
+        walked++;
         size_t at = bytes.len;
         if ((rc = afmt_buf_reserve(&bytes, (size_t)len)) != AFMT_OK) {
             afmt_fail(f->errmsg, rc, "afmt_open(%s): out of memory for a footer of %llu bytes",
@@ -279,7 +281,8 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
             break;
         }
         bytes.len += (size_t)len;
-        if (n == 0 && afmt_checksum(bytes.data + at, (size_t)len) != f->super.footer_checksum) {
+        if (walked == 1 &&
+            afmt_checksum(bytes.data + at, (size_t)len) != f->super.footer_checksum) {
             rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
                            "afmt_open(%s): newest footer at %llu (%llu bytes) does not match the "
                            "superblock's checksum",
@@ -295,17 +298,27 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
                       (unsigned long long)off, msg);
             break;
         }
-        afmt_buf_u64(&dir, off);
-        afmt_buf_u64(&dir, len);
-        n++;
+        if (L.layer_id > f->view_layer) {
+            bytes.len = at; /* newer than the layer asked for: not part of this view */
+        } else if (n == 0 && f->view_layer != UINT64_MAX && L.layer_id != f->view_layer) {
+            rc = afmt_fail(f->errmsg, AFMT_ERANGE, "afmt_open_layer(%s): no layer %llu in the file",
+                           f->path, (unsigned long long)f->view_layer);
+        } else {
+            afmt_buf_u64(&dir, off);
+            afmt_buf_u64(&dir, len);
+            n++;
+        }
         off = L.prev_offset;
         len = L.prev_length;
         afmt_layer_free(&L);
     }
-    if (rc == AFMT_OK && n != f->super.nlayers)
+    if (rc == AFMT_OK && n == 0 && f->view_layer != UINT64_MAX)
+        rc = afmt_fail(f->errmsg, AFMT_ERANGE, "afmt_open_layer(%s): no layer %llu in the file",
+                       f->path, (unsigned long long)f->view_layer);
+    if (rc == AFMT_OK && walked != f->super.nlayers)
         rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
                        "afmt_open(%s): the superblock counts %llu layers, the chain has %llu",
-                       f->path, (unsigned long long)f->super.nlayers, (unsigned long long)n);
+                       f->path, (unsigned long long)f->super.nlayers, (unsigned long long)walked);
     if (rc == AFMT_OK) {
         afmt_buf_u64(out, n);
         afmt_buf_append(out, dir.data, dir.len);
@@ -406,6 +419,82 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
     return AFMT_OK;
 }
 
+int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_opts *opts,
+                    afmt_file **out) {
+    if (!out) return afmt_fail(NULL, AFMT_EINVAL, "afmt_open_layer: f (output) is NULL");
+    *out = NULL;
+    if (layer == 0 || layer == UINT64_MAX)
+        return afmt_fail(NULL, AFMT_ERANGE, "afmt_open_layer(%s): layer %llu is not a layer id",
+                         path ? path : "(null)", (unsigned long long)layer);
+    afmt_file *f;
+    int rc = file_alloc(comm, path, AFMT_RDONLY, opts, &f, "afmt_open_layer");
+    if (rc != AFMT_OK) return rc;
+    f->view_layer = layer;
+    rc = afmt_storage_open(f->opts.storage, f->comm, path, AFMT_ST_READ, f->opts.info, &f->st,
+                           f->errmsg);
+    if (rc == AFMT_ENOTFOUND) afmt_fail(f->errmsg, rc, "afmt_open_layer(%s): no such file", path);
+    if (rc == AFMT_OK) rc = afmt__load(f);
+    if (rc == AFMT_OK && live_add(f) != AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open_layer(%s): out of memory", path);
+    if (rc != AFMT_OK) return setup_fail(f, rc);
+    *out = f;
+    return AFMT_OK;
+}
+
+int afmt_rollback(afmt_file *f, uint64_t layer) {
+    const char *fn = "afmt_rollback";
+    int rc = afmt__check(f, fn);
+    if (rc != AFMT_OK) return rc;
+    if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
+    int busy = f->n_staged > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0, any = 0;
+    if (MPI_Allreduce(&busy, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
+        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_rollback: MPI_Allreduce failed");
+    if (any)
+        return afmt_fail(f->errmsg, AFMT_ESTATE,
+                         "afmt_rollback(%s): there are uncommitted changes; commit them first",
+                         f->path);
+    uint64_t k = 0;
+    while (k < f->idx.n_layers && f->idx.layers[k].layer_id != layer) k++;
+    if (k == f->idx.n_layers)
+        return afmt_fail(f->errmsg, AFMT_ERANGE,
+                         "afmt_rollback(%s): layer %llu is not in the file's chain (%llu layers)",
+                         f->path, (unsigned long long)layer, (unsigned long long)f->idx.n_layers);
+    if (k + 1 == f->idx.n_layers) return AFMT_OK;
+    /* A new superblock generation pointing at layer k's footer: like a commit, one slot
+     * write decides. Later layers stay in the file as dead space; layer ids go on from the
+     * highest ever used (super.layer_id), so none is reused. */
+    const afmt_layer_info *li = &f->idx.layers[k];
+    afmt_super next = f->super;
+    next.generation++;
+    next.footer_offset = li->footer_offset;
+    next.footer_length = li->footer_length;
+    next.nlayers = k + 1;
+    if (f->rank == 0) {
+        uint8_t *buf = malloc(li->footer_length ? (size_t)li->footer_length : 1);
+        if (!buf) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_rollback: out of memory");
+        if (rc == AFMT_OK &&
+            (rc = f->st->ops->read_at(f->st, li->footer_offset, buf, li->footer_length)) != AFMT_OK)
+            afmt_fail(f->errmsg, rc, "afmt_rollback: %s", f->st->errmsg);
+        if (rc == AFMT_OK) {
+            next.footer_checksum = afmt_checksum(buf, (size_t)li->footer_length);
+            uint8_t slot[AFMT_SLOT_SIZE];
+            afmt_super_encode(&next, slot);
+            rc = f->st->ops->write_at(f->st, afmt_super_slot_offset(next.generation), slot,
+                                      sizeof slot);
+            if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_rollback: %s", f->st->errmsg);
+        }
+        free(buf);
+    }
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    rc = f->st->ops->sync(f->st);
+    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_rollback: %s", f->st->errmsg);
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    afmt_index_free(&f->idx);
+    afmt_index_init(&f->idx);
+    afmt_cache_clear(f->cache);
+    return afmt__load(f);
+}
+
 int afmt_close(afmt_file *f) {
     int rc = afmt__check(f, "afmt_close");
     if (rc != AFMT_OK) return rc;
@@ -428,5 +517,16 @@ int afmt_layers(afmt_file *f, uint64_t *n) {
     if (rc != AFMT_OK) return rc;
     if (!n) return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_layers: n is NULL");
     *n = f->idx.n_layers;
+    return AFMT_OK;
+}
+
+int afmt_layer_id(afmt_file *f, uint64_t index, uint64_t *id, uint64_t *time_ns) {
+    int rc = afmt__check(f, "afmt_layer_id");
+    if (rc != AFMT_OK) return rc;
+    if (index >= f->idx.n_layers)
+        return afmt_fail(f->errmsg, AFMT_ERANGE, "afmt_layer_id: index %llu outside [0, %llu)",
+                         (unsigned long long)index, (unsigned long long)f->idx.n_layers);
+    if (id) *id = f->idx.layers[index].layer_id;
+    if (time_ns) *time_ns = f->idx.layers[index].time_ns;
     return AFMT_OK;
 }

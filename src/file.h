@@ -51,7 +51,8 @@ struct afmt_file {
     afmt_opts opts;
     int collective_write; /* hint afmt_collective_write=true */
     afmt_storage *st;
-    afmt_super super; /* the committed superblock this handle stands on */
+    afmt_super super;    /* the committed superblock this handle stands on */
+    uint64_t view_layer; /* newest layer id to load (afmt_open_layer), else UINT64_MAX */
     afmt_index idx;
     afmt_cache *cache;
     afmt_alloc *alloc; /* created on the first write */

@@ -114,8 +114,8 @@ int main(int argc, char **argv) {
         int count = 0;
         afmt_count(f, &count);
         if (count != 2) bad("%d arrays, want 2", count);
-        if (afmt_inquire(f, "field", &in) != AFMT_OK || in.dtype != AFMT_FLOAT64 ||
-            in.ndim != 3 || in.shape[0] != F_D0 || in.shape[1] != F_D1 || in.shape[2] != F_D2 ||
+        if (afmt_inquire(f, "field", &in) != AFMT_OK || in.dtype != AFMT_FLOAT64 || in.ndim != 3 ||
+            in.shape[0] != F_D0 || in.shape[1] != F_D1 || in.shape[2] != F_D2 ||
             in.chunk[0] != F_C0 || strcmp(in.dims[0], "z"))
             bad("descriptor of \"field\" differs: %s", afmt_errmsg(f));
         if (afmt_inquire(f, "part", &in) != AFMT_OK || in.dtype != AFMT_INT32 || in.ndim != 2 ||
@@ -145,7 +145,8 @@ int main(int argc, char **argv) {
                 bad("field: %llu of %llu elements differ from step %llu; first at index %llu: "
                     "got %.17g (%s %llu), want %.17g",
                     (unsigned long long)ndiff, (unsigned long long)n, (unsigned long long)S,
-                    (unsigned long long)first, got[k], s2 <= S + 2 ? "the value of step" : "no step <=",
+                    (unsigned long long)first, got[k],
+                    s2 <= S + 2 ? "the value of step" : "no step <=",
                     (unsigned long long)(s2 <= S + 2 ? s2 : S + 2), field_val(first, S));
             }
             free(got);
@@ -195,9 +196,8 @@ int main(int argc, char **argv) {
                     (unsigned long long)layers);
             if (!g_bad)
                 printf("crash_check: OK S=%llu layers=%llu size=%llu eof=%llu tail=%llu ranks=%d\n",
-                       (unsigned long long)S, (unsigned long long)layers,
-                       (unsigned long long)size, (unsigned long long)eof,
-                       (unsigned long long)(size - eof), nranks);
+                       (unsigned long long)S, (unsigned long long)layers, (unsigned long long)size,
+                       (unsigned long long)eof, (unsigned long long)(size - eof), nranks);
         }
         fflush(stdout);
     }

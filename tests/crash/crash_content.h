@@ -17,23 +17,23 @@
 #include <stdint.h>
 #include <string.h>
 
-#define F_D0 48
-#define F_D1 64
-#define F_D2 128
-#define F_C0 12
-#define F_C1 24
-#define F_C2 40
+#define F_D0     48
+#define F_D1     64
+#define F_D2     128
+#define F_C0     12
+#define F_C1     24
+#define F_C2     40
 #define F_SPLIT2 56 /* each rank writes its rows in two calls: columns [0,56), [56,128) */
-#define F_N ((uint64_t)F_D0 * F_D1 * F_D2)
+#define F_N      ((uint64_t)F_D0 * F_D1 * F_D2)
 
-#define P_D0 300
-#define P_D1 500
-#define P_C0 64
-#define P_C1 96
-#define P_H 60 /* rows of the box rewritten per step */
-#define P_W 150
+#define P_D0   300
+#define P_D1   500
+#define P_C0   64
+#define P_C1   96
+#define P_H    60 /* rows of the box rewritten per step */
+#define P_W    150
 #define P_FILL (-1)
-#define P_N ((uint64_t)P_D0 * P_D1)
+#define P_N    ((uint64_t)P_D0 * P_D1)
 
 #define CRASH_BLOCK_SIZE ((uint64_t)64 << 10)
 

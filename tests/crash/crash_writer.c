@@ -40,8 +40,7 @@ static void append_line(int fd, const char *fmt, uint64_t v, int sync) {
     char line[64];
     int n = snprintf(line, sizeof line, fmt, (unsigned long long)v);
     if (write(fd, line, (size_t)n) != n || (sync && fsync(fd) != 0)) {
-        fprintf(stderr, "crash_writer: FAIL rank %d: marker write: %s\n", g_rank,
-                strerror(errno));
+        fprintf(stderr, "crash_writer: FAIL rank %d: marker write: %s\n", g_rank, strerror(errno));
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
 }
@@ -142,8 +141,7 @@ int main(int argc, char **argv) {
             for (uint64_t r = pr0 + lo; r < pr0 + hi; r++)
                 for (uint64_t c = pc0; c < pc0 + P_W; c++) pb[k++] = part_val(r * P_D1 + c, s);
             uint64_t st[2] = {pr0 + lo, pc0}, ct[2] = {hi - lo, P_W};
-            if ((rc = afmt_write(f, "part", st, ct, pb)) != AFMT_OK)
-                die(f, "afmt_write(part)", rc);
+            if ((rc = afmt_write(f, "part", st, ct, pb)) != AFMT_OK) die(f, "afmt_write(part)", rc);
         }
         int64_t sv = (int64_t)s;
         if ((rc = afmt_set_attr(f, NULL, "step", AFMT_INT64, 1, &sv)) != AFMT_OK)

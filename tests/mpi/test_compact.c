@@ -787,11 +787,50 @@ static void test_compact_self(void **state) {
     done();
 }
 
+/* Compaction without any chunk: arrays defined (with attributes) but never written, and a
+ * file with nothing at all; afterwards one layer, everything as before. */
+static void test_compact_no_data(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "cp-nodata");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[2];
+    unsigned char fill[8];
+    const uint64_t s[2] = {7, 9}, c[2] = {3, 4};
+    tconst(AFMT_INT16, -4, fill);
+    m_init(&ms[0], "empty2d", AFMT_INT16, 2, s, c, fill);
+    m_init(&ms[1], "empty0d", AFMT_FLOAT64, 0, NULL, NULL, fill);
+    if (f) {
+        for (int i = 0; i < 2; i++) EXPECT_OK(f, m_define(f, &ms[i]));
+        int32_t v = 11;
+        EXPECT_OK(f, afmt_set_attr(f, "empty2d", "k", AFMT_INT32, 1, &v));
+        EXPECT_OK(f, afmt_commit(f));
+        EXPECT_OK(f, afmt_compact(f));
+        EXPECT_LAYERS(f, 1);
+        check_all(f, ms, 2, __LINE__);
+        check_attr(f, "empty2d", "k", 11, __LINE__);
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 2, __LINE__);
+    }
+    const char *path2 = tu_path(NULL, "cp-nothing");
+    f = xopen(MPI_COMM_WORLD, path2, 0, 0, NULL, __LINE__);
+    if (f) {
+        EXPECT_OK(f, afmt_compact(f));
+        EXPECT_LAYERS(f, 1);
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path2, ms, 0, __LINE__);
+    }
+    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    rm_path(path);
+    rm_path(path2);
+    done();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compact_basic),      cmocka_unit_test(test_compact_pending),
         cmocka_unit_test(test_compact_deleted),    cmocka_unit_test(test_compact_many_layers),
         cmocka_unit_test(test_compact_stale_temp), cmocka_unit_test(test_compact_self),
+        cmocka_unit_test(test_compact_no_data),
     };
     return tu_main(argc, argv, "mpi.compact", tests, sizeof tests / sizeof tests[0]);
 }

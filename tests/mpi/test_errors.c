@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* ---- shared helpers (identical copy in each tests/mpi/test_*.c of this suite) ---------
  * Checks never abort in the middle of a test: a failed check is recorded and the test goes
@@ -1053,6 +1054,150 @@ static void test_deleted_access(void **state) {
     done();
 }
 
+/* A slot of a newer format version (magic and checksum good, version 2; docs/format.md
+ * section 3): afmt_open refuses the file with EVERSION. */
+static void test_newer_version(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "er-version");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    if (f) {
+        const uint64_t s[1] = {10};
+        EXPECT_OK(f, afmt_define(f, "a", AFMT_INT8, 1, s, NULL, NULL, NULL));
+        EXPECT_OK(f, afmt_close(f));
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (tu_rank() == 0) {
+            /* rewrite every valid slot as version 2 */
+            FILE *fp = fopen(path, "r+b");
+            for (long off = 0; fp && off <= 2048; off += 2048) {
+                unsigned char slot[128];
+                fseek(fp, off, SEEK_SET);
+                if (fread(slot, 1, 128, fp) != 128 || memcmp(slot, "AFMTSUPR", 8) != 0) continue;
+                slot[8] = 2, slot[9] = slot[10] = slot[11] = 0;
+                uint64_t sum = (uint64_t)XXH3_64bits(slot, 120);
+                for (int b = 0; b < 8; b++) slot[120 + b] = (unsigned char)(sum >> (8 * b));
+                fseek(fp, off, SEEK_SET);
+                fwrite(slot, 1, 128, fp);
+            }
+            if (fp) fclose(fp);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        expect_open_fails(path, AFMT_EVERSION, __LINE__);
+    }
+    rm_path(path);
+    done();
+}
+
+/* A toy user codec: byte run-length encoding, (run, byte) pairs. */
+static size_t toy_bound(size_t n) {
+    return 2 * n + 2;
+}
+static int toy_compress(const void *src, size_t n, void *dst, size_t cap, size_t *len, int level) {
+    const unsigned char *s = src;
+    unsigned char *d = dst;
+    size_t pos = 0;
+    (void)level;
+    for (size_t i = 0; i < n;) {
+        size_t run = 1;
+        while (i + run < n && s[i + run] == s[i] && run < 255) run++;
+        if (pos + 2 > cap) return 1;
+        d[pos++] = (unsigned char)run;
+        d[pos++] = s[i];
+        i += run;
+    }
+    *len = pos;
+    return 0;
+}
+static int toy_decompress(const void *src, size_t n, void *dst, size_t len) {
+    const unsigned char *s = src;
+    unsigned char *d = dst;
+    size_t out = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        if (out + s[i] > len) return 1;
+        memset(d + out, s[i + 1], s[i]);
+        out += s[i];
+    }
+    return out == len ? 0 : 1;
+}
+static int fail_compress(const void *src, size_t n, void *dst, size_t cap, size_t *len, int level) {
+    (void)src, (void)n, (void)dst, (void)cap, (void)len, (void)level;
+    return 1;
+}
+
+/* User codecs: registration errors; a file written with a codec on rank 0 (MPI_COMM_SELF)
+ * reads back there, and on ranks that lack the codec it opens but reading gives ECODEC
+ * naming the id; a codec whose compress fails leaves the blocks raw, readable anywhere. */
+static void test_user_codec(void **state) {
+    (void)state;
+    int me = tu_rank(), np = tu_size();
+    afmt_codec_desc d = {300, "toy", toy_bound, toy_compress, toy_decompress};
+    afmt_codec_desc bad = d;
+    bad.id = 255;
+    EXPECT_RC(NULL, afmt_codec_register(&bad), AFMT_EINVAL);
+    bad.id = 299, bad.compress = NULL;
+    EXPECT_RC(NULL, afmt_codec_register(&bad), AFMT_EINVAL);
+    EXPECT_RC(NULL, afmt_codec_register(NULL), AFMT_EINVAL);
+    afmt_opts *o = NULL;
+    EXPECT_OK(NULL, afmt_opts_create(&o));
+    EXPECT_RC(NULL, afmt_opts_set_codec(o, (afmt_codec)302, 0), AFMT_ECODEC); /* unknown */
+    const char *paths[2] = {tu_path(NULL, "er-codec"), tu_path(NULL, "er-codec-raw")};
+    const uint64_t n = 5000, s[1] = {n}, c[1] = {700};
+    int32_t *buf = malloc(n * 4), *out = malloc(n * 4);
+    for (uint64_t i = 0; i < n; i++) buf[i] = (int32_t)(i / 100); /* RLE-compressible */
+    if (me == 0) {
+        afmt_codec_desc failing = {301, "failing", toy_bound, fail_compress, toy_decompress};
+        EXPECT_OK(NULL, afmt_codec_register(&d));
+        EXPECT_RC(NULL, afmt_codec_register(&d), AFMT_EEXIST);
+        EXPECT_OK(NULL, afmt_codec_register(&failing));
+        for (int k = 0; k < 2; k++) {
+            EXPECT_OK(NULL, afmt_opts_set_codec(o, (afmt_codec)(k ? 301 : 300), 0));
+            afmt_file *f = xopen(MPI_COMM_SELF, paths[k], 0, 0, o, __LINE__);
+            if (!f) continue;
+            uint64_t st = 0;
+            EXPECT_OK(f, afmt_define(f, "coded", AFMT_INT32, 1, s, c, NULL, NULL));
+            EXPECT_OK(f, afmt_write(f, "coded", &st, s, buf));
+            EXPECT_OK(f, afmt_close(f));
+            f = xopen(MPI_COMM_SELF, paths[k], 1, AFMT_RDONLY, NULL, __LINE__);
+            if (!f) continue;
+            memset(out, 0, n * 4);
+            EXPECT_OK(f, afmt_read(f, "coded", &st, s, out));
+            EXPECT(memcmp(out, buf, n * 4) == 0);
+            EXPECT_OK(f, afmt_close(f));
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    /* the other ranks never registered 300 or 301 */
+    MPI_Comm others;
+    MPI_Comm_split(MPI_COMM_WORLD, me > 0 ? 0 : MPI_UNDEFINED, me, &others);
+    if (others != MPI_COMM_NULL) {
+        for (int k = 0; k < 2; k++) {
+            afmt_file *f = xopen(others, paths[k], 1, AFMT_RDONLY, NULL, __LINE__);
+            if (!f) continue;
+            uint64_t st = 0;
+            memset(out, 0, n * 4);
+            int rc = afmt_read(f, "coded", &st, s, out);
+            if (k == 0) {
+                if (rc != AFMT_ECODEC)
+                    rec(__LINE__, "reading a block of an unknown codec -> %d, want ECODEC", rc);
+                else
+                    expect_msg(f, __LINE__, "300", NULL, NULL);
+            } else {
+                if (rc != AFMT_OK || memcmp(out, buf, n * 4) != 0)
+                    rec(__LINE__, "blocks left raw by a failing codec: read -> %d (%s)", rc,
+                        rc == AFMT_OK ? "wrong bytes" : NSTR(afmt_errmsg(f)));
+            }
+            EXPECT_OK(f, afmt_close(f));
+        }
+        MPI_Comm_free(&others);
+    }
+    (void)np;
+    free(buf);
+    free(out);
+    afmt_opts_free(o);
+    rm_path(paths[0]);
+    rm_path(paths[1]);
+    done();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_null_args),      cmocka_unit_test(test_region_errors),
@@ -1060,7 +1205,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_create_exists),  cmocka_unit_test(test_open_bad_files),
         cmocka_unit_test(test_overlap),        cmocka_unit_test(test_messages),
         cmocka_unit_test(test_damaged_block),  cmocka_unit_test(test_opts_errors),
-        cmocka_unit_test(test_deleted_access),
+        cmocka_unit_test(test_deleted_access), cmocka_unit_test(test_newer_version),
+        cmocka_unit_test(test_user_codec),
     };
     return tu_main(argc, argv, "mpi.errors", tests, sizeof tests / sizeof tests[0]);
 }

@@ -1,6 +1,7 @@
 /* test_layers.c - MPI integration: layers of successive commits, newest wins, fall-through
  * to older layers and the fill, empty commits, tombstones. */
 #define _POSIX_C_SOURCE 200809L
+#include "superblock.h" /* slot offsets, to damage a slot */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -756,11 +757,169 @@ static void test_single_rank_append(void **state) {
     done();
 }
 
+/* [lo, lo+n) of a 1-D model split among the ranks. */
+static void write_rows_1d(afmt_file *f, model *m, uint64_t lo, uint64_t n, uint64_t seed,
+                          int line) {
+    int np = tu_size();
+    for (int r = 0; r < np; r++) {
+        uint64_t s = lo + n * (uint64_t)r / (uint64_t)np;
+        uint64_t c = lo + n * (uint64_t)(r + 1) / (uint64_t)np - s;
+        if (c) m_write(f, m, r, &s, &c, seed, line);
+    }
+}
+
+/* COLLECTIVE: rank 0 copies src to dst, then xors one byte at each offset in offs (n of
+ * them) with 0x5A. */
+static void copy_damaged(const char *src, const char *dst, const long *offs, int n) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (tu_rank() == 0) {
+        FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+        if (in && out) {
+            int ch;
+            while ((ch = fgetc(in)) != EOF) fputc(ch, out);
+        }
+        if (in) fclose(in);
+        if (out) fclose(out);
+        FILE *fp = fopen(dst, "r+b");
+        for (int i = 0; fp && i < n; i++) {
+            fseek(fp, offs[i], SEEK_SET);
+            int b = fgetc(fp);
+            fseek(fp, offs[i], SEEK_SET);
+            fputc(b ^ 0x5A, fp);
+        }
+        if (fp) fclose(fp);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+/* A torn newest superblock slot (a crash while writing it): the file opens as the previous
+ * commit; a new commit on it goes over the orphaned layer. Both slots torn: ECORRUPT. */
+static void test_torn_superblock(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "ly-torn");
+    const char *torn[2] = {tu_path(NULL, "ly-torn-a"), tu_path(NULL, "ly-torn-b")};
+    const char *both = tu_path(NULL, "ly-torn-ab");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model m1[1], m2[1];
+    const uint64_t s[2] = {24, 18}, c[2] = {5, 7};
+    m_init(&m1[0], "t", AFMT_INT32, 2, s, c, NULL);
+    m_init(&m2[0], "t", AFMT_INT32, 2, s, c, NULL);
+    int n_old = 0;
+    if (f) {
+        EXPECT_OK(f, m_define(f, &m2[0]));
+        uint64_t st[2] = {0, 0}, ct[2] = {24, 18};
+        write_rows(f, &m2[0], st, ct, 1, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        m_committed(&m2[0]);
+        memcpy(m1[0].all, m2[0].all, m2[0].n * m2[0].es);
+        m_committed(&m1[0]);
+        st[0] = 3, st[1] = 2, ct[0] = 15, ct[1] = 11;
+        write_rows(f, &m2[0], st, ct, 2, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        m_committed(&m2[0]);
+        EXPECT_OK(f, afmt_close(f));
+        for (int k = 0; k < 2; k++) {
+            long off = (k ? AFMT_SLOT_B_OFFSET : AFMT_SLOT_A_OFFSET) + 40;
+            copy_damaged(path, torn[k], &off, 1);
+            afmt_file *g = xopen(MPI_COMM_WORLD, torn[k], 1, AFMT_RDONLY, NULL, __LINE__);
+            if (!g) continue;
+            uint64_t nl = layers_of(g, __LINE__);
+            if (nl == 1) {
+                n_old++;
+                check_all(g, m1, 1, __LINE__);
+            } else {
+                EXPECT(nl == 2);
+                check_all(g, m2, 1, __LINE__);
+            }
+            EXPECT_OK(g, afmt_close(g));
+            if (nl != 1) continue;
+            /* the fallen-back file takes a new commit over the orphaned layer 2 */
+            g = xopen(MPI_COMM_WORLD, torn[k], 1, AFMT_RDWR, NULL, __LINE__);
+            if (!g) continue;
+            uint64_t s3[2] = {20, 0}, c3[2] = {4, 18};
+            write_rows(g, &m1[0], s3, c3, 3, __LINE__);
+            EXPECT_OK(g, afmt_commit(g));
+            m_committed(&m1[0]);
+            EXPECT_LAYERS(g, 2);
+            EXPECT_OK(g, afmt_close(g));
+            reopen_check(torn[k], m1, 1, __LINE__);
+        }
+        if (n_old != 1)
+            rec(__LINE__, "%d of the 2 single-slot damages fell back to layer 1, want 1", n_old);
+        long offs[2] = {AFMT_SLOT_A_OFFSET + 40, AFMT_SLOT_B_OFFSET + 40};
+        copy_damaged(path, both, offs, 2);
+        afmt_file *g = (afmt_file *)&g;
+        int rc = afmt_open(MPI_COMM_WORLD, both, AFMT_RDONLY, NULL, &g);
+        if (rc != AFMT_ECORRUPT) rec(__LINE__, "both slots damaged: afmt_open -> %d", rc);
+        if (rc == AFMT_OK) afmt_close(g);
+    }
+    m_free(&m1[0]);
+    m_free(&m2[0]);
+    rm_path(both);
+    rm_path(torn[0]);
+    rm_path(torn[1]);
+    rm_path(path);
+    done();
+}
+
+/* Garbage after the last commit (an interrupted commit's data): the file opens as it was, the
+ * next commit goes over the tail, and the file ends with the newest trailer again. */
+static void test_orphan_tail(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "ly-tail");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[1];
+    const uint64_t s[1] = {5000}, c[1] = {300};
+    m_init(&ms[0], "t", AFMT_UINT16, 1, s, c, NULL);
+    if (f) {
+        EXPECT_OK(f, m_define(f, &ms[0]));
+        uint64_t st = 0, ct = 5000;
+        m_write(f, &ms[0], 0, &st, &ct, 1, __LINE__);
+        EXPECT_OK(f, afmt_close(f));
+        m_committed(&ms[0]);
+        long long sz = fsize(path);
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (tu_rank() == 0) {
+            FILE *fp = fopen(path, "ab");
+            for (int i = 0; fp && i < 100000; i++) fputc((i * 7) ^ (i >> 8), fp);
+            if (fp) fclose(fp);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        EXPECT(fsize(path) == sz + 100000);
+        reopen_check(path, ms, 1, __LINE__);
+        f = reopen_rw(path, ms, 1, 1, __LINE__);
+    }
+    if (f) {
+        uint64_t st = 100, ct = 1000;
+        write_rows_1d(f, &ms[0], st, ct, 2, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        m_committed(&ms[0]);
+        EXPECT_LAYERS(f, 2);
+        check_all(f, ms, 1, __LINE__);
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 1, __LINE__);
+        char tail[9] = {0};
+        FILE *fp = fopen(path, "rb");
+        if (fp) {
+            fseek(fp, -8, SEEK_END);
+            if (fread(tail, 1, 8, fp) != 8) tail[0] = 0;
+            fclose(fp);
+        }
+        if (strcmp(tail, "AFMTTRLR") != 0)
+            rec(__LINE__, "the file does not end with the newest trailer (last bytes \"%s\")",
+                tail);
+    }
+    m_free(&ms[0]);
+    rm_path(path);
+    done();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_overwrite_layers),   cmocka_unit_test(test_empty_commit),
         cmocka_unit_test(test_partial_over_older), cmocka_unit_test(test_delete_redefine),
         cmocka_unit_test(test_many_layers),        cmocka_unit_test(test_single_rank_append),
+        cmocka_unit_test(test_torn_superblock),    cmocka_unit_test(test_orphan_tail),
     };
     return tu_main(argc, argv, "mpi.layers", tests, sizeof tests / sizeof tests[0]);
 }

@@ -564,6 +564,12 @@ static void test_nd_edge_chunks(void **state) {
                 if (st[d] + ct[d] > ms[i].shape[d]) ct[d] = ms[i].shape[d] - st[d];
             }
             m_check_slab(f, &ms[i], st, ct, 0, __LINE__);
+            /* pencils along every dim through an interior point (strided reads) */
+            for (int d = 0; d < ms[i].ndim; d++) {
+                for (int e = 0; e < ms[i].ndim; e++) st[e] = ms[i].shape[e] / 2, ct[e] = 1;
+                st[d] = 0, ct[d] = ms[i].shape[d];
+                m_check_slab(f, &ms[i], st, ct, 0, __LINE__);
+            }
         }
         /* second layer: an interior box (partial chunks over committed data) by the last
          * rank, and a box over the fill column by rank 0 */
@@ -802,11 +808,14 @@ static void test_codecs(void **state) {
     static const struct {
         afmt_codec c;
         int level, shuffle, spill;
+        uint64_t cache; /* 0: default, else cache size in bytes + 1 */
     } v[] = {
-        {AFMT_CODEC_NONE, 0, 0, 0}, {AFMT_CODEC_NONE, 0, 1, 0}, {AFMT_CODEC_LZ4, 0, 0, 0},
-        {AFMT_CODEC_LZ4, 0, 1, 0},  {AFMT_CODEC_LZ4, 9, 1, 0},  {AFMT_CODEC_LZ4, -5, 0, 0},
-        {AFMT_CODEC_ZSTD, 0, 0, 0}, {AFMT_CODEC_ZSTD, 0, 1, 0}, {AFMT_CODEC_ZSTD, 7, 1, 1},
-        {AFMT_CODEC_LZ4, 0, 1, 1},
+        {AFMT_CODEC_NONE, 0, 0, 0, 0}, {AFMT_CODEC_NONE, 0, 1, 0, 0},
+        {AFMT_CODEC_LZ4, 0, 0, 0, 0},  {AFMT_CODEC_LZ4, 0, 1, 0, 0},
+        {AFMT_CODEC_LZ4, 9, 1, 0, 0},  {AFMT_CODEC_LZ4, -5, 0, 0, 0},
+        {AFMT_CODEC_ZSTD, 0, 0, 0, 0}, {AFMT_CODEC_ZSTD, 0, 1, 0, 0},
+        {AFMT_CODEC_ZSTD, 7, 1, 1, 0}, {AFMT_CODEC_LZ4, 0, 1, 1, 0},
+        {AFMT_CODEC_LZ4, 0, 1, 0, 1},  {AFMT_CODEC_ZSTD, 0, 0, 0, 3001},
     };
     int np = tu_size();
     for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
@@ -816,6 +825,7 @@ static void test_codecs(void **state) {
         EXPECT_OK(NULL, afmt_opts_set_codec(o, v[k].c, v[k].level));
         EXPECT_OK(NULL, afmt_opts_set_shuffle(o, v[k].shuffle));
         EXPECT_OK(NULL, afmt_opts_set_block_size(o, 1024));
+        if (v[k].cache) EXPECT_OK(NULL, afmt_opts_set_cache_size(o, v[k].cache - 1));
         if (v[k].spill) {
             EXPECT_OK(NULL, afmt_opts_set_mem_budget(o, 0));
             EXPECT_OK(NULL, afmt_opts_set_spill_dir(o, AFMT_TEST_SCRATCH));
@@ -850,8 +860,8 @@ static void test_codecs(void **state) {
             reopen_check(path, ms, 4, __LINE__);
         }
         if (g_nfail)
-            rec(__LINE__, "in variant %zu (codec %d level %d shuffle %d spill %d)", k, (int)v[k].c,
-                v[k].level, v[k].shuffle, v[k].spill);
+            rec(__LINE__, "in variant %zu (codec %d level %d shuffle %d spill %d cache %d)", k,
+                (int)v[k].c, v[k].level, v[k].shuffle, v[k].spill, (int)v[k].cache);
         for (int i = 0; i < 4; i++) m_free(&ms[i]);
         afmt_opts_free(o);
         rm_path(path);
@@ -1090,6 +1100,87 @@ static void test_many_arrays(void **state) {
     done();
 }
 
+/* Many small chunks (a big chunk table in the footer) and a big attribute: 120000 chunks of
+ * 1..3 elements, written by all ranks across chunk boundaries, then reopened. */
+static void test_many_chunks(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-chunks");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[2];
+    const uint64_t s1[1] = {240000}, c1[1] = {2}, s2[2] = {300, 300}, c2[2] = {1, 3};
+    m_init(&ms[0], "tiny_chunks", AFMT_UINT8, 1, s1, c1, NULL);
+    m_init(&ms[1], "thin_chunks", AFMT_INT16, 2, s2, c2, NULL);
+    unsigned char *big = malloc(1 << 20);
+    for (int i = 0; i < 1 << 20; i++) big[i] = (unsigned char)(i * 31 + (i >> 9));
+    if (f) {
+        for (int i = 0; i < 2; i++) EXPECT_OK(f, m_define(f, &ms[i]));
+        EXPECT_OK(f, afmt_set_attr(f, "tiny_chunks", "blob", AFMT_UINT8, 1 << 20, big));
+        write_decomposed(f, &ms[0], 1, __LINE__); /* odd split points: shared chunks */
+        write_decomposed(f, &ms[1], 2, __LINE__);
+        EXPECT_OK(f, afmt_commit(f));
+        for (int i = 0; i < 2; i++) m_committed(&ms[i]);
+        check_all(f, ms, 2, __LINE__);
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 2, __LINE__);
+        f = xopen(MPI_COMM_SELF, path, 1, AFMT_RDONLY, NULL, __LINE__);
+        if (f) {
+            unsigned char *got = malloc(1 << 20);
+            uint64_t n = 1 << 20;
+            EXPECT_OK(f, afmt_get_attr(f, "tiny_chunks", "blob", AFMT_UINT8, &n, got));
+            EXPECT(n == 1 << 20 && memcmp(got, big, 1 << 20) == 0);
+            free(got);
+            EXPECT_OK(f, afmt_close(f));
+        }
+    }
+    free(big);
+    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    rm_path(path);
+    done();
+}
+
+/* Element-wise interleaving: element i of a line (and (i, j) of a checkerboard) written by
+ * rank (i [+ j]) mod size with one afmt_write per element, so that every chunk is put
+ * together from hundreds of pieces of every rank; then the same over a committed layer with
+ * every 3rd element left out (merged over the older content). */
+static void test_elementwise(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rt-elem");
+    int np = tu_size();
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    model ms[2];
+    const uint64_t s1[1] = {4000}, c1[1] = {1000}, s2[2] = {40, 50}, c2[2] = {16, 16};
+    m_init(&ms[0], "line", AFMT_INT32, 1, s1, c1, NULL);
+    m_init(&ms[1], "board", AFMT_UINT16, 2, s2, c2, NULL);
+    if (f) {
+        for (int i = 0; i < 2; i++) EXPECT_OK(f, m_define(f, &ms[i]));
+        for (int pass = 0; pass < 2; pass++) {
+            uint64_t one[2] = {1, 1};
+            for (uint64_t i = 0; i < 4000; i++) {
+                if (pass && i % 3 == 0) continue;
+                m_write(f, &ms[0], (int)(i % (uint64_t)np), &i, one, 1 + (uint64_t)pass, __LINE__);
+            }
+            for (uint64_t i = 0; i < 40; i++)
+                for (uint64_t j = 0; j < 50; j++) {
+                    if (pass && (i + 2 * j) % 3 == 0) continue;
+                    uint64_t st[2] = {i, j};
+                    m_write(f, &ms[1], (int)((i + j) % (uint64_t)np), st, one, 3 + (uint64_t)pass,
+                            __LINE__);
+                }
+            for (int i = 0; i < 2; i++) m_check(f, &ms[i], 1, __LINE__);
+            EXPECT_OK(f, afmt_commit(f));
+            for (int i = 0; i < 2; i++) {
+                m_committed(&ms[i]);
+                m_check(f, &ms[i], 0, __LINE__);
+            }
+        }
+        EXPECT_OK(f, afmt_close(f));
+        reopen_check(path, ms, 2, __LINE__);
+    }
+    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    rm_path(path);
+    done();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dtypes_1d),        cmocka_unit_test(test_scalars),
@@ -1098,6 +1189,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_write_subcomm),    cmocka_unit_test(test_codecs),
         cmocka_unit_test(test_ndim32),           cmocka_unit_test(test_large),
         cmocka_unit_test(test_collective_hint),  cmocka_unit_test(test_many_arrays),
+        cmocka_unit_test(test_many_chunks),      cmocka_unit_test(test_elementwise),
     };
     return tu_main(argc, argv, "mpi.roundtrip", tests, sizeof tests / sizeof tests[0]);
 }

@@ -144,8 +144,7 @@ static void check_rows(afmt_file *f, uint64_t r0, uint64_t nrows, uint64_t seed,
     for (uint64_t r = 0; r < nrows; r++) {
         uint64_t row = r0 + r, s = (row >= o0 && row < o0 + on) ? seed2 : seed;
         for (uint64_t c = 0; c < COLS; c++)
-            if (got[r * COLS + c] != sval(row * COLS + c, s) && bad++ == 0)
-                first = row * COLS + c;
+            if (got[r * COLS + c] != sval(row * COLS + c, s) && bad++ == 0) first = row * COLS + c;
     }
     if (bad)
         rec(line, "%s: %llu of %llu elements differ, first at (%llu, %llu)", what,
@@ -253,17 +252,50 @@ static void test_spill_budget0_raw(void **state) {
     done();
 }
 
+/* Checks that path reads as `layers` layers where [0, nv) of "v" holds v[i] = i + 7 and
+ * the rest the fill (0); chunks in [nv, maybe) may hold either, but each all or nothing. */
+static void check_v(const char *path, uint64_t want_layers, uint64_t nv, uint64_t maybe,
+                    const char *what, int line) {
+    afmt_file *g = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, line);
+    if (!g) return;
+    uint64_t layers = 0, got[4096], st[1] = {0}, ct[1] = {4096};
+    EXPECT_OK(g, afmt_layers(g, &layers));
+    if (layers != want_layers)
+        rec(line, "%s: %llu layers, want %llu", what, (unsigned long long)layers,
+            (unsigned long long)want_layers);
+    memset(got, 0xff, sizeof got);
+    EXPECT_OK(g, afmt_read(g, "v", st, ct, got));
+    uint64_t bad = 0;
+    for (uint64_t c = 0; c < 2; c++) {
+        int all_v = 1, all_fill = 1;
+        for (uint64_t i = c * 2048; i < (c + 1) * 2048; i++) {
+            all_v &= got[i] == (i < nv || i < maybe ? i + 7 : 0);
+            all_fill &= got[i] == (i < nv ? i + 7 : 0);
+        }
+        if (!all_fill && !(all_v && c * 2048 < maybe)) bad++;
+    }
+    if (bad)
+        rec(line, "%s: \"v\" reads wrong (got[0]=%llu got[9]=%llu got[10]=%llu got[2048]=%llu)",
+            what, (unsigned long long)got[0], (unsigned long long)got[9],
+            (unsigned long long)got[10], (unsigned long long)got[2048]);
+    EXPECT_OK(g, afmt_close(g));
+}
+
 /* The last rank's spill directory does not exist (all ranks' with one rank).
  * mode 0: that rank writes two whole chunks, so sealing the first one spills it and the
  * afmt_write fails with EIO; mode 1: it writes one small partial chunk, the write succeeds
- * and the commit fails. Either way the commit (and the close, which commits again) returns
- * EIO on every rank, and the file still reads as the first commit. */
+ * and the commit fails. Either way the commit returns EIO on every rank and the file is
+ * still the first commit (checked through a second, read-only handle).
+ * The close commits again: the library then writes the blocks that stayed in memory (the
+ * spill, not the block, failed), so the close may succeed; every rank must return the same
+ * code, and the file must be either the first commit or the new one, each written chunk
+ * whole (mode 0: the chunk whose write failed may read as written or as the fill). */
 static void missing_dir_case(int mode) {
     int rank = tu_rank(), size = tu_size(), victim = size - 1;
     char good[512], bad[600];
     make_dir(good, sizeof good, "ok");
-    snprintf(bad, sizeof bad, "%s/afmt-spill-missing-%ld-%d/sub", AFMT_TEST_SCRATCH,
-             (long)getpid(), rank);
+    snprintf(bad, sizeof bad, "%s/afmt-spill-missing-%ld-%d/sub", AFMT_TEST_SCRATCH, (long)getpid(),
+             rank);
     afmt_opts *o = NULL;
     afmt_opts_create(&o);
     EXPECT_OK(NULL, afmt_opts_set_block_size(o, 16 * KIB));
@@ -284,8 +316,9 @@ static void missing_dir_case(int mode) {
         if (mode == 0) {
             /* The first chunk fits the open block, the second seals the first: spill. */
             int rc = afmt_write(f, "v", st, ct, v);
-            EXPECT(rc == AFMT_EIO);
-            EXPECT(strstr(afmt_errmsg(f), "spill") != NULL);
+            if (rc != AFMT_EIO)
+                rec(__LINE__, "afmt_write -> %d (%s), want AFMT_EIO: %s", rc,
+                    NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(f)));
             EXPECT(strstr(afmt_errmsg(f), bad) != NULL);
         } else {
             EXPECT_OK(f, afmt_write(f, "v", st, ct, v));
@@ -303,24 +336,22 @@ static void missing_dir_case(int mode) {
         uint64_t layers = 0;
         EXPECT_OK(f, afmt_layers(f, &layers));
         EXPECT(layers == 1);
-        rc = afmt_close(f);
+    }
+    /* On disk: still the first commit. */
+    check_v(path, 1, 0, 0, "after the failed commit", __LINE__);
+    if (f) {
+        int rc = afmt_close(f), lo = 0, hi = 0;
         MPI_Allreduce(&rc, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
         MPI_Allreduce(&rc, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-        if (rc != AFMT_EIO)
-            rec(__LINE__, "mode %d: afmt_close -> %d (%s), want AFMT_EIO: %s", mode, rc,
-                NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
         EXPECT(lo == hi);
-    }
-    /* The file is still the first commit: the array, nothing written. */
-    f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
-    if (f) {
-        uint64_t layers = 0, got[64], st[1] = {0}, ct[1] = {64};
-        EXPECT_OK(f, afmt_layers(f, &layers));
-        EXPECT(layers == 1);
-        memset(got, 0xff, sizeof got);
-        EXPECT_OK(f, afmt_read(f, "v", st, ct, got));
-        for (int i = 0; i < 64; i++) EXPECT(got[i] == 0);
-        EXPECT_OK(f, afmt_close(f));
+        if (rc != AFMT_OK && rc != AFMT_EIO)
+            rec(__LINE__, "mode %d: afmt_close -> %d (%s): %s", mode, rc, NSTR(afmt_strerror(rc)),
+                NSTR(afmt_errmsg(NULL)));
+        if (rc == AFMT_OK)
+            check_v(path, 2, mode == 0 ? 2048 : 10, mode == 0 ? 4096 : 0, "after the close",
+                    __LINE__);
+        else
+            check_v(path, 1, 0, 0, "after the failed close", __LINE__);
     }
     EXPECT(good[0] && dir_entries(good) == 0);
     if (good[0]) rmdir(good);

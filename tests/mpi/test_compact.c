@@ -798,6 +798,7 @@ static void test_compact_no_data(void **state) {
     const uint64_t s[2] = {7, 9}, c[2] = {3, 4};
     tconst(AFMT_INT16, -4, fill);
     m_init(&ms[0], "empty2d", AFMT_INT16, 2, s, c, fill);
+    tconst(AFMT_FLOAT64, -4, fill);
     m_init(&ms[1], "empty0d", AFMT_FLOAT64, 0, NULL, NULL, fill);
     if (f) {
         for (int i = 0; i < 2; i++) EXPECT_OK(f, m_define(f, &ms[i]));

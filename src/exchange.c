@@ -167,6 +167,29 @@ static int merge_chunk(afmt_file *f, const afmt_array *arr, afmt_staged *s) {
     return rc;
 }
 
+/* COLLECTIVE. Sends out[r] to rank r (the buffers are freed) and receives into *rbuf. */
+static int exchange_bufs(afmt_file *f, afmt_buf *out, uint64_t *scount, uint8_t **rbuf,
+                         uint64_t *rcount, uint64_t *rdispl, const char *what) {
+    afmt_buf all;
+    afmt_buf_init(&all);
+    int oom = 0;
+    for (int r = 0; r < f->size; r++) {
+        scount[r] = out[r].len;
+        oom |= out[r].oom;
+        afmt_buf_append(&all, out[r].data, out[r].len);
+        afmt_buf_free(&out[r]);
+    }
+    int rc =
+        oom || all.oom ? afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit: out of memory") : AFMT_OK;
+    rc = afmt__agree(f, rc);
+    if (rc == AFMT_OK) {
+        rc = afmt__alltoallv_bytes(f->comm, all.data, scount, rbuf, rcount, rdispl);
+        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit: %s failed", what);
+    }
+    afmt_buf_free(&all);
+    return afmt__agree(f, rc);
+}
+
 int afmt__exchange(afmt_file *f) {
     int size = f->size, rc = AFMT_OK;
     uint64_t *scount = calloc((size_t)size * 4, sizeof(uint64_t));
@@ -193,21 +216,7 @@ int afmt__exchange(afmt_file *f) {
             for (int d = 0; d < 2 * nd; d++)
                 afmt_buf_u64(&out[o], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
     }
-    afmt_buf all;
-    afmt_buf_init(&all);
-    for (int r = 0; r < size; r++) {
-        scount[r] = out[r].len;
-        afmt_buf_append(&all, out[r].data, out[r].len);
-        afmt_buf_free(&out[r]);
-    }
-    if (all.oom) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit: out of memory");
-    rc = afmt__agree(f, rc);
-    if (rc == AFMT_OK) {
-        rc = afmt__alltoallv_bytes(f->comm, all.data, scount, &rbuf, rcount, rdispl);
-        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit: exchanging chunk keys failed");
-    }
-    afmt_buf_free(&all);
-    rc = afmt__agree(f, rc);
+    rc = exchange_bufs(f, out, scount, &rbuf, rcount, rdispl, "exchanging chunk keys");
     if (rc != AFMT_OK) goto done;
 
     /* Owner: parse, decide. */
@@ -311,21 +320,7 @@ int afmt__exchange(afmt_file *f) {
                           ext, rect);
         }
     }
-    afmt_buf_init(&all);
-    for (int r = 0; r < size; r++) {
-        scount[r] = out[r].len;
-        if (out[r].oom) all.oom = 1;
-        afmt_buf_append(&all, out[r].data, out[r].len);
-        afmt_buf_free(&out[r]);
-    }
-    rc = all.oom ? afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit: out of memory") : AFMT_OK;
-    rc = afmt__agree(f, rc);
-    if (rc == AFMT_OK) {
-        rc = afmt__alltoallv_bytes(f->comm, all.data, scount, &rbuf2, rcount, rdispl);
-        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit: exchanging shared chunks failed");
-    }
-    afmt_buf_free(&all);
-    rc = afmt__agree(f, rc);
+    rc = exchange_bufs(f, out, scount, &rbuf2, rcount, rdispl, "exchanging shared chunks");
     if (rc != AFMT_OK) goto done;
 
     /* Merger: lay received pieces into its own partial entries. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -51,6 +52,7 @@ struct afmt_alloc {
     uint8_t *stage;
     size_t stage_cap;
 
+    double seal_seconds; /* compressing and checksumming blocks, for the commit stats */
     char errmsg[AFMT_ERRMSG_MAX];
 };
 
@@ -229,6 +231,7 @@ const char *afmt_alloc_errmsg(const afmt_alloc *a) {
 }
 
 void afmt_alloc_reset(afmt_alloc *a) {
+    a->seal_seconds = 0;
     a->nblocks = 0;
     a->arena_len = 0;
     a->open_len = 0;
@@ -247,8 +250,19 @@ void afmt_alloc_reset(afmt_alloc *a) {
 
 /* ---- writing ---- */
 
+static double mono_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double afmt_alloc_seal_seconds(const afmt_alloc *a) {
+    return a->seal_seconds;
+}
+
 int afmt_alloc_seal(afmt_alloc *a) {
     if (!a->open_active) return AFMT_OK;
+    double t0 = mono_seconds();
     size_t raw = a->open_len;
     size_t bound = bound_of(a, raw);
     if (a->arena_len > SIZE_MAX - bound) return oom(a, "seal", UINT64_MAX);
@@ -272,6 +286,7 @@ int afmt_alloc_seal(afmt_alloc *a) {
         codec = 0;
     }
     rc = push_block(a, stored, raw, afmt_checksum(dst, stored), codec);
+    a->seal_seconds += mono_seconds() - t0;
     if (rc) return rc;
     a->open_len = 0;
     a->open_active = 0;

@@ -58,6 +58,9 @@ uint64_t afmt_alloc_stored_bytes(const afmt_alloc *a);
 uint64_t afmt_alloc_mem_bytes(const afmt_alloc *a);
 uint64_t afmt_alloc_spilled_bytes(const afmt_alloc *a);
 
+/* Seconds spent compressing and checksumming blocks since the last reset (commit stats). */
+double afmt_alloc_seal_seconds(const afmt_alloc *a);
+
 /* Read-your-writes: copies n raw bytes at offset of block (sealed or open) into dst,
  * decompressing a sealed block (the last one decompressed is kept). */
 int afmt_alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, uint64_t n);

@@ -164,8 +164,14 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
         return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
     if (f->rank == 0) before = 0; /* MPI_Exscan leaves rank 0's result undefined */
     uint64_t base = sup->eof + before;
+    double t = MPI_Wtime();
     rc = write_blocks(f, job, base, mine);
+    f->stats.bytes_written = mine;
+    f->stats.blocks = job->alloc ? afmt_alloc_nblocks(job->alloc) : 0;
+    f->stats.chunks = job->n_chunks;
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    f->stats.write = MPI_Wtime() - t;
+    t = MPI_Wtime();
 
     /* Metadata to rank 0 (64-bit-safe gather). */
     afmt_buf m;
@@ -189,6 +195,9 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
         free(lens);
         return rc;
     }
+
+    f->stats.gather = MPI_Wtime() - t;
+    t = MPI_Wtime();
 
     /* Rank 0: footer and trailer right after the data. */
     afmt_buf_init(footer);
@@ -225,6 +234,9 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     free(lens);
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
 
+    f->stats.footer = MPI_Wtime() - t;
+    t = MPI_Wtime();
+
     /* Data, footer and trailer durable before the superblock points at them. */
     rc = st->ops->sync(st);
     if (rc != AFMT_OK) st_fail(f, st, rc, "syncing data and footer");
@@ -239,6 +251,8 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     rc = st->ops->sync(st);
     if (rc != AFMT_OK) st_fail(f, st, rc, "syncing the superblock");
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
+
+    f->stats.sync = MPI_Wtime() - t;
 
     /* Everyone learns the new layer from rank 0's footer bytes. */
     uint8_t slot[AFMT_SLOT_SIZE];
@@ -318,12 +332,21 @@ static void pending_clear(afmt_file *f) {
     f->n_pend_arrays = 0;
 }
 
+int afmt__commit_stats(afmt_file *f, afmt_commit_stats *out) {
+    int rc = afmt__check(f, "afmt__commit_stats");
+    if (rc == AFMT_OK) *out = f->stats;
+    return rc;
+}
+
 int afmt__commit(afmt_file *f) {
+    double t0 = MPI_Wtime();
     int has = f->n_staged > 0, any = 0;
     if (MPI_Allreduce(&has, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
         return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed", f->path);
     if (!any && f->n_pend_arrays == 0 && f->n_pend_attrs == 0) return AFMT_OK;
+    memset(&f->stats, 0, sizeof f->stats);
     int rc = any ? afmt__exchange(f) : AFMT_OK;
+    f->stats.exchange = MPI_Wtime() - t0;
     if (rc != AFMT_OK) return rc;
 
     afmt_chunk_rec *chunks = malloc(sizeof *chunks * (size_t)(f->n_staged + 1));
@@ -364,8 +387,12 @@ int afmt__commit(afmt_file *f) {
             "afmt_commit(%s): the layer is durable but merging it failed: %s; reopen the file",
             f->path, msg);
     afmt__staged_clear(f);
-    if (f->alloc) afmt_alloc_reset(f->alloc);
+    if (f->alloc) {
+        f->stats.compress = afmt_alloc_seal_seconds(f->alloc);
+        afmt_alloc_reset(f->alloc);
+    }
     pending_clear(f);
+    f->stats.total = MPI_Wtime() - t0;
     return afmt__agree(f, rc);
 }
 

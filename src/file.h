@@ -43,6 +43,17 @@ typedef struct {
     uint32_t nrect, cap_rect;
 } afmt_staged;
 
+/* Where the last commit's time went, on this rank (seconds; MPI_Wtime). compress counts
+ * the blocks sealed during the afmt_write calls before the commit too. */
+typedef struct {
+    double compress, exchange, write, gather, footer, sync, total;
+    uint64_t bytes_written;  /* stored bytes this rank wrote */
+    uint64_t blocks, chunks; /* this rank's */
+} afmt_commit_stats;
+
+/* Internal (benchmarks): the stats of the handle's last commit. */
+int afmt__commit_stats(afmt_file *f, afmt_commit_stats *out);
+
 struct afmt_file {
     MPI_Comm comm;
     int rank, size;
@@ -66,6 +77,7 @@ struct afmt_file {
     uint64_t n_pend_attrs, cap_pend_attrs;
     uint8_t *scratch; /* a chunk-sized work buffer of the read and write paths */
     uint64_t scratch_cap;
+    afmt_commit_stats stats;
     char errmsg[AFMT_ERRMSG_MAX];
 };
 

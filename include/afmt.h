@@ -79,8 +79,9 @@ typedef struct afmt_opts afmt_opts; /* opaque options, see afmt_opts_create */
  * 512 MiB memory budget, spill directory $TMPDIR or /tmp, 64 MiB block cache,
  * no MPI_Info hints. Errors: EINVAL (o NULL), ENOMEM. */
 int afmt_opts_create(afmt_opts **o);
-/* Codec for new blocks. level is the codec's own scale, 0 = its default (LZ4: < 0 is
- * the acceleration of LZ4 fast, 1 = default, 2..12 = LZ4 HC; zstd: its levels).
+/* Codec for new blocks. level is the codec's own scale, 0 = its default (none: 0 only;
+ * LZ4: < 0 is the acceleration of LZ4 fast, 1 = default, 2..12 = LZ4 HC; zstd: its
+ * levels).
  * Errors: EINVAL (NULL, level out of the codec's range), ECODEC (unknown codec id). */
 int afmt_opts_set_codec(afmt_opts *o, afmt_codec c, int level);
 /* Byte-shuffle pre-filter for arrays defined with these options (on != 0). */
@@ -117,7 +118,7 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
  * broadcasts them. Errors: ENOTFOUND, ECORRUPT, EVERSION, EIO, EINVAL. */
 int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts, afmt_file **f);
 /* COLLECTIVE. Opens the file read-only as it was right after the commit of layer id
- * layer (afmt_layers/`afmt info` list the ids): newer layers are ignored, so older
+ * layer (afmt_layer_id/`afmt info` list the ids): newer layers are ignored, so older
  * checkpoints can be read until afmt_compact removes them. Errors as afmt_open, plus
  * AFMT_ERANGE if no layer of that id is in the file's chain. */
 int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_opts *opts,
@@ -129,7 +130,8 @@ int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_
  * ERANGE (no such layer in the chain). */
 int afmt_rollback(afmt_file *f, uint64_t layer);
 /* COLLECTIVE. Commits pending writes first (if any, and the file is writable), then
- * frees f, also when that commit fails (its code is returned). */
+ * frees f, also when that commit fails (its code is returned; its message is in
+ * afmt_errmsg(NULL), as f is gone). */
 int afmt_close(afmt_file *f);
 
 /* ---- arrays ---------------------------------------------------------------- */
@@ -137,14 +139,16 @@ int afmt_close(afmt_file *f);
 /* COLLECTIVE. Defines an array. chunk NULL = one chunk for the whole array; dims
  * NULL = "dim0".."dimN-1"; fill NULL = zero (fill points at one element of type t).
  * ndim 0 is a scalar. The array is visible at once and durable at the next commit.
- * Errors: EEXIST (name live), EINVAL (name, ndim, shape 0, chunk 0 or > shape). */
+ * Errors: EEXIST (name live), EINVAL (name, dtype, ndim, shape NULL or 0, chunk 0 or >
+ * shape, dimension names), EREADONLY. */
 int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
                 const uint64_t *chunk, const char *const *dims, const void *fill);
 
 /* INDEPENDENT. Stages the hyperslab [start, start+count) for the next commit. Any rank
  * may write any region; regions of different ranks in one commit must not overlap
  * (afmt_commit reports it as AFMT_EINVAL naming the array and chunk). buf may be reused
- * when the call returns. Errors: ENOTFOUND, EINVAL (region), EREADONLY. */
+ * when the call returns. Errors: ENOTFOUND, EINVAL (region), EREADONLY, ENOMEM, EIO
+ * (spill file). */
 int afmt_write(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
                const void *buf);
 
@@ -156,8 +160,14 @@ int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint6
 
 /* COLLECTIVE. Makes everything staged on every rank durable as one new layer,
  * atomically: after a crash the file holds all of this commit or none of it. Every rank
- * returns the same code. Nothing staged: no layer is written, AFMT_OK. */
+ * returns the same code. Nothing staged: no layer is written, AFMT_OK. On failure the
+ * file is as after the previous commit and the staged changes are kept. */
 int afmt_commit(afmt_file *f);
+
+/* COLLECTIVE. Drops everything staged since the last commit on every rank (writes,
+ * defines, deletes, attributes): the handle reads as the last commit again. For a failed
+ * step that must not become a checkpoint (afmt_close would commit it). EREADONLY. */
+int afmt_discard(afmt_file *f);
 
 /* COLLECTIVE. Deletes an array: it disappears at once from this handle, the deletion is
  * durable at the next commit, its space is reclaimed by afmt_compact. Its staged writes
@@ -215,7 +225,8 @@ typedef struct {
 /* INDEPENDENT, process-wide (like an HDF5 filter). Registers a codec (copied) so that
  * files may be written with afmt_opts_set_codec(o, id, level) and read. A file that uses
  * a codec this process lacks still opens; reading such a block returns AFMT_ECODEC
- * naming the id. Errors: EINVAL (id < 256, NULL members), EEXIST (id taken). */
+ * naming the id. Errors: EINVAL (id < 256, NULL members), EEXIST (id taken), ENOMEM
+ * (also: 64 codecs registered already). */
 int afmt_codec_register(const afmt_codec_desc *codec);
 
 /* ---- messages -------------------------------------------------------------- */

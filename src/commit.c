@@ -44,21 +44,27 @@ static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64
         }
         return rc;
     }
-    /* Collective: every rank makes the same number of calls, with 0 bytes once done. */
-    uint64_t rounds = (mine + PIECE - 1) / PIECE, max_rounds = 0;
-    if (MPI_Allreduce(&rounds, &max_rounds, 1, MPI_UINT64_T, MPI_MAX, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed", f->path);
+    /* Collective: every rank makes the same number of calls, with 0 bytes once done.
+     * Pieces can be shorter than PIECE (the spilled/in-memory boundary), so the ranks
+     * agree each round whether anyone still has bytes. */
     uint64_t pos = 0;
-    for (uint64_t r = 0; r < max_rounds; r++) {
+    for (;;) {
         const void *p = NULL;
         uint64_t n = 0, at = pos;
         if (rc == AFMT_OK && job->alloc && pos < mine) {
             rc = afmt_alloc_next_piece(job->alloc, &pos, PIECE, &p, &n);
-            if (rc != AFMT_OK)
+            if (rc != AFMT_OK) {
                 afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path,
                           afmt_alloc_errmsg(job->alloc));
+                n = 0;
+            }
         }
-        int wrc = st->ops->write_at_all(st, base + at, p, rc == AFMT_OK ? n : 0);
+        int more = n > 0, any = 0;
+        if (MPI_Allreduce(&more, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
+            return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed",
+                             f->path);
+        if (!any) break;
+        int wrc = st->ops->write_at_all(st, base + at, p, n);
         if (wrc != AFMT_OK && rc == AFMT_OK) rc = st_fail(f, st, wrc, "writing data blocks");
     }
     return rc;
@@ -394,6 +400,23 @@ int afmt__commit(afmt_file *f) {
     pending_clear(f);
     f->stats.total = MPI_Wtime() - t0;
     return afmt__agree(f, rc);
+}
+
+int afmt_discard(afmt_file *f) {
+    int rc = afmt__check(f, "afmt_discard");
+    if (rc != AFMT_OK) return rc;
+    if ((rc = afmt__check_writable(f, "afmt_discard")) != AFMT_OK) return rc;
+    afmt__staged_clear(f);
+    if (f->alloc) afmt_alloc_reset(f->alloc);
+    int had_meta = f->n_pend_arrays > 0 || f->n_pend_attrs > 0;
+    pending_clear(f);
+    if (!had_meta) return AFMT_OK;
+    /* Defines, deletes and attributes were applied to the index at once: rebuild it from
+     * the file, which still is the last commit. */
+    afmt_index_free(&f->idx);
+    afmt_index_init(&f->idx);
+    afmt_cache_clear(f->cache);
+    return afmt__load(f);
 }
 
 int afmt_commit(afmt_file *f) {

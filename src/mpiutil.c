@@ -180,7 +180,7 @@ int afmt__alltoallv_bytes(MPI_Comm comm, const uint8_t *sbuf, const uint64_t *sc
         sdispl[r] = off;
         off += scount[r];
     }
-    memcpy(*rbuf + rdispl[rank], sbuf + sdispl[rank], scount[rank]);
+    if (scount[rank]) memcpy(*rbuf + rdispl[rank], sbuf + sdispl[rank], scount[rank]);
     for (int k = 1; k < size && rc == AFMT_OK; k++) {
         /* Round k: send to rank+k, receive from rank-k; each direction in its own number
          * of pieces, all posted at once (MPI keeps the order of one pair and tag). */

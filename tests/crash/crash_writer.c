@@ -7,7 +7,8 @@
  * crash_content.h, sets the file attribute "step" = s and commits; only after afmt_commit
  * returned does rank 0 append "s\n" to MARKER and fsync it, so the marker never claims a
  * commit that did not return. After every commit rank 0 also checks that the file is
- * exactly as long as the committed end (a tail left by a killed commit must be gone).
+ * exactly as long as the committed end (a tail left by a killed commit must be gone) and
+ * that the new layer's data starts at the previous committed end (the tail is reused).
  *
  * Side files for the script: every rank appends its pid to MARKER.pids at start (so the
  * script can kill exactly this job by id), and rank 0 appends its phase to MARKER.phase
@@ -147,6 +148,7 @@ int main(int argc, char **argv) {
         if ((rc = afmt_set_attr(f, NULL, "step", AFMT_INT64, 1, &sv)) != AFMT_OK)
             die(f, "afmt_set_attr(step)", rc);
         if (g_rank == 0) append_line(phfd, "C %llu\n", s, 0);
+        uint64_t old_eof = f->super.eof;
         if ((rc = afmt_commit(f)) != AFMT_OK) die(f, "afmt_commit", rc);
         if (g_rank == 0) {
             append_line(mfd, "%llu\n", s, 1);
@@ -159,6 +161,18 @@ int main(int argc, char **argv) {
                         "committed end is %llu (an orphaned tail survived the commit)\n",
                         (unsigned long long)s, (long long)sb.st_size,
                         (unsigned long long)f->super.eof);
+                MPI_Abort(MPI_COMM_WORLD, 1);
+            }
+            /* The new layer starts at the old committed end: a tail is overwritten, not
+             * skipped. */
+            const afmt_layer_info *L = &f->idx.layers[f->idx.n_layers - 1];
+            if (f->idx.n_layers != s || L->data_offset != old_eof) {
+                fprintf(stderr,
+                        "crash_writer: FAIL: commit %llu made layer %llu with data at %llu, "
+                        "want layer %llu at the previous committed end %llu\n",
+                        (unsigned long long)s, (unsigned long long)f->idx.n_layers,
+                        (unsigned long long)L->data_offset, (unsigned long long)s,
+                        (unsigned long long)old_eof);
                 MPI_Abort(MPI_COMM_WORLD, 1);
             }
         }

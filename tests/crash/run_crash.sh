@@ -13,7 +13,8 @@
 #
 # Processes are killed by id only: the members of the job's session (Open MPI puts each
 # rank in a process group of its own, so the group of mpiexec is not enough) plus the pids
-# the ranks recorded. A broad `pkill -f crash_writer` could hit another build's test run.
+# the ranks recorded (checked to run WRITER). A broad `pkill -f crash_writer` could hit
+# another build's run of this test. CRASH_KEEP=1 keeps the file and logs.
 set -u
 
 if [ $# -lt 5 ]; then
@@ -41,6 +42,13 @@ session_pids() {
     done
 }
 
+# 0 if pid $1 runs the writer (a recorded pid is checked before it is killed).
+is_writer() {
+    local cmd
+    cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+    [[ "$cmd" == *"$WRITER"* ]]
+}
+
 alive() { # pid -> 0 if it exists and is not a zombie
     local stat
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
@@ -53,9 +61,13 @@ kill_job() {
     [ -n "$JOB" ] || return 0
     JOB_SID=$JOB
     local ranks=() p
-    for p in $(session_pids) $(cat "$MARKER.pids" 2>/dev/null); do
-        [ "$p" != "$JOB" ] && alive "$p" && ranks+=("$p")
+    for p in $(session_pids); do
+        [ "$p" != "$JOB" ] && ranks+=("$p")
     done
+    # The pids the ranks recorded, in case an MPI moves its ranks out of the session.
+    while read -r p; do
+        alive "$p" && is_writer "$p" && [[ " ${ranks[*]} " != *" $p "* ]] && ranks+=("$p")
+    done < <(cat "$MARKER.pids" 2>/dev/null)
     [ ${#ranks[@]} -gt 0 ] && kill -9 "${ranks[@]}" 2>/dev/null
     # Let mpiexec reap its children (else they linger as zombies of init), then kill it.
     for _ in $(seq 50); do
@@ -85,6 +97,10 @@ kill_job() {
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
     kill_job
+    if [ "${CRASH_KEEP:-0}" = 1 ]; then
+        echo "crash: kept $FILE, $MARKER*, $LOG (CRASH_KEEP=1)" >&2
+        return
+    fi
     rm -f "$FILE" "$FILE.compact" "$MARKER" "$MARKER.pids" "$MARKER.phase" "$LOG"
 }
 trap cleanup EXIT
@@ -94,6 +110,7 @@ fail() {
     echo "crash: FAIL: $*" >&2
     echo "---- writer log ($LOG) ----" >&2
     tail -n 30 "$LOG" >&2 2>/dev/null
+    echo "(CRASH_KEEP=1 keeps the file and the logs for inspection)" >&2
     exit 1
 }
 

@@ -89,7 +89,41 @@ static void test_time_travel_and_rollback(void **state) {
     tu_remove(path);
 }
 
+/* afmt_discard drops staged writes and metadata on every rank; close then commits nothing. */
+static void test_discard(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "discard");
+    afmt_file *f;
+    uint64_t shape = N, chunk = 64, nl = 0;
+    TU_OK(NULL, afmt_create(MPI_COMM_WORLD, path, 0, NULL, &f));
+    TU_OK(f, afmt_define(f, "x", AFMT_INT64, 1, &shape, &chunk, NULL, NULL));
+    write_step(f, 1);
+    TU_OK(f, afmt_commit(f));
+    write_step(f, 2);
+    TU_OK(f, afmt_define(f, "y", AFMT_INT64, 1, &shape, &chunk, NULL, NULL));
+    TU_OK(f, afmt_delete(f, "x"));
+    TU_OK(f, afmt_discard(f));
+    int n = 0;
+    TU_OK(f, afmt_count(f, &n));
+    assert_int_equal(n, 1);
+    check_step(f, 1);
+    TU_OK(f, afmt_commit(f)); /* nothing staged: no layer */
+    TU_OK(f, afmt_layers(f, &nl));
+    assert_int_equal(nl, 1);
+    write_step(f, 3);
+    TU_OK(f, afmt_discard(f));
+    TU_OK(f, afmt_close(f));
+    TU_OK(NULL, afmt_open(MPI_COMM_WORLD, path, AFMT_RDONLY, NULL, &f));
+    check_step(f, 1);
+    TU_OK(f, afmt_layers(f, &nl));
+    assert_int_equal(nl, 1);
+    assert_int_equal(afmt_discard(f), AFMT_EREADONLY);
+    TU_OK(f, afmt_close(f));
+    tu_remove(path);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_discard),
     cmocka_unit_test(test_time_travel_and_rollback),
 };
 TU_MAIN("rollback", tests)

@@ -1,0 +1,170 @@
+/* mkfiles.c - writes the afmt files the CLI tests inspect, through the public API, on
+ * any number of ranks (each rank writes a slice that does not follow chunk boundaries).
+ *
+ *   mkfiles DIR    writes DIR/basic.afmt, DIR/copy.afmt (same content, other codec and
+ *                  block size), DIR/diff1.afmt (temp[3,4] differs), DIR/other.afmt
+ *                  (arrays, shapes and attributes differ)
+ *
+ * Content of basic.afmt (3 layers):
+ *   layer 1: temp   float64 [20,30] chunk [8,16] dims (y,x), temp[i,j] = 100 i + j + 0.5,
+ *                   attributes units = "K", scale = {1.5, -2} (float64)
+ *            count  int32 [100] chunk [10], count[i] = i + 1
+ *            sparse float32 [50] chunk [10] fill -1, sparse[10..19] = 1..10
+ *            step   int16 [10] chunk [5], step[i] = i
+ *            tmp    uint8 [16], tmp[i] = i
+ *            flag   int64 scalar = -42
+ *            file attributes title = "cli test", version = 3 (int32)
+ *   layer 2: step[3] = -1
+ *   layer 3: tmp deleted; late uint16 [4] = {1, 2, 3, 4}
+ */
+#include <afmt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int rank, size;
+
+#define CHECK(f, call)                                                                             \
+    do {                                                                                           \
+        if ((call) != AFMT_OK) {                                                                   \
+            fprintf(stderr, "mkfiles: %s: %s\n", #call, afmt_errmsg(f));                           \
+            MPI_Abort(MPI_COMM_WORLD, 1);                                                          \
+        }                                                                                          \
+    } while (0)
+
+/* This rank's part [lo, hi) of n items. */
+static void share(uint64_t n, uint64_t *lo, uint64_t *hi) {
+    *lo = n * (uint64_t)rank / (uint64_t)size;
+    *hi = n * (uint64_t)(rank + 1) / (uint64_t)size;
+}
+
+static void write_file(const char *path, afmt_codec codec, uint64_t block, int variant) {
+    afmt_opts *o;
+    afmt_file *f;
+    CHECK(NULL, afmt_opts_create(&o));
+    CHECK(NULL, afmt_opts_set_codec(o, codec, 0));
+    CHECK(NULL, afmt_opts_set_block_size(o, block));
+    CHECK(NULL, afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, o, &f));
+    afmt_opts_free(o);
+
+    /* Layer 1. */
+    uint64_t tshape[2] = {20, 30}, tchunk[2] = {8, 16};
+    const char *tdims[2] = {"y", "x"};
+    CHECK(f, afmt_define(f, "temp", AFMT_FLOAT64, 2, tshape, tchunk, tdims, NULL));
+    uint64_t lo, hi;
+    share(20, &lo, &hi);
+    if (hi > lo) {
+        double *t = malloc(sizeof *t * (size_t)((hi - lo) * 30));
+        for (uint64_t i = lo; i < hi; i++)
+            for (uint64_t j = 0; j < 30; j++)
+                t[(i - lo) * 30 + j] = 100.0 * (double)i + (double)j + 0.5;
+        uint64_t st[2] = {lo, 0}, cn[2] = {hi - lo, 30};
+        CHECK(f, afmt_write(f, "temp", st, cn, t));
+        free(t);
+    }
+    CHECK(f, afmt_set_attr(f, "temp", "units", AFMT_UINT8, 1, "K"));
+    double scale[2] = {1.5, -2};
+    CHECK(f, afmt_set_attr(f, "temp", "scale", AFMT_FLOAT64, 2, scale));
+
+    uint64_t cshape[1] = {100}, cchunk[1] = {10};
+    CHECK(f, afmt_define(f, "count", AFMT_INT32, 1, cshape, cchunk, NULL, NULL));
+    share(100, &lo, &hi);
+    if (hi > lo) {
+        int32_t c[100];
+        for (uint64_t i = lo; i < hi; i++) c[i - lo] = (int32_t)i + 1;
+        uint64_t st[1] = {lo}, cn[1] = {hi - lo};
+        CHECK(f, afmt_write(f, "count", st, cn, c));
+    }
+
+    uint64_t sshape[1] = {50}, schunk[1] = {10};
+    float sfill = -1.0f;
+    CHECK(f, afmt_define(f, "sparse", AFMT_FLOAT32, 1, sshape, schunk, NULL, &sfill));
+    if (rank == size - 1) {
+        float s[10];
+        for (int i = 0; i < 10; i++) s[i] = (float)(i + 1);
+        uint64_t st[1] = {10}, cn[1] = {10};
+        CHECK(f, afmt_write(f, "sparse", st, cn, s));
+    }
+
+    uint64_t pshape[1] = {10}, pchunk[1] = {5};
+    CHECK(f, afmt_define(f, "step", AFMT_INT16, 1, pshape, pchunk, NULL, NULL));
+    if (rank == 0) {
+        int16_t p[10];
+        for (int i = 0; i < 10; i++) p[i] = (int16_t)i;
+        uint64_t st[1] = {0}, cn[1] = {10};
+        CHECK(f, afmt_write(f, "step", st, cn, p));
+    }
+
+    uint64_t ushape[1] = {16};
+    CHECK(f, afmt_define(f, "tmp", AFMT_UINT8, 1, ushape, NULL, NULL, NULL));
+    if (rank == 0) {
+        uint8_t u[16];
+        for (int i = 0; i < 16; i++) u[i] = (uint8_t)i;
+        uint64_t st[1] = {0}, cn[1] = {16};
+        CHECK(f, afmt_write(f, "tmp", st, cn, u));
+    }
+
+    CHECK(f, afmt_define(f, "flag", AFMT_INT64, 0, NULL, NULL, NULL, NULL));
+    if (rank == 0) {
+        int64_t v = -42;
+        CHECK(f, afmt_write(f, "flag", NULL, NULL, &v));
+    }
+    CHECK(f, afmt_set_attr(f, NULL, "title", AFMT_UINT8, 8, "cli test"));
+    int32_t version = 3;
+    CHECK(f, afmt_set_attr(f, NULL, "version", AFMT_INT32, 1, &version));
+    CHECK(f, afmt_commit(f));
+
+    /* Layer 2. */
+    if (rank == 0) {
+        int16_t m = -1;
+        uint64_t st[1] = {3}, cn[1] = {1};
+        CHECK(f, afmt_write(f, "step", st, cn, &m));
+    }
+    CHECK(f, afmt_commit(f));
+
+    /* Layer 3. */
+    CHECK(f, afmt_delete(f, "tmp"));
+    uint64_t lshape[1] = {4};
+    CHECK(f, afmt_define(f, "late", AFMT_UINT16, 1, lshape, NULL, NULL, NULL));
+    if (rank == 0) {
+        uint16_t l[4] = {1, 2, 3, 4};
+        uint64_t st[1] = {0}, cn[1] = {4};
+        CHECK(f, afmt_write(f, "late", st, cn, l));
+    }
+    if (variant == 1 && rank == 0) {
+        double v = 100.0 * 3 + 4 + 0.5 + 1.0;
+        uint64_t st[2] = {3, 4}, cn[2] = {1, 1};
+        CHECK(f, afmt_write(f, "temp", st, cn, &v));
+    }
+    if (variant == 2) {
+        /* other.afmt: an array only here, a changed attribute, count deleted. */
+        CHECK(f, afmt_delete(f, "count"));
+        uint64_t oshape[1] = {3};
+        CHECK(f, afmt_define(f, "extra", AFMT_INT8, 1, oshape, NULL, NULL, NULL));
+        CHECK(f, afmt_set_attr(f, "temp", "units", AFMT_UINT8, 1, "C"));
+    }
+    CHECK(f, afmt_commit(f));
+    CHECK(f, afmt_close(f));
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (argc != 2) {
+        if (rank == 0) fprintf(stderr, "usage: mkfiles DIR\n");
+        MPI_Finalize();
+        return 2;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/basic.afmt", argv[1]);
+    write_file(path, AFMT_CODEC_LZ4, 1024, 0);
+    snprintf(path, sizeof path, "%s/copy.afmt", argv[1]);
+    write_file(path, AFMT_CODEC_ZSTD, 1 << 20, 0);
+    snprintf(path, sizeof path, "%s/diff1.afmt", argv[1]);
+    write_file(path, AFMT_CODEC_LZ4, 1024, 1);
+    snprintf(path, sizeof path, "%s/other.afmt", argv[1]);
+    write_file(path, AFMT_CODEC_NONE, 1024, 2);
+    MPI_Finalize();
+    return 0;
+}

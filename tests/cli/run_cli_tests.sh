@@ -1,0 +1,480 @@
+#!/usr/bin/env bash
+# run_cli_tests.sh AFMT MKFILES WORKDIR - drives every afmt subcommand on files written by
+# MKFILES (see mkfiles.c for their exact content) and on damaged copies of them. Checks
+# output contents, exit codes (0 ok / 1 damage or difference / 2 error) and that every
+# error is exactly one line on stderr. Environment: AFMT_MPIEXEC (default mpiexec),
+# AFMT_MPIEXEC_EXTRA (e.g. --oversubscribe), AFMT_PYTHON (validates --json; optional).
+set -u
+if [ $# -ne 3 ]; then
+    echo "usage: $0 AFMT MKFILES WORKDIR" >&2
+    exit 2
+fi
+AFMT=$1
+MKFILES=$2
+W=$3
+MPIEXEC=${AFMT_MPIEXEC:-mpiexec}
+read -r -a EXTRA <<<"${AFMT_MPIEXEC_EXTRA:-}"
+PY=${AFMT_PYTHON:-}
+# Open MPI: -q keeps mpirun's own notes about non-zero exit codes off stderr.
+QUIET=()
+if "$MPIEXEC" --version 2>/dev/null | grep -qE "Open MPI|OpenRTE"; then
+    QUIET=(-q)
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+mpi() { # mpi NP CMD... : runs CMD on NP ranks
+    local np=$1
+    shift
+    "$MPIEXEC" "${QUIET[@]}" -n "$np" "${EXTRA[@]}" "$@"
+}
+
+rm -rf "$W"
+mkdir -p "$W"
+cd "$W" || exit 2
+
+n=0
+fails=0
+ok() {
+    n=$((n + 1))
+    echo "ok $n - $1"
+}
+bad() {
+    n=$((n + 1))
+    fails=$((fails + 1))
+    echo "not ok $n - $1"
+    if [ -s out ]; then sed 's/^/#   out: /' out | head -20; fi
+    if [ -s err ]; then sed 's/^/#   err: /' err | head -20; fi
+}
+# t NAME CMD...: runs CMD with stdout in ./out, stderr in ./err, exit code in $rc.
+t() {
+    name=$1
+    shift
+    "$@" >out 2>err
+    rc=$?
+}
+# Checks on the last t.
+rc_is() { if [ "$rc" -eq "$1" ]; then ok "$name: exit $1"; else bad "$name: exit $rc, expected $1"; fi; }
+has() { if grep -qF -- "$1" out; then ok "$name: output has '$1'"; else bad "$name: output lacks '$1'"; fi; }
+lacks() { if grep -qF -- "$1" out; then bad "$name: output has '$1'"; else ok "$name: output lacks '$1'"; fi; }
+err_has() { if grep -qF -- "$1" err; then ok "$name: stderr has '$1'"; else bad "$name: stderr lacks '$1'"; fi; }
+out_is() {
+    if [ "$(cat out)" = "$1" ]; then ok "$name: output is exact"; else
+        bad "$name: output differs from"$'\n'"$1"
+    fi
+}
+# One line on stderr, "afmt: ...", and nothing that looks like MPI noise.
+one_line() {
+    local lines
+    lines=$(wc -l <err)
+    if [ "$lines" -eq 1 ] && grep -q '^afmt: ' err && ! grep -qiE 'mpi|abort|signal|core' err; then
+        ok "$name: one-line error"
+    else
+        bad "$name: stderr is $lines lines, expected one 'afmt: ...' line"
+    fi
+}
+no_err() { if [ -s err ]; then bad "$name: unexpected stderr"; else ok "$name: no stderr"; fi; }
+json_ok() {
+    if [ -z "$PY" ]; then
+        ok "$name: JSON not validated (no python3) # SKIP"
+    elif "$PY" -m json.tool <out >/dev/null 2>&1; then
+        ok "$name: valid JSON"
+    else
+        bad "$name: invalid JSON"
+    fi
+}
+# Flips (xor 0xff) the byte at offset $2 of file $1.
+flip() {
+    local b nb
+    b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
+    nb=$((b ^ 255))
+    # shellcheck disable=SC2059
+    printf "$(printf '\\%03o' "$nb")" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+fsize() { wc -c <"$1" | tr -d ' '; }
+
+# ---- the files --------------------------------------------------------------------------
+if ! mpi 2 "$MKFILES" "$W" >mk.log 2>&1; then
+    echo "Bail out! mkfiles failed:"
+    cat mk.log
+    exit 1
+fi
+B=$W/basic.afmt
+
+# ---- help, version, usage errors -----------------------------------------------------------
+t "--help" "$AFMT" --help
+rc_is 0
+for c in ls info dump verify stats diff compact rollback; do has "  $c"; done
+t "--version" "$AFMT" --version
+rc_is 0
+if grep -qE '^afmt [0-9]+\.[0-9]+\.[0-9]+$' out; then ok "--version: prints the version"; else bad "--version: format"; fi
+for c in ls info dump verify stats diff compact rollback; do
+    t "help $c" "$AFMT" help "$c"
+    rc_is 0
+    has "usage: afmt $c"
+    cp out help.txt
+    t "$c --help" "$AFMT" "$c" --help
+    if cmp -s out help.txt; then ok "$c --help equals help $c"; else bad "$c --help differs from help $c"; fi
+done
+t "no command" "$AFMT"
+rc_is 2
+t "unknown command" "$AFMT" frobnicate x
+rc_is 2
+one_line
+t "unknown option" "$AFMT" ls --bogus "$B"
+rc_is 2
+one_line
+t "missing argument" "$AFMT" dump "$B"
+rc_is 2
+one_line
+
+# ---- ls ------------------------------------------------------------------------------------
+t "ls" "$AFMT" ls "$B"
+rc_is 0
+no_err
+if grep -qE '^temp +float64 +\[20,30\] +\[8,16\] +y,x +[0-9]+ +4800 ' out; then ok "ls: temp line"; else bad "ls: temp line"; fi
+if grep -qE '^count +int32 +\[100\] +\[10\] +dim0 +[0-9]+ +400 ' out; then ok "ls: count line"; else bad "ls: count line"; fi
+if grep -qE '^flag +int64 +\[\] +\[\] +- ' out; then ok "ls: scalar line"; else bad "ls: scalar line"; fi
+if grep -qE '^late +uint16 +\[4\] .* none$' out; then ok "ls: late, stored raw"; else bad "ls: late line"; fi
+if grep -q '^tmp ' out; then bad "ls: deleted array listed"; else ok "ls: deleted array not listed"; fi
+if [ "$(grep -c . out)" -eq 7 ]; then ok "ls: header and 6 arrays"; else bad "ls: line count"; fi
+stored_sum=$(awk 'NR > 1 { s += $6 } END { print s }' out)
+t "ls -l" "$AFMT" ls -l "$B"
+rc_is 0
+has 'units (uint8) = "K"'
+has 'scale (float64) = [1.5, -2]'
+has 'title (uint8) = "cli test"'
+has 'version (int32) = 3'
+has 'fill: -1'
+has 'chunks written: 1 of 5'
+t "ls --json" "$AFMT" ls --json "$B"
+rc_is 0
+json_ok
+has '"name": "temp"'
+has '"shape": [20, 30]'
+has '"units": "K"'
+
+# ---- info ----------------------------------------------------------------------------------
+t "info" "$AFMT" info "$B"
+rc_is 0
+has "layers:          3"
+has "format version:  1"
+has "size:            $(fsize "$B") bytes"
+if grep -qE '^ +1 +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z +[0-9]+ +[0-9]+ +[0-9]+ +2 +2 +-$' out; then
+    ok "info: layer 1 written by 2 ranks, blocks of 2 ranks"
+else bad "info: layer 1 line"; fi
+if grep -qE '^ +3 +' out; then ok "info: layer 3 listed"; else bad "info: layer 3"; fi
+live=$(awk '$1 == "live" { print $3 }' out)
+if [ -n "$live" ] && [ $((stored_sum - live)) -le 6 ] && [ $((live - stored_sum)) -le 6 ]; then
+    ok "info: live data ($live) = sum of ls STORED ($stored_sum)"
+else bad "info: live data $live vs ls STORED sum $stored_sum"; fi
+tot=$(awk '$1 == "superblock" || $1 == "metadata" || $1 == "unreferenced" { s += $2 } $1 == "live" || $1 == "dead" { s += $3 } END { print s }' out)
+if [ "$tot" = "$(fsize "$B")" ]; then ok "info: the parts add up to the file size"; else bad "info: parts $tot"; fi
+t "info --json --blocks" "$AFMT" info --json --blocks "$B"
+rc_is 0
+json_ok
+if [ "$(grep -o '"id": [0-9]*' out | wc -l)" -eq 3 ]; then ok "info --json: 3 layers"; else bad "info --json: layers"; fi
+newest_footer=$(grep -o '"footer_offset": [0-9]*' out | tail -1 | grep -o '[0-9]*$')
+t "info --blocks" "$AFMT" info --blocks "$B"
+rc_is 0
+has 'blocks of the chain:'
+cline=$(grep '"count"' out | head -1)
+coff=$(echo "$cline" | sed -n 's/.*offset \([0-9]*\), stored \([0-9]*\),.*/\1/p')
+clen=$(echo "$cline" | sed -n 's/.*offset \([0-9]*\), stored \([0-9]*\),.*/\2/p')
+if [ -n "$coff" ] && [ -n "$clen" ]; then ok "info --blocks: a block of count at $coff"; else bad "info --blocks: no block of count"; fi
+
+# ---- dump ----------------------------------------------------------------------------------
+t "dump text" "$AFMT" dump "$B" temp --start 2,3 --count 3,4
+rc_is 0
+out_is "[2,3] 203.5 204.5 205.5 206.5
+[3,3] 303.5 304.5 305.5 306.5
+[4,3] 403.5 404.5 405.5 406.5"
+t "dump csv" "$AFMT" dump "$B" temp --start 18,28 --count 2,2 --format csv
+rc_is 0
+out_is "1828.5,1829.5
+1928.5,1929.5"
+t "dump raw" "$AFMT" dump "$B" count --format raw
+rc_is 0
+if [ "$(fsize out)" -eq 400 ]; then ok "dump raw: 400 bytes"; else bad "dump raw: size"; fi
+if [ "$(od -An -v -td4 out | tr -s ' \n' '\n' | grep -v '^$' | tr '\n' ' ')" = "$(seq -s ' ' 1 100) " ]; then
+    ok "dump raw: values 1..100"
+else bad "dump raw: values"; fi
+t "dump newest" "$AFMT" dump "$B" step
+rc_is 0
+out_is "[0] 0 1 2 -1 4 5 6 7 8 9"
+t "dump --layer 1" "$AFMT" dump "$B" step --layer 1
+rc_is 0
+out_is "[0] 0 1 2 3 4 5 6 7 8 9"
+t "dump --layer 1 deleted later" "$AFMT" dump "$B" tmp --layer 2 --start 14
+rc_is 0
+out_is "[14] 14 15"
+t "dump --layer 2 of a later array" "$AFMT" dump "$B" late --layer 2
+rc_is 2
+one_line
+err_has 'no array "late" as of layer 2'
+t "dump --layer 9" "$AFMT" dump "$B" step --layer 9
+rc_is 2
+one_line
+err_has 'no layer 9'
+t "dump scalar" "$AFMT" dump "$B" flag
+out_is "-42"
+t "dump fill" "$AFMT" dump "$B" sparse --start 8 --count 4
+out_is "[8] -1 -1 1 2"
+t "dump float32" "$AFMT" dump "$B" sparse --start 19 --count 1 --format csv
+out_is "10"
+t "dump multi-slab" env AFMT_CLI_SLAB_BYTES=24 "$AFMT" dump "$B" temp
+rc_is 0
+cp out slabbed.txt
+t "dump one slab" "$AFMT" dump "$B" temp
+if cmp -s out slabbed.txt; then ok "dump: slab size does not change the output"; else bad "dump: slabs differ"; fi
+if [ "$(wc -l <out)" -eq 20 ] && head -1 out | grep -q '^\[0,0\] 0.5 1.5 '; then ok "dump: 20 rows"; else bad "dump: rows"; fi
+t "dump unknown array" "$AFMT" dump "$B" nosuch
+rc_is 2
+one_line
+t "dump bad start" "$AFMT" dump "$B" temp --start 20,0
+rc_is 2
+one_line
+t "dump bad count" "$AFMT" dump "$B" temp --start 0,0 --count 5
+rc_is 2
+one_line
+t "dump bad format" "$AFMT" dump "$B" temp --format xml
+rc_is 2
+one_line
+
+# ---- stats ---------------------------------------------------------------------------------
+t "stats" "$AFMT" stats "$B"
+rc_is 0
+if grep -qE '^count +int32 +100 +100 +0 +1 +100 +50.5$' out; then ok "stats: count exact"; else bad "stats: count"; fi
+if grep -qE '^sparse +float32 +50 +10 +0 +1 +10 +5.5$' out; then ok "stats: non-fill of sparse"; else bad "stats: sparse"; fi
+if grep -qE '^temp +float64 +600 +600 +0 +0.5 +1929.5 +965$' out; then ok "stats: temp"; else bad "stats: temp"; fi
+if grep -qE '^flag +int64 +1 +1 +0 +-42 +-42 +-42$' out; then ok "stats: scalar"; else bad "stats: flag"; fi
+cp out stats1.txt
+t "stats small slabs" env AFMT_CLI_SLAB_BYTES=16 "$AFMT" stats "$B"
+if cmp -s out stats1.txt; then ok "stats: slab size does not change the result"; else bad "stats: slabs"; fi
+t "stats np3" mpi 3 "$AFMT" stats "$B"
+rc_is 0
+if cmp -s out stats1.txt; then ok "stats: 3 ranks give the same result"; else bad "stats: np3 differs"; fi
+t "stats np3 small slabs" mpi 3 env AFMT_CLI_SLAB_BYTES=40 "$AFMT" stats "$B"
+if cmp -s out stats1.txt; then ok "stats: 3 ranks, small slabs"; else bad "stats: np3 small slabs"; fi
+t "stats ARRAY --json" "$AFMT" stats "$B" count --json
+rc_is 0
+json_ok
+has '"min": 1, "max": 100, "mean": 50.5'
+t "stats unknown array" "$AFMT" stats "$B" nosuch
+rc_is 2
+one_line
+
+# ---- diff ----------------------------------------------------------------------------------
+t "diff equal" "$AFMT" diff "$B" "$W/copy.afmt"
+rc_is 0
+if [ -s out ]; then bad "diff equal: prints"; else ok "diff equal: silent"; fi
+t "diff one value" "$AFMT" diff "$B" "$W/diff1.afmt"
+rc_is 1
+has 'array "temp": 1 of 600 values differ; first at [3,4]: 304.5 vs 305.5'
+cp out diff1.txt
+t "diff np3" mpi 3 "$AFMT" diff "$B" "$W/diff1.afmt"
+rc_is 1
+if cmp -s out diff1.txt; then ok "diff: 3 ranks report the same"; else bad "diff: np3 differs"; fi
+t "diff atol" "$AFMT" diff "$B" "$W/diff1.afmt" --atol 1
+rc_is 0
+t "diff rtol" "$AFMT" diff "$B" "$W/diff1.afmt" --rtol 0.01
+rc_is 0
+t "diff small atol" "$AFMT" diff "$B" "$W/diff1.afmt" --atol 0.5
+rc_is 1
+t "diff quiet" "$AFMT" diff -q "$B" "$W/diff1.afmt"
+rc_is 1
+if [ -s out ]; then bad "diff -q: prints"; else ok "diff -q: silent"; fi
+t "diff other" "$AFMT" diff "$B" "$W/other.afmt"
+rc_is 1
+has "array \"count\" only in $B"
+has "array \"extra\" only in $W/other.afmt"
+has 'attribute "units" differs: "K" (uint8) vs "C" (uint8)'
+t "diff missing" "$AFMT" diff "$B" "$W/nosuch.afmt"
+rc_is 2
+one_line
+
+# ---- verify on a whole file ------------------------------------------------------------------
+t "verify" "$AFMT" verify "$B"
+rc_is 0
+has "$B: OK"
+has "slot A (offset 0): generation 4, 3 layers"
+has "layer chain: 3 layers"
+t "verify np3" mpi 3 "$AFMT" verify "$B"
+rc_is 0
+has "$B: OK"
+if [ "$(grep -c "$B: OK" out)" -eq 1 ]; then ok "verify np3: rank 0 prints once"; else bad "verify np3: printed by several ranks"; fi
+
+# ---- damaged: a byte of a block ----------------------------------------------------------------
+cp "$B" blk.afmt
+flip blk.afmt $((coff + clen / 2))
+t "verify block" "$AFMT" verify blk.afmt
+rc_is 1
+has "damaged: layer 1, block"
+has "at offset $coff"
+has 'fail their checksum'
+has 'array "count" chunk'
+has "blk.afmt: DAMAGED (1 problem)"
+t "verify block np3" mpi 3 "$AFMT" verify -q blk.afmt
+rc_is 1
+has 'array "count" chunk'
+has "blk.afmt: DAMAGED (1 problem)"
+t "dump damaged array" "$AFMT" dump blk.afmt count
+rc_is 2
+one_line
+err_has 'fails its checksum'
+err_has 'afmt_read("count"): chunk'
+t "dump undamaged array" "$AFMT" dump blk.afmt late
+rc_is 0
+out_is "[0] 1 2 3 4"
+t "stats damaged" "$AFMT" stats blk.afmt count
+rc_is 2
+one_line
+t "stats damaged np3" mpi 3 "$AFMT" stats blk.afmt
+rc_is 2
+one_line
+t "diff damaged" "$AFMT" diff blk.afmt "$B"
+rc_is 2
+one_line
+
+# ---- damaged: a byte of the newest footer --------------------------------------------------------
+cp "$B" foot.afmt
+flip foot.afmt $((newest_footer + 20))
+for c in ls info stats; do
+    t "$c on damaged footer" "$AFMT" "$c" foot.afmt
+    rc_is 2
+    one_line
+    err_has "footer"
+done
+t "dump on damaged footer" "$AFMT" dump foot.afmt count
+rc_is 2
+one_line
+t "verify footer" "$AFMT" verify foot.afmt
+rc_is 1
+has "damaged: newest footer (of slot A) at offset $newest_footer"
+has "checking the chain of slot B"
+t "verify footer np3" mpi 3 "$AFMT" verify foot.afmt
+rc_is 1
+has "damaged: newest footer (of slot A) at offset $newest_footer"
+
+# ---- damaged: superblock slots ---------------------------------------------------------------------
+cp "$B" slots.afmt
+flip slots.afmt 40
+flip slots.afmt $((2048 + 40))
+t "ls both slots" "$AFMT" ls slots.afmt
+rc_is 2
+one_line
+err_has "no valid slot"
+t "ls both slots np3" mpi 3 "$AFMT" ls slots.afmt
+rc_is 2
+one_line
+t "verify both slots" "$AFMT" verify slots.afmt
+rc_is 1
+has "damaged: slot A (offset 0): bad checksum"
+has "damaged: slot B (offset 2048): bad checksum"
+cp "$B" slotb.afmt
+flip slotb.afmt $((2048 + 40)) # the older slot: the file reads as before
+t "verify slot B" "$AFMT" verify slotb.afmt
+rc_is 1
+has "damaged: slot B (offset 2048): bad checksum"
+has "slot A (offset 0): generation 4, 3 layers, eof $(fsize "$B"): valid, current"
+t "diff after slot B damage" "$AFMT" diff slotb.afmt "$B"
+rc_is 0
+cp "$B" slota.afmt
+flip slota.afmt 40 # the current slot: the file opens from slot B (before layer 3)
+t "ls slot A damaged" "$AFMT" ls slota.afmt
+rc_is 0
+lacks "late"
+t "verify slot A" "$AFMT" verify slota.afmt
+rc_is 1
+has "damaged: slot A (offset 0): bad checksum"
+has "the file opens from slot B, generation 3"
+
+# ---- damaged: truncated tail -------------------------------------------------------------------------
+cp "$B" trunc.afmt
+truncate -s $(($(fsize "$B") - 10)) trunc.afmt
+t "ls truncated" "$AFMT" ls trunc.afmt
+rc_is 2
+one_line
+err_has "truncated"
+t "verify truncated" "$AFMT" verify trunc.afmt
+rc_is 1
+has "truncated (10 bytes missing)"
+t "verify truncated np3" mpi 3 "$AFMT" verify trunc.afmt
+rc_is 1
+has "truncated (10 bytes missing)"
+
+# ---- not afmt files ----------------------------------------------------------------------------------
+echo "just some text" >text.txt
+: >empty.afmt
+mkdir -p adir
+head -c 8192 /dev/zero >zeros.bin
+for f in text.txt empty.afmt adir nosuch.afmt zeros.bin; do
+    for c in ls info verify stats compact "dump:count" "rollback:--to-layer:1" "diff:$B"; do
+        IFS=: read -r -a cmd <<<"$c"
+        t "${cmd[0]} $f" "$AFMT" "${cmd[0]}" "$f" "${cmd[@]:1}"
+        rc_is 2
+        one_line
+        err_has "afmt: $f: "
+    done
+done
+t "verify text np3" mpi 3 "$AFMT" verify text.txt
+rc_is 2
+one_line
+
+# ---- rollback ------------------------------------------------------------------------------------------
+cp "$B" rb.afmt
+t "rollback" "$AFMT" rollback rb.afmt --to-layer 1
+rc_is 0
+has "rolled back to layer 1"
+t "dump after rollback" "$AFMT" dump rb.afmt step
+out_is "[0] 0 1 2 3 4 5 6 7 8 9"
+t "ls after rollback" "$AFMT" ls rb.afmt
+lacks "late"
+has "tmp"
+t "info after rollback" "$AFMT" info rb.afmt
+has "layers:          1"
+if awk '$1 == "unreferenced" { exit !($2 > 0) }' out; then ok "info: rolled-back layers are unreferenced"; else bad "info: unreferenced"; fi
+t "verify after rollback" "$AFMT" verify rb.afmt
+rc_is 0
+t "rollback unknown layer" "$AFMT" rollback rb.afmt --to-layer 3
+rc_is 2
+one_line
+t "rollback without layer" "$AFMT" rollback rb.afmt
+rc_is 2
+one_line
+cp "$B" rb3.afmt
+t "rollback np3" mpi 3 "$AFMT" rollback rb3.afmt --to-layer 2
+rc_is 0
+t "dump after rollback np3" "$AFMT" dump rb3.afmt step
+out_is "[0] 0 1 2 -1 4 5 6 7 8 9"
+t "ls after rollback to 2" "$AFMT" ls rb3.afmt
+has "tmp"
+
+# ---- compact ----------------------------------------------------------------------------------------------
+cp "$B" cp.afmt
+t "compact" "$AFMT" compact cp.afmt
+rc_is 0
+has "3 layers -> 1"
+if [ "$(fsize cp.afmt)" -lt "$(fsize "$B")" ]; then ok "compact: smaller"; else bad "compact: not smaller"; fi
+t "diff after compact" "$AFMT" diff cp.afmt "$B"
+rc_is 0
+t "info after compact" "$AFMT" info cp.afmt
+has "layers:          1"
+has "BASE"
+t "verify after compact" "$AFMT" verify cp.afmt
+rc_is 0
+t "dump --layer after compact" "$AFMT" dump cp.afmt step --layer 1
+rc_is 2
+one_line
+t "compact np3" mpi 3 "$AFMT" compact rb.afmt
+rc_is 0
+t "verify compacted np3" mpi 3 "$AFMT" verify rb.afmt
+rc_is 0
+t "dump compacted rollback" "$AFMT" dump rb.afmt step
+out_is "[0] 0 1 2 3 4 5 6 7 8 9"
+
+echo "1..$n"
+if [ "$fails" -ne 0 ]; then
+    echo "# $fails of $n checks failed"
+    exit 1
+fi
+echo "# all $n checks passed"
+exit 0

@@ -29,12 +29,17 @@ static void live_del(const afmt_file *f) {
     pthread_mutex_unlock(&live_mu);
 }
 
+static int is_live(const afmt_file *f) {
+    pthread_mutex_lock(&live_mu);
+    int ok = f && afmt_hmap_get(&live_set, (uint64_t)(uintptr_t)f, 0) != NULL;
+    pthread_mutex_unlock(&live_mu);
+    return ok;
+}
+
 int afmt__check(const afmt_file *f, const char *fn) {
     if (!f) return afmt_fail(NULL, AFMT_EINVAL, "%s: file handle is NULL", fn);
-    pthread_mutex_lock(&live_mu);
-    int ok = afmt_hmap_get(&live_set, (uint64_t)(uintptr_t)f, 0) != NULL;
-    pthread_mutex_unlock(&live_mu);
-    if (!ok) return afmt_fail(NULL, AFMT_EINVAL, "%s: file handle is closed or invalid", fn);
+    if (!is_live(f))
+        return afmt_fail(NULL, AFMT_EINVAL, "%s: file handle is closed or invalid", fn);
     return AFMT_OK;
 }
 
@@ -92,7 +97,9 @@ uint8_t *afmt__scratch(afmt_file *f, uint64_t n) {
 }
 
 const char *afmt_errmsg(const afmt_file *f) {
-    if (f && afmt__check(f, "afmt_errmsg") == AFMT_OK) return f->errmsg;
+    /* A closed handle's last message (e.g. why afmt_close failed) is in the thread buffer;
+     * asking must not overwrite it. */
+    if (is_live(f)) return f->errmsg;
     return afmt_thread_errbuf();
 }
 
@@ -116,6 +123,8 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
     int rc = afmt__opts_copy(&f->opts, opts);
     if (rc == AFMT_OK && !(f->path = strdup(path))) rc = AFMT_ENOMEM;
     if (rc == AFMT_OK && MPI_Comm_dup(comm, &f->comm) != MPI_SUCCESS) rc = AFMT_EMPI;
+    /* Communication failures must come back as AFMT_EMPI, not abort the job. */
+    if (rc == AFMT_OK) MPI_Comm_set_errhandler(f->comm, MPI_ERRORS_RETURN);
     if (rc == AFMT_OK) {
         MPI_Comm_rank(f->comm, &f->rank);
         MPI_Comm_size(f->comm, &f->size);

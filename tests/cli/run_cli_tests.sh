@@ -172,6 +172,7 @@ t "info --json --blocks" "$AFMT" info --json --blocks "$B"
 rc_is 0
 json_ok
 if [ "$(grep -o '"id": [0-9]*' out | wc -l)" -eq 3 ]; then ok "info --json: 3 layers"; else bad "info --json: layers"; fi
+cp out info.json
 newest_footer=$(grep -o '"footer_offset": [0-9]*' out | tail -1 | grep -o '[0-9]*$')
 t "info --blocks" "$AFMT" info --blocks "$B"
 rc_is 0
@@ -353,6 +354,18 @@ has "checking the chain of slot B"
 t "verify footer np3" mpi 3 "$AFMT" verify foot.afmt
 rc_is 1
 has "damaged: newest footer (of slot A) at offset $newest_footer"
+
+# ---- damaged: a byte of the oldest footer (the chain breaks below the newer layers) --------------
+oldest_footer=$(grep -o '"footer_offset": [0-9]*' info.json | head -1 | grep -o '[0-9]*$')
+cp "$B" foot1.afmt
+flip foot1.afmt $((oldest_footer + 100))
+t "ls on damaged older footer" "$AFMT" ls foot1.afmt
+rc_is 2
+one_line
+t "verify older footer" "$AFMT" verify foot1.afmt
+rc_is 1
+has "damaged: footer 3 of the chain of slot A, counted from the newest, at offset $oldest_footer"
+has "foot1.afmt: DAMAGED (1 problem)"
 
 # ---- damaged: superblock slots ---------------------------------------------------------------------
 cp "$B" slots.afmt

@@ -1,4 +1,5 @@
 /* afmt_open_layer (time travel) and afmt_rollback (restart from an older checkpoint). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,7 +123,24 @@ static void test_discard(void **state) {
     tu_remove(path);
 }
 
+/* Asking a closed handle for its message must not overwrite the thread's last message. */
+static void test_errmsg_after_close(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "errmsg");
+    afmt_file *f;
+    TU_OK(NULL, afmt_create(MPI_COMM_WORLD, path, 0, NULL, &f));
+    TU_OK(f, afmt_close(f));
+    assert_int_equal(afmt_layers(NULL, NULL), AFMT_EINVAL);
+    char before[1024];
+    snprintf(before, sizeof before, "%s", afmt_errmsg(NULL));
+    assert_non_null(strstr(before, "afmt_layers"));
+    assert_string_equal(afmt_errmsg(f), before);
+    assert_string_equal(afmt_errmsg(NULL), before);
+    tu_remove(path);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_errmsg_after_close),
     cmocka_unit_test(test_discard),
     cmocka_unit_test(test_time_travel_and_rollback),
 };

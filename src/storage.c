@@ -65,11 +65,11 @@ static int agree(MPI_Comm comm, int rc) {
 static int precheck(MPI_Comm comm, const char *path, unsigned flags, char *errmsg) {
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
-    int msg[2] = {0, 0}; /* {1 exists / 0 missing / -1 stat failed, errno} */
+    int msg[2] = {0, 0}; /* {2 directory / 1 exists / 0 missing / -1 stat failed, errno} */
     if (rank == 0) {
         struct stat sb;
         if (stat(path, &sb) == 0)
-            msg[0] = 1;
+            msg[0] = S_ISDIR(sb.st_mode) ? 2 : 1;
         else if (errno == ENOENT)
             msg[0] = 0;
         else {
@@ -85,6 +85,8 @@ static int precheck(MPI_Comm comm, const char *path, unsigned flags, char *errms
         return afmt_fail(errmsg, AFMT_EIO, "open(%s): stat on rank 0: %s", path,
                          errtext(msg[1], eb, sizeof eb));
     }
+    if (msg[0] == 2) /* MPI-IO would print its own complaint about reading a directory */
+        return afmt_fail(errmsg, AFMT_EINVAL, "open(%s): is a directory", path);
     if (msg[0] == 1 && (flags & AFMT_ST_EXCL))
         return afmt_fail(errmsg, AFMT_EEXIST, "open(%s): file exists (exclusive create)", path);
     if (msg[0] == 0 && !(flags & AFMT_ST_CREATE))

@@ -136,6 +136,10 @@ static void test_errmsg_after_close(void **state) {
     assert_non_null(strstr(before, "afmt_layers"));
     assert_string_equal(afmt_errmsg(f), before);
     assert_string_equal(afmt_errmsg(NULL), before);
+    /* A directory is not a file: a clear error, no MPI-IO noise. */
+    assert_int_equal(afmt_open(MPI_COMM_WORLD, AFMT_TEST_SCRATCH, AFMT_RDONLY, NULL, &f),
+                     AFMT_EINVAL);
+    assert_non_null(strstr(afmt_errmsg(NULL), "is a directory"));
     tu_remove(path);
 }
 

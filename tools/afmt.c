@@ -1,0 +1,289 @@
+/* afmt.c - the afmt command-line tool: main, command dispatch and the help texts.
+ * Help and --version are answered before MPI_Init (fast, and without a process
+ * manager); every other path runs between MPI_Init and MPI_Finalize and never aborts. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+cli_ctx cli = {MPI_COMM_NULL, 0, 1};
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+    const char *help;
+} command;
+
+static const command commands[] = {
+    {"ls", cmd_ls, "list the live arrays: shape, chunks, sizes, codecs",
+     "usage: afmt ls FILE [-l] [--json]\n"
+     "\n"
+     "Lists the live arrays of FILE in definition order, one line each:\n"
+     "  NAME DTYPE SHAPE CHUNK DIMS STORED RAW RATIO CODECS\n"
+     "RAW is the sum of the raw (uncompressed) sizes of the array's written chunks. STORED\n"
+     "apportions each block's stored size to the chunks in it by raw size (stored_size *\n"
+     "chunk_raw / block_raw), so the STORED column adds up to the file's live data (see\n"
+     "afmt info). RATIO is RAW / STORED. Chunks never written read as the fill value and\n"
+     "take no space. CODECS lists the codecs of the blocks that hold the array's chunks\n"
+     "(\"-\" if none is written).\n"
+     "\n"
+     "Options:\n"
+     "  -l, --long   also the fill value, the number of written chunks of the grid, the\n"
+     "               array's attributes (uint8 values that are printable text are shown\n"
+     "               as strings) and, first, the file's attributes\n"
+     "  --json       everything as one JSON object: {\"file\", \"attributes\", \"arrays\":\n"
+     "               [{\"name\", \"dtype\", \"shape\", \"chunk\", \"dims\", \"fill\",\n"
+     "               \"chunks_written\", \"chunks_total\", \"stored_bytes\", \"raw_bytes\",\n"
+     "               \"ratio\", \"codecs\", \"attributes\"}]}\n"
+     "  -h, --help   this text\n"},
+    {"info", cmd_info, "format, superblock, layers and where the bytes go",
+     "usage: afmt info FILE [--blocks] [--json]\n"
+     "\n"
+     "Shows the format version, UUID, file size, superblock generation and committed end,\n"
+     "the layers of the chain (oldest first: id, commit time in UTC, bytes the commit\n"
+     "added, blocks, chunk records, ranks of the writing communicator and distinct ranks\n"
+     "among its blocks, BASE for a compacted layer) and where the bytes of the file go:\n"
+     "  superblock    the 4096-byte superblock region\n"
+     "  metadata      footers and trailers of the layers in the chain\n"
+     "  live data     stored bytes of the blocks in the chain, apportioned to the current\n"
+     "                chunks of live arrays by raw size (as in afmt ls)\n"
+     "  dead data     the rest of those blocks: chunks overwritten by later layers, chunks\n"
+     "                of deleted arrays\n"
+     "  unreferenced  bytes no layer of the chain covers: layers undone by a rollback, the\n"
+     "                tail of an interrupted commit\n"
+     "  total         the file size = superblock + metadata + live + dead + unreferenced\n"
+     "  reclaimable   about what afmt compact frees: total minus the estimated size of the\n"
+     "                compacted file (superblock, live data and one footer; compaction may\n"
+     "                also recompress, so this is an estimate)\n"
+     "\n"
+     "Options:\n"
+     "  --blocks     also list every block of the chain: layer, offset, stored and raw\n"
+     "               bytes, codec, writer rank, live chunks and the chunks it holds\n"
+     "  --json       everything as one JSON object\n"
+     "  -h, --help   this text\n"},
+    {"dump", cmd_dump, "print the values of an array or a hyperslab",
+     "usage: afmt dump FILE ARRAY [--start i,j,..] [--count a,b,..] [--format text|csv|raw]\n"
+     "                 [--layer K]\n"
+     "\n"
+     "Prints the values of ARRAY, or of the hyperslab [start, start+count) of it.\n"
+     "\n"
+     "Options:\n"
+     "  --start i,j,..  first element, one index per dimension (default: all 0)\n"
+     "  --count a,b,..  elements per dimension (default: up to the end of each dimension)\n"
+     "  --format F      text (default): C order, one innermost row per line, prefixed by\n"
+     "                  the index of the row's first element, e.g. \"[2,0] 1.5 2 2.5\";\n"
+     "                  a scalar prints its value alone\n"
+     "                  csv: the same rows without the prefix, values separated by commas\n"
+     "                  raw: the native bytes (C order, this machine's byte order)\n"
+     "  --layer K       read the file as it was right after the commit of layer K (an id\n"
+     "                  of afmt info); later layers are ignored. Works until the file is\n"
+     "                  compacted.\n"
+     "  -h, --help      this text\n"
+     "Integers print in decimal, bool as 0/1, floats in the shortest form that reads back\n"
+     "to the same value (nan, inf, -inf for the special values). The array is read in\n"
+     "slabs, so memory stays bounded whatever its size.\n"},
+    {"verify", cmd_verify, "check every slot, footer, block and chunk reference",
+     "usage: afmt verify FILE [-q]\n"
+     "\n"
+     "Checks all of FILE with its own reader (not the library's open, so it works on files\n"
+     "the library refuses):\n"
+     "  - both superblock slots; the state of each is reported, and a damaged slot counts\n"
+     "    as damage even when the other one is good (an empty slot is fine)\n"
+     "  - the committed end of file against the file size (truncation)\n"
+     "  - the footer chain from the current slot: each footer's checksum, structure and\n"
+     "    trailer, the chain pointers, the layer ids and the layer count\n"
+     "  - every chunk record of every layer of the chain, also of chunks that later layers\n"
+     "    overwrote: a live array, an index within the grid, the size of the chunk's extent,\n"
+     "    inside its block\n"
+     "  - every block of every layer: inside its layer's data range, not overlapping\n"
+     "    another, the checksum of its stored bytes, decompression to exactly its raw size\n"
+     "If the chain from the current slot is broken, the chain from the other valid slot is\n"
+     "checked as well, so older layers are still examined.\n"
+     "With mpirun -np N the blocks are divided among the ranks by bytes; rank 0 reads the\n"
+     "metadata, shares it and prints the report. When stderr is a terminal and the file is\n"
+     "large (64 MiB of blocks), a progress bar is drawn on stderr.\n"
+     "Exit status: 0 if the file is whole; 1 if damage was found (one line per damaged item,\n"
+     "naming the layer, array, chunk and file offset where they apply); 2 if FILE is\n"
+     "missing or not an afmt file.\n"
+     "\n"
+     "Options:\n"
+     "  -q, --quiet  print only the damaged items and the verdict\n"
+     "  -h, --help   this text\n"},
+    {"stats", cmd_stats, "min, max, mean and count of non-fill values",
+     "usage: afmt stats FILE [ARRAY] [--json]\n"
+     "\n"
+     "For each live array (or only ARRAY): its element count, the count of non-fill values\n"
+     "(elements whose value differs from the array's fill value), and the min, max and mean\n"
+     "of the non-fill values. NaN values are counted apart and left out of min, max and\n"
+     "mean. The mean is a compensated sum in double precision; min and max are exact.\n"
+     "The array is read in slabs along dimension 0 (whole chunks, about 64 MiB each), so\n"
+     "memory stays bounded; with mpirun -np N the slabs are divided among the ranks and the\n"
+     "results reduced.\n"
+     "\n"
+     "Options:\n"
+     "  --json       the same as one JSON object\n"
+     "  -h, --help   this text\n"},
+    {"diff", cmd_diff, "compare the arrays of two files",
+     "usage: afmt diff A B [--rtol X] [--atol Y] [-q]\n"
+     "\n"
+     "Compares files A and B: arrays only in A, only in B, of a different dtype or shape,\n"
+     "with a different fill value or attributes (and the files' own attributes), and, for\n"
+     "arrays in both, their values: the number of differing elements and the first one in\n"
+     "C order, with both values. Values a (of A) and b (of B) are equal if a == b, if both\n"
+     "are NaN, or if |a - b| <= atol + rtol * |b| (compared as doubles; the default\n"
+     "tolerances 0 and 0 mean exact equality). Chunk shapes, codecs and layers may differ.\n"
+     "Values are read in slabs; with mpirun -np N the slabs are divided among the ranks.\n"
+     "Exit status: 0 if equal, 1 if different, 2 on error.\n"
+     "\n"
+     "Options:\n"
+     "  --rtol X     relative tolerance (>= 0)\n"
+     "  --atol Y     absolute tolerance (>= 0)\n"
+     "  -q, --quiet  print nothing; only the exit status tells\n"
+     "  -h, --help   this text\n"},
+    {"compact", cmd_compact, "rewrite the live data as one layer",
+     "usage: afmt compact FILE\n"
+     "\n"
+     "Rewrites the live arrays, chunks and attributes of FILE into FILE.compact as one\n"
+     "self-contained layer and renames it over FILE (afmt_compact; a crash leaves either\n"
+     "the old or the new file whole). Dead data, deleted arrays and older layers are gone\n"
+     "afterwards (so are the older states that dump --layer and rollback reach). Prints the\n"
+     "size and layer count before and after.\n"
+     "\n"
+     "Options:\n"
+     "  -h, --help   this text\n"},
+    {"rollback", cmd_rollback, "make an older layer the newest",
+     "usage: afmt rollback FILE --to-layer K\n"
+     "\n"
+     "Makes layer K (an id listed by afmt info) the newest, with afmt_rollback: the file\n"
+     "then reads as right after layer K's commit, the later layers become dead space\n"
+     "(reclaimed by afmt compact), and the next commit continues from K with a fresh layer\n"
+     "id. Crash-safe like a commit: one superblock slot write decides.\n"
+     "\n"
+     "Options:\n"
+     "  --to-layer K  the layer id to return to (required)\n"
+     "  -h, --help    this text\n"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const command *find_command(const char *name) {
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+static void main_help(FILE *out) {
+    fprintf(out, "usage: afmt COMMAND [OPTIONS] FILE...\n"
+                 "       mpirun -q -np N afmt COMMAND ...\n"
+                 "\n"
+                 "Looks inside, checks and maintains afmt files (arrays stored with libafmt).\n"
+                 "\n"
+                 "Commands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", "help", "help of a command: afmt help COMMAND");
+    fprintf(out,
+            "\n"
+            "Options:\n"
+            "  -h, --help     this text (afmt COMMAND --help: the help of a command)\n"
+            "  -V, --version  the version of afmt and libafmt\n"
+            "\n"
+            "Every command runs on one process or under mpirun; verify, stats and diff divide\n"
+            "their reading among the ranks, rank 0 prints (Open MPI's mpirun -q keeps its own\n"
+            "notes about non-zero exit codes away, so that errors stay one line).\n"
+            "Exit status: 0 success (verify: whole; diff: equal), 1 verify found damage or\n"
+            "diff found differences, 2 error (usage, missing, damaged or unreadable file).\n"
+            "See afmt(1).\n");
+}
+
+int cli_help(const char *cmd, FILE *out) {
+    if (!cmd) {
+        main_help(out);
+        return 0;
+    }
+    const command *c = find_command(cmd);
+    if (!c) return -1;
+    fputs(c->help, out);
+    return 0;
+}
+
+/* The MPI rank before MPI_Init, from the launcher's environment (0 if none). */
+static int launcher_rank(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return 0;
+}
+
+/* Answers what needs no MPI: help, version, unknown commands. Returns -1 to go on. */
+static int early(int argc, char **argv) {
+    int quiet = launcher_rank() != 0;
+    if (argc < 2) {
+        if (!quiet) {
+            fprintf(stderr, "afmt: no command given\n");
+            main_help(stderr);
+        }
+        return CLI_ERROR;
+    }
+    const char *a = argv[1];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        if (!quiet) main_help(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+        if (!quiet) printf("afmt %s\n", afmt_version());
+        return CLI_OK;
+    }
+    if (!strcmp(a, "help")) {
+        if (argc == 2) {
+            if (!quiet) main_help(stdout);
+            return CLI_OK;
+        }
+        if (!find_command(argv[2]) || argc > 3) {
+            if (!quiet)
+                fprintf(stderr, "afmt: help: %s '%s' (commands: afmt --help)\n",
+                        argc > 3 ? "too many arguments after" : "no command", argv[2]);
+            return CLI_ERROR;
+        }
+        if (!quiet) cli_help(argv[2], stdout);
+        return CLI_OK;
+    }
+    const command *c = find_command(a);
+    if (!c) {
+        if (!quiet) fprintf(stderr, "afmt: '%s' is not a command (see afmt --help)\n", a);
+        return CLI_ERROR;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            if (!quiet) fputs(c->help, stdout);
+            return CLI_OK;
+        }
+    }
+    return -1;
+}
+
+int main(int argc, char **argv) {
+    int rc = early(argc, argv);
+    if (rc >= 0) return rc;
+    if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+        fprintf(stderr, "afmt: MPI_Init failed\n");
+        return CLI_ERROR;
+    }
+    /* Errors come back as codes (the library checks them), never abort the job. */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    cli.comm = MPI_COMM_WORLD;
+    MPI_Comm_rank(cli.comm, &cli.rank);
+    MPI_Comm_size(cli.comm, &cli.size);
+    const command *c = find_command(argv[1]);
+    rc = c->fn(argc - 1, argv + 1);
+    rc = cli_agree(rc);
+    fflush(stdout);
+    fflush(stderr);
+    MPI_Finalize();
+    return rc;
+}

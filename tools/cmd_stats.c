@@ -1,0 +1,471 @@
+/* cmd_stats.c - afmt stats (min, max, mean, non-fill count per array) and afmt diff
+ * (arrays and values that differ between two files). Both read arrays in slabs along
+ * the outermost dimensions, divided among the ranks, and reduce the results. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "file.h"
+
+typedef unsigned long long ull;
+
+/* ---- stats ------------------------------------------------------------------------ */
+
+typedef struct {
+    uint64_t nonfill, nan;
+    double sum, comp; /* Neumaier-compensated sum of the non-fill, non-NaN values */
+    int64_t imin, imax;
+    uint64_t umin, umax;
+    double fmin, fmax;
+} acc;
+
+static void acc_init(acc *a) {
+    memset(a, 0, sizeof *a);
+    a->imin = INT64_MAX;
+    a->imax = INT64_MIN;
+    a->umin = UINT64_MAX;
+    a->umax = 0;
+    a->fmin = INFINITY;
+    a->fmax = -INFINITY;
+}
+
+static void acc_add(acc *a, double v) {
+    double t = a->sum + v;
+    if (fabs(a->sum) >= fabs(v))
+        a->comp += (a->sum - t) + v;
+    else
+        a->comp += (v - t) + a->sum;
+    a->sum = t;
+}
+
+static void acc_slab(acc *a, afmt_dtype t, const void *buf, uint64_t n, const uint8_t *fill) {
+    size_t es = cli_dtype_size(t);
+    const uint8_t *p = buf;
+    cli_kind k = cli_dtype_kind(t);
+    double fv = k == CLI_KIND_FLOAT ? cli_get_f64(fill, t, 0) : 0.0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (k == CLI_KIND_FLOAT) {
+            double v = cli_get_f64(buf, t, i);
+            if (v == fv || (isnan(v) && isnan(fv))) continue;
+            a->nonfill++;
+            if (isnan(v)) {
+                a->nan++;
+                continue;
+            }
+            if (v < a->fmin) a->fmin = v;
+            if (v > a->fmax) a->fmax = v;
+            acc_add(a, v);
+            continue;
+        }
+        if (memcmp(p + i * es, fill, es) == 0) continue;
+        a->nonfill++;
+        if (k == CLI_KIND_SIGNED) {
+            int64_t v = cli_get_i64(buf, t, i);
+            if (v < a->imin) a->imin = v;
+            if (v > a->imax) a->imax = v;
+            acc_add(a, (double)v);
+        } else {
+            uint64_t v = cli_get_u64(buf, t, i);
+            if (v < a->umin) a->umin = v;
+            if (v > a->umax) a->umax = v;
+            acc_add(a, (double)v);
+        }
+    }
+}
+
+static void acc_reduce(acc *a) {
+    uint64_t c[2] = {a->nonfill, a->nan};
+    double s[2] = {a->sum, a->comp};
+    MPI_Allreduce(MPI_IN_PLACE, c, 2, MPI_UINT64_T, MPI_SUM, cli.comm);
+    MPI_Allreduce(MPI_IN_PLACE, s, 2, MPI_DOUBLE, MPI_SUM, cli.comm);
+    MPI_Allreduce(MPI_IN_PLACE, &a->imin, 1, MPI_INT64_T, MPI_MIN, cli.comm);
+    MPI_Allreduce(MPI_IN_PLACE, &a->imax, 1, MPI_INT64_T, MPI_MAX, cli.comm);
+    MPI_Allreduce(MPI_IN_PLACE, &a->umin, 1, MPI_UINT64_T, MPI_MIN, cli.comm);
+    MPI_Allreduce(MPI_IN_PLACE, &a->umax, 1, MPI_UINT64_T, MPI_MAX, cli.comm);
+    MPI_Allreduce(MPI_IN_PLACE, &a->fmin, 1, MPI_DOUBLE, MPI_MIN, cli.comm);
+    MPI_Allreduce(MPI_IN_PLACE, &a->fmax, 1, MPI_DOUBLE, MPI_MAX, cli.comm);
+    a->nonfill = c[0];
+    a->nan = c[1];
+    a->sum = s[0];
+    a->comp = s[1];
+}
+
+/* Collective over the ranks: the statistics of one array. */
+static int array_stats(const char *path, afmt_file *f, const afmt_info *info, const uint8_t *fill,
+                       acc *a) {
+    size_t es = cli_dtype_size(info->dtype);
+    cli_slabs s;
+    cli_slabs_init(&s, info, NULL, NULL, es, cli_slab_budget());
+    uint64_t lo, hi, st[AFMT_MAX_NDIM], cn[AFMT_MAX_NDIM];
+    cli_slab_share(s.n, cli.rank, cli.size, &lo, &hi);
+    acc_init(a);
+    void *buf = malloc((size_t)(s.max_elems * es) + 1);
+    int failed = buf == NULL;
+    char msg[1024] = "out of memory for a slab";
+    for (uint64_t i = lo; !failed && i < hi; i++) {
+        uint64_t n = cli_slab_at(&s, i, st, cn);
+        if (afmt_read(f, info->name, st, cn, buf) != AFMT_OK) {
+            snprintf(msg, sizeof msg, "%s", afmt_errmsg(f));
+            failed = 1;
+            break;
+        }
+        acc_slab(a, info->dtype, buf, n, fill);
+    }
+    free(buf);
+    int rc = cli_agree_msg(path, failed, msg);
+    if (rc == CLI_OK) acc_reduce(a);
+    return rc;
+}
+
+typedef struct {
+    char name[AFMT_MAX_NAME + 1], dtype[16], elems[24], nonfill[24], nan[24];
+    char min[64], max[64], mean[64];
+} stat_row;
+
+static void stat_row_fill(stat_row *r, const afmt_info *info, const acc *a) {
+    snprintf(r->name, sizeof r->name, "%s", info->name);
+    snprintf(r->dtype, sizeof r->dtype, "%s", cli_dtype_name(info->dtype));
+    snprintf(r->elems, sizeof r->elems, "%llu", (ull)cli_nelems(info));
+    snprintf(r->nonfill, sizeof r->nonfill, "%llu", (ull)a->nonfill);
+    snprintf(r->nan, sizeof r->nan, "%llu", (ull)a->nan);
+    uint64_t valid = a->nonfill - a->nan;
+    if (valid == 0) {
+        strcpy(r->min, "-");
+        strcpy(r->max, "-");
+        strcpy(r->mean, "-");
+        return;
+    }
+    switch (cli_dtype_kind(info->dtype)) {
+    case CLI_KIND_SIGNED:
+        snprintf(r->min, sizeof r->min, "%lld", (long long)a->imin);
+        snprintf(r->max, sizeof r->max, "%lld", (long long)a->imax);
+        break;
+    case CLI_KIND_UNSIGNED:
+        snprintf(r->min, sizeof r->min, "%llu", (ull)a->umin);
+        snprintf(r->max, sizeof r->max, "%llu", (ull)a->umax);
+        break;
+    default:
+        cli_format_double(r->min, sizeof r->min, a->fmin, info->dtype == AFMT_FLOAT32);
+        cli_format_double(r->max, sizeof r->max, a->fmax, info->dtype == AFMT_FLOAT32);
+        break;
+    }
+    cli_format_double(r->mean, sizeof r->mean, (a->sum + a->comp) / (double)valid, 0);
+}
+
+static void stats_print(FILE *o, const char *path, const stat_row *r, uint64_t n, int json) {
+    if (json) {
+        fputs("{\"file\": ", o);
+        cli_json_str(o, path, strlen(path));
+        fputs(", \"arrays\": [", o);
+        for (uint64_t i = 0; i < n; i++) {
+            fputs(i ? ",\n  {\"name\": " : "\n  {\"name\": ", o);
+            cli_json_str(o, r[i].name, strlen(r[i].name));
+            fprintf(o, ", \"dtype\": \"%s\", \"elements\": %s, \"non_fill\": %s, \"nan\": %s",
+                    r[i].dtype, r[i].elems, r[i].nonfill, r[i].nan);
+            const char *k[3] = {"min", "max", "mean"}, *v[3] = {r[i].min, r[i].max, r[i].mean};
+            for (int j = 0; j < 3; j++) {
+                int num = strcmp(v[j], "-") && strcmp(v[j], "nan") && strcmp(v[j], "inf") &&
+                          strcmp(v[j], "-inf");
+                if (!strcmp(v[j], "-"))
+                    fprintf(o, ", \"%s\": null", k[j]);
+                else
+                    fprintf(o, num ? ", \"%s\": %s" : ", \"%s\": \"%s\"", k[j], v[j]);
+            }
+            fputc('}', o);
+        }
+        fputs(n ? "\n]}\n" : "]}\n", o);
+        return;
+    }
+    const char *head[8] = {"NAME", "DTYPE", "ELEMENTS", "NON-FILL", "NAN", "MIN", "MAX", "MEAN"};
+    size_t w[8];
+    for (int c = 0; c < 8; c++) w[c] = strlen(head[c]);
+    for (uint64_t i = 0; i < n; i++) {
+        const char *cell[8] = {r[i].name, r[i].dtype, r[i].elems, r[i].nonfill,
+                               r[i].nan,  r[i].min,   r[i].max,   r[i].mean};
+        for (int c = 0; c < 8; c++)
+            if (strlen(cell[c]) > w[c]) w[c] = strlen(cell[c]);
+    }
+    for (int c = 0; c < 7; c++) fprintf(o, c >= 2 ? "%*s  " : "%-*s  ", (int)w[c], head[c]);
+    fprintf(o, "%s\n", head[7]);
+    for (uint64_t i = 0; i < n; i++) {
+        const char *cell[8] = {r[i].name, r[i].dtype, r[i].elems, r[i].nonfill,
+                               r[i].nan,  r[i].min,   r[i].max,   r[i].mean};
+        for (int c = 0; c < 7; c++) fprintf(o, c >= 2 ? "%*s  " : "%-*s  ", (int)w[c], cell[c]);
+        fprintf(o, "%s\n", cell[7]);
+    }
+}
+
+int cmd_stats(int argc, char **argv) {
+    static const cli_optdef defs[] = {{"json", 0, 0}, {NULL, 0, 0}};
+    cli_args a;
+    int done, rc = cli_parse(argc, argv, defs, &a, &done);
+    if (done) return rc;
+    if (a.npos < 1 || a.npos > 2) return cli_usage_error("stats", "expected FILE [ARRAY]");
+    const char *path = a.pos[0], *only = a.npos == 2 ? a.pos[1] : NULL;
+    afmt_file *f;
+    if ((rc = cli_open(path, AFMT_RDONLY, 0, &f)) != CLI_OK) return rc;
+    int n = 0;
+    afmt_count(f, &n);
+    afmt_info info;
+    if (only && afmt_inquire(f, only, &info) != AFMT_OK) {
+        cli_close(path, f);
+        return cli_error(path, "no array \"%s\" (see afmt ls %s)", only, path);
+    }
+    stat_row *rows = calloc((size_t)n + 1, sizeof *rows);
+    if (!rows) {
+        cli_close(path, f);
+        return cli_error(path, "out of memory");
+    }
+    uint64_t nrows = 0;
+    for (int i = 0; rc == CLI_OK && i < n; i++) {
+        if (afmt_info_at(f, i, &info) != AFMT_OK) continue;
+        if (only && strcmp(info.name, only)) continue;
+        const afmt_array *arr = afmt_index_find(&f->idx, info.name);
+        uint8_t fill[8];
+        cli_fill_native(arr->d.fill, info.dtype, fill);
+        acc ac;
+        rc = array_stats(path, f, &info, fill, &ac);
+        if (rc == CLI_OK) stat_row_fill(&rows[nrows++], &info, &ac);
+    }
+    if (rc == CLI_OK && cli.rank == 0)
+        stats_print(stdout, path, rows, nrows, a.val[cli_opt(defs, "json")] != NULL);
+    free(rows);
+    int crc = cli_close(path, f);
+    return rc != CLI_OK ? rc : crc;
+}
+
+/* ---- diff ------------------------------------------------------------------------- */
+
+typedef struct {
+    double rtol, atol;
+    int tol; /* a tolerance was given */
+} tolerance;
+
+static int same_value(const void *x, const void *y, afmt_dtype t, uint64_t i, const tolerance *tl) {
+    switch (cli_dtype_kind(t)) {
+    case CLI_KIND_FLOAT: {
+        double a = cli_get_f64(x, t, i), b = cli_get_f64(y, t, i);
+        if (a == b || (isnan(a) && isnan(b))) return 1;
+        if (!tl->tol || !isfinite(a) || !isfinite(b)) return 0;
+        return fabs(a - b) <= tl->atol + tl->rtol * fabs(b);
+    }
+    case CLI_KIND_SIGNED: {
+        int64_t a = cli_get_i64(x, t, i), b = cli_get_i64(y, t, i);
+        if (a == b) return 1;
+        if (!tl->tol) return 0;
+        return fabs((double)a - (double)b) <= tl->atol + tl->rtol * fabs((double)b);
+    }
+    default: {
+        uint64_t a = cli_get_u64(x, t, i), b = cli_get_u64(y, t, i);
+        if (a == b) return 1;
+        if (!tl->tol) return 0;
+        return fabs((double)a - (double)b) <= tl->atol + tl->rtol * fabs((double)b);
+    }
+    }
+}
+
+typedef struct {
+    const char *pa, *pb;
+    afmt_file *fa, *fb;
+    int quiet;
+    uint64_t ndiff; /* differences found (rank 0's count of report lines) */
+} diff_ctx;
+
+static void report(diff_ctx *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void report(diff_ctx *c, const char *fmt, ...) {
+    c->ndiff++;
+    if (c->quiet || cli.rank != 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+}
+
+static const afmt_attr_rec *find_attr(const afmt_attr_rec *t, uint64_t n, const char *key) {
+    for (uint64_t i = 0; i < n; i++)
+        if (!strcmp(t[i].key, key)) return &t[i];
+    return NULL;
+}
+
+static void attr_text(char *buf, size_t n, const afmt_attr_rec *r) {
+    FILE *m = fmemopen(buf, n, "w");
+    if (!m) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    cli_text_values(m, r->dtype, r->n, r->value, 8);
+    fclose(m);
+    buf[n - 1] = 0;
+}
+
+static void diff_attrs(diff_ctx *c, const char *what, const afmt_attr_rec *ta, uint64_t na,
+                       const afmt_attr_rec *tb, uint64_t nb) {
+    char va[256], vb[256];
+    for (uint64_t i = 0; i < na; i++) {
+        const afmt_attr_rec *b = find_attr(tb, nb, ta[i].key);
+        if (!b) {
+            report(c, "%s: attribute \"%s\" only in %s", what, ta[i].key, c->pa);
+            continue;
+        }
+        size_t bytes = (size_t)(ta[i].n * cli_dtype_size(ta[i].dtype));
+        if (b->dtype == ta[i].dtype && b->n == ta[i].n &&
+            (bytes == 0 || !memcmp(b->value, ta[i].value, bytes)))
+            continue;
+        attr_text(va, sizeof va, &ta[i]);
+        attr_text(vb, sizeof vb, b);
+        report(c, "%s: attribute \"%s\" differs: %s (%s) vs %s (%s)", what, ta[i].key, va,
+               cli_dtype_name(ta[i].dtype), vb, cli_dtype_name(b->dtype));
+    }
+    for (uint64_t i = 0; i < nb; i++)
+        if (!find_attr(ta, na, tb[i].key))
+            report(c, "%s: attribute \"%s\" only in %s", what, tb[i].key, c->pb);
+}
+
+/* Collective: compares the values of one array present in both files with the same
+ * dtype and shape. */
+static int diff_values(diff_ctx *c, const afmt_info *ia, const tolerance *tl) {
+    size_t es = cli_dtype_size(ia->dtype);
+    cli_slabs s;
+    cli_slabs_init(&s, ia, NULL, NULL, es, cli_slab_budget() / 2 + 1);
+    uint64_t lo, hi, st[AFMT_MAX_NDIM], cn[AFMT_MAX_NDIM];
+    cli_slab_share(s.n, cli.rank, cli.size, &lo, &hi);
+    uint8_t *x = malloc((size_t)(s.max_elems * es) + 1),
+            *y = malloc((size_t)(s.max_elems * es) + 1);
+    int failed = !x || !y;
+    char msg[1024] = "out of memory for a slab";
+    uint64_t ndiff = 0, first = UINT64_MAX;
+    for (uint64_t i = lo; !failed && i < hi; i++) {
+        uint64_t n = cli_slab_at(&s, i, st, cn);
+        afmt_file *bad = NULL;
+        if (afmt_read(c->fa, ia->name, st, cn, x) != AFMT_OK)
+            bad = c->fa;
+        else if (afmt_read(c->fb, ia->name, st, cn, y) != AFMT_OK)
+            bad = c->fb;
+        if (bad) {
+            snprintf(msg, sizeof msg, "%s: %s", bad == c->fa ? c->pa : c->pb, afmt_errmsg(bad));
+            failed = 1;
+            break;
+        }
+        if (!tl->tol && !memcmp(x, y, (size_t)(n * es))) continue;
+        for (uint64_t k = 0; k < n; k++) {
+            if (same_value(x, y, ia->dtype, k, tl)) continue;
+            if (ndiff++ == 0) {
+                /* The element's index in the whole array. */
+                uint64_t cc[AFMT_MAX_NDIM], lin = 0;
+                cli_unravel(ia->ndim, cn, k, cc);
+                for (int d = 0; d < ia->ndim; d++) lin = lin * ia->shape[d] + st[d] + cc[d];
+                if (lin < first) first = lin;
+            }
+        }
+    }
+    free(x);
+    free(y);
+    /* Which file failed is known on the failing rank only: the message names it. */
+    int frc = cli_agree_msg(NULL, failed, msg);
+    if (frc != CLI_OK) return frc;
+    MPI_Allreduce(MPI_IN_PLACE, &ndiff, 1, MPI_UINT64_T, MPI_SUM, cli.comm);
+    MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_UINT64_T, MPI_MIN, cli.comm);
+    if (ndiff == 0) return CLI_OK;
+    uint64_t idx[AFMT_MAX_NDIM], one[AFMT_MAX_NDIM];
+    cli_unravel(ia->ndim, ia->shape, first, idx);
+    for (int d = 0; d < ia->ndim; d++) one[d] = 1;
+    uint8_t va[8] = {0}, vb[8] = {0};
+    char sa[64] = "?", sb[64] = "?", where[AFMT_MAX_NDIM * 21 + 3];
+    if (cli.rank == 0 && afmt_read(c->fa, ia->name, idx, one, va) == AFMT_OK &&
+        afmt_read(c->fb, ia->name, idx, one, vb) == AFMT_OK) {
+        cli_format_value(sa, sizeof sa, va, ia->dtype, 0);
+        cli_format_value(sb, sizeof sb, vb, ia->dtype, 0);
+    }
+    char inner[AFMT_MAX_NDIM * 21 + 1];
+    snprintf(where, sizeof where, "[%s]", cli_u64_list(idx, ia->ndim, ",", inner, sizeof inner));
+    report(c, "array \"%s\": %llu of %llu values differ; first at %s: %s vs %s", ia->name,
+           (ull)ndiff, (ull)cli_nelems(ia), where, sa, sb);
+    return CLI_OK;
+}
+
+static int same_shape(const afmt_info *a, const afmt_info *b) {
+    if (a->ndim != b->ndim) return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return 0;
+    return 1;
+}
+
+int cmd_diff(int argc, char **argv) {
+    static const cli_optdef defs[] = {
+        {"rtol", 0, 1}, {"atol", 0, 1}, {"quiet", 'q', 0}, {NULL, 0, 0}};
+    cli_args a;
+    int done, rc = cli_parse(argc, argv, defs, &a, &done);
+    if (done) return rc;
+    if (a.npos != 2) return cli_usage_error("diff", "expected two files A and B");
+    tolerance tl = {0, 0, 0};
+    const char *rs = a.val[cli_opt(defs, "rtol")], *as = a.val[cli_opt(defs, "atol")];
+    if (rs && (cli_parse_double(rs, &tl.rtol) != 0 || !(tl.rtol >= 0)))
+        return cli_usage_error("diff", "--rtol needs a number >= 0, not '%s'", rs);
+    if (as && (cli_parse_double(as, &tl.atol) != 0 || !(tl.atol >= 0)))
+        return cli_usage_error("diff", "--atol needs a number >= 0, not '%s'", as);
+    tl.tol = tl.rtol > 0 || tl.atol > 0;
+    diff_ctx c = {a.pos[0], a.pos[1], NULL, NULL, a.val[cli_opt(defs, "quiet")] != NULL, 0};
+    if ((rc = cli_open(c.pa, AFMT_RDONLY, 0, &c.fa)) != CLI_OK) return rc;
+    if ((rc = cli_open(c.pb, AFMT_RDONLY, 0, &c.fb)) != CLI_OK) {
+        cli_close(c.pa, c.fa);
+        return rc;
+    }
+    int na = 0, nb = 0;
+    afmt_count(c.fa, &na);
+    afmt_count(c.fb, &nb);
+    for (int i = 0; rc == CLI_OK && i < na; i++) {
+        afmt_info ia, ib;
+        afmt_info_at(c.fa, i, &ia);
+        if (afmt_inquire(c.fb, ia.name, &ib) != AFMT_OK) {
+            report(&c, "array \"%s\" only in %s", ia.name, c.pa);
+            continue;
+        }
+        char sa[AFMT_MAX_NDIM * 21 + 1], sb[AFMT_MAX_NDIM * 21 + 1];
+        if (ia.dtype != ib.dtype) {
+            report(&c, "array \"%s\": dtype %s vs %s", ia.name, cli_dtype_name(ia.dtype),
+                   cli_dtype_name(ib.dtype));
+            continue;
+        }
+        if (!same_shape(&ia, &ib)) {
+            report(&c, "array \"%s\": shape [%s] vs [%s]", ia.name,
+                   cli_u64_list(ia.shape, ia.ndim, ",", sa, sizeof sa),
+                   cli_u64_list(ib.shape, ib.ndim, ",", sb, sizeof sb));
+            continue;
+        }
+        const afmt_array *xa = afmt_index_find(&c.fa->idx, ia.name);
+        const afmt_array *xb = afmt_index_find(&c.fb->idx, ia.name);
+        if (memcmp(xa->d.fill, xb->d.fill, 8) != 0) {
+            uint8_t fa[8], fb[8];
+            cli_fill_native(xa->d.fill, ia.dtype, fa);
+            cli_fill_native(xb->d.fill, ia.dtype, fb);
+            cli_format_value(sa, sizeof sa, fa, ia.dtype, 0);
+            cli_format_value(sb, sizeof sb, fb, ia.dtype, 0);
+            report(&c, "array \"%s\": fill value %s vs %s", ia.name, sa, sb);
+        }
+        char what[AFMT_MAX_NAME + 16];
+        snprintf(what, sizeof what, "array \"%s\"", ia.name);
+        diff_attrs(&c, what, xa->attrs, xa->n_attrs, xb->attrs, xb->n_attrs);
+        rc = diff_values(&c, &ia, &tl);
+    }
+    for (int i = 0; rc == CLI_OK && i < nb; i++) {
+        afmt_info ib, ia;
+        afmt_info_at(c.fb, i, &ib);
+        if (afmt_inquire(c.fa, ib.name, &ia) != AFMT_OK)
+            report(&c, "array \"%s\" only in %s", ib.name, c.pb);
+    }
+    if (rc == CLI_OK)
+        diff_attrs(&c, "file", c.fa->idx.file_attrs, c.fa->idx.n_file_attrs, c.fb->idx.file_attrs,
+                   c.fb->idx.n_file_attrs);
+    int ca = cli_close(c.pa, c.fa), cb = cli_close(c.pb, c.fb);
+    if (rc != CLI_OK) return rc;
+    if (ca != CLI_OK || cb != CLI_OK) return CLI_ERROR;
+    return c.ndiff ? CLI_DIFF : CLI_OK;
+}

@@ -1,0 +1,673 @@
+/* util.c - shared parts of the afmt tool: argument parsing, one-line errors, value
+ * formatting, JSON output and slabs. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "superblock.h"
+#include "util.h"
+
+/* ---- arguments -------------------------------------------------------------------- */
+
+int cli_opt(const cli_optdef *defs, const char *name) {
+    for (int i = 0; defs[i].name; i++)
+        if (strcmp(defs[i].name, name) == 0) return i;
+    return -1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    if (cli.rank == 0) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "afmt: %s: %s (see afmt %s --help)\n", cmd, msg, cmd);
+    }
+    return CLI_ERROR;
+}
+
+int cli_parse(int argc, char **argv, const cli_optdef *defs, cli_args *a, int *done) {
+    memset(a, 0, sizeof *a);
+    *done = 0;
+    const char *cmd = argv[0];
+    int only_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (only_pos || s[0] != '-' || s[1] == 0) {
+            if (a->npos == CLI_MAX_POS) {
+                *done = 1;
+                return cli_usage_error(cmd, "too many arguments");
+            }
+            a->pos[a->npos++] = s;
+            continue;
+        }
+        if (!strcmp(s, "--")) {
+            only_pos = 1;
+            continue;
+        }
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            if (cli.rank == 0) cli_help(cmd, stdout);
+            *done = 1;
+            return CLI_OK;
+        }
+        int k = -1;
+        const char *val = NULL;
+        if (s[1] == '-') {
+            const char *eq = strchr(s + 2, '=');
+            size_t len = eq ? (size_t)(eq - (s + 2)) : strlen(s + 2);
+            for (int j = 0; defs[j].name; j++)
+                if (strlen(defs[j].name) == len && !strncmp(defs[j].name, s + 2, len)) k = j;
+            if (k >= 0 && eq) {
+                if (!defs[k].has_arg) {
+                    *done = 1;
+                    return cli_usage_error(cmd, "option --%s takes no value", defs[k].name);
+                }
+                val = eq + 1;
+            }
+        } else if (s[2] == 0) {
+            for (int j = 0; defs[j].name; j++)
+                if (defs[j].short_name == s[1]) k = j;
+        }
+        if (k < 0) {
+            *done = 1;
+            return cli_usage_error(cmd, "unknown option '%s'", s);
+        }
+        if (defs[k].has_arg && !val) {
+            if (i + 1 >= argc) {
+                *done = 1;
+                return cli_usage_error(cmd, "option --%s needs a value", defs[k].name);
+            }
+            val = argv[++i];
+        }
+        a->val[k] = defs[k].has_arg ? val : "";
+    }
+    return CLI_OK;
+}
+
+int cli_parse_u64(const char *s, uint64_t *v) {
+    if (!s || !*s || *s == '-' || *s == '+') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *v = (uint64_t)x;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double *v) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (errno || *end) return -1;
+    *v = x;
+    return 0;
+}
+
+int cli_parse_u64_list(const char *s, uint64_t *v, int max, int *n) {
+    *n = 0;
+    if (!s || !*s) return -1;
+    const char *p = s;
+    for (;;) {
+        if (*n == max) return -1;
+        char buf[32];
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= sizeof buf) return -1;
+        memcpy(buf, p, len);
+        buf[len] = 0;
+        if (cli_parse_u64(buf, &v[*n]) != 0) return -1;
+        (*n)++;
+        p += len;
+        if (!*p) return 0;
+        p++;
+    }
+}
+
+/* ---- errors ----------------------------------------------------------------------- */
+
+/* Drops a leading "identifier(PATH): " from a library message. */
+static const char *strip_prefix(const char *msg, const char *path) {
+    const char *p = msg;
+    while ((*p >= 'a' && *p <= 'z') || *p == '_' || (*p >= '0' && *p <= '9')) p++;
+    if (p == msg || *p != '(') return msg;
+    size_t pl = strlen(path);
+    if (strncmp(p + 1, path, pl) != 0 || strncmp(p + 1 + pl, "): ", 3) != 0) return msg;
+    return p + 1 + pl + 3;
+}
+
+static void print_line(const char *path, const char *msg) {
+    char line[2048];
+    snprintf(line, sizeof line, "%s", msg);
+    for (char *c = line; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ';';
+    if (path)
+        fprintf(stderr, "afmt: %s: %s\n", path, line);
+    else
+        fprintf(stderr, "afmt: %s\n", line);
+    fflush(stderr);
+}
+
+int cli_error(const char *path, const char *fmt, ...) {
+    if (cli.rank != 0) return CLI_ERROR;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    print_line(path, path ? strip_prefix(msg, path) : msg);
+    return CLI_ERROR;
+}
+
+int cli_lib_error(const char *path, const afmt_file *f) {
+    const char *m = afmt_errmsg(f);
+    return cli_error(path, "%s", m && *m ? m : "unknown error");
+}
+
+int cli_agree(int code) {
+    int all = code;
+    if (cli.comm == MPI_COMM_NULL) return code;
+    MPI_Allreduce(&code, &all, 1, MPI_INT, MPI_MAX, cli.comm);
+    return all;
+}
+
+int cli_agree_msg(const char *path, int failed, const char *msg) {
+    int mine = failed ? cli.rank : cli.size, root = cli.size;
+    MPI_Allreduce(&mine, &root, 1, MPI_INT, MPI_MIN, cli.comm);
+    if (root == cli.size) return CLI_OK;
+    char m[1024];
+    memset(m, 0, sizeof m);
+    if (cli.rank == root) snprintf(m, sizeof m, "%s", msg ? msg : "failed");
+    MPI_Bcast(m, (int)sizeof m, MPI_CHAR, root, cli.comm);
+    m[sizeof m - 1] = 0;
+    return cli_error(path, "%s", m);
+}
+
+int cli_check_file(const char *path) {
+    struct {
+        int ok;
+        char msg[1000];
+    } r;
+    memset(&r, 0, sizeof r);
+    r.ok = 1;
+    if (cli.rank == 0) {
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            r.ok = 0;
+            snprintf(r.msg, sizeof r.msg, "%s", errno == ENOENT ? "no such file" : strerror(errno));
+        } else if (S_ISDIR(sb.st_mode)) {
+            r.ok = 0;
+            snprintf(r.msg, sizeof r.msg, "is a directory, not an afmt file");
+        } else if (!S_ISREG(sb.st_mode)) {
+            r.ok = 0;
+            snprintf(r.msg, sizeof r.msg, "not a regular file");
+        } else if (sb.st_size == 0) {
+            r.ok = 0;
+            snprintf(r.msg, sizeof r.msg, "empty file, not an afmt file");
+        } else {
+            FILE *fp = fopen(path, "rb");
+            if (!fp) {
+                r.ok = 0;
+                snprintf(r.msg, sizeof r.msg, "cannot open: %s", strerror(errno));
+            } else {
+                uint8_t region[AFMT_SLOT_B_OFFSET + 8];
+                size_t got = fread(region, 1, sizeof region, fp);
+                fclose(fp);
+                int a = got >= 8 && !memcmp(region, "AFMTSUPR", 8);
+                int b = got >= sizeof region && !memcmp(region + AFMT_SLOT_B_OFFSET, "AFMTSUPR", 8);
+                if (!a && !b) {
+                    r.ok = 0;
+                    snprintf(r.msg, sizeof r.msg,
+                             "not an afmt file (no superblock at offset 0 or 2048)");
+                }
+            }
+        }
+    }
+    MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, cli.comm);
+    if (!r.ok) return cli_error(path, "%s", r.msg);
+    return CLI_OK;
+}
+
+int cli_open(const char *path, unsigned mode, uint64_t layer, afmt_file **f) {
+    *f = NULL;
+    int rc = cli_check_file(path);
+    if (rc != CLI_OK) return rc;
+    int lrc = layer ? afmt_open_layer(cli.comm, path, layer, NULL, f)
+                    : afmt_open(cli.comm, path, mode, NULL, f);
+    if (lrc != AFMT_OK) {
+        *f = NULL;
+        if (lrc == AFMT_ERANGE)
+            return cli_error(path, "no layer %llu in the file (see afmt info %s)",
+                             (unsigned long long)layer, path);
+        return cli_lib_error(path, NULL);
+    }
+    return CLI_OK;
+}
+
+int cli_close(const char *path, afmt_file *f) {
+    if (!f) return CLI_OK;
+    if (afmt_close(f) != AFMT_OK) return cli_lib_error(path, NULL);
+    return CLI_OK;
+}
+
+/* ---- values ----------------------------------------------------------------------- */
+
+cli_kind cli_dtype_kind(afmt_dtype t) {
+    switch (t) {
+    case AFMT_INT8:
+    case AFMT_INT16:
+    case AFMT_INT32:
+    case AFMT_INT64:
+        return CLI_KIND_SIGNED;
+    case AFMT_FLOAT32:
+    case AFMT_FLOAT64:
+        return CLI_KIND_FLOAT;
+    default:
+        return CLI_KIND_UNSIGNED;
+    }
+}
+
+size_t cli_dtype_size(afmt_dtype t) {
+    return afmt_dtype_size(t);
+}
+
+const char *cli_dtype_name(afmt_dtype t) {
+    return afmt_dtype_name(t);
+}
+
+int64_t cli_get_i64(const void *buf, afmt_dtype t, uint64_t i) {
+    const uint8_t *p = (const uint8_t *)buf + i * afmt_dtype_size(t);
+    switch (t) {
+    case AFMT_INT8: {
+        int8_t v;
+        memcpy(&v, p, 1);
+        return v;
+    }
+    case AFMT_INT16: {
+        int16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case AFMT_INT32: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case AFMT_INT64: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+    case AFMT_FLOAT32:
+    case AFMT_FLOAT64:
+        return (int64_t)cli_get_f64(buf, t, i);
+    default:
+        return (int64_t)cli_get_u64(buf, t, i);
+    }
+}
+
+uint64_t cli_get_u64(const void *buf, afmt_dtype t, uint64_t i) {
+    const uint8_t *p = (const uint8_t *)buf + i * afmt_dtype_size(t);
+    switch (t) {
+    case AFMT_BOOL:
+    case AFMT_UINT8:
+        return p[0];
+    case AFMT_UINT16: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case AFMT_UINT32: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case AFMT_UINT64: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+    default:
+        return (uint64_t)cli_get_i64(buf, t, i);
+    }
+}
+
+double cli_get_f64(const void *buf, afmt_dtype t, uint64_t i) {
+    const uint8_t *p = (const uint8_t *)buf + i * afmt_dtype_size(t);
+    if (t == AFMT_FLOAT32) {
+        float v;
+        memcpy(&v, p, 4);
+        return (double)v;
+    }
+    if (t == AFMT_FLOAT64) {
+        double v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+    if (cli_dtype_kind(t) == CLI_KIND_SIGNED) return (double)cli_get_i64(buf, t, i);
+    return (double)cli_get_u64(buf, t, i);
+}
+
+int cli_format_double(char *out, size_t n, double v, int single) {
+    if (isnan(v)) return snprintf(out, n, "nan");
+    if (isinf(v)) return snprintf(out, n, v < 0 ? "-inf" : "inf");
+    /* The shortest of a few precisions that reads back exactly; %g drops trailing zeros,
+     * so the first precision that round-trips gives the shortest form. */
+    static const int dprec[] = {15, 16, 17}, fprec[] = {6, 7, 8, 9};
+    const int *prec = single ? fprec : dprec;
+    int np = single ? 4 : 3, len = 0;
+    for (int i = 0; i < np; i++) {
+        len = snprintf(out, n, "%.*g", prec[i], v);
+        double back = strtod(out, NULL);
+        if (single ? (float)back == (float)v : back == v) break;
+    }
+    return len;
+}
+
+int cli_format_value(char *out, size_t n, const void *buf, afmt_dtype t, uint64_t i) {
+    switch (cli_dtype_kind(t)) {
+    case CLI_KIND_SIGNED:
+        return snprintf(out, n, "%lld", (long long)cli_get_i64(buf, t, i));
+    case CLI_KIND_UNSIGNED:
+        return snprintf(out, n, "%llu", (unsigned long long)cli_get_u64(buf, t, i));
+    default:
+        return cli_format_double(out, n, cli_get_f64(buf, t, i), t == AFMT_FLOAT32);
+    }
+}
+
+void cli_fill_native(const uint8_t *fill_le, afmt_dtype t, void *out) {
+    uint8_t tmp[8];
+    memcpy(tmp, fill_le, 8);
+    if (afmt_host_is_big_endian()) afmt_bswap_elems(tmp, 1, afmt_dtype_size(t));
+    memcpy(out, tmp, 8);
+}
+
+const char *cli_human(uint64_t bytes, char *buf, size_t n) {
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, n, "%llu B", (unsigned long long)bytes);
+        return buf;
+    }
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 6) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, n, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+const char *cli_iso_time(uint64_t ns, char *buf, size_t n) {
+    time_t s = (time_t)(ns / 1000000000u);
+    struct tm tm;
+    if (!gmtime_r(&s, &tm)) {
+        snprintf(buf, n, "?");
+        return buf;
+    }
+    char d[32];
+    strftime(d, sizeof d, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, n, "%s.%03uZ", d, (unsigned)((ns / 1000000u) % 1000u));
+    return buf;
+}
+
+const char *cli_u64_list(const uint64_t *v, int n, const char *sep, char *buf, size_t len) {
+    size_t at = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && at < len; i++) {
+        int w = snprintf(buf + at, len - at, "%s%llu", i ? sep : "", (unsigned long long)v[i]);
+        if (w < 0) break;
+        at += (size_t)w;
+    }
+    return buf;
+}
+
+/* ---- JSON ------------------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n) {
+    unsigned char c = p[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if ((c & 0xe0) == 0xc0) {
+        len = 2;
+        cp = c & 0x1fu;
+    } else if ((c & 0xf0) == 0xe0) {
+        len = 3;
+        cp = c & 0x0fu;
+    } else if ((c & 0xf8) == 0xf0) {
+        len = 4;
+        cp = c & 0x07u;
+    } else
+        return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
+void cli_json_str(FILE *out, const char *s, size_t len) {
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', out);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            fputc('\\', out);
+            fputc(c, out);
+            i++;
+        } else if (c == '\n') {
+            fputs("\\n", out);
+            i++;
+        } else if (c == '\t') {
+            fputs("\\t", out);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            fprintf(out, "\\u%04x", c);
+            i++;
+        } else {
+            size_t l = utf8_len(p + i, len - i);
+            if (l == 0) {
+                fprintf(out, "\\u%04x", c); /* not UTF-8: the byte as a code point */
+                i++;
+            } else {
+                fwrite(p + i, 1, l, out);
+                i += l;
+            }
+        }
+    }
+    fputc('"', out);
+}
+
+/* The attribute values as native elements (a copy; the file is little-endian). */
+static uint8_t *native_values(afmt_dtype t, uint64_t n, const uint8_t *le) {
+    size_t es = afmt_dtype_size(t);
+    uint8_t *v = malloc((size_t)(n * es) + 1);
+    if (!v) return NULL;
+    if (n) memcpy(v, le, (size_t)(n * es));
+    if (afmt_host_is_big_endian()) afmt_bswap_elems(v, (size_t)n, es);
+    return v;
+}
+
+static int printable(afmt_dtype t, uint64_t n, const uint8_t *v) {
+    if (t != AFMT_UINT8 || n == 0) return 0;
+    for (uint64_t i = 0; i < n; i++)
+        if (v[i] < 0x20 && v[i] != '\n' && v[i] != '\t') return 0;
+    /* Valid UTF-8 text, or plain ASCII. */
+    for (uint64_t i = 0; i < n;) {
+        size_t l = utf8_len(v + i, (size_t)(n - i));
+        if (!l || v[i] == 0x7f) return 0;
+        i += l;
+    }
+    return 1;
+}
+
+static void json_number(FILE *out, const void *v, afmt_dtype t, uint64_t i) {
+    char b[64];
+    cli_format_value(b, sizeof b, v, t, i);
+    if (cli_dtype_kind(t) == CLI_KIND_FLOAT && !isfinite(cli_get_f64(v, t, i)))
+        fprintf(out, "\"%s\"", b); /* JSON has no NaN or infinity */
+    else
+        fputs(b, out);
+}
+
+void cli_json_values(FILE *out, afmt_dtype t, uint64_t n, const uint8_t *le) {
+    uint8_t *v = native_values(t, n, le);
+    if (!v) {
+        fputs("null", out);
+        return;
+    }
+    if (printable(t, n, v)) {
+        cli_json_str(out, (const char *)v, (size_t)n);
+    } else if (n == 1) {
+        json_number(out, v, t, 0);
+    } else {
+        fputc('[', out);
+        for (uint64_t i = 0; i < n; i++) {
+            if (i) fputs(", ", out);
+            json_number(out, v, t, i);
+        }
+        fputc(']', out);
+    }
+    free(v);
+}
+
+void cli_text_values(FILE *out, afmt_dtype t, uint64_t n, const uint8_t *le, uint64_t max) {
+    uint8_t *v = native_values(t, n, le);
+    if (!v) return;
+    if (printable(t, n, v)) {
+        /* A quoted string with C escapes for quotes, backslashes and newlines. */
+        fputc('"', out);
+        for (uint64_t i = 0; i < n; i++) {
+            if (v[i] == '"' || v[i] == '\\')
+                fprintf(out, "\\%c", v[i]);
+            else if (v[i] == '\n')
+                fputs("\\n", out);
+            else if (v[i] == '\t')
+                fputs("\\t", out);
+            else
+                fputc(v[i], out);
+        }
+        fputc('"', out);
+    } else {
+        char b[64];
+        if (n != 1) fputc('[', out);
+        for (uint64_t i = 0; i < n && i < max; i++) {
+            cli_format_value(b, sizeof b, v, t, i);
+            fprintf(out, "%s%s", i ? ", " : "", b);
+        }
+        if (n > max) fprintf(out, ", ... (%llu values)", (unsigned long long)n);
+        if (n != 1) fputc(']', out);
+    }
+    free(v);
+}
+
+/* ---- slabs ------------------------------------------------------------------------ */
+
+uint64_t cli_slab_budget(void) {
+    const char *e = getenv("AFMT_CLI_SLAB_BYTES");
+    uint64_t v;
+    if (e && cli_parse_u64(e, &v) == 0 && v > 0) return v;
+    return (uint64_t)64 << 20;
+}
+
+void cli_slabs_init(cli_slabs *s, const afmt_info *info, const uint64_t *start,
+                    const uint64_t *count, size_t esize, uint64_t budget) {
+    memset(s, 0, sizeof *s);
+    int nd = s->ndim = info->ndim;
+    for (int d = 0; d < nd; d++) {
+        s->start[d] = start ? start[d] : 0;
+        s->count[d] = count ? count[d] : info->shape[d];
+    }
+    if (nd == 0) {
+        s->k = 0;
+        s->n = s->max_elems = 1;
+        return;
+    }
+    /* rows[k]: elements of one index of dim k (the product of the dims after k). */
+    uint64_t rows[AFMT_MAX_NDIM] = {0};
+    int big[AFMT_MAX_NDIM] = {0};
+    uint64_t acc = 1;
+    int over = 0;
+    for (int d = nd - 1; d >= 0; d--) {
+        rows[d] = acc;
+        big[d] = over;
+        if (!afmt_mul_ok(acc, s->count[d], &acc)) over = 1;
+    }
+    int k = nd - 1;
+    for (int d = 0; d < nd; d++) {
+        uint64_t thick = info->chunk[d] < s->count[d] ? info->chunk[d] : s->count[d], b;
+        if (!big[d] && afmt_mul_ok(rows[d], thick, &b) && afmt_mul_ok(b, esize, &b) &&
+            b <= budget) {
+            k = d;
+            break;
+        }
+    }
+    uint64_t thick = info->chunk[k] < s->count[k] ? info->chunk[k] : s->count[k];
+    uint64_t b = rows[k] * thick * esize, step = thick;
+    if (!big[k] && b <= budget && b > 0) {
+        uint64_t m = budget / b;
+        step = m > s->count[k] / thick + 1 ? s->count[k] : thick * m;
+        if (step > s->count[k]) step = s->count[k];
+    }
+    s->k = k;
+    s->step = step;
+    s->nk = (s->count[k] + step - 1) / step;
+    s->n = s->nk;
+    for (int d = 0; d < k; d++) s->n *= s->count[d];
+    s->max_elems = rows[k] * step;
+}
+
+uint64_t cli_slab_at(const cli_slabs *s, uint64_t i, uint64_t *start, uint64_t *count) {
+    int nd = s->ndim;
+    if (nd == 0) return 1;
+    int k = s->k;
+    uint64_t o = i / s->nk, j = i % s->nk, n = 1;
+    for (int d = k - 1; d >= 0; d--) {
+        start[d] = s->start[d] + o % s->count[d];
+        count[d] = 1;
+        o /= s->count[d];
+    }
+    start[k] = s->start[k] + j * s->step;
+    count[k] = s->count[k] - j * s->step < s->step ? s->count[k] - j * s->step : s->step;
+    for (int d = k + 1; d < nd; d++) {
+        start[d] = s->start[d];
+        count[d] = s->count[d];
+    }
+    for (int d = 0; d < nd; d++) n *= count[d];
+    return n;
+}
+
+void cli_slab_share(uint64_t n, int r, int size, uint64_t *lo, uint64_t *hi) {
+    uint64_t q = n / (uint64_t)size, rem = n % (uint64_t)size, ur = (uint64_t)r;
+    *lo = ur * q + (ur < rem ? ur : rem);
+    *hi = *lo + q + (ur < rem ? 1 : 0);
+}
+
+uint64_t cli_nelems(const afmt_info *info) {
+    uint64_t n = 1;
+    for (int d = 0; d < info->ndim; d++) n *= info->shape[d];
+    return n;
+}
+
+uint64_t cli_count_elems(int ndim, const uint64_t *count) {
+    uint64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= count[d];
+    return n;
+}
+
+void cli_unravel(int ndim, const uint64_t *count, uint64_t lin, uint64_t *coord) {
+    for (int d = ndim - 1; d >= 0; d--) {
+        coord[d] = lin % count[d];
+        lin /= count[d];
+    }
+}

@@ -207,6 +207,27 @@ int afmt_layers(afmt_file *f, uint64_t *n);
  * newest) and its commit time in Unix nanoseconds (either output may be NULL). ERANGE. */
 int afmt_layer_id(afmt_file *f, uint64_t index, uint64_t *id, uint64_t *time_ns);
 
+/* INDEPENDENT. Layer provenance: attribute key of committed layer number index (0 =
+ * oldest), like afmt_get_attr. Every commit records, on its own: "host" (rank 0's host
+ * name), "nranks" (INT64, the writer's rank count), "time_ns" (UINT64), and when set in
+ * rank 0's environment "slurm_job_id", "slurm_array_task_id", "slurm_job_num_nodes"
+ * (strings, UINT8). ERANGE (index), ENOTFOUND, ETYPE. */
+int afmt_layer_attr(afmt_file *f, uint64_t index, const char *key, afmt_dtype t, uint64_t *n,
+                    void *values);
+
+/* ---- checkpoint on a signal ------------------------------------------------ */
+
+/* INDEPENDENT, process-wide. Installs a handler for signum (e.g. SIGUSR1, which Slurm
+ * sends before the time limit with --signal) that only sets a flag, and clears the flag.
+ * Errors: EINVAL (SIGKILL, SIGSTOP, invalid). */
+int afmt_signal_arm(int signum);
+/* COLLECTIVE over comm. *pending = 1 on every rank if the armed signal reached ANY rank
+ * (a logical OR), so all ranks checkpoint together. The flag stays set (the job is about
+ * to checkpoint and leave); afmt_signal_clear resets it. Errors: EINVAL, EMPI. */
+int afmt_signal_pending(MPI_Comm comm, int *pending);
+/* INDEPENDENT. Resets this process's flag. */
+int afmt_signal_clear(void);
+
 /* ---- codecs ---------------------------------------------------------------- */
 
 /* A user codec. compress writes at most dst_cap bytes and sets *dst_len; it returns 0,

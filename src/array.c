@@ -176,6 +176,45 @@ int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t
     return AFMT_OK;
 }
 
+/* Copies a stored attribute out for a reader: type check, capacity, byte order. */
+static int attr_copy_out(afmt_file *f, const char *fn, const afmt_attr_rec *a, afmt_dtype t,
+                         uint64_t *n, void *values) {
+    const char *key = a->key;
+    if (a->dtype != t)
+        return afmt_fail(f->errmsg, AFMT_ETYPE, "%s(\"%s\"): stored as %s, asked for %s", fn, key,
+                         afmt_dtype_name(a->dtype), afmt_dtype_name(t));
+    uint64_t cap = *n;
+    *n = a->n;
+    if (cap < a->n)
+        return afmt_fail(f->errmsg, AFMT_ERANGE,
+                         "%s(\"%s\"): %llu values do not fit in a capacity of %llu", fn, key,
+                         (unsigned long long)a->n, (unsigned long long)cap);
+    if (a->n > 0 && !values)
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "%s(\"%s\"): values is NULL", fn, key);
+    size_t es = afmt_dtype_size(t);
+    if (a->n) memcpy(values, a->value, (size_t)(a->n * es));
+    if (afmt_host_is_big_endian()) afmt_bswap_elems(values, (size_t)a->n, es);
+    return AFMT_OK;
+}
+
+int afmt_layer_attr(afmt_file *f, uint64_t index, const char *key, afmt_dtype t, uint64_t *n,
+                    void *values) {
+    int rc = afmt__check(f, "afmt_layer_attr");
+    if (rc != AFMT_OK) return rc;
+    if (!key || !n)
+        return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_layer_attr: %s is NULL", key ? "n" : "key");
+    if (index >= f->idx.n_layers)
+        return afmt_fail(f->errmsg, AFMT_ERANGE, "afmt_layer_attr: index %llu outside [0, %llu)",
+                         (unsigned long long)index, (unsigned long long)f->idx.n_layers);
+    const afmt_layer_info *li = &f->idx.layers[index];
+    for (uint64_t i = 0; i < li->n_attrs; i++)
+        if (!strcmp(li->attrs[i].key, key))
+            return attr_copy_out(f, "afmt_layer_attr", &li->attrs[i], t, n, values);
+    return afmt_fail(f->errmsg, AFMT_ENOTFOUND,
+                     "afmt_layer_attr(layer %llu, \"%s\"): no such attribute",
+                     (unsigned long long)li->layer_id, key);
+}
+
 int afmt_get_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t, uint64_t *n,
                   void *values) {
     const char *fn = "afmt_get_attr";
@@ -190,21 +229,7 @@ int afmt_get_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t
         return afmt_fail(f->errmsg, AFMT_ENOTFOUND,
                          "afmt_get_attr(%s%s%s, \"%s\"): no such attribute", array ? "\"" : "",
                          array ? array : "file", array ? "\"" : "", key);
-    if (a->dtype != t)
-        return afmt_fail(f->errmsg, AFMT_ETYPE, "afmt_get_attr(\"%s\"): stored as %s, asked for %s",
-                         key, afmt_dtype_name(a->dtype), afmt_dtype_name(t));
-    uint64_t cap = *n;
-    *n = a->n;
-    if (cap < a->n)
-        return afmt_fail(f->errmsg, AFMT_ERANGE,
-                         "afmt_get_attr(\"%s\"): %llu values do not fit in a capacity of %llu", key,
-                         (unsigned long long)a->n, (unsigned long long)cap);
-    if (a->n > 0 && !values)
-        return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_get_attr(\"%s\"): values is NULL", key);
-    size_t es = afmt_dtype_size(t);
-    if (a->n) memcpy(values, a->value, (size_t)(a->n * es));
-    if (afmt_host_is_big_endian()) afmt_bswap_elems(values, (size_t)a->n, es);
-    return AFMT_OK;
+    return attr_copy_out(f, "afmt_get_attr", a, t, n, values);
 }
 
 static void fill_info(const afmt_array *arr, afmt_info *info) {

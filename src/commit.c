@@ -3,9 +3,11 @@
  * request, block and chunk metadata are gathered to rank 0 which writes the footer and
  * trailer, everything is synced, and only then rank 0 writes the other superblock slot
  * and syncs again. Until that slot is durable the file is the previous commit. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "file.h"
 #include "util.h"
@@ -96,6 +98,52 @@ static int pack_meta(afmt_file *f, afmt_layer_job *job, uint64_t base, afmt_buf 
     return m->oom ? AFMT_ENOMEM : AFMT_OK;
 }
 
+static int push_layer_attr(afmt_layer *L, const char *key, afmt_dtype t, uint64_t n,
+                           const void *v) {
+    afmt_attr_rec *a = &L->attrs[L->n_attrs];
+    memset(a, 0, sizeof *a);
+    size_t bytes = (size_t)n * afmt_dtype_size(t);
+    if (!(a->value = malloc(bytes ? bytes : 1))) return AFMT_ENOMEM;
+    memcpy(a->value, v, bytes);
+    if (afmt_host_is_big_endian()) afmt_bswap_elems(a->value, (size_t)n, afmt_dtype_size(t));
+    a->array_id = AFMT_ATTR_LAYER;
+    snprintf(a->key, sizeof a->key, "%s", key);
+    a->dtype = t;
+    a->n = n;
+    L->n_attrs++;
+    return AFMT_OK;
+}
+
+/* The job's attributes plus this layer's provenance: who wrote it, where, when. */
+static int add_provenance(afmt_file *f, const afmt_layer_job *job, afmt_layer *L) {
+    static const char *env[][2] = {{"SLURM_JOB_ID", "slurm_job_id"},
+                                   {"SLURM_ARRAY_TASK_ID", "slurm_array_task_id"},
+                                   {"SLURM_JOB_NUM_NODES", "slurm_job_num_nodes"}};
+    L->attrs = malloc(sizeof *L->attrs * (size_t)(job->n_attrs + 6));
+    if (!L->attrs) return AFMT_ENOMEM;
+    memcpy(L->attrs, job->attrs, sizeof *L->attrs * (size_t)job->n_attrs);
+    L->n_attrs = job->n_attrs;
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "unknown");
+    int64_t nranks = f->size;
+    int rc = push_layer_attr(L, "host", AFMT_UINT8, strlen(host), host);
+    if (rc == AFMT_OK) rc = push_layer_attr(L, "nranks", AFMT_INT64, 1, &nranks);
+    if (rc == AFMT_OK) rc = push_layer_attr(L, "time_ns", AFMT_UINT64, 1, &L->time_ns);
+    for (size_t i = 0; rc == AFMT_OK && i < sizeof env / sizeof env[0]; i++) {
+        const char *v = getenv(env[i][0]);
+        if (v && *v) rc = push_layer_attr(L, env[i][1], AFMT_UINT8, strlen(v), v);
+    }
+    return rc;
+}
+
+/* Frees what build_layer allocated (the job's own attribute values are not ours). */
+static void free_built_layer(const afmt_layer_job *job, afmt_layer *L) {
+    for (uint64_t i = job->n_attrs; L->attrs && i < L->n_attrs; i++) free(L->attrs[i].value);
+    free(L->attrs);
+    free(L->blocks);
+    free(L->chunks);
+}
+
 /* Rank 0: the layer from everyone's records. */
 static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, const uint64_t *lens,
                        uint64_t data_offset, afmt_layer *L) {
@@ -150,9 +198,7 @@ static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, co
     L->flags = job->flags;
     L->arrays = (afmt_array_rec *)job->arrays;
     L->n_arrays = job->n_arrays;
-    L->attrs = (afmt_attr_rec *)job->attrs;
-    L->n_attrs = job->n_attrs;
-    return AFMT_OK;
+    return add_provenance(f, job, L);
 }
 
 int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
@@ -233,8 +279,7 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
             next.layer_id = L.layer_id;
             next.next_array_id = job->next_array_id;
         }
-        free(L.blocks);
-        free(L.chunks);
+        free_built_layer(job, &L);
     }
     free(all);
     free(lens);

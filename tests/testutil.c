@@ -31,6 +31,7 @@ const char *tu_path(const char *dir, const char *tag) {
 }
 
 void tu_remove(const char *path) {
+    MPI_Barrier(MPI_COMM_WORLD); /* nobody may still be using it */
     if (tu_rank() == 0) {
         char buf[600];
         unlink(path);

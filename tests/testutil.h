@@ -28,7 +28,7 @@ int tu_size(void);
  * MPI_COMM_WORLD (COLLECTIVE), removed first. dir NULL = AFMT_TEST_SCRATCH. The string is
  * static storage of the helper (a ring of 8). */
 const char *tu_path(const char *dir, const char *tag);
-/* Removes path and path.compact (rank 0 only) followed by a barrier. COLLECTIVE. */
+/* Removes path and path.compact (rank 0 only) between two barriers. COLLECTIVE. */
 void tu_remove(const char *path);
 /* Asserts rc == AFMT_OK, printing afmt_errmsg(f) on failure. */
 #define TU_OK(f, call)                                                                             \

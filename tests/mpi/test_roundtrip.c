@@ -1,390 +1,12 @@
 /* test_roundtrip.c - MPI integration: every byte written by any decomposition of any rank
  * count reads back equal, through commit, reopen on other rank counts, codecs and shapes. */
 #define _POSIX_C_SOURCE 200809L
-#include "testutil.h"
+#include "model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-/* ---- shared helpers (identical copy in each tests/mpi/test_*.c of this suite) ---------
- * Checks never abort in the middle of a test: a failed check is recorded and the test goes
- * on, so that every rank makes the same collective calls; done() at the end of each test
- * gathers the outcome of all ranks and fails the test (with the recorded messages). */
-#define NSTR(s) ((s) ? (s) : "(null)")
-#define SMOOTH  (1ull << 40) /* seed flag: compressible values */
-static int g_nfail;
-static char g_msg[8][700];
-
-static inline void rec(int line, const char *fmt, ...) {
-    if (g_nfail < 8) {
-        int k = snprintf(g_msg[g_nfail], sizeof g_msg[0], "line %d: ", line);
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(g_msg[g_nfail] + k, sizeof g_msg[0] - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    g_nfail++;
-}
-#define EXPECT(c)                                                                                  \
-    do {                                                                                           \
-        if (!(c)) rec(__LINE__, "expected %s", #c);                                                \
-    } while (0)
-#define EXPECT_RC(f, call, want)                                                                   \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ != (want))                                                                         \
-            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)),      \
-                (int)(want), NSTR(afmt_errmsg(f)));                                                \
-    } while (0)
-#define EXPECT_OK(f, call) EXPECT_RC(f, call, AFMT_OK)
-
-/* COLLECTIVE over MPI_COMM_WORLD: ends a test, failing it if any rank recorded a failure. */
-static inline void done(void) {
-    int bad = g_nfail, any = 0;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    for (int i = 0; i < bad && i < 8; i++)
-        fprintf(stderr, "[rank %d/%d] %s\n", tu_rank(), tu_size(), g_msg[i]);
-    g_nfail = 0;
-    if (bad) fail_msg("rank %d: %d check(s) failed (see above)", tu_rank(), bad);
-    if (any) fail_msg("a check failed on another rank");
-}
-
-static inline int all_true(int v, MPI_Comm c) {
-    int all = 0;
-    MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_MIN, c);
-    return all;
-}
-
-/* COLLECTIVE over c: creates (open == 0) or opens path; NULL on every rank unless every
- * rank succeeded, so that a failure does not leave ranks waiting in collectives. */
-static inline afmt_file *xopen(MPI_Comm c, const char *path, int open, unsigned flags,
-                               const afmt_opts *o, int line) {
-    afmt_file *f = NULL;
-    int rc = open ? afmt_open(c, path, flags, o, &f) : afmt_create(c, path, flags, o, &f);
-    if (rc != AFMT_OK || !f)
-        rec(line, "%s(%s) -> %d (%s): %s", open ? "afmt_open" : "afmt_create", path, rc,
-            NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
-    if (!all_true(rc == AFMT_OK && f != NULL, c)) return NULL;
-    return f;
-}
-
-/* COLLECTIVE: removes a test file once every rank is done with it (tu_remove unlinks on
- * rank 0 before its barrier). */
-static inline void rm_path(const char *p) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    tu_remove(p);
-}
-
-static inline long long fsize(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 ? (long long)st.st_size : -1;
-}
-
-static inline size_t esz(afmt_dtype t) {
-    switch (t) {
-    case AFMT_BOOL:
-    case AFMT_INT8:
-    case AFMT_UINT8:
-        return 1;
-    case AFMT_INT16:
-    case AFMT_UINT16:
-        return 2;
-    case AFMT_INT32:
-    case AFMT_UINT32:
-    case AFMT_FLOAT32:
-        return 4;
-    default:
-        return 8;
-    }
-}
-
-/* One element of type t with the small integer value v (floats get a fraction). */
-static inline void tconst(afmt_dtype t, int64_t v, void *dst) {
-    switch (t) {
-    case AFMT_BOOL: {
-        uint8_t x = v != 0;
-        memcpy(dst, &x, 1);
-        break;
-    }
-    case AFMT_INT8:
-    case AFMT_UINT8: {
-        uint8_t x = (uint8_t)(uint64_t)v;
-        memcpy(dst, &x, 1);
-        break;
-    }
-    case AFMT_INT16:
-    case AFMT_UINT16: {
-        uint16_t x = (uint16_t)(uint64_t)v;
-        memcpy(dst, &x, 2);
-        break;
-    }
-    case AFMT_INT32:
-    case AFMT_UINT32: {
-        uint32_t x = (uint32_t)(uint64_t)v;
-        memcpy(dst, &x, 4);
-        break;
-    }
-    case AFMT_FLOAT32: {
-        float x = (float)v + 0.25f;
-        memcpy(dst, &x, 4);
-        break;
-    }
-    case AFMT_FLOAT64: {
-        double x = (double)v + 0.125;
-        memcpy(dst, &x, 8);
-        break;
-    }
-    default: {
-        uint64_t x = (uint64_t)v;
-        memcpy(dst, &x, 8);
-        break;
-    }
-    }
-}
-
-/* Test value of element i (global linear index) for seed: distinct everywhere, valid for
- * the type (bools 0/1, finite floats); with SMOOTH in seed, runs of equal small values. */
-static inline void val(afmt_dtype t, void *dst, uint64_t i, uint64_t seed) {
-    uint64_t h;
-    if (seed & SMOOTH) {
-        h = (i / 16) % 1000 + (seed & 0xff);
-        if (t == AFMT_FLOAT32 || t == AFMT_FLOAT64) {
-            tconst(t, (int64_t)h, dst);
-            return;
-        }
-    } else {
-        tu_value(&h, 8, i, seed);
-    }
-    switch (t) {
-    case AFMT_BOOL: {
-        uint8_t b = (uint8_t)(h & 1);
-        memcpy(dst, &b, 1);
-        break;
-    }
-    case AFMT_FLOAT32: {
-        float x = (float)((int64_t)(h % 2000001u) - 1000000) / 16.0f;
-        memcpy(dst, &x, 4);
-        break;
-    }
-    case AFMT_FLOAT64: {
-        double x = (double)((int64_t)(h % 200000001u) - 100000000) / 64.0;
-        memcpy(dst, &x, 8);
-        break;
-    }
-    default:
-        tconst(t, (int64_t)h, dst);
-        break;
-    }
-}
-
-/* Expected content of one array, kept by every rank. */
-typedef struct {
-    char name[256];
-    afmt_dtype t;
-    int ndim;
-    uint64_t shape[32], chunk[32];
-    int nullchunk, nullfill; /* define with chunk NULL / fill NULL */
-    size_t es;
-    uint64_t n;
-    unsigned char fill[8];
-    unsigned char *all;  /* content after the next commit (all ranks' writes) */
-    unsigned char *mine; /* this rank's view before it: committed + own staged writes */
-} model;
-
-static inline void m_init(model *m, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
-                          const uint64_t *chunk, const void *fill) {
-    memset(m, 0, sizeof *m);
-    snprintf(m->name, sizeof m->name, "%s", name);
-    m->t = t;
-    m->ndim = ndim;
-    m->es = esz(t);
-    m->n = 1;
-    m->nullchunk = chunk == NULL;
-    m->nullfill = fill == NULL;
-    for (int d = 0; d < ndim; d++) {
-        m->shape[d] = shape[d];
-        m->chunk[d] = chunk ? chunk[d] : shape[d];
-        m->n *= shape[d];
-    }
-    if (fill) memcpy(m->fill, fill, m->es);
-    m->all = malloc(m->n * m->es + 1);
-    m->mine = malloc(m->n * m->es + 1);
-    for (uint64_t i = 0; i < m->n; i++) memcpy(m->all + i * m->es, m->fill, m->es);
-    memcpy(m->mine, m->all, m->n * m->es);
-}
-
-static inline void m_free(model *m) {
-    free(m->all);
-    free(m->mine);
-    m->all = m->mine = NULL;
-}
-
-/* All elements back to the fill value (after a delete and redefine). */
-static inline void m_reset(model *m) {
-    for (uint64_t i = 0; i < m->n; i++) memcpy(m->all + i * m->es, m->fill, m->es);
-    memcpy(m->mine, m->all, m->n * m->es);
-}
-
-static inline int m_define(afmt_file *f, const model *m) {
-    return afmt_define(f, m->name, m->t, m->ndim, m->ndim ? m->shape : NULL,
-                       m->nullchunk || !m->ndim ? NULL : m->chunk, NULL,
-                       m->nullfill ? NULL : m->fill);
-}
-
-static inline uint64_t slab_n(int ndim, const uint64_t *count) {
-    uint64_t k = 1;
-    for (int d = 0; d < ndim; d++) k *= count[d];
-    return k;
-}
-
-/* mode 0: full -> slab, 1: slab -> full, 2: generate the values of seed into slab */
-static inline void slab_do(const model *m, const uint64_t *start, const uint64_t *count,
-                           unsigned char *slab, unsigned char *full, int mode, uint64_t seed) {
-    size_t es = m->es;
-    if (m->ndim == 0) {
-        if (mode == 0) memcpy(slab, full, es);
-        if (mode == 1) memcpy(full, slab, es);
-        if (mode == 2) val(m->t, slab, 0, seed);
-        return;
-    }
-    int nd = m->ndim;
-    uint64_t idx[32] = {0}, rows = 1, len = count[nd - 1];
-    for (int d = 0; d < nd - 1; d++) rows *= count[d];
-    for (uint64_t r = 0; r < rows; r++) {
-        uint64_t off = 0;
-        for (int d = 0; d < nd; d++) off = off * m->shape[d] + start[d] + (d < nd - 1 ? idx[d] : 0);
-        unsigned char *s = slab + r * len * es;
-        if (mode == 0) memcpy(s, full + off * es, len * es);
-        if (mode == 1) memcpy(full + off * es, s, len * es);
-        if (mode == 2)
-            for (uint64_t j = 0; j < len; j++) val(m->t, s + j * es, off + j, seed);
-        for (int d = nd - 2; d >= 0; d--) {
-            if (++idx[d] < count[d]) break;
-            idx[d] = 0;
-        }
-    }
-}
-
-/* Rank `writer` stages [start, start+count) with the values of seed; every rank records
- * it in its model (and the writer in its own view). */
-static inline void m_write(afmt_file *f, model *m, int writer, const uint64_t *start,
-                           const uint64_t *count, uint64_t seed, int line) {
-    uint64_t k = slab_n(m->ndim, count);
-    unsigned char *buf = malloc(k * m->es + 1);
-    slab_do(m, start, count, buf, NULL, 2, seed);
-    slab_do(m, start, count, buf, m->all, 1, 0);
-    if (writer == tu_rank()) {
-        slab_do(m, start, count, buf, m->mine, 1, 0);
-        int rc = afmt_write(f, m->name, m->ndim ? start : NULL, m->ndim ? count : NULL, buf);
-        if (rc != AFMT_OK)
-            rec(line, "afmt_write(%s) -> %d (%s): %s", m->name, rc, NSTR(afmt_strerror(rc)),
-                NSTR(afmt_errmsg(f)));
-    }
-    free(buf);
-}
-
-static inline void m_committed(model *m) {
-    memcpy(m->mine, m->all, m->n * m->es);
-}
-
-static inline void hexel(char *out, const unsigned char *p, size_t es) {
-    for (size_t b = 0; b < es; b++) sprintf(out + 2 * b, "%02x", p[es - 1 - b]);
-}
-
-/* Reads [start, start+count) and compares it with the model (local: this rank's view). */
-static inline void m_check_slab(afmt_file *f, const model *m, const uint64_t *start,
-                                const uint64_t *count, int local, int line) {
-    uint64_t k = slab_n(m->ndim, count);
-    unsigned char *got = malloc(k * m->es + 1), *want = malloc(k * m->es + 1);
-    memset(got, 0xA5, k * m->es);
-    slab_do(m, start, count, want, local ? m->mine : m->all, 0, 0);
-    int rc = afmt_read(f, m->name, m->ndim ? start : NULL, m->ndim ? count : NULL, got);
-    if (rc != AFMT_OK) {
-        rec(line, "afmt_read(%s) -> %d (%s): %s", m->name, rc, NSTR(afmt_strerror(rc)),
-            NSTR(afmt_errmsg(f)));
-    } else if (memcmp(got, want, k * m->es) != 0) {
-        uint64_t first = 0, ndiff = 0;
-        for (uint64_t i = k; i-- > 0;)
-            if (memcmp(got + i * m->es, want + i * m->es, m->es)) {
-                first = i;
-                ndiff++;
-            }
-        char g[20] = "", w[20] = "", fl[20] = "";
-        hexel(g, got + first * m->es, m->es);
-        hexel(w, want + first * m->es, m->es);
-        hexel(fl, m->fill, m->es);
-        rec(line,
-            "afmt_read(%s)%s: %llu of %llu elements differ, first at slab index %llu: "
-            "got 0x%s want 0x%s (fill 0x%s)",
-            m->name, local ? " (own view)" : "", (unsigned long long)ndiff, (unsigned long long)k,
-            (unsigned long long)first, g, w, fl);
-    }
-    free(got);
-    free(want);
-}
-
-static inline void m_check(afmt_file *f, const model *m, int local, int line) {
-    uint64_t z[32] = {0};
-    m_check_slab(f, m, z, m->shape, local, line);
-}
-
-static inline void m_check_info(afmt_file *f, const model *m, int line) {
-    afmt_info info;
-    memset(&info, 0, sizeof info);
-    int rc = afmt_inquire(f, m->name, &info);
-    if (rc != AFMT_OK) {
-        rec(line, "afmt_inquire(%s) -> %d: %s", m->name, rc, NSTR(afmt_errmsg(f)));
-        return;
-    }
-    int bad = strcmp(info.name, m->name) != 0 || info.dtype != m->t || info.ndim != m->ndim;
-    for (int d = 0; !bad && d < m->ndim; d++)
-        bad = info.shape[d] != m->shape[d] || info.chunk[d] != m->chunk[d];
-    if (bad)
-        rec(line, "afmt_inquire(%s): got name %s dtype %d ndim %d shape[0] %llu chunk[0] %llu",
-            m->name, info.name, (int)info.dtype, info.ndim, (unsigned long long)info.shape[0],
-            (unsigned long long)info.chunk[0]);
-}
-
-/* Checks that f holds exactly the nm arrays of ms with their content. */
-static inline void check_all(afmt_file *f, const model *ms, int nm, int line) {
-    int cnt = -1;
-    int rc = afmt_count(f, &cnt);
-    if (rc != AFMT_OK || cnt != nm) rec(line, "afmt_count -> %d, n=%d, want %d", rc, cnt, nm);
-    for (int i = 0; i < nm; i++) {
-        m_check_info(f, &ms[i], line);
-        m_check(f, &ms[i], 0, line);
-    }
-}
-
-/* COLLECTIVE over MPI_COMM_WORLD: reopens path read-only with (0) every rank, (1) a
- * sub-communicator of max(1, size-1) ranks, (2) MPI_COMM_SELF on each rank, and checks
- * every array against the models each time. */
-static inline void reopen_check(const char *path, const model *ms, int nm, int line) {
-    int me = tu_rank(), np = tu_size();
-    for (int v = 0; v < 3; v++) {
-        MPI_Comm c = MPI_COMM_NULL;
-        if (v == 0) MPI_Comm_dup(MPI_COMM_WORLD, &c);
-        if (v == 1)
-            MPI_Comm_split(MPI_COMM_WORLD, me < (np > 1 ? np - 1 : 1) ? 0 : MPI_UNDEFINED, me, &c);
-        if (v == 2) MPI_Comm_dup(MPI_COMM_SELF, &c);
-        if (c != MPI_COMM_NULL) {
-            afmt_file *f = xopen(c, path, 1, AFMT_RDONLY, NULL, line);
-            if (f) {
-                uint64_t nl = 0;
-                EXPECT_OK(f, afmt_layers(f, &nl));
-                check_all(f, ms, nm, line);
-                int rc = afmt_close(f);
-                if (rc != AFMT_OK) rec(line, "reopen variant %d: afmt_close -> %d", v, rc);
-            }
-            MPI_Comm_free(&c);
-        }
-        MPI_Barrier(MPI_COMM_WORLD);
-    }
-}
-/* ---- end of shared helpers ---------------------------------------------------------- */
 
 /* Irregular interleaved segments of [0, n): segment k has length 1 + (7k+3) mod 37, goes
  * to rank k mod size, and every 7th segment (k mod 7 == 5) stays unwritten (fill). */
@@ -426,8 +48,7 @@ static void test_dtypes_1d(void **state) {
             uint64_t st = 100, ct = 333;
             m_check_slab(f, &ms[t], &st, &ct, 0, __LINE__);
         }
-        EXPECT_OK(f, afmt_close(f));
-        reopen_check(path, ms, 11, __LINE__);
+        close_reopen_check(f, path, ms, 11, __LINE__);
     }
     for (int t = 0; t < 11; t++) m_free(&ms[t]);
     rm_path(path);
@@ -452,31 +73,26 @@ static void test_scalars(void **state) {
     m_init(&ms[4], "s_int64_zero", AFMT_INT64, 0, NULL, NULL, NULL);
     if (f) {
         for (int i = 0; i < 5; i++) EXPECT_OK(f, m_define(f, &ms[i]));
-        for (int i = 0; i < 5; i++) m_check(f, &ms[i], 1, __LINE__); /* all fill */
+        m_check_each(f, ms, 5, 1, __LINE__); /* all fill */
         m_write(f, &ms[0], 0, NULL, NULL, 5, __LINE__);
         m_write(f, &ms[1], np - 1, NULL, NULL, 6, __LINE__);
         unsigned char one = 1;
         if (tu_rank() == 0) EXPECT_OK(f, afmt_write(f, "s_bool", NULL, NULL, &one));
         memcpy(ms[3].all, &one, 1);
         if (tu_rank() == 0) memcpy(ms[3].mine, &one, 1);
-        for (int i = 0; i < 5; i++) m_check(f, &ms[i], 1, __LINE__);
+        m_check_each(f, ms, 5, 1, __LINE__);
         afmt_info info;
         EXPECT_OK(f, afmt_inquire(f, "s_float64", &info));
         EXPECT(info.ndim == 0 && info.dtype == AFMT_FLOAT64);
-        EXPECT_OK(f, afmt_commit(f));
-        for (int i = 0; i < 5; i++) {
-            m_committed(&ms[i]);
-            m_check(f, &ms[i], 0, __LINE__);
-        }
+        commit_check(f, ms, 5, __LINE__);
         /* second layer: rewrite one scalar on another rank */
         m_write(f, &ms[0], np > 1 ? 1 : 0, NULL, NULL, 7, __LINE__);
         EXPECT_OK(f, afmt_commit(f));
         m_committed(&ms[0]);
-        for (int i = 0; i < 5; i++) m_check(f, &ms[i], 0, __LINE__);
-        EXPECT_OK(f, afmt_close(f));
-        reopen_check(path, ms, 5, __LINE__);
+        m_check_each(f, ms, 5, 0, __LINE__);
+        close_reopen_check(f, path, ms, 5, __LINE__);
     }
-    for (int i = 0; i < 5; i++) m_free(&ms[i]);
+    m_free_each(ms, 5);
     rm_path(path);
     done();
 }
@@ -552,7 +168,7 @@ static void test_nd_edge_chunks(void **state) {
     }
     if (f) {
         for (int i = 0; i < N_ND; i++) write_decomposed(f, &ms[i], 200 + (uint64_t)i, __LINE__);
-        for (int i = 0; i < N_ND; i++) m_check(f, &ms[i], 1, __LINE__);
+        m_check_each(f, ms, N_ND, 1, __LINE__);
         EXPECT_OK(f, afmt_commit(f));
         for (int i = 0; i < N_ND; i++) {
             m_committed(&ms[i]);
@@ -587,16 +203,9 @@ static void test_nd_edge_chunks(void **state) {
                 m_write(f, &ms[i], 0, st, ct, 400 + (uint64_t)i, __LINE__);
             }
         }
-        for (int i = 0; i < N_ND; i++) m_check(f, &ms[i], 1, __LINE__);
-        EXPECT_OK(f, afmt_commit(f));
-        for (int i = 0; i < N_ND; i++) {
-            m_committed(&ms[i]);
-            m_check(f, &ms[i], 0, __LINE__);
-        }
-        EXPECT_OK(f, afmt_close(f));
-        reopen_check(path, ms, N_ND, __LINE__);
+        commit_close_check(f, path, ms, N_ND, __LINE__);
     }
-    for (int i = 0; i < N_ND; i++) m_free(&ms[i]);
+    m_free_each(ms, N_ND);
     rm_path(path);
     done();
 }
@@ -620,25 +229,18 @@ static void test_fill_value(void **state) {
     m_init(&ms[3], "fill_bool_true", AFMT_BOOL, 1, sd, cd, fill);
     if (f) {
         for (int i = 0; i < 4; i++) EXPECT_OK(f, m_define(f, &ms[i]));
-        for (int i = 0; i < 4; i++) m_check(f, &ms[i], 1, __LINE__); /* defined, all fill */
-        EXPECT_OK(f, afmt_commit(f));                                /* definitions only */
-        for (int i = 0; i < 4; i++) m_check(f, &ms[i], 0, __LINE__);
+        m_check_each(f, ms, 4, 1, __LINE__); /* defined, all fill */
+        EXPECT_OK(f, afmt_commit(f));        /* definitions only */
+        m_check_each(f, ms, 4, 0, __LINE__);
         uint64_t st[3] = {3, 4, 0}, ct[3] = {5, 9, 0};
         m_write(f, &ms[0], 0, st, ct, 1, __LINE__);
         st[0] = 1, st[1] = 1, st[2] = 2, ct[0] = 2, ct[1] = 3, ct[2] = 2;
         m_write(f, &ms[2], np - 1, st, ct, 2, __LINE__);
         st[0] = 9, ct[0] = 13;
         m_write(f, &ms[3], np > 2 ? 2 : 0, st, ct, 3, __LINE__);
-        for (int i = 0; i < 4; i++) m_check(f, &ms[i], 1, __LINE__);
-        EXPECT_OK(f, afmt_commit(f));
-        for (int i = 0; i < 4; i++) {
-            m_committed(&ms[i]);
-            m_check(f, &ms[i], 0, __LINE__);
-        }
-        EXPECT_OK(f, afmt_close(f));
-        reopen_check(path, ms, 4, __LINE__);
+        commit_close_check(f, path, ms, 4, __LINE__);
     }
-    for (int i = 0; i < 4; i++) m_free(&ms[i]);
+    m_free_each(ms, 4);
     rm_path(path);
     done();
 }
@@ -682,18 +284,13 @@ static void test_read_your_writes(void **state) {
             m_write(f, &ms[1], r, st2, ct2, 30 + (uint64_t)r, __LINE__);
         }
         (void)me;
-        for (int i = 0; i < 2; i++) m_check(f, &ms[i], 1, __LINE__);
+        m_check_each(f, ms, 2, 1, __LINE__);
         uint64_t st = 5, ct = 190;
         m_check_slab(f, &ms[0], &st, &ct, 1, __LINE__);
-        EXPECT_OK(f, afmt_commit(f));
-        for (int i = 0; i < 2; i++) {
-            m_committed(&ms[i]);
-            m_check(f, &ms[i], 0, __LINE__);
-        }
-        EXPECT_OK(f, afmt_close(f));
-        reopen_check(path, ms, 2, __LINE__);
+        commit_check(f, ms, 2, __LINE__);
+        close_reopen_check(f, path, ms, 2, __LINE__);
     }
-    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    m_free_each(ms, 2);
     rm_path(path);
     done();
 }
@@ -732,16 +329,9 @@ static void test_same_rank_rewrite(void **state) {
         }
         m_write(f, &ms[1], np - 1, NULL, NULL, 4, __LINE__);
         m_write(f, &ms[1], np - 1, NULL, NULL, 5, __LINE__);
-        for (int i = 0; i < 2; i++) m_check(f, &ms[i], 1, __LINE__);
-        EXPECT_OK(f, afmt_commit(f));
-        for (int i = 0; i < 2; i++) {
-            m_committed(&ms[i]);
-            m_check(f, &ms[i], 0, __LINE__);
-        }
-        EXPECT_OK(f, afmt_close(f));
-        reopen_check(path, ms, 2, __LINE__);
+        commit_close_check(f, path, ms, 2, __LINE__);
     }
-    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    m_free_each(ms, 2);
     rm_path(path);
     done();
 }
@@ -794,8 +384,7 @@ static void test_write_subcomm(void **state) {
         EXPECT_OK(f, afmt_commit(f));
         m_committed(&ms[0]);
         check_all(f, ms, 1, __LINE__);
-        EXPECT_OK(f, afmt_close(f));
-        reopen_check(path, ms, 1, __LINE__);
+        close_reopen_check(f, path, ms, 1, __LINE__);
     }
     m_free(&ms[0]);
     rm_path(path);
@@ -850,19 +439,12 @@ static void test_codecs(void **state) {
             write_segments(f, &ms[1], SMOOTH | 2, __LINE__);
             write_segments(f, &ms[2], 3, __LINE__);
             write_decomposed(f, &ms[3], 4, __LINE__);
-            for (int i = 0; i < 4; i++) m_check(f, &ms[i], 1, __LINE__);
-            EXPECT_OK(f, afmt_commit(f));
-            for (int i = 0; i < 4; i++) {
-                m_committed(&ms[i]);
-                m_check(f, &ms[i], 0, __LINE__);
-            }
-            EXPECT_OK(f, afmt_close(f));
-            reopen_check(path, ms, 4, __LINE__);
+            commit_close_check(f, path, ms, 4, __LINE__);
         }
         if (g_nfail)
             rec(__LINE__, "in variant %zu (codec %d level %d shuffle %d spill %d cache %d)", k,
                 (int)v[k].c, v[k].level, v[k].shuffle, v[k].spill, (int)v[k].cache);
-        for (int i = 0; i < 4; i++) m_free(&ms[i]);
+        m_free_each(ms, 4);
         afmt_opts_free(o);
         rm_path(path);
     }
@@ -909,16 +491,9 @@ static void test_ndim32(void **state) {
             ct[31] = k == 5 ? 2 : 3;
             for (int i = 0; i < 2; i++) m_write(f, &ms[i], k % np, st, ct, 7, __LINE__);
         }
-        for (int i = 0; i < 2; i++) m_check(f, &ms[i], 1, __LINE__);
-        EXPECT_OK(f, afmt_commit(f));
-        for (int i = 0; i < 2; i++) {
-            m_committed(&ms[i]);
-            m_check(f, &ms[i], 0, __LINE__);
-        }
-        EXPECT_OK(f, afmt_close(f));
-        reopen_check(path, ms, 2, __LINE__);
+        commit_close_check(f, path, ms, 2, __LINE__);
     }
-    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    m_free_each(ms, 2);
     rm_path(path);
     done();
 }
@@ -1011,10 +586,9 @@ static void test_collective_hint(void **state) {
         check_all(f, ms, 2, __LINE__);
         EXPECT_OK(f, afmt_compact(f));
         check_all(f, ms, 2, __LINE__);
-        EXPECT_OK(f, afmt_close(f));
-        reopen_check(path, ms, 2, __LINE__);
+        close_reopen_check(f, path, ms, 2, __LINE__);
     }
-    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    m_free_each(ms, 2);
     afmt_opts_free(o);
     rm_path(path);
     done();
@@ -1120,8 +694,7 @@ static void test_many_chunks(void **state) {
         EXPECT_OK(f, afmt_commit(f));
         for (int i = 0; i < 2; i++) m_committed(&ms[i]);
         check_all(f, ms, 2, __LINE__);
-        EXPECT_OK(f, afmt_close(f));
-        reopen_check(path, ms, 2, __LINE__);
+        close_reopen_check(f, path, ms, 2, __LINE__);
         f = xopen(MPI_COMM_SELF, path, 1, AFMT_RDONLY, NULL, __LINE__);
         if (f) {
             unsigned char *got = malloc(1 << 20);
@@ -1133,7 +706,7 @@ static void test_many_chunks(void **state) {
         }
     }
     free(big);
-    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    m_free_each(ms, 2);
     rm_path(path);
     done();
 }
@@ -1166,17 +739,12 @@ static void test_elementwise(void **state) {
                     m_write(f, &ms[1], (int)((i + j) % (uint64_t)np), st, one, 3 + (uint64_t)pass,
                             __LINE__);
                 }
-            for (int i = 0; i < 2; i++) m_check(f, &ms[i], 1, __LINE__);
-            EXPECT_OK(f, afmt_commit(f));
-            for (int i = 0; i < 2; i++) {
-                m_committed(&ms[i]);
-                m_check(f, &ms[i], 0, __LINE__);
-            }
+            m_check_each(f, ms, 2, 1, __LINE__);
+            commit_check(f, ms, 2, __LINE__);
         }
-        EXPECT_OK(f, afmt_close(f));
-        reopen_check(path, ms, 2, __LINE__);
+        close_reopen_check(f, path, ms, 2, __LINE__);
     }
-    for (int i = 0; i < 2; i++) m_free(&ms[i]);
+    m_free_each(ms, 2);
     rm_path(path);
     done();
 }

@@ -47,6 +47,7 @@ extern "C" {
 #define AFMT_EMPI      (-11) /* an MPI call failed */
 #define AFMT_EREADONLY (-12) /* write access on a read-only handle */
 #define AFMT_ESTATE    (-13) /* call not valid in the handle's state */
+#define AFMT_EBUSY     (-14) /* another writer holds the file's lock ("<path>.lock") */
 
 /* ---- limits ---------------------------------------------------------------- */
 #define AFMT_MAX_NDIM    32
@@ -110,12 +111,18 @@ int afmt_opts_free(afmt_opts *o);
 
 /* COLLECTIVE. Creates path (AFMT_EEXIST if it exists, unless flags has AFMT_TRUNC)
  * and writes an empty file (superblock, no layer). opts may be NULL (defaults); it
- * is copied. On failure *f is NULL and afmt_errmsg(NULL) tells why. */
+ * is copied. On failure *f is NULL and afmt_errmsg(NULL) tells why. Like every writable
+ * handle it takes the writer lock "<path>.lock" (first, so AFMT_TRUNC never empties a
+ * file another writer holds) until afmt_close: AFMT_EBUSY, naming the holder, if a live
+ * writer holds it; a lock left by a dead process on this host is broken. */
 int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts *opts,
                 afmt_file **f);
 /* COLLECTIVE. Opens an existing file; mode is AFMT_RDONLY or AFMT_RDWR. comm may have
  * any size, unrelated to the writers'. Rank 0 reads the superblock and footers and
- * broadcasts them. Errors: ENOTFOUND, ECORRUPT, EVERSION, EIO, EINVAL. */
+ * broadcasts them. AFMT_RDWR takes the writer lock "<path>.lock" until afmt_close (see
+ * afmt_create); AFMT_RDONLY takes none and is never blocked by a writer.
+ * Errors: ENOTFOUND, ECORRUPT, EVERSION, EIO, EINVAL, EBUSY (RDWR: locked by a live
+ * writer; the message names its host, pid, job id and since when). */
 int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts, afmt_file **f);
 /* COLLECTIVE. Opens the file read-only as it was right after the commit of layer id
  * layer (afmt_layer_id/`afmt info` list the ids): newer layers are ignored, so older

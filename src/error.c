@@ -58,6 +58,8 @@ const char *afmt_strerror(int code) {
         return "file is read-only";
     case AFMT_ESTATE:
         return "invalid state";
+    case AFMT_EBUSY:
+        return "file is locked by another writer";
     default:
         return "unknown error code";
     }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "file.h"
+#include "lock.h"
 #include "util.h"
 
 /* Live handles, so that a call on a closed (freed) handle is refused instead of crashing:
@@ -163,6 +164,7 @@ static void file_free(afmt_file *f) {
     afmt__opts_clear(&f->opts);
     if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
     free(f->scratch);
+    free(f->lock_path); /* NULL: afmt__lock_release ran on every path that took it */
     free(f->path);
     free(f);
 }
@@ -173,6 +175,7 @@ static int setup_fail(afmt_file *f, int rc) {
     memcpy(msg, f->errmsg, sizeof msg);
     if (f->st) f->st->ops->close(f->st);
     f->st = NULL;
+    afmt__lock_release(f); /* only if this setup took it: a busy lock is someone else's */
     file_free(f);
     return afmt_fail(NULL, rc, "%s", msg);
 }
@@ -204,6 +207,8 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     afmt_file *f;
     int rc = file_alloc(comm, path, AFMT_RDWR, opts, &f, "afmt_create");
     if (rc != AFMT_OK) return rc;
+    /* The writer lock comes first: AFMT_TRUNC must not empty a file another job writes. */
+    if ((rc = afmt__lock_acquire(f, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
     unsigned sf = AFMT_ST_READ | AFMT_ST_WRITE | AFMT_ST_CREATE;
     if (!(flags & AFMT_TRUNC)) sf |= AFMT_ST_EXCL;
     rc = afmt_storage_open(f->opts.storage, f->comm, path, sf, f->opts.info, &f->st, f->errmsg);
@@ -420,7 +425,11 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
         if (rc == AFMT_ENOTFOUND) afmt_fail(f->errmsg, rc, "afmt_open(%s): no such file", path);
         return setup_fail(f, rc);
     }
-    rc = afmt__load(f);
+    /* Writers lock after the open (a missing file stays AFMT_ENOTFOUND, opening changes
+     * nothing) and before the load, so the handle starts from the holder's last commit.
+     * Readers take no lock: they see the last commit whatever a writer does. */
+    if (mode == AFMT_RDWR) rc = afmt__lock_acquire(f, "afmt_open");
+    if (rc == AFMT_OK) rc = afmt__load(f);
     if (rc == AFMT_OK && live_add(f) != AFMT_OK)
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", path);
     if (rc != AFMT_OK) return setup_fail(f, rc);
@@ -516,6 +525,9 @@ int afmt_close(afmt_file *f) {
         rc = crc;
         snprintf(msg, sizeof msg, "afmt_close(%s): closing failed", f->path);
     }
+    /* Last: the commit above has been agreed on by every rank, so no rank writes any more
+     * when the next writer may come in. */
+    afmt__lock_release(f);
     file_free(f);
     if (rc != AFMT_OK) afmt_fail(NULL, rc, "%s", msg);
     return rc;

@@ -78,6 +78,9 @@ struct afmt_file {
     uint8_t *scratch; /* a chunk-sized work buffer of the read and write paths */
     uint64_t scratch_cap;
     afmt_commit_stats stats;
+    /* The writer lock "<path>.lock" this handle holds (rank 0 only; lock.h), else NULL:
+     * read-only handles, other ranks, the memory backend, AFMT_NO_LOCK. */
+    char *lock_path;
     char errmsg[AFMT_ERRMSG_MAX];
 };
 

@@ -165,6 +165,26 @@ static const command commands[] = {
      "Options:\n"
      "  --to-layer K  the layer id to return to (required)\n"
      "  -h, --help    this text\n"},
+    {"unlock", cmd_unlock, "show and remove a writer lock left by a dead job",
+     "usage: afmt unlock FILE [--force]\n"
+     "\n"
+     "A writable handle (afmt_create, afmt_open with AFMT_RDWR, afmt compact, afmt\n"
+     "rollback) holds the writer lock FILE.lock, one line naming its holder:\n"
+     "  host=n01 pid=1234 job=5678 time=2026-11-24T17:00:00Z\n"
+     "Another writer then gets AFMT_EBUSY. A lock whose process is gone on the same host\n"
+     "is broken by the next writer by itself; a lock left by a job that died on another\n"
+     "node is not, as its process cannot be checked from here.\n"
+     "\n"
+     "afmt unlock shows the holder and removes the lock if it is stale (the holder ran on\n"
+     "this host and its pid no longer exists) or with --force; otherwise it refuses with\n"
+     "the holder's line and exit status 1. Make sure the job named is gone before --force:\n"
+     "two writers at once lose or damage commits. Readers never need this.\n"
+     "Prints \"FILE: not locked\" (exit 0) if there is no lock.\n"
+     "Exit status: 0 removed or not locked, 1 refused, 2 error.\n"
+     "\n"
+     "Options:\n"
+     "  --force      remove the lock whoever holds it\n"
+     "  -h, --help   this text\n"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -193,8 +213,9 @@ static void main_help(FILE *out) {
             "Every command runs on one process or under mpirun; verify, stats and diff divide\n"
             "their reading among the ranks, rank 0 prints (Open MPI's mpirun -q keeps its own\n"
             "notes about non-zero exit codes away, so that errors stay one line).\n"
-            "Exit status: 0 success (verify: whole; diff: equal), 1 verify found damage or\n"
-            "diff found differences, 2 error (usage, missing, damaged or unreadable file).\n"
+            "Exit status: 0 success (verify: whole; diff: equal), 1 verify found damage,\n"
+            "diff found differences or unlock refused, 2 error (usage, missing, damaged or\n"
+            "unreadable file).\n"
             "See afmt(1).\n");
 }
 

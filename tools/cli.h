@@ -33,6 +33,7 @@ int cmd_stats(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
+int cmd_unlock(int argc, char **argv);
 
 /* ---- arguments -------------------------------------------------------------------- */
 /* One option a command accepts: "--name" (long) and an optional one-letter short form;

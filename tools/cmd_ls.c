@@ -351,6 +351,81 @@ static void layer_extras(const afmt_index *x, layer_extra *e) {
     free(ranks);
 }
 
+/* ---- provenance: what every commit records in its layer (afmt_layer_attr) ---------- */
+
+static const char *const PROV_KEYS[] = {
+    "host", "nranks", "time_ns", "slurm_job_id", "slurm_array_task_id", "slurm_job_num_nodes"};
+#define N_PROV_KEYS (sizeof PROV_KEYS / sizeof PROV_KEYS[0])
+
+static const afmt_attr_rec *layer_attr(const afmt_layer_info *L, const char *key) {
+    for (uint64_t i = 0; i < L->n_attrs; i++)
+        if (strcmp(L->attrs[i].key, key) == 0) return &L->attrs[i];
+    return NULL;
+}
+
+static int is_prov_key(const char *key) {
+    for (size_t k = 0; k < N_PROV_KEYS; k++)
+        if (strcmp(PROV_KEYS[k], key) == 0) return 1;
+    return 0;
+}
+
+/* Prints a provenance value for the text line: a string of printable characters as it is,
+ * anything else (other bytes, other dtypes) as afmt ls prints attribute values. */
+static void prov_value(FILE *o, const afmt_attr_rec *a) {
+    int plain = a->dtype == AFMT_UINT8 && a->n > 0 && a->n <= 256;
+    for (uint64_t i = 0; plain && i < a->n; i++)
+        plain = a->value[i] > 0x20 && a->value[i] < 0x7f && a->value[i] != ',';
+    if (plain)
+        fwrite(a->value, 1, (size_t)a->n, o);
+    else
+        cli_text_values(o, a->dtype, a->n, a->value, 16);
+}
+
+/* One line per layer: "provenance: host vm, 3 ranks, Slurm job 12, array task 4, 2 nodes"
+ * (the parts the layer has; none: no line), then the layer's other attributes. The commit
+ * time (time_ns) is the TIME column already. */
+static void text_provenance(FILE *o, const afmt_layer_info *L) {
+    static const struct {
+        const char *key, *before, *after, *after_one;
+    } parts[] = {{"host", "host ", "", ""},
+                 {"nranks", "", " ranks", " rank"},
+                 {"slurm_job_id", "Slurm job ", "", ""},
+                 {"slurm_array_task_id", "array task ", "", ""},
+                 {"slurm_job_num_nodes", "", " nodes", " node"}};
+    int any = 0;
+    for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+        const afmt_attr_rec *a = layer_attr(L, parts[k].key);
+        if (!a) continue;
+        fputs(any ? ", " : "          provenance: ", o);
+        fputs(parts[k].before, o);
+        prov_value(o, a);
+        int one = a->n == 1 && ((a->dtype == AFMT_UINT8 && a->value[0] == '1') ||
+                                (a->dtype == AFMT_INT64 && a->value[0] == 1 &&
+                                 !memcmp(a->value + 1, "\0\0\0\0\0\0\0", 7)));
+        fputs(one ? parts[k].after_one : parts[k].after, o);
+        any = 1;
+    }
+    if (any) fputc('\n', o);
+    for (uint64_t i = 0; i < L->n_attrs; i++)
+        if (!is_prov_key(L->attrs[i].key))
+            text_attrs(o, "          layer attribute ", &L->attrs[i], 1);
+}
+
+/* "provenance": {"host": "vm", "nranks": 3, "time_ns": ..., "slurm_job_id": "12", ...},
+ * every key present, null where the layer lacks it. */
+static void json_provenance(FILE *o, const afmt_layer_info *L) {
+    fputs("\"provenance\": {", o);
+    for (size_t k = 0; k < N_PROV_KEYS; k++) {
+        const afmt_attr_rec *a = layer_attr(L, PROV_KEYS[k]);
+        fprintf(o, "%s\"%s\": ", k ? ", " : "", PROV_KEYS[k]);
+        if (a)
+            cli_json_values(o, a->dtype, a->n, a->value);
+        else
+            fputs("null", o);
+    }
+    fputc('}', o);
+}
+
 static void uuid_str(const uint8_t *u, char *buf) {
     int at = 0;
     for (int i = 0; i < 16; i++) {
@@ -481,7 +556,7 @@ static void info_text(FILE *o, const char *path, const afmt_file *f, const acct 
                     cli_iso_time(L->time_ns, t, sizeof t), (ull)e[i].bytes, (ull)e[i].nblocks,
                     (ull)L->n_chunks, L->nranks, (ull)e[i].block_ranks,
                     (L->flags & AFMT_LAYER_BASE) ? "BASE" : "-");
-            text_attrs(o, "          layer attribute ", L->attrs, L->n_attrs);
+            text_provenance(o, L);
         }
     }
     fprintf(o, "space:\n");
@@ -522,12 +597,14 @@ static void info_json(FILE *o, const char *path, const afmt_file *f, const acct 
                 "%s\n  {\"id\": %llu, \"time\": \"%s\", \"time_ns\": %llu, \"bytes\": %llu, "
                 "\"data_offset\": %llu, \"footer_offset\": %llu, \"footer_length\": %llu, "
                 "\"blocks\": %llu, \"chunks\": %llu, \"stored_bytes\": %llu, \"raw_bytes\": "
-                "%llu, \"nranks\": %u, \"block_ranks\": %llu, \"base\": %s, \"attributes\": ",
+                "%llu, \"nranks\": %u, \"block_ranks\": %llu, \"base\": %s, ",
                 i ? "," : "", (ull)L->layer_id, cli_iso_time(L->time_ns, t, sizeof t),
                 (ull)L->time_ns, (ull)e[i].bytes, (ull)L->data_offset, (ull)L->footer_offset,
                 (ull)L->footer_length, (ull)e[i].nblocks, (ull)L->n_chunks, (ull)L->stored_bytes,
                 (ull)L->raw_bytes, L->nranks, (ull)e[i].block_ranks,
                 (L->flags & AFMT_LAYER_BASE) ? "true" : "false");
+        json_provenance(o, L);
+        fputs(", \"attributes\": ", o);
         json_attrs(o, L->attrs, L->n_attrs);
         fputc('}', o);
     }

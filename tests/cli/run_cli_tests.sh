@@ -182,6 +182,30 @@ coff=$(echo "$cline" | sed -n 's/.*offset \([0-9]*\), stored \([0-9]*\),.*/\1/p'
 clen=$(echo "$cline" | sed -n 's/.*offset \([0-9]*\), stored \([0-9]*\),.*/\2/p')
 if [ -n "$coff" ] && [ -n "$clen" ]; then ok "info --blocks: a block of count at $coff"; else bad "info --blocks: no block of count"; fi
 
+# ---- info: layer provenance (host, ranks, Slurm job) ------------------------------------------
+# Every commit records it; basic.afmt has host and rank count. mkfiles again, through env(1)
+# so that only the ranks (not the launcher) see the Slurm variables of a pretend job.
+t "info provenance" "$AFMT" info "$B"
+has "provenance: host $(hostname), 2 ranks"
+t "info --json provenance" "$AFMT" info --json "$B"
+has '"provenance": {"host": '
+has '"nranks": 2, "time_ns": '
+mkdir -p prov
+if mpi 2 env SLURM_JOB_ID=4242 SLURM_ARRAY_TASK_ID=7 SLURM_JOB_NUM_NODES=1 "$MKFILES" "$W/prov" \
+    >prov.log 2>&1; then
+    t "info provenance (Slurm)" "$AFMT" info prov/basic.afmt
+    rc_is 0
+    if [ "$(grep -c 'provenance: host .*, 2 ranks, Slurm job 4242, array task 7, 1 node$' out)" -eq 3 ]; then
+        ok "info: 3 layers written by Slurm job 4242, array task 7, on 1 node"
+    else bad "info: Slurm provenance lines"; fi
+    t "info --json provenance (Slurm)" "$AFMT" info --json prov/basic.afmt
+    rc_is 0
+    json_ok
+    has '"slurm_job_id": "4242", "slurm_array_task_id": "7", "slurm_job_num_nodes": "1"}'
+else
+    bad "mkfiles with Slurm variables failed: $(tail -3 prov.log)"
+fi
+
 # ---- dump ----------------------------------------------------------------------------------
 t "dump text" "$AFMT" dump "$B" temp --start 2,3 --count 3,4
 rc_is 0
@@ -483,6 +507,87 @@ t "verify compacted np3" mpi 3 "$AFMT" verify rb.afmt
 rc_is 0
 t "dump compacted rollback" "$AFMT" dump rb.afmt step
 out_is "[0] 0 1 2 3 4 5 6 7 8 9"
+
+# ---- unlock (the writer lock FILE.lock) -------------------------------------------------------------------
+t "help unlock" "$AFMT" help unlock
+rc_is 0
+has "usage: afmt unlock FILE [--force]"
+t "--help lists unlock" "$AFMT" --help
+has "  unlock"
+cp "$B" lk.afmt
+t "unlock: not locked" "$AFMT" unlock lk.afmt
+rc_is 0
+out_is "lk.afmt: not locked"
+no_err
+t "unlock: no such file" "$AFMT" unlock nofile.afmt
+rc_is 2
+one_line
+t "unlock: no FILE" "$AFMT" unlock
+rc_is 2
+one_line
+HOST=$(hostname)
+DEAD=$(((1 << 22) + 12345))
+while kill -0 "$DEAD" 2>/dev/null; do DEAD=$((DEAD + 1)); done
+# stale: this host, the pid is gone
+echo "host=$HOST pid=$DEAD job=4711 time=2026-01-01T00:00:00Z" >lk.afmt.lock
+t "unlock: stale lock" "$AFMT" unlock lk.afmt
+rc_is 0
+has "removed the lock of host=$HOST pid=$DEAD job=4711 since 2026-01-01T00:00:00Z"
+has "stale"
+if [ -e lk.afmt.lock ]; then bad "unlock: stale lock still there"; else ok "unlock: stale lock removed"; fi
+# live on this host (this shell): refused, kept
+echo "host=$HOST pid=$$ job=- time=2026-01-01T00:00:00Z" >lk.afmt.lock
+t "unlock: live lock on this host" "$AFMT" unlock lk.afmt
+rc_is 1
+one_line
+err_has "locked for writing by host=$HOST pid=$$ job=- since 2026-01-01T00:00:00Z"
+err_has "alive on this host"
+if [ -e lk.afmt.lock ]; then ok "unlock: live lock kept"; else bad "unlock: live lock removed"; fi
+# another host's: refused, kept; writers refused with the holder named, readers fine
+echo "host=elsewhere pid=123 job=777 time=2026-01-01T00:00:00Z" >lk.afmt.lock
+t "unlock: foreign lock" "$AFMT" unlock lk.afmt
+rc_is 1
+one_line
+err_has "host=elsewhere pid=123 job=777"
+err_has "afmt unlock lk.afmt --force"
+if [ -e lk.afmt.lock ]; then ok "unlock: foreign lock kept"; else bad "unlock: foreign lock removed"; fi
+t "unlock: foreign lock np3" mpi 3 "$AFMT" unlock lk.afmt
+rc_is 1
+one_line
+t "compact: locked by another writer" "$AFMT" compact lk.afmt
+rc_is 2
+one_line
+err_has "locked for writing by host=elsewhere pid=123 job=777"
+err_has "run \"afmt unlock lk.afmt\""
+t "rollback: locked by another writer" "$AFMT" rollback lk.afmt --to-layer 1
+rc_is 2
+one_line
+t "dump while locked" "$AFMT" dump lk.afmt step
+rc_is 0
+out_is "[0] 0 1 2 -1 4 5 6 7 8 9"
+# --force removes it; then writers get in
+t "unlock --force" "$AFMT" unlock lk.afmt --force
+rc_is 0
+has "removed the lock of host=elsewhere pid=123 job=777"
+has "--force"
+if [ -e lk.afmt.lock ]; then bad "unlock --force: lock still there"; else ok "unlock --force: removed"; fi
+t "compact after unlock" "$AFMT" compact lk.afmt
+rc_is 0
+if [ -e lk.afmt.lock ]; then bad "compact left its lock"; else ok "compact released its lock"; fi
+echo "host=elsewhere pid=123 job=777 time=2026-01-01T00:00:00Z" >lk.afmt.lock
+t "unlock --force np3" mpi 3 "$AFMT" unlock --force lk.afmt
+rc_is 0
+if [ "$(grep -c 'removed the lock' out)" -eq 1 ]; then ok "unlock np3: printed once"; else bad "unlock np3: printed $(grep -c 'removed the lock' out) times"; fi
+if [ -e lk.afmt.lock ]; then bad "unlock --force np3: lock still there"; else ok "unlock --force np3: removed"; fi
+# a lock without a holder (empty): refused without --force
+: >lk.afmt.lock
+t "unlock: empty lock" "$AFMT" unlock lk.afmt
+rc_is 1
+one_line
+err_has "unknown holder"
+t "unlock --force: empty lock" "$AFMT" unlock lk.afmt --force
+rc_is 0
+if [ -e lk.afmt.lock ]; then bad "unlock --force: empty lock still there"; else ok "unlock --force: empty lock removed"; fi
 
 echo "1..$n"
 if [ "$fails" -ne 0 ]; then

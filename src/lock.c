@@ -1,0 +1,308 @@
+/* lock.c - the writer lock "<path>.lock" (see lock.h).
+ *
+ * Why a lock file created with O_EXCL, and not fcntl/flock: exclusive creation is atomic
+ * on local file systems, NFS v3 and later, Lustre and GPFS, while fcntl locks are missing
+ * or unreliable on some parallel file systems (and flock is local to a node on others).
+ * It also leaves a trace a person can read (`cat file.afmt.lock`, `afmt unlock`).
+ *
+ * The cost of a lock file is that it survives a crash. A crashed writer would then block
+ * its own restart, which checkpoint/restart flows must not need a person for, so a lock
+ * whose holder ran on this host and no longer exists is broken automatically. A holder on
+ * another host cannot be checked from here and is never broken automatically: the message
+ * tells how (`afmt unlock`). */
+#include "lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "file.h"
+
+static const char *errtext(int e, char *buf, size_t n) {
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(e, buf, n);
+#else
+    if (strerror_r(e, buf, n) != 0) snprintf(buf, n, "errno %d", e);
+    return buf;
+#endif
+}
+
+char *afmt_lock_path(const char *path) {
+    size_t n = strlen(path);
+    char *p = malloc(n + 6);
+    if (!p) return NULL;
+    memcpy(p, path, n);
+    memcpy(p + n, ".lock", 6);
+    return p;
+}
+
+static void my_host(char *buf, size_t n) {
+    if (gethostname(buf, n) != 0) snprintf(buf, n, "unknown");
+    buf[n - 1] = 0;
+    /* The line is space-separated key=value: keep it parseable whatever the name holds. */
+    for (char *c = buf; *c; c++)
+        if (*c <= ' ' || *c == '=' || *c > '~') *c = '_';
+    if (!buf[0]) snprintf(buf, n, "unknown");
+}
+
+/* Copies the value of key ("host=") from the line into out (up to a blank). */
+static int field(const char *line, const char *key, char *out, size_t n) {
+    size_t kl = strlen(key);
+    for (const char *p = line; *p;) {
+        while (*p == ' ' || *p == '\t') p++;
+        if (!strncmp(p, key, kl)) {
+            p += kl;
+            size_t i = 0;
+            while (p[i] && p[i] != ' ' && p[i] != '\t' && p[i] != '\n' && p[i] != '\r') i++;
+            if (i >= n) i = n - 1;
+            memcpy(out, p, i);
+            out[i] = 0;
+            return 1;
+        }
+        while (*p && *p != ' ' && *p != '\t') p++;
+    }
+    return 0;
+}
+
+static void parse(afmt_lock_holder *h) {
+    char pid[32];
+    h->parsed = 0;
+    h->host[0] = h->job[0] = h->time[0] = 0;
+    h->pid = 0;
+    if (!field(h->raw, "job=", h->job, sizeof h->job)) snprintf(h->job, sizeof h->job, "-");
+    if (!field(h->raw, "time=", h->time, sizeof h->time)) snprintf(h->time, sizeof h->time, "?");
+    if (!field(h->raw, "host=", h->host, sizeof h->host) || !h->host[0]) return;
+    if (!field(h->raw, "pid=", pid, sizeof pid)) return;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(pid, &end, 10);
+    if (errno || !end || *end || v <= 0 || v != (long)(pid_t)v) return;
+    h->pid = v;
+    h->parsed = 1;
+}
+
+int afmt_lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg) {
+    char eb[256];
+    memset(h, 0, sizeof *h);
+    int fd = open(lock_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT) return AFMT_ENOTFOUND;
+        return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
+                         errtext(e, eb, sizeof eb));
+    }
+    size_t got = 0;
+    while (got < sizeof h->raw - 1) {
+        ssize_t r = read(fd, h->raw + got, sizeof h->raw - 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
+                             errtext(e, eb, sizeof eb));
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    h->raw[got] = 0;
+    /* One line: the rest (a newline, garbage) is not part of the holder. */
+    h->raw[strcspn(h->raw, "\n")] = 0;
+    parse(h);
+    return AFMT_OK;
+}
+
+int afmt_lock_is_local(const afmt_lock_holder *h) {
+    char host[256];
+    my_host(host, sizeof host);
+    return h->parsed && strcmp(host, h->host) == 0;
+}
+
+int afmt_lock_is_stale(const afmt_lock_holder *h) {
+    if (!afmt_lock_is_local(h)) return 0;
+    /* EPERM means the process exists (another user's): alive. Only ESRCH says gone. A
+     * recycled pid reads as alive: the safe side (afmt unlock --force remains). */
+    return kill((pid_t)h->pid, 0) != 0 && errno == ESRCH;
+}
+
+void afmt_lock_describe(const afmt_lock_holder *h, char *buf, size_t n) {
+    if (h->parsed)
+        snprintf(buf, n, "host=%s pid=%ld job=%s since %s", h->host, h->pid, h->job, h->time);
+    else
+        snprintf(buf, n,
+                 "an unknown holder (the lock file holds \"%.200s\": being written, or "
+                 "left by a crash while it was written)",
+                 h->raw);
+}
+
+/* The line of this process. */
+static void my_line(char *buf, size_t n) {
+    char host[256], job[128], when[64];
+    my_host(host, sizeof host);
+    const char *j = getenv("SLURM_JOB_ID");
+    snprintf(job, sizeof job, "%s", j && *j ? j : "-");
+    for (char *c = job; *c; c++)
+        if (*c <= ' ' || *c > '~') *c = '_';
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    else
+        snprintf(when, sizeof when, "?");
+    snprintf(buf, n, "host=%s pid=%ld job=%s time=%s\n", host, (long)getpid(), job, when);
+}
+
+/* One exclusive creation: AFMT_OK, AFMT_EEXIST (someone holds it) or AFMT_EIO. */
+static int create_once(const char *lock_path, char *errmsg) {
+    char eb[256], line[512];
+    int fd = open(lock_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        if (e == EEXIST) return AFMT_EEXIST;
+        return afmt_fail(errmsg, AFMT_EIO,
+                         "cannot create the writer lock %s: %s (AFMT_NO_LOCK=1 writes without "
+                         "one, see docs/api.md)",
+                         lock_path, errtext(e, eb, sizeof eb));
+    }
+    my_line(line, sizeof line);
+    size_t len = strlen(line), put = 0;
+    int e = 0;
+    while (put < len) {
+        ssize_t w = write(fd, line + put, len - put);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            e = w < 0 ? errno : EIO;
+            break;
+        }
+        put += (size_t)w;
+    }
+    /* close() flushes to the server on NFS (close-to-open consistency): after it another
+     * node reads the holder. */
+    if (close(fd) != 0 && !e) e = errno;
+    if (e) {
+        unlink(lock_path);
+        return afmt_fail(errmsg, AFMT_EIO, "cannot write the writer lock %s: %s", lock_path,
+                         errtext(e, eb, sizeof eb));
+    }
+    return AFMT_OK;
+}
+
+int afmt_lock_break(const char *lock_path, const afmt_lock_holder *seen, char *errmsg) {
+    char eb[256];
+    /* Two processes may judge the same stale lock at once. If both simply unlinked it,
+     * the slower one could remove the lock the faster one has just created. So the lock
+     * is moved aside under a name of our own (rename is atomic, only one mover wins), the
+     * moved content is compared with what was judged, and put back if it is not that. */
+    char host[256];
+    my_host(host, sizeof host);
+    size_t n = strlen(lock_path) + strlen(host) + 64;
+    char *aside = malloc(n);
+    if (!aside) return afmt_fail(errmsg, AFMT_ENOMEM, "out of memory");
+    snprintf(aside, n, "%s.break.%s.%ld", lock_path, host, (long)getpid());
+    if (rename(lock_path, aside) != 0) {
+        int e = errno;
+        free(aside);
+        if (e == ENOENT) return AFMT_ENOTFOUND;
+        return afmt_fail(errmsg, AFMT_EIO, "cannot remove the stale writer lock %s: %s", lock_path,
+                         errtext(e, eb, sizeof eb));
+    }
+    afmt_lock_holder now;
+    int rc = afmt_lock_read(aside, &now, errmsg);
+    if (rc == AFMT_OK && strcmp(now.raw, seen->raw) != 0) {
+        /* A fresh lock of another writer: put it back (a third writer that created a lock
+         * in this instant would be replaced; that race needs three writers at once). */
+        rename(aside, lock_path);
+        free(aside);
+        return AFMT_EBUSY;
+    }
+    if (unlink(aside) != 0 && rc == AFMT_OK) {
+        int e = errno;
+        rc = afmt_fail(errmsg, AFMT_EIO, "cannot remove %s: %s", aside, errtext(e, eb, sizeof eb));
+    }
+    free(aside);
+    return rc == AFMT_ENOTFOUND ? AFMT_OK : rc;
+}
+
+int afmt_lock_take(const char *lock_path, afmt_lock_holder *h, int *broke, char *errmsg) {
+    *broke = 0;
+    memset(h, 0, sizeof *h);
+    for (int attempt = 0;; attempt++) {
+        int rc = create_once(lock_path, errmsg);
+        if (rc != AFMT_EEXIST) return rc;
+        rc = afmt_lock_read(lock_path, h, errmsg);
+        if (rc == AFMT_ENOTFOUND && attempt < 2) continue; /* released meanwhile */
+        if (rc == AFMT_ENOTFOUND) {
+            snprintf(h->raw, sizeof h->raw, "(removed and created again while checked)");
+            parse(h);
+        } else if (rc != AFMT_OK) {
+            return rc;
+        }
+        /* Break a stale lock once; a second stale lock in a row means something else is
+         * going on, and is reported instead. */
+        if (attempt == 0 && afmt_lock_is_stale(h)) {
+            rc = afmt_lock_break(lock_path, h, errmsg);
+            if (rc == AFMT_OK) {
+                *broke = 1;
+                continue;
+            }
+            if (rc == AFMT_ENOTFOUND) continue; /* another writer moved it first: race on */
+            if (rc != AFMT_EBUSY) return rc;
+            /* It changed under us: someone else took it; report that holder. */
+            if (afmt_lock_read(lock_path, h, errmsg) == AFMT_ENOTFOUND) continue;
+        }
+        char who[768];
+        afmt_lock_describe(h, who, sizeof who);
+        return afmt_fail(errmsg, AFMT_EBUSY, "locked for writing by %s", who);
+    }
+}
+
+/* ---- handles ---------------------------------------------------------------------- */
+
+/* AFMT_NO_LOCK set to anything but "" or "0". */
+static int no_lock_env(void) {
+    const char *v = getenv("AFMT_NO_LOCK");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+int afmt__lock_acquire(afmt_file *f, const char *fn) {
+    /* Memory images live in this process only (unit tests, fuzzers): nothing to share. */
+    if (f->opts.storage == AFMT_STORAGE_MEMORY) return AFMT_OK;
+    int rc = AFMT_OK;
+    if (f->rank == 0 && !no_lock_env()) {
+        char msg[AFMT_ERRMSG_MAX];
+        char *lp = afmt_lock_path(f->path);
+        afmt_lock_holder h;
+        int broke = 0; /* a stale lock was broken: silent, the restart case (lock.h) */
+        if (!lp)
+            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "%s(%s): out of memory", fn, f->path);
+        else if ((rc = afmt_lock_take(lp, &h, &broke, msg)) == AFMT_EBUSY)
+            afmt_fail(f->errmsg, rc, "%s(%s): %s; if that job is gone, run \"afmt unlock %s\"", fn,
+                      f->path, msg, f->path);
+        else if (rc != AFMT_OK)
+            afmt_fail(f->errmsg, rc, "%s(%s): %s", fn, f->path, msg);
+        if (rc == AFMT_OK)
+            f->lock_path = lp;
+        else
+            free(lp);
+    }
+    /* Every rank returns the same code with rank 0's message. Should only this agreement
+     * fail (MPI), rank 0 holds the lock: the caller's failure path releases it. */
+    return afmt__agree(f, rc);
+}
+
+void afmt__lock_release(afmt_file *f) {
+    if (!f->lock_path) return;
+    /* A failure to remove it is not an error of the call (and must not overwrite the
+     * thread's message): the lock then reads as stale once this process is gone, and the
+     * next writer on this host breaks it. */
+    (void)unlink(f->lock_path);
+    free(f->lock_path);
+    f->lock_path = NULL;
+}

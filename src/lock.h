@@ -1,0 +1,71 @@
+/* lock.h - the writer lock: at most one writable handle per file, across jobs.
+ *
+ * A writable handle (afmt_create, afmt_open with AFMT_RDWR) owns the lock file
+ * "<path>.lock", which rank 0 creates with open(O_CREAT | O_EXCL) and fills with one line
+ * naming the holder:
+ *     host=n01 pid=1234 job=5678 time=2026-11-24T17:00:00Z
+ * (job is $SLURM_JOB_ID or "-"; time is when the lock was taken, UTC). Readers take no
+ * lock and are never blocked. A lock whose holder ran on this host and whose pid is gone
+ * (kill(pid, 0) fails with ESRCH) is stale and is broken automatically; any other lock
+ * gives AFMT_EBUSY naming the holder. AFMT_NO_LOCK=1 in rank 0's environment disables
+ * locking, and the memory storage backend never locks.
+ *
+ * The path-level calls below are INDEPENDENT and make no MPI call (the afmt tool's
+ * `unlock` uses them on one rank); the handle-level ones are COLLECTIVE. */
+#ifndef AFMT_LOCK_H
+#define AFMT_LOCK_H
+
+#include <stddef.h>
+
+#include "afmt.h"
+
+/* The holder named by a lock file. */
+typedef struct {
+    int parsed; /* 1: host and pid were found; 0: empty or unreadable content */
+    char host[256];
+    long pid;
+    char job[128];
+    char time[64];
+    char raw[512]; /* the file's content as read (NUL-terminated, maybe cut) */
+} afmt_lock_holder;
+
+/* "<path>.lock", malloc'd (NULL when out of memory). */
+char *afmt_lock_path(const char *path);
+
+/* Reads and parses a lock file into *h. AFMT_OK, AFMT_ENOTFOUND (no lock file), or
+ * AFMT_EIO (message in errmsg, AFMT_ERRMSG_MAX bytes). */
+int afmt_lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg);
+
+/* 1 if the holder ran on this host (its host equals gethostname here). */
+int afmt_lock_is_local(const afmt_lock_holder *h);
+
+/* 1 if the holder is known to be gone: it ran on this host (same gethostname) and
+ * kill(pid, 0) fails with ESRCH. 0 otherwise (alive, another host, unparsed content). */
+int afmt_lock_is_stale(const afmt_lock_holder *h);
+
+/* "host=H pid=P job=J since T" (or a note that the content names no holder). */
+void afmt_lock_describe(const afmt_lock_holder *h, char *buf, size_t n);
+
+/* Creates the lock file for this process. A stale lock is broken (once) and the creation
+ * retried. Returns AFMT_OK (*broke = 1 if a stale lock was removed first), AFMT_EBUSY
+ * (*h holds the holder) or AFMT_EIO (the lock file could not be created or read). The
+ * message in errmsg has no function prefix. */
+int afmt_lock_take(const char *lock_path, afmt_lock_holder *h, int *broke, char *errmsg);
+
+/* Removes the lock file if it still holds exactly seen->raw (the content that was judged,
+ * so that a lock taken by someone else meanwhile is left alone). AFMT_OK (removed),
+ * AFMT_ENOTFOUND (already gone), AFMT_EBUSY (it changed: not removed), AFMT_EIO. */
+int afmt_lock_break(const char *lock_path, const afmt_lock_holder *seen, char *errmsg);
+
+/* ---- handles (file.c) ---- */
+
+/* COLLECTIVE over f->comm. Takes f's writer lock (f->lock_path on rank 0) unless the
+ * storage is memory or rank 0 has AFMT_NO_LOCK set; every rank returns the same code, the
+ * message (prefixed with fn and the path) in f->errmsg: AFMT_OK, AFMT_EBUSY, AFMT_EIO,
+ * AFMT_ENOMEM, AFMT_EMPI. On failure call afmt__lock_release (setup_fail does). */
+int afmt__lock_acquire(afmt_file *f, const char *fn);
+/* Releases f's lock if it holds one (rank 0 removes the file). Local, no MPI call;
+ * call it after every rank is done writing (afmt_close, a failed create or open). */
+void afmt__lock_release(afmt_file *f);
+
+#endif

@@ -1,0 +1,511 @@
+/* test_lock.c - MPI integration: the writer lock "<path>.lock". A writable handle holds it
+ * (content names this host and rank 0's pid), a second writer gets AFMT_EBUSY on every
+ * rank naming the holder, readers are never blocked, close and failed opens release it, a
+ * stale lock of this host is broken, a lock of another host is not, AFMT_NO_LOCK=1 skips
+ * locking, the memory backend takes none, and compaction keeps it. */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "file.h" /* afmt_opts_set_backend (internal) */
+
+/* ---- shared helpers (identical copy in each tests/mpi/test_*.c of this suite) ---------
+ * Checks never abort in the middle of a test: a failed check is recorded and the test goes
+ * on, so that every rank makes the same collective calls; done() at the end of each test
+ * gathers the outcome of all ranks and fails the test (with the recorded messages). */
+#define NSTR(s) ((s) ? (s) : "(null)")
+static int g_nfail;
+static char g_msg[8][700];
+
+static inline void rec(int line, const char *fmt, ...) {
+    if (g_nfail < 8) {
+        int k = snprintf(g_msg[g_nfail], sizeof g_msg[0], "line %d: ", line);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(g_msg[g_nfail] + k, sizeof g_msg[0] - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    g_nfail++;
+}
+#define EXPECT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c)) rec(__LINE__, "expected %s", #c);                                                \
+    } while (0)
+#define EXPECT_RC(f, call, want)                                                                   \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (want))                                                                         \
+            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)),      \
+                (int)(want), NSTR(afmt_errmsg(f)));                                                \
+    } while (0)
+#define EXPECT_OK(f, call) EXPECT_RC(f, call, AFMT_OK)
+
+/* COLLECTIVE over MPI_COMM_WORLD: ends a test, failing it if any rank recorded a failure. */
+static inline void done(void) {
+    int bad = g_nfail, any = 0;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    for (int i = 0; i < bad && i < 8; i++)
+        fprintf(stderr, "[rank %d/%d] %s\n", tu_rank(), tu_size(), g_msg[i]);
+    g_nfail = 0;
+    if (bad) fail_msg("rank %d: %d check(s) failed (see above)", tu_rank(), bad);
+    if (any) fail_msg("a check failed on another rank");
+}
+
+static inline int all_true(int v, MPI_Comm c) {
+    int all = 0;
+    MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_MIN, c);
+    return all;
+}
+
+/* COLLECTIVE over c: creates (open == 0) or opens path; NULL on every rank unless every
+ * rank succeeded, so that a failure does not leave ranks waiting in collectives. */
+static inline afmt_file *xopen(MPI_Comm c, const char *path, int open, unsigned flags,
+                               const afmt_opts *o, int line) {
+    afmt_file *f = NULL;
+    int rc = open ? afmt_open(c, path, flags, o, &f) : afmt_create(c, path, flags, o, &f);
+    if (rc != AFMT_OK || !f)
+        rec(line, "%s(%s) -> %d (%s): %s", open ? "afmt_open" : "afmt_create", path, rc,
+            NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
+    if (!all_true(rc == AFMT_OK && f != NULL, c)) return NULL;
+    return f;
+}
+
+/* ---- helpers of this file ------------------------------------------------------------ */
+
+static const char *lock_of(const char *path) {
+    static char buf[8][600];
+    static int next;
+    char *p = buf[next];
+    next = (next + 1) % 8;
+    snprintf(p, sizeof buf[0], "%s.lock", path);
+    return p;
+}
+
+/* COLLECTIVE: 1 on every rank if rank 0 sees the file. */
+static int exists0(const char *p) {
+    struct stat sb;
+    int e = tu_rank() == 0 ? stat(p, &sb) == 0 : 0;
+    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Bcast(&e, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return e;
+}
+
+/* COLLECTIVE: rank 0 reads the text of p into buf (every rank gets it); "" if missing. */
+static void read0(const char *p, char *buf, int n) {
+    buf[0] = 0;
+    if (tu_rank() == 0) {
+        FILE *fp = fopen(p, "r");
+        if (fp) {
+            size_t got = fread(buf, 1, (size_t)n - 1, fp);
+            buf[got] = 0;
+            fclose(fp);
+        }
+    }
+    MPI_Bcast(buf, n, MPI_CHAR, 0, MPI_COMM_WORLD);
+}
+
+/* COLLECTIVE: rank 0 writes text as the content of p (a lock "of someone else"). */
+static void write0(const char *p, const char *text) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (tu_rank() == 0) {
+        FILE *fp = fopen(p, "w");
+        if (fp) {
+            fputs(text, fp);
+            fclose(fp);
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+/* COLLECTIVE: removes path, its compaction temp and its lock. */
+static void rm_all(const char *path) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (tu_rank() == 0) unlink(lock_of(path));
+    tu_remove(path);
+}
+
+/* This host's name (as the lock writes it) and rank 0's pid, the same on every rank. */
+static void holder0(char *host, size_t n, long *pid) {
+    if (gethostname(host, n) != 0) snprintf(host, n, "unknown");
+    host[n - 1] = 0;
+    *pid = (long)getpid();
+    MPI_Bcast(host, (int)n, MPI_CHAR, 0, MPI_COMM_WORLD);
+    MPI_Bcast(pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+}
+
+/* A pid that names no process (above Linux's largest pid, 2^22, and checked). */
+static long dead_pid(void) {
+    long p = (1L << 22) + 12345;
+    while (kill((pid_t)p, 0) == 0 || errno != ESRCH) p++;
+    MPI_Bcast(&p, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    return p;
+}
+
+/* A small committed array, so reopened files can be checked. */
+static void put_data(afmt_file *f, int32_t base) {
+    const uint64_t shape[1] = {64}, chunk[1] = {16};
+    int32_t v[64];
+    for (int i = 0; i < 64; i++) v[i] = base + i;
+    afmt_info info;
+    if (afmt_inquire(f, "a", &info) != AFMT_OK)
+        EXPECT_OK(f, afmt_define(f, "a", AFMT_INT32, 1, shape, chunk, NULL, NULL));
+    if (tu_rank() == 0) {
+        const uint64_t st[1] = {0};
+        EXPECT_OK(f, afmt_write(f, "a", st, shape, v));
+    }
+    EXPECT_OK(f, afmt_commit(f));
+}
+
+static void check_data(afmt_file *f, int32_t base, int line) {
+    const uint64_t st[1] = {0}, ct[1] = {64};
+    int32_t v[64];
+    int rc = afmt_read(f, "a", st, ct, v);
+    if (rc != AFMT_OK) {
+        rec(line, "afmt_read -> %d: %s", rc, afmt_errmsg(f));
+        return;
+    }
+    for (int i = 0; i < 64; i++)
+        if (v[i] != base + i) {
+            rec(line, "a[%d] = %d, want %d", i, v[i], base + i);
+            return;
+        }
+}
+
+/* afmt_open of path in mode must fail with want on every rank, *f NULL, and the message
+ * must contain each of the NULL-terminated strings. */
+static void expect_open_fails(const char *path, unsigned mode, int create, int want, int line,
+                              const char *const *needles) {
+    afmt_file *g = (afmt_file *)&g;
+    int rc = create ? afmt_create(MPI_COMM_WORLD, path, mode, NULL, &g)
+                    : afmt_open(MPI_COMM_WORLD, path, mode, NULL, &g);
+    if (rc != want)
+        rec(line, "%s(%s) -> %d (%s), want %d: %s", create ? "afmt_create" : "afmt_open", path, rc,
+            NSTR(afmt_strerror(rc)), want, NSTR(afmt_errmsg(NULL)));
+    if (rc == AFMT_OK && g && g != (afmt_file *)&g)
+        afmt_close(g);
+    else if (g != NULL)
+        rec(line, "*f is not NULL after a failure");
+    const char *m = afmt_errmsg(NULL);
+    for (int i = 0; rc != AFMT_OK && needles && needles[i]; i++)
+        if (!m || !strstr(m, needles[i]))
+            rec(line, "message \"%s\" lacks \"%s\"", NSTR(m), needles[i]);
+    /* every rank must agree */
+    int lo = rc, hi = rc;
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (lo != hi) rec(line, "ranks disagree: codes %d .. %d", lo, hi);
+}
+
+/* ---- tests ----------------------------------------------------------------------------- */
+
+/* create holds the lock; a second writer (same process, so alive) gets EBUSY naming the
+ * holder; readers work meanwhile; close removes it and the next writer gets in. */
+static void test_lock_basic(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "lk-basic");
+    const char *lp = lock_of(path);
+    char host[256], text[1024], want[600];
+    long pid;
+    holder0(host, sizeof host, &pid);
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    if (f) {
+        EXPECT(exists0(lp));
+        read0(lp, text, sizeof text);
+        snprintf(want, sizeof want, "host=%s pid=%ld job=", host, pid);
+        if (strncmp(text, want, strlen(want)) != 0)
+            rec(__LINE__, "lock holds \"%s\", want it to start with \"%s\"", text, want);
+        const char *job = getenv("SLURM_JOB_ID");
+        snprintf(want, sizeof want, " job=%s time=", job && *job ? job : "-");
+        if (!strstr(text, want)) rec(__LINE__, "lock \"%s\" lacks \"%s\"", text, want);
+        EXPECT(strlen(text) > 0 && text[strlen(text) - 1] == '\n');
+        put_data(f, 100);
+
+        /* A second writer: EBUSY on every rank, the holder named. */
+        char hs[300], ps[64], cmd[700];
+        snprintf(hs, sizeof hs, "host=%s", host);
+        snprintf(ps, sizeof ps, "pid=%ld", pid);
+        snprintf(cmd, sizeof cmd, "afmt unlock %s", path);
+        const char *needles[] = {path, "locked for writing", hs, ps, "since", cmd, NULL};
+        expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, needles);
+        EXPECT(afmt_strerror(AFMT_EBUSY) &&
+               strcmp(afmt_strerror(AFMT_EBUSY), "unknown error code"));
+        /* create, even with TRUNC, must not empty a locked file */
+        const char *needles2[] = {"afmt_create", "locked for writing", hs, NULL};
+        expect_open_fails(path, AFMT_TRUNC, 1, AFMT_EBUSY, __LINE__, needles2);
+        expect_open_fails(path, 0, 1, AFMT_EBUSY, __LINE__, needles2);
+        /* the holder's lock is untouched by the failed attempts */
+        char again[1024];
+        read0(lp, again, sizeof again);
+        EXPECT(strcmp(again, text) == 0);
+
+        /* Readers: never blocked; they see the last commit. */
+        afmt_file *r = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+        if (r) {
+            check_data(r, 100, __LINE__);
+            EXPECT_OK(r, afmt_close(r));
+        }
+        uint64_t id = 0;
+        EXPECT_OK(f, afmt_layer_id(f, 0, &id, NULL));
+        afmt_file *l = NULL;
+        int rc = afmt_open_layer(MPI_COMM_WORLD, path, id, NULL, &l);
+        if (rc != AFMT_OK) rec(__LINE__, "afmt_open_layer -> %d: %s", rc, afmt_errmsg(NULL));
+        if (all_true(rc == AFMT_OK, MPI_COMM_WORLD)) {
+            check_data(l, 100, __LINE__);
+            EXPECT_OK(l, afmt_close(l));
+        }
+        /* a reader's close leaves the writer's lock alone */
+        EXPECT(exists0(lp));
+        /* the writer still works */
+        put_data(f, 200);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    EXPECT(!exists0(lp));
+    /* After close: a writer gets in (and holds the lock in its turn). */
+    afmt_file *g = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDWR, NULL, __LINE__);
+    if (g) {
+        EXPECT(exists0(lp));
+        check_data(g, 200, __LINE__);
+        EXPECT_OK(NULL, afmt_close(g));
+    }
+    EXPECT(!exists0(lp));
+    rm_all(path);
+    done();
+}
+
+/* A stale lock (this host, a pid that does not exist) is broken automatically, by open
+ * and by create; the new lock names this process. */
+static void test_lock_stale(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "lk-stale");
+    const char *lp = lock_of(path);
+    char host[256], text[1024], stale[600], want[600];
+    long pid, dead = dead_pid();
+    holder0(host, sizeof host, &pid);
+    snprintf(stale, sizeof stale, "host=%s pid=%ld job=4242 time=2020-01-02T03:04:05Z\n", host,
+             dead);
+    snprintf(want, sizeof want, "host=%s pid=%ld ", host, pid);
+
+    /* create over a stale lock (a job killed before its create finished) */
+    write0(lp, stale);
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    if (f) {
+        read0(lp, text, sizeof text);
+        if (strncmp(text, want, strlen(want)) != 0)
+            rec(__LINE__, "lock holds \"%s\" after breaking, want \"%s...\"", text, want);
+        put_data(f, 7);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    EXPECT(!exists0(lp));
+    /* open over a stale lock (a job killed during a commit, restarted on this node) */
+    write0(lp, stale);
+    f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDWR, NULL, __LINE__);
+    if (f) {
+        read0(lp, text, sizeof text);
+        if (strncmp(text, want, strlen(want)) != 0)
+            rec(__LINE__, "lock holds \"%s\" after breaking, want \"%s...\"", text, want);
+        check_data(f, 7, __LINE__);
+        put_data(f, 8);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    EXPECT(!exists0(lp));
+    /* no temporary of the breaking is left behind */
+    char aside[1000];
+    snprintf(aside, sizeof aside, "%s.break.%s.%ld", lp, host, pid);
+    EXPECT(!exists0(aside));
+    rm_all(path);
+    done();
+}
+
+/* A lock of another host, or one that names no holder, is never broken: EBUSY. */
+static void test_lock_foreign(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "lk-foreign");
+    const char *lp = lock_of(path);
+    char text[1024];
+    long dead = dead_pid();
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    if (f) {
+        put_data(f, 1);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    char foreign[300];
+    /* The pid does not exist here, but it is another host's pid: not stale. */
+    snprintf(foreign, sizeof foreign, "host=elsewhere pid=%ld job=777 time=2026-01-01T00:00:00Z\n",
+             dead);
+    write0(lp, foreign);
+    const char *needles[] = {"locked for writing",         "host=elsewhere", "job=777",
+                             "since 2026-01-01T00:00:00Z", "afmt unlock",    NULL};
+    expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, needles);
+    expect_open_fails(path, AFMT_TRUNC, 1, AFMT_EBUSY, __LINE__, needles);
+    read0(lp, text, sizeof text);
+    EXPECT(strcmp(text, foreign) == 0);
+    /* readers are not blocked, and the file was not emptied by the refused create */
+    afmt_file *r = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+    if (r) {
+        check_data(r, 1, __LINE__);
+        EXPECT_OK(r, afmt_close(r));
+    }
+    EXPECT(exists0(lp));
+    /* empty or garbage content (a writer between creating and filling it): busy */
+    write0(lp, "");
+    const char *needles2[] = {"locked for writing", "unknown holder", NULL};
+    expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, needles2);
+    write0(lp, "garbage\n");
+    expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, needles2);
+    rm_all(path);
+    done();
+}
+
+/* Failed creates and opens release the lock they took (and leave others' alone). */
+static void test_lock_failures(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "lk-fail");
+    const char *lp = lock_of(path);
+    /* open of a missing file: ENOTFOUND, no lock file made */
+    expect_open_fails(path, AFMT_RDWR, 0, AFMT_ENOTFOUND, __LINE__, NULL);
+    EXPECT(!exists0(lp));
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    if (f) EXPECT_OK(NULL, afmt_close(f));
+    /* create without TRUNC on an existing file: EEXIST, the lock it took is gone */
+    expect_open_fails(path, 0, 1, AFMT_EEXIST, __LINE__, NULL);
+    EXPECT(!exists0(lp));
+    /* open of a damaged file: ECORRUPT, lock gone */
+    write0(path, "this is not an afmt file, just some text of a few bytes\n");
+    expect_open_fails(path, AFMT_RDWR, 0, AFMT_ECORRUPT, __LINE__, NULL);
+    EXPECT(!exists0(lp));
+    /* create in a missing directory: EIO, nothing left */
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s.nodir/x.afmt", path);
+    expect_open_fails(bad, 0, 1, AFMT_EIO, __LINE__, NULL);
+    rm_all(path);
+    done();
+}
+
+/* AFMT_NO_LOCK=1: no lock taken, none checked; the memory backend takes none either. */
+static void test_lock_disabled(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "lk-nolock");
+    const char *lp = lock_of(path);
+    setenv("AFMT_NO_LOCK", "1", 1);
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    if (f) {
+        EXPECT(!exists0(lp));
+        put_data(f, 3);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    /* a foreign lock is ignored, and left as it is */
+    const char *foreign = "host=elsewhere pid=99 job=1 time=2026-01-01T00:00:00Z\n";
+    write0(lp, foreign);
+    f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDWR, NULL, __LINE__);
+    if (f) {
+        check_data(f, 3, __LINE__);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    char text[256];
+    read0(lp, text, sizeof text);
+    EXPECT(strcmp(text, foreign) == 0);
+    /* "0" means locking is on */
+    setenv("AFMT_NO_LOCK", "0", 1);
+    expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, NULL);
+    unsetenv("AFMT_NO_LOCK");
+    expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, NULL);
+    rm_all(path);
+
+    /* memory backend: no lock file, and two writable handles of one image are allowed */
+    afmt_opts *o = NULL;
+    EXPECT_OK(NULL, afmt_opts_create(&o));
+    EXPECT_OK(NULL, afmt_opts_set_backend(o, "memory"));
+    const char *mp = tu_path(NULL, "lk-mem");
+    f = xopen(MPI_COMM_WORLD, mp, 0, 0, o, __LINE__);
+    if (f) {
+        EXPECT(!exists0(lock_of(mp)));
+        put_data(f, 5);
+        afmt_file *g = xopen(MPI_COMM_WORLD, mp, 1, AFMT_RDWR, o, __LINE__);
+        if (g) EXPECT_OK(NULL, afmt_close(g));
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    afmt_opts_free(o);
+    done();
+}
+
+/* Compaction renames "<path>.compact" over path: the lock survives it, still excludes
+ * other writers, and is gone after close. */
+static void test_lock_compact(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "lk-compact");
+    const char *lp = lock_of(path);
+    char before[1024], after[1024];
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    if (f) {
+        read0(lp, before, sizeof before);
+        for (int i = 0; i < 3; i++) put_data(f, 10 * i);
+        EXPECT_OK(f, afmt_compact(f));
+        uint64_t nl = 0;
+        EXPECT_OK(f, afmt_layers(f, &nl));
+        EXPECT(nl == 1);
+        EXPECT(exists0(lp));
+        read0(lp, after, sizeof after);
+        EXPECT(strcmp(before, after) == 0);
+        expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, NULL);
+        put_data(f, 40);
+        check_data(f, 40, __LINE__);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    EXPECT(!exists0(lp));
+    afmt_file *g = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDWR, NULL, __LINE__);
+    if (g) {
+        check_data(g, 40, __LINE__);
+        EXPECT_OK(g, afmt_compact(g));
+        EXPECT_OK(NULL, afmt_close(g));
+    }
+    EXPECT(!exists0(lp));
+    rm_all(path);
+    done();
+}
+
+/* A writer on a sub-communicator: the lock is per file, not per communicator. Each rank
+ * on MPI_COMM_SELF writes its own file and sees its own lock; rank 0's file is also
+ * refused to a world-wide writer while rank 0 holds it. */
+static void test_lock_self(void **state) {
+    (void)state;
+    const char *base = tu_path(NULL, "lk-self");
+    char mine[700];
+    snprintf(mine, sizeof mine, "%s.r%d", base, tu_rank());
+    unlink(mine);
+    afmt_file *f = NULL;
+    int rc = afmt_create(MPI_COMM_SELF, mine, AFMT_TRUNC, NULL, &f);
+    if (rc != AFMT_OK) rec(__LINE__, "afmt_create(SELF) -> %d: %s", rc, afmt_errmsg(NULL));
+    struct stat sb;
+    char lk[720];
+    snprintf(lk, sizeof lk, "%s.lock", mine);
+    EXPECT(rc != AFMT_OK || stat(lk, &sb) == 0);
+    int ok = all_true(rc == AFMT_OK, MPI_COMM_WORLD);
+    if (ok) {
+        char r0[700];
+        snprintf(r0, sizeof r0, "%s.r0", base);
+        expect_open_fails(r0, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, NULL);
+    }
+    if (rc == AFMT_OK) EXPECT_OK(NULL, afmt_close(f));
+    EXPECT(stat(lk, &sb) != 0);
+    unlink(mine);
+    MPI_Barrier(MPI_COMM_WORLD);
+    done();
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lock_basic),    cmocka_unit_test(test_lock_stale),
+        cmocka_unit_test(test_lock_foreign),  cmocka_unit_test(test_lock_failures),
+        cmocka_unit_test(test_lock_disabled), cmocka_unit_test(test_lock_compact),
+        cmocka_unit_test(test_lock_self),
+    };
+    return tu_main(argc, argv, "mpi.lock", tests, sizeof tests / sizeof tests[0]);
+}

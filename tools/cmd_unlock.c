@@ -1,0 +1,81 @@
+/* cmd_unlock.c - afmt unlock: shows who holds a file's writer lock ("<FILE>.lock", see
+ * src/lock.h) and removes it when its holder is gone. Only rank 0 looks at the lock; the
+ * other ranks have nothing to do (the exit code is rank 0's, cli_agree takes the max). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "error.h"
+#include "lock.h"
+
+/* A refusal: one line on stderr (rank 0) and exit status 1, apart from errors (2). */
+static int refuse(const char *path, const char *what) {
+    if (cli.rank == 0) {
+        fprintf(stderr, "afmt: %s: %s\n", path, what);
+        fflush(stderr);
+    }
+    return CLI_DIFF;
+}
+
+static int unlock_rank0(const char *path, int force) {
+    char msg[AFMT_ERRMSG_MAX], who[768], line[2048];
+    char *lp = afmt_lock_path(path);
+    if (!lp) return cli_error(path, "out of memory");
+    afmt_lock_holder h;
+    int rc = afmt_lock_read(lp, &h, msg);
+    if (rc == AFMT_ENOTFOUND) {
+        struct stat sb;
+        int exists = stat(path, &sb) == 0;
+        free(lp);
+        if (!exists) return cli_error(path, "no such file (and no lock)");
+        printf("%s: not locked\n", path);
+        return CLI_OK;
+    }
+    if (rc != AFMT_OK) {
+        free(lp);
+        return cli_error(path, "%s", msg);
+    }
+    afmt_lock_describe(&h, who, sizeof who);
+    int stale = afmt_lock_is_stale(&h);
+    if (!stale && !force) {
+        free(lp);
+        const char *why = !h.parsed                ? "its holder cannot be checked"
+                          : afmt_lock_is_local(&h) ? "that process is alive on this host"
+                                                   : "that host's processes cannot be checked "
+                                                     "from here";
+        snprintf(line, sizeof line,
+                 "locked for writing by %s; %s; not removed (if that job is gone: afmt unlock "
+                 "%s --force)",
+                 who, why, path);
+        return refuse(path, line);
+    }
+    /* Remove it only if it still is the lock just judged: a writer may have taken a fresh
+     * one since (afmt_lock_break compares the content). */
+    rc = afmt_lock_break(lp, &h, msg);
+    free(lp);
+    if (rc == AFMT_ENOTFOUND) {
+        printf("%s: not locked (the lock of %s was removed meanwhile)\n", path, who);
+        return CLI_OK;
+    }
+    if (rc == AFMT_EBUSY)
+        return refuse(path, "the lock changed while it was checked (another writer took it); "
+                            "not removed: run afmt unlock again to see the new holder");
+    if (rc != AFMT_OK) return cli_error(path, "%s", msg);
+    printf("%s: removed the lock of %s (%s)\n", path, who,
+           stale ? "stale: the process is gone on this host" : "--force");
+    return CLI_OK;
+}
+
+int cmd_unlock(int argc, char **argv) {
+    static const cli_optdef defs[] = {{"force", 0, 0}, {NULL, 0, 0}};
+    cli_args a;
+    int done, rc = cli_parse(argc, argv, defs, &a, &done);
+    if (done) return rc;
+    if (a.npos != 1) return cli_usage_error("unlock", "expected one FILE");
+    int force = a.val[cli_opt(defs, "force")] != NULL;
+    rc = cli.rank == 0 ? unlock_rank0(a.pos[0], force) : CLI_OK;
+    fflush(stdout);
+    return rc;
+}

@@ -299,9 +299,13 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
         if (rc != AFMT_OK) st_fail(f, st, rc, "writing the superblock");
     }
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
+    /* The slot is written: from here the new layer is what a reader finds, so a failed
+     * sync must not pretend the commit did not happen (a retry would rewrite the footer
+     * the slot points at). The handle adopts the layer; the caller reports late_rc. */
     rc = st->ops->sync(st);
     if (rc != AFMT_OK) st_fail(f, st, rc, "syncing the superblock");
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
+    job->late_rc = afmt__agree(f, rc);
+    rc = AFMT_OK;
 
     f->stats.sync = MPI_Wtime() - t;
 
@@ -413,10 +417,14 @@ int afmt__commit(afmt_file *f) {
     rc = afmt__agree(f, rc);
     afmt_buf footer;
     afmt_buf_init(&footer);
+    int late_rc = AFMT_OK;
+    char late_msg[AFMT_ERRMSG_MAX] = "";
     if (rc == AFMT_OK) {
-        afmt_layer_job job = {f->st, f->alloc, chunks, f->n_staged,          arrays,   na,
-                              attrs, nt,       0,      f->idx.next_array_id, &f->super};
+        afmt_layer_job job = {f->st, f->alloc, chunks, f->n_staged,          arrays,    na,
+                              attrs, nt,       0,      f->idx.next_array_id, &f->super, AFMT_OK};
         rc = afmt__write_layer(f, &job, &footer);
+        late_rc = job.late_rc;
+        if (late_rc != AFMT_OK) memcpy(late_msg, f->errmsg, sizeof late_msg);
     }
     free(chunks);
     free(arrays);
@@ -444,7 +452,13 @@ int afmt__commit(afmt_file *f) {
     }
     pending_clear(f);
     f->stats.total = MPI_Wtime() - t0;
-    return afmt__agree(f, rc);
+    rc = afmt__agree(f, rc);
+    if (rc == AFMT_OK && late_rc != AFMT_OK)
+        rc = afmt_fail(f->errmsg, late_rc,
+                       "%s; the layer was written and is the newest, but whether it survives a "
+                       "crash is unknown",
+                       late_msg);
+    return rc;
 }
 
 int afmt_discard(afmt_file *f) {
@@ -458,10 +472,7 @@ int afmt_discard(afmt_file *f) {
     if (!had_meta) return AFMT_OK;
     /* Defines, deletes and attributes were applied to the index at once: rebuild it from
      * the file, which still is the last commit. */
-    afmt_index_free(&f->idx);
-    afmt_index_init(&f->idx);
-    afmt_cache_clear(f->cache);
-    return afmt__load(f);
+    return afmt__reload(f);
 }
 
 int afmt_commit(afmt_file *f) {

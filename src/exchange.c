@@ -352,7 +352,24 @@ int afmt__exchange(afmt_file *f) {
     }
     if (rc != AFMT_OK && rc != AFMT_EINVAL)
         afmt_fail(f->errmsg, rc, "afmt_commit: out of memory merging shared chunks");
-    /* Merge my partial chunks; drop the ones merged elsewhere. */
+    /* The pieces merged elsewhere were delivered: drop them now, whatever happens to the
+     * local merges below, or a retried commit would send them twice (a false overlap). */
+    uint64_t w = 0;
+    for (uint64_t i = 0; i < f->n_staged; i++) {
+        afmt_staged *s = &f->staged[i];
+        if (!s->full && merger[i] >= 0 && merger[i] != f->rank) {
+            free(s->data);
+            free(s->rect);
+            continue;
+        }
+        merger[w] = merger[i];
+        f->staged[w++] = *s;
+    }
+    f->n_staged = w;
+    afmt_hmap_clear(&f->staged_map);
+    for (uint64_t i = 0; i < w; i++)
+        afmt_hmap_put(&f->staged_map, f->staged[i].array_id, f->staged[i].chunk_index, i);
+    /* Merge my partial chunks (a failed merge keeps the union of pieces for a retry). */
     for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
         afmt_staged *s = &f->staged[i];
         if (s->full || merger[i] != f->rank) continue;
@@ -360,21 +377,6 @@ int afmt__exchange(afmt_file *f) {
         rc = merge_chunk(f, arr, s);
         if (rc == AFMT_ENOMEM)
             afmt_fail(f->errmsg, rc, "afmt_commit: out of memory merging a chunk");
-    }
-    if (rc == AFMT_OK) {
-        uint64_t w = 0;
-        for (uint64_t i = 0; i < f->n_staged; i++) {
-            if (!f->staged[i].full) {
-                free(f->staged[i].data);
-                free(f->staged[i].rect);
-                continue;
-            }
-            f->staged[w++] = f->staged[i];
-        }
-        f->n_staged = w;
-        afmt_hmap_clear(&f->staged_map);
-        for (uint64_t i = 0; i < w; i++)
-            afmt_hmap_put(&f->staged_map, f->staged[i].array_id, f->staged[i].chunk_index, i);
     }
     rc = afmt__agree(f, rc);
 done:

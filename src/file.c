@@ -337,7 +337,7 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
         afmt_buf_u64(out, n);
         afmt_buf_append(out, dir.data, dir.len);
         afmt_buf_append(out, bytes.data, bytes.len);
-        if (out->oom)
+        if (out->oom || dir.oom)
             rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", f->path);
     }
     afmt_buf_free(&dir);
@@ -406,6 +406,24 @@ int afmt__load(afmt_file *f) {
         f->idx.next_array_id = f->super.next_array_id;
     if (f->idx.next_array_id == 0) f->idx.next_array_id = 1;
     return afmt__agree(f, rc);
+}
+
+int afmt__reload(afmt_file *f) {
+    /* Build the new index aside: if loading fails (memory, I/O) the handle keeps the one
+     * it had, instead of an empty index that would reuse array ids. */
+    afmt_index old = f->idx;
+    afmt_super old_super = f->super;
+    afmt_index_init(&f->idx);
+    int rc = afmt__load(f);
+    if (rc != AFMT_OK) {
+        afmt_index_free(&f->idx);
+        f->idx = old;
+        f->super = old_super;
+        return rc;
+    }
+    afmt_index_free(&old);
+    afmt_cache_clear(f->cache); /* block numbers belong to the old index */
+    return AFMT_OK;
 }
 
 int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
@@ -507,10 +525,7 @@ int afmt_rollback(afmt_file *f, uint64_t layer) {
     rc = f->st->ops->sync(f->st);
     if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_rollback: %s", f->st->errmsg);
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
-    afmt_index_free(&f->idx);
-    afmt_index_init(&f->idx);
-    afmt_cache_clear(f->cache);
-    return afmt__load(f);
+    return afmt__reload(f);
 }
 
 int afmt_close(afmt_file *f) {

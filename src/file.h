@@ -147,6 +147,7 @@ typedef struct {
     uint32_t flags;
     uint64_t next_array_id;
     afmt_super *super;
+    int late_rc; /* out: the last sync failed after the slot was written (layer adopted) */
 } afmt_layer_job;
 int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer);
 
@@ -155,6 +156,9 @@ int afmt__commit(afmt_file *f);
 /* COLLECTIVE. Reads the superblock and the footer chain (rank 0) and builds f->idx on
  * every rank. */
 int afmt__load(afmt_file *f);
+/* COLLECTIVE. Rebuilds f->idx from the file (afmt__load into a fresh index); on failure
+ * the handle keeps its old index and superblock. */
+int afmt__reload(afmt_file *f);
 
 /* 64-bit-safe collectives (mpiutil.c): counts are u64 bytes; they fall back to
  * point-to-point pieces when a count or displacement exceeds an int. */

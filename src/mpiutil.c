@@ -86,6 +86,7 @@ int afmt__gather_bytes(MPI_Comm comm, const void *buf, uint64_t len, int root, u
     /* Decide the method on root, then tell everyone, so all ranks take the same path. */
     int small = 1, rc = AFMT_OK;
     uint64_t total = 0;
+    int *cnt = NULL, *dsp = NULL;
     if (rank == root) {
         for (int r = 0; r < size; r++) {
             if (!fits_int(lens[r]) || !fits_int(total)) small = 0;
@@ -93,29 +94,35 @@ int afmt__gather_bytes(MPI_Comm comm, const void *buf, uint64_t len, int root, u
         }
         if (!fits_int(total)) small = 0;
         *out = malloc(total ? total : 1);
-        if (!*out) rc = AFMT_ENOMEM;
-    }
-    int hdr[2] = {small, rc};
-    if (MPI_Bcast(hdr, 2, MPI_INT, root, comm) != MPI_SUCCESS) return AFMT_EMPI;
-    if (hdr[1] != AFMT_OK) return hdr[1];
-    if (hdr[0]) {
-        int *cnt = NULL, *dsp = NULL;
-        if (rank == root) {
+        if (small) {
             cnt = malloc(sizeof(int) * (size_t)size);
             dsp = malloc(sizeof(int) * (size_t)size);
-            if (!cnt || !dsp) rc = AFMT_ENOMEM; /* reported after the collective */
-            uint64_t off = 0;
-            for (int r = 0; cnt && dsp && r < size; r++) {
-                cnt[r] = (int)lens[r];
-                dsp[r] = (int)off;
-                off += lens[r];
-            }
         }
+        if (!*out || (small && (!cnt || !dsp))) rc = AFMT_ENOMEM;
+        uint64_t off = 0;
+        for (int r = 0; rc == AFMT_OK && small && r < size; r++) {
+            cnt[r] = (int)lens[r];
+            dsp[r] = (int)off;
+            off += lens[r];
+        }
+    }
+    /* Everyone learns the method and whether root could allocate before any data moves. */
+    int hdr[2] = {small, rc};
+    if (MPI_Bcast(hdr, 2, MPI_INT, root, comm) != MPI_SUCCESS) hdr[1] = AFMT_EMPI;
+    if (hdr[1] != AFMT_OK) {
+        free(cnt);
+        free(dsp);
+        if (rank == root) {
+            free(*out);
+            *out = NULL;
+        }
+        return hdr[1];
+    }
+    if (hdr[0]) {
         int e = MPI_Gatherv(buf, (int)len, MPI_BYTE, *out, cnt, dsp, MPI_BYTE, root, comm);
         free(cnt);
         free(dsp);
-        if (e != MPI_SUCCESS) rc = AFMT_EMPI;
-        return rc;
+        return e == MPI_SUCCESS ? AFMT_OK : AFMT_EMPI;
     }
     if (rank == root) {
         uint64_t off = 0;

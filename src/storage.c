@@ -1,5 +1,6 @@
 /* storage.c - backend dispatch: open (with the cross-rank agreement on its outcome),
- * rename, remove and exists by kind; the piece limit shared by the backends. */
+ * rename, remove and exists by kind; the piece limit shared by the backends; the fault
+ * wrapper (storage_fault.c) put around a new storage while a test has set a fault spec. */
 #include "storage.h"
 
 #include <errno.h>
@@ -120,12 +121,16 @@ int afmt_storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, u
 
     int rc = AFMT_OK;
     afmt_storage *st = calloc(1, sizeof *st);
+    /* Tests: the fault wrapper's state, allocated now so that wrapping cannot fail later. */
+    void *fw = NULL;
+    int want_fault = afmt_storage_fault_active_();
     if (st) {
         st->kind = kind;
         st->comm = dup;
         st->path = strdup(path);
+        if (want_fault) fw = afmt_storage_fault_alloc_();
     }
-    if (!st || !st->path) {
+    if (!st || !st->path || (want_fault && !fw)) {
         rc = afmt_fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", path);
         if (!st && dup != MPI_COMM_NULL) MPI_Comm_free(&dup);
     }
@@ -136,6 +141,7 @@ int afmt_storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, u
     }
     if (rc == AFMT_OK && kind != AFMT_STORAGE_MEMORY) rc = precheck(st->comm, path, flags, errmsg);
     if (rc != AFMT_OK) {
+        afmt_storage_fault_free_(fw);
         afmt_storage_free_(st);
         return rc;
     }
@@ -156,14 +162,17 @@ int afmt_storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, u
     if (kind != AFMT_STORAGE_MPIIO && use_mpi) {
         int all = agree(st->comm, rc);
         if (all != AFMT_OK && rc == AFMT_OK) {
+            afmt_storage_fault_free_(fw);
             st->ops->close(st);
             return afmt_fail(errmsg, all, "open(%s): failed on another rank", path);
         }
     }
     if (rc != AFMT_OK) {
+        afmt_storage_fault_free_(fw);
         afmt_storage_free_(st);
         return rc;
     }
+    if (fw) afmt_storage_fault_wrap_(st, fw);
     *out = st;
     return AFMT_OK;
 }

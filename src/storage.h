@@ -80,6 +80,48 @@ int afmt_storage_mem_put(const char *path, const uint8_t *data, uint64_t len);
  * thread-safe: set it while no I/O is in flight. */
 void afmt_storage_set_max_piece(uint64_t bytes);
 
+/* ---- TEST ONLY: fault injection (storage_fault.c) ----
+ * While a fault spec is set, afmt_storage_open wraps the storage it opens in a fault
+ * backend. A wrapper counts the calls of each operation on this process (over all wrapped
+ * storages, from the last afmt_storage_set_fault) and makes the nth call of spec->op fail
+ * with errno spec->err: the message names the operation, offset, length, path and errno
+ * text ("... (injected fault)") and the code is AFMT_EIO, like a real backend failure.
+ *  - mode FAIL: the call moves no bytes. The collective ones (write_at_all, sync, truncate)
+ *    still take part in their collective (write_at_all with 0 bytes, truncate to the
+ *    current size, sync really syncs), so the other ranks never hang.
+ *  - mode SHORT: a read or write moves the first half of its bytes, then fails.
+ *  - err EINTR: one retryable interruption: the wrapper retries (the rest of) the call at
+ *    once, so the call succeeds; it still counts as an injected fault.
+ * Storages opened while no spec is set are not wrapped; wrappers pass calls through while
+ * no spec is set. Not thread-safe against I/O in flight: set it between calls. */
+typedef enum {
+    AFMT_FAULT_READ = 0,      /* read_at */
+    AFMT_FAULT_WRITE = 1,     /* write_at */
+    AFMT_FAULT_WRITE_ALL = 2, /* write_at_all */
+    AFMT_FAULT_SYNC = 3,
+    AFMT_FAULT_SIZE = 4,
+    AFMT_FAULT_TRUNCATE = 5
+} afmt_fault_op;
+#define AFMT_FAULT_NOPS 6
+
+typedef enum { AFMT_FAULT_FAIL = 0, AFMT_FAULT_SHORT = 1 } afmt_fault_mode;
+
+typedef struct {
+    afmt_fault_op op;
+    uint64_t nth; /* 1 = the first call of op after this spec was set; 0 = only count */
+    int err;      /* errno of the failure: ENOSPC, EIO, EINTR, ... (0 = EIO) */
+    afmt_fault_mode mode;
+    int rank; /* -1: any process; else only the process of this MPI_COMM_WORLD rank */
+} afmt_storage_fault;
+
+/* Sets (a copy of) spec process-wide and resets the call counters; NULL clears it.
+ * Returns AFMT_OK, or AFMT_EINVAL for an unknown op or mode. */
+int afmt_storage_set_fault(const afmt_storage_fault *spec);
+/* Calls of op that wrapped storages saw on this process since the spec was set. */
+uint64_t afmt_storage_fault_calls(afmt_fault_op op);
+/* Faults injected on this process since it started (never reset). */
+uint64_t afmt_storage_fault_injected(void);
+
 /* ---- backend-private: used by storage*.c only ---- */
 
 /* The current piece limit (always >= 1 and <= INT_MAX). */
@@ -97,5 +139,12 @@ void afmt_storage_free_(afmt_storage *st);
 int afmt_storage_mem_rename_(const char *from, const char *to, char *errmsg);
 int afmt_storage_mem_remove_(const char *path, char *errmsg);
 int afmt_storage_mem_exists_(const char *path);
+/* Fault injection: whether a spec is set; the wrapper's state (malloc'd, NULL when out of
+ * memory), allocated before the backend opens; wrapping an opened storage in it (takes
+ * w); freeing an unused one. */
+int afmt_storage_fault_active_(void);
+void *afmt_storage_fault_alloc_(void);
+void afmt_storage_fault_wrap_(afmt_storage *st, void *w);
+void afmt_storage_fault_free_(void *w);
 
 #endif

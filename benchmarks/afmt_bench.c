@@ -1,9 +1,10 @@
 /* afmt_bench.c - afmt-bench, an IOR-like driver that writes and reads the same data with
  * afmt, parallel HDF5 (collective, chunked, no filter or shuffle + LZ4 filter 32004),
- * raw MPI-IO (collective, uncompressed) and "the codec alone" (shuffle + LZ4 of every
- * chunk in memory, then one collective write of the compressed bytes: the ceiling of a
- * compressed write on this machine), in one run, with the repetitions interleaved so
- * that noise from other jobs hits every case alike.
+ * raw MPI-IO (collective, uncompressed; "mpiio-ind": independent) and "the codec alone"
+ * (shuffle + LZ4 of every chunk in memory into warm buffers, then one contiguous write of
+ * the compressed bytes per rank: the ceiling of a compressed write on this machine), in
+ * one run, with the repetitions interleaved so that noise from other jobs hits every case
+ * alike.
  *
  * Workloads (-w):
  *   field  N 3-D float64 (or -t float32) fields per rank, IOR-style slabs along dim 0,
@@ -43,7 +44,7 @@
 #include "bench_common.h"
 
 #ifdef AFMT_BENCH_HAVE_STATS
-#include "file.h" /* afmt__stats: the commit breakdown measured inside the library */
+#include "file.h" /* afmt__commit_stats: the commit breakdown measured inside the library */
 #endif
 
 #ifndef AFMT_BENCH_SRCDIR
@@ -200,15 +201,61 @@ static int parse_dims(const char *s, uint64_t *out) {
     return n;
 }
 
-/* Byte shuffle used by the codec-alone baseline: 8 elements at a time, blocked so the
- * source stays in cache across the esize output streams (compiled at -O3). */
-static void shuffle_bytes(uint8_t *restrict dst, const uint8_t *restrict src, size_t n, size_t es) {
-    if (es == 1) {
-        memcpy(dst, src, n);
-        return;
+/* Byte shuffle of the codec-alone baseline. Elements of 4 and 8 bytes take an SSE2 path:
+ * 16 elements are loaded as esize 16-byte registers and sent through a network of
+ * unpacklo/unpackhi_epi8 steps (register j with register j + esize/2). Four rounds
+ * transpose them into esize registers of 16 same-position bytes; the inverse takes three
+ * rounds (esize 8) or two (esize 4). Other sizes and tails use blocked byte loops. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* One round on E registers (E a constant, so the arrays stay in registers). */
+#define UNPACK_ROUND(r, E)                                                                         \
+    do {                                                                                           \
+        __m128i t_[E];                                                                             \
+        for (int j_ = 0; j_ < (E) / 2; j_++) {                                                     \
+            t_[2 * j_] = _mm_unpacklo_epi8(r[j_], r[j_ + (E) / 2]);                                \
+            t_[2 * j_ + 1] = _mm_unpackhi_epi8(r[j_], r[j_ + (E) / 2]);                            \
+        }                                                                                          \
+        for (int j_ = 0; j_ < (E); j_++) r[j_] = t_[j_];                                           \
+    } while (0)
+/* Shuffles (dir 0) or unshuffles (dir 1) groups of 16 elements of E bytes; returns the
+ * number of elements done. */
+#define DEFINE_SSE2_SHUFFLE(E, UNROUNDS)                                                           \
+    static size_t shuffle_sse2_##E(uint8_t *restrict dst, const uint8_t *restrict src, size_t n) { \
+        size_t i = 0;                                                                              \
+        for (; i + 16 <= n; i += 16) {                                                             \
+            __m128i r[E];                                                                          \
+            for (int j = 0; j < (E); j++)                                                          \
+                r[j] = _mm_loadu_si128((const __m128i *)(src + i * (E) + 16 * (size_t)j));         \
+            UNPACK_ROUND(r, E);                                                                    \
+            UNPACK_ROUND(r, E);                                                                    \
+            UNPACK_ROUND(r, E);                                                                    \
+            UNPACK_ROUND(r, E);                                                                    \
+            for (int k = 0; k < (E); k++) _mm_storeu_si128((__m128i *)(dst + (size_t)k * n + i), r[k]); \
+        }                                                                                          \
+        return i;                                                                                  \
+    }                                                                                              \
+    static size_t unshuffle_sse2_##E(uint8_t *restrict dst, const uint8_t *restrict src,           \
+                                     size_t n) {                                                   \
+        size_t i = 0;                                                                              \
+        for (; i + 16 <= n; i += 16) {                                                             \
+            __m128i r[E];                                                                          \
+            for (int k = 0; k < (E); k++)                                                          \
+                r[k] = _mm_loadu_si128((const __m128i *)(src + (size_t)k * n + i));                \
+            for (int k = 0; k < (UNROUNDS); k++) UNPACK_ROUND(r, E);                               \
+            for (int j = 0; j < (E); j++)                                                          \
+                _mm_storeu_si128((__m128i *)(dst + i * (E) + 16 * (size_t)j), r[j]);               \
+        }                                                                                          \
+        return i;                                                                                  \
     }
+DEFINE_SSE2_SHUFFLE(4, 2)
+DEFINE_SSE2_SHUFFLE(8, 3)
+#endif
+
+static void shuffle_tail(uint8_t *restrict dst, const uint8_t *restrict src, size_t i0, size_t n,
+                         size_t es) {
     const size_t blk = 2048;
-    for (size_t b = 0; b < n; b += blk) {
+    for (size_t b = i0; b < n; b += blk) {
         size_t m = n - b < blk ? n - b : blk;
         for (size_t k = 0; k < es; k++) {
             uint8_t *restrict o = dst + k * n + b;
@@ -217,20 +264,57 @@ static void shuffle_bytes(uint8_t *restrict dst, const uint8_t *restrict src, si
         }
     }
 }
-static void unshuffle_bytes(uint8_t *restrict dst, const uint8_t *restrict src, size_t n,
-                            size_t es) {
-    if (es == 1) {
-        memcpy(dst, src, n);
-        return;
-    }
+static void unshuffle_tail(uint8_t *restrict dst, const uint8_t *restrict src, size_t i0, size_t n,
+                           size_t es) {
     const size_t blk = 2048;
-    for (size_t b = 0; b < n; b += blk) {
+    for (size_t b = i0; b < n; b += blk) {
         size_t m = n - b < blk ? n - b : blk;
         for (size_t k = 0; k < es; k++) {
             const uint8_t *restrict p = src + k * n + b;
             uint8_t *restrict o = dst + b * es + k;
             for (size_t i = 0; i < m; i++) o[i * es] = p[i];
         }
+    }
+}
+
+static void shuffle_bytes(uint8_t *restrict dst, const uint8_t *restrict src, size_t n, size_t es) {
+    if (es == 1) {
+        memcpy(dst, src, n);
+        return;
+    }
+    size_t i = 0;
+#if defined(__SSE2__)
+    if (es == 4) i = shuffle_sse2_4(dst, src, n);
+    if (es == 8) i = shuffle_sse2_8(dst, src, n);
+#endif
+    shuffle_tail(dst, src, i, n, es);
+}
+
+static void unshuffle_bytes(uint8_t *restrict dst, const uint8_t *restrict src, size_t n,
+                            size_t es) {
+    if (es == 1) {
+        memcpy(dst, src, n);
+        return;
+    }
+    size_t i = 0;
+#if defined(__SSE2__)
+    if (es == 4) i = unshuffle_sse2_4(dst, src, n);
+    if (es == 8) i = unshuffle_sse2_8(dst, src, n);
+#endif
+    unshuffle_tail(dst, src, i, n, es);
+}
+
+/* Checks the shuffle against the byte loops once at start-up. */
+static void shuffle_selftest(void) {
+    enum { N = 1000 };
+    static uint8_t a[N * 8], b[N * 8], c[N * 8], d[N * 8];
+    for (size_t i = 0; i < sizeof a; i++) a[i] = (uint8_t)(i * 131 + (i >> 7));
+    for (size_t es = 4; es <= 8; es += 4) {
+        shuffle_bytes(b, a, N - 3, es);
+        shuffle_tail(c, a, 0, N - 3, es);
+        unshuffle_bytes(d, b, N - 3, es);
+        if (memcmp(b, c, (N - 3) * es) || memcmp(d, a, (N - 3) * es))
+            bench_die("shuffle self-test failed (esize %zu)", es);
     }
 }
 
@@ -312,7 +396,8 @@ static void usage(void) {
     printf(
         "usage: mpiexec -np P afmt-bench [options]\n"
         "  -a LIST    backends, comma-separated, each BACKEND[:CODEC[:LEVEL]]; BACKEND is\n"
-        "             afmt, hdf5, mpiio or codec (default afmt,hdf5,hdf5:none,mpiio,codec)\n"
+        "             afmt, hdf5, mpiio (collective), mpiio-ind (independent) or codec\n"
+        "             (default afmt,hdf5,hdf5:none,mpiio,codec)\n"
         "  -w NAME    workload: field, vpic, small, open (default field)\n"
         "  -k NAME    field content: smooth, noisy, const (default smooth)\n"
         "  -s SIZE    raw bytes per rank per time step, all arrays (default 64M)\n"
@@ -328,7 +413,8 @@ static void usage(void) {
         "  -d DIR     directory of the files (default /dev/shm)\n"
         "  -B SIZE    afmt block size (default: the library's)\n"
         "  -m SIZE    afmt memory budget (default: the library's)\n"
-        "  -C         afmt: collective data writes (hint afmt_collective_write)\n"
+        "  -C         afmt: collective data writes (hint afmt_collective_write); codec:\n"
+        "             collective write/read of the compressed bytes\n"
         "  -o FILE    append one JSON line per case to FILE\n"
         "  -L TEXT    label stored in the JSON lines\n"
         "  -D DIR     data cache: load this rank's data from DIR (or generate and save it)\n"
@@ -349,7 +435,7 @@ static void add_backends(const char *list) {
         if (c) *c++ = '\0';
         snprintf(b->backend, sizeof b->backend, "%s", tok);
         if (strcmp(tok, "afmt") && strcmp(tok, "hdf5") && strcmp(tok, "mpiio") &&
-            strcmp(tok, "codec"))
+            strcmp(tok, "mpiio-ind") && strcmp(tok, "codec"))
             bench_die("unknown backend \"%s\"", tok);
         if (c) {
             char *l = strchr(c, ':');
@@ -588,17 +674,19 @@ static void set_read_region(bench_work *w, bench_array *a) {
 
 /* The data cache: this rank's data of array ai in a raw file (generation is slow, and a
  * cached run's peak memory is the benchmark's own, not the PDE solver's). */
-static int cache_path(char *p, size_t n, int ai, int nranks) {
+static int cache_path(char *p, size_t n, const bench_array *a, int ai, int nranks) {
     if (!opt.data_cache) return 0;
-    snprintf(p, n, "%s/afmt-bench-%s-%s-%s-%llu-n%d-a%d-r%dof%d.bin", opt.data_cache,
-             opt.workload, opt.content, opt.dt == DT_F64 ? "f64" : "f32",
-             (unsigned long long)opt.size, opt.narr, ai, g_rank, nranks);
+    unsigned long long e[3] = {0, 0, 0};
+    for (int d = 0; d < a->ndim; d++) e[d] = (unsigned long long)a->wcount[d];
+    snprintf(p, n, "%s/afmt-bench-%s-%s-%s-%llux%llux%llu-n%d-a%d-r%dof%d.bin", opt.data_cache,
+             opt.workload, opt.content, opt.dt == DT_F64 ? "f64" : "f32", e[0], e[1], e[2],
+             opt.narr, ai, g_rank, nranks);
     return 1;
 }
 
 static int cache_load(bench_array *a, int ai, int nranks) {
     char p[4096];
-    if (!cache_path(p, sizeof p, ai, nranks)) return 0;
+    if (!cache_path(p, sizeof p, a, ai, nranks)) return 0;
     FILE *fp = fopen(p, "rb");
     if (!fp) return 0;
     size_t got = fread(a->data, 1, (size_t)a->wbytes, fp);
@@ -608,7 +696,7 @@ static int cache_load(bench_array *a, int ai, int nranks) {
 
 static void cache_save(const bench_array *a, int ai, int nranks) {
     char p[4096];
-    if (!cache_path(p, sizeof p, ai, nranks)) return;
+    if (!cache_path(p, sizeof p, a, ai, nranks)) return;
     FILE *fp = fopen(p, "wb");
     if (!fp) return;
     if (fwrite(a->data, 1, (size_t)a->wbytes, fp) != a->wbytes)
@@ -809,6 +897,7 @@ static void afmt_write_phase(const bench_case *c, bench_work *w, bench_rep *r) {
             bench_die("afmt_define(%s): %s", a->name, afmt_errmsg(f));
     }
     double t1 = bench_now();
+    double st[M_COUNT] = {0}; /* commit breakdown, summed over the steps */
     for (int s = 0; s < c->steps; s++) {
         double a0 = bench_now();
         for (int i = 0; i < w->narr; i++) {
@@ -821,11 +910,18 @@ static void afmt_write_phase(const bench_case *c, bench_work *w, bench_rep *r) {
         double a2 = bench_now();
         tw += a1 - a0;
         tc += a2 - a1;
-    }
 #ifdef AFMT_BENCH_HAVE_STATS
-    afmt__stats st;
-    afmt__stats_get(f, &st);
+        afmt_commit_stats cs;
+        if (afmt__commit_stats(f, &cs) != AFMT_OK) bench_die("afmt__commit_stats");
+        st[M_S_COMPRESS] += cs.compress;
+        st[M_S_EXCHANGE] += cs.exchange;
+        st[M_S_DATAWRITE] += cs.write;
+        st[M_S_GATHER] += cs.gather;
+        st[M_S_FOOTER] += cs.footer;
+        st[M_S_SYNC] += cs.sync;
+        st[M_S_OTHER] += cs.total - cs.exchange - cs.write - cs.gather - cs.footer - cs.sync;
 #endif
+    }
     double t2 = bench_now();
     if (afmt_close(f) != AFMT_OK) bench_die("afmt_close: %s", afmt_errmsg(NULL));
     double t3 = bench_now();
@@ -836,15 +932,9 @@ static void afmt_write_phase(const bench_case *c, bench_work *w, bench_rep *r) {
     r->m[M_W_COMMIT] = bench_max(w->world, tc);
     r->m[M_W_CLOSE] = bench_max(w->world, t3 - t2);
 #ifdef AFMT_BENCH_HAVE_STATS
-    r->m[M_S_ENCODE] = bench_max(w->world, st.encode_s);
-    r->m[M_S_COMPRESS] = bench_max(w->world, st.compress_s);
-    r->m[M_S_EXCHANGE] = bench_max(w->world, st.exchange_s);
-    r->m[M_S_SEAL] = bench_max(w->world, st.seal_s);
-    r->m[M_S_DATAWRITE] = bench_max(w->world, st.data_write_s);
-    r->m[M_S_GATHER] = bench_max(w->world, st.meta_gather_s);
-    r->m[M_S_FOOTER] = bench_max(w->world, st.footer_s);
-    r->m[M_S_SYNC] = bench_max(w->world, st.sync_s);
-    r->m[M_S_PUBLISH] = bench_max(w->world, st.publish_s);
+    for (int m = M_S_COMPRESS; m <= M_S_OTHER; m++) r->m[m] = bench_max(w->world, st[m]);
+#else
+    (void)st;
 #endif
 }
 
@@ -901,9 +991,11 @@ static void mpiio_write_phase(const bench_case *c, bench_work *w, bench_rep *r) 
             bench_array *a = &w->arr[i];
             MPI_Offset off = (MPI_Offset)((uint64_t)s * w->step_bytes + a->file_off +
                                           slab_off(a, a->wstart));
-            mpi_check(MPI_File_write_at_all(fh, off, a->data, (int)a->wbytes, MPI_BYTE,
-                                            MPI_STATUS_IGNORE),
-                      "MPI_File_write_at_all", c->path);
+            mpi_check(c->collective ? MPI_File_write_at_all(fh, off, a->data, (int)a->wbytes,
+                                                            MPI_BYTE, MPI_STATUS_IGNORE)
+                                    : MPI_File_write_at(fh, off, a->data, (int)a->wbytes,
+                                                        MPI_BYTE, MPI_STATUS_IGNORE),
+                      "MPI_File_write_at(_all)", c->path);
         }
         tw += bench_now() - a0;
     }
@@ -928,9 +1020,11 @@ static void mpiio_read_phase(const bench_case *c, bench_work *w, bench_rep *r, v
     for (int i = 0; i < w->narr; i++) {
         bench_array *a = &w->arr[i];
         MPI_Offset off = (MPI_Offset)(last + a->file_off + slab_off(a, a->rstart));
-        mpi_check(MPI_File_read_at_all(fh, off, bufs[i], (int)a->rbytes, MPI_BYTE,
-                                       MPI_STATUS_IGNORE),
-                  "MPI_File_read_at_all", c->path);
+        mpi_check(c->collective ? MPI_File_read_at_all(fh, off, bufs[i], (int)a->rbytes,
+                                                       MPI_BYTE, MPI_STATUS_IGNORE)
+                                : MPI_File_read_at(fh, off, bufs[i], (int)a->rbytes, MPI_BYTE,
+                                                   MPI_STATUS_IGNORE),
+                  "MPI_File_read_at(_all)", c->path);
     }
     double t2 = bench_now();
     mpi_check(MPI_File_close(&fh), "MPI_File_close", c->path);
@@ -990,8 +1084,9 @@ static void grow_buf(uint8_t **p, uint64_t *cap, uint64_t need) {
     *cap = nc;
 }
 
-/* Gathers, shuffles and compresses every chunk of this rank's regions into cz.arena. */
-static void codec_encode(const bench_case *c, bench_work *w) {
+/* Gathers, shuffles and compresses every chunk of this rank's regions into cz.arena;
+ * adds the seconds of each part to t[0..2] (gather, shuffle, compress). */
+static void codec_encode(const bench_case *c, bench_work *w, double *t) {
     cz.arena_len = 0;
     cz.nch = 0;
     for (int i = 0; i < w->narr; i++) {
@@ -1004,6 +1099,7 @@ static void codec_encode(const bench_case *c, bench_work *w) {
             uint64_t nb = ne * a->es;
             const uint8_t *src;
             grow_buf(&cz.tmp, &cz.tmp_cap, 2 * nb);
+            double g0 = bench_now();
             if (a->ndim == 1) {
                 src = (const uint8_t *)a->data + (it.bstart[0] - a->wstart[0]) * a->es;
             } else {
@@ -1013,14 +1109,19 @@ static void codec_encode(const bench_case *c, bench_work *w) {
                                a->wcount, rel);
                 src = cz.tmp;
             }
+            double g1 = bench_now();
             if (c->codec && c->shuffle) {
                 shuffle_bytes(cz.tmp + nb, src, (size_t)ne, a->es);
                 src = cz.tmp + nb;
             }
+            double g2 = bench_now();
             size_t bound = cz_bound(c->codec, (size_t)nb);
             grow_buf(&cz.arena, &cz.arena_cap, cz.arena_len + bound);
             uint8_t *dst = cz.arena + cz.arena_len;
             size_t k = c->codec ? cz_compress(c->codec, c->level, src, (size_t)nb, dst, bound) : 0;
+            t[0] += g1 - g0;
+            t[1] += g2 - g1;
+            t[2] += bench_now() - g2;
             int raw = k == 0 || k >= nb;
             if (raw) {
                 memcpy(dst, src, (size_t)nb);
@@ -1045,14 +1146,14 @@ static void codec_encode(const bench_case *c, bench_work *w) {
 }
 
 static void codec_write_phase(const bench_case *c, bench_work *w, bench_rep *r) {
-    double tcodec = 0, twrite = 0;
+    double tcodec = 0, twrite = 0, tp[3] = {0, 0, 0};
     MPI_File fh;
     uint64_t file_end = 0;
     MPI_Barrier(w->world);
     double t0 = bench_now();
     for (int s = 0; s < c->steps; s++) {
         double a0 = bench_now();
-        codec_encode(c, w);
+        codec_encode(c, w, tp);
         double a1 = bench_now();
         tcodec += a1 - a0;
         if (s == 0)
@@ -1065,9 +1166,11 @@ static void codec_write_phase(const bench_case *c, bench_work *w, bench_rep *r) 
         if (w->rank == 0) before = 0;
         cz.my_off = file_end + before;
         if (mine > (1ull << 31) - 4096) bench_die("codec: > 2 GiB per rank");
-        mpi_check(MPI_File_write_at_all(fh, (MPI_Offset)cz.my_off, cz.arena, (int)mine, MPI_BYTE,
-                                        MPI_STATUS_IGNORE),
-                  "MPI_File_write_at_all", c->path);
+        mpi_check(c->collective ? MPI_File_write_at_all(fh, (MPI_Offset)cz.my_off, cz.arena,
+                                                        (int)mine, MPI_BYTE, MPI_STATUS_IGNORE)
+                                : MPI_File_write_at(fh, (MPI_Offset)cz.my_off, cz.arena,
+                                                    (int)mine, MPI_BYTE, MPI_STATUS_IGNORE),
+                  "MPI_File_write_at(_all)", c->path);
         file_end += total;
         twrite += bench_now() - a1;
     }
@@ -1078,6 +1181,9 @@ static void codec_write_phase(const bench_case *c, bench_work *w, bench_rep *r) 
     twrite += t3 - a2;
     r->m[M_W_TOTAL] = bench_max(w->world, t3 - t0);
     r->m[M_C_CODEC] = bench_max(w->world, tcodec);
+    r->m[M_C_GATHER] = bench_max(w->world, tp[0]);
+    r->m[M_C_SHUFFLE] = bench_max(w->world, tp[1]);
+    r->m[M_C_COMPRESS] = bench_max(w->world, tp[2]);
     r->m[M_C_CWRITE] = bench_max(w->world, twrite);
 }
 
@@ -1091,9 +1197,11 @@ static void codec_read_phase(const bench_case *c, bench_work *w, bench_rep *r, v
     mpi_check(MPI_File_open(w->rcomm, c->path, MPI_MODE_RDONLY, MPI_INFO_NULL, &fh),
               "MPI_File_open", c->path);
     double t0b = bench_now();
-    mpi_check(MPI_File_read_at_all(fh, (MPI_Offset)cz.my_off, cz.arena, (int)cz.arena_len,
-                                   MPI_BYTE, MPI_STATUS_IGNORE),
-              "MPI_File_read_at_all", c->path);
+    mpi_check(c->collective ? MPI_File_read_at_all(fh, (MPI_Offset)cz.my_off, cz.arena,
+                                                   (int)cz.arena_len, MPI_BYTE, MPI_STATUS_IGNORE)
+                            : MPI_File_read_at(fh, (MPI_Offset)cz.my_off, cz.arena,
+                                               (int)cz.arena_len, MPI_BYTE, MPI_STATUS_IGNORE),
+              "MPI_File_read_at(_all)", c->path);
     mpi_check(MPI_File_close(&fh), "MPI_File_close", c->path);
     double t1 = bench_now();
     for (uint64_t k = 0; k < cz.nch; k++) {
@@ -1223,7 +1331,7 @@ static void run_case(case_state *cs, bench_work *w, void **bufs) {
         afmt_write_phase(c, w, r);
     else if (!strcmp(b, "hdf5"))
         bench_hdf5_write(c, w, r);
-    else if (!strcmp(b, "mpiio"))
+    else if (!strncmp(b, "mpiio", 5))
         mpiio_write_phase(c, w, r);
     else
         codec_write_phase(c, w, r);
@@ -1249,7 +1357,7 @@ static void run_case(case_state *cs, bench_work *w, void **bufs) {
                 afmt_read_phase(c, w, r, bufs);
             else if (!strcmp(b, "hdf5"))
                 bench_hdf5_read(c, w, r, bufs);
-            else if (!strcmp(b, "mpiio"))
+            else if (!strncmp(b, "mpiio", 5))
                 mpiio_read_phase(c, w, r, bufs);
             else
                 codec_read_phase(c, w, r, bufs);
@@ -1260,13 +1368,6 @@ static void run_case(case_state *cs, bench_work *w, void **bufs) {
         r->m[M_RSSR0] = bench_max(w->world, w->rcomm != MPI_COMM_NULL ? rr0 : -1);
         r->m[M_HWMR] = bench_max(w->world, w->rcomm != MPI_COMM_NULL ? rh : -1);
         if (opt.verify) r->verified = verify_read(w, bufs);
-    }
-    if (!strcmp(b, "codec")) {
-        /* afmt allocates its buffers afresh in every write phase; so does the codec alone. */
-        free(cz.arena);
-        free(cz.tmp);
-        cz.arena = cz.tmp = NULL;
-        cz.arena_cap = cz.tmp_cap = 0;
     }
     MPI_Barrier(w->world);
     if (w->rank == 0 && !opt.keep) unlink(c->path);
@@ -1288,12 +1389,13 @@ static void report(case_state *cs, int ncase, bench_work *w) {
                   {M_W_COMMIT, "w_commit_s"},   {M_W_CLOSE, "w_close_s"},
                   {M_R_OPEN, "r_open_s"},       {M_R_READ, "r_read_s"},
                   {M_R_CLOSE, "r_close_s"},     {M_C_CODEC, "c_codec_s"},
+                  {M_C_GATHER, "c_gather_s"},   {M_C_SHUFFLE, "c_shuffle_s"},
+                  {M_C_COMPRESS, "c_compress_s"},
                   {M_C_CWRITE, "c_cwrite_s"},   {M_C_CREAD, "c_cread_s"},
-                  {M_C_DECODE, "c_decode_s"},   {M_S_ENCODE, "s_encode_s"},
-                  {M_S_COMPRESS, "s_compress_s"}, {M_S_EXCHANGE, "s_exchange_s"},
-                  {M_S_SEAL, "s_seal_s"},       {M_S_DATAWRITE, "s_data_write_s"},
+                  {M_C_DECODE, "c_decode_s"},   {M_S_COMPRESS, "s_compress_s"},
+                  {M_S_EXCHANGE, "s_exchange_s"}, {M_S_DATAWRITE, "s_data_write_s"},
                   {M_S_GATHER, "s_meta_gather_s"}, {M_S_FOOTER, "s_footer_s"},
-                  {M_S_SYNC, "s_sync_s"},       {M_S_PUBLISH, "s_publish_s"},
+                  {M_S_SYNC, "s_sync_s"},       {M_S_OTHER, "s_other_s"},
                   {M_RSS0, "rss_before_w_mib"}, {M_HWM, "rss_peak_w_mib"},
                   {M_RSSR0, "rss_before_r_mib"}, {M_HWMR, "rss_peak_r_mib"}};
     const bench_array *a0 = &w->arr[0];
@@ -1422,25 +1524,34 @@ static void run_open(bench_work *w) {
                reuse ? "reused" : "generated", path,
                (unsigned long long)opt.layers, (unsigned long long)(per * opt.layers),
                (double)sb.st_size / MIB, tgen);
-        double v[1000];
+        double v[1000], cpu[1000];
         uint64_t nl = 0;
         for (int r = 0; r < opt.reps; r++) {
             double l0 = load1();
+            struct timespec c0, c1;
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
             double a = bench_now();
             if (afmt_open(MPI_COMM_SELF, path, AFMT_RDONLY, o, &f) != AFMT_OK)
                 bench_die("afmt_open: %s", afmt_errmsg(NULL));
             v[r] = bench_now() - a;
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+            cpu[r] = (double)(c1.tv_sec - c0.tv_sec) + 1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
             afmt_layers(f, &nl);
             uint64_t st = (uint64_t)r * 977 * ce % shape, n = ce;
             afmt_read(f, "a", &st, &n, buf);
             afmt_close(f);
-            printf("#   rep %d: afmt_open %.4f s (load %.2f)\n", r, v[r], l0);
+            printf("#   rep %d: afmt_open %.4f s wall, %.4f s CPU (load %.2f)\n", r, v[r], cpu[r],
+                   l0);
         }
         qsort(v, (size_t)opt.reps, sizeof *v, cmp_d);
-        double med = opt.reps % 2 ? v[opt.reps / 2] : 0.5 * (v[opt.reps / 2 - 1] + v[opt.reps / 2]);
-        printf("open  layers %llu chunks %llu  afmt_open median %.4f s min %.4f max %.4f\n",
+        qsort(cpu, (size_t)opt.reps, sizeof *cpu, cmp_d);
+        int h = opt.reps / 2;
+        double med = opt.reps % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+        double cmed = opt.reps % 2 ? cpu[h] : 0.5 * (cpu[h - 1] + cpu[h]);
+        printf("open  layers %llu chunks %llu  afmt_open median %.4f s min %.4f max %.4f; CPU "
+               "median %.4f s min %.4f\n",
                (unsigned long long)nl, (unsigned long long)(per * opt.layers), med, v[0],
-               v[opt.reps - 1]);
+               v[opt.reps - 1], cmed, cpu[0]);
         if (opt.out) {
             FILE *fp = fopen(opt.out, "a");
             if (fp) {
@@ -1449,11 +1560,12 @@ static void run_open(bench_work *w) {
                         "\"label\":\"%s\",\"workload\":\"open\",\"case\":\"afmt-open\","
                         "\"backend\":\"afmt\",\"np\":1,\"dir\":\"%s\",\"layers\":%llu,"
                         "\"chunks\":%llu,\"file_bytes\":%lld,\"generate_s\":%.3f,\"reps\":%d,"
-                        "\"load\":%.2f,\"open_s\":{\"median\":%.6g,\"min\":%.6g,\"max\":%.6g}}\n",
+                        "\"load\":%.2f,\"open_s\":{\"median\":%.6g,\"min\":%.6g,\"max\":%.6g},"
+                        "\"open_cpu_s\":{\"median\":%.6g,\"min\":%.6g,\"max\":%.6g}}\n",
                         g_date, g_host, g_git, opt.label ? opt.label : "", opt.dir,
                         (unsigned long long)nl, (unsigned long long)(per * opt.layers),
                         (long long)sb.st_size, tgen, opt.reps, load1(), med, v[0],
-                        v[opt.reps - 1]);
+                        v[opt.reps - 1], cmed, cpu[0], cpu[opt.reps - 1]);
                 fclose(fp);
             }
         }
@@ -1473,6 +1585,7 @@ int main(int argc, char **argv) {
     MPI_Comm_size(w.world, &w.size);
     g_rank = w.rank;
     parse_args(argc, argv);
+    shuffle_selftest();
 
     if (w.rank == 0) {
         gethostname(g_host, sizeof g_host);
@@ -1528,16 +1641,18 @@ int main(int argc, char **argv) {
         c->collective = opt.collective;
         c->steps = opt.steps;
         c->spill_dir = opt.spill_dir;
-        if (!strcmp(b->backend, "mpiio")) c->codec = 0;
+        if (!strncmp(b->backend, "mpiio", 5)) c->codec = 0;
+        if (!strcmp(b->backend, "mpiio")) c->collective = 1; /* the collective baseline */
+        if (!strcmp(b->backend, "mpiio-ind")) c->collective = 0;
         snprintf(c->path, sizeof c->path, "%s/afmt-bench-%d-%s-%s.%s", opt.dir, (int)getppid(),
                  b->backend, codec_name(c->codec), !strcmp(b->backend, "hdf5") ? "h5" : "dat");
         MPI_Bcast(c->path, sizeof c->path, MPI_CHAR, 0, w.world);
-        if (!strcmp(b->backend, "mpiio"))
-            snprintf(s->label, sizeof s->label, "mpiio");
+        if (!strncmp(b->backend, "mpiio", 5))
+            snprintf(s->label, sizeof s->label, "%s", b->backend);
         else
             snprintf(s->label, sizeof s->label, "%s:%s%s%s", b->backend, codec_name(c->codec),
                      c->codec && c->shuffle ? "+sh" : "",
-                     !strcmp(b->backend, "afmt") && c->collective ? "+coll" : "");
+                     strcmp(b->backend, "hdf5") && c->collective ? "+coll" : "");
         s->skip_read = !strcmp(b->backend, "codec") && M != w.size;
     }
 

@@ -46,19 +46,21 @@ enum {
     M_R_READ,
     M_R_CLOSE,
     M_C_CODEC,  /* codec alone: gather + shuffle + compress of every chunk */
-    M_C_CWRITE, /* codec alone: collective write of the compressed bytes + sync + close */
+    M_C_GATHER, /*   of which: gathering a chunk's box into one buffer (3-D) */
+    M_C_SHUFFLE, /*  of which: byte shuffle */
+    M_C_COMPRESS, /* of which: the codec */
+    M_C_CWRITE, /* codec alone: write of the compressed bytes + sync + close (independent
+                 * MPI_File_write_at like afmt's default; -C: collective) */
     M_C_CREAD,  /* codec alone: read of the compressed bytes */
     M_C_DECODE, /* codec alone: decompress + unshuffle + scatter */
-    /* library-internal commit breakdown (afmt__stats, when the library has it) */
-    M_S_ENCODE,
-    M_S_COMPRESS,
-    M_S_EXCHANGE,
-    M_S_SEAL,
-    M_S_DATAWRITE,
-    M_S_GATHER,
-    M_S_FOOTER,
-    M_S_SYNC,
-    M_S_PUBLISH,
+    /* library-internal commit breakdown (afmt__commit_stats, summed over the commits) */
+    M_S_COMPRESS,  /* sealing blocks: compression + checksum, in afmt_write and commit */
+    M_S_EXCHANGE,  /* commit: resolving chunks shared between ranks */
+    M_S_DATAWRITE, /* commit: the data block write (+ agreement) */
+    M_S_GATHER,    /* commit: block/chunk metadata to rank 0 */
+    M_S_FOOTER,    /* commit: footer build + write (rank 0) */
+    M_S_SYNC,      /* commit: both syncs and the superblock slot write */
+    M_S_OTHER,     /* commit: the rest (last seal, offsets, sharing the footer, index) */
     M_RSS0,    /* MiB resident before the write phase (after clear_refs) */
     M_HWM,     /* MiB peak resident during the write phase */
     M_RSSR0,   /* MiB resident before the read phase */
@@ -80,7 +82,7 @@ typedef struct {
     int shuffle;         /* applied only with a codec */
     uint64_t block_size; /* afmt */
     uint64_t mem_budget; /* afmt */
-    int collective;      /* afmt: afmt_collective_write hint */
+    int collective;      /* afmt: afmt_collective_write hint; codec: collective I/O */
     int steps;
     char path[4096];
     const char *spill_dir;

@@ -77,6 +77,8 @@ struct afmt_file {
     uint64_t n_pend_attrs, cap_pend_attrs;
     uint8_t *scratch; /* a chunk-sized work buffer of the read and write paths */
     uint64_t scratch_cap;
+    uint8_t *stored_buf; /* compressed bytes of the block being read (read.c) */
+    uint64_t stored_cap;
     afmt_commit_stats stats;
     /* The writer lock "<path>.lock" this handle holds (rank 0 only; lock.h), else NULL:
      * read-only handles, other ranks, the memory backend, AFMT_NO_LOCK. */

@@ -58,41 +58,51 @@ int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char 
     if (B->stored_size > SIZE_MAX || B->raw_size > SIZE_MAX)
         return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: block of %llu bytes", what,
                          (unsigned long long)B->raw_size);
-    uint8_t *stored = malloc(B->stored_size ? (size_t)B->stored_size : 1);
-    if (!stored) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+    /* Compressed bytes go to a buffer the handle keeps: a fresh multi-MiB malloc per
+     * block costs an mmap, page faults and an munmap each time. Raw blocks (codec 0) are
+     * read straight into the buffer the cache will own. */
+    int plain = B->codec == AFMT_CODEC_NONE;
+    if (plain && B->stored_size != B->raw_size)
+        return afmt_fail(f->errmsg, AFMT_ECORRUPT, "%s: raw block at %llu has %llu != %llu bytes",
+                         what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
+                         (unsigned long long)B->raw_size);
+    uint8_t *out = malloc(B->raw_size ? (size_t)B->raw_size : 1);
+    uint8_t *stored = out;
+    if (out && !plain) {
+        if (B->stored_size > f->stored_cap) {
+            uint8_t *p = realloc(f->stored_buf, (size_t)B->stored_size);
+            if (p) {
+                f->stored_buf = p;
+                f->stored_cap = B->stored_size;
+            }
+        }
+        stored = B->stored_size <= f->stored_cap ? f->stored_buf : NULL;
+    }
+    if (!out || !stored) {
+        free(out);
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+    }
     int rc = f->st->ops->read_at(f->st, B->offset, stored, B->stored_size);
     if (rc != AFMT_OK) {
-        free(stored);
+        free(out);
         return afmt_fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
     }
     if (afmt_checksum(stored, (size_t)B->stored_size) != B->checksum) {
-        free(stored);
+        free(out);
         return afmt_fail(f->errmsg, AFMT_ECORRUPT,
                          "%s: block at offset %llu (%llu bytes, layer %llu) fails its checksum",
                          what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
                          (unsigned long long)ib->layer_id);
     }
-    uint8_t *out = stored;
-    if (B->codec != AFMT_CODEC_NONE) {
-        out = malloc(B->raw_size ? (size_t)B->raw_size : 1);
-        if (!out) {
-            free(stored);
-            return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
-        }
+    if (!plain) {
         rc = afmt_codec_decompress(B->codec, stored, (size_t)B->stored_size, out,
                                    (size_t)B->raw_size);
-        free(stored);
         if (rc != AFMT_OK) {
             free(out);
             return afmt_fail(f->errmsg, rc,
                              "%s: block at offset %llu does not decompress with codec %s", what,
                              (unsigned long long)B->offset, afmt_codec_name(B->codec));
         }
-    } else if (B->stored_size != B->raw_size) {
-        free(stored);
-        return afmt_fail(f->errmsg, AFMT_ECORRUPT, "%s: raw block at %llu has %llu != %llu bytes",
-                         what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
-                         (unsigned long long)B->raw_size);
     }
     *raw = afmt_cache_put(f->cache, b, out, B->raw_size);
     return AFMT_OK;

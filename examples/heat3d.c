@@ -26,13 +26,23 @@
  * Every checkpoint writes the whole field (each rank its own box), sets step and time and
  * commits: one layer per checkpoint. A run always ends with a checkpoint at its last step.
  *
+ * Checkpoint on a signal: --signal USR1 (the default; a comma list such as USR1,TERM, or
+ * none) arms afmt_signal_arm for those signals. After every step every rank asks
+ * afmt_signal_pending (collective: a logical OR over the ranks, so a signal that reached
+ * one rank stops all of them together); if any rank got one, the run checkpoints at the
+ * current step and exits 3. Slurm sends such a signal before the time limit (sbatch
+ * --signal=USR1@SECONDS, see slurm/README.md). A signal that arrives during a checkpoint
+ * stops the run right after that checkpoint, without a second one.
+ *
  * Exit status: 0 finished (reached --steps), 3 stopped early after a checkpoint (--max-steps
  * reached or should_checkpoint_now() said so: the next job of a chain restarts), 1 error
  * (the afmt message is printed; an error while a checkpoint is half staged calls MPI_Abort
  * with 1, because closing the file would commit the partial checkpoint), 2 bad command line.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +77,7 @@ typedef struct {
     int restart, grid_given, chunk_given, quiet;
     afmt_codec codec;
     int level;
+    int signals[8], nsignals; /* --signal: the signals that request a checkpoint */
 } options;
 
 typedef struct {
@@ -85,18 +96,80 @@ typedef struct {
 
 /* ---- hooks ----------------------------------------------------------------------------- */
 
+static int g_signals_armed = 0; /* afmt_signal_arm succeeded for every --signal */
+
 /* Asks whether the run must checkpoint now and stop (exit 3), e.g. because Slurm announced
- * the end of the time limit with a signal. Called by every rank after every step; it must
- * give the same answer on every rank, so its later implementation is collective over comm
- * (afmt_signal_pending(comm, &pending), a logical OR across ranks). For now: never. */
+ * the end of the time limit with a signal. Called by every rank after every step (and
+ * after every checkpoint); it gives the same answer on every rank: afmt_signal_pending is
+ * collective over comm (a logical OR across ranks), so all ranks checkpoint together even
+ * when the signal reached only some of them. g_signals_armed is the same on every rank
+ * (arming failed or succeeded everywhere, see arm_signals). */
 static int should_checkpoint_now(MPI_Comm comm) {
-    (void)comm;
-    return 0;
+    if (!g_signals_armed) return 0;
+    int pending = 0;
+    int rc = afmt_signal_pending(comm, &pending);
+    if (rc != AFMT_OK) {
+        /* EINVAL/EMPI: the same on every rank (comm is valid; an MPI failure aborts under
+         * the default error handler). Go on without the signal check. */
+        fprintf(stderr, "heat3d: afmt_signal_pending: %s: %s\n", afmt_strerror(rc),
+                afmt_errmsg(NULL));
+        g_signals_armed = 0;
+        return 0;
+    }
+    return pending;
 }
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
 static int g_rank = 0;
+
+/* The signals --signal accepts, by name (without the SIG prefix). */
+static const struct {
+    const char *name;
+    int signum;
+} SIGNAMES[] = {{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM},
+                {"INT", SIGINT},   {"HUP", SIGHUP},   {"ALRM", SIGALRM}};
+
+static const char *signal_name(int signum) {
+    for (size_t i = 0; i < sizeof SIGNAMES / sizeof SIGNAMES[0]; i++)
+        if (SIGNAMES[i].signum == signum) return SIGNAMES[i].name;
+    return "?";
+}
+
+/* "USR1,TERM" (an optional SIG prefix, any case) or "none" -> o->signals. */
+static int parse_signals(const char *s, int *sigs, int *n) {
+    *n = 0;
+    if (!*s) return -1;
+    if (strcmp(s, "none") == 0) return 0;
+    const char *p = s;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char name[16];
+        if (len == 0 || len >= sizeof name) return -1;
+        memcpy(name, p, len);
+        name[len] = '\0';
+        for (size_t k = 0; k < len; k++) name[k] = (char)toupper((unsigned char)name[k]);
+        const char *bare = strncmp(name, "SIG", 3) == 0 ? name + 3 : name;
+        int found = 0;
+        for (size_t i = 0; i < sizeof SIGNAMES / sizeof SIGNAMES[0] && !found; i++) {
+            if (strcmp(SIGNAMES[i].name, bare) == 0) {
+                found = 1;
+                for (int k = 0; k < *n; k++) found += sigs[k] == SIGNAMES[i].signum;
+                if (found == 1) {
+                    if (*n >= 8) return -1;
+                    sigs[(*n)++] = SIGNAMES[i].signum;
+                }
+            }
+        }
+        if (!found) return -1;
+        p += len;
+        if (*p == ',') {
+            p++;
+            if (!*p) return -1;
+        }
+    }
+    return 0;
+}
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -116,6 +189,11 @@ static void usage(FILE *out) {
             "                         (default 0 = no limit)\n"
             "  --restart              continue from the newest layer of FILE (any rank count)\n"
             "                         (without it FILE is created, replacing an old one)\n"
+            "  --signal LIST          signals that make the run checkpoint at the current step "
+            "and\n"
+            "                         exit 3: a comma list of USR1 USR2 TERM INT HUP ALRM, or "
+            "none\n"
+            "                         (default USR1, what sbatch --signal=USR1@T sends)\n"
             "  --codec lz4|zstd|none  codec of new blocks (default lz4)\n"
             "  --level L              codec level (default 0 = the codec's default)\n"
             "  --quiet                print only errors and the final line\n"
@@ -167,7 +245,9 @@ static int parse_args(int argc, char **argv, options *o) {
                    .chunk = {16, 16, 16},
                    .steps = 100,
                    .every = 10,
-                   .codec = AFMT_CODEC_LZ4};
+                   .codec = AFMT_CODEC_LZ4,
+                   .signals = {SIGUSR1},
+                   .nsignals = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = NULL;
@@ -185,7 +265,7 @@ static int parse_args(int argc, char **argv, options *o) {
                     strcmp(key, "--chunk") == 0 || strcmp(key, "--rank-grid") == 0 ||
                     strcmp(key, "--steps") == 0 || strcmp(key, "--checkpoint-every") == 0 ||
                     strcmp(key, "--max-steps") == 0 || strcmp(key, "--codec") == 0 ||
-                    strcmp(key, "--level") == 0;
+                    strcmp(key, "--level") == 0 || strcmp(key, "--signal") == 0;
         if (takes && !val) {
             if (i + 1 >= argc) {
                 if (g_rank == 0) fprintf(stderr, "heat3d: %s needs a value\n", key);
@@ -232,6 +312,8 @@ static int parse_args(int argc, char **argv, options *o) {
             long l = strtol(val, &end, 10);
             bad = *end != '\0' || !*val || l < -1000 || l > 1000;
             o->level = (int)l;
+        } else if (strcmp(key, "--signal") == 0) {
+            bad = parse_signals(val, o->signals, &o->nsignals);
         } else if (strcmp(key, "--restart") == 0) {
             o->restart = 1;
         } else if (strcmp(key, "--quiet") == 0) {
@@ -621,10 +703,31 @@ static int create_file(domain *d, const options *o, const afmt_opts *opts, afmt_
     return 0;
 }
 
+/* Arms afmt_signal_arm for every --signal on every rank. Returns 1 if that worked on all
+ * ranks (then should_checkpoint_now polls), else 0 everywhere, after a message. */
+static int arm_signals(const domain *d, const options *o) {
+    int ok = 1;
+    for (int i = 0; i < o->nsignals && ok; i++) {
+        int rc = afmt_signal_arm(o->signals[i]);
+        if (rc != AFMT_OK) {
+            fprintf(stderr, "heat3d: rank %d: afmt_signal_arm(SIG%s): %s: %s\n", d->rank,
+                    signal_name(o->signals[i]), afmt_strerror(rc), afmt_errmsg(NULL));
+            ok = 0;
+        }
+    }
+    int all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, d->comm);
+    if (!all && d->rank == 0 && o->nsignals > 0)
+        fprintf(stderr, "heat3d: warning: no checkpoint on a signal in this run\n");
+    return all && o->nsignals > 0;
+}
+
 static int run(const options *o) {
     double t_start = MPI_Wtime();
     domain d;
     if (domain_comm(&d, o->rank_grid) != 0) return EXIT_USAGE;
+    /* Early, so that a warning signal during the restart's read is not lost. */
+    g_signals_armed = arm_signals(&d, o);
 
     afmt_opts *opts = NULL;
     int rc = afmt_opts_create(&opts);
@@ -682,6 +785,11 @@ static int run(const options *o) {
                (unsigned long long)d.count[1], (unsigned long long)d.count[2], codec_name(o->codec),
                (long long)step, (long long)o->steps, (long long)o->every,
                o->every ? "" : " (only at the end)");
+        if (g_signals_armed) {
+            printf("heat3d: a checkpoint and exit 3 on SIG%s", signal_name(o->signals[0]));
+            for (int i = 1; i < o->nsignals; i++) printf(", SIG%s", signal_name(o->signals[i]));
+            printf("\n");
+        }
         fflush(stdout);
     }
 
@@ -701,16 +809,20 @@ static int run(const options *o) {
             t_compute += MPI_Wtime() - t0;
             step++;
             taken++;
-            int stop = should_checkpoint_now(d.comm) ||
-                       (o->max_steps > 0 && taken >= o->max_steps && step < o->steps);
-            if ((o->every > 0 && step % o->every == 0) || step == o->steps || stop)
+            int by_signal = should_checkpoint_now(d.comm);
+            int stop = by_signal || (o->max_steps > 0 && taken >= o->max_steps && step < o->steps);
+            if ((o->every > 0 && step % o->every == 0) || step == o->steps || stop) {
                 checkpoint(&d, f, o, step, &cs);
+                /* A signal during that checkpoint: it already holds this step. */
+                if (!stop && step < o->steps) stop = by_signal = should_checkpoint_now(d.comm);
+            }
             if (stop && step < o->steps) {
                 status = EXIT_STOPPED;
                 if (d.rank == 0 && !o->quiet)
-                    printf("heat3d: stopping early at step %lld of %lld (checkpointed; continue "
-                           "with --restart)\n",
-                           (long long)step, (long long)o->steps);
+                    printf("heat3d: stopping early at step %lld of %lld (%s; checkpointed; "
+                           "continue with --restart)\n",
+                           (long long)step, (long long)o->steps,
+                           by_signal ? "a signal asked for it" : "--max-steps");
                 break;
             }
         }

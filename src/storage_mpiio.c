@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/statvfs.h>
 
 /* Block of the derived type in write_at_all: counts of it reach 2 PiB per call. */
 #define BLOCK ((uint64_t)1 << 20)
@@ -109,11 +110,22 @@ static int m_write_at(afmt_storage *st, uint64_t off, const void *buf, uint64_t 
         if ((mrc = MPI_Get_count(&status, MPI_BYTE, &put)) != MPI_SUCCESS)
             return mpi_fail(st->errmsg, mrc, "write_at/MPI_Get_count", st->path, off + done,
                             (uint64_t)n);
-        if (put != n)
+        if (put > 0 && put < n) {
+            /* A short count with progress: write the rest (as write(2) callers do). */
+            done += (uint64_t)put;
+            continue;
+        }
+        if (put != n) {
+            /* No progress. Open MPI's OMPIO reports a full disk this way, without errno:
+             * say ENOSPC when the file system has less room than we still need. */
+            struct statvfs vs;
+            int full = statvfs(st->path, &vs) == 0 &&
+                       (uint64_t)vs.f_bavail * (uint64_t)vs.f_frsize < len - done;
             return afmt_fail(st->errmsg, AFMT_EIO,
-                             "write_at(%s, off=%llu, len=%llu): short write (%d of %d bytes)",
+                             "write_at(%s, off=%llu, len=%llu): short write (%d of %d bytes)%s",
                              st->path, (unsigned long long)(off + done), (unsigned long long)n,
-                             put < 0 ? 0 : put, n);
+                             put < 0 ? 0 : put, n, full ? ": No space left on device" : "");
+        }
         done += (uint64_t)n;
     }
     return AFMT_OK;

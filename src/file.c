@@ -164,6 +164,7 @@ static void file_free(afmt_file *f) {
     afmt__opts_clear(&f->opts);
     if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
     free(f->scratch);
+    free(f->stored_buf);
     free(f->lock_path); /* NULL: afmt__lock_release ran on every path that took it */
     free(f->path);
     free(f);
@@ -268,7 +269,7 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
                          "bytes (truncated?)",
                          f->path, (unsigned long long)f->super.eof, (unsigned long long)size);
     uint64_t off = f->super.footer_offset, len = f->super.footer_length;
-    uint64_t n = 0, walked = 0;
+    uint64_t n = 0, walked = 0, prev_id = 0;
     afmt_buf dir, bytes;
     afmt_buf_init(&dir);
     afmt_buf_init(&bytes);
@@ -312,6 +313,19 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
                       (unsigned long long)off, msg);
             break;
         }
+        /* Ids strictly decrease along the chain and never exceed the slot's highest id:
+         * otherwise a later commit could reuse one (format.md 11). */
+        if (L.layer_id == 0 || L.layer_id > f->super.layer_id ||
+            (walked > 1 && L.layer_id >= prev_id)) {
+            rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
+                           "afmt_open(%s): footer at %llu has layer id %llu, out of order in "
+                           "the chain (newer layer %llu, highest id %llu)",
+                           f->path, (unsigned long long)off, (unsigned long long)L.layer_id,
+                           (unsigned long long)prev_id, (unsigned long long)f->super.layer_id);
+            afmt_layer_free(&L);
+            break;
+        }
+        prev_id = L.layer_id;
         if (L.layer_id > f->view_layer) {
             bytes.len = at; /* newer than the layer asked for: not part of this view */
         } else if (n == 0 && f->view_layer != UINT64_MAX && L.layer_id != f->view_layer) {

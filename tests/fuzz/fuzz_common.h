@@ -1,0 +1,230 @@
+/* fuzz_common.h - shared pieces of the libFuzzer targets (fuzz_open.c, fuzz_read.c) and
+ * their plain regression driver (fuzz_regress.c).
+ *
+ * A target gets a candidate file image, stores it as a named image of the memory backend
+ * and opens it through the public API (afmt_open needs MPI, so the first call runs
+ * MPI_Init once; LLVMFuzzerInitialize does it too). Every input is tried twice:
+ *
+ *  - as it is: checksum and structure checks of damaged bytes;
+ *  - "fixed": with every checksum recomputed (superblock slots, the footers of the chains
+ *    both slots name, the block checksums those footers record), so that mutated bytes
+ *    get past XXH3 and reach the record decoders, the index merge, the codecs and the
+ *    read path, as a buggy writer's file would.
+ *
+ * Contract checks: a call returns one of the codes its documentation allows, with a
+ * message; any other outcome aborts (a crash for libFuzzer and for the driver). */
+#ifndef AFMT_FUZZ_COMMON_H
+#define AFMT_FUZZ_COMMON_H
+
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/lsan_interface.h>
+#define FUZZ_LSAN 1
+#endif
+#endif
+
+#include "afmt.h"
+#include "file.h"
+#include "storage.h"
+#include "util.h"
+
+/* Limits that keep one input fast and small (a fuzzed shape can name petabytes). */
+#define FUZZ_MAX_ARRAY_BYTES ((uint64_t)16 << 20) /* arrays larger are not read */
+#define FUZZ_MAX_CHUNKS      ((uint64_t)1 << 16)  /* ... nor arrays of more chunks */
+#define FUZZ_MAX_BLOCK_BYTES ((uint64_t)64 << 20) /* files naming larger blocks: no reads */
+#define FUZZ_MAX_ATTR_VALUES ((uint64_t)1 << 20)
+#define FUZZ_MAX_CHAIN       64
+
+#define FUZZ_BIT(code) (1u << (unsigned)(-(code)))
+#define FUZZ_OK_BIT    1u
+
+static inline void fuzz_mpi_init(void) {
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+        /* Open MPI would catch SIGABRT and SIGSEGV itself and exit: the fuzzer's (and the
+         * sanitizers') handlers must see them to save the input. */
+        setenv("OMPI_MCA_opal_signal", "", 0);
+        int provided = 0;
+#ifdef FUZZ_LSAN
+        /* What MPI_Init allocates for good is no leak of an input (and its stacks, through
+         * libraries without frame pointers, defeat scripts/lsan.supp). */
+        __lsan_disable();
+#endif
+        MPI_Init_thread(NULL, NULL, MPI_THREAD_SINGLE, &provided);
+#ifdef FUZZ_LSAN
+        __lsan_enable();
+#endif
+    }
+}
+
+/* 1 if what contains one of the ';'-separated texts of $AFMT_FUZZ_KNOWN: a known,
+ * reported failure that a hunt for further bugs may step over (never set in CI). */
+static inline int fuzz_known(const char *what) {
+    const char *k = getenv("AFMT_FUZZ_KNOWN");
+    while (k && *k) {
+        const char *e = strchr(k, ';');
+        size_t n = e ? (size_t)(e - k) : strlen(k);
+        for (const char *w = what; n && *w; w++)
+            if (strncmp(w, k, n) == 0) return 1;
+        k = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Aborts unless rc is AFMT_OK or one of the codes in allowed (FUZZ_BIT(AFMT_E...)), and
+ * unless a failure comes with a message. */
+static inline void fuzz_expect(int rc, unsigned allowed, const char *what, const afmt_file *f) {
+    if (rc == AFMT_OK) return;
+    if (rc < AFMT_ESTATE || rc > 0 || !(allowed & FUZZ_BIT(rc))) {
+        if (fuzz_known(what)) return;
+        fprintf(stderr, "fuzz: %s returned %d (%s), not an allowed code: %s\n", what, rc,
+                afmt_strerror(rc), afmt_errmsg(f));
+        abort();
+    }
+    const char *m = afmt_errmsg(f);
+    if (!m || !m[0]) {
+        fprintf(stderr, "fuzz: %s returned %d (%s) without a message\n", what, rc,
+                afmt_strerror(rc));
+        abort();
+    }
+}
+
+static inline void fuzz_require(int cond, const char *what) {
+    if (!cond && !fuzz_known(what)) {
+        fprintf(stderr, "fuzz: invariant violated: %s\n", what);
+        abort();
+    }
+}
+
+/* Options of every open: the memory backend, a small cache. */
+static inline afmt_opts *fuzz_opts(void) {
+    static afmt_opts *o = NULL;
+    if (!o) {
+        if (afmt_opts_create(&o) != AFMT_OK || afmt_opts_set_backend(o, "memory") != AFMT_OK ||
+            afmt_opts_set_cache_size(o, (uint64_t)8 << 20) != AFMT_OK) {
+            fprintf(stderr, "fuzz: cannot set up options\n");
+            abort();
+        }
+    }
+    return o;
+}
+
+/* ---- checksum fix-up ------------------------------------------------------------- */
+
+static inline uint64_t fuzz_xxh(const uint8_t *p, uint64_t n) {
+    return afmt_checksum(p, (size_t)n);
+}
+
+/* Recomputes the block checksums a footer at [off, off+len) records (for blocks inside
+ * the image) and then the footer's own trailing checksum. Returns 1 if it lies inside the
+ * image and looks like a footer (at least a v1 header and a checksum). */
+static inline int fuzz_fix_footer(uint8_t *img, size_t n, uint64_t off, uint64_t len) {
+    if (len < 184 || off > n || len > n - off) return 0;
+    uint8_t *F = img + off;
+    uint64_t hs = afmt_get_u32(F + 12), nb = afmt_get_u64(F + 80);
+    uint64_t asz = afmt_get_u64(F + 104), brs = afmt_get_u32(F + 152);
+    uint64_t body = len - 8;
+    if (hs >= 176 && hs <= body && asz <= body - hs && brs >= 40) {
+        uint64_t at = hs + asz;
+        for (uint64_t i = 0; i < nb && brs <= body - at; i++, at += brs) {
+            uint8_t *rec = F + at;
+            uint64_t boff = afmt_get_u64(rec), bsz = afmt_get_u64(rec + 8);
+            if (boff <= n && bsz <= n - boff) afmt_put_u64(rec + 24, fuzz_xxh(img + boff, bsz));
+        }
+    }
+    afmt_put_u64(F + body, fuzz_xxh(F, body));
+    /* The trailer right after it (not read by afmt_open, but kept consistent). */
+    if (off + len <= n && 32 <= n - off - len && memcmp(F + len + 24, "AFMTTRLR", 8) == 0) {
+        afmt_put_u64(F + len, off);
+        afmt_put_u64(F + len + 8, len);
+        afmt_put_u64(F + len + 16, fuzz_xxh(F, len));
+    }
+    return 1;
+}
+
+/* Makes every checksum of the image agree with its bytes (see the top of this file). */
+static inline void fuzz_fix_checksums(uint8_t *img, size_t n) {
+    static const size_t slot_at[2] = {0, 2048};
+    for (int s = 0; s < 2; s++) {
+        size_t so = slot_at[s];
+        if (n < so + 128 || memcmp(img + so, "AFMTSUPR", 8) != 0) continue;
+        uint8_t *slot = img + so;
+        uint64_t off = afmt_get_u64(slot + 40), len = afmt_get_u64(slot + 48);
+        /* Oldest first is not known up front: walk newest to oldest, fixing each footer;
+         * an older footer's bytes never depend on a newer one's. */
+        uint64_t chain_off[FUZZ_MAX_CHAIN], chain_len[FUZZ_MAX_CHAIN];
+        int k = 0;
+        for (uint64_t o = off, l = len; k < FUZZ_MAX_CHAIN && l >= 184 && o <= n && l <= n - o;
+             k++) {
+            chain_off[k] = o;
+            chain_len[k] = l;
+            uint64_t po = afmt_get_u64(img + o + 24), pl = afmt_get_u64(img + o + 32);
+            if (po == o) break;
+            o = po;
+            l = pl;
+        }
+        /* Oldest first, so that a newer footer that overlaps an older one wins. */
+        for (int i = k - 1; i >= 0; i--) fuzz_fix_footer(img, n, chain_off[i], chain_len[i]);
+        if (k > 0) afmt_put_u64(slot + 56, fuzz_xxh(img + off, len));
+        afmt_put_u64(slot + 120, fuzz_xxh(slot, 120));
+    }
+}
+
+/* Stores data as the memory image name. */
+static inline void fuzz_put(const char *name, const uint8_t *data, size_t size) {
+    if (afmt_storage_mem_put(name, data, (uint64_t)size) != AFMT_OK) {
+        fprintf(stderr, "fuzz: afmt_storage_mem_put failed: %s\n", afmt_errmsg(NULL));
+        abort();
+    }
+}
+
+/* Bytes of a whole array, or 0 if it is too large (or too many chunks) to read here. */
+static inline uint64_t fuzz_array_bytes(const afmt_info *in) {
+    uint64_t es = 0;
+    switch (in->dtype) {
+    case AFMT_BOOL:
+    case AFMT_INT8:
+    case AFMT_UINT8:
+        es = 1;
+        break;
+    case AFMT_INT16:
+    case AFMT_UINT16:
+        es = 2;
+        break;
+    case AFMT_INT32:
+    case AFMT_UINT32:
+    case AFMT_FLOAT32:
+        es = 4;
+        break;
+    default:
+        es = 8;
+        break;
+    }
+    uint64_t total = es, chunks = 1;
+    for (int d = 0; d < in->ndim; d++) {
+        if (in->shape[d] == 0 || in->chunk[d] == 0) return 0;
+        if (!afmt_mul_ok(total, in->shape[d], &total) || total > FUZZ_MAX_ARRAY_BYTES) return 0;
+        uint64_t nc = in->shape[d] / in->chunk[d] + (in->shape[d] % in->chunk[d] != 0);
+        if (!afmt_mul_ok(chunks, nc, &chunks) || chunks > FUZZ_MAX_CHUNKS) return 0;
+    }
+    return total;
+}
+
+/* 1 if no block of the open file is larger than FUZZ_MAX_BLOCK_BYTES (stored or raw):
+ * reading one would allocate that much, which a fuzzer counts as out-of-memory. */
+static inline int fuzz_blocks_small(const afmt_file *f) {
+    for (uint64_t b = 0; b < f->idx.n_blocks; b++)
+        if (f->idx.blocks[b].b.raw_size > FUZZ_MAX_BLOCK_BYTES ||
+            f->idx.blocks[b].b.stored_size > FUZZ_MAX_BLOCK_BYTES)
+            return 0;
+    return 1;
+}
+
+#endif

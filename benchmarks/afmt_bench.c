@@ -180,11 +180,22 @@ static uint64_t parse_size(const char *s) {
     char *end;
     double v = strtod(s, &end);
     switch (*end) {
-    case 'k': case 'K': v *= 1024; break;
-    case 'm': case 'M': v *= 1024 * 1024; break;
-    case 'g': case 'G': v *= 1024.0 * 1024 * 1024; break;
-    case '\0': break;
-    default: bench_die("bad size \"%s\"", s);
+    case 'k':
+    case 'K':
+        v *= 1024;
+        break;
+    case 'm':
+    case 'M':
+        v *= 1024 * 1024;
+        break;
+    case 'g':
+    case 'G':
+        v *= 1024.0 * 1024 * 1024;
+        break;
+    case '\0':
+        break;
+    default:
+        bench_die("bad size \"%s\"", s);
     }
     return (uint64_t)v;
 }
@@ -231,7 +242,8 @@ static int parse_dims(const char *s, uint64_t *out) {
             UNPACK_ROUND(r, E);                                                                    \
             UNPACK_ROUND(r, E);                                                                    \
             UNPACK_ROUND(r, E);                                                                    \
-            for (int k = 0; k < (E); k++) _mm_storeu_si128((__m128i *)(dst + (size_t)k * n + i), r[k]); \
+            for (int k = 0; k < (E); k++)                                                          \
+                _mm_storeu_si128((__m128i *)(dst + (size_t)k * n + i), r[k]);                      \
         }                                                                                          \
         return i;                                                                                  \
     }                                                                                              \
@@ -393,35 +405,34 @@ static int codec_parse(const char *s) {
 }
 
 static void usage(void) {
-    printf(
-        "usage: mpiexec -np P afmt-bench [options]\n"
-        "  -a LIST    backends, comma-separated, each BACKEND[:CODEC[:LEVEL]]; BACKEND is\n"
-        "             afmt, hdf5, mpiio (collective), mpiio-ind (independent) or codec\n"
-        "             (default afmt,hdf5,hdf5:none,mpiio,codec)\n"
-        "  -w NAME    workload: field, vpic, small, open (default field)\n"
-        "  -k NAME    field content: smooth, noisy, const (default smooth)\n"
-        "  -s SIZE    raw bytes per rank per time step, all arrays (default 64M)\n"
-        "  -c SHAPE   chunk shape, e.g. 32x64x64 (field), 262144 (vpic), 512 (small)\n"
-        "  -g SHAPE   field: local slab shape per rank (default Zx256x256 from -s)\n"
-        "  -t TYPE    field dtype: float64 (default) or float32\n"
-        "  -z CODEC   none, lz4 (default), zstd; -l LEVEL codec level (0 = default)\n"
-        "  -S 0|1     byte shuffle before the codec (default 1)\n"
-        "  -n N       arrays (field: default 1; small: default 1000; vpic: always 8)\n"
-        "  -T N       time steps per write phase, each a commit/layer (default 1)\n"
-        "  -r N       repetitions (default 5), interleaved over the backends\n"
-        "  -R M       read back with M ranks (default: all; 0: no read phase)\n"
-        "  -d DIR     directory of the files (default /dev/shm)\n"
-        "  -B SIZE    afmt block size (default: the library's)\n"
-        "  -m SIZE    afmt memory budget (default: the library's)\n"
-        "  -C         afmt: collective data writes (hint afmt_collective_write); codec:\n"
-        "             collective write/read of the compressed bytes\n"
-        "  -o FILE    append one JSON line per case to FILE\n"
-        "  -L TEXT    label stored in the JSON lines\n"
-        "  -D DIR     data cache: load this rank's data from DIR (or generate and save it)\n"
-        "  -N         no verification of the data read back\n"
-        "  --layers N --chunks N   open workload (default 100 and 1000000)\n"
-        "  --spill DIR  afmt spill directory\n"
-        "  --keep       keep the files (open workload: reuse the generated file)\n");
+    printf("usage: mpiexec -np P afmt-bench [options]\n"
+           "  -a LIST    backends, comma-separated, each BACKEND[:CODEC[:LEVEL]]; BACKEND is\n"
+           "             afmt, hdf5, mpiio (collective), mpiio-ind (independent) or codec\n"
+           "             (default afmt,hdf5,hdf5:none,mpiio,codec)\n"
+           "  -w NAME    workload: field, vpic, small, open (default field)\n"
+           "  -k NAME    field content: smooth, noisy, const (default smooth)\n"
+           "  -s SIZE    raw bytes per rank per time step, all arrays (default 64M)\n"
+           "  -c SHAPE   chunk shape, e.g. 32x64x64 (field), 262144 (vpic), 512 (small)\n"
+           "  -g SHAPE   field: local slab shape per rank (default Zx256x256 from -s)\n"
+           "  -t TYPE    field dtype: float64 (default) or float32\n"
+           "  -z CODEC   none, lz4 (default), zstd; -l LEVEL codec level (0 = default)\n"
+           "  -S 0|1     byte shuffle before the codec (default 1)\n"
+           "  -n N       arrays (field: default 1; small: default 1000; vpic: always 8)\n"
+           "  -T N       time steps per write phase, each a commit/layer (default 1)\n"
+           "  -r N       repetitions (default 5), interleaved over the backends\n"
+           "  -R M       read back with M ranks (default: all; 0: no read phase)\n"
+           "  -d DIR     directory of the files (default /dev/shm)\n"
+           "  -B SIZE    afmt block size (default: the library's)\n"
+           "  -m SIZE    afmt memory budget (default: the library's)\n"
+           "  -C         afmt: collective data writes (hint afmt_collective_write); codec:\n"
+           "             collective write/read of the compressed bytes\n"
+           "  -o FILE    append one JSON line per case to FILE\n"
+           "  -L TEXT    label stored in the JSON lines\n"
+           "  -D DIR     data cache: load this rank's data from DIR (or generate and save it)\n"
+           "  -N         no verification of the data read back\n"
+           "  --layers N --chunks N   open workload (default 100 and 1000000)\n"
+           "  --spill DIR  afmt spill directory\n"
+           "  --keep       keep the files (open workload: reuse the generated file)\n");
 }
 
 static void add_backends(const char *list) {
@@ -466,46 +477,98 @@ static void parse_args(int argc, char **argv) {
     opt.layers = 100;
     opt.chunks = 1000000;
     int size_given = 0;
-    static struct option lo[] = {{"layers", required_argument, 0, 1},
-                                 {"chunks", required_argument, 0, 2},
-                                 {"spill", required_argument, 0, 3},
-                                 {"keep", no_argument, 0, 4},
-                                 {"help", no_argument, 0, 'h'},
-                                 {0, 0, 0, 0}};
+    static struct option lo[] = {
+        {"layers", required_argument, 0, 1}, {"chunks", required_argument, 0, 2},
+        {"spill", required_argument, 0, 3},  {"keep", no_argument, 0, 4},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "a:w:k:s:c:g:t:z:l:S:n:T:r:R:d:B:m:Co:L:D:Nh", lo,
                              NULL)) != -1) {
         switch (ch) {
-        case 'a': add_backends(optarg); break;
-        case 'w': opt.workload = optarg; break;
-        case 'k': opt.content = optarg; break;
-        case 's': opt.size = parse_size(optarg); size_given = 1; break;
-        case 'c': opt.nchunk = parse_dims(optarg, opt.chunk); break;
-        case 'g': opt.nlshape = parse_dims(optarg, opt.lshape); break;
-        case 't':
-            if (!strcmp(optarg, "float64")) opt.dt = DT_F64;
-            else if (!strcmp(optarg, "float32")) opt.dt = DT_F32;
-            else bench_die("dtype must be float32 or float64");
+        case 'a':
+            add_backends(optarg);
             break;
-        case 'z': opt.codec = codec_parse(optarg); break;
-        case 'l': opt.level = atoi(optarg); break;
-        case 'S': opt.shuffle = atoi(optarg) != 0; break;
-        case 'n': opt.narr = atoi(optarg); break;
-        case 'T': opt.steps = atoi(optarg); break;
-        case 'r': opt.reps = atoi(optarg); break;
-        case 'R': opt.readers = atoi(optarg); break;
-        case 'd': opt.dir = optarg; break;
-        case 'B': opt.block_size = parse_size(optarg); break;
-        case 'm': opt.mem_budget = parse_size(optarg); break;
-        case 'C': opt.collective = 1; break;
-        case 'o': opt.out = optarg; break;
-        case 'L': opt.label = optarg; break;
-        case 'D': opt.data_cache = optarg; break;
-        case 'N': opt.verify = 0; break;
-        case 1: opt.layers = strtoull(optarg, NULL, 10); break;
-        case 2: opt.chunks = strtoull(optarg, NULL, 10); break;
-        case 3: opt.spill_dir = optarg; break;
-        case 4: opt.keep = 1; break;
+        case 'w':
+            opt.workload = optarg;
+            break;
+        case 'k':
+            opt.content = optarg;
+            break;
+        case 's':
+            opt.size = parse_size(optarg);
+            size_given = 1;
+            break;
+        case 'c':
+            opt.nchunk = parse_dims(optarg, opt.chunk);
+            break;
+        case 'g':
+            opt.nlshape = parse_dims(optarg, opt.lshape);
+            break;
+        case 't':
+            if (!strcmp(optarg, "float64"))
+                opt.dt = DT_F64;
+            else if (!strcmp(optarg, "float32"))
+                opt.dt = DT_F32;
+            else
+                bench_die("dtype must be float32 or float64");
+            break;
+        case 'z':
+            opt.codec = codec_parse(optarg);
+            break;
+        case 'l':
+            opt.level = atoi(optarg);
+            break;
+        case 'S':
+            opt.shuffle = atoi(optarg) != 0;
+            break;
+        case 'n':
+            opt.narr = atoi(optarg);
+            break;
+        case 'T':
+            opt.steps = atoi(optarg);
+            break;
+        case 'r':
+            opt.reps = atoi(optarg);
+            break;
+        case 'R':
+            opt.readers = atoi(optarg);
+            break;
+        case 'd':
+            opt.dir = optarg;
+            break;
+        case 'B':
+            opt.block_size = parse_size(optarg);
+            break;
+        case 'm':
+            opt.mem_budget = parse_size(optarg);
+            break;
+        case 'C':
+            opt.collective = 1;
+            break;
+        case 'o':
+            opt.out = optarg;
+            break;
+        case 'L':
+            opt.label = optarg;
+            break;
+        case 'D':
+            opt.data_cache = optarg;
+            break;
+        case 'N':
+            opt.verify = 0;
+            break;
+        case 1:
+            opt.layers = strtoull(optarg, NULL, 10);
+            break;
+        case 2:
+            opt.chunks = strtoull(optarg, NULL, 10);
+            break;
+        case 3:
+            opt.spill_dir = optarg;
+            break;
+        case 4:
+            opt.keep = 1;
+            break;
         case 'h':
             if (g_rank == 0) usage();
             MPI_Finalize();
@@ -533,7 +596,7 @@ static double hash01(uint64_t a, uint64_t b, uint64_t c, uint64_t seed) {
     return (double)(h >> 11) * (1.0 / 9007199254740992.0);
 }
 
-#define IDX(z, y, x) (((size_t)(z) * ny + (size_t)(y)) * nx + (size_t)(x))
+#define IDX(z, y, x) (((size_t)(z)*ny + (size_t)(y)) * nx + (size_t)(x))
 
 /* 7-point Laplacian with clamped (Neumann) neighbours. */
 static inline double lap(const double *u, size_t nz, size_t ny, size_t nx, size_t z, size_t y,
@@ -546,8 +609,8 @@ static inline double lap(const double *u, size_t nz, size_t ny, size_t nx, size_
 }
 
 /* Heat diffusion: smooth initial temperature plus hot spots, `steps` explicit steps. */
-static void gen_heat(double *u, size_t nz, size_t ny, size_t nx, uint64_t z0, uint64_t gz,
-                     int seed, int steps) {
+static void gen_heat(double *u, size_t nz, size_t ny, size_t nx, uint64_t z0, uint64_t gz, int seed,
+                     int steps) {
     const double PI = 3.14159265358979323846;
     double *t = malloc(sizeof(double) * nz * ny * nx);
     if (!t) bench_die("out of memory (field)");
@@ -981,20 +1044,20 @@ static void mpiio_write_phase(const bench_case *c, bench_work *w, bench_rep *r) 
     double tw = 0;
     MPI_Barrier(w->world);
     double t0 = bench_now();
-    mpi_check(MPI_File_open(w->world, c->path, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL,
-                            &fh),
-              "MPI_File_open", c->path);
+    mpi_check(
+        MPI_File_open(w->world, c->path, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh),
+        "MPI_File_open", c->path);
     double t1 = bench_now();
     for (int s = 0; s < c->steps; s++) {
         double a0 = bench_now();
         for (int i = 0; i < w->narr; i++) {
             bench_array *a = &w->arr[i];
-            MPI_Offset off = (MPI_Offset)((uint64_t)s * w->step_bytes + a->file_off +
-                                          slab_off(a, a->wstart));
+            MPI_Offset off =
+                (MPI_Offset)((uint64_t)s * w->step_bytes + a->file_off + slab_off(a, a->wstart));
             mpi_check(c->collective ? MPI_File_write_at_all(fh, off, a->data, (int)a->wbytes,
                                                             MPI_BYTE, MPI_STATUS_IGNORE)
-                                    : MPI_File_write_at(fh, off, a->data, (int)a->wbytes,
-                                                        MPI_BYTE, MPI_STATUS_IGNORE),
+                                    : MPI_File_write_at(fh, off, a->data, (int)a->wbytes, MPI_BYTE,
+                                                        MPI_STATUS_IGNORE),
                       "MPI_File_write_at(_all)", c->path);
         }
         tw += bench_now() - a0;
@@ -1020,8 +1083,8 @@ static void mpiio_read_phase(const bench_case *c, bench_work *w, bench_rep *r, v
     for (int i = 0; i < w->narr; i++) {
         bench_array *a = &w->arr[i];
         MPI_Offset off = (MPI_Offset)(last + a->file_off + slab_off(a, a->rstart));
-        mpi_check(c->collective ? MPI_File_read_at_all(fh, off, bufs[i], (int)a->rbytes,
-                                                       MPI_BYTE, MPI_STATUS_IGNORE)
+        mpi_check(c->collective ? MPI_File_read_at_all(fh, off, bufs[i], (int)a->rbytes, MPI_BYTE,
+                                                       MPI_STATUS_IGNORE)
                                 : MPI_File_read_at(fh, off, bufs[i], (int)a->rbytes, MPI_BYTE,
                                                    MPI_STATUS_IGNORE),
                   "MPI_File_read_at(_all)", c->path);
@@ -1105,8 +1168,8 @@ static void codec_encode(const bench_case *c, bench_work *w, double *t) {
             } else {
                 uint64_t rel[BENCH_MAXDIM], z[BENCH_MAXDIM] = {0};
                 for (int d = 0; d < a->ndim; d++) rel[d] = it.bstart[d] - a->wstart[d];
-                bench_box_copy(a->ndim, a->es, it.bcount, cz.tmp, it.bcount, z, a->data,
-                               a->wcount, rel);
+                bench_box_copy(a->ndim, a->es, it.bcount, cz.tmp, it.bcount, z, a->data, a->wcount,
+                               rel);
                 src = cz.tmp;
             }
             double g1 = bench_now();
@@ -1168,8 +1231,8 @@ static void codec_write_phase(const bench_case *c, bench_work *w, bench_rep *r) 
         if (mine > (1ull << 31) - 4096) bench_die("codec: > 2 GiB per rank");
         mpi_check(c->collective ? MPI_File_write_at_all(fh, (MPI_Offset)cz.my_off, cz.arena,
                                                         (int)mine, MPI_BYTE, MPI_STATUS_IGNORE)
-                                : MPI_File_write_at(fh, (MPI_Offset)cz.my_off, cz.arena,
-                                                    (int)mine, MPI_BYTE, MPI_STATUS_IGNORE),
+                                : MPI_File_write_at(fh, (MPI_Offset)cz.my_off, cz.arena, (int)mine,
+                                                    MPI_BYTE, MPI_STATUS_IGNORE),
                   "MPI_File_write_at(_all)", c->path);
         file_end += total;
         twrite += bench_now() - a1;
@@ -1216,8 +1279,8 @@ static void codec_read_phase(const bench_case *c, bench_work *w, bench_rep *r, v
                 ok = LZ4_decompress_safe((const char *)src, (char *)cz.tmp, (int)cc->csize,
                                          (int)cc->rsize) == (int)cc->rsize;
             else
-                ok = ZSTD_decompress(cz.tmp, (size_t)cc->rsize, src, (size_t)cc->csize) ==
-                     cc->rsize;
+                ok =
+                    ZSTD_decompress(cz.tmp, (size_t)cc->rsize, src, (size_t)cc->csize) == cc->rsize;
             if (!ok) bench_die("codec: chunk %llu does not decompress", (unsigned long long)k);
             src = cz.tmp;
         }
@@ -1227,8 +1290,8 @@ static void codec_read_phase(const bench_case *c, bench_work *w, bench_rep *r, v
         }
         uint64_t rel[BENCH_MAXDIM], z[BENCH_MAXDIM] = {0};
         for (int d = 0; d < a->ndim; d++) rel[d] = cc->bstart[d] - a->rstart[d];
-        bench_box_copy(a->ndim, a->es, cc->bcount, bufs[cc->array], a->rcount, rel, src,
-                       cc->bcount, z);
+        bench_box_copy(a->ndim, a->es, cc->bcount, bufs[cc->array], a->rcount, rel, src, cc->bcount,
+                       z);
     }
     double t2 = bench_now();
     r->m[M_R_TOTAL] = bench_max(w->rcomm, t2 - t0);
@@ -1385,24 +1448,37 @@ static void report(case_state *cs, int ncase, bench_work *w) {
     static const struct {
         int m;
         const char *key;
-    } phases[] = {{M_W_CREATE, "w_create_s"},   {M_W_WRITE, "w_write_s"},
-                  {M_W_COMMIT, "w_commit_s"},   {M_W_CLOSE, "w_close_s"},
-                  {M_R_OPEN, "r_open_s"},       {M_R_READ, "r_read_s"},
-                  {M_R_CLOSE, "r_close_s"},     {M_C_CODEC, "c_codec_s"},
-                  {M_C_GATHER, "c_gather_s"},   {M_C_SHUFFLE, "c_shuffle_s"},
+    } phases[] = {{M_W_CREATE, "w_create_s"},
+                  {M_W_WRITE, "w_write_s"},
+                  {M_W_COMMIT, "w_commit_s"},
+                  {M_W_CLOSE, "w_close_s"},
+                  {M_R_OPEN, "r_open_s"},
+                  {M_R_READ, "r_read_s"},
+                  {M_R_CLOSE, "r_close_s"},
+                  {M_C_CODEC, "c_codec_s"},
+                  {M_C_GATHER, "c_gather_s"},
+                  {M_C_SHUFFLE, "c_shuffle_s"},
                   {M_C_COMPRESS, "c_compress_s"},
-                  {M_C_CWRITE, "c_cwrite_s"},   {M_C_CREAD, "c_cread_s"},
-                  {M_C_DECODE, "c_decode_s"},   {M_S_COMPRESS, "s_compress_s"},
-                  {M_S_EXCHANGE, "s_exchange_s"}, {M_S_DATAWRITE, "s_data_write_s"},
-                  {M_S_GATHER, "s_meta_gather_s"}, {M_S_FOOTER, "s_footer_s"},
-                  {M_S_SYNC, "s_sync_s"},       {M_S_OTHER, "s_other_s"},
-                  {M_RSS0, "rss_before_w_mib"}, {M_HWM, "rss_peak_w_mib"},
-                  {M_RSSR0, "rss_before_r_mib"}, {M_HWMR, "rss_peak_r_mib"}};
+                  {M_C_CWRITE, "c_cwrite_s"},
+                  {M_C_CREAD, "c_cread_s"},
+                  {M_C_DECODE, "c_decode_s"},
+                  {M_S_COMPRESS, "s_compress_s"},
+                  {M_S_EXCHANGE, "s_exchange_s"},
+                  {M_S_DATAWRITE, "s_data_write_s"},
+                  {M_S_GATHER, "s_meta_gather_s"},
+                  {M_S_FOOTER, "s_footer_s"},
+                  {M_S_SYNC, "s_sync_s"},
+                  {M_S_OTHER, "s_other_s"},
+                  {M_RSS0, "rss_before_w_mib"},
+                  {M_HWM, "rss_peak_w_mib"},
+                  {M_RSSR0, "rss_before_r_mib"},
+                  {M_HWMR, "rss_peak_r_mib"}};
     const bench_array *a0 = &w->arr[0];
     char chunk[64] = "", shape[64] = "";
     for (int d = 0; d < a0->ndim; d++) {
         size_t l = strlen(chunk), k = strlen(shape);
-        snprintf(chunk + l, sizeof chunk - l, "%s%llu", d ? "x" : "", (unsigned long long)a0->chunk[d]);
+        snprintf(chunk + l, sizeof chunk - l, "%s%llu", d ? "x" : "",
+                 (unsigned long long)a0->chunk[d]);
         snprintf(shape + k, sizeof shape - k, "%s%llu", d ? "x" : "",
                  (unsigned long long)a0->wcount[d]);
     }
@@ -1465,16 +1541,17 @@ static void report(case_state *cs, int ncase, bench_work *w) {
                     g_date, g_host, g_git, opt.label ? opt.label : "", opt.workload,
                     strcmp(opt.workload, "field") ? "" : opt.content, s->label, s->c.backend,
                     codec_name(s->c.codec), s->c.level, s->c.codec ? s->c.shuffle : 0,
-                    a0->dt == DT_F64 ? "float64" : "float32", w->size,
-                    opt.readers == 0 ? 0 : M, opt.dir, w->narr, opt.steps, s->nrep, chunk, shape,
+                    a0->dt == DT_F64 ? "float64" : "float32", w->size, opt.readers == 0 ? 0 : M,
+                    opt.dir, w->narr, opt.steps, s->nrep, chunk, shape,
                     (unsigned long long)s->c.block_size, (unsigned long long)w->raw_rank,
                     (unsigned long long)raw_w, stored, ratio, s->load_min, s->load_max,
                     checked ? (ok ? "true" : "false") : "null");
             json_stat(fp, "write_s", wt);
             if (wt.n) fprintf(fp, ",\"write_GBps\":%.4f", (double)raw_w / wt.med / 1e9);
             json_stat(fp, "read_s", rt);
-            if (rt.n) fprintf(fp, ",\"read_GBps\":%.4f,\"read_bytes\":%llu", rbytes / rt.med / 1e9,
-                              (unsigned long long)w->raw_total);
+            if (rt.n)
+                fprintf(fp, ",\"read_GBps\":%.4f,\"read_bytes\":%llu", rbytes / rt.med / 1e9,
+                        (unsigned long long)w->raw_total);
             for (size_t p = 0; p < sizeof phases / sizeof phases[0]; p++)
                 json_stat(fp, phases[p].key, stat_of(s, phases[p].m));
             fprintf(fp, ",\"write_all_s\":[");
@@ -1512,8 +1589,7 @@ static void run_open(bench_work *w) {
             for (uint64_t i = 0; i < per * ce; i++)
                 buf[i] = (float)sin(0.001 * (double)(l * per * ce + i));
             uint64_t st = l * per * ce, n = per * ce;
-            if (afmt_write(f, "a", &st, &n, buf) != AFMT_OK ||
-                afmt_commit(f) != AFMT_OK)
+            if (afmt_write(f, "a", &st, &n, buf) != AFMT_OK || afmt_commit(f) != AFMT_OK)
                 bench_die("layer %llu: %s", (unsigned long long)l, afmt_errmsg(f));
         }
         afmt_close(f);
@@ -1521,9 +1597,8 @@ static void run_open(bench_work *w) {
         double tgen = bench_now() - t0;
         stat(path, &sb);
         printf("# open: %s %s (%llu layers, %llu chunks, %.1f MiB) in %.2f s\n",
-               reuse ? "reused" : "generated", path,
-               (unsigned long long)opt.layers, (unsigned long long)(per * opt.layers),
-               (double)sb.st_size / MIB, tgen);
+               reuse ? "reused" : "generated", path, (unsigned long long)opt.layers,
+               (unsigned long long)(per * opt.layers), (double)sb.st_size / MIB, tgen);
         double v[1000], cpu[1000];
         uint64_t nl = 0;
         for (int r = 0; r < opt.reps; r++) {
@@ -1564,8 +1639,8 @@ static void run_open(bench_work *w) {
                         "\"open_cpu_s\":{\"median\":%.6g,\"min\":%.6g,\"max\":%.6g}}\n",
                         g_date, g_host, g_git, opt.label ? opt.label : "", opt.dir,
                         (unsigned long long)nl, (unsigned long long)(per * opt.layers),
-                        (long long)sb.st_size, tgen, opt.reps, load1(), med, v[0],
-                        v[opt.reps - 1], cmed, cpu[0], cpu[opt.reps - 1]);
+                        (long long)sb.st_size, tgen, opt.reps, load1(), med, v[0], v[opt.reps - 1],
+                        cmed, cpu[0], cpu[opt.reps - 1]);
                 fclose(fp);
             }
         }

@@ -22,21 +22,21 @@ typedef struct {
     char name[32];
     int ndim;
     bench_dtype dt;
-    size_t es;                      /* element size in bytes */
-    uint64_t gshape[BENCH_MAXDIM];  /* global shape */
-    uint64_t chunk[BENCH_MAXDIM];   /* chunk shape (afmt and HDF5 use the same) */
-    uint64_t wstart[BENCH_MAXDIM];  /* this writer's region */
+    size_t es;                     /* element size in bytes */
+    uint64_t gshape[BENCH_MAXDIM]; /* global shape */
+    uint64_t chunk[BENCH_MAXDIM];  /* chunk shape (afmt and HDF5 use the same) */
+    uint64_t wstart[BENCH_MAXDIM]; /* this writer's region */
     uint64_t wcount[BENCH_MAXDIM];
-    uint64_t rstart[BENCH_MAXDIM];  /* this reader's region (readers only) */
+    uint64_t rstart[BENCH_MAXDIM]; /* this reader's region (readers only) */
     uint64_t rcount[BENCH_MAXDIM];
-    uint64_t file_off;              /* raw (MPI-IO) layout: offset of the array in a step */
-    void *data;                     /* this writer's data, wcount elements */
-    uint64_t wbytes, rbytes;        /* bytes of the write / read region */
+    uint64_t file_off;       /* raw (MPI-IO) layout: offset of the array in a step */
+    void *data;              /* this writer's data, wcount elements */
+    uint64_t wbytes, rbytes; /* bytes of the write / read region */
 } bench_array;
 
 /* Metrics of one repetition, each the max over ranks (-1 = not measured). */
 enum {
-    M_W_TOTAL, /* create/open .. close of the write phase, all steps */
+    M_W_TOTAL,  /* create/open .. close of the write phase, all steps */
     M_W_CREATE, /* file create + array definitions (afmt: define, HDF5: H5Fcreate) */
     M_W_WRITE,  /* afmt_write / H5Dcreate+H5Dwrite / MPI_File_write_at_all */
     M_W_COMMIT, /* afmt_commit */
@@ -45,14 +45,14 @@ enum {
     M_R_OPEN,
     M_R_READ,
     M_R_CLOSE,
-    M_C_CODEC,  /* codec alone: gather + shuffle + compress of every chunk */
-    M_C_GATHER, /*   of which: gathering a chunk's box into one buffer (3-D) */
-    M_C_SHUFFLE, /*  of which: byte shuffle */
+    M_C_CODEC,    /* codec alone: gather + shuffle + compress of every chunk */
+    M_C_GATHER,   /*   of which: gathering a chunk's box into one buffer (3-D) */
+    M_C_SHUFFLE,  /*  of which: byte shuffle */
     M_C_COMPRESS, /* of which: the codec */
-    M_C_CWRITE, /* codec alone: write of the compressed bytes + sync + close (independent
-                 * MPI_File_write_at like afmt's default; -C: collective) */
-    M_C_CREAD,  /* codec alone: read of the compressed bytes */
-    M_C_DECODE, /* codec alone: decompress + unshuffle + scatter */
+    M_C_CWRITE,   /* codec alone: write of the compressed bytes + sync + close (independent
+                   * MPI_File_write_at like afmt's default; -C: collective) */
+    M_C_CREAD,    /* codec alone: read of the compressed bytes */
+    M_C_DECODE,   /* codec alone: decompress + unshuffle + scatter */
     /* library-internal commit breakdown (afmt__commit_stats, summed over the commits) */
     M_S_COMPRESS,  /* sealing blocks: compression + checksum, in afmt_write and commit */
     M_S_EXCHANGE,  /* commit: resolving chunks shared between ranks */
@@ -61,10 +61,10 @@ enum {
     M_S_FOOTER,    /* commit: footer build + write (rank 0) */
     M_S_SYNC,      /* commit: both syncs and the superblock slot write */
     M_S_OTHER,     /* commit: the rest (last seal, offsets, sharing the footer, index) */
-    M_RSS0,    /* MiB resident before the write phase (after clear_refs) */
-    M_HWM,     /* MiB peak resident during the write phase */
-    M_RSSR0,   /* MiB resident before the read phase */
-    M_HWMR,    /* MiB peak resident during the read phase */
+    M_RSS0,        /* MiB resident before the write phase (after clear_refs) */
+    M_HWM,         /* MiB peak resident during the write phase */
+    M_RSSR0,       /* MiB resident before the read phase */
+    M_HWMR,        /* MiB peak resident during the read phase */
     M_COUNT
 };
 
@@ -89,13 +89,13 @@ typedef struct {
 } bench_case;
 
 typedef struct {
-    MPI_Comm world;  /* all ranks (writers) */
-    MPI_Comm rcomm;  /* readers (MPI_COMM_NULL on ranks that do not read) */
+    MPI_Comm world; /* all ranks (writers) */
+    MPI_Comm rcomm; /* readers (MPI_COMM_NULL on ranks that do not read) */
     int rank, size, rrank, rsize;
     int narr;
     bench_array *arr;
-    uint64_t raw_rank;  /* bytes one rank writes per step */
-    uint64_t raw_total; /* bytes all ranks write per step */
+    uint64_t raw_rank;   /* bytes one rank writes per step */
+    uint64_t raw_total;  /* bytes all ranks write per step */
     uint64_t step_bytes; /* raw layout: bytes of one step in a raw file */
 } bench_work;
 

@@ -26,8 +26,8 @@
 
 #include "bench_common.h"
 
-#define FILTER_LZ4  32004
-#define FILTER_ZSTD 32015
+#define FILTER_LZ4        32004
+#define FILTER_ZSTD       32015
 #define LZ4_DEFAULT_BLOCK (1u << 30)
 
 static void put_be32(uint8_t *p, uint32_t v) {
@@ -163,11 +163,17 @@ static void register_filters(void) {
     done = 1;
     /* Our filters, not a serial plugin found on HDF5_PLUGIN_PATH. */
     H5PLset_loading_state(0);
-    static const H5Z_class2_t lz4 = {H5Z_CLASS_T_VERS, (H5Z_filter_t)FILTER_LZ4, 1, 1,
-                                     "lz4 (HDF5 plugin format, afmt-bench)", NULL, NULL,
+    static const H5Z_class2_t lz4 = {H5Z_CLASS_T_VERS,
+                                     (H5Z_filter_t)FILTER_LZ4,
+                                     1,
+                                     1,
+                                     "lz4 (HDF5 plugin format, afmt-bench)",
+                                     NULL,
+                                     NULL,
                                      lz4_filter};
-    static const H5Z_class2_t zstd = {H5Z_CLASS_T_VERS, (H5Z_filter_t)FILTER_ZSTD, 1, 1,
-                                      "zstd (afmt-bench)", NULL, NULL, zstd_filter};
+    static const H5Z_class2_t zstd = {
+        H5Z_CLASS_T_VERS, (H5Z_filter_t)FILTER_ZSTD, 1, 1, "zstd (afmt-bench)", NULL, NULL,
+        zstd_filter};
     if (H5Zregister(&lz4) < 0 || H5Zregister(&zstd) < 0) bench_die("H5Zregister failed");
 }
 
@@ -175,7 +181,7 @@ int bench_hdf5_available(void) {
     return 1;
 }
 
-#define BH5_CHECK(x)                                                                                 \
+#define BH5_CHECK(x)                                                                               \
     do {                                                                                           \
         if ((x) < 0) {                                                                             \
             H5Eprint2(H5E_DEFAULT, stderr);                                                        \

@@ -125,11 +125,27 @@ int afmt_lock_is_local(const afmt_lock_holder *h) {
     return h->parsed && strcmp(host, h->host) == 0;
 }
 
+/* 1 if /proc says the process is a zombie: killed, but not reaped yet. In containers
+ * whose init does not reap orphans, a SIGKILLed writer stays a zombie for good, and
+ * kill(pid, 0) still succeeds on it. */
+static int is_zombie(long pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')'); /* the command name may hold spaces and parens */
+    return rp && rp[1] == ' ' && rp[2] == 'Z';
+}
+
 int afmt_lock_is_stale(const afmt_lock_holder *h) {
     if (!afmt_lock_is_local(h)) return 0;
     /* EPERM means the process exists (another user's): alive. Only ESRCH says gone. A
      * recycled pid reads as alive: the safe side (afmt unlock --force remains). */
-    return kill((pid_t)h->pid, 0) != 0 && errno == ESRCH;
+    if (kill((pid_t)h->pid, 0) != 0) return errno == ESRCH;
+    return is_zombie(h->pid);
 }
 
 void afmt_lock_describe(const afmt_lock_holder *h, char *buf, size_t n) {

@@ -32,7 +32,7 @@
  * the retried commit failed with a false overlap. With AFMT_TEST_KNOWN_BUGS unset the
  * test still tolerates it (afmt_discard, stage again); CI runs it strictly. */
 #define _POSIX_C_SOURCE 200809L
-#include "testutil.h"
+#include "model.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -43,75 +43,6 @@
 #include "file.h" /* f->alloc: the budget test */
 #include "storage.h"
 #include "superblock.h" /* the slot offsets */
-
-/* ---- shared helpers (identical copy in each tests/mpi/test_*.c of this suite) ---------
- * Checks never abort in the middle of a test: a failed check is recorded and the test goes
- * on, so that every rank makes the same collective calls; done() at the end of each test
- * gathers the outcome of all ranks and fails the test (with the recorded messages). */
-#define NSTR(s) ((s) ? (s) : "(null)")
-static int g_nfail;
-static char g_msg[8][700];
-
-static inline void rec(int line, const char *fmt, ...) {
-    if (g_nfail < 8) {
-        int k = snprintf(g_msg[g_nfail], sizeof g_msg[0], "line %d: ", line);
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(g_msg[g_nfail] + k, sizeof g_msg[0] - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    g_nfail++;
-}
-#define EXPECT(c)                                                                                  \
-    do {                                                                                           \
-        if (!(c)) rec(__LINE__, "expected %s", #c);                                                \
-    } while (0)
-#define EXPECT_RC(f, call, want)                                                                   \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ != (want))                                                                         \
-            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)),      \
-                (int)(want), NSTR(afmt_errmsg(f)));                                                \
-    } while (0)
-#define EXPECT_OK(f, call) EXPECT_RC(f, call, AFMT_OK)
-
-/* COLLECTIVE over MPI_COMM_WORLD: ends a test, failing it if any rank recorded a failure. */
-static inline void done(void) {
-    int bad = g_nfail, any = 0;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    for (int i = 0; i < bad && i < 8; i++)
-        fprintf(stderr, "[rank %d/%d] %s\n", tu_rank(), tu_size(), g_msg[i]);
-    g_nfail = 0;
-    if (bad) fail_msg("rank %d: %d check(s) failed (see above)", tu_rank(), bad);
-    if (any) fail_msg("a check failed on another rank");
-}
-
-static inline int all_true(int v, MPI_Comm c) {
-    int all = 0;
-    MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_MIN, c);
-    return all;
-}
-
-/* COLLECTIVE over c: creates (open == 0) or opens path; NULL on every rank unless every
- * rank succeeded, so that a failure does not leave ranks waiting in collectives. */
-static inline afmt_file *xopen(MPI_Comm c, const char *path, int open, unsigned flags,
-                               const afmt_opts *o, int line) {
-    afmt_file *f = NULL;
-    int rc = open ? afmt_open(c, path, flags, o, &f) : afmt_create(c, path, flags, o, &f);
-    if (rc != AFMT_OK || !f)
-        rec(line, "%s(%s) -> %d (%s): %s", open ? "afmt_open" : "afmt_create", path, rc,
-            NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
-    if (!all_true(rc == AFMT_OK && f != NULL, c)) return NULL;
-    return f;
-}
-
-/* COLLECTIVE: removes a test file once every rank is done with it (tu_remove unlinks on
- * rank 0 before its barrier). */
-static inline void rm_path(const char *p) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    tu_remove(p);
-}
-/* ---- end of the shared helpers ---- */
 
 /* Two uint64 arrays of PER elements per rank in chunks of CH (1 KiB, one block each with
  * 1 KiB blocks and no codec, so the byte counts are exact):
@@ -131,7 +62,7 @@ static int known_bugs(void) {
     return e && *e && strcmp(e, "0") != 0;
 }
 
-static uint64_t val(uint64_t i, uint64_t seed) {
+static uint64_t fval(uint64_t i, uint64_t seed) {
     return (seed << 56) ^ (i * 0x9E3779B97F4A7C15ull);
 }
 
@@ -145,7 +76,7 @@ static int p_written(uint64_t i, int size) {
 static void write_range(afmt_file *f, const char *name, uint64_t s, uint64_t n, uint64_t seed,
                         int line) {
     uint64_t *buf = malloc(sizeof(uint64_t) * n);
-    for (uint64_t i = 0; i < n; i++) buf[i] = val(s + i, seed);
+    for (uint64_t i = 0; i < n; i++) buf[i] = fval(s + i, seed);
     uint64_t st[1] = {s}, ct[1] = {n};
     int rc = afmt_write(f, name, st, ct, buf);
     if (rc != AFMT_OK)
@@ -216,7 +147,7 @@ static int check_state(afmt_file *f, int layer, int record, const char *what, in
         uint64_t wrong = 0, first = 0;
         for (uint64_t i = 0; i < n; i++) {
             uint64_t seed = layer == 1 ? 1 : (k == 0 || p_written(i, size)) ? 2 : 1;
-            if (buf[i] != val(i, seed) && wrong++ == 0) first = i;
+            if (buf[i] != fval(i, seed) && wrong++ == 0) first = i;
         }
         if (wrong) {
             bad++;
@@ -688,7 +619,7 @@ static void test_budget_below_block(void **state) {
             uint64_t *buf = malloc(sizeof(uint64_t) * per * (uint64_t)size);
             uint64_t st[1] = {(uint64_t)rank * per}, ct[1] = {per}, wrong = 0;
             EXPECT_OK(f, afmt_read(f, "v", st, ct, buf)); /* read-your-writes */
-            for (uint64_t i = 0; i < per; i++) wrong += buf[i] != val(st[0] + i, 5);
+            for (uint64_t i = 0; i < per; i++) wrong += buf[i] != fval(st[0] + i, 5);
             EXPECT(wrong == 0);
             EXPECT_OK(f, afmt_commit(f));
             EXPECT_OK(NULL, afmt_close(f));
@@ -698,7 +629,7 @@ static void test_budget_below_block(void **state) {
                 ct[0] = per * (uint64_t)size;
                 EXPECT_OK(g, afmt_read(g, "v", st, ct, buf));
                 wrong = 0;
-                for (uint64_t i = 0; i < ct[0]; i++) wrong += buf[i] != val(i, 5);
+                for (uint64_t i = 0; i < ct[0]; i++) wrong += buf[i] != fval(i, 5);
                 EXPECT(wrong == 0);
                 EXPECT_OK(g, afmt_close(g));
             }

@@ -4,7 +4,7 @@
  * stale lock of this host is broken, a lock of another host is not, AFMT_NO_LOCK=1 skips
  * locking, the memory backend takes none, and compaction keeps it. */
 #define _POSIX_C_SOURCE 200809L
-#include "testutil.h"
+#include "model.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -16,67 +16,6 @@
 #include <unistd.h>
 
 #include "file.h" /* afmt_opts_set_backend (internal) */
-
-/* ---- shared helpers (identical copy in each tests/mpi/test_*.c of this suite) ---------
- * Checks never abort in the middle of a test: a failed check is recorded and the test goes
- * on, so that every rank makes the same collective calls; done() at the end of each test
- * gathers the outcome of all ranks and fails the test (with the recorded messages). */
-#define NSTR(s) ((s) ? (s) : "(null)")
-static int g_nfail;
-static char g_msg[8][700];
-
-static inline void rec(int line, const char *fmt, ...) {
-    if (g_nfail < 8) {
-        int k = snprintf(g_msg[g_nfail], sizeof g_msg[0], "line %d: ", line);
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(g_msg[g_nfail] + k, sizeof g_msg[0] - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    g_nfail++;
-}
-#define EXPECT(c)                                                                                  \
-    do {                                                                                           \
-        if (!(c)) rec(__LINE__, "expected %s", #c);                                                \
-    } while (0)
-#define EXPECT_RC(f, call, want)                                                                   \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ != (want))                                                                         \
-            rec(__LINE__, "%s -> %d (%s), want %d: %s", #call, rc_, NSTR(afmt_strerror(rc_)),      \
-                (int)(want), NSTR(afmt_errmsg(f)));                                                \
-    } while (0)
-#define EXPECT_OK(f, call) EXPECT_RC(f, call, AFMT_OK)
-
-/* COLLECTIVE over MPI_COMM_WORLD: ends a test, failing it if any rank recorded a failure. */
-static inline void done(void) {
-    int bad = g_nfail, any = 0;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    for (int i = 0; i < bad && i < 8; i++)
-        fprintf(stderr, "[rank %d/%d] %s\n", tu_rank(), tu_size(), g_msg[i]);
-    g_nfail = 0;
-    if (bad) fail_msg("rank %d: %d check(s) failed (see above)", tu_rank(), bad);
-    if (any) fail_msg("a check failed on another rank");
-}
-
-static inline int all_true(int v, MPI_Comm c) {
-    int all = 0;
-    MPI_Allreduce(&v, &all, 1, MPI_INT, MPI_MIN, c);
-    return all;
-}
-
-/* COLLECTIVE over c: creates (open == 0) or opens path; NULL on every rank unless every
- * rank succeeded, so that a failure does not leave ranks waiting in collectives. */
-static inline afmt_file *xopen(MPI_Comm c, const char *path, int open, unsigned flags,
-                               const afmt_opts *o, int line) {
-    afmt_file *f = NULL;
-    int rc = open ? afmt_open(c, path, flags, o, &f) : afmt_create(c, path, flags, o, &f);
-    if (rc != AFMT_OK || !f)
-        rec(line, "%s(%s) -> %d (%s): %s", open ? "afmt_open" : "afmt_create", path, rc,
-            NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(NULL)));
-    if (!all_true(rc == AFMT_OK && f != NULL, c)) return NULL;
-    return f;
-}
 
 /* ---- helpers of this file ------------------------------------------------------------ */
 

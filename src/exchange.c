@@ -366,9 +366,7 @@ int afmt__exchange(afmt_file *f) {
         f->staged[w++] = *s;
     }
     f->n_staged = w;
-    afmt_hmap_clear(&f->staged_map);
-    for (uint64_t i = 0; i < w; i++)
-        afmt_hmap_put(&f->staged_map, f->staged[i].array_id, f->staged[i].chunk_index, i);
+    afmt__staged_reindex(f);
     /* Merge my partial chunks (a failed merge keeps the union of pieces for a retry). */
     for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
         afmt_staged *s = &f->staged[i];

@@ -126,6 +126,8 @@ int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, 
 void afmt__staged_clear(afmt_file *f);
 /* Drops the staged chunks of one array (afmt_delete). */
 void afmt__staged_drop_array(afmt_file *f, uint64_t array_id);
+/* Rebuilds the staged map after entries of f->staged were removed or moved. */
+void afmt__staged_reindex(afmt_file *f);
 
 /* COLLECTIVE (exchange.c). Resolves partly covered chunks: detects overlaps between
  * ranks and merges the pieces of each chunk on one rank over its older content; after

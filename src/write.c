@@ -104,9 +104,14 @@ void afmt__staged_drop_array(afmt_file *f, uint64_t array_id) {
     }
     if (w == f->n_staged) return;
     f->n_staged = w;
-    /* Rebuild the map: positions moved. Dead payloads stay in the allocator as garbage. */
+    /* Dead payloads stay in the allocator as garbage. */
+    afmt__staged_reindex(f);
+}
+
+void afmt__staged_reindex(afmt_file *f) {
+    /* Positions moved; the map only shrinks, so re-inserting needs no new memory. */
     afmt_hmap_clear(&f->staged_map);
-    for (uint64_t i = 0; i < w; i++)
+    for (uint64_t i = 0; i < f->n_staged; i++)
         afmt_hmap_put(&f->staged_map, f->staged[i].array_id, f->staged[i].chunk_index, i);
 }
 

@@ -69,6 +69,7 @@ static int grow(uint8_t **buf, size_t *cap, size_t need, int doubling) {
     }
     uint8_t *p = realloc(*buf, nc);
     if (!p) return AFMT_ENOMEM;
+    afmt_advise_huge(p, nc);
     *buf = p;
     *cap = nc;
     return AFMT_OK;

@@ -165,6 +165,7 @@ static void file_free(afmt_file *f) {
     if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
     free(f->scratch);
     free(f->stored_buf);
+    free(f->decode_buf);
     free(f->lock_path); /* NULL: afmt__lock_release ran on every path that took it */
     free(f->path);
     free(f);

@@ -79,6 +79,8 @@ struct afmt_file {
     uint64_t scratch_cap;
     uint8_t *stored_buf; /* compressed bytes of the block being read (read.c) */
     uint64_t stored_cap;
+    uint8_t *decode_buf; /* a block decompressed for a read that uses all of it (read.c) */
+    uint64_t decode_cap;
     afmt_commit_stats stats;
     /* The writer lock "<path>.lock" this handle holds (rank 0 only; lock.h), else NULL:
      * read-only handles, other ranks, the memory backend, AFMT_NO_LOCK. */

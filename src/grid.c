@@ -208,6 +208,57 @@ void afmt_box_copy(int ndim, size_t esize, const uint64_t *count, void *dst,
 
 #undef STRIDED
 
+void afmt_box_runs(int ndim, const uint64_t *count, const uint64_t *a_shape,
+                   const uint64_t *a_start, const uint64_t *b_shape, const uint64_t *b_start,
+                   afmt_run_fn fn, void *ctx) {
+    uint64_t ast[AFMT_MAX_NDIM], bst[AFMT_MAX_NDIM];
+    uint64_t aoff = 0, boff = 0, as = 1, bs = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        if (count[d] == 0) return;
+        ast[d] = as;
+        bst[d] = bs;
+        aoff += a_start[d] * as;
+        boff += b_start[d] * bs;
+        as *= a_shape[d];
+        bs *= b_shape[d];
+    }
+    /* The same reduction as afmt_box_copy: dims of count 1 vanish, a dim merges into the
+     * group inside it when that group spans whole rows of both arrays. */
+    uint64_t rc[AFMT_MAX_NDIM], ra[AFMT_MAX_NDIM], rb[AFMT_MAX_NDIM];
+    int nr = 0;
+    for (int d = ndim - 1; d >= 0; d--) {
+        if (count[d] == 1) continue;
+        if (nr > 0 && ra[nr - 1] * rc[nr - 1] == ast[d] && rb[nr - 1] * rc[nr - 1] == bst[d]) {
+            rc[nr - 1] *= count[d];
+            continue;
+        }
+        rc[nr] = count[d];
+        ra[nr] = ast[d];
+        rb[nr] = bst[d];
+        nr++;
+    }
+    uint64_t len = 1;
+    int first = 0;
+    if (nr > 0 && ra[0] == 1 && rb[0] == 1) {
+        len = rc[0];
+        first = 1;
+    }
+    uint64_t idx[AFMT_MAX_NDIM] = {0};
+    for (;;) {
+        fn(ctx, aoff, boff, len);
+        int r = first;
+        for (; r < nr; r++) {
+            aoff += ra[r];
+            boff += rb[r];
+            if (++idx[r] < rc[r]) break;
+            aoff -= ra[r] * rc[r];
+            boff -= rb[r] * rc[r];
+            idx[r] = 0;
+        }
+        if (r >= nr) return;
+    }
+}
+
 int afmt_box_overlap(int ndim, const uint64_t *a0, const uint64_t *ac, const uint64_t *b0,
                      const uint64_t *bc) {
     for (int d = 0; d < ndim; d++) {

@@ -58,6 +58,18 @@ void afmt_box_copy(int ndim, size_t esize, const uint64_t *count, void *dst,
                    const uint64_t *dst_shape, const uint64_t *dst_start, const void *src,
                    const uint64_t *src_shape, const uint64_t *src_start);
 
+/* Visits the runs of a box of size count[ndim] that are contiguous in two C-ordered
+ * arrays at once: a (shape a_shape, box at a_start) and b (shape b_shape, box at
+ * b_start). For each run, in C order, fn(ctx, a_off, b_off, len) gets the element
+ * offsets of its first element in a and in b and its length in elements. Rows that
+ * follow each other in both arrays are merged into one run. The read and write paths
+ * (un)shuffle a chunk row by row with it, straight between the block and the caller's
+ * array. ndim 0, or an empty box: one run of 1 / nothing. */
+typedef void (*afmt_run_fn)(void *ctx, uint64_t a_off, uint64_t b_off, uint64_t len);
+void afmt_box_runs(int ndim, const uint64_t *count, const uint64_t *a_shape,
+                   const uint64_t *a_start, const uint64_t *b_shape, const uint64_t *b_start,
+                   afmt_run_fn fn, void *ctx);
+
 /* 1 if the boxes [a0, a0+ac) and [b0, b0+bc) intersect. */
 int afmt_box_overlap(int ndim, const uint64_t *a0, const uint64_t *ac, const uint64_t *b0,
                      const uint64_t *bc);

@@ -9,6 +9,7 @@
 #include "codec.h"
 #include "file.h"
 #include "grid.h"
+#include "shuffle.h"
 #include "util.h"
 
 static const uint64_t zeros[AFMT_MAX_NDIM];
@@ -41,15 +42,41 @@ void afmt__fill_box(const afmt_array *arr, void *buf, const uint64_t *bshape,
     }
 }
 
-int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char *what) {
-    uint64_t len = 0;
-    const uint8_t *hit = afmt_cache_get(f->cache, b, &len);
-    if (hit) {
-        *raw = hit;
-        return AFMT_OK;
-    }
+/* Reads block b of the index into out (raw_size bytes), verifies its checksum and
+ * decompresses it. Compressed bytes go through a buffer the handle keeps: a fresh
+ * multi-MiB malloc per block costs an mmap, page faults and an munmap each time. Raw
+ * blocks (codec 0) are read straight into out. */
+static int load_block(afmt_file *f, uint64_t b, uint8_t *out, const char *what) {
     const afmt_iblock *ib = &f->idx.blocks[b];
     const afmt_block_rec *B = &ib->b;
+    int plain = B->codec == AFMT_CODEC_NONE;
+    uint8_t *stored = out;
+    if (!plain) {
+        if (afmt_grow(&f->stored_buf, &f->stored_cap, B->stored_size) != AFMT_OK)
+            return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+        stored = f->stored_buf;
+    }
+    int rc = f->st->ops->read_at(f->st, B->offset, stored, B->stored_size);
+    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
+    if (afmt_checksum(stored, (size_t)B->stored_size) != B->checksum)
+        return afmt_fail(f->errmsg, AFMT_ECORRUPT,
+                         "%s: block at offset %llu (%llu bytes, layer %llu) fails its checksum",
+                         what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
+                         (unsigned long long)ib->layer_id);
+    if (!plain) {
+        rc = afmt_codec_decompress(B->codec, stored, (size_t)B->stored_size, out,
+                                   (size_t)B->raw_size);
+        if (rc != AFMT_OK)
+            return afmt_fail(f->errmsg, rc,
+                             "%s: block at offset %llu does not decompress with codec %s", what,
+                             (unsigned long long)B->offset, afmt_codec_name(B->codec));
+    }
+    return AFMT_OK;
+}
+
+/* The checks of a block record before any of it is read. */
+static int check_block(afmt_file *f, uint64_t b, const char *what) {
+    const afmt_block_rec *B = &f->idx.blocks[b].b;
     if (!afmt_codec_known(B->codec))
         return afmt_fail(f->errmsg, AFMT_ECODEC,
                          "%s: block at offset %llu uses codec id %u, which this process lacks "
@@ -58,53 +85,49 @@ int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char 
     if (B->stored_size > SIZE_MAX || B->raw_size > SIZE_MAX)
         return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: block of %llu bytes", what,
                          (unsigned long long)B->raw_size);
-    /* Compressed bytes go to a buffer the handle keeps: a fresh multi-MiB malloc per
-     * block costs an mmap, page faults and an munmap each time. Raw blocks (codec 0) are
-     * read straight into the buffer the cache will own. */
-    int plain = B->codec == AFMT_CODEC_NONE;
-    if (plain && B->stored_size != B->raw_size)
+    if (B->codec == AFMT_CODEC_NONE && B->stored_size != B->raw_size)
         return afmt_fail(f->errmsg, AFMT_ECORRUPT, "%s: raw block at %llu has %llu != %llu bytes",
                          what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
                          (unsigned long long)B->raw_size);
+    return AFMT_OK;
+}
+
+int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char *what) {
+    uint64_t len = 0;
+    const uint8_t *hit = afmt_cache_get(f->cache, b, &len);
+    if (hit) {
+        *raw = hit;
+        return AFMT_OK;
+    }
+    int rc = check_block(f, b, what);
+    if (rc != AFMT_OK) return rc;
+    const afmt_block_rec *B = &f->idx.blocks[b].b;
     uint8_t *out = malloc(B->raw_size ? (size_t)B->raw_size : 1);
-    uint8_t *stored = out;
-    if (out && !plain) {
-        if (B->stored_size > f->stored_cap) {
-            uint8_t *p = realloc(f->stored_buf, (size_t)B->stored_size);
-            if (p) {
-                f->stored_buf = p;
-                f->stored_cap = B->stored_size;
-            }
-        }
-        stored = B->stored_size <= f->stored_cap ? f->stored_buf : NULL;
-    }
-    if (!out || !stored) {
+    if (!out) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+    if ((rc = load_block(f, b, out, what)) != AFMT_OK) {
         free(out);
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
-    }
-    int rc = f->st->ops->read_at(f->st, B->offset, stored, B->stored_size);
-    if (rc != AFMT_OK) {
-        free(out);
-        return afmt_fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
-    }
-    if (afmt_checksum(stored, (size_t)B->stored_size) != B->checksum) {
-        free(out);
-        return afmt_fail(f->errmsg, AFMT_ECORRUPT,
-                         "%s: block at offset %llu (%llu bytes, layer %llu) fails its checksum",
-                         what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
-                         (unsigned long long)ib->layer_id);
-    }
-    if (!plain) {
-        rc = afmt_codec_decompress(B->codec, stored, (size_t)B->stored_size, out,
-                                   (size_t)B->raw_size);
-        if (rc != AFMT_OK) {
-            free(out);
-            return afmt_fail(f->errmsg, rc,
-                             "%s: block at offset %llu does not decompress with codec %s", what,
-                             (unsigned long long)B->offset, afmt_codec_name(B->codec));
-        }
+        return rc;
     }
     *raw = afmt_cache_put(f->cache, b, out, B->raw_size);
+    return AFMT_OK;
+}
+
+/* The decompressed bytes of block b for a read that uses every live chunk in it: from
+ * the cache if there, else through the handle's decode buffer without entering the
+ * cache (a whole-block reader gains nothing from keeping it, and would evict blocks that
+ * partial readers share). *raw is valid until the next fetch. */
+static int fetch_block_whole(afmt_file *f, uint64_t b, const uint8_t **raw, const char *what) {
+    const uint8_t *hit = afmt_cache_get(f->cache, b, NULL);
+    if (hit) {
+        *raw = hit;
+        return AFMT_OK;
+    }
+    int rc = check_block(f, b, what);
+    if (rc != AFMT_OK) return rc;
+    if (afmt_grow(&f->decode_buf, &f->decode_cap, f->idx.blocks[b].b.raw_size) != AFMT_OK)
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+    if ((rc = load_block(f, b, f->decode_buf, what)) != AFMT_OK) return rc;
+    *raw = f->decode_buf;
     return AFMT_OK;
 }
 
@@ -153,6 +176,20 @@ static void copy_out(const afmt_array *arr, const read_item *it, const void *chu
     for (int d = 0; d < nd; d++) bstart[d] = it->origin[d] + it->sel_start[d] - start[d];
     afmt_box_copy(nd, arr->esize, it->sel_count, buf, count, bstart, chunk, it->extent,
                   it->sel_start);
+}
+
+/* Unshuffles one run of a chunk's selection from the payload into the caller's buffer:
+ * the decode and the copy-out in one pass. a_off is in the chunk, b_off in buf. */
+typedef struct {
+    const uint8_t *src;
+    uint8_t *dst;
+    size_t nelems, es;
+} decode_ctx;
+
+static void decode_run(void *ctx, uint64_t a_off, uint64_t b_off, uint64_t len) {
+    const decode_ctx *c = ctx;
+    afmt_unshuffle_part(c->dst + (size_t)b_off * c->es, c->src, (size_t)len, c->nelems,
+                        (size_t)a_off, c->es);
 }
 
 /* A chunk this rank staged: its content as of now (committed, then own writes on top). */
@@ -237,21 +274,39 @@ int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint6
     }
     /* Each block once, in file order. */
     if (rc == AFMT_OK && n_items > 1) qsort(items, (size_t)n_items, sizeof *items, item_cmp);
+    decode_ctx dc = {NULL, buf, 0, arr->esize};
+    int fused = (arr->d.flags & AFMT_ARRAY_SHUFFLE) && !afmt_host_is_big_endian();
+    int plain = !(arr->d.flags & AFMT_ARRAY_SHUFFLE) && !afmt_host_is_big_endian();
+    const uint8_t *raw = NULL;
     for (uint64_t i = 0; rc == AFMT_OK && i < n_items; i++) {
         const read_item *ri = &items[i];
         char what[AFMT_MAX_NAME + 64];
-        chunk_what(what, sizeof what, arr, ri->index);
-        const uint8_t *raw;
-        rc = afmt__fetch_block(f, ri->block, &raw, what);
-        if (rc != AFMT_OK) break;
+        if (i == 0 || ri->block != items[i - 1].block) {
+            uint64_t n_in = 1;
+            while (i + n_in < n_items && items[i + n_in].block == ri->block) n_in++;
+            chunk_what(what, sizeof what, arr, ri->index);
+            if (n_in >= f->idx.blocks[ri->block].nlive)
+                rc = fetch_block_whole(f, ri->block, &raw, what);
+            else
+                rc = afmt__fetch_block(f, ri->block, &raw, what);
+            if (rc != AFMT_OK) break;
+        }
         const uint8_t *payload = raw + ri->offset;
-        uint64_t bytes = ri->nelems * arr->esize;
-        int plain = !(arr->d.flags & AFMT_ARRAY_SHUFFLE) && !afmt_host_is_big_endian();
         if (plain) {
             copy_out(arr, ri, payload, buf, start, count);
             continue;
         }
-        uint8_t *tmp = afmt__scratch(f, bytes);
+        if (fused) {
+            /* Unshuffle each run of the selection straight into buf. */
+            uint64_t bstart[AFMT_MAX_NDIM];
+            for (int d = 0; d < nd; d++) bstart[d] = ri->origin[d] + ri->sel_start[d] - start[d];
+            dc.src = payload;
+            dc.nelems = (size_t)ri->nelems;
+            afmt_box_runs(nd, ri->sel_count, ri->extent, ri->sel_start, count, bstart, decode_run,
+                          &dc);
+            continue;
+        }
+        uint8_t *tmp = afmt__scratch(f, ri->nelems * arr->esize);
         if (!tmp) {
             rc = AFMT_ENOMEM;
             break;

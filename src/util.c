@@ -2,8 +2,35 @@
 #include "util.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include <xxhash.h>
+
+void afmt_advise_huge(void *p, size_t n) {
+#if defined(MADV_HUGEPAGE)
+    /* Only whole 2 MiB pages inside the buffer can be huge; smaller buffers are left. */
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (n < 2 * huge) return;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(huge - 1);
+    if (hi > lo) (void)madvise((void *)lo, (size_t)(hi - lo), MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+int afmt_grow(uint8_t **buf, uint64_t *cap, uint64_t need) {
+    if (*buf && need <= *cap) return AFMT_OK;
+    if (need > SIZE_MAX) return AFMT_ENOMEM;
+    size_t n = need ? (size_t)need : 1;
+    uint8_t *p = realloc(*buf, n);
+    if (!p) return AFMT_ENOMEM;
+    afmt_advise_huge(p, n);
+    *buf = p;
+    *cap = n;
+    return AFMT_OK;
+}
 
 void afmt_bswap_elems(void *p, size_t n, size_t esize) {
     if (esize <= 1) return;

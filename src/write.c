@@ -115,25 +115,64 @@ void afmt__staged_reindex(afmt_file *f) {
         afmt_hmap_put(&f->staged_map, f->staged[i].array_id, f->staged[i].chunk_index, i);
 }
 
-int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, const void *native,
-                     uint64_t nelems) {
+/* A fully written chunk's place in the open block, between stage_reserve and
+ * stage_done: the caller encodes the payload into dst in between. */
+typedef struct {
+    afmt_staged *s;
+    void *dst;
+    uint64_t block, offset, size;
+} stage_slot;
+
+/* Reserves room for the encoded payload of a fully written chunk (nelems elements). */
+static int stage_reserve(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, uint64_t nelems,
+                         stage_slot *out) {
     int rc = afmt__ensure_alloc(f);
     if (rc != AFMT_OK) return rc;
-    afmt_staged *s;
-    if (staged_get(f, arr->d.id, chunk_index, &s) != AFMT_OK)
+    if (staged_get(f, arr->d.id, chunk_index, &out->s) != AFMT_OK)
         return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
-    uint64_t size = nelems * arr->esize;
-    void *dst;
-    uint64_t block, offset;
-    rc = afmt_alloc_reserve(f->alloc, size, &dst, &block, &offset);
+    out->size = nelems * arr->esize;
+    rc = afmt_alloc_reserve(f->alloc, out->size, &out->dst, &out->block, &out->offset);
     if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
-    afmt__chunk_encode(arr, dst, native, nelems);
+    return AFMT_OK;
+}
+
+/* Records the encoded chunk as staged. Only now is its older partial state freed: the
+ * payload may have been encoded from it (exchange.c merges into s->data). */
+static void stage_done(const stage_slot *sl) {
+    afmt_staged *s = sl->s;
     staged_release(s);
     s->full = 1;
-    s->block = block;
-    s->offset = offset;
-    s->size = size;
+    s->block = sl->block;
+    s->offset = sl->offset;
+    s->size = sl->size;
+}
+
+int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, const void *native,
+                     uint64_t nelems) {
+    stage_slot sl;
+    int rc = stage_reserve(f, arr, chunk_index, nelems, &sl);
+    if (rc != AFMT_OK) return rc;
+    afmt__chunk_encode(arr, sl.dst, native, nelems);
+    stage_done(&sl);
     return AFMT_OK;
+}
+
+/* Encodes one run of a chunk from the caller's array into the payload: the gather and
+ * the shuffle in one pass. a_off is in the chunk, b_off in the caller's array. */
+typedef struct {
+    uint8_t *dst;
+    const uint8_t *src;
+    size_t nelems, es;
+    int shuffle;
+} encode_ctx;
+
+static void encode_run(void *ctx, uint64_t a_off, uint64_t b_off, uint64_t len) {
+    const encode_ctx *c = ctx;
+    const uint8_t *src = c->src + (size_t)b_off * c->es;
+    if (c->shuffle)
+        afmt_shuffle_part(c->dst, src, (size_t)len, c->nelems, (size_t)a_off, c->es);
+    else
+        memcpy(c->dst + (size_t)a_off * c->es, src, (size_t)len * c->es);
 }
 
 /* Adds the box [sel_start, +sel_count) of buf's selection to a partial staged chunk. */
@@ -228,14 +267,24 @@ int afmt_write(afmt_file *f, const char *name, const uint64_t *start, const uint
         uint64_t bstart[AFMT_MAX_NDIM];
         for (int d = 0; d < nd; d++) bstart[d] = it.origin[d] - start[d];
         const uint8_t *src = box_contiguous(nd, it.extent, count, bstart, es, buf);
-        if (!src) {
-            /* Gather the chunk into C order first: it is not one run of buf. */
+        if (src) {
+            rc = afmt__stage_full(f, arr, it.index, src, it.nelems);
+        } else if (!afmt_host_is_big_endian()) {
+            /* Not one run of buf: encode it row by row, straight into the block. */
+            stage_slot sl;
+            rc = stage_reserve(f, arr, it.index, it.nelems, &sl);
+            if (rc != AFMT_OK) break;
+            encode_ctx c = {sl.dst, buf, (size_t)it.nelems, es,
+                            (arr->d.flags & AFMT_ARRAY_SHUFFLE) != 0};
+            afmt_box_runs(nd, it.extent, it.extent, zeros, count, bstart, encode_run, &c);
+            stage_done(&sl);
+        } else {
+            /* Big-endian hosts swap a gathered copy (afmt__chunk_encode). */
             uint8_t *tmp = afmt__scratch(f, it.nelems * es);
             if (!tmp) return AFMT_ENOMEM;
             afmt_box_copy(nd, es, it.extent, tmp, it.extent, zeros, buf, count, bstart);
-            src = tmp;
+            rc = afmt__stage_full(f, arr, it.index, tmp, it.nelems);
         }
-        rc = afmt__stage_full(f, arr, it.index, src, it.nelems);
     }
     return rc;
 }

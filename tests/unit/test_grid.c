@@ -266,6 +266,81 @@ static void test_box_copy_random(void **state) {
     }
 }
 
+/* afmt_box_runs: copying each visited run with memcpy equals the element-wise copy, the
+ * runs come in C order (increasing offsets in both arrays) and cover the box once. */
+typedef struct {
+    uint8_t *dst;
+    const uint8_t *src;
+    size_t es;
+    uint64_t total, last_a, last_b;
+    int n;
+} runs_ctx;
+
+static void copy_run(void *ctx, uint64_t a_off, uint64_t b_off, uint64_t len) {
+    runs_ctx *c = ctx;
+    if (c->n > 0) {
+        assert_true(a_off > c->last_a);
+        assert_true(b_off > c->last_b);
+    }
+    c->last_a = a_off;
+    c->last_b = b_off;
+    c->n++;
+    c->total += len;
+    memcpy(c->dst + b_off * c->es, c->src + a_off * c->es, (size_t)len * c->es);
+}
+
+static void test_box_runs_random(void **state) {
+    (void)state;
+    for (int nd = 1; nd <= 5; nd++) {
+        for (int trial = 0; trial < 400; trial++) {
+            size_t es = (size_t)1 << rnd_in(0, 3);
+            uint64_t count[5], ss[5], sst[5], ds[5], dst[5];
+            uint64_t sn = 1, dn = 1, boxn = 1;
+            for (int d = 0; d < nd; d++) {
+                count[d] = rnd_in(1, nd <= 2 ? 12 : 5);
+                int whole = rnd() % 3 == 0;
+                ss[d] = whole ? count[d] : count[d] + rnd_in(0, 3);
+                ds[d] = whole ? count[d] : count[d] + rnd_in(0, 3);
+                sst[d] = rnd_in(0, ss[d] - count[d]);
+                dst[d] = rnd_in(0, ds[d] - count[d]);
+                if (rnd() % 5 == 0) count[d] = 1;
+                sn *= ss[d];
+                dn *= ds[d];
+                boxn *= count[d];
+            }
+            uint8_t *src = malloc(sn * es), *d1 = malloc(dn * es), *d2 = malloc(dn * es);
+            assert_true(src && d1 && d2);
+            for (uint64_t i = 0; i < sn * es; i++) src[i] = (uint8_t)rnd();
+            for (uint64_t i = 0; i < dn * es; i++) d1[i] = d2[i] = (uint8_t)rnd();
+            runs_ctx c = {d1, src, es, 0, 0, 0, 0};
+            afmt_box_runs(nd, count, ss, sst, ds, dst, copy_run, &c);
+            naive_copy(nd, es, count, d2, ds, dst, src, ss, sst);
+            assert_memory_equal(d1, d2, dn * es);
+            assert_int_equal(c.total, boxn);
+            free(src);
+            free(d1);
+            free(d2);
+        }
+    }
+    /* Whole arrays of the same shape are one run; ndim 0 is one run of one element. */
+    uint8_t a[24], b[24] = {0};
+    for (int i = 0; i < 24; i++) a[i] = (uint8_t)i;
+    uint64_t shape[] = {2, 3, 4}, zero[] = {0, 0, 0};
+    runs_ctx c = {b, a, 1, 0, 0, 0, 0};
+    afmt_box_runs(3, shape, shape, zero, shape, zero, copy_run, &c);
+    assert_int_equal(c.n, 1);
+    assert_memory_equal(a, b, 24);
+    runs_ctx c0 = {b, a, 1, 0, 0, 0, 0};
+    afmt_box_runs(0, NULL, NULL, NULL, NULL, NULL, copy_run, &c0);
+    assert_int_equal(c0.n, 1);
+    assert_int_equal(c0.total, 1);
+    /* An empty box visits nothing. */
+    uint64_t empty[] = {2, 0, 4};
+    runs_ctx ce = {b, a, 1, 0, 0, 0, 0};
+    afmt_box_runs(3, empty, shape, zero, shape, zero, copy_run, &ce);
+    assert_int_equal(ce.n, 0);
+}
+
 static void test_box_copy_zero_count(void **state) {
     (void)state;
     uint8_t src[4] = {1, 2, 3, 4}, dst[4] = {0};
@@ -303,10 +378,15 @@ static void test_overlap(void **state) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_nchunks_and_edges), cmocka_unit_test(test_roundtrip),
-    cmocka_unit_test(test_invalid),           cmocka_unit_test(test_scalar),
-    cmocka_unit_test(test_iter_random),       cmocka_unit_test(test_iter_full_and_empty),
-    cmocka_unit_test(test_box_copy_random),   cmocka_unit_test(test_box_copy_zero_count),
+    cmocka_unit_test(test_nchunks_and_edges),
+    cmocka_unit_test(test_roundtrip),
+    cmocka_unit_test(test_invalid),
+    cmocka_unit_test(test_scalar),
+    cmocka_unit_test(test_iter_random),
+    cmocka_unit_test(test_iter_full_and_empty),
+    cmocka_unit_test(test_box_copy_random),
+    cmocka_unit_test(test_box_runs_random),
+    cmocka_unit_test(test_box_copy_zero_count),
     cmocka_unit_test(test_overlap),
 };
 

@@ -85,6 +85,24 @@ static size_t bound_of(const afmt_alloc *a, size_t raw) {
     return b > raw ? b : raw;
 }
 
+/* Grows the arena to hold need bytes. Its first allocation is at least 64 MiB of address
+ * space (or the budget plus a block, if smaller): glibc serves requests above its mmap
+ * threshold (at most 32 MiB) with mmap, and grows such a buffer with mremap, which moves
+ * page tables instead of bytes. Grown from a few KiB, the arena lived on the heap and
+ * every doubling copied it (a memmove as costly as LZ4 in the profiles of a 64 MiB
+ * write). Untouched pages cost no memory. */
+static int grow_arena(afmt_alloc *a, size_t need) {
+    if (a->arena && need <= a->arena_cap) return AFMT_OK;
+    if (!a->arena) {
+        size_t first = (size_t)64 << 20;
+        size_t fit = bound_of(a, (size_t)a->cfg.block_size);
+        fit = a->cfg.mem_budget > SIZE_MAX - fit ? SIZE_MAX : fit + (size_t)a->cfg.mem_budget;
+        if (fit < first) first = fit;
+        if (need < first) need = first;
+    }
+    return grow(&a->arena, &a->arena_cap, need, 1);
+}
+
 static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off) {
     while (n > 0) {
         ssize_t w = pwrite(fd, p, n, (off_t)off);
@@ -267,7 +285,7 @@ int afmt_alloc_seal(afmt_alloc *a) {
     size_t raw = a->open_len;
     size_t bound = bound_of(a, raw);
     if (a->arena_len > SIZE_MAX - bound) return oom(a, "seal", UINT64_MAX);
-    if (grow(&a->arena, &a->arena_cap, a->arena_len + bound, 1))
+    if (grow_arena(a, a->arena_len + bound))
         return oom(a, "arena", (uint64_t)(a->arena_len + bound));
 
     uint8_t *dst = a->arena + a->arena_len;
@@ -329,7 +347,7 @@ int afmt_alloc_add_stored(afmt_alloc *a, const void *stored, uint64_t stored_siz
     if (stored_size > SIZE_MAX / 2 || a->arena_len > SIZE_MAX / 2)
         return oom(a, "add_stored", stored_size);
     size_t need = a->arena_len + (size_t)stored_size;
-    if (grow(&a->arena, &a->arena_cap, need, 1)) return oom(a, "arena", need);
+    if (grow_arena(a, need)) return oom(a, "arena", need);
     if (stored_size) memcpy(a->arena + a->arena_len, stored, (size_t)stored_size);
     rc = push_block(a, stored_size, raw_size, checksum, codec);
     if (rc) return rc;

@@ -249,6 +249,27 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     return AFMT_OK;
 }
 
+/* The trailer after the footer at [off, +len) whose checksum is sum: redundant with the
+ * chain (it serves readers that start from the end of the file, format.md 12), but
+ * written and synced with the footer, so any difference is damage to report. */
+static int check_trailer(afmt_file *f, const uint8_t *tr, uint64_t off, uint64_t len,
+                         uint64_t sum) {
+    uint64_t to = 0, tl = 0, tc = 0;
+    const char *why = NULL;
+    if (afmt_trailer_decode(tr, &to, &tl, &tc) != AFMT_OK)
+        why = "bad magic or footer range";
+    else if (to != off || tl != len)
+        why = "it names another footer";
+    else if (tc != sum)
+        why = "its footer checksum does not match the footer";
+    if (!why) return AFMT_OK;
+    return afmt_fail(f->errmsg, AFMT_ECORRUPT,
+                     "afmt_open(%s): trailer at offset %llu of the layer footer at %llu (%llu "
+                     "bytes) is damaged: %s",
+                     f->path, (unsigned long long)(off + len), (unsigned long long)off,
+                     (unsigned long long)len, why);
+}
+
 /* Rank 0's part of loading: the superblock and the footer bytes of the chain, newest
  * first, into one buffer: [u64 n][n x (u64 offset, u64 length)][footers...]. */
 static int read_chain(afmt_file *f, afmt_buf *out) {
@@ -276,7 +297,7 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
     afmt_buf_init(&bytes);
     while (len > 0 && rc == AFMT_OK) {
         if (walked >= f->super.nlayers || off < AFMT_SUPER_REGION || off > f->super.eof ||
-            len > f->super.eof - off) {
+            len > f->super.eof - off || f->super.eof - off - len < AFMT_TRAILER_SIZE) {
             rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
                            "afmt_open(%s): layer chain entry %llu points at [%llu, +%llu) "
                            "outside the committed file (end %llu, %llu layers)",
@@ -287,24 +308,27 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
         }
         walked++;
         size_t at = bytes.len;
-        if ((rc = afmt_buf_reserve(&bytes, (size_t)len)) != AFMT_OK) {
+        /* The footer and its trailer in one request; the trailer is checked, then dropped. */
+        if ((rc = afmt_buf_reserve(&bytes, (size_t)len + AFMT_TRAILER_SIZE)) != AFMT_OK) {
             afmt_fail(f->errmsg, rc, "afmt_open(%s): out of memory for a footer of %llu bytes",
                       f->path, (unsigned long long)len);
             break;
         }
-        if ((rc = st->ops->read_at(st, off, bytes.data + at, len)) != AFMT_OK) {
+        if ((rc = st->ops->read_at(st, off, bytes.data + at, len + AFMT_TRAILER_SIZE)) !=
+            AFMT_OK) {
             afmt_fail(f->errmsg, rc, "%s", st->errmsg);
             break;
         }
         bytes.len += (size_t)len;
-        if (walked == 1 &&
-            afmt_checksum(bytes.data + at, (size_t)len) != f->super.footer_checksum) {
+        uint64_t sum = afmt_checksum(bytes.data + at, (size_t)len);
+        if (walked == 1 && sum != f->super.footer_checksum) {
             rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
                            "afmt_open(%s): newest footer at %llu (%llu bytes) does not match the "
                            "superblock's checksum",
                            f->path, (unsigned long long)off, (unsigned long long)len);
             break;
         }
+        if ((rc = check_trailer(f, bytes.data + at + len, off, len, sum)) != AFMT_OK) break;
         /* Only the chain pointers are needed here; every rank decodes fully later. */
         afmt_layer L;
         char msg[AFMT_ERRMSG_MAX];

@@ -18,7 +18,7 @@
  * and the one the damaged region calls for: the newest slot -> fallback, the older slot
  * and the unused bytes of the superblock region -> unchanged, a footer -> open-corrupt, a
  * block that holds a live chunk -> read-corrupt (a block no live chunk uses: unchanged),
- * a trailer -> unchanged or open-corrupt (afmt_open does not read trailers). Never a
+ * a trailer -> open-corrupt (afmt_open checks each footer's trailer). Never a
  * wrong value returned as AFMT_OK, never another code, never a crash. Also: the file cut
  * at a sample of lengths -> open-corrupt; bytes appended past the committed end ->
  * unchanged. Counts of bytes tried and of each outcome are printed per region.
@@ -244,7 +244,7 @@ static const unsigned reg_allows[N_REG] = {
     1u << O_UNCHANGED,
     1u << O_OPEN_CORRUPT,
     1u << O_OPEN_CORRUPT,
-    (1u << O_UNCHANGED) | (1u << O_OPEN_CORRUPT),
+    1u << O_OPEN_CORRUPT,
     (1u << O_OPEN_CORRUPT) | (1u << O_READ_CORRUPT) | (1u << O_UNCHANGED),
 };
 

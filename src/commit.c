@@ -299,6 +299,7 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
         if (rc != AFMT_OK) st_fail(f, st, rc, "writing the superblock");
     }
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
+    job->durable = 1;
     /* The slot is written: from here the new layer is what a reader finds, so a failed
      * sync must not pretend the commit did not happen (a retry would rewrite the footer
      * the slot points at). The handle adopts the layer; the caller reports late_rc. */
@@ -393,6 +394,23 @@ int afmt__commit_stats(afmt_file *f, afmt_commit_stats *out) {
     return rc;
 }
 
+/* COLLECTIVE (every rank is here: the failure rc was agreed). The layer is durable but
+ * this handle does not hold it: its footer could not be shared or merged (memory). The
+ * index is rebuilt from the file, which now is that layer; if that fails too, the handle
+ * becomes stale (only afmt_close is valid). Returns AFMT_OK once the handle matches the
+ * file again: the commit did happen. */
+static int adopt_durable(afmt_file *f, int rc) {
+    char first[AFMT_ERRMSG_MAX];
+    memcpy(first, f->errmsg, sizeof first);
+    int rrc = afmt__reload(f);
+    if (rrc == AFMT_OK) return AFMT_OK;
+    f->stale = 1;
+    return afmt_fail(f->errmsg, rc,
+                     "%s; reloading the file failed too (%s): close the handle and reopen the "
+                     "file, which holds the new layer",
+                     first, afmt_strerror(rrc));
+}
+
 int afmt__commit(afmt_file *f) {
     double t0 = MPI_Wtime();
     int has = f->n_staged > 0, any = 0;
@@ -417,42 +435,48 @@ int afmt__commit(afmt_file *f) {
     rc = afmt__agree(f, rc);
     afmt_buf footer;
     afmt_buf_init(&footer);
-    int late_rc = AFMT_OK;
+    int late_rc = AFMT_OK, durable = 0;
     char late_msg[AFMT_ERRMSG_MAX] = "";
     if (rc == AFMT_OK) {
-        afmt_layer_job job = {f->st, f->alloc, chunks, f->n_staged,          arrays,    na,
-                              attrs, nt,       0,      f->idx.next_array_id, &f->super, AFMT_OK};
+        afmt_layer_job job = {f->st,     f->alloc, chunks, f->n_staged, arrays,
+                              na,        attrs,    nt,     0,           f->idx.next_array_id,
+                              &f->super, AFMT_OK,  0};
         rc = afmt__write_layer(f, &job, &footer);
         late_rc = job.late_rc;
+        durable = job.durable;
         if (late_rc != AFMT_OK) memcpy(late_msg, f->errmsg, sizeof late_msg);
     }
     free(chunks);
     free(arrays);
     free(attrs);
-    if (rc != AFMT_OK) return rc;
+    /* Before the slot was written nothing happened: the staged changes stay for a retry. */
+    if (rc != AFMT_OK && !durable) return rc;
 
     /* Merge the new layer into the index on every rank. */
-    afmt_layer L;
-    char msg[AFMT_ERRMSG_MAX];
-    rc = afmt_footer_decode(footer.data, footer.len, &L, msg);
     if (rc == AFMT_OK) {
-        rc = afmt_index_apply(&f->idx, &L, f->super.footer_offset, f->super.footer_length, msg);
-        afmt_layer_free(&L);
+        afmt_layer L;
+        char msg[AFMT_ERRMSG_MAX];
+        rc = afmt_footer_decode(footer.data, footer.len, &L, msg);
+        if (rc == AFMT_OK) {
+            rc = afmt_index_apply(&f->idx, &L, f->super.footer_offset, f->super.footer_length, msg);
+            afmt_layer_free(&L);
+        }
+        if (rc != AFMT_OK)
+            afmt_fail(f->errmsg, rc,
+                      "afmt_commit(%s): the layer is durable but merging it failed: %s", f->path,
+                      msg);
     }
     afmt_buf_free(&footer);
-    if (rc != AFMT_OK)
-        afmt_fail(
-            f->errmsg, rc,
-            "afmt_commit(%s): the layer is durable but merging it failed: %s; reopen the file",
-            f->path, msg);
+    /* The staged changes are in the file now, whatever follows. */
     afmt__staged_clear(f);
     if (f->alloc) {
         f->stats.compress = afmt_alloc_seal_seconds(f->alloc);
         afmt_alloc_reset(f->alloc);
     }
     pending_clear(f);
-    f->stats.total = MPI_Wtime() - t0;
     rc = afmt__agree(f, rc);
+    if (rc != AFMT_OK) rc = adopt_durable(f, rc);
+    f->stats.total = MPI_Wtime() - t0;
     if (rc == AFMT_OK && late_rc != AFMT_OK)
         rc = afmt_fail(f->errmsg, late_rc,
                        "%s; the layer was written and is the newest, but whether it survives a "
@@ -465,14 +489,17 @@ int afmt_discard(afmt_file *f) {
     int rc = afmt__check(f, "afmt_discard");
     if (rc != AFMT_OK) return rc;
     if ((rc = afmt__check_writable(f, "afmt_discard")) != AFMT_OK) return rc;
+    /* Defines, deletes and attributes were applied to the index at once: rebuild it from
+     * the file, which still is the last commit. First, so that a failed reload leaves the
+     * handle as it was and the discard can be retried. (Metadata calls are collective:
+     * every rank takes the same branch.) */
+    if (f->n_pend_arrays > 0 || f->n_pend_attrs > 0) {
+        if ((rc = afmt__reload(f)) != AFMT_OK) return rc;
+    }
     afmt__staged_clear(f);
     if (f->alloc) afmt_alloc_reset(f->alloc);
-    int had_meta = f->n_pend_arrays > 0 || f->n_pend_attrs > 0;
     pending_clear(f);
-    if (!had_meta) return AFMT_OK;
-    /* Defines, deletes and attributes were applied to the index at once: rebuild it from
-     * the file, which still is the last commit. */
-    return afmt__reload(f);
+    return AFMT_OK;
 }
 
 int afmt_commit(afmt_file *f) {

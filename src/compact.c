@@ -178,7 +178,7 @@ int afmt_compact(afmt_file *f) {
     afmt_buf footer;
     afmt_layer_job job = {nst, alloc,  mine, nmine,           arrays,
                           na,  attrs,  nt,   AFMT_LAYER_BASE, f->idx.next_array_id,
-                          &ns, AFMT_OK};
+                          &ns, AFMT_OK, 0};
     rc = afmt__write_layer(f, &job, &footer);
     if (rc == AFMT_OK) afmt_buf_free(&footer);
     if (rc == AFMT_OK) rc = job.late_rc; /* never rename a file that may not be durable */

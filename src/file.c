@@ -37,11 +37,21 @@ static int is_live(const afmt_file *f) {
     return ok;
 }
 
-int afmt__check(const afmt_file *f, const char *fn) {
+int afmt__check_live(const afmt_file *f, const char *fn) {
     if (!f) return afmt_fail(NULL, AFMT_EINVAL, "%s: file handle is NULL", fn);
     if (!is_live(f))
         return afmt_fail(NULL, AFMT_EINVAL, "%s: file handle is closed or invalid", fn);
     return AFMT_OK;
+}
+
+int afmt__check(const afmt_file *f, const char *fn) {
+    int rc = afmt__check_live(f, fn);
+    if (rc == AFMT_OK && f->stale)
+        rc = afmt_fail(NULL, AFMT_ESTATE,
+                       "%s(%s): the handle lost track of the file after a failed commit; "
+                       "close it (afmt_close) and reopen the file",
+                       fn, f->path);
+    return rc;
 }
 
 int afmt__check_writable(afmt_file *f, const char *fn) {
@@ -314,8 +324,7 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
                       f->path, (unsigned long long)len);
             break;
         }
-        if ((rc = st->ops->read_at(st, off, bytes.data + at, len + AFMT_TRAILER_SIZE)) !=
-            AFMT_OK) {
+        if ((rc = st->ops->read_at(st, off, bytes.data + at, len + AFMT_TRAILER_SIZE)) != AFMT_OK) {
             afmt_fail(f->errmsg, rc, "%s", st->errmsg);
             break;
         }
@@ -568,9 +577,10 @@ int afmt_rollback(afmt_file *f, uint64_t layer) {
 }
 
 int afmt_close(afmt_file *f) {
-    int rc = afmt__check(f, "afmt_close");
+    int rc = afmt__check_live(f, "afmt_close");
     if (rc != AFMT_OK) return rc;
-    if (f->mode == AFMT_RDWR) rc = afmt__commit(f);
+    /* A stale handle has nothing to commit: its staged changes are in the file. */
+    if (f->mode == AFMT_RDWR && !f->stale) rc = afmt__commit(f);
     char msg[AFMT_ERRMSG_MAX];
     memcpy(msg, f->errmsg, sizeof msg);
     live_del(f);

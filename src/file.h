@@ -85,11 +85,18 @@ struct afmt_file {
     /* The writer lock "<path>.lock" this handle holds (rank 0 only; lock.h), else NULL:
      * read-only handles, other ranks, the memory backend, AFMT_NO_LOCK. */
     char *lock_path;
+    /* 1 after a commit made its layer durable but the handle could not load it back (out
+     * of memory twice over): its index no longer matches the file, so every call but
+     * afmt_close fails with AFMT_ESTATE. */
+    int stale;
     char errmsg[AFMT_ERRMSG_MAX];
 };
 
-/* Returns AFMT_OK if f is a live handle, else AFMT_EINVAL with a message naming fn. */
+/* Returns AFMT_OK if f is a live handle, else AFMT_EINVAL with a message naming fn; a
+ * stale handle (afmt_file.stale) gets AFMT_ESTATE. */
 int afmt__check(const afmt_file *f, const char *fn);
+/* The same without the stale check (afmt_close). */
+int afmt__check_live(const afmt_file *f, const char *fn);
 /* AFMT_EREADONLY with a message if f is read-only. */
 int afmt__check_writable(afmt_file *f, const char *fn);
 /* The live array name, or AFMT_ENOTFOUND / AFMT_EINVAL with a message naming fn. */
@@ -154,6 +161,8 @@ typedef struct {
     uint64_t next_array_id;
     afmt_super *super;
     int late_rc; /* out: the last sync failed after the slot was written (layer adopted) */
+    int durable; /* out: the slot was written: the layer is the file's newest, whatever
+                  * afmt__write_layer returns */
 } afmt_layer_job;
 int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer);
 

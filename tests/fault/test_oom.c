@@ -41,10 +41,7 @@ void *__wrap_realloc(void *p, size_t n);
 char *__wrap_strdup(const char *s);
 
 static int armed;
-static unsigned long seen, fail_at, injected_now, skipped_now;
-/* Known crash (see KNOWN BUGS below): do not fail the first growth of an afmt_buf,
- * realloc(NULL, 256), in the scenarios that load a footer chain. */
-static int skip_first_growth;
+static unsigned long seen, fail_at, injected_now;
 
 static int fail_this(void) {
     if (!armed) return 0;
@@ -63,11 +60,6 @@ void *__wrap_calloc(size_t n, size_t size) {
 }
 
 void *__wrap_realloc(void *p, size_t n) {
-    if (skip_first_growth && armed && !p && n == 256 && seen + 1 == fail_at) {
-        seen++;
-        skipped_now++;
-        return __real_realloc(p, n);
-    }
     return fail_this() ? NULL : __real_realloc(p, n);
 }
 
@@ -81,7 +73,7 @@ char *__wrap_strdup(const char *s) {
 static void arm(unsigned long n) {
     seen = 0;
     fail_at = n;
-    injected_now = skipped_now = 0;
+    injected_now = 0;
     armed = 1;
 }
 
@@ -91,13 +83,6 @@ static void disarm(void) {
 
 /* ---- checks ------------------------------------------------------------------------- */
 
-/* AFMT_TEST_KNOWN_BUGS=1: known library bugs fail the test instead of being worked around. */
-static int known_bugs(void) {
-    const char *e = getenv("AFMT_TEST_KNOWN_BUGS");
-    return e && *e && strcmp(e, "0") != 0;
-}
-
-static unsigned long g_known; /* rounds that hit a known bug (worked around) */
 static int g_bad;
 static const char *g_scenario = "";
 static unsigned long g_n;
@@ -434,14 +419,9 @@ static void check_after(const scenario *s, ctx *c) {
     expect_extras(c->f, s->extras, "reopened", __LINE__);
 }
 
-static void known(const scenario *s, unsigned long n, const char *what) {
-    if (g_known++ < 20) printf("test_oom: KNOWN BUG: %s, allocation %lu: %s\n", s->name, n, what);
-}
-
 /* Returns the number of failures injected into the scenario; only > 0: that round alone. */
 static unsigned long run(const scenario *s, unsigned long only) {
     unsigned long injected = 0, n = only ? only : 1;
-    int strict = known_bugs();
     g_scenario = s->name;
     int trace = getenv("AFMT_OOM_TRACE") != NULL;
     for (;; n++) {
@@ -459,16 +439,9 @@ static unsigned long run(const scenario *s, unsigned long only) {
             break;
         }
         if (!c.o) c.o = mem_opts();
-        skip_first_growth = !strict && (s->op == op_open || s->op == op_discard);
         arm(n);
         int rc = s->op(&c);
         disarm();
-        if (skipped_now) { /* known crash avoided: allocation n succeeded */
-            known(s, n, "not failed: the first growth of read_chain's directory buffer");
-            if (rc != AFMT_OK) bad(__LINE__, "without a failure -> %d: %s", rc, afmt_errmsg(c.f));
-            teardown(&c);
-            continue;
-        }
         if (!injected_now) { /* the call needs fewer than n allocations: done */
             if (rc != AFMT_OK) bad(__LINE__, "without a failure -> %d: %s", rc, afmt_errmsg(c.f));
             if (s->after) s->after(&c);
@@ -485,25 +458,6 @@ static unsigned long run(const scenario *s, unsigned long only) {
         char msg[AFMT_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", rc ? afmt_errmsg(c.f) : "");
         if (rc != AFMT_OK && !msg[0]) bad(__LINE__, "-> %d without a message", rc);
-        if (!strict && rc == AFMT_EMPI && s->op == op_commit &&
-            strstr(msg, "gathering metadata failed")) {
-            known(s, n, "AFMT_EMPI instead of AFMT_ENOMEM (afmt__gather_bytes)");
-            rc = AFMT_ENOMEM;
-        }
-        if (!strict && rc == AFMT_ENOMEM &&
-            ((s->op == op_commit && strstr(msg, "the layer is durable")) || s->op == op_discard)) {
-            /* The handle no longer matches the file (commit: its index lacks the durable
-             * layer and the staged changes are gone; discard: its index is empty): the
-             * only way on is a new handle. */
-            known(s, n,
-                  s->op == op_commit ? "stale handle after a durable layer"
-                                     : "empty index after a failed afmt_discard");
-            afmt_file *old = c.f;
-            c.f = NULL;
-            CHECK_OK(NULL, afmt_close(old));
-            CHECK_OK(NULL, afmt_open(MPI_COMM_SELF, c.path, AFMT_RDWR, c.o, &c.f));
-            if (s->op == op_commit) rc = AFMT_OK; /* its changes are in the file */
-        }
         if (rc != AFMT_OK && rc != AFMT_ENOMEM) {
             bad(__LINE__, "-> %d (%s), want AFMT_OK or AFMT_ENOMEM: %s", rc, afmt_strerror(rc),
                 afmt_errmsg(c.f));
@@ -549,9 +503,8 @@ int main(int argc, char **argv) {
         fputc('\n', stderr);
         g_bad++;
     }
-    printf("test_oom: %lu allocation failures injected in %zu scenario(s), %lu rounds hit a "
-           "known bug: %s\n",
-           total, ran, g_known, g_bad ? "FAILED" : "passed");
+    printf("test_oom: %lu allocation failures injected in %zu scenario(s): %s\n", total, ran,
+           g_bad ? "FAILED" : "passed");
     MPI_Finalize();
     return g_bad ? 1 : 0;
 }

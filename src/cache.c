@@ -1,5 +1,7 @@
 /* cache.c - LRU of decompressed blocks: a doubly linked list (most recent at the head)
- * and a hash map from the key to the list entry. */
+ * and a hash map from the key to the list entry, plus a few evicted buffers kept for
+ * reuse (a fresh multi-MiB buffer per block costs an mmap, a page fault every 4 KiB and
+ * an munmap: most of a read's time in the profiles of slice-by-slice reads). */
 #include "cache.h"
 
 #include <stdlib.h>
@@ -21,7 +23,31 @@ struct afmt_cache {
     /* The last put that could not be kept: it must stay readable until the next put or
      * clear, like a kept entry. */
     uint8_t *aside;
+    uint64_t aside_len;
+    uint8_t *spare[AFMT_CACHE_SPARES]; /* evicted buffers for afmt_cache_spare */
+    uint64_t spare_len[AFMT_CACHE_SPARES];
 };
+
+/* An evicted buffer: kept as a spare if there is room, else freed. */
+static void retire(afmt_cache *c, uint8_t *data, uint64_t len) {
+    for (int i = 0; data && i < AFMT_CACHE_SPARES; i++)
+        if (!c->spare[i]) {
+            c->spare[i] = data;
+            c->spare_len[i] = len;
+            return;
+        }
+    free(data);
+}
+
+uint8_t *afmt_cache_spare(afmt_cache *c, uint64_t len) {
+    for (int i = 0; i < AFMT_CACHE_SPARES; i++)
+        if (c->spare[i] && c->spare_len[i] == len) {
+            uint8_t *p = c->spare[i];
+            c->spare[i] = NULL;
+            return p;
+        }
+    return NULL;
+}
 
 int afmt_cache_create(afmt_cache **out, uint64_t capacity) {
     afmt_cache *c = calloc(1, sizeof *c);
@@ -56,7 +82,7 @@ static void drop(afmt_cache *c, entry *e) {
     unlink_entry(c, e);
     afmt_hmap_del(&c->map, e->key, 0);
     c->bytes -= e->len;
-    free(e->data);
+    retire(c, e->data, e->len);
     free(e);
 }
 
@@ -74,6 +100,10 @@ void afmt_cache_clear(afmt_cache *c) {
     afmt_hmap_clear(&c->map);
     free(c->aside);
     c->aside = NULL;
+    for (int i = 0; i < AFMT_CACHE_SPARES; i++) {
+        free(c->spare[i]);
+        c->spare[i] = NULL;
+    }
 }
 
 void afmt_cache_free(afmt_cache *c) {
@@ -97,12 +127,13 @@ const uint8_t *afmt_cache_get(afmt_cache *c, uint64_t key, uint64_t *len) {
 
 const uint8_t *afmt_cache_put(afmt_cache *c, uint64_t key, uint8_t *data, uint64_t len) {
     /* Whatever was set aside by the previous put is no longer promised to anyone. */
-    free(c->aside);
+    retire(c, c->aside, c->aside_len);
     c->aside = NULL;
     uint64_t *v = afmt_hmap_get(&c->map, key, 0);
     if (v) drop(c, (entry *)(uintptr_t)*v);
     if (len > c->capacity) {
         c->aside = data;
+        c->aside_len = len;
         return data;
     }
     entry *e = malloc(sizeof *e);
@@ -110,6 +141,7 @@ const uint8_t *afmt_cache_put(afmt_cache *c, uint64_t key, uint8_t *data, uint64
         /* Out of memory for the bookkeeping: the data is still returned, just not kept. */
         free(e);
         c->aside = data;
+        c->aside_len = len;
         return data;
     }
     e->key = key;

@@ -20,7 +20,13 @@ const uint8_t *afmt_cache_get(afmt_cache *c, uint64_t key, uint64_t *len);
  * itself, valid until the next put or clear. Never fails (without memory for its
  * bookkeeping the data is held aside too). */
 const uint8_t *afmt_cache_put(afmt_cache *c, uint64_t key, uint8_t *data, uint64_t len);
+/* Frees every entry and spare. */
 void afmt_cache_clear(afmt_cache *c);
+/* Buffers dropped by eviction (or set aside) are kept, up to AFMT_CACHE_SPARES of them,
+ * beyond the capacity: afmt_cache_spare hands one of exactly len bytes back to the
+ * caller (who owns it, e.g. to fill and put), or NULL if none. */
+#define AFMT_CACHE_SPARES 2
+uint8_t *afmt_cache_spare(afmt_cache *c, uint64_t len);
 uint64_t afmt_cache_bytes(const afmt_cache *c);
 
 #endif

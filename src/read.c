@@ -102,7 +102,8 @@ int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char 
     int rc = check_block(f, b, what);
     if (rc != AFMT_OK) return rc;
     const afmt_block_rec *B = &f->idx.blocks[b].b;
-    uint8_t *out = malloc(B->raw_size ? (size_t)B->raw_size : 1);
+    uint8_t *out = afmt_cache_spare(f->cache, B->raw_size);
+    if (!out) out = malloc(B->raw_size ? (size_t)B->raw_size : 1);
     if (!out) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
     if ((rc = load_block(f, b, out, what)) != AFMT_OK) {
         free(out);

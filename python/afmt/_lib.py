@@ -1,0 +1,236 @@
+"""A writer (and a C-library reader, for comparisons) through libafmt with ctypes.
+
+libafmt is found through $AFMT_LIBRARY (a path to libafmt.so), else the dynamic loader
+(ctypes.util.find_library), else the build directories of a source tree. It needs MPI
+initialized by the same MPI library: mpi4py (python3-mpi4py) does that on import.
+"""
+
+import ctypes
+import ctypes.util
+import os
+
+import numpy as np
+
+from ._format import AfmtError, CodecError, CorruptError, VersionError
+
+_ERRORS = {-7: CorruptError, -8: VersionError, -10: CodecError}
+
+# afmt_dtype ids (include/afmt.h), by numpy dtype.
+_DTYPE_IDS = {
+    np.dtype(np.bool_): 0, np.dtype(np.int8): 1, np.dtype(np.int16): 2,
+    np.dtype(np.int32): 3, np.dtype(np.int64): 4, np.dtype(np.uint8): 5,
+    np.dtype(np.uint16): 6, np.dtype(np.uint32): 7, np.dtype(np.uint64): 8,
+    np.dtype(np.float32): 9, np.dtype(np.float64): 10,
+}
+_CODECS = {"none": 0, "lz4": 1, "zstd": 2}
+AFMT_RDONLY, AFMT_RDWR, AFMT_TRUNC = 0x1, 0x2, 0x4
+
+_lib = None
+
+
+def _candidates():
+    env = os.environ.get("AFMT_LIBRARY")
+    if env:
+        yield env
+    found = ctypes.util.find_library("afmt")
+    if found:
+        yield found
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(here))
+    for d in ("build", "build-bench", "build-asan"):
+        yield os.path.join(root, d, "libafmt.so")
+
+
+def lib():
+    """The loaded libafmt (ctypes.CDLL), with argument types declared."""
+    global _lib
+    if _lib is not None:
+        return _lib
+    last = None
+    for c in _candidates():
+        try:
+            L = ctypes.CDLL(c, mode=ctypes.RTLD_GLOBAL)
+            break
+        except OSError as e:
+            last = e
+    else:
+        raise AfmtError("libafmt not found (set AFMT_LIBRARY to the path of libafmt.so): %s" %
+                        last)
+    P, u64p, c = ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64), ctypes.c_char_p
+    sig = {
+        "afmt_opts_create": [ctypes.POINTER(P)],
+        "afmt_opts_set_codec": [P, ctypes.c_int, ctypes.c_int],
+        "afmt_opts_set_shuffle": [P, ctypes.c_int],
+        "afmt_opts_set_block_size": [P, ctypes.c_uint64],
+        "afmt_opts_free": [P],
+        "afmt_create": [P, c, ctypes.c_uint, P, ctypes.POINTER(P)],
+        "afmt_open": [P, c, ctypes.c_uint, P, ctypes.POINTER(P)],
+        "afmt_open_layer": [P, c, ctypes.c_uint64, P, ctypes.POINTER(P)],
+        "afmt_close": [P],
+        "afmt_define": [P, c, ctypes.c_int, ctypes.c_int, u64p, u64p, ctypes.POINTER(c), P],
+        "afmt_write": [P, c, u64p, u64p, P],
+        "afmt_read": [P, c, u64p, u64p, P],
+        "afmt_commit": [P],
+        "afmt_discard": [P],
+        "afmt_delete": [P, c],
+        "afmt_compact": [P],
+        "afmt_set_attr": [P, c, c, ctypes.c_int, ctypes.c_uint64, P],
+    }
+    for name, args in sig.items():
+        fn = getattr(L, name)
+        fn.argtypes = args
+        fn.restype = ctypes.c_int
+    L.afmt_errmsg.argtypes = [P]
+    L.afmt_errmsg.restype = c
+    L.afmt_strerror.argtypes = [ctypes.c_int]
+    L.afmt_strerror.restype = c
+    L.afmt_version.argtypes = []
+    L.afmt_version.restype = c
+    _lib = L
+    return L
+
+
+def _comm_handle(comm):
+    """The C MPI_Comm of an mpi4py communicator (MPI.COMM_SELF when comm is None)."""
+    from mpi4py import MPI  # initializes MPI, which libafmt needs
+
+    if comm is None:
+        comm = MPI.COMM_SELF
+    return ctypes.c_void_p(MPI._handleof(comm))
+
+
+def _u64(seq):
+    return (ctypes.c_uint64 * max(len(seq), 1))(*[int(x) for x in seq])
+
+
+class Writer:
+    """A file open through libafmt (afmt.create / afmt.append). COLLECTIVE calls must be
+    made by every rank of comm in the same order: define, delete, set_attr, commit,
+    close; write and read are INDEPENDENT."""
+
+    def __init__(self, path, comm=None, create=True, codec="lz4", level=0, shuffle=True,
+                 block_size=None):
+        self._L = L = lib()
+        self.path = path
+        self._f = ctypes.c_void_p()
+        opts = ctypes.c_void_p()
+        self._check(L.afmt_opts_create(ctypes.byref(opts)), None)
+        try:
+            self._check(L.afmt_opts_set_codec(opts, _CODECS[codec], int(level)), None)
+            self._check(L.afmt_opts_set_shuffle(opts, 1 if shuffle else 0), None)
+            if block_size:
+                self._check(L.afmt_opts_set_block_size(opts, int(block_size)), None)
+            h = _comm_handle(comm)
+            if create:
+                rc = L.afmt_create(h, path.encode(), AFMT_TRUNC, opts, ctypes.byref(self._f))
+            else:
+                rc = L.afmt_open(h, path.encode(), AFMT_RDWR, opts, ctypes.byref(self._f))
+            self._check(rc, None)
+        finally:
+            L.afmt_opts_free(opts)
+
+    def _check(self, rc, f="self"):
+        if rc == 0:
+            return
+        handle = self._f if f == "self" else None
+        msg = self._L.afmt_errmsg(handle) or self._L.afmt_strerror(rc)
+        raise _ERRORS.get(rc, AfmtError)(msg.decode(errors="replace"))
+
+    def define(self, name, dtype, shape, chunks=None, dims=None, fill=None):
+        """COLLECTIVE. Defines an array; chunks default to the whole shape."""
+        dt = np.dtype(dtype)
+        shape = [int(s) for s in shape]
+        chunks = shape if chunks is None else [int(c) for c in chunks]
+        dims_p = None
+        if dims is not None:
+            dims_p = (ctypes.c_char_p * len(dims))(*[d.encode() for d in dims])
+        fill_p = None
+        if fill is not None:
+            fb = np.array(fill, dtype=dt.newbyteorder("="))
+            fill_p = fb.ctypes.data_as(ctypes.c_void_p)
+        self._check(self._L.afmt_define(self._f, name.encode(), _DTYPE_IDS[dt.newbyteorder("=")],
+                                        len(shape), _u64(shape), _u64(chunks), dims_p, fill_p))
+
+    def write(self, name, data, start=None):
+        """INDEPENDENT. Writes data (a numpy array) at start (default: the origin)."""
+        a = np.ascontiguousarray(data)
+        a = a.astype(a.dtype.newbyteorder("="), copy=False)
+        start = [0] * a.ndim if start is None else start
+        self._check(self._L.afmt_write(self._f, name.encode(), _u64(start), _u64(a.shape),
+                                       a.ctypes.data_as(ctypes.c_void_p)))
+
+    def read(self, name, start, count, dtype):
+        """INDEPENDENT. libafmt's own read of a hyperslab (for comparisons)."""
+        out = np.empty([int(c) for c in count], dtype=np.dtype(dtype).newbyteorder("="))
+        self._check(self._L.afmt_read(self._f, name.encode(), _u64(start), _u64(count),
+                                      out.ctypes.data_as(ctypes.c_void_p)))
+        return out
+
+    def set_attr(self, array, key, value):
+        """COLLECTIVE. array None = a file attribute. A str is stored as UINT8 bytes."""
+        if isinstance(value, str):
+            v = np.frombuffer(value.encode(), dtype=np.uint8)
+        else:
+            v = np.ascontiguousarray(np.atleast_1d(value))
+        self._check(self._L.afmt_set_attr(self._f, array.encode() if array else None,
+                                          key.encode(), _DTYPE_IDS[v.dtype.newbyteorder("=")],
+                                          v.size, v.ctypes.data_as(ctypes.c_void_p)))
+
+    def delete(self, name):
+        """COLLECTIVE."""
+        self._check(self._L.afmt_delete(self._f, name.encode()))
+
+    def commit(self):
+        """COLLECTIVE. Makes everything staged durable as one new layer."""
+        self._check(self._L.afmt_commit(self._f))
+
+    def discard(self):
+        """COLLECTIVE."""
+        self._check(self._L.afmt_discard(self._f))
+
+    def compact(self):
+        """COLLECTIVE."""
+        self._check(self._L.afmt_compact(self._f))
+
+    def close(self):
+        """COLLECTIVE. Commits what is staged, then closes."""
+        if self._f:
+            f, self._f = self._f, ctypes.c_void_p()
+            rc = self._L.afmt_close(f)
+            if rc:
+                raise _ERRORS.get(rc, AfmtError)(self._L.afmt_errmsg(None).decode(errors="replace"))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class CReader:
+    """libafmt opened read-only (optionally as of a layer): the reference the pure-Python
+    reader is tested against."""
+
+    def __init__(self, path, layer=None, comm=None):
+        self._L = L = lib()
+        self._f = ctypes.c_void_p()
+        h = _comm_handle(comm)
+        if layer is None:
+            rc = L.afmt_open(h, path.encode(), AFMT_RDONLY, None, ctypes.byref(self._f))
+        else:
+            rc = L.afmt_open_layer(h, path.encode(), int(layer), None, ctypes.byref(self._f))
+        Writer._check(self, rc, None)
+
+    _check = Writer._check
+    read = Writer.read
+    close = Writer.close
+
+
+def create(path, comm=None, **opts):
+    """Creates (truncates) path through libafmt and returns a Writer. COLLECTIVE."""
+    return Writer(path, comm=comm, create=True, **opts)
+
+
+def append(path, comm=None, **opts):
+    """Opens an existing file for writing through libafmt (a new layer per commit)."""
+    return Writer(path, comm=comm, create=False, **opts)

@@ -1,0 +1,297 @@
+"""Tests of the Python package: the pure-Python reader against libafmt's own reads, bit
+for bit (every dtype, scalars, edge chunks, fill values, codecs, layers, deletes, shared
+chunks written by several ranks), numpy indexing against numpy, damage detection, and the
+ctypes writer. Run: /usr/bin/python3 -m unittest discover -s python/tests (AFMT_LIBRARY
+names libafmt.so when it is not in a build/ directory of this tree)."""
+
+import os
+import random
+import sys
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import afmt  # noqa: E402
+import util  # noqa: E402
+
+ALL_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+              "uint64", "float32", "float64")
+
+
+def values(dtype, shape, seed):
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        return rng.integers(0, 2, shape).astype(bool)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return rng.integers(info.min, info.max, shape, dtype=dt, endpoint=True)
+    # Smooth with noise: compresses a little, exercises shuffle + codec.
+    base = np.sin(np.arange(int(np.prod(shape))) * 0.01).reshape(shape)
+    return (base + rng.normal(0, 1e-3, shape)).astype(dt)
+
+
+def same(a, b):
+    """Bit for bit: dtype, shape and bytes."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+class Files(unittest.TestCase):
+    def setUp(self):
+        self.paths = []
+
+    def tearDown(self):
+        for p in self.paths:
+            for q in (p, p + ".lock"):
+                if os.path.exists(q):
+                    os.unlink(q)
+
+    def path(self, tag):
+        p = util.path(tag)
+        self.paths.append(p)
+        return p
+
+    def assertReadsLikeC(self, path, layer=None):
+        """Every array of the file, whole and in pieces, reads the same in Python and C."""
+        f = afmt.open(path, layer=layer)
+        c = afmt.CReader(path, layer=layer)
+        try:
+            for name in f:
+                a = f[name]
+                whole = c.read(name, [0] * a.ndim, a.shape, a.dtype)
+                got = a[...]
+                self.assertTrue(same(got, whole), "%s: Python and C reads differ" % name)
+                if a.ndim:
+                    # An unaligned interior box.
+                    st = [s // 3 for s in a.shape]
+                    ct = [max(1, s - s // 3 - s // 4) for s in a.shape]
+                    box = c.read(name, st, ct, a.dtype)
+                    self.assertTrue(same(a.read(st, ct), box), "%s box" % name)
+            return f
+        finally:
+            c.close()
+
+
+class TestDtypesShapesCodecs(Files):
+    def test_every_dtype_odd_shapes(self):
+        p = self.path("dtypes")
+        shapes = [((), ()), ((1,), (1,)), ((37,), (8,)), ((37, 11), (8, 4)),
+                  ((5, 6, 7), (2, 3, 7)), ((3, 1, 4, 2), (2, 1, 3, 2))]
+        with afmt.create(p) as w:
+            for i, dt in enumerate(ALL_DTYPES):
+                for j, (shape, chunk) in enumerate(shapes):
+                    name = "%s_%d" % (dt, j)
+                    w.define(name, dt, shape, chunks=chunk)
+                    w.write(name, values(dt, shape, 10 * i + j))
+            # Fill values where nothing was written, in part of an array.
+            w.define("partial", "int16", (10, 10), chunks=(4, 4), fill=-2)
+            w.write("partial", np.full((3, 5), 9, np.int16), start=(2, 3))
+            w.define("never", "float32", (6,), chunks=(4,), fill=1.5)
+        f = self.assertReadsLikeC(p)
+        for i, dt in enumerate(ALL_DTYPES):
+            for j, (shape, chunk) in enumerate(shapes):
+                a = f["%s_%d" % (dt, j)]
+                self.assertEqual(a.shape, shape)
+                self.assertEqual(a.chunks, chunk)
+                self.assertEqual(a.dtype, np.dtype(dt))
+                self.assertTrue(same(np.asarray(a[...]), values(dt, shape, 10 * i + j)))
+        want = np.full((10, 10), -2, np.int16)
+        want[2:5, 3:8] = 9
+        self.assertTrue(same(f["partial"][:], want))
+        self.assertTrue(same(f["never"][:], np.full(6, 1.5, np.float32)))
+        self.assertEqual(f["never"].fill, 1.5)
+        self.assertEqual(f["partial"].dims, ("dim0", "dim1"))
+
+    def test_codecs_and_shuffle(self):
+        for codec in ("none", "lz4", "zstd"):
+            for shuffle in (True, False):
+                p = self.path("codec-%s-%d" % (codec, shuffle))
+                x = values("float64", (64, 33), 5)
+                with afmt.create(p, codec=codec, shuffle=shuffle, block_size=8192) as w:
+                    w.define("x", "float64", x.shape, chunks=(16, 8), dims=("y", "x"))
+                    w.write("x", x)
+                    w.define("c", "int32", (1000,), chunks=(100,))
+                    w.write("c", np.zeros(1000, np.int32) + 3)
+                f = self.assertReadsLikeC(p)
+                self.assertTrue(same(f["x"][:], x))
+                self.assertEqual(f["x"].dims, ("y", "x"))
+
+
+class TestLayersDeletesAttrs(Files):
+    def test_layers_deletes_attributes(self):
+        p = self.path("layers")
+        a = values("float64", (20, 30), 1)
+        with afmt.create(p) as w:
+            w.define("t", "float64", a.shape, chunks=(6, 7))
+            w.write("t", a)
+            w.define("gone", "int32", (8,), chunks=(3,))
+            w.write("gone", np.arange(8, dtype=np.int32))
+            w.set_attr("t", "units", "K")
+            w.set_attr(None, "step", np.int64(1))
+            w.commit()                                   # layer 1
+            b = a.copy()
+            b[4:11, 5:19] = -1.0
+            w.write("t", b[4:11, 5:19], start=(4, 5))
+            w.set_attr(None, "step", np.int64(2))
+            w.set_attr("t", "scale", np.array([1.0, 2.0]))
+            w.delete("gone")
+            w.commit()                                   # layer 2
+            w.define("gone", "uint8", (5,), chunks=(5,))  # same name, new id
+            w.write("gone", np.full(5, 7, np.uint8))
+            w.commit()                                   # layer 3
+        f = self.assertReadsLikeC(p)
+        self.assertEqual([L.id for L in f.layers], [1, 2, 3])
+        self.assertTrue(same(f["t"][:], b))
+        self.assertTrue(same(f["gone"][:], np.full(5, 7, np.uint8)))
+        self.assertEqual(f.attrs["step"], 2)
+        self.assertEqual(f["t"].attrs["units"], "K")
+        self.assertTrue(same(f["t"].attrs["scale"], np.array([1.0, 2.0])))
+        # Provenance of every commit: layer attributes.
+        self.assertEqual(f.layers[0].attrs.get("nranks"), 1)
+        self.assertIn("host", f.layers[0].attrs)
+        g1 = self.assertReadsLikeC(p, layer=1)
+        self.assertTrue(same(g1["t"][:], a))
+        self.assertTrue(same(g1["gone"][:], np.arange(8, dtype=np.int32)))
+        self.assertEqual(g1.attrs["step"], 1)
+        self.assertNotIn("scale", g1["t"].attrs)
+        g2 = self.assertReadsLikeC(p, layer=2)
+        self.assertNotIn("gone", g2)
+        self.assertEqual([L.id for L in g2.layers], [1, 2])
+        with self.assertRaises(KeyError):
+            afmt.open(p, layer=9)
+
+    def test_compacted_file(self):
+        p = self.path("compact")
+        a = values("int64", (50,), 2)
+        with afmt.create(p) as w:
+            w.define("v", "int64", a.shape, chunks=(7,))
+            for k in range(4):
+                a[k * 10:k * 10 + 5] = k
+                w.write("v", a)
+                w.commit()
+            w.compact()
+        f = self.assertReadsLikeC(p)
+        self.assertEqual(len(f.layers), 1)
+        self.assertTrue(f.layers[0].base)
+        self.assertTrue(same(f["v"][:], a))
+
+
+class TestIndexing(Files):
+    def test_numpy_indexing(self):
+        p = self.path("index")
+        x = values("float32", (13, 9, 7), 3)
+        with afmt.create(p) as w:
+            w.define("x", "float32", x.shape, chunks=(4, 5, 3))
+            w.write("x", x)
+        a = afmt.open(p)["x"]
+        rng = random.Random(4)
+        keys = [(), Ellipsis, 3, -1, (slice(None), 2), (Ellipsis, -2), (1, Ellipsis, 2),
+                (slice(10, 20), slice(None), slice(None, None, 2)), (slice(None, None, -1),),
+                (slice(-3, None), slice(1, -1, 3), 0), (slice(5, 2),), (slice(2, 2),)]
+        for _ in range(300):
+            k = []
+            for n in x.shape:
+                r = rng.random()
+                if r < 0.2:
+                    k.append(rng.randrange(-n, n))
+                else:
+                    lo = rng.choice([None, rng.randrange(-n - 2, n + 2)])
+                    hi = rng.choice([None, rng.randrange(-n - 2, n + 2)])
+                    st = rng.choice([None, 1, 2, 3, -1, -2, -5])
+                    k.append(slice(lo, hi, st))
+            keys.append(tuple(k))
+        for k in keys:
+            want = x[k]
+            got = a[k]
+            self.assertTrue(same(got, want), "key %r: %r vs %r" % (k, got, want))
+        with self.assertRaises(IndexError):
+            a[13]
+        with self.assertRaises(IndexError):
+            a[0, 0, 0, 0]
+        self.assertTrue(same(np.asarray(a), x))
+
+
+class TestDamage(Files):
+    def _file(self):
+        p = self.path("damage")
+        with afmt.create(p) as w:
+            w.define("d", "float64", (64,), chunks=(16,))
+            w.write("d", values("float64", (64,), 9))
+        return p
+
+    def _flip(self, p, off):
+        with open(p, "r+b") as fh:
+            fh.seek(off)
+            b = fh.read(1)
+            fh.seek(off)
+            fh.write(bytes([b[0] ^ 0x10]))
+
+    def test_block_footer_trailer(self):
+        p = self._file()
+        f = afmt.open(p)
+        L = f._chunks[(f._arrays["d"].id, 0)][0]
+        block_off = L[0]
+        footer_off = f.layers and afmt._reader._read_chain(afmt._reader._Storage(p), None)[1][0]
+        fo, fl = footer_off.footer_offset, footer_off.footer_length
+        f.close()
+        size = os.path.getsize(p)
+        self._flip(p, block_off + 3)
+        with self.assertRaisesRegex(afmt.CorruptError, "checksum"):
+            afmt.open(p)["d"][:]
+        self._flip(p, block_off + 3)
+        self._flip(p, fo + 100)
+        with self.assertRaisesRegex(afmt.CorruptError, "footer"):
+            afmt.open(p)
+        self._flip(p, fo + 100)
+        self._flip(p, fo + fl + 28)   # the trailer's magic
+        with self.assertRaisesRegex(afmt.CorruptError, "trailer"):
+            afmt.open(p)
+        self._flip(p, fo + fl + 28)
+        self.assertEqual(os.path.getsize(p), size)
+        afmt.open(p)["d"][:]          # whole again
+
+    def test_newest_slot_damaged_falls_back(self):
+        p = self._file()
+        with afmt.append(p) as w:
+            w.write("d", np.zeros(64))
+        f = afmt.open(p)
+        self.assertEqual(len(f.layers), 2)
+        gen = f.generation
+        f.close()
+        self._flip(p, (0 if gen % 2 == 0 else 2048) + 40)
+        g = afmt.open(p)
+        self.assertEqual(len(g.layers), 1)
+        self.assertTrue(same(g["d"][:], values("float64", (64,), 9)))
+
+
+class TestMPI(Files):
+    def test_shared_chunks_3_writers_2_and_3_readers(self):
+        p = self.path("mpi")
+        util.mpi_run(3, os.path.join(util.HERE, "mpi_writer.py"), p)
+        f = self.assertReadsLikeC(p)
+        from mpi_writer import DTYPES, expected
+        for i, dt in enumerate(DTYPES):
+            name = "a%d_%s" % (i, dt)
+            self.assertTrue(same(f[name][:], expected(name, dt, 2)), name)
+        self.assertEqual(f.attrs["writer_ranks"], 3)
+        self.assertEqual(f.layers[0].nranks, 3)
+        for np_ in (2, 3):
+            out = util.mpi_run(np_, os.path.join(util.HERE, "mpi_reader.py"), p)
+            self.assertIn("OK", out)
+
+    def test_global_mean_example(self):
+        p = self.path("mean")
+        x = values("float64", (40, 24), 11)
+        with afmt.create(p) as w:
+            w.define("field", "float64", x.shape, chunks=(7, 8))
+            w.write("field", x)
+        ex = os.path.join(util.PYROOT, "examples", "global_mean.py")
+        out = util.mpi_run(3, ex, p, "field")
+        mean = float(out.split("mean")[1].split()[0])
+        self.assertAlmostEqual(mean, float(x.mean()), places=12)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -115,42 +115,53 @@ int afmt_grid_iter_next(afmt_grid_iter *it) {
 #define STRIDED(sz)                                                                                \
     for (size_t i = 0; i < n0; i++, sp += bs0, dp += bd0) memcpy(dp, sp, sz)
 
+/* The box of size count in two C-ordered arrays a and b, reduced to as few dimensions as
+ * possible, innermost first: dims of count 1 vanish, and a dim merges into the group
+ * inside it when that group spans whole rows of both arrays (its stride equals the
+ * group's count times the group's stride). Sets the element offsets of the box's first
+ * element in a and b, and per reduced dim r (0 = innermost) its count rc[r] and element
+ * strides ra[r], rb[r]. Returns the number of reduced dims, or -1 for an empty box. */
+static int reduce_box(int ndim, const uint64_t *count, const uint64_t *a_shape,
+                      const uint64_t *a_start, const uint64_t *b_shape, const uint64_t *b_start,
+                      uint64_t *aoff, uint64_t *boff, uint64_t *rc, uint64_t *ra, uint64_t *rb) {
+    uint64_t ast[AFMT_MAX_NDIM], bst[AFMT_MAX_NDIM];
+    uint64_t as = 1, bs = 1;
+    *aoff = *boff = 0;
+    for (int d = ndim - 1; d >= 0; d--) {
+        if (count[d] == 0) return -1;
+        ast[d] = as;
+        bst[d] = bs;
+        *aoff += a_start[d] * as;
+        *boff += b_start[d] * bs;
+        as *= a_shape[d];
+        bs *= b_shape[d];
+    }
+    int nr = 0;
+    for (int d = ndim - 1; d >= 0; d--) {
+        if (count[d] == 1) continue;
+        if (nr > 0 && ra[nr - 1] * rc[nr - 1] == ast[d] && rb[nr - 1] * rc[nr - 1] == bst[d]) {
+            rc[nr - 1] *= count[d];
+            continue;
+        }
+        rc[nr] = count[d];
+        ra[nr] = ast[d];
+        rb[nr] = bst[d];
+        nr++;
+    }
+    return nr;
+}
+
 void afmt_box_copy(int ndim, size_t esize, const uint64_t *count, void *dst,
                    const uint64_t *dst_shape, const uint64_t *dst_start, const void *src,
                    const uint64_t *src_shape, const uint64_t *src_start) {
     uint8_t *d8 = dst;
     const uint8_t *s8 = src;
-    /* Element strides of both buffers and the byte offset of the box's first element. */
-    uint64_t sst[AFMT_MAX_NDIM], dst_st[AFMT_MAX_NDIM];
-    uint64_t soff = 0, doff = 0, ss = 1, ds = 1;
-    for (int d = ndim - 1; d >= 0; d--) {
-        if (count[d] == 0) return;
-        sst[d] = ss;
-        dst_st[d] = ds;
-        soff += src_start[d] * ss;
-        doff += dst_start[d] * ds;
-        ss *= src_shape[d];
-        ds *= dst_shape[d];
-    }
+    uint64_t soff, doff, rc[AFMT_MAX_NDIM], rss[AFMT_MAX_NDIM], rds[AFMT_MAX_NDIM];
+    int nr = reduce_box(ndim, count, src_shape, src_start, dst_shape, dst_start, &soff, &doff, rc,
+                        rss, rds);
+    if (nr < 0) return;
     s8 += (size_t)soff * esize;
     d8 += (size_t)doff * esize;
-
-    /* Reduce the box to as few dimensions as possible, innermost first: dims of count 1
-     * vanish, and a dim merges into the group inside it when that group spans whole rows
-     * of both buffers (its stride equals the group's count times the group's stride). */
-    uint64_t rc[AFMT_MAX_NDIM], rss[AFMT_MAX_NDIM], rds[AFMT_MAX_NDIM];
-    int nr = 0; /* rc[0] is the innermost reduced dim */
-    for (int d = ndim - 1; d >= 0; d--) {
-        if (count[d] == 1) continue;
-        if (nr > 0 && rss[nr - 1] * rc[nr - 1] == sst[d] && rds[nr - 1] * rc[nr - 1] == dst_st[d]) {
-            rc[nr - 1] *= count[d];
-            continue;
-        }
-        rc[nr] = count[d];
-        rss[nr] = sst[d];
-        rds[nr] = dst_st[d];
-        nr++;
-    }
 
     /* The innermost group is one contiguous run when it has unit stride on both sides. */
     size_t run = esize;
@@ -211,32 +222,9 @@ void afmt_box_copy(int ndim, size_t esize, const uint64_t *count, void *dst,
 void afmt_box_runs(int ndim, const uint64_t *count, const uint64_t *a_shape,
                    const uint64_t *a_start, const uint64_t *b_shape, const uint64_t *b_start,
                    afmt_run_fn fn, void *ctx) {
-    uint64_t ast[AFMT_MAX_NDIM], bst[AFMT_MAX_NDIM];
-    uint64_t aoff = 0, boff = 0, as = 1, bs = 1;
-    for (int d = ndim - 1; d >= 0; d--) {
-        if (count[d] == 0) return;
-        ast[d] = as;
-        bst[d] = bs;
-        aoff += a_start[d] * as;
-        boff += b_start[d] * bs;
-        as *= a_shape[d];
-        bs *= b_shape[d];
-    }
-    /* The same reduction as afmt_box_copy: dims of count 1 vanish, a dim merges into the
-     * group inside it when that group spans whole rows of both arrays. */
-    uint64_t rc[AFMT_MAX_NDIM], ra[AFMT_MAX_NDIM], rb[AFMT_MAX_NDIM];
-    int nr = 0;
-    for (int d = ndim - 1; d >= 0; d--) {
-        if (count[d] == 1) continue;
-        if (nr > 0 && ra[nr - 1] * rc[nr - 1] == ast[d] && rb[nr - 1] * rc[nr - 1] == bst[d]) {
-            rc[nr - 1] *= count[d];
-            continue;
-        }
-        rc[nr] = count[d];
-        ra[nr] = ast[d];
-        rb[nr] = bst[d];
-        nr++;
-    }
+    uint64_t aoff, boff, rc[AFMT_MAX_NDIM], ra[AFMT_MAX_NDIM], rb[AFMT_MAX_NDIM];
+    int nr = reduce_box(ndim, count, a_shape, a_start, b_shape, b_start, &aoff, &boff, rc, ra, rb);
+    if (nr < 0) return;
     uint64_t len = 1;
     int first = 0;
     if (nr > 0 && ra[0] == 1 && rb[0] == 1) {

@@ -1,7 +1,8 @@
 /* read.c - afmt_read: maps a hyperslab to chunks, takes each from this rank's staged
  * writes, the committed index (newest layer wins) or the fill value, reads each needed
- * block once (grouped by block), verifies its checksum, decompresses through the LRU
- * cache, un-shuffles and copies out. */
+ * block once (grouped by block), verifies its checksum, decompresses it (through the LRU
+ * cache unless the read uses all of it) and un-shuffles each row straight into the
+ * caller's buffer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,199 @@
+! f_api.f90 - the module's routines that fortran.interop.* does not reach (fortran.api):
+! layers and time travel (afmt_open_layer, afmt_rollback), afmt_discard, afmt_delete,
+! afmt_compact, the signal flag, and a user codec written in Fortran (bind(c) callbacks).
+! Run on 2 ranks: mpiexec -n 2 f_api DIR. Exit status 0 if every check holds.
+module f_api_codec
+    use, intrinsic :: iso_c_binding
+    implicit none
+    integer, save :: ncompress = 0
+contains
+    ! A codec that stores the bytes reversed: any mistake in the callbacks' plumbing
+    ! (arguments, lengths) garbles the data read back.
+    function rev_bound(src_len) result(r) bind(c)
+        integer(c_size_t), value :: src_len
+        integer(c_size_t) :: r
+        r = src_len
+    end function rev_bound
+    function rev_compress(src, src_len, dst, dst_cap, dst_len, level) result(r) bind(c)
+        type(c_ptr), value :: src, dst
+        integer(c_size_t), value :: src_len, dst_cap
+        integer(c_size_t), intent(out) :: dst_len
+        integer(c_int), value :: level
+        integer(c_int) :: r
+        integer(c_signed_char), pointer :: s(:), d(:)
+        dst_len = 0
+        r = 1
+        if (dst_cap < src_len .or. level < 0) return
+        call c_f_pointer(src, s, [src_len])
+        call c_f_pointer(dst, d, [src_len])
+        d = s(src_len:1:-1)
+        dst_len = src_len
+        ncompress = ncompress + 1
+        r = 0
+    end function rev_compress
+    function rev_decompress(src, src_len, dst, dst_len) result(r) bind(c)
+        type(c_ptr), value :: src, dst
+        integer(c_size_t), value :: src_len, dst_len
+        integer(c_int) :: r
+        integer(c_signed_char), pointer :: s(:), d(:)
+        r = 1
+        if (src_len /= dst_len) return
+        call c_f_pointer(src, s, [src_len])
+        call c_f_pointer(dst, d, [dst_len])
+        d = s(src_len:1:-1)
+        r = 0
+    end function rev_decompress
+end module f_api_codec
+
+program f_api
+    use, intrinsic :: iso_fortran_env, only: int32, int64, real64, error_unit
+    use mpi
+    use afmt
+    use f_api_codec
+    implicit none
+    integer :: rank, nranks, ierr, rc, errors, total, i
+    character(len=512) :: dir, path
+    type(afmt_file) :: f, g
+    type(afmt_opts) :: o
+    type(afmt_info) :: info
+    integer(int32) :: a(64), b(64)
+    integer(int64) :: n, id1, id2, step
+    logical :: pending
+
+    call MPI_Init(ierr)
+    call MPI_Comm_rank(MPI_COMM_WORLD, rank, ierr)
+    call MPI_Comm_size(MPI_COMM_WORLD, nranks, ierr)
+    errors = 0
+    call get_command_argument(1, dir)
+    path = trim(dir)//'/f_api.afmt'
+    a = [(int(i*7 - 100, int32), i=1, 64)]
+
+    ! A user codec, then a file written with it (each rank one half of "a").
+    call afmt_codec_register(300, 'reverse', rev_bound, rev_compress, rev_decompress, rc)
+    call ok(rc, 'afmt_codec_register')
+    call afmt_codec_register(300, 'again', rev_bound, rev_compress, rev_decompress, rc)
+    call want(rc, AFMT_EEXIST, 'afmt_codec_register twice')
+    call afmt_opts_create(o, rc)
+    call ok(rc, 'afmt_opts_create')
+    call afmt_opts_set_codec(o, 300, 0, rc)
+    call ok(rc, 'afmt_opts_set_codec(300)')
+    call afmt_opts_set_shuffle(o, .false., rc)
+    call ok(rc, 'afmt_opts_set_shuffle')
+    call afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, f, o, rc)
+    call ok(rc, 'afmt_create')
+    call afmt_opts_free(o, rc)
+    call afmt_define(f, 'a', AFMT_INT32, [64_int64], ierr=rc)
+    call ok(rc, 'afmt_define a')
+    call afmt_define(f, 'tmp', AFMT_FLOAT64, [3_int64], ierr=rc)
+    call ok(rc, 'afmt_define tmp')
+    call afmt_write(f, 'a', a(1 + 64*rank/nranks:64*(rank + 1)/nranks), &
+                    start=[int(1 + 64*rank/nranks, int64)], ierr=rc)
+    call ok(rc, 'write a, layer 1')
+    call afmt_set_attr(f, '', 'step', 1_int64, ierr=rc)
+    call afmt_commit(f, rc)
+    call ok(rc, 'commit 1')
+    if (ncompress < 1 .and. rank == 0) call bad('the Fortran codec was never called')
+
+    ! afmt_discard drops a staged write; afmt_delete removes an array.
+    call afmt_write(f, 'a', -a(1:32), ierr=rc, count=[32_int64])
+    call ok(rc, 'write to discard')
+    call afmt_discard(f, rc)
+    call ok(rc, 'afmt_discard')
+    b = 0
+    call afmt_read(f, 'a', b(1:32), count=[32_int64], ierr=rc)
+    if (any(b(1:32) /= a(1:32))) call bad('afmt_discard did not drop the write')
+    call afmt_delete(f, 'tmp', rc)
+    call ok(rc, 'afmt_delete')
+    ! Layer 2: the second half rewritten by rank 0.
+    if (rank == 0) then
+        call afmt_write(f, 'a', a(33:64)*2, start=[33_int64], ierr=rc)
+        call ok(rc, 'write a, layer 2')
+    end if
+    call afmt_set_attr(f, '', 'step', 2_int64, ierr=rc)
+    call afmt_commit(f, rc)
+    call ok(rc, 'commit 2')
+    call afmt_layers(f, n, rc)
+    if (n /= 2) call bad('two layers expected')
+    call afmt_read(f, 'a', b, ierr=rc)
+    if (any(b(1:32) /= a(1:32)) .or. any(b(33:64) /= 2*a(33:64))) call bad('layer 2 content')
+    call afmt_layer_id(f, 1_int64, id1, ierr=rc)
+    call afmt_layer_id(f, 2_int64, id2, ierr=rc)
+    call afmt_inquire(f, 'tmp', info, rc)
+    call want(rc, AFMT_ENOTFOUND, 'inquire a deleted array')
+
+    ! Time travel: layer 1 as it was; then roll back to it.
+    call afmt_open_layer(MPI_COMM_WORLD, path, id1, g, ierr=rc)
+    call ok(rc, 'afmt_open_layer')
+    call afmt_read(g, 'a', b, ierr=rc)
+    call ok(rc, 'read layer 1')
+    if (any(b /= a)) call bad('layer 1 content')
+    call afmt_close(g, rc)
+    call afmt_rollback(f, id1, rc)
+    call ok(rc, 'afmt_rollback')
+    call afmt_read(f, 'a', b, ierr=rc)
+    if (any(b /= a)) call bad('content after rollback')
+    call afmt_get_attr(f, '', 'step', step, ierr=rc)
+    if (step /= 1) call bad('step after rollback')
+    call afmt_compact(f, rc)
+    call ok(rc, 'afmt_compact')
+    call afmt_layers(f, n, rc)
+    if (n /= 1) call bad('one layer after compaction')
+    call afmt_read(f, 'a', b, ierr=rc)
+    if (any(b /= a)) call bad('content after compaction')
+    call afmt_close(f, rc)
+    call ok(rc, 'afmt_close')
+
+    ! The signal flag: armed, raised on rank 0 only, seen by every rank.
+    call afmt_signal_arm(10, rc) ! SIGUSR1 on Linux
+    call ok(rc, 'afmt_signal_arm')
+    call afmt_signal_pending(MPI_COMM_WORLD, pending, rc)
+    if (pending) call bad('pending before any signal')
+    if (rank == 0) call raise_usr1()
+    call afmt_signal_pending(MPI_COMM_WORLD, pending, rc)
+    call ok(rc, 'afmt_signal_pending')
+    if (.not. pending) call bad('signal on rank 0 not seen by every rank')
+    call afmt_signal_clear(rc)
+    call ok(rc, 'afmt_signal_clear')
+    call afmt_signal_arm(9, rc)
+    call want(rc, AFMT_EINVAL, 'afmt_signal_arm(SIGKILL)')
+
+    call MPI_Allreduce(errors, total, 1, MPI_INTEGER, MPI_SUM, MPI_COMM_WORLD, ierr)
+    if (rank == 0) then
+        write (*, '(a,i0,a)') 'f_api: ', total, ' failures'
+        open (newunit=i, file=path, status='old', iostat=rc)
+        if (rc == 0) close (i, status='delete')
+    end if
+    call MPI_Finalize(ierr)
+    if (total /= 0) error stop 1
+
+contains
+
+    subroutine raise_usr1()
+        interface
+            function c_raise(sig) result(r) bind(c, name='raise')
+                import :: c_int
+                integer(c_int), value :: sig
+                integer(c_int) :: r
+            end function c_raise
+        end interface
+        if (c_raise(10_c_int) /= 0) call bad('raise(SIGUSR1)')
+    end subroutine raise_usr1
+
+    subroutine bad(what)
+        character(len=*), intent(in) :: what
+        errors = errors + 1
+        write (error_unit, '(a,i0,a,a)') 'f_api[', rank, ']: FAILED: ', what
+    end subroutine bad
+
+    subroutine ok(code, what)
+        integer, intent(in) :: code
+        character(len=*), intent(in) :: what
+        if (code /= AFMT_OK) call bad(what//': '//afmt_strerror(code)//': '//afmt_errmsg(f))
+    end subroutine ok
+
+    subroutine want(code, expected, what)
+        integer, intent(in) :: code, expected
+        character(len=*), intent(in) :: what
+        if (code /= expected) call bad(what//': unexpected code')
+    end subroutine want
+end program f_api

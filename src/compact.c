@@ -176,8 +176,8 @@ int afmt_compact(afmt_file *f) {
     rc = afmt__agree(f, rc);
     if (rc != AFMT_OK) goto out;
     afmt_buf footer;
-    afmt_layer_job job = {nst, alloc,  mine, nmine,           arrays,
-                          na,  attrs,  nt,   AFMT_LAYER_BASE, f->idx.next_array_id,
+    afmt_layer_job job = {nst, alloc,   mine, nmine,           arrays,
+                          na,  attrs,   nt,   AFMT_LAYER_BASE, f->idx.next_array_id,
                           &ns, AFMT_OK, 0};
     rc = afmt__write_layer(f, &job, &footer);
     if (rc == AFMT_OK) afmt_buf_free(&footer);

@@ -85,6 +85,8 @@ program heat2d
     call MPI_Reduce(lmax, umax, 1, MPI_DOUBLE_PRECISION, MPI_MAX, 0, cart, ierr)
     if (rank == 0) write (output_unit, '(a,i0,a,i0,a,i0,a,es24.16)') 'heat2d: step ', step, &
         ' (from ', first, ') on ', nranks, ' ranks, max u = ', umax
+    ! Variables of the main program are never deallocated on their own (LeakSanitizer).
+    deallocate (u, v)
     call MPI_Finalize(ierr)
 
 contains

@@ -42,10 +42,12 @@ char *__wrap_strdup(const char *s);
 
 static int armed;
 static unsigned long seen, fail_at, injected_now;
+static int fail_after; /* 1: every allocation from fail_at on fails, not only that one */
 
 static int fail_this(void) {
     if (!armed) return 0;
-    if (++seen != fail_at) return 0;
+    ++seen;
+    if (seen != fail_at && !(fail_after && seen > fail_at)) return 0;
     injected_now++;
     errno = ENOMEM;
     return 1;
@@ -419,6 +421,70 @@ static void check_after(const scenario *s, ctx *c) {
     expect_extras(c->f, s->extras, "reopened", __LINE__);
 }
 
+/* A commit whose allocations fail from the n-th on, for every n: it fails before its
+ * durable point (the handle as before), or after it with the repair (reloading the
+ * index) failing too: then the handle is stale. A stale handle answers AFMT_ESTATE to
+ * everything but afmt_close, closes cleanly, and the file holds the new layer. Returns
+ * the number of rounds that ended stale (the test fails if none did). */
+static unsigned long run_stale(void) {
+    unsigned long stale = 0, n;
+    g_scenario = "afmt_commit (allocations fail from one on)";
+    for (n = 1;; n++) {
+        g_n = n;
+        ctx c;
+        memset(&c, 0, sizeof c);
+        if (setup_staged(&c) != AFMT_OK) {
+            bad(__LINE__, "setup failed: %s", afmt_errmsg(NULL));
+            teardown(&c);
+            break;
+        }
+        fail_after = 1;
+        arm(n);
+        int rc = afmt_commit(c.f);
+        disarm();
+        fail_after = 0;
+        if (!injected_now) { /* the commit needs fewer than n allocations */
+            if (rc != AFMT_OK) bad(__LINE__, "without a failure -> %d: %s", rc, afmt_errmsg(c.f));
+            teardown(&c);
+            break;
+        }
+        if (rc == AFMT_OK) { /* the repair needed no allocation that failed */
+            check_a(c.f, "after a repaired commit", __LINE__);
+            teardown(&c);
+            continue;
+        }
+        if (rc != AFMT_ENOMEM) bad(__LINE__, "-> %d, want AFMT_ENOMEM: %s", rc, afmt_errmsg(c.f));
+        if (!strstr(afmt_errmsg(c.f), "reloading the file failed too")) {
+            /* Failed before the durable point: the handle keeps its staged changes. */
+            CHECK_OK(c.f, afmt_commit(c.f));
+            check_a(c.f, "after a failed, retried commit", __LINE__);
+            teardown(&c);
+            continue;
+        }
+        stale++;
+        uint64_t st[2] = {0, 0}, ct[2] = {1, 1}, one;
+        int r1 = afmt_commit(c.f), r2 = afmt_read(c.f, "a", st, ct, &one);
+        if (r1 != AFMT_ESTATE || r2 != AFMT_ESTATE)
+            bad(__LINE__, "a stale handle: commit -> %d, read -> %d, want AFMT_ESTATE", r1, r2);
+        if (!strstr(afmt_errmsg(NULL), "reopen"))
+            bad(__LINE__, "the stale handle's message does not say to reopen: %s",
+                afmt_errmsg(NULL));
+        afmt_file *old = c.f;
+        c.f = NULL;
+        CHECK_OK(NULL, afmt_close(old));
+        CHECK_OK(NULL, afmt_open(MPI_COMM_SELF, c.path, AFMT_RDWR, c.o, &c.f));
+        if (c.f) {
+            check_a(c.f, "reopened after a stale handle", __LINE__);
+            expect_extras(c.f, "su", "reopened after a stale handle", __LINE__);
+        }
+        teardown(&c);
+    }
+    if (stale == 0) bad(__LINE__, "no round reached a stale handle: the test proves nothing");
+    printf("test_oom: %-32s %4lu rounds, %lu ended with a stale handle\n",
+           "afmt_commit (fail from n on)", n - 1, stale);
+    return n - 1;
+}
+
 /* Returns the number of failures injected into the scenario; only > 0: that round alone. */
 static unsigned long run(const scenario *s, unsigned long only) {
     unsigned long injected = 0, n = only ? only : 1;
@@ -495,6 +561,10 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < ns; i++) {
         if (argc > 1 && strcmp(argv[1], scenarios[i].id) != 0) continue;
         total += run(&scenarios[i], only);
+        ran++;
+    }
+    if (argc == 1 || strcmp(argv[1], "stale") == 0) {
+        total += run_stale();
         ran++;
     }
     if (ran == 0) {

@@ -90,21 +90,12 @@ int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr, cons
 }
 
 uint8_t *afmt__scratch(afmt_file *f, uint64_t n) {
-    if (n <= f->scratch_cap) return f->scratch;
-    if (n > SIZE_MAX) {
-        afmt_fail(f->errmsg, AFMT_ENOMEM, "a chunk of %llu bytes does not fit in memory",
-                  (unsigned long long)n);
-        return NULL;
-    }
-    uint8_t *p = realloc(f->scratch, (size_t)n);
-    if (!p) {
+    if (afmt_grow(&f->scratch, &f->scratch_cap, n) != AFMT_OK) {
         afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory for a chunk of %llu bytes",
                   (unsigned long long)n);
         return NULL;
     }
-    f->scratch = p;
-    f->scratch_cap = n;
-    return p;
+    return f->scratch;
 }
 
 const char *afmt_errmsg(const afmt_file *f) {

@@ -93,9 +93,14 @@ static int check_block(afmt_file *f, uint64_t b, const char *what) {
     return AFMT_OK;
 }
 
-int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char *what) {
-    uint64_t len = 0;
-    const uint8_t *hit = afmt_cache_get(f->cache, b, &len);
+/* The decompressed bytes of index block b, verified: from the cache if it is there; else
+ * read, checked and decompressed. whole: the read uses every live chunk of the block, so
+ * it goes into the handle's decode buffer and not into the cache (keeping it gains
+ * nothing and would evict blocks that partial readers share); otherwise into a buffer
+ * (a spare of the cache if one fits) that the cache keeps. *raw is valid until the next
+ * fetch. */
+static int fetch_block(afmt_file *f, uint64_t b, int whole, const uint8_t **raw, const char *what) {
+    const uint8_t *hit = afmt_cache_get(f->cache, b, NULL);
     if (hit) {
         *raw = hit;
         return AFMT_OK;
@@ -103,6 +108,13 @@ int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char 
     int rc = check_block(f, b, what);
     if (rc != AFMT_OK) return rc;
     const afmt_block_rec *B = &f->idx.blocks[b].b;
+    if (whole) {
+        if (afmt_grow(&f->decode_buf, &f->decode_cap, B->raw_size) != AFMT_OK)
+            return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+        if ((rc = load_block(f, b, f->decode_buf, what)) != AFMT_OK) return rc;
+        *raw = f->decode_buf;
+        return AFMT_OK;
+    }
     uint8_t *out = afmt_cache_spare(f->cache, B->raw_size);
     if (!out) out = malloc(B->raw_size ? (size_t)B->raw_size : 1);
     if (!out) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
@@ -114,23 +126,8 @@ int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char 
     return AFMT_OK;
 }
 
-/* The decompressed bytes of block b for a read that uses every live chunk in it: from
- * the cache if there, else through the handle's decode buffer without entering the
- * cache (a whole-block reader gains nothing from keeping it, and would evict blocks that
- * partial readers share). *raw is valid until the next fetch. */
-static int fetch_block_whole(afmt_file *f, uint64_t b, const uint8_t **raw, const char *what) {
-    const uint8_t *hit = afmt_cache_get(f->cache, b, NULL);
-    if (hit) {
-        *raw = hit;
-        return AFMT_OK;
-    }
-    int rc = check_block(f, b, what);
-    if (rc != AFMT_OK) return rc;
-    if (afmt_grow(&f->decode_buf, &f->decode_cap, f->idx.blocks[b].b.raw_size) != AFMT_OK)
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
-    if ((rc = load_block(f, b, f->decode_buf, what)) != AFMT_OK) return rc;
-    *raw = f->decode_buf;
-    return AFMT_OK;
+int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char *what) {
+    return fetch_block(f, b, 0, raw, what);
 }
 
 static void chunk_what(char *w, size_t n, const afmt_array *arr, uint64_t ci) {
@@ -170,12 +167,17 @@ static int item_cmp(const void *a, const void *b) {
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
+/* Where the chunk's selected part starts in the caller's buffer (a hyperslab at start). */
+static void sel_in_buf(int nd, const read_item *it, const uint64_t *start, uint64_t *bstart) {
+    for (int d = 0; d < nd; d++) bstart[d] = it->origin[d] + it->sel_start[d] - start[d];
+}
+
 /* Copies the selected part of a decoded chunk (native, its extent) into buf. */
 static void copy_out(const afmt_array *arr, const read_item *it, const void *chunk, void *buf,
                      const uint64_t *start, const uint64_t *count) {
     int nd = arr->d.ndim;
     uint64_t bstart[AFMT_MAX_NDIM];
-    for (int d = 0; d < nd; d++) bstart[d] = it->origin[d] + it->sel_start[d] - start[d];
+    sel_in_buf(nd, it, start, bstart);
     afmt_box_copy(nd, arr->esize, it->sel_count, buf, count, bstart, chunk, it->extent,
                   it->sel_start);
 }
@@ -287,10 +289,7 @@ int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint6
             uint64_t n_in = 1;
             while (i + n_in < n_items && items[i + n_in].block == ri->block) n_in++;
             chunk_what(what, sizeof what, arr, ri->index);
-            if (n_in >= f->idx.blocks[ri->block].nlive)
-                rc = fetch_block_whole(f, ri->block, &raw, what);
-            else
-                rc = afmt__fetch_block(f, ri->block, &raw, what);
+            rc = fetch_block(f, ri->block, n_in >= f->idx.blocks[ri->block].nlive, &raw, what);
             if (rc != AFMT_OK) break;
         }
         const uint8_t *payload = raw + ri->offset;
@@ -301,7 +300,7 @@ int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint6
         if (fused) {
             /* Unshuffle each run of the selection straight into buf. */
             uint64_t bstart[AFMT_MAX_NDIM];
-            for (int d = 0; d < nd; d++) bstart[d] = ri->origin[d] + ri->sel_start[d] - start[d];
+            sel_in_buf(nd, ri, start, bstart);
             dc.src = payload;
             dc.nelems = (size_t)ri->nelems;
             afmt_box_runs(nd, ri->sel_count, ri->extent, ri->sel_start, count, bstart, decode_run,

@@ -217,7 +217,7 @@ def _merge(chain):
             if idx >= n:
                 raise CorruptError("layer %d: chunk %d of array %r beyond its %d chunks" %
                                    (L.layer_id, idx, m.name, n))
-            ext = _chunk_extent(m, idx)
+            ext = _chunk_extent(m, _chunk_coord(m, idx))
             want = m.dtype.itemsize
             for e in ext:
                 want *= e
@@ -250,8 +250,9 @@ def _chunk_coord(m, idx):
     return k[::-1]
 
 
-def _chunk_extent(m, idx):
-    return [min(c, s - k * c) for k, c, s in zip(_chunk_coord(m, idx), m.chunks, m.shape)]
+def _chunk_extent(m, k):
+    """The real (edge-truncated) extent of the chunk at coordinates k (section 7)."""
+    return [min(c, s - kk * c) for kk, c, s in zip(k, m.chunks, m.shape)]
 
 
 def _normalize_key(key, shape):
@@ -367,7 +368,7 @@ class Array:
         if out.size == 0:
             return out
         if nd == 0:
-            self._chunk_into(0, out, (), None)
+            self._chunk_into([], self._f._chunks.get((m.id, 0)), out, (), None)
             return out
         lo = [s // c for s, c in zip(start, self.chunks)]
         hi = [(s + n - 1) // c for s, n, c in zip(start, count, self.chunks)]
@@ -379,14 +380,14 @@ class Array:
             for kk, n in zip(k, m.nchunks):
                 idx = idx * n + kk
             loc = self._f._chunks.get((m.id, idx))
-            todo.append((loc[0][0] if loc else -1, loc[1] if loc else 0, idx, k))
+            todo.append((loc[0][0] if loc else -1, loc[1] if loc else 0, idx, k, loc))
         todo.sort(key=lambda t: (t[0], t[1]))
         groups = collections.OrderedDict()
         for t in todo:
             groups.setdefault(t[0], []).append(t)
-        nlive = self._f._nlive
-        whole = [g for b, g in groups.items() if b >= 0 and len(g) >= nlive[b]]
-        rest = [g for b, g in groups.items() if b < 0 or len(g) < nlive[b]]
+        whole, rest = [], []
+        for b, g in groups.items():
+            (whole if b >= 0 and len(g) >= self._f._nlive[b] else rest).append(g)
         pool = self._f._pool() if len(whole) > 1 else None
         if pool is not None:
             # Blocks used whole are independent: decode them on threads (the pread, LZ4
@@ -406,33 +407,33 @@ class Array:
         out. whole: the read uses every live chunk of the block (no cache)."""
         m = self._m
         raw = None
-        for boff, _, idx, k in group:
+        for _, _, idx, k, loc in group:
             c0 = [kk * c for kk, c in zip(k, self.chunks)]
             s0 = [max(a, b) for a, b in zip(start, c0)]
             s1 = [min(a + n, b + c) for a, n, b, c in zip(start, count, c0, self.chunks)]
             dst = tuple(slice(a - b, e - b) for a, e, b in zip(s0, s1, start))
             src = tuple(slice(a - b, e - b) for a, e, b in zip(s0, s1, c0))
-            if boff >= 0 and raw is None:
-                loc = self._f._chunks[(m.id, idx)]
+            if loc is not None and raw is None:
                 raw = self._f._block(loc[0], "array %r chunk %d (layer %d)" %
                                      (m.name, idx, loc[3]), whole)
-            self._chunk_into(idx, out[dst], src, raw)
+            self._chunk_into(k, loc, out[dst], src, raw)
 
-    def _chunk_into(self, idx, dst, src, raw):
+    def _chunk_into(self, k, loc, dst, src, raw):
+        """Chunk k (coordinates; [] for a scalar) at loc (None: never written) into dst;
+        raw is its block's decompressed bytes (None: fetch them)."""
         m = self._m
-        loc = self._f._chunks.get((m.id, idx))
         if loc is None:
             dst[...] = m.fill
             return
         if raw is None:
-            raw = self._f._block(loc[0], "array %r chunk %d (layer %d)" % (m.name, idx, loc[3]))
+            raw = self._f._block(loc[0], "array %r (layer %d)" % (m.name, loc[3]))
         _, off, size, _ = loc
-        ext = _chunk_extent(m, idx) if m.nchunks else []
+        ext = _chunk_extent(m, k)
         n = size // m.dtype.itemsize
         z = m.dtype.itemsize
         if m.shuffle and z > 1:
             # Section 7: byte k of element i is at k*n + i: z byte planes of the chunk's
-            # shape. Each plane goes straight into byte k of the destination elements.
+            # shape, copied transposed straight into the destination elements' bytes.
             b = np.frombuffer(raw, dtype=np.uint8, count=size, offset=off).reshape([z] + ext)
             planes = b[(slice(None),) + src] if src else b
             if not _LITTLE:

@@ -231,37 +231,57 @@ static void naive_copy(int nd, size_t es, const uint64_t *count, uint8_t *dst,
     }
 }
 
+/* A random box in random source and destination arrays, with random content: the
+ * cases of the box copy and box runs tests. */
+typedef struct {
+    size_t es;
+    uint64_t count[5], ss[5], sst[5], ds[5], dst[5];
+    uint64_t sn, dn, boxn;
+    uint8_t *src, *d1, *d2; /* source; destination for the tested and the naive copy */
+} rand_box;
+
+static void rand_box_make(int nd, rand_box *b) {
+    b->es = (size_t)1 << rnd_in(0, 3);
+    b->sn = b->dn = b->boxn = 1;
+    for (int d = 0; d < nd; d++) {
+        b->count[d] = rnd_in(1, nd <= 2 ? 12 : 5);
+        /* Often make the box span whole rows, to exercise the merging. */
+        int whole = rnd() % 3 == 0;
+        b->ss[d] = whole ? b->count[d] : b->count[d] + rnd_in(0, 3);
+        b->ds[d] = whole ? b->count[d] : b->count[d] + rnd_in(0, 3);
+        b->sst[d] = rnd_in(0, b->ss[d] - b->count[d]);
+        b->dst[d] = rnd_in(0, b->ds[d] - b->count[d]);
+        if (rnd() % 5 == 0) b->count[d] = 1; /* count-1 dims inside bigger shapes */
+        b->sn *= b->ss[d];
+        b->dn *= b->ds[d];
+        b->boxn *= b->count[d];
+    }
+    b->src = malloc(b->sn * b->es);
+    b->d1 = malloc(b->dn * b->es);
+    b->d2 = malloc(b->dn * b->es);
+    assert_non_null(b->src);
+    assert_non_null(b->d1);
+    assert_non_null(b->d2);
+    for (uint64_t i = 0; i < b->sn * b->es; i++) b->src[i] = (uint8_t)rnd();
+    for (uint64_t i = 0; i < b->dn * b->es; i++) b->d1[i] = b->d2[i] = (uint8_t)rnd();
+}
+
+static void rand_box_free(rand_box *b) {
+    free(b->src);
+    free(b->d1);
+    free(b->d2);
+}
+
 static void test_box_copy_random(void **state) {
     (void)state;
     for (int nd = 1; nd <= 5; nd++) {
         for (int trial = 0; trial < 400; trial++) {
-            size_t es = (size_t)1 << rnd_in(0, 3);
-            uint64_t count[5], ss[5], sst[5], ds[5], dst[5];
-            uint64_t sn = 1, dn = 1;
-            for (int d = 0; d < nd; d++) {
-                count[d] = rnd_in(1, nd <= 2 ? 12 : 5);
-                /* Often make the box span whole rows, to exercise the merging. */
-                int whole = rnd() % 3 == 0;
-                ss[d] = whole ? count[d] : count[d] + rnd_in(0, 3);
-                ds[d] = whole ? count[d] : count[d] + rnd_in(0, 3);
-                sst[d] = rnd_in(0, ss[d] - count[d]);
-                dst[d] = rnd_in(0, ds[d] - count[d]);
-                if (rnd() % 5 == 0) count[d] = 1; /* count-1 dims inside bigger shapes */
-                sn *= ss[d];
-                dn *= ds[d];
-            }
-            uint8_t *src = malloc(sn * es), *d1 = malloc(dn * es), *d2 = malloc(dn * es);
-            assert_non_null(src);
-            assert_non_null(d1);
-            assert_non_null(d2);
-            for (uint64_t i = 0; i < sn * es; i++) src[i] = (uint8_t)rnd();
-            for (uint64_t i = 0; i < dn * es; i++) d1[i] = d2[i] = (uint8_t)rnd();
-            afmt_box_copy(nd, es, count, d1, ds, dst, src, ss, sst);
-            naive_copy(nd, es, count, d2, ds, dst, src, ss, sst);
-            assert_memory_equal(d1, d2, dn * es);
-            free(src);
-            free(d1);
-            free(d2);
+            rand_box b;
+            rand_box_make(nd, &b);
+            afmt_box_copy(nd, b.es, b.count, b.d1, b.ds, b.dst, b.src, b.ss, b.sst);
+            naive_copy(nd, b.es, b.count, b.d2, b.ds, b.dst, b.src, b.ss, b.sst);
+            assert_memory_equal(b.d1, b.d2, b.dn * b.es);
+            rand_box_free(&b);
         }
     }
 }
@@ -293,33 +313,14 @@ static void test_box_runs_random(void **state) {
     (void)state;
     for (int nd = 1; nd <= 5; nd++) {
         for (int trial = 0; trial < 400; trial++) {
-            size_t es = (size_t)1 << rnd_in(0, 3);
-            uint64_t count[5], ss[5], sst[5], ds[5], dst[5];
-            uint64_t sn = 1, dn = 1, boxn = 1;
-            for (int d = 0; d < nd; d++) {
-                count[d] = rnd_in(1, nd <= 2 ? 12 : 5);
-                int whole = rnd() % 3 == 0;
-                ss[d] = whole ? count[d] : count[d] + rnd_in(0, 3);
-                ds[d] = whole ? count[d] : count[d] + rnd_in(0, 3);
-                sst[d] = rnd_in(0, ss[d] - count[d]);
-                dst[d] = rnd_in(0, ds[d] - count[d]);
-                if (rnd() % 5 == 0) count[d] = 1;
-                sn *= ss[d];
-                dn *= ds[d];
-                boxn *= count[d];
-            }
-            uint8_t *src = malloc(sn * es), *d1 = malloc(dn * es), *d2 = malloc(dn * es);
-            assert_true(src && d1 && d2);
-            for (uint64_t i = 0; i < sn * es; i++) src[i] = (uint8_t)rnd();
-            for (uint64_t i = 0; i < dn * es; i++) d1[i] = d2[i] = (uint8_t)rnd();
-            runs_ctx c = {d1, src, es, 0, 0, 0, 0};
-            afmt_box_runs(nd, count, ss, sst, ds, dst, copy_run, &c);
-            naive_copy(nd, es, count, d2, ds, dst, src, ss, sst);
-            assert_memory_equal(d1, d2, dn * es);
-            assert_int_equal(c.total, boxn);
-            free(src);
-            free(d1);
-            free(d2);
+            rand_box b;
+            rand_box_make(nd, &b);
+            runs_ctx c = {b.d1, b.src, b.es, 0, 0, 0, 0};
+            afmt_box_runs(nd, b.count, b.ss, b.sst, b.ds, b.dst, copy_run, &c);
+            naive_copy(nd, b.es, b.count, b.d2, b.ds, b.dst, b.src, b.ss, b.sst);
+            assert_memory_equal(b.d1, b.d2, b.dn * b.es);
+            assert_int_equal(c.total, b.boxn);
+            rand_box_free(&b);
         }
     }
     /* Whole arrays of the same shape are one run; ndim 0 is one run of one element. */

@@ -314,8 +314,8 @@ static int explain_define(char *o, size_t cap, const call *a, const call *b, int
     }
     if ((a->flags ^ b->flags) & AFMT_ARRAY_SHUFFLE)
         return differ(o, cap, "shuffle (afmt_opts_set_shuffle)",
-                      a->flags & AFMT_ARRAY_SHUFFLE ? "on" : "off",
-                      b->flags & AFMT_ARRAY_SHUFFLE ? "on" : "off", r);
+                      a->flags & AFMT_ARRAY_SHUFFLE ? "enabled" : "disabled",
+                      b->flags & AFMT_ARRAY_SHUFFLE ? "enabled" : "disabled", r);
     snprintf(va, sizeof va, "0x%x", a->flags);
     snprintf(vb, sizeof vb, "0x%x", b->flags);
     return differ(o, cap, "flags", va, vb, r);
@@ -378,10 +378,10 @@ static uint64_t first_difference(afmt_file *f, const uint8_t *ref, size_t rlen, 
         } else if (eb == 0 || ea == 0) {
             describe(da, sizeof da, eb == 0 ? &a : &b);
             snprintf(msg, cap,
-                     "rank %d made %llu collective metadata calls since the last commit, rank 0 "
-                     "made %llu: call %llu (%s) is missing on rank %d",
-                     f->rank, (unsigned long long)c->ncalls, (unsigned long long)rcalls,
-                     (unsigned long long)k, da, eb == 0 ? f->rank : 0);
+                     "rank %d made %llu collective metadata call%s since the last commit, rank "
+                     "0 made %llu: call %llu (%s) is missing on rank %d",
+                     f->rank, (unsigned long long)c->ncalls, c->ncalls == 1 ? "" : "s",
+                     (unsigned long long)rcalls, (unsigned long long)k, da, eb == 0 ? f->rank : 0);
         } else {
             describe(da, sizeof da, &a);
             describe(db, sizeof db, &b);

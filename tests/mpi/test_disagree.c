@@ -244,6 +244,19 @@ static int sc_attr_string(afmt_file *f, int odd, char want[NWANT][WANTSZ]) {
     return 0;
 }
 
+/* A long attribute (more than the 64 bytes a record keeps of it) that differs far in. */
+static int sc_attr_long(afmt_file *f, int odd, char want[NWANT][WANTSZ]) {
+    double v[100];
+    for (int i = 0; i < 100; i++) v[i] = i;
+    if (me() == odd) v[77] = -1;
+    EXPECT_OK(f, afmt_set_attr(f, "base", "long", AFMT_FLOAT64, 100, v));
+    snprintf(want[0], WANTSZ,
+             "ranks disagree on collective call 1 (afmt_set_attr(\"base\", \"long\")): the values "
+             "(n=100) differ between rank 0 and rank %d after the first 64 bytes",
+             odd == 0 ? 1 : odd);
+    return 0;
+}
+
 /* Attributes whose count or dtype differ, after an agreeing one. */
 static int sc_attr_count(afmt_file *f, int odd, char want[NWANT][WANTSZ]) {
     int64_t v[3] = {1, 2, 3};
@@ -392,6 +405,7 @@ CASE(test_ndim, sc_ndim)
 CASE(test_delete_on_some_ranks, sc_delete_some)
 CASE(test_attr_value, sc_attr_value)
 CASE(test_attr_string, sc_attr_string)
+CASE(test_attr_long, sc_attr_long)
 CASE(test_attr_count, sc_attr_count)
 CASE(test_attr_dtype, sc_attr_dtype)
 CASE(test_attr_owner, sc_attr_owner)
@@ -654,6 +668,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_delete_on_some_ranks),
         cmocka_unit_test(test_attr_value),
         cmocka_unit_test(test_attr_string),
+        cmocka_unit_test(test_attr_long),
         cmocka_unit_test(test_attr_count),
         cmocka_unit_test(test_attr_dtype),
         cmocka_unit_test(test_attr_owner),

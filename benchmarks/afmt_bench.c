@@ -14,6 +14,7 @@
  *   vpic   VPIC-IO-like particles: 8 float32 1-D arrays per rank (x y z ux uy uz id1 id2)
  *          after a few Boris-push steps in a static E and B field;
  *   small  -n arrays (default 1000) of 4 KiB per rank: the metadata cost of a commit;
+ *          --attrs N adds N attributes per array (afmt), for a metadata-heavy commit;
  *   open   one rank writes a file of --layers commits holding --chunks chunks in all,
  *          then times afmt_open of it.
  * N-to-M reads: -R M reads back with the first M ranks only (MPI_Comm_split), each
@@ -390,7 +391,7 @@ static struct {
     uint64_t chunk[BENCH_MAXDIM], lshape[BENCH_MAXDIM];
     int nchunk, nlshape;
     bench_dtype dt;
-    int codec, level, shuffle, narr, steps, reps, readers, verify, collective, keep;
+    int codec, level, shuffle, narr, steps, reps, readers, verify, collective, keep, attrs;
     uint64_t layers, chunks;
 } opt;
 
@@ -407,7 +408,8 @@ static int codec_parse(const char *s) {
 static void usage(void) {
     printf("usage: mpiexec -np P afmt-bench [options]\n"
            "  -a LIST    backends, comma-separated, each BACKEND[:CODEC[:LEVEL]]; BACKEND is\n"
-           "             afmt, hdf5, mpiio (collective), mpiio-ind (independent) or codec\n"
+           "             afmt, afmt-nocheck (afmt_opts_set_check_collective off), hdf5,\n"
+           "             mpiio (collective), mpiio-ind (independent) or codec\n"
            "             (default afmt,hdf5,hdf5:none,mpiio,codec)\n"
            "  -w NAME    workload: field, vpic, small, open (default field)\n"
            "  -k NAME    field content: smooth, noisy, const (default smooth)\n"
@@ -432,7 +434,8 @@ static void usage(void) {
            "  -N         no verification of the data read back\n"
            "  --layers N --chunks N   open workload (default 100 and 1000000)\n"
            "  --spill DIR  afmt spill directory\n"
-           "  --keep       keep the files (open workload: reuse the generated file)\n");
+           "  --keep       keep the files (open workload: reuse the generated file)\n"
+           "  --attrs N    small workload, afmt: N attributes (4 float64 each) per array\n");
 }
 
 static void add_backends(const char *list) {
@@ -445,8 +448,8 @@ static void add_backends(const char *list) {
         char *c = strchr(tok, ':');
         if (c) *c++ = '\0';
         snprintf(b->backend, sizeof b->backend, "%s", tok);
-        if (strcmp(tok, "afmt") && strcmp(tok, "hdf5") && strcmp(tok, "mpiio") &&
-            strcmp(tok, "mpiio-ind") && strcmp(tok, "codec"))
+        if (strcmp(tok, "afmt") && strcmp(tok, "afmt-nocheck") && strcmp(tok, "hdf5") &&
+            strcmp(tok, "mpiio") && strcmp(tok, "mpiio-ind") && strcmp(tok, "codec"))
             bench_die("unknown backend \"%s\"", tok);
         if (c) {
             char *l = strchr(c, ':');
@@ -477,10 +480,13 @@ static void parse_args(int argc, char **argv) {
     opt.layers = 100;
     opt.chunks = 1000000;
     int size_given = 0;
-    static struct option lo[] = {
-        {"layers", required_argument, 0, 1}, {"chunks", required_argument, 0, 2},
-        {"spill", required_argument, 0, 3},  {"keep", no_argument, 0, 4},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    static struct option lo[] = {{"layers", required_argument, 0, 1},
+                                 {"chunks", required_argument, 0, 2},
+                                 {"spill", required_argument, 0, 3},
+                                 {"keep", no_argument, 0, 4},
+                                 {"attrs", required_argument, 0, 5},
+                                 {"help", no_argument, 0, 'h'},
+                                 {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "a:w:k:s:c:g:t:z:l:S:n:T:r:R:d:B:m:Co:L:D:Nh", lo,
                              NULL)) != -1) {
@@ -568,6 +574,9 @@ static void parse_args(int argc, char **argv) {
             break;
         case 4:
             opt.keep = 1;
+            break;
+        case 5:
+            opt.attrs = atoi(optarg);
             break;
         case 'h':
             if (g_rank == 0) usage();
@@ -935,6 +944,7 @@ static afmt_opts *afmt_make_opts(const bench_case *c) {
     if (c->block_size) afmt_opts_set_block_size(o, c->block_size);
     if (c->mem_budget) afmt_opts_set_mem_budget(o, c->mem_budget);
     if (c->spill_dir) afmt_opts_set_spill_dir(o, c->spill_dir);
+    if (!strcmp(c->backend, "afmt-nocheck")) afmt_opts_set_check_collective(o, 0);
     if (c->collective) {
         MPI_Info info;
         MPI_Info_create(&info);
@@ -958,6 +968,13 @@ static void afmt_write_phase(const bench_case *c, bench_work *w, bench_rep *r) {
         if (afmt_define(f, a->name, afmt_dt(a), a->ndim, a->gshape, a->chunk, NULL, NULL) !=
             AFMT_OK)
             bench_die("afmt_define(%s): %s", a->name, afmt_errmsg(f));
+        for (int k = 0; k < opt.attrs; k++) {
+            char key[32];
+            double v[4] = {k, i, 0.5 * k, -1.0 * i};
+            snprintf(key, sizeof key, "attr%d", k);
+            if (afmt_set_attr(f, a->name, key, AFMT_FLOAT64, 4, v) != AFMT_OK)
+                bench_die("afmt_set_attr(%s, %s): %s", a->name, key, afmt_errmsg(f));
+        }
     }
     double t1 = bench_now();
     double st[M_COUNT] = {0}; /* commit breakdown, summed over the steps */
@@ -1390,7 +1407,7 @@ static void run_case(case_state *cs, bench_work *w, void **bufs) {
     MPI_Barrier(w->world);
     double rss0 = rss_window_start();
     const char *b = c->backend;
-    if (!strcmp(b, "afmt"))
+    if (!strncmp(b, "afmt", 4))
         afmt_write_phase(c, w, r);
     else if (!strcmp(b, "hdf5"))
         bench_hdf5_write(c, w, r);
@@ -1416,7 +1433,7 @@ static void run_case(case_state *cs, bench_work *w, void **bufs) {
         MPI_Barrier(w->world);
         double rr0 = rss_window_start();
         if (w->rcomm != MPI_COMM_NULL) {
-            if (!strcmp(b, "afmt"))
+            if (!strncmp(b, "afmt", 4))
                 afmt_read_phase(c, w, r, bufs);
             else if (!strcmp(b, "hdf5"))
                 bench_hdf5_read(c, w, r, bufs);
@@ -1485,11 +1502,11 @@ static void report(case_state *cs, int ncase, bench_work *w) {
     uint64_t raw_w = w->raw_total * (uint64_t)opt.steps;
     int M = w->rsize;
     printf("\n# %s%s%s  %d->%d ranks  %.1f MiB/rank/step x %d step(s)  %d array(s) %s chunk %s  "
-           "dir %s  reps %d  load %.2f..%.2f\n",
+           "%d attr(s)/array  dir %s  reps %d  load %.2f..%.2f\n",
            opt.workload, strcmp(opt.workload, "field") ? "" : "/",
            strcmp(opt.workload, "field") ? "" : opt.content, w->size, opt.readers == 0 ? 0 : M,
            (double)w->raw_rank / MIB, opt.steps, w->narr, a0->dt == DT_F64 ? "f64" : "f32", chunk,
-           opt.dir, opt.reps, cs[0].load_min, cs[0].load_max);
+           opt.attrs, opt.dir, opt.reps, cs[0].load_min, cs[0].load_max);
     printf("%-14s %9s %9s %9s %8s | %9s %9s %9s %8s | %7s %s\n", "case", "write_s", "min", "max",
            "GB/s", "read_s", "min", "max", "GB/s", "ratio", "ok");
     for (int k = 0; k < ncase; k++) {
@@ -1534,7 +1551,7 @@ static void report(case_state *cs, int ncase, bench_work *w) {
                     "\"label\":\"%s\",\"workload\":\"%s\",\"content\":\"%s\",\"case\":\"%s\","
                     "\"backend\":\"%s\",\"codec\":\"%s\",\"level\":%d,\"shuffle\":%d,"
                     "\"dtype\":\"%s\",\"np\":%d,\"readers\":%d,\"dir\":\"%s\",\"narrays\":%d,"
-                    "\"steps\":%d,\"reps\":%d,\"chunk\":\"%s\",\"slab\":\"%s\","
+                    "\"steps\":%d,\"reps\":%d,\"attrs\":%d,\"chunk\":\"%s\",\"slab\":\"%s\","
                     "\"block_size\":%llu,\"bytes_per_rank\":%llu,\"raw_bytes\":%llu,"
                     "\"stored_bytes\":%.0f,\"ratio\":%.4f,\"load_min\":%.2f,\"load_max\":%.2f,"
                     "\"verified\":%s",
@@ -1542,7 +1559,7 @@ static void report(case_state *cs, int ncase, bench_work *w) {
                     strcmp(opt.workload, "field") ? "" : opt.content, s->label, s->c.backend,
                     codec_name(s->c.codec), s->c.level, s->c.codec ? s->c.shuffle : 0,
                     a0->dt == DT_F64 ? "float64" : "float32", w->size, opt.readers == 0 ? 0 : M,
-                    opt.dir, w->narr, opt.steps, s->nrep, chunk, shape,
+                    opt.dir, w->narr, opt.steps, s->nrep, opt.attrs, chunk, shape,
                     (unsigned long long)s->c.block_size, (unsigned long long)w->raw_rank,
                     (unsigned long long)raw_w, stored, ratio, s->load_min, s->load_max,
                     checked ? (ok ? "true" : "false") : "null");

@@ -43,6 +43,8 @@ def scenario(r):
         pass
     if r.get("steps", 1) > 1:
         s += f" T{r['steps']}"
+    if r.get("attrs"):
+        s += f" {r['attrs']}attrs/array"
     return s
 
 

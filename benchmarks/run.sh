@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # benchmarks/run.sh - the standard afmt-bench set: afmt against parallel HDF5 (no filter,
 # and shuffle + LZ4), raw MPI-IO and the codec alone, on 2 and 4 ranks, in /dev/shm and
-# on disk, plus the metadata cases (1000 small arrays, opening a 100-layer file of 10^6
-# chunks), an N-to-M read (4 writers, 3 readers), commit cost against rank count, and the
-# peak memory of a write+commit measured with /usr/bin/time -v.
+# on disk, plus the metadata cases (1000 small arrays, also with 4 attributes each and the
+# check of collective calls on and off; opening a 100-layer file of 10^6 chunks), an N-to-M
+# read (4 writers, 3 readers), commit cost against rank count, and the peak memory.
 #
 #   benchmarks/run.sh [--quick | --targets] [--build DIR] [--disk DIR] [--label TEXT]
 #
@@ -134,6 +134,9 @@ else
     # (c) metadata: 1000 arrays of 4 KiB per rank (HDF5 takes seconds per repetition here).
     run 4 -w small -a $ALL -r $RS -d $SHM
     run 2 -w small -a afmt,mpiio -r $R -d "$DISK"
+    # The check of collective metadata calls (afmt_opts_set_check_collective) on and off,
+    # interleaved: 1000 arrays with 4 attributes each, 5000 metadata calls per commit.
+    run 4 -w small --attrs 4 -a afmt,afmt-nocheck -r $R -d $SHM
     # (d) N-to-M: written by 4 ranks, read by 3.
     run 4 -w field -k smooth -s $SZ4 -a afmt,hdf5,hdf5:none,mpiio -R 3 -r $RD -d $SHM -D "$CACHE"
     # Time steps: 4 commits (layers) per write phase, one handle (warm buffers).

@@ -131,7 +131,8 @@ module afmt
 
     public :: afmt_opts_create, afmt_opts_set_codec, afmt_opts_set_shuffle, &
               afmt_opts_set_block_size, afmt_opts_set_mem_budget, afmt_opts_set_spill_dir, &
-              afmt_opts_set_mpi_info, afmt_opts_set_cache_size, afmt_opts_free
+              afmt_opts_set_mpi_info, afmt_opts_set_cache_size, &
+              afmt_opts_set_check_collective, afmt_opts_free
     public :: afmt_create, afmt_open, afmt_open_layer, afmt_rollback, afmt_close, &
               afmt_is_open
     public :: afmt_define, afmt_write, afmt_read, afmt_commit, afmt_discard, afmt_delete, &
@@ -253,6 +254,13 @@ module afmt
             import :: c_ptr, c_int, c_int64_t
             type(c_ptr), value :: o
             integer(c_int64_t), value :: b
+            integer(c_int) :: rc
+        end function
+        function c_afmt_opts_set_check_collective(o, on) result(rc) &
+            bind(c, name="afmt_opts_set_check_collective")
+            import :: c_ptr, c_int
+            type(c_ptr), value :: o
+            integer(c_int), value :: on
             integer(c_int) :: rc
         end function
         function c_afmt_opts_free(o) result(rc) bind(c, name="afmt_opts_free")
@@ -896,6 +904,16 @@ contains
         integer, intent(out), optional :: ierr
         call finish(c_null_ptr, c_afmt_opts_set_cache_size(o%p, bytes), ierr)
     end subroutine afmt_opts_set_cache_size
+
+    !> INDEPENDENT. Whether commits first check that every rank made the same define,
+    !> delete and set_attr calls (on by default; a mismatch is AFMT_EINVAL on every rank).
+    subroutine afmt_opts_set_check_collective(o, on, ierr)
+        type(afmt_opts), intent(in) :: o
+        logical, intent(in) :: on
+        integer, intent(out), optional :: ierr
+        call finish(c_null_ptr, c_afmt_opts_set_check_collective(o%p, merge(1_c_int, 0_c_int, on)), &
+                    ierr)
+    end subroutine afmt_opts_set_check_collective
 
     !> INDEPENDENT. Frees o (one never created is fine) and resets it.
     subroutine afmt_opts_free(o, ierr)

@@ -78,7 +78,7 @@ typedef struct afmt_opts afmt_opts; /* opaque options, see afmt_opts_create */
 
 /* Creates an options object with the defaults: LZ4, shuffle on, 4 MiB blocks,
  * 512 MiB memory budget, spill directory $TMPDIR or /tmp, 64 MiB block cache,
- * no MPI_Info hints. Errors: EINVAL (o NULL), ENOMEM. */
+ * no MPI_Info hints, collective check on. Errors: EINVAL (o NULL), ENOMEM. */
 int afmt_opts_create(afmt_opts **o);
 /* Codec for new blocks. level is the codec's own scale, 0 = its default (none: 0 only;
  * LZ4: < 0 is the acceleration of LZ4 fast, 1 = default, 2..12 = LZ4 HC; zstd: its
@@ -101,6 +101,15 @@ int afmt_opts_set_spill_dir(afmt_opts *o, const char *dir);
 int afmt_opts_set_mpi_info(afmt_opts *o, MPI_Info info);
 /* Bytes of decompressed blocks a handle caches for reads (0 disables the cache). */
 int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes);
+/* Whether afmt_commit (and afmt_close, afmt_compact, which commit) first checks that every
+ * rank made the same afmt_define, afmt_delete and afmt_set_attr calls since the last
+ * commit, with the same arguments (on != 0; on by default). A mismatch is AFMT_EINVAL on
+ * every rank, naming the first differing call, array and field; nothing is written. It
+ * costs one small MPI_Allreduce per commit and a hash of each metadata call. Off: nothing
+ * is compared and disagreeing ranks are undefined behaviour (the commit may fail with
+ * AFMT_EINVAL or AFMT_ECORRUPT, or write rank 0's metadata). Give every rank the same
+ * setting. */
+int afmt_opts_set_check_collective(afmt_opts *o, int on);
 /* Frees o (NULL is fine). */
 int afmt_opts_free(afmt_opts *o);
 

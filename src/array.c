@@ -1,6 +1,8 @@
 /* array.c - array and attribute metadata: define, delete, attributes and inquiry. The
  * collective calls here need no communication: every rank applies the same change to
- * its index at once and queues the record for the next commit's footer. */
+ * its index at once and queues the record for the next commit's footer; each successful
+ * call is also noted in the handle's digest (consistency.h), which the commit compares
+ * across ranks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +87,8 @@ int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const ui
         memcpy(r.fill, fill, es);
         if (afmt_host_is_big_endian()) afmt_bswap_elems(r.fill, 1, es);
     }
+    if (afmt__consist_reserve(f) != AFMT_OK)
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_define(\"%s\"): out of memory", name);
     char msg[AFMT_ERRMSG_MAX];
     if ((rc = afmt_index_define(&f->idx, &r, msg)) != AFMT_OK)
         return afmt_fail(f->errmsg, rc, "afmt_define(\"%s\"): %s", name, msg);
@@ -92,6 +96,7 @@ int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const ui
         afmt_index_delete(&f->idx, r.id);
         return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_define(\"%s\"): out of memory", name);
     }
+    afmt__consist_note_define(f, &r);
     return AFMT_OK;
 }
 
@@ -108,10 +113,11 @@ int afmt_delete(afmt_file *f, const char *name) {
     r.kind = AFMT_REC_DELETE;
     r.dtype = arr->d.dtype;
     memcpy(r.name, arr->d.name, sizeof r.name);
-    if (push_pending_array(f, &r) != AFMT_OK)
+    if (afmt__consist_reserve(f) != AFMT_OK || push_pending_array(f, &r) != AFMT_OK)
         return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_delete(\"%s\"): out of memory", name);
     afmt__staged_drop_array(f, r.id);
     afmt_index_delete(&f->idx, r.id);
+    afmt__consist_note_delete(f, r.name);
     return AFMT_OK;
 }
 
@@ -147,6 +153,8 @@ int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t
                          key, (unsigned long long)n);
     uint64_t id;
     if ((rc = attr_owner(f, fn, array, &id)) != AFMT_OK) return rc;
+    if (afmt__consist_reserve(f) != AFMT_OK)
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_set_attr(\"%s\"): out of memory", key);
     uint8_t *le = malloc(bytes ? (size_t)bytes : 1);
     if (!le) return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_set_attr(\"%s\"): out of memory", key);
     if (bytes) memcpy(le, values, (size_t)bytes);
@@ -173,6 +181,7 @@ int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t
     a->dtype = t;
     a->n = n;
     a->value = le;
+    afmt__consist_note_set_attr(f, array, a);
     return AFMT_OK;
 }
 

@@ -386,6 +386,7 @@ static void pending_clear(afmt_file *f) {
     for (uint64_t i = 0; i < f->n_pend_attrs; i++) free(f->pend_attrs[i].value);
     f->n_pend_attrs = 0;
     f->n_pend_arrays = 0;
+    afmt__consist_reset(&f->consist);
 }
 
 int afmt__commit_stats(afmt_file *f, afmt_commit_stats *out) {
@@ -412,6 +413,10 @@ static int adopt_durable(afmt_file *f, int rc) {
 }
 
 int afmt__commit(afmt_file *f) {
+    /* First, before any rank decides alone whether there is anything to commit: ranks
+     * that made different metadata calls are told, and nothing is written. */
+    int crc = afmt__consist_check(f);
+    if (crc != AFMT_OK) return crc;
     double t0 = MPI_Wtime();
     int has = f->n_staged > 0, any = 0;
     if (MPI_Allreduce(&has, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
@@ -491,11 +496,13 @@ int afmt_discard(afmt_file *f) {
     if ((rc = afmt__check_writable(f, "afmt_discard")) != AFMT_OK) return rc;
     /* Defines, deletes and attributes were applied to the index at once: rebuild it from
      * the file, which still is the last commit. First, so that a failed reload leaves the
-     * handle as it was and the discard can be retried. (Metadata calls are collective:
-     * every rank takes the same branch.) */
-    if (f->n_pend_arrays > 0 || f->n_pend_attrs > 0) {
-        if ((rc = afmt__reload(f)) != AFMT_OK) return rc;
-    }
+     * handle as it was and the discard can be retried. The ranks agree on whether to
+     * reload (collective): after a commit refused for disagreeing metadata calls, some
+     * ranks may have pending records and others none. */
+    int mine = f->n_pend_arrays > 0 || f->n_pend_attrs > 0, any = 0;
+    if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
+        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_discard(%s): MPI_Allreduce failed", f->path);
+    if (any && (rc = afmt__reload(f)) != AFMT_OK) return rc;
     afmt__staged_clear(f);
     if (f->alloc) afmt_alloc_reset(f->alloc);
     pending_clear(f);

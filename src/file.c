@@ -160,6 +160,7 @@ static void file_free(afmt_file *f) {
     for (uint64_t i = 0; i < f->n_pend_attrs; i++) free(f->pend_attrs[i].value);
     free(f->pend_attrs);
     free(f->pend_arrays);
+    afmt__consist_free(&f->consist);
     afmt_index_free(&f->idx);
     afmt_cache_free(f->cache);
     afmt__opts_clear(&f->opts);

@@ -10,6 +10,7 @@
 #include "afmt.h"
 #include "alloc.h"
 #include "cache.h"
+#include "consistency.h"
 #include "error.h"
 #include "footer.h"
 #include "hmap.h"
@@ -25,6 +26,7 @@ struct afmt_opts {
     char *spill_dir; /* NULL = $TMPDIR or /tmp */
     MPI_Info info;   /* MPI_INFO_NULL or a dup owned by the options */
     afmt_storage_kind storage;
+    int check_collective; /* compare the ranks' metadata calls at commit (consistency.h) */
 };
 
 /* Internal (tests, tools): the storage backend, "mpiio" (default), "posix" or "memory". */
@@ -75,6 +77,8 @@ struct afmt_file {
     uint64_t n_pend_arrays, cap_pend_arrays;
     afmt_attr_rec *pend_attrs;
     uint64_t n_pend_attrs, cap_pend_attrs;
+    /* The calls behind those records, as this rank made them, checked at commit. */
+    afmt_consist consist;
     uint8_t *scratch; /* a chunk-sized work buffer of the read and write paths */
     uint64_t scratch_cap;
     uint8_t *stored_buf; /* compressed bytes of the block being read (read.c) */

@@ -1,5 +1,5 @@
 /* opts.c - the options object: codec, shuffle, block size, memory budget, spill
- * directory, cache size, MPI_Info hints, storage backend. */
+ * directory, cache size, MPI_Info hints, storage backend, the check of collective calls. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +21,7 @@ static void opts_defaults(afmt_opts *o) {
     o->spill_dir = NULL;
     o->info = MPI_INFO_NULL;
     o->storage = AFMT_STORAGE_MPIIO;
+    o->check_collective = 1;
 }
 
 int afmt_opts_create(afmt_opts **o) {
@@ -49,6 +50,12 @@ int afmt_opts_set_codec(afmt_opts *o, afmt_codec c, int level) {
 int afmt_opts_set_shuffle(afmt_opts *o, int on) {
     if (!o) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_shuffle: opts is NULL");
     o->shuffle = on != 0;
+    return AFMT_OK;
+}
+
+int afmt_opts_set_check_collective(afmt_opts *o, int on) {
+    if (!o) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_check_collective: opts is NULL");
+    o->check_collective = on != 0;
     return AFMT_OK;
 }
 

@@ -165,6 +165,8 @@ contains
         call check(rc, 'afmt_opts_set_spill_dir')
         call afmt_opts_set_cache_size(o, 1048576_int64, rc)
         call check(rc, 'afmt_opts_set_cache_size')
+        call afmt_opts_set_check_collective(o, .true., rc)
+        call check(rc, 'afmt_opts_set_check_collective')
         call afmt_opts_set_codec(o, AFMT_CODEC_NONE, 5, rc)
         call expect(rc, AFMT_EINVAL, 'afmt_opts_set_codec(none, 5)')
         call afmt_opts_set_codec(o, AFMT_CODEC_ZSTD, 1, rc)

@@ -567,6 +567,22 @@ static void test_paths_lock_hardlink(void **state) {
     }
     check_file(a, 42, __LINE__);
     EXPECT(!exists0(lock_of(a)) && !exists0(lock_of(b)));
+    /* Compaction makes a new file: the lock moves to it, so a hard link made to the new
+     * file afterwards is refused as well. */
+    const char *c = join(d, "c.afmt");
+    f = xopen(MPI_COMM_WORLD, a, 1, AFMT_RDWR, NULL, __LINE__);
+    if (f) {
+        EXPECT_OK(f, afmt_compact(f));
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (tu_rank() == 0 && link(a, c) != 0) rec(__LINE__, "link: %s", strerror(errno));
+        MPI_Barrier(MPI_COMM_WORLD);
+        expect_fail(c, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, needles);
+        check_file(c, 42, __LINE__);
+        put(f, 43, __LINE__);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    check_file(c, 43, __LINE__);
+    EXPECT(!exists0(lock_of(a)) && !exists0(lock_of(c)));
     rmdir0(d);
     alarm(0);
     done();

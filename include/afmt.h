@@ -189,9 +189,10 @@ int afmt_discard(afmt_file *f);
  * durable at the next commit, its space is reclaimed by afmt_compact. Its staged writes
  * are dropped. Errors: ENOTFOUND, EREADONLY. */
 int afmt_delete(afmt_file *f, const char *name);
-/* COLLECTIVE. Commits pending writes, rewrites all live data as one layer into
- * "<path>.compact" and renames it over path; afterwards afmt_layers is 1. A crash at any
- * moment leaves either the old or the new file whole. */
+/* COLLECTIVE. Commits pending writes, rewrites all live data as one layer into a new file
+ * next to path (an unpredictable name, created exclusively; it gets path's mode and
+ * group) and renames it over path; afterwards afmt_layers is 1. A crash at any moment
+ * leaves either the old or the new file whole. */
 int afmt_compact(afmt_file *f);
 
 /* COLLECTIVE. Sets attribute key of array (NULL = of the file) to n values of type t

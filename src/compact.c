@@ -1,13 +1,18 @@
-/* compact.c - afmt_compact: rewrites the live chunks into "<path>.compact" as one
- * self-contained layer and renames it over the file. Blocks are divided among ranks in
- * contiguous runs of about equal stored bytes; a block whose raw bytes are all live is
- * copied as stored (no recompression), the live chunks of other blocks are re-packed.
- * Until the rename the old file is whole; after it, the new one (synced before). */
+/* compact.c - afmt_compact: rewrites the live chunks into a new file next to the file
+ * ("<path>.compact-XXXXXXXXXXXX", a name nobody can predict, made exclusively: storage.h)
+ * as one self-contained layer and renames it over the file. Blocks are divided among
+ * ranks in contiguous runs of about equal stored bytes; a block whose raw bytes are all
+ * live is copied as stored (no recompression), the live chunks of other blocks are
+ * re-packed. Until the rename the old file is whole; after it, the new one (synced
+ * before). Every path is the handle's resolved one: through a symbolic link the link's
+ * target is compacted and the link stays a link. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "file.h"
+#include "lock.h"
 #include "util.h"
 
 typedef struct {
@@ -123,21 +128,27 @@ static int copy_share(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, uin
     return rc;
 }
 
+/* Rank 0: the new file takes the old one's place (mode, group, rename: storage.h). The
+ * inode lock moves along, taken on the new file first so that there is no moment
+ * without one. */
+static int put_in_place(afmt_file *f, afmt_storage_temp *t) {
+    int lfd = -1;
+    int rc = afmt__lock_inode_copy(f, t->fd, &lfd);
+    if (rc == AFMT_OK) rc = afmt_storage_replace(f->opts.storage, t, f->real_path, f->errmsg);
+    if (rc == AFMT_OK)
+        afmt__lock_inode_adopt(f, lfd);
+    else if (lfd >= 0)
+        close(lfd);
+    return rc;
+}
+
 int afmt_compact(afmt_file *f) {
     int rc = afmt__check(f, "afmt_compact");
     if (rc != AFMT_OK) return rc;
     if ((rc = afmt__check_writable(f, "afmt_compact")) != AFMT_OK) return rc;
     if ((rc = afmt__commit(f)) != AFMT_OK) return rc;
 
-    size_t plen = strlen(f->path);
-    char *tmp = malloc(plen + 9);
-    if (!tmp) return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_compact: out of memory");
-    memcpy(tmp, f->path, plen);
-    memcpy(tmp + plen, ".compact", 9);
-    /* A leftover from an interrupted compaction is garbage: start afresh. */
-    if (f->rank == 0) afmt_storage_remove(f->opts.storage, tmp, f->errmsg);
-    MPI_Barrier(f->comm);
-
+    afmt_storage_temp tmp = AFMT_STORAGE_TEMP_INIT;
     afmt_storage *nst = NULL;
     afmt_alloc *alloc = NULL;
     live_chunk *lc = NULL;
@@ -145,9 +156,12 @@ int afmt_compact(afmt_file *f) {
     afmt_array_rec *arrays = NULL;
     afmt_attr_rec *attrs = NULL;
     uint64_t n = 0, nmine = 0, na = 0, nt = 0;
-    rc = afmt_storage_open(f->opts.storage, f->comm, tmp,
-                           AFMT_ST_READ | AFMT_ST_WRITE | AFMT_ST_CREATE, f->opts.info, &nst,
-                           f->errmsg);
+    /* Rank 0 creates the new file (and removes leftovers of interrupted compactions); the
+     * others open the file it made, never creating one. */
+    rc = afmt_storage_mktemp(f->opts.storage, f->comm, f->real_path, &tmp, f->errmsg);
+    if (rc == AFMT_OK)
+        rc = afmt_storage_open(f->opts.storage, f->comm, tmp.path, AFMT_ST_READ | AFMT_ST_WRITE,
+                               f->opts.info, &nst, f->errmsg);
     rc = afmt__agree(f, rc);
     if (rc != AFMT_OK) goto out;
     const char *dir = f->opts.spill_dir ? f->opts.spill_dir : getenv("TMPDIR");
@@ -189,7 +203,7 @@ int afmt_compact(afmt_file *f) {
     if (rc != AFMT_OK) goto out;
 
     /* The switch: one rename. Then every rank reopens the file and reloads its index. */
-    if (f->rank == 0) rc = afmt_storage_rename(f->opts.storage, tmp, f->path, f->errmsg);
+    if (f->rank == 0) rc = put_in_place(f, &tmp);
     rc = afmt__agree(f, rc);
     if (rc != AFMT_OK) goto out;
     f->st->ops->close(f->st);
@@ -197,7 +211,7 @@ int afmt_compact(afmt_file *f) {
     afmt_index_free(&f->idx);
     afmt_index_init(&f->idx);
     afmt_cache_clear(f->cache);
-    rc = afmt_storage_open(f->opts.storage, f->comm, f->path, AFMT_ST_READ | AFMT_ST_WRITE,
+    rc = afmt_storage_open(f->opts.storage, f->comm, f->real_path, AFMT_ST_READ | AFMT_ST_WRITE,
                            f->opts.info, &f->st, f->errmsg);
     rc = afmt__agree(f, rc);
     if (rc == AFMT_OK) rc = afmt__load(f);
@@ -205,15 +219,12 @@ int afmt_compact(afmt_file *f) {
         afmt_fail(f->errmsg, rc, "afmt_compact(%s): compacted, but reopening failed: %s", f->path,
                   f->errmsg);
 out:
-    if (nst) {
-        nst->ops->close(nst);
-        if (f->rank == 0) afmt_storage_remove(f->opts.storage, tmp, NULL);
-    }
+    if (nst) nst->ops->close(nst);
+    afmt_storage_temp_drop(f->opts.storage, &tmp); /* removed unless it was put in place */
     afmt_alloc_free(alloc);
     free(lc);
     free(mine);
     free(arrays);
     free(attrs);
-    free(tmp);
     return rc;
 }

@@ -118,6 +118,7 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
     afmt_file *f = calloc(1, sizeof *f);
     if (!f) return afmt_fail(NULL, AFMT_ENOMEM, "%s(%s): out of memory", fn, path);
     f->comm = MPI_COMM_NULL;
+    f->lock_fd = -1;
     f->mode = mode;
     f->view_layer = UINT64_MAX;
     afmt_index_init(&f->idx);
@@ -151,6 +152,16 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
     return AFMT_OK;
 }
 
+/* COLLECTIVE. f->real_path: f->path resolved once on rank 0 (storage.h), so that every
+ * later path operation names the same file on every rank, whatever symbolic links,
+ * chdir or the ranks' working directories do. */
+static int resolve_path(afmt_file *f, int create, const char *fn) {
+    char msg[AFMT_ERRMSG_MAX];
+    int rc = afmt_storage_resolve(f->opts.storage, f->comm, f->path, create, &f->real_path, msg);
+    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "%s(%s): %s", fn, f->path, msg);
+    return rc;
+}
+
 static void file_free(afmt_file *f) {
     if (!f) return;
     afmt__staged_clear(f);
@@ -169,6 +180,7 @@ static void file_free(afmt_file *f) {
     free(f->stored_buf);
     free(f->decode_buf);
     free(f->lock_path); /* NULL: afmt__lock_release ran on every path that took it */
+    free(f->real_path);
     free(f->path);
     free(f);
 }
@@ -211,16 +223,20 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     afmt_file *f;
     int rc = file_alloc(comm, path, AFMT_RDWR, opts, &f, "afmt_create");
     if (rc != AFMT_OK) return rc;
+    if ((rc = resolve_path(f, 1, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
     /* The writer lock comes first: AFMT_TRUNC must not empty a file another job writes. */
     if ((rc = afmt__lock_acquire(f, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
     unsigned sf = AFMT_ST_READ | AFMT_ST_WRITE | AFMT_ST_CREATE;
     if (!(flags & AFMT_TRUNC)) sf |= AFMT_ST_EXCL;
-    rc = afmt_storage_open(f->opts.storage, f->comm, path, sf, f->opts.info, &f->st, f->errmsg);
+    rc = afmt_storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
+                           f->errmsg);
     if (rc != AFMT_OK) {
         if (rc == AFMT_EEXIST)
             afmt_fail(f->errmsg, rc, "afmt_create(%s): the file exists (use AFMT_TRUNC)", path);
         return setup_fail(f, rc);
     }
+    /* A new file has an inode to lock only now; before the truncation, in any case. */
+    if ((rc = afmt__lock_inode(f, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
     rc = f->st->ops->truncate(f->st, 0);
     /* An empty file: a superblock with no layer, generation 1. */
     memset(&f->super, 0, sizeof f->super);
@@ -477,8 +493,10 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
     afmt_file *f;
     int rc = file_alloc(comm, path, mode, opts, &f, "afmt_open");
     if (rc != AFMT_OK) return rc;
+    if ((rc = resolve_path(f, 0, "afmt_open")) != AFMT_OK) return setup_fail(f, rc);
     unsigned sf = AFMT_ST_READ | (mode == AFMT_RDWR ? AFMT_ST_WRITE : 0);
-    rc = afmt_storage_open(f->opts.storage, f->comm, path, sf, f->opts.info, &f->st, f->errmsg);
+    rc = afmt_storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
+                           f->errmsg);
     if (rc != AFMT_OK) {
         if (rc == AFMT_ENOTFOUND) afmt_fail(f->errmsg, rc, "afmt_open(%s): no such file", path);
         return setup_fail(f, rc);
@@ -506,8 +524,10 @@ int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_
     int rc = file_alloc(comm, path, AFMT_RDONLY, opts, &f, "afmt_open_layer");
     if (rc != AFMT_OK) return rc;
     f->view_layer = layer;
-    rc = afmt_storage_open(f->opts.storage, f->comm, path, AFMT_ST_READ, f->opts.info, &f->st,
-                           f->errmsg);
+    rc = resolve_path(f, 0, "afmt_open_layer");
+    if (rc == AFMT_OK)
+        rc = afmt_storage_open(f->opts.storage, f->comm, f->real_path, AFMT_ST_READ, f->opts.info,
+                               &f->st, f->errmsg);
     if (rc == AFMT_ENOTFOUND) afmt_fail(f->errmsg, rc, "afmt_open_layer(%s): no such file", path);
     if (rc == AFMT_OK) rc = afmt__load(f);
     if (rc == AFMT_OK && live_add(f) != AFMT_OK)

@@ -59,8 +59,10 @@ int afmt__commit_stats(afmt_file *f, afmt_commit_stats *out);
 struct afmt_file {
     MPI_Comm comm;
     int rank, size;
-    char *path;
-    unsigned mode; /* AFMT_RDONLY or AFMT_RDWR */
+    char *path;      /* as the caller gave it: for messages */
+    char *real_path; /* resolved once at create/open on rank 0, the same on every rank: for
+                      * every path operation (storage opens, lock, compaction; storage.h) */
+    unsigned mode;   /* AFMT_RDONLY or AFMT_RDWR */
     afmt_opts opts;
     int collective_write; /* hint afmt_collective_write=true */
     afmt_storage *st;
@@ -86,9 +88,10 @@ struct afmt_file {
     uint8_t *decode_buf; /* a block decompressed for a read that uses all of it (read.c) */
     uint64_t decode_cap;
     afmt_commit_stats stats;
-    /* The writer lock "<path>.lock" this handle holds (rank 0 only; lock.h), else NULL:
-     * read-only handles, other ranks, the memory backend, AFMT_NO_LOCK. */
+    /* The writer lock "<real_path>.lock" this handle holds (rank 0 only; lock.h), else
+     * NULL: read-only handles, other ranks, the memory backend, AFMT_NO_LOCK. */
     char *lock_path;
+    int lock_fd; /* rank 0: the descriptor holding flock on the file (lock.h), else -1 */
     /* 1 after a commit made its layer durable but the handle could not load it back (out
      * of memory twice over): its index no longer matches the file, so every call but
      * afmt_close fails with AFMT_ESTATE. */

@@ -5,6 +5,16 @@
  * or unreliable on some parallel file systems (and flock is local to a node on others).
  * It also leaves a trace a person can read (`cat file.afmt.lock`, `afmt unlock`).
  *
+ * The lock file is named after the handle's resolved path (storage.h), so a symbolic link
+ * or a relative path after a chdir finds the same lock. A hard link (a second name of the
+ * same inode) does not: for it rank 0 also holds flock() on the data file itself, but only
+ * on local file systems (the list in inode_lock_safe). On NFS, MPI-IO implementations lock
+ * the whole file around each read and write (Open MPI's OMPIO does by default), and NFS
+ * clients turn flock into such byte-range locks: a lock held for the life of the handle
+ * would block the job's own I/O and every reader. On local file systems flock and fcntl
+ * locks never meet, and flock belongs to the open file description: a second handle in the
+ * same process conflicts too, and the lock dies with the process (nothing stale).
+ *
  * The cost of a lock file is that it survives a crash. A crashed writer would then block
  * its own restart, which checkpoint/restart flows must not need a person for, so a lock
  * whose holder ran on this host and no longer exists is broken automatically. A holder on
@@ -18,10 +28,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/vfs.h>
+#endif
 
 #include "file.h"
 
@@ -88,15 +102,43 @@ static void parse(afmt_lock_holder *h) {
     h->parsed = 1;
 }
 
+/* "a FIFO", ... for a lock file that is not a regular one. */
+static const char *type_name(mode_t m) {
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISLNK(m)  ? "a symbolic link"
+                         : "of an unknown type";
+}
+
 int afmt_lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg) {
     char eb[256];
     memset(h, 0, sizeof *h);
-    int fd = open(lock_path, O_RDONLY | O_CLOEXEC);
+    /* Only a regular file is a lock: O_NOFOLLOW and O_NONBLOCK, so that a planted link is
+     * not followed and a FIFO does not make the read wait for a writer forever. */
+    int fd = open(lock_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
     if (fd < 0) {
         int e = errno;
         if (e == ENOENT) return AFMT_ENOTFOUND;
+        if (e == ELOOP && lstat(lock_path, &sb) == 0 && S_ISLNK(sb.st_mode))
+            return afmt_fail(errmsg, AFMT_EIO,
+                             "the writer lock %s is a symbolic link, not a lock file: remove it",
+                             lock_path);
         return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
                          errtext(e, eb, sizeof eb));
+    }
+    int src = fstat(fd, &sb), serr = errno;
+    if (src != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        if (src != 0)
+            return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
+                             errtext(serr, eb, sizeof eb));
+        return afmt_fail(errmsg, AFMT_EIO,
+                         "the writer lock %s is %s, not a lock file (a regular file): remove it",
+                         lock_path, type_name(sb.st_mode));
     }
     size_t got = 0;
     while (got < sizeof h->raw - 1) {
@@ -178,7 +220,7 @@ static void my_line(char *buf, size_t n) {
 /* One exclusive creation: AFMT_OK, AFMT_EEXIST (someone holds it) or AFMT_EIO. */
 static int create_once(const char *lock_path, char *errmsg) {
     char eb[256], line[512];
-    int fd = open(lock_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    int fd = open(lock_path, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0) {
         int e = errno;
         if (e == EEXIST) return AFMT_EEXIST;
@@ -287,13 +329,76 @@ static int no_lock_env(void) {
     return v && *v && strcmp(v, "0") != 0;
 }
 
+/* 1 if flock() on fd's file system is safe to hold for a handle's life and useful: a
+ * local file system (all its users are on this node), where flock and fcntl locks never
+ * meet. Elsewhere (NFS, Lustre, GPFS, ... : see the top of this file) no inode lock. */
+static int inode_lock_safe(int fd) {
+#if defined(__linux__)
+    struct statfs sf;
+    if (fstatfs(fd, &sf) != 0) return 0;
+    switch ((unsigned long)sf.f_type) {
+    case 0xEF53UL:     /* ext2, ext3, ext4 */
+    case 0x58465342UL: /* XFS */
+    case 0x9123683EUL: /* Btrfs */
+    case 0x2FC12FC1UL: /* ZFS */
+    case 0xF2F52010UL: /* F2FS */
+    case 0x01021994UL: /* tmpfs (/dev/shm) */
+    case 0x794C7630UL: /* overlayfs (containers) */
+        return 1;
+    default:
+        return 0;
+    }
+#else
+    (void)fd;
+    return 0;
+#endif
+}
+
+/* An exclusive flock on fd without waiting, where inode_lock_safe: AFMT_OK (*held says
+ * whether it is held) or AFMT_EBUSY. A file system that refuses it (ENOLCK, EINVAL, ...)
+ * leaves the lock file alone in charge. */
+static int flock_fd(int fd, int *held) {
+    *held = 0;
+    if (!inode_lock_safe(fd)) return AFMT_OK;
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR) continue;
+        return errno == EWOULDBLOCK ? AFMT_EBUSY : AFMT_OK;
+    }
+    *held = 1;
+    return AFMT_OK;
+}
+
+/* Rank 0, holding f's lock file: the inode lock on the file f->real_path, if it exists
+ * and is a regular file (else the storage open that follows reports it; a file still to
+ * be created is locked by afmt__lock_inode after its creation). */
+static int lock_inode0(afmt_file *f, const char *fn) {
+    if (f->lock_fd >= 0) return AFMT_OK;
+    int fd;
+    do fd = open(f->real_path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) return AFMT_OK;
+    struct stat sb;
+    int held = 0, rc = AFMT_OK;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) rc = flock_fd(fd, &held);
+    if (held)
+        f->lock_fd = fd;
+    else
+        close(fd);
+    if (rc == AFMT_EBUSY)
+        afmt_fail(f->errmsg, rc,
+                  "%s(%s): locked for writing under another name of the same file (a hard "
+                  "link to it; the lock file next to that name names the holder)",
+                  fn, f->path);
+    return rc;
+}
+
 int afmt__lock_acquire(afmt_file *f, const char *fn) {
     /* Memory images live in this process only (unit tests, fuzzers): nothing to share. */
     if (f->opts.storage == AFMT_STORAGE_MEMORY) return AFMT_OK;
     int rc = AFMT_OK;
     if (f->rank == 0 && !no_lock_env()) {
         char msg[AFMT_ERRMSG_MAX];
-        char *lp = afmt_lock_path(f->path);
+        char *lp = afmt_lock_path(f->real_path);
         afmt_lock_holder h;
         int broke = 0; /* a stale lock was broken: silent, the restart case (lock.h) */
         if (!lp)
@@ -303,6 +408,7 @@ int afmt__lock_acquire(afmt_file *f, const char *fn) {
                       f->path, msg, f->path);
         else if (rc != AFMT_OK)
             afmt_fail(f->errmsg, rc, "%s(%s): %s", fn, f->path, msg);
+        if (rc == AFMT_OK && (rc = lock_inode0(f, fn)) != AFMT_OK) unlink(lp);
         if (rc == AFMT_OK)
             f->lock_path = lp;
         else
@@ -313,7 +419,40 @@ int afmt__lock_acquire(afmt_file *f, const char *fn) {
     return afmt__agree(f, rc);
 }
 
+int afmt__lock_inode(afmt_file *f, const char *fn) {
+    if (f->opts.storage == AFMT_STORAGE_MEMORY) return AFMT_OK;
+    int rc = AFMT_OK;
+    if (f->rank == 0 && f->lock_path) rc = lock_inode0(f, fn);
+    return afmt__agree(f, rc);
+}
+
+int afmt__lock_inode_copy(afmt_file *f, int fd, int *out) {
+    *out = -1;
+    if (f->lock_fd < 0 || fd < 0) return AFMT_OK;
+    char eb[256];
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0), held = 0;
+    if (d < 0)
+        return afmt_fail(f->errmsg, AFMT_EIO, "afmt_compact(%s): dup of the new file: %s", f->path,
+                         errtext(errno, eb, sizeof eb));
+    /* A new file of a name nobody knew: nobody else can hold its lock. */
+    if (flock_fd(d, &held) != AFMT_OK || !held) {
+        close(d);
+        return afmt_fail(f->errmsg, AFMT_EIO, "afmt_compact(%s): cannot lock the new file",
+                         f->path);
+    }
+    *out = d;
+    return AFMT_OK;
+}
+
+void afmt__lock_inode_adopt(afmt_file *f, int fd) {
+    if (f->lock_fd >= 0) close(f->lock_fd); /* the old file's: it has no name any more */
+    f->lock_fd = fd;
+}
+
 void afmt__lock_release(afmt_file *f) {
+    /* The inode lock goes with its descriptor. */
+    if (f->lock_fd >= 0) close(f->lock_fd);
+    f->lock_fd = -1;
     if (!f->lock_path) return;
     /* A failure to remove it is not an error of the call (and must not overwrite the
      * thread's message): the lock then reads as stale once this process is gone, and the

@@ -1,14 +1,18 @@
 /* lock.h - the writer lock: at most one writable handle per file, across jobs.
  *
  * A writable handle (afmt_create, afmt_open with AFMT_RDWR) owns the lock file
- * "<path>.lock", which rank 0 creates with open(O_CREAT | O_EXCL) and fills with one line
- * naming the holder:
+ * "<path>.lock" of its resolved path (f->real_path: every symbolic link resolved, made
+ * absolute at create/open, storage.h), which rank 0 creates with open(O_CREAT | O_EXCL)
+ * and fills with one line naming the holder:
  *     host=n01 pid=1234 job=5678 time=2026-11-24T17:00:00Z
  * (job is $SLURM_JOB_ID or "-"; time is when the lock was taken, UTC). Readers take no
  * lock and are never blocked. A lock whose holder ran on this host and whose pid is gone
  * (kill(pid, 0) fails with ESRCH) is stale and is broken automatically; any other lock
- * gives AFMT_EBUSY naming the holder. AFMT_NO_LOCK=1 in rank 0's environment disables
- * locking, and the memory storage backend never locks.
+ * gives AFMT_EBUSY naming the holder. On local file systems rank 0 also holds flock() on
+ * the data file itself (f->lock_fd), which catches a second name of the same inode (a
+ * hard link); lock.c says why not on the others. A lock file that is not a regular file
+ * (a FIFO, a link) is never followed nor waited on: AFMT_EIO. AFMT_NO_LOCK=1 in rank 0's
+ * environment disables locking, and the memory storage backend never locks.
  *
  * The path-level calls below are INDEPENDENT and make no MPI call (the afmt tool's
  * `unlock` uses them on one rank); the handle-level ones are COLLECTIVE. */
@@ -33,7 +37,8 @@ typedef struct {
 char *afmt_lock_path(const char *path);
 
 /* Reads and parses a lock file into *h. AFMT_OK, AFMT_ENOTFOUND (no lock file), or
- * AFMT_EIO (message in errmsg, AFMT_ERRMSG_MAX bytes). */
+ * AFMT_EIO (message in errmsg, AFMT_ERRMSG_MAX bytes; also when lock_path is not a regular
+ * file: a FIFO, a symbolic link, ...). */
 int afmt_lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg);
 
 /* 1 if the holder ran on this host (its host equals gethostname here). */
@@ -59,12 +64,24 @@ int afmt_lock_break(const char *lock_path, const afmt_lock_holder *seen, char *e
 
 /* ---- handles (file.c) ---- */
 
-/* COLLECTIVE over f->comm. Takes f's writer lock (f->lock_path on rank 0) unless the
- * storage is memory or rank 0 has AFMT_NO_LOCK set; every rank returns the same code, the
- * message (prefixed with fn and the path) in f->errmsg: AFMT_OK, AFMT_EBUSY, AFMT_EIO,
- * AFMT_ENOMEM, AFMT_EMPI. On failure call afmt__lock_release (setup_fail does). */
+/* COLLECTIVE over f->comm. Takes f's writer lock (f->lock_path on rank 0, and the inode
+ * lock f->lock_fd if the file exists) unless the storage is memory or rank 0 has
+ * AFMT_NO_LOCK set; every rank returns the same code, the message (prefixed with fn and
+ * the path) in f->errmsg: AFMT_OK, AFMT_EBUSY, AFMT_EIO, AFMT_ENOMEM, AFMT_EMPI. On
+ * failure call afmt__lock_release (setup_fail does). Needs f->real_path. */
 int afmt__lock_acquire(afmt_file *f, const char *fn);
-/* Releases f's lock if it holds one (rank 0 removes the file). Local, no MPI call;
+/* COLLECTIVE. afmt_create, once the file exists: takes the inode lock if f holds the lock
+ * file but no inode lock yet (the file was new). AFMT_OK, AFMT_EBUSY, AFMT_EMPI. */
+int afmt__lock_inode(afmt_file *f, const char *fn);
+/* Rank 0 of afmt_compact, before the new file (open as fd) is renamed over f's file: a
+ * new descriptor of it holding f's inode lock (so there is no moment without one) in
+ * *out, or -1 when f holds no inode lock. AFMT_OK or AFMT_EIO. */
+int afmt__lock_inode_copy(afmt_file *f, int fd, int *out);
+/* After that rename: fd (from afmt__lock_inode_copy) becomes f's inode lock; the old
+ * file's descriptor is closed. */
+void afmt__lock_inode_adopt(afmt_file *f, int fd);
+/* Releases f's lock if it holds one (rank 0 removes the file, closes the inode lock's
+ * descriptor). Local, no MPI call;
  * call it after every rank is done writing (afmt_close, a failed create or open). */
 void afmt__lock_release(afmt_file *f);
 

@@ -56,11 +56,67 @@ struct afmt_storage {
 /* COLLECTIVE over comm (MPI-IO; POSIX and memory need comm of size 1 or tolerate any
  * size by letting each rank open the same path). info may be MPI_INFO_NULL. On failure
  * returns the code and writes a message into errmsg (AFMT_ERRMSG_MAX bytes):
- * AFMT_ENOTFOUND if the file is missing without CREATE, AFMT_EEXIST with EXCL; every
- * rank returns the same code. CREATE implies WRITE. The memory kind also works without
+ * AFMT_ENOTFOUND if the file is missing without CREATE, AFMT_EEXIST with EXCL,
+ * AFMT_EINVAL if path names anything but a regular file (a directory, a FIFO, a device,
+ * a socket: opening a FIFO would wait for a writer forever); every rank returns the same
+ * code. CREATE implies WRITE. The memory kind also works without
  * MPI_Init (fuzzers): then comm is ignored and st->comm is MPI_COMM_NULL. */
 int afmt_storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, unsigned flags,
                       MPI_Info info, afmt_storage **out, char *errmsg);
+
+/* ---- paths ----
+ * A handle resolves its path once, at create/open, and every later path operation (the
+ * storage opens, the writer lock, compaction's new file and rename) uses the result: a
+ * symbolic link, a relative path after the application's chdir, "." and ".." then all
+ * name the same file for the handle's whole life. The memory kind takes names as given. */
+
+/* INDEPENDENT. The absolute path of the file path names, every symbolic link resolved:
+ * realpath(path) for an existing file; for a missing one, realpath of its directory plus
+ * "/" and its name. When neither resolves (a missing directory, no search permission) the
+ * path as given, so that the open which follows reports its own error. With create set,
+ * a dangling symbolic link (path is a link to nothing) is AFMT_EINVAL: creating through it
+ * would make a file whose name afmt cannot resolve later. AFMT_OK (*out malloc'd),
+ * AFMT_EINVAL or AFMT_ENOMEM (message in errmsg, no function prefix). */
+int afmt_storage_resolve_path(const char *path, int create, char **out, char *errmsg);
+/* COLLECTIVE over comm: afmt_storage_resolve_path on rank 0, its result (or its error and
+ * message) on every rank; the memory kind: a copy of path. The same code on every rank. */
+int afmt_storage_resolve(afmt_storage_kind kind, MPI_Comm comm, const char *path, int create,
+                         char **out, char *errmsg);
+
+/* A temporary file next to another one: compaction's new file. */
+typedef struct {
+    char *path; /* "<near>.compact-XXXXXXXXXXXX" (12 random letters and digits), malloc'd */
+    int fd;     /* rank 0, file kinds: the descriptor it was created with; else -1 */
+    int made;   /* 1 while this rank has a file to remove in afmt_storage_temp_drop */
+} afmt_storage_temp;
+#define AFMT_STORAGE_TEMP_INIT                                                                     \
+    { NULL, -1, 0 }
+
+/* COLLECTIVE over comm. Creates an empty file in near's directory under a name nobody can
+ * predict, exclusively: rank 0 opens it with O_CREAT | O_EXCL | O_NOFOLLOW, mode 0600 (so
+ * a link or file planted at any name is never followed nor reused, and nobody else can
+ * read it), and every rank gets its name, to open it without AFMT_ST_CREATE. The memory
+ * kind: a fresh image of a new name on every rank. Before creating it, rank 0 removes the
+ * leftovers of interrupted compactions of near: regular files of this user named
+ * "<near>.compact-XXXXXXXXXXXX" or "<near>.compact" (the name older versions used);
+ * anything else (another user's file, a link) is left alone. The same code on every rank:
+ * AFMT_OK, AFMT_EIO, AFMT_ENOMEM, AFMT_EMPI. */
+int afmt_storage_mktemp(afmt_storage_kind kind, MPI_Comm comm, const char *near,
+                        afmt_storage_temp *t, char *errmsg);
+/* INDEPENDENT (rank 0). Puts the temporary file in target's place: gives it target's
+ * permission bits and group (fchmod, fchown of the group only where it differs; if the
+ * group cannot be set (EPERM: the caller is not a member of target's group), nothing is
+ * renamed and the call fails with AFMT_EIO: the new file must not change who may read
+ * the data), then renames it over target and syncs the directory. The owner becomes the
+ * caller. AFMT_OK, AFMT_EIO, AFMT_ENOTFOUND. */
+int afmt_storage_replace(afmt_storage_kind kind, afmt_storage_temp *t, const char *target,
+                         char *errmsg);
+/* LOCAL. Closes t's descriptor, removes the file if this rank made it and it was not put
+ * in place, frees the name; t is then AFMT_STORAGE_TEMP_INIT. */
+void afmt_storage_temp_drop(afmt_storage_kind kind, afmt_storage_temp *t);
+/* TEST ONLY: the next temporary names try suffix first (12 characters), then random ones;
+ * NULL: random ones only. Not thread-safe. */
+void afmt_storage_set_temp_suffix(const char *suffix);
 
 /* Path operations, INDEPENDENT (call from one rank): rename from over to (atomic where
  * the OS is; the parent directory is synced after), and remove (missing is fine). */
@@ -139,6 +195,8 @@ void afmt_storage_free_(afmt_storage *st);
 int afmt_storage_mem_rename_(const char *from, const char *to, char *errmsg);
 int afmt_storage_mem_remove_(const char *path, char *errmsg);
 int afmt_storage_mem_exists_(const char *path);
+/* A new empty image named path, exclusively: AFMT_OK, AFMT_EEXIST, AFMT_ENOMEM. */
+int afmt_storage_mem_create_(const char *path, char *errmsg);
 /* Fault injection: whether a spec is set; the wrapper's state (malloc'd, NULL when out of
  * memory), allocated before the backend opens; wrapping an opened storage in it (takes
  * w); freeing an unused one. */

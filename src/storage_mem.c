@@ -281,3 +281,12 @@ int afmt_storage_mem_exists_(const char *path) {
     pthread_mutex_unlock(&lock);
     return found;
 }
+
+int afmt_storage_mem_create_(const char *path, char *errmsg) {
+    pthread_mutex_lock(&lock);
+    int rc = find(path) ? AFMT_EEXIST : new_image(path) ? AFMT_OK : AFMT_ENOMEM;
+    pthread_mutex_unlock(&lock);
+    if (rc == AFMT_EEXIST) return afmt_fail(errmsg, rc, "create(%s): image exists", path);
+    if (rc == AFMT_ENOMEM) return afmt_fail(errmsg, rc, "create(%s): out of memory", path);
+    return rc;
+}

@@ -119,6 +119,43 @@ static int p_close(afmt_storage *st) {
 static const afmt_storage_ops posix_ops = {p_read_at, p_write_at, p_write_at, p_sync,
                                            p_size,    p_truncate, p_close};
 
+/* open(2) of a regular file only: O_NONBLOCK, so that a FIFO put in place of the file
+ * after afmt_storage_open's check cannot make the open wait for a writer; a non-regular
+ * file is closed again (EINVAL); O_NONBLOCK is cleared on the regular file. -1 with errno
+ * set on failure. */
+static int open_regular(const char *path, int oflags, mode_t mode) {
+    int fd;
+    do fd = open(path, oflags | O_NONBLOCK, mode);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) return -1;
+    struct stat sb;
+    int e = 0, fl;
+    if (fstat(fd, &sb) != 0)
+        e = errno;
+    else if (!S_ISREG(sb.st_mode))
+        e = EINVAL;
+    else if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
+        e = errno;
+    if (e) {
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* The failure of open_regular (errno e) as a code and message. */
+static int open_fail(afmt_storage *st, int e, char *errmsg) {
+    char eb[256];
+    if (e == EINVAL)
+        return afmt_fail(errmsg, AFMT_EINVAL, "open(%s): not a regular file", st->path);
+    return afmt_fail(errmsg,
+                     e == EEXIST   ? AFMT_EEXIST
+                     : e == ENOENT ? AFMT_ENOTFOUND
+                                   : AFMT_EIO,
+                     "open(%s): %s", st->path, errtext(e, eb, sizeof eb));
+}
+
 /* Runs after the existence check of afmt_storage_open. Rank 0 opens first (with O_EXCL
  * when asked) and tells the others, who then open the file it made; so several ranks on
  * one path never race each other's O_EXCL. */
@@ -139,17 +176,8 @@ int afmt_storage_posix_open_(afmt_storage *st, unsigned flags, char *errmsg) {
     if (rank == 0) {
         int f0 = oflags | ((flags & AFMT_ST_CREATE) ? O_CREAT : 0) |
                  ((flags & AFMT_ST_EXCL) ? O_EXCL : 0);
-        do p->fd = open(st->path, f0, 0666);
-        while (p->fd < 0 && errno == EINTR);
-        if (p->fd < 0) {
-            int e = errno;
-            char eb[256];
-            rc = afmt_fail(errmsg,
-                           e == EEXIST   ? AFMT_EEXIST
-                           : e == ENOENT ? AFMT_ENOTFOUND
-                                         : AFMT_EIO,
-                           "open(%s): %s", st->path, errtext(e, eb, sizeof eb));
-        }
+        p->fd = open_regular(st->path, f0, 0666);
+        if (p->fd < 0) rc = open_fail(st, errno, errmsg);
         rc0 = rc;
     }
     if (size > 1 && MPI_Bcast(&rc0, 1, MPI_INT, 0, st->comm) != MPI_SUCCESS) rc0 = AFMT_EMPI;
@@ -157,14 +185,8 @@ int afmt_storage_posix_open_(afmt_storage *st, unsigned flags, char *errmsg) {
         if (rc0 != AFMT_OK) {
             rc = afmt_fail(errmsg, rc0, "open(%s): failed on rank 0", st->path);
         } else {
-            do p->fd = open(st->path, oflags);
-            while (p->fd < 0 && errno == EINTR);
-            if (p->fd < 0) {
-                int e = errno;
-                char eb[256];
-                rc = afmt_fail(errmsg, e == ENOENT ? AFMT_ENOTFOUND : AFMT_EIO, "open(%s): %s",
-                               st->path, errtext(e, eb, sizeof eb));
-            }
+            p->fd = open_regular(st->path, oflags, 0);
+            if (p->fd < 0) rc = open_fail(st, errno, errmsg);
         }
     }
     if (rc != AFMT_OK) {

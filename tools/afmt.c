@@ -146,11 +146,11 @@ static const command commands[] = {
     {"compact", cmd_compact, "rewrite the live data as one layer",
      "usage: afmt compact FILE\n"
      "\n"
-     "Rewrites the live arrays, chunks and attributes of FILE into FILE.compact as one\n"
-     "self-contained layer and renames it over FILE (afmt_compact; a crash leaves either\n"
-     "the old or the new file whole). Dead data, deleted arrays and older layers are gone\n"
-     "afterwards (so are the older states that dump --layer and rollback reach). Prints the\n"
-     "size and layer count before and after.\n"
+     "Rewrites the live arrays, chunks and attributes of FILE into a new file next to it\n"
+     "as one self-contained layer, with FILE's mode and group, and renames it over FILE\n"
+     "(afmt_compact; a crash leaves either the old or the new file whole). Dead data,\n"
+     "deleted arrays and older layers are gone afterwards (so are the older states that\n"
+     "dump --layer and rollback reach). Prints the size and layer count before and after.\n"
      "\n"
      "Options:\n"
      "  -h, --help   this text\n"},

@@ -1,6 +1,8 @@
 /* cmd_unlock.c - afmt unlock: shows who holds a file's writer lock ("<FILE>.lock", see
- * src/lock.h) and removes it when its holder is gone. Only rank 0 looks at the lock; the
- * other ranks have nothing to do (the exit code is rank 0's, cli_agree takes the max). */
+ * src/lock.h) and removes it when its holder is gone. FILE is resolved as the library
+ * resolves it (a symbolic link names its target's lock). Only rank 0 looks at the lock;
+ * the other ranks have nothing to do (the exit code is rank 0's, cli_agree takes the max).
+ * A lock that is not a regular file (a FIFO, a link) is reported, never read nor removed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 #include "cli.h"
 #include "error.h"
 #include "lock.h"
+#include "storage.h"
 
 /* A refusal: one line on stderr (rank 0) and exit status 1, apart from errors (2). */
 static int refuse(const char *path, const char *what) {
@@ -21,7 +24,11 @@ static int refuse(const char *path, const char *what) {
 
 static int unlock_rank0(const char *path, int force) {
     char msg[AFMT_ERRMSG_MAX], who[768], line[2048];
-    char *lp = afmt_lock_path(path);
+    char *real = NULL;
+    if (afmt_storage_resolve_path(path, 0, &real, msg) != AFMT_OK)
+        return cli_error(path, "%s", msg);
+    char *lp = afmt_lock_path(real);
+    free(real);
     if (!lp) return cli_error(path, "out of memory");
     afmt_lock_holder h;
     int rc = afmt_lock_read(lp, &h, msg);

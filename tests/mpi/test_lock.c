@@ -2,7 +2,9 @@
  * (content names this host and rank 0's pid), a second writer gets AFMT_EBUSY on every
  * rank naming the holder, readers are never blocked, close and failed opens release it, a
  * stale lock of this host is broken, a lock of another host is not, AFMT_NO_LOCK=1 skips
- * locking, the memory backend takes none, and compaction keeps it. */
+ * locking, the memory backend takes none, compaction keeps it, and the lock is the one of
+ * the resolved file (a symbolic link takes and breaks its target's lock). Links, hard
+ * links, chdir and FIFOs: tests/mpi/test_paths.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
 
@@ -375,8 +377,8 @@ static void test_lock_disabled(void **state) {
     done();
 }
 
-/* Compaction renames "<path>.compact" over path: the lock survives it, still excludes
- * other writers, and is gone after close. */
+/* Compaction renames its new file over path: the lock survives it, still excludes other
+ * writers, and is gone after close. */
 static void test_lock_compact(void **state) {
     (void)state;
     const char *path = tu_path(NULL, "lk-compact");
@@ -439,12 +441,51 @@ static void test_lock_self(void **state) {
     done();
 }
 
+/* Through a symbolic link a writer takes the lock of the file the link names, and breaks
+ * a stale one of it (the restart case), never "<link>.lock"; a writer of the target is
+ * then refused, and close removes the target's lock. */
+static void test_lock_resolved(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "lk-resolved");
+    char link[700], host[256], want[600], text[1024], stale[600];
+    snprintf(link, sizeof link, "%s-link", path);
+    long pid, dead = dead_pid();
+    holder0(host, sizeof host, &pid);
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    if (f) {
+        put_data(f, 11);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (tu_rank() == 0 && symlink(path, link) != 0) rec(__LINE__, "symlink failed");
+    snprintf(stale, sizeof stale, "host=%s pid=%ld job=1 time=2020-01-02T03:04:05Z\n", host, dead);
+    write0(lock_of(path), stale);
+    f = xopen(MPI_COMM_WORLD, link, 1, AFMT_RDWR, NULL, __LINE__);
+    if (f) {
+        read0(lock_of(path), text, sizeof text);
+        snprintf(want, sizeof want, "host=%s pid=%ld ", host, pid);
+        if (strncmp(text, want, strlen(want)) != 0)
+            rec(__LINE__, "target's lock holds \"%s\", want \"%s...\"", text, want);
+        EXPECT(!exists0(lock_of(link)));
+        const char *needles[] = {"locked for writing", NULL};
+        expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, needles);
+        check_data(f, 11, __LINE__);
+        put_data(f, 12);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    EXPECT(!exists0(lock_of(path)) && !exists0(lock_of(link)));
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (tu_rank() == 0) unlink(link);
+    rm_all(path);
+    done();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lock_basic),    cmocka_unit_test(test_lock_stale),
         cmocka_unit_test(test_lock_foreign),  cmocka_unit_test(test_lock_failures),
         cmocka_unit_test(test_lock_disabled), cmocka_unit_test(test_lock_compact),
-        cmocka_unit_test(test_lock_self),
+        cmocka_unit_test(test_lock_self),     cmocka_unit_test(test_lock_resolved),
     };
     return tu_main(argc, argv, "mpi.lock", tests, sizeof tests / sizeof tests[0]);
 }

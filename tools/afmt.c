@@ -265,9 +265,11 @@ static int early(int argc, char **argv) {
             return CLI_OK;
         }
         if (!find_command(argv[2]) || argc > 3) {
+            char e[CLI_ESC_SIZE(256)];
             if (!quiet)
                 fprintf(stderr, "afmt: help: %s '%s' (commands: afmt --help)\n",
-                        argc > 3 ? "too many arguments after" : "no command", argv[2]);
+                        argc > 3 ? "too many arguments after" : "no command",
+                        cli_esc(argv[2], e, sizeof e));
             return CLI_ERROR;
         }
         if (!quiet) cli_help(argv[2], stdout);
@@ -275,7 +277,10 @@ static int early(int argc, char **argv) {
     }
     const command *c = find_command(a);
     if (!c) {
-        if (!quiet) fprintf(stderr, "afmt: '%s' is not a command (see afmt --help)\n", a);
+        char e[CLI_ESC_SIZE(256)];
+        if (!quiet)
+            fprintf(stderr, "afmt: '%s' is not a command (see afmt --help)\n",
+                    cli_esc(a, e, sizeof e));
         return CLI_ERROR;
     }
     for (int i = 2; i < argc; i++) {

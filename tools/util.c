@@ -573,9 +573,11 @@ void cli_json_str(FILE *out, const char *s, size_t len) {
 /* The attribute values as native elements (a copy; the file is little-endian). */
 static uint8_t *native_values(afmt_dtype t, uint64_t n, const uint8_t *le) {
     size_t es = afmt_dtype_size(t);
-    uint8_t *v = malloc((size_t)(n * es) + 1);
+    uint64_t bytes;
+    if (!afmt_mul_ok(n, es, &bytes) || bytes >= SIZE_MAX) return NULL;
+    uint8_t *v = malloc((size_t)bytes + 1);
     if (!v) return NULL;
-    if (n) memcpy(v, le, (size_t)(n * es));
+    if (n) memcpy(v, le, (size_t)bytes);
     if (afmt_host_is_big_endian()) afmt_bswap_elems(v, (size_t)n, es);
     return v;
 }
@@ -649,7 +651,9 @@ void cli_text_values(FILE *out, afmt_dtype t, uint64_t n, const uint8_t *le, uin
 uint64_t cli_slab_budget(void) {
     const char *e = getenv("AFMT_CLI_SLAB_BYTES");
     uint64_t v;
-    if (e && cli_parse_u64(e, &v) == 0 && v > 0) return v;
+    /* At most 2^48 bytes, so that a slab's byte count (+1) never wraps a size_t. */
+    if (e && cli_parse_u64(e, &v) == 0 && v > 0)
+        return v < (uint64_t)1 << 48 ? v : (uint64_t)1 << 48;
     return (uint64_t)64 << 20;
 }
 

@@ -224,8 +224,7 @@ static void write_bigchunk(const char *path) {
             MPI_Abort(MPI_COMM_WORLD, 1);
         }
         uint8_t *ft = b + fo;
-        uint32_t hs = (uint32_t)(ft[12] | ft[13] << 8 | ft[14] << 16 | (uint32_t)ft[15] << 24);
-        uint32_t ars = (uint32_t)(ft[144] | ft[145] << 8 | ft[146] << 16 | (uint32_t)ft[147] << 24);
+        uint64_t hs = get64(ft + 8) >> 32, ars = get64(ft + 144) & 0xffffffffu; /* u32 fields */
         uint8_t *dim = ft + hs + ars;
         put64(dim, (uint64_t)1 << 61);
         put64(dim + 8, (uint64_t)1 << 61);

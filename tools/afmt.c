@@ -119,9 +119,9 @@ static const command commands[] = {
      "(elements whose value differs from the array's fill value), and the min, max and mean\n"
      "of the non-fill values. NaN values are counted apart and left out of min, max and\n"
      "mean. The mean is a compensated sum in double precision; min and max are exact.\n"
-     "The array is read in slabs along dimension 0 (whole chunks, about 64 MiB each), so\n"
-     "memory stays bounded; with mpirun -np N the slabs are divided among the ranks and the\n"
-     "results reduced.\n"
+     "Only the chunks the file holds are read (runs of chunks of about 64 MiB), so memory\n"
+     "stays bounded and never-written parts cost nothing; with mpirun -np N the runs are\n"
+     "divided among the ranks and the results reduced.\n"
      "\n"
      "Options:\n"
      "  --json       the same as one JSON object\n"
@@ -135,7 +135,8 @@ static const command commands[] = {
      "C order, with both values. Values a (of A) and b (of B) are equal if a == b, if both\n"
      "are NaN, or if |a - b| <= atol + rtol * |b| (compared as doubles; the default\n"
      "tolerances 0 and 0 mean exact equality). Chunk shapes, codecs and layers may differ.\n"
-     "Values are read in slabs; with mpirun -np N the slabs are divided among the ranks.\n"
+     "Only chunks written in A or B are read (in slabs); elsewhere both read their fill\n"
+     "values, compared once. With mpirun -np N the slabs are divided among the ranks.\n"
      "Exit status: 0 if equal, 1 if different, 2 on error.\n"
      "\n"
      "Options:\n"
@@ -265,9 +266,11 @@ static int early(int argc, char **argv) {
             return CLI_OK;
         }
         if (!find_command(argv[2]) || argc > 3) {
+            char e[CLI_ESC_SIZE(256)];
             if (!quiet)
                 fprintf(stderr, "afmt: help: %s '%s' (commands: afmt --help)\n",
-                        argc > 3 ? "too many arguments after" : "no command", argv[2]);
+                        argc > 3 ? "too many arguments after" : "no command",
+                        cli_esc(argv[2], e, sizeof e));
             return CLI_ERROR;
         }
         if (!quiet) cli_help(argv[2], stdout);
@@ -275,7 +278,10 @@ static int early(int argc, char **argv) {
     }
     const command *c = find_command(a);
     if (!c) {
-        if (!quiet) fprintf(stderr, "afmt: '%s' is not a command (see afmt --help)\n", a);
+        char e[CLI_ESC_SIZE(256)];
+        if (!quiet)
+            fprintf(stderr, "afmt: '%s' is not a command (see afmt --help)\n",
+                    cli_esc(a, e, sizeof e));
         return CLI_ERROR;
     }
     for (int i = 2; i < argc; i++) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "afmt.h"
+#include "index.h"
 
 /* Exit codes of every command. */
 #define CLI_OK    0 /* success; for verify: whole; for diff: equal */
@@ -125,8 +126,29 @@ const char *cli_iso_time(uint64_t ns, char *buf, size_t n);
 /* Formats "[a, b, c]" / "a,b,c" of n u64 values. */
 const char *cli_u64_list(const uint64_t *v, int n, const char *sep, char *buf, size_t len);
 
+/* ---- escaping what a file says: names, keys, dimension names, text values ------------ */
+/* Every name, key or string of a file (and a path) the tool prints goes through these, so
+ * that no file can move the cursor, retitle the terminal or hide a name: a backslash
+ * becomes \\, a newline, tab, carriage return \n \t \r, other control characters (C0,
+ * DEL and the C1 controls U+0080..U+009F) and every byte that is not part of valid UTF-8
+ * \xNN (one per byte); other text, UTF-8 included, is kept. CLI_ESC_QUOTE: '"' becomes \"
+ * too (for names printed inside quotes). Errors (cli_error) escape their whole line. */
+#define CLI_ESC_QUOTE 1
+/* Bytes that always hold the escaped form of a string of len bytes (and the NUL). */
+#define CLI_ESC_SIZE(len) (4 * (len) + 1)
+/* Room for an escaped array name. */
+#define CLI_ESC_NAME CLI_ESC_SIZE(AFMT_MAX_NAME)
+void cli_put_esc(FILE *out, const char *s, size_t len, int flags);
+/* The escaped form of the C string s in buf (n bytes; cut at a whole escape if it does not
+ * fit); returns buf. cli_qesc: with CLI_ESC_QUOTE. */
+const char *cli_esc_flags(const char *s, int flags, char *buf, size_t n);
+const char *cli_esc(const char *s, char *buf, size_t n);
+const char *cli_qesc(const char *s, char *buf, size_t n);
+
 /* ---- JSON output (stdout) ----------------------------------------------------------- */
-/* Writes s as a JSON string (quoted, escaped; bytes that are not UTF-8 become \u00XX). */
+/* Writes s as a JSON string (quoted, escaped; control characters become \u00XX, bytes
+ * that are not UTF-8 \udcXX, a lone surrogate as in Python's surrogateescape, so that
+ * distinct names stay distinct). */
 void cli_json_str(FILE *out, const char *s, size_t len);
 /* Writes an attribute value (an afmt_attr_rec-like triple) as JSON: a string for
  * printable UINT8, a number for one value, else an array. */
@@ -149,9 +171,9 @@ typedef struct {
 /* The slab budget in bytes: $AFMT_CLI_SLAB_BYTES if set (tests), else 64 MiB. */
 uint64_t cli_slab_budget(void);
 /* Cuts [start, start+count) (NULL start: the whole shape) of an array with the given chunk
- * shape and element size into slabs of at most budget bytes, whole chunks along the cut
- * dim where they fit (a slab is at least one chunk-thick row when that exceeds the
- * budget). */
+ * shape and element size into slabs of at most budget bytes (at least one element), in C
+ * order: whole chunks along the cut dim where a chunk-thick row fits the budget, else
+ * pieces of chunks. All products are checked: max_elems * esize <= max(budget, esize). */
 void cli_slabs_init(cli_slabs *s, const afmt_info *info, const uint64_t *start,
                     const uint64_t *count, size_t esize, uint64_t budget);
 /* Slab i: its start and count (ndim values each) and element count. */
@@ -159,11 +181,39 @@ uint64_t cli_slab_at(const cli_slabs *s, uint64_t i, uint64_t *start, uint64_t *
 /* The slabs [lo, hi) that rank r of size ranks takes (contiguous runs). */
 void cli_slab_share(uint64_t n, int r, int size, uint64_t *lo, uint64_t *hi);
 
-/* Elements of an array (product of the shape; 1 for a scalar). */
+/* Elements of an array (product of the shape; 1 for a scalar); UINT64_MAX if the product
+ * overflows (never for an array the library opened). */
 uint64_t cli_nelems(const afmt_info *info);
-/* Element count of count[ndim]. */
+/* Element count of count[ndim], UINT64_MAX on overflow. */
 uint64_t cli_count_elems(int ndim, const uint64_t *count);
 /* C-order coordinates of linear element index lin of a box of shape count. */
 void cli_unravel(int ndim, const uint64_t *count, uint64_t lin, uint64_t *coord);
+
+/* ---- written chunks: stats and diff read only these; the rest is the fill value ------ */
+typedef struct {
+    uint64_t *ids, *idx; /* array id and chunk index of each chunk the index holds */
+    uint64_t n;
+} cli_chunks;
+/* Every chunk of the merged index (live arrays or not), sorted by (array id, index). 0,
+ * or -1 if out of memory. */
+int cli_chunks_build(const afmt_index *x, cli_chunks *c);
+void cli_chunks_free(cli_chunks *c);
+/* The positions [*lo, *hi) of the chunks of array id in c (c->idx + *lo: sorted). */
+void cli_chunks_of(const cli_chunks *c, uint64_t id, uint64_t *lo, uint64_t *hi);
+/* Sorts v[*n] and drops repeated values. */
+void cli_sort_unique(uint64_t *v, uint64_t *n);
+
+/* A run of chunks first, first + 1, .., first + n - 1 of one row of the grid along its
+ * last dim: together one box. */
+typedef struct {
+    uint64_t first, n;
+} cli_run;
+/* Groups sorted, distinct chunk indices idx[n] of grid g into runs of adjacent chunks of
+ * at most budget bytes each (a chunk of more than the budget is a run alone). *runs is
+ * malloc'ed (NULL if n is 0); 0, or -1 if out of memory. */
+int cli_runs_build(const afmt_grid *g, size_t esize, uint64_t budget, const uint64_t *idx,
+                   uint64_t n, cli_run **runs, uint64_t *nruns);
+/* The box [start, start + count) of a run (nothing for a scalar). */
+void cli_run_box(const afmt_grid *g, const cli_run *r, uint64_t *start, uint64_t *count);
 
 #endif

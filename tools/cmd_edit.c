@@ -33,9 +33,10 @@ int cmd_compact(int argc, char **argv) {
     if ((rc = cli_close(path, f)) != CLI_OK) return rc;
     uint64_t after = size_of(path);
     if (cli.rank == 0) {
-        char hb[32], ha[32];
+        char hb[32], ha[32], ep[CLI_ESC_SIZE(4096)];
+        cli_esc(path, ep, sizeof ep);
         printf("%s: %llu -> %llu bytes (%s -> %s), %llu layer%s -> %llu, %llu bytes reclaimed\n",
-               path, (ull)before, (ull)after, cli_human(before, hb, sizeof hb),
+               ep, (ull)before, (ull)after, cli_human(before, hb, sizeof hb),
                cli_human(after, ha, sizeof ha), (ull)lb, lb == 1 ? "" : "s", (ull)la,
                (ull)(before > after ? before - after : 0));
     }
@@ -73,12 +74,14 @@ int cmd_rollback(int argc, char **argv) {
     afmt_layers(f, &nl2);
     if ((rc = cli_close(path, f)) != CLI_OK) return rc;
     if (cli.rank == 0) {
+        char ep[CLI_ESC_SIZE(4096)];
+        cli_esc(path, ep, sizeof ep);
         if (newest == k)
-            printf("%s: layer %llu is already the newest; nothing changed\n", path, (ull)k);
+            printf("%s: layer %llu is already the newest; nothing changed\n", ep, (ull)k);
         else
             printf("%s: rolled back to layer %llu (%llu layer%s, layers after %llu up to %llu are "
                    "dead space until afmt compact)\n",
-                   path, (ull)k, (ull)nl2, nl2 == 1 ? "" : "s", (ull)k, (ull)newest);
+                   ep, (ull)k, (ull)nl2, nl2 == 1 ? "" : "s", (ull)k, (ull)newest);
     }
     return CLI_OK;
 }

@@ -94,7 +94,8 @@ static void dims_str(const afmt_array_rec *d, char *buf, size_t n) {
     buf[0] = 0;
     if (d->ndim == 0) snprintf(buf, n, "-");
     for (int i = 0; i < d->ndim && at < n; i++) {
-        int w = snprintf(buf + at, n - at, "%s%s", i ? "," : "", d->dims[i]);
+        char e[CLI_ESC_SIZE(AFMT_MAX_DIMNAME)];
+        int w = snprintf(buf + at, n - at, "%s%s", i ? "," : "", cli_esc(d->dims[i], e, sizeof e));
         if (w < 0) break;
         at += (size_t)w;
     }
@@ -126,7 +127,9 @@ static void json_attrs(FILE *o, const afmt_attr_rec *t, uint64_t n) {
 
 static void text_attrs(FILE *o, const char *indent, const afmt_attr_rec *t, uint64_t n) {
     for (uint64_t i = 0; i < n; i++) {
-        fprintf(o, "%s%s (%s) = ", indent, t[i].key, afmt_dtype_name(t[i].dtype));
+        char e[CLI_ESC_NAME];
+        fprintf(o, "%s%s (%s) = ", indent, cli_esc(t[i].key, e, sizeof e),
+                afmt_dtype_name(t[i].dtype));
         cli_text_values(o, t[i].dtype, t[i].n, t[i].value, 16);
         fputc('\n', o);
     }
@@ -196,13 +199,13 @@ enum {
     NCOL
 };
 
-#define CELL 720 /* room for 32 dims of 20 digits */
+#define CELL 2100 /* room for 32 dims of 20 digits, 32 escaped dim names, an escaped name */
 
 /* The cells of row i of the ls table. */
 static void ls_row(const afmt_index *x, const acct *a, uint64_t i, char row[NCOL][CELL]) {
     const afmt_array_rec *d = &afmt_index_live_at(x, i)->d;
     const arr_acct *r = &a->arr[i];
-    snprintf(row[COL_NAME], CELL, "%s", d->name);
+    cli_esc(d->name, row[COL_NAME], CELL);
     snprintf(row[COL_DTYPE], CELL, "%s", afmt_dtype_name(d->dtype));
     shape_str(d->shape, d->ndim, row[COL_SHAPE], CELL);
     shape_str(d->chunk, d->ndim, row[COL_CHUNK], CELL);
@@ -477,7 +480,8 @@ static void print_block_chunks(FILE *o, const afmt_index *x, const bchunk *v, ui
                 fprintf(o, "%s%llu", q > k ? ", " : "", (ull)v[q].chunk);
             fputs("]}", o);
         } else {
-            fprintf(o, "%s\"%s\" ", first_group ? "" : "; ", arr->d.name);
+            char e[CLI_ESC_NAME];
+            fprintf(o, "%s\"%s\" ", first_group ? "" : "; ", cli_qesc(arr->d.name, e, sizeof e));
             for (uint64_t q = k; q < m;) {
                 uint64_t r = q;
                 while (r + 1 < m && v[r + 1].chunk == v[r].chunk + 1) r++;
@@ -535,7 +539,9 @@ static void info_text(FILE *o, const char *path, const afmt_file *f, const acct 
     const afmt_index *x = &f->idx;
     char u[40], h[32], t[40];
     uuid_str(f->super.uuid, u);
-    fprintf(o, "file:            %s\n", path);
+    fputs("file:            ", o);
+    cli_put_esc(o, path, strlen(path), 0);
+    fputc('\n', o);
     fprintf(o, "format version:  %u\n", f->super.version);
     fprintf(o, "uuid:            %s\n", u);
     fprintf(o, "size:            %llu bytes (%s)\n", (ull)s->total,

@@ -92,40 +92,61 @@ static void acc_reduce(acc *a) {
     a->comp = s[1];
 }
 
-/* Collective over the ranks: the statistics of one array. */
-static int array_stats(const char *path, afmt_file *f, const afmt_info *info, const uint8_t *fill,
-                       acc *a) {
-    size_t es = cli_dtype_size(info->dtype);
+/* Reads [start, start + count) of the array in slabs of at most the budget into buf and
+ * adds them to a. 0, or -1 with the library's message in msg. */
+static int box_stats(afmt_file *f, const afmt_info *info, const uint64_t *start,
+                     const uint64_t *count, const uint8_t *fill, void *buf, acc *a, char *msg,
+                     size_t msglen) {
     cli_slabs s;
-    cli_slabs_init(&s, info, NULL, NULL, es, cli_slab_budget());
-    uint64_t lo, hi, st[AFMT_MAX_NDIM], cn[AFMT_MAX_NDIM];
-    cli_slab_share(s.n, cli.rank, cli.size, &lo, &hi);
-    acc_init(a);
-    void *buf = malloc((size_t)(s.max_elems * es) + 1);
-    int failed = buf == NULL;
-    char msg[1024] = "out of memory for a slab";
-    for (uint64_t i = lo; !failed && i < hi; i++) {
+    uint64_t st[AFMT_MAX_NDIM], cn[AFMT_MAX_NDIM];
+    cli_slabs_init(&s, info, start, count, cli_dtype_size(info->dtype), cli_slab_budget());
+    for (uint64_t i = 0; i < s.n; i++) {
         uint64_t n = cli_slab_at(&s, i, st, cn);
         if (afmt_read(f, info->name, st, cn, buf) != AFMT_OK) {
-            snprintf(msg, sizeof msg, "%s", afmt_errmsg(f));
-            failed = 1;
-            break;
+            snprintf(msg, msglen, "%s", afmt_errmsg(f));
+            return -1;
         }
         acc_slab(a, info->dtype, buf, n, fill);
     }
+    return 0;
+}
+
+/* Collective over the ranks: the statistics of one array. Only the written chunks
+ * (idx[n], sorted) are read: every other element is the fill value, which the statistics
+ * leave out, so a never-written array costs nothing whatever its size. The runs of
+ * chunks are divided among the ranks. */
+static int array_stats(const char *path, afmt_file *f, const afmt_info *info, const afmt_array *arr,
+                       const uint64_t *idx, uint64_t nidx, const uint8_t *fill, acc *a) {
+    size_t es = cli_dtype_size(info->dtype);
+    uint64_t budget = cli_slab_budget(), cap = budget / es ? budget / es : 1;
+    cli_run *runs = NULL;
+    uint64_t nruns = 0, lo, hi, st[AFMT_MAX_NDIM], cn[AFMT_MAX_NDIM];
+    acc_init(a);
+    char msg[1024] = "out of memory for a slab";
+    int failed = cli_runs_build(&arr->grid, es, budget, idx, nidx, &runs, &nruns) != 0;
+    cli_slab_share(nruns, cli.rank, cli.size, &lo, &hi);
+    void *buf = failed || lo == hi ? NULL : malloc((size_t)(cap * es) + 1);
+    if (!failed && lo < hi && !buf) failed = 1;
+    for (uint64_t i = lo; !failed && i < hi; i++) {
+        cli_run_box(&arr->grid, &runs[i], st, cn);
+        if (box_stats(f, info, st, cn, fill, buf, a, msg, sizeof msg) != 0) failed = 1;
+    }
     free(buf);
+    free(runs);
     int rc = cli_agree_msg(path, failed, msg);
     if (rc == CLI_OK) acc_reduce(a);
     return rc;
 }
 
 typedef struct {
-    char name[AFMT_MAX_NAME + 1], dtype[16], elems[24], nonfill[24], nan[24];
+    char name[AFMT_MAX_NAME + 1], ename[CLI_ESC_NAME]; /* raw (JSON) and escaped (text) */
+    char dtype[16], elems[24], nonfill[24], nan[24];
     char min[64], max[64], mean[64];
 } stat_row;
 
 static void stat_row_fill(stat_row *r, const afmt_info *info, const acc *a) {
     snprintf(r->name, sizeof r->name, "%s", info->name);
+    cli_esc(info->name, r->ename, sizeof r->ename);
     snprintf(r->dtype, sizeof r->dtype, "%s", cli_dtype_name(info->dtype));
     snprintf(r->elems, sizeof r->elems, "%llu", (ull)cli_nelems(info));
     snprintf(r->nonfill, sizeof r->nonfill, "%llu", (ull)a->nonfill);
@@ -182,16 +203,16 @@ static void stats_print(FILE *o, const char *path, const stat_row *r, uint64_t n
     size_t w[8];
     for (int c = 0; c < 8; c++) w[c] = strlen(head[c]);
     for (uint64_t i = 0; i < n; i++) {
-        const char *cell[8] = {r[i].name, r[i].dtype, r[i].elems, r[i].nonfill,
-                               r[i].nan,  r[i].min,   r[i].max,   r[i].mean};
+        const char *cell[8] = {r[i].ename, r[i].dtype, r[i].elems, r[i].nonfill,
+                               r[i].nan,   r[i].min,   r[i].max,   r[i].mean};
         for (int c = 0; c < 8; c++)
             if (strlen(cell[c]) > w[c]) w[c] = strlen(cell[c]);
     }
     for (int c = 0; c < 7; c++) fprintf(o, c >= 2 ? "%*s  " : "%-*s  ", (int)w[c], head[c]);
     fprintf(o, "%s\n", head[7]);
     for (uint64_t i = 0; i < n; i++) {
-        const char *cell[8] = {r[i].name, r[i].dtype, r[i].elems, r[i].nonfill,
-                               r[i].nan,  r[i].min,   r[i].max,   r[i].mean};
+        const char *cell[8] = {r[i].ename, r[i].dtype, r[i].elems, r[i].nonfill,
+                               r[i].nan,   r[i].min,   r[i].max,   r[i].mean};
         for (int c = 0; c < 7; c++) fprintf(o, c >= 2 ? "%*s  " : "%-*s  ", (int)w[c], cell[c]);
         fprintf(o, "%s\n", cell[7]);
     }
@@ -214,7 +235,9 @@ int cmd_stats(int argc, char **argv) {
         return cli_error(path, "no array \"%s\" (see afmt ls %s)", only, path);
     }
     stat_row *rows = calloc((size_t)n + 1, sizeof *rows);
-    if (!rows) {
+    cli_chunks ch;
+    if (!rows || cli_chunks_build(&f->idx, &ch) != 0) {
+        free(rows);
         cli_close(path, f);
         return cli_error(path, "out of memory");
     }
@@ -225,12 +248,15 @@ int cmd_stats(int argc, char **argv) {
         const afmt_array *arr = afmt_index_find(&f->idx, info.name);
         uint8_t fill[8];
         cli_fill_native(arr->d.fill, info.dtype, fill);
+        uint64_t clo, chi;
+        cli_chunks_of(&ch, arr->d.id, &clo, &chi);
         acc ac;
-        rc = array_stats(path, f, &info, fill, &ac);
+        rc = array_stats(path, f, &info, arr, ch.idx + clo, chi - clo, fill, &ac);
         if (rc == CLI_OK) stat_row_fill(&rows[nrows++], &info, &ac);
     }
     if (rc == CLI_OK && cli.rank == 0)
         stats_print(stdout, path, rows, nrows, a.val[cli_opt(defs, "json")] != NULL);
+    cli_chunks_free(&ch);
     free(rows);
     int crc = cli_close(path, f);
     return rc != CLI_OK ? rc : crc;
@@ -268,6 +294,7 @@ static int same_value(const void *x, const void *y, afmt_dtype t, uint64_t i, co
 
 typedef struct {
     const char *pa, *pb;
+    char ea[CLI_ESC_SIZE(4096)], eb[CLI_ESC_SIZE(4096)]; /* the paths escaped, for reports */
     afmt_file *fa, *fb;
     int quiet;
     uint64_t ndiff; /* differences found (rank 0's count of report lines) */
@@ -308,11 +335,12 @@ static void attr_text(char *buf, size_t n, const afmt_attr_rec *r) {
 
 static void diff_attrs(diff_ctx *c, const char *what, const afmt_attr_rec *ta, uint64_t na,
                        const afmt_attr_rec *tb, uint64_t nb) {
-    char va[256], vb[256];
+    char va[256], vb[256], k[CLI_ESC_NAME];
     for (uint64_t i = 0; i < na; i++) {
         const afmt_attr_rec *b = find_attr(tb, nb, ta[i].key);
+        cli_qesc(ta[i].key, k, sizeof k);
         if (!b) {
-            report(c, "%s: attribute \"%s\" only in %s", what, ta[i].key, c->pa);
+            report(c, "%s: attribute \"%s\" only in %s", what, k, c->ea);
             continue;
         }
         size_t bytes = (size_t)(ta[i].n * cli_dtype_size(ta[i].dtype));
@@ -321,44 +349,127 @@ static void diff_attrs(diff_ctx *c, const char *what, const afmt_attr_rec *ta, u
             continue;
         attr_text(va, sizeof va, &ta[i]);
         attr_text(vb, sizeof vb, b);
-        report(c, "%s: attribute \"%s\" differs: %s (%s) vs %s (%s)", what, ta[i].key, va,
+        report(c, "%s: attribute \"%s\" differs: %s (%s) vs %s (%s)", what, k, va,
                cli_dtype_name(ta[i].dtype), vb, cli_dtype_name(b->dtype));
     }
     for (uint64_t i = 0; i < nb; i++)
         if (!find_attr(ta, na, tb[i].key))
-            report(c, "%s: attribute \"%s\" only in %s", what, tb[i].key, c->pb);
+            report(c, "%s: attribute \"%s\" only in %s", what, cli_qesc(tb[i].key, k, sizeof k),
+                   c->eb);
+}
+
+/* The chunks of A's grid to read: those written in A and those that overlap a chunk
+ * written in B (idx of A and of B sorted). *n is the count, or UINT64_MAX when there
+ * would be more than max: then every chunk is read. */
+static int chunks_to_compare(const afmt_array *xa, const uint64_t *ia, uint64_t na,
+                             const afmt_array *xb, const uint64_t *ib, uint64_t nb, uint64_t max,
+                             uint64_t **out, uint64_t *n) {
+    uint64_t cap = na + nb + 1, k = 0;
+    uint64_t *v = cap <= max + 1 ? malloc(sizeof *v * (size_t)cap) : NULL;
+    *out = NULL;
+    *n = UINT64_MAX;
+    if (cap > max + 1) return 0;
+    if (!v) return -1;
+    memcpy(v, ia, sizeof *v * (size_t)na);
+    k = na;
+    int same_grid = xa->grid.ndim == xb->grid.ndim;
+    for (int d = 0; same_grid && d < xa->grid.ndim; d++)
+        same_grid = xa->grid.chunk[d] == xb->grid.chunk[d];
+    for (uint64_t i = 0; i < nb; i++) {
+        uint64_t cc[AFMT_MAX_NDIM], o[AFMT_MAX_NDIM], e[AFMT_MAX_NDIM];
+        afmt_grid_iter it;
+        if (same_grid) {
+            it.index = ib[i];
+        } else {
+            afmt_grid_chunk_coord(&xb->grid, ib[i], cc);
+            afmt_grid_chunk_box(&xb->grid, cc, o, e);
+            afmt_grid_iter_init(&it, &xa->grid, o, e);
+        }
+        while (same_grid || afmt_grid_iter_next(&it)) {
+            if (k == max) {
+                free(v);
+                return 0;
+            }
+            if (k == cap) {
+                uint64_t nc = cap * 2 < max ? cap * 2 : max;
+                uint64_t *p = realloc(v, sizeof *v * (size_t)nc);
+                if (!p) {
+                    free(v);
+                    return -1;
+                }
+                v = p;
+                cap = nc;
+            }
+            v[k++] = it.index;
+            if (same_grid) break;
+        }
+    }
+    cli_sort_unique(v, &k);
+    *out = v;
+    *n = k;
+    return 0;
 }
 
 /* Collective: compares the values of one array present in both files with the same
- * dtype and shape. */
-static int diff_values(diff_ctx *c, const afmt_info *ia, const tolerance *tl) {
+ * dtype and shape. Only the chunks written in A or B are read (in runs of A's grid);
+ * elsewhere both files read their fill values, compared once, so never-written parts
+ * cost nothing whatever their size. */
+static int diff_values(diff_ctx *c, const afmt_info *ia, const afmt_array *xa, const uint64_t *ca,
+                       uint64_t na, const afmt_array *xb, const uint64_t *cb, uint64_t nb,
+                       const tolerance *tl) {
     size_t es = cli_dtype_size(ia->dtype);
-    cli_slabs s;
-    cli_slabs_init(&s, ia, NULL, NULL, es, cli_slab_budget() / 2 + 1);
-    uint64_t lo, hi, st[AFMT_MAX_NDIM], cn[AFMT_MAX_NDIM];
-    cli_slab_share(s.n, cli.rank, cli.size, &lo, &hi);
-    uint8_t *x = malloc((size_t)(s.max_elems * es) + 1),
-            *y = malloc((size_t)(s.max_elems * es) + 1);
-    int failed = !x || !y;
+    uint64_t budget = cli_slab_budget() / 2 + 1, cap = budget / es ? budget / es : 1;
+    uint64_t *sel = NULL, nsel = 0, nruns = 0, lo = 0, hi = 0;
+    cli_run *runs = NULL;
+    /* At most 2^24 chunk indices (128 MiB) to compare; more: every chunk is read. */
+    int failed = chunks_to_compare(xa, ca, na, xb, cb, nb, (uint64_t)1 << 24, &sel, &nsel) != 0;
+    if (!failed && nsel != UINT64_MAX)
+        failed = cli_runs_build(&xa->grid, es, budget, sel, nsel, &runs, &nruns) != 0;
+    uint64_t nwork = nsel == UINT64_MAX ? 1 : nruns; /* all: one box, the whole array */
+    cli_slab_share(nwork, cli.rank, cli.size, &lo, &hi);
+    if (nsel == UINT64_MAX) { /* the whole array, its slabs divided among the ranks */
+        lo = 0;
+        hi = failed ? 0 : 1;
+    }
+    uint8_t *x = NULL, *y = NULL;
+    if (!failed && lo < hi) {
+        x = malloc((size_t)(cap * es) + 1);
+        y = malloc((size_t)(cap * es) + 1);
+        failed = !x || !y;
+    }
     char msg[1024] = "out of memory for a slab";
-    uint64_t ndiff = 0, first = UINT64_MAX;
-    for (uint64_t i = lo; !failed && i < hi; i++) {
-        uint64_t n = cli_slab_at(&s, i, st, cn);
-        afmt_file *bad = NULL;
-        if (afmt_read(c->fa, ia->name, st, cn, x) != AFMT_OK)
-            bad = c->fa;
-        else if (afmt_read(c->fb, ia->name, st, cn, y) != AFMT_OK)
-            bad = c->fb;
-        if (bad) {
-            snprintf(msg, sizeof msg, "%s: %s", bad == c->fa ? c->pa : c->pb, afmt_errmsg(bad));
-            failed = 1;
-            break;
+    uint64_t ndiff = 0, first = UINT64_MAX, st[AFMT_MAX_NDIM], cn[AFMT_MAX_NDIM], bs[AFMT_MAX_NDIM],
+             bc[AFMT_MAX_NDIM];
+    for (uint64_t r = lo; !failed && r < hi; r++) {
+        cli_slabs s;
+        uint64_t slo = 0, shi;
+        if (nsel == UINT64_MAX) {
+            cli_slabs_init(&s, ia, NULL, NULL, es, budget);
+            cli_slab_share(s.n, cli.rank, cli.size, &slo, &shi);
+        } else {
+            cli_run_box(&xa->grid, &runs[r], bs, bc);
+            cli_slabs_init(&s, ia, bs, bc, es, budget);
+            shi = s.n;
         }
-        if (!tl->tol && !memcmp(x, y, (size_t)(n * es))) continue;
-        for (uint64_t k = 0; k < n; k++) {
-            if (same_value(x, y, ia->dtype, k, tl)) continue;
-            if (ndiff++ == 0) {
-                /* The element's index in the whole array. */
+        for (uint64_t i = slo; !failed && i < shi; i++) {
+            uint64_t n = cli_slab_at(&s, i, st, cn);
+            afmt_file *bad = NULL;
+            if (afmt_read(c->fa, ia->name, st, cn, x) != AFMT_OK)
+                bad = c->fa;
+            else if (afmt_read(c->fb, ia->name, st, cn, y) != AFMT_OK)
+                bad = c->fb;
+            if (bad) {
+                snprintf(msg, sizeof msg, "%s: %s", bad == c->fa ? c->pa : c->pb, afmt_errmsg(bad));
+                failed = 1;
+                break;
+            }
+            if (!tl->tol && !memcmp(x, y, (size_t)(n * es))) continue;
+            int seen = 0;
+            for (uint64_t k = 0; k < n; k++) {
+                if (same_value(x, y, ia->dtype, k, tl)) continue;
+                ndiff++;
+                if (seen++) continue;
+                /* The index in the whole array of the slab's first difference. */
                 uint64_t cc[AFMT_MAX_NDIM], lin = 0;
                 cli_unravel(ia->ndim, cn, k, cc);
                 for (int d = 0; d < ia->ndim; d++) lin = lin * ia->shape[d] + st[d] + cc[d];
@@ -368,11 +479,39 @@ static int diff_values(diff_ctx *c, const afmt_info *ia, const tolerance *tl) {
     }
     free(x);
     free(y);
+    free(runs);
     /* Which file failed is known on the failing rank only: the message names it. */
     int frc = cli_agree_msg(NULL, failed, msg);
-    if (frc != CLI_OK) return frc;
+    if (frc != CLI_OK) {
+        free(sel);
+        return frc;
+    }
     MPI_Allreduce(MPI_IN_PLACE, &ndiff, 1, MPI_UINT64_T, MPI_SUM, cli.comm);
     MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_UINT64_T, MPI_MIN, cli.comm);
+    /* The chunks not read hold the fill value in both files: if the fills differ, each
+     * of their elements differs, and the first of them is the origin of the first such
+     * chunk (chunk order is element order for chunk origins). */
+    uint8_t fa[8], fb[8];
+    cli_fill_native(xa->d.fill, ia->dtype, fa);
+    cli_fill_native(xb->d.fill, ia->dtype, fb);
+    if (nsel != UINT64_MAX && !same_value(fa, fb, ia->dtype, 0, tl)) {
+        uint64_t covered = 0, gap = UINT64_MAX, cc[AFMT_MAX_NDIM], o[AFMT_MAX_NDIM];
+        for (uint64_t i = 0; i < nsel; i++) {
+            afmt_grid_chunk_coord(&xa->grid, sel[i], cc);
+            covered += afmt_grid_chunk_box(&xa->grid, cc, NULL, NULL);
+            if (gap == UINT64_MAX && sel[i] != i) gap = i;
+        }
+        if (gap == UINT64_MAX && nsel < afmt_grid_nchunks(&xa->grid)) gap = nsel;
+        if (gap != UINT64_MAX) {
+            ndiff += cli_nelems(ia) - covered;
+            afmt_grid_chunk_coord(&xa->grid, gap, cc);
+            afmt_grid_chunk_box(&xa->grid, cc, o, NULL);
+            uint64_t lin = 0;
+            for (int d = 0; d < ia->ndim; d++) lin = lin * ia->shape[d] + o[d];
+            if (lin < first) first = lin;
+        }
+    }
+    free(sel);
     if (ndiff == 0) return CLI_OK;
     uint64_t idx[AFMT_MAX_NDIM], one[AFMT_MAX_NDIM];
     cli_unravel(ia->ndim, ia->shape, first, idx);
@@ -386,8 +525,9 @@ static int diff_values(diff_ctx *c, const afmt_info *ia, const tolerance *tl) {
     }
     char inner[AFMT_MAX_NDIM * 21 + 1];
     snprintf(where, sizeof where, "[%s]", cli_u64_list(idx, ia->ndim, ",", inner, sizeof inner));
-    report(c, "array \"%s\": %llu of %llu values differ; first at %s: %s vs %s", ia->name,
-           (ull)ndiff, (ull)cli_nelems(ia), where, sa, sb);
+    char en[CLI_ESC_NAME];
+    report(c, "array \"%s\": %llu of %llu values differ; first at %s: %s vs %s",
+           cli_qesc(ia->name, en, sizeof en), (ull)ndiff, (ull)cli_nelems(ia), where, sa, sb);
     return CLI_OK;
 }
 
@@ -412,7 +552,13 @@ int cmd_diff(int argc, char **argv) {
     if (as && (cli_parse_double(as, &tl.atol) != 0 || !(tl.atol >= 0)))
         return cli_usage_error("diff", "--atol needs a number >= 0, not '%s'", as);
     tl.tol = tl.rtol > 0 || tl.atol > 0;
-    diff_ctx c = {a.pos[0], a.pos[1], NULL, NULL, a.val[cli_opt(defs, "quiet")] != NULL, 0};
+    diff_ctx c;
+    memset(&c, 0, sizeof c);
+    c.pa = a.pos[0];
+    c.pb = a.pos[1];
+    c.quiet = a.val[cli_opt(defs, "quiet")] != NULL;
+    cli_esc(c.pa, c.ea, sizeof c.ea);
+    cli_esc(c.pb, c.eb, sizeof c.eb);
     if ((rc = cli_open(c.pa, AFMT_RDONLY, 0, &c.fa)) != CLI_OK) return rc;
     if ((rc = cli_open(c.pb, AFMT_RDONLY, 0, &c.fb)) != CLI_OK) {
         cli_close(c.pa, c.fa);
@@ -421,21 +567,31 @@ int cmd_diff(int argc, char **argv) {
     int na = 0, nb = 0;
     afmt_count(c.fa, &na);
     afmt_count(c.fb, &nb);
+    cli_chunks cha, chb;
+    memset(&chb, 0, sizeof chb);
+    if (cli_chunks_build(&c.fa->idx, &cha) != 0 || cli_chunks_build(&c.fb->idx, &chb) != 0) {
+        cli_chunks_free(&cha);
+        cli_close(c.pa, c.fa);
+        cli_close(c.pb, c.fb);
+        return cli_error(NULL, "out of memory");
+    }
     for (int i = 0; rc == CLI_OK && i < na; i++) {
         afmt_info ia, ib;
         afmt_info_at(c.fa, i, &ia);
+        char en[CLI_ESC_NAME];
+        cli_qesc(ia.name, en, sizeof en);
         if (afmt_inquire(c.fb, ia.name, &ib) != AFMT_OK) {
-            report(&c, "array \"%s\" only in %s", ia.name, c.pa);
+            report(&c, "array \"%s\" only in %s", en, c.ea);
             continue;
         }
         char sa[AFMT_MAX_NDIM * 21 + 1], sb[AFMT_MAX_NDIM * 21 + 1];
         if (ia.dtype != ib.dtype) {
-            report(&c, "array \"%s\": dtype %s vs %s", ia.name, cli_dtype_name(ia.dtype),
+            report(&c, "array \"%s\": dtype %s vs %s", en, cli_dtype_name(ia.dtype),
                    cli_dtype_name(ib.dtype));
             continue;
         }
         if (!same_shape(&ia, &ib)) {
-            report(&c, "array \"%s\": shape [%s] vs [%s]", ia.name,
+            report(&c, "array \"%s\": shape [%s] vs [%s]", en,
                    cli_u64_list(ia.shape, ia.ndim, ",", sa, sizeof sa),
                    cli_u64_list(ib.shape, ib.ndim, ",", sb, sizeof sb));
             continue;
@@ -448,22 +604,28 @@ int cmd_diff(int argc, char **argv) {
             cli_fill_native(xb->d.fill, ia.dtype, fb);
             cli_format_value(sa, sizeof sa, fa, ia.dtype, 0);
             cli_format_value(sb, sizeof sb, fb, ia.dtype, 0);
-            report(&c, "array \"%s\": fill value %s vs %s", ia.name, sa, sb);
+            report(&c, "array \"%s\": fill value %s vs %s", en, sa, sb);
         }
-        char what[AFMT_MAX_NAME + 16];
-        snprintf(what, sizeof what, "array \"%s\"", ia.name);
+        char what[CLI_ESC_NAME + 16];
+        snprintf(what, sizeof what, "array \"%s\"", en);
         diff_attrs(&c, what, xa->attrs, xa->n_attrs, xb->attrs, xb->n_attrs);
-        rc = diff_values(&c, &ia, &tl);
+        uint64_t alo, ahi, blo, bhi;
+        cli_chunks_of(&cha, xa->d.id, &alo, &ahi);
+        cli_chunks_of(&chb, xb->d.id, &blo, &bhi);
+        rc = diff_values(&c, &ia, xa, cha.idx + alo, ahi - alo, xb, chb.idx + blo, bhi - blo, &tl);
     }
     for (int i = 0; rc == CLI_OK && i < nb; i++) {
         afmt_info ib, ia;
         afmt_info_at(c.fb, i, &ib);
+        char en[CLI_ESC_NAME];
         if (afmt_inquire(c.fa, ib.name, &ia) != AFMT_OK)
-            report(&c, "array \"%s\" only in %s", ib.name, c.pb);
+            report(&c, "array \"%s\" only in %s", cli_qesc(ib.name, en, sizeof en), c.eb);
     }
     if (rc == CLI_OK)
         diff_attrs(&c, "file", c.fa->idx.file_attrs, c.fa->idx.n_file_attrs, c.fb->idx.file_attrs,
                    c.fb->idx.n_file_attrs);
+    cli_chunks_free(&cha);
+    cli_chunks_free(&chb);
     int ca = cli_close(c.pa, c.fa), cb = cli_close(c.pb, c.fb);
     if (rc != CLI_OK) return rc;
     if (ca != CLI_OK || cb != CLI_OK) return CLI_ERROR;

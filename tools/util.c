@@ -129,6 +129,105 @@ int cli_parse_u64_list(const char *s, uint64_t *v, int max, int *n) {
     }
 }
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n) {
+    unsigned char c = p[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if ((c & 0xe0) == 0xc0) {
+        len = 2;
+        cp = c & 0x1fu;
+    } else if ((c & 0xf0) == 0xe0) {
+        len = 3;
+        cp = c & 0x0fu;
+    } else if ((c & 0xf8) == 0xf0) {
+        len = 4;
+        cp = c & 0x07u;
+    } else
+        return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
+/* ---- escaping what a file says -------------------------------------------------------- */
+
+/* The escaped text of the character at p (n bytes left) into out (at most 9 bytes and a
+ * NUL); returns the bytes of p it stands for. */
+static size_t esc_one(const unsigned char *p, size_t n, int flags, char *out) {
+    unsigned char c = p[0];
+    if (c == '\\' || (c == '"' && (flags & CLI_ESC_QUOTE))) {
+        out[0] = '\\';
+        out[1] = (char)c;
+        out[2] = 0;
+        return 1;
+    }
+    if (c == '\n' || c == '\t' || c == '\r') {
+        snprintf(out, 10, "\\%c", c == '\n' ? 'n' : c == '\t' ? 't' : 'r');
+        return 1;
+    }
+    if (c < 0x20 || c == 0x7f) {
+        snprintf(out, 10, "\\x%02x", c);
+        return 1;
+    }
+    if (c < 0x80) {
+        out[0] = (char)c;
+        out[1] = 0;
+        return 1;
+    }
+    size_t l = utf8_len(p, n);
+    if (l == 0) { /* not UTF-8: the byte */
+        snprintf(out, 10, "\\x%02x", c);
+        return 1;
+    }
+    if (l == 2 && c == 0xc2 && p[1] < 0xa0) { /* a C1 control (U+0080..U+009F) */
+        snprintf(out, 10, "\\x%02x\\x%02x", c, p[1]);
+        return 2;
+    }
+    memcpy(out, p, l);
+    out[l] = 0;
+    return l;
+}
+
+void cli_put_esc(FILE *out, const char *s, size_t len, int flags) {
+    const unsigned char *p = (const unsigned char *)s;
+    char e[16];
+    for (size_t i = 0; i < len;) {
+        i += esc_one(p + i, len - i, flags, e);
+        fputs(e, out);
+    }
+}
+
+const char *cli_esc_flags(const char *s, int flags, char *buf, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s), at = 0;
+    char e[16];
+    if (n == 0) return buf;
+    for (size_t i = 0; i < len;) {
+        i += esc_one(p + i, len - i, flags, e);
+        size_t el = strlen(e);
+        if (at + el >= n) break; /* cut at a whole escape */
+        memcpy(buf + at, e, el);
+        at += el;
+    }
+    buf[at] = 0;
+    return buf;
+}
+
+const char *cli_esc(const char *s, char *buf, size_t n) {
+    return cli_esc_flags(s, 0, buf, n);
+}
+
+const char *cli_qesc(const char *s, char *buf, size_t n) {
+    return cli_esc_flags(s, CLI_ESC_QUOTE, buf, n);
+}
+
 /* ---- errors ----------------------------------------------------------------------- */
 
 /* Drops a leading "identifier(PATH): " from a library message. */
@@ -141,15 +240,20 @@ static const char *strip_prefix(const char *msg, const char *path) {
     return p + 1 + pl + 3;
 }
 
+/* One line on stderr: line breaks become ';', and what could act on a terminal (control
+ * characters, bytes that are not UTF-8, from names in the file or the path) is escaped. */
 static void print_line(const char *path, const char *msg) {
     char line[2048];
     snprintf(line, sizeof line, "%s", msg);
     for (char *c = line; *c; c++)
         if (*c == '\n' || *c == '\r') *c = ';';
-    if (path)
-        fprintf(stderr, "afmt: %s: %s\n", path, line);
-    else
-        fprintf(stderr, "afmt: %s\n", line);
+    fputs("afmt: ", stderr);
+    if (path) {
+        cli_put_esc(stderr, path, strlen(path), 0);
+        fputs(": ", stderr);
+    }
+    cli_put_esc(stderr, line, strlen(line), 0);
+    fputc('\n', stderr);
     fflush(stderr);
 }
 
@@ -429,33 +533,6 @@ const char *cli_u64_list(const uint64_t *v, int n, const char *sep, char *buf, s
 
 /* ---- JSON ------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-    unsigned char c = p[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if ((c & 0xe0) == 0xc0) {
-        len = 2;
-        cp = c & 0x1fu;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3;
-        cp = c & 0x0fu;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4;
-        cp = c & 0x07u;
-    } else
-        return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return len;
-}
-
 void cli_json_str(FILE *out, const char *s, size_t len) {
     const unsigned char *p = (const unsigned char *)s;
     fputc('"', out);
@@ -477,8 +554,13 @@ void cli_json_str(FILE *out, const char *s, size_t len) {
         } else {
             size_t l = utf8_len(p + i, len - i);
             if (l == 0) {
-                fprintf(out, "\\u%04x", c); /* not UTF-8: the byte as a code point */
+                /* Not UTF-8: the byte as a lone surrogate U+DC80..U+DCFF (Python's
+                 * surrogateescape), so that distinct names stay distinct. */
+                fprintf(out, "\\u%04x", 0xdc00u + c);
                 i++;
+            } else if (l == 2 && c == 0xc2 && p[i + 1] < 0xa0) {
+                fprintf(out, "\\u%04x", (unsigned)p[i + 1]); /* a C1 control */
+                i += 2;
             } else {
                 fwrite(p + i, 1, l, out);
                 i += l;
@@ -491,9 +573,11 @@ void cli_json_str(FILE *out, const char *s, size_t len) {
 /* The attribute values as native elements (a copy; the file is little-endian). */
 static uint8_t *native_values(afmt_dtype t, uint64_t n, const uint8_t *le) {
     size_t es = afmt_dtype_size(t);
-    uint8_t *v = malloc((size_t)(n * es) + 1);
+    uint64_t bytes;
+    if (!afmt_mul_ok(n, es, &bytes) || bytes >= SIZE_MAX) return NULL;
+    uint8_t *v = malloc((size_t)bytes + 1);
     if (!v) return NULL;
-    if (n) memcpy(v, le, (size_t)(n * es));
+    if (n) memcpy(v, le, (size_t)bytes);
     if (afmt_host_is_big_endian()) afmt_bswap_elems(v, (size_t)n, es);
     return v;
 }
@@ -545,18 +629,9 @@ void cli_text_values(FILE *out, afmt_dtype t, uint64_t n, const uint8_t *le, uin
     uint8_t *v = native_values(t, n, le);
     if (!v) return;
     if (printable(t, n, v)) {
-        /* A quoted string with C escapes for quotes, backslashes and newlines. */
+        /* A quoted string with C escapes (cli_put_esc). */
         fputc('"', out);
-        for (uint64_t i = 0; i < n; i++) {
-            if (v[i] == '"' || v[i] == '\\')
-                fprintf(out, "\\%c", v[i]);
-            else if (v[i] == '\n')
-                fputs("\\n", out);
-            else if (v[i] == '\t')
-                fputs("\\t", out);
-            else
-                fputc(v[i], out);
-        }
+        cli_put_esc(out, (const char *)v, (size_t)n, CLI_ESC_QUOTE);
         fputc('"', out);
     } else {
         char b[64];
@@ -576,7 +651,9 @@ void cli_text_values(FILE *out, afmt_dtype t, uint64_t n, const uint8_t *le, uin
 uint64_t cli_slab_budget(void) {
     const char *e = getenv("AFMT_CLI_SLAB_BYTES");
     uint64_t v;
-    if (e && cli_parse_u64(e, &v) == 0 && v > 0) return v;
+    /* At most 2^48 bytes, so that a slab's byte count (+1) never wraps a size_t. */
+    if (e && cli_parse_u64(e, &v) == 0 && v > 0)
+        return v < (uint64_t)1 << 48 ? v : (uint64_t)1 << 48;
     return (uint64_t)64 << 20;
 }
 
@@ -593,35 +670,38 @@ void cli_slabs_init(cli_slabs *s, const afmt_info *info, const uint64_t *start,
         s->n = s->max_elems = 1;
         return;
     }
-    /* rows[k]: elements of one index of dim k (the product of the dims after k). */
-    uint64_t rows[AFMT_MAX_NDIM] = {0};
-    int big[AFMT_MAX_NDIM] = {0};
-    uint64_t acc = 1;
-    int over = 0;
-    for (int d = nd - 1; d >= 0; d--) {
-        rows[d] = acc;
-        big[d] = over;
-        if (!afmt_mul_ok(acc, s->count[d], &acc)) over = 1;
-    }
+    /* cap: elements per slab (at least one). Every product below is checked, so a slab
+     * never holds more than the budget, whatever the shape and chunk (a chunk of more
+     * than the budget is read in pieces). */
+    if (esize == 0) esize = 1;
+    uint64_t cap = budget / esize;
+    if (cap == 0) cap = 1;
+    /* rows[d]: elements of one index of dim d (the product of the dims after d),
+     * saturated at UINT64_MAX. */
+    uint64_t rows[AFMT_MAX_NDIM];
+    rows[nd - 1] = 1;
+    for (int d = nd - 2; d >= 0; d--)
+        if (!afmt_mul_ok(rows[d + 1], s->count[d + 1], &rows[d])) rows[d] = UINT64_MAX;
+    /* k: the outermost dim one index of which fits (rows[nd - 1] = 1 always does). */
     int k = nd - 1;
-    for (int d = 0; d < nd; d++) {
-        uint64_t thick = info->chunk[d] < s->count[d] ? info->chunk[d] : s->count[d], b;
-        if (!big[d] && afmt_mul_ok(rows[d], thick, &b) && afmt_mul_ok(b, esize, &b) &&
-            b <= budget) {
+    for (int d = 0; d < nd; d++)
+        if (rows[d] <= cap) {
             k = d;
             break;
         }
-    }
+    uint64_t per = cap / rows[k]; /* indices of dim k per slab, >= 1 */
     uint64_t thick = info->chunk[k] < s->count[k] ? info->chunk[k] : s->count[k];
-    uint64_t b = rows[k] * thick * esize, step = thick;
-    if (!big[k] && b <= budget && b > 0) {
-        uint64_t m = budget / b;
-        step = m > s->count[k] / thick + 1 ? s->count[k] : thick * m;
-        if (step > s->count[k]) step = s->count[k];
-    }
+    uint64_t step;
+    if (per >= s->count[k])
+        step = s->count[k];
+    else if (per >= thick)
+        step = per - per % thick; /* whole chunks along dim k */
+    else
+        step = per; /* a chunk-thick row exceeds the budget: cut through the chunks */
     s->k = k;
     s->step = step;
-    s->nk = (s->count[k] + step - 1) / step;
+    s->nk = s->count[k] / step + (s->count[k] % step != 0);
+    /* n <= the element count of the selection, which fits in a u64. */
     s->n = s->nk;
     for (int d = 0; d < k; d++) s->n *= s->count[d];
     s->max_elems = rows[k] * step;
@@ -654,14 +734,13 @@ void cli_slab_share(uint64_t n, int r, int size, uint64_t *lo, uint64_t *hi) {
 }
 
 uint64_t cli_nelems(const afmt_info *info) {
-    uint64_t n = 1;
-    for (int d = 0; d < info->ndim; d++) n *= info->shape[d];
-    return n;
+    return cli_count_elems(info->ndim, info->shape);
 }
 
 uint64_t cli_count_elems(int ndim, const uint64_t *count) {
     uint64_t n = 1;
-    for (int d = 0; d < ndim; d++) n *= count[d];
+    for (int d = 0; d < ndim; d++)
+        if (!afmt_mul_ok(n, count[d], &n)) return UINT64_MAX;
     return n;
 }
 
@@ -670,4 +749,120 @@ void cli_unravel(int ndim, const uint64_t *count, uint64_t lin, uint64_t *coord)
         coord[d] = lin % count[d];
         lin /= count[d];
     }
+}
+
+/* ---- written chunks and runs of them ------------------------------------------------ */
+
+static int ref_cmp(const void *a, const void *b) {
+    const uint64_t *x = a, *y = b;
+    if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+    return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+int cli_chunks_build(const afmt_index *x, cli_chunks *c) {
+    memset(c, 0, sizeof *c);
+    uint64_t n = x->chunks.count;
+    if (n > SIZE_MAX / 16 - 1) return -1;
+    /* Pairs (id, index), sorted, then split: the runs want plain index arrays. */
+    uint64_t *pairs = malloc(sizeof *pairs * 2 * ((size_t)n + 1));
+    c->ids = malloc(sizeof *c->ids * ((size_t)n + 1));
+    c->idx = malloc(sizeof *c->idx * ((size_t)n + 1));
+    if (!pairs || !c->ids || !c->idx) {
+        free(pairs);
+        cli_chunks_free(c);
+        return -1;
+    }
+    uint64_t k = 0;
+    for (uint64_t i = 0; i < x->chunks.cap && k < n; i++) {
+        const afmt_hmap_slot *s = &x->chunks.slots[i];
+        if (s->used != 1) continue;
+        pairs[2 * k] = s->k1;
+        pairs[2 * k + 1] = s->k2;
+        k++;
+    }
+    qsort(pairs, (size_t)k, 2 * sizeof *pairs, ref_cmp);
+    for (uint64_t i = 0; i < k; i++) {
+        c->ids[i] = pairs[2 * i];
+        c->idx[i] = pairs[2 * i + 1];
+    }
+    c->n = k;
+    free(pairs);
+    return 0;
+}
+
+void cli_chunks_free(cli_chunks *c) {
+    free(c->ids);
+    free(c->idx);
+    memset(c, 0, sizeof *c);
+}
+
+void cli_chunks_of(const cli_chunks *c, uint64_t id, uint64_t *lo, uint64_t *hi) {
+    uint64_t a = 0, b = c->n;
+    while (a < b) { /* the first position with ids >= id */
+        uint64_t m = a + (b - a) / 2;
+        if (c->ids[m] < id)
+            a = m + 1;
+        else
+            b = m;
+    }
+    *lo = a;
+    while (a < c->n && c->ids[a] == id) a++;
+    *hi = a;
+}
+
+static int u64_cmp(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void cli_sort_unique(uint64_t *v, uint64_t *n) {
+    if (*n < 2) return;
+    qsort(v, (size_t)*n, sizeof *v, u64_cmp);
+    uint64_t k = 1;
+    for (uint64_t i = 1; i < *n; i++)
+        if (v[i] != v[k - 1]) v[k++] = v[i];
+    *n = k;
+}
+
+int cli_runs_build(const afmt_grid *g, size_t esize, uint64_t budget, const uint64_t *idx,
+                   uint64_t n, cli_run **runs, uint64_t *nruns) {
+    *runs = NULL;
+    *nruns = 0;
+    if (n == 0) return 0;
+    cli_run *r = malloc(sizeof *r * (size_t)n);
+    if (!r) return -1;
+    int nd = g->ndim;
+    uint64_t row = nd ? g->nchunk[nd - 1] : 1, m = 0, bytes = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t cc[AFMT_MAX_NDIM], b = 0;
+        afmt_grid_chunk_coord(g, idx[i], cc);
+        uint64_t elems = afmt_grid_chunk_box(g, cc, NULL, NULL);
+        if (!afmt_mul_ok(elems, esize, &b)) b = UINT64_MAX;
+        /* Joins the previous run if it is the next chunk of the same grid row and the
+         * run stays within the budget. */
+        if (m && idx[i] == r[m - 1].first + r[m - 1].n && idx[i] % row != 0 &&
+            afmt_add_ok(bytes, b, &bytes) && bytes <= budget) {
+            r[m - 1].n++;
+            continue;
+        }
+        r[m].first = idx[i];
+        r[m].n = 1;
+        m++;
+        bytes = b;
+    }
+    *runs = r;
+    *nruns = m;
+    return 0;
+}
+
+void cli_run_box(const afmt_grid *g, const cli_run *r, uint64_t *start, uint64_t *count) {
+    int nd = g->ndim;
+    if (nd == 0) return;
+    uint64_t cc[AFMT_MAX_NDIM], lo[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
+    afmt_grid_chunk_coord(g, r->first + r->n - 1, cc);
+    afmt_grid_chunk_box(g, cc, lo, ext);
+    uint64_t end = lo[nd - 1] + ext[nd - 1];
+    afmt_grid_chunk_coord(g, r->first, cc);
+    afmt_grid_chunk_box(g, cc, start, count);
+    count[nd - 1] = end - start[nd - 1];
 }

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from ._format import AfmtError, CodecError, CorruptError, VersionError
+from ._format import AfmtError, CodecError, CorruptError, VersionError, name_bytes
 
 _ERRORS = {-7: CorruptError, -8: VersionError, -10: CodecError}
 
@@ -99,6 +99,12 @@ def _comm_handle(comm):
     return ctypes.c_void_p(MPI._handleof(comm))
 
 
+def _b(name):
+    """A name or key for libafmt: a str (surrogates stand for bytes that are not UTF-8,
+    as the reader returns them) or bytes."""
+    return name_bytes(name)
+
+
 def _u64(seq):
     return (ctypes.c_uint64 * max(len(seq), 1))(*[int(x) for x in seq])
 
@@ -122,9 +128,9 @@ class Writer:
                 self._check(L.afmt_opts_set_block_size(opts, int(block_size)), None)
             h = _comm_handle(comm)
             if create:
-                rc = L.afmt_create(h, path.encode(), AFMT_TRUNC, opts, ctypes.byref(self._f))
+                rc = L.afmt_create(h, os.fsencode(path), AFMT_TRUNC, opts, ctypes.byref(self._f))
             else:
-                rc = L.afmt_open(h, path.encode(), AFMT_RDWR, opts, ctypes.byref(self._f))
+                rc = L.afmt_open(h, os.fsencode(path), AFMT_RDWR, opts, ctypes.byref(self._f))
             self._check(rc, None)
         finally:
             L.afmt_opts_free(opts)
@@ -143,12 +149,12 @@ class Writer:
         chunks = shape if chunks is None else [int(c) for c in chunks]
         dims_p = None
         if dims is not None:
-            dims_p = (ctypes.c_char_p * len(dims))(*[d.encode() for d in dims])
+            dims_p = (ctypes.c_char_p * len(dims))(*[_b(d) for d in dims])
         fill_p = None
         if fill is not None:
             fb = np.array(fill, dtype=dt.newbyteorder("="))
             fill_p = fb.ctypes.data_as(ctypes.c_void_p)
-        self._check(self._L.afmt_define(self._f, name.encode(), _DTYPE_IDS[dt.newbyteorder("=")],
+        self._check(self._L.afmt_define(self._f, _b(name), _DTYPE_IDS[dt.newbyteorder("=")],
                                         len(shape), _u64(shape), _u64(chunks), dims_p, fill_p))
 
     def write(self, name, data, start=None):
@@ -156,13 +162,13 @@ class Writer:
         a = np.ascontiguousarray(data)
         a = a.astype(a.dtype.newbyteorder("="), copy=False)
         start = [0] * a.ndim if start is None else start
-        self._check(self._L.afmt_write(self._f, name.encode(), _u64(start), _u64(a.shape),
+        self._check(self._L.afmt_write(self._f, _b(name), _u64(start), _u64(a.shape),
                                        a.ctypes.data_as(ctypes.c_void_p)))
 
     def read(self, name, start, count, dtype):
         """INDEPENDENT. libafmt's own read of a hyperslab (for comparisons)."""
         out = np.empty([int(c) for c in count], dtype=np.dtype(dtype).newbyteorder("="))
-        self._check(self._L.afmt_read(self._f, name.encode(), _u64(start), _u64(count),
+        self._check(self._L.afmt_read(self._f, _b(name), _u64(start), _u64(count),
                                       out.ctypes.data_as(ctypes.c_void_p)))
         return out
 
@@ -172,13 +178,13 @@ class Writer:
             v = np.frombuffer(value.encode(), dtype=np.uint8)
         else:
             v = np.ascontiguousarray(np.atleast_1d(value))
-        self._check(self._L.afmt_set_attr(self._f, array.encode() if array else None,
-                                          key.encode(), _DTYPE_IDS[v.dtype.newbyteorder("=")],
+        self._check(self._L.afmt_set_attr(self._f, _b(array) if array else None,
+                                          _b(key), _DTYPE_IDS[v.dtype.newbyteorder("=")],
                                           v.size, v.ctypes.data_as(ctypes.c_void_p)))
 
     def delete(self, name):
         """COLLECTIVE."""
-        self._check(self._L.afmt_delete(self._f, name.encode()))
+        self._check(self._L.afmt_delete(self._f, _b(name)))
 
     def commit(self):
         """COLLECTIVE. Makes everything staged durable as one new layer."""
@@ -216,9 +222,9 @@ class CReader:
         self._f = ctypes.c_void_p()
         h = _comm_handle(comm)
         if layer is None:
-            rc = L.afmt_open(h, path.encode(), AFMT_RDONLY, None, ctypes.byref(self._f))
+            rc = L.afmt_open(h, os.fsencode(path), AFMT_RDONLY, None, ctypes.byref(self._f))
         else:
-            rc = L.afmt_open_layer(h, path.encode(), int(layer), None, ctypes.byref(self._f))
+            rc = L.afmt_open_layer(h, os.fsencode(path), int(layer), None, ctypes.byref(self._f))
         Writer._check(self, rc, None)
 
     _check = Writer._check

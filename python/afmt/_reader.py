@@ -44,40 +44,124 @@ _lz4_into = _load_liblz4()
 _LITTLE = sys.byteorder == "little"
 
 
+def _load_libzstd():
+    """libzstd through ctypes for ZSTD_findFrameCompressedSize: the zstandard module has
+    no call that tells whether a block is exactly one frame (section 8)."""
+    import ctypes
+    import ctypes.util
+
+    for name in (ctypes.util.find_library("zstd"), "libzstd.so.1"):
+        if not name:
+            continue
+        try:
+            L = ctypes.CDLL(name)
+        except OSError:
+            continue
+        fn = L.ZSTD_findFrameCompressedSize
+        fn.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        fn.restype = ctypes.c_size_t
+        return fn
+    return None
+
+
+_zstd_frame_size = _load_libzstd()
+
+
 def _decompress_into(codec, stored, raw_size, out, what):
     """Decompresses into out (a writable uint8 numpy array of >= raw_size bytes) when the
     codec allows it; returns the raw bytes (out itself or a new buffer)."""
-    if codec == F.CODEC_LZ4 and _lz4_into is not None and raw_size < (1 << 31):
+    if codec == F.CODEC_LZ4 and _lz4_into is not None:
+        _lz4_possible(stored, raw_size, what)
         src = np.frombuffer(stored, dtype=np.uint8)
         n = _lz4_into(src.ctypes.data, out.ctypes.data, len(stored), raw_size)
         if n != raw_size:
             raise CorruptError("%s: does not decompress with lz4 to %d bytes" % (what, raw_size))
         return out[:raw_size]
     return _decompress(codec, stored, raw_size, what)
+
+
 try:
     import zstandard as _zstd
 except ImportError:  # pragma: no cover
     _zstd = None
 
 
+def _lz4_possible(stored, raw_size, what):
+    """An LZ4 block expands at most 255 times (plus a few bytes): a raw_size beyond that
+    cannot decompress to exactly raw_size, so it is damage found before allocating."""
+    if raw_size > 255 * len(stored) + 16:
+        raise CorruptError("%s: does not decompress with lz4 to %d bytes (%d stored bytes "
+                           "cannot expand that far)" % (what, raw_size, len(stored)))
+
+
+def _zstd_one_frame(stored, raw_size, what):
+    """Section 8: exactly one zstd frame (no skippable frame, nothing after it) whose
+    declared content size, if any, is raw_size. Checked before anything is allocated."""
+    if bytes(stored[:4]) != F.ZSTD_MAGIC:
+        raise CorruptError("%s: does not decompress with zstd (not a zstd frame)" % what)
+    try:
+        declared = _zstd.frame_content_size(stored)
+    except _zstd.ZstdError as e:
+        raise CorruptError("%s: does not decompress with zstd (%s)" % (what, e)) from None
+    if declared not in (-1, raw_size):
+        raise CorruptError("%s: does not decompress with zstd to %d bytes (its frame says %d)"
+                           % (what, raw_size, declared))
+    if _zstd_frame_size is not None:
+        n = _zstd_frame_size(bytes(stored), len(stored))
+        if n != len(stored):
+            raise CorruptError("%s: does not decompress with zstd (not exactly one frame)" %
+                               what)
+
+
+def _zstd_bounded(stored, raw_size, what):
+    """Decompresses one zstd frame, never producing more than raw_size bytes plus one
+    input piece's worth (a frame without a content size could expand without limit)."""
+    d = _zstd.ZstdDecompressor().decompressobj()
+    parts, total, i = [], 0, 0
+    while i < len(stored) and not d.eof:
+        piece = stored[i:i + 4096]
+        i += len(piece)
+        out = d.decompress(piece)
+        total += len(out)
+        if total > raw_size:
+            raise CorruptError("%s: decompresses with zstd to more than %d bytes" %
+                               (what, raw_size))
+        parts.append(out)
+    if not d.eof or d.unused_data or i != len(stored):
+        raise CorruptError("%s: does not decompress with zstd (not exactly one frame)" % what)
+    return b"".join(parts)
+
+
 def _decompress(codec, stored, raw_size, what):
     if codec == F.CODEC_NONE:
         return stored
     if codec == F.CODEC_LZ4 and _lz4 is not None:
+        _lz4_possible(stored, raw_size, what)
         try:
             out = _lz4.decompress(stored, uncompressed_size=raw_size)
         except Exception as e:  # lz4 raises LZ4BlockError
             raise CorruptError("%s: does not decompress with lz4 (%s)" % (what, e)) from None
     elif codec == F.CODEC_ZSTD and _zstd is not None:
+        _zstd_one_frame(stored, raw_size, what)
         try:
-            out = _zstd.ZstdDecompressor().decompress(stored, max_output_size=raw_size)
-        except Exception as e:
+            if _zstd.frame_content_size(stored) == raw_size and _zstd_frame_size is not None:
+                out = _zstd.ZstdDecompressor().decompress(stored, max_output_size=raw_size)
+            else:
+                out = _zstd_bounded(stored, raw_size, what)
+        except _zstd.ZstdError as e:
             raise CorruptError("%s: does not decompress with zstd (%s)" % (what, e)) from None
     else:
         raise CodecError("%s: codec id %d is not available to this reader" % (what, codec))
     if len(out) != raw_size:
         raise CorruptError("%s: decompresses to %d bytes, not %d" % (what, len(out), raw_size))
     return out
+
+
+def _bool01(a):
+    """Section 6: a BOOL byte other than 0 and 1 is true: numpy bools holding 0 or 1."""
+    u = a.view(np.uint8)
+    np.minimum(u, np.uint8(1), out=u)
+    return a
 
 
 def _attr_value(dtype, n, raw):
@@ -91,6 +175,8 @@ def _attr_value(dtype, n, raw):
         except UnicodeDecodeError:
             return a.copy()
     a = a.astype(a.dtype.newbyteorder("="))
+    if name == "bool":
+        _bool01(a)
     return a[0].item() if n == 1 else a
 
 
@@ -109,13 +195,27 @@ class Layer:
 
 
 class _Storage:
-    """Reads byte ranges; a rank of a communicator reads only what it asks for."""
+    """Reads byte ranges; a rank of a communicator reads only what it asks for. size is
+    the file size read after the superblock region (format.md 3.3), or at open."""
 
     def __init__(self, path):
         self.fd = os.open(path, os.O_RDONLY)
         self.size = os.fstat(self.fd).st_size
 
+    def read_region(self):
+        """Section 3.3: the superblock region, THEN the size. A writer extends the file
+        before it writes the slot naming the new end, so the size read after the slots is
+        never below the eof of a slot read; the other order makes a commit that lands in
+        between look like a truncated file."""
+        region = os.pread(self.fd, F.SUPER_REGION, 0)
+        self.size = os.fstat(self.fd).st_size
+        return region
+
     def read(self, off, n):
+        # Every range read lies below the chosen slot's eof, which is <= size: a range
+        # past it is damage, and checking first keeps a crafted length from allocating.
+        if off < 0 or n < 0 or off + n > self.size:
+            raise CorruptError("read of %d bytes at %d: the file ends at %d" % (n, off, self.size))
         b = os.pread(self.fd, n, off)
         if len(b) != n:
             raise CorruptError("read of %d bytes at %d: the file ends at %d" % (n, off, self.size))
@@ -128,40 +228,51 @@ class _Storage:
 
 
 def _read_chain(st, view_layer):
-    """Sections 3.3, 11, 12: the raw footers of the chain, newest first."""
-    region = st.read(0, min(st.size, F.SUPER_REGION))
-    slot = F.pick_slot(region)
-    if slot.eof > st.size:
-        raise CorruptError("superblock says the file ends at %d but it has %d bytes "
-                           "(truncated?)" % (slot.eof, st.size))
+    """Sections 3.3 and 11.1: the chosen slot and the decoded footers of its chain, newest
+    first (cut to the chain starting at layer view_layer if given)."""
+    region = st.read_region()
+    slot = F.pick_slot(region, st.size)
     chain = []
     off, length, prev_id = slot.footer_offset, slot.footer_length, None
     while length:
-        if len(chain) >= slot.nlayers or off < F.SUPER_REGION or off + length + F.TRAILER_SIZE > slot.eof:
+        k = len(chain)
+        if k >= slot.nlayers:                                               # step 1
+            raise CorruptError("the chain is longer than the %d layers the superblock "
+                               "counts" % slot.nlayers)
+        if off < F.SUPER_REGION or off + length + F.TRAILER_SIZE > slot.eof:  # step 2
             raise CorruptError("layer chain entry %d points at [%d, +%d) outside the "
-                               "committed file (end %d, %d layers)" %
-                               (len(chain), off, length, slot.eof, slot.nlayers))
-        b = st.read(off, length + F.TRAILER_SIZE)
+                               "committed file (end %d)" % (k, off, length, slot.eof))
+        b = st.read(off, length + F.TRAILER_SIZE)                           # step 3
         fb = b[:length]
         ck = F.checksum(fb)
-        if not chain and ck != slot.footer_checksum:
+        if k == 0 and ck != slot.footer_checksum:                           # step 4
             raise CorruptError("newest footer at %d (%d bytes) does not match the "
                                "superblock's checksum" % (off, length))
-        F.check_trailer(b[length:], off, length, ck)
-        L = F.decode_footer(fb, "layer footer at %d" % off)
-        if L.layer_id == 0 or L.layer_id > slot.layer_id or (prev_id is not None and
-                                                             L.layer_id >= prev_id):
-            raise CorruptError("footer at %d has layer id %d, out of order in the chain" %
-                               (off, L.layer_id))
+        F.check_trailer(b[length:], off, length, ck)                        # step 5
+        L = F.decode_footer(fb, "footer of layer at %d" % off)              # step 6
+        newest_ok = L.layer_id <= slot.layer_id if k == 0 else L.layer_id < prev_id
+        if L.layer_id < 1 or not newest_ok:                                 # step 7
+            raise CorruptError("footer at %d has layer id %d, out of order in the chain "
+                               "(newer layer %s, highest id %d)" %
+                               (off, L.layer_id, prev_id, slot.layer_id))
+        if L.data_offset > off:                                             # step 8
+            raise CorruptError("layer %d: data offset %d is past its footer at %d" %
+                               (L.layer_id, L.data_offset, off))
+        for i, blk in enumerate(L.blocks):
+            if blk[0] + blk[1] > off:
+                raise CorruptError("layer %d: block %d at offset %d (%d bytes) is not inside "
+                                   "the layer's data [%d, %d)" % (L.layer_id, i, blk[0], blk[1],
+                                                                  L.data_offset, off))
         prev_id = L.layer_id
         L.footer_offset, L.footer_length = off, length
         chain.append(L)
-        if L.flags & F.FLAG_BASE:
-            break
         off, length = L.prev_offset, L.prev_length
-    if len(chain) != slot.nlayers:
+    if len(chain) != slot.nlayers:                                          # step 9
         raise CorruptError("the superblock counts %d layers, the chain has %d" %
                            (slot.nlayers, len(chain)))
+    if chain and slot.next_array_id < chain[0].next_array_id:               # step 10
+        raise CorruptError("the superblock's next_array_id %d is below the newest layer's "
+                           "%d" % (slot.next_array_id, chain[0].next_array_id))
     if view_layer is not None:
         ids = [L.layer_id for L in chain]
         if view_layer not in ids:
@@ -171,61 +282,85 @@ def _read_chain(st, view_layer):
 
 
 class _ArrayMeta:
-    __slots__ = ("id", "name", "dtype", "shape", "chunks", "dims", "fill", "shuffle", "attrs",
-                 "nchunks")
+    __slots__ = ("id", "name", "dtype", "dtype_id", "flags", "shape", "chunks", "dims", "fill",
+                 "shuffle", "attrs", "nchunks")
 
 
 def _merge(chain):
-    """Section 11: applies the layers oldest to newest. Returns (arrays by name, chunk map
-    {(array id, chunk index): (block tuple, offset, size, layer id)}, file attributes)."""
+    """Section 11.2: applies the layers oldest to newest. Returns (arrays by name, chunk map
+    {(array id, chunk index): (block tuple, offset, size, layer id)}, file attributes,
+    live chunks per block offset)."""
     live, dead = {}, set()
     chunks, fattrs = {}, {}
+    next_id = 1
     for L in reversed(chain):
-        for r in L.arrays:
-            aid = r["id"]
+        lid = L.layer_id
+        if L.next_array_id < next_id:                                       # 1
+            raise CorruptError("layer %d: next_array_id %d is below the previous layer's %d"
+                               % (lid, L.next_array_id, next_id))
+        names = {m.name: m.id for m in live.values()}
+        for i, r in enumerate(L.arrays):                                    # 2
+            aid, rw = r["id"], "layer %d: array record %d" % (lid, i)
             if r["kind"] == F.KIND_DELETE:
-                if aid in dead:
-                    raise CorruptError("layer %d deletes array id %d twice" % (L.layer_id, aid))
-                live.pop(aid, None)
+                m = live.pop(aid, None)
+                if m is None:
+                    raise CorruptError("%s deletes array %d, which %s" % (
+                        rw, aid, "is already deleted" if aid in dead else "was never defined"))
                 dead.add(aid)
+                del names[m.name]
                 continue
             if aid in dead:
-                raise CorruptError("layer %d defines deleted array id %d" % (L.layer_id, aid))
-            for other in live.values():
-                if other.name == r["name"] and other.id != aid:
-                    raise CorruptError("layer %d: two live arrays named %r" %
-                                       (L.layer_id, r["name"]))
-            m = live.get(aid) or _ArrayMeta()
-            if aid not in live:
-                m.attrs = {}
-            m.id, m.name = aid, r["name"]
+                raise CorruptError("%s defines array %d, which was deleted" % (rw, aid))
+            other = names.get(r["name"])
+            if other is not None and other != aid:
+                raise CorruptError("%s: name %r is taken by array %d" % (rw, r["name"], other))
             dname, dcode, size = F.DTYPES[r["dtype"]]
-            m.dtype = np.dtype(dcode)
-            m.shape, m.chunks, m.dims = r["shape"], r["chunk"], r["dims"]
-            m.shuffle = bool(r["flags"] & F.ARRAY_SHUFFLE)
-            m.fill = np.frombuffer(r["fill"][:size], dtype=dcode)[0]
-            m.nchunks = tuple(-(-s // c) for s, c in zip(m.shape, m.chunks))
-            live[aid] = m
-        for aid, idx, blk, off, size in L.chunks:
             m = live.get(aid)
             if m is None:
-                raise CorruptError("layer %d: chunk of array id %d, which is not live" %
-                                   (L.layer_id, aid))
+                if aid < next_id:
+                    raise CorruptError("%s defines id %d, below next_array_id %d of the layers "
+                                       "before (ids are never reused)" % (rw, aid, next_id))
+                m = _ArrayMeta()
+                m.id, m.attrs = aid, {}
+                m.dtype = np.dtype(dcode)
+                m.dtype_id, m.flags = r["dtype"], r["flags"]
+                m.shape, m.chunks = r["shape"], r["chunk"]
+                m.shuffle = bool(r["flags"] & F.ARRAY_SHUFFLE)
+                m.nchunks = tuple(-(-s // c) for s, c in zip(m.shape, m.chunks))
+                live[aid] = m
+            elif (m.dtype_id, m.flags, m.shape, m.chunks) != (r["dtype"], r["flags"],
+                                                              r["shape"], r["chunk"]):
+                # A repeated DEFINE may change the name, dimension names and fill only:
+                # the rest decides where and how the older chunks decode.
+                raise CorruptError("%s redefines array %d (%r) with a different dtype, ndim, "
+                                   "flags, shape or chunk" % (rw, aid, m.name))
+            else:
+                del names[m.name]
+            m.name, m.dims = r["name"], r["dims"]
+            names[m.name] = aid
+            m.fill = np.frombuffer(r["fill"][:size], dtype=dcode)[0]
+            if dname == "bool":
+                m.fill = np.bool_(r["fill"][0] != 0)
+        for aid, idx, blk, off, size in L.chunks:                           # 3
+            m = live.get(aid)
+            if m is None:
+                raise CorruptError("layer %d: chunk %d of %s array id %d" % (
+                    lid, idx, "deleted" if aid in dead else "unknown", aid))
             n = 1
             for k in m.nchunks:
                 n *= k
             if idx >= n:
-                raise CorruptError("layer %d: chunk %d of array %r beyond its %d chunks" %
-                                   (L.layer_id, idx, m.name, n))
+                raise CorruptError("layer %d: array %d (%r): chunk index %d out of the grid "
+                                   "(%d chunks)" % (lid, aid, m.name, idx, n))
             ext = _chunk_extent(m, _chunk_coord(m, idx))
             want = m.dtype.itemsize
             for e in ext:
                 want *= e
             if size != want:
-                raise CorruptError("layer %d: chunk %d of %r has %d bytes, not %d" %
-                                   (L.layer_id, idx, m.name, size, want))
-            chunks[(aid, idx)] = (L.blocks[blk], off, size, L.layer_id)
-        for scope, key, dtype, n, raw in L.attrs:
+                raise CorruptError("layer %d: array %d (%r): chunk %d has %d bytes, its extent "
+                                   "needs %d" % (lid, aid, m.name, idx, size, want))
+            chunks[(aid, idx)] = (L.blocks[blk], off, size, lid)
+        for scope, key, dtype, n, raw in L.attrs:                           # 4
             if scope == F.SCOPE_LAYER:
                 continue
             value = _attr_value(dtype, n, raw)
@@ -234,8 +369,9 @@ def _merge(chain):
             elif scope in live:
                 live[scope].attrs[key] = value
             else:
-                raise CorruptError("layer %d: attribute %r of an unknown or deleted array id "
-                                   "%d" % (L.layer_id, key, scope))
+                raise CorruptError("layer %d: attribute %r of %s array id %d" % (
+                    lid, key, "deleted" if scope in dead else "unknown", scope))
+        next_id = L.next_array_id                                           # 5
     # Chunks of deleted ids never show through (their ids are never reused).
     chunks = {k: v for k, v in chunks.items() if k[0] in live}
     nlive = collections.Counter(v[0][0] for v in chunks.values())
@@ -369,7 +505,7 @@ class Array:
             return out
         if nd == 0:
             self._chunk_into([], self._f._chunks.get((m.id, 0)), out, (), None)
-            return out
+            return _bool01(out) if m.dtype.kind == "b" else out
         lo = [s // c for s, c in zip(start, self.chunks)]
         hi = [(s + n - 1) // c for s, n, c in zip(start, count, self.chunks)]
         # Chunks in file order of their blocks, so that each block is decompressed once.
@@ -400,6 +536,8 @@ class Array:
                 self._group_into(g, True, out, start, count)
         for g in rest:
             self._group_into(g, False, out, start, count)
+        if m.dtype.kind == "b":
+            _bool01(out)
         return out
 
     def _group_into(self, group, whole, out, start, count):
@@ -503,8 +641,16 @@ class File(collections.abc.Mapping):
             return hit
         what = "%s: block at offset %d" % (what, off)
         data = self._st.read(off, stored)
+        # Section 8, reading a block: the checksum, the codec, then decompression to
+        # exactly raw_size; what the stored bytes rule out is found before allocating.
         if F.checksum(data) != ck:
             raise CorruptError("%s (%d bytes) fails its checksum" % (what, stored))
+        if codec == F.CODEC_LZ4 and (_lz4 is not None or _lz4_into is not None):
+            _lz4_possible(data, raw_size, what)
+        elif codec == F.CODEC_ZSTD and _zstd is not None:
+            _zstd_one_frame(data, raw_size, what)
+        elif codec != F.CODEC_NONE:
+            raise CodecError("%s: codec id %d is not available to this reader" % (what, codec))
         if whole:
             tl = self._tls
             buf = getattr(tl, "buf", None)
@@ -521,6 +667,10 @@ class File(collections.abc.Mapping):
         return raw
 
     def __getitem__(self, name):
+        """The array of that name: a str, or the name's bytes (a name that is not UTF-8
+        is a str holding surrogates U+DC80..U+DCFF for its invalid bytes)."""
+        if isinstance(name, (bytes, bytearray)):
+            name = F.name_str(name)
         return Array(self, self._arrays[name])
 
     def __iter__(self):

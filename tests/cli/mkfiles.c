@@ -16,11 +16,27 @@
  *            file attributes title = "cli test", version = 3 (int32)
  *   layer 2: step[3] = -1
  *   layer 3: tmp deleted; late uint16 [4] = {1, 2, 3, 4}
+ *
+ * Files of arrays far larger than their data (stats and diff read only written chunks):
+ *   huge.afmt    h     float32 [2^50] chunk [2^20], h[2^20*5 + 7] = -4, h[2^50-3..] = 1,2,3
+ *                never uint8 [2^50] chunk [2^20] fill 9, never written
+ *                plane int16 [2^25, 2^25] chunk [1000, 3000] fill -1,
+ *                      plane[2^24 + i, 2^24 + j] = 4 i + j + 1 (i < 3, j < 4)
+ *   huge2.afmt   the same values in other chunk shapes (h [3*2^18], plane [700, 4096]),
+ *                except h[2^50-2] = 5 and plane[2^24 + 1, 2^24 + 2] = 70; never's fill is 8
+ *   bigchunk.afmt  x float64 [2^61] chunk [2^61] fill 1.5, never written: a 4.6 KB file
+ *                whose one chunk has 2^64 bytes (made as [4] chunk [4], then its footer
+ *                edited and every checksum re-sealed)
+ * Names that would act on a terminal:
+ *   esc.afmt     arrays "e<ESC>[31mred<ESC>[0m", "bad<ff>", "bad<fe>" (not UTF-8),
+ *                "c1<U+009B>2J", "nl<LF>x", "q\"b\\" with dim "d<TAB>im", attribute
+ *                "k<BEL>ey" = "v<U+009B>[2Jx" and file attribute "t<ESC>]0;pwned<BEL>" = 1
  */
 #include <afmt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 static int rank, size;
 
@@ -147,6 +163,112 @@ static void write_file(const char *path, afmt_codec codec, uint64_t block, int v
     CHECK(f, afmt_close(f));
 }
 
+static void write_huge(const char *path, int variant) {
+    afmt_file *f;
+    CHECK(NULL, afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, NULL, &f));
+    const uint64_t big = (uint64_t)1 << 50;
+    uint64_t hshape[1] = {big}, hchunk[1] = {variant ? 3u << 18 : 1u << 20};
+    CHECK(f, afmt_define(f, "h", AFMT_FLOAT32, 1, hshape, hchunk, NULL, NULL));
+    uint64_t nchunk[1] = {1u << 20};
+    uint8_t nfill = variant ? 8 : 9;
+    CHECK(f, afmt_define(f, "never", AFMT_UINT8, 1, hshape, nchunk, NULL, &nfill));
+    uint64_t pshape[2] = {1u << 25, 1u << 25},
+             pchunk[2] = {variant ? 700 : 1000, variant ? 4096 : 3000};
+    int16_t pfill = -1;
+    CHECK(f, afmt_define(f, "plane", AFMT_INT16, 2, pshape, pchunk, NULL, &pfill));
+    if (rank == 0) {
+        float one = -4, tail[3] = {1, 2, 3};
+        if (variant) tail[1] = 5;
+        uint64_t st[1] = {(5u << 20) + 7}, cn[1] = {1};
+        CHECK(f, afmt_write(f, "h", st, cn, &one));
+        st[0] = big - 3;
+        cn[0] = 3;
+        CHECK(f, afmt_write(f, "h", st, cn, tail));
+        int16_t p[12];
+        for (int i = 0; i < 12; i++) p[i] = (int16_t)(i + 1);
+        if (variant) p[4 + 2] = 70;
+        uint64_t ps[2] = {1u << 24, 1u << 24}, pc[2] = {3, 4};
+        CHECK(f, afmt_write(f, "plane", ps, pc, p));
+    }
+    CHECK(f, afmt_close(f));
+}
+
+static uint64_t get64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static void put64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* bigchunk.afmt: written as [4] chunk [4], then the newest footer's first array record
+ * gets shape and chunk 2^61 and the footer, trailer and slot checksums are re-sealed
+ * (docs/format.md 3, 4, 5.4), so that the file is valid with a 2^64-byte chunk. */
+static void write_bigchunk(const char *path) {
+    afmt_file *f;
+    CHECK(NULL, afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, NULL, &f));
+    uint64_t shape[1] = {4};
+    double fill = 1.5;
+    CHECK(f, afmt_define(f, "x", AFMT_FLOAT64, 1, shape, NULL, NULL, &fill));
+    CHECK(f, afmt_close(f));
+    if (rank == 0) {
+        FILE *fp = fopen(path, "r+b");
+        static uint8_t b[1 << 16];
+        size_t n = fp ? fread(b, 1, sizeof b, fp) : 0;
+        uint8_t *slot = get64(b + 2048 + 32) > get64(b + 32) ? b + 2048 : b;
+        uint64_t fo = get64(slot + 40), fl = get64(slot + 48);
+        if (!fp || fo + fl + 32 != n) {
+            fprintf(stderr, "mkfiles: %s: unexpected layout\n", path);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        uint8_t *ft = b + fo;
+        uint64_t hs = get64(ft + 8) >> 32, ars = get64(ft + 144) & 0xffffffffu; /* u32 fields */
+        uint8_t *dim = ft + hs + ars;
+        put64(dim, (uint64_t)1 << 61);
+        put64(dim + 8, (uint64_t)1 << 61);
+        put64(ft + fl - 8, XXH3_64bits(ft, (size_t)fl - 8));
+        uint64_t ck = XXH3_64bits(ft, (size_t)fl);
+        put64(ft + fl + 16, ck);
+        put64(slot + 56, ck);
+        put64(slot + 120, XXH3_64bits(slot, 120));
+        rewind(fp);
+        if (fwrite(b, 1, n, fp) != n || fclose(fp) != 0) {
+            fprintf(stderr, "mkfiles: %s: rewrite failed\n", path);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+static void write_esc(const char *path) {
+    afmt_file *f;
+    CHECK(NULL, afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, NULL, &f));
+    static const char *names[] = {"e\x1b[31mred\x1b[0m",
+                                  "bad\xff",
+                                  "bad\xfe",
+                                  "c1\xc2\x9b"
+                                  "2J",
+                                  "nl\nx",
+                                  "q\"b\\"};
+    uint64_t shape[1] = {3};
+    const char *dims[1] = {"d\tim"};
+    for (int i = 0; i < 6; i++) {
+        CHECK(f, afmt_define(f, names[i], AFMT_INT32, 1, shape, NULL, dims, NULL));
+        int32_t v[3] = {i, i, i};
+        uint64_t st[1] = {0}, cn[1] = {3};
+        if (rank == 0) CHECK(f, afmt_write(f, names[i], st, cn, v));
+    }
+    CHECK(f, afmt_set_attr(f, names[0],
+                           "k\x07"
+                           "ey",
+                           AFMT_UINT8, 7, "v\xc2\x9b[2Jx"));
+    int32_t one = 1;
+    CHECK(f, afmt_set_attr(f, NULL, "t\x1b]0;pwned\x07", AFMT_INT32, 1, &one));
+    CHECK(f, afmt_close(f));
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -165,6 +287,14 @@ int main(int argc, char **argv) {
     write_file(path, AFMT_CODEC_LZ4, 1024, 1);
     snprintf(path, sizeof path, "%s/other.afmt", argv[1]);
     write_file(path, AFMT_CODEC_NONE, 1024, 2);
+    snprintf(path, sizeof path, "%s/huge.afmt", argv[1]);
+    write_huge(path, 0);
+    snprintf(path, sizeof path, "%s/huge2.afmt", argv[1]);
+    write_huge(path, 1);
+    snprintf(path, sizeof path, "%s/bigchunk.afmt", argv[1]);
+    write_bigchunk(path);
+    snprintf(path, sizeof path, "%s/esc.afmt", argv[1]);
+    write_esc(path);
     MPI_Finalize();
     return 0;
 }

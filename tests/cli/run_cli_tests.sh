@@ -316,6 +316,113 @@ t "diff missing" "$AFMT" diff "$B" "$W/nosuch.afmt"
 rc_is 2
 one_line
 
+# ---- arrays far larger than their data: only written chunks are read -------------------------
+# h, never and plane have 2^50 elements each; a walk over every element would never end.
+H=$W/huge.afmt
+NH=1125899906842624
+t "stats huge" timeout 120 "$AFMT" stats "$H"
+rc_is 0
+if grep -qE "^h +float32 +$NH +4 +0 +-4 +3 +0.5$" out; then ok "stats huge: h"; else bad "stats huge: h"; fi
+if grep -qE "^never +uint8 +$NH +0 +0 +- +- +-$" out; then ok "stats huge: never written"; else bad "stats huge: never"; fi
+if grep -qE "^plane +int16 +$NH +12 +0 +1 +12 +6.5$" out; then ok "stats huge: plane"; else bad "stats huge: plane"; fi
+cp out statsh.txt
+t "stats huge np3 small slabs" mpi 3 env AFMT_CLI_SLAB_BYTES=4096 timeout 120 "$AFMT" stats "$H"
+rc_is 0
+if cmp -s out statsh.txt; then ok "stats huge: 3 ranks, 4 KiB slabs, same result"; else bad "stats huge: np3 differs"; fi
+t "diff huge" timeout 120 "$AFMT" diff "$H" "$W/huge2.afmt"
+rc_is 1
+has "array \"h\": 1 of $NH values differ; first at [1125899906842622]: 2 vs 5"
+has "array \"never\": $NH of $NH values differ; first at [0]: 9 vs 8"
+has "array \"plane\": 1 of $NH values differ; first at [16777217,16777218]: 7 vs 70"
+cp out diffh.txt
+t "diff huge np3 small slabs" mpi 3 env AFMT_CLI_SLAB_BYTES=4096 timeout 120 "$AFMT" diff "$H" "$W/huge2.afmt"
+rc_is 1
+if cmp -s out diffh.txt; then ok "diff huge: 3 ranks, 4 KiB slabs, same report"; else bad "diff huge: np3 differs"; fi
+t "diff huge atol" timeout 120 "$AFMT" diff "$H" "$W/huge2.afmt" --atol 100
+rc_is 1
+has 'array "never": fill value 9 vs 8'
+lacks 'values differ'
+t "diff huge itself" timeout 120 "$AFMT" diff "$H" "$H"
+rc_is 0
+t "dump huge tail" "$AFMT" dump "$H" h --start 1125899906842620 --count 4
+out_is "[1125899906842620] 0 1 2 3"
+
+# ---- a valid 4.6 KB file whose one chunk has 2^64 bytes, fill 1.5: slabs stay bounded --------
+BC=$W/bigchunk.afmt
+t "ls 2^64-byte chunk" "$AFMT" ls "$BC"
+if [ "$rc" -eq 0 ]; then
+    t "stats 2^64-byte chunk" timeout 120 "$AFMT" stats "$BC"
+    rc_is 0
+    if grep -qE '^x +float64 +2305843009213693952 +0 +0 +- +- +-$' out; then ok "stats 2^64-byte chunk: all fill"; else bad "stats 2^64-byte chunk"; fi
+    t "diff 2^64-byte chunk" timeout 120 "$AFMT" diff "$BC" "$BC"
+    rc_is 0
+    t "dump 2^64-byte chunk" bash -c "timeout 60 '$AFMT' dump '$BC' x | head -c 24"
+    out_is "[0] 1.5 1.5 1.5 1.5 1.5 "
+    t "dump 2^64-byte chunk small slabs" bash -c "AFMT_CLI_SLAB_BYTES=64 timeout 60 '$AFMT' dump '$BC' x | head -c 24"
+    out_is "[0] 1.5 1.5 1.5 1.5 1.5 "
+    t "dump 2^64-byte chunk tail" "$AFMT" dump "$BC" x --start 2305843009213693950
+    out_is "[2305843009213693950] 1.5 1.5"
+else # a library that refuses such a chunk at open: a one-line error, no crash
+    rc_is 2
+    one_line
+    for c in stats "dump:x" "diff:$BC"; do
+        IFS=: read -r -a cmd <<<"$c"
+        t "${cmd[0]} 2^64-byte chunk" timeout 120 "$AFMT" "${cmd[0]}" "$BC" "${cmd[@]:1}"
+        rc_is 2
+        one_line
+    done
+fi
+
+# ---- names that would act on a terminal are escaped ------------------------------------------
+E=$W/esc.afmt
+# No control character but the newline, no C1 control, valid UTF-8, in out and err.
+clean() {
+    if LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' out err || LC_ALL=C grep -q $'\xc2[\x80-\x9f]' out err ||
+        ! iconv -f UTF-8 -t UTF-8 out >/dev/null 2>&1 || ! iconv -f UTF-8 -t UTF-8 err >/dev/null 2>&1; then
+        bad "$name: raw control characters or invalid UTF-8 printed"
+    else ok "$name: escaped"; fi
+}
+t "ls escapes" "$AFMT" ls -l "$E"
+rc_is 0
+clean
+has 'e\x1b[31mred\x1b[0m '
+has 'bad\xff '
+has 'bad\xfe '
+has 'c1\xc2\x9b2J '
+has 'nl\nx '
+has 'q"b\\ '
+has ' d\tim '
+has 'attribute k\x07ey (uint8) = "v\xc2\x9b[2Jx"'
+has 't\x1b]0;pwned\x07 (int32) = 1'
+t "ls --json escapes" "$AFMT" ls --json "$E"
+rc_is 0
+clean
+json_ok
+has '"name": "bad\udcff"'
+has '"name": "bad\udcfe"'
+has '"name": "e\u001b[31mred\u001b[0m"'
+has '"name": "c1\u009b2J"'
+has '"k\u0007ey": "v\u009b[2Jx"'
+t "info --blocks escapes" "$AFMT" info --blocks "$E"
+rc_is 0
+clean
+has '"q\"b\\" 0'
+has 't\x1b]0;pwned\x07 (int32) = 1'
+t "stats escapes" "$AFMT" stats "$E"
+rc_is 0
+clean
+if grep -qE '^nl\\nx +int32 +3 +3 +0 +4 +4 +4$' out; then ok "stats escapes: nl\\nx line"; else bad "stats escapes: line"; fi
+t "diff escapes" "$AFMT" diff "$E" "$B"
+rc_is 1
+clean
+has 'array "q\"b\\" only in'
+has 'file: attribute "t\x1b]0;pwned\x07" only in'
+t "dump escapes in the error" "$AFMT" dump "$E" $'no\x1b[2Jsuch'
+rc_is 2
+one_line
+clean
+err_has 'no array "no\x1b[2Jsuch"'
+
 # ---- verify on a whole file ------------------------------------------------------------------
 t "verify" "$AFMT" verify "$B"
 rc_is 0

@@ -16,14 +16,18 @@
 /* A refusal: one line on stderr (rank 0) and exit status 1, apart from errors (2). */
 static int refuse(const char *path, const char *what) {
     if (cli.rank == 0) {
-        fprintf(stderr, "afmt: %s: %s\n", path, what);
+        char ep[CLI_ESC_SIZE(1024)], ew[CLI_ESC_SIZE(2048)];
+        fprintf(stderr, "afmt: %s: %s\n", cli_esc(path, ep, sizeof ep),
+                cli_esc(what, ew, sizeof ew));
         fflush(stderr);
     }
     return CLI_DIFF;
 }
 
 static int unlock_rank0(const char *path, int force) {
-    char msg[AFMT_ERRMSG_MAX], who[768], line[2048];
+    /* The lock's content is written by whoever created the lock file: printed escaped. */
+    char msg[AFMT_ERRMSG_MAX], who[768], line[2048], ep[CLI_ESC_SIZE(1024)];
+    char ewho[CLI_ESC_SIZE(sizeof who)];
     char *real = NULL;
     if (afmt_storage_resolve_path(path, 0, &real, msg) != AFMT_OK)
         return cli_error(path, "%s", msg);
@@ -37,7 +41,7 @@ static int unlock_rank0(const char *path, int force) {
         int exists = stat(path, &sb) == 0;
         free(lp);
         if (!exists) return cli_error(path, "no such file (and no lock)");
-        printf("%s: not locked\n", path);
+        printf("%s: not locked\n", cli_esc(path, ep, sizeof ep));
         return CLI_OK;
     }
     if (rc != AFMT_OK) {
@@ -45,6 +49,7 @@ static int unlock_rank0(const char *path, int force) {
         return cli_error(path, "%s", msg);
     }
     afmt_lock_describe(&h, who, sizeof who);
+    cli_esc(who, ewho, sizeof ewho);
     int stale = afmt_lock_is_stale(&h);
     if (!stale && !force) {
         free(lp);
@@ -63,14 +68,15 @@ static int unlock_rank0(const char *path, int force) {
     rc = afmt_lock_break(lp, &h, msg);
     free(lp);
     if (rc == AFMT_ENOTFOUND) {
-        printf("%s: not locked (the lock of %s was removed meanwhile)\n", path, who);
+        printf("%s: not locked (the lock of %s was removed meanwhile)\n",
+               cli_esc(path, ep, sizeof ep), ewho);
         return CLI_OK;
     }
     if (rc == AFMT_EBUSY)
         return refuse(path, "the lock changed while it was checked (another writer took it); "
                             "not removed: run afmt unlock again to see the new holder");
     if (rc != AFMT_OK) return cli_error(path, "%s", msg);
-    printf("%s: removed the lock of %s (%s)\n", path, who,
+    printf("%s: removed the lock of %s (%s)\n", cli_esc(path, ep, sizeof ep), ewho,
            stale ? "stale: the process is gone on this host" : "--force");
     return CLI_OK;
 }

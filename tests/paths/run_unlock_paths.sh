@@ -85,6 +85,20 @@ rc=$?
 rc_is 0
 if [ -e f.afmt.lock ]; then bad "unlock: relative: lock still there"; else ok "unlock: relative: removed"; fi
 
+# A lock file another local user wrote, with terminal escapes in it: shown escaped, both
+# when it is refused and when it is removed.
+printf 'host=%s\033]0;pwned\007 pid=%s job=\033[31mx time=2026-01-01T00:00:00Z\n' "$HOST" "$DEAD" >f.afmt.lock
+t "unlock: escapes in the lock" "$AFMT" unlock f.afmt --force
+rc_is 0
+has '\x1b]0;pwned\x07'
+if grep -q "$(printf '\033')" out err; then bad "unlock: an escape reached the terminal"; else ok "unlock: no raw escape printed"; fi
+printf 'host=otherhost\033[2J pid=1 job=1 time=2026-01-01T00:00:00Z\n' >f.afmt.lock
+t "unlock: escapes in a live lock" "$AFMT" unlock f.afmt
+rc_is 1
+err_has '\x1b[2J'
+if grep -q "$(printf '\033')" out err; then bad "unlock: an escape reached the terminal"; else ok "unlock: no raw escape printed"; fi
+rm -f f.afmt.lock
+
 # A FIFO as the data file: the tool's open refuses it at once; unlock finds no lock.
 mkfifo g.afmt
 t "ls: FIFO data file" "$AFMT" ls g.afmt

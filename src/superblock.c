@@ -160,6 +160,18 @@ int afmt_super_examine(const uint8_t *region, size_t len, uint64_t size, afmt_su
     for (int i = 0; i < 2; i++)
         v->state[i] =
             afmt_super_check_slot(region, len, i, &v->slot[i], v->why[i], sizeof v->why[i]);
+    for (int i = 0; i < 2; i++) {
+        if (v->state[i] != AFMT_OK) continue;
+        if (v->slot[i].eof > size) {
+            /* The commit it describes is not (or no longer) all in the file. */
+            snprintf(v->why[i], sizeof v->why[i],
+                     "the file has only %llu bytes, the slot's eof is %llu (truncated?)",
+                     (unsigned long long)size, (unsigned long long)v->slot[i].eof);
+            continue;
+        }
+        v->usable[i] = 1;
+        if (v->chosen < 0 || v->slot[i].generation > v->slot[v->chosen].generation) v->chosen = i;
+    }
     /* Any readable slot of a newer version means a newer writer has touched the file:
      * the slot of this version may be stale, so refuse rather than read old state. */
     for (int i = 0; i < 2; i++)
@@ -175,18 +187,6 @@ int afmt_super_examine(const uint8_t *region, size_t len, uint64_t size, afmt_su
                          "superblock: the slots name different files (uuid %s in slot A, %s in "
                          "slot B)",
                          a, b);
-    }
-    for (int i = 0; i < 2; i++) {
-        if (v->state[i] != AFMT_OK) continue;
-        if (v->slot[i].eof > size) {
-            /* The commit it describes is not (or no longer) all in the file. */
-            snprintf(v->why[i], sizeof v->why[i],
-                     "the file has only %llu bytes, the slot's eof is %llu (truncated?)",
-                     (unsigned long long)size, (unsigned long long)v->slot[i].eof);
-            continue;
-        }
-        v->usable[i] = 1;
-        if (v->chosen < 0 || v->slot[i].generation > v->slot[v->chosen].generation) v->chosen = i;
     }
     if (v->chosen < 0)
         return afmt_fail(errmsg, AFMT_ECORRUPT, "superblock: no valid slot: slot A: %s; slot B: %s",

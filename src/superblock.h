@@ -50,7 +50,7 @@ typedef struct {
  * file's size) and picks the usable slot with the highest generation (A on a tie).
  * AFMT_EVERSION if a slot is of a newer version, AFMT_ECORRUPT if both slots are valid
  * but name different uuids or if no slot is usable (errmsg names both slots' problems).
- * v is filled in any case. */
+ * v is filled in any case (chosen too, if a slot is usable, whatever the code). */
 int afmt_super_examine(const uint8_t *region, size_t len, uint64_t size, afmt_super_view *v,
                        char *errmsg);
 /* afmt_super_examine without a file size (every valid slot is usable): the chosen slot

@@ -232,8 +232,7 @@ static void merge(verifier *v, const uint64_t *chain, uint64_t n, int live) {
             break;
         }
         if (rc != AFMT_OK) {
-            lines_add(&v->damage, "layer %llu (footer at offset %llu): %s", (ull)p->L.layer_id,
-                      (ull)p->offset, msg);
+            lines_add(&v->damage, "footer at offset %llu: %s", (ull)p->offset, msg);
             if (k > 0)
                 lines_add(&v->notes, "the %llu newer layer%s not merged after that damage", (ull)k,
                           k == 1 ? " was" : "s were");

@@ -16,6 +16,8 @@
 #include <sys/random.h>
 #endif
 
+#include <xxhash.h>
+
 #include "afmt.h"
 
 #define HMAP_MIN_CAP 16
@@ -168,6 +170,11 @@ int afmt_hmap_put(afmt_hmap *m, uint64_t k1, uint64_t k2, uint64_t val) {
     s->used = 1;
     m->count++;
     return AFMT_OK;
+}
+
+uint64_t afmt_hmap_hash_bytes(const void *p, size_t n) {
+    pthread_once(&seed_once, seed_init);
+    return (uint64_t)XXH3_64bits_withSeed(p, n, (XXH64_hash_t)seed[1]);
 }
 
 uint64_t afmt_hmap_probe_len(const afmt_hmap *m, uint64_t k1, uint64_t k2) {

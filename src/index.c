@@ -29,7 +29,7 @@ static uint64_t name_hash(const char *name) {
     /* Test builds only: forces collisions to exercise the collision chains. */
     return (uint64_t)strlen(name) % 3;
 #else
-    return afmt_checksum(name, strlen(name));
+    return afmt_hmap_hash_bytes(name, strlen(name));
 #endif
 }
 
@@ -63,10 +63,25 @@ static void name_remove(afmt_index *x, const char *name, uint64_t pos) {
 
 /* ---- attributes ---- */
 
-static afmt_attr_rec *attr_find(afmt_attr_rec *a, uint64_t n, const char *key) {
+/* The attribute key of owner (list a of n), or NULL. The map holds the first attribute of
+ * each key hash; only a key that shares its hash with another one (never in practice:
+ * the hash is keyed) costs a scan. So loading a layer of many attributes stays linear. */
+static afmt_attr_rec *attr_find(const afmt_index *x, uint64_t owner, afmt_attr_rec *a, uint64_t n,
+                                const char *key) {
+    const uint64_t *p = afmt_hmap_get(&x->attr_map, owner, name_hash(key));
+    if (!p) return NULL;
+    if (*p < n && strcmp(a[*p].key, key) == 0) return &a[*p];
     for (uint64_t i = 0; i < n; i++)
         if (strcmp(a[i].key, key) == 0) return &a[i];
     return NULL;
+}
+
+/* Drops the map entries of owner's attributes (its list is about to be freed). */
+static void attr_unmap(afmt_index *x, uint64_t owner, const afmt_attr_rec *a, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t h = name_hash(a[i].key), *p = afmt_hmap_get(&x->attr_map, owner, h);
+        if (p && *p == i) afmt_hmap_del(&x->attr_map, owner, h);
+    }
 }
 
 static void attrs_free(afmt_attr_rec *a, uint64_t n) {
@@ -94,18 +109,21 @@ static uint8_t *dup_bytes(const void *p, size_t n) {
 }
 
 /* Sets or replaces key in the list; on AFMT_ENOMEM the list is unchanged. */
-static int attr_set(afmt_attr_rec **a, uint64_t *n, uint64_t *cap, uint64_t array_id,
+static int attr_set(afmt_index *x, afmt_attr_rec **a, uint64_t *n, uint64_t *cap, uint64_t array_id,
                     const char *key, afmt_dtype t, uint64_t cnt, const void *value) {
     size_t bytes;
     if (!attr_bytes(t, cnt, &bytes)) return AFMT_EINVAL;
     uint8_t *v = dup_bytes(value, bytes);
     if (!v) return AFMT_ENOMEM;
-    afmt_attr_rec *r = attr_find(*a, *n, key);
+    afmt_attr_rec *r = attr_find(x, array_id, *a, *n, key);
     if (!r) {
-        if (GROW(*a, *cap, *n + 1) != AFMT_OK) {
+        if (GROW(*a, *cap, *n + 1) != AFMT_OK || afmt_hmap_reserve(&x->attr_map, 1) != AFMT_OK) {
             free(v);
             return AFMT_ENOMEM;
         }
+        uint64_t h = name_hash(key);
+        if (!afmt_hmap_get(&x->attr_map, array_id, h))
+            afmt_hmap_put(&x->attr_map, array_id, h, *n); /* reserved: cannot fail */
         r = &(*a)[(*n)++];
         memset(r, 0, sizeof *r);
         strcpy(r->key, key);
@@ -126,6 +144,7 @@ void afmt_index_init(afmt_index *x) {
     afmt_hmap_init(&x->by_id);
     afmt_hmap_init(&x->by_name);
     afmt_hmap_init(&x->chunks);
+    afmt_hmap_init(&x->attr_map);
     x->next_array_id = 1;
 }
 
@@ -139,6 +158,7 @@ void afmt_index_free(afmt_index *x) {
     free(x->locs);
     afmt_hmap_free(&x->chunks);
     attrs_free(x->file_attrs, x->n_file_attrs);
+    afmt_hmap_free(&x->attr_map);
     for (uint64_t i = 0; i < x->n_layers; i++) attrs_free(x->layers[i].attrs, x->layers[i].n_attrs);
     free(x->layers);
     free(x->live);
@@ -288,7 +308,9 @@ static void drop_chunks(afmt_index *x, const afmt_array *a) {
     compact_locs(x);
 }
 
-int afmt_index_forget(afmt_index *x, uint64_t id) {
+/* Marks id deleted; fix_live: also takes it out of the live list (else the caller
+ * rebuilds the list once, after many deletions: see live_rebuild). */
+static int forget(afmt_index *x, uint64_t id, int fix_live) {
     uint64_t *pp = afmt_hmap_get(&x->by_id, id, 0);
     if (!pp) return AFMT_ENOTFOUND;
     uint64_t pos = *pp;
@@ -297,23 +319,37 @@ int afmt_index_forget(afmt_index *x, uint64_t id) {
     name_remove(x, a->d.name, pos);
     /* Binary search in the sorted live list, then close the gap. */
     uint64_t lo = 0, hi = x->n_live;
-    while (lo < hi) {
+    while (fix_live && lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         if (x->live[mid] < pos)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < x->n_live && x->live[lo] == pos) {
+    if (fix_live && lo < x->n_live && x->live[lo] == pos) {
         memmove(&x->live[lo], &x->live[lo + 1], (size_t)(x->n_live - lo - 1) * sizeof *x->live);
         x->n_live--;
     }
     /* A dead array's attributes are unreachable: release them now. */
+    attr_unmap(x, id, a->attrs, a->n_attrs);
     attrs_free(a->attrs, a->n_attrs);
     a->attrs = NULL;
     a->n_attrs = a->cap_attrs = 0;
     a->live = 0;
     return AFMT_OK;
+}
+
+/* The live list without the arrays that died: one pass, after a layer's deletions (one
+ * memmove per deletion would make a layer deleting many arrays quadratic). */
+static void live_rebuild(afmt_index *x) {
+    uint64_t w = 0;
+    for (uint64_t i = 0; i < x->n_live; i++)
+        if (x->arrays[x->live[i]].live) x->live[w++] = x->live[i];
+    x->n_live = w;
+}
+
+int afmt_index_forget(afmt_index *x, uint64_t id) {
+    return forget(x, id, 1);
 }
 
 int afmt_index_delete(afmt_index *x, uint64_t id) {
@@ -337,19 +373,20 @@ int afmt_index_set_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_
     size_t bytes;
     if (!key_ok(key) || !attr_bytes(t, n, &bytes) || (bytes && !value_le)) return AFMT_EINVAL;
     if (array_id == AFMT_ATTR_FILE)
-        return attr_set(&x->file_attrs, &x->n_file_attrs, &x->cap_file_attrs, array_id, key, t, n,
-                        value_le);
+        return attr_set(x, &x->file_attrs, &x->n_file_attrs, &x->cap_file_attrs, array_id, key, t,
+                        n, value_le);
     if (array_id == AFMT_ATTR_LAYER) return AFMT_EINVAL; /* those belong to a layer */
     afmt_array *a = live_by_id(x, array_id);
     if (!a) return AFMT_ENOTFOUND;
-    return attr_set(&a->attrs, &a->n_attrs, &a->cap_attrs, array_id, key, t, n, value_le);
+    return attr_set(x, &a->attrs, &a->n_attrs, &a->cap_attrs, array_id, key, t, n, value_le);
 }
 
 const afmt_attr_rec *afmt_index_get_attr(const afmt_index *x, uint64_t array_id, const char *key) {
     if (!key) return NULL;
-    if (array_id == AFMT_ATTR_FILE) return attr_find(x->file_attrs, x->n_file_attrs, key);
+    if (array_id == AFMT_ATTR_FILE)
+        return attr_find(x, array_id, x->file_attrs, x->n_file_attrs, key);
     afmt_array *a = live_by_id(x, array_id);
-    return a ? attr_find(a->attrs, a->n_attrs, key) : NULL;
+    return a ? attr_find(x, array_id, a->attrs, a->n_attrs, key) : NULL;
 }
 
 /* ---- lookups ---- */
@@ -785,7 +822,7 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
     for (uint64_t i = 0; mode == AFMT_CHECK_LOAD && i < L->n_arrays && rc == AFMT_OK; i++) {
         const afmt_array_rec *r = &L->arrays[i];
         if (r->kind == AFMT_REC_DELETE) {
-            afmt_index_forget(x, r->id);
+            forget(x, r->id, 0);
             any_delete = 1;
             continue;
         }
@@ -793,7 +830,10 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
         if (rc != AFMT_OK)
             afmt_fail(errmsg, rc, "layer %llu: %s", lid, why); /* only ENOMEM after the check */
     }
-    if (any_delete) drop_deleted(x, L);
+    if (any_delete) {
+        live_rebuild(x);
+        drop_deleted(x, L);
+    }
     if (rc != AFMT_OK) {
         attrs_free(li.attrs, li.n_attrs);
         return rc;

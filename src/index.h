@@ -55,6 +55,8 @@ typedef struct {
     afmt_hmap chunks; /* (array id, chunk index) -> position in locs */
     afmt_attr_rec *file_attrs;
     uint64_t n_file_attrs, cap_file_attrs;
+    afmt_hmap attr_map;      /* (owner id, hash of key) -> position of the owner's first attribute
+                              * with a key of that hash (a look-up never scans a whole list) */
     afmt_layer_info *layers; /* oldest first */
     uint64_t n_layers, cap_layers;
     uint64_t next_array_id; /* >= 1 */

@@ -779,6 +779,81 @@ static void test_hash_flood(void **state) {
     done();
 }
 
+/* ---- many records in one layer: loading stays linear ----------------------------------- */
+
+enum { NREC = 20000 };
+
+static void test_many_records(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "rules-many");
+    afmt_file *f;
+    TU_OK(NULL, afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, NULL, &f));
+    TU_OK(f, afmt_close(f));
+    if (tu_rank() == 0) {
+        /* Layer 1: NREC scalar arrays and NREC file attributes; layer 2 deletes them all.
+         * Attribute look-ups by a linear scan and one memmove of the live list per deletion
+         * made such layers quadratic to load. */
+        afmt_layer L;
+        memset(&L, 0, sizeof L);
+        L.arrays = calloc(NREC, sizeof *L.arrays);
+        L.attrs = calloc(NREC, sizeof *L.attrs);
+        assert_non_null(L.arrays);
+        assert_non_null(L.attrs);
+        static const uint8_t one = 1;
+        for (uint64_t i = 0; i < NREC; i++) {
+            afmt_array_rec *r = &L.arrays[i];
+            r->id = i + 1;
+            r->kind = AFMT_REC_DEFINE;
+            r->dtype = AFMT_UINT8;
+            snprintf(r->name, sizeof r->name, "a%05llu", (ull)i);
+            afmt_attr_rec *t = &L.attrs[i];
+            t->array_id = AFMT_ATTR_FILE;
+            snprintf(t->key, sizeof t->key, "k%05llu", (ull)i);
+            t->dtype = AFMT_UINT8;
+            t->n = 1;
+            t->value = (uint8_t *)&one;
+        }
+        L.n_arrays = NREC;
+        L.n_attrs = NREC;
+        L.next_array_id = NREC + 1;
+        craft_img img;
+        craft_load(&img, path);
+        craft_append_layer(&img, &L, NULL, 0);
+        for (uint64_t i = 0; i < NREC; i++) {
+            afmt_array_rec *r = &L.arrays[i];
+            memset(r, 0, sizeof *r);
+            r->id = NREC - i; /* deleted newest first: each one was a long memmove */
+            r->kind = AFMT_REC_DELETE;
+            snprintf(r->name, sizeof r->name, "a%05llu", (ull)(NREC - 1 - i));
+        }
+        L.n_attrs = 0;
+        craft_append_layer(&img, &L, NULL, 0);
+        craft_save(&img, path);
+        craft_free(&img);
+        free(L.arrays);
+        free(L.attrs);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    TU_OK(NULL, afmt_open(MPI_COMM_WORLD, path, AFMT_RDONLY, NULL, &f));
+    double t = MPI_Wtime() - t0;
+    if (tu_rank() == 0)
+        printf("validity: %d arrays and %d attributes defined in one layer, the arrays deleted "
+               "in the next: open %.3f s\n",
+               NREC, NREC, t);
+    int n = -1;
+    EXPECT_OK(f, afmt_count(f, &n));
+    EXPECT(n == 0);
+    uint8_t v = 0;
+    uint64_t nv = 1;
+    EXPECT_OK(f, afmt_get_attr(f, NULL, "k12345", AFMT_UINT8, &nv, &v));
+    EXPECT(v == 1);
+    EXPECT_RC(f, afmt_get_attr(f, NULL, "k99999", AFMT_UINT8, &nv, &v), AFMT_ENOTFOUND);
+    EXPECT_OK(f, afmt_close(f));
+    tu_remove(path);
+    done();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crafted),
@@ -787,6 +862,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_generation_limit),
         cmocka_unit_test(test_disagreeing_ranks),
         cmocka_unit_test(test_hash_flood),
+        cmocka_unit_test(test_many_records),
     };
     return tu_main(argc, argv, "validity", tests, sizeof tests / sizeof tests[0]);
 }

@@ -15,7 +15,8 @@
  *    little-endian and the library converts.
  *
  * Limits: ndim <= AFMT_MAX_NDIM, names <= AFMT_MAX_NAME bytes, dimension names <=
- * AFMT_MAX_DIMNAME bytes. Exceeding one is AFMT_EINVAL with a message.
+ * AFMT_MAX_DIMNAME bytes, chunks <= AFMT_MAX_CHUNK_BYTES bytes, arrays < 2^64 bytes.
+ * Exceeding one is AFMT_EINVAL with a message.
  */
 #ifndef AFMT_H
 #define AFMT_H
@@ -53,6 +54,8 @@ extern "C" {
 #define AFMT_MAX_NDIM    32
 #define AFMT_MAX_NAME    255
 #define AFMT_MAX_DIMNAME 63
+/* Bytes of one chunk: the product of the chunk extents times the element size (1 GiB). */
+#define AFMT_MAX_CHUNK_BYTES ((uint64_t)1 << 30)
 
 typedef enum {
     AFMT_BOOL,

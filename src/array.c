@@ -83,6 +83,25 @@ int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const ui
                          "afmt_define(\"%s\"): the number of elements or chunks overflows 64 bits",
                          name);
     size_t es = afmt_dtype_size(t);
+    uint64_t nelem = 1, celem = 1, bytes = 0;
+    for (int i = 0; i < ndim; i++) {
+        nelem *= r.shape[i]; /* afmt_grid_init checked these products */
+        celem *= r.chunk[i];
+    }
+    /* Bounded sizes keep every buffer computation of the write and read paths in range
+     * (format.md 2). */
+    if (!afmt_mul_ok(nelem, es, &bytes))
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_define(\"%s\"): %llu elements of %zu bytes exceed the limit of "
+                         "2^64-1 bytes per array",
+                         name, (unsigned long long)nelem, es);
+    if (celem * es > AFMT_MAX_CHUNK_BYTES) /* celem * es <= nelem * es: no overflow */
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_define(\"%s\"): a chunk of %llu elements of %zu bytes (%llu "
+                         "bytes) exceeds the limit of %llu bytes (AFMT_MAX_CHUNK_BYTES); choose "
+                         "a smaller chunk shape",
+                         name, (unsigned long long)celem, es, (unsigned long long)(celem * es),
+                         (unsigned long long)AFMT_MAX_CHUNK_BYTES);
     if (fill) {
         memcpy(r.fill, fill, es);
         if (afmt_host_is_big_endian()) afmt_bswap_elems(r.fill, 1, es);
@@ -203,6 +222,7 @@ static int attr_copy_out(afmt_file *f, const char *fn, const afmt_attr_rec *a, a
     size_t es = afmt_dtype_size(t);
     if (a->n) memcpy(values, a->value, (size_t)(a->n * es));
     if (afmt_host_is_big_endian()) afmt_bswap_elems(values, (size_t)a->n, es);
+    if (t == AFMT_BOOL) afmt_bool_normalize(values, (size_t)a->n); /* nonzero reads as 1 */
     return AFMT_OK;
 }
 

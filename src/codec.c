@@ -13,6 +13,7 @@
 #include <zstd_errors.h>
 
 #include "error.h"
+#include "util.h"
 
 /* LZ4 levels: <0 = acceleration of LZ4 fast, 0/1 = default, 2..12 = HC. The lower limit
  * is ours: beyond ~-1000 LZ4 fast stops compressing meaningfully. */
@@ -230,8 +231,12 @@ int afmt_codec_decompress(uint32_t id, const void *src, size_t src_len, void *ds
         return n >= 0 && (size_t)n == raw_len ? AFMT_OK : AFMT_ECORRUPT;
     }
     case AFMT_CODEC_ZSTD: {
-        /* zstd reads empty input as zero frames (0 bytes, success); we never store that. */
-        if (src_len == 0) return AFMT_ECORRUPT;
+        /* zstd reads empty input as zero frames (0 bytes, success); we never store that.
+         * A block is exactly one zstd frame (format.md 8): ZSTD_decompress would also
+         * accept several frames, skippable ones and so on, which no writer makes. */
+        if (src_len < 4 || afmt_get_u32(src) != ZSTD_MAGICNUMBER ||
+            ZSTD_findFrameCompressedSize(src, src_len) != src_len)
+            return AFMT_ECORRUPT;
         zstd_tls *t = zstd_get_tls();
         if (!t) return AFMT_ENOMEM;
         if (!t->dctx && !(t->dctx = ZSTD_createDCtx())) return AFMT_ENOMEM;

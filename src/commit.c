@@ -205,6 +205,12 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     afmt_storage *st = job->st;
     afmt_super *sup = job->super;
     int rc = AFMT_OK;
+    /* Every rank holds the same superblock: all return here alike. */
+    if (sup->generation == UINT64_MAX)
+        return afmt_fail(f->errmsg, AFMT_ERANGE,
+                         "afmt_commit(%s): the generation counter is exhausted (2^64-1): compact "
+                         "the file (afmt_compact) to start it over",
+                         f->path);
     if (job->alloc && (rc = afmt_alloc_seal(job->alloc)) != AFMT_OK)
         afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path, afmt_alloc_errmsg(job->alloc));
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
@@ -256,10 +262,27 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     afmt_super next = *sup;
     if (f->rank == 0) {
         afmt_layer L;
+        int checked = 0; /* the layer check failed and set the message */
         uint64_t foff = sup->eof + total;
         rc = build_layer(f, job, all, lens, sup->eof, &L);
+        if (rc == AFMT_OK) {
+            /* A layer afmt_open would refuse must never be written: a record a rank sent
+             * for an array it defined differently (or not at all) would make every layer
+             * of the file unreadable (format.md 13). */
+            char why[AFMT_ERRMSG_MAX];
+            uint32_t bad = 0;
+            int crc = afmt_index_check_commit(&f->idx, &L, &bad, why);
+            if (crc == AFMT_ECORRUPT)
+                rc = afmt_fail(f->errmsg, AFMT_EINVAL,
+                               "afmt_commit(%s): rank %u sent a record that would make the "
+                               "layer unreadable: %s",
+                               f->path, bad, why);
+            else if (crc != AFMT_OK)
+                rc = afmt_fail(f->errmsg, crc, "afmt_commit(%s): %s", f->path, why);
+            checked = rc != AFMT_OK;
+        }
         if (rc == AFMT_OK) rc = afmt_footer_encode(&L, footer);
-        if (rc != AFMT_OK)
+        if (rc != AFMT_OK && !checked)
             afmt_fail(f->errmsg, rc, "afmt_commit(%s): out of memory for the footer", f->path);
         if (rc == AFMT_OK) {
             uint64_t flen = footer->len, fsum = afmt_checksum(footer->data, footer->len);
@@ -463,7 +486,8 @@ int afmt__commit(afmt_file *f) {
         char msg[AFMT_ERRMSG_MAX];
         rc = afmt_footer_decode(footer.data, footer.len, &L, msg);
         if (rc == AFMT_OK) {
-            rc = afmt_index_apply(&f->idx, &L, f->super.footer_offset, f->super.footer_length, msg);
+            rc = afmt_index_apply_own(&f->idx, &L, f->super.footer_offset, f->super.footer_length,
+                                      msg);
             afmt_layer_free(&L);
         }
         if (rc != AFMT_OK)

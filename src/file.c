@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "file.h"
 #include "lock.h"
 #include "util.h"
@@ -267,137 +268,83 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     return AFMT_OK;
 }
 
-/* The trailer after the footer at [off, +len) whose checksum is sum: redundant with the
- * chain (it serves readers that start from the end of the file, format.md 12), but
- * written and synced with the footer, so any difference is damage to report. */
-static int check_trailer(afmt_file *f, const uint8_t *tr, uint64_t off, uint64_t len,
-                         uint64_t sum) {
-    uint64_t to = 0, tl = 0, tc = 0;
-    const char *why = NULL;
-    if (afmt_trailer_decode(tr, &to, &tl, &tc) != AFMT_OK)
-        why = "bad magic or footer range";
-    else if (to != off || tl != len)
-        why = "it names another footer";
-    else if (tc != sum)
-        why = "its footer checksum does not match the footer";
-    if (!why) return AFMT_OK;
-    return afmt_fail(f->errmsg, AFMT_ECORRUPT,
-                     "afmt_open(%s): trailer at offset %llu of the layer footer at %llu (%llu "
-                     "bytes) is damaged: %s",
-                     f->path, (unsigned long long)(off + len), (unsigned long long)off,
-                     (unsigned long long)len, why);
+/* What read_chain collects: the footers of the view, newest first. */
+typedef struct {
+    afmt_file *f;
+    afmt_buf dir, bytes; /* (offset, length) pairs; the footers' bytes */
+    uint64_t n;
+} chain_collect;
+
+static int collect_footer(void *ctx, const afmt_chain_link *link, char *errmsg) {
+    chain_collect *c = ctx;
+    afmt_file *f = c->f;
+    uint64_t id = link->L->layer_id;
+    if (id > f->view_layer) return AFMT_OK; /* newer than the layer asked for */
+    if (c->n == 0 && f->view_layer != UINT64_MAX && id != f->view_layer)
+        return afmt_fail(errmsg, AFMT_ERANGE, "no layer %llu in the file",
+                         (unsigned long long)f->view_layer);
+    afmt_buf_u64(&c->dir, link->offset);
+    afmt_buf_u64(&c->dir, link->length);
+    afmt_buf_append(&c->bytes, link->bytes, (size_t)link->length);
+    if (c->dir.oom || c->bytes.oom)
+        return afmt_fail(errmsg, AFMT_ENOMEM, "out of memory for a footer of %llu bytes",
+                         (unsigned long long)link->length);
+    c->n++;
+    return AFMT_OK;
 }
 
 /* Rank 0's part of loading: the superblock and the footer bytes of the chain, newest
- * first, into one buffer: [u64 n][n x (u64 offset, u64 length)][footers...]. */
+ * first, into one buffer: [u64 n][n x (u64 offset, u64 length)][footers...]. Every check
+ * of format.md 3 and 11.1 is made here (superblock.c, chain.c). */
 static int read_chain(afmt_file *f, afmt_buf *out) {
     afmt_storage *st = f->st;
-    uint64_t size = 0;
-    int rc = st->ops->size(st, &size);
-    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", st->errmsg);
+    /* The slots first, then the size (format.md 3.3): a writer extends the file before it
+     * writes the slot naming the new end, so a size read afterwards covers every slot read
+     * before. The other way round, a commit in between looks like a truncated file. */
     uint8_t region[AFMT_SUPER_REGION];
-    uint64_t rl = size < AFMT_SUPER_REGION ? size : AFMT_SUPER_REGION;
+    uint64_t size = 0, rl;
+    int rc = st->ops->size(st, &size); /* only to know how much of the region exists */
+    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", st->errmsg);
+    rl = size < AFMT_SUPER_REGION ? size : AFMT_SUPER_REGION;
     if (rl > 0 && (rc = st->ops->read_at(st, 0, region, rl)) != AFMT_OK)
         return afmt_fail(f->errmsg, rc, "%s", st->errmsg);
+    if ((rc = st->ops->size(st, &size)) != AFMT_OK)
+        return afmt_fail(f->errmsg, rc, "%s", st->errmsg);
     char why[AFMT_ERRMSG_MAX];
-    int which = 0;
-    rc = afmt_super_pick(region, (size_t)rl, &f->super, &which, why);
+    afmt_super_view sv;
+    rc = afmt_super_examine(region, (size_t)rl, size, &sv, why);
     if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "afmt_open(%s): %s", f->path, why);
-    if (f->super.eof > size)
-        return afmt_fail(f->errmsg, AFMT_ECORRUPT,
-                         "afmt_open(%s): superblock says the file ends at %llu but it has %llu "
-                         "bytes (truncated?)",
-                         f->path, (unsigned long long)f->super.eof, (unsigned long long)size);
-    uint64_t off = f->super.footer_offset, len = f->super.footer_length;
-    uint64_t n = 0, walked = 0, prev_id = 0;
-    afmt_buf dir, bytes;
-    afmt_buf_init(&dir);
-    afmt_buf_init(&bytes);
-    while (len > 0 && rc == AFMT_OK) {
-        if (walked >= f->super.nlayers || off < AFMT_SUPER_REGION || off > f->super.eof ||
-            len > f->super.eof - off || f->super.eof - off - len < AFMT_TRAILER_SIZE) {
-            rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
-                           "afmt_open(%s): layer chain entry %llu points at [%llu, +%llu) "
-                           "outside the committed file (end %llu, %llu layers)",
-                           f->path, (unsigned long long)n, (unsigned long long)off,
-                           (unsigned long long)len, (unsigned long long)f->super.eof,
-                           (unsigned long long)f->super.nlayers);
-            break;
-        }
-        walked++;
-        size_t at = bytes.len;
-        /* The footer and its trailer in one request; the trailer is checked, then dropped. */
-        if ((rc = afmt_buf_reserve(&bytes, (size_t)len + AFMT_TRAILER_SIZE)) != AFMT_OK) {
-            afmt_fail(f->errmsg, rc, "afmt_open(%s): out of memory for a footer of %llu bytes",
-                      f->path, (unsigned long long)len);
-            break;
-        }
-        if ((rc = st->ops->read_at(st, off, bytes.data + at, len + AFMT_TRAILER_SIZE)) != AFMT_OK) {
-            afmt_fail(f->errmsg, rc, "%s", st->errmsg);
-            break;
-        }
-        bytes.len += (size_t)len;
-        uint64_t sum = afmt_checksum(bytes.data + at, (size_t)len);
-        if (walked == 1 && sum != f->super.footer_checksum) {
-            rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
-                           "afmt_open(%s): newest footer at %llu (%llu bytes) does not match the "
-                           "superblock's checksum",
-                           f->path, (unsigned long long)off, (unsigned long long)len);
-            break;
-        }
-        if ((rc = check_trailer(f, bytes.data + at + len, off, len, sum)) != AFMT_OK) break;
-        /* Only the chain pointers are needed here; every rank decodes fully later. */
-        afmt_layer L;
-        char msg[AFMT_ERRMSG_MAX];
-        rc = afmt_footer_decode(bytes.data + at, len, &L, msg);
-        if (rc != AFMT_OK) {
-            afmt_fail(f->errmsg, rc, "afmt_open(%s): footer of layer at %llu: %s", f->path,
-                      (unsigned long long)off, msg);
-            break;
-        }
-        /* Ids strictly decrease along the chain and never exceed the slot's highest id:
-         * otherwise a later commit could reuse one (format.md 11). */
-        if (L.layer_id == 0 || L.layer_id > f->super.layer_id ||
-            (walked > 1 && L.layer_id >= prev_id)) {
-            rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
-                           "afmt_open(%s): footer at %llu has layer id %llu, out of order in "
-                           "the chain (newer layer %llu, highest id %llu)",
-                           f->path, (unsigned long long)off, (unsigned long long)L.layer_id,
-                           (unsigned long long)prev_id, (unsigned long long)f->super.layer_id);
-            afmt_layer_free(&L);
-            break;
-        }
-        prev_id = L.layer_id;
-        if (L.layer_id > f->view_layer) {
-            bytes.len = at; /* newer than the layer asked for: not part of this view */
-        } else if (n == 0 && f->view_layer != UINT64_MAX && L.layer_id != f->view_layer) {
-            rc = afmt_fail(f->errmsg, AFMT_ERANGE, "afmt_open_layer(%s): no layer %llu in the file",
-                           f->path, (unsigned long long)f->view_layer);
-        } else {
-            afmt_buf_u64(&dir, off);
-            afmt_buf_u64(&dir, len);
-            n++;
-        }
-        off = L.prev_offset;
-        len = L.prev_length;
-        afmt_layer_free(&L);
-    }
-    if (rc == AFMT_OK && n == 0 && f->view_layer != UINT64_MAX)
+    f->super = sv.slot[sv.chosen];
+    chain_collect c;
+    memset(&c, 0, sizeof c);
+    c.f = f;
+    afmt_buf_init(&c.dir);
+    afmt_buf_init(&c.bytes);
+    afmt_chain_pos pos;
+    rc = afmt_chain_walk(st, &f->super, collect_footer, &c, &pos, why);
+    if (rc == AFMT_ERANGE)
+        afmt_fail(f->errmsg, rc, "afmt_open_layer(%s): %s", f->path, why);
+    else if (rc != AFMT_OK && pos.length == 0)
+        afmt_fail(f->errmsg, rc, "afmt_open(%s): layer chain of slot %c: %s", f->path,
+                  sv.chosen ? 'B' : 'A', why);
+    else if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc,
+                  "afmt_open(%s): layer chain of slot %c: footer %llu (from the newest) at "
+                  "offset %llu (%llu bytes): %s",
+                  f->path, sv.chosen ? 'B' : 'A', (unsigned long long)pos.k,
+                  (unsigned long long)pos.offset, (unsigned long long)pos.length, why);
+    if (rc == AFMT_OK && c.n == 0 && f->view_layer != UINT64_MAX)
         rc = afmt_fail(f->errmsg, AFMT_ERANGE, "afmt_open_layer(%s): no layer %llu in the file",
                        f->path, (unsigned long long)f->view_layer);
-    if (rc == AFMT_OK && walked != f->super.nlayers)
-        rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
-                       "afmt_open(%s): the superblock counts %llu layers, the chain has %llu",
-                       f->path, (unsigned long long)f->super.nlayers, (unsigned long long)walked);
     if (rc == AFMT_OK) {
-        afmt_buf_u64(out, n);
-        afmt_buf_append(out, dir.data, dir.len);
-        afmt_buf_append(out, bytes.data, bytes.len);
-        if (out->oom || dir.oom)
+        afmt_buf_u64(out, c.n);
+        afmt_buf_append(out, c.dir.data, c.dir.len);
+        afmt_buf_append(out, c.bytes.data, c.bytes.len);
+        if (out->oom)
             rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", f->path);
     }
-    afmt_buf_free(&dir);
-    afmt_buf_free(&bytes);
+    afmt_buf_free(&c.dir);
+    afmt_buf_free(&c.bytes);
     return rc;
 }
 
@@ -560,6 +507,11 @@ int afmt_rollback(afmt_file *f, uint64_t layer) {
      * write decides. Later layers stay in the file as dead space; layer ids go on from the
      * highest ever used (super.layer_id), so none is reused. */
     const afmt_layer_info *li = &f->idx.layers[k];
+    if (f->super.generation == UINT64_MAX) /* the same on every rank */
+        return afmt_fail(f->errmsg, AFMT_ERANGE,
+                         "afmt_rollback(%s): the generation counter is exhausted (2^64-1): "
+                         "compact the file (afmt_compact) to start it over",
+                         f->path);
     afmt_super next = f->super;
     next.generation++;
     next.footer_offset = li->footer_offset;

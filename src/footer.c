@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "grid.h"
 #include "superblock.h"
 
 static const uint8_t FOOTER_MAGIC[8] = {'A', 'F', 'M', 'T', 'L', 'A', 'Y', 'R'};
@@ -101,6 +102,8 @@ static int einval(const char *fmt, ...) {
 static int check_encodable(const afmt_layer *L) {
     if (L->flags & ~KNOWN_LAYER_FLAGS)
         return einval("afmt_footer_encode: unknown layer flags 0x%x", L->flags);
+    if ((L->flags & AFMT_LAYER_BASE) && (L->prev_offset || L->prev_length))
+        return einval("afmt_footer_encode: a BASE layer with a previous footer");
     for (uint64_t i = 0; i < L->n_arrays; i++) {
         const afmt_array_rec *r = &L->arrays[i];
         size_t nl = strnlen(r->name, AFMT_MAX_NAME + 1);
@@ -126,13 +129,24 @@ static int check_encodable(const afmt_layer *L) {
                               "%llu, chunk %llu) invalid",
                               r->name, d, dl, (ull)r->shape[d], (ull)r->chunk[d]);
         }
+        afmt_grid g;
+        if (afmt_grid_init(&g, r->ndim, r->shape, r->chunk) != AFMT_OK ||
+            afmt_grid_bytes(&g, afmt_dtype_size(r->dtype), NULL, NULL) != AFMT_OK)
+            return einval("afmt_footer_encode: array \"%s\": its bytes or its chunk's bytes "
+                          "exceed the limits",
+                          r->name);
     }
-    for (uint64_t i = 0; i < L->n_blocks; i++)
+    for (uint64_t i = 0; i < L->n_blocks; i++) {
         if (L->blocks[i].codec == AFMT_CODEC_NONE &&
             L->blocks[i].stored_size != L->blocks[i].raw_size)
             return einval("afmt_footer_encode: block %llu: codec 0 with stored size %llu != raw "
                           "size %llu",
                           (ull)i, (ull)L->blocks[i].stored_size, (ull)L->blocks[i].raw_size);
+        if (L->blocks[i].raw_size > AFMT_MAX_BLOCK_RAW)
+            return einval("afmt_footer_encode: block %llu: raw size %llu exceeds the limit of "
+                          "%llu",
+                          (ull)i, (ull)L->blocks[i].raw_size, (ull)AFMT_MAX_BLOCK_RAW);
+    }
     for (uint64_t i = 0; i < L->n_chunks; i++) {
         const afmt_chunk_rec *c = &L->chunks[i];
         if (i > 0 && afmt_chunk_rec_cmp(&L->chunks[i - 1], c) >= 0)
@@ -375,6 +389,18 @@ static int decode_arrays(const uint8_t *p, uint64_t len, uint64_t pos, uint64_t 
                            (ull)i, r->name, d);
             pos += dim_size;
         }
+        afmt_grid g;
+        uint64_t abytes = 0, cbytes = 0;
+        size_t es = afmt_dtype_size(r->dtype);
+        if (afmt_grid_init(&g, r->ndim, r->shape, r->chunk) != AFMT_OK ||
+            afmt_grid_bytes(&g, es, &abytes, &cbytes) != AFMT_OK) {
+            if (!afmt_mul_ok(nelem, es, &abytes))
+                return BAD("array record %llu (\"%s\"): %llu elements of %zu bytes overflow u64",
+                           (ull)i, r->name, (ull)nelem, es);
+            return BAD("array record %llu (\"%s\"): a chunk of %llu bytes exceeds the limit of "
+                       "%llu",
+                       (ull)i, r->name, (ull)cbytes, (ull)AFMT_MAX_CHUNK_BYTES);
+        }
     }
     if (pos != end)
         return BAD("array section has %llu bytes after its %llu records", (ull)(end - pos),
@@ -483,6 +509,13 @@ int afmt_footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errm
             goto fail;
         }
     }
+    if ((L->flags & AFMT_LAYER_BASE) && L->prev_length != 0) {
+        /* A BASE layer starts its chain: following its pointer would merge layers that it
+         * was written to replace. */
+        rc = BAD("BASE layer has a previous footer (at %llu, length %llu)", (ull)L->prev_offset,
+                 (ull)L->prev_length);
+        goto fail;
+    }
 
     /* Counts are <= len / 40 here, so the products below fit in size_t. */
     rc = AFMT_ENOMEM;
@@ -525,6 +558,11 @@ int afmt_footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errm
         if (b->codec == AFMT_CODEC_NONE && b->stored_size != b->raw_size) {
             rc = BAD("block record %llu: codec 0 (none) with stored size %llu != raw size %llu",
                      (ull)i, (ull)b->stored_size, (ull)b->raw_size);
+            goto fail;
+        }
+        if (b->raw_size > AFMT_MAX_BLOCK_RAW) {
+            rc = BAD("block record %llu: raw size %llu exceeds the limit of %llu bytes", (ull)i,
+                     (ull)b->raw_size, (ull)AFMT_MAX_BLOCK_RAW);
             goto fail;
         }
         if (b->rank >= L->nranks) {

@@ -15,6 +15,11 @@
 
 #define AFMT_LAYER_BASE 0x1 /* layer flag: self-contained (compaction); no fall-through */
 
+/* The largest raw size of a block (format.md 8): no writer makes larger ones (a block
+ * holds chunks of at most AFMT_MAX_CHUNK_BYTES, filled up to a block size of at most
+ * 1 GiB), and a reader never allocates more for one. */
+#define AFMT_MAX_BLOCK_RAW ((uint64_t)1 << 30)
+
 /* Attributes with this array id describe the layer itself (provenance), not the file. */
 #define AFMT_ATTR_FILE  0
 #define AFMT_ATTR_LAYER UINT64_MAX

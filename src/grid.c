@@ -25,6 +25,28 @@ int afmt_grid_init(afmt_grid *g, int ndim, const uint64_t *shape, const uint64_t
     return AFMT_OK;
 }
 
+int afmt_grid_bytes(const afmt_grid *g, size_t esize, uint64_t *array_bytes,
+                    uint64_t *chunk_bytes) {
+    /* afmt_grid_init made sure the element count fits; chunk[d] <= shape[d], so the
+     * chunk's element count fits too. Only the products with esize can overflow. */
+    uint64_t nelem = 1, celem = 1, ab = 0, cb = 0;
+    for (int d = 0; d < g->ndim; d++) {
+        nelem *= g->shape[d];
+        celem *= g->chunk[d];
+    }
+    int ok = esize > 0;
+    if (!afmt_mul_ok(nelem, esize, &ab))
+        ok = 0;
+    else if (array_bytes)
+        *array_bytes = ab;
+    if (!afmt_mul_ok(celem, esize, &cb))
+        ok = 0;
+    else if (chunk_bytes)
+        *chunk_bytes = cb;
+    if (cb > AFMT_MAX_CHUNK_BYTES) ok = 0;
+    return ok ? AFMT_OK : AFMT_EINVAL;
+}
+
 uint64_t afmt_grid_nchunks(const afmt_grid *g) {
     uint64_t n = 1;
     for (int d = 0; d < g->ndim; d++) n *= g->nchunk[d];

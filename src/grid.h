@@ -20,6 +20,11 @@ typedef struct {
 /* Fills g; returns AFMT_EINVAL if a dim is 0, chunk > shape, or the total number of
  * chunks or elements overflows u64. */
 int afmt_grid_init(afmt_grid *g, int ndim, const uint64_t *shape, const uint64_t *chunk);
+/* The byte sizes of an array of elements of esize bytes on grid g: *array_bytes of the
+ * whole array, *chunk_bytes of one full (untruncated) chunk; either may be NULL. Returns
+ * AFMT_EINVAL if esize is 0, the array's bytes do not fit in a u64 or a chunk's exceed
+ * AFMT_MAX_CHUNK_BYTES (format.md 6); the outputs are set whenever they fit in a u64. */
+int afmt_grid_bytes(const afmt_grid *g, size_t esize, uint64_t *array_bytes, uint64_t *chunk_bytes);
 /* Total number of chunks. */
 uint64_t afmt_grid_nchunks(const afmt_grid *g);
 /* Linear (C-order) chunk index of chunk coordinates ccoord[ndim], and the inverse. */

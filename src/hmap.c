@@ -1,9 +1,22 @@
 /* hmap.c - open addressing with linear probing; capacity a power of two; the load,
- * tombstones included, stays at or below 7/10 so that probe runs stay short. */
+ * tombstones included, stays at or below 7/10 so that probe runs stay short. The keys
+ * come from files (array ids, chunk indices): the hash is keyed with a secret drawn once
+ * per process, so that no file can be crafted to make its keys collide (a fixed hash let
+ * crafted chunk indices make loading quadratic). Nothing of it reaches a file: the
+ * table's order is private to the process. */
 #include "hmap.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/random.h>
+#endif
+
+#include <xxhash.h>
 
 #include "afmt.h"
 
@@ -19,10 +32,34 @@ static uint64_t mix64(uint64_t x) {
     return x;
 }
 
+static uint64_t seed[2];
+static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
+
+static void seed_init(void) {
+    int got = 0;
+#if defined(__linux__)
+    got = getrandom(seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed;
+#endif
+    if (!got) {
+        FILE *r = fopen("/dev/urandom", "rb");
+        got = r && fread(seed, 1, sizeof seed, r) == sizeof seed;
+        if (r) fclose(r);
+    }
+    if (!got) {
+        /* No entropy source: time, pid and an address still differ between runs. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed[0] = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)getpid());
+        seed[1] = mix64(seed[0] ^ (uint64_t)(uintptr_t)&seed);
+    }
+}
+
 static uint64_t hash2(uint64_t k1, uint64_t k2) {
+    pthread_once(&seed_once, seed_init);
     /* k2 is mixed before it is combined, so that (a, b) and (b, a) or keys differing by
-     * the same amount in both halves do not collide systematically. */
-    return mix64(k1 ^ mix64(k2 + 0x9E3779B97F4A7C15ull));
+     * the same amount in both halves do not collide systematically; the secret enters
+     * both halves before any mixing. */
+    return mix64(k1 ^ seed[0] ^ mix64(k2 + seed[1] + 0x9E3779B97F4A7C15ull));
 }
 
 static int fits(uint64_t used, uint64_t cap) {
@@ -133,6 +170,22 @@ int afmt_hmap_put(afmt_hmap *m, uint64_t k1, uint64_t k2, uint64_t val) {
     s->used = 1;
     m->count++;
     return AFMT_OK;
+}
+
+uint64_t afmt_hmap_hash_bytes(const void *p, size_t n) {
+    pthread_once(&seed_once, seed_init);
+    return (uint64_t)XXH3_64bits_withSeed(p, n, (XXH64_hash_t)seed[1]);
+}
+
+uint64_t afmt_hmap_probe_len(const afmt_hmap *m, uint64_t k1, uint64_t k2) {
+    if (!m->cap) return 0;
+    const uint64_t mask = m->cap - 1;
+    uint64_t i = hash2(k1, k2) & mask, n = 1;
+    for (; n <= m->cap; n++, i = (i + 1) & mask) {
+        const afmt_hmap_slot *s = &m->slots[i];
+        if (s->used == 0 || (s->used == 1 && s->k1 == k1 && s->k2 == k2)) break;
+    }
+    return n;
 }
 
 uint64_t *afmt_hmap_get(const afmt_hmap *m, uint64_t k1, uint64_t k2) {

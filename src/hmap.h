@@ -3,6 +3,7 @@
 #ifndef AFMT_HMAP_H
 #define AFMT_HMAP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -28,6 +29,13 @@ int afmt_hmap_del(afmt_hmap *m, uint64_t k1, uint64_t k2);
 /* Makes room so that the next n insertions of new keys cannot fail (nor rehash).
  * AFMT_OK or AFMT_ENOMEM. Replacing an existing key's value never allocates. */
 int afmt_hmap_reserve(afmt_hmap *m, uint64_t n);
-/* Iteration: for (uint64_t i = 0; i < m->cap; i++) if (m->slots[i].used == 1) ... */
+/* A 64-bit hash of n bytes (names, keys) keyed with the same per-process secret: crafted
+ * strings cannot be chosen to share it. Never stored in a file. */
+uint64_t afmt_hmap_hash_bytes(const void *p, size_t n);
+/* Slots a look-up of the key inspects (1 if it sits in its home slot; a miss counts up to
+ * the empty slot that ends its run). For tests of the worst case. */
+uint64_t afmt_hmap_probe_len(const afmt_hmap *m, uint64_t k1, uint64_t k2);
+/* Iteration: for (uint64_t i = 0; i < m->cap; i++) if (m->slots[i].used == 1) ...
+ * The order depends on a per-process secret: never let it reach a file or another rank. */
 
 #endif

@@ -1,7 +1,8 @@
 /* index.h - the merged in-memory index of a file: arrays, attributes, blocks and the
  * chunk map, built by applying layers oldest to newest (newest wins). Every rank holds
  * the same index. Metadata changes of the running session (define, delete, set_attr)
- * are applied at once too; applying them again from the committed layer is idempotent. */
+ * are applied at once too; the committed layer is then applied with
+ * afmt_index_apply_own, which knows that its array records are in already. */
 #ifndef AFMT_INDEX_H
 #define AFMT_INDEX_H
 
@@ -54,6 +55,8 @@ typedef struct {
     afmt_hmap chunks; /* (array id, chunk index) -> position in locs */
     afmt_attr_rec *file_attrs;
     uint64_t n_file_attrs, cap_file_attrs;
+    afmt_hmap attr_map;      /* (owner id, hash of key) -> position of the owner's first attribute
+                              * with a key of that hash (a look-up never scans a whole list) */
     afmt_layer_info *layers; /* oldest first */
     uint64_t n_layers, cap_layers;
     uint64_t next_array_id; /* >= 1 */
@@ -64,19 +67,53 @@ typedef struct {
 void afmt_index_init(afmt_index *x);
 void afmt_index_free(afmt_index *x);
 
-/* Applies a decoded layer found at footer_offset/footer_length: its array records,
- * attributes, blocks (appended to blocks) and chunks (replacing older locations). Checks
- * what the footer decoder cannot: chunks of unknown or deleted arrays, chunk indices out
- * of the grid, chunk sizes that do not match the chunk's extent, attributes of unknown
- * arrays: AFMT_ECORRUPT with a message in errmsg. AFMT_ENOMEM. */
+/* How a layer's array records relate to the index it is checked against or applied to. */
+enum {
+    AFMT_CHECK_LOAD = 0, /* the index is the merged view of the older layers (opening) */
+    AFMT_CHECK_OWN = 1   /* the index is the writer's own, which applied the layer's array
+                          * records already when they were called (define, delete) */
+};
+/* Where afmt_index_check_layer found a problem: a table and a record of it. */
+enum { AFMT_AT_NONE, AFMT_AT_HEADER, AFMT_AT_ARRAY, AFMT_AT_CHUNK, AFMT_AT_ATTR };
+typedef struct {
+    int table; /* AFMT_AT_* */
+    uint64_t rec;
+} afmt_check_at;
+
+/* Checks, without changing x, that the decoded (or built) layer L may be applied to x
+ * under the merge rules of format.md 11.2 (M1-M10 of section 16): next_array_id, every
+ * array record (mode LOAD: as a transition of the view; mode OWN: as already reflected
+ * by x), every chunk and attribute against the view after the array records, and each
+ * chunk against its block. AFMT_OK, AFMT_ECORRUPT (message in errmsg, the record in *at
+ * if at is not NULL) or AFMT_ENOMEM. */
+int afmt_index_check_layer(const afmt_index *x, const afmt_layer *L, int mode, afmt_check_at *at,
+                           char *errmsg);
+/* The commit's check (rank 0, before the footer is written): L as built from every rank's
+ * records, against the writer's index x (OWN), or, for a BASE layer, against an empty
+ * index (LOAD). On failure *rank is the rank that sent the record at fault (the writer of
+ * the chunk's block; 0 for array and attribute records). */
+int afmt_index_check_commit(const afmt_index *x, const afmt_layer *L, uint32_t *rank, char *errmsg);
+
+/* Applies a decoded layer found at footer_offset/footer_length when a file is loaded:
+ * afmt_index_check_layer (LOAD) first, so that a damaged layer (AFMT_ECORRUPT, message in
+ * errmsg) changes nothing; then its array records, attributes, blocks (appended to
+ * blocks) and chunks (replacing older locations). AFMT_ENOMEM. */
 int afmt_index_apply(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
                      uint64_t footer_length, char *errmsg);
+/* The same for the layer a writer just committed from this index (mode OWN): its array
+ * records are in the index already; its blocks, chunks and attributes are added. */
+int afmt_index_apply_own(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
+                         uint64_t footer_length, char *errmsg);
 
-/* Defines (or, for an id already present, re-sets) an array from its record; the name
- * of a different live array must not be taken (AFMT_EEXIST). Raises next_array_id. */
+/* Defines (or, for a live id, re-sets name, dimension names and fill of) an array from
+ * its record; the name of a different live array must not be taken (AFMT_EEXIST); a
+ * deleted id, or a redefinition that changes dtype, ndim, flags, shape or chunk, is
+ * AFMT_EINVAL. Raises next_array_id. */
 int afmt_index_define(afmt_index *x, const afmt_array_rec *r, char *errmsg);
 /* Marks array id deleted and drops its chunk locations (no-op if already dead). */
 int afmt_index_delete(afmt_index *x, uint64_t id);
+/* afmt_index_delete without dropping the chunk locations (the caller drops them). */
+int afmt_index_forget(afmt_index *x, uint64_t id);
 /* Sets (replaces) an attribute; array_id AFMT_ATTR_FILE or a live array's id. The value
  * is copied. */
 int afmt_index_set_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t, uint64_t n,

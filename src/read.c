@@ -43,53 +43,83 @@ void afmt__fill_box(const afmt_array *arr, void *buf, const uint64_t *bshape,
     }
 }
 
-/* Reads block b of the index into out (raw_size bytes), verifies its checksum and
- * decompresses it. Compressed bytes go through a buffer the handle keeps: a fresh
- * multi-MiB malloc per block costs an mmap, page faults and an munmap each time. Raw
- * blocks (codec 0) are read straight into out. */
-static int load_block(afmt_file *f, uint64_t b, uint8_t *out, const char *what) {
-    const afmt_iblock *ib = &f->idx.blocks[b];
-    const afmt_block_rec *B = &ib->b;
-    int plain = B->codec == AFMT_CODEC_NONE;
-    uint8_t *stored = out;
-    if (!plain) {
-        if (afmt_grow(&f->stored_buf, &f->stored_cap, B->stored_size) != AFMT_OK)
-            return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
-        stored = f->stored_buf;
-    }
-    int rc = f->st->ops->read_at(f->st, B->offset, stored, B->stored_size);
-    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
-    if (afmt_checksum(stored, (size_t)B->stored_size) != B->checksum)
-        return afmt_fail(f->errmsg, AFMT_ECORRUPT,
-                         "%s: block at offset %llu (%llu bytes, layer %llu) fails its checksum",
-                         what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
-                         (unsigned long long)ib->layer_id);
-    if (!plain) {
-        rc = afmt_codec_decompress(B->codec, stored, (size_t)B->stored_size, out,
-                                   (size_t)B->raw_size);
-        if (rc != AFMT_OK)
-            return afmt_fail(f->errmsg, rc,
-                             "%s: block at offset %llu does not decompress with codec %s", what,
-                             (unsigned long long)B->offset, afmt_codec_name(B->codec));
-    }
-    return AFMT_OK;
-}
-
-/* The checks of a block record before any of it is read. */
+/* The checks of a block record before any of it is read or allocated. The footer decoder
+ * made them already (format.md 8); repeated here because the bound on raw_size is what
+ * keeps a damaged file from making a read allocate gigabytes. */
 static int check_block(afmt_file *f, uint64_t b, const char *what) {
     const afmt_block_rec *B = &f->idx.blocks[b].b;
-    if (!afmt_codec_known(B->codec))
-        return afmt_fail(f->errmsg, AFMT_ECODEC,
-                         "%s: block at offset %llu uses codec id %u, which this process lacks "
-                         "(register it with afmt_codec_register)",
-                         what, (unsigned long long)B->offset, B->codec);
-    if (B->stored_size > SIZE_MAX || B->raw_size > SIZE_MAX)
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: block of %llu bytes", what,
-                         (unsigned long long)B->raw_size);
+    if (B->raw_size > AFMT_MAX_BLOCK_RAW || B->stored_size > SIZE_MAX)
+        return afmt_fail(f->errmsg, AFMT_ECORRUPT,
+                         "%s: block at offset %llu claims %llu raw bytes (limit %llu)", what,
+                         (unsigned long long)B->offset, (unsigned long long)B->raw_size,
+                         (unsigned long long)AFMT_MAX_BLOCK_RAW);
     if (B->codec == AFMT_CODEC_NONE && B->stored_size != B->raw_size)
         return afmt_fail(f->errmsg, AFMT_ECORRUPT, "%s: raw block at %llu has %llu != %llu bytes",
                          what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
                          (unsigned long long)B->raw_size);
+    return AFMT_OK;
+}
+
+/* A buffer of n bytes for a block's raw bytes: the handle's decode buffer (whole) or a
+ * fresh one for the cache (a spare of the cache if one fits). NULL: out of memory. */
+static uint8_t *raw_buffer(afmt_file *f, int whole, uint64_t n) {
+    if (whole)
+        return afmt_grow(&f->decode_buf, &f->decode_cap, n) == AFMT_OK ? f->decode_buf : NULL;
+    uint8_t *out = afmt_cache_spare(f->cache, n);
+    return out ? out : malloc(n ? (size_t)n : 1);
+}
+
+/* Reads block b of the index, in the order of format.md 8: the stored bytes, their
+ * checksum (damage is reported as damage even where the codec is missing), the codec,
+ * then the decompression into a buffer of raw_size bytes (*out, from raw_buffer).
+ * Compressed bytes go through a buffer the handle keeps: a fresh multi-MiB malloc per
+ * block costs an mmap, page faults and an munmap each time. Raw blocks (codec 0) are read
+ * straight into *out. On failure *out is NULL (nothing to free but decode_buf, kept). */
+static int load_block(afmt_file *f, uint64_t b, int whole, uint8_t **out, const char *what) {
+    const afmt_iblock *ib = &f->idx.blocks[b];
+    const afmt_block_rec *B = &ib->b;
+    int plain = B->codec == AFMT_CODEC_NONE;
+    uint8_t *stored;
+    *out = NULL;
+    if (plain) {
+        stored = raw_buffer(f, whole, B->raw_size);
+    } else {
+        stored = afmt_grow(&f->stored_buf, &f->stored_cap, B->stored_size) == AFMT_OK
+                     ? f->stored_buf
+                     : NULL;
+    }
+    if (!stored) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+    int rc = f->st->ops->read_at(f->st, B->offset, stored, B->stored_size);
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
+    else if (afmt_checksum(stored, (size_t)B->stored_size) != B->checksum)
+        rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
+                       "%s: block at offset %llu (%llu bytes, layer %llu) fails its checksum", what,
+                       (unsigned long long)B->offset, (unsigned long long)B->stored_size,
+                       (unsigned long long)ib->layer_id);
+    else if (!plain && !afmt_codec_known(B->codec))
+        rc = afmt_fail(f->errmsg, AFMT_ECODEC,
+                       "%s: block at offset %llu uses codec id %u, which this process lacks "
+                       "(register it with afmt_codec_register)",
+                       what, (unsigned long long)B->offset, B->codec);
+    if (plain) {
+        if (rc == AFMT_OK)
+            *out = stored;
+        else if (!whole)
+            free(stored);
+        return rc;
+    }
+    if (rc != AFMT_OK) return rc;
+    uint8_t *raw = raw_buffer(f, whole, B->raw_size);
+    if (!raw) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+    rc = afmt_codec_decompress(B->codec, stored, (size_t)B->stored_size, raw, (size_t)B->raw_size);
+    if (rc != AFMT_OK) {
+        if (!whole) free(raw);
+        return afmt_fail(f->errmsg, rc,
+                         "%s: block at offset %llu does not decompress with codec %s", what,
+                         (unsigned long long)B->offset, afmt_codec_name(B->codec));
+    }
+    *out = raw;
     return AFMT_OK;
 }
 
@@ -107,22 +137,9 @@ static int fetch_block(afmt_file *f, uint64_t b, int whole, const uint8_t **raw,
     }
     int rc = check_block(f, b, what);
     if (rc != AFMT_OK) return rc;
-    const afmt_block_rec *B = &f->idx.blocks[b].b;
-    if (whole) {
-        if (afmt_grow(&f->decode_buf, &f->decode_cap, B->raw_size) != AFMT_OK)
-            return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
-        if ((rc = load_block(f, b, f->decode_buf, what)) != AFMT_OK) return rc;
-        *raw = f->decode_buf;
-        return AFMT_OK;
-    }
-    uint8_t *out = afmt_cache_spare(f->cache, B->raw_size);
-    if (!out) out = malloc(B->raw_size ? (size_t)B->raw_size : 1);
-    if (!out) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
-    if ((rc = load_block(f, b, out, what)) != AFMT_OK) {
-        free(out);
-        return rc;
-    }
-    *raw = afmt_cache_put(f->cache, b, out, B->raw_size);
+    uint8_t *out;
+    if ((rc = load_block(f, b, whole, &out, what)) != AFMT_OK) return rc;
+    *raw = whole ? out : afmt_cache_put(f->cache, b, out, f->idx.blocks[b].b.raw_size);
     return AFMT_OK;
 }
 
@@ -316,5 +333,12 @@ int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint6
         copy_out(arr, ri, tmp, buf, start, count);
     }
     free(items);
+    if (rc == AFMT_OK && arr->d.dtype == AFMT_BOOL) {
+        /* Any nonzero byte is true and reads as 1 (format.md 6), from a block, a staged
+         * chunk or the fill value alike. The caller's buffer holds them all: no overflow. */
+        uint64_t n = 1;
+        for (int d = 0; d < nd; d++) n *= count[d];
+        afmt_bool_normalize(buf, (size_t)n);
+    }
     return rc;
 }

@@ -119,6 +119,10 @@ static int slot_decode(const uint8_t *slot, afmt_super *s, char *why, size_t why
             return AFMT_ECORRUPT;
         }
     }
+    if (s->next_array_id == 0) {
+        snprintf(why, whylen, "next_array_id is 0");
+        return AFMT_ECORRUPT;
+    }
     return AFMT_OK;
 }
 
@@ -127,35 +131,75 @@ int afmt_super_decode(const uint8_t *slot, afmt_super *s) {
     return slot_decode(slot, s, why, sizeof why);
 }
 
-int afmt_super_pick(const uint8_t *region, size_t len, afmt_super *s, int *which, char *errmsg) {
-    static const size_t off[2] = {AFMT_SLOT_A_OFFSET, AFMT_SLOT_B_OFFSET};
-    afmt_super cand[2];
-    int rc[2];
-    char why[2][256];
+int afmt_super_check_slot(const uint8_t *region, size_t len, int which, afmt_super *s, char *why,
+                          size_t whylen) {
+    size_t off = which ? AFMT_SLOT_B_OFFSET : AFMT_SLOT_A_OFFSET;
+    if (len < off + AFMT_SLOT_SIZE) {
+        /* A file cut short: the slot is simply missing. */
+        memset(s, 0, sizeof *s);
+        snprintf(why, whylen, "missing (file is only %zu bytes)", len);
+        return AFMT_ECORRUPT;
+    }
+    int rc = slot_decode(region + off, s, why, whylen);
+    if (rc == AFMT_ECORRUPT && all_zero(region + off, AFMT_SLOT_SIZE)) rc = AFMT_ENOTFOUND;
+    return rc;
+}
+
+static char slot_letter(int i) {
+    return i ? 'B' : 'A';
+}
+
+static void hex16(const uint8_t *u, char *out) {
+    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", u[i]);
+}
+
+int afmt_super_examine(const uint8_t *region, size_t len, uint64_t size, afmt_super_view *v,
+                       char *errmsg) {
+    memset(v, 0, sizeof *v);
+    v->chosen = -1;
+    for (int i = 0; i < 2; i++)
+        v->state[i] =
+            afmt_super_check_slot(region, len, i, &v->slot[i], v->why[i], sizeof v->why[i]);
     for (int i = 0; i < 2; i++) {
-        if (len < off[i] + AFMT_SLOT_SIZE) {
-            /* A file cut short: the slot is simply missing. */
-            memset(&cand[i], 0, sizeof cand[i]);
-            snprintf(why[i], sizeof why[i], "missing (file is only %zu bytes)", len);
-            rc[i] = AFMT_ECORRUPT;
+        if (v->state[i] != AFMT_OK) continue;
+        if (v->slot[i].eof > size) {
+            /* The commit it describes is not (or no longer) all in the file. */
+            snprintf(v->why[i], sizeof v->why[i],
+                     "the file has only %llu bytes, the slot's eof is %llu (truncated?)",
+                     (unsigned long long)size, (unsigned long long)v->slot[i].eof);
             continue;
         }
-        rc[i] = slot_decode(region + off[i], &cand[i], why[i], sizeof why[i]);
+        v->usable[i] = 1;
+        if (v->chosen < 0 || v->slot[i].generation > v->slot[v->chosen].generation) v->chosen = i;
     }
     /* Any readable slot of a newer version means a newer writer has touched the file:
      * the slot of this version may be stale, so refuse rather than read old state. */
     for (int i = 0; i < 2; i++)
-        if (rc[i] == AFMT_EVERSION)
-            return afmt_fail(errmsg, AFMT_EVERSION, "superblock slot %c: %s", i ? 'B' : 'A',
-                             why[i]);
-    int best = -1;
-    for (int i = 0; i < 2; i++)
-        if (rc[i] == AFMT_OK && (best < 0 || cand[i].generation > cand[best].generation)) best = i;
-    if (best < 0)
+        if (v->state[i] == AFMT_EVERSION)
+            return afmt_fail(errmsg, AFMT_EVERSION, "superblock slot %c: %s", slot_letter(i),
+                             v->why[i]);
+    if (v->state[0] == AFMT_OK && v->state[1] == AFMT_OK &&
+        memcmp(v->slot[0].uuid, v->slot[1].uuid, 16) != 0) {
+        char a[33], b[33];
+        hex16(v->slot[0].uuid, a);
+        hex16(v->slot[1].uuid, b);
+        return afmt_fail(errmsg, AFMT_ECORRUPT,
+                         "superblock: the slots name different files (uuid %s in slot A, %s in "
+                         "slot B)",
+                         a, b);
+    }
+    if (v->chosen < 0)
         return afmt_fail(errmsg, AFMT_ECORRUPT, "superblock: no valid slot: slot A: %s; slot B: %s",
-                         why[0], why[1]);
-    *s = cand[best];
-    if (which) *which = best;
+                         v->why[0], v->why[1]);
+    return AFMT_OK;
+}
+
+int afmt_super_pick(const uint8_t *region, size_t len, afmt_super *s, int *which, char *errmsg) {
+    afmt_super_view v;
+    int rc = afmt_super_examine(region, len, UINT64_MAX, &v, errmsg);
+    if (rc != AFMT_OK) return rc;
+    *s = v.slot[v.chosen];
+    if (which) *which = v.chosen;
     return AFMT_OK;
 }
 

@@ -118,6 +118,11 @@ const char *afmt_dtype_name(afmt_dtype t) {
     return afmt_dtype_valid((int)t) ? dtypes[t].name : "?";
 }
 
+void afmt_bool_normalize(void *p, size_t n) {
+    uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) b[i] = b[i] != 0;
+}
+
 uint64_t afmt_checksum(const void *p, size_t n) {
     return (uint64_t)XXH3_64bits(p, n);
 }

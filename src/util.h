@@ -82,6 +82,9 @@ size_t afmt_dtype_size(afmt_dtype t);
 const char *afmt_dtype_name(afmt_dtype t);
 int afmt_dtype_valid(int t);
 
+/* BOOL elements: every nonzero byte of p[0..n) becomes 1 (format.md 6: nonzero is true). */
+void afmt_bool_normalize(void *p, size_t n);
+
 /* XXH3-64 of n bytes: the one checksum of the format. */
 uint64_t afmt_checksum(const void *p, size_t n);
 

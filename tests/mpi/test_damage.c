@@ -21,7 +21,9 @@
  * a trailer -> open-corrupt (afmt_open checks each footer's trailer). Never a
  * wrong value returned as AFMT_OK, never another code, never a crash. Also: the file cut
  * at a sample of lengths -> open-corrupt; bytes appended past the committed end ->
- * unchanged. Counts of bytes tried and of each outcome are printed per region.
+ * unchanged. Counts of bytes tried and of each outcome are printed per region. A cut
+ * that keeps the first commit whole falls back to it (the newest slot's eof is past the
+ * end: format.md 3.3); a shorter cut -> open-corrupt.
  *
  * Runs on 1 and 2 ranks (returns at once on more): about 4 s on 1 rank, 7 s on 2; a
  * sanitizer build takes a sample (see test_flipped_bits) unless AFMT_DAMAGE_FULL=1. */
@@ -253,6 +255,7 @@ typedef struct {
     uint8_t *region; /* region of each byte */
     uint64_t n_layers, n_blocks, n_live_blocks;
     uint64_t old_layer_id;
+    uint64_t old_eof;       /* the committed end of the file after the first commit */
     uint8_t *ref[3][N_ARR]; /* [state][array]: expected content, NULL if absent */
     char path[512];         /* the damaged copy on disk */
     int fd;                 /* rank 0: the copy, open for writing */
@@ -280,6 +283,8 @@ static void map_regions(damage_ctx *c, const char *clean) {
     c->n_blocks = f->idx.n_blocks;
     assert_int_equal(c->n_layers, 2);
     c->old_layer_id = f->idx.layers[0].layer_id;
+    c->old_eof =
+        f->idx.layers[0].footer_offset + f->idx.layers[0].footer_length + AFMT_TRAILER_SIZE;
     for (uint64_t k = 0; k < f->idx.n_layers; k++) {
         const afmt_layer_info *li = &f->idx.layers[k];
         assert_true(li->footer_offset + li->footer_length + AFMT_TRAILER_SIZE <= c->size);
@@ -509,7 +514,8 @@ static void sweep(damage_ctx *c, const uint8_t *img, int use_mem, const uint64_t
         if (present && n == 0) fail_msg("%s: no byte of region %s was tried", backend, reg_name[r]);
     }
 
-    /* Cut short: the superblock names an end beyond the file. */
+    /* Cut short: the newest slot names an end beyond the file, so it is not usable
+     * (format.md 3.3); the file opens as the first commit if it is all there, else not. */
     static const uint64_t cuts[] = {0, 1, 127, 128, 2048, 2175, 2176, 4095, 4096, 4097};
     const size_t ncuts = sizeof cuts / sizeof cuts[0];
     for (size_t i = 0; i < ncuts + 64; i++) {
@@ -519,7 +525,7 @@ static void sweep(damage_ctx *c, const uint8_t *img, int use_mem, const uint64_t
         out = trial(c, why, sizeof why);
         c->trials++;
         cut_trials++;
-        if (out != O_OPEN_CORRUPT) {
+        if (out != (len >= c->old_eof ? O_FALLBACK : O_OPEN_CORRUPT)) {
             c->bad++;
             snprintf(what, sizeof what, "cut at %llu", (unsigned long long)len);
             if (tu_rank() == 0)

@@ -201,8 +201,8 @@ static void test_roundtrip_big(void **state) {
     afmt_layer L;
     memset(&L, 0, sizeof L);
     L.layer_id = 77;
-    L.prev_offset = 4096;
-    L.prev_length = 1000;
+    L.prev_offset = 0; /* a BASE layer starts its chain */
+    L.prev_length = 0;
     L.data_offset = 1ull << 40;
     L.nranks = 100000;
     L.flags = AFMT_LAYER_BASE;

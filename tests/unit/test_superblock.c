@@ -264,13 +264,53 @@ static void test_doc_example(void **state) {
     assert_int_equal(afmt_super_slot_offset(2), 0);
 }
 
+/* format.md 3.3: a slot whose eof is past the file size is not usable (the other is
+ * taken); two valid slots of different uuids are damage; next_array_id 0 is invalid. */
+static void test_examine(void **state) {
+    (void)state;
+    uint8_t region[AFMT_SUPER_REGION];
+    memset(region, 0, sizeof region);
+    afmt_super a = sample(8), b = sample(9), s;
+    put_slot(region, 0, &a);
+    put_slot(region, 1, &b);
+    afmt_super_view v;
+    char msg[AFMT_ERRMSG_MAX];
+    assert_int_equal(afmt_super_examine(region, sizeof region, b.eof, &v, msg), AFMT_OK);
+    assert_int_equal(v.chosen, 1);
+    /* The file ends before B's eof: A (older, shorter) is taken. */
+    assert_int_equal(afmt_super_examine(region, sizeof region, b.eof - 1, &v, msg), AFMT_OK);
+    assert_int_equal(v.chosen, 0);
+    assert_false(v.usable[1]);
+    assert_non_null(strstr(v.why[1], "eof"));
+    /* Shorter than both: damage, both named. */
+    assert_int_equal(afmt_super_examine(region, sizeof region, a.eof - 1, &v, msg), AFMT_ECORRUPT);
+    assert_non_null(strstr(msg, "slot A: the file has only"));
+    assert_non_null(strstr(msg, "slot B: the file has only"));
+    /* Different uuids: damage, even though B alone would be fine. */
+    b.uuid[3] ^= 0x40;
+    put_slot(region, 1, &b);
+    assert_int_equal(afmt_super_examine(region, sizeof region, UINT64_MAX, &v, msg), AFMT_ECORRUPT);
+    assert_non_null(strstr(msg, "different files"));
+    assert_int_equal(afmt_super_pick(region, sizeof region, &s, NULL, msg), AFMT_ECORRUPT);
+    /* An empty slot has no uuid to compare. */
+    memset(region + AFMT_SLOT_A_OFFSET, 0, AFMT_SLOT_SIZE);
+    assert_int_equal(afmt_super_examine(region, sizeof region, UINT64_MAX, &v, msg), AFMT_OK);
+    assert_int_equal(v.state[0], AFMT_ENOTFOUND);
+    assert_int_equal(v.chosen, 1);
+    /* next_array_id 0. */
+    b.next_array_id = 0;
+    put_slot(region, 1, &b);
+    assert_int_equal(afmt_super_examine(region, sizeof region, UINT64_MAX, &v, msg), AFMT_ECORRUPT);
+    assert_non_null(strstr(msg, "next_array_id is 0"));
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_slot_offset),
     cmocka_unit_test(test_pick_highest),    cmocka_unit_test(test_one_damaged),
     cmocka_unit_test(test_both_damaged),    cmocka_unit_test(test_empty_b),
     cmocka_unit_test(test_newer_version),   cmocka_unit_test(test_inconsistent_fields),
     cmocka_unit_test(test_flip_every_byte), cmocka_unit_test(test_trailer),
-    cmocka_unit_test(test_doc_example),
+    cmocka_unit_test(test_doc_example),     cmocka_unit_test(test_examine),
 };
 
 TU_MAIN("superblock", tests)

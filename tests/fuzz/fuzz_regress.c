@@ -302,8 +302,12 @@ int main(int argc, char **argv) {
         if (c < 0) {
             failed = 1;
         } else {
-            printf("fuzz_regress: %s: %ld inputs x %zu targets ok, outcomes %s %s\n", exp_dir, c,
-                   NTARGETS, record ? "recorded in" : "as in", exp_file);
+            printf("fuzz_regress: %s: %ld inputs x %zu targets ok; outcomes %s %s\n", exp_dir, c,
+                   NTARGETS,
+                   record   ? "recorded in"
+                   : failed ? "NOT all as recorded in"
+                            : "as recorded in",
+                   exp_file);
             total += c;
         }
         for (size_t i = 0; !record && i < n_exp; i++)

@@ -6,10 +6,12 @@
  * MPI_Init once; LLVMFuzzerInitialize does it too). Every input is tried twice:
  *
  *  - as it is: checksum and structure checks of damaged bytes;
- *  - "fixed": with every checksum recomputed (superblock slots, the footers of the chains
- *    both slots name, the block checksums those footers record), so that mutated bytes
- *    get past XXH3 and reach the record decoders, the index merge, the codecs and the
- *    read path, as a buggy writer's file would.
+ *  - "fixed": with every checksum recomputed (fz_reseal of fuzz_mutator.c: slots, every
+ *    footer the slots, trailers and prev pointers name, their trailers and block
+ *    checksums), so that mutated bytes get past XXH3 and reach the record decoders, the
+ *    index merge, the codecs and the read path, as a buggy writer's file would. (Inputs
+ *    from the structure-aware mutator are sealed already; the second pass is for the
+ *    rest, e.g. crash files and byte-level mutants.)
  *
  * Contract checks: a call returns one of the codes its documentation allows, with a
  * message; any other outcome aborts (a crash for libFuzzer and for the driver). */
@@ -31,6 +33,7 @@
 
 #include "afmt.h"
 #include "file.h"
+#include "fuzz_mutator.h"
 #include "storage.h"
 #include "util.h"
 
@@ -114,67 +117,6 @@ static inline afmt_opts *fuzz_opts(void) {
         }
     }
     return o;
-}
-
-/* ---- checksum fix-up ------------------------------------------------------------- */
-
-static inline uint64_t fuzz_xxh(const uint8_t *p, uint64_t n) {
-    return afmt_checksum(p, (size_t)n);
-}
-
-/* Recomputes the block checksums a footer at [off, off+len) records (for blocks inside
- * the image) and then the footer's own trailing checksum. Returns 1 if it lies inside the
- * image and looks like a footer (at least a v1 header and a checksum). */
-static inline int fuzz_fix_footer(uint8_t *img, size_t n, uint64_t off, uint64_t len) {
-    if (len < 184 || off > n || len > n - off) return 0;
-    uint8_t *F = img + off;
-    uint64_t hs = afmt_get_u32(F + 12), nb = afmt_get_u64(F + 80);
-    uint64_t asz = afmt_get_u64(F + 104), brs = afmt_get_u32(F + 152);
-    uint64_t body = len - 8;
-    if (hs >= 176 && hs <= body && asz <= body - hs && brs >= 40) {
-        uint64_t at = hs + asz;
-        for (uint64_t i = 0; i < nb && brs <= body - at; i++, at += brs) {
-            uint8_t *rec = F + at;
-            uint64_t boff = afmt_get_u64(rec), bsz = afmt_get_u64(rec + 8);
-            if (boff <= n && bsz <= n - boff) afmt_put_u64(rec + 24, fuzz_xxh(img + boff, bsz));
-        }
-    }
-    afmt_put_u64(F + body, fuzz_xxh(F, body));
-    /* The trailer right after it (not read by afmt_open, but kept consistent). */
-    if (off + len <= n && 32 <= n - off - len && memcmp(F + len + 24, "AFMTTRLR", 8) == 0) {
-        afmt_put_u64(F + len, off);
-        afmt_put_u64(F + len + 8, len);
-        afmt_put_u64(F + len + 16, fuzz_xxh(F, len));
-    }
-    return 1;
-}
-
-/* Makes every checksum of the image agree with its bytes (see the top of this file). */
-static inline void fuzz_fix_checksums(uint8_t *img, size_t n) {
-    static const size_t slot_at[2] = {0, 2048};
-    for (int s = 0; s < 2; s++) {
-        size_t so = slot_at[s];
-        if (n < so + 128 || memcmp(img + so, "AFMTSUPR", 8) != 0) continue;
-        uint8_t *slot = img + so;
-        uint64_t off = afmt_get_u64(slot + 40), len = afmt_get_u64(slot + 48);
-        /* Oldest first is not known up front: walk newest to oldest, fixing each footer;
-         * an older footer's bytes never depend on a newer one's. */
-        uint64_t chain_off[FUZZ_MAX_CHAIN], chain_len[FUZZ_MAX_CHAIN];
-        int k = 0;
-        for (uint64_t o = off, l = len; k < FUZZ_MAX_CHAIN && l >= 184 && o <= n && l <= n - o;
-             k++) {
-            chain_off[k] = o;
-            chain_len[k] = l;
-            uint64_t po = afmt_get_u64(img + o + 24), pl = afmt_get_u64(img + o + 32);
-            if (po == o) break;
-            o = po;
-            l = pl;
-        }
-        /* Oldest first, so that a newer footer that overlaps an older one wins. */
-        for (int i = k - 1; i >= 0; i--) fuzz_fix_footer(img, n, chain_off[i], chain_len[i]);
-        if (k > 0) afmt_put_u64(slot + 56, fuzz_xxh(img + off, len));
-        afmt_put_u64(slot + 120, fuzz_xxh(slot, 120));
-    }
 }
 
 /* Stores data as the memory image name. */

@@ -1,0 +1,195 @@
+/* fuzz_mutator_test.c - ctest fuzz.mutator: the structure-aware mutator (fuzz_mutator.c)
+ * knows the format and gets past the checksums.
+ *
+ * Over the seed files of a directory (tests/fuzz/corpus/seed-*, written by the library):
+ *  - re-sealing an intact file changes no byte (the mutator's idea of every checksum and
+ *    of where footers, trailers and blocks lie is the library's);
+ *  - chains of mutations (and crossovers with another seed) stay within the size limit,
+ *    are deterministic for a seed, and afmt_open refuses almost none of the re-sealed
+ *    results for a checksum: the structure rules are what decide;
+ *  - a fair share of mutants still opens and a fair share is refused (the mutations
+ *    matter and do not only break files), and every kind of mutation takes effect.
+ * Usage: fuzz_mutator_test DIR [ROUNDS] */
+#include <dirent.h>
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "afmt.h"
+#include "file.h"
+#include "fuzz_mutator.h"
+#include "storage.h"
+
+#define MAX_SIZE (1 << 16)
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_mutator_test: FAIL: " __VA_ARGS__);                              \
+            fputc('\n', stderr);                                                                   \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+static uint8_t *load(const char *path, size_t *n) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    uint8_t *b = malloc(MAX_SIZE);
+    *n = b ? fread(b, 1, MAX_SIZE, fp) : 0;
+    fclose(fp);
+    return b;
+}
+
+/* The outcome of afmt_open on an image: 0 opened, 1 refused for a checksum, 2 refused
+ * otherwise. */
+static int try_open(const uint8_t *img, size_t n) {
+    if (afmt_storage_mem_put("mut.afmt", img, n) != AFMT_OK) return 2;
+    afmt_opts *o = NULL;
+    afmt_opts_create(&o);
+    afmt_opts_set_backend(o, "memory");
+    afmt_file *f = NULL;
+    int rc = afmt_open(MPI_COMM_SELF, "mut.afmt", AFMT_RDONLY, o, &f);
+    afmt_opts_free(o);
+    if (rc == AFMT_OK) {
+        afmt_close(f);
+        return 0;
+    }
+    const char *msg = afmt_errmsg(NULL);
+    /* "checksum 8" in the footer-length message is no checksum failure */
+    return msg && (strstr(msg, "bad checksum") || strstr(msg, "match the superblock's checksum") ||
+                   strstr(msg, "fails its checksum") || strstr(msg, "footer checksum does not"))
+               ? 1
+               : 2;
+}
+
+typedef struct {
+    const char *name;
+    unsigned long count;
+} op_count;
+
+static op_count ops[32];
+
+static void count_op(const char *name) {
+    for (int i = 0; i < 32; i++) {
+        if (!ops[i].name) ops[i].name = name;
+        if (!strcmp(ops[i].name, name)) {
+            ops[i].count++;
+            return;
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s DIR [ROUNDS]\n", argv[0]);
+        return 2;
+    }
+    int rounds = argc > 2 ? atoi(argv[2]) : 600;
+    MPI_Init(&argc, &argv);
+    DIR *d = opendir(argv[1]);
+    CHECK(d != NULL, "cannot open %s", argv[1]);
+    uint8_t *seeds[64];
+    size_t sizes[64];
+    char names[64][256];
+    int ns = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && ns < 64) {
+        if (strncmp(e->d_name, "seed-", 5) != 0) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", argv[1], e->d_name);
+        seeds[ns] = load(path, &sizes[ns]);
+        if (!seeds[ns]) continue;
+        snprintf(names[ns], sizeof names[ns], "%s", e->d_name);
+        ns++;
+    }
+    if (d) closedir(d);
+    CHECK(ns >= 5, "only %d seed files in %s", ns, argv[1]);
+
+    uint8_t *buf = malloc(MAX_SIZE), *again = malloc(MAX_SIZE), *out = malloc(MAX_SIZE);
+    uint8_t *tmp = malloc(MAX_SIZE);
+    unsigned long opened = 0, refused = 0, by_checksum = 0, sealed_total = 0;
+    unsigned seed = 1;
+    for (int s = 0; s < ns; s++) {
+        /* An intact file is sealed already. */
+        memcpy(buf, seeds[s], sizes[s]);
+        fz_reseal(buf, sizes[s]);
+        CHECK(memcmp(buf, seeds[s], sizes[s]) == 0, "%s: re-sealing an intact file changed it",
+              names[s]);
+        CHECK(fz_footers(seeds[s], sizes[s]) >= (strstr(names[s], "empty") ? 0 : 1),
+              "%s: no footer found", names[s]);
+        CHECK(try_open(seeds[s], sizes[s]) == 0, "%s: the seed does not open", names[s]);
+
+        size_t n = sizes[s];
+        memcpy(buf, seeds[s], n);
+        for (int r = 0; r < rounds; r++, seed++) {
+            if (r % 8 == 0) { /* a fresh chain now and then */
+                n = sizes[s];
+                memcpy(buf, seeds[s], n);
+            }
+            memcpy(again, buf, n);
+            size_t m;
+            const char *op;
+            if (r % 5 == 4) {
+                const int o = (s + 1 + r) % ns;
+                m = fz_crossover(buf, n, seeds[o], sizes[o], out, MAX_SIZE, seed);
+                op = fz_last_op();
+                size_t m2 = fz_crossover(again, n, seeds[o], sizes[o], tmp, MAX_SIZE, seed);
+                CHECK(m2 == m && memcmp(tmp, out, m) == 0, "%s: crossover %u not deterministic",
+                      names[s], seed);
+                memcpy(buf, out, m);
+            } else {
+                m = fz_mutate(buf, n, MAX_SIZE, seed);
+                op = fz_last_op();
+                size_t m2 = fz_mutate(again, n, MAX_SIZE, seed);
+                CHECK(m2 == m && memcmp(again, buf, m) == 0,
+                      "%s: mutation %u (%s) not deterministic", names[s], seed, op);
+            }
+            CHECK(m <= MAX_SIZE, "%s: mutation %u (%s) returned %zu bytes", names[s], seed, op, m);
+            count_op(op);
+            n = m;
+            if (!strcmp(op, "bytes") || !strcmp(op, "bytes-unparsed")) continue;
+            sealed_total++;
+            int rc = try_open(buf, n);
+            opened += rc == 0;
+            refused += rc != 0;
+            by_checksum += rc == 1;
+            /* FZ_DEBUG=1: name each mutant refused for a checksum (seed, mutation, why). */
+            if (rc == 1 && getenv("FZ_DEBUG"))
+                fprintf(stderr, "%s %s %u: %s\n", names[s], op, seed, afmt_errmsg(NULL));
+        }
+    }
+    printf("fuzz_mutator_test: %d seeds, %lu re-sealed mutants: %lu open, %lu refused (%lu of "
+           "them for a checksum)\n",
+           ns, sealed_total, opened, refused, by_checksum);
+    for (int i = 0; i < 32 && ops[i].name; i++) printf("  %-18s %lu\n", ops[i].name, ops[i].count);
+    CHECK(sealed_total > 0, "no mutant");
+    /* A plain byte mutator gets nearly all of them refused for a checksum. */
+    CHECK(by_checksum * 100 <= sealed_total, "%lu of %lu re-sealed mutants fail a checksum",
+          by_checksum, sealed_total);
+    CHECK(opened * 10 >= sealed_total, "only %lu of %lu mutants open", opened, sealed_total);
+    CHECK(refused * 10 >= sealed_total, "only %lu of %lu mutants are refused", refused,
+          sealed_total);
+    static const char *want[] = {
+        "field",      "record-dup",   "record-remove", "record-swap",    "record-copy",
+        "record-new", "dim-add",      "dim-remove",    "string-byte",    "string-alias",
+        "string-new", "block-stored", "block-raw",     "slot-copy",      "slot-point",
+        "prev-point", "layer-new",    "layer-drop",    "bytes-resealed", "record-transplant"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        unsigned long c = 0;
+        for (int j = 0; j < 32 && ops[j].name; j++)
+            if (!strcmp(ops[j].name, want[i])) c = ops[j].count;
+        CHECK(c > 0, "mutation %s never took effect", want[i]);
+    }
+    for (int s = 0; s < ns; s++) free(seeds[s]);
+    free(buf);
+    free(again);
+    free(out);
+    free(tmp);
+    MPI_Finalize();
+    if (failures) fprintf(stderr, "fuzz_mutator_test: %d failures\n", failures);
+    return failures ? 1 : 0;
+}

@@ -60,6 +60,13 @@ static void lines_free(lines *l) {
     l->n = l->cap = 0;
 }
 
+/* One report line on stdout: prefix, then the line escaped (it may hold names). */
+static void put_line(const char *prefix, const char *line) {
+    fputs(prefix, stdout);
+    cli_put_esc(stdout, line, strlen(line), 0);
+    fputc('\n', stdout);
+}
+
 /* ---- the metadata walk (rank 0) ------------------------------------------------------ */
 
 /* One block to check; all u64 so that the list is broadcast as bytes. */
@@ -630,18 +637,20 @@ int cmd_verify(int argc, char **argv) {
                 cli_error(path, "verify could not record everything (out of memory): no verdict");
                 rc = CLI_ERROR;
             } else {
+                /* Lines carry names from the file: printed escaped (cli_put_esc). */
                 if (!quiet)
-                    for (uint64_t i = 0; i < v.notes.n; i++) printf("%s\n", v.notes.line[i]);
+                    for (uint64_t i = 0; i < v.notes.n; i++) put_line("", v.notes.line[i]);
                 if (!quiet)
                     printf("blocks: %llu checked (%llu bytes stored), chunk records: %llu "
                            "checked\n",
                            (ull)n, (ull)total_bytes, (ull)v.chunk_records);
-                for (uint64_t i = 0; i < v.damage.n; i++) printf("damaged: %s\n", v.damage.line[i]);
+                for (uint64_t i = 0; i < v.damage.n; i++) put_line("damaged: ", v.damage.line[i]);
+                cli_put_esc(stdout, path, strlen(path), 0);
                 if (v.damage.n)
-                    printf("%s: DAMAGED (%llu problem%s)\n", path, (ull)v.damage.n,
+                    printf(": DAMAGED (%llu problem%s)\n", (ull)v.damage.n,
                            v.damage.n == 1 ? "" : "s");
                 else
-                    printf("%s: OK\n", path);
+                    printf(": OK\n");
                 fflush(stdout);
                 rc = v.damage.n ? CLI_DIFF : CLI_OK;
             }

@@ -422,6 +422,14 @@ rc_is 2
 one_line
 clean
 err_has 'no array "no\x1b[2Jsuch"'
+# verify names the arrays of a damaged block: escaped too.
+cp "$E" "$W/escd.afmt"
+flip "$W/escd.afmt" 4100
+t "verify escapes" "$AFMT" verify "$W/escd.afmt"
+rc_is 1
+clean
+has 'array "e\x1b[31mred\x1b[0m" chunk 0'
+has 'array "bad\xff" chunk 0'
 
 # ---- verify on a whole file ------------------------------------------------------------------
 t "verify" "$AFMT" verify "$B"

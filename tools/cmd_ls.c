@@ -14,9 +14,13 @@ typedef unsigned long long ull;
 /* ---- space accounting shared by ls and info ---------------------------------------- */
 
 #define MAX_CODECS 8
+/* Stored bytes apportioned to chunks are sums of fractions; they are kept in fixed point
+ * (units of 1/STORED_ONE byte, each term rounded down exactly) so that the sums do not
+ * depend on the order the index's hash map yields the chunks in (seeded per process). */
+#define STORED_ONE 1024u
 typedef struct {
     uint64_t raw, nchunks;
-    double stored;
+    uint64_t stored_fx; /* STORED_ONE units */
     uint32_t codecs[MAX_CODECS];
     int ncodecs;
 } arr_acct;
@@ -25,9 +29,14 @@ typedef struct {
     uint64_t nlive;   /* live arrays */
     arr_acct *arr;    /* per live array (position in the live list) */
     uint64_t *bl_raw; /* per index block: raw bytes of live chunks in it */
-    double live;      /* stored bytes apportioned to live chunks */
+    uint64_t live_fx; /* stored bytes apportioned to live chunks, STORED_ONE units */
     uint64_t live_chunks;
 } acct;
+
+/* Whole bytes of a fixed-point amount, rounded to nearest. */
+static uint64_t fx_bytes(uint64_t fx) {
+    return fx / STORED_ONE + (fx % STORED_ONE >= STORED_ONE / 2);
+}
 
 static void acct_free(acct *a) {
     free(a->arr);
@@ -54,12 +63,13 @@ static int acct_build(const afmt_index *x, acct *a) {
         const afmt_chunk_loc *l = &x->locs[s->val];
         const afmt_block_rec *b = &x->blocks[l->block].b;
         arr_acct *r = &a->arr[*p];
-        double part =
-            b->raw_size ? (double)b->stored_size * (double)l->size / (double)b->raw_size : 0.0;
+        __extension__ typedef unsigned __int128 u128;
+        uint64_t part =
+            b->raw_size ? (uint64_t)((u128)b->stored_size * l->size * STORED_ONE / b->raw_size) : 0;
         r->raw += l->size;
-        r->stored += part;
+        r->stored_fx += part;
         r->nchunks++;
-        a->live += part;
+        a->live_fx += part;
         a->live_chunks++;
         a->bl_raw[l->block] += l->size;
         int have = 0;
@@ -171,9 +181,9 @@ static void ls_json(FILE *o, const char *path, const afmt_index *x, const acct *
                 ", \"shuffle\": %s, \"chunks_written\": %llu, \"chunks_total\": %llu, "
                 "\"stored_bytes\": %llu, \"raw_bytes\": %llu, \"ratio\": ",
                 (d->flags & AFMT_ARRAY_SHUFFLE) ? "true" : "false", (ull)r->nchunks,
-                (ull)afmt_grid_nchunks(&arr->grid), (ull)(r->stored + 0.5), (ull)r->raw);
-        if (r->stored > 0)
-            fprintf(o, "%.4f", (double)r->raw / r->stored);
+                (ull)afmt_grid_nchunks(&arr->grid), (ull)fx_bytes(r->stored_fx), (ull)r->raw);
+        if (r->stored_fx > 0)
+            fprintf(o, "%.4f", (double)r->raw * STORED_ONE / (double)r->stored_fx);
         else
             fputs("null", o);
         fputs(", \"codecs\": [", o);
@@ -210,10 +220,10 @@ static void ls_row(const afmt_index *x, const acct *a, uint64_t i, char row[NCOL
     shape_str(d->shape, d->ndim, row[COL_SHAPE], CELL);
     shape_str(d->chunk, d->ndim, row[COL_CHUNK], CELL);
     dims_str(d, row[COL_DIMS], CELL);
-    snprintf(row[COL_STORED], CELL, "%llu", (ull)(r->stored + 0.5));
+    snprintf(row[COL_STORED], CELL, "%llu", (ull)fx_bytes(r->stored_fx));
     snprintf(row[COL_RAW], CELL, "%llu", (ull)r->raw);
-    if (r->stored > 0)
-        snprintf(row[COL_RATIO], CELL, "%.2f", (double)r->raw / r->stored);
+    if (r->stored_fx > 0)
+        snprintf(row[COL_RATIO], CELL, "%.2f", (double)r->raw * STORED_ONE / (double)r->stored_fx);
     else
         snprintf(row[COL_RATIO], CELL, "-");
     codec_list(r, row[COL_CODECS], CELL);
@@ -309,7 +319,7 @@ static void space_of(const afmt_file *f, const acct *a, uint64_t fsize, space *s
         data += x->blocks[b].b.stored_size;
         live_blocks += a->bl_raw[b] > 0;
     }
-    s->live = (uint64_t)(a->live + 0.5);
+    s->live = fx_bytes(a->live_fx);
     if (s->live > data) s->live = data;
     s->dead = data - s->live;
     uint64_t used = s->superblock + s->metadata + data;

@@ -116,6 +116,9 @@ int afmt__agree(afmt_file *f, int rc);
  * array's flag says so) and back. src and dst must not overlap. */
 void afmt__chunk_encode(const afmt_array *arr, void *dst, const void *src, uint64_t nelems);
 void afmt__chunk_decode(const afmt_array *arr, void *dst, const void *src, uint64_t nelems);
+/* The big-endian hosts' encode (elements byte-swapped, then shuffled when the flag says
+ * so), callable on any host so that a unit test covers it. Needs no memory: never fails. */
+void afmt__chunk_encode_swapped(const afmt_array *arr, void *dst, const void *src, uint64_t nelems);
 
 /* Fills dst (native, the chunk's real extent) with the committed content of a chunk,
  * or the fill value where it was never written. INDEPENDENT. */

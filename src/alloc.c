@@ -280,7 +280,9 @@ double afmt_alloc_seal_seconds(const afmt_alloc *a) {
 }
 
 int afmt_alloc_seal(afmt_alloc *a) {
-    if (!a->open_active) return AFMT_OK;
+    /* No open block: still honour the budget, which a failed spill left exceeded (the
+     * commit's seal then fails the way the write did, until the spill works). */
+    if (!a->open_active) return maybe_spill(a);
     double t0 = mono_seconds();
     size_t raw = a->open_len;
     size_t bound = bound_of(a, raw);

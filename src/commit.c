@@ -25,10 +25,10 @@ static int st_fail(afmt_file *f, afmt_storage *st, int rc, const char *step) {
 }
 
 /* Writes this rank's sealed blocks at base: one request per piece (pieces only split
- * at 1 GiB or between spilled and in-memory bytes). */
-static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64_t mine) {
+ * at 1 GiB or between spilled and in-memory bytes). rc != AFMT_OK: this rank writes
+ * nothing but still takes part in the collective writes. */
+static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64_t mine, int rc) {
     afmt_storage *st = job->st;
-    int rc = AFMT_OK;
     if (!f->collective_write) {
         uint64_t pos = 0;
         while (rc == AFMT_OK && job->alloc) {
@@ -62,9 +62,12 @@ static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64
             }
         }
         int more = n > 0, any = 0;
-        if (MPI_Allreduce(&more, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
-            return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed",
-                             f->path);
+        if (MPI_Allreduce(&more, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS) {
+            if (rc == AFMT_OK)
+                rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed",
+                               f->path);
+            break;
+        }
         if (!any) break;
         int wrc = st->ops->write_at_all(st, base + at, p, n);
         if (wrc != AFMT_OK && rc == AFMT_OK) rc = st_fail(f, st, wrc, "writing data blocks");
@@ -201,10 +204,61 @@ static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, co
     return add_provenance(f, job, L);
 }
 
+/* Rank 0: the message of a failed footer build or encode, naming its real cause. */
+static int footer_fail(afmt_file *f, int rc, const char *step, uint64_t nb, uint64_t nc) {
+    if (rc == AFMT_ENOMEM)
+        return afmt_fail(f->errmsg, rc,
+                         "afmt_commit(%s): %s the footer (%llu blocks, %llu chunks): out of "
+                         "memory",
+                         f->path, step, (unsigned long long)nb, (unsigned long long)nc);
+    return afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s the footer: %s", f->path, step,
+                     afmt_thread_errbuf());
+}
+
+/* Rank 0: every gathered chunk record must name a live array of this handle, a chunk
+ * inside its grid, the chunk's exact payload size and a block of the layer; otherwise the
+ * layer would make the file unopenable. (Ranks whose metadata differ get here when the
+ * exchange did not run or did not see the difference.) */
+static int check_chunks(afmt_file *f, const afmt_layer *L, const uint8_t *all,
+                        const uint64_t *lens) {
+    for (uint64_t i = 0; i < L->n_chunks; i++) {
+        const afmt_chunk_rec *c = &L->chunks[i];
+        const afmt_array *arr = afmt_index_by_id(&f->idx, c->array_id);
+        const char *why = NULL;
+        uint64_t want = 0;
+        if (!arr || !arr->live)
+            why = "not a live array on rank 0";
+        else if (c->chunk_index >= afmt_grid_nchunks(&arr->grid))
+            why = "the chunk is outside the array's grid on rank 0";
+        else if (c->block >= L->n_blocks)
+            why = "it names no block of this layer";
+        else {
+            uint64_t cc[AFMT_MAX_NDIM], o[AFMT_MAX_NDIM], e[AFMT_MAX_NDIM];
+            afmt_grid_chunk_coord(&arr->grid, c->chunk_index, cc);
+            want = afmt_grid_chunk_box(&arr->grid, cc, o, e) * arr->esize;
+            if (c->size != want) why = "its payload size does not match the chunk's extent";
+        }
+        if (!why) continue;
+        /* The rank that sent it: the owner of the block. */
+        int who = c->block < L->n_blocks ? (int)L->blocks[c->block].rank : -1;
+        (void)all;
+        (void)lens;
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_commit(%s): rank %d staged chunk %llu of array id %llu (\"%s\", "
+                         "%llu bytes): %s; the ranks' defines, deletes or shapes differ, nothing "
+                         "was written",
+                         f->path, who, (unsigned long long)c->chunk_index,
+                         (unsigned long long)c->array_id, arr ? arr->d.name : "?",
+                         (unsigned long long)c->size, why);
+    }
+    return AFMT_OK;
+}
+
 int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     afmt_storage *st = job->st;
     afmt_super *sup = job->super;
     int rc = AFMT_OK;
+    afmt_buf_init(footer);
     if (job->alloc && (rc = afmt_alloc_seal(job->alloc)) != AFMT_OK)
         afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path, afmt_alloc_errmsg(job->alloc));
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
@@ -213,62 +267,63 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     uint64_t mine = job->alloc ? afmt_alloc_stored_bytes(job->alloc) : 0, before = 0, total = 0;
     if (MPI_Exscan(&mine, &before, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS ||
         MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
     if (f->rank == 0) before = 0; /* MPI_Exscan leaves rank 0's result undefined */
     uint64_t base = sup->eof + before;
     double t = MPI_Wtime();
-    rc = write_blocks(f, job, base, mine);
+    /* Local work of the next step first (this rank's records, rank 0's length table), so
+     * that one agreement covers the data write and them. */
+    afmt_buf m;
+    afmt_buf_init(&m);
+    uint64_t *lens = NULL;
+    if (rc == AFMT_OK && pack_meta(f, job, base, &m) != AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM,
+                       "afmt_commit(%s): out of memory for this rank's block and chunk records",
+                       f->path);
+    if (rc == AFMT_OK && f->rank == 0 && !(lens = calloc((size_t)f->size, sizeof(uint64_t))))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    rc = write_blocks(f, job, base, mine, rc);
     f->stats.bytes_written = mine;
     f->stats.blocks = job->alloc ? afmt_alloc_nblocks(job->alloc) : 0;
     f->stats.chunks = job->n_chunks;
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
-    f->stats.write = MPI_Wtime() - t;
-    t = MPI_Wtime();
-
-    /* Metadata to rank 0 (64-bit-safe gather). */
-    afmt_buf m;
-    afmt_buf_init(&m);
-    rc = pack_meta(f, job, base, &m);
     uint8_t *all = NULL;
-    uint64_t *lens = f->rank == 0 ? calloc((size_t)f->size, sizeof(uint64_t)) : NULL;
-    if (f->rank == 0 && !lens) rc = AFMT_ENOMEM;
-    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit(%s): out of memory", f->path);
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) {
-        afmt_buf_free(&m);
-        free(lens);
-        return rc;
+    if ((rc = afmt__agree(f, rc)) == AFMT_OK) {
+        f->stats.write = MPI_Wtime() - t;
+        t = MPI_Wtime();
+        /* Metadata to rank 0 (64-bit-safe gather, agreed inside). */
+        char what[AFMT_ERRMSG_MAX];
+        snprintf(what, sizeof what, "afmt_commit(%s): gathering block and chunk records", f->path);
+        rc = afmt__gather_bytes(f, m.data, m.len, &all, lens, what);
     }
-    rc = afmt__gather_bytes(f->comm, m.data, m.len, 0, &all, lens);
     afmt_buf_free(&m);
-    if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_commit(%s): gathering metadata failed", f->path);
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) {
-        free(all);
+    if (rc != AFMT_OK) {
         free(lens);
         return rc;
     }
-
     f->stats.gather = MPI_Wtime() - t;
     t = MPI_Wtime();
 
     /* Rank 0: footer and trailer right after the data. */
-    afmt_buf_init(footer);
     afmt_super next = *sup;
     if (f->rank == 0) {
         afmt_layer L;
         uint64_t foff = sup->eof + total;
         rc = build_layer(f, job, all, lens, sup->eof, &L);
-        if (rc == AFMT_OK) rc = afmt_footer_encode(&L, footer);
-        if (rc != AFMT_OK)
-            afmt_fail(f->errmsg, rc, "afmt_commit(%s): out of memory for the footer", f->path);
+        if (rc != AFMT_OK) footer_fail(f, rc, "building", L.n_blocks, L.n_chunks);
+        if (rc == AFMT_OK) rc = check_chunks(f, &L, all, lens);
+        if (rc == AFMT_OK && (rc = afmt_footer_encode(&L, footer)) != AFMT_OK)
+            footer_fail(f, rc, "encoding", L.n_blocks, L.n_chunks);
         if (rc == AFMT_OK) {
             uint64_t flen = footer->len, fsum = afmt_checksum(footer->data, footer->len);
             uint8_t tr[AFMT_TRAILER_SIZE];
             afmt_trailer_encode(foff, flen, fsum, tr);
             /* Footer and trailer in one request. */
             afmt_buf_append(footer, tr, sizeof tr);
-            rc = footer->oom ? AFMT_ENOMEM : st->ops->write_at(st, foff, footer->data, footer->len);
-            if (rc != AFMT_OK) st_fail(f, st, rc, "writing the footer");
+            if (footer->oom)
+                rc =
+                    footer_fail(f, AFMT_ENOMEM, "appending the trailer to", L.n_blocks, L.n_chunks);
+            else if ((rc = st->ops->write_at(st, foff, footer->data, footer->len)) != AFMT_OK)
+                st_fail(f, st, rc, "writing the footer");
             footer->len = (size_t)flen;
             next.generation = sup->generation + 1;
             next.footer_offset = foff;
@@ -310,36 +365,32 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
 
     f->stats.sync = MPI_Wtime() - t;
 
-    /* Everyone learns the new layer from rank 0's footer bytes. */
+    /* Everyone learns the new layer: rank 0's slot and footer bytes. */
     uint8_t slot[AFMT_SLOT_SIZE];
-    uint64_t flen = footer->len;
     if (f->rank == 0) afmt_super_encode(&next, slot);
-    if (MPI_Bcast(slot, AFMT_SLOT_SIZE, MPI_BYTE, 0, f->comm) != MPI_SUCCESS ||
-        MPI_Bcast(&flen, 1, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS)
-        rc = AFMT_EMPI;
-    if (rc == AFMT_OK && f->rank != 0) {
-        footer->len = 0;
-        if (afmt_buf_reserve(footer, (size_t)flen) != AFMT_OK) rc = AFMT_ENOMEM;
-        footer->len = (size_t)flen;
-    }
-    int ok = rc == AFMT_OK, all_ok = 0;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, f->comm);
-    if (all_ok && afmt__bcast_bytes(f->comm, footer->data, flen, 0) != AFMT_OK) rc = AFMT_EMPI;
-    if (!all_ok && rc == AFMT_OK) rc = AFMT_ENOMEM;
-    if (rc == AFMT_OK) afmt_super_decode(slot, sup);
-    if (rc != AFMT_OK)
+    if (MPI_Bcast(slot, AFMT_SLOT_SIZE, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "MPI_Bcast of the superblock failed");
+    rc = afmt__share_buf(f, footer, rc, "sharing the footer");
+    if (rc != AFMT_OK) {
+        char why[AFMT_ERRMSG_MAX];
+        memcpy(why, f->errmsg, sizeof why);
         afmt_fail(f->errmsg, rc,
                   "afmt_commit(%s): the layer is durable but sharing it failed (%s); reopen "
                   "the file",
-                  f->path, afmt_strerror(rc));
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto fail;
+                  f->path, why);
+        goto fail;
+    }
+    afmt_super_decode(slot, sup);
 
-    /* Drop a tail left by an interrupted commit, so the last trailer ends the file. */
+    /* Drop a tail left by an interrupted commit, so the last trailer ends the file. Only
+     * tidying (the next commit overwrites a tail anyway): a failure changes no outcome,
+     * but every rank takes the same branch of the collective truncate. */
     uint64_t size = 0;
     if (f->rank == 0 && st->ops->size(st, &size) != AFMT_OK) size = 0;
-    MPI_Bcast(&size, 1, MPI_UINT64_T, 0, f->comm);
-    if (size > sup->eof) st->ops->truncate(st, sup->eof);
+    if (MPI_Bcast(&size, 1, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS) size = 0;
+    int cut = size > sup->eof, all_cut = 0;
+    if (MPI_Allreduce(&cut, &all_cut, 1, MPI_INT, MPI_MIN, f->comm) != MPI_SUCCESS) all_cut = 0;
+    if (all_cut) (void)st->ops->truncate(st, sup->eof);
     return AFMT_OK;
 fail:
     afmt_buf_free(footer);

@@ -111,6 +111,9 @@ uint8_t *afmt__scratch(afmt_file *f, uint64_t n);
  * returns the code of the lowest failing rank and receives its message into f->errmsg
  * (and the thread buffer). MPI failures become AFMT_EMPI. */
 int afmt__agree(afmt_file *f, int rc);
+/* The same on any communicator (handle setup, before the handle exists): errmsg holds this
+ * rank's message on entry and the agreed one on return. */
+int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg);
 
 /* Chunk payload encoding: native elements -> file form (little-endian, shuffled when the
  * array's flag says so) and back. src and dst must not overlap. */
@@ -181,14 +184,21 @@ int afmt__reload(afmt_file *f);
 /* 64-bit-safe collectives (mpiutil.c): counts are u64 bytes; they fall back to
  * point-to-point pieces when a count or displacement exceeds an int. */
 int afmt__bcast_bytes(MPI_Comm comm, void *buf, uint64_t len, int root);
-/* Gathers each rank's len bytes to root: *out (malloc'd on root) holds them in rank
- * order, lens[size] (root) their sizes. */
-int afmt__gather_bytes(MPI_Comm comm, const void *buf, uint64_t len, int root, uint8_t **out,
-                       uint64_t *lens);
-/* All-to-all: send[r] bytes to rank r from sbuf at sdispl[r]; *rbuf (malloc'd) receives
- * rcount[r] bytes from each rank at rdispl[r]. */
-int afmt__alltoallv_bytes(MPI_Comm comm, const uint8_t *sbuf, const uint64_t *scount,
-                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl);
+/* COLLECTIVE. Rank 0's bytes in b to every rank (b is empty elsewhere): the length, room on
+ * every rank, then one agreement (with rc, the caller's outcome so far), then the bytes.
+ * Every rank returns the same code. */
+int afmt__share_buf(afmt_file *f, afmt_buf *b, int rc, const char *what);
+/* COLLECTIVE. Gathers each rank's len bytes to rank 0: *out (malloc'd on rank 0) holds
+ * them in rank order, lens[size] (rank 0, allocated by the caller before its last
+ * agreement) their sizes. Allocates first, then agrees, then moves data: every rank
+ * returns the same code and message (what, and the failing rank's cause). */
+int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **out, uint64_t *lens,
+                       const char *what);
+/* COLLECTIVE. All-to-all: scount[r] bytes to rank r from sbuf (in rank order); *rbuf
+ * (malloc'd) receives rcount[r] bytes from each rank at rdispl[r]. Allocates first, then
+ * agrees (with rc), then moves data: every rank returns the same code. */
+int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint64_t *scount,
+                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl, const char *what);
 /* Test hook: the largest message piece (default 1 GiB). */
 void afmt__set_mpi_piece(uint64_t bytes);
 

@@ -123,6 +123,39 @@ static int copy_share(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, uin
     return rc;
 }
 
+/* COLLECTIVE. After the rename the file at f->path is the compacted one: the handle
+ * reopens it and rebuilds its index, or, when any of that fails on any rank, becomes
+ * stale on every rank (only afmt_close is valid), because its index and storage belong
+ * to the old, unlinked file: a define, write or commit would be lost or would damage the
+ * new file. rc is the outcome of the rename (a failed directory sync), reported when the
+ * handle could move over. */
+static int move_to_compacted(afmt_file *f, int rc) {
+    char first[AFMT_ERRMSG_MAX];
+    memcpy(first, f->errmsg, sizeof first);
+    /* Closing the old file is tidying only: its outcome changes nothing. */
+    if (f->st) (void)f->st->ops->close(f->st);
+    f->st = NULL;
+    int orc = afmt_storage_open(f->opts.storage, f->comm, f->path, AFMT_ST_READ | AFMT_ST_WRITE,
+                                f->opts.info, &f->st, f->errmsg);
+    orc = afmt__agree(f, orc);
+    if (orc == AFMT_OK) orc = afmt__reload(f);
+    if (orc != AFMT_OK) {
+        char why[AFMT_ERRMSG_MAX];
+        memcpy(why, f->errmsg, sizeof why);
+        f->stale = 1;
+        return afmt_fail(f->errmsg, orc,
+                         "afmt_compact(%s): the file is compacted, but reopening it failed (%s): "
+                         "close the handle and reopen the file",
+                         f->path, why);
+    }
+    if (rc != AFMT_OK)
+        return afmt_fail(f->errmsg, rc,
+                         "afmt_compact(%s): the file is compacted and the handle reopened it, but "
+                         "whether the rename survives a crash is unknown: %s",
+                         f->path, first);
+    return AFMT_OK;
+}
+
 int afmt_compact(afmt_file *f) {
     int rc = afmt__check(f, "afmt_compact");
     if (rc != AFMT_OK) return rc;
@@ -131,12 +164,21 @@ int afmt_compact(afmt_file *f) {
 
     size_t plen = strlen(f->path);
     char *tmp = malloc(plen + 9);
-    if (!tmp) return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_compact: out of memory");
-    memcpy(tmp, f->path, plen);
-    memcpy(tmp + plen, ".compact", 9);
+    if (!tmp) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_compact: out of memory");
+    if (tmp) {
+        memcpy(tmp, f->path, plen);
+        memcpy(tmp + plen, ".compact", 9);
+    }
     /* A leftover from an interrupted compaction is garbage: start afresh. */
-    if (f->rank == 0) afmt_storage_remove(f->opts.storage, tmp, f->errmsg);
-    MPI_Barrier(f->comm);
+    if (tmp && f->rank == 0) {
+        char msg[AFMT_ERRMSG_MAX];
+        if ((rc = afmt_storage_remove(f->opts.storage, tmp, msg)) != AFMT_OK)
+            afmt_fail(f->errmsg, rc, "afmt_compact(%s): removing a leftover: %s", f->path, msg);
+    }
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) {
+        free(tmp);
+        return rc;
+    }
 
     afmt_storage *nst = NULL;
     afmt_alloc *alloc = NULL;
@@ -158,16 +200,13 @@ int afmt_compact(afmt_file *f) {
         !(mine = malloc(sizeof *mine * (size_t)(n + 1))))
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_compact(%s): out of memory", f->path);
     if (rc == AFMT_OK) rc = copy_share(f, alloc, lc, n, mine, &nmine);
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto out;
-
-    /* A new file: the empty superblock region, then one BASE layer. */
+    /* A new file: the empty superblock region (rank 0), then one BASE layer. */
     afmt_super ns = f->super;
     ns.generation = 0;
     ns.footer_offset = ns.footer_length = ns.footer_checksum = 0;
     ns.eof = AFMT_SUPER_REGION;
     ns.nlayers = 0;
-    if (f->rank == 0) {
+    if (rc == AFMT_OK && f->rank == 0) {
         uint8_t region[AFMT_SUPER_REGION];
         memset(region, 0, sizeof region);
         rc = nst->ops->write_at(nst, 0, region, sizeof region);
@@ -185,25 +224,27 @@ int afmt_compact(afmt_file *f) {
     if (rc != AFMT_OK) goto out;
     rc = nst->ops->close(nst);
     nst = NULL;
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "afmt_compact(%s): closing the new file failed", f->path);
     rc = afmt__agree(f, rc);
     if (rc != AFMT_OK) goto out;
 
-    /* The switch: one rename. Then every rank reopens the file and reloads its index. */
-    if (f->rank == 0) rc = afmt_storage_rename(f->opts.storage, tmp, f->path, f->errmsg);
+    /* The switch: one rename on rank 0. If it failed after the file moved (the directory
+     * sync), the handle must move too: every rank learns whether it happened. */
+    int moved = 0;
+    if (f->rank == 0) {
+        char msg[AFMT_ERRMSG_MAX];
+        rc = afmt_storage_rename(f->opts.storage, tmp, f->path, msg);
+        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_compact(%s): %s", f->path, msg);
+        moved = rc == AFMT_OK || !afmt_storage_exists(f->opts.storage, tmp);
+    }
+    if (MPI_Bcast(&moved, 1, MPI_INT, 0, f->comm) != MPI_SUCCESS && rc == AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_compact(%s): MPI_Bcast failed", f->path);
     rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto out;
-    f->st->ops->close(f->st);
-    f->st = NULL;
-    afmt_index_free(&f->idx);
-    afmt_index_init(&f->idx);
-    afmt_cache_clear(f->cache);
-    rc = afmt_storage_open(f->opts.storage, f->comm, f->path, AFMT_ST_READ | AFMT_ST_WRITE,
-                           f->opts.info, &f->st, f->errmsg);
-    rc = afmt__agree(f, rc);
-    if (rc == AFMT_OK) rc = afmt__load(f);
-    if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_compact(%s): compacted, but reopening failed: %s", f->path,
-                  f->errmsg);
+    if (moved)
+        rc = move_to_compacted(f, rc);
+    else if (f->rank == 0)
+        afmt_storage_remove(f->opts.storage, tmp, NULL); /* the old file stays whole */
 out:
     if (nst) {
         nst->ops->close(nst);

@@ -469,11 +469,15 @@ int afmt__commit(afmt_file *f) {
         return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed", f->path);
     if (!any && f->n_pend_arrays == 0 && f->n_pend_attrs == 0) return AFMT_OK;
     memset(&f->stats, 0, sizeof f->stats);
-    int rc = any ? afmt__exchange(f) : AFMT_OK;
+    afmt_chunk_rec *merged = NULL;
+    uint64_t nm = 0, nc = 0;
+    int rc = any ? afmt__exchange(f, &merged, &nm) : AFMT_OK;
     f->stats.exchange = MPI_Wtime() - t0;
     if (rc != AFMT_OK) return rc;
 
-    afmt_chunk_rec *chunks = malloc(sizeof *chunks * (size_t)(f->n_staged + 1));
+    /* The layer's chunks: this rank's whole staged chunks and the ones it merged (partly
+     * written chunks are in the merged list of their merger). */
+    afmt_chunk_rec *chunks = malloc(sizeof *chunks * (size_t)(f->n_staged + nm + 1));
     afmt_array_rec *arrays = NULL;
     afmt_attr_rec *attrs = NULL;
     uint64_t na = 0, nt = 0;
@@ -481,16 +485,20 @@ int afmt__commit(afmt_file *f) {
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
         const afmt_staged *s = &f->staged[i];
-        chunks[i] = (afmt_chunk_rec){s->array_id, s->chunk_index, s->block, s->offset, s->size};
+        if (s->full)
+            chunks[nc++] =
+                (afmt_chunk_rec){s->array_id, s->chunk_index, s->block, s->offset, s->size};
     }
+    for (uint64_t i = 0; rc == AFMT_OK && i < nm; i++) chunks[nc++] = merged[i];
+    free(merged);
     rc = afmt__agree(f, rc);
     afmt_buf footer;
     afmt_buf_init(&footer);
     int late_rc = AFMT_OK, durable = 0;
     char late_msg[AFMT_ERRMSG_MAX] = "";
     if (rc == AFMT_OK) {
-        afmt_layer_job job = {f->st,     f->alloc, chunks, f->n_staged, arrays,
-                              na,        attrs,    nt,     0,           f->idx.next_array_id,
+        afmt_layer_job job = {f->st,     f->alloc, chunks, nc, arrays,
+                              na,        attrs,    nt,     0,  f->idx.next_array_id,
                               &f->super, AFMT_OK,  0};
         rc = afmt__write_layer(f, &job, &footer);
         late_rc = job.late_rc;

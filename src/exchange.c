@@ -4,7 +4,8 @@
  * ranks and picks one merger per partial chunk: the contributor that wrote most of it.
  * Phase B sends the pieces to their merger (MPI_Alltoallv), which lays them over the
  * chunk's committed content (or fill) where they do not cover it, and encodes the result
- * into its allocator. Afterwards every staged chunk is full.
+ * into its allocator as a whole chunk for this commit's layer. The staged entries are not
+ * changed, so a failed commit leaves every handle as it was.
  *
  * Each step allocates what it needs, agrees once (afmt__agree), then acts, so no rank
  * leaves while others wait. Every received record is checked against this rank's own
@@ -280,11 +281,23 @@ static void pack_pieces(afmt_file *f, const int32_t *merger, afmt_buf *out) {
     }
 }
 
-/* Merger, first pass over the received pieces: checks every record, and makes room in
- * the box list of each target entry for the boxes it will receive (more room changes
- * nothing, so a failure here leaves the entries as they were). */
-static int prepare_pieces(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
-                          const uint64_t *rdispl, uint32_t *add) {
+/* A received piece: the staged entry (position) it belongs to, and its record. */
+typedef struct {
+    uint64_t pos;
+    const uint8_t *rec;
+} piece_ref;
+
+static int ref_cmp(const void *x, const void *y) {
+    const piece_ref *p = x, *q = y;
+    return p->pos < q->pos ? -1 : p->pos > q->pos;
+}
+
+/* Merger: checks every received piece and lists them by the staged entry they belong to
+ * (a partial chunk of this rank). */
+static int list_pieces(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
+                       const uint64_t *rdispl, piece_ref **refs, uint64_t *nref) {
+    uint64_t cap = 0;
+    *nref = 0;
     for (int src = 0; src < f->size; src++) {
         const uint8_t *p = rbuf + rdispl[src];
         uint64_t left = rcount[src];
@@ -314,108 +327,112 @@ static int prepare_pieces(afmt_file *f, const uint8_t *rbuf, const uint64_t *rco
                                  "afmt_commit(\"%s\"): shared chunks: rank %d sent pieces of "
                                  "chunk %llu to rank %d, which did not write it partly",
                                  arr->d.name, src, (unsigned long long)c, f->rank);
-            afmt_staged *s = &f->staged[*pos];
-            uint64_t total = (uint64_t)s->nrect + add[*pos] + nrect;
-            if (total > UINT32_MAX)
-                return afmt_fail(f->errmsg, AFMT_EINVAL,
-                                 "afmt_commit(\"%s\"): chunk %llu has more than 2^32 boxes",
-                                 arr->d.name, (unsigned long long)c);
-            add[*pos] += nrect;
-            if (total > s->cap_rect) {
-                size_t rsz = sizeof(uint64_t) * 2 * (size_t)ndim;
-                uint64_t *r = realloc(s->rect, rsz * (size_t)total);
+            if (*nref == cap) {
+                cap = cap ? 2 * cap : 64;
+                piece_ref *r = realloc(*refs, sizeof *r * (size_t)cap);
                 if (!r)
                     return afmt_fail(f->errmsg, AFMT_ENOMEM,
-                                     "afmt_commit(\"%s\"): out of memory merging chunk %llu",
-                                     arr->d.name, (unsigned long long)c);
-                s->rect = r;
-                s->cap_rect = (uint32_t)total;
+                                     "afmt_commit(%s): out of memory for the shared chunks",
+                                     f->path);
+                *refs = r;
             }
+            (*refs)[(*nref)++] = (piece_ref){*pos, p};
             p += HDR_B + rb + bytes;
             left -= HDR_B + rb + bytes;
         }
     }
+    if (*nref > 1) qsort(*refs, (size_t)*nref, sizeof **refs, ref_cmp);
     return AFMT_OK;
 }
 
-/* Merger, second pass (after every rank agreed): lays the checked pieces into the
- * target entries' dense buffers. Cannot fail. */
-static void take_pieces(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
-                        const uint64_t *rdispl) {
+/* Calls fn for every box of the chunk's own staged boxes (data from s->data, in the chunk's
+ * layout) and of the received pieces (data packed after the boxes). */
+typedef void (*box_fn)(void *ctx, const uint64_t *start, const uint64_t *count, const uint8_t *src,
+                       const uint64_t *src_shape, const uint64_t *src_start);
+
+static void each_box(const afmt_array *arr, const afmt_staged *s, const uint64_t *ext,
+                     const piece_ref *refs, uint64_t nref, box_fn fn, void *ctx) {
     static const uint64_t zeros[AFMT_MAX_NDIM];
-    for (int src = 0; src < f->size; src++) {
-        const uint8_t *p = rbuf + rdispl[src], *end = p + rcount[src];
-        while (p < end) {
-            uint64_t a = afmt_get_u64(p), c = afmt_get_u64(p + 8);
-            uint32_t nrect = afmt_get_u32(p + 16);
-            const afmt_array *arr = afmt_index_by_id(&f->idx, a);
-            afmt_staged *s = &f->staged[*afmt_hmap_get(&f->staged_map, a, c)];
-            int nd = arr->d.ndim;
-            uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
-            afmt_grid_chunk_coord(&arr->grid, c, cc);
-            afmt_grid_chunk_box(&arr->grid, cc, origin, ext);
-            const uint8_t *rects = p + HDR_B, *data = rects + (size_t)nrect * 16 * (size_t)nd;
-            for (uint32_t r = 0; r < nrect; r++) {
-                uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * s->nrect;
-                get_rect(rects + (size_t)r * 16 * (size_t)nd, nd, rect, rect + nd);
-                afmt_box_copy(nd, arr->esize, rect + nd, s->data, ext, rect, data, rect + nd,
-                              zeros);
-                data += box_volume(nd, rect + nd) * arr->esize;
-                s->nrect++;
-            }
-            p = data;
+    int nd = arr->d.ndim;
+    for (uint32_t r = 0; r < s->nrect; r++) {
+        const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
+        fn(ctx, rect, rect + nd, s->data, ext, rect);
+    }
+    for (uint64_t k = 0; k < nref; k++) {
+        const uint8_t *p = refs[k].rec;
+        uint32_t nrect = afmt_get_u32(p + 16);
+        const uint8_t *rects = p + HDR_B, *data = rects + (size_t)nrect * 16 * (size_t)nd;
+        for (uint32_t r = 0; r < nrect; r++) {
+            uint64_t st[AFMT_MAX_NDIM], ct[AFMT_MAX_NDIM];
+            get_rect(rects + (size_t)r * 16 * (size_t)nd, nd, st, ct);
+            fn(ctx, st, ct, data, ct, zeros);
+            data += box_volume(nd, ct) * arr->esize;
         }
     }
 }
 
-/* Merges a partial chunk of this rank (its own and received boxes) over the committed
- * content and stages it as a full chunk. On failure the entry stays partial. */
-static int merge_chunk(afmt_file *f, const afmt_array *arr, afmt_staged *s) {
+typedef struct {
+    int nd;
+    size_t es;
+    const uint64_t *ext;
+    uint8_t *mask, *dst;
+    uint64_t covered;
+} merge_ctx;
+
+static void mark_box(void *ctx, const uint64_t *start, const uint64_t *count, const uint8_t *src,
+                     const uint64_t *src_shape, const uint64_t *src_start) {
+    merge_ctx *m = ctx;
+    (void)src;
+    (void)src_shape;
+    (void)src_start;
+    uint64_t vol = box_volume(m->nd, count), idx[AFMT_MAX_NDIM] = {0};
+    for (uint64_t e = 0; e < vol; e++) {
+        uint64_t lin = 0;
+        for (int d = 0; d < m->nd; d++) lin = lin * m->ext[d] + start[d] + idx[d];
+        m->covered += m->mask[lin] == 0;
+        m->mask[lin] = 1;
+        for (int d = m->nd - 1; d >= 0; d--) {
+            if (++idx[d] < count[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+static void copy_box(void *ctx, const uint64_t *start, const uint64_t *count, const uint8_t *src,
+                     const uint64_t *src_shape, const uint64_t *src_start) {
+    merge_ctx *m = ctx;
+    afmt_box_copy(m->nd, m->es, count, m->dst, m->ext, start, src, src_shape, src_start);
+}
+
+/* Merges one partial chunk of this rank (its own boxes and the received pieces) over the
+ * committed content into a work buffer and encodes it into the allocator as a whole
+ * chunk (*out). The staged entry is not touched: if the commit fails, the handle (and
+ * its read-your-writes) is as it was, and a retry sends the same pieces again. */
+static int merge_chunk(afmt_file *f, const afmt_array *arr, const afmt_staged *s,
+                       const piece_ref *refs, uint64_t nref, afmt_chunk_rec *out) {
     int nd = arr->d.ndim;
     uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
     afmt_grid_chunk_coord(&arr->grid, s->chunk_index, cc);
     uint64_t ne = afmt_grid_chunk_box(&arr->grid, cc, origin, ext);
-    /* Which elements are written? Only if some are not do we read the older content. */
-    uint8_t *mask = calloc((size_t)ne, 1);
-    if (!mask)
-        return afmt_fail(f->errmsg, AFMT_ENOMEM,
-                         "afmt_commit(\"%s\"): out of memory merging "
-                         "chunk %llu",
-                         arr->d.name, (unsigned long long)s->chunk_index);
-    uint64_t covered = 0;
-    for (uint32_t r = 0; r < s->nrect; r++) {
-        const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
-        uint64_t vol = box_volume(nd, rect + nd), idx[AFMT_MAX_NDIM] = {0};
-        for (uint64_t e = 0; e < vol; e++) {
-            uint64_t lin = 0;
-            for (int d = 0; d < nd; d++) lin = lin * ext[d] + rect[d] + idx[d];
-            covered += mask[lin] == 0;
-            mask[lin] = 1;
-            for (int d = nd - 1; d >= 0; d--) {
-                if (++idx[d] < rect[nd + d]) break;
-                idx[d] = 0;
-            }
-        }
-    }
-    free(mask);
+    merge_ctx m = {nd, arr->esize, ext, NULL, NULL, 0};
+    /* Which elements are written? Only if some are not is the older content read. */
+    m.mask = calloc((size_t)ne, 1);
+    m.dst = malloc((size_t)(ne * arr->esize));
     int rc = AFMT_OK;
-    uint8_t *data = s->data;
-    uint8_t *tmp = NULL;
-    if (covered < ne) {
-        tmp = malloc((size_t)(ne * arr->esize));
-        if (!tmp)
-            return afmt_fail(f->errmsg, AFMT_ENOMEM,
-                             "afmt_commit(\"%s\"): out of memory merging chunk %llu", arr->d.name,
-                             (unsigned long long)s->chunk_index);
-        rc = afmt__read_committed_chunk(f, arr, s->chunk_index, tmp);
-        for (uint32_t r = 0; rc == AFMT_OK && r < s->nrect; r++) {
-            const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
-            afmt_box_copy(nd, arr->esize, rect + nd, tmp, ext, rect, s->data, ext, rect);
-        }
-        data = tmp;
+    if (!m.mask || !m.dst)
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM,
+                       "afmt_commit(\"%s\"): out of memory merging chunk %llu", arr->d.name,
+                       (unsigned long long)s->chunk_index);
+    if (rc == AFMT_OK) {
+        each_box(arr, s, ext, refs, nref, mark_box, &m);
+        if (m.covered < ne) rc = afmt__read_committed_chunk(f, arr, s->chunk_index, m.dst);
     }
-    if (rc == AFMT_OK) rc = afmt__stage_full(f, arr, s->chunk_index, data, ne);
-    free(tmp);
+    if (rc == AFMT_OK) {
+        each_box(arr, s, ext, refs, nref, copy_box, &m);
+        rc = afmt__encode_chunk(f, arr, s->chunk_index, m.dst, ne, out);
+    }
+    free(m.mask);
+    free(m.dst);
     return rc;
 }
 
@@ -441,8 +458,12 @@ static int exchange_bufs(afmt_file *f, int rc, afmt_buf *out, uint64_t *scount, 
     return rc;
 }
 
-int afmt__exchange(afmt_file *f) {
+int afmt__exchange(afmt_file *f, afmt_chunk_rec **merged, uint64_t *n_merged) {
     int size = f->size, rc = AFMT_OK;
+    *merged = NULL;
+    *n_merged = 0;
+    piece_ref *refs = NULL;
+    uint64_t nref = 0;
     /* Room for every rank's counts, even when this rank's allocations fail: the
      * agreements below must be entered by everyone. */
     uint64_t *scount = calloc((size_t)size * 4, sizeof(uint64_t));
@@ -450,14 +471,12 @@ int afmt__exchange(afmt_file *f) {
     uint8_t *rbuf = NULL, *rbuf2 = NULL, *sbuf = NULL;
     key_rec *keys = NULL;
     int32_t *merger = NULL;
-    uint32_t *add = NULL;
     uint64_t nk = 0;
-    if (!scount || !out) {
+    if (!scount || !out)
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-        /* Agree on the failure alone: no rank moves data. */
-        rc = afmt__agree(f, rc);
-        goto done;
-    }
+    /* Without the count vectors a rank cannot even take part in the exchanges: agree on
+     * them alone first. */
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto done;
     uint64_t *rcount = scount + size, *rdispl = scount + 2 * size, *soff = scount + 3 * size;
 
     /* Phase A: keys (and boxes of partial chunks) to owners. */
@@ -488,9 +507,7 @@ int afmt__exchange(afmt_file *f) {
 
     /* My records went to owners in staged order grouped by owner; rebuild that order. */
     merger = malloc(sizeof(int32_t) * (size_t)(f->n_staged ? f->n_staged : 1));
-    add = calloc((size_t)(f->n_staged ? f->n_staged : 1), sizeof(uint32_t));
-    if (!merger || !add)
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    if (!merger) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     for (int r = 0; r < size; r++) soff[r] = 0;
     for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
         int o = owner_of(f->staged[i].array_id, f->staged[i].chunk_index, size);
@@ -518,31 +535,24 @@ int afmt__exchange(afmt_file *f) {
     rc = exchange_bufs(f, rc, out, scount, &rbuf2, rcount, rdispl, "exchanging shared chunks");
     if (rc != AFMT_OK) goto done;
 
-    /* Merger: check the pieces and make room for them; agree; then lay them in and let
-     * the contributors drop what they delivered. Nothing changes unless every rank can
-     * do its part, so a retried commit sends the same pieces again. */
-    rc = prepare_pieces(f, rbuf2, rcount, rdispl, add);
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto done;
-    take_pieces(f, rbuf2, rcount, rdispl);
-    uint64_t w = 0;
-    for (uint64_t i = 0; i < f->n_staged; i++) {
-        afmt_staged *s = &f->staged[i];
-        if (!s->full && merger[i] >= 0 && merger[i] != f->rank) {
-            free(s->data);
-            free(s->rect);
-            continue;
-        }
-        merger[w] = merger[i];
-        f->staged[w++] = *s;
-    }
-    f->n_staged = w;
-    afmt__staged_reindex(f);
-    /* Merge my partial chunks (a failed merge keeps the union of pieces for a retry). */
+    /* Merger: check the pieces, merge each of my partial chunks into the allocator as a
+     * whole chunk (listed in *merged). The staged entries stay as they are on every rank:
+     * the commit builds its chunk records from the whole staged chunks and *merged. */
+    rc = list_pieces(f, rbuf2, rcount, rdispl, &refs, &nref);
+    uint64_t nm = 0, k = 0;
+    for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++)
+        nm += !f->staged[i].full && merger[i] == f->rank;
+    if (rc == AFMT_OK && !(*merged = malloc(sizeof **merged * (size_t)(nm ? nm : 1))))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
-        afmt_staged *s = &f->staged[i];
+        const afmt_staged *s = &f->staged[i];
         if (s->full || merger[i] != f->rank) continue;
-        rc = merge_chunk(f, afmt_index_by_id(&f->idx, s->array_id), s);
+        while (k < nref && refs[k].pos < i) k++;
+        uint64_t k0 = k;
+        while (k < nref && refs[k].pos == i) k++;
+        rc = merge_chunk(f, afmt_index_by_id(&f->idx, s->array_id), s, refs + k0, k - k0,
+                         &(*merged)[*n_merged]);
+        if (rc == AFMT_OK) ++*n_merged;
     }
     rc = afmt__agree(f, rc);
 done:
@@ -554,6 +564,11 @@ done:
     free(sbuf);
     free(keys);
     free(merger);
-    free(add);
+    free(refs);
+    if (rc != AFMT_OK) {
+        free(*merged);
+        *merged = NULL;
+        *n_merged = 0;
+    }
     return rc;
 }

@@ -138,6 +138,10 @@ void afmt__fill_box(const afmt_array *arr, void *buf, const uint64_t *bshape,
 int afmt__ensure_alloc(afmt_file *f);
 int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, const void *native,
                      uint64_t nelems);
+/* Encodes a whole chunk (native elements) into the allocator without staging it: *out is
+ * its chunk record (block = the allocator's block number). */
+int afmt__encode_chunk(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
+                       const void *native, uint64_t nelems, afmt_chunk_rec *out);
 void afmt__staged_clear(afmt_file *f);
 /* Drops the staged chunks of one array (afmt_delete). */
 void afmt__staged_drop_array(afmt_file *f, uint64_t array_id);
@@ -145,9 +149,11 @@ void afmt__staged_drop_array(afmt_file *f, uint64_t array_id);
 void afmt__staged_reindex(afmt_file *f);
 
 /* COLLECTIVE (exchange.c). Resolves partly covered chunks: detects overlaps between
- * ranks and merges the pieces of each chunk on one rank over its older content; after
- * it every staged entry of this rank is full. */
-int afmt__exchange(afmt_file *f);
+ * ranks and merges the pieces of each chunk on one rank over its older content, encoded
+ * into the allocator: *merged (malloc'd) lists the chunk records of the chunks this rank
+ * merged. The staged entries are not changed; the layer's chunks are this rank's whole
+ * staged chunks plus *merged. */
+int afmt__exchange(afmt_file *f, afmt_chunk_rec **merged, uint64_t *n_merged);
 
 /* COLLECTIVE (commit.c). Writes one layer into st: the sealed blocks of alloc at
  * offsets after super->eof, the footer made of this rank's chunk records (block =

@@ -208,14 +208,18 @@ static int sync_parent(const char *path, char *errmsg) {
 
 int afmt_storage_rename(afmt_storage_kind kind, const char *from, const char *to, char *errmsg) {
     if (!from || !to) return afmt_fail(errmsg, AFMT_EINVAL, "afmt_storage_rename: NULL path");
-    if (kind == AFMT_STORAGE_MEMORY) return afmt_storage_mem_rename_(from, to, errmsg);
+    if (kind == AFMT_STORAGE_MEMORY) {
+        int rc = afmt_storage_mem_rename_(from, to, errmsg);
+        return rc == AFMT_OK ? afmt_storage_fault_dirsync_(to, errmsg) : rc;
+    }
     if (rename(from, to) != 0) {
         char eb[256];
         int e = errno;
         return afmt_fail(errmsg, e == ENOENT ? AFMT_ENOTFOUND : AFMT_EIO, "rename(%s, %s): %s",
                          from, to, errtext(e, eb, sizeof eb));
     }
-    return sync_parent(to, errmsg);
+    int rc = sync_parent(to, errmsg);
+    return rc == AFMT_OK ? afmt_storage_fault_dirsync_(to, errmsg) : rc; /* tests */
 }
 
 int afmt_storage_remove(afmt_storage_kind kind, const char *path, char *errmsg) {

@@ -100,9 +100,11 @@ typedef enum {
     AFMT_FAULT_WRITE_ALL = 2, /* write_at_all */
     AFMT_FAULT_SYNC = 3,
     AFMT_FAULT_SIZE = 4,
-    AFMT_FAULT_TRUNCATE = 5
+    AFMT_FAULT_TRUNCATE = 5,
+    AFMT_FAULT_DIRSYNC = 6 /* the directory sync after afmt_storage_rename: the rename is
+                            * done, then it fails (whatever the storage: rename has none) */
 } afmt_fault_op;
-#define AFMT_FAULT_NOPS 6
+#define AFMT_FAULT_NOPS 7
 
 typedef enum { AFMT_FAULT_FAIL = 0, AFMT_FAULT_SHORT = 1 } afmt_fault_mode;
 
@@ -146,5 +148,8 @@ int afmt_storage_fault_active_(void);
 void *afmt_storage_fault_alloc_(void);
 void afmt_storage_fault_wrap_(afmt_storage *st, void *w);
 void afmt_storage_fault_free_(void *w);
+/* Counts a directory sync after a rename of from to to; AFMT_EIO with a message in errmsg
+ * if it is the one to fail, else AFMT_OK. */
+int afmt_storage_fault_dirsync_(const char *to, char *errmsg);
 
 #endif

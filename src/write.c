@@ -179,6 +179,19 @@ int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, 
     return AFMT_OK;
 }
 
+int afmt__encode_chunk(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
+                       const void *native, uint64_t nelems, afmt_chunk_rec *out) {
+    int rc = afmt__ensure_alloc(f);
+    if (rc != AFMT_OK) return rc;
+    void *dst;
+    uint64_t block, offset, size = nelems * arr->esize;
+    rc = afmt_alloc_reserve(f->alloc, size, &dst, &block, &offset);
+    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
+    afmt__chunk_encode(arr, dst, native, nelems);
+    *out = (afmt_chunk_rec){arr->d.id, chunk_index, block, offset, size};
+    return AFMT_OK;
+}
+
 /* Encodes one run of a chunk from the caller's array into the payload: the gather and
  * the shuffle in one pass. a_off is in the chunk, b_off in the caller's array. */
 typedef struct {

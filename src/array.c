@@ -33,9 +33,9 @@ static int reserve_pending_array(afmt_file *f) {
 /* COLLECTIVE. The metadata calls change nothing until every rank has the memory for the
  * change: rc is this rank's outcome of reserving it, agreed once (a rank short of memory
  * used to fail alone, and the ranks' metadata diverged). */
-static int agree_reserved(afmt_file *f, int rc, const char *fn, const char *name) {
+static int agree_reserved(afmt_file *f, int call, int rc, const char *fn, const char *name) {
     if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "%s(\"%s\"): out of memory", fn, name);
-    return afmt__agree(f, rc);
+    return afmt__enter(f, call, rc, NULL, 0);
 }
 
 int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
@@ -95,7 +95,7 @@ int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const ui
     }
     rc = reserve_pending_array(f);
     if (rc == AFMT_OK) rc = afmt_index_reserve_array(&f->idx);
-    if ((rc = agree_reserved(f, rc, fn, name)) != AFMT_OK) return rc;
+    if ((rc = agree_reserved(f, AFMT_CALL_DEFINE, rc, fn, name)) != AFMT_OK) return rc;
     char msg[AFMT_ERRMSG_MAX];
     if ((rc = afmt_index_define(&f->idx, &r, msg)) != AFMT_OK)
         return afmt_fail(f->errmsg, rc, "afmt_define(\"%s\"): %s", name, msg);
@@ -116,7 +116,8 @@ int afmt_delete(afmt_file *f, const char *name) {
     r.kind = AFMT_REC_DELETE;
     r.dtype = arr->d.dtype;
     memcpy(r.name, arr->d.name, sizeof r.name);
-    if ((rc = agree_reserved(f, reserve_pending_array(f), fn, name)) != AFMT_OK) return rc;
+    rc = reserve_pending_array(f);
+    if ((rc = agree_reserved(f, AFMT_CALL_DELETE, rc, fn, name)) != AFMT_OK) return rc;
     f->pend_arrays[f->n_pend_arrays++] = r;
     afmt__staged_drop_array(f, r.id);
     afmt_index_delete(&f->idx, r.id);
@@ -173,7 +174,7 @@ int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t
         }
     }
     if (rc == AFMT_OK) rc = afmt_index_reserve_attr(&f->idx, id, key);
-    if ((rc = agree_reserved(f, rc, fn, key)) != AFMT_OK) {
+    if ((rc = agree_reserved(f, AFMT_CALL_SET_ATTR, rc, fn, key)) != AFMT_OK) {
         free(le);
         free(mine);
         return rc;

@@ -464,14 +464,17 @@ static int adopt_durable(afmt_file *f, int rc) {
 
 int afmt__commit(afmt_file *f) {
     double t0 = MPI_Wtime();
-    int has = f->n_staged > 0, any = 0;
-    if (MPI_Allreduce(&has, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed", f->path);
-    if (!any && f->n_pend_arrays == 0 && f->n_pend_attrs == 0) return AFMT_OK;
+    /* Staged chunks anywhere? Pending metadata anywhere? (The latter is the same on every
+     * rank unless the ranks' calls disagree; asking keeps them on one path even then.) */
+    int all[2] = {f->n_staged > 0, f->n_pend_arrays > 0 || f->n_pend_attrs > 0};
+    int rc = afmt__enter(f, AFMT_CALL_COMMIT, AFMT_OK, all, 2);
+    if (rc != AFMT_OK) return rc;
+    int any = all[0];
+    if (!all[0] && !all[1]) return AFMT_OK;
     memset(&f->stats, 0, sizeof f->stats);
     afmt_chunk_rec *merged = NULL;
     uint64_t nm = 0, nc = 0;
-    int rc = any ? afmt__exchange(f, &merged, &nm) : AFMT_OK;
+    rc = any ? afmt__exchange(f, &merged, &nm) : AFMT_OK;
     f->stats.exchange = MPI_Wtime() - t0;
     if (rc != AFMT_OK) return rc;
 
@@ -550,11 +553,11 @@ int afmt_discard(afmt_file *f) {
     if ((rc = afmt__check_writable(f, "afmt_discard")) != AFMT_OK) return rc;
     /* Defines, deletes and attributes were applied to the index at once: rebuild it from
      * the file, which still is the last commit. First, so that a failed reload leaves the
-     * handle as it was and the discard can be retried. (Metadata calls are collective:
-     * every rank takes the same branch.) */
-    if (f->n_pend_arrays > 0 || f->n_pend_attrs > 0) {
-        if ((rc = afmt__reload(f)) != AFMT_OK) return rc;
-    }
+     * handle as it was and the discard can be retried. Every rank takes the same branch,
+     * even where the ranks' metadata calls disagreed. */
+    int any = f->n_pend_arrays > 0 || f->n_pend_attrs > 0;
+    if ((rc = afmt__enter(f, AFMT_CALL_DISCARD, AFMT_OK, &any, 1)) != AFMT_OK) return rc;
+    if (any && (rc = afmt__reload(f)) != AFMT_OK) return rc;
     afmt__staged_clear(f);
     if (f->alloc) afmt_alloc_reset(f->alloc);
     pending_clear(f);

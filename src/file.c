@@ -547,9 +547,8 @@ int afmt_rollback(afmt_file *f, uint64_t layer) {
     int rc = afmt__check(f, fn);
     if (rc != AFMT_OK) return rc;
     if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
-    int busy = f->n_staged > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0, any = 0;
-    if (MPI_Allreduce(&busy, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_rollback: MPI_Allreduce failed");
+    int any = f->n_staged > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0;
+    if ((rc = afmt__enter(f, AFMT_CALL_ROLLBACK, AFMT_OK, &any, 1)) != AFMT_OK) return rc;
     if (any)
         return afmt_fail(f->errmsg, AFMT_ESTATE,
                          "afmt_rollback(%s): there are uncommitted changes; commit them first",

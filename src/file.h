@@ -111,6 +111,20 @@ uint8_t *afmt__scratch(afmt_file *f, uint64_t n);
  * returns the code of the lowest failing rank and receives its message into f->errmsg
  * (and the thread buffer). MPI failures become AFMT_EMPI. */
 int afmt__agree(afmt_file *f, int rc);
+/* COLLECTIVE. The first communication of a collective call that the ranks may reach
+ * with different local outcomes: afmt__agree on rc, flags[0..nflags) become their OR over
+ * the ranks (nflags <= AFMT_ENTER_MAXFLAGS), and if some rank is in another call of this
+ * handle (call differs: a collective call made on some ranks only), every rank in the
+ * Allreduce gets AFMT_EINVAL saying so, instead of going on into mismatched collectives.
+ * One MPI_Allreduce of a fixed size (and a broadcast only on failure). */
+#define AFMT_CALL_DEFINE    1
+#define AFMT_CALL_DELETE    2
+#define AFMT_CALL_SET_ATTR  3
+#define AFMT_CALL_COMMIT    4
+#define AFMT_CALL_DISCARD   5
+#define AFMT_CALL_ROLLBACK  6
+#define AFMT_ENTER_MAXFLAGS 2
+int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags);
 /* The same on any communicator (handle setup, before the handle exists): errmsg holds this
  * rank's message on entry and the agreed one on return. */
 int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg);

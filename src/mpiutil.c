@@ -18,12 +18,8 @@ static int fits_int(uint64_t v) {
     return v <= (uint64_t)INT_MAX && v <= mpi_piece;
 }
 
-int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg) {
-    /* The lowest failing rank's code and message win, so every rank reports the same. */
-    int mine = rc != AFMT_OK ? rank : size, root = size;
-    if (MPI_Allreduce(&mine, &root, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
-        return afmt_fail(errmsg, AFMT_EMPI, "MPI_Allreduce failed while agreeing on an outcome");
-    if (root == size) return AFMT_OK;
+/* Every rank gets the code and message of rank root (the lowest failing one). */
+static int share_failure(MPI_Comm comm, int rank, int root, int rc, char *errmsg) {
     struct {
         int code;
         char msg[AFMT_ERRMSG_MAX];
@@ -39,8 +35,52 @@ int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg) {
     return afmt_fail(errmsg, m.code, "%s", m.msg);
 }
 
+int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg) {
+    /* The lowest failing rank's code and message win, so every rank reports the same. */
+    int mine = rc != AFMT_OK ? rank : size, root = size;
+    if (MPI_Allreduce(&mine, &root, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+        return afmt_fail(errmsg, AFMT_EMPI, "MPI_Allreduce failed while agreeing on an outcome");
+    if (root == size) return AFMT_OK;
+    return share_failure(comm, rank, root, rc, errmsg);
+}
+
+static int agree_root(afmt_file *f, int root, int rc) {
+    return share_failure(f->comm, f->rank, root, rc, f->errmsg);
+}
+
 int afmt__agree(afmt_file *f, int rc) {
     return afmt__agree_comm(f->comm, f->rank, f->size, rc, f->errmsg);
+}
+
+static const char *call_name(int call) {
+    static const char *const n[] = {"?",           "afmt_define",  "afmt_delete",  "afmt_set_attr",
+                                    "afmt_commit", "afmt_discard", "afmt_rollback"};
+    return call > 0 && call < (int)(sizeof n / sizeof n[0]) ? n[call] : "?";
+}
+
+int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags) {
+    /* One MPI_Allreduce (MIN) of {failing rank or size, call, -call, -flags...}: the
+     * agreement on rc, the OR of the flags, and whether every rank is in this call. */
+    int v[3 + AFMT_ENTER_MAXFLAGS], r[3 + AFMT_ENTER_MAXFLAGS];
+    v[0] = rc != AFMT_OK ? f->rank : f->size;
+    v[1] = call;
+    v[2] = -call;
+    /* Always the same count, whatever the call: ranks in different calls must meet in a
+     * matching Allreduce to find out. */
+    for (int i = 0; i < AFMT_ENTER_MAXFLAGS; i++) v[3 + i] = i < nflags && flags[i] ? -1 : 0;
+    if (MPI_Allreduce(v, r, 3 + AFMT_ENTER_MAXFLAGS, MPI_INT, MPI_MIN, f->comm) != MPI_SUCCESS)
+        return afmt_fail(f->errmsg, AFMT_EMPI, "%s(%s): MPI_Allreduce failed", call_name(call),
+                         f->path);
+    for (int i = 0; i < nflags; i++) flags[i] = r[3 + i] != 0;
+    if (r[1] != -r[2])
+        /* Some ranks are in another collective call of this handle (a call made on some
+         * ranks only): every rank of this Allreduce says so, none goes on. */
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "%s(%s): the ranks are not in the same call (%s on some, %s on others): "
+                         "collective calls must be made on every rank, in the same order",
+                         call_name(call), f->path, call_name(r[1]), call_name(-r[2]));
+    if (r[0] == f->size) return AFMT_OK;
+    return agree_root(f, r[0], rc);
 }
 
 int afmt__bcast_bytes(MPI_Comm comm, void *buf, uint64_t len, int root) {

@@ -219,8 +219,7 @@ static int footer_fail(afmt_file *f, int rc, const char *step, uint64_t nb, uint
  * inside its grid, the chunk's exact payload size and a block of the layer; otherwise the
  * layer would make the file unopenable. (Ranks whose metadata differ get here when the
  * exchange did not run or did not see the difference.) */
-static int check_chunks(afmt_file *f, const afmt_layer *L, const uint8_t *all,
-                        const uint64_t *lens) {
+static int check_chunks(afmt_file *f, const afmt_layer *L) {
     for (uint64_t i = 0; i < L->n_chunks; i++) {
         const afmt_chunk_rec *c = &L->chunks[i];
         const afmt_array *arr = afmt_index_by_id(&f->idx, c->array_id);
@@ -241,8 +240,6 @@ static int check_chunks(afmt_file *f, const afmt_layer *L, const uint8_t *all,
         if (!why) continue;
         /* The rank that sent it: the owner of the block. */
         int who = c->block < L->n_blocks ? (int)L->blocks[c->block].rank : -1;
-        (void)all;
-        (void)lens;
         return afmt_fail(f->errmsg, AFMT_EINVAL,
                          "afmt_commit(%s): rank %d staged chunk %llu of array id %llu (\"%s\", "
                          "%llu bytes): %s; the ranks' defines, deletes or shapes differ, nothing "
@@ -310,7 +307,7 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
         uint64_t foff = sup->eof + total;
         rc = build_layer(f, job, all, lens, sup->eof, &L);
         if (rc != AFMT_OK) footer_fail(f, rc, "building", L.n_blocks, L.n_chunks);
-        if (rc == AFMT_OK) rc = check_chunks(f, &L, all, lens);
+        if (rc == AFMT_OK) rc = check_chunks(f, &L);
         if (rc == AFMT_OK && (rc = afmt_footer_encode(&L, footer)) != AFMT_OK)
             footer_fail(f, rc, "encoding", L.n_blocks, L.n_chunks);
         if (rc == AFMT_OK) {

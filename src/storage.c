@@ -54,11 +54,14 @@ static const char *errtext(int e, char *buf, size_t n) {
 #endif
 }
 
-/* Lowest code over comm: any failure wins, so every rank returns the same outcome. */
-static int agree(MPI_Comm comm, int rc) {
-    int all = rc;
-    if (MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) return AFMT_EMPI;
-    return all;
+/* Every rank returns the code and message of the lowest failing rank (afmt__agree_comm),
+ * so that the failing rank's cause, not "failed on another rank", is what all report. */
+static int agree(MPI_Comm comm, int rc, char *errmsg) {
+    char local[AFMT_ERRMSG_MAX] = "";
+    int rank = 0, size = 1;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    return afmt__agree_comm(comm, rank, size, rc, errmsg ? errmsg : local);
 }
 
 /* Rank 0 stats path and broadcasts the result, so EEXIST/ENOTFOUND are decided once and
@@ -134,11 +137,7 @@ int afmt_storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, u
         rc = afmt_fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", path);
         if (!st && dup != MPI_COMM_NULL) MPI_Comm_free(&dup);
     }
-    if (use_mpi) {
-        int all = agree(comm, rc);
-        if (all != AFMT_OK && rc == AFMT_OK)
-            rc = afmt_fail(errmsg, all, "open(%s): failed on another rank", path);
-    }
+    if (use_mpi) rc = agree(comm, rc, errmsg);
     if (rc == AFMT_OK && kind != AFMT_STORAGE_MEMORY) rc = precheck(st->comm, path, flags, errmsg);
     if (rc != AFMT_OK) {
         afmt_storage_fault_free_(fw);
@@ -160,11 +159,12 @@ int afmt_storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, u
     /* The MPI-IO backend agrees internally (its close is collective); the per-rank
      * backends agree here and undo a local success with their (local) close. */
     if (kind != AFMT_STORAGE_MPIIO && use_mpi) {
-        int all = agree(st->comm, rc);
-        if (all != AFMT_OK && rc == AFMT_OK) {
+        int local_ok = rc == AFMT_OK;
+        rc = agree(st->comm, rc, errmsg);
+        if (rc != AFMT_OK && local_ok) {
             afmt_storage_fault_free_(fw);
             st->ops->close(st);
-            return afmt_fail(errmsg, all, "open(%s): failed on another rank", path);
+            return rc;
         }
     }
     if (rc != AFMT_OK) {

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "codec.h"
 #include "util.h"
 
@@ -48,9 +50,13 @@ struct afmt_alloc {
     size_t cache_cap;
     uint64_t cache_block;
 
-    /* next_piece: spilled bytes read back for the commit write. */
+    /* next_piece: spilled bytes read back for the commit write, and the check of each
+     * spilled block's checksum as its bytes pass (vblock: the next block to check, vdone:
+     * its bytes hashed so far into vstate, vpos: where the next piece should start). */
     uint8_t *stage;
     size_t stage_cap;
+    XXH3_state_t *vstate;
+    uint64_t vblock, vdone, vpos;
 
     double seal_seconds; /* compressing and checksumming blocks, for the commit stats */
     char errmsg[AFMT_ERRMSG_MAX];
@@ -241,6 +247,7 @@ void afmt_alloc_free(afmt_alloc *a) {
     free(a->scratch);
     free(a->cache);
     free(a->stage);
+    if (a->vstate) XXH3_freeState(a->vstate);
     free(a->spill_dir);
     free(a);
 }
@@ -256,6 +263,7 @@ void afmt_alloc_reset(afmt_alloc *a) {
     a->open_len = 0;
     a->open_active = 0;
     a->cache_block = NO_BLOCK;
+    a->vblock = a->vdone = a->vpos = 0;
     if (a->spill_fd >= 0 && a->spilled > 0) {
         /* Frees the disk space; on failure the next spill just overwrites from offset 0. */
         if (ftruncate(a->spill_fd, 0) != 0) {
@@ -280,7 +288,9 @@ double afmt_alloc_seal_seconds(const afmt_alloc *a) {
 }
 
 int afmt_alloc_seal(afmt_alloc *a) {
-    if (!a->open_active) return AFMT_OK;
+    /* No open block: still honour the budget, which a failed spill left exceeded (the
+     * commit's seal then fails the way the write did, until the spill works). */
+    if (!a->open_active) return maybe_spill(a);
     double t0 = mono_seconds();
     size_t raw = a->open_len;
     size_t bound = bound_of(a, raw);
@@ -444,6 +454,47 @@ range:
                      (unsigned long long)n, (unsigned long long)offset, (unsigned long long)block);
 }
 
+/* Checks the checksum of every spilled block whose bytes [at, at+len) complete, as read
+ * back for the commit: the spill file is outside our memory (the read-your-writes path
+ * checks the same way). A block split over two pieces is hashed in parts. */
+static int verify_spilled(afmt_alloc *a, const uint8_t *buf, uint64_t at, uint64_t len) {
+    if (at == 0 || at != a->vpos) {
+        /* A new pass, or not where the last piece ended: start at the first block from
+         * here on (a block begun before is then not checked; the commit never skips). */
+        a->vblock = 0;
+        while (a->vblock < a->nblocks && a->blocks[a->vblock].rel_offset < at) a->vblock++;
+        a->vdone = 0;
+    }
+    a->vpos = at + len;
+    while (a->vblock < a->nblocks) {
+        const afmt_alloc_block *b = &a->blocks[a->vblock];
+        uint64_t from = b->rel_offset + a->vdone, end = b->rel_offset + b->stored_size;
+        if (from < at || from > at + len || (from == at + len && end > from)) break;
+        uint64_t take = (end < at + len ? end : at + len) - from;
+        uint64_t sum;
+        if (a->vdone == 0 && take == b->stored_size) {
+            sum = afmt_checksum(buf + (from - at), (size_t)take); /* the whole block here */
+        } else {
+            if (!a->vstate && !(a->vstate = XXH3_createState()))
+                return oom(a, "checksum state", 576);
+            if (a->vdone == 0) XXH3_64bits_reset(a->vstate);
+            XXH3_64bits_update(a->vstate, buf + (from - at), (size_t)take);
+            a->vdone += take;
+            if (a->vdone < b->stored_size) break; /* continues in the next piece */
+            sum = (uint64_t)XXH3_64bits_digest(a->vstate);
+        }
+        if (sum != b->checksum)
+            return afmt_fail(a->errmsg, AFMT_ECORRUPT,
+                             "afmt alloc: block %llu (%llu bytes at %llu) read back from spill "
+                             "file \"%s\" fails its checksum",
+                             (unsigned long long)a->vblock, (unsigned long long)b->stored_size,
+                             (unsigned long long)b->rel_offset, a->spill_path);
+        a->vblock++;
+        a->vdone = 0;
+    }
+    return AFMT_OK;
+}
+
 int afmt_alloc_next_piece(afmt_alloc *a, uint64_t *pos, uint64_t max, const void **p, uint64_t *n) {
     uint64_t total = a->spilled + a->arena_len;
     *p = NULL;
@@ -460,6 +511,7 @@ int afmt_alloc_next_piece(afmt_alloc *a, uint64_t *pos, uint64_t max, const void
         if (len > SPILL_PIECE_MAX) len = SPILL_PIECE_MAX;
         if (grow(&a->stage, &a->stage_cap, (size_t)len, 0)) return oom(a, "spill staging", len);
         int rc = spill_read(a, a->stage, (size_t)len, *pos);
+        if (rc == AFMT_OK) rc = verify_spilled(a, a->stage, *pos, len);
         if (rc) return rc;
         *p = a->stage;
         *n = len;

@@ -1,8 +1,9 @@
 /* array.c - array and attribute metadata: define, delete, attributes and inquiry. The
- * collective calls here need no communication: every rank applies the same change to
- * its index at once and queues the record for the next commit's footer; each successful
- * call is also noted in the handle's digest (consistency.h), which the commit compares
- * across ranks. */
+ * collective calls here reserve the memory they need, agree in one MPI_Allreduce
+ * (afmt__enter: every rank's outcome, and that every rank is in the same call), then
+ * apply the same change to each rank's index and queue the record for the next commit's
+ * footer; each successful call is also noted in the handle's digest (consistency.h),
+ * which the commit compares across ranks (the arguments). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ static int name_ok(afmt_file *f, const char *fn, const char *what, const char *s
     return AFMT_OK;
 }
 
-static int push_pending_array(afmt_file *f, const afmt_array_rec *r) {
+/* Room for one more pending array record (more room changes nothing). */
+static int reserve_pending_array(afmt_file *f) {
     if (f->n_pend_arrays == f->cap_pend_arrays) {
         uint64_t cap = f->cap_pend_arrays ? 2 * f->cap_pend_arrays : 8;
         afmt_array_rec *p = realloc(f->pend_arrays, sizeof *p * (size_t)cap);
@@ -28,8 +30,15 @@ static int push_pending_array(afmt_file *f, const afmt_array_rec *r) {
         f->pend_arrays = p;
         f->cap_pend_arrays = cap;
     }
-    f->pend_arrays[f->n_pend_arrays++] = *r;
     return AFMT_OK;
+}
+
+/* COLLECTIVE. The metadata calls change nothing until every rank has the memory for the
+ * change: rc is this rank's outcome of reserving it, agreed once (a rank short of memory
+ * used to fail alone, and the ranks' metadata diverged). */
+static int agree_reserved(afmt_file *f, int call, int rc, const char *fn, const char *name) {
+    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "%s(\"%s\"): out of memory", fn, name);
+    return afmt__enter(f, call, rc, NULL, 0);
 }
 
 int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
@@ -106,15 +115,14 @@ int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const ui
         memcpy(r.fill, fill, es);
         if (afmt_host_is_big_endian()) afmt_bswap_elems(r.fill, 1, es);
     }
-    if (afmt__consist_reserve(f) != AFMT_OK)
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_define(\"%s\"): out of memory", name);
+    rc = reserve_pending_array(f);
+    if (rc == AFMT_OK) rc = afmt_index_reserve_array(&f->idx);
+    if (rc == AFMT_OK) rc = afmt__consist_reserve(f);
+    if ((rc = agree_reserved(f, AFMT_CALL_DEFINE, rc, fn, name)) != AFMT_OK) return rc;
     char msg[AFMT_ERRMSG_MAX];
     if ((rc = afmt_index_define(&f->idx, &r, msg)) != AFMT_OK)
         return afmt_fail(f->errmsg, rc, "afmt_define(\"%s\"): %s", name, msg);
-    if (push_pending_array(f, &r) != AFMT_OK) {
-        afmt_index_delete(&f->idx, r.id);
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_define(\"%s\"): out of memory", name);
-    }
+    f->pend_arrays[f->n_pend_arrays++] = r;
     afmt__consist_note_define(f, &r);
     return AFMT_OK;
 }
@@ -132,8 +140,10 @@ int afmt_delete(afmt_file *f, const char *name) {
     r.kind = AFMT_REC_DELETE;
     r.dtype = arr->d.dtype;
     memcpy(r.name, arr->d.name, sizeof r.name);
-    if (afmt__consist_reserve(f) != AFMT_OK || push_pending_array(f, &r) != AFMT_OK)
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_delete(\"%s\"): out of memory", name);
+    rc = reserve_pending_array(f);
+    if (rc == AFMT_OK) rc = afmt__consist_reserve(f);
+    if ((rc = agree_reserved(f, AFMT_CALL_DELETE, rc, fn, name)) != AFMT_OK) return rc;
+    f->pend_arrays[f->n_pend_arrays++] = r;
     afmt__staged_drop_array(f, r.id);
     afmt_index_delete(&f->idx, r.id);
     afmt__consist_note_delete(f, r.name);
@@ -172,27 +182,31 @@ int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t
                          key, (unsigned long long)n);
     uint64_t id;
     if ((rc = attr_owner(f, fn, array, &id)) != AFMT_OK) return rc;
-    if (afmt__consist_reserve(f) != AFMT_OK)
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_set_attr(\"%s\"): out of memory", key);
-    uint8_t *le = malloc(bytes ? (size_t)bytes : 1);
-    if (!le) return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_set_attr(\"%s\"): out of memory", key);
-    if (bytes) memcpy(le, values, (size_t)bytes);
-    if (afmt_host_is_big_endian()) afmt_bswap_elems(le, (size_t)n, es);
-    if (f->n_pend_attrs == f->cap_pend_attrs) {
+    /* The pending record's value and the index's copy, and room for both, first. */
+    uint8_t *le = malloc(bytes ? (size_t)bytes : 1), *mine = malloc(bytes ? (size_t)bytes : 1);
+    rc = le && mine ? AFMT_OK : AFMT_ENOMEM;
+    if (rc == AFMT_OK) {
+        if (bytes) memcpy(le, values, (size_t)bytes);
+        if (afmt_host_is_big_endian()) afmt_bswap_elems(le, (size_t)n, es);
+        if (bytes) memcpy(mine, le, (size_t)bytes);
+    }
+    if (rc == AFMT_OK && f->n_pend_attrs == f->cap_pend_attrs) {
         uint64_t cap = f->cap_pend_attrs ? 2 * f->cap_pend_attrs : 8;
         afmt_attr_rec *p = realloc(f->pend_attrs, sizeof *p * (size_t)cap);
-        if (!p) {
-            free(le);
-            return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_set_attr(\"%s\"): out of memory", key);
+        if (!p) rc = AFMT_ENOMEM;
+        if (p) {
+            f->pend_attrs = p;
+            f->cap_pend_attrs = cap;
         }
-        f->pend_attrs = p;
-        f->cap_pend_attrs = cap;
     }
-    rc = afmt_index_set_attr(&f->idx, id, key, t, n, le);
-    if (rc != AFMT_OK) {
+    if (rc == AFMT_OK) rc = afmt_index_reserve_attr(&f->idx, id, key);
+    if (rc == AFMT_OK) rc = afmt__consist_reserve(f);
+    if ((rc = agree_reserved(f, AFMT_CALL_SET_ATTR, rc, fn, key)) != AFMT_OK) {
         free(le);
-        return afmt_fail(f->errmsg, rc, "afmt_set_attr(\"%s\"): out of memory", key);
+        free(mine);
+        return rc;
     }
+    afmt_index_put_attr(&f->idx, id, key, t, n, mine); /* cannot fail: reserved */
     afmt_attr_rec *a = &f->pend_attrs[f->n_pend_attrs++];
     memset(a, 0, sizeof *a);
     a->array_id = id;

@@ -25,10 +25,10 @@ static int st_fail(afmt_file *f, afmt_storage *st, int rc, const char *step) {
 }
 
 /* Writes this rank's sealed blocks at base: one request per piece (pieces only split
- * at 1 GiB or between spilled and in-memory bytes). */
-static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64_t mine) {
+ * at 1 GiB or between spilled and in-memory bytes). rc != AFMT_OK: this rank writes
+ * nothing but still takes part in the collective writes. */
+static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64_t mine, int rc) {
     afmt_storage *st = job->st;
-    int rc = AFMT_OK;
     if (!f->collective_write) {
         uint64_t pos = 0;
         while (rc == AFMT_OK && job->alloc) {
@@ -62,9 +62,12 @@ static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64
             }
         }
         int more = n > 0, any = 0;
-        if (MPI_Allreduce(&more, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
-            return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed",
-                             f->path);
+        if (MPI_Allreduce(&more, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS) {
+            if (rc == AFMT_OK)
+                rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed",
+                               f->path);
+            break;
+        }
         if (!any) break;
         int wrc = st->ops->write_at_all(st, base + at, p, n);
         if (wrc != AFMT_OK && rc == AFMT_OK) rc = st_fail(f, st, wrc, "writing data blocks");
@@ -201,10 +204,22 @@ static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, co
     return add_provenance(f, job, L);
 }
 
+/* Rank 0: the message of a failed footer build or encode, naming its real cause. */
+static int footer_fail(afmt_file *f, int rc, const char *step, uint64_t nb, uint64_t nc) {
+    if (rc == AFMT_ENOMEM)
+        return afmt_fail(f->errmsg, rc,
+                         "afmt_commit(%s): %s the footer (%llu blocks, %llu chunks): out of "
+                         "memory",
+                         f->path, step, (unsigned long long)nb, (unsigned long long)nc);
+    return afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s the footer: %s", f->path, step,
+                     afmt_thread_errbuf());
+}
+
 int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     afmt_storage *st = job->st;
     afmt_super *sup = job->super;
     int rc = AFMT_OK;
+    afmt_buf_init(footer);
     /* Every rank holds the same superblock: all return here alike. */
     if (sup->generation == UINT64_MAX)
         return afmt_fail(f->errmsg, AFMT_ERANGE,
@@ -219,52 +234,49 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     uint64_t mine = job->alloc ? afmt_alloc_stored_bytes(job->alloc) : 0, before = 0, total = 0;
     if (MPI_Exscan(&mine, &before, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS ||
         MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
     if (f->rank == 0) before = 0; /* MPI_Exscan leaves rank 0's result undefined */
     uint64_t base = sup->eof + before;
     double t = MPI_Wtime();
-    rc = write_blocks(f, job, base, mine);
+    /* Local work of the next step first (this rank's records, rank 0's length table), so
+     * that one agreement covers the data write and them. */
+    afmt_buf m;
+    afmt_buf_init(&m);
+    uint64_t *lens = NULL;
+    if (rc == AFMT_OK && pack_meta(f, job, base, &m) != AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM,
+                       "afmt_commit(%s): out of memory for this rank's block and chunk records",
+                       f->path);
+    if (rc == AFMT_OK && f->rank == 0 && !(lens = calloc((size_t)f->size, sizeof(uint64_t))))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    rc = write_blocks(f, job, base, mine, rc);
     f->stats.bytes_written = mine;
     f->stats.blocks = job->alloc ? afmt_alloc_nblocks(job->alloc) : 0;
     f->stats.chunks = job->n_chunks;
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
-    f->stats.write = MPI_Wtime() - t;
-    t = MPI_Wtime();
-
-    /* Metadata to rank 0 (64-bit-safe gather). */
-    afmt_buf m;
-    afmt_buf_init(&m);
-    rc = pack_meta(f, job, base, &m);
     uint8_t *all = NULL;
-    uint64_t *lens = f->rank == 0 ? calloc((size_t)f->size, sizeof(uint64_t)) : NULL;
-    if (f->rank == 0 && !lens) rc = AFMT_ENOMEM;
-    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit(%s): out of memory", f->path);
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) {
-        afmt_buf_free(&m);
-        free(lens);
-        return rc;
+    if ((rc = afmt__agree(f, rc)) == AFMT_OK) {
+        f->stats.write = MPI_Wtime() - t;
+        t = MPI_Wtime();
+        /* Metadata to rank 0 (64-bit-safe gather, agreed inside). */
+        char what[AFMT_ERRMSG_MAX];
+        snprintf(what, sizeof what, "afmt_commit(%s): gathering block and chunk records", f->path);
+        rc = afmt__gather_bytes(f, m.data, m.len, &all, lens, what);
     }
-    rc = afmt__gather_bytes(f->comm, m.data, m.len, 0, &all, lens);
     afmt_buf_free(&m);
-    if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_commit(%s): gathering metadata failed", f->path);
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) {
-        free(all);
+    if (rc != AFMT_OK) {
         free(lens);
         return rc;
     }
-
     f->stats.gather = MPI_Wtime() - t;
     t = MPI_Wtime();
 
     /* Rank 0: footer and trailer right after the data. */
-    afmt_buf_init(footer);
     afmt_super next = *sup;
     if (f->rank == 0) {
         afmt_layer L;
-        int checked = 0; /* the layer check failed and set the message */
         uint64_t foff = sup->eof + total;
         rc = build_layer(f, job, all, lens, sup->eof, &L);
+        if (rc != AFMT_OK) footer_fail(f, rc, "building", L.n_blocks, L.n_chunks);
         if (rc == AFMT_OK) {
             /* A layer afmt_open would refuse must never be written: a record a rank sent
              * for an array it defined differently (or not at all) would make every layer
@@ -278,20 +290,22 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
                                "layer unreadable: %s",
                                f->path, bad, why);
             else if (crc != AFMT_OK)
-                rc = afmt_fail(f->errmsg, crc, "afmt_commit(%s): %s", f->path, why);
-            checked = rc != AFMT_OK;
+                rc = afmt_fail(f->errmsg, crc, "afmt_commit(%s): checking the layer: %s", f->path,
+                               why);
         }
-        if (rc == AFMT_OK) rc = afmt_footer_encode(&L, footer);
-        if (rc != AFMT_OK && !checked)
-            afmt_fail(f->errmsg, rc, "afmt_commit(%s): out of memory for the footer", f->path);
+        if (rc == AFMT_OK && (rc = afmt_footer_encode(&L, footer)) != AFMT_OK)
+            footer_fail(f, rc, "encoding", L.n_blocks, L.n_chunks);
         if (rc == AFMT_OK) {
             uint64_t flen = footer->len, fsum = afmt_checksum(footer->data, footer->len);
             uint8_t tr[AFMT_TRAILER_SIZE];
             afmt_trailer_encode(foff, flen, fsum, tr);
             /* Footer and trailer in one request. */
             afmt_buf_append(footer, tr, sizeof tr);
-            rc = footer->oom ? AFMT_ENOMEM : st->ops->write_at(st, foff, footer->data, footer->len);
-            if (rc != AFMT_OK) st_fail(f, st, rc, "writing the footer");
+            if (footer->oom)
+                rc =
+                    footer_fail(f, AFMT_ENOMEM, "appending the trailer to", L.n_blocks, L.n_chunks);
+            else if ((rc = st->ops->write_at(st, foff, footer->data, footer->len)) != AFMT_OK)
+                st_fail(f, st, rc, "writing the footer");
             footer->len = (size_t)flen;
             next.generation = sup->generation + 1;
             next.footer_offset = foff;
@@ -333,36 +347,32 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
 
     f->stats.sync = MPI_Wtime() - t;
 
-    /* Everyone learns the new layer from rank 0's footer bytes. */
+    /* Everyone learns the new layer: rank 0's slot and footer bytes. */
     uint8_t slot[AFMT_SLOT_SIZE];
-    uint64_t flen = footer->len;
     if (f->rank == 0) afmt_super_encode(&next, slot);
-    if (MPI_Bcast(slot, AFMT_SLOT_SIZE, MPI_BYTE, 0, f->comm) != MPI_SUCCESS ||
-        MPI_Bcast(&flen, 1, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS)
-        rc = AFMT_EMPI;
-    if (rc == AFMT_OK && f->rank != 0) {
-        footer->len = 0;
-        if (afmt_buf_reserve(footer, (size_t)flen) != AFMT_OK) rc = AFMT_ENOMEM;
-        footer->len = (size_t)flen;
-    }
-    int ok = rc == AFMT_OK, all_ok = 0;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, f->comm);
-    if (all_ok && afmt__bcast_bytes(f->comm, footer->data, flen, 0) != AFMT_OK) rc = AFMT_EMPI;
-    if (!all_ok && rc == AFMT_OK) rc = AFMT_ENOMEM;
-    if (rc == AFMT_OK) afmt_super_decode(slot, sup);
-    if (rc != AFMT_OK)
+    if (MPI_Bcast(slot, AFMT_SLOT_SIZE, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "MPI_Bcast of the superblock failed");
+    rc = afmt__share_buf(f, footer, rc, "sharing the footer");
+    if (rc != AFMT_OK) {
+        char why[AFMT_ERRMSG_MAX];
+        memcpy(why, f->errmsg, sizeof why);
         afmt_fail(f->errmsg, rc,
                   "afmt_commit(%s): the layer is durable but sharing it failed (%s); reopen "
                   "the file",
-                  f->path, afmt_strerror(rc));
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto fail;
+                  f->path, why);
+        goto fail;
+    }
+    afmt_super_decode(slot, sup);
 
-    /* Drop a tail left by an interrupted commit, so the last trailer ends the file. */
+    /* Drop a tail left by an interrupted commit, so the last trailer ends the file. Only
+     * tidying (the next commit overwrites a tail anyway): a failure changes no outcome,
+     * but every rank takes the same branch of the collective truncate. */
     uint64_t size = 0;
     if (f->rank == 0 && st->ops->size(st, &size) != AFMT_OK) size = 0;
-    MPI_Bcast(&size, 1, MPI_UINT64_T, 0, f->comm);
-    if (size > sup->eof) st->ops->truncate(st, sup->eof);
+    if (MPI_Bcast(&size, 1, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS) size = 0;
+    int cut = size > sup->eof, all_cut = 0;
+    if (MPI_Allreduce(&cut, &all_cut, 1, MPI_INT, MPI_MIN, f->comm) != MPI_SUCCESS) all_cut = 0;
+    if (all_cut) (void)st->ops->truncate(st, sup->eof);
     return AFMT_OK;
 fail:
     afmt_buf_free(footer);
@@ -436,21 +446,28 @@ static int adopt_durable(afmt_file *f, int rc) {
 }
 
 int afmt__commit(afmt_file *f) {
-    /* First, before any rank decides alone whether there is anything to commit: ranks
-     * that made different metadata calls are told, and nothing is written. */
-    int crc = afmt__consist_check(f);
-    if (crc != AFMT_OK) return crc;
     double t0 = MPI_Wtime();
-    int has = f->n_staged > 0, any = 0;
-    if (MPI_Allreduce(&has, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed", f->path);
-    if (!any && f->n_pend_arrays == 0 && f->n_pend_attrs == 0) return AFMT_OK;
+    /* Staged chunks anywhere? Pending metadata anywhere? (The latter is the same on every
+     * rank unless the ranks' calls disagree; asking keeps them on one path even then.) */
+    int all[2] = {f->n_staged > 0, f->n_pend_arrays > 0 || f->n_pend_attrs > 0};
+    int rc = afmt__enter(f, AFMT_CALL_COMMIT, AFMT_OK, all, 2);
+    if (rc != AFMT_OK) return rc;
+    /* Every rank is in this commit; before anything else, and before the ranks decide
+     * whether there is anything to commit: ranks that made different metadata calls are
+     * told, and nothing is written. */
+    if ((rc = afmt__consist_check(f)) != AFMT_OK) return rc;
+    int any = all[0];
+    if (!all[0] && !all[1]) return AFMT_OK;
     memset(&f->stats, 0, sizeof f->stats);
-    int rc = any ? afmt__exchange(f) : AFMT_OK;
+    afmt_chunk_rec *merged = NULL;
+    uint64_t nm = 0, nc = 0;
+    rc = any ? afmt__exchange(f, &merged, &nm) : AFMT_OK;
     f->stats.exchange = MPI_Wtime() - t0;
     if (rc != AFMT_OK) return rc;
 
-    afmt_chunk_rec *chunks = malloc(sizeof *chunks * (size_t)(f->n_staged + 1));
+    /* The layer's chunks: this rank's whole staged chunks and the ones it merged (partly
+     * written chunks are in the merged list of their merger). */
+    afmt_chunk_rec *chunks = malloc(sizeof *chunks * (size_t)(f->n_staged + nm + 1));
     afmt_array_rec *arrays = NULL;
     afmt_attr_rec *attrs = NULL;
     uint64_t na = 0, nt = 0;
@@ -458,16 +475,20 @@ int afmt__commit(afmt_file *f) {
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
         const afmt_staged *s = &f->staged[i];
-        chunks[i] = (afmt_chunk_rec){s->array_id, s->chunk_index, s->block, s->offset, s->size};
+        if (s->full)
+            chunks[nc++] =
+                (afmt_chunk_rec){s->array_id, s->chunk_index, s->block, s->offset, s->size};
     }
+    for (uint64_t i = 0; rc == AFMT_OK && i < nm; i++) chunks[nc++] = merged[i];
+    free(merged);
     rc = afmt__agree(f, rc);
     afmt_buf footer;
     afmt_buf_init(&footer);
     int late_rc = AFMT_OK, durable = 0;
     char late_msg[AFMT_ERRMSG_MAX] = "";
     if (rc == AFMT_OK) {
-        afmt_layer_job job = {f->st,     f->alloc, chunks, f->n_staged, arrays,
-                              na,        attrs,    nt,     0,           f->idx.next_array_id,
+        afmt_layer_job job = {f->st,     f->alloc, chunks, nc, arrays,
+                              na,        attrs,    nt,     0,  f->idx.next_array_id,
                               &f->super, AFMT_OK,  0};
         rc = afmt__write_layer(f, &job, &footer);
         late_rc = job.late_rc;
@@ -520,12 +541,10 @@ int afmt_discard(afmt_file *f) {
     if ((rc = afmt__check_writable(f, "afmt_discard")) != AFMT_OK) return rc;
     /* Defines, deletes and attributes were applied to the index at once: rebuild it from
      * the file, which still is the last commit. First, so that a failed reload leaves the
-     * handle as it was and the discard can be retried. The ranks agree on whether to
-     * reload (collective): after a commit refused for disagreeing metadata calls, some
-     * ranks may have pending records and others none. */
-    int mine = f->n_pend_arrays > 0 || f->n_pend_attrs > 0, any = 0;
-    if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_discard(%s): MPI_Allreduce failed", f->path);
+     * handle as it was and the discard can be retried. Every rank takes the same branch,
+     * even where the ranks' metadata calls disagreed. */
+    int any = f->n_pend_arrays > 0 || f->n_pend_attrs > 0;
+    if ((rc = afmt__enter(f, AFMT_CALL_DISCARD, AFMT_OK, &any, 1)) != AFMT_OK) return rc;
     if (any && (rc = afmt__reload(f)) != AFMT_OK) return rc;
     afmt__staged_clear(f);
     if (f->alloc) afmt_alloc_reset(f->alloc);

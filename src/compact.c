@@ -130,16 +130,58 @@ static int copy_share(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, uin
 
 /* Rank 0: the new file takes the old one's place (mode, group, rename: storage.h). The
  * inode lock moves along, taken on the new file first so that there is no moment
- * without one. */
-static int put_in_place(afmt_file *f, afmt_storage_temp *t) {
+ * without one. *moved: the file at f->real_path is the new one, even where the call
+ * failed (the rename was done and the directory sync failed, or the rename reported a
+ * failure but the temporary file is gone); the lock then follows it. */
+static int put_in_place(afmt_file *f, afmt_storage_temp *t, int *moved) {
+    char msg[AFMT_ERRMSG_MAX];
     int lfd = -1;
-    int rc = afmt__lock_inode_copy(f, t->fd, &lfd);
-    if (rc == AFMT_OK) rc = afmt_storage_replace(f->opts.storage, t, f->real_path, f->errmsg);
-    if (rc == AFMT_OK)
+    int rc = afmt__lock_inode_copy(f, t->fd, &lfd), tried = rc == AFMT_OK;
+    if (tried && (rc = afmt_storage_replace(f->opts.storage, t, f->real_path, msg)) != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "afmt_compact(%s): %s", f->path, msg);
+    /* afmt_storage_replace clears t->made once the rename is done. */
+    *moved =
+        rc == AFMT_OK || (tried && (!t->made || !afmt_storage_exists(f->opts.storage, t->path)));
+    if (*moved) {
+        t->made = 0; /* nothing to remove: it is the file now */
         afmt__lock_inode_adopt(f, lfd);
-    else if (lfd >= 0)
+    } else if (lfd >= 0) {
         close(lfd);
+    }
     return rc;
+}
+
+/* COLLECTIVE. After the rename the file at f->real_path is the compacted one: the handle
+ * reopens it and rebuilds its index, or, when any of that fails on any rank, becomes
+ * stale on every rank (only afmt_close is valid), because its index and storage belong
+ * to the old, unlinked file: a define, write or commit would be lost or would damage the
+ * new file. rc is the outcome of the rename (a failed directory sync), reported when the
+ * handle could move over. */
+static int move_to_compacted(afmt_file *f, int rc) {
+    char first[AFMT_ERRMSG_MAX];
+    memcpy(first, f->errmsg, sizeof first);
+    /* Closing the old file is tidying only: its outcome changes nothing. */
+    if (f->st) (void)f->st->ops->close(f->st);
+    f->st = NULL;
+    int orc = afmt_storage_open(f->opts.storage, f->comm, f->real_path,
+                                AFMT_ST_READ | AFMT_ST_WRITE, f->opts.info, &f->st, f->errmsg);
+    orc = afmt__agree(f, orc);
+    if (orc == AFMT_OK) orc = afmt__reload(f);
+    if (orc != AFMT_OK) {
+        char why[AFMT_ERRMSG_MAX];
+        memcpy(why, f->errmsg, sizeof why);
+        f->stale = 1;
+        return afmt_fail(f->errmsg, orc,
+                         "afmt_compact(%s): the file is compacted, but reopening it failed (%s): "
+                         "close the handle and reopen the file",
+                         f->path, why);
+    }
+    if (rc != AFMT_OK)
+        return afmt_fail(f->errmsg, rc,
+                         "afmt_compact(%s): the file is compacted and the handle reopened it, but "
+                         "whether the rename survives a crash is unknown: %s",
+                         f->path, first);
+    return AFMT_OK;
 }
 
 int afmt_compact(afmt_file *f) {
@@ -157,13 +199,15 @@ int afmt_compact(afmt_file *f) {
     afmt_attr_rec *attrs = NULL;
     uint64_t n = 0, nmine = 0, na = 0, nt = 0;
     /* Rank 0 creates the new file (and removes leftovers of interrupted compactions); the
-     * others open the file it made, never creating one. */
+     * others open the file it made, never creating one. Both calls return the same code
+     * on every rank. */
     rc = afmt_storage_mktemp(f->opts.storage, f->comm, f->real_path, &tmp, f->errmsg);
     if (rc == AFMT_OK)
         rc = afmt_storage_open(f->opts.storage, f->comm, tmp.path, AFMT_ST_READ | AFMT_ST_WRITE,
                                f->opts.info, &nst, f->errmsg);
-    rc = afmt__agree(f, rc);
     if (rc != AFMT_OK) goto out;
+    /* Local work (allocations, this rank's share of the blocks, rank 0's empty superblock
+     * region), then one agreement. */
     const char *dir = f->opts.spill_dir ? f->opts.spill_dir : getenv("TMPDIR");
     afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, dir && *dir ? dir : "/tmp",
                              f->opts.codec, f->opts.level};
@@ -172,16 +216,13 @@ int afmt_compact(afmt_file *f) {
         !(mine = malloc(sizeof *mine * (size_t)(n + 1))))
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_compact(%s): out of memory", f->path);
     if (rc == AFMT_OK) rc = copy_share(f, alloc, lc, n, mine, &nmine);
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto out;
-
-    /* A new file: the empty superblock region, then one BASE layer. */
+    /* A new file: the empty superblock region (rank 0), then one BASE layer. */
     afmt_super ns = f->super;
     ns.generation = 0;
     ns.footer_offset = ns.footer_length = ns.footer_checksum = 0;
     ns.eof = AFMT_SUPER_REGION;
     ns.nlayers = 0;
-    if (f->rank == 0) {
+    if (rc == AFMT_OK && f->rank == 0) {
         uint8_t region[AFMT_SUPER_REGION];
         memset(region, 0, sizeof region);
         rc = nst->ops->write_at(nst, 0, region, sizeof region);
@@ -194,30 +235,25 @@ int afmt_compact(afmt_file *f) {
                           na,  attrs,   nt,   AFMT_LAYER_BASE, f->idx.next_array_id,
                           &ns, AFMT_OK, 0};
     rc = afmt__write_layer(f, &job, &footer);
-    if (rc == AFMT_OK) afmt_buf_free(&footer);
+    afmt_buf_free(&footer);
     if (rc == AFMT_OK) rc = job.late_rc; /* never rename a file that may not be durable */
     if (rc != AFMT_OK) goto out;
     rc = nst->ops->close(nst);
     nst = NULL;
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "afmt_compact(%s): closing the new file failed", f->path);
     rc = afmt__agree(f, rc);
     if (rc != AFMT_OK) goto out;
 
-    /* The switch: one rename. Then every rank reopens the file and reloads its index. */
-    if (f->rank == 0) rc = put_in_place(f, &tmp);
+    /* The switch: one rename on rank 0. If it failed after the file moved (the directory
+     * sync), the handle must move too: every rank learns whether it happened. */
+    int moved = 0;
+    if (f->rank == 0) rc = put_in_place(f, &tmp, &moved);
+    if (MPI_Bcast(&moved, 1, MPI_INT, 0, f->comm) != MPI_SUCCESS && rc == AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_compact(%s): MPI_Bcast failed", f->path);
     rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto out;
-    f->st->ops->close(f->st);
-    f->st = NULL;
-    afmt_index_free(&f->idx);
-    afmt_index_init(&f->idx);
-    afmt_cache_clear(f->cache);
-    rc = afmt_storage_open(f->opts.storage, f->comm, f->real_path, AFMT_ST_READ | AFMT_ST_WRITE,
-                           f->opts.info, &f->st, f->errmsg);
-    rc = afmt__agree(f, rc);
-    if (rc == AFMT_OK) rc = afmt__load(f);
-    if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_compact(%s): compacted, but reopening failed: %s", f->path,
-                  f->errmsg);
+    if (moved) rc = move_to_compacted(f, rc);
+    /* Not moved: the old file stays whole, and the new one is removed below. */
 out:
     if (nst) nst->ops->close(nst);
     afmt_storage_temp_drop(f->opts.storage, &tmp); /* removed unless it was put in place */

@@ -2,12 +2,13 @@
  * commit (afmt_define, afmt_delete, afmt_set_attr), and the check at the start of a commit
  * that every rank made the same calls with the same arguments.
  *
- * Those calls do no communication: each rank applies them to its own index and queues a
- * record, and the commit writes rank 0's records. Ranks that disagree would write a layer
- * the library then refuses to open, so the commit compares one running XXH3-64 digest per
- * rank (one small allreduce) and, only on a mismatch, finds and names the first differing
- * call from a log of the calls' canonical encodings. afmt_opts_set_check_collective(o, 0)
- * turns both the log and the check off. */
+ * Each of those calls agrees with the other ranks on its outcome and that every rank is
+ * in the same call (afmt__enter), but not on its arguments: each rank applies them to its
+ * own index and queues a record, and the commit writes rank 0's records. Ranks that
+ * disagree would write a layer the library then refuses to open, so the commit compares
+ * one running XXH3-64 digest per rank (one small allreduce) and, only on a mismatch, finds
+ * and names the first differing call from a log of the calls' canonical encodings.
+ * afmt_opts_set_check_collective(o, 0) turns both the log and the check off. */
 #ifndef AFMT_CONSISTENCY_H
 #define AFMT_CONSISTENCY_H
 
@@ -40,11 +41,12 @@ void afmt__consist_note_set_attr(afmt_file *f, const char *array, const afmt_att
 void afmt__consist_reset(afmt_consist *c);
 void afmt__consist_free(afmt_consist *c);
 
-/* COLLECTIVE (the first step of every commit). With the check on: AFMT_OK if every rank
- * made the same metadata calls since the last commit; otherwise AFMT_EINVAL on every rank
- * with the same message naming the first differing call (its number and kind), the array,
- * the field and the values of rank 0 and of a rank that differs. Changes nothing. With
- * the check off: AFMT_OK without communicating. */
+/* COLLECTIVE (the commit's first step after afmt__enter, which made sure that every rank
+ * is in the commit). With the check on: AFMT_OK if every rank made the same metadata
+ * calls since the last commit; otherwise AFMT_EINVAL on every rank with the same message
+ * naming the first differing call (its number and kind), the array, the field and the
+ * values of rank 0 and of a rank that differs. Changes nothing. With the check off:
+ * AFMT_OK without communicating. */
 int afmt__consist_check(afmt_file *f);
 
 #endif

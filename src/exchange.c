@@ -4,13 +4,27 @@
  * ranks and picks one merger per partial chunk: the contributor that wrote most of it.
  * Phase B sends the pieces to their merger (MPI_Alltoallv), which lays them over the
  * chunk's committed content (or fill) where they do not cover it, and encodes the result
- * into its allocator. Afterwards every staged chunk is full. */
+ * into its allocator as a whole chunk for this commit's layer. The staged entries are not
+ * changed, so a failed commit leaves every handle as it was.
+ *
+ * Each step allocates what it needs, agrees once (afmt__agree), then acts, so no rank
+ * leaves while others wait. Every received record is checked against this rank's own
+ * index before it is used (a live array of that ndim, a chunk inside its grid, boxes
+ * inside the chunk, lengths inside the received bytes): ranks whose metadata disagree get
+ * AFMT_EINVAL naming the array and the rank, never an access out of bounds. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "file.h"
 #include "grid.h"
 #include "util.h"
+
+/* Phase A record: u64 array id, u64 chunk index, u32 full, u32 nrect, u32 ndim, u32 0,
+ * then nrect boxes of 2*ndim u64. Phase B record: u64 array id, u64 chunk index, u32
+ * nrect, u32 ndim, u64 element bytes, then the boxes and their elements. */
+#define HDR_A 32
+#define HDR_B 32
 
 static int owner_of(uint64_t a, uint64_t c, int size) {
     uint64_t x = a * 0x9E3779B97F4A7C15ull ^ (c + 0x632BE59BD9B4E019ull);
@@ -26,11 +40,19 @@ static uint64_t box_volume(int nd, const uint64_t *count) {
     return v;
 }
 
-/* A record as received by an owner in phase A. */
+static void get_rect(const uint8_t *p, int nd, uint64_t *start, uint64_t *count) {
+    for (int d = 0; d < nd; d++) {
+        start[d] = afmt_get_u64(p + 8 * (size_t)d);
+        count[d] = afmt_get_u64(p + 8 * (size_t)(nd + d));
+    }
+}
+
+/* A record as received by an owner in phase A (validated). */
 typedef struct {
     uint64_t a, c;
     int rank;
     uint32_t full, nrect;
+    int nd;
     const uint8_t *rects; /* nrect * 2 * nd u64, little-endian */
     uint64_t volume;
     uint64_t seq; /* position among the records from that rank */
@@ -44,342 +66,497 @@ static int key_cmp(const void *x, const void *y) {
     return p->rank - q->rank;
 }
 
-static int arr_ndim(afmt_file *f, uint64_t a) {
+static const char *name_of(afmt_file *f, uint64_t a) {
     const afmt_array *arr = afmt_index_by_id(&f->idx, a);
-    return arr ? arr->d.ndim : 0;
+    return arr ? arr->d.name : "?";
 }
 
-static void get_rect(const uint8_t *p, int nd, uint64_t *start, uint64_t *count) {
-    for (int d = 0; d < nd; d++) {
-        start[d] = afmt_get_u64(p + 8 * (size_t)d);
-        count[d] = afmt_get_u64(p + 8 * (size_t)(nd + d));
+/* Checks a record received from rank src against this rank's index: the array is live
+ * and has ndim dimensions, chunk c is in its grid, the nrect boxes at rects (avail bytes
+ * from there on) lie inside the buffer and inside the chunk. *volume: their elements.
+ * AFMT_EINVAL with a message naming the array and both ranks. */
+static int check_record(afmt_file *f, const char *phase, int src, uint64_t a, uint64_t c,
+                        uint32_t ndim, uint32_t nrect, const uint8_t *rects, uint64_t avail,
+                        const afmt_array **out, uint64_t *volume) {
+    const afmt_array *arr = afmt_index_by_id(&f->idx, a);
+    *out = NULL;
+    *volume = 0;
+    if (!arr || !arr->live)
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_commit(%s): %s: rank %d wrote chunk %llu of array id %llu, which "
+                         "is not a live array on rank %d: the ranks' defines and deletes differ",
+                         f->path, phase, src, (unsigned long long)c, (unsigned long long)a,
+                         f->rank);
+    const char *name = arr->d.name;
+    int nd = arr->d.ndim;
+    if (ndim != (uint32_t)nd)
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_commit(\"%s\"): %s: rank %d wrote it as %u-d, rank %d has it "
+                         "%d-d: the ranks' defines differ",
+                         name, phase, src, ndim, f->rank, nd);
+    uint64_t nch = afmt_grid_nchunks(&arr->grid);
+    if (c >= nch)
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_commit(\"%s\"): %s: rank %d wrote chunk %llu, outside the grid "
+                         "of %llu chunks on rank %d: the ranks' shapes differ",
+                         name, phase, src, (unsigned long long)c, (unsigned long long)nch, f->rank);
+    if (nrect > 0 && (nd == 0 || nrect > avail / (16 * (uint64_t)nd)))
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_commit(\"%s\"): %s: rank %d sent %u boxes of chunk %llu in %llu "
+                         "bytes",
+                         name, phase, src, nrect, (unsigned long long)c, (unsigned long long)avail);
+    uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
+    afmt_grid_chunk_coord(&arr->grid, c, cc);
+    uint64_t vol = 0;
+    afmt_grid_chunk_box(&arr->grid, cc, origin, ext);
+    for (uint32_t r = 0; r < nrect; r++) {
+        uint64_t s0[AFMT_MAX_NDIM], c0[AFMT_MAX_NDIM];
+        get_rect(rects + (size_t)r * 16 * (size_t)nd, nd, s0, c0);
+        for (int d = 0; d < nd; d++)
+            if (c0[d] == 0 || c0[d] > ext[d] || s0[d] > ext[d] - c0[d])
+                return afmt_fail(f->errmsg, AFMT_EINVAL,
+                                 "afmt_commit(\"%s\"): %s: rank %d wrote a box of chunk %llu "
+                                 "(start %llu, count %llu in dim %d) outside the chunk's extent "
+                                 "%llu on rank %d: the ranks' shapes or chunks differ",
+                                 name, phase, src, (unsigned long long)c, (unsigned long long)s0[d],
+                                 (unsigned long long)c0[d], d, (unsigned long long)ext[d], f->rank);
+        uint64_t v = box_volume(nd, c0);
+        vol = vol > UINT64_MAX - v ? UINT64_MAX : vol + v;
     }
+    *volume = vol;
+    *out = arr;
+    return AFMT_OK;
 }
 
 /* Owner side of phase A: checks overlaps and picks mergers. rc != OK names the first
- * overlap found. */
+ * overlap found and the two ranks that wrote it. */
 static int decide(afmt_file *f, key_rec *k, uint64_t n) {
     int rc = AFMT_OK;
     if (n > 1) qsort(k, (size_t)n, sizeof *k, key_cmp);
     for (uint64_t i = 0; i < n;) {
         uint64_t j = i + 1;
         while (j < n && k[j].a == k[i].a && k[j].c == k[i].c) j++;
-        int nd = arr_ndim(f, k[i].a);
-        int any_full = 0, best = -1;
+        int nd = k[i].nd, best = -1, r1 = -1, r2 = -1;
         uint64_t best_vol = 0;
         for (uint64_t x = i; x < j; x++) {
-            any_full |= k[x].full != 0;
             if (best < 0 || k[x].volume > best_vol) {
                 best = k[x].rank;
                 best_vol = k[x].volume;
             }
+            /* A whole chunk and anything else from another rank overlap. */
+            if (k[x].full && j - i > 1 && r1 < 0) {
+                r1 = k[x].rank;
+                r2 = k[x == i ? i + 1 : i].rank;
+            }
         }
-        int overlap = j - i > 1 && any_full;
         uint64_t s1[AFMT_MAX_NDIM], c1[AFMT_MAX_NDIM], s2[AFMT_MAX_NDIM], c2[AFMT_MAX_NDIM];
-        for (uint64_t x = i; !overlap && x < j; x++)
-            for (uint64_t y = x + 1; !overlap && y < j; y++)
-                for (uint32_t r1 = 0; !overlap && r1 < k[x].nrect; r1++)
-                    for (uint32_t r2 = 0; !overlap && r2 < k[y].nrect; r2++) {
-                        get_rect(k[x].rects + (size_t)r1 * 16 * (size_t)nd, nd, s1, c1);
-                        get_rect(k[y].rects + (size_t)r2 * 16 * (size_t)nd, nd, s2, c2);
-                        overlap = afmt_box_overlap(nd, s1, c1, s2, c2);
+        for (uint64_t x = i; r1 < 0 && x < j; x++)
+            for (uint64_t y = x + 1; r1 < 0 && y < j; y++)
+                for (uint32_t p = 0; r1 < 0 && p < k[x].nrect; p++)
+                    for (uint32_t q = 0; r1 < 0 && q < k[y].nrect; q++) {
+                        get_rect(k[x].rects + (size_t)p * 16 * (size_t)nd, nd, s1, c1);
+                        get_rect(k[y].rects + (size_t)q * 16 * (size_t)nd, nd, s2, c2);
+                        if (afmt_box_overlap(nd, s1, c1, s2, c2)) {
+                            r1 = k[x].rank;
+                            r2 = k[y].rank;
+                        }
                     }
-        if (overlap && rc == AFMT_OK) {
-            const afmt_array *arr = afmt_index_by_id(&f->idx, k[i].a);
+        if (r1 >= 0 && rc == AFMT_OK)
             rc = afmt_fail(f->errmsg, AFMT_EINVAL,
                            "afmt_commit(\"%s\"): ranks %d and %d wrote overlapping regions of "
                            "chunk %llu in one commit",
-                           arr ? arr->d.name : "?", k[i].rank, k[i + 1].rank,
+                           name_of(f, k[i].a), r1 < r2 ? r1 : r2, r1 < r2 ? r2 : r1,
                            (unsigned long long)k[i].c);
-        }
         for (uint64_t x = i; x < j; x++) k[x].merger = (j - i == 1 && k[x].full) ? -1 : best;
         i = j;
     }
     return rc;
 }
 
-/* Lays the boxes of a received piece into the merger's staged dense buffer. */
-static int take_piece(const afmt_array *arr, afmt_staged *s, const uint8_t *p, uint32_t nrect,
-                      const uint8_t *data) {
-    int nd = arr->d.ndim;
-    uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
-    afmt_grid_chunk_coord(&arr->grid, s->chunk_index, cc);
-    afmt_grid_chunk_box(&arr->grid, cc, origin, ext);
-    if (s->nrect + nrect > s->cap_rect) {
-        uint32_t cap = s->nrect + nrect;
-        uint64_t *r = realloc(s->rect, sizeof(uint64_t) * 2 * (size_t)(nd ? nd : 1) * cap);
-        if (!r) return AFMT_ENOMEM;
-        s->rect = r;
-        s->cap_rect = cap;
-    }
-    static const uint64_t zeros[AFMT_MAX_NDIM];
-    for (uint32_t r = 0; r < nrect; r++) {
-        uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * s->nrect;
-        get_rect(p + (size_t)r * 16 * (size_t)nd, nd, rect, rect + nd);
-        afmt_box_copy(nd, arr->esize, rect + nd, s->data, ext, rect, data, rect + nd, zeros);
-        data += box_volume(nd, rect + nd) * arr->esize;
-        s->nrect++;
-    }
-    return AFMT_OK;
-}
-
-/* Merges a partial chunk of this rank (its own and received boxes) over the committed
- * content and stages it as a full chunk. */
-static int merge_chunk(afmt_file *f, const afmt_array *arr, afmt_staged *s) {
-    int nd = arr->d.ndim;
-    uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
-    afmt_grid_chunk_coord(&arr->grid, s->chunk_index, cc);
-    uint64_t ne = afmt_grid_chunk_box(&arr->grid, cc, origin, ext);
-    /* Which elements are written? Only if some are not do we read the older content. */
-    uint8_t *mask = calloc((size_t)ne, 1);
-    if (!mask) return AFMT_ENOMEM;
-    uint64_t covered = 0;
-    for (uint32_t r = 0; r < s->nrect; r++) {
-        const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
-        uint64_t vol = box_volume(nd, rect + nd), idx[AFMT_MAX_NDIM] = {0};
-        for (uint64_t e = 0; e < vol; e++) {
-            uint64_t lin = 0;
-            for (int d = 0; d < nd; d++) lin = lin * ext[d] + rect[d] + idx[d];
-            covered += mask[lin] == 0;
-            mask[lin] = 1;
-            for (int d = nd - 1; d >= 0; d--) {
-                if (++idx[d] < rect[nd + d]) break;
-                idx[d] = 0;
-            }
-        }
-    }
-    free(mask);
-    int rc = AFMT_OK;
-    uint8_t *data = s->data;
-    uint8_t *tmp = NULL;
-    if (covered < ne) {
-        tmp = malloc((size_t)(ne * arr->esize));
-        if (!tmp) return AFMT_ENOMEM;
-        rc = afmt__read_committed_chunk(f, arr, s->chunk_index, tmp);
-        for (uint32_t r = 0; rc == AFMT_OK && r < s->nrect; r++) {
-            const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
-            afmt_box_copy(nd, arr->esize, rect + nd, tmp, ext, rect, s->data, ext, rect);
-        }
-        data = tmp;
-    }
-    if (rc == AFMT_OK) rc = afmt__stage_full(f, arr, s->chunk_index, data, ne);
-    free(tmp);
-    return rc;
-}
-
-/* COLLECTIVE. Sends out[r] to rank r (the buffers are freed) and receives into *rbuf. */
-static int exchange_bufs(afmt_file *f, afmt_buf *out, uint64_t *scount, uint8_t **rbuf,
-                         uint64_t *rcount, uint64_t *rdispl, const char *what) {
-    afmt_buf all;
-    afmt_buf_init(&all);
-    int oom = 0;
-    for (int r = 0; r < f->size; r++) {
-        scount[r] = out[r].len;
-        oom |= out[r].oom;
-        afmt_buf_append(&all, out[r].data, out[r].len);
-        afmt_buf_free(&out[r]);
-    }
-    int rc =
-        oom || all.oom ? afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit: out of memory") : AFMT_OK;
-    rc = afmt__agree(f, rc);
-    if (rc == AFMT_OK) {
-        rc = afmt__alltoallv_bytes(f->comm, all.data, scount, rbuf, rcount, rdispl);
-        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit: %s failed", what);
-    }
-    afmt_buf_free(&all);
-    return afmt__agree(f, rc);
-}
-
-int afmt__exchange(afmt_file *f) {
-    int size = f->size, rc = AFMT_OK;
-    uint64_t *scount = calloc((size_t)size * 4, sizeof(uint64_t));
-    afmt_buf *out = calloc((size_t)size, sizeof(afmt_buf));
-    uint8_t *rbuf = NULL, *rbuf2 = NULL, *sbuf = NULL;
-    key_rec *keys = NULL;
-    int32_t *merger = NULL;
-    if (!scount || !out) {
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit: out of memory");
-        goto done_early;
-    }
-    uint64_t *rcount = scount + size, *rdispl = scount + 2 * size, *soff = scount + 3 * size;
-
-    /* Phase A: keys (and boxes of partial chunks) to owners. */
-    for (uint64_t i = 0; i < f->n_staged; i++) {
-        const afmt_staged *s = &f->staged[i];
-        int o = owner_of(s->array_id, s->chunk_index, size);
-        int nd = arr_ndim(f, s->array_id);
-        afmt_buf_u64(&out[o], s->array_id);
-        afmt_buf_u64(&out[o], s->chunk_index);
-        afmt_buf_u32(&out[o], (uint32_t)s->full);
-        afmt_buf_u32(&out[o], s->full ? 0 : s->nrect);
-        for (uint32_t r = 0; !s->full && r < s->nrect; r++)
-            for (int d = 0; d < 2 * nd; d++)
-                afmt_buf_u64(&out[o], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
-    }
-    rc = exchange_bufs(f, out, scount, &rbuf, rcount, rdispl, "exchanging chunk keys");
-    if (rc != AFMT_OK) goto done;
-
-    /* Owner: parse, decide. */
-    uint64_t nk = 0, cap = 0;
-    for (int src = 0; src < size && rc == AFMT_OK; src++) {
-        const uint8_t *p = rbuf + rdispl[src], *end = p + rcount[src];
-        uint64_t seq = 0;
-        while (p < end) {
-            if (nk == cap) {
+/* Owner: parses and checks the phase A records of every rank into *keys. */
+static int parse_keys(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
+                      const uint64_t *rdispl, key_rec **keys, uint64_t *nk) {
+    uint64_t cap = 0;
+    *nk = 0;
+    for (int src = 0; src < f->size; src++) {
+        const uint8_t *p = rbuf + rdispl[src];
+        uint64_t left = rcount[src], seq = 0;
+        while (left > 0) {
+            if (left < HDR_A)
+                return afmt_fail(f->errmsg, AFMT_EINVAL,
+                                 "afmt_commit(%s): chunk keys: rank %d sent a truncated record",
+                                 f->path, src);
+            if (*nk == cap) {
                 cap = cap ? 2 * cap : 256;
-                key_rec *kk = realloc(keys, sizeof *kk * (size_t)cap);
-                if (!kk) {
-                    rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit: out of memory");
-                    break;
-                }
-                keys = kk;
+                key_rec *kk = realloc(*keys, sizeof *kk * (size_t)cap);
+                if (!kk)
+                    return afmt_fail(f->errmsg, AFMT_ENOMEM,
+                                     "afmt_commit(%s): out of memory for the chunk keys", f->path);
+                *keys = kk;
             }
-            key_rec *k = &keys[nk++];
+            key_rec *k = &(*keys)[*nk];
             k->a = afmt_get_u64(p);
             k->c = afmt_get_u64(p + 8);
             k->full = afmt_get_u32(p + 16);
             k->nrect = afmt_get_u32(p + 20);
+            uint32_t ndim = afmt_get_u32(p + 24);
             k->rank = src;
             k->seq = seq++;
-            k->rects = p + 24;
-            int nd = arr_ndim(f, k->a);
-            const afmt_array *arr = afmt_index_by_id(&f->idx, k->a);
-            k->volume = 0;
-            if (k->full && arr) {
+            k->rects = p + HDR_A;
+            const afmt_array *arr;
+            uint64_t vol;
+            int rc = check_record(f, "chunk keys", src, k->a, k->c, ndim, k->nrect, k->rects,
+                                  left - HDR_A, &arr, &vol);
+            if (rc != AFMT_OK) return rc;
+            if (k->full > 1 || (k->full && k->nrect))
+                return afmt_fail(f->errmsg, AFMT_EINVAL,
+                                 "afmt_commit(\"%s\"): chunk keys: rank %d sent a bad record "
+                                 "for chunk %llu",
+                                 arr->d.name, src, (unsigned long long)k->c);
+            k->nd = arr->d.ndim;
+            if (k->full) {
                 uint64_t cc[AFMT_MAX_NDIM], o[AFMT_MAX_NDIM], e[AFMT_MAX_NDIM];
                 afmt_grid_chunk_coord(&arr->grid, k->c, cc);
-                k->volume = afmt_grid_chunk_box(&arr->grid, cc, o, e);
+                vol = afmt_grid_chunk_box(&arr->grid, cc, o, e);
             }
-            for (uint32_t r = 0; r < k->nrect; r++) {
-                uint64_t s0[AFMT_MAX_NDIM], c0[AFMT_MAX_NDIM];
-                get_rect(k->rects + (size_t)r * 16 * (size_t)nd, nd, s0, c0);
-                k->volume += box_volume(nd, c0);
-            }
-            p += 24 + (size_t)k->nrect * 16 * (size_t)nd;
+            k->volume = vol;
+            uint64_t used = HDR_A + (uint64_t)k->nrect * 16 * (uint64_t)k->nd;
+            p += used;
+            left -= used;
+            ++*nk;
         }
     }
-    if (rc == AFMT_OK) rc = decide(f, keys, nk);
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto done;
+    return AFMT_OK;
+}
 
-    /* Tell each contributor the merger of each of its records (int32, in its order). */
-    sbuf = malloc((size_t)(nk ? nk : 1) * 4);
-    if (!sbuf) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit: out of memory");
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto done;
-    for (int r = 0; r < size; r++) scount[r] = 0;
-    for (uint64_t i = 0; i < nk; i++) scount[keys[i].rank] += 4;
-    soff[0] = 0;
-    for (int r = 1; r < size; r++) soff[r] = soff[r - 1] + scount[r - 1];
-    for (uint64_t i = 0; i < nk; i++)
-        afmt_put_u32(sbuf + soff[keys[i].rank] + 4 * keys[i].seq, (uint32_t)keys[i].merger);
-    free(rbuf);
-    rbuf = NULL;
-    rc = afmt__alltoallv_bytes(f->comm, sbuf, scount, &rbuf, rcount, rdispl);
-    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_commit: exchanging merge decisions failed");
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto done;
-    /* My records went to owners in staged order grouped by owner; rebuild that order. */
-    merger = malloc(sizeof(int32_t) * (size_t)(f->n_staged ? f->n_staged : 1));
-    if (!merger) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit: out of memory");
-    if (rc == AFMT_OK) {
-        for (int r = 0; r < size; r++) soff[r] = 0;
-        for (uint64_t i = 0; i < f->n_staged; i++) {
-            int o = owner_of(f->staged[i].array_id, f->staged[i].chunk_index, size);
-            merger[i] = (int32_t)afmt_get_u32(rbuf + rdispl[o] + soff[o]);
-            soff[o] += 4;
-        }
+/* Packs this rank's records of phase A into out[owner]. */
+static void pack_keys(afmt_file *f, afmt_buf *out) {
+    for (uint64_t i = 0; i < f->n_staged; i++) {
+        const afmt_staged *s = &f->staged[i];
+        int o = owner_of(s->array_id, s->chunk_index, f->size);
+        const afmt_array *arr = afmt_index_by_id(&f->idx, s->array_id);
+        int nd = arr ? arr->d.ndim : 0;
+        uint32_t nrect = s->full ? 0 : s->nrect;
+        afmt_buf_u64(&out[o], s->array_id);
+        afmt_buf_u64(&out[o], s->chunk_index);
+        afmt_buf_u32(&out[o], (uint32_t)s->full);
+        afmt_buf_u32(&out[o], nrect);
+        afmt_buf_u32(&out[o], (uint32_t)nd);
+        afmt_buf_u32(&out[o], 0);
+        for (uint32_t r = 0; r < nrect; r++)
+            for (int d = 0; d < 2 * nd; d++)
+                afmt_buf_u64(&out[o], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
     }
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto done;
+}
 
-    /* Phase B: pieces to their mergers. */
+/* Packs the pieces this rank hands to other mergers into out[merger]. */
+static void pack_pieces(afmt_file *f, const int32_t *merger, afmt_buf *out) {
+    static const uint64_t zeros[AFMT_MAX_NDIM];
     for (uint64_t i = 0; i < f->n_staged; i++) {
         const afmt_staged *s = &f->staged[i];
         if (s->full || merger[i] == f->rank || merger[i] < 0) continue;
         const afmt_array *arr = afmt_index_by_id(&f->idx, s->array_id);
         int nd = arr->d.ndim, m = merger[i];
-        uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
+        uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM], bytes = 0;
         afmt_grid_chunk_coord(&arr->grid, s->chunk_index, cc);
         afmt_grid_chunk_box(&arr->grid, cc, origin, ext);
+        for (uint32_t r = 0; r < s->nrect; r++)
+            bytes += box_volume(nd, s->rect + (size_t)2 * (size_t)nd * r + nd) * arr->esize;
         afmt_buf_u64(&out[m], s->array_id);
         afmt_buf_u64(&out[m], s->chunk_index);
         afmt_buf_u32(&out[m], s->nrect);
-        afmt_buf_u32(&out[m], 0);
+        afmt_buf_u32(&out[m], (uint32_t)nd);
+        afmt_buf_u64(&out[m], bytes);
         for (uint32_t r = 0; r < s->nrect; r++)
             for (int d = 0; d < 2 * nd; d++)
                 afmt_buf_u64(&out[m], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
-        static const uint64_t zeros[AFMT_MAX_NDIM];
         for (uint32_t r = 0; r < s->nrect; r++) {
             const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
-            uint64_t bytes = box_volume(nd, rect + nd) * arr->esize;
             size_t at = out[m].len;
-            afmt_buf_zero(&out[m], (size_t)bytes);
+            afmt_buf_zero(&out[m], (size_t)(box_volume(nd, rect + nd) * arr->esize));
             if (out[m].oom) break;
             afmt_box_copy(nd, arr->esize, rect + nd, out[m].data + at, rect + nd, zeros, s->data,
                           ext, rect);
         }
     }
-    rc = exchange_bufs(f, out, scount, &rbuf2, rcount, rdispl, "exchanging shared chunks");
+}
+
+/* A received piece: the staged entry (position) it belongs to, and its record. */
+typedef struct {
+    uint64_t pos;
+    const uint8_t *rec;
+} piece_ref;
+
+static int ref_cmp(const void *x, const void *y) {
+    const piece_ref *p = x, *q = y;
+    return p->pos < q->pos ? -1 : p->pos > q->pos;
+}
+
+/* Merger: checks every received piece and lists them by the staged entry they belong to
+ * (a partial chunk of this rank). */
+static int list_pieces(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
+                       const uint64_t *rdispl, piece_ref **refs, uint64_t *nref) {
+    uint64_t cap = 0;
+    *nref = 0;
+    for (int src = 0; src < f->size; src++) {
+        const uint8_t *p = rbuf + rdispl[src];
+        uint64_t left = rcount[src];
+        while (left > 0) {
+            if (left < HDR_B)
+                return afmt_fail(f->errmsg, AFMT_EINVAL,
+                                 "afmt_commit(%s): shared chunks: rank %d sent a truncated "
+                                 "record",
+                                 f->path, src);
+            uint64_t a = afmt_get_u64(p), c = afmt_get_u64(p + 8), bytes = afmt_get_u64(p + 24);
+            uint32_t nrect = afmt_get_u32(p + 16), ndim = afmt_get_u32(p + 20);
+            const afmt_array *arr;
+            uint64_t vol, need;
+            int rc = check_record(f, "shared chunks", src, a, c, ndim, nrect, p + HDR_B,
+                                  left - HDR_B, &arr, &vol);
+            if (rc != AFMT_OK) return rc;
+            uint64_t rb = (uint64_t)nrect * 16 * ndim;
+            if (!afmt_mul_ok(vol, arr->esize, &need) || need != bytes || bytes > left - HDR_B - rb)
+                return afmt_fail(f->errmsg, AFMT_EINVAL,
+                                 "afmt_commit(\"%s\"): shared chunks: rank %d sent %llu bytes "
+                                 "for boxes of %llu elements of chunk %llu",
+                                 arr->d.name, src, (unsigned long long)bytes,
+                                 (unsigned long long)vol, (unsigned long long)c);
+            uint64_t *pos = afmt_hmap_get(&f->staged_map, a, c);
+            if (!pos || f->staged[*pos].full)
+                return afmt_fail(f->errmsg, AFMT_EINVAL,
+                                 "afmt_commit(\"%s\"): shared chunks: rank %d sent pieces of "
+                                 "chunk %llu to rank %d, which did not write it partly",
+                                 arr->d.name, src, (unsigned long long)c, f->rank);
+            if (*nref == cap) {
+                cap = cap ? 2 * cap : 64;
+                piece_ref *r = realloc(*refs, sizeof *r * (size_t)cap);
+                if (!r)
+                    return afmt_fail(f->errmsg, AFMT_ENOMEM,
+                                     "afmt_commit(%s): out of memory for the shared chunks",
+                                     f->path);
+                *refs = r;
+            }
+            (*refs)[(*nref)++] = (piece_ref){*pos, p};
+            p += HDR_B + rb + bytes;
+            left -= HDR_B + rb + bytes;
+        }
+    }
+    if (*nref > 1) qsort(*refs, (size_t)*nref, sizeof **refs, ref_cmp);
+    return AFMT_OK;
+}
+
+/* Calls fn for every box of the chunk's own staged boxes (data from s->data, in the chunk's
+ * layout) and of the received pieces (data packed after the boxes). */
+typedef void (*box_fn)(void *ctx, const uint64_t *start, const uint64_t *count, const uint8_t *src,
+                       const uint64_t *src_shape, const uint64_t *src_start);
+
+static void each_box(const afmt_array *arr, const afmt_staged *s, const uint64_t *ext,
+                     const piece_ref *refs, uint64_t nref, box_fn fn, void *ctx) {
+    static const uint64_t zeros[AFMT_MAX_NDIM];
+    int nd = arr->d.ndim;
+    for (uint32_t r = 0; r < s->nrect; r++) {
+        const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
+        fn(ctx, rect, rect + nd, s->data, ext, rect);
+    }
+    for (uint64_t k = 0; k < nref; k++) {
+        const uint8_t *p = refs[k].rec;
+        uint32_t nrect = afmt_get_u32(p + 16);
+        const uint8_t *rects = p + HDR_B, *data = rects + (size_t)nrect * 16 * (size_t)nd;
+        for (uint32_t r = 0; r < nrect; r++) {
+            uint64_t st[AFMT_MAX_NDIM], ct[AFMT_MAX_NDIM];
+            get_rect(rects + (size_t)r * 16 * (size_t)nd, nd, st, ct);
+            fn(ctx, st, ct, data, ct, zeros);
+            data += box_volume(nd, ct) * arr->esize;
+        }
+    }
+}
+
+typedef struct {
+    int nd;
+    size_t es;
+    const uint64_t *ext;
+    uint8_t *mask, *dst;
+    uint64_t covered;
+} merge_ctx;
+
+static void mark_box(void *ctx, const uint64_t *start, const uint64_t *count, const uint8_t *src,
+                     const uint64_t *src_shape, const uint64_t *src_start) {
+    merge_ctx *m = ctx;
+    (void)src;
+    (void)src_shape;
+    (void)src_start;
+    uint64_t vol = box_volume(m->nd, count), idx[AFMT_MAX_NDIM] = {0};
+    for (uint64_t e = 0; e < vol; e++) {
+        uint64_t lin = 0;
+        for (int d = 0; d < m->nd; d++) lin = lin * m->ext[d] + start[d] + idx[d];
+        m->covered += m->mask[lin] == 0;
+        m->mask[lin] = 1;
+        for (int d = m->nd - 1; d >= 0; d--) {
+            if (++idx[d] < count[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+static void copy_box(void *ctx, const uint64_t *start, const uint64_t *count, const uint8_t *src,
+                     const uint64_t *src_shape, const uint64_t *src_start) {
+    merge_ctx *m = ctx;
+    afmt_box_copy(m->nd, m->es, count, m->dst, m->ext, start, src, src_shape, src_start);
+}
+
+/* Merges one partial chunk of this rank (its own boxes and the received pieces) over the
+ * committed content into a work buffer and encodes it into the allocator as a whole
+ * chunk (*out). The staged entry is not touched: if the commit fails, the handle (and
+ * its read-your-writes) is as it was, and a retry sends the same pieces again. */
+static int merge_chunk(afmt_file *f, const afmt_array *arr, const afmt_staged *s,
+                       const piece_ref *refs, uint64_t nref, afmt_chunk_rec *out) {
+    int nd = arr->d.ndim;
+    uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
+    afmt_grid_chunk_coord(&arr->grid, s->chunk_index, cc);
+    uint64_t ne = afmt_grid_chunk_box(&arr->grid, cc, origin, ext);
+    merge_ctx m = {nd, arr->esize, ext, NULL, NULL, 0};
+    /* Which elements are written? Only if some are not is the older content read. */
+    m.mask = calloc((size_t)ne, 1);
+    m.dst = malloc((size_t)(ne * arr->esize));
+    int rc = AFMT_OK;
+    if (!m.mask || !m.dst)
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM,
+                       "afmt_commit(\"%s\"): out of memory merging chunk %llu", arr->d.name,
+                       (unsigned long long)s->chunk_index);
+    if (rc == AFMT_OK) {
+        each_box(arr, s, ext, refs, nref, mark_box, &m);
+        if (m.covered < ne) rc = afmt__read_committed_chunk(f, arr, s->chunk_index, m.dst);
+    }
+    if (rc == AFMT_OK) {
+        each_box(arr, s, ext, refs, nref, copy_box, &m);
+        rc = afmt__encode_chunk(f, arr, s->chunk_index, m.dst, ne, out);
+    }
+    free(m.mask);
+    free(m.dst);
+    return rc;
+}
+
+/* COLLECTIVE. Sends out[r] to rank r (the buffers are freed) and receives into *rbuf;
+ * rc is this rank's outcome so far, part of the one agreement before data moves. */
+static int exchange_bufs(afmt_file *f, int rc, afmt_buf *out, uint64_t *scount, uint8_t **rbuf,
+                         uint64_t *rcount, uint64_t *rdispl, const char *what) {
+    afmt_buf all;
+    afmt_buf_init(&all);
+    int oom = 0;
+    for (int r = 0; out && r < f->size; r++) {
+        scount[r] = out[r].len;
+        oom |= out[r].oom;
+        afmt_buf_append(&all, out[r].data, out[r].len);
+        afmt_buf_free(&out[r]);
+    }
+    if (rc == AFMT_OK && (oom || all.oom))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory %s", f->path, what);
+    char w[AFMT_ERRMSG_MAX];
+    snprintf(w, sizeof w, "afmt_commit(%s): %s", f->path, what);
+    rc = afmt__alltoallv_bytes(f, rc, all.data, scount, rbuf, rcount, rdispl, w);
+    afmt_buf_free(&all);
+    return rc;
+}
+
+int afmt__exchange(afmt_file *f, afmt_chunk_rec **merged, uint64_t *n_merged) {
+    int size = f->size, rc = AFMT_OK;
+    *merged = NULL;
+    *n_merged = 0;
+    piece_ref *refs = NULL;
+    uint64_t nref = 0;
+    /* Room for every rank's counts, even when this rank's allocations fail: the
+     * agreements below must be entered by everyone. */
+    uint64_t *scount = calloc((size_t)size * 4, sizeof(uint64_t));
+    afmt_buf *out = calloc((size_t)size, sizeof(afmt_buf));
+    uint8_t *rbuf = NULL, *rbuf2 = NULL, *sbuf = NULL;
+    key_rec *keys = NULL;
+    int32_t *merger = NULL;
+    uint64_t nk = 0;
+    if (!scount || !out)
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    /* Without the count vectors a rank cannot even take part in the exchanges: agree on
+     * them alone first. */
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto done;
+    uint64_t *rcount = scount + size, *rdispl = scount + 2 * size, *soff = scount + 3 * size;
+
+    /* Phase A: keys (and boxes of partial chunks) to owners. */
+    pack_keys(f, out);
+    rc = exchange_bufs(f, rc, out, scount, &rbuf, rcount, rdispl, "exchanging chunk keys");
     if (rc != AFMT_OK) goto done;
 
-    /* Merger: lay received pieces into its own partial entries. */
-    for (int src = 0; src < size && rc == AFMT_OK; src++) {
-        const uint8_t *p = rbuf2 + rdispl[src], *end = p + rcount[src];
-        while (p < end && rc == AFMT_OK) {
-            uint64_t a = afmt_get_u64(p), c = afmt_get_u64(p + 8);
-            uint32_t nrect = afmt_get_u32(p + 16);
-            const afmt_array *arr = afmt_index_by_id(&f->idx, a);
-            int nd = arr->d.ndim;
-            const uint8_t *rects = p + 24, *data = rects + (size_t)nrect * 16 * (size_t)nd;
-            uint64_t *pos = afmt_hmap_get(&f->staged_map, a, c);
-            if (!pos || f->staged[*pos].full) {
-                rc = afmt_fail(f->errmsg, AFMT_EINVAL,
-                               "afmt_commit(\"%s\"): internal error: chunk %llu merged on a rank "
-                               "that did not stage it",
-                               arr->d.name, (unsigned long long)c);
-                break;
-            }
-            rc = take_piece(arr, &f->staged[*pos], rects, nrect, data);
-            uint64_t bytes = 0;
-            for (uint32_t r = 0; r < nrect; r++) {
-                uint64_t s0[AFMT_MAX_NDIM], c0[AFMT_MAX_NDIM];
-                get_rect(rects + (size_t)r * 16 * (size_t)nd, nd, s0, c0);
-                bytes += box_volume(nd, c0) * arr->esize;
-            }
-            p = data + bytes;
-        }
+    /* Owner: check, decide; then tell each contributor the merger of each of its records
+     * (int32, in its order). */
+    rc = parse_keys(f, rbuf, rcount, rdispl, &keys, &nk);
+    if (rc == AFMT_OK) rc = decide(f, keys, nk);
+    if (rc == AFMT_OK && !(sbuf = malloc((size_t)(nk ? nk : 1) * 4)))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    for (int r = 0; r < size; r++) scount[r] = 0;
+    if (rc == AFMT_OK) {
+        for (uint64_t i = 0; i < nk; i++) scount[keys[i].rank] += 4;
+        soff[0] = 0;
+        for (int r = 1; r < size; r++) soff[r] = soff[r - 1] + scount[r - 1];
+        for (uint64_t i = 0; i < nk; i++)
+            afmt_put_u32(sbuf + soff[keys[i].rank] + 4 * keys[i].seq, (uint32_t)keys[i].merger);
     }
-    if (rc != AFMT_OK && rc != AFMT_EINVAL)
-        afmt_fail(f->errmsg, rc, "afmt_commit: out of memory merging shared chunks");
-    /* The pieces merged elsewhere were delivered: drop them now, whatever happens to the
-     * local merges below, or a retried commit would send them twice (a false overlap). */
-    uint64_t w = 0;
-    for (uint64_t i = 0; i < f->n_staged; i++) {
-        afmt_staged *s = &f->staged[i];
-        if (!s->full && merger[i] >= 0 && merger[i] != f->rank) {
-            free(s->data);
-            free(s->rect);
-            continue;
-        }
-        merger[w] = merger[i];
-        f->staged[w++] = *s;
-    }
-    f->n_staged = w;
-    afmt__staged_reindex(f);
-    /* Merge my partial chunks (a failed merge keeps the union of pieces for a retry). */
+    free(rbuf);
+    rbuf = NULL;
+    char what[AFMT_ERRMSG_MAX];
+    snprintf(what, sizeof what, "afmt_commit(%s): exchanging merge decisions", f->path);
+    rc = afmt__alltoallv_bytes(f, rc, sbuf, scount, &rbuf, rcount, rdispl, what);
+    if (rc != AFMT_OK) goto done;
+
+    /* My records went to owners in staged order grouped by owner; rebuild that order. */
+    merger = malloc(sizeof(int32_t) * (size_t)(f->n_staged ? f->n_staged : 1));
+    if (!merger) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    for (int r = 0; r < size; r++) soff[r] = 0;
     for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
-        afmt_staged *s = &f->staged[i];
+        int o = owner_of(f->staged[i].array_id, f->staged[i].chunk_index, size);
+        int32_t m = -2;
+        if (soff[o] + 4 <= rcount[o]) m = (int32_t)afmt_get_u32(rbuf + rdispl[o] + soff[o]);
+        soff[o] += 4;
+        if (m < -1 || m >= size || (m == -1 && !f->staged[i].full))
+            rc = afmt_fail(f->errmsg, AFMT_EINVAL,
+                           "afmt_commit(\"%s\"): rank %d answered merger %d for chunk %llu: the "
+                           "ranks' metadata differ",
+                           name_of(f, f->staged[i].array_id), o, (int)m,
+                           (unsigned long long)f->staged[i].chunk_index);
+        merger[i] = m;
+    }
+    for (int r = 0; rc == AFMT_OK && r < size; r++)
+        if (soff[r] != rcount[r])
+            rc = afmt_fail(f->errmsg, AFMT_EINVAL,
+                           "afmt_commit(%s): rank %d answered %llu merge decisions, rank %d "
+                           "asked for %llu: the ranks' metadata differ",
+                           f->path, r, (unsigned long long)(rcount[r] / 4), f->rank,
+                           (unsigned long long)(soff[r] / 4));
+
+    /* Phase B: pieces to their mergers. */
+    if (rc == AFMT_OK) pack_pieces(f, merger, out);
+    rc = exchange_bufs(f, rc, out, scount, &rbuf2, rcount, rdispl, "exchanging shared chunks");
+    if (rc != AFMT_OK) goto done;
+
+    /* Merger: check the pieces, merge each of my partial chunks into the allocator as a
+     * whole chunk (listed in *merged). The staged entries stay as they are on every rank:
+     * the commit builds its chunk records from the whole staged chunks and *merged. */
+    rc = list_pieces(f, rbuf2, rcount, rdispl, &refs, &nref);
+    uint64_t nm = 0, k = 0;
+    for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++)
+        nm += !f->staged[i].full && merger[i] == f->rank;
+    if (rc == AFMT_OK && !(*merged = malloc(sizeof **merged * (size_t)(nm ? nm : 1))))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
+        const afmt_staged *s = &f->staged[i];
         if (s->full || merger[i] != f->rank) continue;
-        const afmt_array *arr = afmt_index_by_id(&f->idx, s->array_id);
-        rc = merge_chunk(f, arr, s);
-        if (rc == AFMT_ENOMEM)
-            afmt_fail(f->errmsg, rc, "afmt_commit: out of memory merging a chunk");
+        while (k < nref && refs[k].pos < i) k++;
+        uint64_t k0 = k;
+        while (k < nref && refs[k].pos == i) k++;
+        rc = merge_chunk(f, afmt_index_by_id(&f->idx, s->array_id), s, refs + k0, k - k0,
+                         &(*merged)[*n_merged]);
+        if (rc == AFMT_OK) ++*n_merged;
     }
     rc = afmt__agree(f, rc);
 done:
-    for (int r = 0; r < size; r++) afmt_buf_free(&out[r]);
-done_early:
+    for (int r = 0; out && r < size; r++) afmt_buf_free(&out[r]);
     free(out);
     free(scount);
     free(rbuf);
@@ -387,5 +564,11 @@ done_early:
     free(sbuf);
     free(keys);
     free(merger);
+    free(refs);
+    if (rc != AFMT_OK) {
+        free(*merged);
+        *merged = NULL;
+        *n_merged = 0;
+    }
     return rc;
 }

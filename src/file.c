@@ -108,54 +108,10 @@ const char *afmt_errmsg(const afmt_file *f) {
 
 /* ---- handle life cycle ---------------------------------------------------------- */
 
-static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
-                      afmt_file **out, const char *fn) {
-    *out = NULL;
-    if (comm == MPI_COMM_NULL) return afmt_fail(NULL, AFMT_EINVAL, "%s: comm is MPI_COMM_NULL", fn);
-    if (!path || !*path) return afmt_fail(NULL, AFMT_EINVAL, "%s: path is NULL or empty", fn);
-    int inited = 0;
-    MPI_Initialized(&inited);
-    if (!inited) return afmt_fail(NULL, AFMT_ESTATE, "%s(%s): MPI is not initialized", fn, path);
-    afmt_file *f = calloc(1, sizeof *f);
-    if (!f) return afmt_fail(NULL, AFMT_ENOMEM, "%s(%s): out of memory", fn, path);
-    f->comm = MPI_COMM_NULL;
-    f->lock_fd = -1;
-    f->mode = mode;
-    f->view_layer = UINT64_MAX;
-    afmt_index_init(&f->idx);
-    afmt_hmap_init(&f->staged_map);
-    int rc = afmt__opts_copy(&f->opts, opts);
-    if (rc == AFMT_OK && !(f->path = strdup(path))) rc = AFMT_ENOMEM;
-    if (rc == AFMT_OK && MPI_Comm_dup(comm, &f->comm) != MPI_SUCCESS) rc = AFMT_EMPI;
-    /* Communication failures must come back as AFMT_EMPI, not abort the job. */
-    if (rc == AFMT_OK) MPI_Comm_set_errhandler(f->comm, MPI_ERRORS_RETURN);
-    if (rc == AFMT_OK) {
-        MPI_Comm_rank(f->comm, &f->rank);
-        MPI_Comm_size(f->comm, &f->size);
-        rc = afmt_cache_create(&f->cache, f->opts.cache_size);
-    }
-    if (rc == AFMT_OK && f->opts.info != MPI_INFO_NULL) {
-        char val[64];
-        int flag = 0;
-        MPI_Info_get(f->opts.info, "afmt_collective_write", (int)sizeof val - 1, val, &flag);
-        f->collective_write = flag && (!strcmp(val, "true") || !strcmp(val, "1"));
-    }
-    if (rc != AFMT_OK) {
-        afmt__opts_clear(&f->opts);
-        if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
-        afmt_cache_free(f->cache);
-        free(f->path);
-        free(f);
-        return afmt_fail(NULL, rc, "%s(%s): %s while setting up the handle", fn, path,
-                         afmt_strerror(rc));
-    }
-    *out = f;
-    return AFMT_OK;
-}
-
-/* COLLECTIVE. f->real_path: f->path resolved once on rank 0 (storage.h), so that every
- * later path operation names the same file on every rank, whatever symbolic links,
- * chdir or the ranks' working directories do. */
+/* COLLECTIVE (every rank is here: file_alloc agreed). f->real_path: f->path resolved once
+ * on rank 0 (storage.h), so that every later path operation names the same file on every
+ * rank, whatever symbolic links, chdir or the ranks' working directories do. The same code
+ * on every rank. */
 static int resolve_path(afmt_file *f, int create, const char *fn) {
     char msg[AFMT_ERRMSG_MAX];
     int rc = afmt_storage_resolve(f->opts.storage, f->comm, f->path, create, &f->real_path, msg);
@@ -186,10 +142,75 @@ static void file_free(afmt_file *f) {
     free(f);
 }
 
-/* Fails f's setup on every rank alike: the message goes to the thread buffer. */
+/* COLLECTIVE. The handle's memory and communicator. The duplicate comes first on every
+ * rank (it is collective), then the allocations, then one agreement on the user's
+ * communicator (the duplicate may be what failed), so that every rank goes on, or every
+ * rank returns the same code, before any other collective. */
+static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
+                      afmt_file **out, const char *fn) {
+    *out = NULL;
+    if (comm == MPI_COMM_NULL) return afmt_fail(NULL, AFMT_EINVAL, "%s: comm is MPI_COMM_NULL", fn);
+    if (!path || !*path) return afmt_fail(NULL, AFMT_EINVAL, "%s: path is NULL or empty", fn);
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) return afmt_fail(NULL, AFMT_ESTATE, "%s(%s): MPI is not initialized", fn, path);
+    char msg[AFMT_ERRMSG_MAX] = "";
+    int rc = AFMT_OK, urank = 0, usize = 1;
+    MPI_Comm dup = MPI_COMM_NULL;
+    if (MPI_Comm_rank(comm, &urank) != MPI_SUCCESS || MPI_Comm_size(comm, &usize) != MPI_SUCCESS)
+        return afmt_fail(NULL, AFMT_EMPI, "%s(%s): comm is not a valid communicator", fn, path);
+    if (MPI_Comm_dup(comm, &dup) != MPI_SUCCESS) {
+        dup = MPI_COMM_NULL;
+        rc = afmt_fail(msg, AFMT_EMPI, "%s(%s): MPI_Comm_dup failed", fn, path);
+    } else {
+        /* Communication failures must come back as AFMT_EMPI, not abort the job. */
+        MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
+    }
+    afmt_file *f = calloc(1, sizeof *f);
+    if (f) {
+        f->comm = dup;
+        f->lock_fd = -1; /* no inode lock (0 is a descriptor) */
+        f->mode = mode;
+        f->view_layer = UINT64_MAX;
+        afmt_index_init(&f->idx);
+        afmt_hmap_init(&f->staged_map);
+        f->rank = urank;
+        f->size = usize;
+        int arc = afmt__opts_copy(&f->opts, opts);
+        if (arc == AFMT_OK && !(f->path = strdup(path))) arc = AFMT_ENOMEM;
+        if (arc == AFMT_OK) arc = afmt_cache_create(&f->cache, f->opts.cache_size);
+        if (arc != AFMT_OK && rc == AFMT_OK)
+            rc = afmt_fail(msg, arc, "%s(%s): %s while setting up the handle", fn, path,
+                           afmt_strerror(arc));
+        if (arc == AFMT_OK && f->opts.info != MPI_INFO_NULL) {
+            char val[64];
+            int flag = 0;
+            MPI_Info_get(f->opts.info, "afmt_collective_write", (int)sizeof val - 1, val, &flag);
+            f->collective_write = flag && (!strcmp(val, "true") || !strcmp(val, "1"));
+        }
+    } else if (rc == AFMT_OK) {
+        rc = afmt_fail(msg, AFMT_ENOMEM, "%s(%s): out of memory while setting up the handle", fn,
+                       path);
+    }
+    rc = afmt__agree_comm(comm, urank, usize, rc, msg);
+    if (rc != AFMT_OK) {
+        if (f) {
+            f->comm = MPI_COMM_NULL;
+            file_free(f);
+        }
+        if (dup != MPI_COMM_NULL) MPI_Comm_free(&dup);
+        return afmt_fail(NULL, rc, "%s", msg);
+    }
+    *out = f;
+    return AFMT_OK;
+}
+
+/* Fails f's setup on every rank alike (rc is agreed): the message goes to the thread
+ * buffer. */
 static int setup_fail(afmt_file *f, int rc) {
     char msg[AFMT_ERRMSG_MAX];
     memcpy(msg, f->errmsg, sizeof msg);
+    live_del(f); /* if it got that far */
     if (f->st) f->st->ops->close(f->st);
     f->st = NULL;
     afmt__lock_release(f); /* only if this setup took it: a busy lock is someone else's */
@@ -238,7 +259,11 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     }
     /* A new file has an inode to lock only now; before the truncation, in any case. */
     if ((rc = afmt__lock_inode(f, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
+    /* Truncate (collective for MPI-IO) and agree before rank 0 writes: a rank that truncates
+     * late would cut the superblock off. */
     rc = f->st->ops->truncate(f->st, 0);
+    if (rc != AFMT_OK) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return setup_fail(f, rc);
     /* An empty file: a superblock with no layer, generation 1. */
     memset(&f->super, 0, sizeof f->super);
     f->super.version = AFMT_FORMAT_VERSION;
@@ -246,24 +271,26 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     f->super.eof = AFMT_SUPER_REGION;
     f->super.next_array_id = 1;
     if (f->rank == 0) make_uuid(f->super.uuid);
-    if (MPI_Bcast(f->super.uuid, 16, MPI_BYTE, 0, f->comm) != MPI_SUCCESS) rc = AFMT_EMPI;
+    if (MPI_Bcast(f->super.uuid, 16, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_create(%s): MPI_Bcast of the uuid failed", path);
     if (rc == AFMT_OK && f->rank == 0) {
         uint8_t region[AFMT_SUPER_REGION];
         memset(region, 0, sizeof region);
         afmt_super_encode(&f->super, region + afmt_super_slot_offset(f->super.generation));
         rc = f->st->ops->write_at(f->st, 0, region, sizeof region);
+        if (rc != AFMT_OK) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
     }
-    if (rc != AFMT_OK && f->errmsg[0] == 0) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
     rc = afmt__agree(f, rc);
     if (rc == AFMT_OK) {
         rc = f->st->ops->sync(f->st);
         if (rc != AFMT_OK) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
+        /* The handle joins the live set before the last agreement, which covers it. */
+        if (rc == AFMT_OK && live_add(f) != AFMT_OK)
+            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_create(%s): out of memory", path);
         rc = afmt__agree(f, rc);
     }
-    if (rc == AFMT_OK) f->idx.next_array_id = 1;
-    if (rc == AFMT_OK && live_add(f) != AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_create(%s): out of memory", path);
     if (rc != AFMT_OK) return setup_fail(f, rc);
+    f->idx.next_array_id = 1;
     *out = f;
     return AFMT_OK;
 }
@@ -348,11 +375,12 @@ static int read_chain(afmt_file *f, afmt_buf *out) {
     return rc;
 }
 
-int afmt__load(afmt_file *f) {
+/* COLLECTIVE. afmt__load, with rc this rank's outcome so far (part of the first
+ * agreement). */
+static int load(afmt_file *f, int rc) {
     afmt_buf chain;
     afmt_buf_init(&chain);
-    int rc = AFMT_OK;
-    if (f->rank == 0) rc = read_chain(f, &chain);
+    if (rc == AFMT_OK && f->rank == 0) rc = read_chain(f, &chain);
     rc = afmt__agree(f, rc);
     if (rc != AFMT_OK) {
         afmt_buf_free(&chain);
@@ -360,24 +388,18 @@ int afmt__load(afmt_file *f) {
     }
     /* One broadcast of the superblock and every footer: ranks never touch the metadata
      * server for it. */
-    uint64_t hdr[2] = {chain.len, 0};
     uint8_t sb[AFMT_SLOT_SIZE];
     if (f->rank == 0) afmt_super_encode(&f->super, sb);
-    if (MPI_Bcast(hdr, 2, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS ||
-        MPI_Bcast(sb, AFMT_SLOT_SIZE, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
-        rc = AFMT_EMPI;
-    if (rc == AFMT_OK && f->rank != 0) {
-        afmt_super_decode(sb, &f->super);
-        if (afmt_buf_reserve(&chain, (size_t)hdr[0]) != AFMT_OK) rc = AFMT_ENOMEM;
-        chain.len = (size_t)hdr[0];
+    if (MPI_Bcast(sb, AFMT_SLOT_SIZE, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "MPI_Bcast of the superblock failed");
+    if (rc == AFMT_OK && f->rank != 0) afmt_super_decode(sb, &f->super);
+    char what[AFMT_ERRMSG_MAX];
+    snprintf(what, sizeof what, "afmt_open(%s): sharing the footers", f->path);
+    rc = afmt__share_buf(f, &chain, rc, what);
+    if (rc != AFMT_OK) {
+        afmt_buf_free(&chain);
+        return rc;
     }
-    int ok = rc == AFMT_OK, all = 0;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, f->comm);
-    if (all && afmt__bcast_bytes(f->comm, chain.data, hdr[0], 0) != AFMT_OK) rc = AFMT_EMPI;
-    if (!all && rc == AFMT_OK) rc = AFMT_ENOMEM;
-    if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_open(%s): %s while sharing metadata", f->path,
-                  afmt_strerror(rc));
     /* Apply oldest first; the directory lists the chain newest first. */
     if (rc == AFMT_OK) {
         uint64_t n = afmt_get_u64(chain.data);
@@ -409,6 +431,10 @@ int afmt__load(afmt_file *f) {
         f->idx.next_array_id = f->super.next_array_id;
     if (f->idx.next_array_id == 0) f->idx.next_array_id = 1;
     return afmt__agree(f, rc);
+}
+
+int afmt__load(afmt_file *f) {
+    return load(f, AFMT_OK);
 }
 
 int afmt__reload(afmt_file *f) {
@@ -452,10 +478,11 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
      * nothing) and before the load, so the handle starts from the holder's last commit.
      * Readers take no lock: they see the last commit whatever a writer does. */
     if (mode == AFMT_RDWR) rc = afmt__lock_acquire(f, "afmt_open");
-    if (rc == AFMT_OK) rc = afmt__load(f);
-    if (rc == AFMT_OK && live_add(f) != AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", path);
     if (rc != AFMT_OK) return setup_fail(f, rc);
+    /* The handle joins the live set first: the load's agreements cover it. */
+    if (live_add(f) != AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", path);
+    if ((rc = load(f, rc)) != AFMT_OK) return setup_fail(f, rc);
     *out = f;
     return AFMT_OK;
 }
@@ -476,10 +503,10 @@ int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_
         rc = afmt_storage_open(f->opts.storage, f->comm, f->real_path, AFMT_ST_READ, f->opts.info,
                                &f->st, f->errmsg);
     if (rc == AFMT_ENOTFOUND) afmt_fail(f->errmsg, rc, "afmt_open_layer(%s): no such file", path);
-    if (rc == AFMT_OK) rc = afmt__load(f);
-    if (rc == AFMT_OK && live_add(f) != AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open_layer(%s): out of memory", path);
     if (rc != AFMT_OK) return setup_fail(f, rc);
+    if (live_add(f) != AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open_layer(%s): out of memory", path);
+    if ((rc = load(f, rc)) != AFMT_OK) return setup_fail(f, rc);
     *out = f;
     return AFMT_OK;
 }
@@ -489,9 +516,8 @@ int afmt_rollback(afmt_file *f, uint64_t layer) {
     int rc = afmt__check(f, fn);
     if (rc != AFMT_OK) return rc;
     if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
-    int busy = f->n_staged > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0, any = 0;
-    if (MPI_Allreduce(&busy, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_rollback: MPI_Allreduce failed");
+    int any = f->n_staged > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0;
+    if ((rc = afmt__enter(f, AFMT_CALL_ROLLBACK, AFMT_OK, &any, 1)) != AFMT_OK) return rc;
     if (any)
         return afmt_fail(f->errmsg, AFMT_ESTATE,
                          "afmt_rollback(%s): there are uncommitted changes; commit them first",
@@ -534,10 +560,30 @@ int afmt_rollback(afmt_file *f, uint64_t layer) {
         free(buf);
     }
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    /* The slot is written: the file is rolled back whatever follows, so the handle must
+     * follow it (like a commit after its durable point): reload, or become stale. A
+     * failed sync is reported after that, as a commit reports it. */
     rc = f->st->ops->sync(f->st);
-    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_rollback: %s", f->st->errmsg);
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
-    return afmt__reload(f);
+    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_rollback(%s): %s", f->path, f->st->errmsg);
+    rc = afmt__agree(f, rc);
+    char late[AFMT_ERRMSG_MAX];
+    memcpy(late, f->errmsg, sizeof late);
+    int lrc = afmt__reload(f);
+    if (lrc != AFMT_OK) {
+        char why[AFMT_ERRMSG_MAX];
+        memcpy(why, f->errmsg, sizeof why);
+        f->stale = 1;
+        return afmt_fail(f->errmsg, lrc,
+                         "afmt_rollback(%s): the file is rolled back to layer %llu, but loading "
+                         "it failed (%s): close the handle and reopen the file",
+                         f->path, (unsigned long long)layer, why);
+    }
+    if (rc != AFMT_OK)
+        return afmt_fail(f->errmsg, rc,
+                         "%s; the file is rolled back to layer %llu, but whether that survives "
+                         "a crash is unknown",
+                         late, (unsigned long long)layer);
+    return AFMT_OK;
 }
 
 int afmt_close(afmt_file *f) {
@@ -545,14 +591,17 @@ int afmt_close(afmt_file *f) {
     if (rc != AFMT_OK) return rc;
     /* A stale handle has nothing to commit: its staged changes are in the file. */
     if (f->mode == AFMT_RDWR && !f->stale) rc = afmt__commit(f);
+    live_del(f);
+    /* Closing is collective for MPI-IO but its outcome is per rank: agreed (the commit's
+     * was), so that every rank returns the same code. */
+    int crc = f->st ? f->st->ops->close(f->st) : AFMT_OK;
+    f->st = NULL;
+    if (rc == AFMT_OK) {
+        if (crc != AFMT_OK) afmt_fail(f->errmsg, crc, "afmt_close(%s): closing failed", f->path);
+        rc = afmt__agree(f, crc);
+    }
     char msg[AFMT_ERRMSG_MAX];
     memcpy(msg, f->errmsg, sizeof msg);
-    live_del(f);
-    int crc = f->st ? f->st->ops->close(f->st) : AFMT_OK;
-    if (rc == AFMT_OK && crc != AFMT_OK) {
-        rc = crc;
-        snprintf(msg, sizeof msg, "afmt_close(%s): closing failed", f->path);
-    }
     /* Last: the commit above has been agreed on by every rank, so no rank writes any more
      * when the next writer may come in. */
     afmt__lock_release(f);

@@ -118,11 +118,31 @@ uint8_t *afmt__scratch(afmt_file *f, uint64_t n);
  * returns the code of the lowest failing rank and receives its message into f->errmsg
  * (and the thread buffer). MPI failures become AFMT_EMPI. */
 int afmt__agree(afmt_file *f, int rc);
+/* COLLECTIVE. The first communication of a collective call that the ranks may reach
+ * with different local outcomes: afmt__agree on rc, flags[0..nflags) become their OR over
+ * the ranks (nflags <= AFMT_ENTER_MAXFLAGS), and if some rank is in another call of this
+ * handle (call differs: a collective call made on some ranks only), every rank in the
+ * Allreduce gets AFMT_EINVAL saying so, instead of going on into mismatched collectives.
+ * One MPI_Allreduce of a fixed size (and a broadcast only on failure). */
+#define AFMT_CALL_DEFINE    1
+#define AFMT_CALL_DELETE    2
+#define AFMT_CALL_SET_ATTR  3
+#define AFMT_CALL_COMMIT    4
+#define AFMT_CALL_DISCARD   5
+#define AFMT_CALL_ROLLBACK  6
+#define AFMT_ENTER_MAXFLAGS 2
+int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags);
+/* The same on any communicator (handle setup, before the handle exists): errmsg holds this
+ * rank's message on entry and the agreed one on return. */
+int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg);
 
 /* Chunk payload encoding: native elements -> file form (little-endian, shuffled when the
  * array's flag says so) and back. src and dst must not overlap. */
 void afmt__chunk_encode(const afmt_array *arr, void *dst, const void *src, uint64_t nelems);
 void afmt__chunk_decode(const afmt_array *arr, void *dst, const void *src, uint64_t nelems);
+/* The big-endian hosts' encode (elements byte-swapped, then shuffled when the flag says
+ * so), callable on any host so that a unit test covers it. Needs no memory: never fails. */
+void afmt__chunk_encode_swapped(const afmt_array *arr, void *dst, const void *src, uint64_t nelems);
 
 /* Fills dst (native, the chunk's real extent) with the committed content of a chunk,
  * or the fill value where it was never written. INDEPENDENT. */
@@ -139,6 +159,10 @@ void afmt__fill_box(const afmt_array *arr, void *buf, const uint64_t *bshape,
 int afmt__ensure_alloc(afmt_file *f);
 int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, const void *native,
                      uint64_t nelems);
+/* Encodes a whole chunk (native elements) into the allocator without staging it: *out is
+ * its chunk record (block = the allocator's block number). */
+int afmt__encode_chunk(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
+                       const void *native, uint64_t nelems, afmt_chunk_rec *out);
 void afmt__staged_clear(afmt_file *f);
 /* Drops the staged chunks of one array (afmt_delete). */
 void afmt__staged_drop_array(afmt_file *f, uint64_t array_id);
@@ -146,9 +170,11 @@ void afmt__staged_drop_array(afmt_file *f, uint64_t array_id);
 void afmt__staged_reindex(afmt_file *f);
 
 /* COLLECTIVE (exchange.c). Resolves partly covered chunks: detects overlaps between
- * ranks and merges the pieces of each chunk on one rank over its older content; after
- * it every staged entry of this rank is full. */
-int afmt__exchange(afmt_file *f);
+ * ranks and merges the pieces of each chunk on one rank over its older content, encoded
+ * into the allocator: *merged (malloc'd) lists the chunk records of the chunks this rank
+ * merged. The staged entries are not changed; the layer's chunks are this rank's whole
+ * staged chunks plus *merged. */
+int afmt__exchange(afmt_file *f, afmt_chunk_rec **merged, uint64_t *n_merged);
 
 /* COLLECTIVE (commit.c). Writes one layer into st: the sealed blocks of alloc at
  * offsets after super->eof, the footer made of this rank's chunk records (block =
@@ -185,14 +211,21 @@ int afmt__reload(afmt_file *f);
 /* 64-bit-safe collectives (mpiutil.c): counts are u64 bytes; they fall back to
  * point-to-point pieces when a count or displacement exceeds an int. */
 int afmt__bcast_bytes(MPI_Comm comm, void *buf, uint64_t len, int root);
-/* Gathers each rank's len bytes to root: *out (malloc'd on root) holds them in rank
- * order, lens[size] (root) their sizes. */
-int afmt__gather_bytes(MPI_Comm comm, const void *buf, uint64_t len, int root, uint8_t **out,
-                       uint64_t *lens);
-/* All-to-all: send[r] bytes to rank r from sbuf at sdispl[r]; *rbuf (malloc'd) receives
- * rcount[r] bytes from each rank at rdispl[r]. */
-int afmt__alltoallv_bytes(MPI_Comm comm, const uint8_t *sbuf, const uint64_t *scount,
-                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl);
+/* COLLECTIVE. Rank 0's bytes in b to every rank (b is empty elsewhere): the length, room on
+ * every rank, then one agreement (with rc, the caller's outcome so far), then the bytes.
+ * Every rank returns the same code. */
+int afmt__share_buf(afmt_file *f, afmt_buf *b, int rc, const char *what);
+/* COLLECTIVE. Gathers each rank's len bytes to rank 0: *out (malloc'd on rank 0) holds
+ * them in rank order, lens[size] (rank 0, allocated by the caller before its last
+ * agreement) their sizes. Allocates first, then agrees, then moves data: every rank
+ * returns the same code and message (what, and the failing rank's cause). */
+int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **out, uint64_t *lens,
+                       const char *what);
+/* COLLECTIVE. All-to-all: scount[r] bytes to rank r from sbuf (in rank order); *rbuf
+ * (malloc'd) receives rcount[r] bytes from each rank at rdispl[r]. Allocates first, then
+ * agrees (with rc), then moves data: every rank returns the same code. */
+int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint64_t *scount,
+                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl, const char *what);
 /* Test hook: the largest message piece (default 1 GiB). */
 void afmt__set_mpi_piece(uint64_t bytes);
 

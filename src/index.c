@@ -108,13 +108,10 @@ static uint8_t *dup_bytes(const void *p, size_t n) {
     return q;
 }
 
-/* Sets or replaces key in the list; on AFMT_ENOMEM the list is unchanged. */
-static int attr_set(afmt_index *x, afmt_attr_rec **a, uint64_t *n, uint64_t *cap, uint64_t array_id,
-                    const char *key, afmt_dtype t, uint64_t cnt, const void *value) {
-    size_t bytes;
-    if (!attr_bytes(t, cnt, &bytes)) return AFMT_EINVAL;
-    uint8_t *v = dup_bytes(value, bytes);
-    if (!v) return AFMT_ENOMEM;
+/* Sets or replaces key in the list with v (malloc'd; the list takes it over, or frees it
+ * on failure); on AFMT_ENOMEM the list is unchanged. */
+static int attr_put(afmt_index *x, afmt_attr_rec **a, uint64_t *n, uint64_t *cap, uint64_t array_id,
+                    const char *key, afmt_dtype t, uint64_t cnt, uint8_t *v) {
     afmt_attr_rec *r = attr_find(x, array_id, *a, *n, key);
     if (!r) {
         if (GROW(*a, *cap, *n + 1) != AFMT_OK || afmt_hmap_reserve(&x->attr_map, 1) != AFMT_OK) {
@@ -135,6 +132,16 @@ static int attr_set(afmt_index *x, afmt_attr_rec **a, uint64_t *n, uint64_t *cap
     r->n = cnt;
     r->value = v;
     return AFMT_OK;
+}
+
+/* attr_put of a copy of value. */
+static int attr_set(afmt_index *x, afmt_attr_rec **a, uint64_t *n, uint64_t *cap, uint64_t array_id,
+                    const char *key, afmt_dtype t, uint64_t cnt, const void *value) {
+    size_t bytes;
+    if (!attr_bytes(t, cnt, &bytes)) return AFMT_EINVAL;
+    uint8_t *v = dup_bytes(value, bytes);
+    if (!v) return AFMT_ENOMEM;
+    return attr_put(x, a, n, cap, array_id, key, t, cnt, v);
 }
 
 /* ---- init / free ---- */
@@ -264,6 +271,14 @@ int afmt_index_define(afmt_index *x, const afmt_array_rec *r, char *errmsg) {
     return AFMT_OK;
 }
 
+int afmt_index_reserve_array(afmt_index *x) {
+    if (GROW(x->arrays, x->cap_arrays, x->n_arrays + 1) != AFMT_OK ||
+        GROW(x->live, x->cap_live, x->n_live + 1) != AFMT_OK ||
+        afmt_hmap_reserve(&x->by_id, 1) != AFMT_OK || afmt_hmap_reserve(&x->by_name, 1) != AFMT_OK)
+        return AFMT_ENOMEM;
+    return AFMT_OK;
+}
+
 /* Rebuilds locs without the holes that deleted arrays left, when they are the majority.
  * Skipped silently when memory is short: the holes are only wasted space. */
 static void compact_locs(afmt_index *x) {
@@ -379,6 +394,49 @@ int afmt_index_set_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_
     afmt_array *a = live_by_id(x, array_id);
     if (!a) return AFMT_ENOTFOUND;
     return attr_set(x, &a->attrs, &a->n_attrs, &a->cap_attrs, array_id, key, t, n, value_le);
+}
+
+/* The attribute list of array_id (AFMT_ATTR_FILE or a live array), or NULL. */
+static int attr_list(afmt_index *x, uint64_t array_id, afmt_attr_rec ***a, uint64_t **n,
+                     uint64_t **cap) {
+    if (array_id == AFMT_ATTR_FILE) {
+        *a = &x->file_attrs;
+        *n = &x->n_file_attrs;
+        *cap = &x->cap_file_attrs;
+        return AFMT_OK;
+    }
+    afmt_array *arr = array_id == AFMT_ATTR_LAYER ? NULL : live_by_id(x, array_id);
+    if (!arr) return AFMT_ENOTFOUND;
+    *a = &arr->attrs;
+    *n = &arr->n_attrs;
+    *cap = &arr->cap_attrs;
+    return AFMT_OK;
+}
+
+int afmt_index_reserve_attr(afmt_index *x, uint64_t array_id, const char *key) {
+    afmt_attr_rec **a;
+    uint64_t *n, *cap;
+    int rc = attr_list(x, array_id, &a, &n, &cap);
+    if (rc != AFMT_OK || !key_ok(key)) return rc != AFMT_OK ? rc : AFMT_EINVAL;
+    if (attr_find(x, array_id, *a, *n, key)) return AFMT_OK;
+    /* The list entry and its map entry (attr_put adds both for a new key). */
+    if (GROW(*a, *cap, *n + 1) != AFMT_OK || afmt_hmap_reserve(&x->attr_map, 1) != AFMT_OK)
+        return AFMT_ENOMEM;
+    return AFMT_OK;
+}
+
+int afmt_index_put_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t, uint64_t n,
+                        uint8_t *value_le) {
+    afmt_attr_rec **a;
+    uint64_t *cnt, *cap;
+    size_t bytes;
+    int rc = attr_list(x, array_id, &a, &cnt, &cap);
+    if (rc == AFMT_OK && (!key_ok(key) || !attr_bytes(t, n, &bytes))) rc = AFMT_EINVAL;
+    if (rc != AFMT_OK) {
+        free(value_le);
+        return rc;
+    }
+    return attr_put(x, a, cnt, cap, array_id, key, t, n, value_le); /* frees it on failure */
 }
 
 const afmt_attr_rec *afmt_index_get_attr(const afmt_index *x, uint64_t array_id, const char *key) {

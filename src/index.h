@@ -118,6 +118,15 @@ int afmt_index_forget(afmt_index *x, uint64_t id);
  * is copied. */
 int afmt_index_set_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t, uint64_t n,
                         const void *value_le);
+/* Room reserved ahead, so that the change after an agreement between ranks cannot fail
+ * (array.c): one more array for afmt_index_define of a new id; the list entry of key for
+ * afmt_index_put_attr (array_id AFMT_ATTR_FILE or a live array; AFMT_ENOTFOUND else). */
+int afmt_index_reserve_array(afmt_index *x);
+int afmt_index_reserve_attr(afmt_index *x, uint64_t array_id, const char *key);
+/* Sets (replaces) an attribute to value_le, a malloc'd buffer the index takes over (freed
+ * on failure). */
+int afmt_index_put_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t, uint64_t n,
+                        uint8_t *value_le);
 /* The attribute, or NULL. */
 const afmt_attr_rec *afmt_index_get_attr(const afmt_index *x, uint64_t array_id, const char *key);
 

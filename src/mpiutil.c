@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "file.h"
+#include "util.h"
 
 static uint64_t mpi_piece = (uint64_t)1 << 30;
 
@@ -17,25 +18,69 @@ static int fits_int(uint64_t v) {
     return v <= (uint64_t)INT_MAX && v <= mpi_piece;
 }
 
-int afmt__agree(afmt_file *f, int rc) {
-    /* The lowest failing rank's code and message win, so every rank reports the same. */
-    int mine = rc != AFMT_OK ? f->rank : f->size, root = f->size;
-    if (MPI_Allreduce(&mine, &root, 1, MPI_INT, MPI_MIN, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "MPI_Allreduce failed while agreeing on an outcome");
-    if (root == f->size) return AFMT_OK;
+/* Every rank gets the code and message of rank root (the lowest failing one). */
+static int share_failure(MPI_Comm comm, int rank, int root, int rc, char *errmsg) {
     struct {
         int code;
         char msg[AFMT_ERRMSG_MAX];
     } m;
     memset(&m, 0, sizeof m);
-    if (f->rank == root) {
+    if (rank == root) {
         m.code = rc;
-        memcpy(m.msg, f->errmsg, sizeof m.msg);
+        memcpy(m.msg, errmsg, sizeof m.msg);
     }
-    if (MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, root, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "MPI_Bcast failed while agreeing on an outcome");
+    if (MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, root, comm) != MPI_SUCCESS)
+        return afmt_fail(errmsg, AFMT_EMPI, "MPI_Bcast failed while agreeing on an outcome");
     m.msg[AFMT_ERRMSG_MAX - 1] = 0;
-    return afmt_fail(f->errmsg, m.code, "%s", m.msg);
+    return afmt_fail(errmsg, m.code, "%s", m.msg);
+}
+
+int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg) {
+    /* The lowest failing rank's code and message win, so every rank reports the same. */
+    int mine = rc != AFMT_OK ? rank : size, root = size;
+    if (MPI_Allreduce(&mine, &root, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+        return afmt_fail(errmsg, AFMT_EMPI, "MPI_Allreduce failed while agreeing on an outcome");
+    if (root == size) return AFMT_OK;
+    return share_failure(comm, rank, root, rc, errmsg);
+}
+
+static int agree_root(afmt_file *f, int root, int rc) {
+    return share_failure(f->comm, f->rank, root, rc, f->errmsg);
+}
+
+int afmt__agree(afmt_file *f, int rc) {
+    return afmt__agree_comm(f->comm, f->rank, f->size, rc, f->errmsg);
+}
+
+static const char *call_name(int call) {
+    static const char *const n[] = {"?",           "afmt_define",  "afmt_delete",  "afmt_set_attr",
+                                    "afmt_commit", "afmt_discard", "afmt_rollback"};
+    return call > 0 && call < (int)(sizeof n / sizeof n[0]) ? n[call] : "?";
+}
+
+int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags) {
+    /* One MPI_Allreduce (MIN) of {failing rank or size, call, -call, -flags...}: the
+     * agreement on rc, the OR of the flags, and whether every rank is in this call. */
+    int v[3 + AFMT_ENTER_MAXFLAGS], r[3 + AFMT_ENTER_MAXFLAGS];
+    v[0] = rc != AFMT_OK ? f->rank : f->size;
+    v[1] = call;
+    v[2] = -call;
+    /* Always the same count, whatever the call: ranks in different calls must meet in a
+     * matching Allreduce to find out. */
+    for (int i = 0; i < AFMT_ENTER_MAXFLAGS; i++) v[3 + i] = i < nflags && flags[i] ? -1 : 0;
+    if (MPI_Allreduce(v, r, 3 + AFMT_ENTER_MAXFLAGS, MPI_INT, MPI_MIN, f->comm) != MPI_SUCCESS)
+        return afmt_fail(f->errmsg, AFMT_EMPI, "%s(%s): MPI_Allreduce failed", call_name(call),
+                         f->path);
+    for (int i = 0; i < nflags; i++) flags[i] = r[3 + i] != 0;
+    if (r[1] != -r[2])
+        /* Some ranks are in another collective call of this handle (a call made on some
+         * ranks only): every rank of this Allreduce says so, none goes on. */
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "%s(%s): the ranks are not in the same call (%s on some, %s on others): "
+                         "collective calls must be made on every rank, in the same order",
+                         call_name(call), f->path, call_name(r[1]), call_name(-r[2]));
+    if (r[0] == f->size) return AFMT_OK;
+    return agree_root(f, r[0], rc);
 }
 
 int afmt__bcast_bytes(MPI_Comm comm, void *buf, uint64_t len, int root) {
@@ -48,6 +93,24 @@ int afmt__bcast_bytes(MPI_Comm comm, void *buf, uint64_t len, int root) {
         len -= n;
     }
     return AFMT_OK;
+}
+
+int afmt__share_buf(afmt_file *f, afmt_buf *b, int rc, const char *what) {
+    uint64_t len = b->len;
+    if (MPI_Bcast(&len, 1, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS && rc == AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Bcast of the length failed", what);
+    if (rc == AFMT_OK && f->rank != 0) {
+        b->len = 0;
+        if (len > SIZE_MAX || afmt_buf_reserve(b, (size_t)len) != AFMT_OK)
+            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
+                           (unsigned long long)len);
+        else
+            b->len = (size_t)len;
+    }
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    if (afmt__bcast_bytes(f->comm, b->data, len, 0) != AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Bcast failed", what);
+    return afmt__agree(f, rc);
 }
 
 /* Point-to-point transfer of len bytes in pieces (both sides loop the same way). */
@@ -74,20 +137,51 @@ static int recv_pieces(MPI_Comm comm, uint8_t *p, uint64_t len, int src, int tag
     return AFMT_OK;
 }
 
-int afmt__gather_bytes(MPI_Comm comm, const void *buf, uint64_t len, int root, uint8_t **out,
-                       uint64_t *lens) {
-    int rank, size;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+/* The large exchange: pairwise rounds (send to rank+k, receive from rank-k), pieces point
+ * to point. Every rank goes through every round whatever fails, so none waits for a
+ * partner that gave up; req has room for the most pieces of one round. */
+static int pairwise(MPI_Comm comm, int rank, int size, const uint8_t *sbuf, const uint64_t *scount,
+                    const uint64_t *sdispl, uint8_t *rbuf, const uint64_t *rcount,
+                    const uint64_t *rdispl, MPI_Request *req) {
+    int rc = AFMT_OK;
+    if (scount[rank]) memcpy(rbuf + rdispl[rank], sbuf + sdispl[rank], scount[rank]);
+    for (int k = 1; k < size; k++) {
+        int to = (rank + k) % size, from = (rank - k + size) % size, nreq = 0;
+        for (uint64_t o = 0; o < rcount[from]; o += mpi_piece) {
+            uint64_t n = rcount[from] - o < mpi_piece ? rcount[from] - o : mpi_piece;
+            if (MPI_Irecv(rbuf + rdispl[from] + o, (int)n, MPI_BYTE, from, 7102, comm,
+                          &req[nreq]) == MPI_SUCCESS)
+                nreq++;
+            else
+                rc = AFMT_EMPI;
+        }
+        for (uint64_t o = 0; o < scount[to]; o += mpi_piece) {
+            uint64_t n = scount[to] - o < mpi_piece ? scount[to] - o : mpi_piece;
+            if (MPI_Isend(sbuf + sdispl[to] + o, (int)n, MPI_BYTE, to, 7102, comm, &req[nreq]) ==
+                MPI_SUCCESS)
+                nreq++;
+            else
+                rc = AFMT_EMPI;
+        }
+        if (MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS) rc = AFMT_EMPI;
+    }
+    return rc;
+}
+
+int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **out, uint64_t *lens,
+                       const char *what) {
+    MPI_Comm comm = f->comm;
+    int rank = f->rank, size = f->size, rc = AFMT_OK;
     *out = NULL;
     uint64_t l = len;
-    if (MPI_Gather(&l, 1, MPI_UINT64_T, lens, 1, MPI_UINT64_T, root, comm) != MPI_SUCCESS)
-        return AFMT_EMPI;
-    /* Decide the method on root, then tell everyone, so all ranks take the same path. */
-    int small = 1, rc = AFMT_OK;
+    if (MPI_Gather(&l, 1, MPI_UINT64_T, lens, 1, MPI_UINT64_T, 0, comm) != MPI_SUCCESS)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Gather of the lengths failed", what);
+    /* Root: the method (one MPI_Gatherv while every count fits an int, else pieces) and
+     * the buffers; then one agreement, so that no data moves unless every rank is ready. */
+    int small = 1;
     uint64_t total = 0;
     int *cnt = NULL, *dsp = NULL;
-    if (rank == root) {
+    if (rank == 0 && rc == AFMT_OK) {
         for (int r = 0; r < size; r++) {
             if (!fits_int(lens[r]) || !fits_int(total)) small = 0;
             total += lens[r];
@@ -98,7 +192,9 @@ int afmt__gather_bytes(MPI_Comm comm, const void *buf, uint64_t len, int root, u
             cnt = malloc(sizeof(int) * (size_t)size);
             dsp = malloc(sizeof(int) * (size_t)size);
         }
-        if (!*out || (small && (!cnt || !dsp))) rc = AFMT_ENOMEM;
+        if (!*out || (small && (!cnt || !dsp)))
+            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
+                           (unsigned long long)total);
         uint64_t off = 0;
         for (int r = 0; rc == AFMT_OK && small && r < size; r++) {
             cnt[r] = (int)lens[r];
@@ -106,47 +202,48 @@ int afmt__gather_bytes(MPI_Comm comm, const void *buf, uint64_t len, int root, u
             off += lens[r];
         }
     }
-    /* Everyone learns the method and whether root could allocate before any data moves. */
-    int hdr[2] = {small, rc};
-    if (MPI_Bcast(hdr, 2, MPI_INT, root, comm) != MPI_SUCCESS) hdr[1] = AFMT_EMPI;
-    if (hdr[1] != AFMT_OK) {
-        free(cnt);
-        free(dsp);
-        if (rank == root) {
-            free(*out);
-            *out = NULL;
+    if (MPI_Bcast(&small, 1, MPI_INT, 0, comm) != MPI_SUCCESS && rc == AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Bcast failed", what);
+    if ((rc = afmt__agree(f, rc)) == AFMT_OK) {
+        if (small) {
+            if (MPI_Gatherv(buf, (int)len, MPI_BYTE, *out, cnt, dsp, MPI_BYTE, 0, comm) !=
+                MPI_SUCCESS)
+                rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Gatherv failed", what);
+        } else if (rank == 0) {
+            uint64_t off = 0;
+            for (int r = 0; r < size; r++) {
+                if (r == 0)
+                    memcpy(*out + off, buf, len);
+                else if (recv_pieces(comm, *out + off, lens[r], r, 7101) != AFMT_OK &&
+                         rc == AFMT_OK)
+                    rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Recv failed", what);
+                off += lens[r];
+            }
+        } else if (send_pieces(comm, buf, len, 0, 7101) != AFMT_OK) {
+            rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Send failed", what);
         }
-        return hdr[1];
+        rc = afmt__agree(f, rc);
     }
-    if (hdr[0]) {
-        int e = MPI_Gatherv(buf, (int)len, MPI_BYTE, *out, cnt, dsp, MPI_BYTE, root, comm);
-        free(cnt);
-        free(dsp);
-        return e == MPI_SUCCESS ? AFMT_OK : AFMT_EMPI;
+    free(cnt);
+    free(dsp);
+    if (rc != AFMT_OK) {
+        free(*out);
+        *out = NULL;
     }
-    if (rank == root) {
-        uint64_t off = 0;
-        for (int r = 0; r < size; r++) {
-            if (r == root)
-                memcpy(*out + off, buf, len);
-            else if (rc == AFMT_OK)
-                rc = recv_pieces(comm, *out + off, lens[r], r, 7101);
-            off += lens[r];
-        }
-        return rc;
-    }
-    return send_pieces(comm, buf, len, root, 7101);
+    return rc;
 }
 
-int afmt__alltoallv_bytes(MPI_Comm comm, const uint8_t *sbuf, const uint64_t *scount,
-                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl) {
-    int rank, size;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint64_t *scount,
+                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl, const char *what) {
+    MPI_Comm comm = f->comm;
+    int rank = f->rank, size = f->size;
     *rbuf = NULL;
-    if (MPI_Alltoall(scount, 1, MPI_UINT64_T, rcount, 1, MPI_UINT64_T, comm) != MPI_SUCCESS)
-        return AFMT_EMPI;
-    uint64_t stotal = 0, rtotal = 0;
+    if (MPI_Alltoall(scount, 1, MPI_UINT64_T, rcount, 1, MPI_UINT64_T, comm) != MPI_SUCCESS) {
+        if (rc == AFMT_OK)
+            rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Alltoall of the counts failed", what);
+        memset(rcount, 0, sizeof *rcount * (size_t)size);
+    }
+    uint64_t stotal = 0, rtotal = 0, maxreq = 1;
     int small = 1;
     for (int r = 0; r < size; r++) {
         if (!fits_int(scount[r]) || !fits_int(rcount[r]) || !fits_int(stotal) || !fits_int(rtotal))
@@ -156,66 +253,57 @@ int afmt__alltoallv_bytes(MPI_Comm comm, const uint8_t *sbuf, const uint64_t *sc
         rtotal += rcount[r];
     }
     if (!fits_int(stotal) || !fits_int(rtotal)) small = 0;
+    /* Everything either method needs, allocated before the one agreement. */
+    int *v = NULL;
+    uint64_t *sdispl = NULL;
+    MPI_Request *req = NULL;
+    for (int k = 1; k < size; k++) {
+        int to = (rank + k) % size, from = (rank - k + size) % size;
+        uint64_t n =
+            (scount[to] + mpi_piece - 1) / mpi_piece + (rcount[from] + mpi_piece - 1) / mpi_piece;
+        if (n > maxreq) maxreq = n;
+    }
+    if (rc == AFMT_OK) {
+        v = malloc(sizeof(int) * 4 * (size_t)size);
+        sdispl = malloc(sizeof(uint64_t) * (size_t)size);
+        req = malloc(sizeof(MPI_Request) * (size_t)maxreq);
+        *rbuf = malloc(rtotal ? rtotal : 1);
+    }
+    if (rc == AFMT_OK && (!v || !sdispl || !*rbuf || !req))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
+                       (unsigned long long)rtotal);
     int all_small = 0;
-    if (MPI_Allreduce(&small, &all_small, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
-        return AFMT_EMPI;
-    *rbuf = malloc(rtotal ? rtotal : 1);
-    int rc = *rbuf ? AFMT_OK : AFMT_ENOMEM, any = AFMT_OK;
-    if (MPI_Allreduce(&rc, &any, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) return AFMT_EMPI;
-    if (any != AFMT_OK) return any;
-    if (all_small) {
-        int *v = malloc(sizeof(int) * 4 * (size_t)size);
-        if (!v) return AFMT_ENOMEM; /* cannot happen consistently; treat as fatal here */
+    if (MPI_Allreduce(&small, &all_small, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS &&
+        rc == AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Allreduce failed", what);
+    if ((rc = afmt__agree(f, rc)) == AFMT_OK) {
         uint64_t off = 0;
         for (int r = 0; r < size; r++) {
-            v[r] = (int)scount[r];
-            v[size + r] = (int)off;
-            v[2 * size + r] = (int)rcount[r];
-            v[3 * size + r] = (int)rdispl[r];
+            sdispl[r] = off;
             off += scount[r];
         }
-        int e = MPI_Alltoallv(sbuf, v, v + size, MPI_BYTE, *rbuf, v + 2 * size, v + 3 * size,
-                              MPI_BYTE, comm);
-        free(v);
-        return e == MPI_SUCCESS ? AFMT_OK : AFMT_EMPI;
-    }
-    /* Large exchange: pairwise rounds (rank^k style by shift), pieces point to point. */
-    uint64_t *sdispl = malloc(sizeof(uint64_t) * (size_t)size);
-    if (!sdispl) return AFMT_ENOMEM;
-    uint64_t off = 0;
-    for (int r = 0; r < size; r++) {
-        sdispl[r] = off;
-        off += scount[r];
-    }
-    if (scount[rank]) memcpy(*rbuf + rdispl[rank], sbuf + sdispl[rank], scount[rank]);
-    for (int k = 1; k < size && rc == AFMT_OK; k++) {
-        /* Round k: send to rank+k, receive from rank-k; each direction in its own number
-         * of pieces, all posted at once (MPI keeps the order of one pair and tag). */
-        int to = (rank + k) % size, from = (rank - k + size) % size;
-        uint64_t np_s = (scount[to] + mpi_piece - 1) / mpi_piece;
-        uint64_t np_r = (rcount[from] + mpi_piece - 1) / mpi_piece;
-        MPI_Request *req = malloc(sizeof(MPI_Request) * (size_t)(np_s + np_r + 1));
-        if (!req) {
-            rc = AFMT_ENOMEM;
-            break;
+        if (all_small) {
+            for (int r = 0; r < size; r++) {
+                v[r] = (int)scount[r];
+                v[size + r] = (int)sdispl[r];
+                v[2 * size + r] = (int)rcount[r];
+                v[3 * size + r] = (int)rdispl[r];
+            }
+            if (MPI_Alltoallv(sbuf, v, v + size, MPI_BYTE, *rbuf, v + 2 * size, v + 3 * size,
+                              MPI_BYTE, comm) != MPI_SUCCESS)
+                rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Alltoallv failed", what);
+        } else {
+            rc = pairwise(comm, rank, size, sbuf, scount, sdispl, *rbuf, rcount, rdispl, req);
+            if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "%s: point-to-point exchange failed", what);
         }
-        int nreq = 0;
-        for (uint64_t i = 0; i < np_r && rc == AFMT_OK; i++) {
-            uint64_t o = i * mpi_piece,
-                     n = rcount[from] - o < mpi_piece ? rcount[from] - o : mpi_piece;
-            if (MPI_Irecv(*rbuf + rdispl[from] + o, (int)n, MPI_BYTE, from, 7102, comm,
-                          &req[nreq++]) != MPI_SUCCESS)
-                rc = AFMT_EMPI;
-        }
-        for (uint64_t i = 0; i < np_s && rc == AFMT_OK; i++) {
-            uint64_t o = i * mpi_piece, n = scount[to] - o < mpi_piece ? scount[to] - o : mpi_piece;
-            if (MPI_Isend(sbuf + sdispl[to] + o, (int)n, MPI_BYTE, to, 7102, comm, &req[nreq++]) !=
-                MPI_SUCCESS)
-                rc = AFMT_EMPI;
-        }
-        if (MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS) rc = AFMT_EMPI;
-        free(req);
+        rc = afmt__agree(f, rc);
     }
+    free(v);
     free(sdispl);
+    free(req);
+    if (rc != AFMT_OK) {
+        free(*rbuf);
+        *rbuf = NULL;
+    }
     return rc;
 }

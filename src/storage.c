@@ -59,11 +59,14 @@ static const char *errtext(int e, char *buf, size_t n) {
 #endif
 }
 
-/* Lowest code over comm: any failure wins, so every rank returns the same outcome. */
-static int agree(MPI_Comm comm, int rc) {
-    int all = rc;
-    if (MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) return AFMT_EMPI;
-    return all;
+/* Every rank returns the code and message of the lowest failing rank (afmt__agree_comm),
+ * so that the failing rank's cause, not "failed on another rank", is what all report. */
+static int agree(MPI_Comm comm, int rc, char *errmsg) {
+    char local[AFMT_ERRMSG_MAX] = "";
+    int rank = 0, size = 1;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    return afmt__agree_comm(comm, rank, size, rc, errmsg ? errmsg : local);
 }
 
 /* "a FIFO", ... for messages about a file that is not a regular one. */
@@ -166,11 +169,7 @@ int afmt_storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, u
         rc = afmt_fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", path);
         if (!st && dup != MPI_COMM_NULL) MPI_Comm_free(&dup);
     }
-    if (use_mpi) {
-        int all = agree(comm, rc);
-        if (all != AFMT_OK && rc == AFMT_OK)
-            rc = afmt_fail(errmsg, all, "open(%s): failed on another rank", path);
-    }
+    if (use_mpi) rc = agree(comm, rc, errmsg);
     if (rc == AFMT_OK && kind != AFMT_STORAGE_MEMORY) rc = precheck(st->comm, path, flags, errmsg);
     if (rc != AFMT_OK) {
         afmt_storage_fault_free_(fw);
@@ -192,11 +191,12 @@ int afmt_storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, u
     /* The MPI-IO backend agrees internally (its close is collective); the per-rank
      * backends agree here and undo a local success with their (local) close. */
     if (kind != AFMT_STORAGE_MPIIO && use_mpi) {
-        int all = agree(st->comm, rc);
-        if (all != AFMT_OK && rc == AFMT_OK) {
+        int local_ok = rc == AFMT_OK;
+        rc = agree(st->comm, rc, errmsg);
+        if (rc != AFMT_OK && local_ok) {
             afmt_storage_fault_free_(fw);
             st->ops->close(st);
-            return afmt_fail(errmsg, all, "open(%s): failed on another rank", path);
+            return rc;
         }
     }
     if (rc != AFMT_OK) {
@@ -240,14 +240,18 @@ static int sync_parent(const char *path, char *errmsg) {
 
 int afmt_storage_rename(afmt_storage_kind kind, const char *from, const char *to, char *errmsg) {
     if (!from || !to) return afmt_fail(errmsg, AFMT_EINVAL, "afmt_storage_rename: NULL path");
-    if (kind == AFMT_STORAGE_MEMORY) return afmt_storage_mem_rename_(from, to, errmsg);
+    if (kind == AFMT_STORAGE_MEMORY) {
+        int rc = afmt_storage_mem_rename_(from, to, errmsg);
+        return rc == AFMT_OK ? afmt_storage_fault_dirsync_(to, errmsg) : rc;
+    }
     if (rename(from, to) != 0) {
         char eb[256];
         int e = errno;
         return afmt_fail(errmsg, e == ENOENT ? AFMT_ENOTFOUND : AFMT_EIO, "rename(%s, %s): %s",
                          from, to, errtext(e, eb, sizeof eb));
     }
-    return sync_parent(to, errmsg);
+    int rc = sync_parent(to, errmsg);
+    return rc == AFMT_OK ? afmt_storage_fault_dirsync_(to, errmsg) : rc; /* tests */
 }
 
 int afmt_storage_remove(afmt_storage_kind kind, const char *path, char *errmsg) {
@@ -356,7 +360,7 @@ static int share_string(MPI_Comm comm, int rc, const char *s, char **out, char *
         return afmt_fail(errmsg, AFMT_EMPI, "MPI_Bcast of a path failed");
     buf[hdr[1] - 1] = '\0';
     *out = strdup(buf);
-    int all = agree(comm, *out ? AFMT_OK : AFMT_ENOMEM);
+    int all = agree(comm, *out ? AFMT_OK : AFMT_ENOMEM, NULL);
     if (all != AFMT_OK) {
         free(*out);
         *out = NULL;
@@ -520,9 +524,7 @@ int afmt_storage_mktemp(afmt_storage_kind kind, MPI_Comm comm, const char *near,
         /* Memory images live in each process: every other rank makes its own. */
         if (rank != 0) rc = afmt_storage_mem_create_(t->path, errmsg);
         if (rank != 0) t->made = rc == AFMT_OK;
-        int all = agree(comm, rc);
-        if (all != AFMT_OK && rc == AFMT_OK)
-            rc = afmt_fail(errmsg, all, "creating %s failed on another rank", t->path);
+        rc = agree(comm, rc, errmsg); /* the failing rank's message on every rank */
     }
     if (rc != AFMT_OK && name) {
         /* t->path is NULL if sharing failed: drop the name rank 0 made. */
@@ -543,7 +545,7 @@ int afmt_storage_replace(afmt_storage_kind kind, afmt_storage_temp *t, const cha
     if (kind == AFMT_STORAGE_MEMORY) {
         int rc = afmt_storage_mem_rename_(t->path, target, errmsg);
         if (rc == AFMT_OK) t->made = 0;
-        return rc;
+        return rc == AFMT_OK ? afmt_storage_fault_dirsync_(target, errmsg) : rc; /* tests */
     }
     char eb[256];
     struct stat old, mine;
@@ -585,7 +587,8 @@ int afmt_storage_replace(afmt_storage_kind kind, afmt_storage_temp *t, const cha
                          t->path, target, errtext(e, eb, sizeof eb));
     }
     t->made = 0;
-    return sync_parent(target, errmsg);
+    int rc = sync_parent(target, errmsg);
+    return rc == AFMT_OK ? afmt_storage_fault_dirsync_(target, errmsg) : rc; /* tests */
 }
 
 void afmt_storage_temp_drop(afmt_storage_kind kind, afmt_storage_temp *t) {

@@ -156,9 +156,11 @@ typedef enum {
     AFMT_FAULT_WRITE_ALL = 2, /* write_at_all */
     AFMT_FAULT_SYNC = 3,
     AFMT_FAULT_SIZE = 4,
-    AFMT_FAULT_TRUNCATE = 5
+    AFMT_FAULT_TRUNCATE = 5,
+    AFMT_FAULT_DIRSYNC = 6 /* the directory sync after afmt_storage_rename or _replace: the
+                            * rename is done, then it fails (whatever the storage) */
 } afmt_fault_op;
-#define AFMT_FAULT_NOPS 6
+#define AFMT_FAULT_NOPS 7
 
 typedef enum { AFMT_FAULT_FAIL = 0, AFMT_FAULT_SHORT = 1 } afmt_fault_mode;
 
@@ -179,6 +181,10 @@ uint64_t afmt_storage_fault_calls(afmt_fault_op op);
 uint64_t afmt_storage_fault_injected(void);
 
 /* ---- backend-private: used by storage*.c only ---- */
+
+/* The agreement on an outcome over comm (mpiutil.c; file.h has it too): every rank
+ * returns the lowest failing rank's code, with its message in errmsg. */
+int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg);
 
 /* The current piece limit (always >= 1 and <= INT_MAX). */
 uint64_t afmt_storage_max_piece_(void);
@@ -204,5 +210,8 @@ int afmt_storage_fault_active_(void);
 void *afmt_storage_fault_alloc_(void);
 void afmt_storage_fault_wrap_(afmt_storage *st, void *w);
 void afmt_storage_fault_free_(void *w);
+/* Counts a directory sync after a rename of from to to; AFMT_EIO with a message in errmsg
+ * if it is the one to fail, else AFMT_OK. */
+int afmt_storage_fault_dirsync_(const char *to, char *errmsg);
 
 #endif

@@ -22,8 +22,8 @@ static afmt_storage_fault spec;
 static uint64_t calls[AFMT_FAULT_NOPS];
 static uint64_t injected;
 
-static const char *const op_names[AFMT_FAULT_NOPS] = {"read_at", "write_at", "write_at_all",
-                                                      "sync",    "get_size", "truncate"};
+static const char *const op_names[AFMT_FAULT_NOPS] = {
+    "read_at", "write_at", "write_at_all", "sync", "get_size", "truncate", "fsync_dir"};
 
 int afmt_storage_set_fault(const afmt_storage_fault *s) {
     if (s && ((unsigned)s->op >= AFMT_FAULT_NOPS ||
@@ -263,4 +263,13 @@ void afmt_storage_fault_wrap_(afmt_storage *st, void *wp) {
     w->impl = st->impl;
     st->ops = &fault_ops;
     st->impl = w;
+}
+
+int afmt_storage_fault_dirsync_(const char *to, char *errmsg) {
+    int e = 0;
+    afmt_fault_mode mode = AFMT_FAULT_FAIL;
+    if (!hit(AFMT_FAULT_DIRSYNC, &e, &mode) || e == EINTR) return AFMT_OK;
+    char eb[256];
+    return afmt_fail(errmsg, AFMT_EIO, "%s(directory of %s): %s (injected fault)",
+                     op_names[AFMT_FAULT_DIRSYNC], to, errtext(e, eb, sizeof eb));
 }

@@ -167,17 +167,17 @@ int afmt_storage_posix_open_(afmt_storage *st, unsigned flags, char *errmsg) {
         MPI_Comm_rank(st->comm, &rank);
         MPI_Comm_size(st->comm, &size);
     }
-    posix_impl *p = malloc(sizeof *p);
-    if (!p) return afmt_fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", st->path);
-    p->fd = -1;
+    /* The descriptor first, the allocation last: a rank short of memory must still take
+     * part in the broadcast below (afmt_storage_open agrees on the outcome after). */
+    int fd = -1;
 
     int oflags = ((flags & AFMT_ST_WRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC;
     int rc0 = AFMT_OK, rc = AFMT_OK;
     if (rank == 0) {
         int f0 = oflags | ((flags & AFMT_ST_CREATE) ? O_CREAT : 0) |
                  ((flags & AFMT_ST_EXCL) ? O_EXCL : 0);
-        p->fd = open_regular(st->path, f0, 0666);
-        if (p->fd < 0) rc = open_fail(st, errno, errmsg);
+        fd = open_regular(st->path, f0, 0666);
+        if (fd < 0) rc = open_fail(st, errno, errmsg);
         rc0 = rc;
     }
     if (size > 1 && MPI_Bcast(&rc0, 1, MPI_INT, 0, st->comm) != MPI_SUCCESS) rc0 = AFMT_EMPI;
@@ -185,15 +185,18 @@ int afmt_storage_posix_open_(afmt_storage *st, unsigned flags, char *errmsg) {
         if (rc0 != AFMT_OK) {
             rc = afmt_fail(errmsg, rc0, "open(%s): failed on rank 0", st->path);
         } else {
-            p->fd = open_regular(st->path, oflags, 0);
-            if (p->fd < 0) rc = open_fail(st, errno, errmsg);
+            fd = open_regular(st->path, oflags, 0);
+            if (fd < 0) rc = open_fail(st, errno, errmsg);
         }
     }
+    posix_impl *p = rc == AFMT_OK ? malloc(sizeof *p) : NULL;
+    if (rc == AFMT_OK && !p)
+        rc = afmt_fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", st->path);
     if (rc != AFMT_OK) {
-        if (p->fd >= 0) close(p->fd);
-        free(p);
+        if (fd >= 0) close(fd);
         return rc;
     }
+    p->fd = fd;
     st->impl = p;
     return AFMT_OK;
 }

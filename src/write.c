@@ -10,22 +10,33 @@
 #include "shuffle.h"
 #include "util.h"
 
+void afmt__chunk_encode_swapped(const afmt_array *arr, void *dst, const void *src,
+                                uint64_t nelems) {
+    size_t es = arr->esize, n = (size_t)nelems;
+    if (!(arr->d.flags & AFMT_ARRAY_SHUFFLE)) {
+        memcpy(dst, src, n * es);
+        afmt_bswap_elems(dst, n, es);
+        return;
+    }
+    /* Byte k of a swapped element is byte es-1-k of the native one: after the shuffle,
+     * plane k (the k-th bytes of all elements) must hold native plane es-1-k. Reversing
+     * the order of the planes in place needs no buffer, so encoding cannot fail. */
+    afmt_shuffle(dst, src, n, es);
+    uint8_t *d = dst;
+    for (size_t k = 0; k < es / 2; k++) {
+        uint8_t *a = d + k * n, *b = d + (es - 1 - k) * n;
+        for (size_t i = 0; i < n; i++) {
+            uint8_t t = a[i];
+            a[i] = b[i];
+            b[i] = t;
+        }
+    }
+}
+
 void afmt__chunk_encode(const afmt_array *arr, void *dst, const void *src, uint64_t nelems) {
     size_t es = arr->esize;
     if (afmt_host_is_big_endian() && es > 1) {
-        /* Rare hosts: swap a copy, then shuffle in place is impossible; swap dst after. */
-        if (arr->d.flags & AFMT_ARRAY_SHUFFLE) {
-            uint8_t *tmp = malloc((size_t)nelems * es);
-            if (tmp) {
-                memcpy(tmp, src, (size_t)nelems * es);
-                afmt_bswap_elems(tmp, (size_t)nelems, es);
-                afmt_shuffle(dst, tmp, (size_t)nelems, es);
-                free(tmp);
-                return;
-            }
-        }
-        memcpy(dst, src, (size_t)nelems * es);
-        afmt_bswap_elems(dst, (size_t)nelems, es);
+        afmt__chunk_encode_swapped(arr, dst, src, nelems);
         return;
     }
     if (arr->d.flags & AFMT_ARRAY_SHUFFLE)
@@ -115,6 +126,13 @@ void afmt__staged_reindex(afmt_file *f) {
         afmt_hmap_put(&f->staged_map, f->staged[i].array_id, f->staged[i].chunk_index, i);
 }
 
+/* Forgets the entry staged_get just created for a call that then failed, so that the
+ * handle is as it was (a chunk never written must not turn into an empty partial one). */
+static void staged_forget_new(afmt_file *f, const afmt_staged *s) {
+    afmt_hmap_del(&f->staged_map, s->array_id, s->chunk_index);
+    f->n_staged--;
+}
+
 /* A fully written chunk's place in the open block, between stage_reserve and
  * stage_done: the caller encodes the payload into dst in between. */
 typedef struct {
@@ -128,11 +146,15 @@ static int stage_reserve(afmt_file *f, const afmt_array *arr, uint64_t chunk_ind
                          stage_slot *out) {
     int rc = afmt__ensure_alloc(f);
     if (rc != AFMT_OK) return rc;
+    int fresh = afmt_hmap_get(&f->staged_map, arr->d.id, chunk_index) == NULL;
     if (staged_get(f, arr->d.id, chunk_index, &out->s) != AFMT_OK)
         return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
     out->size = nelems * arr->esize;
     rc = afmt_alloc_reserve(f->alloc, out->size, &out->dst, &out->block, &out->offset);
-    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
+    if (rc != AFMT_OK) {
+        if (fresh) staged_forget_new(f, out->s);
+        return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
+    }
     return AFMT_OK;
 }
 
@@ -157,6 +179,19 @@ int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, 
     return AFMT_OK;
 }
 
+int afmt__encode_chunk(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
+                       const void *native, uint64_t nelems, afmt_chunk_rec *out) {
+    int rc = afmt__ensure_alloc(f);
+    if (rc != AFMT_OK) return rc;
+    void *dst;
+    uint64_t block, offset, size = nelems * arr->esize;
+    rc = afmt_alloc_reserve(f->alloc, size, &dst, &block, &offset);
+    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
+    afmt__chunk_encode(arr, dst, native, nelems);
+    *out = (afmt_chunk_rec){arr->d.id, chunk_index, block, offset, size};
+    return AFMT_OK;
+}
+
 /* Encodes one run of a chunk from the caller's array into the payload: the gather and
  * the shuffle in one pass. a_off is in the chunk, b_off in the caller's array. */
 typedef struct {
@@ -175,54 +210,70 @@ static void encode_run(void *ctx, uint64_t a_off, uint64_t b_off, uint64_t len) 
         memcpy(c->dst + (size_t)a_off * c->es, src, (size_t)len * c->es);
 }
 
-/* Adds the box [sel_start, +sel_count) of buf's selection to a partial staged chunk. */
+/* Adds the box [sel_start, +sel_count) of buf's selection to a partial staged chunk.
+ * Everything that can fail (the dense buffer, the decoded older payload, the box list)
+ * is built aside first and swapped in last: a failure leaves the entry as it was. */
 static int stage_piece(afmt_file *f, const afmt_array *arr, const afmt_grid_iter *it,
                        const uint64_t *start, const uint64_t *count, const void *buf) {
+    int fresh = afmt_hmap_get(&f->staged_map, arr->d.id, it->index) == NULL;
     afmt_staged *s;
     if (staged_get(f, arr->d.id, it->index, &s) != AFMT_OK)
         return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
     int nd = arr->d.ndim;
-    size_t es = arr->esize;
+    size_t es = arr->esize, rect_bytes = sizeof(uint64_t) * 2 * (size_t)(nd ? nd : 1);
     uint64_t bytes = it->nelems * es;
+    uint8_t *data = s->full ? NULL : s->data;
+    uint64_t *rect = s->full ? NULL : s->rect;
+    uint32_t nrect = s->full ? 0 : s->nrect, cap = s->full ? 0 : s->cap_rect;
+    int rc = AFMT_OK;
+    if (!data && !(data = malloc((size_t)bytes)))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk of %llu bytes",
+                       (unsigned long long)bytes);
+    if (rc == AFMT_OK && s->full) {
+        /* This rank wrote the whole chunk before: decode it back into the dense buffer;
+         * it becomes the first box. */
+        uint8_t *enc = afmt__scratch(f, bytes);
+        if (!enc) rc = AFMT_ENOMEM; /* message set */
+        if (rc == AFMT_OK &&
+            (rc = afmt_alloc_read(f->alloc, s->block, s->offset, enc, s->size)) != AFMT_OK)
+            afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
+        if (rc == AFMT_OK) afmt__chunk_decode(arr, data, enc, it->nelems);
+        nrect = 1;
+    }
+    if (rc == AFMT_OK && nrect + 1 > cap) {
+        uint32_t ncap = cap ? 2 * cap : 4;
+        uint64_t *r = realloc(rect, rect_bytes * ncap);
+        if (!r)
+            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+        else {
+            rect = r;
+            cap = ncap;
+        }
+    }
+    if (rc != AFMT_OK) {
+        /* Only buffers made here are freed; a kept entry's own buffers stay its own. */
+        if (data != s->data) free(data);
+        if (s->full) free(rect);
+        if (fresh) staged_forget_new(f, s);
+        return rc;
+    }
     if (s->full) {
-        /* This rank wrote the whole chunk before: turn it back into a dense buffer. */
-        uint8_t *dense = malloc((size_t)bytes), *enc = afmt__scratch(f, bytes);
-        if (!dense || !enc) {
-            free(dense);
-            return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
-        }
-        int rc = afmt_alloc_read(f->alloc, s->block, s->offset, enc, s->size);
-        if (rc != AFMT_OK) {
-            free(dense);
-            return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
-        }
-        afmt__chunk_decode(arr, dense, enc, it->nelems);
-        s->full = 0;
-        s->data = dense;
-        s->rect = malloc(sizeof(uint64_t) * 2 * (size_t)(nd ? nd : 1) * 4);
-        if (!s->rect) return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
-        s->cap_rect = 4;
-        s->nrect = 1;
         for (int d = 0; d < nd; d++) {
-            s->rect[d] = 0;
-            s->rect[nd + d] = it->extent[d];
+            rect[d] = 0;
+            rect[nd + d] = it->extent[d];
         }
     }
-    if (!s->data && !(s->data = malloc((size_t)bytes)))
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk of %llu bytes",
-                         (unsigned long long)bytes);
-    if (s->nrect == s->cap_rect) {
-        uint32_t cap = s->cap_rect ? 2 * s->cap_rect : 4;
-        uint64_t *r = realloc(s->rect, sizeof(uint64_t) * 2 * (size_t)(nd ? nd : 1) * cap);
-        if (!r) return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
-        s->rect = r;
-        s->cap_rect = cap;
-    }
-    uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * s->nrect;
+    /* From here nothing fails: the new state goes in. */
+    s->full = 0;
+    s->data = data;
+    s->rect = rect;
+    s->cap_rect = cap;
+    s->nrect = nrect;
+    uint64_t *box = s->rect + (size_t)2 * (size_t)nd * s->nrect;
     uint64_t bstart[AFMT_MAX_NDIM];
     for (int d = 0; d < nd; d++) {
-        rect[d] = it->sel_start[d];
-        rect[nd + d] = it->sel_count[d];
+        box[d] = it->sel_start[d];
+        box[nd + d] = it->sel_count[d];
         bstart[d] = it->origin[d] + it->sel_start[d] - start[d];
     }
     s->nrect++;

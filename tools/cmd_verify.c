@@ -360,7 +360,8 @@ static int metadata(verifier *v, int quiet) {
     }
     free(w.chain);
     afmt_hmap_free(&listed);
-    qsort(v->blocks, (size_t)v->nblocks, sizeof *v->blocks, vblock_cmp);
+    /* No block at all leaves v->blocks NULL: qsort must not get it (UBSan). */
+    if (v->nblocks) qsort(v->blocks, (size_t)v->nblocks, sizeof *v->blocks, vblock_cmp);
     return CLI_OK;
 }
 

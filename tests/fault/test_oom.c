@@ -14,7 +14,7 @@
  * set_attr, open, create, commit) have no other rank to disagree with.
  *
  * Scenarios: afmt_define, afmt_set_attr, afmt_write (whole chunks, the first write of a
- * handle, a partial chunk),
+ * handle, a partial chunk, a partial write into chunks staged whole before),
  * afmt_read (committed blocks, own staged writes), afmt_open, afmt_create, afmt_commit,
  * afmt_discard (rebuilds the index), afmt_footer_decode. */
 #define _POSIX_C_SOURCE 200809L
@@ -211,6 +211,16 @@ static int setup_staged(ctx *c) {
     return AFMT_OK;
 }
 
+/* Open, with whole chunks staged (rows 8..23, seed 2): a partial write into them turns
+ * them back into dense buffers (write_partial_over_full). */
+static int setup_staged_full(ctx *c) {
+    int rc = base_file(c, 1);
+    if (rc) return rc;
+    CHECK_OK(c->f, write_box(c->f, 8, 16, 0, C, 2));
+    model_box(8, 16, 0, C, 2);
+    return AFMT_OK;
+}
+
 /* A new file without any array or layer (define_first). */
 static int setup_empty(ctx *c) {
     static unsigned serial;
@@ -256,6 +266,10 @@ static int op_write_full(ctx *c) {
 
 static int op_write_partial(ctx *c) {
     return write_box(c->f, 3, 7, 5, 20, 3);
+}
+
+static int op_write_over_full(ctx *c) {
+    return write_box(c->f, 10, 9, 7, 30, 3); /* inside the staged whole chunks */
 }
 
 static int op_read(ctx *c) {
@@ -306,6 +320,11 @@ static void after_write_full(ctx *c) {
 static void after_write_partial(ctx *c) {
     (void)c;
     model_box(3, 7, 5, 20, 3);
+}
+
+static void after_write_over_full(ctx *c) {
+    (void)c;
+    model_box(10, 9, 7, 30, 3);
 }
 
 static void after_discard(ctx *c) {
@@ -375,6 +394,8 @@ static const scenario scenarios[] = {
      after_write_full, ""},
     {"write_partial", "afmt_write (partial chunks)", setup_open, op_write_partial,
      after_write_partial, ""},
+    {"write_over_full", "afmt_write (partial, into staged whole chunks)", setup_staged_full,
+     op_write_over_full, after_write_over_full, ""},
     {"read_committed", "afmt_read (committed)", setup_open, op_read, NULL, ""},
     {"read_staged", "afmt_read (own staged writes)", setup_staged, op_read, NULL, "su"},
     {"open", "afmt_open", setup_closed, op_open, NULL, ""},

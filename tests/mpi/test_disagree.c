@@ -1,10 +1,13 @@
 /* test_disagree.c - ranks that make different collective metadata calls (afmt_define,
- * afmt_delete, afmt_set_attr) are told at the commit: AFMT_EINVAL on every rank with the
- * same message naming the first differing call, the array and the field; nothing is
- * written (the file keeps its bytes and its last commit); the staged changes stay until
- * afmt_discard, after which agreeing calls commit fine. Also: afmt_close and afmt_compact
- * refuse alike, calls that fail locally do not count, many agreeing calls (NaN values,
- * arrays without dimension names) are no false positive, and
+ * afmt_delete, afmt_set_attr) with other arguments or in another order are told at the
+ * commit: AFMT_EINVAL on every rank with the same message naming the first differing call,
+ * the array and the field; nothing is written (the file keeps its bytes and its last
+ * commit); the staged changes stay until afmt_discard, after which agreeing calls commit
+ * fine. A call made on some ranks only fails earlier, at the call itself: it meets the
+ * others' commit in afmt__enter, and both fail with AFMT_EINVAL on every rank ("the ranks
+ * are not in the same call"), nothing changed and nothing written. Also: afmt_close and
+ * afmt_compact refuse alike, calls that fail locally do not count, many agreeing calls
+ * (NaN values, arrays without dimension names) are no false positive, and
  * afmt_opts_set_check_collective(o, 0) really turns the check off. The disagreement cases
  * need 2 or more ranks and skip on 1. */
 #define _POSIX_C_SOURCE 200809L
@@ -146,30 +149,6 @@ static int me(void) {
     return tu_rank();
 }
 
-/* "rank <who> made <n> collective metadata call(s) since the last commit" */
-static void made(char *w, int who, int n) {
-    snprintf(w, WANTSZ, "rank %d made %d collective metadata call%s since the last commit", who, n,
-             n == 1 ? "" : "s");
-}
-
-/* "x" defined and written on every rank but odd (the defect: an exchange of chunks of an
- * array some ranks do not know). */
-static int sc_define_some(afmt_file *f, int odd, char want[NWANT][WANTSZ]) {
-    if (me() != odd) {
-        uint64_t shape[2] = {8, 64}, chunk[2] = {4, 16}, st[2] = {(uint64_t)me() % 8, 0},
-                 ct[2] = {1, 40};
-        float v[40];
-        for (int i = 0; i < 40; i++) v[i] = (float)i;
-        EXPECT_OK(f, afmt_define(f, "x", AFMT_FLOAT32, 2, shape, chunk, NULL, NULL));
-        EXPECT_OK(f, afmt_write(f, "x", st, ct, v));
-    }
-    int who = odd == 0 ? 1 : odd; /* the lowest rank that differs from rank 0 */
-    made(want[0], who, odd == 0 ? 1 : 0);
-    snprintf(want[1], WANTSZ, "rank 0 made %d: call 1 (afmt_define(\"x\")) is missing on rank %d",
-             odd == 0 ? 0 : 1, odd);
-    return 0;
-}
-
 /* The words for a field that is vnorm on most ranks and vodd on odd, as the message puts
  * them: rank 0's value against the lowest rank that differs from rank 0. */
 static void want_field(char *w, const char *what, const char *vnorm, const char *vodd, int odd) {
@@ -215,16 +194,6 @@ TEMP_CASE(sc_dtype, 2, "dtype", "float64", "float32")
 TEMP_CASE(sc_fill, 3, "fill", "1.5", "2.5")
 TEMP_CASE(sc_dims, 4, "dims[1]", "\"x\"", "\"lon\"")
 TEMP_CASE(sc_ndim, 5, "ndim", "2", "1")
-
-/* odd alone deletes "base". */
-static int sc_delete_some(afmt_file *f, int odd, char want[NWANT][WANTSZ]) {
-    if (me() == odd) EXPECT_OK(f, afmt_delete(f, "base"));
-    int who = odd == 0 ? 1 : odd;
-    made(want[0], who, odd == 0 ? 0 : 1);
-    snprintf(want[1], WANTSZ, "call 1 (afmt_delete(\"base\")) is missing on rank %d",
-             odd == 0 ? 1 : 0);
-    return me() == odd;
-}
 
 /* An attribute of "base" with a different third value on odd. */
 static int sc_attr_value(afmt_file *f, int odd, char want[NWANT][WANTSZ]) {
@@ -283,29 +252,6 @@ static int sc_attr_owner(afmt_file *f, int odd, char want[NWANT][WANTSZ]) {
     return 0;
 }
 
-/* A file attribute set on odd only. */
-static int sc_attr_some(afmt_file *f, int odd, char want[NWANT][WANTSZ]) {
-    if (me() == odd) EXPECT_OK(f, afmt_set_attr(f, NULL, "note", AFMT_UINT8, 2, "hi"));
-    int who = odd == 0 ? 1 : odd;
-    made(want[0], who, odd == 0 ? 0 : 1);
-    snprintf(want[1], WANTSZ, "call 1 (afmt_set_attr(file, \"note\")) is missing on rank %d",
-             odd == 0 ? 1 : 0);
-    return 0;
-}
-
-/* odd makes one call more at the end. */
-static int sc_more_calls(afmt_file *f, int odd, char want[NWANT][WANTSZ]) {
-    uint64_t n = 5;
-    EXPECT_OK(f, afmt_define(f, "a", AFMT_UINT64, 1, &n, NULL, NULL, NULL));
-    if (me() == odd) EXPECT_OK(f, afmt_define(f, "b", AFMT_UINT64, 1, &n, NULL, NULL, NULL));
-    int who = odd == 0 ? 1 : odd;
-    made(want[0], who, odd == 0 ? 1 : 2);
-    snprintf(want[2], WANTSZ, "since the last commit, rank 0 made %d:", odd == 0 ? 2 : 1);
-    snprintf(want[1], WANTSZ, "call 2 (afmt_define(\"b\")) is missing on rank %d",
-             odd == 0 ? 1 : 0);
-    return 0;
-}
-
 /* odd defines "b" then "a", the others "a" then "b". */
 static int sc_order(afmt_file *f, int odd, char want[NWANT][WANTSZ]) {
     uint64_t n = 5;
@@ -320,6 +266,8 @@ static int sc_order(afmt_file *f, int odd, char want[NWANT][WANTSZ]) {
 }
 
 /* ---- the runner ---------------------------------------------------------------------- */
+
+static void then_agree(afmt_file *f, const char *path, unsigned char *snap, int line);
 
 /* From a committed base: staged rows of seed 2, the case's calls, then afmt_commit must
  * refuse on every rank with the expected message, twice (nothing is forgotten), the file
@@ -353,6 +301,11 @@ static void run(scenario sc, int odd, int line) {
     check_bytes(path, snap, slen, line);
     if (!deleted) check_base(f, 2, 1, line); /* the staged rows are still staged */
 
+    then_agree(f, path, snap, line);
+}
+
+/* After a refusal: afmt_discard on every rank, then agreeing calls commit and read back. */
+static void then_agree(afmt_file *f, const char *path, unsigned char *snap, int line) {
     EXPECT_OK_AT(line, f, afmt_discard(f));
     check_base(f, 1, 0, line);
     /* Agreeing calls now commit. */
@@ -384,9 +337,134 @@ static void run(scenario sc, int odd, int line) {
     done();
 }
 
+/* ---- calls made on some ranks only: refused at the call itself ----------------------- */
+
+/* A case of a call made on some ranks only: the ranks that make it return 1 with its code
+ * in *rc (the others go on to afmt_commit); after the refusal, unchanged() checks that the
+ * call changed nothing on this rank. */
+typedef struct {
+    const char *call; /* the function some ranks call */
+    int (*calls)(afmt_file *f, int odd, int *rc);
+    void (*unchanged)(afmt_file *f, int line);
+} partial;
+
+static void expect_array(afmt_file *f, const char *name, int want, int line) {
+    afmt_info info;
+    int rc = afmt_inquire(f, name, &info);
+    if (rc != (want ? AFMT_OK : AFMT_ENOTFOUND))
+        rec(line, "afmt_inquire(\"%s\") -> %d: the array should %s", name, rc,
+            want ? "exist" : "not exist");
+}
+
+/* "x" defined on every rank but odd (the defect: an exchange of chunks of an array some
+ * ranks do not know): now the define meets odd's commit. */
+static int pc_define_some(afmt_file *f, int odd, int *rc) {
+    if (me() == odd) return 0;
+    uint64_t shape[2] = {8, 64}, chunk[2] = {4, 16};
+    *rc = afmt_define(f, "x", AFMT_FLOAT32, 2, shape, chunk, NULL, NULL);
+    return 1;
+}
+static void un_define_some(afmt_file *f, int line) {
+    expect_array(f, "x", 0, line);
+}
+
+/* odd alone deletes "base". */
+static int pc_delete_some(afmt_file *f, int odd, int *rc) {
+    if (me() != odd) return 0;
+    *rc = afmt_delete(f, "base");
+    return 1;
+}
+static void un_delete_some(afmt_file *f, int line) {
+    expect_array(f, "base", 1, line);
+}
+
+/* A file attribute set on odd only. */
+static int pc_attr_some(afmt_file *f, int odd, int *rc) {
+    if (me() != odd) return 0;
+    *rc = afmt_set_attr(f, NULL, "note", AFMT_UINT8, 2, "hi");
+    return 1;
+}
+static void un_attr_some(afmt_file *f, int line) {
+    char v[4];
+    uint64_t n = sizeof v;
+    int rc = afmt_get_attr(f, NULL, "note", AFMT_UINT8, &n, v);
+    if (rc != AFMT_ENOTFOUND) rec(line, "attribute \"note\" -> %d, want AFMT_ENOTFOUND", rc);
+}
+
+/* odd makes one call more at the end (after one every rank makes). */
+static int pc_more_calls(afmt_file *f, int odd, int *rc) {
+    uint64_t n = 5;
+    EXPECT_OK(f, afmt_define(f, "a", AFMT_UINT64, 1, &n, NULL, NULL, NULL));
+    if (me() != odd) return 0;
+    *rc = afmt_define(f, "b", AFMT_UINT64, 1, &n, NULL, NULL, NULL);
+    return 1;
+}
+static void un_more_calls(afmt_file *f, int line) {
+    expect_array(f, "a", 1, line);
+    expect_array(f, "b", 0, line);
+}
+
+/* From a committed base: staged rows of seed 2; the ranks of the case make their call while
+ * the others commit. Every rank gets AFMT_EINVAL, the message says that the ranks are not
+ * in the same call, nothing is written, the call changed nothing, the staged rows stay; a
+ * second try of the same calls is refused alike. Then the ranks are in step again:
+ * afmt_discard, and agreeing calls commit. */
+static void run_partial(const partial *pc, int odd, int line) {
+    const char *path = tu_path(NULL, "disagree");
+    afmt_file *f = make_base(path, NULL, line);
+    if (!f) {
+        done();
+        return;
+    }
+    long slen;
+    unsigned char *snap = slurp(path, &slen);
+    write_base(f, 2, line);
+    char want[WANTSZ];
+    snprintf(want, sizeof want,
+             "the ranks are not in the same call (%s on some, afmt_commit on others)", pc->call);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int rc = AFMT_OK;
+        /* pc_more_calls' agreeing define runs once: its second try only redoes the extra. */
+        if (attempt == 1 && pc->calls == pc_more_calls) {
+            uint64_t n = 5;
+            if (me() == odd) rc = afmt_define(f, "b", AFMT_UINT64, 1, &n, NULL, NULL, NULL);
+            if (me() != odd) rc = afmt_commit(f);
+        } else if (!pc->calls(f, odd, &rc)) {
+            rc = afmt_commit(f);
+        }
+        int lo = rc, hi = rc;
+        MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (rc != AFMT_EINVAL || lo != hi)
+            rec(line, "rc = %d here, %d..%d over the ranks, want AFMT_EINVAL on every rank: %s", rc,
+                lo, hi, NSTR(afmt_errmsg(f)));
+        if (!strstr(NSTR(afmt_errmsg(f)), want))
+            rec(line, "message lacks \"%s\":\n  %s", want, NSTR(afmt_errmsg(f)));
+        if (tu_rank() == 0 && getenv("AFMT_TEST_VERBOSE")) printf("# %s\n", afmt_errmsg(f));
+        check_bytes(path, snap, slen, line);
+        check_reopen(path, 1, 1, 1, line);
+        pc->unchanged(f, line);
+        check_base(f, 2, 1, line); /* the staged rows are still staged */
+    }
+    then_agree(f, path, snap, line);
+}
+
 static int need_ranks(void) {
     return tu_size() >= 2;
 }
+
+#define PARTIAL_CASE(tname, fn, pc, un)                                                            \
+    static void tname(void **state) {                                                              \
+        (void)state;                                                                               \
+        if (!need_ranks()) skip();                                                                 \
+        static const partial p = {fn, pc, un};                                                     \
+        run_partial(&p, tu_size() - 1, __LINE__);                                                  \
+        run_partial(&p, 0, __LINE__);                                                              \
+    }
+PARTIAL_CASE(test_define_on_some_ranks, "afmt_define", pc_define_some, un_define_some)
+PARTIAL_CASE(test_delete_on_some_ranks, "afmt_delete", pc_delete_some, un_delete_some)
+PARTIAL_CASE(test_attr_on_some_ranks, "afmt_set_attr", pc_attr_some, un_attr_some)
+PARTIAL_CASE(test_more_calls, "afmt_define", pc_more_calls, un_more_calls)
 
 #define CASE(tname, sc)                                                                            \
     static void tname(void **state) {                                                              \
@@ -395,22 +473,18 @@ static int need_ranks(void) {
         run(sc, tu_size() - 1, __LINE__);                                                          \
         run(sc, 0, __LINE__);                                                                      \
     }
-CASE(test_define_on_some_ranks, sc_define_some)
 CASE(test_shape, sc_shape)
 CASE(test_chunk, sc_chunk)
 CASE(test_dtype, sc_dtype)
 CASE(test_fill, sc_fill)
 CASE(test_dims, sc_dims)
 CASE(test_ndim, sc_ndim)
-CASE(test_delete_on_some_ranks, sc_delete_some)
 CASE(test_attr_value, sc_attr_value)
 CASE(test_attr_string, sc_attr_string)
 CASE(test_attr_long, sc_attr_long)
 CASE(test_attr_count, sc_attr_count)
 CASE(test_attr_dtype, sc_attr_dtype)
 CASE(test_attr_owner, sc_attr_owner)
-CASE(test_attr_on_some_ranks, sc_attr_some)
-CASE(test_more_calls, sc_more_calls)
 CASE(test_order, sc_order)
 
 /* The shuffle flag comes from the handle's options: a rank that opened with shuffle off

@@ -583,6 +583,24 @@ static void test_paths_lock_hardlink(void **state) {
     }
     check_file(c, 43, __LINE__);
     EXPECT(!exists0(lock_of(a)) && !exists0(lock_of(c)));
+    /* A compaction whose directory sync fails after the rename (AFMT_EIO): the file moved,
+     * so the handle and the lock move with it all the same. */
+    const char *e = join(d, "e.afmt");
+    f = xopen(MPI_COMM_WORLD, a, 1, AFMT_RDWR, NULL, __LINE__);
+    if (f) {
+        afmt_storage_fault spec = {AFMT_FAULT_DIRSYNC, 1, EIO, AFMT_FAULT_FAIL, 0};
+        EXPECT_OK(NULL, afmt_storage_set_fault(&spec));
+        EXPECT_RC(f, afmt_compact(f), AFMT_EIO);
+        afmt_storage_set_fault(NULL);
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (tu_rank() == 0 && link(a, e) != 0) rec(__LINE__, "link: %s", strerror(errno));
+        MPI_Barrier(MPI_COMM_WORLD);
+        expect_fail(e, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, needles);
+        put(f, 44, __LINE__);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    check_file(e, 44, __LINE__);
+    EXPECT(!exists0(lock_of(a)) && !exists0(lock_of(e)));
     rmdir0(d);
     alarm(0);
     done();

@@ -652,17 +652,38 @@ static void test_disagreeing_ranks(void **state) {
     if (tu_rank() == 0) TU_OK(f, afmt_write(f, "base", &st, &ct, v));
     TU_OK(f, afmt_commit(f));
     TU_OK(f, afmt_close(f));
-    for (int round = 0; round < 2; round++) {
+    for (int round = 0; round < 3; round++) {
         TU_OK(NULL, afmt_open(MPI_COMM_WORLD, path, AFMT_RDWR, o, &f));
         int odd = tu_rank() == tu_size() - 1;
+        if (round == 2) {
+            /* Only the last rank defines y (an id rank 0 would not know): its define meets
+             * the others' commit, and both fail on every rank before anything changes
+             * (afmt__enter), so no layer is ever built from it. */
+            int rc = odd ? afmt_define(f, "y", AFMT_INT32, 1, s, c8, NULL, NULL) : afmt_commit(f);
+            EXPECT(rc == AFMT_EINVAL);
+            if (!strstr(afmt_errmsg(f), "not in the same call"))
+                rec(__LINE__, "round 2: %s", afmt_errmsg(f));
+            int lo = rc, hi = rc;
+            MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+            MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+            EXPECT(lo == hi);
+            afmt_info info;
+            EXPECT(afmt_inquire(f, "y", &info) == AFMT_ENOTFOUND);
+            EXPECT_OK(f, afmt_close(f)); /* nothing is pending on any rank */
+            continue;
+        }
         if (round == 0) {
             /* The last rank defines x with other chunks and writes its whole chunks. */
             TU_OK(f, afmt_define(f, "x", AFMT_INT32, 1, s, odd ? c16 : c8, NULL, NULL));
             if (odd) TU_OK(f, afmt_write(f, "x", &st, &ct, v));
-        } else if (odd) {
-            /* Only the last rank defines y (an id rank 0 does not know) and writes it. */
-            TU_OK(f, afmt_define(f, "y", AFMT_INT32, 1, s, c8, NULL, NULL));
-            TU_OK(f, afmt_write(f, "y", &st, &ct, v));
+        } else {
+            /* The last rank defines y with another dtype and writes its whole chunks. */
+            TU_OK(f, afmt_define(f, "y", odd ? AFMT_INT64 : AFMT_INT32, 1, s, c8, NULL, NULL));
+            if (odd) {
+                int64_t w[64];
+                for (int i = 0; i < 64; i++) w[i] = i;
+                TU_OK(f, afmt_write(f, "y", &st, &ct, w));
+            }
         }
         int rc = afmt_commit(f);
         EXPECT(rc == AFMT_EINVAL);

@@ -1,0 +1,230 @@
+/* test_exchange.c - the commit's exchange of shared chunks when ranks misbehave.
+ *
+ * - An overlap is named by the pair of ranks that overlap (it used to name the first two
+ *   contributors of the chunk, which need not be that pair).
+ * - Ranks whose metadata disagree (another ndim, chunk shape or dtype): every record a
+ *   rank receives is checked against its own index, and the commit fails with AFMT_EINVAL
+ *   on every rank, writing nothing. A rank used to decode another rank's boxes with its
+ *   own ndim (a heap overflow, which the sanitizer build catches) or let rank 0 write a
+ *   layer that afmt then refused to open.
+ * - A collective metadata call made on some ranks only meets the others' call in its
+ *   first Allreduce: both fail with AFMT_EINVAL (afmt__enter) instead of going on into
+ *   mismatched collectives.
+ * The disagreement cases switch the commit's comparison of the metadata calls off
+ * (afmt_opts_set_check_collective(o, 0)), which would otherwise catch them first: here the
+ * exchange's and the layer's own checks must hold. */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int same_everywhere(int rc) {
+    int lo = 0, hi = 0;
+    MPI_Allreduce(&rc, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&rc, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return lo == hi;
+}
+
+static void write1(afmt_file *f, const char *name, uint64_t s, uint64_t n, int line) {
+    uint64_t *buf = malloc(sizeof(uint64_t) * (n ? n : 1));
+    for (uint64_t i = 0; i < n; i++) buf[i] = (s + i) * 3 + 1;
+    uint64_t st[1] = {s}, ct[1] = {n};
+    int rc = afmt_write(f, name, st, ct, buf);
+    if (rc != AFMT_OK) rec(line, "afmt_write(%s) -> %d: %s", name, rc, NSTR(afmt_errmsg(f)));
+    free(buf);
+}
+
+/* Ranks 0 and 2 write overlapping boxes of chunk 0, rank 1 a box beside them, the others
+ * nothing in it: the message names ranks 0 and 2. */
+static void test_overlap_names_the_pair(void **state) {
+    (void)state;
+    int rank = tu_rank(), size = tu_size();
+    if (size < 3) {
+        done();
+        return;
+    }
+    const char *path = tu_path(NULL, "xchg-overlap");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    if (f) {
+        uint64_t shape[1] = {100}, chunk[1] = {100};
+        EXPECT_OK(f, afmt_define(f, "v", AFMT_UINT64, 1, shape, chunk, NULL, NULL));
+        if (rank == 0) write1(f, "v", 0, 10, __LINE__);
+        if (rank == 1) write1(f, "v", 20, 10, __LINE__);
+        if (rank == 2) write1(f, "v", 5, 10, __LINE__);
+        int rc = afmt_commit(f);
+        EXPECT(same_everywhere(rc));
+        if (rc != AFMT_EINVAL)
+            rec(__LINE__, "commit -> %d, want AFMT_EINVAL: %s", rc, NSTR(afmt_errmsg(f)));
+        if (!strstr(afmt_errmsg(f), "ranks 0 and 2 wrote overlapping"))
+            rec(__LINE__, "the overlap names other ranks: %s", afmt_errmsg(f));
+        EXPECT_OK(f, afmt_discard(f));
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    rm_path(path);
+    done();
+}
+
+/* COLLECTIVE. A file with one commit ("base"), then each rank defines "x" as def(rank)
+ * says and writes what wr(rank) says; with the digest check off, the commit must fail
+ * with AFMT_EINVAL on every rank from the records' own checks, and the file must still be
+ * the first commit. */
+typedef void (*def_fn)(afmt_file *f, int rank, int size);
+
+static void disagree_case(const char *what, def_fn def, def_fn wr) {
+    int rank = tu_rank(), size = tu_size();
+    const char *path = tu_path(NULL, "xchg-disagree");
+    afmt_opts *o = NULL;
+    TU_OK(NULL, afmt_opts_create(&o));
+    TU_OK(NULL, afmt_opts_set_check_collective(o, 0));
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, o, __LINE__);
+    afmt_opts_free(o);
+    if (f) {
+        uint64_t shape[1] = {8};
+        EXPECT_OK(f, afmt_define(f, "base", AFMT_INT32, 1, shape, NULL, NULL, NULL));
+        EXPECT_OK(f, afmt_commit(f));
+        def(f, rank, size);
+        wr(f, rank, size);
+        int rc = afmt_commit(f);
+        EXPECT(same_everywhere(rc));
+        if (rc != AFMT_EINVAL)
+            rec(__LINE__, "%s: commit -> %d (%s), want AFMT_EINVAL: %s", what, rc,
+                NSTR(afmt_strerror(rc)), NSTR(afmt_errmsg(f)));
+        if (strstr(NSTR(afmt_errmsg(f)), "disagree on collective call") ||
+            strstr(NSTR(afmt_errmsg(f)), "collective metadata calls"))
+            rec(__LINE__, "%s: the digest check ran although it is off: %s", what, afmt_errmsg(f));
+        if (tu_rank() == 0 && getenv("AFMT_TEST_VERBOSE"))
+            printf("  %s: %s\n", what, afmt_errmsg(f));
+        EXPECT_OK(f, afmt_discard(f));
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    /* Nothing was written: the file opens and is the first commit. */
+    afmt_file *g = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+    if (g) {
+        EXPECT_LAYERS(g, 1);
+        afmt_info info;
+        EXPECT_RC(g, afmt_inquire(g, "x", &info), AFMT_ENOTFOUND);
+        EXPECT_OK(NULL, afmt_close(g));
+    }
+    rm_path(path);
+}
+
+/* The last rank defines "x" 2-d, the others 1-d, with as many elements. */
+static void def_ndim(afmt_file *f, int rank, int size) {
+    if (rank == size - 1) {
+        uint64_t shape[2] = {8, 8 * (uint64_t)size}, chunk[2] = {8, 8};
+        EXPECT_OK(f, afmt_define(f, "x", AFMT_UINT64, 2, shape, chunk, NULL, NULL));
+    } else {
+        uint64_t shape[1] = {64 * (uint64_t)size}, chunk[1] = {64};
+        EXPECT_OK(f, afmt_define(f, "x", AFMT_UINT64, 1, shape, chunk, NULL, NULL));
+    }
+}
+
+/* The last rank defines "x" with chunks of 7, the others of 64. */
+static void def_chunk(afmt_file *f, int rank, int size) {
+    uint64_t shape[1] = {64 * (uint64_t)size}, chunk[1] = {rank == size - 1 ? 7 : 64};
+    EXPECT_OK(f, afmt_define(f, "x", AFMT_UINT64, 1, shape, chunk, NULL, NULL));
+}
+
+/* The last rank defines "x" as uint32, the others as uint64 (payload sizes differ). */
+static void def_dtype(afmt_file *f, int rank, int size) {
+    uint64_t shape[1] = {64 * (uint64_t)size}, chunk[1] = {64};
+    EXPECT_OK(f, afmt_define(f, "x", rank == size - 1 ? AFMT_UINT32 : AFMT_UINT64, 1, shape, chunk,
+                             NULL, NULL));
+}
+
+/* Every rank that has "x" writes parts of two chunks around its own (partial chunks
+ * shared with its neighbours) and a whole chunk. 2-d: rows 2..5 of every column. */
+static void wr_parts(afmt_file *f, int rank, int size) {
+    afmt_info info;
+    if (afmt_inquire(f, "x", &info) != AFMT_OK) return;
+    if (info.ndim == 2) {
+        uint64_t n = 4 * 8 * (uint64_t)size;
+        uint64_t *buf = calloc(n, sizeof *buf);
+        uint64_t st[2] = {2, 0}, ct[2] = {4, 8 * (uint64_t)size};
+        EXPECT_OK(f, afmt_write(f, "x", st, ct, buf));
+        free(buf);
+        return;
+    }
+    uint64_t n = info.shape[0], s = 64 * (uint64_t)rank;
+    if (info.dtype == AFMT_UINT32) {
+        uint32_t v[64] = {0};
+        uint64_t st[1] = {s}, ct[1] = {64};
+        EXPECT_OK(f, afmt_write(f, "x", st, ct, v)); /* a whole chunk of its own */
+        st[0] = s - 20;
+        ct[0] = 2;
+        EXPECT_OK(f, afmt_write(f, "x", st, ct, v)); /* and 8 bytes of its neighbour's */
+        return;
+    }
+    write1(f, "x", s + 10, 20, __LINE__);
+    if (s + 128 < n) write1(f, "x", s + 64 + 5, 3, __LINE__); /* not the last chunk */
+    if (rank > 0) write1(f, "x", s - 3, 2, __LINE__);
+}
+
+static void test_disagree_ndim(void **state) {
+    (void)state;
+    if (tu_size() > 1) disagree_case("ndim", def_ndim, wr_parts);
+    done();
+}
+
+static void test_disagree_chunk(void **state) {
+    (void)state;
+    if (tu_size() > 1) disagree_case("chunk", def_chunk, wr_parts);
+    done();
+}
+
+static void test_disagree_dtype(void **state) {
+    (void)state;
+    if (tu_size() > 1) disagree_case("dtype", def_dtype, wr_parts);
+    done();
+}
+
+/* A collective call made on some ranks only: the last rank defines "x" (or rank 0 sets an
+ * attribute) while the others commit. Both calls meet in their first Allreduce and fail
+ * with AFMT_EINVAL saying the ranks are not in the same call; nothing changed, so the
+ * ranks are in step again and the next commit works. */
+static void test_call_on_some_ranks(void **state) {
+    (void)state;
+    int rank = tu_rank(), size = tu_size();
+    if (size < 2) {
+        done();
+        return;
+    }
+    const char *path = tu_path(NULL, "xchg-some");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    for (int k = 0; f && k < 2; k++) {
+        int lone = k == 0 ? size - 1 : 0, rc;
+        if (rank == lone && k == 0) {
+            uint64_t shape[1] = {8};
+            rc = afmt_define(f, "x", AFMT_INT32, 1, shape, NULL, NULL, NULL);
+        } else if (rank == lone) {
+            int64_t one = 1;
+            rc = afmt_set_attr(f, NULL, "only_here", AFMT_INT64, 1, &one);
+        } else {
+            rc = afmt_commit(f);
+        }
+        EXPECT(same_everywhere(rc));
+        if (rc != AFMT_EINVAL || !strstr(afmt_errmsg(f), "not in the same call"))
+            rec(__LINE__, "round %d: -> %d: %s", k, rc, NSTR(afmt_errmsg(f)));
+        EXPECT_OK(f, afmt_commit(f)); /* in step again: nothing to commit */
+        afmt_info info;
+        EXPECT_RC(f, afmt_inquire(f, "x", &info), AFMT_ENOTFOUND);
+    }
+    if (f) EXPECT_OK(NULL, afmt_close(f));
+    afmt_file *g = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+    if (g) {
+        EXPECT_LAYERS(g, 0);
+        EXPECT_OK(NULL, afmt_close(g));
+    }
+    rm_path(path);
+    done();
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_overlap_names_the_pair), cmocka_unit_test(test_disagree_ndim),
+        cmocka_unit_test(test_disagree_chunk),         cmocka_unit_test(test_disagree_dtype),
+        cmocka_unit_test(test_call_on_some_ranks),
+    };
+    return tu_main(argc, argv, "mpi_exchange", tests, sizeof tests / sizeof tests[0]);
+}

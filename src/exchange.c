@@ -550,8 +550,9 @@ int afmt__exchange(afmt_file *f, afmt_chunk_rec **merged, uint64_t *n_merged) {
         while (k < nref && refs[k].pos < i) k++;
         uint64_t k0 = k;
         while (k < nref && refs[k].pos == i) k++;
-        rc = merge_chunk(f, afmt_index_by_id(&f->idx, s->array_id), s, refs + k0, k - k0,
-                         &(*merged)[*n_merged]);
+        /* No piece came from another rank: refs may be NULL (no pointer arithmetic on it). */
+        rc = merge_chunk(f, afmt_index_by_id(&f->idx, s->array_id), s, k > k0 ? refs + k0 : NULL,
+                         k - k0, &(*merged)[*n_merged]);
         if (rc == AFMT_OK) ++*n_merged;
     }
     rc = afmt__agree(f, rc);

@@ -248,8 +248,8 @@ static void write_esc(const char *path) {
     static const char *names[] = {"e\x1b[31mred\x1b[0m",
                                   "bad\xff",
                                   "bad\xfe",
-                                  "c1\xc2\x9b"
-                                  "2J",
+                                  ("c1\xc2\x9b"
+                                   "2J"),
                                   "nl\nx",
                                   "q\"b\\"};
     uint64_t shape[1] = {3};

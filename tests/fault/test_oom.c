@@ -30,58 +30,7 @@
 #include "storage.h"
 #include "superblock.h"
 
-/* ---- the allocator ---------------------------------------------------------------- */
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-
-static int armed;
-static unsigned long seen, fail_at, injected_now;
-static int fail_after; /* 1: every allocation from fail_at on fails, not only that one */
-
-static int fail_this(void) {
-    if (!armed) return 0;
-    ++seen;
-    if (seen != fail_at && !(fail_after && seen > fail_at)) return 0;
-    injected_now++;
-    errno = ENOMEM;
-    return 1;
-}
-
-void *__wrap_malloc(size_t n) {
-    return fail_this() ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t size) {
-    return fail_this() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t n) {
-    return fail_this() ? NULL : __real_realloc(p, n);
-}
-
-char *__wrap_strdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = __wrap_malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
-static void arm(unsigned long n) {
-    seen = 0;
-    fail_at = n;
-    injected_now = 0;
-    armed = 1;
-}
-
-static void disarm(void) {
-    armed = 0;
-}
+#include "oom_wrap.h"
 
 /* ---- checks ------------------------------------------------------------------------- */
 
@@ -459,12 +408,10 @@ static unsigned long run_stale(void) {
             teardown(&c);
             break;
         }
-        fail_after = 1;
-        arm(n);
+        oom_arm(n, 1);
         int rc = afmt_commit(c.f);
-        disarm();
-        fail_after = 0;
-        if (!injected_now) { /* the commit needs fewer than n allocations */
+        oom_disarm();
+        if (!oom_injected()) { /* the commit needs fewer than n allocations */
             if (rc != AFMT_OK) bad(__LINE__, "without a failure -> %d: %s", rc, afmt_errmsg(c.f));
             teardown(&c);
             break;
@@ -526,10 +473,10 @@ static unsigned long run(const scenario *s, unsigned long only) {
             break;
         }
         if (!c.o) c.o = mem_opts();
-        arm(n);
+        oom_arm(n, 0);
         int rc = s->op(&c);
-        disarm();
-        if (!injected_now) { /* the call needs fewer than n allocations: done */
+        oom_disarm();
+        if (!oom_injected()) { /* the call needs fewer than n allocations: done */
             if (rc != AFMT_OK) bad(__LINE__, "without a failure -> %d: %s", rc, afmt_errmsg(c.f));
             if (s->after) s->after(&c);
             check_after(s, &c);

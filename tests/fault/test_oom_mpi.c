@@ -57,48 +57,11 @@
 #include "file.h" /* afmt_opts_set_backend */
 #include "storage.h"
 
+#include "oom_wrap.h"
+
 #ifndef AFMT_TEST_SCRATCH
 #define AFMT_TEST_SCRATCH "/dev/shm"
 #endif
-
-/* ---- the allocator ---------------------------------------------------------------- */
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-
-static int armed;
-static unsigned long g_seen, fail_at, injected_now;
-
-static int fail_this(void) {
-    if (!armed || ++g_seen != fail_at) return 0;
-    injected_now++;
-    errno = ENOMEM;
-    return 1;
-}
-
-void *__wrap_malloc(size_t n) {
-    return fail_this() ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t size) {
-    return fail_this() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t n) {
-    return fail_this() ? NULL : __real_realloc(p, n);
-}
-
-char *__wrap_strdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = __wrap_malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 /* ---- reporting ---------------------------------------------------------------------- */
 
@@ -648,16 +611,12 @@ static int run_case(const scenario *s, fault_kind kind, afmt_fault_op sop, int v
         afmt_storage_fault spec = {sop, n, EIO, AFMT_FAULT_FAIL, victim};
         afmt_storage_set_fault(&spec);
     } else if (g_rank == victim) {
-        g_seen = 0;
-        fail_at = n;
-        injected_now = 0;
-        armed = 1;
+        oom_arm(n, 0);
     }
     rc = s->op(&c);
-    armed = 0;
-    int hit = kind == KIND_ALLOC ? injected_now > 0 : afmt_storage_fault_injected() > inj0;
+    oom_disarm();
+    int hit = kind == KIND_ALLOC ? oom_injected() > 0 : afmt_storage_fault_injected() > inj0;
     if (kind == KIND_STORAGE) afmt_storage_set_fault(NULL);
-    injected_now = 0;
     int injected = imax(hit);
     if (imin(rc) != imax(rc)) {
         /* The ranks took different branches: nothing after this would line up. */

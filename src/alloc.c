@@ -28,7 +28,8 @@ struct afmt_alloc {
     /* The open raw block, reused across blocks. active: a payload (maybe of 0 bytes)
      * was reserved, so the block exists even when open_len is 0. */
     uint8_t *open;
-    size_t open_len, open_cap;
+    size_t open_len;
+    uint64_t open_cap;
     int open_active;
 
     afmt_alloc_block *blocks;
@@ -36,7 +37,8 @@ struct afmt_alloc {
 
     /* Stored bytes [spilled, spilled + arena_len) of this rank's data. */
     uint8_t *arena;
-    size_t arena_len, arena_cap;
+    size_t arena_len;
+    uint64_t arena_cap;
 
     /* Stored bytes [0, spilled) live in the spill file (-1 until first needed). */
     int spill_fd;
@@ -45,16 +47,16 @@ struct afmt_alloc {
 
     /* Read-your-writes: stored bytes of a spilled block, and the last decompressed block. */
     uint8_t *scratch;
-    size_t scratch_cap;
+    uint64_t scratch_cap;
     uint8_t *cache;
-    size_t cache_cap;
+    uint64_t cache_cap;
     uint64_t cache_block;
 
     /* next_piece: spilled bytes read back for the commit write, and the check of each
      * spilled block's checksum as its bytes pass (vblock: the next block to check, vdone:
      * its bytes hashed so far into vstate, vpos: where the next piece should start). */
     uint8_t *stage;
-    size_t stage_cap;
+    uint64_t stage_cap;
     XXH3_state_t *vstate;
     uint64_t vblock, vdone, vpos;
 
@@ -64,21 +66,10 @@ struct afmt_alloc {
 
 /* ---- small helpers ---- */
 
-/* Grows *buf to hold need bytes. Doubling keeps appends amortized O(1); exact growth is
- * for buffers whose size is known (the open block, scratch buffers). */
-static int grow(uint8_t **buf, size_t *cap, size_t need, int doubling) {
-    if (*buf && need <= *cap) return AFMT_OK;
-    size_t nc = need ? need : 1; /* a real buffer even for 0 bytes: no NULL + 0 */
-    if (doubling) {
-        nc = *cap ? *cap : 4096;
-        while (nc < need) nc = nc > SIZE_MAX / 2 ? need : nc * 2;
-    }
-    uint8_t *p = realloc(*buf, nc);
-    if (!p) return AFMT_ENOMEM;
-    afmt_advise_huge(p, nc);
-    *buf = p;
-    *cap = nc;
-    return AFMT_OK;
+/* Grows *buf to hold need bytes (util.h): doubling from 4 KiB for the arena, exact for
+ * buffers whose size is known (the open block, scratch buffers). */
+static int grow(uint8_t **buf, uint64_t *cap, size_t need, int doubling) {
+    return afmt__grow((void **)buf, cap, need, 1, doubling ? 4096 : 0);
 }
 
 static int oom(afmt_alloc *a, const char *op, uint64_t n) {
@@ -200,13 +191,8 @@ static int maybe_spill(afmt_alloc *a) {
 
 static int push_block(afmt_alloc *a, uint64_t stored, uint64_t raw, uint64_t checksum,
                       uint32_t codec) {
-    if (a->nblocks == a->blocks_cap) {
-        uint64_t nc = a->blocks_cap ? 2 * a->blocks_cap : 64;
-        afmt_alloc_block *p = realloc(a->blocks, (size_t)nc * sizeof *p);
-        if (!p) return oom(a, "block table", nc * sizeof *p);
-        a->blocks = p;
-        a->blocks_cap = nc;
-    }
+    if (AFMT__GROW(a->blocks, a->blocks_cap, a->nblocks + 1, 64) != AFMT_OK)
+        return oom(a, "block table", (a->nblocks + 1) * sizeof *a->blocks);
     afmt_alloc_block *b = &a->blocks[a->nblocks++];
     b->rel_offset = a->spilled + a->arena_len;
     b->stored_size = stored;

@@ -1,5 +1,7 @@
-/* file.c - handles: create, open (superblock and footer chain), close, the registry of
- * live handles, argument checks shared by the API functions, and afmt_errmsg. */
+/* file.c - handles: create, open, open_layer, rollback, close, the registry of live
+ * handles, argument checks shared by the API functions, afmt_errmsg, and the handle's
+ * side of the lower modules: the agreement and data movement (mpiutil.h) and the writer
+ * lock (lock.h) on f's communicator and message buffer. Loading the chain: load.c. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,9 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chain.h"
 #include "file.h"
-#include "lock.h"
+#include "load.h"
 #include "util.h"
 
 /* Live handles, so that a call on a closed (freed) handle is refused instead of crashing:
@@ -106,6 +107,56 @@ const char *afmt_errmsg(const afmt_file *f) {
     return afmt_thread_errbuf();
 }
 
+/* ---- the agreement and data movement on the handle's communicator (mpiutil.h) ---- */
+
+static afmt__group group_of(afmt_file *f) {
+    afmt__group g = {f->comm, f->rank, f->size, f->errmsg};
+    return g;
+}
+
+int afmt__agree(afmt_file *f, int rc) {
+    return afmt__agree_comm(f->comm, f->rank, f->size, rc, f->errmsg);
+}
+
+static const char *call_name(int call) {
+    static const char *const n[] = {"?",           "afmt_define",  "afmt_delete",  "afmt_set_attr",
+                                    "afmt_commit", "afmt_discard", "afmt_rollback"};
+    return call > 0 && call < (int)(sizeof n / sizeof n[0]) ? n[call] : "?";
+}
+
+int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags) {
+    afmt__group g = group_of(f);
+    char what[AFMT_ERRMSG_MAX];
+    int keys[2];
+    snprintf(what, sizeof what, "%s(%s)", call_name(call), f->path);
+    int arc = afmt__agree_keyed(&g, call, rc, flags, nflags, keys, what);
+    if (arc == AFMT_EINVAL && keys[0] != keys[1])
+        /* Some ranks are in another collective call of this handle (a call made on some
+         * ranks only): every rank of this Allreduce says so, none goes on. */
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "%s: the ranks are not in the same call (%s on some, %s on others): "
+                         "collective calls must be made on every rank, in the same order",
+                         what, call_name(keys[0]), call_name(keys[1]));
+    return arc;
+}
+
+int afmt__share_buf(afmt_file *f, afmt_buf *b, int rc, const char *what) {
+    afmt__group g = group_of(f);
+    return afmt__share_buf_comm(&g, b, rc, what);
+}
+
+int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **out, uint64_t *lens,
+                       const char *what) {
+    afmt__group g = group_of(f);
+    return afmt__gather_bytes_comm(&g, buf, len, out, lens, what);
+}
+
+int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint64_t *scount,
+                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl, const char *what) {
+    afmt__group g = group_of(f);
+    return afmt__alltoallv_bytes_comm(&g, rc, sbuf, scount, rbuf, rcount, rdispl, what);
+}
+
 /* ---- handle life cycle ---------------------------------------------------------- */
 
 /* COLLECTIVE (every rank is here: file_alloc agreed). f->real_path: f->path resolved once
@@ -136,7 +187,7 @@ static void file_free(afmt_file *f) {
     free(f->scratch);
     free(f->stored_buf);
     free(f->decode_buf);
-    free(f->lock_path); /* NULL: afmt__lock_release ran on every path that took it */
+    free(f->lock.path); /* NULL: afmt__lock_drop ran on every path that took it */
     free(f->real_path);
     free(f->path);
     free(f);
@@ -169,7 +220,7 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
     afmt_file *f = calloc(1, sizeof *f);
     if (f) {
         f->comm = dup;
-        f->lock_fd = -1; /* no inode lock (0 is a descriptor) */
+        f->lock.fd = -1; /* no inode lock (0 is a descriptor) */
         f->mode = mode;
         f->view_layer = UINT64_MAX;
         afmt_index_init(&f->idx);
@@ -213,9 +264,36 @@ static int setup_fail(afmt_file *f, int rc) {
     live_del(f); /* if it got that far */
     if (f->st) f->st->ops->close(f->st);
     f->st = NULL;
-    afmt__lock_release(f); /* only if this setup took it: a busy lock is someone else's */
+    afmt__lock_drop(&f->lock); /* only if this setup took it: a busy lock is someone else's */
     file_free(f);
     return afmt_fail(NULL, rc, "%s", msg);
+}
+
+/* COLLECTIVE. Takes f's writer lock on rank 0 (lock.h; not for memory images, which live
+ * in this process only: unit tests, fuzzers) and agrees: every rank returns the same code
+ * with rank 0's message. Should only the agreement fail (MPI), rank 0 holds the lock:
+ * setup_fail releases it. Needs f->real_path. */
+static int lock_acquire(afmt_file *f, const char *fn) {
+    if (f->opts.storage == AFMT_STORAGE_MEMORY) return AFMT_OK;
+    int rc = AFMT_OK;
+    if (f->rank == 0) rc = afmt__lock_take_writer(&f->lock, f->real_path, fn, f->path, f->errmsg);
+    return afmt__agree(f, rc);
+}
+
+/* COLLECTIVE. afmt_create, once the file exists: the inode lock of a new file. */
+static int lock_inode(afmt_file *f, const char *fn) {
+    if (f->opts.storage == AFMT_STORAGE_MEMORY) return AFMT_OK;
+    int rc = AFMT_OK;
+    if (f->rank == 0) rc = afmt__lock_take_inode(&f->lock, f->real_path, fn, f->path, f->errmsg);
+    return afmt__agree(f, rc);
+}
+
+int afmt__lock_inode_copy(afmt_file *f, int fd, int *out) {
+    return afmt__lock_copy_inode(&f->lock, fd, out, f->path, f->errmsg);
+}
+
+void afmt__lock_inode_adopt(afmt_file *f, int fd) {
+    afmt__lock_adopt_inode(&f->lock, fd);
 }
 
 static void make_uuid(uint8_t *uuid) {
@@ -247,7 +325,7 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     if (rc != AFMT_OK) return rc;
     if ((rc = resolve_path(f, 1, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
     /* The writer lock comes first: AFMT_TRUNC must not empty a file another job writes. */
-    if ((rc = afmt__lock_acquire(f, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
+    if ((rc = lock_acquire(f, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
     unsigned sf = AFMT_ST_READ | AFMT_ST_WRITE | AFMT_ST_CREATE;
     if (!(flags & AFMT_TRUNC)) sf |= AFMT_ST_EXCL;
     rc = afmt_storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
@@ -258,7 +336,7 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
         return setup_fail(f, rc);
     }
     /* A new file has an inode to lock only now; before the truncation, in any case. */
-    if ((rc = afmt__lock_inode(f, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
+    if ((rc = lock_inode(f, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
     /* Truncate (collective for MPI-IO) and agree before rank 0 writes: a rank that truncates
      * late would cut the superblock off. */
     rc = f->st->ops->truncate(f->st, 0);
@@ -295,166 +373,6 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     return AFMT_OK;
 }
 
-/* What read_chain collects: the footers of the view, newest first. */
-typedef struct {
-    afmt_file *f;
-    afmt_buf dir, bytes; /* (offset, length) pairs; the footers' bytes */
-    uint64_t n;
-} chain_collect;
-
-static int collect_footer(void *ctx, const afmt_chain_link *link, char *errmsg) {
-    chain_collect *c = ctx;
-    afmt_file *f = c->f;
-    uint64_t id = link->L->layer_id;
-    if (id > f->view_layer) return AFMT_OK; /* newer than the layer asked for */
-    if (c->n == 0 && f->view_layer != UINT64_MAX && id != f->view_layer)
-        return afmt_fail(errmsg, AFMT_ERANGE, "no layer %llu in the file",
-                         (unsigned long long)f->view_layer);
-    afmt_buf_u64(&c->dir, link->offset);
-    afmt_buf_u64(&c->dir, link->length);
-    afmt_buf_append(&c->bytes, link->bytes, (size_t)link->length);
-    if (c->dir.oom || c->bytes.oom)
-        return afmt_fail(errmsg, AFMT_ENOMEM, "out of memory for a footer of %llu bytes",
-                         (unsigned long long)link->length);
-    c->n++;
-    return AFMT_OK;
-}
-
-/* Rank 0's part of loading: the superblock and the footer bytes of the chain, newest
- * first, into one buffer: [u64 n][n x (u64 offset, u64 length)][footers...]. Every check
- * of format.md 3 and 11.1 is made here (superblock.c, chain.c). */
-static int read_chain(afmt_file *f, afmt_buf *out) {
-    afmt_storage *st = f->st;
-    /* The slots first, then the size (format.md 3.3): a writer extends the file before it
-     * writes the slot naming the new end, so a size read afterwards covers every slot read
-     * before. The other way round, a commit in between looks like a truncated file. */
-    uint8_t region[AFMT_SUPER_REGION];
-    uint64_t size = 0, rl;
-    int rc = st->ops->size(st, &size); /* only to know how much of the region exists */
-    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", st->errmsg);
-    rl = size < AFMT_SUPER_REGION ? size : AFMT_SUPER_REGION;
-    if (rl > 0 && (rc = st->ops->read_at(st, 0, region, rl)) != AFMT_OK)
-        return afmt_fail(f->errmsg, rc, "%s", st->errmsg);
-    if ((rc = st->ops->size(st, &size)) != AFMT_OK)
-        return afmt_fail(f->errmsg, rc, "%s", st->errmsg);
-    char why[AFMT_ERRMSG_MAX];
-    afmt_super_view sv;
-    rc = afmt_super_examine(region, (size_t)rl, size, &sv, why);
-    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "afmt_open(%s): %s", f->path, why);
-    f->super = sv.slot[sv.chosen];
-    chain_collect c;
-    memset(&c, 0, sizeof c);
-    c.f = f;
-    afmt_buf_init(&c.dir);
-    afmt_buf_init(&c.bytes);
-    afmt_chain_pos pos;
-    rc = afmt_chain_walk(st, &f->super, collect_footer, &c, &pos, why);
-    if (rc == AFMT_ERANGE)
-        afmt_fail(f->errmsg, rc, "afmt_open_layer(%s): %s", f->path, why);
-    else if (rc != AFMT_OK && pos.length == 0)
-        afmt_fail(f->errmsg, rc, "afmt_open(%s): layer chain of slot %c: %s", f->path,
-                  sv.chosen ? 'B' : 'A', why);
-    else if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc,
-                  "afmt_open(%s): layer chain of slot %c: footer %llu (from the newest) at "
-                  "offset %llu (%llu bytes): %s",
-                  f->path, sv.chosen ? 'B' : 'A', (unsigned long long)pos.k,
-                  (unsigned long long)pos.offset, (unsigned long long)pos.length, why);
-    if (rc == AFMT_OK && c.n == 0 && f->view_layer != UINT64_MAX)
-        rc = afmt_fail(f->errmsg, AFMT_ERANGE, "afmt_open_layer(%s): no layer %llu in the file",
-                       f->path, (unsigned long long)f->view_layer);
-    if (rc == AFMT_OK) {
-        afmt_buf_u64(out, c.n);
-        afmt_buf_append(out, c.dir.data, c.dir.len);
-        afmt_buf_append(out, c.bytes.data, c.bytes.len);
-        if (out->oom)
-            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", f->path);
-    }
-    afmt_buf_free(&c.dir);
-    afmt_buf_free(&c.bytes);
-    return rc;
-}
-
-/* COLLECTIVE. afmt__load, with rc this rank's outcome so far (part of the first
- * agreement). */
-static int load(afmt_file *f, int rc) {
-    afmt_buf chain;
-    afmt_buf_init(&chain);
-    if (rc == AFMT_OK && f->rank == 0) rc = read_chain(f, &chain);
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) {
-        afmt_buf_free(&chain);
-        return rc;
-    }
-    /* One broadcast of the superblock and every footer: ranks never touch the metadata
-     * server for it. */
-    uint8_t sb[AFMT_SLOT_SIZE];
-    if (f->rank == 0) afmt_super_encode(&f->super, sb);
-    if (MPI_Bcast(sb, AFMT_SLOT_SIZE, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
-        rc = afmt_fail(f->errmsg, AFMT_EMPI, "MPI_Bcast of the superblock failed");
-    if (rc == AFMT_OK && f->rank != 0) afmt_super_decode(sb, &f->super);
-    char what[AFMT_ERRMSG_MAX];
-    snprintf(what, sizeof what, "afmt_open(%s): sharing the footers", f->path);
-    rc = afmt__share_buf(f, &chain, rc, what);
-    if (rc != AFMT_OK) {
-        afmt_buf_free(&chain);
-        return rc;
-    }
-    /* Apply oldest first; the directory lists the chain newest first. */
-    if (rc == AFMT_OK) {
-        uint64_t n = afmt_get_u64(chain.data);
-        const uint8_t *dir = chain.data + 8;
-        uint64_t base = 8 + 16 * n, *starts = malloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
-        if (!starts)
-            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", f->path);
-        for (uint64_t i = 0, at = base; starts && i < n; i++) {
-            starts[i] = at;
-            at += afmt_get_u64(dir + 16 * i + 8);
-        }
-        for (uint64_t k = n; rc == AFMT_OK && k-- > 0;) {
-            uint64_t off = afmt_get_u64(dir + 16 * k), len = afmt_get_u64(dir + 16 * k + 8);
-            afmt_layer L;
-            char msg[AFMT_ERRMSG_MAX];
-            rc = afmt_footer_decode(chain.data + starts[k], len, &L, msg);
-            if (rc == AFMT_OK) {
-                rc = afmt_index_apply(&f->idx, &L, off, len, msg);
-                afmt_layer_free(&L);
-            }
-            if (rc != AFMT_OK)
-                afmt_fail(f->errmsg, rc, "afmt_open(%s): layer at %llu: %s", f->path,
-                          (unsigned long long)off, msg);
-        }
-        free(starts);
-    }
-    afmt_buf_free(&chain);
-    if (rc == AFMT_OK && f->idx.next_array_id < f->super.next_array_id)
-        f->idx.next_array_id = f->super.next_array_id;
-    if (f->idx.next_array_id == 0) f->idx.next_array_id = 1;
-    return afmt__agree(f, rc);
-}
-
-int afmt__load(afmt_file *f) {
-    return load(f, AFMT_OK);
-}
-
-int afmt__reload(afmt_file *f) {
-    /* Build the new index aside: if loading fails (memory, I/O) the handle keeps the one
-     * it had, instead of an empty index that would reuse array ids. */
-    afmt_index old = f->idx;
-    afmt_super old_super = f->super;
-    afmt_index_init(&f->idx);
-    int rc = afmt__load(f);
-    if (rc != AFMT_OK) {
-        afmt_index_free(&f->idx);
-        f->idx = old;
-        f->super = old_super;
-        return rc;
-    }
-    afmt_index_free(&old);
-    afmt_cache_clear(f->cache); /* block numbers belong to the old index */
-    return AFMT_OK;
-}
-
 int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
               afmt_file **out) {
     if (!out) return afmt_fail(NULL, AFMT_EINVAL, "afmt_open: f (output) is NULL");
@@ -477,12 +395,12 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
     /* Writers lock after the open (a missing file stays AFMT_ENOTFOUND, opening changes
      * nothing) and before the load, so the handle starts from the holder's last commit.
      * Readers take no lock: they see the last commit whatever a writer does. */
-    if (mode == AFMT_RDWR) rc = afmt__lock_acquire(f, "afmt_open");
+    if (mode == AFMT_RDWR) rc = lock_acquire(f, "afmt_open");
     if (rc != AFMT_OK) return setup_fail(f, rc);
     /* The handle joins the live set first: the load's agreements cover it. */
     if (live_add(f) != AFMT_OK)
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", path);
-    if ((rc = load(f, rc)) != AFMT_OK) return setup_fail(f, rc);
+    if ((rc = afmt__load_agreed(f, rc)) != AFMT_OK) return setup_fail(f, rc);
     *out = f;
     return AFMT_OK;
 }
@@ -506,7 +424,7 @@ int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_
     if (rc != AFMT_OK) return setup_fail(f, rc);
     if (live_add(f) != AFMT_OK)
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open_layer(%s): out of memory", path);
-    if ((rc = load(f, rc)) != AFMT_OK) return setup_fail(f, rc);
+    if ((rc = afmt__load_agreed(f, rc)) != AFMT_OK) return setup_fail(f, rc);
     *out = f;
     return AFMT_OK;
 }
@@ -604,7 +522,7 @@ int afmt_close(afmt_file *f) {
     memcpy(msg, f->errmsg, sizeof msg);
     /* Last: the commit above has been agreed on by every rank, so no rank writes any more
      * when the next writer may come in. */
-    afmt__lock_release(f);
+    afmt__lock_drop(&f->lock);
     file_free(f);
     if (rc != AFMT_OK) afmt_fail(NULL, rc, "%s", msg);
     return rc;

@@ -15,6 +15,8 @@
 #include "footer.h"
 #include "hmap.h"
 #include "index.h"
+#include "lock.h"
+#include "mpiutil.h"
 #include "storage.h"
 #include "superblock.h"
 
@@ -88,10 +90,9 @@ struct afmt_file {
     uint8_t *decode_buf; /* a block decompressed for a read that uses all of it (read.c) */
     uint64_t decode_cap;
     afmt_commit_stats stats;
-    /* The writer lock "<real_path>.lock" this handle holds (rank 0 only; lock.h), else
-     * NULL: read-only handles, other ranks, the memory backend, AFMT_NO_LOCK. */
-    char *lock_path;
-    int lock_fd; /* rank 0: the descriptor holding flock on the file (lock.h), else -1 */
+    /* The writer lock this handle holds (rank 0 of a writable handle; lock.h): none on
+     * read-only handles, other ranks, the memory backend, with AFMT_NO_LOCK. */
+    afmt__lock lock;
     /* 1 after a commit made its layer durable but the handle could not load it back (out
      * of memory twice over): its index no longer matches the file, so every call but
      * afmt_close fails with AFMT_ESTATE. */
@@ -114,6 +115,8 @@ int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr, cons
 /* A work buffer of at least n bytes (f->scratch), or NULL (message set). */
 uint8_t *afmt__scratch(afmt_file *f, uint64_t n);
 
+/* The handle's side of the agreement (mpiutil.h holds the one implementation; these
+ * wrappers give it f->comm, f->rank, f->size and f->errmsg). */
 /* COLLECTIVE. Agrees on the outcome of a step: if any rank has rc != AFMT_OK, every rank
  * returns the code of the lowest failing rank and receives its message into f->errmsg
  * (and the thread buffer). MPI failures become AFMT_EMPI. */
@@ -130,11 +133,8 @@ int afmt__agree(afmt_file *f, int rc);
 #define AFMT_CALL_COMMIT    4
 #define AFMT_CALL_DISCARD   5
 #define AFMT_CALL_ROLLBACK  6
-#define AFMT_ENTER_MAXFLAGS 2
+#define AFMT_ENTER_MAXFLAGS AFMT__AGREE_MAXFLAGS
 int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags);
-/* The same on any communicator (handle setup, before the handle exists): errmsg holds this
- * rank's message on entry and the agreed one on return. */
-int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg);
 
 /* Chunk payload encoding: native elements -> file form (little-endian, shuffled when the
  * array's flag says so) and back. src and dst must not overlap. */
@@ -208,25 +208,16 @@ int afmt__load(afmt_file *f);
  * the handle keeps its old index and superblock. */
 int afmt__reload(afmt_file *f);
 
-/* 64-bit-safe collectives (mpiutil.c): counts are u64 bytes; they fall back to
- * point-to-point pieces when a count or displacement exceeds an int. */
-int afmt__bcast_bytes(MPI_Comm comm, void *buf, uint64_t len, int root);
-/* COLLECTIVE. Rank 0's bytes in b to every rank (b is empty elsewhere): the length, room on
- * every rank, then one agreement (with rc, the caller's outcome so far), then the bytes.
- * Every rank returns the same code. */
+/* Rank 0 of afmt_compact, around the rename of the new file (open as fd) over f's file:
+ * lock.h's afmt__lock_copy_inode and afmt__lock_adopt_inode on f's lock. */
+int afmt__lock_inode_copy(afmt_file *f, int fd, int *out);
+void afmt__lock_inode_adopt(afmt_file *f, int fd);
+
+/* mpiutil.h's data movement on the handle's communicator, message in f->errmsg. */
 int afmt__share_buf(afmt_file *f, afmt_buf *b, int rc, const char *what);
-/* COLLECTIVE. Gathers each rank's len bytes to rank 0: *out (malloc'd on rank 0) holds
- * them in rank order, lens[size] (rank 0, allocated by the caller before its last
- * agreement) their sizes. Allocates first, then agrees, then moves data: every rank
- * returns the same code and message (what, and the failing rank's cause). */
 int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **out, uint64_t *lens,
                        const char *what);
-/* COLLECTIVE. All-to-all: scount[r] bytes to rank r from sbuf (in rank order); *rbuf
- * (malloc'd) receives rcount[r] bytes from each rank at rdispl[r]. Allocates first, then
- * agrees (with rc), then moves data: every rank returns the same code. */
 int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint64_t *scount,
                           uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl, const char *what);
-/* Test hook: the largest message piece (default 1 GiB). */
-void afmt__set_mpi_piece(uint64_t bytes);
 
 #endif

@@ -10,19 +10,8 @@
 
 typedef unsigned long long ull; /* for printf */
 
-/* Ensures *cap >= need for an array of elements of esz bytes (amortized doubling). */
-static int grow(void **p, uint64_t *cap, uint64_t need, size_t esz) {
-    if (need <= *cap) return AFMT_OK;
-    uint64_t nc = *cap ? *cap : 4;
-    while (nc < need) nc = nc > UINT64_MAX / 2 ? need : nc * 2;
-    if (nc > SIZE_MAX / esz) return AFMT_ENOMEM;
-    void *q = realloc(*p, (size_t)nc * esz);
-    if (!q) return AFMT_ENOMEM;
-    *p = q;
-    *cap = nc;
-    return AFMT_OK;
-}
-#define GROW(arr, cap, need) grow((void **)&(arr), &(cap), (need), sizeof *(arr))
+/* Amortized doubling from 4 elements (util.h). */
+#define GROW(arr, cap, need) AFMT__GROW(arr, cap, need, 4)
 
 static uint64_t name_hash(const char *name) {
 #ifdef AFMT_INDEX_TEST_WEAK_HASH

@@ -37,7 +37,7 @@
 #include <sys/vfs.h>
 #endif
 
-#include "file.h"
+#include "error.h"
 
 static const char *errtext(int e, char *buf, size_t n) {
 #if defined(__GLIBC__) && defined(_GNU_SOURCE)
@@ -321,7 +321,7 @@ int afmt_lock_take(const char *lock_path, afmt_lock_holder *h, int *broke, char 
     }
 }
 
-/* ---- handles ---------------------------------------------------------------------- */
+/* ---- the lock of a writable handle ------------------------------------------------ */
 
 /* AFMT_NO_LOCK set to anything but "" or "0". */
 static int no_lock_env(void) {
@@ -368,96 +368,88 @@ static int flock_fd(int fd, int *held) {
     return AFMT_OK;
 }
 
-/* Rank 0, holding f's lock file: the inode lock on the file f->real_path, if it exists
+/* Rank 0, holding lk's lock file: the inode lock on the file real_path, if it exists
  * and is a regular file (else the storage open that follows reports it; a file still to
- * be created is locked by afmt__lock_inode after its creation). */
-static int lock_inode0(afmt_file *f, const char *fn) {
-    if (f->lock_fd >= 0) return AFMT_OK;
+ * be created is locked by afmt__lock_take_inode after its creation). */
+static int lock_inode0(afmt__lock *lk, const char *real_path, const char *fn, const char *path,
+                       char *errmsg) {
+    if (lk->fd >= 0) return AFMT_OK;
     int fd;
-    do fd = open(f->real_path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    do fd = open(real_path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
     if (fd < 0) return AFMT_OK;
     struct stat sb;
     int held = 0, rc = AFMT_OK;
     if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) rc = flock_fd(fd, &held);
     if (held)
-        f->lock_fd = fd;
+        lk->fd = fd;
     else
         close(fd);
     if (rc == AFMT_EBUSY)
-        afmt_fail(f->errmsg, rc,
+        afmt_fail(errmsg, rc,
                   "%s(%s): locked for writing under another name of the same file (a hard "
                   "link to it; the lock file next to that name names the holder)",
-                  fn, f->path);
+                  fn, path);
     return rc;
 }
 
-int afmt__lock_acquire(afmt_file *f, const char *fn) {
-    /* Memory images live in this process only (unit tests, fuzzers): nothing to share. */
-    if (f->opts.storage == AFMT_STORAGE_MEMORY) return AFMT_OK;
-    int rc = AFMT_OK;
-    if (f->rank == 0 && !no_lock_env()) {
-        char msg[AFMT_ERRMSG_MAX];
-        char *lp = afmt_lock_path(f->real_path);
-        afmt_lock_holder h;
-        int broke = 0; /* a stale lock was broken: silent, the restart case (lock.h) */
-        if (!lp)
-            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "%s(%s): out of memory", fn, f->path);
-        else if ((rc = afmt_lock_take(lp, &h, &broke, msg)) == AFMT_EBUSY)
-            afmt_fail(f->errmsg, rc, "%s(%s): %s; if that job is gone, run \"afmt unlock %s\"", fn,
-                      f->path, msg, f->path);
-        else if (rc != AFMT_OK)
-            afmt_fail(f->errmsg, rc, "%s(%s): %s", fn, f->path, msg);
-        if (rc == AFMT_OK && (rc = lock_inode0(f, fn)) != AFMT_OK) unlink(lp);
-        if (rc == AFMT_OK)
-            f->lock_path = lp;
-        else
-            free(lp);
-    }
-    /* Every rank returns the same code with rank 0's message. Should only this agreement
-     * fail (MPI), rank 0 holds the lock: the caller's failure path releases it. */
-    return afmt__agree(f, rc);
+int afmt__lock_take_writer(afmt__lock *lk, const char *real_path, const char *fn, const char *path,
+                           char *errmsg) {
+    if (no_lock_env()) return AFMT_OK;
+    char msg[AFMT_ERRMSG_MAX];
+    char *lp = afmt_lock_path(real_path);
+    afmt_lock_holder h;
+    int broke = 0, rc; /* a stale lock was broken: silent, the restart case (lock.h) */
+    if (!lp) return afmt_fail(errmsg, AFMT_ENOMEM, "%s(%s): out of memory", fn, path);
+    if ((rc = afmt_lock_take(lp, &h, &broke, msg)) == AFMT_EBUSY)
+        afmt_fail(errmsg, rc, "%s(%s): %s; if that job is gone, run \"afmt unlock %s\"", fn, path,
+                  msg, path);
+    else if (rc != AFMT_OK)
+        afmt_fail(errmsg, rc, "%s(%s): %s", fn, path, msg);
+    if (rc == AFMT_OK && (rc = lock_inode0(lk, real_path, fn, path, errmsg)) != AFMT_OK) unlink(lp);
+    if (rc == AFMT_OK)
+        lk->path = lp;
+    else
+        free(lp);
+    return rc;
 }
 
-int afmt__lock_inode(afmt_file *f, const char *fn) {
-    if (f->opts.storage == AFMT_STORAGE_MEMORY) return AFMT_OK;
-    int rc = AFMT_OK;
-    if (f->rank == 0 && f->lock_path) rc = lock_inode0(f, fn);
-    return afmt__agree(f, rc);
+int afmt__lock_take_inode(afmt__lock *lk, const char *real_path, const char *fn, const char *path,
+                          char *errmsg) {
+    return lk->path ? lock_inode0(lk, real_path, fn, path, errmsg) : AFMT_OK;
 }
 
-int afmt__lock_inode_copy(afmt_file *f, int fd, int *out) {
+int afmt__lock_copy_inode(const afmt__lock *lk, int fd, int *out, const char *path, char *errmsg) {
     *out = -1;
-    if (f->lock_fd < 0 || fd < 0) return AFMT_OK;
+    if (lk->fd < 0 || fd < 0) return AFMT_OK;
     char eb[256];
     int d = fcntl(fd, F_DUPFD_CLOEXEC, 0), held = 0;
     if (d < 0)
-        return afmt_fail(f->errmsg, AFMT_EIO, "afmt_compact(%s): dup of the new file: %s", f->path,
+        return afmt_fail(errmsg, AFMT_EIO, "afmt_compact(%s): dup of the new file: %s", path,
                          errtext(errno, eb, sizeof eb));
     /* A new file of a name nobody knew: nobody else can hold its lock. */
     if (flock_fd(d, &held) != AFMT_OK || !held) {
         close(d);
-        return afmt_fail(f->errmsg, AFMT_EIO, "afmt_compact(%s): cannot lock the new file",
-                         f->path);
+        return afmt_fail(errmsg, AFMT_EIO, "afmt_compact(%s): cannot lock the new file", path);
     }
     *out = d;
     return AFMT_OK;
 }
 
-void afmt__lock_inode_adopt(afmt_file *f, int fd) {
-    if (f->lock_fd >= 0) close(f->lock_fd); /* the old file's: it has no name any more */
-    f->lock_fd = fd;
+void afmt__lock_adopt_inode(afmt__lock *lk, int fd) {
+    if (lk->fd >= 0) close(lk->fd); /* the old file's: it has no name any more */
+    lk->fd = fd;
 }
 
-void afmt__lock_release(afmt_file *f) {
+void afmt__lock_drop(afmt__lock *lk) {
     /* The inode lock goes with its descriptor. */
-    if (f->lock_fd >= 0) close(f->lock_fd);
-    f->lock_fd = -1;
-    if (!f->lock_path) return;
+    if (lk->fd >= 0) close(lk->fd);
+    lk->fd = -1;
+    if (!lk->path) return;
     /* A failure to remove it is not an error of the call (and must not overwrite the
      * thread's message): the lock then reads as stale once this process is gone, and the
      * next writer on this host breaks it. */
-    (void)unlink(f->lock_path);
-    free(f->lock_path);
-    f->lock_path = NULL;
+    (void)unlink(lk->path);
+    free(lk->path);
+    lk->path = NULL;
 }

@@ -9,13 +9,14 @@
  * lock and are never blocked. A lock whose holder ran on this host and whose pid is gone
  * (kill(pid, 0) fails with ESRCH) is stale and is broken automatically; any other lock
  * gives AFMT_EBUSY naming the holder. On local file systems rank 0 also holds flock() on
- * the data file itself (f->lock_fd), which catches a second name of the same inode (a
+ * the data file itself (afmt__lock.fd), which catches a second name of the same inode (a
  * hard link); lock.c says why not on the others. A lock file that is not a regular file
  * (a FIFO, a link) is never followed nor waited on: AFMT_EIO. AFMT_NO_LOCK=1 in rank 0's
  * environment disables locking, and the memory storage backend never locks.
  *
- * The path-level calls below are INDEPENDENT and make no MPI call (the afmt tool's
- * `unlock` uses them on one rank); the handle-level ones are COLLECTIVE. */
+ * Every call below is INDEPENDENT and makes no MPI call (the afmt tool's `unlock` uses the
+ * path-level ones on one rank); file.c takes a handle's lock on rank 0 and agrees. A
+ * mechanism: it knows nothing of handles. */
 #ifndef AFMT_LOCK_H
 #define AFMT_LOCK_H
 
@@ -62,27 +63,35 @@ int afmt_lock_take(const char *lock_path, afmt_lock_holder *h, int *broke, char 
  * AFMT_ENOTFOUND (already gone), AFMT_EBUSY (it changed: not removed), AFMT_EIO. */
 int afmt_lock_break(const char *lock_path, const afmt_lock_holder *seen, char *errmsg);
 
-/* ---- handles (file.c) ---- */
+/* ---- the lock a writable handle holds (file.c takes it on rank 0, then agrees) ---- */
 
-/* COLLECTIVE over f->comm. Takes f's writer lock (f->lock_path on rank 0, and the inode
- * lock f->lock_fd if the file exists) unless the storage is memory or rank 0 has
- * AFMT_NO_LOCK set; every rank returns the same code, the message (prefixed with fn and
- * the path) in f->errmsg: AFMT_OK, AFMT_EBUSY, AFMT_EIO, AFMT_ENOMEM, AFMT_EMPI. On
- * failure call afmt__lock_release (setup_fail does). Needs f->real_path. */
-int afmt__lock_acquire(afmt_file *f, const char *fn);
-/* COLLECTIVE. afmt_create, once the file exists: takes the inode lock if f holds the lock
- * file but no inode lock yet (the file was new). AFMT_OK, AFMT_EBUSY, AFMT_EMPI. */
-int afmt__lock_inode(afmt_file *f, const char *fn);
-/* Rank 0 of afmt_compact, before the new file (open as fd) is renamed over f's file: a
- * new descriptor of it holding f's inode lock (so there is no moment without one) in
- * *out, or -1 when f holds no inode lock. AFMT_OK or AFMT_EIO. */
-int afmt__lock_inode_copy(afmt_file *f, int fd, int *out);
-/* After that rename: fd (from afmt__lock_inode_copy) becomes f's inode lock; the old
+/* A writer lock held by this process. */
+typedef struct {
+    char *path; /* the lock file "<real_path>.lock", or NULL: none held */
+    int fd;     /* the descriptor holding flock on the data file, or -1 */
+} afmt__lock;
+#define AFMT__LOCK_NONE                                                                            \
+    { NULL, -1 }
+
+/* Rank 0 of a writable create/open: takes the lock file of real_path and, if the file
+ * exists, its inode lock, unless rank 0 has AFMT_NO_LOCK set (then holds nothing). AFMT_OK,
+ * AFMT_EBUSY, AFMT_EIO, AFMT_ENOMEM, with the message (prefixed "fn(path): ") in errmsg;
+ * on failure nothing is held. No MPI call. */
+int afmt__lock_take_writer(afmt__lock *lk, const char *real_path, const char *fn, const char *path,
+                           char *errmsg);
+/* Rank 0 of afmt_create, once the file exists: takes the inode lock if lk holds the lock
+ * file but no inode lock yet (the file was new). AFMT_OK or AFMT_EBUSY. */
+int afmt__lock_take_inode(afmt__lock *lk, const char *real_path, const char *fn, const char *path,
+                          char *errmsg);
+/* Rank 0 of afmt_compact, before the new file (open as fd) is renamed over the locked
+ * one: a new descriptor of it holding the inode lock (so there is no moment without one)
+ * in *out, or -1 when lk holds no inode lock. AFMT_OK or AFMT_EIO (message naming path). */
+int afmt__lock_copy_inode(const afmt__lock *lk, int fd, int *out, const char *path, char *errmsg);
+/* After that rename: fd (from afmt__lock_copy_inode) becomes lk's inode lock; the old
  * file's descriptor is closed. */
-void afmt__lock_inode_adopt(afmt_file *f, int fd);
-/* Releases f's lock if it holds one (rank 0 removes the file, closes the inode lock's
- * descriptor). Local, no MPI call;
- * call it after every rank is done writing (afmt_close, a failed create or open). */
-void afmt__lock_release(afmt_file *f);
+void afmt__lock_adopt_inode(afmt__lock *lk, int fd);
+/* Releases lk if it holds anything (removes the lock file, closes the inode lock's
+ * descriptor). Call it after every rank is done writing. */
+void afmt__lock_drop(afmt__lock *lk);
 
 #endif

@@ -1,17 +1,19 @@
-/* mpiutil.c - collectives on u64 byte counts and the agreement on a step's outcome.
- * MPI counts are ints: past 2^31 bytes (or displacements) we send pieces point to point,
- * so commits with huge metadata never overflow. */
+/* mpiutil.c - the agreement on a step's outcome and collectives on u64 byte counts
+ * (mpiutil.h). MPI counts are ints: past 2^31 bytes (or displacements) we send pieces
+ * point to point, so commits with huge metadata never overflow. Knows nothing of
+ * handles: file.c wraps these calls for an afmt_file. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "file.h"
-#include "util.h"
+#include "mpiutil.h"
 
-static uint64_t mpi_piece = (uint64_t)1 << 30;
+#include "error.h"
+
+static uint64_t mpi_piece = AFMT_PIECE;
 
 void afmt__set_mpi_piece(uint64_t bytes) {
-    mpi_piece = bytes && bytes <= (uint64_t)INT_MAX ? bytes : ((uint64_t)1 << 30);
+    mpi_piece = bytes && bytes <= (uint64_t)INT_MAX ? bytes : AFMT_PIECE;
 }
 
 static int fits_int(uint64_t v) {
@@ -44,43 +46,32 @@ int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg) {
     return share_failure(comm, rank, root, rc, errmsg);
 }
 
-static int agree_root(afmt_file *f, int root, int rc) {
-    return share_failure(f->comm, f->rank, root, rc, f->errmsg);
+static int agree(const afmt__group *g, int rc) {
+    return afmt__agree_comm(g->comm, g->rank, g->size, rc, g->errmsg);
 }
 
-int afmt__agree(afmt_file *f, int rc) {
-    return afmt__agree_comm(f->comm, f->rank, f->size, rc, f->errmsg);
-}
-
-static const char *call_name(int call) {
-    static const char *const n[] = {"?",           "afmt_define",  "afmt_delete",  "afmt_set_attr",
-                                    "afmt_commit", "afmt_discard", "afmt_rollback"};
-    return call > 0 && call < (int)(sizeof n / sizeof n[0]) ? n[call] : "?";
-}
-
-int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags) {
-    /* One MPI_Allreduce (MIN) of {failing rank or size, call, -call, -flags...}: the
-     * agreement on rc, the OR of the flags, and whether every rank is in this call. */
-    int v[3 + AFMT_ENTER_MAXFLAGS], r[3 + AFMT_ENTER_MAXFLAGS];
-    v[0] = rc != AFMT_OK ? f->rank : f->size;
-    v[1] = call;
-    v[2] = -call;
-    /* Always the same count, whatever the call: ranks in different calls must meet in a
+int afmt__agree_keyed(const afmt__group *g, int key, int rc, int *flags, int nflags, int keys[2],
+                      const char *what) {
+    /* One MPI_Allreduce (MIN) of {failing rank or size, key, -key, -flags...}: the
+     * agreement on rc, the OR of the flags, and whether every rank passed the same key. */
+    int v[3 + AFMT__AGREE_MAXFLAGS], r[3 + AFMT__AGREE_MAXFLAGS];
+    keys[0] = keys[1] = key;
+    v[0] = rc != AFMT_OK ? g->rank : g->size;
+    v[1] = key;
+    v[2] = -key;
+    /* Always the same count, whatever the key: ranks with different keys must meet in a
      * matching Allreduce to find out. */
-    for (int i = 0; i < AFMT_ENTER_MAXFLAGS; i++) v[3 + i] = i < nflags && flags[i] ? -1 : 0;
-    if (MPI_Allreduce(v, r, 3 + AFMT_ENTER_MAXFLAGS, MPI_INT, MPI_MIN, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "%s(%s): MPI_Allreduce failed", call_name(call),
-                         f->path);
+    for (int i = 0; i < AFMT__AGREE_MAXFLAGS; i++) v[3 + i] = i < nflags && flags[i] ? -1 : 0;
+    if (MPI_Allreduce(v, r, 3 + AFMT__AGREE_MAXFLAGS, MPI_INT, MPI_MIN, g->comm) != MPI_SUCCESS)
+        return afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Allreduce failed", what);
     for (int i = 0; i < nflags; i++) flags[i] = r[3 + i] != 0;
-    if (r[1] != -r[2])
-        /* Some ranks are in another collective call of this handle (a call made on some
-         * ranks only): every rank of this Allreduce says so, none goes on. */
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "%s(%s): the ranks are not in the same call (%s on some, %s on others): "
-                         "collective calls must be made on every rank, in the same order",
-                         call_name(call), f->path, call_name(r[1]), call_name(-r[2]));
-    if (r[0] == f->size) return AFMT_OK;
-    return agree_root(f, r[0], rc);
+    if (r[1] != -r[2]) {
+        keys[0] = r[1];
+        keys[1] = -r[2];
+        return AFMT_EINVAL;
+    }
+    if (r[0] == g->size) return AFMT_OK;
+    return share_failure(g->comm, g->rank, r[0], rc, g->errmsg);
 }
 
 int afmt__bcast_bytes(MPI_Comm comm, void *buf, uint64_t len, int root) {
@@ -95,22 +86,22 @@ int afmt__bcast_bytes(MPI_Comm comm, void *buf, uint64_t len, int root) {
     return AFMT_OK;
 }
 
-int afmt__share_buf(afmt_file *f, afmt_buf *b, int rc, const char *what) {
+int afmt__share_buf_comm(const afmt__group *g, afmt_buf *b, int rc, const char *what) {
     uint64_t len = b->len;
-    if (MPI_Bcast(&len, 1, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS && rc == AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Bcast of the length failed", what);
-    if (rc == AFMT_OK && f->rank != 0) {
+    if (MPI_Bcast(&len, 1, MPI_UINT64_T, 0, g->comm) != MPI_SUCCESS && rc == AFMT_OK)
+        rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Bcast of the length failed", what);
+    if (rc == AFMT_OK && g->rank != 0) {
         b->len = 0;
         if (len > SIZE_MAX || afmt_buf_reserve(b, (size_t)len) != AFMT_OK)
-            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
+            rc = afmt_fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
                            (unsigned long long)len);
         else
             b->len = (size_t)len;
     }
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
-    if (afmt__bcast_bytes(f->comm, b->data, len, 0) != AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Bcast failed", what);
-    return afmt__agree(f, rc);
+    if ((rc = agree(g, rc)) != AFMT_OK) return rc;
+    if (afmt__bcast_bytes(g->comm, b->data, len, 0) != AFMT_OK)
+        rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Bcast failed", what);
+    return agree(g, rc);
 }
 
 /* Point-to-point transfer of len bytes in pieces (both sides loop the same way). */
@@ -168,14 +159,14 @@ static int pairwise(MPI_Comm comm, int rank, int size, const uint8_t *sbuf, cons
     return rc;
 }
 
-int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **out, uint64_t *lens,
-                       const char *what) {
-    MPI_Comm comm = f->comm;
-    int rank = f->rank, size = f->size, rc = AFMT_OK;
+int afmt__gather_bytes_comm(const afmt__group *g, const void *buf, uint64_t len, uint8_t **out,
+                            uint64_t *lens, const char *what) {
+    MPI_Comm comm = g->comm;
+    int rank = g->rank, size = g->size, rc = AFMT_OK;
     *out = NULL;
     uint64_t l = len;
     if (MPI_Gather(&l, 1, MPI_UINT64_T, lens, 1, MPI_UINT64_T, 0, comm) != MPI_SUCCESS)
-        rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Gather of the lengths failed", what);
+        rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Gather of the lengths failed", what);
     /* Root: the method (one MPI_Gatherv while every count fits an int, else pieces) and
      * the buffers; then one agreement, so that no data moves unless every rank is ready. */
     int small = 1;
@@ -193,7 +184,7 @@ int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **ou
             dsp = malloc(sizeof(int) * (size_t)size);
         }
         if (!*out || (small && (!cnt || !dsp)))
-            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
+            rc = afmt_fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
                            (unsigned long long)total);
         uint64_t off = 0;
         for (int r = 0; rc == AFMT_OK && small && r < size; r++) {
@@ -203,12 +194,12 @@ int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **ou
         }
     }
     if (MPI_Bcast(&small, 1, MPI_INT, 0, comm) != MPI_SUCCESS && rc == AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Bcast failed", what);
-    if ((rc = afmt__agree(f, rc)) == AFMT_OK) {
+        rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Bcast failed", what);
+    if ((rc = agree(g, rc)) == AFMT_OK) {
         if (small) {
             if (MPI_Gatherv(buf, (int)len, MPI_BYTE, *out, cnt, dsp, MPI_BYTE, 0, comm) !=
                 MPI_SUCCESS)
-                rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Gatherv failed", what);
+                rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Gatherv failed", what);
         } else if (rank == 0) {
             uint64_t off = 0;
             for (int r = 0; r < size; r++) {
@@ -216,13 +207,13 @@ int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **ou
                     memcpy(*out + off, buf, len);
                 else if (recv_pieces(comm, *out + off, lens[r], r, 7101) != AFMT_OK &&
                          rc == AFMT_OK)
-                    rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Recv failed", what);
+                    rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Recv failed", what);
                 off += lens[r];
             }
         } else if (send_pieces(comm, buf, len, 0, 7101) != AFMT_OK) {
-            rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Send failed", what);
+            rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Send failed", what);
         }
-        rc = afmt__agree(f, rc);
+        rc = agree(g, rc);
     }
     free(cnt);
     free(dsp);
@@ -233,14 +224,15 @@ int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **ou
     return rc;
 }
 
-int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint64_t *scount,
-                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl, const char *what) {
-    MPI_Comm comm = f->comm;
-    int rank = f->rank, size = f->size;
+int afmt__alltoallv_bytes_comm(const afmt__group *g, int rc, const uint8_t *sbuf,
+                               const uint64_t *scount, uint8_t **rbuf, uint64_t *rcount,
+                               uint64_t *rdispl, const char *what) {
+    MPI_Comm comm = g->comm;
+    int rank = g->rank, size = g->size;
     *rbuf = NULL;
     if (MPI_Alltoall(scount, 1, MPI_UINT64_T, rcount, 1, MPI_UINT64_T, comm) != MPI_SUCCESS) {
         if (rc == AFMT_OK)
-            rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Alltoall of the counts failed", what);
+            rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Alltoall of the counts failed", what);
         memset(rcount, 0, sizeof *rcount * (size_t)size);
     }
     uint64_t stotal = 0, rtotal = 0, maxreq = 1;
@@ -270,13 +262,13 @@ int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint6
         *rbuf = malloc(rtotal ? rtotal : 1);
     }
     if (rc == AFMT_OK && (!v || !sdispl || !*rbuf || !req))
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
+        rc = afmt_fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
                        (unsigned long long)rtotal);
     int all_small = 0;
     if (MPI_Allreduce(&small, &all_small, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS &&
         rc == AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Allreduce failed", what);
-    if ((rc = afmt__agree(f, rc)) == AFMT_OK) {
+        rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Allreduce failed", what);
+    if ((rc = agree(g, rc)) == AFMT_OK) {
         uint64_t off = 0;
         for (int r = 0; r < size; r++) {
             sdispl[r] = off;
@@ -291,12 +283,12 @@ int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint6
             }
             if (MPI_Alltoallv(sbuf, v, v + size, MPI_BYTE, *rbuf, v + 2 * size, v + 3 * size,
                               MPI_BYTE, comm) != MPI_SUCCESS)
-                rc = afmt_fail(f->errmsg, AFMT_EMPI, "%s: MPI_Alltoallv failed", what);
+                rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Alltoallv failed", what);
         } else {
             rc = pairwise(comm, rank, size, sbuf, scount, sdispl, *rbuf, rcount, rdispl, req);
-            if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "%s: point-to-point exchange failed", what);
+            if (rc != AFMT_OK) afmt_fail(g->errmsg, rc, "%s: point-to-point exchange failed", what);
         }
-        rc = afmt__agree(f, rc);
+        rc = agree(g, rc);
     }
     free(v);
     free(sdispl);

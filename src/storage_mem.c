@@ -7,10 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 typedef struct mem_image {
     char *name;
     uint8_t *data;
-    size_t len, cap;
+    size_t len;
+    uint64_t cap;
     int refs;   /* open handles */
     int linked; /* reachable by name in the registry */
     struct mem_image *next;
@@ -65,14 +68,7 @@ static mem_image *new_image(const char *name) {
 
 /* Makes room for need bytes (doubling, so appends stay amortised O(1)). */
 static int reserve(mem_image *m, size_t need) {
-    if (need <= m->cap) return 1;
-    size_t cap = m->cap ? m->cap : 4096;
-    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    uint8_t *d = realloc(m->data, cap);
-    if (!d) return 0;
-    m->data = d;
-    m->cap = cap;
-    return 1;
+    return afmt__grow((void **)&m->data, &m->cap, need, 1, 4096) == AFMT_OK;
 }
 
 /* Sets the image's length, zero-filling any new bytes. */

@@ -20,16 +20,24 @@ void afmt_advise_huge(void *p, size_t n) {
 #endif
 }
 
-int afmt_grow(uint8_t **buf, uint64_t *cap, uint64_t need) {
-    if (*buf && need <= *cap) return AFMT_OK;
-    if (need > SIZE_MAX) return AFMT_ENOMEM;
-    size_t n = need ? (size_t)need : 1;
-    uint8_t *p = realloc(*buf, n);
-    if (!p) return AFMT_ENOMEM;
-    afmt_advise_huge(p, n);
-    *buf = p;
-    *cap = n;
+int afmt__grow(void **p, uint64_t *cap, uint64_t need, size_t esz, uint64_t first) {
+    if (need <= *cap && (*p || first)) return AFMT_OK;
+    uint64_t nc = need ? need : 1;
+    if (first) {
+        nc = *cap ? *cap : first;
+        while (nc < need) nc = nc > UINT64_MAX / 2 ? need : nc * 2;
+    }
+    if (nc > SIZE_MAX / esz) return AFMT_ENOMEM;
+    void *q = realloc(*p, (size_t)nc * esz);
+    if (!q) return AFMT_ENOMEM;
+    afmt_advise_huge(q, (size_t)nc * esz);
+    *p = q;
+    *cap = nc;
     return AFMT_OK;
+}
+
+int afmt_grow(uint8_t **buf, uint64_t *cap, uint64_t need) {
+    return afmt__grow((void **)buf, cap, need, 1, 0);
 }
 
 void afmt_bswap_elems(void *p, size_t n, size_t esize) {
@@ -60,15 +68,12 @@ int afmt_buf_reserve(afmt_buf *b, size_t n) {
         b->oom = 1;
         return AFMT_ENOMEM;
     }
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < want) cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-    uint8_t *d = realloc(b->data, cap);
-    if (!d) {
+    uint64_t cap = b->cap;
+    if (afmt__grow((void **)&b->data, &cap, want, 1, 256) != AFMT_OK) {
         b->oom = 1;
         return AFMT_ENOMEM;
     }
-    b->data = d;
-    b->cap = cap;
+    b->cap = (size_t)cap;
     return AFMT_OK;
 }
 

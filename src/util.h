@@ -64,10 +64,24 @@ void afmt_buf_u32(afmt_buf *b, uint32_t v);
 void afmt_buf_u64(afmt_buf *b, uint64_t v);
 void afmt_buf_zero(afmt_buf *b, size_t n);
 
-/* ---- large work buffers ---- */
-/* Grows *buf (realloc, contents kept) to at least need bytes (exactly need when it
- * grows); *cap is its size. AFMT_OK, or AFMT_ENOMEM with *buf unchanged. */
+/* ---- growing buffers and arrays: the one realloc policy ---- */
+/* Grows *p (realloc, contents kept) to room for at least need elements of esz bytes;
+ * *cap counts elements. first == 0: exactly need (at least 1) when it grows, for buffers
+ * whose size is known; else doubling from *cap (from first if *cap is 0), which keeps
+ * appends amortized O(1) (and need 0 allocates nothing). Exact growth makes a real buffer
+ * even for need 0 (no NULL + 0). AFMT_OK, or
+ * AFMT_ENOMEM with *p and *cap unchanged. */
+int afmt__grow(void **p, uint64_t *cap, uint64_t need, size_t esz, uint64_t first);
+/* afmt__grow on a typed array: AFMT__GROW(f->staged, f->cap_staged, n + 1, 64). */
+#define AFMT__GROW(arr, cap, need, first)                                                          \
+    afmt__grow((void **)&(arr), &(cap), (need), sizeof *(arr), (first))
+/* A byte buffer grown to exactly need bytes: afmt__grow(buf, cap, need, 1, 0). */
 int afmt_grow(uint8_t **buf, uint64_t *cap, uint64_t need);
+
+/* The largest single transfer: a storage request, an MPI message, a piece of a commit's
+ * data write. 1 GiB fits an int count with room, and is large enough that the cost per
+ * request vanishes. */
+#define AFMT_PIECE ((uint64_t)1 << 30)
 /* Asks the kernel to back the whole 2 MiB pages inside [p, p+n) with transparent huge
  * pages (Linux; a no-op elsewhere and for buffers under 4 MiB). Block-sized buffers are
  * written once per block: with 4 KiB pages a fresh buffer costs a page fault every

@@ -100,40 +100,18 @@ static int grow_arena(afmt_alloc *a, size_t need) {
     return grow(&a->arena, &a->arena_cap, need, 1);
 }
 
+/* Whole transfers on the spill file (util.h): 0, or -1 with errno set; a spill file
+ * shorter than what we wrote was tampered with (EIO). */
 static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off) {
-    while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, (off_t)off);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = ENOSPC; /* no progress and no errno: treat as a full device */
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
+    uint64_t done;
+    return afmt__pwrite_all(fd, p, n, off, UINT64_MAX, &done) == 0 ? 0 : -1;
 }
 
 static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off) {
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (r == 0) {
-            errno = EIO; /* the file is shorter than what we wrote: it was tampered with */
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
+    uint64_t done;
+    int r = afmt__pread_all(fd, p, n, off, UINT64_MAX, &done);
+    if (r > 0) errno = EIO;
+    return r == 0 ? 0 : -1;
 }
 
 static int spill_open(afmt_alloc *a) {

@@ -22,9 +22,9 @@ typedef struct {
 } afmt_alloc_block;
 
 typedef struct {
-    uint64_t block_size; /* target raw bytes per block */
-    uint64_t mem_budget; /* stored bytes kept in memory before spilling */
-    const char *spill_dir;
+    uint64_t block_size;   /* target raw bytes per block */
+    uint64_t mem_budget;   /* stored bytes kept in memory before spilling */
+    const char *spill_dir; /* NULL or "": $TMPDIR, or /tmp (resolved here only) */
     uint32_t codec;
     int level;
 } afmt_alloc_config;

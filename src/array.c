@@ -23,14 +23,7 @@ static int name_ok(afmt_file *f, const char *fn, const char *what, const char *s
 
 /* Room for one more pending array record (more room changes nothing). */
 static int reserve_pending_array(afmt_file *f) {
-    if (f->n_pend_arrays == f->cap_pend_arrays) {
-        uint64_t cap = f->cap_pend_arrays ? 2 * f->cap_pend_arrays : 8;
-        afmt_array_rec *p = realloc(f->pend_arrays, sizeof *p * (size_t)cap);
-        if (!p) return AFMT_ENOMEM;
-        f->pend_arrays = p;
-        f->cap_pend_arrays = cap;
-    }
-    return AFMT_OK;
+    return AFMT__GROW(f->pend_arrays, f->cap_pend_arrays, f->n_pend_arrays + 1, 8);
 }
 
 /* COLLECTIVE. The metadata calls change nothing until every rank has the memory for the
@@ -190,15 +183,7 @@ int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t
         if (afmt_host_is_big_endian()) afmt_bswap_elems(le, (size_t)n, es);
         if (bytes) memcpy(mine, le, (size_t)bytes);
     }
-    if (rc == AFMT_OK && f->n_pend_attrs == f->cap_pend_attrs) {
-        uint64_t cap = f->cap_pend_attrs ? 2 * f->cap_pend_attrs : 8;
-        afmt_attr_rec *p = realloc(f->pend_attrs, sizeof *p * (size_t)cap);
-        if (!p) rc = AFMT_ENOMEM;
-        if (p) {
-            f->pend_attrs = p;
-            f->cap_pend_attrs = cap;
-        }
-    }
+    if (rc == AFMT_OK) rc = AFMT__GROW(f->pend_attrs, f->cap_pend_attrs, f->n_pend_attrs + 1, 8);
     if (rc == AFMT_OK) rc = afmt_index_reserve_attr(&f->idx, id, key);
     if (rc == AFMT_OK) rc = afmt__consist_reserve(f);
     if ((rc = agree_reserved(f, AFMT_CALL_SET_ATTR, rc, fn, key)) != AFMT_OK) {

@@ -12,8 +12,6 @@
 #include "file.h"
 #include "util.h"
 
-#define PIECE ((uint64_t)1 << 30)
-
 static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -34,7 +32,7 @@ static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64
         while (rc == AFMT_OK && job->alloc) {
             const void *p;
             uint64_t n, at = pos;
-            rc = afmt_alloc_next_piece(job->alloc, &pos, PIECE, &p, &n);
+            rc = afmt_alloc_next_piece(job->alloc, &pos, AFMT_PIECE, &p, &n);
             if (rc != AFMT_OK) {
                 afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path,
                           afmt_alloc_errmsg(job->alloc));
@@ -47,14 +45,14 @@ static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64
         return rc;
     }
     /* Collective: every rank makes the same number of calls, with 0 bytes once done.
-     * Pieces can be shorter than PIECE (the spilled/in-memory boundary), so the ranks
+     * Pieces can be shorter than AFMT_PIECE (the spilled/in-memory boundary), so the ranks
      * agree each round whether anyone still has bytes. */
     uint64_t pos = 0;
     for (;;) {
         const void *p = NULL;
         uint64_t n = 0, at = pos;
         if (rc == AFMT_OK && job->alloc && pos < mine) {
-            rc = afmt_alloc_next_piece(job->alloc, &pos, PIECE, &p, &n);
+            rc = afmt_alloc_next_piece(job->alloc, &pos, AFMT_PIECE, &p, &n);
             if (rc != AFMT_OK) {
                 afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path,
                           afmt_alloc_errmsg(job->alloc));

@@ -208,8 +208,7 @@ int afmt_compact(afmt_file *f) {
     if (rc != AFMT_OK) goto out;
     /* Local work (allocations, this rank's share of the blocks, rank 0's empty superblock
      * region), then one agreement. */
-    const char *dir = f->opts.spill_dir ? f->opts.spill_dir : getenv("TMPDIR");
-    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, dir && *dir ? dir : "/tmp",
+    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, f->opts.spill_dir,
                              f->opts.codec, f->opts.level};
     if (afmt_alloc_create(&alloc, &cfg) != AFMT_OK || collect_live(&f->idx, &lc, &n) != AFMT_OK ||
         live_metadata(&f->idx, &arrays, &na, &attrs, &nt) != AFMT_OK ||

@@ -27,10 +27,7 @@
 #define HDR_B 32
 
 static int owner_of(uint64_t a, uint64_t c, int size) {
-    uint64_t x = a * 0x9E3779B97F4A7C15ull ^ (c + 0x632BE59BD9B4E019ull);
-    x ^= x >> 33;
-    x *= 0xFF51AFD7ED558CCDull;
-    x ^= x >> 33;
+    uint64_t x = afmt__mix64(a * 0x9E3779B97F4A7C15ull ^ (c + 0x632BE59BD9B4E019ull));
     return (int)(x % (uint64_t)size);
 }
 
@@ -186,14 +183,9 @@ static int parse_keys(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
                 return afmt_fail(f->errmsg, AFMT_EINVAL,
                                  "afmt_commit(%s): chunk keys: rank %d sent a truncated record",
                                  f->path, src);
-            if (*nk == cap) {
-                cap = cap ? 2 * cap : 256;
-                key_rec *kk = realloc(*keys, sizeof *kk * (size_t)cap);
-                if (!kk)
-                    return afmt_fail(f->errmsg, AFMT_ENOMEM,
-                                     "afmt_commit(%s): out of memory for the chunk keys", f->path);
-                *keys = kk;
-            }
+            if (AFMT__GROW(*keys, cap, *nk + 1, 256) != AFMT_OK)
+                return afmt_fail(f->errmsg, AFMT_ENOMEM,
+                                 "afmt_commit(%s): out of memory for the chunk keys", f->path);
             key_rec *k = &(*keys)[*nk];
             k->a = afmt_get_u64(p);
             k->c = afmt_get_u64(p + 8);
@@ -327,15 +319,9 @@ static int list_pieces(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount
                                  "afmt_commit(\"%s\"): shared chunks: rank %d sent pieces of "
                                  "chunk %llu to rank %d, which did not write it partly",
                                  arr->d.name, src, (unsigned long long)c, f->rank);
-            if (*nref == cap) {
-                cap = cap ? 2 * cap : 64;
-                piece_ref *r = realloc(*refs, sizeof *r * (size_t)cap);
-                if (!r)
-                    return afmt_fail(f->errmsg, AFMT_ENOMEM,
-                                     "afmt_commit(%s): out of memory for the shared chunks",
-                                     f->path);
-                *refs = r;
-            }
+            if (AFMT__GROW(*refs, cap, *nref + 1, 64) != AFMT_OK)
+                return afmt_fail(f->errmsg, AFMT_ENOMEM,
+                                 "afmt_commit(%s): out of memory for the shared chunks", f->path);
             (*refs)[(*nref)++] = (piece_ref){*pos, p};
             p += HDR_B + rb + bytes;
             left -= HDR_B + rb + bytes;

@@ -19,18 +19,9 @@
 #include <xxhash.h>
 
 #include "afmt.h"
+#include "util.h"
 
 #define HMAP_MIN_CAP 16
-
-static uint64_t mix64(uint64_t x) {
-    /* The splitmix64 finalizer: every input bit affects every output bit. */
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBull;
-    x ^= x >> 31;
-    return x;
-}
 
 static uint64_t seed[2];
 static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
@@ -49,8 +40,9 @@ static void seed_init(void) {
         /* No entropy source: time, pid and an address still differ between runs. */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        seed[0] = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)getpid());
-        seed[1] = mix64(seed[0] ^ (uint64_t)(uintptr_t)&seed);
+        seed[0] =
+            afmt__mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)getpid());
+        seed[1] = afmt__mix64(seed[0] ^ (uint64_t)(uintptr_t)&seed);
     }
 }
 
@@ -59,7 +51,7 @@ static uint64_t hash2(uint64_t k1, uint64_t k2) {
     /* k2 is mixed before it is combined, so that (a, b) and (b, a) or keys differing by
      * the same amount in both halves do not collide systematically; the secret enters
      * both halves before any mixing. */
-    return mix64(k1 ^ seed[0] ^ mix64(k2 + seed[1] + 0x9E3779B97F4A7C15ull));
+    return afmt__mix64(k1 ^ seed[0] ^ afmt__mix64(k2 + seed[1] + 0x9E3779B97F4A7C15ull));
 }
 
 static int fits(uint64_t used, uint64_t cap) {

@@ -279,15 +279,9 @@ int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint6
             afmt__fill_box(arr, buf, count, bstart, it.sel_count);
             continue;
         }
-        if (n_items == cap_items) {
-            uint64_t cap = cap_items ? 2 * cap_items : 16;
-            read_item *p = realloc(items, sizeof *p * (size_t)cap);
-            if (!p) {
-                rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory", name);
-                break;
-            }
-            items = p;
-            cap_items = cap;
+        if (AFMT__GROW(items, cap_items, n_items + 1, 16) != AFMT_OK) {
+            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory", name);
+            break;
         }
         ri.block = loc->block;
         ri.offset = loc->offset;

@@ -17,13 +17,13 @@
 #include <sys/random.h>
 #endif
 
-#define DEFAULT_MAX_PIECE ((uint64_t)1 << 30)
+#include "util.h"
 
 /* Test-only knob (see storage.h); a plain static because tests set it between I/O. */
-static uint64_t max_piece = DEFAULT_MAX_PIECE;
+static uint64_t max_piece = AFMT_PIECE;
 
 void afmt_storage_set_max_piece(uint64_t bytes) {
-    if (bytes == 0) bytes = DEFAULT_MAX_PIECE;
+    if (bytes == 0) bytes = AFMT_PIECE;
     if (bytes > (uint64_t)INT_MAX) bytes = (uint64_t)INT_MAX;
     max_piece = bytes;
 }
@@ -425,9 +425,7 @@ static void random_suffix(char *out) {
         uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
                      ((uint64_t)getpid() << 16) ^ ++counter;
         for (size_t i = got; i < sizeof b; i++) {
-            x ^= x >> 33;
-            x *= 0xff51afd7ed558ccdULL;
-            x ^= x >> 29;
+            x = afmt__mix64(x + i);
             b[i] = (uint8_t)x;
         }
     }

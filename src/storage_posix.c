@@ -1,5 +1,6 @@
 /* storage_posix.c - the POSIX backend: one file descriptor per rank (meant for one
- * process: serial tools); pread/pwrite loops that survive EINTR and short transfers. */
+ * process: serial tools); whole transfers in pieces (util.h afmt__pread_all: EINTR and
+ * short transfers retried). */
 #include "storage.h"
 
 #include <errno.h>
@@ -9,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "util.h"
 
 typedef struct {
     int fd;
@@ -30,6 +33,11 @@ static int sys_fail(afmt_storage *st, int e, const char *op, uint64_t off, uint6
                      (unsigned long long)off, (unsigned long long)len, errtext(e, eb, sizeof eb));
 }
 
+/* The request that failed: what was left of len after done, at most one piece. */
+static uint64_t left(uint64_t len, uint64_t done, uint64_t piece) {
+    return len - done < piece ? len - done : piece;
+}
+
 /* off_t is signed: the whole range must fit in it. */
 static int range_ok(afmt_storage *st, const char *op, uint64_t off, uint64_t len) {
     if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off || len > SIZE_MAX)
@@ -43,21 +51,14 @@ static int p_read_at(afmt_storage *st, uint64_t off, void *buf, uint64_t len) {
     int rc = range_ok(st, "pread", off, len);
     if (rc) return rc;
     uint64_t piece = afmt_storage_max_piece_(), done = 0;
-    while (done < len) {
-        size_t n = (size_t)(len - done < piece ? len - done : piece);
-        ssize_t got = pread(p->fd, (char *)buf + done, n, (off_t)(off + done));
-        if (got < 0) {
-            if (errno == EINTR) continue;
-            return sys_fail(st, errno, "pread", off + done, n);
-        }
-        if (got == 0)
-            return afmt_fail(st->errmsg, AFMT_EIO,
-                             "pread(%s, off=%llu, len=%llu): short read (end of file at "
-                             "off=%llu)",
-                             st->path, (unsigned long long)off, (unsigned long long)len,
-                             (unsigned long long)(off + done));
-        done += (uint64_t)got;
-    }
+    int r = afmt__pread_all(p->fd, buf, len, off, piece, &done);
+    if (r < 0) return sys_fail(st, errno, "pread", off + done, left(len, done, piece));
+    if (r > 0)
+        return afmt_fail(st->errmsg, AFMT_EIO,
+                         "pread(%s, off=%llu, len=%llu): short read (end of file at "
+                         "off=%llu)",
+                         st->path, (unsigned long long)off, (unsigned long long)len,
+                         (unsigned long long)(off + done));
     return AFMT_OK;
 }
 
@@ -66,17 +67,8 @@ static int p_write_at(afmt_storage *st, uint64_t off, const void *buf, uint64_t 
     int rc = range_ok(st, "pwrite", off, len);
     if (rc) return rc;
     uint64_t piece = afmt_storage_max_piece_(), done = 0;
-    while (done < len) {
-        size_t n = (size_t)(len - done < piece ? len - done : piece);
-        ssize_t put = pwrite(p->fd, (const char *)buf + done, n, (off_t)(off + done));
-        if (put < 0) {
-            if (errno == EINTR) continue;
-            return sys_fail(st, errno, "pwrite", off + done, n);
-        }
-        /* A zero-byte write of a nonzero request would loop forever: treat as full. */
-        if (put == 0) return sys_fail(st, ENOSPC, "pwrite", off + done, n);
-        done += (uint64_t)put;
-    }
+    if (afmt__pwrite_all(p->fd, buf, len, off, piece, &done) != 0)
+        return sys_fail(st, errno, "pwrite", off + done, left(len, done, piece));
     return AFMT_OK;
 }
 

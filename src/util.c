@@ -1,8 +1,12 @@
-/* util.c - byte buffers, dtype table, byte swapping and the checksum. */
+/* util.c - byte buffers and the growth policy, whole transfers on a descriptor, dtype
+ * table, byte swapping and the checksum. */
 #include "util.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -38,6 +42,36 @@ int afmt__grow(void **p, uint64_t *cap, uint64_t need, size_t esz, uint64_t firs
 
 int afmt_grow(uint8_t **buf, uint64_t *cap, uint64_t need) {
     return afmt__grow((void **)buf, cap, need, 1, 0);
+}
+
+/* The one loop behind afmt__pread_all and afmt__pwrite_all. */
+static int pio_all(int fd, int write, uint8_t *p, uint64_t n, uint64_t off, uint64_t max,
+                   uint64_t *done) {
+    *done = 0;
+    if (max > SSIZE_MAX) max = SSIZE_MAX;
+    while (*done < n) {
+        size_t k = (size_t)(n - *done < max ? n - *done : max);
+        off_t at = (off_t)(off + *done);
+        ssize_t r = write ? pwrite(fd, p + *done, k, at) : pread(fd, p + *done, k, at);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0 && !write) return 1;
+        if (r == 0) {
+            errno = ENOSPC; /* no progress and no errno: treat as a full device */
+            return -1;
+        }
+        *done += (uint64_t)r;
+    }
+    return 0;
+}
+
+int afmt__pread_all(int fd, void *p, uint64_t n, uint64_t off, uint64_t max, uint64_t *done) {
+    return pio_all(fd, 0, p, n, off, max, done);
+}
+
+int afmt__pwrite_all(int fd, const void *p, uint64_t n, uint64_t off, uint64_t max,
+                     uint64_t *done) {
+    return pio_all(fd, 1, (uint8_t *)(uintptr_t)p, n, off, max, done);
 }
 
 void afmt_bswap_elems(void *p, size_t n, size_t esize) {

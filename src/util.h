@@ -36,6 +36,17 @@ static inline int afmt_host_is_big_endian(void) {
 /* Reverses the bytes of each of n elements of size esize in place (no-op for esize 1). */
 void afmt_bswap_elems(void *p, size_t n, size_t esize);
 
+/* The splitmix64 finalizer: every input bit affects every output bit. Unkeyed: the same
+ * on every rank (the exchange's owner of a chunk); hmap.c keys it with a secret. */
+static inline uint64_t afmt__mix64(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBull;
+    x ^= x >> 31;
+    return x;
+}
+
 /* ---- checked u64 arithmetic: return 0 on overflow ---- */
 static inline int afmt_mul_ok(uint64_t a, uint64_t b, uint64_t *out) {
     if (a != 0 && b > UINT64_MAX / a) return 0;
@@ -88,6 +99,14 @@ int afmt_grow(uint8_t **buf, uint64_t *cap, uint64_t need);
  * 4 KiB, which profiles showed as a fifth of a compressed write. A hint: failure is
  * harmless. */
 void afmt_advise_huge(void *p, size_t n);
+
+/* ---- whole transfers on a descriptor (spill file, POSIX backend) ---- */
+/* n bytes at off through fd, at most max bytes per system call, retried after EINTR and
+ * short transfers. 0: done. -1: errno says why, *done holds the bytes moved before it. A
+ * write that moves nothing sets ENOSPC (it would loop forever); a read that meets the end
+ * of the file returns 1 instead. */
+int afmt__pread_all(int fd, void *p, uint64_t n, uint64_t off, uint64_t max, uint64_t *done);
+int afmt__pwrite_all(int fd, const void *p, uint64_t n, uint64_t off, uint64_t max, uint64_t *done);
 
 /* ---- dtypes ---- */
 /* Element size in bytes, 0 for an invalid dtype. */

@@ -56,11 +56,8 @@ void afmt__chunk_decode(const afmt_array *arr, void *dst, const void *src, uint6
 
 int afmt__ensure_alloc(afmt_file *f) {
     if (f->alloc) return AFMT_OK;
-    const char *dir = f->opts.spill_dir;
-    if (!dir) dir = getenv("TMPDIR");
-    if (!dir || !*dir) dir = "/tmp";
-    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, dir, f->opts.codec,
-                             f->opts.level};
+    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, f->opts.spill_dir,
+                             f->opts.codec, f->opts.level};
     if (afmt_alloc_create(&f->alloc, &cfg) != AFMT_OK)
         return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory for the block allocator");
     return AFMT_OK;
@@ -73,13 +70,7 @@ static int staged_get(afmt_file *f, uint64_t array_id, uint64_t chunk_index, afm
         *out = &f->staged[*pos];
         return AFMT_OK;
     }
-    if (f->n_staged == f->cap_staged) {
-        uint64_t cap = f->cap_staged ? 2 * f->cap_staged : 64;
-        afmt_staged *p = realloc(f->staged, sizeof *p * (size_t)cap);
-        if (!p) return AFMT_ENOMEM;
-        f->staged = p;
-        f->cap_staged = cap;
-    }
+    if (AFMT__GROW(f->staged, f->cap_staged, f->n_staged + 1, 64) != AFMT_OK) return AFMT_ENOMEM;
     if (afmt_hmap_put(&f->staged_map, array_id, chunk_index, f->n_staged) != AFMT_OK)
         return AFMT_ENOMEM;
     afmt_staged *s = &f->staged[f->n_staged++];

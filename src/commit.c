@@ -327,21 +327,11 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     rc = st->ops->sync(st);
     if (rc != AFMT_OK) st_fail(f, st, rc, "syncing data and footer");
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
-    if (f->rank == 0) {
-        uint8_t slot[AFMT_SLOT_SIZE];
-        afmt_super_encode(&next, slot);
-        rc = st->ops->write_at(st, afmt_super_slot_offset(next.generation), slot, sizeof slot);
-        if (rc != AFMT_OK) st_fail(f, st, rc, "writing the superblock");
-    }
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
+    /* The slot, then its sync (publish.h): once written, the new layer is what a reader
+     * finds, so the handle adopts it; the caller reports late_rc. */
+    if ((rc = afmt__write_slot(f, st, &next, AFMT_OK, "afmt_commit", &job->late_rc)) != AFMT_OK)
+        goto fail;
     job->durable = 1;
-    /* The slot is written: from here the new layer is what a reader finds, so a failed
-     * sync must not pretend the commit did not happen (a retry would rewrite the footer
-     * the slot points at). The handle adopts the layer; the caller reports late_rc. */
-    rc = st->ops->sync(st);
-    if (rc != AFMT_OK) st_fail(f, st, rc, "syncing the superblock");
-    job->late_rc = afmt__agree(f, rc);
-    rc = AFMT_OK;
 
     f->stats.sync = MPI_Wtime() - t;
 

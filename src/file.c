@@ -429,6 +429,28 @@ int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_
     return AFMT_OK;
 }
 
+/* Rank 0 of a rollback: the checksum of layer li's footer, read back (the slot records
+ * it, and the handle's index keeps no footer bytes). */
+static int footer_checksum(afmt_file *f, const afmt_layer_info *li, uint64_t *sum) {
+    uint8_t *buf = malloc(li->footer_length ? (size_t)li->footer_length : 1);
+    if (!buf) return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_rollback: out of memory");
+    int rc = f->st->ops->read_at(f->st, li->footer_offset, buf, li->footer_length);
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "afmt_rollback: %s", f->st->errmsg);
+    else
+        *sum = afmt_checksum(buf, (size_t)li->footer_length);
+    free(buf);
+    return rc;
+}
+
+int afmt__write_slot(afmt_file *f, afmt_storage *st, const afmt_super *next, int rc, const char *fn,
+                     int *late_rc) {
+    afmt__group g = group_of(f);
+    char what[AFMT_ERRMSG_MAX];
+    snprintf(what, sizeof what, "%s(%s)", fn, f->path);
+    return afmt__publish_slot(&g, st, next, rc, what, late_rc);
+}
+
 int afmt_rollback(afmt_file *f, uint64_t layer) {
     const char *fn = "afmt_rollback";
     int rc = afmt__check(f, fn);
@@ -461,29 +483,14 @@ int afmt_rollback(afmt_file *f, uint64_t layer) {
     next.footer_offset = li->footer_offset;
     next.footer_length = li->footer_length;
     next.nlayers = k + 1;
-    if (f->rank == 0) {
-        uint8_t *buf = malloc(li->footer_length ? (size_t)li->footer_length : 1);
-        if (!buf) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_rollback: out of memory");
-        if (rc == AFMT_OK &&
-            (rc = f->st->ops->read_at(f->st, li->footer_offset, buf, li->footer_length)) != AFMT_OK)
-            afmt_fail(f->errmsg, rc, "afmt_rollback: %s", f->st->errmsg);
-        if (rc == AFMT_OK) {
-            next.footer_checksum = afmt_checksum(buf, (size_t)li->footer_length);
-            uint8_t slot[AFMT_SLOT_SIZE];
-            afmt_super_encode(&next, slot);
-            rc = f->st->ops->write_at(f->st, afmt_super_slot_offset(next.generation), slot,
-                                      sizeof slot);
-            if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_rollback: %s", f->st->errmsg);
-        }
-        free(buf);
-    }
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    if (f->rank == 0) rc = footer_checksum(f, li, &next.footer_checksum);
+    int sync_rc;
+    if ((rc = afmt__write_slot(f, f->st, &next, rc, "afmt_rollback", &sync_rc)) != AFMT_OK)
+        return rc;
     /* The slot is written: the file is rolled back whatever follows, so the handle must
      * follow it (like a commit after its durable point): reload, or become stale. A
      * failed sync is reported after that, as a commit reports it. */
-    rc = f->st->ops->sync(f->st);
-    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_rollback(%s): %s", f->path, f->st->errmsg);
-    rc = afmt__agree(f, rc);
+    rc = sync_rc;
     char late[AFMT_ERRMSG_MAX];
     memcpy(late, f->errmsg, sizeof late);
     int lrc = afmt__reload(f);

@@ -17,6 +17,7 @@
 #include "index.h"
 #include "lock.h"
 #include "mpiutil.h"
+#include "publish.h"
 #include "storage.h"
 #include "superblock.h"
 
@@ -212,6 +213,10 @@ int afmt__reload(afmt_file *f);
  * lock.h's afmt__lock_copy_inode and afmt__lock_adopt_inode on f's lock. */
 int afmt__lock_inode_copy(afmt_file *f, int fd, int *out);
 void afmt__lock_inode_adopt(afmt_file *f, int fd);
+
+/* COLLECTIVE. publish.h's slot write and sync on f's ranks, messages "fn(path): ...". */
+int afmt__write_slot(afmt_file *f, afmt_storage *st, const afmt_super *next, int rc, const char *fn,
+                     int *late_rc);
 
 /* mpiutil.h's data movement on the handle's communicator, message in f->errmsg. */
 int afmt__share_buf(afmt_file *f, afmt_buf *b, int rc, const char *what);

@@ -282,8 +282,6 @@ int afmt_footer_encode(const afmt_layer *L, afmt_buf *out) {
 
 /* ---- decoding ---- */
 
-/* Fails with "footer (N bytes): <message>". */
-#define BAD(...) fail_at(errmsg, len, __VA_ARGS__)
 static int fail_at(char *errmsg, uint64_t len, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -318,102 +316,28 @@ static const char *heap_str(const heap_t *hp, const uint8_t *ref, char *dst, siz
     return NULL;
 }
 
-static int decode_arrays(const uint8_t *p, uint64_t len, uint64_t pos, uint64_t end,
-                         uint32_t rec_size, uint32_t dim_size, const heap_t *hp, afmt_layer *L,
-                         char *errmsg) {
-    for (uint64_t i = 0; i < L->n_arrays; i++) {
-        afmt_array_rec *r = &L->arrays[i];
-        if (end - pos < rec_size)
-            return BAD("array record %llu: fixed part (%u bytes) at section offset %llu runs "
-                       "past the array section",
-                       (ull)i, rec_size, (ull)pos);
-        const uint8_t *q = p + pos;
-        r->id = afmt_get_u64(q);
-        r->kind = afmt_get_u32(q + 8);
-        r->flags = afmt_get_u32(q + 12);
-        uint32_t dtype = afmt_get_u32(q + 16), ndim = afmt_get_u32(q + 20);
-        memcpy(r->fill, q + 40, 8);
-        uint64_t flen = 0;
-        const char *why = heap_str(hp, q + 24, r->name, AFMT_MAX_NAME, &flen);
-        if (why)
-            return BAD("array record %llu (id %llu): name (length %llu) %s", (ull)i, (ull)r->id,
-                       (ull)flen, why);
-        if (r->id == 0 || r->id >= L->next_array_id)
-            return BAD("array record %llu (\"%s\"): id %llu not in 1..next_array_id-1 = %llu",
-                       (ull)i, r->name, (ull)r->id, (ull)(L->next_array_id - 1));
-        if (ndim > AFMT_MAX_NDIM)
-            return BAD("array record %llu (\"%s\"): ndim %u > %d", (ull)i, r->name, ndim,
-                       AFMT_MAX_NDIM);
-        pos += rec_size;
-        /* ndim <= 32 and dim_size < 2^32: no overflow. */
-        if (end - pos < (uint64_t)ndim * dim_size)
-            return BAD("array record %llu (\"%s\"): %u dims of %u bytes run past the array "
-                       "section",
-                       (ull)i, r->name, ndim, dim_size);
-        r->ndim = (int)ndim;
-        r->dtype = (afmt_dtype)(afmt_dtype_valid((int)dtype) ? dtype : 0);
-        if (r->kind == AFMT_REC_DELETE) {
-            static const uint8_t zero[8] = {0};
-            if (ndim != 0 || dtype != 0 || r->flags != 0 || memcmp(r->fill, zero, 8) != 0)
-                return BAD("array record %llu (\"%s\"): DELETE record with nonzero ndim %u, "
-                           "dtype %u, flags 0x%x or fill",
-                           (ull)i, r->name, ndim, dtype, r->flags);
-            continue;
-        }
-        if (r->kind != AFMT_REC_DEFINE)
-            return BAD("array record %llu (\"%s\"): unknown kind %u", (ull)i, r->name, r->kind);
-        if (!afmt_dtype_valid((int)dtype))
-            return BAD("array record %llu (\"%s\"): invalid dtype %u", (ull)i, r->name, dtype);
-        if (r->flags & ~KNOWN_ARRAY_FLAGS)
-            return BAD("array record %llu (\"%s\"): unknown flags 0x%x", (ull)i, r->name, r->flags);
-        for (size_t k = afmt_dtype_size(r->dtype); k < 8; k++)
-            if (r->fill[k])
-                return BAD("array record %llu (\"%s\"): fill value padding byte %zu is 0x%02x, "
-                           "not 0",
-                           (ull)i, r->name, k, r->fill[k]);
-        uint64_t nelem = 1;
-        for (uint32_t d = 0; d < ndim; d++) {
-            const uint8_t *dq = p + pos;
-            r->shape[d] = afmt_get_u64(dq);
-            r->chunk[d] = afmt_get_u64(dq + 8);
-            why = heap_str(hp, dq + 16, r->dims[d], AFMT_MAX_DIMNAME, &flen);
-            if (why)
-                return BAD("array record %llu (\"%s\"): dim %u name (length %llu) %s", (ull)i,
-                           r->name, d, (ull)flen, why);
-            if (r->shape[d] == 0 || r->chunk[d] == 0 || r->chunk[d] > r->shape[d])
-                return BAD("array record %llu (\"%s\"): dim %u has shape %llu, chunk %llu "
-                           "(need 1 <= chunk <= shape)",
-                           (ull)i, r->name, d, (ull)r->shape[d], (ull)r->chunk[d]);
-            if (!afmt_mul_ok(nelem, r->shape[d], &nelem))
-                return BAD("array record %llu (\"%s\"): element count overflows u64 at dim %u",
-                           (ull)i, r->name, d);
-            pos += dim_size;
-        }
-        afmt_grid g;
-        uint64_t abytes = 0, cbytes = 0;
-        size_t es = afmt_dtype_size(r->dtype);
-        if (afmt_grid_init(&g, r->ndim, r->shape, r->chunk) != AFMT_OK ||
-            afmt_grid_bytes(&g, es, &abytes, &cbytes) != AFMT_OK) {
-            if (!afmt_mul_ok(nelem, es, &abytes))
-                return BAD("array record %llu (\"%s\"): %llu elements of %zu bytes overflow u64",
-                           (ull)i, r->name, (ull)nelem, es);
-            return BAD("array record %llu (\"%s\"): a chunk of %llu bytes exceeds the limit of "
-                       "%llu",
-                       (ull)i, r->name, (ull)cbytes, (ull)AFMT_MAX_CHUNK_BYTES);
-        }
-    }
-    if (pos != end)
-        return BAD("array section has %llu bytes after its %llu records", (ull)(end - pos),
-                   (ull)L->n_arrays);
-    return AFMT_OK;
-}
+/* One footer being decoded: its bytes, and what the header says of its sections. */
+typedef struct {
+    const uint8_t *p;
+    uint64_t len;
+    char *errmsg;
+    uint32_t hsize, arec, adim, brec, crec, trec; /* header and record sizes */
+    uint64_t na, nb, nc, nt;                      /* record counts */
+    uint64_t sa, sh;                              /* array section and heap sizes */
+    uint64_t o_arr, o_blk, o_chk, o_att;          /* section offsets */
+    heap_t hp;
+} footer_dec;
 
-int afmt_footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errmsg) {
-    memset(L, 0, sizeof *L);
+/* Fails with "layer footer (N bytes): <message>" (d: the footer_dec at hand). */
+#define BAD(...) fail_at(d->errmsg, d->len, __VA_ARGS__)
+
+/* The checksum, magic, version, header and record sizes. */
+static int decode_header(footer_dec *d) {
+    const uint8_t *p = d->p;
+    uint64_t len = d->len;
     if (len < FH_SIZE + 8)
         return BAD("shorter than the minimum of %d bytes (header and checksum)", FH_SIZE + 8);
     if (len > SIZE_MAX) return BAD("does not fit in memory");
-
     /* The checksum first: after it, damage can only come from a faulty writer, and the
      * structural checks below say precisely what it got wrong. */
     uint64_t stored = afmt_get_u64(p + len - 8), computed = afmt_checksum(p, (size_t)(len - 8));
@@ -423,50 +347,71 @@ int afmt_footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errm
     if (memcmp(p + FH_MAGIC, FOOTER_MAGIC, 8) != 0) return BAD("bad magic");
     uint32_t version = afmt_get_u32(p + FH_VERSION);
     if (version > AFMT_FORMAT_VERSION)
-        return afmt_fail(errmsg, AFMT_EVERSION,
+        return afmt_fail(d->errmsg, AFMT_EVERSION,
                          "layer footer (%llu bytes): format version %u is newer than this "
                          "reader's %d",
                          (ull)len, version, AFMT_FORMAT_VERSION);
     if (version == 0) return BAD("bad version 0");
+    d->hsize = afmt_get_u32(p + FH_HEADER_SIZE);
+    if (d->hsize < FH_SIZE || d->hsize > len - 8)
+        return BAD("header size %u not in %d..%llu", d->hsize, FH_SIZE, (ull)(len - 8));
+    d->arec = afmt_get_u32(p + FH_ARRAY_REC_SIZE);
+    d->adim = afmt_get_u32(p + FH_ARRAY_DIM_SIZE);
+    d->brec = afmt_get_u32(p + FH_BLOCK_REC_SIZE);
+    d->crec = afmt_get_u32(p + FH_CHUNK_REC_SIZE);
+    d->trec = afmt_get_u32(p + FH_ATTR_REC_SIZE);
+    if (d->arec < ARRAY_REC) return BAD("array record size %u < %d", d->arec, ARRAY_REC);
+    if (d->adim < ARRAY_DIM) return BAD("array dim record size %u < %d", d->adim, ARRAY_DIM);
+    if (d->brec < BLOCK_REC) return BAD("block record size %u < %d", d->brec, BLOCK_REC);
+    if (d->crec < CHUNK_REC) return BAD("chunk record size %u < %d", d->crec, CHUNK_REC);
+    if (d->trec < ATTR_REC) return BAD("attribute record size %u < %d", d->trec, ATTR_REC);
+    return AFMT_OK;
+}
 
-    uint32_t hsize = afmt_get_u32(p + FH_HEADER_SIZE);
-    if (hsize < FH_SIZE || hsize > len - 8)
-        return BAD("header size %u not in %d..%llu", hsize, FH_SIZE, (ull)(len - 8));
-    uint32_t arec = afmt_get_u32(p + FH_ARRAY_REC_SIZE), adim = afmt_get_u32(p + FH_ARRAY_DIM_SIZE);
-    uint32_t brec = afmt_get_u32(p + FH_BLOCK_REC_SIZE), crec = afmt_get_u32(p + FH_CHUNK_REC_SIZE);
-    uint32_t trec = afmt_get_u32(p + FH_ATTR_REC_SIZE);
-    if (arec < ARRAY_REC) return BAD("array record size %u < %d", arec, ARRAY_REC);
-    if (adim < ARRAY_DIM) return BAD("array dim record size %u < %d", adim, ARRAY_DIM);
-    if (brec < BLOCK_REC) return BAD("block record size %u < %d", brec, BLOCK_REC);
-    if (crec < CHUNK_REC) return BAD("chunk record size %u < %d", crec, CHUNK_REC);
-    if (trec < ATTR_REC) return BAD("attribute record size %u < %d", trec, ATTR_REC);
-
-    uint64_t na = afmt_get_u64(p + FH_N_ARRAYS), nb = afmt_get_u64(p + FH_N_BLOCKS);
-    uint64_t nc = afmt_get_u64(p + FH_N_CHUNKS), nt = afmt_get_u64(p + FH_N_ATTRS);
+/* The record counts and section sizes: they must add up to the footer length. Counts are
+ * bounded by the section sizes and the sizes by the footer length before anything is
+ * allocated, so a damaged count can never ask for an absurd allocation. */
+static int decode_sections(footer_dec *d) {
+    const uint8_t *p = d->p;
+    d->na = afmt_get_u64(p + FH_N_ARRAYS);
+    d->nb = afmt_get_u64(p + FH_N_BLOCKS);
+    d->nc = afmt_get_u64(p + FH_N_CHUNKS);
+    d->nt = afmt_get_u64(p + FH_N_ATTRS);
     uint64_t sa = afmt_get_u64(p + FH_ARRAYS_SIZE), sb = afmt_get_u64(p + FH_BLOCKS_SIZE);
     uint64_t sc = afmt_get_u64(p + FH_CHUNKS_SIZE), st = afmt_get_u64(p + FH_ATTRS_SIZE);
     uint64_t sh = afmt_get_u64(p + FH_HEAP_SIZE), v = 0;
-    /* Counts are bounded by the section sizes and the sizes by the footer length before
-     * anything is allocated, so a damaged count can never ask for an absurd allocation. */
-    if (!afmt_mul_ok(nb, brec, &v) || v != sb)
-        return BAD("block section size %llu != %llu blocks * %u bytes", (ull)sb, (ull)nb, brec);
-    if (!afmt_mul_ok(nc, crec, &v) || v != sc)
-        return BAD("chunk section size %llu != %llu chunks * %u bytes", (ull)sc, (ull)nc, crec);
-    if (!afmt_mul_ok(nt, trec, &v) || v != st)
-        return BAD("attribute section size %llu != %llu attributes * %u bytes", (ull)st, (ull)nt,
-                   trec);
-    if (!afmt_mul_ok(na, arec, &v) || v > sa)
-        return BAD("array section size %llu < %llu arrays * %u bytes", (ull)sa, (ull)na, arec);
-    uint64_t total = hsize;
+    if (!afmt_mul_ok(d->nb, d->brec, &v) || v != sb)
+        return BAD("block section size %llu != %llu blocks * %u bytes", (ull)sb, (ull)d->nb,
+                   d->brec);
+    if (!afmt_mul_ok(d->nc, d->crec, &v) || v != sc)
+        return BAD("chunk section size %llu != %llu chunks * %u bytes", (ull)sc, (ull)d->nc,
+                   d->crec);
+    if (!afmt_mul_ok(d->nt, d->trec, &v) || v != st)
+        return BAD("attribute section size %llu != %llu attributes * %u bytes", (ull)st, (ull)d->nt,
+                   d->trec);
+    if (!afmt_mul_ok(d->na, d->arec, &v) || v > sa)
+        return BAD("array section size %llu < %llu arrays * %u bytes", (ull)sa, (ull)d->na,
+                   d->arec);
+    uint64_t total = d->hsize;
     if (!afmt_add_ok(total, sa, &total) || !afmt_add_ok(total, sb, &total) ||
         !afmt_add_ok(total, sc, &total) || !afmt_add_ok(total, st, &total) ||
-        !afmt_add_ok(total, sh, &total) || !afmt_add_ok(total, 8, &total) || total != len)
+        !afmt_add_ok(total, sh, &total) || !afmt_add_ok(total, 8, &total) || total != d->len)
         return BAD("header %u + sections %llu + %llu + %llu + %llu + heap %llu + checksum 8 "
                    "does not equal the footer length",
-                   hsize, (ull)sa, (ull)sb, (ull)sc, (ull)st, (ull)sh);
-    uint64_t o_arr = hsize, o_blk = o_arr + sa, o_chk = o_blk + sb, o_att = o_chk + sc,
-             o_heap = o_att + st;
+                   d->hsize, (ull)sa, (ull)sb, (ull)sc, (ull)st, (ull)sh);
+    d->sa = sa;
+    d->sh = sh;
+    d->o_arr = d->hsize;
+    d->o_blk = d->o_arr + sa;
+    d->o_chk = d->o_blk + sb;
+    d->o_att = d->o_chk + sc;
+    d->hp = (heap_t){p + d->o_att + st, sh};
+    return AFMT_OK;
+}
 
+/* The layer's own fields (id, chain pointer, data offset, ranks, flags). */
+static int decode_layer(footer_dec *d, afmt_layer *L) {
+    const uint8_t *p = d->p;
     L->layer_id = afmt_get_u64(p + FH_LAYER_ID);
     L->prev_offset = afmt_get_u64(p + FH_PREV_OFFSET);
     L->prev_length = afmt_get_u64(p + FH_PREV_LENGTH);
@@ -476,71 +421,152 @@ int afmt_footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errm
     L->flags = afmt_get_u32(p + FH_FLAGS);
     L->next_array_id = afmt_get_u64(p + FH_NEXT_ARRAY_ID);
     /* features (compatible extensions) and the reserved bytes are ignored by design. */
-    int rc = AFMT_ECORRUPT;
-    if (L->flags & ~KNOWN_LAYER_FLAGS) {
-        rc = BAD("unknown layer flags 0x%x", L->flags);
-        goto fail;
-    }
-    if (L->nranks == 0) {
-        rc = BAD("nranks is 0");
-        goto fail;
-    }
-    if (L->next_array_id == 0) {
-        rc = BAD("next_array_id is 0");
-        goto fail;
-    }
-    if (L->data_offset < AFMT_SUPER_REGION) {
-        rc = BAD("data_offset %llu is inside the superblock region", (ull)L->data_offset);
-        goto fail;
-    }
-    if ((L->prev_offset == 0) != (L->prev_length == 0)) {
-        rc = BAD("previous footer offset %llu with length %llu", (ull)L->prev_offset,
-                 (ull)L->prev_length);
-        goto fail;
-    }
-    if (L->prev_length != 0) {
-        uint64_t e = 0;
-        if (L->prev_offset < AFMT_SUPER_REGION ||
-            !afmt_add_ok(L->prev_offset, L->prev_length, &e) ||
-            !afmt_add_ok(e, AFMT_TRAILER_SIZE, &e) || e > L->data_offset) {
-            rc = BAD("previous footer at %llu, length %llu (plus trailer) does not end before "
-                     "data_offset %llu",
-                     (ull)L->prev_offset, (ull)L->prev_length, (ull)L->data_offset);
-            goto fail;
-        }
-    }
-    if ((L->flags & AFMT_LAYER_BASE) && L->prev_length != 0) {
+    if (L->flags & ~KNOWN_LAYER_FLAGS) return BAD("unknown layer flags 0x%x", L->flags);
+    if (L->nranks == 0) return BAD("nranks is 0");
+    if (L->next_array_id == 0) return BAD("next_array_id is 0");
+    if (L->data_offset < AFMT_SUPER_REGION)
+        return BAD("data_offset %llu is inside the superblock region", (ull)L->data_offset);
+    if ((L->prev_offset == 0) != (L->prev_length == 0))
+        return BAD("previous footer offset %llu with length %llu", (ull)L->prev_offset,
+                   (ull)L->prev_length);
+    uint64_t e = 0;
+    if (L->prev_length != 0 &&
+        (L->prev_offset < AFMT_SUPER_REGION || !afmt_add_ok(L->prev_offset, L->prev_length, &e) ||
+         !afmt_add_ok(e, AFMT_TRAILER_SIZE, &e) || e > L->data_offset))
+        return BAD("previous footer at %llu, length %llu (plus trailer) does not end before "
+                   "data_offset %llu",
+                   (ull)L->prev_offset, (ull)L->prev_length, (ull)L->data_offset);
+    if ((L->flags & AFMT_LAYER_BASE) && L->prev_length != 0)
         /* A BASE layer starts its chain: following its pointer would merge layers that it
          * was written to replace. */
-        rc = BAD("BASE layer has a previous footer (at %llu, length %llu)", (ull)L->prev_offset,
-                 (ull)L->prev_length);
-        goto fail;
+        return BAD("BASE layer has a previous footer (at %llu, length %llu)", (ull)L->prev_offset,
+                   (ull)L->prev_length);
+    return AFMT_OK;
+}
+
+/* Room for the records. Counts are <= len / 40 here, so the products fit in size_t. */
+static int alloc_records(footer_dec *d, afmt_layer *L) {
+    if ((d->na && !(L->arrays = calloc((size_t)d->na, sizeof *L->arrays))) ||
+        (d->nb && !(L->blocks = calloc((size_t)d->nb, sizeof *L->blocks))) ||
+        (d->nc && !(L->chunks = calloc((size_t)d->nc, sizeof *L->chunks))) ||
+        (d->nt && !(L->attrs = calloc((size_t)d->nt, sizeof *L->attrs))))
+        return afmt_fail(d->errmsg, AFMT_ENOMEM,
+                         "layer footer (%llu bytes): out of memory for %llu "
+                         "arrays, %llu blocks, %llu chunks, %llu attributes",
+                         (ull)d->len, (ull)d->na, (ull)d->nb, (ull)d->nc, (ull)d->nt);
+    L->n_arrays = d->na;
+    L->n_blocks = d->nb;
+    L->n_chunks = d->nc;
+    L->n_attrs = d->nt;
+    return AFMT_OK;
+}
+
+/* The dims of DEFINE record i (r), at *pos: names, shapes, chunks; then its grid. */
+static int decode_dims(const footer_dec *d, uint64_t i, afmt_array_rec *r, uint64_t *pos) {
+    uint64_t nelem = 1, flen = 0;
+    for (int k = 0; k < r->ndim; k++) {
+        const uint8_t *dq = d->p + *pos;
+        r->shape[k] = afmt_get_u64(dq);
+        r->chunk[k] = afmt_get_u64(dq + 8);
+        const char *why = heap_str(&d->hp, dq + 16, r->dims[k], AFMT_MAX_DIMNAME, &flen);
+        if (why)
+            return BAD("array record %llu (\"%s\"): dim %d name (length %llu) %s", (ull)i, r->name,
+                       k, (ull)flen, why);
+        if (r->shape[k] == 0 || r->chunk[k] == 0 || r->chunk[k] > r->shape[k])
+            return BAD("array record %llu (\"%s\"): dim %d has shape %llu, chunk %llu "
+                       "(need 1 <= chunk <= shape)",
+                       (ull)i, r->name, k, (ull)r->shape[k], (ull)r->chunk[k]);
+        if (!afmt_mul_ok(nelem, r->shape[k], &nelem))
+            return BAD("array record %llu (\"%s\"): element count overflows u64 at dim %d", (ull)i,
+                       r->name, k);
+        *pos += d->adim;
     }
-
-    /* Counts are <= len / 40 here, so the products below fit in size_t. */
-    rc = AFMT_ENOMEM;
-    if ((na && !(L->arrays = calloc((size_t)na, sizeof *L->arrays))) ||
-        (nb && !(L->blocks = calloc((size_t)nb, sizeof *L->blocks))) ||
-        (nc && !(L->chunks = calloc((size_t)nc, sizeof *L->chunks))) ||
-        (nt && !(L->attrs = calloc((size_t)nt, sizeof *L->attrs)))) {
-        afmt_fail(errmsg, AFMT_ENOMEM,
-                  "layer footer (%llu bytes): out of memory for %llu "
-                  "arrays, %llu blocks, %llu chunks, %llu attributes",
-                  (ull)len, (ull)na, (ull)nb, (ull)nc, (ull)nt);
-        goto fail;
+    afmt_grid g;
+    uint64_t abytes = 0, cbytes = 0;
+    size_t es = afmt_dtype_size(r->dtype);
+    if (afmt_grid_init(&g, r->ndim, r->shape, r->chunk) != AFMT_OK ||
+        afmt_grid_bytes(&g, es, &abytes, &cbytes) != AFMT_OK) {
+        if (!afmt_mul_ok(nelem, es, &abytes))
+            return BAD("array record %llu (\"%s\"): %llu elements of %zu bytes overflow u64",
+                       (ull)i, r->name, (ull)nelem, es);
+        return BAD("array record %llu (\"%s\"): a chunk of %llu bytes exceeds the limit of "
+                   "%llu",
+                   (ull)i, r->name, (ull)cbytes, (ull)AFMT_MAX_CHUNK_BYTES);
     }
-    L->n_arrays = na;
-    L->n_blocks = nb;
-    L->n_chunks = nc;
-    L->n_attrs = nt;
-    heap_t hp = {p + o_heap, sh};
+    return AFMT_OK;
+}
 
-    rc = decode_arrays(p, len, o_arr, o_blk, arec, adim, &hp, L, errmsg);
-    if (rc != AFMT_OK) goto fail;
+/* Array record i at *pos (before the end of the array section): the fixed part, then a
+ * DELETE's zero fields or a DEFINE's checks and dims. */
+static int decode_array(const footer_dec *d, const afmt_layer *L, uint64_t i, uint64_t *pos) {
+    afmt_array_rec *r = &L->arrays[i];
+    uint64_t end = d->o_blk;
+    if (end - *pos < d->arec)
+        return BAD("array record %llu: fixed part (%u bytes) at section offset %llu runs "
+                   "past the array section",
+                   (ull)i, d->arec, (ull)*pos);
+    const uint8_t *q = d->p + *pos;
+    r->id = afmt_get_u64(q);
+    r->kind = afmt_get_u32(q + 8);
+    r->flags = afmt_get_u32(q + 12);
+    uint32_t dtype = afmt_get_u32(q + 16), ndim = afmt_get_u32(q + 20);
+    memcpy(r->fill, q + 40, 8);
+    uint64_t flen = 0;
+    const char *why = heap_str(&d->hp, q + 24, r->name, AFMT_MAX_NAME, &flen);
+    if (why)
+        return BAD("array record %llu (id %llu): name (length %llu) %s", (ull)i, (ull)r->id,
+                   (ull)flen, why);
+    if (r->id == 0 || r->id >= L->next_array_id)
+        return BAD("array record %llu (\"%s\"): id %llu not in 1..next_array_id-1 = %llu", (ull)i,
+                   r->name, (ull)r->id, (ull)(L->next_array_id - 1));
+    if (ndim > AFMT_MAX_NDIM)
+        return BAD("array record %llu (\"%s\"): ndim %u > %d", (ull)i, r->name, ndim,
+                   AFMT_MAX_NDIM);
+    *pos += d->arec;
+    /* ndim <= 32 and adim < 2^32: no overflow. */
+    if (end - *pos < (uint64_t)ndim * d->adim)
+        return BAD("array record %llu (\"%s\"): %u dims of %u bytes run past the array "
+                   "section",
+                   (ull)i, r->name, ndim, d->adim);
+    r->ndim = (int)ndim;
+    r->dtype = (afmt_dtype)(afmt_dtype_valid((int)dtype) ? dtype : 0);
+    if (r->kind == AFMT_REC_DELETE) {
+        static const uint8_t zero[8] = {0};
+        if (ndim != 0 || dtype != 0 || r->flags != 0 || memcmp(r->fill, zero, 8) != 0)
+            return BAD("array record %llu (\"%s\"): DELETE record with nonzero ndim %u, "
+                       "dtype %u, flags 0x%x or fill",
+                       (ull)i, r->name, ndim, dtype, r->flags);
+        return AFMT_OK;
+    }
+    if (r->kind != AFMT_REC_DEFINE)
+        return BAD("array record %llu (\"%s\"): unknown kind %u", (ull)i, r->name, r->kind);
+    if (!afmt_dtype_valid((int)dtype))
+        return BAD("array record %llu (\"%s\"): invalid dtype %u", (ull)i, r->name, dtype);
+    if (r->flags & ~KNOWN_ARRAY_FLAGS)
+        return BAD("array record %llu (\"%s\"): unknown flags 0x%x", (ull)i, r->name, r->flags);
+    for (size_t k = afmt_dtype_size(r->dtype); k < 8; k++)
+        if (r->fill[k])
+            return BAD("array record %llu (\"%s\"): fill value padding byte %zu is 0x%02x, "
+                       "not 0",
+                       (ull)i, r->name, k, r->fill[k]);
+    return decode_dims(d, i, r, pos);
+}
 
-    rc = AFMT_ECORRUPT;
-    for (uint64_t i = 0; i < nb; i++) {
-        const uint8_t *q = p + o_blk + i * brec;
+static int decode_arrays(const footer_dec *d, afmt_layer *L) {
+    uint64_t pos = d->o_arr, end = d->o_blk;
+    for (uint64_t i = 0; i < L->n_arrays; i++) {
+        int rc = decode_array(d, L, i, &pos);
+        if (rc != AFMT_OK) return rc;
+    }
+    if (pos != end)
+        return BAD("array section has %llu bytes after its %llu records", (ull)(end - pos),
+                   (ull)L->n_arrays);
+    return AFMT_OK;
+}
+
+static int decode_blocks(const footer_dec *d, afmt_layer *L) {
+    for (uint64_t i = 0; i < d->nb; i++) {
+        const uint8_t *q = d->p + d->o_blk + i * d->brec;
         afmt_block_rec *b = &L->blocks[i];
         b->offset = afmt_get_u64(q);
         b->stored_size = afmt_get_u64(q + 8);
@@ -549,109 +575,103 @@ int afmt_footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errm
         b->codec = afmt_get_u32(q + 32); /* any id: an unknown codec fails at read time */
         b->rank = afmt_get_u32(q + 36);
         uint64_t e = 0;
-        if (b->offset < L->data_offset || !afmt_add_ok(b->offset, b->stored_size, &e)) {
-            rc = BAD("block record %llu: offset %llu + stored size %llu is not inside the file "
-                     "after data_offset %llu",
-                     (ull)i, (ull)b->offset, (ull)b->stored_size, (ull)L->data_offset);
-            goto fail;
-        }
-        if (b->codec == AFMT_CODEC_NONE && b->stored_size != b->raw_size) {
-            rc = BAD("block record %llu: codec 0 (none) with stored size %llu != raw size %llu",
-                     (ull)i, (ull)b->stored_size, (ull)b->raw_size);
-            goto fail;
-        }
-        if (b->raw_size > AFMT_MAX_BLOCK_RAW) {
-            rc = BAD("block record %llu: raw size %llu exceeds the limit of %llu bytes", (ull)i,
-                     (ull)b->raw_size, (ull)AFMT_MAX_BLOCK_RAW);
-            goto fail;
-        }
-        if (b->rank >= L->nranks) {
-            rc = BAD("block record %llu: rank %u of nranks %u", (ull)i, b->rank, L->nranks);
-            goto fail;
-        }
+        if (b->offset < L->data_offset || !afmt_add_ok(b->offset, b->stored_size, &e))
+            return BAD("block record %llu: offset %llu + stored size %llu is not inside the "
+                       "file after data_offset %llu",
+                       (ull)i, (ull)b->offset, (ull)b->stored_size, (ull)L->data_offset);
+        if (b->codec == AFMT_CODEC_NONE && b->stored_size != b->raw_size)
+            return BAD("block record %llu: codec 0 (none) with stored size %llu != raw size "
+                       "%llu",
+                       (ull)i, (ull)b->stored_size, (ull)b->raw_size);
+        if (b->raw_size > AFMT_MAX_BLOCK_RAW)
+            return BAD("block record %llu: raw size %llu exceeds the limit of %llu bytes", (ull)i,
+                       (ull)b->raw_size, (ull)AFMT_MAX_BLOCK_RAW);
+        if (b->rank >= L->nranks)
+            return BAD("block record %llu: rank %u of nranks %u", (ull)i, b->rank, L->nranks);
     }
-    for (uint64_t i = 0; i < nc; i++) {
-        const uint8_t *q = p + o_chk + i * crec;
+    return AFMT_OK;
+}
+
+static int decode_chunks(const footer_dec *d, afmt_layer *L) {
+    for (uint64_t i = 0; i < d->nc; i++) {
+        const uint8_t *q = d->p + d->o_chk + i * d->crec;
         afmt_chunk_rec *c = &L->chunks[i];
         c->array_id = afmt_get_u64(q);
         c->chunk_index = afmt_get_u64(q + 8);
         c->block = afmt_get_u64(q + 16);
         c->offset = afmt_get_u64(q + 24);
         c->size = afmt_get_u64(q + 32);
-        if (c->array_id == 0 || c->array_id >= L->next_array_id) {
-            rc = BAD("chunk record %llu: array id %llu not in 1..next_array_id-1 = %llu", (ull)i,
-                     (ull)c->array_id, (ull)(L->next_array_id - 1));
-            goto fail;
-        }
-        if (i > 0 && afmt_chunk_rec_cmp(&L->chunks[i - 1], c) >= 0) {
-            rc = BAD("chunk record %llu (array %llu, chunk %llu) does not sort strictly after "
-                     "record %llu (array %llu, chunk %llu)",
-                     (ull)i, (ull)c->array_id, (ull)c->chunk_index, (ull)(i - 1),
-                     (ull)L->chunks[i - 1].array_id, (ull)L->chunks[i - 1].chunk_index);
-            goto fail;
-        }
-        if (c->block >= nb) {
-            rc = BAD("chunk record %llu references block %llu of %llu", (ull)i, (ull)c->block,
-                     (ull)nb);
-            goto fail;
-        }
+        if (c->array_id == 0 || c->array_id >= L->next_array_id)
+            return BAD("chunk record %llu: array id %llu not in 1..next_array_id-1 = %llu", (ull)i,
+                       (ull)c->array_id, (ull)(L->next_array_id - 1));
+        if (i > 0 && afmt_chunk_rec_cmp(&L->chunks[i - 1], c) >= 0)
+            return BAD("chunk record %llu (array %llu, chunk %llu) does not sort strictly "
+                       "after record %llu (array %llu, chunk %llu)",
+                       (ull)i, (ull)c->array_id, (ull)c->chunk_index, (ull)(i - 1),
+                       (ull)L->chunks[i - 1].array_id, (ull)L->chunks[i - 1].chunk_index);
+        if (c->block >= d->nb)
+            return BAD("chunk record %llu references block %llu of %llu", (ull)i, (ull)c->block,
+                       (ull)d->nb);
         uint64_t e = 0;
         if (c->size == 0 || !afmt_add_ok(c->offset, c->size, &e) ||
-            e > L->blocks[c->block].raw_size) {
-            rc = BAD("chunk record %llu: bytes [%llu, +%llu) are not inside block %llu of raw "
-                     "size %llu",
-                     (ull)i, (ull)c->offset, (ull)c->size, (ull)c->block,
-                     (ull)L->blocks[c->block].raw_size);
-            goto fail;
-        }
-    }
-    for (uint64_t i = 0; i < nt; i++) {
-        const uint8_t *q = p + o_att + i * trec;
-        afmt_attr_rec *a = &L->attrs[i];
-        a->array_id = afmt_get_u64(q);
-        uint64_t flen = 0;
-        const char *why = heap_str(&hp, q + 8, a->key, AFMT_MAX_NAME, &flen);
-        if (why) {
-            rc = BAD("attribute record %llu: key (length %llu) %s", (ull)i, (ull)flen, why);
-            goto fail;
-        }
-        if (a->array_id != AFMT_ATTR_FILE && a->array_id != AFMT_ATTR_LAYER &&
-            a->array_id >= L->next_array_id) {
-            rc = BAD("attribute record %llu (\"%s\"): array id %llu not in 1..%llu", (ull)i, a->key,
-                     (ull)a->array_id, (ull)(L->next_array_id - 1));
-            goto fail;
-        }
-        uint32_t dtype = afmt_get_u32(q + 24);
-        if (!afmt_dtype_valid((int)dtype)) {
-            rc = BAD("attribute record %llu (\"%s\"): invalid dtype %u", (ull)i, a->key, dtype);
-            goto fail;
-        }
-        a->dtype = (afmt_dtype)dtype;
-        a->n = afmt_get_u64(q + 32);
-        uint64_t voff = afmt_get_u64(q + 40), vlen = afmt_get_u64(q + 48), want = 0, e = 0;
-        if (!afmt_mul_ok(a->n, afmt_dtype_size(a->dtype), &want) || vlen != want) {
-            rc = BAD("attribute record %llu (\"%s\"): %llu values of %s need %llu bytes, not "
-                     "%llu",
-                     (ull)i, a->key, (ull)a->n, afmt_dtype_name(a->dtype),
-                     (ull)(a->n * afmt_dtype_size(a->dtype)), (ull)vlen);
-            goto fail;
-        }
-        if (!afmt_add_ok(voff, vlen, &e) || e > sh) {
-            rc = BAD("attribute record %llu (\"%s\"): value [%llu, +%llu) outside the heap of "
-                     "%llu bytes",
-                     (ull)i, a->key, (ull)voff, (ull)vlen, (ull)sh);
-            goto fail;
-        }
-        if (vlen) {
-            if (!(a->value = malloc((size_t)vlen))) {
-                rc = afmt_fail(errmsg, AFMT_ENOMEM, "layer footer: out of memory");
-                goto fail;
-            }
-            memcpy(a->value, hp.heap + voff, (size_t)vlen);
-        }
+            e > L->blocks[c->block].raw_size)
+            return BAD("chunk record %llu: bytes [%llu, +%llu) are not inside block %llu of "
+                       "raw size %llu",
+                       (ull)i, (ull)c->offset, (ull)c->size, (ull)c->block,
+                       (ull)L->blocks[c->block].raw_size);
     }
     return AFMT_OK;
-fail:
-    afmt_layer_free(L);
+}
+
+/* One attribute record: key, owner, dtype, and its value copied out of the heap. */
+static int decode_attr(const footer_dec *d, const afmt_layer *L, uint64_t i, afmt_attr_rec *a) {
+    const uint8_t *q = d->p + d->o_att + i * d->trec;
+    a->array_id = afmt_get_u64(q);
+    uint64_t flen = 0;
+    const char *why = heap_str(&d->hp, q + 8, a->key, AFMT_MAX_NAME, &flen);
+    if (why) return BAD("attribute record %llu: key (length %llu) %s", (ull)i, (ull)flen, why);
+    if (a->array_id != AFMT_ATTR_FILE && a->array_id != AFMT_ATTR_LAYER &&
+        a->array_id >= L->next_array_id)
+        return BAD("attribute record %llu (\"%s\"): array id %llu not in 1..%llu", (ull)i, a->key,
+                   (ull)a->array_id, (ull)(L->next_array_id - 1));
+    uint32_t dtype = afmt_get_u32(q + 24);
+    if (!afmt_dtype_valid((int)dtype))
+        return BAD("attribute record %llu (\"%s\"): invalid dtype %u", (ull)i, a->key, dtype);
+    a->dtype = (afmt_dtype)dtype;
+    a->n = afmt_get_u64(q + 32);
+    uint64_t voff = afmt_get_u64(q + 40), vlen = afmt_get_u64(q + 48), want = 0, e = 0;
+    if (!afmt_mul_ok(a->n, afmt_dtype_size(a->dtype), &want) || vlen != want)
+        return BAD("attribute record %llu (\"%s\"): %llu values of %s need %llu bytes, not "
+                   "%llu",
+                   (ull)i, a->key, (ull)a->n, afmt_dtype_name(a->dtype),
+                   (ull)(a->n * afmt_dtype_size(a->dtype)), (ull)vlen);
+    if (!afmt_add_ok(voff, vlen, &e) || e > d->sh)
+        return BAD("attribute record %llu (\"%s\"): value [%llu, +%llu) outside the heap of "
+                   "%llu bytes",
+                   (ull)i, a->key, (ull)voff, (ull)vlen, (ull)d->sh);
+    if (vlen) {
+        if (!(a->value = malloc((size_t)vlen)))
+            return afmt_fail(d->errmsg, AFMT_ENOMEM, "layer footer: out of memory");
+        memcpy(a->value, d->hp.heap + voff, (size_t)vlen);
+    }
+    return AFMT_OK;
+}
+
+int afmt_footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errmsg) {
+    memset(L, 0, sizeof *L);
+    footer_dec d;
+    memset(&d, 0, sizeof d);
+    d.p = p;
+    d.len = len;
+    d.errmsg = errmsg;
+    int rc = decode_header(&d);
+    if (rc == AFMT_OK) rc = decode_sections(&d);
+    if (rc == AFMT_OK) rc = decode_layer(&d, L);
+    if (rc == AFMT_OK) rc = alloc_records(&d, L);
+    if (rc == AFMT_OK) rc = decode_arrays(&d, L);
+    if (rc == AFMT_OK) rc = decode_blocks(&d, L);
+    if (rc == AFMT_OK) rc = decode_chunks(&d, L);
+    for (uint64_t i = 0; rc == AFMT_OK && i < d.nt; i++) rc = decode_attr(&d, L, i, &L->attrs[i]);
+    if (rc != AFMT_OK) afmt_layer_free(L);
     return rc;
 }

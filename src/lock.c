@@ -38,6 +38,7 @@
 #endif
 
 #include "error.h"
+#include "util.h"
 
 static const char *errtext(int e, char *buf, size_t n) {
 #if defined(__GLIBC__) && defined(_GNU_SOURCE)
@@ -140,18 +141,12 @@ int afmt_lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg) {
                          "the writer lock %s is %s, not a lock file (a regular file): remove it",
                          lock_path, type_name(sb.st_mode));
     }
-    size_t got = 0;
-    while (got < sizeof h->raw - 1) {
-        ssize_t r = read(fd, h->raw + got, sizeof h->raw - 1 - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
-                             errtext(e, eb, sizeof eb));
-        }
-        if (r == 0) break;
-        got += (size_t)r;
+    uint64_t got = 0; /* up to the end of the file (1) or of the buffer (0) */
+    if (afmt__pread_all(fd, h->raw, sizeof h->raw - 1, 0, sizeof h->raw, &got) < 0) {
+        int e = errno;
+        close(fd);
+        return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
+                         errtext(e, eb, sizeof eb));
     }
     close(fd);
     h->raw[got] = 0;
@@ -230,17 +225,8 @@ static int create_once(const char *lock_path, char *errmsg) {
                          lock_path, errtext(e, eb, sizeof eb));
     }
     my_line(line, sizeof line);
-    size_t len = strlen(line), put = 0;
-    int e = 0;
-    while (put < len) {
-        ssize_t w = write(fd, line + put, len - put);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            e = w < 0 ? errno : EIO;
-            break;
-        }
-        put += (size_t)w;
-    }
+    uint64_t put = 0;
+    int e = afmt__pwrite_all(fd, line, strlen(line), 0, sizeof line, &put) != 0 ? errno : 0;
     /* close() flushes to the server on NFS (close-to-open consistency): after it another
      * node reads the holder. */
     if (close(fd) != 0 && !e) e = errno;

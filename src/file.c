@@ -451,6 +451,30 @@ int afmt__write_slot(afmt_file *f, afmt_storage *st, const afmt_super *next, int
     return afmt__publish_slot(&g, st, next, rc, what, late_rc);
 }
 
+/* COLLECTIVE. The rollback's slot is written: the file is rolled back whatever follows,
+ * so the handle must follow it (like a commit after its durable point): reload, or
+ * become stale. A failed sync (rc) is reported after that, as a commit reports it. */
+static int rollback_adopt(afmt_file *f, uint64_t layer, int rc) {
+    char late[AFMT_ERRMSG_MAX];
+    memcpy(late, f->errmsg, sizeof late);
+    int lrc = afmt__reload(f);
+    if (lrc != AFMT_OK) {
+        char why[AFMT_ERRMSG_MAX];
+        memcpy(why, f->errmsg, sizeof why);
+        f->stale = 1;
+        return afmt_fail(f->errmsg, lrc,
+                         "afmt_rollback(%s): the file is rolled back to layer %llu, but loading "
+                         "it failed (%s): close the handle and reopen the file",
+                         f->path, (unsigned long long)layer, why);
+    }
+    if (rc != AFMT_OK)
+        return afmt_fail(f->errmsg, rc,
+                         "%s; the file is rolled back to layer %llu, but whether that survives "
+                         "a crash is unknown",
+                         late, (unsigned long long)layer);
+    return AFMT_OK;
+}
+
 int afmt_rollback(afmt_file *f, uint64_t layer) {
     const char *fn = "afmt_rollback";
     int rc = afmt__check(f, fn);
@@ -487,28 +511,7 @@ int afmt_rollback(afmt_file *f, uint64_t layer) {
     int sync_rc;
     if ((rc = afmt__write_slot(f, f->st, &next, rc, "afmt_rollback", &sync_rc)) != AFMT_OK)
         return rc;
-    /* The slot is written: the file is rolled back whatever follows, so the handle must
-     * follow it (like a commit after its durable point): reload, or become stale. A
-     * failed sync is reported after that, as a commit reports it. */
-    rc = sync_rc;
-    char late[AFMT_ERRMSG_MAX];
-    memcpy(late, f->errmsg, sizeof late);
-    int lrc = afmt__reload(f);
-    if (lrc != AFMT_OK) {
-        char why[AFMT_ERRMSG_MAX];
-        memcpy(why, f->errmsg, sizeof why);
-        f->stale = 1;
-        return afmt_fail(f->errmsg, lrc,
-                         "afmt_rollback(%s): the file is rolled back to layer %llu, but loading "
-                         "it failed (%s): close the handle and reopen the file",
-                         f->path, (unsigned long long)layer, why);
-    }
-    if (rc != AFMT_OK)
-        return afmt_fail(f->errmsg, rc,
-                         "%s; the file is rolled back to layer %llu, but whether that survives "
-                         "a crash is unknown",
-                         late, (unsigned long long)layer);
-    return AFMT_OK;
+    return rollback_adopt(f, layer, sync_rc);
 }
 
 int afmt_close(afmt_file *f) {

@@ -144,7 +144,7 @@ int afmt_delete(afmt_file *f, const char *name) {
     if (rc == AFMT_OK) rc = afmt__consist_reserve(f);
     if ((rc = agree_reserved(f, AFMT_CALL_DELETE, rc, fn, name)) != AFMT_OK) return rc;
     f->pend_arrays[f->n_pend_arrays++] = r;
-    afmt__staged_drop_array(f, r.id);
+    afmt__staging_drop_array(&f->staging, r.id);
     afmt_index_delete(&f->idx, r.id);
     afmt__consist_note_delete(f, r.name);
     return AFMT_OK;

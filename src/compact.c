@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fetch.h"
 #include "file.h"
 #include "lock.h"
 #include "util.h"
@@ -108,7 +109,7 @@ static int copy_share(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, uin
                                                   lc[k].offset, lc[k].size};
         } else {
             const uint8_t *raw;
-            rc = afmt__fetch_block(f, lc[i].block, &raw, what);
+            rc = afmt__fetch_block(f, lc[i].block, 0, &raw, what);
             for (uint64_t k = i; rc == AFMT_OK && k < j; k++) {
                 void *dst;
                 uint64_t nb, off;
@@ -208,9 +209,8 @@ int afmt_compact(afmt_file *f) {
     if (rc != AFMT_OK) goto out;
     /* Local work (allocations, this rank's share of the blocks, rank 0's empty superblock
      * region), then one agreement. */
-    const char *dir = f->opts.spill_dir ? f->opts.spill_dir : getenv("TMPDIR");
-    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, dir && *dir ? dir : "/tmp",
-                             f->opts.codec, f->opts.level};
+    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, f->opts.spill_dir,
+                             f->opts.codec, f->opts.level}; /* no spill dir: $TMPDIR, /tmp */
     if (afmt_alloc_create(&alloc, &cfg) != AFMT_OK || collect_live(&f->idx, &lc, &n) != AFMT_OK ||
         live_metadata(&f->idx, &arrays, &na, &attrs, &nt) != AFMT_OK ||
         !(mine = malloc(sizeof *mine * (size_t)(n + 1))))

@@ -34,6 +34,70 @@ static int agree_reserved(afmt_file *f, int call, int rc, const char *fn, const 
     return afmt__enter(f, call, rc, NULL, 0);
 }
 
+/* The define record of a new array: shape, chunk shape and dimension names checked. */
+static int define_record(afmt_file *f, const char *name, afmt_dtype t, int ndim,
+                         const uint64_t *shape, const uint64_t *chunk, const char *const *dims,
+                         afmt_array_rec *r) {
+    memset(r, 0, sizeof *r);
+    r->id = f->idx.next_array_id;
+    r->kind = AFMT_REC_DEFINE;
+    r->flags = f->opts.shuffle ? AFMT_ARRAY_SHUFFLE : 0;
+    r->dtype = t;
+    r->ndim = ndim;
+    memcpy(r->name, name, strlen(name) + 1);
+    for (int i = 0; i < ndim; i++) {
+        r->shape[i] = shape[i];
+        r->chunk[i] = chunk ? chunk[i] : shape[i];
+        if (shape[i] == 0)
+            return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_define(\"%s\"): shape[%d]=0", name, i);
+        if (r->chunk[i] == 0 || r->chunk[i] > shape[i])
+            return afmt_fail(f->errmsg, AFMT_EINVAL,
+                             "afmt_define(\"%s\"): chunk[%d]=%llu outside [1, shape[%d]=%llu]",
+                             name, i, (unsigned long long)r->chunk[i], i,
+                             (unsigned long long)shape[i]);
+        if (dims) {
+            char what[64];
+            snprintf(what, sizeof what, "dims[%d]", i);
+            int rc = name_ok(f, "afmt_define", what, dims[i], AFMT_MAX_DIMNAME);
+            if (rc != AFMT_OK) return rc;
+            memcpy(r->dims[i], dims[i], strlen(dims[i]) + 1);
+        } else {
+            snprintf(r->dims[i], sizeof r->dims[i], "dim%d", i);
+        }
+    }
+    return AFMT_OK;
+}
+
+/* Bounded sizes keep every buffer computation of the write and read paths in range
+ * (format.md 2): the grid's counts, the array's bytes, a chunk's bytes. */
+static int define_sizes_ok(afmt_file *f, const afmt_array_rec *r) {
+    const char *name = r->name;
+    afmt_grid g;
+    if (afmt_grid_init(&g, r->ndim, r->shape, r->chunk) != AFMT_OK)
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_define(\"%s\"): the number of elements or chunks overflows 64 bits",
+                         name);
+    size_t es = afmt_dtype_size(r->dtype);
+    uint64_t nelem = 1, celem = 1, bytes = 0;
+    for (int i = 0; i < r->ndim; i++) {
+        nelem *= r->shape[i]; /* afmt_grid_init checked these products */
+        celem *= r->chunk[i];
+    }
+    if (!afmt_mul_ok(nelem, es, &bytes))
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_define(\"%s\"): %llu elements of %zu bytes exceed the limit of "
+                         "2^64-1 bytes per array",
+                         name, (unsigned long long)nelem, es);
+    if (celem * es > AFMT_MAX_CHUNK_BYTES) /* celem * es <= nelem * es: no overflow */
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_define(\"%s\"): a chunk of %llu elements of %zu bytes (%llu "
+                         "bytes) exceeds the limit of %llu bytes (AFMT_MAX_CHUNK_BYTES); choose "
+                         "a smaller chunk shape",
+                         name, (unsigned long long)celem, es, (unsigned long long)(celem * es),
+                         (unsigned long long)AFMT_MAX_CHUNK_BYTES);
+    return AFMT_OK;
+}
+
 int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
                 const uint64_t *chunk, const char *const *dims, const void *fill) {
     const char *fn = "afmt_define";
@@ -53,58 +117,10 @@ int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const ui
         return afmt_fail(f->errmsg, AFMT_EEXIST,
                          "afmt_define(\"%s\"): an array of that name exists", name);
     afmt_array_rec r;
-    memset(&r, 0, sizeof r);
-    r.id = f->idx.next_array_id;
-    r.kind = AFMT_REC_DEFINE;
-    r.flags = f->opts.shuffle ? AFMT_ARRAY_SHUFFLE : 0;
-    r.dtype = t;
-    r.ndim = ndim;
-    memcpy(r.name, name, strlen(name) + 1);
-    for (int i = 0; i < ndim; i++) {
-        r.shape[i] = shape[i];
-        r.chunk[i] = chunk ? chunk[i] : shape[i];
-        if (shape[i] == 0)
-            return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_define(\"%s\"): shape[%d]=0", name, i);
-        if (r.chunk[i] == 0 || r.chunk[i] > shape[i])
-            return afmt_fail(f->errmsg, AFMT_EINVAL,
-                             "afmt_define(\"%s\"): chunk[%d]=%llu outside [1, shape[%d]=%llu]",
-                             name, i, (unsigned long long)r.chunk[i], i,
-                             (unsigned long long)shape[i]);
-        if (dims) {
-            char what[64];
-            snprintf(what, sizeof what, "dims[%d]", i);
-            if ((rc = name_ok(f, fn, what, dims[i], AFMT_MAX_DIMNAME)) != AFMT_OK) return rc;
-            memcpy(r.dims[i], dims[i], strlen(dims[i]) + 1);
-        } else {
-            snprintf(r.dims[i], sizeof r.dims[i], "dim%d", i);
-        }
-    }
-    afmt_grid g;
-    if (afmt_grid_init(&g, ndim, r.shape, r.chunk) != AFMT_OK)
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "afmt_define(\"%s\"): the number of elements or chunks overflows 64 bits",
-                         name);
-    size_t es = afmt_dtype_size(t);
-    uint64_t nelem = 1, celem = 1, bytes = 0;
-    for (int i = 0; i < ndim; i++) {
-        nelem *= r.shape[i]; /* afmt_grid_init checked these products */
-        celem *= r.chunk[i];
-    }
-    /* Bounded sizes keep every buffer computation of the write and read paths in range
-     * (format.md 2). */
-    if (!afmt_mul_ok(nelem, es, &bytes))
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "afmt_define(\"%s\"): %llu elements of %zu bytes exceed the limit of "
-                         "2^64-1 bytes per array",
-                         name, (unsigned long long)nelem, es);
-    if (celem * es > AFMT_MAX_CHUNK_BYTES) /* celem * es <= nelem * es: no overflow */
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "afmt_define(\"%s\"): a chunk of %llu elements of %zu bytes (%llu "
-                         "bytes) exceeds the limit of %llu bytes (AFMT_MAX_CHUNK_BYTES); choose "
-                         "a smaller chunk shape",
-                         name, (unsigned long long)celem, es, (unsigned long long)(celem * es),
-                         (unsigned long long)AFMT_MAX_CHUNK_BYTES);
+    if ((rc = define_record(f, name, t, ndim, shape, chunk, dims, &r)) != AFMT_OK) return rc;
+    if ((rc = define_sizes_ok(f, &r)) != AFMT_OK) return rc;
     if (fill) {
+        size_t es = afmt_dtype_size(t);
         memcpy(r.fill, fill, es);
         if (afmt_host_is_big_endian()) afmt_bswap_elems(r.fill, 1, es);
     }
@@ -137,7 +153,7 @@ int afmt_delete(afmt_file *f, const char *name) {
     if (rc == AFMT_OK) rc = afmt__consist_reserve(f);
     if ((rc = agree_reserved(f, AFMT_CALL_DELETE, rc, fn, name)) != AFMT_OK) return rc;
     f->pend_arrays[f->n_pend_arrays++] = r;
-    afmt__staged_drop_array(f, r.id);
+    afmt__staging_drop_array(&f->staging, r.id);
     afmt_index_delete(&f->idx, r.id);
     afmt__consist_note_delete(f, r.name);
     return AFMT_OK;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "file.h"
+#include "staging.h"
 #include "util.h"
 
 static uint64_t now_ns(void) {
@@ -213,157 +214,216 @@ static int footer_fail(afmt_file *f, int rc, const char *step, uint64_t nb, uint
                      afmt_thread_errbuf());
 }
 
-int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
+/* Rank 0: checks the layer against its index before anything of it is written: a layer
+ * afmt_open would refuse must never be written. A record a rank sent for an array it
+ * defined differently (or not at all) would make every layer of the file unreadable
+ * (format.md 13). */
+static int check_layer(afmt_file *f, const afmt_layer *L) {
+    char why[AFMT_ERRMSG_MAX];
+    uint32_t bad = 0;
+    int crc = afmt_index_check_commit(&f->idx, L, &bad, why);
+    if (crc == AFMT_ECORRUPT)
+        return afmt_fail(f->errmsg, AFMT_EINVAL,
+                         "afmt_commit(%s): rank %u sent a record that would make the layer "
+                         "unreadable: %s",
+                         f->path, bad, why);
+    if (crc != AFMT_OK)
+        return afmt_fail(f->errmsg, crc, "afmt_commit(%s): checking the layer: %s", f->path, why);
+    return AFMT_OK;
+}
+
+/* The state of one afmt__write_layer between its phases (layer_run_free frees it). */
+typedef struct {
+    uint64_t mine, base, total; /* my stored bytes, their file offset, everyone's */
+    afmt_buf meta;              /* my block and chunk records */
+    uint64_t *lens;             /* rank 0: the length of each rank's records */
+    uint8_t *all;               /* rank 0: everyone's records, in rank order */
+    afmt_super next;            /* the superblock naming the new layer (rank 0's counts) */
+    double t;                   /* when the phase being timed began */
+} layer_run;
+
+static void layer_run_free(layer_run *r) {
+    afmt_buf_free(&r->meta);
+    free(r->lens);
+    free(r->all);
+    r->lens = NULL;
+    r->all = NULL;
+}
+
+/* Rank 0: encodes layer L and writes footer and trailer in one request at foff (footer
+ * holds the footer bytes after); r->next becomes the superblock that names them. */
+static int write_footer(afmt_file *f, afmt_layer_job *job, const afmt_layer *L, uint64_t foff,
+                        afmt_buf *footer, layer_run *r) {
     afmt_storage *st = job->st;
-    afmt_super *sup = job->super;
+    const afmt_super *sup = job->super;
+    int rc = afmt_footer_encode(L, footer);
+    if (rc != AFMT_OK) return footer_fail(f, rc, "encoding", L->n_blocks, L->n_chunks);
+    uint64_t flen = footer->len, fsum = afmt_checksum(footer->data, footer->len);
+    uint8_t tr[AFMT_TRAILER_SIZE];
+    afmt_trailer_encode(foff, flen, fsum, tr);
+    afmt_buf_append(footer, tr, sizeof tr);
+    if (footer->oom)
+        rc = footer_fail(f, AFMT_ENOMEM, "appending the trailer to", L->n_blocks, L->n_chunks);
+    else if ((rc = st->ops->write_at(st, foff, footer->data, footer->len)) != AFMT_OK)
+        st_fail(f, st, rc, "writing the footer");
+    footer->len = (size_t)flen;
+    r->next.generation = sup->generation + 1;
+    r->next.footer_offset = foff;
+    r->next.footer_length = flen;
+    r->next.footer_checksum = fsum;
+    r->next.eof = foff + flen + AFMT_TRAILER_SIZE;
+    r->next.nlayers = sup->nlayers + 1;
+    r->next.layer_id = L->layer_id;
+    r->next.next_array_id = job->next_array_id;
+    return rc;
+}
+
+/* Phase 1: seal the open block. Every rank holds the same superblock: all return alike
+ * on an exhausted generation counter. Agreed. */
+static int layer_seal(afmt_file *f, afmt_layer_job *job) {
     int rc = AFMT_OK;
-    afmt_buf_init(footer);
-    /* Every rank holds the same superblock: all return here alike. */
-    if (sup->generation == UINT64_MAX)
+    if (job->super->generation == UINT64_MAX)
         return afmt_fail(f->errmsg, AFMT_ERANGE,
                          "afmt_commit(%s): the generation counter is exhausted (2^64-1): compact "
                          "the file (afmt_compact) to start it over",
                          f->path);
     if (job->alloc && (rc = afmt_alloc_seal(job->alloc)) != AFMT_OK)
         afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path, afmt_alloc_errmsg(job->alloc));
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    return afmt__agree(f, rc);
+}
 
-    /* Offsets: an exclusive prefix sum of the ranks' stored bytes after the committed end. */
-    uint64_t mine = job->alloc ? afmt_alloc_stored_bytes(job->alloc) : 0, before = 0, total = 0;
-    if (MPI_Exscan(&mine, &before, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS ||
-        MPI_Allreduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS)
+/* Phase 2: my offset, an exclusive prefix sum of the ranks' stored bytes after the
+ * committed end, and everyone's total. Local outcome: agreed in phase 3. */
+static int layer_offsets(afmt_file *f, const afmt_layer_job *job, layer_run *r) {
+    int rc = AFMT_OK;
+    uint64_t before = 0;
+    r->mine = job->alloc ? afmt_alloc_stored_bytes(job->alloc) : 0;
+    if (MPI_Exscan(&r->mine, &before, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS ||
+        MPI_Allreduce(&r->mine, &r->total, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS)
         rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
     if (f->rank == 0) before = 0; /* MPI_Exscan leaves rank 0's result undefined */
-    uint64_t base = sup->eof + before;
-    double t = MPI_Wtime();
-    /* Local work of the next step first (this rank's records, rank 0's length table), so
-     * that one agreement covers the data write and them. */
-    afmt_buf m;
-    afmt_buf_init(&m);
-    uint64_t *lens = NULL;
-    if (rc == AFMT_OK && pack_meta(f, job, base, &m) != AFMT_OK)
+    r->base = job->super->eof + before;
+    r->t = MPI_Wtime();
+    return rc;
+}
+
+/* Phase 3: write my blocks at my offset. The local work of phase 4 comes first (my
+ * records, rank 0's length table), so that one agreement covers the data write and it. */
+static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int rc) {
+    if (rc == AFMT_OK && pack_meta(f, job, r->base, &r->meta) != AFMT_OK)
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM,
                        "afmt_commit(%s): out of memory for this rank's block and chunk records",
                        f->path);
-    if (rc == AFMT_OK && f->rank == 0 && !(lens = calloc((size_t)f->size, sizeof(uint64_t))))
+    if (rc == AFMT_OK && f->rank == 0 && !(r->lens = calloc((size_t)f->size, sizeof(uint64_t))))
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    rc = write_blocks(f, job, base, mine, rc);
-    f->stats.bytes_written = mine;
+    rc = write_blocks(f, job, r->base, r->mine, rc);
+    f->stats.bytes_written = r->mine;
     f->stats.blocks = job->alloc ? afmt_alloc_nblocks(job->alloc) : 0;
     f->stats.chunks = job->n_chunks;
-    uint8_t *all = NULL;
-    if ((rc = afmt__agree(f, rc)) == AFMT_OK) {
-        f->stats.write = MPI_Wtime() - t;
-        t = MPI_Wtime();
-        /* Metadata to rank 0 (64-bit-safe gather, agreed inside). */
-        char what[AFMT_ERRMSG_MAX];
-        snprintf(what, sizeof what, "afmt_commit(%s): gathering block and chunk records", f->path);
-        rc = afmt__gather_bytes(f, m.data, m.len, &all, lens, what);
-    }
-    afmt_buf_free(&m);
-    if (rc != AFMT_OK) {
-        free(lens);
-        return rc;
-    }
-    f->stats.gather = MPI_Wtime() - t;
-    t = MPI_Wtime();
+    return afmt__agree(f, rc);
+}
 
-    /* Rank 0: footer and trailer right after the data. */
-    afmt_super next = *sup;
+/* Phase 4: the records to rank 0 (64-bit-safe gather, agreed inside). */
+static int layer_gather(afmt_file *f, layer_run *r) {
+    f->stats.write = MPI_Wtime() - r->t;
+    r->t = MPI_Wtime();
+    char what[AFMT_ERRMSG_MAX];
+    snprintf(what, sizeof what, "afmt_commit(%s): gathering block and chunk records", f->path);
+    int rc = afmt__gather_bytes(f, r->meta.data, r->meta.len, &r->all, r->lens, what);
+    afmt_buf_free(&r->meta);
+    if (rc != AFMT_OK) return rc;
+    f->stats.gather = MPI_Wtime() - r->t;
+    r->t = MPI_Wtime();
+    return AFMT_OK;
+}
+
+/* Phase 5: rank 0 builds the layer from everyone's records, checks it, and writes footer
+ * and trailer right after the data. Agreed. */
+static int layer_footer(afmt_file *f, afmt_layer_job *job, layer_run *r, afmt_buf *footer) {
+    const afmt_super *sup = job->super;
+    int rc = AFMT_OK;
+    r->next = *sup;
     if (f->rank == 0) {
         afmt_layer L;
-        uint64_t foff = sup->eof + total;
-        rc = build_layer(f, job, all, lens, sup->eof, &L);
+        rc = build_layer(f, job, r->all, r->lens, sup->eof, &L);
         if (rc != AFMT_OK) footer_fail(f, rc, "building", L.n_blocks, L.n_chunks);
-        if (rc == AFMT_OK) {
-            /* A layer afmt_open would refuse must never be written: a record a rank sent
-             * for an array it defined differently (or not at all) would make every layer
-             * of the file unreadable (format.md 13). */
-            char why[AFMT_ERRMSG_MAX];
-            uint32_t bad = 0;
-            int crc = afmt_index_check_commit(&f->idx, &L, &bad, why);
-            if (crc == AFMT_ECORRUPT)
-                rc = afmt_fail(f->errmsg, AFMT_EINVAL,
-                               "afmt_commit(%s): rank %u sent a record that would make the "
-                               "layer unreadable: %s",
-                               f->path, bad, why);
-            else if (crc != AFMT_OK)
-                rc = afmt_fail(f->errmsg, crc, "afmt_commit(%s): checking the layer: %s", f->path,
-                               why);
-        }
-        if (rc == AFMT_OK && (rc = afmt_footer_encode(&L, footer)) != AFMT_OK)
-            footer_fail(f, rc, "encoding", L.n_blocks, L.n_chunks);
-        if (rc == AFMT_OK) {
-            uint64_t flen = footer->len, fsum = afmt_checksum(footer->data, footer->len);
-            uint8_t tr[AFMT_TRAILER_SIZE];
-            afmt_trailer_encode(foff, flen, fsum, tr);
-            /* Footer and trailer in one request. */
-            afmt_buf_append(footer, tr, sizeof tr);
-            if (footer->oom)
-                rc =
-                    footer_fail(f, AFMT_ENOMEM, "appending the trailer to", L.n_blocks, L.n_chunks);
-            else if ((rc = st->ops->write_at(st, foff, footer->data, footer->len)) != AFMT_OK)
-                st_fail(f, st, rc, "writing the footer");
-            footer->len = (size_t)flen;
-            next.generation = sup->generation + 1;
-            next.footer_offset = foff;
-            next.footer_length = flen;
-            next.footer_checksum = fsum;
-            next.eof = foff + flen + AFMT_TRAILER_SIZE;
-            next.nlayers = sup->nlayers + 1;
-            next.layer_id = L.layer_id;
-            next.next_array_id = job->next_array_id;
-        }
+        if (rc == AFMT_OK) rc = check_layer(f, &L);
+        if (rc == AFMT_OK) rc = write_footer(f, job, &L, sup->eof + r->total, footer, r);
         free_built_layer(job, &L);
     }
-    free(all);
-    free(lens);
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
+    free(r->all);
+    free(r->lens);
+    r->all = NULL;
+    r->lens = NULL;
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    f->stats.footer = MPI_Wtime() - r->t;
+    r->t = MPI_Wtime();
+    return AFMT_OK;
+}
 
-    f->stats.footer = MPI_Wtime() - t;
-    t = MPI_Wtime();
-
-    /* Data, footer and trailer durable before the superblock points at them. */
-    rc = st->ops->sync(st);
+/* Phases 6-8: sync (data, footer and trailer durable before the superblock points at
+ * them), the slot (rank 0), sync. Each agreed. */
+static int layer_publish(afmt_file *f, afmt_layer_job *job, layer_run *r) {
+    afmt_storage *st = job->st;
+    int rc = st->ops->sync(st);
     if (rc != AFMT_OK) st_fail(f, st, rc, "syncing data and footer");
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto fail;
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
     /* The slot, then its sync (publish.h): once written, the new layer is what a reader
      * finds, so the handle adopts it; the caller reports late_rc. */
-    if ((rc = afmt__write_slot(f, st, &next, AFMT_OK, "afmt_commit", &job->late_rc)) != AFMT_OK)
-        goto fail;
+    rc = afmt__write_slot(f, st, &r->next, AFMT_OK, "afmt_commit", &job->late_rc);
+    if (rc != AFMT_OK) return rc;
     job->durable = 1;
+    f->stats.sync = MPI_Wtime() - r->t;
+    return AFMT_OK;
+}
 
-    f->stats.sync = MPI_Wtime() - t;
-
-    /* Everyone learns the new layer: rank 0's slot and footer bytes. */
+/* Phase 9: everyone learns the new layer: rank 0's slot and footer bytes. Agreed. */
+static int layer_share(afmt_file *f, afmt_layer_job *job, const afmt_super *next,
+                       afmt_buf *footer) {
+    int rc = AFMT_OK;
     uint8_t slot[AFMT_SLOT_SIZE];
-    if (f->rank == 0) afmt_super_encode(&next, slot);
+    if (f->rank == 0) afmt_super_encode(next, slot);
     if (MPI_Bcast(slot, AFMT_SLOT_SIZE, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
         rc = afmt_fail(f->errmsg, AFMT_EMPI, "MPI_Bcast of the superblock failed");
     rc = afmt__share_buf(f, footer, rc, "sharing the footer");
     if (rc != AFMT_OK) {
         char why[AFMT_ERRMSG_MAX];
         memcpy(why, f->errmsg, sizeof why);
-        afmt_fail(f->errmsg, rc,
-                  "afmt_commit(%s): the layer is durable but sharing it failed (%s); reopen "
-                  "the file",
-                  f->path, why);
-        goto fail;
+        return afmt_fail(f->errmsg, rc,
+                         "afmt_commit(%s): the layer is durable but sharing it failed (%s); "
+                         "reopen the file",
+                         f->path, why);
     }
-    afmt_super_decode(slot, sup);
+    afmt_super_decode(slot, job->super);
+    return AFMT_OK;
+}
 
-    /* Drop a tail left by an interrupted commit, so the last trailer ends the file. Only
-     * tidying (the next commit overwrites a tail anyway): a failure changes no outcome,
-     * but every rank takes the same branch of the collective truncate. */
+/* Phase 10: drop a tail left by an interrupted commit, so the last trailer ends the file.
+ * Only tidying (the next commit overwrites a tail anyway): a failure changes no outcome,
+ * but every rank takes the same branch of the collective truncate. */
+static void layer_tidy(afmt_file *f, afmt_storage *st, uint64_t eof) {
     uint64_t size = 0;
     if (f->rank == 0 && st->ops->size(st, &size) != AFMT_OK) size = 0;
     if (MPI_Bcast(&size, 1, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS) size = 0;
-    int cut = size > sup->eof, all_cut = 0;
+    int cut = size > eof, all_cut = 0;
     if (MPI_Allreduce(&cut, &all_cut, 1, MPI_INT, MPI_MIN, f->comm) != MPI_SUCCESS) all_cut = 0;
-    if (all_cut) (void)st->ops->truncate(st, sup->eof);
-    return AFMT_OK;
-fail:
-    afmt_buf_free(footer);
+    if (all_cut) (void)st->ops->truncate(st, eof);
+}
+
+int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
+    layer_run r;
+    memset(&r, 0, sizeof r);
+    afmt_buf_init(&r.meta);
+    afmt_buf_init(footer);
+    int rc = layer_seal(f, job);
+    if (rc == AFMT_OK) rc = layer_write_data(f, job, &r, layer_offsets(f, job, &r));
+    if (rc == AFMT_OK) rc = layer_gather(f, &r);
+    if (rc == AFMT_OK) rc = layer_footer(f, job, &r, footer);
+    if (rc == AFMT_OK) rc = layer_publish(f, job, &r);
+    if (rc == AFMT_OK) rc = layer_share(f, job, &r.next, footer);
+    if (rc == AFMT_OK) layer_tidy(f, job->st, job->super->eof);
+    layer_run_free(&r);
+    if (rc != AFMT_OK) afmt_buf_free(footer);
     return rc;
 }
 
@@ -433,80 +493,64 @@ static int adopt_durable(afmt_file *f, int rc) {
                      first, afmt_strerror(rrc));
 }
 
-int afmt__commit(afmt_file *f) {
-    double t0 = MPI_Wtime();
-    /* Staged chunks anywhere? Pending metadata anywhere? (The latter is the same on every
-     * rank unless the ranks' calls disagree; asking keeps them on one path even then.) */
-    int all[2] = {f->n_staged > 0, f->n_pend_arrays > 0 || f->n_pend_attrs > 0};
-    int rc = afmt__enter(f, AFMT_CALL_COMMIT, AFMT_OK, all, 2);
-    if (rc != AFMT_OK) return rc;
-    /* Every rank is in this commit; before anything else, and before the ranks decide
-     * whether there is anything to commit: ranks that made different metadata calls are
-     * told, and nothing is written. */
-    if ((rc = afmt__consist_check(f)) != AFMT_OK) return rc;
-    int any = all[0];
-    if (!all[0] && !all[1]) return AFMT_OK;
-    memset(&f->stats, 0, sizeof f->stats);
-    afmt_chunk_rec *merged = NULL;
-    uint64_t nm = 0, nc = 0;
-    rc = any ? afmt__exchange(f, &merged, &nm) : AFMT_OK;
-    f->stats.exchange = MPI_Wtime() - t0;
-    if (rc != AFMT_OK) return rc;
+/* The records of the layer this rank contributes: its whole staged chunks and the ones
+ * it merged (a partly written chunk is in its merger's list), and the pending metadata. */
+typedef struct {
+    afmt_chunk_rec *chunks;
+    uint64_t nc;
+    afmt_array_rec *arrays;
+    uint64_t na;
+    afmt_attr_rec *attrs;
+    uint64_t nt;
+} commit_recs;
 
-    /* The layer's chunks: this rank's whole staged chunks and the ones it merged (partly
-     * written chunks are in the merged list of their merger). */
-    afmt_chunk_rec *chunks = malloc(sizeof *chunks * (size_t)(f->n_staged + nm + 1));
-    afmt_array_rec *arrays = NULL;
-    afmt_attr_rec *attrs = NULL;
-    uint64_t na = 0, nt = 0;
-    if (!chunks || pending_records(f, &arrays, &na, &attrs, &nt) != AFMT_OK)
+static void commit_recs_free(commit_recs *c) {
+    free(c->chunks);
+    free(c->arrays);
+    free(c->attrs);
+}
+
+/* Step 2: this rank's records (merged is freed). Agreed. */
+static int commit_records(afmt_file *f, afmt_chunk_rec *merged, uint64_t nm, commit_recs *c) {
+    const afmt__staging *t = &f->staging;
+    int rc = AFMT_OK;
+    memset(c, 0, sizeof *c);
+    c->chunks = malloc(sizeof *c->chunks * (size_t)(t->n + nm + 1));
+    if (!c->chunks || pending_records(f, &c->arrays, &c->na, &c->attrs, &c->nt) != AFMT_OK)
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
-        const afmt_staged *s = &f->staged[i];
+    for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++) {
+        const afmt_staged *s = &t->items[i];
         if (s->full)
-            chunks[nc++] =
+            c->chunks[c->nc++] =
                 (afmt_chunk_rec){s->array_id, s->chunk_index, s->block, s->offset, s->size};
     }
-    for (uint64_t i = 0; rc == AFMT_OK && i < nm; i++) chunks[nc++] = merged[i];
+    for (uint64_t i = 0; rc == AFMT_OK && i < nm; i++) c->chunks[c->nc++] = merged[i];
     free(merged);
-    rc = afmt__agree(f, rc);
-    afmt_buf footer;
-    afmt_buf_init(&footer);
-    int late_rc = AFMT_OK, durable = 0;
-    char late_msg[AFMT_ERRMSG_MAX] = "";
-    if (rc == AFMT_OK) {
-        afmt_layer_job job = {f->st,     f->alloc, chunks, nc, arrays,
-                              na,        attrs,    nt,     0,  f->idx.next_array_id,
-                              &f->super, AFMT_OK,  0};
-        rc = afmt__write_layer(f, &job, &footer);
-        late_rc = job.late_rc;
-        durable = job.durable;
-        if (late_rc != AFMT_OK) memcpy(late_msg, f->errmsg, sizeof late_msg);
-    }
-    free(chunks);
-    free(arrays);
-    free(attrs);
-    /* Before the slot was written nothing happened: the staged changes stay for a retry. */
-    if (rc != AFMT_OK && !durable) return rc;
+    return afmt__agree(f, rc);
+}
 
-    /* Merge the new layer into the index on every rank. */
+/* The new layer (its footer, as afmt__write_layer shared it) into this rank's index. */
+static int apply_footer(afmt_file *f, const afmt_buf *footer) {
+    afmt_layer L;
+    char msg[AFMT_ERRMSG_MAX];
+    int rc = afmt_footer_decode(footer->data, footer->len, &L, msg);
     if (rc == AFMT_OK) {
-        afmt_layer L;
-        char msg[AFMT_ERRMSG_MAX];
-        rc = afmt_footer_decode(footer.data, footer.len, &L, msg);
-        if (rc == AFMT_OK) {
-            rc = afmt_index_apply_own(&f->idx, &L, f->super.footer_offset, f->super.footer_length,
-                                      msg);
-            afmt_layer_free(&L);
-        }
-        if (rc != AFMT_OK)
-            afmt_fail(f->errmsg, rc,
-                      "afmt_commit(%s): the layer is durable but merging it failed: %s", f->path,
-                      msg);
+        rc = afmt_index_apply_own(&f->idx, &L, f->super.footer_offset, f->super.footer_length, msg);
+        afmt_layer_free(&L);
     }
-    afmt_buf_free(&footer);
-    /* The staged changes are in the file now, whatever follows. */
-    afmt__staged_clear(f);
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "afmt_commit(%s): the layer is durable but merging it failed: %s",
+                  f->path, msg);
+    return rc;
+}
+
+/* Step 4, once the layer is durable (rc: afmt__write_layer's): the index takes the new
+ * layer, and the staged changes, in the file now whatever follows, are cleared. Agreed; a
+ * handle that could not take the layer reloads the file or becomes stale (adopt_durable). */
+static int commit_adopt(afmt_file *f, int rc, afmt_buf *footer) {
+    if (rc == AFMT_OK) rc = apply_footer(f, footer);
+    afmt_buf_free(footer);
+    afmt__staging_clear(&f->staging);
     if (f->alloc) {
         f->stats.compress = afmt_alloc_seal_seconds(f->alloc);
         afmt_alloc_reset(f->alloc);
@@ -514,6 +558,48 @@ int afmt__commit(afmt_file *f) {
     pending_clear(f);
     rc = afmt__agree(f, rc);
     if (rc != AFMT_OK) rc = adopt_durable(f, rc);
+    return rc;
+}
+
+int afmt__commit(afmt_file *f) {
+    double t0 = MPI_Wtime();
+    /* Staged chunks anywhere? Pending metadata anywhere? (The latter is the same on every
+     * rank unless the ranks' calls disagree; asking keeps them on one path even then.) */
+    int all[2] = {f->staging.n > 0, f->n_pend_arrays > 0 || f->n_pend_attrs > 0};
+    int rc = afmt__enter(f, AFMT_CALL_COMMIT, AFMT_OK, all, 2);
+    if (rc != AFMT_OK) return rc;
+    /* Every rank is in this commit; before anything else, and before the ranks decide
+     * whether there is anything to commit: ranks that made different metadata calls are
+     * told, and nothing is written. */
+    if ((rc = afmt__consist_check(f)) != AFMT_OK) return rc;
+    if (!all[0] && !all[1]) return AFMT_OK;
+    memset(&f->stats, 0, sizeof f->stats);
+    /* Step 1: chunks written by several ranks. */
+    afmt_chunk_rec *merged = NULL;
+    uint64_t nm = 0;
+    rc = all[0] ? afmt__exchange(f, &merged, &nm) : AFMT_OK;
+    f->stats.exchange = MPI_Wtime() - t0;
+    if (rc != AFMT_OK) return rc;
+    commit_recs c;
+    rc = commit_records(f, merged, nm, &c);
+    /* Step 3: the layer. */
+    afmt_buf footer;
+    afmt_buf_init(&footer);
+    int late_rc = AFMT_OK, durable = 0;
+    char late_msg[AFMT_ERRMSG_MAX] = "";
+    if (rc == AFMT_OK) {
+        afmt_layer_job job = {f->st,     f->alloc, c.chunks, c.nc, c.arrays,
+                              c.na,      c.attrs,  c.nt,     0,    f->idx.next_array_id,
+                              &f->super, AFMT_OK,  0};
+        rc = afmt__write_layer(f, &job, &footer);
+        late_rc = job.late_rc;
+        durable = job.durable;
+        if (late_rc != AFMT_OK) memcpy(late_msg, f->errmsg, sizeof late_msg);
+    }
+    commit_recs_free(&c);
+    /* Before the slot was written nothing happened: the staged changes stay for a retry. */
+    if (rc != AFMT_OK && !durable) return rc;
+    rc = commit_adopt(f, rc, &footer);
     f->stats.total = MPI_Wtime() - t0;
     if (rc == AFMT_OK && late_rc != AFMT_OK)
         rc = afmt_fail(f->errmsg, late_rc,
@@ -534,7 +620,7 @@ int afmt_discard(afmt_file *f) {
     int any = f->n_pend_arrays > 0 || f->n_pend_attrs > 0;
     if ((rc = afmt__enter(f, AFMT_CALL_DISCARD, AFMT_OK, &any, 1)) != AFMT_OK) return rc;
     if (any && (rc = afmt__reload(f)) != AFMT_OK) return rc;
-    afmt__staged_clear(f);
+    afmt__staging_clear(&f->staging);
     if (f->alloc) afmt_alloc_reset(f->alloc);
     pending_clear(f);
     return AFMT_OK;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fetch.h"
 #include "file.h"
 #include "lock.h"
 #include "util.h"
@@ -60,10 +61,48 @@ static int live_metadata(const afmt_index *x, afmt_array_rec **arrays, uint64_t 
     return AFMT_OK;
 }
 
-/* Copies my share of the live blocks into alloc and records the new chunk locations. */
+/* Block ib of the index, wholly live: its stored bytes, checked, go into alloc as they
+ * are (no recompression); *nb is its block number there. */
+static int copy_stored(afmt_file *f, afmt_alloc *alloc, const afmt_iblock *ib, const char *what,
+                       uint64_t *nb) {
+    uint8_t *stored = malloc(ib->b.stored_size ? (size_t)ib->b.stored_size : 1);
+    if (!stored) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+    int rc = f->st->ops->read_at(f->st, ib->b.offset, stored, ib->b.stored_size);
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
+    else if (afmt_checksum(stored, (size_t)ib->b.stored_size) != ib->b.checksum)
+        rc = afmt_fail(f->errmsg, AFMT_ECORRUPT, "%s fails its checksum", what);
+    if (rc == AFMT_OK) {
+        rc = afmt_alloc_add_stored(alloc, stored, ib->b.stored_size, ib->b.raw_size, ib->b.codec,
+                                   ib->b.checksum, nb);
+        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(alloc));
+    }
+    free(stored);
+    return rc;
+}
+
+/* The live chunks lc[0, n) of one block, partly dead: their payloads (already in file
+ * form: no decode or encode) re-packed into alloc, their new records appended to out. */
+static int copy_chunks(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, uint64_t n,
+                       const char *what, afmt_chunk_rec *out, uint64_t *nout) {
+    const uint8_t *raw;
+    int rc = afmt__fetch_block(f, lc[0].block, 0, &raw, what);
+    for (uint64_t k = 0; rc == AFMT_OK && k < n; k++) {
+        void *dst;
+        uint64_t nb, off;
+        rc = afmt_alloc_reserve(alloc, lc[k].size, &dst, &nb, &off);
+        if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(alloc));
+        memcpy(dst, raw + lc[k].offset, (size_t)lc[k].size);
+        out[(*nout)++] = (afmt_chunk_rec){lc[k].array_id, lc[k].chunk_index, nb, off, lc[k].size};
+    }
+    return rc;
+}
+
+/* Copies my share of the live blocks into alloc and records the new chunk locations. The
+ * blocks that hold live chunks are split by stored bytes: a block belongs to the rank
+ * whose range holds its start. */
 static int copy_share(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, uint64_t n,
                       afmt_chunk_rec *out, uint64_t *nout) {
-    /* Split by stored bytes of the blocks that hold live chunks. */
     uint64_t total = 0;
     for (uint64_t i = 0; i < n; i++)
         if (i == 0 || lc[i].block != lc[i - 1].block)
@@ -80,48 +119,17 @@ static int copy_share(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, uin
         const afmt_iblock *ib = &f->idx.blocks[lc[i].block];
         uint64_t at = acc;
         acc += ib->b.stored_size;
-        if (at < lo || at >= hi) { /* a block belongs to the rank whose range holds its start */
-            i = j;
-            continue;
-        }
-        char what[128];
-        snprintf(what, sizeof what, "afmt_compact: block at offset %llu",
-                 (unsigned long long)ib->b.offset);
-        if (live_bytes == ib->b.raw_size) {
-            /* All live: copy the stored bytes as they are, after checking them. */
-            uint8_t *stored = malloc(ib->b.stored_size ? (size_t)ib->b.stored_size : 1);
-            if (!stored) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
-            rc = f->st->ops->read_at(f->st, ib->b.offset, stored, ib->b.stored_size);
-            if (rc != AFMT_OK)
-                afmt_fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
-            else if (afmt_checksum(stored, (size_t)ib->b.stored_size) != ib->b.checksum)
-                rc = afmt_fail(f->errmsg, AFMT_ECORRUPT, "%s fails its checksum", what);
+        if (at >= lo && at < hi) {
+            char what[128];
+            snprintf(what, sizeof what, "afmt_compact: block at offset %llu",
+                     (unsigned long long)ib->b.offset);
             uint64_t nb = 0;
-            if (rc == AFMT_OK) {
-                rc = afmt_alloc_add_stored(alloc, stored, ib->b.stored_size, ib->b.raw_size,
-                                           ib->b.codec, ib->b.checksum, &nb);
-                if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(alloc));
-            }
-            free(stored);
-            for (uint64_t k = i; rc == AFMT_OK && k < j; k++)
-                out[(*nout)++] = (afmt_chunk_rec){lc[k].array_id, lc[k].chunk_index, nb,
-                                                  lc[k].offset, lc[k].size};
-        } else {
-            const uint8_t *raw;
-            rc = afmt__fetch_block(f, lc[i].block, &raw, what);
-            for (uint64_t k = i; rc == AFMT_OK && k < j; k++) {
-                void *dst;
-                uint64_t nb, off;
-                rc = afmt_alloc_reserve(alloc, lc[k].size, &dst, &nb, &off);
-                if (rc != AFMT_OK) {
-                    afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(alloc));
-                    break;
-                }
-                /* Payloads are already in file form: no decode/encode needed. */
-                memcpy(dst, raw + lc[k].offset, (size_t)lc[k].size);
-                out[(*nout)++] =
-                    (afmt_chunk_rec){lc[k].array_id, lc[k].chunk_index, nb, off, lc[k].size};
-            }
+            if (live_bytes != ib->b.raw_size)
+                rc = copy_chunks(f, alloc, lc + i, j - i, what, out, nout);
+            else if ((rc = copy_stored(f, alloc, ib, what, &nb)) == AFMT_OK)
+                for (uint64_t k = i; k < j; k++)
+                    out[(*nout)++] = (afmt_chunk_rec){lc[k].array_id, lc[k].chunk_index, nb,
+                                                      lc[k].offset, lc[k].size};
         }
         i = j;
     }
@@ -184,82 +192,104 @@ static int move_to_compacted(afmt_file *f, int rc) {
     return AFMT_OK;
 }
 
+/* One compaction's new file and what goes into it (compact_free frees it). */
+typedef struct {
+    afmt_storage_temp tmp; /* the new file's name, removed unless it was put in place */
+    afmt_storage *nst;     /* the new file */
+    afmt_alloc *alloc;     /* my share of the blocks */
+    live_chunk *lc;        /* every live chunk, sorted by (block, offset) */
+    afmt_chunk_rec *mine;  /* the records of my share */
+    afmt_array_rec *arrays;
+    afmt_attr_rec *attrs;
+    uint64_t n, nmine, na, nt;
+    afmt_super ns; /* the new file's (empty) superblock */
+} compact_job;
+
+static void compact_free(afmt_file *f, compact_job *c) {
+    if (c->nst) c->nst->ops->close(c->nst);
+    afmt_storage_temp_drop(f->opts.storage, &c->tmp); /* removed unless put in place */
+    afmt_alloc_free(c->alloc);
+    free(c->lc);
+    free(c->mine);
+    free(c->arrays);
+    free(c->attrs);
+}
+
+/* The new file and my share of its content. Rank 0 creates the file (and removes leftovers
+ * of interrupted compactions); the others open the file it made, never creating one: both
+ * calls return the same code on every rank. Then local work (allocations, my share of the
+ * blocks, rank 0's empty superblock region) and one agreement. */
+static int compact_prepare(afmt_file *f, compact_job *c) {
+    int rc = afmt_storage_mktemp(f->opts.storage, f->comm, f->real_path, &c->tmp, f->errmsg);
+    if (rc == AFMT_OK)
+        rc = afmt_storage_open(f->opts.storage, f->comm, c->tmp.path, AFMT_ST_READ | AFMT_ST_WRITE,
+                               f->opts.info, &c->nst, f->errmsg);
+    if (rc != AFMT_OK) return rc;
+    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, f->opts.spill_dir,
+                             f->opts.codec, f->opts.level}; /* no spill dir: $TMPDIR, /tmp */
+    if (afmt_alloc_create(&c->alloc, &cfg) != AFMT_OK ||
+        collect_live(&f->idx, &c->lc, &c->n) != AFMT_OK ||
+        live_metadata(&f->idx, &c->arrays, &c->na, &c->attrs, &c->nt) != AFMT_OK ||
+        !(c->mine = malloc(sizeof *c->mine * (size_t)(c->n + 1))))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_compact(%s): out of memory", f->path);
+    if (rc == AFMT_OK) rc = copy_share(f, c->alloc, c->lc, c->n, c->mine, &c->nmine);
+    /* A new file: the empty superblock region (rank 0), then one BASE layer. */
+    c->ns = f->super;
+    c->ns.generation = 0;
+    c->ns.footer_offset = c->ns.footer_length = c->ns.footer_checksum = 0;
+    c->ns.eof = AFMT_SUPER_REGION;
+    c->ns.nlayers = 0;
+    if (rc == AFMT_OK && f->rank == 0) {
+        uint8_t region[AFMT_SUPER_REGION];
+        memset(region, 0, sizeof region);
+        rc = c->nst->ops->write_at(c->nst, 0, region, sizeof region);
+        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_compact: %s", c->nst->errmsg);
+    }
+    return afmt__agree(f, rc);
+}
+
+/* The one BASE layer into the new file (afmt__write_layer), durable, and the file closed.
+ * Agreed. */
+static int compact_write(afmt_file *f, compact_job *c) {
+    afmt_buf footer;
+    afmt_layer_job job = {c->nst, c->alloc, c->mine, c->nmine,        c->arrays,
+                          c->na,  c->attrs, c->nt,   AFMT_LAYER_BASE, f->idx.next_array_id,
+                          &c->ns, AFMT_OK,  0};
+    int rc = afmt__write_layer(f, &job, &footer);
+    afmt_buf_free(&footer);
+    if (rc == AFMT_OK) rc = job.late_rc; /* never rename a file that may not be durable */
+    if (rc != AFMT_OK) return rc;
+    rc = c->nst->ops->close(c->nst);
+    c->nst = NULL;
+    if (rc != AFMT_OK)
+        afmt_fail(f->errmsg, rc, "afmt_compact(%s): closing the new file failed", f->path);
+    return afmt__agree(f, rc);
+}
+
+/* The switch: one rename on rank 0. If it failed after the file moved (the directory
+ * sync), the handle must move too: every rank learns whether it happened. Not moved: the
+ * old file stays whole, and compact_free removes the new one. */
+static int compact_switch(afmt_file *f, compact_job *c) {
+    int moved = 0, rc = AFMT_OK;
+    if (f->rank == 0) rc = put_in_place(f, &c->tmp, &moved);
+    if (MPI_Bcast(&moved, 1, MPI_INT, 0, f->comm) != MPI_SUCCESS && rc == AFMT_OK)
+        rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_compact(%s): MPI_Bcast failed", f->path);
+    rc = afmt__agree(f, rc);
+    if (moved) rc = move_to_compacted(f, rc);
+    return rc;
+}
+
 int afmt_compact(afmt_file *f) {
     int rc = afmt__check(f, "afmt_compact");
     if (rc != AFMT_OK) return rc;
     if ((rc = afmt__check_writable(f, "afmt_compact")) != AFMT_OK) return rc;
     if ((rc = afmt__commit(f)) != AFMT_OK) return rc;
-
-    afmt_storage_temp tmp = AFMT_STORAGE_TEMP_INIT;
-    afmt_storage *nst = NULL;
-    afmt_alloc *alloc = NULL;
-    live_chunk *lc = NULL;
-    afmt_chunk_rec *mine = NULL;
-    afmt_array_rec *arrays = NULL;
-    afmt_attr_rec *attrs = NULL;
-    uint64_t n = 0, nmine = 0, na = 0, nt = 0;
-    /* Rank 0 creates the new file (and removes leftovers of interrupted compactions); the
-     * others open the file it made, never creating one. Both calls return the same code
-     * on every rank. */
-    rc = afmt_storage_mktemp(f->opts.storage, f->comm, f->real_path, &tmp, f->errmsg);
-    if (rc == AFMT_OK)
-        rc = afmt_storage_open(f->opts.storage, f->comm, tmp.path, AFMT_ST_READ | AFMT_ST_WRITE,
-                               f->opts.info, &nst, f->errmsg);
-    if (rc != AFMT_OK) goto out;
-    /* Local work (allocations, this rank's share of the blocks, rank 0's empty superblock
-     * region), then one agreement. */
-    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, f->opts.spill_dir,
-                             f->opts.codec, f->opts.level};
-    if (afmt_alloc_create(&alloc, &cfg) != AFMT_OK || collect_live(&f->idx, &lc, &n) != AFMT_OK ||
-        live_metadata(&f->idx, &arrays, &na, &attrs, &nt) != AFMT_OK ||
-        !(mine = malloc(sizeof *mine * (size_t)(n + 1))))
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_compact(%s): out of memory", f->path);
-    if (rc == AFMT_OK) rc = copy_share(f, alloc, lc, n, mine, &nmine);
-    /* A new file: the empty superblock region (rank 0), then one BASE layer. */
-    afmt_super ns = f->super;
-    ns.generation = 0;
-    ns.footer_offset = ns.footer_length = ns.footer_checksum = 0;
-    ns.eof = AFMT_SUPER_REGION;
-    ns.nlayers = 0;
-    if (rc == AFMT_OK && f->rank == 0) {
-        uint8_t region[AFMT_SUPER_REGION];
-        memset(region, 0, sizeof region);
-        rc = nst->ops->write_at(nst, 0, region, sizeof region);
-        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_compact: %s", nst->errmsg);
-    }
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto out;
-    afmt_buf footer;
-    afmt_layer_job job = {nst, alloc,   mine, nmine,           arrays,
-                          na,  attrs,   nt,   AFMT_LAYER_BASE, f->idx.next_array_id,
-                          &ns, AFMT_OK, 0};
-    rc = afmt__write_layer(f, &job, &footer);
-    afmt_buf_free(&footer);
-    if (rc == AFMT_OK) rc = job.late_rc; /* never rename a file that may not be durable */
-    if (rc != AFMT_OK) goto out;
-    rc = nst->ops->close(nst);
-    nst = NULL;
-    if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_compact(%s): closing the new file failed", f->path);
-    rc = afmt__agree(f, rc);
-    if (rc != AFMT_OK) goto out;
-
-    /* The switch: one rename on rank 0. If it failed after the file moved (the directory
-     * sync), the handle must move too: every rank learns whether it happened. */
-    int moved = 0;
-    if (f->rank == 0) rc = put_in_place(f, &tmp, &moved);
-    if (MPI_Bcast(&moved, 1, MPI_INT, 0, f->comm) != MPI_SUCCESS && rc == AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_compact(%s): MPI_Bcast failed", f->path);
-    rc = afmt__agree(f, rc);
-    if (moved) rc = move_to_compacted(f, rc);
-    /* Not moved: the old file stays whole, and the new one is removed below. */
-out:
-    if (nst) nst->ops->close(nst);
-    afmt_storage_temp_drop(f->opts.storage, &tmp); /* removed unless it was put in place */
-    afmt_alloc_free(alloc);
-    free(lc);
-    free(mine);
-    free(arrays);
-    free(attrs);
+    compact_job c;
+    memset(&c, 0, sizeof c);
+    c.tmp = (afmt_storage_temp)AFMT_STORAGE_TEMP_INIT;
+    rc = compact_prepare(f, &c);
+    if (rc == AFMT_OK) rc = compact_write(f, &c);
+    if (rc == AFMT_OK) rc = compact_switch(f, &c);
+    compact_free(f, &c);
     return rc;
 }

@@ -16,8 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunk_encode.h"
+#include "fetch.h"
 #include "file.h"
 #include "grid.h"
+#include "staging.h"
 #include "util.h"
 
 /* Phase A record: u64 array id, u64 chunk index, u32 full, u32 nrect, u32 ndim, u32 0,
@@ -223,8 +226,8 @@ static int parse_keys(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
 
 /* Packs this rank's records of phase A into out[owner]. */
 static void pack_keys(afmt_file *f, afmt_buf *out) {
-    for (uint64_t i = 0; i < f->n_staged; i++) {
-        const afmt_staged *s = &f->staged[i];
+    for (uint64_t i = 0; i < f->staging.n; i++) {
+        const afmt_staged *s = &f->staging.items[i];
         int o = owner_of(s->array_id, s->chunk_index, f->size);
         const afmt_array *arr = afmt_index_by_id(&f->idx, s->array_id);
         int nd = arr ? arr->d.ndim : 0;
@@ -244,8 +247,8 @@ static void pack_keys(afmt_file *f, afmt_buf *out) {
 /* Packs the pieces this rank hands to other mergers into out[merger]. */
 static void pack_pieces(afmt_file *f, const int32_t *merger, afmt_buf *out) {
     static const uint64_t zeros[AFMT_MAX_NDIM];
-    for (uint64_t i = 0; i < f->n_staged; i++) {
-        const afmt_staged *s = &f->staged[i];
+    for (uint64_t i = 0; i < f->staging.n; i++) {
+        const afmt_staged *s = &f->staging.items[i];
         if (s->full || merger[i] == f->rank || merger[i] < 0) continue;
         const afmt_array *arr = afmt_index_by_id(&f->idx, s->array_id);
         int nd = arr->d.ndim, m = merger[i];
@@ -313,8 +316,8 @@ static int list_pieces(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount
                                  "for boxes of %llu elements of chunk %llu",
                                  arr->d.name, src, (unsigned long long)bytes,
                                  (unsigned long long)vol, (unsigned long long)c);
-            uint64_t *pos = afmt_hmap_get(&f->staged_map, a, c);
-            if (!pos || f->staged[*pos].full)
+            const afmt_staged *s = afmt__staging_find(&f->staging, a, c);
+            if (!s || s->full)
                 return afmt_fail(f->errmsg, AFMT_EINVAL,
                                  "afmt_commit(\"%s\"): shared chunks: rank %d sent pieces of "
                                  "chunk %llu to rank %d, which did not write it partly",
@@ -322,7 +325,7 @@ static int list_pieces(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount
             if (AFMT__GROW(*refs, cap, *nref + 1, 64) != AFMT_OK)
                 return afmt_fail(f->errmsg, AFMT_ENOMEM,
                                  "afmt_commit(%s): out of memory for the shared chunks", f->path);
-            (*refs)[(*nref)++] = (piece_ref){*pos, p};
+            (*refs)[(*nref)++] = (piece_ref){(uint64_t)(s - f->staging.items), p};
             p += HDR_B + rb + bytes;
             left -= HDR_B + rb + bytes;
         }
@@ -390,6 +393,17 @@ static void copy_box(void *ctx, const uint64_t *start, const uint64_t *count, co
     afmt_box_copy(m->nd, m->es, count, m->dst, m->ext, start, src, src_shape, src_start);
 }
 
+/* Encodes a merged chunk (native elements) into this rank's allocator: *out is its record.
+ * The allocator is created here if this rank staged no whole chunk. */
+static int store_merged(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
+                        const void *native, uint64_t nelems, afmt_chunk_rec *out) {
+    int rc = afmt__ensure_alloc(f);
+    if (rc != AFMT_OK) return rc;
+    rc = afmt__chunk_store(f->alloc, arr, chunk_index, native, nelems, out);
+    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
+    return AFMT_OK;
+}
+
 /* Merges one partial chunk of this rank (its own boxes and the received pieces) over the
  * committed content into a work buffer and encodes it into the allocator as a whole
  * chunk (*out). The staged entry is not touched: if the commit fails, the handle (and
@@ -415,7 +429,7 @@ static int merge_chunk(afmt_file *f, const afmt_array *arr, const afmt_staged *s
     }
     if (rc == AFMT_OK) {
         each_box(arr, s, ext, refs, nref, copy_box, &m);
-        rc = afmt__encode_chunk(f, arr, s->chunk_index, m.dst, ne, out);
+        rc = store_merged(f, arr, s->chunk_index, m.dst, ne, out);
     }
     free(m.mask);
     free(m.dst);
@@ -444,114 +458,164 @@ static int exchange_bufs(afmt_file *f, int rc, afmt_buf *out, uint64_t *scount, 
     return rc;
 }
 
-int afmt__exchange(afmt_file *f, afmt_chunk_rec **merged, uint64_t *n_merged) {
-    int size = f->size, rc = AFMT_OK;
-    *merged = NULL;
-    *n_merged = 0;
-    piece_ref *refs = NULL;
-    uint64_t nref = 0;
-    /* Room for every rank's counts, even when this rank's allocations fail: the
-     * agreements below must be entered by everyone. */
-    uint64_t *scount = calloc((size_t)size * 4, sizeof(uint64_t));
-    afmt_buf *out = calloc((size_t)size, sizeof(afmt_buf));
-    uint8_t *rbuf = NULL, *rbuf2 = NULL, *sbuf = NULL;
-    key_rec *keys = NULL;
-    int32_t *merger = NULL;
-    uint64_t nk = 0;
-    if (!scount || !out)
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    /* Without the count vectors a rank cannot even take part in the exchanges: agree on
-     * them alone first. */
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) goto done;
-    uint64_t *rcount = scount + size, *rdispl = scount + 2 * size, *soff = scount + 3 * size;
+/* The state of one exchange, freed by xchg_free whatever phase it reached. */
+typedef struct {
+    afmt_file *f;
+    int size;
+    uint64_t *scount, *rcount, *rdispl, *soff; /* size entries each, one allocation */
+    afmt_buf *out;                             /* the bytes of this phase, per rank */
+    uint8_t *keys_in;                          /* owner: phase A records, received */
+    key_rec *keys;                             /* owner: the same, parsed and decided */
+    uint64_t nk;
+    uint8_t *answers;    /* owner: the merger of each record, per contributor */
+    uint8_t *answers_in; /* contributor: the owners' answers, received */
+    int32_t *merger;     /* contributor: the merger of each staged entry (-1: none) */
+    uint8_t *pieces_in;  /* merger: phase B records, received */
+    piece_ref *refs;     /* merger: the same, by staged entry */
+    uint64_t nref;
+} xchg;
 
-    /* Phase A: keys (and boxes of partial chunks) to owners. */
-    pack_keys(f, out);
-    rc = exchange_bufs(f, rc, out, scount, &rbuf, rcount, rdispl, "exchanging chunk keys");
-    if (rc != AFMT_OK) goto done;
+static void xchg_free(xchg *x) {
+    for (int r = 0; x->out && r < x->size; r++) afmt_buf_free(&x->out[r]);
+    free(x->out);
+    free(x->scount);
+    free(x->keys_in);
+    free(x->answers_in);
+    free(x->pieces_in);
+    free(x->answers);
+    free(x->keys);
+    free(x->merger);
+    free(x->refs);
+}
 
-    /* Owner: check, decide; then tell each contributor the merger of each of its records
-     * (int32, in its order). */
-    rc = parse_keys(f, rbuf, rcount, rdispl, &keys, &nk);
-    if (rc == AFMT_OK) rc = decide(f, keys, nk);
-    if (rc == AFMT_OK && !(sbuf = malloc((size_t)(nk ? nk : 1) * 4)))
+/* Step 0: room for every rank's counts. Without them a rank cannot even take part in the
+ * exchanges, so the ranks agree on them alone first. */
+static int xchg_start(afmt_file *f, xchg *x) {
+    int rc = AFMT_OK, size = f->size;
+    memset(x, 0, sizeof *x);
+    x->f = f;
+    x->size = size;
+    x->scount = calloc((size_t)size * 4, sizeof(uint64_t));
+    x->out = calloc((size_t)size, sizeof(afmt_buf));
+    if (!x->scount || !x->out)
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    for (int r = 0; r < size; r++) scount[r] = 0;
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    x->rcount = x->scount + size;
+    x->rdispl = x->scount + 2 * size;
+    x->soff = x->scount + 3 * size;
+    return AFMT_OK;
+}
+
+/* Phase A: every staged chunk's key (and boxes of partial chunks) to its owner. */
+static int phase_keys(xchg *x) {
+    pack_keys(x->f, x->out);
+    return exchange_bufs(x->f, AFMT_OK, x->out, x->scount, &x->keys_in, x->rcount, x->rdispl,
+                         "exchanging chunk keys");
+}
+
+/* Owner: checks the records, detects overlaps, picks the mergers; then tells each
+ * contributor the merger of each of its records (int32, in its order). */
+static int phase_decide(xchg *x) {
+    afmt_file *f = x->f;
+    int rc = parse_keys(f, x->keys_in, x->rcount, x->rdispl, &x->keys, &x->nk);
+    if (rc == AFMT_OK) rc = decide(f, x->keys, x->nk);
+    if (rc == AFMT_OK && !(x->answers = malloc((size_t)(x->nk ? x->nk : 1) * 4)))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    for (int r = 0; r < x->size; r++) x->scount[r] = 0;
     if (rc == AFMT_OK) {
-        for (uint64_t i = 0; i < nk; i++) scount[keys[i].rank] += 4;
-        soff[0] = 0;
-        for (int r = 1; r < size; r++) soff[r] = soff[r - 1] + scount[r - 1];
-        for (uint64_t i = 0; i < nk; i++)
-            afmt_put_u32(sbuf + soff[keys[i].rank] + 4 * keys[i].seq, (uint32_t)keys[i].merger);
+        for (uint64_t i = 0; i < x->nk; i++) x->scount[x->keys[i].rank] += 4;
+        x->soff[0] = 0;
+        for (int r = 1; r < x->size; r++) x->soff[r] = x->soff[r - 1] + x->scount[r - 1];
+        for (uint64_t i = 0; i < x->nk; i++)
+            afmt_put_u32(x->answers + x->soff[x->keys[i].rank] + 4 * x->keys[i].seq,
+                         (uint32_t)x->keys[i].merger);
     }
-    free(rbuf);
-    rbuf = NULL;
+    free(x->keys_in);
+    x->keys_in = NULL;
     char what[AFMT_ERRMSG_MAX];
     snprintf(what, sizeof what, "afmt_commit(%s): exchanging merge decisions", f->path);
-    rc = afmt__alltoallv_bytes(f, rc, sbuf, scount, &rbuf, rcount, rdispl, what);
-    if (rc != AFMT_OK) goto done;
+    return afmt__alltoallv_bytes(f, rc, x->answers, x->scount, &x->answers_in, x->rcount, x->rdispl,
+                                 what);
+}
 
-    /* My records went to owners in staged order grouped by owner; rebuild that order. */
-    merger = malloc(sizeof(int32_t) * (size_t)(f->n_staged ? f->n_staged : 1));
-    if (!merger) rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    for (int r = 0; r < size; r++) soff[r] = 0;
-    for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
-        int o = owner_of(f->staged[i].array_id, f->staged[i].chunk_index, size);
+/* Contributor: the merger of each staged entry from the owners' answers. My records went
+ * to the owners in staged order grouped by owner: rebuild that order, checking that every
+ * owner answered each record once with a possible merger. Local: the outcome joins the
+ * agreement of phase B. */
+static int read_answers(xchg *x) {
+    afmt_file *f = x->f;
+    const afmt__staging *t = &f->staging;
+    int rc = AFMT_OK, size = x->size;
+    if (!(x->merger = malloc(sizeof(int32_t) * (size_t)(t->n ? t->n : 1))))
+        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    for (int r = 0; r < size; r++) x->soff[r] = 0;
+    for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++) {
+        const afmt_staged *s = &t->items[i];
+        int o = owner_of(s->array_id, s->chunk_index, size);
         int32_t m = -2;
-        if (soff[o] + 4 <= rcount[o]) m = (int32_t)afmt_get_u32(rbuf + rdispl[o] + soff[o]);
-        soff[o] += 4;
-        if (m < -1 || m >= size || (m == -1 && !f->staged[i].full))
+        if (x->soff[o] + 4 <= x->rcount[o])
+            m = (int32_t)afmt_get_u32(x->answers_in + x->rdispl[o] + x->soff[o]);
+        x->soff[o] += 4;
+        if (m < -1 || m >= size || (m == -1 && !s->full))
             rc = afmt_fail(f->errmsg, AFMT_EINVAL,
                            "afmt_commit(\"%s\"): rank %d answered merger %d for chunk %llu: the "
                            "ranks' metadata differ",
-                           name_of(f, f->staged[i].array_id), o, (int)m,
-                           (unsigned long long)f->staged[i].chunk_index);
-        merger[i] = m;
+                           name_of(f, s->array_id), o, (int)m, (unsigned long long)s->chunk_index);
+        x->merger[i] = m;
     }
     for (int r = 0; rc == AFMT_OK && r < size; r++)
-        if (soff[r] != rcount[r])
+        if (x->soff[r] != x->rcount[r])
             rc = afmt_fail(f->errmsg, AFMT_EINVAL,
                            "afmt_commit(%s): rank %d answered %llu merge decisions, rank %d "
                            "asked for %llu: the ranks' metadata differ",
-                           f->path, r, (unsigned long long)(rcount[r] / 4), f->rank,
-                           (unsigned long long)(soff[r] / 4));
+                           f->path, r, (unsigned long long)(x->rcount[r] / 4), f->rank,
+                           (unsigned long long)(x->soff[r] / 4));
+    return rc;
+}
 
-    /* Phase B: pieces to their mergers. */
-    if (rc == AFMT_OK) pack_pieces(f, merger, out);
-    rc = exchange_bufs(f, rc, out, scount, &rbuf2, rcount, rdispl, "exchanging shared chunks");
-    if (rc != AFMT_OK) goto done;
+/* Phase B: the pieces of partial chunks to their mergers; rc is read_answers'. */
+static int phase_pieces(xchg *x, int rc) {
+    if (rc == AFMT_OK) pack_pieces(x->f, x->merger, x->out);
+    return exchange_bufs(x->f, rc, x->out, x->scount, &x->pieces_in, x->rcount, x->rdispl,
+                         "exchanging shared chunks");
+}
 
-    /* Merger: check the pieces, merge each of my partial chunks into the allocator as a
-     * whole chunk (listed in *merged). The staged entries stay as they are on every rank:
-     * the commit builds its chunk records from the whole staged chunks and *merged. */
-    rc = list_pieces(f, rbuf2, rcount, rdispl, &refs, &nref);
+/* Merger: checks the pieces and merges each of my partial chunks into the allocator as a
+ * whole chunk, listed in *merged. The staged entries stay as they are on every rank: the
+ * commit builds its chunk records from the whole staged chunks and *merged. Agreed. */
+static int phase_merge(xchg *x, afmt_chunk_rec **merged, uint64_t *n_merged) {
+    afmt_file *f = x->f;
+    const afmt__staging *t = &f->staging;
+    int rc = list_pieces(f, x->pieces_in, x->rcount, x->rdispl, &x->refs, &x->nref);
     uint64_t nm = 0, k = 0;
-    for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++)
-        nm += !f->staged[i].full && merger[i] == f->rank;
+    for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++)
+        nm += !t->items[i].full && x->merger[i] == f->rank;
     if (rc == AFMT_OK && !(*merged = malloc(sizeof **merged * (size_t)(nm ? nm : 1))))
         rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    for (uint64_t i = 0; rc == AFMT_OK && i < f->n_staged; i++) {
-        const afmt_staged *s = &f->staged[i];
-        if (s->full || merger[i] != f->rank) continue;
-        while (k < nref && refs[k].pos < i) k++;
+    for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++) {
+        const afmt_staged *s = &t->items[i];
+        if (s->full || x->merger[i] != f->rank) continue;
+        while (k < x->nref && x->refs[k].pos < i) k++;
         uint64_t k0 = k;
-        while (k < nref && refs[k].pos == i) k++;
+        while (k < x->nref && x->refs[k].pos == i) k++;
         /* No piece came from another rank: refs may be NULL (no pointer arithmetic on it). */
-        rc = merge_chunk(f, afmt_index_by_id(&f->idx, s->array_id), s, k > k0 ? refs + k0 : NULL,
+        rc = merge_chunk(f, afmt_index_by_id(&f->idx, s->array_id), s, k > k0 ? x->refs + k0 : NULL,
                          k - k0, &(*merged)[*n_merged]);
         if (rc == AFMT_OK) ++*n_merged;
     }
-    rc = afmt__agree(f, rc);
-done:
-    for (int r = 0; out && r < size; r++) afmt_buf_free(&out[r]);
-    free(out);
-    free(scount);
-    free(rbuf);
-    free(rbuf2);
-    free(sbuf);
-    free(keys);
-    free(merger);
-    free(refs);
+    return afmt__agree(f, rc);
+}
+
+int afmt__exchange(afmt_file *f, afmt_chunk_rec **merged, uint64_t *n_merged) {
+    *merged = NULL;
+    *n_merged = 0;
+    xchg x;
+    int rc = xchg_start(f, &x);
+    if (rc == AFMT_OK) rc = phase_keys(&x);
+    if (rc == AFMT_OK) rc = phase_decide(&x);
+    if (rc == AFMT_OK) rc = phase_pieces(&x, read_answers(&x));
+    if (rc == AFMT_OK) rc = phase_merge(&x, merged, n_merged);
+    xchg_free(&x);
     if (rc != AFMT_OK) {
         free(*merged);
         *merged = NULL;

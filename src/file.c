@@ -100,6 +100,16 @@ uint8_t *afmt__scratch(afmt_file *f, uint64_t n) {
     return f->scratch;
 }
 
+int afmt__ensure_alloc(afmt_file *f) {
+    if (f->alloc) return AFMT_OK;
+    /* No spill directory: the allocator falls back to $TMPDIR, else /tmp. */
+    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, f->opts.spill_dir,
+                             f->opts.codec, f->opts.level};
+    if (afmt_alloc_create(&f->alloc, &cfg) != AFMT_OK)
+        return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory for the block allocator");
+    return AFMT_OK;
+}
+
 const char *afmt_errmsg(const afmt_file *f) {
     /* A closed handle's last message (e.g. why afmt_close failed) is in the thread buffer;
      * asking must not overwrite it. */
@@ -172,9 +182,7 @@ static int resolve_path(afmt_file *f, int create, const char *fn) {
 
 static void file_free(afmt_file *f) {
     if (!f) return;
-    afmt__staged_clear(f);
-    free(f->staged);
-    afmt_hmap_free(&f->staged_map);
+    afmt__staging_free(&f->staging);
     afmt_alloc_free(f->alloc);
     for (uint64_t i = 0; i < f->n_pend_attrs; i++) free(f->pend_attrs[i].value);
     free(f->pend_attrs);
@@ -224,7 +232,7 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
         f->mode = mode;
         f->view_layer = UINT64_MAX;
         afmt_index_init(&f->idx);
-        afmt_hmap_init(&f->staged_map);
+        afmt__staging_init(&f->staging);
         f->rank = urank;
         f->size = usize;
         int arc = afmt__opts_copy(&f->opts, opts);
@@ -480,7 +488,7 @@ int afmt_rollback(afmt_file *f, uint64_t layer) {
     int rc = afmt__check(f, fn);
     if (rc != AFMT_OK) return rc;
     if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
-    int any = f->n_staged > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0;
+    int any = f->staging.n > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0;
     if ((rc = afmt__enter(f, AFMT_CALL_ROLLBACK, AFMT_OK, &any, 1)) != AFMT_OK) return rc;
     if (any)
         return afmt_fail(f->errmsg, AFMT_ESTATE,

@@ -18,6 +18,7 @@
 #include "lock.h"
 #include "mpiutil.h"
 #include "publish.h"
+#include "staging.h"
 #include "storage.h"
 #include "superblock.h"
 
@@ -37,16 +38,6 @@ int afmt_opts_set_backend(afmt_opts *o, const char *name);
 /* Copies src (NULL = defaults) into dst, which must be freed with afmt__opts_clear. */
 int afmt__opts_copy(afmt_opts *dst, const afmt_opts *src);
 void afmt__opts_clear(afmt_opts *o);
-
-/* One chunk this rank staged for the next commit. */
-typedef struct {
-    uint64_t array_id, chunk_index;
-    int full; /* 1: encoded payload in the allocator; 0: partial, dense buffer + boxes */
-    uint64_t block, offset, size;
-    uint8_t *data;  /* partial: the chunk (its real extent, native layout, C order) */
-    uint64_t *rect; /* partial: nrect boxes of 2*ndim u64 (start rel. to chunk, count) */
-    uint32_t nrect, cap_rect;
-} afmt_staged;
 
 /* Where the last commit's time went, on this rank (seconds; MPI_Wtime). compress counts
  * the blocks sealed during the afmt_write calls before the commit too. */
@@ -73,10 +64,8 @@ struct afmt_file {
     uint64_t view_layer; /* newest layer id to load (afmt_open_layer), else UINT64_MAX */
     afmt_index idx;
     afmt_cache *cache;
-    afmt_alloc *alloc; /* created on the first write */
-    afmt_staged *staged;
-    uint64_t n_staged, cap_staged;
-    afmt_hmap staged_map; /* (array id, chunk index) -> position in staged */
+    afmt_alloc *alloc;     /* created on the first write */
+    afmt__staging staging; /* the chunks this rank wrote since the last commit */
     /* Metadata changes since the last commit; the same on every rank (collective calls). */
     afmt_array_rec *pend_arrays;
     uint64_t n_pend_arrays, cap_pend_arrays;
@@ -115,6 +104,8 @@ int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr, cons
                        const uint64_t *count);
 /* A work buffer of at least n bytes (f->scratch), or NULL (message set). */
 uint8_t *afmt__scratch(afmt_file *f, uint64_t n);
+/* Creates the handle's allocator (f->alloc) on first use: AFMT_ENOMEM with a message. */
+int afmt__ensure_alloc(afmt_file *f);
 
 /* The handle's side of the agreement (mpiutil.h holds the one implementation; these
  * wrappers give it f->comm, f->rank, f->size and f->errmsg). */
@@ -136,39 +127,6 @@ int afmt__agree(afmt_file *f, int rc);
 #define AFMT_CALL_ROLLBACK  6
 #define AFMT_ENTER_MAXFLAGS AFMT__AGREE_MAXFLAGS
 int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags);
-
-/* Chunk payload encoding: native elements -> file form (little-endian, shuffled when the
- * array's flag says so) and back. src and dst must not overlap. */
-void afmt__chunk_encode(const afmt_array *arr, void *dst, const void *src, uint64_t nelems);
-void afmt__chunk_decode(const afmt_array *arr, void *dst, const void *src, uint64_t nelems);
-/* The big-endian hosts' encode (elements byte-swapped, then shuffled when the flag says
- * so), callable on any host so that a unit test covers it. Needs no memory: never fails. */
-void afmt__chunk_encode_swapped(const afmt_array *arr, void *dst, const void *src, uint64_t nelems);
-
-/* Fills dst (native, the chunk's real extent) with the committed content of a chunk,
- * or the fill value where it was never written. INDEPENDENT. */
-int afmt__read_committed_chunk(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
-                               void *dst);
-/* The decompressed bytes of index block b, verified (cache, else read). *raw is valid
- * until the next call. what names the reader for messages ("array \"t\" chunk 3"). */
-int afmt__fetch_block(afmt_file *f, uint64_t b, const uint8_t **raw, const char *what);
-/* Fills a box of buf (shape bshape, at bstart, size count) with arr's fill value. */
-void afmt__fill_box(const afmt_array *arr, void *buf, const uint64_t *bshape,
-                    const uint64_t *bstart, const uint64_t *count);
-
-/* Staging (write.c). */
-int afmt__ensure_alloc(afmt_file *f);
-int afmt__stage_full(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, const void *native,
-                     uint64_t nelems);
-/* Encodes a whole chunk (native elements) into the allocator without staging it: *out is
- * its chunk record (block = the allocator's block number). */
-int afmt__encode_chunk(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
-                       const void *native, uint64_t nelems, afmt_chunk_rec *out);
-void afmt__staged_clear(afmt_file *f);
-/* Drops the staged chunks of one array (afmt_delete). */
-void afmt__staged_drop_array(afmt_file *f, uint64_t array_id);
-/* Rebuilds the staged map after entries of f->staged were removed or moved. */
-void afmt__staged_reindex(afmt_file *f);
 
 /* COLLECTIVE (exchange.c). Resolves partly covered chunks: detects overlaps between
  * ranks and merges the pieces of each chunk on one rank over its older content, encoded

@@ -1,11 +1,11 @@
-/* test_encode.c - chunk payload encoding (write.c): the big-endian hosts' path, forced on
- * this host through afmt__chunk_encode_swapped, must give exactly "swap every element,
- * then shuffle" (the file form), and needs no memory: it used to fall back to unshuffled
- * bytes (still flagged shuffled) when its scratch allocation failed. */
+/* test_encode.c - chunk payload encoding (chunk_encode.c): the big-endian hosts' path,
+ * forced on this host through afmt__chunk_encode_swapped, must give exactly "swap every
+ * element, then shuffle" (the file form), and needs no memory: it used to fall back to
+ * unshuffled bytes (still flagged shuffled) when its scratch allocation failed. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "file.h"
+#include "chunk_encode.h"
 #include "shuffle.h"
 #include "testutil.h"
 #include "util.h"

@@ -29,8 +29,10 @@ struct afmt_opts {
     int check_collective; /* compare the ranks' metadata calls at commit (consistency.h) */
 };
 
-/* Internal (tests, tools): the storage backend, "mpiio" (default), "posix" or "memory". */
+#ifdef AFMT_TESTING
+/* Test hook: the storage backend, "mpiio" (default), "posix" or "memory". */
 int afmt_opts_set_backend(afmt_opts *o, const char *name);
+#endif
 /* Copies src (NULL = defaults) into dst, which must be freed with afmt__opts_clear. */
 int afmt__opts_copy(afmt_opts *dst, const afmt_opts *src);
 void afmt__opts_clear(afmt_opts *o);
@@ -226,7 +228,9 @@ int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **ou
  * agrees (with rc), then moves data: every rank returns the same code. */
 int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint64_t *scount,
                           uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl, const char *what);
+#ifdef AFMT_TESTING
 /* Test hook: the largest message piece (default 1 GiB). */
 void afmt__set_mpi_piece(uint64_t bytes);
+#endif
 
 #endif

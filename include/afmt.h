@@ -24,10 +24,10 @@
  * threads must use different communicators (MPI forbids concurrent collectives on one
  * communicator; a handle's own communicator is a duplicate of the one it was opened
  * with), and MPI must be initialized with MPI_THREAD_MULTIPLE, since every afmt call that
- * takes a handle or a communicator may call MPI. afmt_codec_register, afmt_signal_*,
- * afmt_strerror, afmt_err_name, afmt_errmsg(NULL) (per thread) and the version functions
- * may be called from any thread at any time. tests/abi/test_threads.c proves this under
- * ThreadSanitizer (-DAFMT_TSAN=ON).
+ * takes a handle or a communicator may call MPI. afmt_codec_register, afmt_signal_arm,
+ * afmt_signal_clear, afmt_strerror, afmt_err_name, afmt_errmsg(NULL) (per thread) and the
+ * version functions may be called from any thread at any time. tests/abi/test_threads.c
+ * proves this under ThreadSanitizer (-DAFMT_TSAN=ON).
  *
  * ABI: while the version is 0.x, releases of the same MAJOR.MINOR are binary compatible
  * (the shared library's soname is libafmt.so.0.MINOR); a new MINOR may break it. Values

@@ -44,13 +44,13 @@ module afmt
     private
 
     ! ---- version, error codes, limits, dtypes, codecs, flags (values as in afmt.h) ----
-    integer, parameter, public :: AFMT_VERSION_MAJOR = 0, AFMT_VERSION_MINOR = 1, &
-                                  AFMT_VERSION_PATCH = 0
+    include 'afmt_version.inc'
     integer, parameter, public :: AFMT_OK = 0, AFMT_EINVAL = -1, AFMT_ENOTFOUND = -2, &
                                   AFMT_EEXIST = -3, AFMT_ETYPE = -4, AFMT_ERANGE = -5, &
                                   AFMT_EIO = -6, AFMT_ECORRUPT = -7, AFMT_EVERSION = -8, &
                                   AFMT_ENOMEM = -9, AFMT_ECODEC = -10, AFMT_EMPI = -11, &
                                   AFMT_EREADONLY = -12, AFMT_ESTATE = -13, AFMT_EBUSY = -14
+    integer, parameter, public :: AFMT_E_LAST = AFMT_EBUSY
     integer, parameter, public :: AFMT_MAX_NDIM = 32, AFMT_MAX_NAME = 255, &
                                   AFMT_MAX_DIMNAME = 63
     integer, parameter, public :: AFMT_BOOL = 0, AFMT_INT8 = 1, AFMT_INT16 = 2, &
@@ -92,10 +92,12 @@ module afmt
         integer(c_int64_t) :: shape(AFMT_MAX_NDIM)
         integer(c_int64_t) :: chunk(AFMT_MAX_NDIM)
         character(kind=c_char) :: dims(AFMT_MAX_DIMNAME + 1, AFMT_MAX_NDIM)
+        integer(c_int64_t) :: reserved(16)
     end type c_info
 
-    ! The C afmt_codec_desc.
+    ! The C afmt_codec_desc (version AFMT_CODEC_DESC_VERSION = 1).
     type, bind(c) :: c_codec_desc
+        integer(c_int32_t) :: version
         integer(c_int32_t) :: id
         type(c_ptr) :: name
         type(c_funptr) :: bound, compress, decompress
@@ -141,7 +143,8 @@ module afmt
               afmt_layer_attr
     public :: afmt_signal_arm, afmt_signal_pending, afmt_signal_clear
     public :: afmt_codec_register
-    public :: afmt_strerror, afmt_errmsg, afmt_version
+    public :: afmt_strerror, afmt_err_name, afmt_errmsg, afmt_version, &
+              afmt_lib_version_number
 
     ! Kind classes of the data buffers (what a buffer's kind may be stored as).
     integer, parameter :: KC_R4 = 1, KC_R8 = 2, KC_I1 = 3, KC_I2 = 4, KC_I4 = 5, KC_I8 = 6
@@ -447,6 +450,15 @@ module afmt
         end function
         function c_afmt_version() result(s) bind(c, name="afmt_version")
             import :: c_ptr
+            type(c_ptr) :: s
+        end function
+        function c_afmt_version_number() result(n) bind(c, name="afmt_version_number")
+            import :: c_int
+            integer(c_int) :: n ! unsigned in C; the value is far below 2^31
+        end function
+        function c_afmt_err_name(code) result(s) bind(c, name="afmt_err_name")
+            import :: c_int, c_ptr
+            integer(c_int), value :: code
             type(c_ptr) :: s
         end function
         function c_strlen(s) result(n) bind(c, name="strlen")
@@ -1277,6 +1289,7 @@ contains
                       itoa(int(id, int64))//' < 0', ierr)
             return
         end if
+        d%version = 1_c_int32_t ! the layout of c_codec_desc
         d%id = int(id, c_int32_t)
         d%name = opt_cstr(name, nbuf) ! the C side copies the name
         d%bound = c_funloc(bound)
@@ -1293,6 +1306,13 @@ contains
         character(len=:), allocatable :: s
         s = fstr(c_afmt_strerror(int(code, c_int)))
     end function afmt_strerror
+
+    !> INDEPENDENT. The name of an error code, "AFMT_ECORRUPT"; "unknown" for no code.
+    function afmt_err_name(code) result(s)
+        integer, intent(in) :: code
+        character(len=:), allocatable :: s
+        s = fstr(c_afmt_err_name(int(code, c_int)))
+    end function afmt_err_name
 
     !> INDEPENDENT. The detailed message of the last failure on f, or (f absent or not
     !> open) of this thread: after afmt_create, afmt_open, afmt_open_layer, afmt_close,
@@ -1317,6 +1337,14 @@ contains
         character(len=:), allocatable :: s
         s = fstr(c_afmt_version())
     end function afmt_version
+
+    !> INDEPENDENT. The library's version as MAJOR * 10000 + MINOR * 100 + PATCH: C's
+    !> afmt_version_number, renamed as Fortran names ignore case and AFMT_VERSION_NUMBER
+    !> (the module's, to compare with) takes the name.
+    function afmt_lib_version_number() result(n)
+        integer :: n
+        n = int(c_afmt_version_number())
+    end function afmt_lib_version_number
 
     ! ==== the generic specifics, one per kind ==========================================
 

@@ -17,6 +17,23 @@
  * Limits: ndim <= AFMT_MAX_NDIM, names <= AFMT_MAX_NAME bytes, dimension names <=
  * AFMT_MAX_DIMNAME bytes, chunks <= AFMT_MAX_CHUNK_BYTES bytes, arrays < 2^64 bytes.
  * Exceeding one is AFMT_EINVAL with a message.
+ *
+ * Threads: calls on DIFFERENT handles (afmt_file, afmt_opts) may run at the same time
+ * in different threads; a handle is used by one thread at a time (the caller serializes
+ * the calls on one handle, including afmt_errmsg(f)). Collective calls of concurrent
+ * threads must use different communicators (MPI forbids concurrent collectives on one
+ * communicator; a handle's own communicator is a duplicate of the one it was opened
+ * with), and MPI must be initialized with MPI_THREAD_MULTIPLE, since every afmt call that
+ * takes a handle or a communicator may call MPI. afmt_codec_register, afmt_signal_arm,
+ * afmt_signal_clear, afmt_strerror, afmt_err_name, afmt_errmsg(NULL) (per thread) and the
+ * version functions may be called from any thread at any time. tests/abi/test_threads.c
+ * proves this under ThreadSanitizer (-DAFMT_TSAN=ON).
+ *
+ * ABI: while the version is 0.x, releases of the same MAJOR.MINOR are binary compatible
+ * (the shared library's soname is libafmt.so.0.MINOR); a new MINOR may break it. Values
+ * of error codes, afmt_dtype and afmt_codec never change (they are stored in files or
+ * returned to callers), and the structures afmt_info and afmt_codec_desc keep their size
+ * and layout within a MAJOR.MINOR: new fields take room from their reserved members.
  */
 #ifndef AFMT_H
 #define AFMT_H
@@ -25,13 +42,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "afmt_version.h" /* generated: AFMT_VERSION_MAJOR .. AFMT_VERSION_STRING */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define AFMT_VERSION_MAJOR 0
-#define AFMT_VERSION_MINOR 1
-#define AFMT_VERSION_PATCH 0
+/* Marks the public functions: the shared library is built with -fvisibility=hidden and
+ * exports these only. */
+#ifndef AFMT_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define AFMT_API __attribute__((visibility("default")))
+#else
+#define AFMT_API
+#endif
+#endif
 
 /* ---- error codes (negative; values never change) ---------------------------- */
 #define AFMT_OK        0
@@ -49,6 +74,9 @@ extern "C" {
 #define AFMT_EREADONLY (-12) /* write access on a read-only handle */
 #define AFMT_ESTATE    (-13) /* call not valid in the handle's state */
 #define AFMT_EBUSY     (-14) /* another writer holds the file's lock ("<path>.lock") */
+/* The last (most negative) code: every code is in [AFMT_E_LAST, AFMT_OK]. A new code
+ * takes AFMT_E_LAST - 1 and becomes the new AFMT_E_LAST. */
+#define AFMT_E_LAST AFMT_EBUSY
 
 /* ---- limits ---------------------------------------------------------------- */
 #define AFMT_MAX_NDIM    32
@@ -57,18 +85,20 @@ extern "C" {
 /* Bytes of one chunk: the product of the chunk extents times the element size (1 GiB). */
 #define AFMT_MAX_CHUNK_BYTES ((uint64_t)1 << 30)
 
+/* Element types. The values are the dtype ids stored in files (docs/format.md section 6):
+ * stable forever, never renumbered; a new type takes the next free id. */
 typedef enum {
-    AFMT_BOOL,
-    AFMT_INT8,
-    AFMT_INT16,
-    AFMT_INT32,
-    AFMT_INT64,
-    AFMT_UINT8,
-    AFMT_UINT16,
-    AFMT_UINT32,
-    AFMT_UINT64,
-    AFMT_FLOAT32,
-    AFMT_FLOAT64
+    AFMT_BOOL = 0,
+    AFMT_INT8 = 1,
+    AFMT_INT16 = 2,
+    AFMT_INT32 = 3,
+    AFMT_INT64 = 4,
+    AFMT_UINT8 = 5,
+    AFMT_UINT16 = 6,
+    AFMT_UINT32 = 7,
+    AFMT_UINT64 = 8,
+    AFMT_FLOAT32 = 9,
+    AFMT_FLOAT64 = 10
 } afmt_dtype;
 
 /* Codec ids are stable on disk. User codecs take ids >= 256 (afmt_codec_register). */
@@ -82,28 +112,28 @@ typedef struct afmt_opts afmt_opts; /* opaque options, see afmt_opts_create */
 /* Creates an options object with the defaults: LZ4, shuffle on, 4 MiB blocks,
  * 512 MiB memory budget, spill directory $TMPDIR or /tmp, 64 MiB block cache,
  * no MPI_Info hints, collective check on. Errors: EINVAL (o NULL), ENOMEM. */
-int afmt_opts_create(afmt_opts **o);
+AFMT_API int afmt_opts_create(afmt_opts **o);
 /* Codec for new blocks. level is the codec's own scale, 0 = its default (none: 0 only;
  * LZ4: < 0 is the acceleration of LZ4 fast, 1 = default, 2..12 = LZ4 HC; zstd: its
  * levels).
  * Errors: EINVAL (NULL, level out of the codec's range), ECODEC (unknown codec id). */
-int afmt_opts_set_codec(afmt_opts *o, afmt_codec c, int level);
+AFMT_API int afmt_opts_set_codec(afmt_opts *o, afmt_codec c, int level);
 /* Byte-shuffle pre-filter for arrays defined with these options (on != 0). */
-int afmt_opts_set_shuffle(afmt_opts *o, int on);
+AFMT_API int afmt_opts_set_shuffle(afmt_opts *o, int on);
 /* Target raw bytes per block (>= 1 KiB, <= 1 GiB). A chunk never spans blocks, so a
  * chunk larger than the target makes a block of its own. */
-int afmt_opts_set_block_size(afmt_opts *o, uint64_t bytes);
+AFMT_API int afmt_opts_set_block_size(afmt_opts *o, uint64_t bytes);
 /* Compressed bytes a rank keeps in memory before commit; past it blocks spill to a
  * file in the spill directory. 0 = spill every block at once. */
-int afmt_opts_set_mem_budget(afmt_opts *o, uint64_t bytes);
+AFMT_API int afmt_opts_set_mem_budget(afmt_opts *o, uint64_t bytes);
 /* Directory of the spill file (a node-local disk is best). The copy is taken. */
-int afmt_opts_set_spill_dir(afmt_opts *o, const char *dir);
+AFMT_API int afmt_opts_set_spill_dir(afmt_opts *o, const char *dir);
 /* MPI_Info hints given to MPI_File_open (duplicated; the caller keeps its own).
  * afmt's own hints: "afmt_collective_write" = "true" writes data blocks with
  * MPI_File_write_at_all instead of MPI_File_write_at. */
-int afmt_opts_set_mpi_info(afmt_opts *o, MPI_Info info);
+AFMT_API int afmt_opts_set_mpi_info(afmt_opts *o, MPI_Info info);
 /* Bytes of decompressed blocks a handle caches for reads (0 disables the cache). */
-int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes);
+AFMT_API int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes);
 /* Whether afmt_commit (and afmt_close, afmt_compact, which commit) first checks that every
  * rank made the same afmt_define, afmt_delete and afmt_set_attr calls since the last
  * commit, with the same arguments (on != 0; on by default). A mismatch is AFMT_EINVAL on
@@ -112,9 +142,9 @@ int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes);
  * is compared and disagreeing ranks are undefined behaviour (the commit may fail with
  * AFMT_EINVAL or AFMT_ECORRUPT, or write rank 0's metadata). Give every rank the same
  * setting. */
-int afmt_opts_set_check_collective(afmt_opts *o, int on);
+AFMT_API int afmt_opts_set_check_collective(afmt_opts *o, int on);
 /* Frees o (NULL is fine). */
-int afmt_opts_free(afmt_opts *o);
+AFMT_API int afmt_opts_free(afmt_opts *o);
 
 /* ---- files ----------------------------------------------------------------- */
 #define AFMT_RDONLY 0x1
@@ -127,31 +157,32 @@ int afmt_opts_free(afmt_opts *o);
  * handle it takes the writer lock "<path>.lock" (first, so AFMT_TRUNC never empties a
  * file another writer holds) until afmt_close: AFMT_EBUSY, naming the holder, if a live
  * writer holds it; a lock left by a dead process on this host is broken. */
-int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts *opts,
-                afmt_file **f);
+AFMT_API int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts *opts,
+                         afmt_file **f);
 /* COLLECTIVE. Opens an existing file; mode is AFMT_RDONLY or AFMT_RDWR. comm may have
  * any size, unrelated to the writers'. Rank 0 reads the superblock and footers and
  * broadcasts them. AFMT_RDWR takes the writer lock "<path>.lock" until afmt_close (see
  * afmt_create); AFMT_RDONLY takes none and is never blocked by a writer.
  * Errors: ENOTFOUND, ECORRUPT, EVERSION, EIO, EINVAL, EBUSY (RDWR: locked by a live
  * writer; the message names its host, pid, job id and since when). */
-int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts, afmt_file **f);
+AFMT_API int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
+                       afmt_file **f);
 /* COLLECTIVE. Opens the file read-only as it was right after the commit of layer id
  * layer (afmt_layer_id/`afmt info` list the ids): newer layers are ignored, so older
  * checkpoints can be read until afmt_compact removes them. Errors as afmt_open, plus
  * AFMT_ERANGE if no layer of that id is in the file's chain. */
-int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_opts *opts,
-                    afmt_file **f);
+AFMT_API int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_opts *opts,
+                             afmt_file **f);
 /* COLLECTIVE. Makes layer id layer the newest, crash-safe like a commit (one superblock
  * slot write decides): the file then reads as right after that layer's commit, the later
  * layers become dead space (reclaimed by afmt_compact) and the next commit goes on from
  * it with a fresh layer id. Errors: EREADONLY, ESTATE (uncommitted changes on some rank),
  * ERANGE (no such layer in the chain). */
-int afmt_rollback(afmt_file *f, uint64_t layer);
+AFMT_API int afmt_rollback(afmt_file *f, uint64_t layer);
 /* COLLECTIVE. Commits pending writes first (if any, and the file is writable), then
  * frees f, also when that commit fails (its code is returned; its message is in
  * afmt_errmsg(NULL), as f is gone). */
-int afmt_close(afmt_file *f);
+AFMT_API int afmt_close(afmt_file *f);
 
 /* ---- arrays ---------------------------------------------------------------- */
 
@@ -160,102 +191,113 @@ int afmt_close(afmt_file *f);
  * ndim 0 is a scalar. The array is visible at once and durable at the next commit.
  * Errors: EEXIST (name live), EINVAL (name, dtype, ndim, shape NULL or 0, chunk 0 or >
  * shape, dimension names), EREADONLY. */
-int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
-                const uint64_t *chunk, const char *const *dims, const void *fill);
+AFMT_API int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim,
+                         const uint64_t *shape, const uint64_t *chunk, const char *const *dims,
+                         const void *fill);
 
 /* INDEPENDENT. Stages the hyperslab [start, start+count) for the next commit. Any rank
  * may write any region; regions of different ranks in one commit must not overlap
  * (afmt_commit reports it as AFMT_EINVAL naming the array and chunk). buf may be reused
  * when the call returns. Errors: ENOTFOUND, EINVAL (region), EREADONLY, ENOMEM, EIO
  * (spill file). */
-int afmt_write(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
-               const void *buf);
+AFMT_API int afmt_write(afmt_file *f, const char *name, const uint64_t *start,
+                        const uint64_t *count, const void *buf);
 
 /* INDEPENDENT. Reads the hyperslab as of the last commit plus this rank's own staged
  * writes. Never-written elements read as the fill value. Errors: ENOTFOUND, EINVAL,
  * ECORRUPT (damaged block, naming array and chunk), ECODEC, EIO. */
-int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
-              void *buf);
+AFMT_API int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
+                       void *buf);
 
 /* COLLECTIVE. Makes everything staged on every rank durable as one new layer,
  * atomically: after a crash the file holds all of this commit or none of it. Every rank
  * returns the same code. Nothing staged: no layer is written, AFMT_OK. On failure the
  * file is as after the previous commit and the staged changes are kept. */
-int afmt_commit(afmt_file *f);
+AFMT_API int afmt_commit(afmt_file *f);
 
 /* COLLECTIVE. Drops everything staged since the last commit on every rank (writes,
  * defines, deletes, attributes): the handle reads as the last commit again. For a failed
  * step that must not become a checkpoint (afmt_close would commit it). EREADONLY. */
-int afmt_discard(afmt_file *f);
+AFMT_API int afmt_discard(afmt_file *f);
 
 /* COLLECTIVE. Deletes an array: it disappears at once from this handle, the deletion is
  * durable at the next commit, its space is reclaimed by afmt_compact. Its staged writes
  * are dropped. Errors: ENOTFOUND, EREADONLY. */
-int afmt_delete(afmt_file *f, const char *name);
+AFMT_API int afmt_delete(afmt_file *f, const char *name);
 /* COLLECTIVE. Commits pending writes, rewrites all live data as one layer into a new file
  * next to path (an unpredictable name, created exclusively; it gets path's mode and
  * group) and renames it over path; afterwards afmt_layers is 1. A crash at any moment
  * leaves either the old or the new file whole. */
-int afmt_compact(afmt_file *f);
+AFMT_API int afmt_compact(afmt_file *f);
 
 /* COLLECTIVE. Sets attribute key of array (NULL = of the file) to n values of type t
  * (a string is n bytes of AFMT_UINT8). Visible at once, durable at the next commit. */
-int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t, uint64_t n,
-                  const void *values);
+AFMT_API int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t,
+                           uint64_t n, const void *values);
 /* INDEPENDENT. *n in: capacity of values in elements; out: number stored (also when the
  * capacity is too small: then AFMT_ERANGE). ETYPE on type mismatch, ENOTFOUND. */
-int afmt_get_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t, uint64_t *n,
-                  void *values);
+AFMT_API int afmt_get_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t,
+                           uint64_t *n, void *values);
 
+/* The descriptor of an array (afmt_info_at, afmt_inquire). Sized by the limits, plus
+ * reserved room: fields added later take from reserved, so the size and the offsets of the
+ * fields below stay the same within a MAJOR.MINOR (the library zeroes reserved). */
 typedef struct {
-    char name[256];
+    char name[AFMT_MAX_NAME + 1]; /* NUL-terminated */
     afmt_dtype dtype;
     int ndim;
-    uint64_t shape[32], chunk[32];
-    char dims[32][64];
+    uint64_t shape[AFMT_MAX_NDIM], chunk[AFMT_MAX_NDIM]; /* [0, ndim) are set */
+    char dims[AFMT_MAX_NDIM][AFMT_MAX_DIMNAME + 1];      /* NUL-terminated, [0, ndim) */
+    uint64_t reserved[16];
 } afmt_info;
 
 /* INDEPENDENT. Number of live arrays. */
-int afmt_count(afmt_file *f, int *n);
+AFMT_API int afmt_count(afmt_file *f, int *n);
 /* INDEPENDENT. Live array number index (0-based, in definition order). ERANGE. */
-int afmt_info_at(afmt_file *f, int index, afmt_info *info);
+AFMT_API int afmt_info_at(afmt_file *f, int index, afmt_info *info);
 /* INDEPENDENT. Descriptor of a live array; ENOTFOUND if absent. */
-int afmt_inquire(afmt_file *f, const char *name, afmt_info *info);
+AFMT_API int afmt_inquire(afmt_file *f, const char *name, afmt_info *info);
 /* INDEPENDENT. Number of committed layers (layers visible to this handle). */
-int afmt_layers(afmt_file *f, uint64_t *n);
+AFMT_API int afmt_layers(afmt_file *f, uint64_t *n);
 /* INDEPENDENT. The id of committed layer number index (0 = oldest, afmt_layers - 1 =
  * newest) and its commit time in Unix nanoseconds (either output may be NULL). ERANGE. */
-int afmt_layer_id(afmt_file *f, uint64_t index, uint64_t *id, uint64_t *time_ns);
+AFMT_API int afmt_layer_id(afmt_file *f, uint64_t index, uint64_t *id, uint64_t *time_ns);
 
 /* INDEPENDENT. Layer provenance: attribute key of committed layer number index (0 =
  * oldest), like afmt_get_attr. Every commit records, on its own: "host" (rank 0's host
  * name), "nranks" (INT64, the writer's rank count), "time_ns" (UINT64), and when set in
  * rank 0's environment "slurm_job_id", "slurm_array_task_id", "slurm_job_num_nodes"
  * (strings, UINT8). ERANGE (index), ENOTFOUND, ETYPE. */
-int afmt_layer_attr(afmt_file *f, uint64_t index, const char *key, afmt_dtype t, uint64_t *n,
-                    void *values);
+AFMT_API int afmt_layer_attr(afmt_file *f, uint64_t index, const char *key, afmt_dtype t,
+                             uint64_t *n, void *values);
 
 /* ---- checkpoint on a signal ------------------------------------------------ */
 
 /* INDEPENDENT, process-wide. Installs a handler for signum (e.g. SIGUSR1, which Slurm
  * sends before the time limit with --signal) that only sets a flag, and clears the flag.
  * Errors: EINVAL (SIGKILL, SIGSTOP, invalid). */
-int afmt_signal_arm(int signum);
+AFMT_API int afmt_signal_arm(int signum);
 /* COLLECTIVE over comm. *pending = 1 on every rank if the armed signal reached ANY rank
  * (a logical OR), so all ranks checkpoint together. The flag stays set (the job is about
  * to checkpoint and leave); afmt_signal_clear resets it. Errors: EINVAL, EMPI. */
-int afmt_signal_pending(MPI_Comm comm, int *pending);
+AFMT_API int afmt_signal_pending(MPI_Comm comm, int *pending);
 /* INDEPENDENT. Resets this process's flag. */
-int afmt_signal_clear(void);
+AFMT_API int afmt_signal_clear(void);
 
 /* ---- codecs ---------------------------------------------------------------- */
 
-/* A user codec. compress writes at most dst_cap bytes and sets *dst_len; it returns 0,
- * or nonzero when it fails or the output does not fit (the block is then stored raw).
- * decompress must produce exactly dst_len bytes and return 0, nonzero otherwise.
- * bound returns the largest output compress can make for src_len bytes. */
+/* The layout version of afmt_codec_desc that this header describes. */
+#define AFMT_CODEC_DESC_VERSION 1
+
+/* A user codec. version must be AFMT_CODEC_DESC_VERSION (the layout the caller was
+ * compiled with; afmt_codec_register refuses any other). compress writes at most dst_cap
+ * bytes and sets *dst_len; it returns 0, or nonzero when it fails or the output does not
+ * fit (the block is then stored raw). decompress must produce exactly dst_len bytes and
+ * return 0, nonzero otherwise. bound returns the largest output compress can make for
+ * src_len bytes. */
 typedef struct {
-    uint32_t id; /* >= 256; stable on disk */
+    uint32_t version; /* AFMT_CODEC_DESC_VERSION */
+    uint32_t id;      /* >= 256; stable on disk */
     const char *name;
     size_t (*bound)(size_t src_len);
     int (*compress)(const void *src, size_t src_len, void *dst, size_t dst_cap, size_t *dst_len,
@@ -266,14 +308,26 @@ typedef struct {
 /* INDEPENDENT, process-wide (like an HDF5 filter). Registers a codec (copied) so that
  * files may be written with afmt_opts_set_codec(o, id, level) and read. A file that uses
  * a codec this process lacks still opens; reading such a block returns AFMT_ECODEC
- * naming the id. Errors: EINVAL (id < 256, NULL members), EEXIST (id taken), ENOMEM
- * (also: 64 codecs registered already). */
-int afmt_codec_register(const afmt_codec_desc *codec);
+ * naming the id. Errors: EINVAL (version is not AFMT_CODEC_DESC_VERSION, id < 256, NULL
+ * members), EEXIST (id taken), ENOMEM (also: 64 codecs registered already). */
+AFMT_API int afmt_codec_register(const afmt_codec_desc *codec);
 
-/* ---- messages -------------------------------------------------------------- */
-const char *afmt_strerror(int code);
-const char *afmt_errmsg(const afmt_file *f);
-const char *afmt_version(void); /* "MAJOR.MINOR.PATCH" */
+/* ---- messages and version (all INDEPENDENT, never fail) ------------------------ */
+
+/* A fixed text for code ("file is damaged" for AFMT_ECORRUPT); "unknown error code" for a
+ * value that is no code (> AFMT_OK or < AFMT_E_LAST). */
+AFMT_API const char *afmt_strerror(int code);
+/* The name of code's macro ("AFMT_ECORRUPT", "AFMT_OK"), for logs and bindings;
+ * "unknown" for a value that is no code. */
+AFMT_API const char *afmt_err_name(int code);
+/* The detailed message of the last failure on f; f NULL: of the last failure on this
+ * thread (each thread has its own). Empty ("") before any failure. */
+AFMT_API const char *afmt_errmsg(const afmt_file *f);
+/* The library's version as "MAJOR.MINOR.PATCH" (AFMT_VERSION_STRING of its build). */
+AFMT_API const char *afmt_version(void);
+/* The library's version as MAJOR * 10000 + MINOR * 100 + PATCH (AFMT_VERSION_NUMBER of
+ * its build): compare it with the AFMT_VERSION_NUMBER a caller was compiled with. */
+AFMT_API unsigned afmt_version_number(void);
 
 #ifdef __cplusplus
 }

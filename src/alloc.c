@@ -126,14 +126,14 @@ static int spill_open(afmt_alloc *a) {
     if (fd < 0) {
         int e = errno;
         return afmt_fail(a->errmsg, AFMT_EIO, "afmt alloc: cannot create spill file \"%s\": %s",
-                         a->spill_path, strerror(e));
+                         a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
     }
     /* Unlinked at once: the open fd keeps the data, and a crash leaves nothing behind. */
     if (unlink(a->spill_path) != 0) {
         int e = errno;
         close(fd);
         return afmt_fail(a->errmsg, AFMT_EIO, "afmt alloc: cannot unlink spill file \"%s\": %s",
-                         a->spill_path, strerror(e));
+                         a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
     }
     a->spill_fd = fd;
     return AFMT_OK;
@@ -148,7 +148,7 @@ static int maybe_spill(afmt_alloc *a) {
         int e = errno;
         return afmt_fail(a->errmsg, AFMT_EIO,
                          "afmt alloc: spill write of %zu bytes to \"%s\" failed: %s", a->arena_len,
-                         a->spill_path, strerror(e));
+                         a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
     }
     a->spilled += a->arena_len;
     a->arena_len = 0;
@@ -233,7 +233,7 @@ void afmt_alloc_reset(afmt_alloc *a) {
         if (ftruncate(a->spill_fd, 0) != 0) {
             int e = errno;
             afmt_fail(a->errmsg, AFMT_EIO, "afmt alloc: truncating spill file \"%s\": %s",
-                      a->spill_path, strerror(e));
+                      a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
         }
     }
     a->spilled = 0;
@@ -356,9 +356,9 @@ uint64_t afmt_alloc_spilled_bytes(const afmt_alloc *a) {
 static int spill_read(afmt_alloc *a, uint8_t *dst, size_t n, uint64_t off) {
     if (pread_all(a->spill_fd, dst, n, off) != 0) {
         int e = errno;
-        return afmt_fail(a->errmsg, AFMT_EIO,
-                         "afmt alloc: reading %zu bytes at %llu of spill file \"%s\": %s", n,
-                         (unsigned long long)off, a->spill_path, strerror(e));
+        return afmt_fail(
+            a->errmsg, AFMT_EIO, "afmt alloc: reading %zu bytes at %llu of spill file \"%s\": %s",
+            n, (unsigned long long)off, a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
     }
     return AFMT_OK;
 }

@@ -85,6 +85,14 @@ static int user_find(uint32_t id, afmt_codec_desc *out) {
 
 int afmt_codec_register(const afmt_codec_desc *codec) {
     if (!codec) return afmt_fail(NULL, AFMT_EINVAL, "afmt_codec_register: codec is NULL");
+    /* The version is read first: it says how the rest of the descriptor is laid out. */
+    if (codec->version != AFMT_CODEC_DESC_VERSION)
+        return afmt_fail(NULL, AFMT_EINVAL,
+                         "afmt_codec_register: descriptor version %u, but afmt %s takes "
+                         "version %u: set .version = AFMT_CODEC_DESC_VERSION and rebuild "
+                         "against this afmt.h",
+                         (unsigned)codec->version, AFMT_VERSION_STRING,
+                         (unsigned)AFMT_CODEC_DESC_VERSION);
     if (codec->id < 256)
         return afmt_fail(NULL, AFMT_EINVAL,
                          "afmt_codec_register: id %u is reserved for built-in codecs (user "

@@ -28,46 +28,54 @@ int afmt_fail(char *msgbuf, int code, const char *fmt, ...) {
     return code;
 }
 
+/* Name and text of each code, indexed by -code (the codes are 0, -1, ..., AFMT_E_LAST). */
+static const struct {
+    const char *name, *text;
+} codes[] = {
+    {"AFMT_OK", "success"},
+    {"AFMT_EINVAL", "invalid argument"},
+    {"AFMT_ENOTFOUND", "not found"},
+    {"AFMT_EEXIST", "already exists"},
+    {"AFMT_ETYPE", "type mismatch"},
+    {"AFMT_ERANGE", "value out of range"},
+    {"AFMT_EIO", "I/O error"},
+    {"AFMT_ECORRUPT", "file is damaged"},
+    {"AFMT_EVERSION", "unsupported format version"},
+    {"AFMT_ENOMEM", "out of memory"},
+    {"AFMT_ECODEC", "codec missing or failed"},
+    {"AFMT_EMPI", "MPI error"},
+    {"AFMT_EREADONLY", "file is read-only"},
+    {"AFMT_ESTATE", "invalid state"},
+    {"AFMT_EBUSY", "file is locked by another writer"},
+};
+_Static_assert(sizeof codes / sizeof codes[0] == 1 - AFMT_E_LAST,
+               "one entry per error code, AFMT_OK to AFMT_E_LAST");
+
+static int code_known(int code) {
+    return code <= AFMT_OK && code >= AFMT_E_LAST;
+}
+
 const char *afmt_strerror(int code) {
-    switch (code) {
-    case AFMT_OK:
-        return "success";
-    case AFMT_EINVAL:
-        return "invalid argument";
-    case AFMT_ENOTFOUND:
-        return "not found";
-    case AFMT_EEXIST:
-        return "already exists";
-    case AFMT_ETYPE:
-        return "type mismatch";
-    case AFMT_ERANGE:
-        return "value out of range";
-    case AFMT_EIO:
-        return "I/O error";
-    case AFMT_ECORRUPT:
-        return "file is damaged";
-    case AFMT_EVERSION:
-        return "unsupported format version";
-    case AFMT_ENOMEM:
-        return "out of memory";
-    case AFMT_ECODEC:
-        return "codec missing or failed";
-    case AFMT_EMPI:
-        return "MPI error";
-    case AFMT_EREADONLY:
-        return "file is read-only";
-    case AFMT_ESTATE:
-        return "invalid state";
-    case AFMT_EBUSY:
-        return "file is locked by another writer";
-    default:
-        return "unknown error code";
-    }
+    return code_known(code) ? codes[-code].text : "unknown error code";
+}
+
+const char *afmt_err_name(int code) {
+    return code_known(code) ? codes[-code].name : "unknown";
+}
+
+const char *afmt__errno_text(int e, char *buf, size_t n) {
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(e, buf, n); /* GNU: may return a static string instead of buf */
+#else
+    if (strerror_r(e, buf, n) != 0) snprintf(buf, n, "errno %d", e);
+    return buf;
+#endif
 }
 
 const char *afmt_version(void) {
-#define AFMT_STR2(x) #x
-#define AFMT_STR(x)  AFMT_STR2(x)
-    return AFMT_STR(AFMT_VERSION_MAJOR) "." AFMT_STR(AFMT_VERSION_MINOR) "." AFMT_STR(
-        AFMT_VERSION_PATCH);
+    return AFMT_VERSION_STRING;
+}
+
+unsigned afmt_version_number(void) {
+    return AFMT_VERSION_NUMBER;
 }

@@ -3,6 +3,7 @@
 #define AFMT_ERROR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #include "afmt.h"
 
@@ -21,5 +22,9 @@ int afmt_fail(char *msgbuf, int code, const char *fmt, ...)
 #endif
     ;
 int afmt_vfail(char *msgbuf, int code, const char *fmt, va_list ap);
+
+/* The text of errno value e (strerror_r, whichever variant the C library declares), in
+ * buf (n bytes) or in a static string; thread-safe, unlike strerror. */
+const char *afmt__errno_text(int e, char *buf, size_t n);
 
 #endif

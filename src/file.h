@@ -33,8 +33,10 @@ struct afmt_opts {
     int check_collective; /* compare the ranks' metadata calls at commit (consistency.h) */
 };
 
-/* Internal (tests, tools): the storage backend, "mpiio" (default), "posix" or "memory". */
+#ifdef AFMT_TESTING
+/* Test hook: the storage backend, "mpiio" (default), "posix" or "memory". */
 int afmt_opts_set_backend(afmt_opts *o, const char *name);
+#endif
 /* Copies src (NULL = defaults) into dst, which must be freed with afmt__opts_clear. */
 int afmt__opts_copy(afmt_opts *dst, const afmt_opts *src);
 void afmt__opts_clear(afmt_opts *o);

@@ -40,15 +40,6 @@
 #include "error.h"
 #include "util.h"
 
-static const char *errtext(int e, char *buf, size_t n) {
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(e, buf, n);
-#else
-    if (strerror_r(e, buf, n) != 0) snprintf(buf, n, "errno %d", e);
-    return buf;
-#endif
-}
-
 char *afmt_lock_path(const char *path) {
     size_t n = strlen(path);
     char *p = malloc(n + 6);
@@ -129,14 +120,14 @@ int afmt_lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg) {
                              "the writer lock %s is a symbolic link, not a lock file: remove it",
                              lock_path);
         return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
-                         errtext(e, eb, sizeof eb));
+                         afmt__errno_text(e, eb, sizeof eb));
     }
     int src = fstat(fd, &sb), serr = errno;
     if (src != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
         if (src != 0)
             return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
-                             errtext(serr, eb, sizeof eb));
+                             afmt__errno_text(serr, eb, sizeof eb));
         return afmt_fail(errmsg, AFMT_EIO,
                          "the writer lock %s is %s, not a lock file (a regular file): remove it",
                          lock_path, type_name(sb.st_mode));
@@ -146,7 +137,7 @@ int afmt_lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg) {
         int e = errno;
         close(fd);
         return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
-                         errtext(e, eb, sizeof eb));
+                         afmt__errno_text(e, eb, sizeof eb));
     }
     close(fd);
     h->raw[got] = 0;
@@ -222,7 +213,7 @@ static int create_once(const char *lock_path, char *errmsg) {
         return afmt_fail(errmsg, AFMT_EIO,
                          "cannot create the writer lock %s: %s (AFMT_NO_LOCK=1 writes without "
                          "one, see docs/api.md)",
-                         lock_path, errtext(e, eb, sizeof eb));
+                         lock_path, afmt__errno_text(e, eb, sizeof eb));
     }
     my_line(line, sizeof line);
     uint64_t put = 0;
@@ -233,7 +224,7 @@ static int create_once(const char *lock_path, char *errmsg) {
     if (e) {
         unlink(lock_path);
         return afmt_fail(errmsg, AFMT_EIO, "cannot write the writer lock %s: %s", lock_path,
-                         errtext(e, eb, sizeof eb));
+                         afmt__errno_text(e, eb, sizeof eb));
     }
     return AFMT_OK;
 }
@@ -255,7 +246,7 @@ int afmt_lock_break(const char *lock_path, const afmt_lock_holder *seen, char *e
         free(aside);
         if (e == ENOENT) return AFMT_ENOTFOUND;
         return afmt_fail(errmsg, AFMT_EIO, "cannot remove the stale writer lock %s: %s", lock_path,
-                         errtext(e, eb, sizeof eb));
+                         afmt__errno_text(e, eb, sizeof eb));
     }
     afmt_lock_holder now;
     int rc = afmt_lock_read(aside, &now, errmsg);
@@ -268,7 +259,8 @@ int afmt_lock_break(const char *lock_path, const afmt_lock_holder *seen, char *e
     }
     if (unlink(aside) != 0 && rc == AFMT_OK) {
         int e = errno;
-        rc = afmt_fail(errmsg, AFMT_EIO, "cannot remove %s: %s", aside, errtext(e, eb, sizeof eb));
+        rc = afmt_fail(errmsg, AFMT_EIO, "cannot remove %s: %s", aside,
+                       afmt__errno_text(e, eb, sizeof eb));
     }
     free(aside);
     return rc == AFMT_ENOTFOUND ? AFMT_OK : rc;
@@ -412,7 +404,7 @@ int afmt__lock_copy_inode(const afmt__lock *lk, int fd, int *out, const char *pa
     int d = fcntl(fd, F_DUPFD_CLOEXEC, 0), held = 0;
     if (d < 0)
         return afmt_fail(errmsg, AFMT_EIO, "afmt_compact(%s): dup of the new file: %s", path,
-                         errtext(errno, eb, sizeof eb));
+                         afmt__errno_text(errno, eb, sizeof eb));
     /* A new file of a name nobody knew: nobody else can hold its lock. */
     if (flock_fd(d, &held) != AFMT_OK || !held) {
         close(d);

@@ -12,9 +12,11 @@
 
 static uint64_t mpi_piece = AFMT_PIECE;
 
+#ifdef AFMT_TESTING
 void afmt__set_mpi_piece(uint64_t bytes) {
     mpi_piece = bytes && bytes <= (uint64_t)INT_MAX ? bytes : AFMT_PIECE;
 }
+#endif
 
 static int fits_int(uint64_t v) {
     return v <= (uint64_t)INT_MAX && v <= mpi_piece;

@@ -50,7 +50,9 @@ int afmt__gather_bytes_comm(const afmt__group *g, const void *buf, uint64_t len,
 int afmt__alltoallv_bytes_comm(const afmt__group *g, int rc, const uint8_t *sbuf,
                                const uint64_t *scount, uint8_t **rbuf, uint64_t *rcount,
                                uint64_t *rdispl, const char *what);
+#ifdef AFMT_TESTING
 /* Test hook: the largest message piece (default AFMT_PIECE). */
 void afmt__set_mpi_piece(uint64_t bytes);
+#endif
 
 #endif

@@ -102,6 +102,7 @@ int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes) {
     return AFMT_OK;
 }
 
+#ifdef AFMT_TESTING /* a test hook: the public API has only MPI-IO */
 int afmt_opts_set_backend(afmt_opts *o, const char *name) {
     if (!o || !name) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_backend: NULL argument");
     if (!strcmp(name, "mpiio"))
@@ -115,6 +116,7 @@ int afmt_opts_set_backend(afmt_opts *o, const char *name) {
                          "afmt_opts_set_backend: \"%s\" is not one of mpiio, posix, memory", name);
     return AFMT_OK;
 }
+#endif
 
 void afmt__opts_clear(afmt_opts *o) {
     free(o->spill_dir);

@@ -22,11 +22,13 @@
 /* Test-only knob (see storage.h); a plain static because tests set it between I/O. */
 static uint64_t max_piece = AFMT_PIECE;
 
+#ifdef AFMT_TESTING
 void afmt_storage_set_max_piece(uint64_t bytes) {
     if (bytes == 0) bytes = AFMT_PIECE;
     if (bytes > (uint64_t)INT_MAX) bytes = (uint64_t)INT_MAX;
     max_piece = bytes;
 }
+#endif
 
 uint64_t afmt_storage_max_piece_(void) {
     return max_piece;
@@ -47,16 +49,6 @@ void afmt_storage_free_(afmt_storage *st) {
     if (st->comm != MPI_COMM_NULL) MPI_Comm_free(&st->comm);
     free(st->path);
     free(st);
-}
-
-/* errno text, whichever strerror_r the C library declares. */
-static const char *errtext(int e, char *buf, size_t n) {
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(e, buf, n);
-#else
-    if (strerror_r(e, buf, n) != 0) snprintf(buf, n, "errno %d", e);
-    return buf;
-#endif
 }
 
 /* Every rank returns the code and message of the lowest failing rank (afmt__agree_comm),
@@ -115,7 +107,7 @@ static int precheck(MPI_Comm comm, const char *path, unsigned flags, char *errms
     if (msg[0] < 0) {
         char eb[256];
         return afmt_fail(errmsg, AFMT_EIO, "open(%s): stat on rank 0: %s", path,
-                         errtext(msg[1], eb, sizeof eb));
+                         afmt__errno_text(msg[1], eb, sizeof eb));
     }
     if (msg[0] == 2 && (unsigned)msg[1] == S_IFDIR)
         return afmt_fail(errmsg, AFMT_EINVAL, "open(%s): is a directory", path);
@@ -228,12 +220,12 @@ static int sync_parent(const char *path, char *errmsg) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return afmt_fail(errmsg, AFMT_EIO, "rename: open(%s) for fsync: %s", dir,
-                         errtext(errno, eb, sizeof eb));
+                         afmt__errno_text(errno, eb, sizeof eb));
     int rc = AFMT_OK;
     /* Some file systems cannot sync a directory (EINVAL/ENOTSUP); nothing more to do. */
     if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP)
         rc = afmt_fail(errmsg, AFMT_EIO, "rename: fsync(%s): %s", dir,
-                       errtext(errno, eb, sizeof eb));
+                       afmt__errno_text(errno, eb, sizeof eb));
     close(fd);
     return rc;
 }
@@ -248,7 +240,7 @@ int afmt_storage_rename(afmt_storage_kind kind, const char *from, const char *to
         char eb[256];
         int e = errno;
         return afmt_fail(errmsg, e == ENOENT ? AFMT_ENOTFOUND : AFMT_EIO, "rename(%s, %s): %s",
-                         from, to, errtext(e, eb, sizeof eb));
+                         from, to, afmt__errno_text(e, eb, sizeof eb));
     }
     int rc = sync_parent(to, errmsg);
     return rc == AFMT_OK ? afmt_storage_fault_dirsync_(to, errmsg) : rc; /* tests */
@@ -259,7 +251,8 @@ int afmt_storage_remove(afmt_storage_kind kind, const char *path, char *errmsg) 
     if (kind == AFMT_STORAGE_MEMORY) return afmt_storage_mem_remove_(path, errmsg);
     if (unlink(path) != 0 && errno != ENOENT) {
         char eb[256];
-        return afmt_fail(errmsg, AFMT_EIO, "unlink(%s): %s", path, errtext(errno, eb, sizeof eb));
+        return afmt_fail(errmsg, AFMT_EIO, "unlink(%s): %s", path,
+                         afmt__errno_text(errno, eb, sizeof eb));
     }
     return AFMT_OK;
 }
@@ -391,9 +384,11 @@ static const char temp_tag[] = ".compact-";
 static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 static char test_suffix[SUFFIX_LEN + 1]; /* afmt_storage_set_temp_suffix */
 
+#ifdef AFMT_TESTING
 void afmt_storage_set_temp_suffix(const char *suffix) {
     snprintf(test_suffix, sizeof test_suffix, "%s", suffix ? suffix : "");
 }
+#endif
 
 /* SUFFIX_LEN letters and digits (71 bits) from the kernel's generator, so that nobody can
  * plant something at the name beforehand. Without one: clock, pid and a counter, mixed. */
@@ -498,7 +493,7 @@ static int create_temp(afmt_storage_kind kind, const char *near, char **name, in
         }
         if (errno == EEXIST || errno == ELOOP) continue; /* taken (maybe planted): next name */
         int rc = afmt_fail(errmsg, AFMT_EIO, "cannot create the temporary file %s: %s", p,
-                           errtext(errno, eb, sizeof eb));
+                           afmt__errno_text(errno, eb, sizeof eb));
         free(p);
         return rc;
     }
@@ -550,11 +545,11 @@ int afmt_storage_replace(afmt_storage_kind kind, afmt_storage_temp *t, const cha
     if (stat(target, &old) != 0) {
         int e = errno;
         return afmt_fail(errmsg, e == ENOENT ? AFMT_ENOTFOUND : AFMT_EIO, "stat(%s): %s", target,
-                         errtext(e, eb, sizeof eb));
+                         afmt__errno_text(e, eb, sizeof eb));
     }
     if (t->fd < 0 || fstat(t->fd, &mine) != 0)
         return afmt_fail(errmsg, AFMT_EIO, "fstat(%s): %s", t->path,
-                         t->fd < 0 ? "not open" : errtext(errno, eb, sizeof eb));
+                         t->fd < 0 ? "not open" : afmt__errno_text(errno, eb, sizeof eb));
     /* Group first: a change of group may clear the set-group-ID bit that the mode sets. */
     int changed = 0;
     if (mine.st_gid != old.st_gid) {
@@ -564,8 +559,8 @@ int afmt_storage_replace(afmt_storage_kind kind, afmt_storage_temp *t, const cha
                              "left as it was, since a file of another group would change who "
                              "may read it (make the file's group one of yours, or run as a "
                              "member of its group)",
-                             t->path, (long)old.st_gid, target, errtext(errno, eb, sizeof eb),
-                             target);
+                             t->path, (long)old.st_gid, target,
+                             afmt__errno_text(errno, eb, sizeof eb), target);
         changed = 1;
     }
     mode_t want = old.st_mode & 07777;
@@ -573,16 +568,17 @@ int afmt_storage_replace(afmt_storage_kind kind, afmt_storage_temp *t, const cha
         if (fchmod(t->fd, want) != 0)
             return afmt_fail(errmsg, AFMT_EIO,
                              "cannot give the new file %s the mode %04o of %s: %s", t->path,
-                             (unsigned)want, target, errtext(errno, eb, sizeof eb));
+                             (unsigned)want, target, afmt__errno_text(errno, eb, sizeof eb));
         changed = 1;
     }
     /* The new owner, group and mode must survive a crash with the rename. */
     if (changed && fsync(t->fd) != 0 && errno != EINVAL && errno != ENOTSUP)
-        return afmt_fail(errmsg, AFMT_EIO, "fsync(%s): %s", t->path, errtext(errno, eb, sizeof eb));
+        return afmt_fail(errmsg, AFMT_EIO, "fsync(%s): %s", t->path,
+                         afmt__errno_text(errno, eb, sizeof eb));
     if (rename(t->path, target) != 0) {
         int e = errno;
         return afmt_fail(errmsg, e == ENOENT ? AFMT_ENOTFOUND : AFMT_EIO, "rename(%s, %s): %s",
-                         t->path, target, errtext(e, eb, sizeof eb));
+                         t->path, target, afmt__errno_text(e, eb, sizeof eb));
     }
     t->made = 0;
     int rc = sync_parent(target, errmsg);

@@ -114,9 +114,11 @@ int afmt_storage_replace(afmt_storage_kind kind, afmt_storage_temp *t, const cha
 /* LOCAL. Closes t's descriptor, removes the file if this rank made it and it was not put
  * in place, frees the name; t is then AFMT_STORAGE_TEMP_INIT. */
 void afmt_storage_temp_drop(afmt_storage_kind kind, afmt_storage_temp *t);
+#ifdef AFMT_TESTING
 /* TEST ONLY: the next temporary names try suffix first (12 characters), then random ones;
  * NULL: random ones only. Not thread-safe. */
 void afmt_storage_set_temp_suffix(const char *suffix);
+#endif
 
 /* Path operations, INDEPENDENT (call from one rank): rename from over to (atomic where
  * the OS is; the parent directory is synced after), and remove (missing is fine). */
@@ -125,6 +127,7 @@ int afmt_storage_remove(afmt_storage_kind kind, const char *path, char *errmsg);
 /* INDEPENDENT. 1 if path exists, 0 if not. */
 int afmt_storage_exists(afmt_storage_kind kind, const char *path);
 
+#ifdef AFMT_TESTING /* the test hooks: only in the library the tests link (afmt_testing) */
 /* Memory backend only: a copy of the named image (malloc'd, caller frees), so tests can
  * damage files and fuzzers can load them. AFMT_ENOTFOUND if absent. */
 int afmt_storage_mem_get(const char *path, uint8_t **data, uint64_t *len);
@@ -179,6 +182,7 @@ int afmt_storage_set_fault(const afmt_storage_fault *spec);
 uint64_t afmt_storage_fault_calls(afmt_fault_op op);
 /* Faults injected on this process since it started (never reset). */
 uint64_t afmt_storage_fault_injected(void);
+#endif /* AFMT_TESTING */
 
 /* ---- backend-private: used by storage*.c only ---- */
 
@@ -203,6 +207,7 @@ int afmt_storage_mem_remove_(const char *path, char *errmsg);
 int afmt_storage_mem_exists_(const char *path);
 /* A new empty image named path, exclusively: AFMT_OK, AFMT_EEXIST, AFMT_ENOMEM. */
 int afmt_storage_mem_create_(const char *path, char *errmsg);
+#ifdef AFMT_TESTING
 /* Fault injection: whether a spec is set; the wrapper's state (malloc'd, NULL when out of
  * memory), allocated before the backend opens; wrapping an opened storage in it (takes
  * w); freeing an unused one. */
@@ -213,5 +218,26 @@ void afmt_storage_fault_free_(void *w);
 /* Counts a directory sync after a rename of from to to; AFMT_EIO with a message in errmsg
  * if it is the one to fail, else AFMT_OK. */
 int afmt_storage_fault_dirsync_(const char *to, char *errmsg);
+#else
+/* No fault injection outside the test build: the calls fold away. */
+static inline int afmt_storage_fault_active_(void) {
+    return 0;
+}
+static inline void *afmt_storage_fault_alloc_(void) {
+    return NULL;
+}
+static inline void afmt_storage_fault_wrap_(afmt_storage *st, void *w) {
+    (void)st;
+    (void)w;
+}
+static inline void afmt_storage_fault_free_(void *w) {
+    (void)w;
+}
+static inline int afmt_storage_fault_dirsync_(const char *to, char *errmsg) {
+    (void)to;
+    (void)errmsg;
+    return AFMT_OK;
+}
+#endif
 
 #endif

@@ -4,6 +4,8 @@
  * in, so the real backend writes its messages into the same st->errmsg. */
 #include "storage.h"
 
+#ifdef AFMT_TESTING /* the whole file: the release library has no fault injection */
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -96,16 +98,6 @@ static int hit(afmt_fault_op op, int *err, afmt_fault_mode *mode) {
     return h;
 }
 
-/* errno text, whichever strerror_r the C library declares. */
-static const char *errtext(int e, char *buf, size_t n) {
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(e, buf, n);
-#else
-    if (strerror_r(e, buf, n) != 0) snprintf(buf, n, "errno %d", e);
-    return buf;
-#endif
-}
-
 /* The injected failure, worded like the real backends: "op(path, off=.., len=..): <errno
  * text> (injected fault...)"; sync and get_size name only the path, truncate the size. */
 static int inj_fail(afmt_storage *st, afmt_fault_op op, uint64_t off, uint64_t len, int e,
@@ -118,7 +110,7 @@ static int inj_fail(afmt_storage *st, afmt_fault_op op, uint64_t off, uint64_t l
                  (unsigned long long)len);
     if (done > 0) snprintf(note, sizeof note, " after %llu bytes", (unsigned long long)done);
     return afmt_fail(st->errmsg, AFMT_EIO, "%s(%s%s): %s (injected fault%s)", op_names[op],
-                     st->path, range, errtext(e, eb, sizeof eb), note);
+                     st->path, range, afmt__errno_text(e, eb, sizeof eb), note);
 }
 
 static const afmt_storage_ops fault_ops;
@@ -271,5 +263,7 @@ int afmt_storage_fault_dirsync_(const char *to, char *errmsg) {
     if (!hit(AFMT_FAULT_DIRSYNC, &e, &mode) || e == EINTR) return AFMT_OK;
     char eb[256];
     return afmt_fail(errmsg, AFMT_EIO, "%s(directory of %s): %s (injected fault)",
-                     op_names[AFMT_FAULT_DIRSYNC], to, errtext(e, eb, sizeof eb));
+                     op_names[AFMT_FAULT_DIRSYNC], to, afmt__errno_text(e, eb, sizeof eb));
 }
+
+#endif /* AFMT_TESTING */

@@ -196,6 +196,7 @@ int afmt_storage_mem_open_(afmt_storage *st, unsigned flags, char *errmsg) {
     return AFMT_OK;
 }
 
+#ifdef AFMT_TESTING /* test access to the images: only in the test build */
 int afmt_storage_mem_get(const char *path, uint8_t **data, uint64_t *len) {
     if (!path || !data || !len)
         return afmt_fail(NULL, AFMT_EINVAL, "afmt_storage_mem_get: NULL argument");
@@ -241,6 +242,7 @@ int afmt_storage_mem_put(const char *path, const uint8_t *data, uint64_t len) {
     pthread_mutex_unlock(&lock);
     return rc;
 }
+#endif /* AFMT_TESTING */
 
 int afmt_storage_mem_rename_(const char *from, const char *to, char *errmsg) {
     int rc = AFMT_OK;

@@ -17,20 +17,11 @@ typedef struct {
     int fd;
 } posix_impl;
 
-/* errno text, whichever strerror_r the C library declares. */
-static const char *errtext(int e, char *buf, size_t n) {
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(e, buf, n);
-#else
-    if (strerror_r(e, buf, n) != 0) snprintf(buf, n, "errno %d", e);
-    return buf;
-#endif
-}
-
 static int sys_fail(afmt_storage *st, int e, const char *op, uint64_t off, uint64_t len) {
     char eb[256];
     return afmt_fail(st->errmsg, AFMT_EIO, "%s(%s, off=%llu, len=%llu): %s", op, st->path,
-                     (unsigned long long)off, (unsigned long long)len, errtext(e, eb, sizeof eb));
+                     (unsigned long long)off, (unsigned long long)len,
+                     afmt__errno_text(e, eb, sizeof eb));
 }
 
 /* The request that failed: what was left of len after done, at most one piece. */
@@ -145,7 +136,7 @@ static int open_fail(afmt_storage *st, int e, char *errmsg) {
                      e == EEXIST   ? AFMT_EEXIST
                      : e == ENOENT ? AFMT_ENOTFOUND
                                    : AFMT_EIO,
-                     "open(%s): %s", st->path, errtext(e, eb, sizeof eb));
+                     "open(%s): %s", st->path, afmt__errno_text(e, eb, sizeof eb));
 }
 
 /* Runs after the existence check of afmt_storage_open. Rank 0 opens first (with O_EXCL

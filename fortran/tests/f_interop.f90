@@ -415,6 +415,10 @@ contains
         call expect(rc, AFMT_EREADONLY, 'write on a read-only handle')
         if (afmt_strerror(AFMT_ENOTFOUND) == '') call fail('afmt_strerror')
         if (afmt_version() == '') call fail('afmt_version')
+        ! The module's generated parameters and the C library's build agree.
+        if (afmt_lib_version_number() /= AFMT_VERSION_NUMBER) call fail('afmt_lib_version_number')
+        if (afmt_err_name(AFMT_ECORRUPT) /= 'AFMT_ECORRUPT') call fail('afmt_err_name')
+        if (afmt_err_name(AFMT_E_LAST - 1) /= 'unknown') call fail('afmt_err_name(E_LAST-1)')
         call afmt_close(f, rc)
         call check(rc, 'afmt_close')
     end subroutine do_read

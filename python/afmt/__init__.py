@@ -17,7 +17,7 @@ needing only numpy, lz4, zstandard and xxhash) and a writer through libafmt (cty
 from ._format import AfmtError, CodecError, CorruptError, VersionError
 from ._lib import CReader, Writer, append, create
 from ._reader import Array, File, Layer, open
+from ._version import __version__
 
 __all__ = ["open", "create", "append", "File", "Array", "Layer", "Writer", "CReader",
            "AfmtError", "CorruptError", "VersionError", "CodecError"]
-__version__ = "0.1.0"

@@ -756,7 +756,8 @@ static int fail_compress(const void *src, size_t n, void *dst, size_t cap, size_
 static void test_user_codec(void **state) {
     (void)state;
     int me = tu_rank(), np = tu_size();
-    afmt_codec_desc d = {300, "toy", toy_bound, toy_compress, toy_decompress};
+    afmt_codec_desc d = {AFMT_CODEC_DESC_VERSION, 300, "toy", toy_bound, toy_compress,
+                         toy_decompress};
     afmt_codec_desc bad = d;
     bad.id = 255;
     EXPECT_RC(NULL, afmt_codec_register(&bad), AFMT_EINVAL);
@@ -771,7 +772,8 @@ static void test_user_codec(void **state) {
     int32_t *buf = malloc(n * 4), *out = malloc(n * 4);
     for (uint64_t i = 0; i < n; i++) buf[i] = (int32_t)(i / 100); /* RLE-compressible */
     if (me == 0) {
-        afmt_codec_desc failing = {301, "failing", toy_bound, fail_compress, toy_decompress};
+        afmt_codec_desc failing = {AFMT_CODEC_DESC_VERSION, 301,           "failing", toy_bound,
+                                   fail_compress,           toy_decompress};
         EXPECT_OK(NULL, afmt_codec_register(&d));
         EXPECT_RC(NULL, afmt_codec_register(&d), AFMT_EEXIST);
         EXPECT_OK(NULL, afmt_codec_register(&failing));

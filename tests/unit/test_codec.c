@@ -335,7 +335,8 @@ static void test_user_codec(void **state) {
     (void)state;
     char name[16];
     snprintf(name, sizeof name, "xor");
-    afmt_codec_desc d = {300, name, xor_bound, xor_compress, xor_decompress};
+    afmt_codec_desc d = {AFMT_CODEC_DESC_VERSION, 300, name, xor_bound, xor_compress,
+                         xor_decompress};
     assert_false(afmt_codec_known(300));
     assert_int_equal(afmt_codec_check_level(300, 0), AFMT_ECODEC);
     assert_int_equal(afmt_codec_register(&d), AFMT_OK);
@@ -372,7 +373,7 @@ static void test_user_codec(void **state) {
     d.id = 255;
     assert_int_equal(afmt_codec_register(&d), AFMT_EINVAL);
     assert_int_equal(afmt_codec_register(NULL), AFMT_EINVAL);
-    afmt_codec_desc bad = {301, "bad", xor_bound, NULL, xor_decompress};
+    afmt_codec_desc bad = {AFMT_CODEC_DESC_VERSION, 301, "bad", xor_bound, NULL, xor_decompress};
     assert_int_equal(afmt_codec_register(&bad), AFMT_EINVAL);
     bad.compress = xor_compress;
     bad.name = NULL;
@@ -430,7 +431,8 @@ static void test_threads(void **state) {
 /* Must run last: it fills the process-wide registry. */
 static void test_registry_full(void **state) {
     (void)state;
-    afmt_codec_desc d = {0, "filler", xor_bound, xor_compress, xor_decompress};
+    afmt_codec_desc d = {AFMT_CODEC_DESC_VERSION, 0, "filler", xor_bound, xor_compress,
+                         xor_decompress};
     int rc = AFMT_OK;
     uint32_t id = 1000;
     for (int i = 0; i < 1000 && rc == AFMT_OK; i++) {

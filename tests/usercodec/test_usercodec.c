@@ -42,7 +42,8 @@ static int rle_decompress(const void *src, size_t n, void *dst, size_t len) {
 }
 
 static int reg(void) {
-    afmt_codec_desc c = {300, "rle-test", rle_bound, rle_compress, rle_decompress};
+    afmt_codec_desc c = {AFMT_CODEC_DESC_VERSION, 300, "rle-test", rle_bound, rle_compress,
+                         rle_decompress};
     return afmt_codec_register(&c);
 }
 
@@ -68,7 +69,8 @@ int main(int argc, char **argv) {
     afmt_file *f = NULL;
     if (!strcmp(mode, "write")) {
         bad |= check(reg(), AFMT_OK, "register");
-        afmt_codec_desc dup = {300, "again", rle_bound, rle_compress, rle_decompress};
+        afmt_codec_desc dup = {AFMT_CODEC_DESC_VERSION, 300, "again", rle_bound, rle_compress,
+                               rle_decompress};
         bad |= check(afmt_codec_register(&dup), AFMT_EEXIST, "register twice");
         afmt_opts *o;
         afmt_opts_create(&o);

@@ -18,9 +18,12 @@ def path(tag):
 
 def mpi_run(np_, script, *args, timeout=240):
     """Runs `mpiexec -n np_ python3 script args`; returns stdout; fails on nonzero exit."""
-    cmd = [os.environ.get("MPIEXEC", "mpiexec"), "-n", str(np_), "--oversubscribe"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-run-as-root")
+    # The flags of the MPI in use (scripts/mpiexec-flags; ctest sets AFMT_MPIEXEC_EXTRA).
+    extra = os.environ.get("AFMT_MPIEXEC_EXTRA")
+    if extra is None:
+        extra = subprocess.run(["bash", os.path.join(PYROOT, "..", "scripts", "mpiexec-flags")],
+                               stdout=subprocess.PIPE, check=True).stdout.decode()
+    cmd = [os.environ.get("MPIEXEC", "mpiexec"), "-n", str(np_)] + extra.split()
     cmd += [sys.executable, script] + [str(a) for a in args]
     env = dict(os.environ)
     env["PYTHONPATH"] = PYROOT + os.pathsep + env.get("PYTHONPATH", "")

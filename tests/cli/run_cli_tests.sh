@@ -15,12 +15,10 @@ W=$3
 MPIEXEC=${AFMT_MPIEXEC:-mpiexec}
 read -r -a EXTRA <<<"${AFMT_MPIEXEC_EXTRA:-}"
 PY=${AFMT_PYTHON:-}
-# Open MPI: -q keeps mpirun's own notes about non-zero exit codes off stderr.
+# Open MPI: -q keeps mpirun's own notes about non-zero exit codes off stderr
+# (AFMT_MPI_IMPL and the singleton's environment come from the ctest, AfmtMPIExec.cmake).
 QUIET=()
-if "$MPIEXEC" --version 2>/dev/null | grep -qE "Open MPI|OpenRTE"; then
-    QUIET=(-q)
-    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
+[ "${AFMT_MPI_IMPL:-}" = openmpi ] && QUIET=(-q)
 mpi() { # mpi NP CMD... : runs CMD on NP ranks
     local np=$1
     shift

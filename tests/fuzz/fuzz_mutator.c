@@ -180,13 +180,13 @@ static int in_image(const model *m, uint64_t off, uint64_t len) {
 
 /* ---- parsing ---------------------------------------------------------------------------- */
 
-static void add_field(model *m, size_t pos, int width, int kind, int footer) {
+static void add_field(model *m, size_t pos, int width, int kind, int in_footer) {
     if (m->nfl == MAX_FIELDS || pos > m->n || (size_t)width > m->n - pos) return;
     field *f = &m->fl[m->nfl++];
     f->pos = pos;
     f->width = (uint8_t)width;
     f->kind = (uint8_t)kind;
-    f->footer = (int16_t)footer;
+    f->footer = (int16_t)in_footer;
 }
 
 static void add_pair(model *m, size_t off_pos, size_t len_pos) {

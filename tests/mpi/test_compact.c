@@ -292,7 +292,7 @@ static void test_compact_many_layers(void **state) {
         for (int l = 0; l < 10; l++) {
             uint64_t st[2] = {(uint64_t)(l * 3) % 20, (uint64_t)(l * 7) % 30};
             uint64_t ct[2] = {13, 17};
-            write_rows(f, &ms[0], st, ct, SMOOTH | (uint64_t)l, __LINE__);
+            write_rows(f, &ms[0], st, ct, (uint64_t)SMOOTH | (uint64_t)l, __LINE__);
             if (l % 3 == 0) write_rows(f, &ms[1], st, ct, 100 + (uint64_t)l, __LINE__);
             (void)np;
             EXPECT_OK(f, afmt_commit(f));

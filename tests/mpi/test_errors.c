@@ -507,30 +507,59 @@ static void test_overlap(void **state) {
     done();
 }
 
-/* afmt_strerror: non-empty and distinct for every code; afmt_version is digits.digits.digits
- * and agrees with the header. */
+/* The last error code: AFMT_E_LAST once the header names it, AFMT_EBUSY before. */
+#ifdef AFMT_E_LAST
+#define LAST_CODE AFMT_E_LAST
+#else
+#define LAST_CODE AFMT_EBUSY
+#endif
+#define NCODES (1 - LAST_CODE) /* AFMT_OK and every AFMT_E* code */
+
+/* afmt_strerror: non-empty, distinct, and not the text of an unknown code, for every code
+ * from AFMT_OK to the last one (AFMT_EBUSY included). */
 static void test_messages(void **state) {
     (void)state;
-    const char *s[14];
-    for (int c = 0; c < 14; c++) {
-        s[c] = afmt_strerror(-c);
-        if (!s[c] || !s[c][0]) rec(__LINE__, "afmt_strerror(%d) empty", -c);
-    }
-    for (int a = 0; a < 14; a++)
-        for (int b = a + 1; b < 14; b++)
-            if (s[a] && s[b] && strcmp(s[a], s[b]) == 0)
-                rec(__LINE__, "afmt_strerror(%d) == afmt_strerror(%d) = \"%s\"", -a, -b, s[a]);
+    const char *s[NCODES];
     const char *u = afmt_strerror(-999);
     EXPECT(u != NULL && u[0]);
+    for (int c = 0; c < NCODES; c++) {
+        s[c] = afmt_strerror(-c);
+        if (!s[c] || !s[c][0]) rec(__LINE__, "afmt_strerror(%d) empty", -c);
+        if (s[c] && u && strcmp(s[c], u) == 0)
+            rec(__LINE__, "afmt_strerror(%d) is the text of an unknown code: \"%s\"", -c, u);
+    }
+    for (int a = 0; a < NCODES; a++)
+        for (int b = a + 1; b < NCODES; b++)
+            if (s[a] && s[b] && strcmp(s[a], s[b]) == 0)
+                rec(__LINE__, "afmt_strerror(%d) == afmt_strerror(%d) = \"%s\"", -a, -b, s[a]);
+    /* The code after the last is unknown: the loop covered every code. */
+    EXPECT(u && strcmp(afmt_strerror(LAST_CODE - 1), u) == 0);
     u = afmt_strerror(5);
     EXPECT(u != NULL);
+    EXPECT(afmt_errmsg(NULL) != NULL);
+    done();
+}
+
+/* afmt_version() is "MAJOR.MINOR.PATCH" and equals the version of the CMake project that
+ * built it (AFMT_TEST_PROJECT_VERSION, from project(VERSION)): a source independent of the
+ * header, whose macros must agree with it too. */
+static void test_version(void **state) {
+    (void)state;
     const char *v = afmt_version();
     unsigned a = 99, b = 99, c = 99;
     char tail = 0;
     if (!v || sscanf(v, "%u.%u.%u%c", &a, &b, &c, &tail) != 3)
-        rec(__LINE__, "afmt_version() = \"%s\"", NSTR(v));
+        rec(__LINE__, "afmt_version() = \"%s\", want digits.digits.digits", NSTR(v));
+    if (!v || strcmp(v, AFMT_TEST_PROJECT_VERSION) != 0)
+        rec(__LINE__, "afmt_version() = \"%s\", the CMake project version is \"%s\"", NSTR(v),
+            AFMT_TEST_PROJECT_VERSION);
     EXPECT(a == AFMT_VERSION_MAJOR && b == AFMT_VERSION_MINOR && c == AFMT_VERSION_PATCH);
-    EXPECT(afmt_errmsg(NULL) != NULL);
+#ifdef AFMT_VERSION_NUMBER
+    /* The numeric version: MAJOR * 10000 + MINOR * 100 + PATCH (as zstd's), from the
+     * parts of the string, not from the macros it is made of. */
+    EXPECT(AFMT_VERSION_NUMBER == a * 10000u + b * 100u + c);
+    EXPECT(afmt_version_number() == AFMT_VERSION_NUMBER);
+#endif
     done();
 }
 
@@ -829,13 +858,13 @@ static void test_user_codec(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_null_args),      cmocka_unit_test(test_region_errors),
-        cmocka_unit_test(test_define_errors),  cmocka_unit_test(test_readonly),
-        cmocka_unit_test(test_create_exists),  cmocka_unit_test(test_open_bad_files),
-        cmocka_unit_test(test_overlap),        cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_damaged_block),  cmocka_unit_test(test_opts_errors),
-        cmocka_unit_test(test_deleted_access), cmocka_unit_test(test_newer_version),
-        cmocka_unit_test(test_user_codec),
+        cmocka_unit_test(test_null_args),     cmocka_unit_test(test_region_errors),
+        cmocka_unit_test(test_define_errors), cmocka_unit_test(test_readonly),
+        cmocka_unit_test(test_create_exists), cmocka_unit_test(test_open_bad_files),
+        cmocka_unit_test(test_overlap),       cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_version),       cmocka_unit_test(test_damaged_block),
+        cmocka_unit_test(test_opts_errors),   cmocka_unit_test(test_deleted_access),
+        cmocka_unit_test(test_newer_version), cmocka_unit_test(test_user_codec),
     };
     return tu_main(argc, argv, "mpi.errors", tests, sizeof tests / sizeof tests[0]);
 }

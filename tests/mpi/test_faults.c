@@ -29,8 +29,7 @@
  *
  * Fixed bug kept as a regression: when the exchange's read of a committed chunk failed on
  * a rank that contributed a piece of a shared chunk, that rank kept the piece staged and
- * the retried commit failed with a false overlap. With AFMT_TEST_KNOWN_BUGS unset the
- * test still tolerates it (afmt_discard, stage again); CI runs it strictly. */
+ * the retried commit failed with a false overlap. The test fails on it. */
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
 
@@ -54,13 +53,6 @@
 
 static uint64_t g_injected; /* faults this process injected (for the summary) */
 static int g_sync2_new;     /* failed "syncing the superblock" cases that read as new */
-static int g_known_overlap; /* retries that hit the known overlap bug (rank 0's count) */
-
-/* AFMT_TEST_KNOWN_BUGS=1: known library bugs fail the test instead of being worked around. */
-static int known_bugs(void) {
-    const char *e = getenv("AFMT_TEST_KNOWN_BUGS");
-    return e && *e && strcmp(e, "0") != 0;
-}
 
 static uint64_t fval(uint64_t i, uint64_t seed) {
     return (seed << 56) ^ (i * 0x9E3779B97F4A7C15ull);
@@ -695,13 +687,12 @@ static void test_sync2_then_retry(void **state) {
 static void test_summary(void **state) {
     (void)state;
     uint64_t mine = g_injected, all = 0;
-    int s2 = g_sync2_new, ko = g_known_overlap;
+    int s2 = g_sync2_new;
     MPI_Allreduce(&mine, &all, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
     if (tu_rank() == 0)
         printf("  test_faults on %d ranks: %llu faults injected; %d failed \"syncing the "
-               "superblock\" commit(s) read as the new commit; %d retried commit(s) hit the "
-               "known overlap bug\n",
-               tu_size(), (unsigned long long)all, s2, ko);
+               "superblock\" commit(s) read as the new commit\n",
+               tu_size(), (unsigned long long)all, s2);
     EXPECT(all > 0);
     done();
 }

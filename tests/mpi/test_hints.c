@@ -35,7 +35,7 @@ typedef struct {
 
 /* The uint64 value of element i after commit k (incompressible: blocks are stored raw). */
 static uint64_t hval(uint64_t i, int k) {
-    uint64_t x = i * 0x9E3779B97F4A7C15ull + (uint64_t)k * 0xD1B54A32D192ED03ull + 1;
+    uint64_t x = i * 0x9E3779B97F4A7C15ull + (uint64_t)k * (uint64_t)0xD1B54A32D192ED03ull + 1;
     x ^= x >> 29;
     x *= 0xBF58476D1CE4E5B9ull;
     return x ^ (x >> 32);
@@ -66,7 +66,7 @@ static uint64_t hlen(const hcase *c, int size) {
 }
 
 /* Stages this rank's writes of commit k and applies every rank's to the model. */
-static void stage(afmt_file *f, const hcase *c, int k, uint64_t n, uint64_t *model, uint64_t *buf) {
+static void stage(afmt_file *f, const hcase *c, int k, uint64_t n, uint64_t *want, uint64_t *buf) {
     int rank = tu_rank(), size = tu_size();
     if (c->interleaved) {
         /* Commit k shifts the deal by k, and skips rank k % size. */
@@ -74,16 +74,16 @@ static void stage(afmt_file *f, const hcase *c, int k, uint64_t n, uint64_t *mod
             int q = (int)((run + (uint64_t)k) % (uint64_t)size);
             if (size > 1 && q == k % size) continue;
             uint64_t len = n - r0 < RUN ? n - r0 : RUN;
-            for (uint64_t i = r0; i < r0 + len; i++) model[i] = hval(i, k);
+            for (uint64_t i = r0; i < r0 + len; i++) want[i] = hval(i, k);
             if (q != rank) continue;
             uint64_t st[1] = {r0}, ct[1] = {len};
-            EXPECT_OK(f, afmt_write(f, "a", st, ct, model + r0));
+            EXPECT_OK(f, afmt_write(f, "a", st, ct, want + r0));
         }
         return;
     }
     for (int q = 0; q < size; q++) {
         uint64_t s0 = cstart(q, k, size), len = csize(q, k, size);
-        for (uint64_t i = s0; i < s0 + len; i++) model[i] = hval(i, k);
+        for (uint64_t i = s0; i < s0 + len; i++) want[i] = hval(i, k);
         if (q != rank || len == 0) continue;
         /* In three calls of unequal size, none aligned to chunks. */
         uint64_t cut[4] = {s0, s0 + len / 3, s0 + len / 3 + len / 5, s0 + len};
@@ -97,7 +97,7 @@ static void stage(afmt_file *f, const hcase *c, int k, uint64_t n, uint64_t *mod
 }
 
 /* Reads the whole array through f and compares with the model. */
-static void compare(afmt_file *f, uint64_t n, const uint64_t *model, const char *what, int line) {
+static void compare(afmt_file *f, uint64_t n, const uint64_t *want, const char *what, int line) {
     uint64_t *got = malloc(sizeof(uint64_t) * n), st[1] = {0}, ct[1] = {n};
     memset(got, 0xA5, sizeof(uint64_t) * n);
     int rc = afmt_read(f, "a", st, ct, got);
@@ -107,11 +107,11 @@ static void compare(afmt_file *f, uint64_t n, const uint64_t *model, const char 
     } else {
         uint64_t bad = 0, first = 0;
         for (uint64_t i = 0; i < n; i++)
-            if (got[i] != model[i] && bad++ == 0) first = i;
+            if (got[i] != want[i] && bad++ == 0) first = i;
         if (bad)
             rec(line, "%s: %llu of %llu elements differ, first at %llu (got %016llx, want %016llx)",
                 what, (unsigned long long)bad, (unsigned long long)n, (unsigned long long)first,
-                (unsigned long long)got[first], (unsigned long long)model[first]);
+                (unsigned long long)got[first], (unsigned long long)want[first]);
     }
     free(got);
 }
@@ -121,7 +121,7 @@ static void compare(afmt_file *f, uint64_t n, const uint64_t *model, const char 
 static uint64_t run_case(const hcase *c, const char *tag, int line) {
     int size = tu_size();
     uint64_t n = hlen(c, size), max_footer = 0;
-    uint64_t *model = calloc((size_t)n, sizeof(uint64_t));
+    uint64_t *want = calloc((size_t)n, sizeof(uint64_t));
     uint64_t *buf = malloc(sizeof(uint64_t) * n);
     char spill[512] = "";
     afmt_opts *o = NULL;
@@ -150,7 +150,7 @@ static uint64_t run_case(const hcase *c, const char *tag, int line) {
         EXPECT(f->collective_write == c->collective);
         EXPECT_OK(f, afmt_define(f, "a", AFMT_UINT64, 1, shape, chunk, NULL, NULL));
         for (int k = 0; k < c->commits; k++) {
-            stage(f, c, k, n, model, buf);
+            stage(f, c, k, n, want, buf);
             int64_t kv = k;
             EXPECT_OK(f, afmt_set_attr(f, NULL, "commit", AFMT_INT64, 1, &kv));
             int rc = afmt_commit(f);
@@ -160,7 +160,7 @@ static uint64_t run_case(const hcase *c, const char *tag, int line) {
             if (f->super.footer_length > max_footer) max_footer = f->super.footer_length;
             char what[64];
             snprintf(what, sizeof what, "%s: after commit %d", tag, k);
-            compare(f, n, model, what, line);
+            compare(f, n, want, what, line);
         }
         EXPECT_OK(f, afmt_close(f));
     }
@@ -172,16 +172,16 @@ static uint64_t run_case(const hcase *c, const char *tag, int line) {
         uint64_t layers = 0;
         EXPECT_OK(f, afmt_layers(f, &layers));
         EXPECT(layers == (uint64_t)c->commits);
-        compare(f, n, model, "reopened on all ranks", line);
+        compare(f, n, want, "reopened on all ranks", line);
         EXPECT_OK(f, afmt_close(f));
     }
     /* Each rank alone (a communicator of one). */
     f = xopen(MPI_COMM_SELF, path, 1, AFMT_RDONLY, NULL, line);
     if (f) {
-        compare(f, n, model, "reopened on one rank", line);
+        compare(f, n, want, "reopened on one rank", line);
         EXPECT_OK(f, afmt_close(f));
     }
-    free(model);
+    free(want);
     free(buf);
     rm_path(path);
     return max_footer;

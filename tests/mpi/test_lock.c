@@ -22,7 +22,7 @@
 /* ---- helpers of this file ------------------------------------------------------------ */
 
 static const char *lock_of(const char *path) {
-    static char buf[8][600];
+    static char buf[8][720]; /* a tu_path (700) and ".lock" */
     static int next;
     char *p = buf[next];
     next = (next + 1) % 8;

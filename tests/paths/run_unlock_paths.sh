@@ -10,7 +10,6 @@ if [ $# -ne 2 ]; then
 fi
 AFMT=$1
 W=$2
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 rm -rf "$W"
 mkdir -p "$W/sub"
 cd "$W" || exit 2

@@ -523,7 +523,7 @@ static int spill_fd(void) {
     int fd = -1;
     struct dirent *e;
     while (fd < 0 && (e = readdir(dp))) {
-        char link[64], target[1024];
+        char link[300], target[1024]; /* "/proc/self/fd/" and a d_name */
         snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
         ssize_t n = readlink(link, target, sizeof target - 1);
         if (n <= 0) continue;

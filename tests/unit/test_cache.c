@@ -42,17 +42,20 @@ static void test_lru_order(void **state) {
     assert_true(has(c, 4));
     assert_int_equal(afmt_cache_bytes(c), 300);
     /* Order now (most recent first): 4 3 1 (has() touched 1, 3, 4 in that order). A
-     * 250-byte put evicts 1, then 3, then 4 until it fits. */
-    afmt_cache_put(c, 5, block(250, 5), 250);
+     * 150-byte put evicts the least recent, 1, then (still 50 bytes over) the next least
+     * recent, 3, and keeps 4: two evictions, both in LRU order. */
+    afmt_cache_put(c, 5, block(150, 5), 150);
+    assert_int_equal(afmt_cache_bytes(c), 250);
+    assert_true(has(c, 4));
+    assert_true(has(c, 5));
     assert_false(has(c, 1));
     assert_false(has(c, 3));
+    /* Order: 5 4 (has() touched 4, then 5). A 100-byte put evicts 4, the least recent. */
+    afmt_cache_put(c, 6, block(100, 6), 100);
     assert_false(has(c, 4));
     assert_true(has(c, 5));
-    assert_int_equal(afmt_cache_bytes(c), 250);
-    afmt_cache_put(c, 6, block(50, 6), 50);
-    assert_true(has(c, 5));
     assert_true(has(c, 6));
-    assert_int_equal(afmt_cache_bytes(c), 300);
+    assert_int_equal(afmt_cache_bytes(c), 250);
     afmt_cache_clear(c);
     assert_int_equal(afmt_cache_bytes(c), 0);
     assert_false(has(c, 5));
@@ -93,7 +96,7 @@ static void test_spares(void **state) {
     assert_int_equal(afmt_cache_create(&c, 300), AFMT_OK);
     assert_null(afmt_cache_spare(c, 100));
     const uint8_t *p1 = afmt_cache_put(c, 1, block(100, 1), 100);
-    const uint8_t *p2 = afmt_cache_put(c, 2, block(100, 2), 100);
+    afmt_cache_put(c, 2, block(100, 2), 100);
     afmt_cache_put(c, 3, block(100, 3), 100);
     assert_null(afmt_cache_spare(c, 100));    /* nothing evicted yet */
     afmt_cache_put(c, 4, block(100, 4), 100); /* evicts 1 */
@@ -112,6 +115,10 @@ static void test_spares(void **state) {
     assert_null(afmt_cache_get(c, 2, NULL));
     /* Three evictions at once keep two spares and free the third. */
     afmt_cache_put(c, 6, block(300, 6), 300); /* evicts 3, 4, 5 */
+    assert_null(afmt_cache_get(c, 3, NULL));
+    assert_null(afmt_cache_get(c, 4, NULL));
+    assert_null(afmt_cache_get(c, 5, NULL));
+    assert_int_equal(afmt_cache_bytes(c), 300);
     uint8_t *a = afmt_cache_spare(c, 100), *b = afmt_cache_spare(c, 100);
     assert_non_null(a);
     assert_non_null(b);
@@ -185,9 +192,11 @@ static void test_replace(void **state) {
     assert_true(has(c, 7));
     assert_true(has(c, 9));
     assert_int_equal(afmt_cache_bytes(c), 950);
-    /* An exact fit keeps the entry. */
+    /* An exact fit keeps the entry; it evicts both others (the second eviction, 9, too). */
     afmt_cache_put(c, 10, block(1000, 5), 1000);
     assert_true(has(c, 10));
+    assert_false(has(c, 7));
+    assert_false(has(c, 9));
     assert_int_equal(afmt_cache_bytes(c), 1000);
     afmt_cache_free(c);
     afmt_cache_free(NULL);

@@ -73,12 +73,12 @@ static int grow(uint8_t **buf, uint64_t *cap, size_t need, int doubling) {
 }
 
 static int oom(afmt_alloc *a, const char *op, uint64_t n) {
-    return afmt_fail(a->errmsg, AFMT_ENOMEM, "afmt alloc: %s: out of memory (%llu bytes)", op,
-                     (unsigned long long)n);
+    return afmt__fail(a->errmsg, AFMT_ENOMEM, "afmt alloc: %s: out of memory (%llu bytes)", op,
+                      (unsigned long long)n);
 }
 
 static size_t bound_of(const afmt_alloc *a, size_t raw) {
-    size_t b = a->cfg.codec ? afmt_codec_bound(a->cfg.codec, raw) : 0;
+    size_t b = a->cfg.codec ? afmt__codec_bound(a->cfg.codec, raw) : 0;
     return b > raw ? b : raw;
 }
 
@@ -121,19 +121,20 @@ static int spill_open(afmt_alloc *a) {
     if (!dir || !*dir) dir = "/tmp";
     int len = snprintf(a->spill_path, sizeof a->spill_path, "%s/afmt-spill-XXXXXX", dir);
     if (len < 0 || (size_t)len >= sizeof a->spill_path)
-        return afmt_fail(a->errmsg, AFMT_EIO, "afmt alloc: spill directory path too long: %s", dir);
+        return afmt__fail(a->errmsg, AFMT_EIO, "afmt alloc: spill directory path too long: %s",
+                          dir);
     int fd = mkostemp(a->spill_path, O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        return afmt_fail(a->errmsg, AFMT_EIO, "afmt alloc: cannot create spill file \"%s\": %s",
-                         a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
+        return afmt__fail(a->errmsg, AFMT_EIO, "afmt alloc: cannot create spill file \"%s\": %s",
+                          a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
     }
     /* Unlinked at once: the open fd keeps the data, and a crash leaves nothing behind. */
     if (unlink(a->spill_path) != 0) {
         int e = errno;
         close(fd);
-        return afmt_fail(a->errmsg, AFMT_EIO, "afmt alloc: cannot unlink spill file \"%s\": %s",
-                         a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
+        return afmt__fail(a->errmsg, AFMT_EIO, "afmt alloc: cannot unlink spill file \"%s\": %s",
+                          a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
     }
     a->spill_fd = fd;
     return AFMT_OK;
@@ -146,9 +147,9 @@ static int maybe_spill(afmt_alloc *a) {
     if (rc) return rc;
     if (pwrite_all(a->spill_fd, a->arena, a->arena_len, a->spilled) != 0) {
         int e = errno;
-        return afmt_fail(a->errmsg, AFMT_EIO,
-                         "afmt alloc: spill write of %zu bytes to \"%s\" failed: %s", a->arena_len,
-                         a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
+        return afmt__fail(a->errmsg, AFMT_EIO,
+                          "afmt alloc: spill write of %zu bytes to \"%s\" failed: %s", a->arena_len,
+                          a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
     }
     a->spilled += a->arena_len;
     a->arena_len = 0;
@@ -183,16 +184,16 @@ static int push_block(afmt_alloc *a, uint64_t stored, uint64_t raw, uint64_t che
 
 /* ---- lifecycle ---- */
 
-int afmt_alloc_create(afmt_alloc **out, const afmt_alloc_config *cfg) {
+int afmt__alloc_create(afmt_alloc **out, const afmt_alloc_config *cfg) {
     *out = NULL;
     afmt_alloc *a = calloc(1, sizeof *a);
-    if (!a) return afmt_fail(NULL, AFMT_ENOMEM, "afmt alloc: out of memory");
+    if (!a) return afmt__fail(NULL, AFMT_ENOMEM, "afmt alloc: out of memory");
     a->cfg = *cfg;
     if (cfg->spill_dir) {
         a->spill_dir = strdup(cfg->spill_dir);
         if (!a->spill_dir) {
             free(a);
-            return afmt_fail(NULL, AFMT_ENOMEM, "afmt alloc: out of memory");
+            return afmt__fail(NULL, AFMT_ENOMEM, "afmt alloc: out of memory");
         }
     }
     a->cfg.spill_dir = a->spill_dir;
@@ -202,7 +203,7 @@ int afmt_alloc_create(afmt_alloc **out, const afmt_alloc_config *cfg) {
     return AFMT_OK;
 }
 
-void afmt_alloc_free(afmt_alloc *a) {
+void afmt__alloc_free(afmt_alloc *a) {
     if (!a) return;
     if (a->spill_fd >= 0) close(a->spill_fd);
     free(a->open);
@@ -216,11 +217,11 @@ void afmt_alloc_free(afmt_alloc *a) {
     free(a);
 }
 
-const char *afmt_alloc_errmsg(const afmt_alloc *a) {
-    return a ? a->errmsg : afmt_thread_errbuf();
+const char *afmt__alloc_errmsg(const afmt_alloc *a) {
+    return a ? a->errmsg : afmt__thread_errbuf();
 }
 
-void afmt_alloc_reset(afmt_alloc *a) {
+void afmt__alloc_reset(afmt_alloc *a) {
     a->seal_seconds = 0;
     a->nblocks = 0;
     a->arena_len = 0;
@@ -232,8 +233,8 @@ void afmt_alloc_reset(afmt_alloc *a) {
         /* Frees the disk space; on failure the next spill just overwrites from offset 0. */
         if (ftruncate(a->spill_fd, 0) != 0) {
             int e = errno;
-            afmt_fail(a->errmsg, AFMT_EIO, "afmt alloc: truncating spill file \"%s\": %s",
-                      a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
+            afmt__fail(a->errmsg, AFMT_EIO, "afmt alloc: truncating spill file \"%s\": %s",
+                       a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
         }
     }
     a->spilled = 0;
@@ -247,11 +248,11 @@ static double mono_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-double afmt_alloc_seal_seconds(const afmt_alloc *a) {
+double afmt__alloc_seal_seconds(const afmt_alloc *a) {
     return a->seal_seconds;
 }
 
-int afmt_alloc_seal(afmt_alloc *a) {
+int afmt__alloc_seal(afmt_alloc *a) {
     /* No open block: still honour the budget, which a failed spill left exceeded (the
      * commit's seal then fails the way the write did, until the spill works). */
     if (!a->open_active) return maybe_spill(a);
@@ -266,11 +267,11 @@ int afmt_alloc_seal(afmt_alloc *a) {
     uint32_t codec = a->cfg.codec;
     size_t stored = 0;
     int rc = AFMT_ECODEC;
-    if (codec != 0 && raw > 0 && afmt_codec_bound(codec, raw) > 0) /* 0: unknown id */
-        rc = afmt_codec_compress(codec, a->cfg.level, a->open, raw, dst, bound, &stored);
+    if (codec != 0 && raw > 0 && afmt__codec_bound(codec, raw) > 0) /* 0: unknown id */
+        rc = afmt__codec_compress(codec, a->cfg.level, a->open, raw, dst, bound, &stored);
     if (rc != AFMT_OK && rc != AFMT_ECODEC) {
-        return afmt_fail(a->errmsg, rc, "afmt alloc: compressing a block of %zu bytes with %s", raw,
-                         afmt_codec_name(codec));
+        return afmt__fail(a->errmsg, rc, "afmt alloc: compressing a block of %zu bytes with %s",
+                          raw, afmt__codec_name(codec));
     }
     if (rc != AFMT_OK || stored >= raw) {
         /* Incompressible or the codec failed: the raw bytes are the better stored form. */
@@ -278,7 +279,7 @@ int afmt_alloc_seal(afmt_alloc *a) {
         stored = raw;
         codec = 0;
     }
-    rc = push_block(a, stored, raw, afmt_checksum(dst, stored), codec);
+    rc = push_block(a, stored, raw, afmt__checksum(dst, stored), codec);
     a->seal_seconds += mono_seconds() - t0;
     if (rc) return rc;
     a->open_len = 0;
@@ -286,11 +287,11 @@ int afmt_alloc_seal(afmt_alloc *a) {
     return maybe_spill(a);
 }
 
-int afmt_alloc_reserve(afmt_alloc *a, uint64_t n, void **dst, uint64_t *block, uint64_t *offset) {
+int afmt__alloc_reserve(afmt_alloc *a, uint64_t n, void **dst, uint64_t *block, uint64_t *offset) {
     /* Written without open_len + n, which could wrap. */
     uint64_t bs = a->cfg.block_size;
     if (a->open_active && (n > bs || (uint64_t)a->open_len > bs - n)) {
-        int rc = afmt_alloc_seal(a);
+        int rc = afmt__alloc_seal(a);
         if (rc) return rc;
     }
     /* Either the block is empty now or n fits under block_size, so no overflow below. */
@@ -310,13 +311,13 @@ int afmt_alloc_reserve(afmt_alloc *a, uint64_t n, void **dst, uint64_t *block, u
     return AFMT_OK;
 }
 
-int afmt_alloc_add_stored(afmt_alloc *a, const void *stored, uint64_t stored_size,
-                          uint64_t raw_size, uint32_t codec, uint64_t checksum, uint64_t *block) {
+int afmt__alloc_add_stored(afmt_alloc *a, const void *stored, uint64_t stored_size,
+                           uint64_t raw_size, uint32_t codec, uint64_t checksum, uint64_t *block) {
     if ((!stored && stored_size) || (codec == 0 && stored_size != raw_size))
-        return afmt_fail(a->errmsg, AFMT_EINVAL,
-                         "afmt alloc: add_stored: bad block (stored %llu, raw %llu, codec %u)",
-                         (unsigned long long)stored_size, (unsigned long long)raw_size, codec);
-    int rc = afmt_alloc_seal(a);
+        return afmt__fail(a->errmsg, AFMT_EINVAL,
+                          "afmt alloc: add_stored: bad block (stored %llu, raw %llu, codec %u)",
+                          (unsigned long long)stored_size, (unsigned long long)raw_size, codec);
+    int rc = afmt__alloc_seal(a);
     if (rc) return rc;
     if (stored_size > SIZE_MAX / 2 || a->arena_len > SIZE_MAX / 2)
         return oom(a, "add_stored", stored_size);
@@ -331,23 +332,23 @@ int afmt_alloc_add_stored(afmt_alloc *a, const void *stored, uint64_t stored_siz
 
 /* ---- queries ---- */
 
-uint64_t afmt_alloc_nblocks(const afmt_alloc *a) {
+uint64_t afmt__alloc_nblocks(const afmt_alloc *a) {
     return a->nblocks;
 }
 
-const afmt_alloc_block *afmt_alloc_block_at(const afmt_alloc *a, uint64_t i) {
+const afmt_alloc_block *afmt__alloc_block_at(const afmt_alloc *a, uint64_t i) {
     return i < a->nblocks ? &a->blocks[i] : NULL;
 }
 
-uint64_t afmt_alloc_stored_bytes(const afmt_alloc *a) {
+uint64_t afmt__alloc_stored_bytes(const afmt_alloc *a) {
     return a->spilled + a->arena_len;
 }
 
-uint64_t afmt_alloc_mem_bytes(const afmt_alloc *a) {
+uint64_t afmt__alloc_mem_bytes(const afmt_alloc *a) {
     return a->arena_len;
 }
 
-uint64_t afmt_alloc_spilled_bytes(const afmt_alloc *a) {
+uint64_t afmt__alloc_spilled_bytes(const afmt_alloc *a) {
     return a->spilled;
 }
 
@@ -356,14 +357,14 @@ uint64_t afmt_alloc_spilled_bytes(const afmt_alloc *a) {
 static int spill_read(afmt_alloc *a, uint8_t *dst, size_t n, uint64_t off) {
     if (pread_all(a->spill_fd, dst, n, off) != 0) {
         int e = errno;
-        return afmt_fail(
+        return afmt__fail(
             a->errmsg, AFMT_EIO, "afmt alloc: reading %zu bytes at %llu of spill file \"%s\": %s",
             n, (unsigned long long)off, a->spill_path, afmt__errno_text(e, (char[128]){0}, 128));
     }
     return AFMT_OK;
 }
 
-int afmt_alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, uint64_t n) {
+int afmt__alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, uint64_t n) {
     if (block == a->nblocks && a->open_active) {
         if (offset > a->open_len || n > a->open_len - offset) goto range;
         if (n) memcpy(dst, a->open + offset, (size_t)n);
@@ -388,11 +389,11 @@ int afmt_alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, u
             int rc = spill_read(a, a->scratch, (size_t)b->stored_size, b->rel_offset);
             if (rc) return rc;
             /* The spill file is outside our memory: check it came back intact. */
-            if (afmt_checksum(a->scratch, (size_t)b->stored_size) != b->checksum)
-                return afmt_fail(a->errmsg, AFMT_ECORRUPT,
-                                 "afmt alloc: block %llu read back from spill file \"%s\" "
-                                 "fails its checksum",
-                                 (unsigned long long)block, a->spill_path);
+            if (afmt__checksum(a->scratch, (size_t)b->stored_size) != b->checksum)
+                return afmt__fail(a->errmsg, AFMT_ECORRUPT,
+                                  "afmt alloc: block %llu read back from spill file \"%s\" "
+                                  "fails its checksum",
+                                  (unsigned long long)block, a->spill_path);
             src = a->scratch;
         } else {
             src = a->arena + (b->rel_offset - a->spilled);
@@ -400,22 +401,22 @@ int afmt_alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, u
         a->cache_block = NO_BLOCK; /* the cache is being overwritten */
         if (grow(&a->cache, &a->cache_cap, (size_t)b->raw_size, 0))
             return oom(a, "read cache", b->raw_size);
-        int rc = afmt_codec_decompress(b->codec, src, (size_t)b->stored_size, a->cache,
-                                       (size_t)b->raw_size);
+        int rc = afmt__codec_decompress(b->codec, src, (size_t)b->stored_size, a->cache,
+                                        (size_t)b->raw_size);
         if (rc)
-            return afmt_fail(a->errmsg, rc,
-                             "afmt alloc: decompressing block %llu (%s, %llu -> %llu bytes): %s",
-                             (unsigned long long)block, afmt_codec_name(b->codec),
-                             (unsigned long long)b->stored_size, (unsigned long long)b->raw_size,
-                             afmt_strerror(rc));
+            return afmt__fail(a->errmsg, rc,
+                              "afmt alloc: decompressing block %llu (%s, %llu -> %llu bytes): %s",
+                              (unsigned long long)block, afmt__codec_name(b->codec),
+                              (unsigned long long)b->stored_size, (unsigned long long)b->raw_size,
+                              afmt_strerror(rc));
         a->cache_block = block;
     }
     memcpy(dst, a->cache + offset, (size_t)n);
     return AFMT_OK;
 range:
-    return afmt_fail(a->errmsg, AFMT_EINVAL,
-                     "afmt alloc: read of %llu bytes at %llu of block %llu is out of range",
-                     (unsigned long long)n, (unsigned long long)offset, (unsigned long long)block);
+    return afmt__fail(a->errmsg, AFMT_EINVAL,
+                      "afmt alloc: read of %llu bytes at %llu of block %llu is out of range",
+                      (unsigned long long)n, (unsigned long long)offset, (unsigned long long)block);
 }
 
 /* Checks the checksum of every spilled block whose bytes [at, at+len) complete, as read
@@ -437,7 +438,7 @@ static int verify_spilled(afmt_alloc *a, const uint8_t *buf, uint64_t at, uint64
         uint64_t take = (end < at + len ? end : at + len) - from;
         uint64_t sum;
         if (a->vdone == 0 && take == b->stored_size) {
-            sum = afmt_checksum(buf + (from - at), (size_t)take); /* the whole block here */
+            sum = afmt__checksum(buf + (from - at), (size_t)take); /* the whole block here */
         } else {
             if (!a->vstate && !(a->vstate = XXH3_createState()))
                 return oom(a, "checksum state", 576);
@@ -448,26 +449,27 @@ static int verify_spilled(afmt_alloc *a, const uint8_t *buf, uint64_t at, uint64
             sum = (uint64_t)XXH3_64bits_digest(a->vstate);
         }
         if (sum != b->checksum)
-            return afmt_fail(a->errmsg, AFMT_ECORRUPT,
-                             "afmt alloc: block %llu (%llu bytes at %llu) read back from spill "
-                             "file \"%s\" fails its checksum",
-                             (unsigned long long)a->vblock, (unsigned long long)b->stored_size,
-                             (unsigned long long)b->rel_offset, a->spill_path);
+            return afmt__fail(a->errmsg, AFMT_ECORRUPT,
+                              "afmt alloc: block %llu (%llu bytes at %llu) read back from spill "
+                              "file \"%s\" fails its checksum",
+                              (unsigned long long)a->vblock, (unsigned long long)b->stored_size,
+                              (unsigned long long)b->rel_offset, a->spill_path);
         a->vblock++;
         a->vdone = 0;
     }
     return AFMT_OK;
 }
 
-int afmt_alloc_next_piece(afmt_alloc *a, uint64_t *pos, uint64_t max, const void **p, uint64_t *n) {
+int afmt__alloc_next_piece(afmt_alloc *a, uint64_t *pos, uint64_t max, const void **p,
+                           uint64_t *n) {
     uint64_t total = a->spilled + a->arena_len;
     *p = NULL;
     *n = 0;
     if (*pos > total || max == 0)
-        return afmt_fail(a->errmsg, AFMT_EINVAL,
-                         "afmt alloc: next_piece at %llu of %llu stored bytes (max %llu)",
-                         (unsigned long long)*pos, (unsigned long long)total,
-                         (unsigned long long)max);
+        return afmt__fail(a->errmsg, AFMT_EINVAL,
+                          "afmt alloc: next_piece at %llu of %llu stored bytes (max %llu)",
+                          (unsigned long long)*pos, (unsigned long long)total,
+                          (unsigned long long)max);
     if (*pos == total) return AFMT_OK;
     if (*pos < a->spilled) {
         uint64_t len = a->spilled - *pos;

@@ -24,7 +24,7 @@ struct afmt_cache {
      * clear, like a kept entry. */
     uint8_t *aside;
     uint64_t aside_len;
-    uint8_t *spare[AFMT_CACHE_SPARES]; /* evicted buffers for afmt_cache_spare */
+    uint8_t *spare[AFMT_CACHE_SPARES]; /* evicted buffers for afmt__cache_spare */
     uint64_t spare_len[AFMT_CACHE_SPARES];
 };
 
@@ -39,7 +39,7 @@ static void retire(afmt_cache *c, uint8_t *data, uint64_t len) {
     free(data);
 }
 
-uint8_t *afmt_cache_spare(afmt_cache *c, uint64_t len) {
+uint8_t *afmt__cache_spare(afmt_cache *c, uint64_t len) {
     for (int i = 0; i < AFMT_CACHE_SPARES; i++)
         if (c->spare[i] && c->spare_len[i] == len) {
             uint8_t *p = c->spare[i];
@@ -49,11 +49,11 @@ uint8_t *afmt_cache_spare(afmt_cache *c, uint64_t len) {
     return NULL;
 }
 
-int afmt_cache_create(afmt_cache **out, uint64_t capacity) {
+int afmt__cache_create(afmt_cache **out, uint64_t capacity) {
     afmt_cache *c = calloc(1, sizeof *c);
     if (!c) return AFMT_ENOMEM;
     c->capacity = capacity;
-    afmt_hmap_init(&c->map);
+    afmt__hmap_init(&c->map);
     *out = c;
     return AFMT_OK;
 }
@@ -80,13 +80,13 @@ static void push_front(afmt_cache *c, entry *e) {
 
 static void drop(afmt_cache *c, entry *e) {
     unlink_entry(c, e);
-    afmt_hmap_del(&c->map, e->key, 0);
+    afmt__hmap_del(&c->map, e->key, 0);
     c->bytes -= e->len;
     retire(c, e->data, e->len);
     free(e);
 }
 
-void afmt_cache_clear(afmt_cache *c) {
+void afmt__cache_clear(afmt_cache *c) {
     if (!c) return;
     entry *e = c->head;
     while (e) {
@@ -97,7 +97,7 @@ void afmt_cache_clear(afmt_cache *c) {
     }
     c->head = c->tail = NULL;
     c->bytes = 0;
-    afmt_hmap_clear(&c->map);
+    afmt__hmap_clear(&c->map);
     free(c->aside);
     c->aside = NULL;
     for (int i = 0; i < AFMT_CACHE_SPARES; i++) {
@@ -106,15 +106,15 @@ void afmt_cache_clear(afmt_cache *c) {
     }
 }
 
-void afmt_cache_free(afmt_cache *c) {
+void afmt__cache_free(afmt_cache *c) {
     if (!c) return;
-    afmt_cache_clear(c);
-    afmt_hmap_free(&c->map);
+    afmt__cache_clear(c);
+    afmt__hmap_free(&c->map);
     free(c);
 }
 
-const uint8_t *afmt_cache_get(afmt_cache *c, uint64_t key, uint64_t *len) {
-    uint64_t *v = afmt_hmap_get(&c->map, key, 0);
+const uint8_t *afmt__cache_get(afmt_cache *c, uint64_t key, uint64_t *len) {
+    uint64_t *v = afmt__hmap_get(&c->map, key, 0);
     if (!v) return NULL;
     entry *e = (entry *)(uintptr_t)*v;
     if (c->head != e) {
@@ -125,11 +125,11 @@ const uint8_t *afmt_cache_get(afmt_cache *c, uint64_t key, uint64_t *len) {
     return e->data;
 }
 
-const uint8_t *afmt_cache_put(afmt_cache *c, uint64_t key, uint8_t *data, uint64_t len) {
+const uint8_t *afmt__cache_put(afmt_cache *c, uint64_t key, uint8_t *data, uint64_t len) {
     /* Whatever was set aside by the previous put is no longer promised to anyone. */
     retire(c, c->aside, c->aside_len);
     c->aside = NULL;
-    uint64_t *v = afmt_hmap_get(&c->map, key, 0);
+    uint64_t *v = afmt__hmap_get(&c->map, key, 0);
     if (v) drop(c, (entry *)(uintptr_t)*v);
     if (len > c->capacity) {
         c->aside = data;
@@ -137,7 +137,7 @@ const uint8_t *afmt_cache_put(afmt_cache *c, uint64_t key, uint8_t *data, uint64
         return data;
     }
     entry *e = malloc(sizeof *e);
-    if (!e || afmt_hmap_put(&c->map, key, 0, (uint64_t)(uintptr_t)e) != AFMT_OK) {
+    if (!e || afmt__hmap_put(&c->map, key, 0, (uint64_t)(uintptr_t)e) != AFMT_OK) {
         /* Out of memory for the bookkeeping: the data is still returned, just not kept. */
         free(e);
         c->aside = data;
@@ -154,6 +154,6 @@ const uint8_t *afmt_cache_put(afmt_cache *c, uint64_t key, uint8_t *data, uint64
     return data;
 }
 
-uint64_t afmt_cache_bytes(const afmt_cache *c) {
+uint64_t afmt__cache_bytes(const afmt_cache *c) {
     return c ? c->bytes : 0;
 }

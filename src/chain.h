@@ -30,11 +30,11 @@ typedef struct {
 
 /* Walks the chain of slot s over st, newest first, with the checks C1-C10 of format.md
  * 16 in their order, calling fn (may be NULL) for each footer. The slot must be valid and
- * usable (afmt_super_examine), so every footer read lies inside the file. On failure
+ * usable (afmt__super_examine), so every footer read lies inside the file. On failure
  * errmsg gets the reason alone (no call or position prefix: *pos says where) and the code
  * is AFMT_ECORRUPT, AFMT_EVERSION (a footer of a newer version), AFMT_EIO, AFMT_ENOMEM or
  * the callback's. pos may be NULL. */
-int afmt_chain_walk(afmt_storage *st, const afmt_super *s, afmt_chain_fn fn, void *ctx,
-                    afmt_chain_pos *pos, char *errmsg);
+int afmt__chain_walk(afmt_storage *st, const afmt_super *s, afmt_chain_fn fn, void *ctx,
+                     afmt_chain_pos *pos, char *errmsg);
 
 #endif

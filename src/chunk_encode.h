@@ -40,8 +40,8 @@ void afmt__chunk_decode_box(const afmt_array *arr, const void *payload, const ui
                             const uint64_t *dst_shape, const uint64_t *dst_start, uint8_t *work);
 
 /* Encodes a whole chunk (native elements) into a fresh place of the allocator: *out is its
- * chunk record (block = the allocator's block number). Fails as afmt_alloc_reserve does
- * (message in afmt_alloc_errmsg(a)), leaving nothing reserved. */
+ * chunk record (block = the allocator's block number). Fails as afmt__alloc_reserve does
+ * (message in afmt__alloc_errmsg(a)), leaving nothing reserved. */
 int afmt__chunk_store(afmt_alloc *a, const afmt_array *arr, uint64_t chunk_index,
                       const void *native, uint64_t nelems, afmt_chunk_rec *out);
 

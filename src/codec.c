@@ -84,43 +84,43 @@ static int user_find(uint32_t id, afmt_codec_desc *out) {
 }
 
 int afmt_codec_register(const afmt_codec_desc *codec) {
-    if (!codec) return afmt_fail(NULL, AFMT_EINVAL, "afmt_codec_register: codec is NULL");
+    if (!codec) return afmt__fail(NULL, AFMT_EINVAL, "afmt_codec_register: codec is NULL");
     /* The version is read first: it says how the rest of the descriptor is laid out. */
     if (codec->version != AFMT_CODEC_DESC_VERSION)
-        return afmt_fail(NULL, AFMT_EINVAL,
-                         "afmt_codec_register: descriptor version %u, but afmt %s takes "
-                         "version %u: set .version = AFMT_CODEC_DESC_VERSION and rebuild "
-                         "against this afmt.h",
-                         (unsigned)codec->version, AFMT_VERSION_STRING,
-                         (unsigned)AFMT_CODEC_DESC_VERSION);
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_codec_register: descriptor version %u, but afmt %s takes "
+                          "version %u: set .version = AFMT_CODEC_DESC_VERSION and rebuild "
+                          "against this afmt.h",
+                          (unsigned)codec->version, AFMT_VERSION_STRING,
+                          (unsigned)AFMT_CODEC_DESC_VERSION);
     if (codec->id < 256)
-        return afmt_fail(NULL, AFMT_EINVAL,
-                         "afmt_codec_register: id %u is reserved for built-in codecs (user "
-                         "codecs take ids >= 256)",
-                         (unsigned)codec->id);
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_codec_register: id %u is reserved for built-in codecs (user "
+                          "codecs take ids >= 256)",
+                          (unsigned)codec->id);
     if (!codec->name || !codec->name[0] || !codec->bound || !codec->compress || !codec->decompress)
-        return afmt_fail(NULL, AFMT_EINVAL,
-                         "afmt_codec_register: id %u: name, bound, compress and decompress "
-                         "must all be set",
-                         (unsigned)codec->id);
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_codec_register: id %u: name, bound, compress and decompress "
+                          "must all be set",
+                          (unsigned)codec->id);
     char *name = strdup(codec->name);
     if (!name)
-        return afmt_fail(NULL, AFMT_ENOMEM, "afmt_codec_register: id %u: out of memory",
-                         (unsigned)codec->id);
+        return afmt__fail(NULL, AFMT_ENOMEM, "afmt_codec_register: id %u: out of memory",
+                          (unsigned)codec->id);
     int rc = AFMT_OK;
     pthread_mutex_lock(&user_lock);
     for (size_t i = 0; i < user_count; i++) {
         if (user_codecs[i].id == codec->id) {
-            rc = afmt_fail(NULL, AFMT_EEXIST,
-                           "afmt_codec_register: id %u is already registered (as \"%s\")",
-                           (unsigned)codec->id, user_codecs[i].name);
+            rc = afmt__fail(NULL, AFMT_EEXIST,
+                            "afmt_codec_register: id %u is already registered (as \"%s\")",
+                            (unsigned)codec->id, user_codecs[i].name);
             break;
         }
     }
     if (rc == AFMT_OK && user_count == USER_CODECS_MAX)
-        rc = afmt_fail(NULL, AFMT_ENOMEM,
-                       "afmt_codec_register: id %u: the registry is full (%d codecs)",
-                       (unsigned)codec->id, USER_CODECS_MAX);
+        rc = afmt__fail(NULL, AFMT_ENOMEM,
+                        "afmt_codec_register: id %u: the registry is full (%d codecs)",
+                        (unsigned)codec->id, USER_CODECS_MAX);
     if (rc == AFMT_OK) {
         user_codecs[user_count] = *codec;
         user_codecs[user_count].name = name;
@@ -133,7 +133,7 @@ int afmt_codec_register(const afmt_codec_desc *codec) {
 
 /* ---- the table ---------------------------------------------------------------------- */
 
-size_t afmt_codec_bound(uint32_t id, size_t raw_len) {
+size_t afmt__codec_bound(uint32_t id, size_t raw_len) {
     switch (id) {
     case AFMT_CODEC_NONE:
         return raw_len;
@@ -185,8 +185,8 @@ static int zstd_compress(int level, const void *src, size_t src_len, void *dst, 
     return AFMT_OK;
 }
 
-int afmt_codec_compress(uint32_t id, int level, const void *src, size_t src_len, void *dst,
-                        size_t dst_cap, size_t *dst_len) {
+int afmt__codec_compress(uint32_t id, int level, const void *src, size_t src_len, void *dst,
+                         size_t dst_cap, size_t *dst_len) {
     /* Codec libraries may dislike NULL even for 0 bytes; a dummy byte keeps them safe. */
     static const char empty_src = 0;
     char empty_dst;
@@ -217,7 +217,8 @@ int afmt_codec_compress(uint32_t id, int level, const void *src, size_t src_len,
     }
 }
 
-int afmt_codec_decompress(uint32_t id, const void *src, size_t src_len, void *dst, size_t raw_len) {
+int afmt__codec_decompress(uint32_t id, const void *src, size_t src_len, void *dst,
+                           size_t raw_len) {
     static const char empty_src = 0;
     char empty_dst;
     if (!src) src = &empty_src;
@@ -242,7 +243,7 @@ int afmt_codec_decompress(uint32_t id, const void *src, size_t src_len, void *ds
         /* zstd reads empty input as zero frames (0 bytes, success); we never store that.
          * A block is exactly one zstd frame (format.md 8): ZSTD_decompress would also
          * accept several frames, skippable ones and so on, which no writer makes. */
-        if (src_len < 4 || afmt_get_u32(src) != ZSTD_MAGICNUMBER ||
+        if (src_len < 4 || afmt__get_u32(src) != ZSTD_MAGICNUMBER ||
             ZSTD_findFrameCompressedSize(src, src_len) != src_len)
             return AFMT_ECORRUPT;
         zstd_tls *t = zstd_get_tls();
@@ -268,12 +269,12 @@ int afmt_codec_decompress(uint32_t id, const void *src, size_t src_len, void *ds
     }
 }
 
-int afmt_codec_known(uint32_t id) {
+int afmt__codec_known(uint32_t id) {
     if (id <= AFMT_CODEC_ZSTD) return 1;
     return user_find(id, NULL);
 }
 
-int afmt_codec_check_level(uint32_t id, int level) {
+int afmt__codec_check_level(uint32_t id, int level) {
     switch (id) {
     case AFMT_CODEC_NONE:
         return level == 0 ? AFMT_OK : AFMT_EINVAL;
@@ -288,7 +289,7 @@ int afmt_codec_check_level(uint32_t id, int level) {
     }
 }
 
-const char *afmt_codec_name(uint32_t id) {
+const char *afmt__codec_name(uint32_t id) {
     switch (id) {
     case AFMT_CODEC_NONE:
         return "none";

@@ -20,7 +20,7 @@ static uint64_t now_ns(void) {
 }
 
 static int st_fail(afmt_file *f, afmt_storage *st, int rc, const char *step) {
-    return afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s: %s", f->path, step, st->errmsg);
+    return afmt__fail(f->errmsg, rc, "afmt_commit(%s): %s: %s", f->path, step, st->errmsg);
 }
 
 /* Writes this rank's sealed blocks at base: one request per piece (pieces only split
@@ -33,10 +33,10 @@ static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64
         while (rc == AFMT_OK && job->alloc) {
             const void *p;
             uint64_t n, at = pos;
-            rc = afmt_alloc_next_piece(job->alloc, &pos, AFMT_PIECE, &p, &n);
+            rc = afmt__alloc_next_piece(job->alloc, &pos, AFMT_PIECE, &p, &n);
             if (rc != AFMT_OK) {
-                afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path,
-                          afmt_alloc_errmsg(job->alloc));
+                afmt__fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path,
+                           afmt__alloc_errmsg(job->alloc));
                 break;
             }
             if (n == 0) break;
@@ -53,18 +53,18 @@ static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64
         const void *p = NULL;
         uint64_t n = 0, at = pos;
         if (rc == AFMT_OK && job->alloc && pos < mine) {
-            rc = afmt_alloc_next_piece(job->alloc, &pos, AFMT_PIECE, &p, &n);
+            rc = afmt__alloc_next_piece(job->alloc, &pos, AFMT_PIECE, &p, &n);
             if (rc != AFMT_OK) {
-                afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path,
-                          afmt_alloc_errmsg(job->alloc));
+                afmt__fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path,
+                           afmt__alloc_errmsg(job->alloc));
                 n = 0;
             }
         }
         int more = n > 0, any = 0;
         if (MPI_Allreduce(&more, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS) {
             if (rc == AFMT_OK)
-                rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed",
-                               f->path);
+                rc = afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed",
+                                f->path);
             break;
         }
         if (!any) break;
@@ -76,26 +76,26 @@ static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64
 
 /* This rank's block and chunk records: [u64 nb][u64 nc][nb x 48][nc x 40]. */
 static int pack_meta(afmt_file *f, afmt_layer_job *job, uint64_t base, afmt_buf *m) {
-    uint64_t nb = job->alloc ? afmt_alloc_nblocks(job->alloc) : 0;
-    afmt_buf_u64(m, nb);
-    afmt_buf_u64(m, job->n_chunks);
+    uint64_t nb = job->alloc ? afmt__alloc_nblocks(job->alloc) : 0;
+    afmt__buf_u64(m, nb);
+    afmt__buf_u64(m, job->n_chunks);
     for (uint64_t i = 0; i < nb; i++) {
-        const afmt_alloc_block *b = afmt_alloc_block_at(job->alloc, i);
-        afmt_buf_u64(m, base + b->rel_offset);
-        afmt_buf_u64(m, b->stored_size);
-        afmt_buf_u64(m, b->raw_size);
-        afmt_buf_u64(m, b->checksum);
-        afmt_buf_u32(m, b->codec);
-        afmt_buf_u32(m, (uint32_t)f->rank);
-        afmt_buf_u64(m, 0);
+        const afmt_alloc_block *b = afmt__alloc_block_at(job->alloc, i);
+        afmt__buf_u64(m, base + b->rel_offset);
+        afmt__buf_u64(m, b->stored_size);
+        afmt__buf_u64(m, b->raw_size);
+        afmt__buf_u64(m, b->checksum);
+        afmt__buf_u32(m, b->codec);
+        afmt__buf_u32(m, (uint32_t)f->rank);
+        afmt__buf_u64(m, 0);
     }
     for (uint64_t i = 0; i < job->n_chunks; i++) {
         const afmt_chunk_rec *c = &job->chunks[i];
-        afmt_buf_u64(m, c->array_id);
-        afmt_buf_u64(m, c->chunk_index);
-        afmt_buf_u64(m, c->block);
-        afmt_buf_u64(m, c->offset);
-        afmt_buf_u64(m, c->size);
+        afmt__buf_u64(m, c->array_id);
+        afmt__buf_u64(m, c->chunk_index);
+        afmt__buf_u64(m, c->block);
+        afmt__buf_u64(m, c->offset);
+        afmt__buf_u64(m, c->size);
     }
     return m->oom ? AFMT_ENOMEM : AFMT_OK;
 }
@@ -104,10 +104,10 @@ static int push_layer_attr(afmt_layer *L, const char *key, afmt_dtype t, uint64_
                            const void *v) {
     afmt_attr_rec *a = &L->attrs[L->n_attrs];
     memset(a, 0, sizeof *a);
-    size_t bytes = (size_t)n * afmt_dtype_size(t);
+    size_t bytes = (size_t)n * afmt__dtype_size(t);
     if (!(a->value = malloc(bytes ? bytes : 1))) return AFMT_ENOMEM;
     memcpy(a->value, v, bytes);
-    if (afmt_host_is_big_endian()) afmt_bswap_elems(a->value, (size_t)n, afmt_dtype_size(t));
+    if (afmt__host_is_big_endian()) afmt__bswap_elems(a->value, (size_t)n, afmt__dtype_size(t));
     a->array_id = AFMT_ATTR_LAYER;
     snprintf(a->key, sizeof a->key, "%s", key);
     a->dtype = t;
@@ -152,8 +152,8 @@ static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, co
     memset(L, 0, sizeof *L);
     uint64_t nb = 0, nc = 0, off = 0;
     for (int r = 0; r < f->size; r++) {
-        nb += afmt_get_u64(all + off);
-        nc += afmt_get_u64(all + off + 8);
+        nb += afmt__get_u64(all + off);
+        nc += afmt__get_u64(all + off + 8);
         off += lens[r];
     }
     L->blocks = malloc(sizeof *L->blocks * (size_t)(nb ? nb : 1));
@@ -168,28 +168,28 @@ static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, co
     off = 0;
     for (int r = 0; r < f->size; r++) {
         const uint8_t *p = all + off;
-        uint64_t rb = afmt_get_u64(p), rcn = afmt_get_u64(p + 8), first = L->n_blocks;
+        uint64_t rb = afmt__get_u64(p), rcn = afmt__get_u64(p + 8), first = L->n_blocks;
         p += 16;
         for (uint64_t i = 0; i < rb; i++, p += 48) {
             afmt_block_rec *b = &L->blocks[L->n_blocks++];
-            b->offset = afmt_get_u64(p);
-            b->stored_size = afmt_get_u64(p + 8);
-            b->raw_size = afmt_get_u64(p + 16);
-            b->checksum = afmt_get_u64(p + 24);
-            b->codec = afmt_get_u32(p + 32);
-            b->rank = afmt_get_u32(p + 36);
+            b->offset = afmt__get_u64(p);
+            b->stored_size = afmt__get_u64(p + 8);
+            b->raw_size = afmt__get_u64(p + 16);
+            b->checksum = afmt__get_u64(p + 24);
+            b->codec = afmt__get_u32(p + 32);
+            b->rank = afmt__get_u32(p + 36);
         }
         for (uint64_t i = 0; i < rcn; i++, p += 40) {
             afmt_chunk_rec *c = &L->chunks[L->n_chunks++];
-            c->array_id = afmt_get_u64(p);
-            c->chunk_index = afmt_get_u64(p + 8);
-            c->block = first + afmt_get_u64(p + 16);
-            c->offset = afmt_get_u64(p + 24);
-            c->size = afmt_get_u64(p + 32);
+            c->array_id = afmt__get_u64(p);
+            c->chunk_index = afmt__get_u64(p + 8);
+            c->block = first + afmt__get_u64(p + 16);
+            c->offset = afmt__get_u64(p + 24);
+            c->size = afmt__get_u64(p + 32);
         }
         off += lens[r];
     }
-    qsort(L->chunks, (size_t)L->n_chunks, sizeof *L->chunks, afmt_chunk_rec_cmp);
+    qsort(L->chunks, (size_t)L->n_chunks, sizeof *L->chunks, afmt__chunk_rec_cmp);
     L->layer_id = job->super->layer_id + 1;
     L->prev_offset = job->super->footer_offset;
     L->prev_length = job->super->footer_length;
@@ -206,12 +206,12 @@ static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, co
 /* Rank 0: the message of a failed footer build or encode, naming its real cause. */
 static int footer_fail(afmt_file *f, int rc, const char *step, uint64_t nb, uint64_t nc) {
     if (rc == AFMT_ENOMEM)
-        return afmt_fail(f->errmsg, rc,
-                         "afmt_commit(%s): %s the footer (%llu blocks, %llu chunks): out of "
-                         "memory",
-                         f->path, step, (unsigned long long)nb, (unsigned long long)nc);
-    return afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s the footer: %s", f->path, step,
-                     afmt_thread_errbuf());
+        return afmt__fail(f->errmsg, rc,
+                          "afmt_commit(%s): %s the footer (%llu blocks, %llu chunks): out of "
+                          "memory",
+                          f->path, step, (unsigned long long)nb, (unsigned long long)nc);
+    return afmt__fail(f->errmsg, rc, "afmt_commit(%s): %s the footer: %s", f->path, step,
+                      afmt__thread_errbuf());
 }
 
 /* Rank 0: checks the layer against its index before anything of it is written: a layer
@@ -221,14 +221,14 @@ static int footer_fail(afmt_file *f, int rc, const char *step, uint64_t nb, uint
 static int check_layer(afmt_file *f, const afmt_layer *L) {
     char why[AFMT_ERRMSG_MAX];
     uint32_t bad = 0;
-    int crc = afmt_index_check_commit(&f->idx, L, &bad, why);
+    int crc = afmt__index_check_commit(&f->idx, L, &bad, why);
     if (crc == AFMT_ECORRUPT)
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "afmt_commit(%s): rank %u sent a record that would make the layer "
-                         "unreadable: %s",
-                         f->path, bad, why);
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(%s): rank %u sent a record that would make the layer "
+                          "unreadable: %s",
+                          f->path, bad, why);
     if (crc != AFMT_OK)
-        return afmt_fail(f->errmsg, crc, "afmt_commit(%s): checking the layer: %s", f->path, why);
+        return afmt__fail(f->errmsg, crc, "afmt_commit(%s): checking the layer: %s", f->path, why);
     return AFMT_OK;
 }
 
@@ -243,7 +243,7 @@ typedef struct {
 } layer_run;
 
 static void layer_run_free(layer_run *r) {
-    afmt_buf_free(&r->meta);
+    afmt__buf_free(&r->meta);
     free(r->lens);
     free(r->all);
     r->lens = NULL;
@@ -256,12 +256,12 @@ static int write_footer(afmt_file *f, afmt_layer_job *job, const afmt_layer *L, 
                         afmt_buf *footer, layer_run *r) {
     afmt_storage *st = job->st;
     const afmt_super *sup = job->super;
-    int rc = afmt_footer_encode(L, footer);
+    int rc = afmt__footer_encode(L, footer);
     if (rc != AFMT_OK) return footer_fail(f, rc, "encoding", L->n_blocks, L->n_chunks);
-    uint64_t flen = footer->len, fsum = afmt_checksum(footer->data, footer->len);
+    uint64_t flen = footer->len, fsum = afmt__checksum(footer->data, footer->len);
     uint8_t tr[AFMT_TRAILER_SIZE];
-    afmt_trailer_encode(foff, flen, fsum, tr);
-    afmt_buf_append(footer, tr, sizeof tr);
+    afmt__trailer_encode(foff, flen, fsum, tr);
+    afmt__buf_append(footer, tr, sizeof tr);
     if (footer->oom)
         rc = footer_fail(f, AFMT_ENOMEM, "appending the trailer to", L->n_blocks, L->n_chunks);
     else if ((rc = st->ops->write_at(st, foff, footer->data, footer->len)) != AFMT_OK)
@@ -283,12 +283,12 @@ static int write_footer(afmt_file *f, afmt_layer_job *job, const afmt_layer *L, 
 static int layer_seal(afmt_file *f, afmt_layer_job *job) {
     int rc = AFMT_OK;
     if (job->super->generation == UINT64_MAX)
-        return afmt_fail(f->errmsg, AFMT_ERANGE,
-                         "afmt_commit(%s): the generation counter is exhausted (2^64-1): compact "
-                         "the file (afmt_compact) to start it over",
-                         f->path);
-    if (job->alloc && (rc = afmt_alloc_seal(job->alloc)) != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path, afmt_alloc_errmsg(job->alloc));
+        return afmt__fail(f->errmsg, AFMT_ERANGE,
+                          "afmt_commit(%s): the generation counter is exhausted (2^64-1): compact "
+                          "the file (afmt_compact) to start it over",
+                          f->path);
+    if (job->alloc && (rc = afmt__alloc_seal(job->alloc)) != AFMT_OK)
+        afmt__fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path, afmt__alloc_errmsg(job->alloc));
     return afmt__agree(f, rc);
 }
 
@@ -297,10 +297,10 @@ static int layer_seal(afmt_file *f, afmt_layer_job *job) {
 static int layer_offsets(afmt_file *f, const afmt_layer_job *job, layer_run *r) {
     int rc = AFMT_OK;
     uint64_t before = 0;
-    r->mine = job->alloc ? afmt_alloc_stored_bytes(job->alloc) : 0;
+    r->mine = job->alloc ? afmt__alloc_stored_bytes(job->alloc) : 0;
     if (MPI_Exscan(&r->mine, &before, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS ||
         MPI_Allreduce(&r->mine, &r->total, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS)
-        rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
+        rc = afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
     if (f->rank == 0) before = 0; /* MPI_Exscan leaves rank 0's result undefined */
     r->base = job->super->eof + before;
     r->t = MPI_Wtime();
@@ -311,14 +311,14 @@ static int layer_offsets(afmt_file *f, const afmt_layer_job *job, layer_run *r) 
  * records, rank 0's length table), so that one agreement covers the data write and it. */
 static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int rc) {
     if (rc == AFMT_OK && pack_meta(f, job, r->base, &r->meta) != AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM,
-                       "afmt_commit(%s): out of memory for this rank's block and chunk records",
-                       f->path);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM,
+                        "afmt_commit(%s): out of memory for this rank's block and chunk records",
+                        f->path);
     if (rc == AFMT_OK && f->rank == 0 && !(r->lens = calloc((size_t)f->size, sizeof(uint64_t))))
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     rc = write_blocks(f, job, r->base, r->mine, rc);
     f->stats.bytes_written = r->mine;
-    f->stats.blocks = job->alloc ? afmt_alloc_nblocks(job->alloc) : 0;
+    f->stats.blocks = job->alloc ? afmt__alloc_nblocks(job->alloc) : 0;
     f->stats.chunks = job->n_chunks;
     return afmt__agree(f, rc);
 }
@@ -330,7 +330,7 @@ static int layer_gather(afmt_file *f, layer_run *r) {
     char what[AFMT_ERRMSG_MAX];
     snprintf(what, sizeof what, "afmt_commit(%s): gathering block and chunk records", f->path);
     int rc = afmt__gather_bytes(f, r->meta.data, r->meta.len, &r->all, r->lens, what);
-    afmt_buf_free(&r->meta);
+    afmt__buf_free(&r->meta);
     if (rc != AFMT_OK) return rc;
     f->stats.gather = MPI_Wtime() - r->t;
     r->t = MPI_Wtime();
@@ -382,19 +382,19 @@ static int layer_share(afmt_file *f, afmt_layer_job *job, const afmt_super *next
                        afmt_buf *footer) {
     int rc = AFMT_OK;
     uint8_t slot[AFMT_SLOT_SIZE];
-    if (f->rank == 0) afmt_super_encode(next, slot);
+    if (f->rank == 0) afmt__super_encode(next, slot);
     if (MPI_Bcast(slot, AFMT_SLOT_SIZE, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
-        rc = afmt_fail(f->errmsg, AFMT_EMPI, "MPI_Bcast of the superblock failed");
+        rc = afmt__fail(f->errmsg, AFMT_EMPI, "MPI_Bcast of the superblock failed");
     rc = afmt__share_buf(f, footer, rc, "sharing the footer");
     if (rc != AFMT_OK) {
         char why[AFMT_ERRMSG_MAX];
         memcpy(why, f->errmsg, sizeof why);
-        return afmt_fail(f->errmsg, rc,
-                         "afmt_commit(%s): the layer is durable but sharing it failed (%s); "
-                         "reopen the file",
-                         f->path, why);
+        return afmt__fail(f->errmsg, rc,
+                          "afmt_commit(%s): the layer is durable but sharing it failed (%s); "
+                          "reopen the file",
+                          f->path, why);
     }
-    afmt_super_decode(slot, job->super);
+    afmt__super_decode(slot, job->super);
     return AFMT_OK;
 }
 
@@ -413,8 +413,8 @@ static void layer_tidy(afmt_file *f, afmt_storage *st, uint64_t eof) {
 int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     layer_run r;
     memset(&r, 0, sizeof r);
-    afmt_buf_init(&r.meta);
-    afmt_buf_init(footer);
+    afmt__buf_init(&r.meta);
+    afmt__buf_init(footer);
     int rc = layer_seal(f, job);
     if (rc == AFMT_OK) rc = layer_write_data(f, job, &r, layer_offsets(f, job, &r));
     if (rc == AFMT_OK) rc = layer_gather(f, &r);
@@ -423,7 +423,7 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     if (rc == AFMT_OK) rc = layer_share(f, job, &r.next, footer);
     if (rc == AFMT_OK) layer_tidy(f, job->st, job->super->eof);
     layer_run_free(&r);
-    if (rc != AFMT_OK) afmt_buf_free(footer);
+    if (rc != AFMT_OK) afmt__buf_free(footer);
     return rc;
 }
 
@@ -487,10 +487,10 @@ static int adopt_durable(afmt_file *f, int rc) {
     int rrc = afmt__reload(f);
     if (rrc == AFMT_OK) return AFMT_OK;
     f->stale = 1;
-    return afmt_fail(f->errmsg, rc,
-                     "%s; reloading the file failed too (%s): close the handle and reopen the "
-                     "file, which holds the new layer",
-                     first, afmt_strerror(rrc));
+    return afmt__fail(f->errmsg, rc,
+                      "%s; reloading the file failed too (%s): close the handle and reopen the "
+                      "file, which holds the new layer",
+                      first, afmt_strerror(rrc));
 }
 
 /* The records of the layer this rank contributes: its whole staged chunks and the ones
@@ -517,7 +517,7 @@ static int commit_records(afmt_file *f, afmt_chunk_rec *merged, uint64_t nm, com
     memset(c, 0, sizeof *c);
     c->chunks = malloc(sizeof *c->chunks * (size_t)(t->n + nm + 1));
     if (!c->chunks || pending_records(f, &c->arrays, &c->na, &c->attrs, &c->nt) != AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++) {
         const afmt_staged *s = &t->items[i];
         if (s->full)
@@ -533,14 +533,15 @@ static int commit_records(afmt_file *f, afmt_chunk_rec *merged, uint64_t nm, com
 static int apply_footer(afmt_file *f, const afmt_buf *footer) {
     afmt_layer L;
     char msg[AFMT_ERRMSG_MAX];
-    int rc = afmt_footer_decode(footer->data, footer->len, &L, msg);
+    int rc = afmt__footer_decode(footer->data, footer->len, &L, msg);
     if (rc == AFMT_OK) {
-        rc = afmt_index_apply_own(&f->idx, &L, f->super.footer_offset, f->super.footer_length, msg);
-        afmt_layer_free(&L);
+        rc =
+            afmt__index_apply_own(&f->idx, &L, f->super.footer_offset, f->super.footer_length, msg);
+        afmt__layer_free(&L);
     }
     if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_commit(%s): the layer is durable but merging it failed: %s",
-                  f->path, msg);
+        afmt__fail(f->errmsg, rc, "afmt_commit(%s): the layer is durable but merging it failed: %s",
+                   f->path, msg);
     return rc;
 }
 
@@ -549,11 +550,11 @@ static int apply_footer(afmt_file *f, const afmt_buf *footer) {
  * handle that could not take the layer reloads the file or becomes stale (adopt_durable). */
 static int commit_adopt(afmt_file *f, int rc, afmt_buf *footer) {
     if (rc == AFMT_OK) rc = apply_footer(f, footer);
-    afmt_buf_free(footer);
+    afmt__buf_free(footer);
     afmt__staging_clear(&f->staging);
     if (f->alloc) {
-        f->stats.compress = afmt_alloc_seal_seconds(f->alloc);
-        afmt_alloc_reset(f->alloc);
+        f->stats.compress = afmt__alloc_seal_seconds(f->alloc);
+        afmt__alloc_reset(f->alloc);
     }
     pending_clear(f);
     rc = afmt__agree(f, rc);
@@ -584,7 +585,7 @@ int afmt__commit(afmt_file *f) {
     rc = commit_records(f, merged, nm, &c);
     /* Step 3: the layer. */
     afmt_buf footer;
-    afmt_buf_init(&footer);
+    afmt__buf_init(&footer);
     int late_rc = AFMT_OK, durable = 0;
     char late_msg[AFMT_ERRMSG_MAX] = "";
     if (rc == AFMT_OK) {
@@ -602,10 +603,10 @@ int afmt__commit(afmt_file *f) {
     rc = commit_adopt(f, rc, &footer);
     f->stats.total = MPI_Wtime() - t0;
     if (rc == AFMT_OK && late_rc != AFMT_OK)
-        rc = afmt_fail(f->errmsg, late_rc,
-                       "%s; the layer was written and is the newest, but whether it survives a "
-                       "crash is unknown",
-                       late_msg);
+        rc = afmt__fail(f->errmsg, late_rc,
+                        "%s; the layer was written and is the newest, but whether it survives a "
+                        "crash is unknown",
+                        late_msg);
     return rc;
 }
 
@@ -621,7 +622,7 @@ int afmt_discard(afmt_file *f) {
     if ((rc = afmt__enter(f, AFMT_CALL_DISCARD, AFMT_OK, &any, 1)) != AFMT_OK) return rc;
     if (any && (rc = afmt__reload(f)) != AFMT_OK) return rc;
     afmt__staging_clear(&f->staging);
-    if (f->alloc) afmt_alloc_reset(f->alloc);
+    if (f->alloc) afmt__alloc_reset(f->alloc);
     pending_clear(f);
     return AFMT_OK;
 }

@@ -34,7 +34,7 @@ static int collect_live(const afmt_index *x, live_chunk **out, uint64_t *n) {
     for (uint64_t i = 0; i < x->chunks.cap; i++) {
         const afmt_hmap_slot *s = &x->chunks.slots[i];
         if (s->used != 1) continue;
-        const afmt_array *arr = afmt_index_by_id(x, s->k1);
+        const afmt_array *arr = afmt__index_by_id(x, s->k1);
         if (!arr || !arr->live) continue;
         const afmt_chunk_loc *l = &x->locs[s->val];
         (*out)[(*n)++] = (live_chunk){s->k1, s->k2, l->block, l->offset, l->size};
@@ -46,15 +46,15 @@ static int collect_live(const afmt_index *x, live_chunk **out, uint64_t *n) {
 /* All live descriptors and attributes, for the self-contained layer. */
 static int live_metadata(const afmt_index *x, afmt_array_rec **arrays, uint64_t *na,
                          afmt_attr_rec **attrs, uint64_t *nt) {
-    uint64_t nl = afmt_index_live_count(x), nattr = x->n_file_attrs;
-    for (uint64_t i = 0; i < nl; i++) nattr += afmt_index_live_at(x, i)->n_attrs;
+    uint64_t nl = afmt__index_live_count(x), nattr = x->n_file_attrs;
+    for (uint64_t i = 0; i < nl; i++) nattr += afmt__index_live_at(x, i)->n_attrs;
     *arrays = malloc(sizeof **arrays * (size_t)(nl + 1));
     *attrs = malloc(sizeof **attrs * (size_t)(nattr + 1));
     if (!*arrays || !*attrs) return AFMT_ENOMEM;
     *na = *nt = 0;
     for (uint64_t i = 0; i < x->n_file_attrs; i++) (*attrs)[(*nt)++] = x->file_attrs[i];
     for (uint64_t i = 0; i < nl; i++) {
-        const afmt_array *a = afmt_index_live_at(x, i);
+        const afmt_array *a = afmt__index_live_at(x, i);
         (*arrays)[(*na)++] = a->d;
         for (uint64_t j = 0; j < a->n_attrs; j++) (*attrs)[(*nt)++] = a->attrs[j];
     }
@@ -66,16 +66,16 @@ static int live_metadata(const afmt_index *x, afmt_array_rec **arrays, uint64_t 
 static int copy_stored(afmt_file *f, afmt_alloc *alloc, const afmt_iblock *ib, const char *what,
                        uint64_t *nb) {
     uint8_t *stored = malloc(ib->b.stored_size ? (size_t)ib->b.stored_size : 1);
-    if (!stored) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+    if (!stored) return afmt__fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
     int rc = f->st->ops->read_at(f->st, ib->b.offset, stored, ib->b.stored_size);
     if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
-    else if (afmt_checksum(stored, (size_t)ib->b.stored_size) != ib->b.checksum)
-        rc = afmt_fail(f->errmsg, AFMT_ECORRUPT, "%s fails its checksum", what);
+        afmt__fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
+    else if (afmt__checksum(stored, (size_t)ib->b.stored_size) != ib->b.checksum)
+        rc = afmt__fail(f->errmsg, AFMT_ECORRUPT, "%s fails its checksum", what);
     if (rc == AFMT_OK) {
-        rc = afmt_alloc_add_stored(alloc, stored, ib->b.stored_size, ib->b.raw_size, ib->b.codec,
-                                   ib->b.checksum, nb);
-        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(alloc));
+        rc = afmt__alloc_add_stored(alloc, stored, ib->b.stored_size, ib->b.raw_size, ib->b.codec,
+                                    ib->b.checksum, nb);
+        if (rc != AFMT_OK) afmt__fail(f->errmsg, rc, "%s", afmt__alloc_errmsg(alloc));
     }
     free(stored);
     return rc;
@@ -90,8 +90,8 @@ static int copy_chunks(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, ui
     for (uint64_t k = 0; rc == AFMT_OK && k < n; k++) {
         void *dst;
         uint64_t nb, off;
-        rc = afmt_alloc_reserve(alloc, lc[k].size, &dst, &nb, &off);
-        if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(alloc));
+        rc = afmt__alloc_reserve(alloc, lc[k].size, &dst, &nb, &off);
+        if (rc != AFMT_OK) return afmt__fail(f->errmsg, rc, "%s", afmt__alloc_errmsg(alloc));
         memcpy(dst, raw + lc[k].offset, (size_t)lc[k].size);
         out[(*nout)++] = (afmt_chunk_rec){lc[k].array_id, lc[k].chunk_index, nb, off, lc[k].size};
     }
@@ -145,11 +145,11 @@ static int put_in_place(afmt_file *f, afmt_storage_temp *t, int *moved) {
     char msg[AFMT_ERRMSG_MAX];
     int lfd = -1;
     int rc = afmt__lock_inode_copy(f, t->fd, &lfd), tried = rc == AFMT_OK;
-    if (tried && (rc = afmt_storage_replace(f->opts.storage, t, f->real_path, msg)) != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_compact(%s): %s", f->path, msg);
-    /* afmt_storage_replace clears t->made once the rename is done. */
+    if (tried && (rc = afmt__storage_replace(f->opts.storage, t, f->real_path, msg)) != AFMT_OK)
+        afmt__fail(f->errmsg, rc, "afmt_compact(%s): %s", f->path, msg);
+    /* afmt__storage_replace clears t->made once the rename is done. */
     *moved =
-        rc == AFMT_OK || (tried && (!t->made || !afmt_storage_exists(f->opts.storage, t->path)));
+        rc == AFMT_OK || (tried && (!t->made || !afmt__storage_exists(f->opts.storage, t->path)));
     if (*moved) {
         t->made = 0; /* nothing to remove: it is the file now */
         afmt__lock_inode_adopt(f, lfd);
@@ -171,24 +171,24 @@ static int move_to_compacted(afmt_file *f, int rc) {
     /* Closing the old file is tidying only: its outcome changes nothing. */
     if (f->st) (void)f->st->ops->close(f->st);
     f->st = NULL;
-    int orc = afmt_storage_open(f->opts.storage, f->comm, f->real_path,
-                                AFMT_ST_READ | AFMT_ST_WRITE, f->opts.info, &f->st, f->errmsg);
+    int orc = afmt__storage_open(f->opts.storage, f->comm, f->real_path,
+                                 AFMT_ST_READ | AFMT_ST_WRITE, f->opts.info, &f->st, f->errmsg);
     orc = afmt__agree(f, orc);
     if (orc == AFMT_OK) orc = afmt__reload(f);
     if (orc != AFMT_OK) {
         char why[AFMT_ERRMSG_MAX];
         memcpy(why, f->errmsg, sizeof why);
         f->stale = 1;
-        return afmt_fail(f->errmsg, orc,
-                         "afmt_compact(%s): the file is compacted, but reopening it failed (%s): "
-                         "close the handle and reopen the file",
-                         f->path, why);
+        return afmt__fail(f->errmsg, orc,
+                          "afmt_compact(%s): the file is compacted, but reopening it failed (%s): "
+                          "close the handle and reopen the file",
+                          f->path, why);
     }
     if (rc != AFMT_OK)
-        return afmt_fail(f->errmsg, rc,
-                         "afmt_compact(%s): the file is compacted and the handle reopened it, but "
-                         "whether the rename survives a crash is unknown: %s",
-                         f->path, first);
+        return afmt__fail(f->errmsg, rc,
+                          "afmt_compact(%s): the file is compacted and the handle reopened it, but "
+                          "whether the rename survives a crash is unknown: %s",
+                          f->path, first);
     return AFMT_OK;
 }
 
@@ -207,8 +207,8 @@ typedef struct {
 
 static void compact_free(afmt_file *f, compact_job *c) {
     if (c->nst) c->nst->ops->close(c->nst);
-    afmt_storage_temp_drop(f->opts.storage, &c->tmp); /* removed unless put in place */
-    afmt_alloc_free(c->alloc);
+    afmt__storage_temp_drop(f->opts.storage, &c->tmp); /* removed unless put in place */
+    afmt__alloc_free(c->alloc);
     free(c->lc);
     free(c->mine);
     free(c->arrays);
@@ -220,18 +220,18 @@ static void compact_free(afmt_file *f, compact_job *c) {
  * calls return the same code on every rank. Then local work (allocations, my share of the
  * blocks, rank 0's empty superblock region) and one agreement. */
 static int compact_prepare(afmt_file *f, compact_job *c) {
-    int rc = afmt_storage_mktemp(f->opts.storage, f->comm, f->real_path, &c->tmp, f->errmsg);
+    int rc = afmt__storage_mktemp(f->opts.storage, f->comm, f->real_path, &c->tmp, f->errmsg);
     if (rc == AFMT_OK)
-        rc = afmt_storage_open(f->opts.storage, f->comm, c->tmp.path, AFMT_ST_READ | AFMT_ST_WRITE,
-                               f->opts.info, &c->nst, f->errmsg);
+        rc = afmt__storage_open(f->opts.storage, f->comm, c->tmp.path, AFMT_ST_READ | AFMT_ST_WRITE,
+                                f->opts.info, &c->nst, f->errmsg);
     if (rc != AFMT_OK) return rc;
     afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, f->opts.spill_dir,
                              f->opts.codec, f->opts.level}; /* no spill dir: $TMPDIR, /tmp */
-    if (afmt_alloc_create(&c->alloc, &cfg) != AFMT_OK ||
+    if (afmt__alloc_create(&c->alloc, &cfg) != AFMT_OK ||
         collect_live(&f->idx, &c->lc, &c->n) != AFMT_OK ||
         live_metadata(&f->idx, &c->arrays, &c->na, &c->attrs, &c->nt) != AFMT_OK ||
         !(c->mine = malloc(sizeof *c->mine * (size_t)(c->n + 1))))
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_compact(%s): out of memory", f->path);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_compact(%s): out of memory", f->path);
     if (rc == AFMT_OK) rc = copy_share(f, c->alloc, c->lc, c->n, c->mine, &c->nmine);
     /* A new file: the empty superblock region (rank 0), then one BASE layer. */
     c->ns = f->super;
@@ -243,7 +243,7 @@ static int compact_prepare(afmt_file *f, compact_job *c) {
         uint8_t region[AFMT_SUPER_REGION];
         memset(region, 0, sizeof region);
         rc = c->nst->ops->write_at(c->nst, 0, region, sizeof region);
-        if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "afmt_compact: %s", c->nst->errmsg);
+        if (rc != AFMT_OK) afmt__fail(f->errmsg, rc, "afmt_compact: %s", c->nst->errmsg);
     }
     return afmt__agree(f, rc);
 }
@@ -256,13 +256,13 @@ static int compact_write(afmt_file *f, compact_job *c) {
                           c->na,  c->attrs, c->nt,   AFMT_LAYER_BASE, f->idx.next_array_id,
                           &c->ns, AFMT_OK,  0};
     int rc = afmt__write_layer(f, &job, &footer);
-    afmt_buf_free(&footer);
+    afmt__buf_free(&footer);
     if (rc == AFMT_OK) rc = job.late_rc; /* never rename a file that may not be durable */
     if (rc != AFMT_OK) return rc;
     rc = c->nst->ops->close(c->nst);
     c->nst = NULL;
     if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_compact(%s): closing the new file failed", f->path);
+        afmt__fail(f->errmsg, rc, "afmt_compact(%s): closing the new file failed", f->path);
     return afmt__agree(f, rc);
 }
 
@@ -273,7 +273,7 @@ static int compact_switch(afmt_file *f, compact_job *c) {
     int moved = 0, rc = AFMT_OK;
     if (f->rank == 0) rc = put_in_place(f, &c->tmp, &moved);
     if (MPI_Bcast(&moved, 1, MPI_INT, 0, f->comm) != MPI_SUCCESS && rc == AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_compact(%s): MPI_Bcast failed", f->path);
+        rc = afmt__fail(f->errmsg, AFMT_EMPI, "afmt_compact(%s): MPI_Bcast failed", f->path);
     rc = afmt__agree(f, rc);
     if (moved) rc = move_to_compacted(f, rc);
     return rc;

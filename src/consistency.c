@@ -38,7 +38,7 @@ static int check_on(const afmt_file *f) {
 int afmt__consist_reserve(afmt_file *f) {
     if (!check_on(f)) return AFMT_OK;
     afmt_buf *b = &f->consist.log;
-    if (afmt_buf_reserve(b, REC_MAX) == AFMT_OK) return AFMT_OK;
+    if (afmt__buf_reserve(b, REC_MAX) == AFMT_OK) return AFMT_OK;
     b->oom = 0; /* nothing was lost: a later call may try again */
     return AFMT_ENOMEM;
 }
@@ -46,14 +46,14 @@ int afmt__consist_reserve(afmt_file *f) {
 /* ---- encoding -------------------------------------------------------------------- */
 
 static void put_str(afmt_buf *b, const void *s, size_t n) {
-    afmt_buf_u32(b, (uint32_t)n);
-    afmt_buf_append(b, s, n);
+    afmt__buf_u32(b, (uint32_t)n);
+    afmt__buf_append(b, s, n);
 }
 
 static size_t rec_begin(afmt_buf *b, uint32_t kind) {
     size_t at = b->len;
-    afmt_buf_u32(b, 0); /* the length, set by rec_end */
-    afmt_buf_u32(b, kind);
+    afmt__buf_u32(b, 0); /* the length, set by rec_end */
+    afmt__buf_u32(b, kind);
     return at;
 }
 
@@ -61,7 +61,7 @@ static size_t rec_begin(afmt_buf *b, uint32_t kind) {
 static void rec_end(afmt_consist *c, size_t at) {
     afmt_buf *b = &c->log;
     size_t n = b->len - at;
-    afmt_put_u32(b->data + at, (uint32_t)n);
+    afmt__put_u32(b->data + at, (uint32_t)n);
     c->digest = (uint64_t)XXH3_64bits_withSeed(b->data + at, n, (XXH64_hash_t)c->digest);
     c->ncalls++;
 }
@@ -71,13 +71,13 @@ void afmt__consist_note_define(afmt_file *f, const afmt_array_rec *r) {
     afmt_buf *b = &f->consist.log;
     size_t at = rec_begin(b, CALL_DEFINE);
     put_str(b, r->name, strlen(r->name));
-    afmt_buf_u32(b, (uint32_t)r->dtype);
-    afmt_buf_u32(b, (uint32_t)r->ndim);
-    afmt_buf_u32(b, r->flags);
-    for (int i = 0; i < r->ndim; i++) afmt_buf_u64(b, r->shape[i]);
-    for (int i = 0; i < r->ndim; i++) afmt_buf_u64(b, r->chunk[i]);
+    afmt__buf_u32(b, (uint32_t)r->dtype);
+    afmt__buf_u32(b, (uint32_t)r->ndim);
+    afmt__buf_u32(b, r->flags);
+    for (int i = 0; i < r->ndim; i++) afmt__buf_u64(b, r->shape[i]);
+    for (int i = 0; i < r->ndim; i++) afmt__buf_u64(b, r->chunk[i]);
     for (int i = 0; i < r->ndim; i++) put_str(b, r->dims[i], strlen(r->dims[i]));
-    put_str(b, r->fill, afmt_dtype_size(r->dtype));
+    put_str(b, r->fill, afmt__dtype_size(r->dtype));
     rec_end(&f->consist, at);
 }
 
@@ -92,14 +92,14 @@ void afmt__consist_note_delete(afmt_file *f, const char *name) {
 void afmt__consist_note_set_attr(afmt_file *f, const char *array, const afmt_attr_rec *a) {
     if (!check_on(f)) return;
     afmt_buf *b = &f->consist.log;
-    size_t bytes = (size_t)a->n * afmt_dtype_size(a->dtype);
+    size_t bytes = (size_t)a->n * afmt__dtype_size(a->dtype);
     size_t at = rec_begin(b, CALL_SET_ATTR);
-    afmt_buf_u32(b, array != NULL);
+    afmt__buf_u32(b, array != NULL);
     put_str(b, array ? array : "", array ? strlen(array) : 0);
     put_str(b, a->key, strlen(a->key));
-    afmt_buf_u32(b, (uint32_t)a->dtype);
-    afmt_buf_u64(b, a->n);
-    afmt_buf_u64(b, (uint64_t)XXH3_64bits(a->value, bytes));
+    afmt__buf_u32(b, (uint32_t)a->dtype);
+    afmt__buf_u64(b, a->n);
+    afmt__buf_u64(b, (uint64_t)XXH3_64bits(a->value, bytes));
     put_str(b, a->value, bytes < PREFIX_MAX ? bytes : PREFIX_MAX);
     rec_end(&f->consist, at);
 }
@@ -111,7 +111,7 @@ void afmt__consist_reset(afmt_consist *c) {
 }
 
 void afmt__consist_free(afmt_consist *c) {
-    afmt_buf_free(&c->log);
+    afmt__buf_free(&c->log);
     c->ncalls = 0;
     c->digest = 0;
 }
@@ -143,14 +143,14 @@ typedef struct {
 
 static uint32_t get32(cursor *c) {
     if (c->bad || c->end - c->p < 4) return c->bad = 1, 0;
-    uint32_t v = afmt_get_u32(c->p);
+    uint32_t v = afmt__get_u32(c->p);
     c->p += 4;
     return v;
 }
 
 static uint64_t get64(cursor *c) {
     if (c->bad || c->end - c->p < 8) return c->bad = 1, 0;
-    uint64_t v = afmt_get_u64(c->p);
+    uint64_t v = afmt__get_u64(c->p);
     c->p += 8;
     return v;
 }
@@ -173,7 +173,7 @@ static int next_call(const uint8_t *log, size_t len, size_t *pos, call *out, con
                      size_t *rlen) {
     if (*pos >= len) return 0;
     if (len - *pos < 8) return -1;
-    uint32_t n = afmt_get_u32(log + *pos);
+    uint32_t n = afmt__get_u32(log + *pos);
     if (n < 8 || n > len - *pos) return -1;
     cursor c = {log + *pos + 4, log + *pos + n, 0};
     memset(out, 0, sizeof *out);
@@ -230,13 +230,13 @@ static void describe(char *o, size_t cap, const call *c) {
 }
 
 static const char *dtype_name(uint32_t t) {
-    return afmt_dtype_valid((int)t) ? afmt_dtype_name((afmt_dtype)t) : "?";
+    return afmt__dtype_valid((int)t) ? afmt__dtype_name((afmt_dtype)t) : "?";
 }
 
 /* One little-endian element of dtype t as text. */
 static void fmt_elem(char *o, size_t cap, uint32_t t, const uint8_t *le) {
     uint64_t u = 0;
-    size_t es = afmt_dtype_valid((int)t) ? afmt_dtype_size((afmt_dtype)t) : 0;
+    size_t es = afmt__dtype_valid((int)t) ? afmt__dtype_size((afmt_dtype)t) : 0;
     for (size_t i = 0; i < es; i++) u |= (uint64_t)le[i] << (8 * i);
     switch (t) {
     case AFMT_INT8:
@@ -340,7 +340,7 @@ static int explain_set_attr(char *o, size_t cap, const call *a, const call *b, i
                      more);
             return differ(o, cap, "the value", va, vb, r);
         }
-        size_t es = afmt_dtype_valid((int)a->dtype) ? afmt_dtype_size((afmt_dtype)a->dtype) : 1;
+        size_t es = afmt__dtype_valid((int)a->dtype) ? afmt__dtype_size((afmt_dtype)a->dtype) : 1;
         for (size_t i = 0; i + es <= a->prefix.n; i += es) {
             if (memcmp(a->prefix.p + i, b->prefix.p + i, es) == 0) continue;
             snprintf(what, sizeof what, "value[%zu]", i / es);
@@ -411,7 +411,7 @@ static int name_difference(afmt_file *f) {
     afmt_consist *c = &f->consist;
     uint64_t hdr[2] = {c->log.len, c->ncalls};
     if (MPI_Bcast(hdr, 2, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Bcast failed", f->path);
+        return afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Bcast failed", f->path);
     uint8_t *ref = c->log.data;
     int ok = 1, all_ok = 0;
     if (f->rank != 0) {
@@ -427,30 +427,30 @@ static int name_difference(afmt_file *f) {
     if (f->rank != 0) free(ref);
     if (all_ok == -1)
         return afmt__agree(
-            f, afmt_fail(f->errmsg, AFMT_EMPI,
-                         "afmt_commit(%s): sharing the metadata calls to compare them failed",
-                         f->path));
+            f, afmt__fail(f->errmsg, AFMT_EMPI,
+                          "afmt_commit(%s): sharing the metadata calls to compare them failed",
+                          f->path));
     if (all_ok == 0)
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "afmt_commit(%s): ranks disagree on the collective metadata calls since "
-                         "the last commit (out of memory naming the first difference); nothing "
-                         "was written",
-                         f->path);
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(%s): ranks disagree on the collective metadata calls since "
+                          "the last commit (out of memory naming the first difference); nothing "
+                          "was written",
+                          f->path);
     /* The earliest call wins, then the lowest rank: key = call number << 32 | rank. */
     uint64_t mine = UINT64_MAX, key = UINT64_MAX;
     if (k > 0) mine = (k < UINT32_MAX ? k : UINT32_MAX) << 32 | (uint64_t)f->rank;
     if (MPI_Allreduce(&mine, &key, 1, MPI_UINT64_T, MPI_MIN, f->comm) != MPI_SUCCESS)
         return afmt__agree(
-            f, afmt_fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed", f->path));
+            f, afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed", f->path));
     if (key == UINT64_MAX) /* the digests differ but no log does: cannot happen */
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "afmt_commit(%s): ranks disagree on the collective metadata calls since "
-                         "the last commit; nothing was written",
-                         f->path);
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(%s): ranks disagree on the collective metadata calls since "
+                          "the last commit; nothing was written",
+                          f->path);
     int rc = AFMT_OK;
     if (mine == key)
-        rc = afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_commit(%s): %s; nothing was written", f->path,
-                       msg);
+        rc = afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_commit(%s): %s; nothing was written", f->path,
+                        msg);
     return afmt__agree(f, rc);
 }
 
@@ -460,9 +460,9 @@ int afmt__consist_check(afmt_file *f) {
     /* One allreduce: the max of x and of ~x give the max and the min of x. */
     uint64_t in[4] = {c->digest, ~c->digest, c->ncalls, ~c->ncalls}, mx[4];
     if (MPI_Allreduce(in, mx, 4, MPI_UINT64_T, MPI_MAX, f->comm) != MPI_SUCCESS)
-        return afmt_fail(f->errmsg, AFMT_EMPI,
-                         "afmt_commit(%s): MPI_Allreduce failed comparing the metadata calls",
-                         f->path);
+        return afmt__fail(f->errmsg, AFMT_EMPI,
+                          "afmt_commit(%s): MPI_Allreduce failed comparing the metadata calls",
+                          f->path);
     if (mx[0] == ~mx[1] && mx[2] == ~mx[3]) return AFMT_OK;
     return name_difference(f);
 }

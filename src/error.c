@@ -8,11 +8,11 @@
  * Thread-local, so no locking and no state shared between threads. */
 static _Thread_local char thread_msg[AFMT_ERRMSG_MAX];
 
-char *afmt_thread_errbuf(void) {
+char *afmt__thread_errbuf(void) {
     return thread_msg;
 }
 
-int afmt_vfail(char *msgbuf, int code, const char *fmt, va_list ap) {
+int afmt__vfail(char *msgbuf, int code, const char *fmt, va_list ap) {
     char tmp[AFMT_ERRMSG_MAX];
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     if (msgbuf && msgbuf != thread_msg) memcpy(msgbuf, tmp, sizeof tmp);
@@ -20,10 +20,10 @@ int afmt_vfail(char *msgbuf, int code, const char *fmt, va_list ap) {
     return code;
 }
 
-int afmt_fail(char *msgbuf, int code, const char *fmt, ...) {
+int afmt__fail(char *msgbuf, int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    afmt_vfail(msgbuf, code, fmt, ap);
+    afmt__vfail(msgbuf, code, fmt, ap);
     va_end(ap);
     return code;
 }

@@ -11,17 +11,17 @@
 
 /* The thread's message buffer: used for failures without a handle (create, open, opts,
  * codec registration) and, as a copy, for every failure on a handle too. */
-char *afmt_thread_errbuf(void);
+char *afmt__thread_errbuf(void);
 
 /* Formats a message into msgbuf (AFMT_ERRMSG_MAX bytes, NULL = the thread's buffer),
  * copies it into the thread buffer, and returns code, so that one can write
- *   return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_write(\"%s\"): ...", name, ...);  */
-int afmt_fail(char *msgbuf, int code, const char *fmt, ...)
+ *   return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_write(\"%s\"): ...", name, ...);  */
+int afmt__fail(char *msgbuf, int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-int afmt_vfail(char *msgbuf, int code, const char *fmt, va_list ap);
+int afmt__vfail(char *msgbuf, int code, const char *fmt, va_list ap);
 
 /* The text of errno value e (strerror_r, whichever variant the C library declares), in
  * buf (n bytes) or in a static string; thread-safe, unlike strerror. */

@@ -42,8 +42,8 @@ static uint64_t box_volume(int nd, const uint64_t *count) {
 
 static void get_rect(const uint8_t *p, int nd, uint64_t *start, uint64_t *count) {
     for (int d = 0; d < nd; d++) {
-        start[d] = afmt_get_u64(p + 8 * (size_t)d);
-        count[d] = afmt_get_u64(p + 8 * (size_t)(nd + d));
+        start[d] = afmt__get_u64(p + 8 * (size_t)d);
+        count[d] = afmt__get_u64(p + 8 * (size_t)(nd + d));
     }
 }
 
@@ -67,7 +67,7 @@ static int key_cmp(const void *x, const void *y) {
 }
 
 static const char *name_of(afmt_file *f, uint64_t a) {
-    const afmt_array *arr = afmt_index_by_id(&f->idx, a);
+    const afmt_array *arr = afmt__index_by_id(&f->idx, a);
     return arr ? arr->d.name : "?";
 }
 
@@ -78,48 +78,51 @@ static const char *name_of(afmt_file *f, uint64_t a) {
 static int check_record(afmt_file *f, const char *phase, int src, uint64_t a, uint64_t c,
                         uint32_t ndim, uint32_t nrect, const uint8_t *rects, uint64_t avail,
                         const afmt_array **out, uint64_t *volume) {
-    const afmt_array *arr = afmt_index_by_id(&f->idx, a);
+    const afmt_array *arr = afmt__index_by_id(&f->idx, a);
     *out = NULL;
     *volume = 0;
     if (!arr || !arr->live)
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "afmt_commit(%s): %s: rank %d wrote chunk %llu of array id %llu, which "
-                         "is not a live array on rank %d: the ranks' defines and deletes differ",
-                         f->path, phase, src, (unsigned long long)c, (unsigned long long)a,
-                         f->rank);
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(%s): %s: rank %d wrote chunk %llu of array id %llu, which "
+                          "is not a live array on rank %d: the ranks' defines and deletes differ",
+                          f->path, phase, src, (unsigned long long)c, (unsigned long long)a,
+                          f->rank);
     const char *name = arr->d.name;
     int nd = arr->d.ndim;
     if (ndim != (uint32_t)nd)
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "afmt_commit(\"%s\"): %s: rank %d wrote it as %u-d, rank %d has it "
-                         "%d-d: the ranks' defines differ",
-                         name, phase, src, ndim, f->rank, nd);
-    uint64_t nch = afmt_grid_nchunks(&arr->grid);
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(\"%s\"): %s: rank %d wrote it as %u-d, rank %d has it "
+                          "%d-d: the ranks' defines differ",
+                          name, phase, src, ndim, f->rank, nd);
+    uint64_t nch = afmt__grid_nchunks(&arr->grid);
     if (c >= nch)
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "afmt_commit(\"%s\"): %s: rank %d wrote chunk %llu, outside the grid "
-                         "of %llu chunks on rank %d: the ranks' shapes differ",
-                         name, phase, src, (unsigned long long)c, (unsigned long long)nch, f->rank);
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(\"%s\"): %s: rank %d wrote chunk %llu, outside the grid "
+                          "of %llu chunks on rank %d: the ranks' shapes differ",
+                          name, phase, src, (unsigned long long)c, (unsigned long long)nch,
+                          f->rank);
     if (nrect > 0 && (nd == 0 || nrect > avail / (16 * (uint64_t)nd)))
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "afmt_commit(\"%s\"): %s: rank %d sent %u boxes of chunk %llu in %llu "
-                         "bytes",
-                         name, phase, src, nrect, (unsigned long long)c, (unsigned long long)avail);
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(\"%s\"): %s: rank %d sent %u boxes of chunk %llu in %llu "
+                          "bytes",
+                          name, phase, src, nrect, (unsigned long long)c,
+                          (unsigned long long)avail);
     uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
-    afmt_grid_chunk_coord(&arr->grid, c, cc);
+    afmt__grid_chunk_coord(&arr->grid, c, cc);
     uint64_t vol = 0;
-    afmt_grid_chunk_box(&arr->grid, cc, origin, ext);
+    afmt__grid_chunk_box(&arr->grid, cc, origin, ext);
     for (uint32_t r = 0; r < nrect; r++) {
         uint64_t s0[AFMT_MAX_NDIM], c0[AFMT_MAX_NDIM];
         get_rect(rects + (size_t)r * 16 * (size_t)nd, nd, s0, c0);
         for (int d = 0; d < nd; d++)
             if (c0[d] == 0 || c0[d] > ext[d] || s0[d] > ext[d] - c0[d])
-                return afmt_fail(f->errmsg, AFMT_EINVAL,
-                                 "afmt_commit(\"%s\"): %s: rank %d wrote a box of chunk %llu "
-                                 "(start %llu, count %llu in dim %d) outside the chunk's extent "
-                                 "%llu on rank %d: the ranks' shapes or chunks differ",
-                                 name, phase, src, (unsigned long long)c, (unsigned long long)s0[d],
-                                 (unsigned long long)c0[d], d, (unsigned long long)ext[d], f->rank);
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(\"%s\"): %s: rank %d wrote a box of chunk %llu "
+                                  "(start %llu, count %llu in dim %d) outside the chunk's extent "
+                                  "%llu on rank %d: the ranks' shapes or chunks differ",
+                                  name, phase, src, (unsigned long long)c,
+                                  (unsigned long long)s0[d], (unsigned long long)c0[d], d,
+                                  (unsigned long long)ext[d], f->rank);
         uint64_t v = box_volume(nd, c0);
         vol = vol > UINT64_MAX - v ? UINT64_MAX : vol + v;
     }
@@ -156,17 +159,17 @@ static int decide(afmt_file *f, key_rec *k, uint64_t n) {
                     for (uint32_t q = 0; r1 < 0 && q < k[y].nrect; q++) {
                         get_rect(k[x].rects + (size_t)p * 16 * (size_t)nd, nd, s1, c1);
                         get_rect(k[y].rects + (size_t)q * 16 * (size_t)nd, nd, s2, c2);
-                        if (afmt_box_overlap(nd, s1, c1, s2, c2)) {
+                        if (afmt__box_overlap(nd, s1, c1, s2, c2)) {
                             r1 = k[x].rank;
                             r2 = k[y].rank;
                         }
                     }
         if (r1 >= 0 && rc == AFMT_OK)
-            rc = afmt_fail(f->errmsg, AFMT_EINVAL,
-                           "afmt_commit(\"%s\"): ranks %d and %d wrote overlapping regions of "
-                           "chunk %llu in one commit",
-                           name_of(f, k[i].a), r1 < r2 ? r1 : r2, r1 < r2 ? r2 : r1,
-                           (unsigned long long)k[i].c);
+            rc = afmt__fail(f->errmsg, AFMT_EINVAL,
+                            "afmt_commit(\"%s\"): ranks %d and %d wrote overlapping regions of "
+                            "chunk %llu in one commit",
+                            name_of(f, k[i].a), r1 < r2 ? r1 : r2, r1 < r2 ? r2 : r1,
+                            (unsigned long long)k[i].c);
         for (uint64_t x = i; x < j; x++) k[x].merger = (j - i == 1 && k[x].full) ? -1 : best;
         i = j;
     }
@@ -183,18 +186,18 @@ static int parse_keys(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
         uint64_t left = rcount[src], seq = 0;
         while (left > 0) {
             if (left < HDR_A)
-                return afmt_fail(f->errmsg, AFMT_EINVAL,
-                                 "afmt_commit(%s): chunk keys: rank %d sent a truncated record",
-                                 f->path, src);
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(%s): chunk keys: rank %d sent a truncated record",
+                                  f->path, src);
             if (AFMT__GROW(*keys, cap, *nk + 1, 256) != AFMT_OK)
-                return afmt_fail(f->errmsg, AFMT_ENOMEM,
-                                 "afmt_commit(%s): out of memory for the chunk keys", f->path);
+                return afmt__fail(f->errmsg, AFMT_ENOMEM,
+                                  "afmt_commit(%s): out of memory for the chunk keys", f->path);
             key_rec *k = &(*keys)[*nk];
-            k->a = afmt_get_u64(p);
-            k->c = afmt_get_u64(p + 8);
-            k->full = afmt_get_u32(p + 16);
-            k->nrect = afmt_get_u32(p + 20);
-            uint32_t ndim = afmt_get_u32(p + 24);
+            k->a = afmt__get_u64(p);
+            k->c = afmt__get_u64(p + 8);
+            k->full = afmt__get_u32(p + 16);
+            k->nrect = afmt__get_u32(p + 20);
+            uint32_t ndim = afmt__get_u32(p + 24);
             k->rank = src;
             k->seq = seq++;
             k->rects = p + HDR_A;
@@ -204,15 +207,15 @@ static int parse_keys(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
                                   left - HDR_A, &arr, &vol);
             if (rc != AFMT_OK) return rc;
             if (k->full > 1 || (k->full && k->nrect))
-                return afmt_fail(f->errmsg, AFMT_EINVAL,
-                                 "afmt_commit(\"%s\"): chunk keys: rank %d sent a bad record "
-                                 "for chunk %llu",
-                                 arr->d.name, src, (unsigned long long)k->c);
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(\"%s\"): chunk keys: rank %d sent a bad record "
+                                  "for chunk %llu",
+                                  arr->d.name, src, (unsigned long long)k->c);
             k->nd = arr->d.ndim;
             if (k->full) {
                 uint64_t cc[AFMT_MAX_NDIM], o[AFMT_MAX_NDIM], e[AFMT_MAX_NDIM];
-                afmt_grid_chunk_coord(&arr->grid, k->c, cc);
-                vol = afmt_grid_chunk_box(&arr->grid, cc, o, e);
+                afmt__grid_chunk_coord(&arr->grid, k->c, cc);
+                vol = afmt__grid_chunk_box(&arr->grid, cc, o, e);
             }
             k->volume = vol;
             uint64_t used = HDR_A + (uint64_t)k->nrect * 16 * (uint64_t)k->nd;
@@ -229,18 +232,18 @@ static void pack_keys(afmt_file *f, afmt_buf *out) {
     for (uint64_t i = 0; i < f->staging.n; i++) {
         const afmt_staged *s = &f->staging.items[i];
         int o = owner_of(s->array_id, s->chunk_index, f->size);
-        const afmt_array *arr = afmt_index_by_id(&f->idx, s->array_id);
+        const afmt_array *arr = afmt__index_by_id(&f->idx, s->array_id);
         int nd = arr ? arr->d.ndim : 0;
         uint32_t nrect = s->full ? 0 : s->nrect;
-        afmt_buf_u64(&out[o], s->array_id);
-        afmt_buf_u64(&out[o], s->chunk_index);
-        afmt_buf_u32(&out[o], (uint32_t)s->full);
-        afmt_buf_u32(&out[o], nrect);
-        afmt_buf_u32(&out[o], (uint32_t)nd);
-        afmt_buf_u32(&out[o], 0);
+        afmt__buf_u64(&out[o], s->array_id);
+        afmt__buf_u64(&out[o], s->chunk_index);
+        afmt__buf_u32(&out[o], (uint32_t)s->full);
+        afmt__buf_u32(&out[o], nrect);
+        afmt__buf_u32(&out[o], (uint32_t)nd);
+        afmt__buf_u32(&out[o], 0);
         for (uint32_t r = 0; r < nrect; r++)
             for (int d = 0; d < 2 * nd; d++)
-                afmt_buf_u64(&out[o], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
+                afmt__buf_u64(&out[o], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
     }
 }
 
@@ -250,28 +253,28 @@ static void pack_pieces(afmt_file *f, const int32_t *merger, afmt_buf *out) {
     for (uint64_t i = 0; i < f->staging.n; i++) {
         const afmt_staged *s = &f->staging.items[i];
         if (s->full || merger[i] == f->rank || merger[i] < 0) continue;
-        const afmt_array *arr = afmt_index_by_id(&f->idx, s->array_id);
+        const afmt_array *arr = afmt__index_by_id(&f->idx, s->array_id);
         int nd = arr->d.ndim, m = merger[i];
         uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM], bytes = 0;
-        afmt_grid_chunk_coord(&arr->grid, s->chunk_index, cc);
-        afmt_grid_chunk_box(&arr->grid, cc, origin, ext);
+        afmt__grid_chunk_coord(&arr->grid, s->chunk_index, cc);
+        afmt__grid_chunk_box(&arr->grid, cc, origin, ext);
         for (uint32_t r = 0; r < s->nrect; r++)
             bytes += box_volume(nd, s->rect + (size_t)2 * (size_t)nd * r + nd) * arr->esize;
-        afmt_buf_u64(&out[m], s->array_id);
-        afmt_buf_u64(&out[m], s->chunk_index);
-        afmt_buf_u32(&out[m], s->nrect);
-        afmt_buf_u32(&out[m], (uint32_t)nd);
-        afmt_buf_u64(&out[m], bytes);
+        afmt__buf_u64(&out[m], s->array_id);
+        afmt__buf_u64(&out[m], s->chunk_index);
+        afmt__buf_u32(&out[m], s->nrect);
+        afmt__buf_u32(&out[m], (uint32_t)nd);
+        afmt__buf_u64(&out[m], bytes);
         for (uint32_t r = 0; r < s->nrect; r++)
             for (int d = 0; d < 2 * nd; d++)
-                afmt_buf_u64(&out[m], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
+                afmt__buf_u64(&out[m], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
         for (uint32_t r = 0; r < s->nrect; r++) {
             const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
             size_t at = out[m].len;
-            afmt_buf_zero(&out[m], (size_t)(box_volume(nd, rect + nd) * arr->esize));
+            afmt__buf_zero(&out[m], (size_t)(box_volume(nd, rect + nd) * arr->esize));
             if (out[m].oom) break;
-            afmt_box_copy(nd, arr->esize, rect + nd, out[m].data + at, rect + nd, zeros, s->data,
-                          ext, rect);
+            afmt__box_copy(nd, arr->esize, rect + nd, out[m].data + at, rect + nd, zeros, s->data,
+                           ext, rect);
         }
     }
 }
@@ -298,33 +301,33 @@ static int list_pieces(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount
         uint64_t left = rcount[src];
         while (left > 0) {
             if (left < HDR_B)
-                return afmt_fail(f->errmsg, AFMT_EINVAL,
-                                 "afmt_commit(%s): shared chunks: rank %d sent a truncated "
-                                 "record",
-                                 f->path, src);
-            uint64_t a = afmt_get_u64(p), c = afmt_get_u64(p + 8), bytes = afmt_get_u64(p + 24);
-            uint32_t nrect = afmt_get_u32(p + 16), ndim = afmt_get_u32(p + 20);
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(%s): shared chunks: rank %d sent a truncated "
+                                  "record",
+                                  f->path, src);
+            uint64_t a = afmt__get_u64(p), c = afmt__get_u64(p + 8), bytes = afmt__get_u64(p + 24);
+            uint32_t nrect = afmt__get_u32(p + 16), ndim = afmt__get_u32(p + 20);
             const afmt_array *arr;
             uint64_t vol, need;
             int rc = check_record(f, "shared chunks", src, a, c, ndim, nrect, p + HDR_B,
                                   left - HDR_B, &arr, &vol);
             if (rc != AFMT_OK) return rc;
             uint64_t rb = (uint64_t)nrect * 16 * ndim;
-            if (!afmt_mul_ok(vol, arr->esize, &need) || need != bytes || bytes > left - HDR_B - rb)
-                return afmt_fail(f->errmsg, AFMT_EINVAL,
-                                 "afmt_commit(\"%s\"): shared chunks: rank %d sent %llu bytes "
-                                 "for boxes of %llu elements of chunk %llu",
-                                 arr->d.name, src, (unsigned long long)bytes,
-                                 (unsigned long long)vol, (unsigned long long)c);
+            if (!afmt__mul_ok(vol, arr->esize, &need) || need != bytes || bytes > left - HDR_B - rb)
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(\"%s\"): shared chunks: rank %d sent %llu bytes "
+                                  "for boxes of %llu elements of chunk %llu",
+                                  arr->d.name, src, (unsigned long long)bytes,
+                                  (unsigned long long)vol, (unsigned long long)c);
             const afmt_staged *s = afmt__staging_find(&f->staging, a, c);
             if (!s || s->full)
-                return afmt_fail(f->errmsg, AFMT_EINVAL,
-                                 "afmt_commit(\"%s\"): shared chunks: rank %d sent pieces of "
-                                 "chunk %llu to rank %d, which did not write it partly",
-                                 arr->d.name, src, (unsigned long long)c, f->rank);
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(\"%s\"): shared chunks: rank %d sent pieces of "
+                                  "chunk %llu to rank %d, which did not write it partly",
+                                  arr->d.name, src, (unsigned long long)c, f->rank);
             if (AFMT__GROW(*refs, cap, *nref + 1, 64) != AFMT_OK)
-                return afmt_fail(f->errmsg, AFMT_ENOMEM,
-                                 "afmt_commit(%s): out of memory for the shared chunks", f->path);
+                return afmt__fail(f->errmsg, AFMT_ENOMEM,
+                                  "afmt_commit(%s): out of memory for the shared chunks", f->path);
             (*refs)[(*nref)++] = (piece_ref){(uint64_t)(s - f->staging.items), p};
             p += HDR_B + rb + bytes;
             left -= HDR_B + rb + bytes;
@@ -349,7 +352,7 @@ static void each_box(const afmt_array *arr, const afmt_staged *s, const uint64_t
     }
     for (uint64_t k = 0; k < nref; k++) {
         const uint8_t *p = refs[k].rec;
-        uint32_t nrect = afmt_get_u32(p + 16);
+        uint32_t nrect = afmt__get_u32(p + 16);
         const uint8_t *rects = p + HDR_B, *data = rects + (size_t)nrect * 16 * (size_t)nd;
         for (uint32_t r = 0; r < nrect; r++) {
             uint64_t st[AFMT_MAX_NDIM], ct[AFMT_MAX_NDIM];
@@ -390,7 +393,7 @@ static void mark_box(void *ctx, const uint64_t *start, const uint64_t *count, co
 static void copy_box(void *ctx, const uint64_t *start, const uint64_t *count, const uint8_t *src,
                      const uint64_t *src_shape, const uint64_t *src_start) {
     merge_ctx *m = ctx;
-    afmt_box_copy(m->nd, m->es, count, m->dst, m->ext, start, src, src_shape, src_start);
+    afmt__box_copy(m->nd, m->es, count, m->dst, m->ext, start, src, src_shape, src_start);
 }
 
 /* Encodes a merged chunk (native elements) into this rank's allocator: *out is its record.
@@ -400,7 +403,7 @@ static int store_merged(afmt_file *f, const afmt_array *arr, uint64_t chunk_inde
     int rc = afmt__ensure_alloc(f);
     if (rc != AFMT_OK) return rc;
     rc = afmt__chunk_store(f->alloc, arr, chunk_index, native, nelems, out);
-    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
+    if (rc != AFMT_OK) return afmt__fail(f->errmsg, rc, "%s", afmt__alloc_errmsg(f->alloc));
     return AFMT_OK;
 }
 
@@ -412,17 +415,17 @@ static int merge_chunk(afmt_file *f, const afmt_array *arr, const afmt_staged *s
                        const piece_ref *refs, uint64_t nref, afmt_chunk_rec *out) {
     int nd = arr->d.ndim;
     uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
-    afmt_grid_chunk_coord(&arr->grid, s->chunk_index, cc);
-    uint64_t ne = afmt_grid_chunk_box(&arr->grid, cc, origin, ext);
+    afmt__grid_chunk_coord(&arr->grid, s->chunk_index, cc);
+    uint64_t ne = afmt__grid_chunk_box(&arr->grid, cc, origin, ext);
     merge_ctx m = {nd, arr->esize, ext, NULL, NULL, 0};
     /* Which elements are written? Only if some are not is the older content read. */
     m.mask = calloc((size_t)ne, 1);
     m.dst = malloc((size_t)(ne * arr->esize));
     int rc = AFMT_OK;
     if (!m.mask || !m.dst)
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM,
-                       "afmt_commit(\"%s\"): out of memory merging chunk %llu", arr->d.name,
-                       (unsigned long long)s->chunk_index);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM,
+                        "afmt_commit(\"%s\"): out of memory merging chunk %llu", arr->d.name,
+                        (unsigned long long)s->chunk_index);
     if (rc == AFMT_OK) {
         each_box(arr, s, ext, refs, nref, mark_box, &m);
         if (m.covered < ne) rc = afmt__read_committed_chunk(f, arr, s->chunk_index, m.dst);
@@ -441,20 +444,20 @@ static int merge_chunk(afmt_file *f, const afmt_array *arr, const afmt_staged *s
 static int exchange_bufs(afmt_file *f, int rc, afmt_buf *out, uint64_t *scount, uint8_t **rbuf,
                          uint64_t *rcount, uint64_t *rdispl, const char *what) {
     afmt_buf all;
-    afmt_buf_init(&all);
+    afmt__buf_init(&all);
     int oom = 0;
     for (int r = 0; out && r < f->size; r++) {
         scount[r] = out[r].len;
         oom |= out[r].oom;
-        afmt_buf_append(&all, out[r].data, out[r].len);
-        afmt_buf_free(&out[r]);
+        afmt__buf_append(&all, out[r].data, out[r].len);
+        afmt__buf_free(&out[r]);
     }
     if (rc == AFMT_OK && (oom || all.oom))
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory %s", f->path, what);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory %s", f->path, what);
     char w[AFMT_ERRMSG_MAX];
     snprintf(w, sizeof w, "afmt_commit(%s): %s", f->path, what);
     rc = afmt__alltoallv_bytes(f, rc, all.data, scount, rbuf, rcount, rdispl, w);
-    afmt_buf_free(&all);
+    afmt__buf_free(&all);
     return rc;
 }
 
@@ -476,7 +479,7 @@ typedef struct {
 } xchg;
 
 static void xchg_free(xchg *x) {
-    for (int r = 0; x->out && r < x->size; r++) afmt_buf_free(&x->out[r]);
+    for (int r = 0; x->out && r < x->size; r++) afmt__buf_free(&x->out[r]);
     free(x->out);
     free(x->scount);
     free(x->keys_in);
@@ -498,7 +501,7 @@ static int xchg_start(afmt_file *f, xchg *x) {
     x->scount = calloc((size_t)size * 4, sizeof(uint64_t));
     x->out = calloc((size_t)size, sizeof(afmt_buf));
     if (!x->scount || !x->out)
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
     x->rcount = x->scount + size;
     x->rdispl = x->scount + 2 * size;
@@ -520,15 +523,15 @@ static int phase_decide(xchg *x) {
     int rc = parse_keys(f, x->keys_in, x->rcount, x->rdispl, &x->keys, &x->nk);
     if (rc == AFMT_OK) rc = decide(f, x->keys, x->nk);
     if (rc == AFMT_OK && !(x->answers = malloc((size_t)(x->nk ? x->nk : 1) * 4)))
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     for (int r = 0; r < x->size; r++) x->scount[r] = 0;
     if (rc == AFMT_OK) {
         for (uint64_t i = 0; i < x->nk; i++) x->scount[x->keys[i].rank] += 4;
         x->soff[0] = 0;
         for (int r = 1; r < x->size; r++) x->soff[r] = x->soff[r - 1] + x->scount[r - 1];
         for (uint64_t i = 0; i < x->nk; i++)
-            afmt_put_u32(x->answers + x->soff[x->keys[i].rank] + 4 * x->keys[i].seq,
-                         (uint32_t)x->keys[i].merger);
+            afmt__put_u32(x->answers + x->soff[x->keys[i].rank] + 4 * x->keys[i].seq,
+                          (uint32_t)x->keys[i].merger);
     }
     free(x->keys_in);
     x->keys_in = NULL;
@@ -547,29 +550,29 @@ static int read_answers(xchg *x) {
     const afmt__staging *t = &f->staging;
     int rc = AFMT_OK, size = x->size;
     if (!(x->merger = malloc(sizeof(int32_t) * (size_t)(t->n ? t->n : 1))))
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     for (int r = 0; r < size; r++) x->soff[r] = 0;
     for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++) {
         const afmt_staged *s = &t->items[i];
         int o = owner_of(s->array_id, s->chunk_index, size);
         int32_t m = -2;
         if (x->soff[o] + 4 <= x->rcount[o])
-            m = (int32_t)afmt_get_u32(x->answers_in + x->rdispl[o] + x->soff[o]);
+            m = (int32_t)afmt__get_u32(x->answers_in + x->rdispl[o] + x->soff[o]);
         x->soff[o] += 4;
         if (m < -1 || m >= size || (m == -1 && !s->full))
-            rc = afmt_fail(f->errmsg, AFMT_EINVAL,
-                           "afmt_commit(\"%s\"): rank %d answered merger %d for chunk %llu: the "
-                           "ranks' metadata differ",
-                           name_of(f, s->array_id), o, (int)m, (unsigned long long)s->chunk_index);
+            rc = afmt__fail(f->errmsg, AFMT_EINVAL,
+                            "afmt_commit(\"%s\"): rank %d answered merger %d for chunk %llu: the "
+                            "ranks' metadata differ",
+                            name_of(f, s->array_id), o, (int)m, (unsigned long long)s->chunk_index);
         x->merger[i] = m;
     }
     for (int r = 0; rc == AFMT_OK && r < size; r++)
         if (x->soff[r] != x->rcount[r])
-            rc = afmt_fail(f->errmsg, AFMT_EINVAL,
-                           "afmt_commit(%s): rank %d answered %llu merge decisions, rank %d "
-                           "asked for %llu: the ranks' metadata differ",
-                           f->path, r, (unsigned long long)(x->rcount[r] / 4), f->rank,
-                           (unsigned long long)(x->soff[r] / 4));
+            rc = afmt__fail(f->errmsg, AFMT_EINVAL,
+                            "afmt_commit(%s): rank %d answered %llu merge decisions, rank %d "
+                            "asked for %llu: the ranks' metadata differ",
+                            f->path, r, (unsigned long long)(x->rcount[r] / 4), f->rank,
+                            (unsigned long long)(x->soff[r] / 4));
     return rc;
 }
 
@@ -591,7 +594,7 @@ static int phase_merge(xchg *x, afmt_chunk_rec **merged, uint64_t *n_merged) {
     for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++)
         nm += !t->items[i].full && x->merger[i] == f->rank;
     if (rc == AFMT_OK && !(*merged = malloc(sizeof **merged * (size_t)(nm ? nm : 1))))
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++) {
         const afmt_staged *s = &t->items[i];
         if (s->full || x->merger[i] != f->rank) continue;
@@ -599,8 +602,8 @@ static int phase_merge(xchg *x, afmt_chunk_rec **merged, uint64_t *n_merged) {
         uint64_t k0 = k;
         while (k < x->nref && x->refs[k].pos == i) k++;
         /* No piece came from another rank: refs may be NULL (no pointer arithmetic on it). */
-        rc = merge_chunk(f, afmt_index_by_id(&f->idx, s->array_id), s, k > k0 ? x->refs + k0 : NULL,
-                         k - k0, &(*merged)[*n_merged]);
+        rc = merge_chunk(f, afmt__index_by_id(&f->idx, s->array_id), s,
+                         k > k0 ? x->refs + k0 : NULL, k - k0, &(*merged)[*n_merged]);
         if (rc == AFMT_OK) ++*n_merged;
     }
     return afmt__agree(f, rc);

@@ -19,7 +19,7 @@ void afmt__fill_box(const afmt_array *arr, void *buf, const uint64_t *bshape,
     size_t es = arr->esize;
     uint8_t fill[8];
     memcpy(fill, arr->d.fill, 8);
-    if (afmt_host_is_big_endian()) afmt_bswap_elems(fill, 1, es);
+    if (afmt__host_is_big_endian()) afmt__bswap_elems(fill, 1, es);
     int zero = 1;
     for (size_t i = 0; i < es; i++) zero &= fill[i] == 0;
     /* Walk the rows of the box (innermost dim contiguous). */
@@ -47,14 +47,14 @@ void afmt__fill_box(const afmt_array *arr, void *buf, const uint64_t *bshape,
 static int check_block(afmt_file *f, uint64_t b, const char *what) {
     const afmt_block_rec *B = &f->idx.blocks[b].b;
     if (B->raw_size > AFMT_MAX_BLOCK_RAW || B->stored_size > SIZE_MAX)
-        return afmt_fail(f->errmsg, AFMT_ECORRUPT,
-                         "%s: block at offset %llu claims %llu raw bytes (limit %llu)", what,
-                         (unsigned long long)B->offset, (unsigned long long)B->raw_size,
-                         (unsigned long long)AFMT_MAX_BLOCK_RAW);
+        return afmt__fail(f->errmsg, AFMT_ECORRUPT,
+                          "%s: block at offset %llu claims %llu raw bytes (limit %llu)", what,
+                          (unsigned long long)B->offset, (unsigned long long)B->raw_size,
+                          (unsigned long long)AFMT_MAX_BLOCK_RAW);
     if (B->codec == AFMT_CODEC_NONE && B->stored_size != B->raw_size)
-        return afmt_fail(f->errmsg, AFMT_ECORRUPT, "%s: raw block at %llu has %llu != %llu bytes",
-                         what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
-                         (unsigned long long)B->raw_size);
+        return afmt__fail(f->errmsg, AFMT_ECORRUPT, "%s: raw block at %llu has %llu != %llu bytes",
+                          what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
+                          (unsigned long long)B->raw_size);
     return AFMT_OK;
 }
 
@@ -62,8 +62,9 @@ static int check_block(afmt_file *f, uint64_t b, const char *what) {
  * fresh one for the cache (a spare of the cache if one fits). NULL: out of memory. */
 static uint8_t *raw_buffer(afmt_file *f, int whole, uint64_t n) {
     if (whole)
-        return afmt_grow(&f->decode_buf, &f->decode_cap, n) == AFMT_OK ? f->decode_buf : NULL;
-    uint8_t *out = afmt_cache_spare(f->cache, n);
+        return afmt__grow_bytes(&f->decode_buf, &f->decode_cap, n) == AFMT_OK ? f->decode_buf
+                                                                              : NULL;
+    uint8_t *out = afmt__cache_spare(f->cache, n);
     return out ? out : malloc(n ? (size_t)n : 1);
 }
 
@@ -82,24 +83,24 @@ static int load_block(afmt_file *f, uint64_t b, int whole, uint8_t **out, const 
     if (plain) {
         stored = raw_buffer(f, whole, B->raw_size);
     } else {
-        stored = afmt_grow(&f->stored_buf, &f->stored_cap, B->stored_size) == AFMT_OK
+        stored = afmt__grow_bytes(&f->stored_buf, &f->stored_cap, B->stored_size) == AFMT_OK
                      ? f->stored_buf
                      : NULL;
     }
-    if (!stored) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+    if (!stored) return afmt__fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
     int rc = f->st->ops->read_at(f->st, B->offset, stored, B->stored_size);
     if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
-    else if (afmt_checksum(stored, (size_t)B->stored_size) != B->checksum)
-        rc = afmt_fail(f->errmsg, AFMT_ECORRUPT,
-                       "%s: block at offset %llu (%llu bytes, layer %llu) fails its checksum", what,
-                       (unsigned long long)B->offset, (unsigned long long)B->stored_size,
-                       (unsigned long long)ib->layer_id);
-    else if (!plain && !afmt_codec_known(B->codec))
-        rc = afmt_fail(f->errmsg, AFMT_ECODEC,
-                       "%s: block at offset %llu uses codec id %u, which this process lacks "
-                       "(register it with afmt_codec_register)",
-                       what, (unsigned long long)B->offset, B->codec);
+        afmt__fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
+    else if (afmt__checksum(stored, (size_t)B->stored_size) != B->checksum)
+        rc = afmt__fail(f->errmsg, AFMT_ECORRUPT,
+                        "%s: block at offset %llu (%llu bytes, layer %llu) fails its checksum",
+                        what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
+                        (unsigned long long)ib->layer_id);
+    else if (!plain && !afmt__codec_known(B->codec))
+        rc = afmt__fail(f->errmsg, AFMT_ECODEC,
+                        "%s: block at offset %llu uses codec id %u, which this process lacks "
+                        "(register it with afmt_codec_register)",
+                        what, (unsigned long long)B->offset, B->codec);
     if (plain) {
         if (rc == AFMT_OK)
             *out = stored;
@@ -109,20 +110,20 @@ static int load_block(afmt_file *f, uint64_t b, int whole, uint8_t **out, const 
     }
     if (rc != AFMT_OK) return rc;
     uint8_t *raw = raw_buffer(f, whole, B->raw_size);
-    if (!raw) return afmt_fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
-    rc = afmt_codec_decompress(B->codec, stored, (size_t)B->stored_size, raw, (size_t)B->raw_size);
+    if (!raw) return afmt__fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+    rc = afmt__codec_decompress(B->codec, stored, (size_t)B->stored_size, raw, (size_t)B->raw_size);
     if (rc != AFMT_OK) {
         if (!whole) free(raw);
-        return afmt_fail(f->errmsg, rc,
-                         "%s: block at offset %llu does not decompress with codec %s", what,
-                         (unsigned long long)B->offset, afmt_codec_name(B->codec));
+        return afmt__fail(f->errmsg, rc,
+                          "%s: block at offset %llu does not decompress with codec %s", what,
+                          (unsigned long long)B->offset, afmt__codec_name(B->codec));
     }
     *out = raw;
     return AFMT_OK;
 }
 
 int afmt__fetch_block(afmt_file *f, uint64_t b, int whole, const uint8_t **raw, const char *what) {
-    const uint8_t *hit = afmt_cache_get(f->cache, b, NULL);
+    const uint8_t *hit = afmt__cache_get(f->cache, b, NULL);
     if (hit) {
         *raw = hit;
         return AFMT_OK;
@@ -131,7 +132,7 @@ int afmt__fetch_block(afmt_file *f, uint64_t b, int whole, const uint8_t **raw, 
     if (rc != AFMT_OK) return rc;
     uint8_t *out;
     if ((rc = load_block(f, b, whole, &out, what)) != AFMT_OK) return rc;
-    *raw = whole ? out : afmt_cache_put(f->cache, b, out, f->idx.blocks[b].b.raw_size);
+    *raw = whole ? out : afmt__cache_put(f->cache, b, out, f->idx.blocks[b].b.raw_size);
     return AFMT_OK;
 }
 
@@ -142,9 +143,9 @@ void afmt__chunk_what(char *w, size_t n, const afmt_array *arr, uint64_t ci) {
 int afmt__read_committed_chunk(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
                                void *dst) {
     uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
-    afmt_grid_chunk_coord(&arr->grid, chunk_index, cc);
-    uint64_t ne = afmt_grid_chunk_box(&arr->grid, cc, origin, ext);
-    const afmt_chunk_loc *loc = afmt_index_chunk(&f->idx, arr->d.id, chunk_index);
+    afmt__grid_chunk_coord(&arr->grid, chunk_index, cc);
+    uint64_t ne = afmt__grid_chunk_box(&arr->grid, cc, origin, ext);
+    const afmt_chunk_loc *loc = afmt__index_chunk(&f->idx, arr->d.id, chunk_index);
     if (!loc) {
         afmt__fill_box(arr, dst, ext, zeros, ext);
         return AFMT_OK;

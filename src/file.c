@@ -20,54 +20,54 @@ static afmt_hmap live_set;
 
 static int live_add(const afmt_file *f) {
     pthread_mutex_lock(&live_mu);
-    int rc = afmt_hmap_put(&live_set, (uint64_t)(uintptr_t)f, 0, 1);
+    int rc = afmt__hmap_put(&live_set, (uint64_t)(uintptr_t)f, 0, 1);
     pthread_mutex_unlock(&live_mu);
     return rc;
 }
 
 static void live_del(const afmt_file *f) {
     pthread_mutex_lock(&live_mu);
-    afmt_hmap_del(&live_set, (uint64_t)(uintptr_t)f, 0);
-    if (live_set.count == 0) afmt_hmap_free(&live_set);
+    afmt__hmap_del(&live_set, (uint64_t)(uintptr_t)f, 0);
+    if (live_set.count == 0) afmt__hmap_free(&live_set);
     pthread_mutex_unlock(&live_mu);
 }
 
 static int is_live(const afmt_file *f) {
     pthread_mutex_lock(&live_mu);
-    int ok = f && afmt_hmap_get(&live_set, (uint64_t)(uintptr_t)f, 0) != NULL;
+    int ok = f && afmt__hmap_get(&live_set, (uint64_t)(uintptr_t)f, 0) != NULL;
     pthread_mutex_unlock(&live_mu);
     return ok;
 }
 
 int afmt__check_live(const afmt_file *f, const char *fn) {
-    if (!f) return afmt_fail(NULL, AFMT_EINVAL, "%s: file handle is NULL", fn);
+    if (!f) return afmt__fail(NULL, AFMT_EINVAL, "%s: file handle is NULL", fn);
     if (!is_live(f))
-        return afmt_fail(NULL, AFMT_EINVAL, "%s: file handle is closed or invalid", fn);
+        return afmt__fail(NULL, AFMT_EINVAL, "%s: file handle is closed or invalid", fn);
     return AFMT_OK;
 }
 
 int afmt__check(const afmt_file *f, const char *fn) {
     int rc = afmt__check_live(f, fn);
     if (rc == AFMT_OK && f->stale)
-        rc = afmt_fail(NULL, AFMT_ESTATE,
-                       "%s(%s): the handle lost track of the file after a failed commit; "
-                       "close it (afmt_close) and reopen the file",
-                       fn, f->path);
+        rc = afmt__fail(NULL, AFMT_ESTATE,
+                        "%s(%s): the handle lost track of the file after a failed commit; "
+                        "close it (afmt_close) and reopen the file",
+                        fn, f->path);
     return rc;
 }
 
 int afmt__check_writable(afmt_file *f, const char *fn) {
     if (f->mode != AFMT_RDWR)
-        return afmt_fail(f->errmsg, AFMT_EREADONLY, "%s: %s is open read-only", fn, f->path);
+        return afmt__fail(f->errmsg, AFMT_EREADONLY, "%s: %s is open read-only", fn, f->path);
     return AFMT_OK;
 }
 
 int afmt__lookup(afmt_file *f, const char *fn, const char *name, afmt_array **out) {
-    if (!name) return afmt_fail(f->errmsg, AFMT_EINVAL, "%s: array name is NULL", fn);
-    *out = afmt_index_find(&f->idx, name);
+    if (!name) return afmt__fail(f->errmsg, AFMT_EINVAL, "%s: array name is NULL", fn);
+    *out = afmt__index_find(&f->idx, name);
     if (!*out)
-        return afmt_fail(f->errmsg, AFMT_ENOTFOUND, "%s(\"%s\"): no such array in %s", fn, name,
-                         f->path);
+        return afmt__fail(f->errmsg, AFMT_ENOTFOUND, "%s(\"%s\"): no such array in %s", fn, name,
+                          f->path);
     return AFMT_OK;
 }
 
@@ -76,25 +76,25 @@ int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr, cons
     const afmt_array_rec *d = &arr->d;
     if (d->ndim == 0) return AFMT_OK;
     if (!start || !count)
-        return afmt_fail(f->errmsg, AFMT_EINVAL, "%s(\"%s\"): %s is NULL for a %d-d array", fn,
-                         d->name, start ? "count" : "start", d->ndim);
+        return afmt__fail(f->errmsg, AFMT_EINVAL, "%s(\"%s\"): %s is NULL for a %d-d array", fn,
+                          d->name, start ? "count" : "start", d->ndim);
     for (int i = 0; i < d->ndim; i++) {
         if (count[i] == 0)
-            return afmt_fail(f->errmsg, AFMT_EINVAL, "%s(\"%s\"): count[%d]=0 is empty", fn,
-                             d->name, i);
+            return afmt__fail(f->errmsg, AFMT_EINVAL, "%s(\"%s\"): count[%d]=0 is empty", fn,
+                              d->name, i);
         if (start[i] >= d->shape[i] || count[i] > d->shape[i] - start[i])
-            return afmt_fail(f->errmsg, AFMT_EINVAL,
-                             "%s(\"%s\"): start[%d]=%llu + count[%d]=%llu exceeds shape[%d]=%llu",
-                             fn, d->name, i, (unsigned long long)start[i], i,
-                             (unsigned long long)count[i], i, (unsigned long long)d->shape[i]);
+            return afmt__fail(f->errmsg, AFMT_EINVAL,
+                              "%s(\"%s\"): start[%d]=%llu + count[%d]=%llu exceeds shape[%d]=%llu",
+                              fn, d->name, i, (unsigned long long)start[i], i,
+                              (unsigned long long)count[i], i, (unsigned long long)d->shape[i]);
     }
     return AFMT_OK;
 }
 
 uint8_t *afmt__scratch(afmt_file *f, uint64_t n) {
-    if (afmt_grow(&f->scratch, &f->scratch_cap, n) != AFMT_OK) {
-        afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory for a chunk of %llu bytes",
-                  (unsigned long long)n);
+    if (afmt__grow_bytes(&f->scratch, &f->scratch_cap, n) != AFMT_OK) {
+        afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory for a chunk of %llu bytes",
+                   (unsigned long long)n);
         return NULL;
     }
     return f->scratch;
@@ -105,8 +105,8 @@ int afmt__ensure_alloc(afmt_file *f) {
     /* No spill directory: the allocator falls back to $TMPDIR, else /tmp. */
     afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, f->opts.spill_dir,
                              f->opts.codec, f->opts.level};
-    if (afmt_alloc_create(&f->alloc, &cfg) != AFMT_OK)
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory for the block allocator");
+    if (afmt__alloc_create(&f->alloc, &cfg) != AFMT_OK)
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory for the block allocator");
     return AFMT_OK;
 }
 
@@ -114,7 +114,7 @@ const char *afmt_errmsg(const afmt_file *f) {
     /* A closed handle's last message (e.g. why afmt_close failed) is in the thread buffer;
      * asking must not overwrite it. */
     if (is_live(f)) return f->errmsg;
-    return afmt_thread_errbuf();
+    return afmt__thread_errbuf();
 }
 
 /* ---- the agreement and data movement on the handle's communicator (mpiutil.h) ---- */
@@ -143,10 +143,10 @@ int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags) {
     if (arc == AFMT_EINVAL && keys[0] != keys[1])
         /* Some ranks are in another collective call of this handle (a call made on some
          * ranks only): every rank of this Allreduce says so, none goes on. */
-        return afmt_fail(f->errmsg, AFMT_EINVAL,
-                         "%s: the ranks are not in the same call (%s on some, %s on others): "
-                         "collective calls must be made on every rank, in the same order",
-                         what, call_name(keys[0]), call_name(keys[1]));
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "%s: the ranks are not in the same call (%s on some, %s on others): "
+                          "collective calls must be made on every rank, in the same order",
+                          what, call_name(keys[0]), call_name(keys[1]));
     return arc;
 }
 
@@ -175,21 +175,21 @@ int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint6
  * on every rank. */
 static int resolve_path(afmt_file *f, int create, const char *fn) {
     char msg[AFMT_ERRMSG_MAX];
-    int rc = afmt_storage_resolve(f->opts.storage, f->comm, f->path, create, &f->real_path, msg);
-    if (rc != AFMT_OK) afmt_fail(f->errmsg, rc, "%s(%s): %s", fn, f->path, msg);
+    int rc = afmt__storage_resolve(f->opts.storage, f->comm, f->path, create, &f->real_path, msg);
+    if (rc != AFMT_OK) afmt__fail(f->errmsg, rc, "%s(%s): %s", fn, f->path, msg);
     return rc;
 }
 
 static void file_free(afmt_file *f) {
     if (!f) return;
     afmt__staging_free(&f->staging);
-    afmt_alloc_free(f->alloc);
+    afmt__alloc_free(f->alloc);
     for (uint64_t i = 0; i < f->n_pend_attrs; i++) free(f->pend_attrs[i].value);
     free(f->pend_attrs);
     free(f->pend_arrays);
     afmt__consist_free(&f->consist);
-    afmt_index_free(&f->idx);
-    afmt_cache_free(f->cache);
+    afmt__index_free(&f->idx);
+    afmt__cache_free(f->cache);
     afmt__opts_clear(&f->opts);
     if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
     free(f->scratch);
@@ -208,19 +208,20 @@ static void file_free(afmt_file *f) {
 static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
                       afmt_file **out, const char *fn) {
     *out = NULL;
-    if (comm == MPI_COMM_NULL) return afmt_fail(NULL, AFMT_EINVAL, "%s: comm is MPI_COMM_NULL", fn);
-    if (!path || !*path) return afmt_fail(NULL, AFMT_EINVAL, "%s: path is NULL or empty", fn);
+    if (comm == MPI_COMM_NULL)
+        return afmt__fail(NULL, AFMT_EINVAL, "%s: comm is MPI_COMM_NULL", fn);
+    if (!path || !*path) return afmt__fail(NULL, AFMT_EINVAL, "%s: path is NULL or empty", fn);
     int inited = 0;
     MPI_Initialized(&inited);
-    if (!inited) return afmt_fail(NULL, AFMT_ESTATE, "%s(%s): MPI is not initialized", fn, path);
+    if (!inited) return afmt__fail(NULL, AFMT_ESTATE, "%s(%s): MPI is not initialized", fn, path);
     char msg[AFMT_ERRMSG_MAX] = "";
     int rc = AFMT_OK, urank = 0, usize = 1;
     MPI_Comm dup = MPI_COMM_NULL;
     if (MPI_Comm_rank(comm, &urank) != MPI_SUCCESS || MPI_Comm_size(comm, &usize) != MPI_SUCCESS)
-        return afmt_fail(NULL, AFMT_EMPI, "%s(%s): comm is not a valid communicator", fn, path);
+        return afmt__fail(NULL, AFMT_EMPI, "%s(%s): comm is not a valid communicator", fn, path);
     if (MPI_Comm_dup(comm, &dup) != MPI_SUCCESS) {
         dup = MPI_COMM_NULL;
-        rc = afmt_fail(msg, AFMT_EMPI, "%s(%s): MPI_Comm_dup failed", fn, path);
+        rc = afmt__fail(msg, AFMT_EMPI, "%s(%s): MPI_Comm_dup failed", fn, path);
     } else {
         /* Communication failures must come back as AFMT_EMPI, not abort the job. */
         MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
@@ -231,16 +232,16 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
         f->lock.fd = -1; /* no inode lock (0 is a descriptor) */
         f->mode = mode;
         f->view_layer = UINT64_MAX;
-        afmt_index_init(&f->idx);
+        afmt__index_init(&f->idx);
         afmt__staging_init(&f->staging);
         f->rank = urank;
         f->size = usize;
         int arc = afmt__opts_copy(&f->opts, opts);
         if (arc == AFMT_OK && !(f->path = strdup(path))) arc = AFMT_ENOMEM;
-        if (arc == AFMT_OK) arc = afmt_cache_create(&f->cache, f->opts.cache_size);
+        if (arc == AFMT_OK) arc = afmt__cache_create(&f->cache, f->opts.cache_size);
         if (arc != AFMT_OK && rc == AFMT_OK)
-            rc = afmt_fail(msg, arc, "%s(%s): %s while setting up the handle", fn, path,
-                           afmt_strerror(arc));
+            rc = afmt__fail(msg, arc, "%s(%s): %s while setting up the handle", fn, path,
+                            afmt_strerror(arc));
         if (arc == AFMT_OK && f->opts.info != MPI_INFO_NULL) {
             char val[64];
             int flag = 0;
@@ -248,8 +249,8 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
             f->collective_write = flag && (!strcmp(val, "true") || !strcmp(val, "1"));
         }
     } else if (rc == AFMT_OK) {
-        rc = afmt_fail(msg, AFMT_ENOMEM, "%s(%s): out of memory while setting up the handle", fn,
-                       path);
+        rc = afmt__fail(msg, AFMT_ENOMEM, "%s(%s): out of memory while setting up the handle", fn,
+                        path);
     }
     rc = afmt__agree_comm(comm, urank, usize, rc, msg);
     if (rc != AFMT_OK) {
@@ -258,7 +259,7 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
             file_free(f);
         }
         if (dup != MPI_COMM_NULL) MPI_Comm_free(&dup);
-        return afmt_fail(NULL, rc, "%s", msg);
+        return afmt__fail(NULL, rc, "%s", msg);
     }
     *out = f;
     return AFMT_OK;
@@ -274,7 +275,7 @@ static int setup_fail(afmt_file *f, int rc) {
     f->st = NULL;
     afmt__lock_drop(&f->lock); /* only if this setup took it: a busy lock is someone else's */
     file_free(f);
-    return afmt_fail(NULL, rc, "%s", msg);
+    return afmt__fail(NULL, rc, "%s", msg);
 }
 
 /* COLLECTIVE. Takes f's writer lock on rank 0 (lock.h; not for memory images, which live
@@ -313,9 +314,9 @@ static void make_uuid(uint8_t *uuid) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         uint64_t a = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-        uint64_t b = afmt_checksum(&a, sizeof a) ^ (uint64_t)getpid();
-        afmt_put_u64(uuid, a);
-        afmt_put_u64(uuid + 8, b);
+        uint64_t b = afmt__checksum(&a, sizeof a) ^ (uint64_t)getpid();
+        afmt__put_u64(uuid, a);
+        afmt__put_u64(uuid + 8, b);
     }
     uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
     uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
@@ -323,11 +324,11 @@ static void make_uuid(uint8_t *uuid) {
 
 int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts *opts,
                 afmt_file **out) {
-    if (!out) return afmt_fail(NULL, AFMT_EINVAL, "afmt_create: f (output) is NULL");
+    if (!out) return afmt__fail(NULL, AFMT_EINVAL, "afmt_create: f (output) is NULL");
     *out = NULL;
     if (flags & ~(unsigned)(AFMT_TRUNC | AFMT_RDWR))
-        return afmt_fail(NULL, AFMT_EINVAL, "afmt_create(%s): unknown flags 0x%x",
-                         path ? path : "(null)", flags);
+        return afmt__fail(NULL, AFMT_EINVAL, "afmt_create(%s): unknown flags 0x%x",
+                          path ? path : "(null)", flags);
     afmt_file *f;
     int rc = file_alloc(comm, path, AFMT_RDWR, opts, &f, "afmt_create");
     if (rc != AFMT_OK) return rc;
@@ -336,11 +337,11 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     if ((rc = lock_acquire(f, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
     unsigned sf = AFMT_ST_READ | AFMT_ST_WRITE | AFMT_ST_CREATE;
     if (!(flags & AFMT_TRUNC)) sf |= AFMT_ST_EXCL;
-    rc = afmt_storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
-                           f->errmsg);
+    rc = afmt__storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
+                            f->errmsg);
     if (rc != AFMT_OK) {
         if (rc == AFMT_EEXIST)
-            afmt_fail(f->errmsg, rc, "afmt_create(%s): the file exists (use AFMT_TRUNC)", path);
+            afmt__fail(f->errmsg, rc, "afmt_create(%s): the file exists (use AFMT_TRUNC)", path);
         return setup_fail(f, rc);
     }
     /* A new file has an inode to lock only now; before the truncation, in any case. */
@@ -358,11 +359,12 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     f->super.next_array_id = 1;
     if (f->rank == 0) make_uuid(f->super.uuid);
     if (MPI_Bcast(f->super.uuid, 16, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
-        rc = afmt_fail(f->errmsg, AFMT_EMPI, "afmt_create(%s): MPI_Bcast of the uuid failed", path);
+        rc =
+            afmt__fail(f->errmsg, AFMT_EMPI, "afmt_create(%s): MPI_Bcast of the uuid failed", path);
     if (rc == AFMT_OK && f->rank == 0) {
         uint8_t region[AFMT_SUPER_REGION];
         memset(region, 0, sizeof region);
-        afmt_super_encode(&f->super, region + afmt_super_slot_offset(f->super.generation));
+        afmt__super_encode(&f->super, region + afmt__super_slot_offset(f->super.generation));
         rc = f->st->ops->write_at(f->st, 0, region, sizeof region);
         if (rc != AFMT_OK) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
     }
@@ -372,7 +374,7 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
         if (rc != AFMT_OK) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
         /* The handle joins the live set before the last agreement, which covers it. */
         if (rc == AFMT_OK && live_add(f) != AFMT_OK)
-            rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_create(%s): out of memory", path);
+            rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_create(%s): out of memory", path);
         rc = afmt__agree(f, rc);
     }
     if (rc != AFMT_OK) return setup_fail(f, rc);
@@ -383,21 +385,21 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
 
 int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
               afmt_file **out) {
-    if (!out) return afmt_fail(NULL, AFMT_EINVAL, "afmt_open: f (output) is NULL");
+    if (!out) return afmt__fail(NULL, AFMT_EINVAL, "afmt_open: f (output) is NULL");
     *out = NULL;
     if (mode != AFMT_RDONLY && mode != AFMT_RDWR)
-        return afmt_fail(NULL, AFMT_EINVAL,
-                         "afmt_open(%s): mode 0x%x is neither AFMT_RDONLY nor AFMT_RDWR",
-                         path ? path : "(null)", mode);
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_open(%s): mode 0x%x is neither AFMT_RDONLY nor AFMT_RDWR",
+                          path ? path : "(null)", mode);
     afmt_file *f;
     int rc = file_alloc(comm, path, mode, opts, &f, "afmt_open");
     if (rc != AFMT_OK) return rc;
     if ((rc = resolve_path(f, 0, "afmt_open")) != AFMT_OK) return setup_fail(f, rc);
     unsigned sf = AFMT_ST_READ | (mode == AFMT_RDWR ? AFMT_ST_WRITE : 0);
-    rc = afmt_storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
-                           f->errmsg);
+    rc = afmt__storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
+                            f->errmsg);
     if (rc != AFMT_OK) {
-        if (rc == AFMT_ENOTFOUND) afmt_fail(f->errmsg, rc, "afmt_open(%s): no such file", path);
+        if (rc == AFMT_ENOTFOUND) afmt__fail(f->errmsg, rc, "afmt_open(%s): no such file", path);
         return setup_fail(f, rc);
     }
     /* Writers lock after the open (a missing file stays AFMT_ENOTFOUND, opening changes
@@ -407,7 +409,7 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
     if (rc != AFMT_OK) return setup_fail(f, rc);
     /* The handle joins the live set first: the load's agreements cover it. */
     if (live_add(f) != AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", path);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", path);
     if ((rc = afmt__load_agreed(f, rc)) != AFMT_OK) return setup_fail(f, rc);
     *out = f;
     return AFMT_OK;
@@ -415,23 +417,23 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
 
 int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_opts *opts,
                     afmt_file **out) {
-    if (!out) return afmt_fail(NULL, AFMT_EINVAL, "afmt_open_layer: f (output) is NULL");
+    if (!out) return afmt__fail(NULL, AFMT_EINVAL, "afmt_open_layer: f (output) is NULL");
     *out = NULL;
     if (layer == 0 || layer == UINT64_MAX)
-        return afmt_fail(NULL, AFMT_ERANGE, "afmt_open_layer(%s): layer %llu is not a layer id",
-                         path ? path : "(null)", (unsigned long long)layer);
+        return afmt__fail(NULL, AFMT_ERANGE, "afmt_open_layer(%s): layer %llu is not a layer id",
+                          path ? path : "(null)", (unsigned long long)layer);
     afmt_file *f;
     int rc = file_alloc(comm, path, AFMT_RDONLY, opts, &f, "afmt_open_layer");
     if (rc != AFMT_OK) return rc;
     f->view_layer = layer;
     rc = resolve_path(f, 0, "afmt_open_layer");
     if (rc == AFMT_OK)
-        rc = afmt_storage_open(f->opts.storage, f->comm, f->real_path, AFMT_ST_READ, f->opts.info,
-                               &f->st, f->errmsg);
-    if (rc == AFMT_ENOTFOUND) afmt_fail(f->errmsg, rc, "afmt_open_layer(%s): no such file", path);
+        rc = afmt__storage_open(f->opts.storage, f->comm, f->real_path, AFMT_ST_READ, f->opts.info,
+                                &f->st, f->errmsg);
+    if (rc == AFMT_ENOTFOUND) afmt__fail(f->errmsg, rc, "afmt_open_layer(%s): no such file", path);
     if (rc != AFMT_OK) return setup_fail(f, rc);
     if (live_add(f) != AFMT_OK)
-        rc = afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_open_layer(%s): out of memory", path);
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_open_layer(%s): out of memory", path);
     if ((rc = afmt__load_agreed(f, rc)) != AFMT_OK) return setup_fail(f, rc);
     *out = f;
     return AFMT_OK;
@@ -441,12 +443,12 @@ int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_
  * it, and the handle's index keeps no footer bytes). */
 static int footer_checksum(afmt_file *f, const afmt_layer_info *li, uint64_t *sum) {
     uint8_t *buf = malloc(li->footer_length ? (size_t)li->footer_length : 1);
-    if (!buf) return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_rollback: out of memory");
+    if (!buf) return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_rollback: out of memory");
     int rc = f->st->ops->read_at(f->st, li->footer_offset, buf, li->footer_length);
     if (rc != AFMT_OK)
-        afmt_fail(f->errmsg, rc, "afmt_rollback: %s", f->st->errmsg);
+        afmt__fail(f->errmsg, rc, "afmt_rollback: %s", f->st->errmsg);
     else
-        *sum = afmt_checksum(buf, (size_t)li->footer_length);
+        *sum = afmt__checksum(buf, (size_t)li->footer_length);
     free(buf);
     return rc;
 }
@@ -470,16 +472,16 @@ static int rollback_adopt(afmt_file *f, uint64_t layer, int rc) {
         char why[AFMT_ERRMSG_MAX];
         memcpy(why, f->errmsg, sizeof why);
         f->stale = 1;
-        return afmt_fail(f->errmsg, lrc,
-                         "afmt_rollback(%s): the file is rolled back to layer %llu, but loading "
-                         "it failed (%s): close the handle and reopen the file",
-                         f->path, (unsigned long long)layer, why);
+        return afmt__fail(f->errmsg, lrc,
+                          "afmt_rollback(%s): the file is rolled back to layer %llu, but loading "
+                          "it failed (%s): close the handle and reopen the file",
+                          f->path, (unsigned long long)layer, why);
     }
     if (rc != AFMT_OK)
-        return afmt_fail(f->errmsg, rc,
-                         "%s; the file is rolled back to layer %llu, but whether that survives "
-                         "a crash is unknown",
-                         late, (unsigned long long)layer);
+        return afmt__fail(f->errmsg, rc,
+                          "%s; the file is rolled back to layer %llu, but whether that survives "
+                          "a crash is unknown",
+                          late, (unsigned long long)layer);
     return AFMT_OK;
 }
 
@@ -491,25 +493,25 @@ int afmt_rollback(afmt_file *f, uint64_t layer) {
     int any = f->staging.n > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0;
     if ((rc = afmt__enter(f, AFMT_CALL_ROLLBACK, AFMT_OK, &any, 1)) != AFMT_OK) return rc;
     if (any)
-        return afmt_fail(f->errmsg, AFMT_ESTATE,
-                         "afmt_rollback(%s): there are uncommitted changes; commit them first",
-                         f->path);
+        return afmt__fail(f->errmsg, AFMT_ESTATE,
+                          "afmt_rollback(%s): there are uncommitted changes; commit them first",
+                          f->path);
     uint64_t k = 0;
     while (k < f->idx.n_layers && f->idx.layers[k].layer_id != layer) k++;
     if (k == f->idx.n_layers)
-        return afmt_fail(f->errmsg, AFMT_ERANGE,
-                         "afmt_rollback(%s): layer %llu is not in the file's chain (%llu layers)",
-                         f->path, (unsigned long long)layer, (unsigned long long)f->idx.n_layers);
+        return afmt__fail(f->errmsg, AFMT_ERANGE,
+                          "afmt_rollback(%s): layer %llu is not in the file's chain (%llu layers)",
+                          f->path, (unsigned long long)layer, (unsigned long long)f->idx.n_layers);
     if (k + 1 == f->idx.n_layers) return AFMT_OK;
     /* A new superblock generation pointing at layer k's footer: like a commit, one slot
      * write decides. Later layers stay in the file as dead space; layer ids go on from the
      * highest ever used (super.layer_id), so none is reused. */
     const afmt_layer_info *li = &f->idx.layers[k];
     if (f->super.generation == UINT64_MAX) /* the same on every rank */
-        return afmt_fail(f->errmsg, AFMT_ERANGE,
-                         "afmt_rollback(%s): the generation counter is exhausted (2^64-1): "
-                         "compact the file (afmt_compact) to start it over",
-                         f->path);
+        return afmt__fail(f->errmsg, AFMT_ERANGE,
+                          "afmt_rollback(%s): the generation counter is exhausted (2^64-1): "
+                          "compact the file (afmt_compact) to start it over",
+                          f->path);
     afmt_super next = f->super;
     next.generation++;
     next.footer_offset = li->footer_offset;
@@ -533,7 +535,7 @@ int afmt_close(afmt_file *f) {
     int crc = f->st ? f->st->ops->close(f->st) : AFMT_OK;
     f->st = NULL;
     if (rc == AFMT_OK) {
-        if (crc != AFMT_OK) afmt_fail(f->errmsg, crc, "afmt_close(%s): closing failed", f->path);
+        if (crc != AFMT_OK) afmt__fail(f->errmsg, crc, "afmt_close(%s): closing failed", f->path);
         rc = afmt__agree(f, crc);
     }
     char msg[AFMT_ERRMSG_MAX];
@@ -542,14 +544,14 @@ int afmt_close(afmt_file *f) {
      * when the next writer may come in. */
     afmt__lock_drop(&f->lock);
     file_free(f);
-    if (rc != AFMT_OK) afmt_fail(NULL, rc, "%s", msg);
+    if (rc != AFMT_OK) afmt__fail(NULL, rc, "%s", msg);
     return rc;
 }
 
 int afmt_layers(afmt_file *f, uint64_t *n) {
     int rc = afmt__check(f, "afmt_layers");
     if (rc != AFMT_OK) return rc;
-    if (!n) return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_layers: n is NULL");
+    if (!n) return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_layers: n is NULL");
     *n = f->idx.n_layers;
     return AFMT_OK;
 }
@@ -558,8 +560,8 @@ int afmt_layer_id(afmt_file *f, uint64_t index, uint64_t *id, uint64_t *time_ns)
     int rc = afmt__check(f, "afmt_layer_id");
     if (rc != AFMT_OK) return rc;
     if (index >= f->idx.n_layers)
-        return afmt_fail(f->errmsg, AFMT_ERANGE, "afmt_layer_id: index %llu outside [0, %llu)",
-                         (unsigned long long)index, (unsigned long long)f->idx.n_layers);
+        return afmt__fail(f->errmsg, AFMT_ERANGE, "afmt_layer_id: index %llu outside [0, %llu)",
+                          (unsigned long long)index, (unsigned long long)f->idx.n_layers);
     if (id) *id = f->idx.layers[index].layer_id;
     if (time_ns) *time_ns = f->idx.layers[index].time_ns;
     return AFMT_OK;

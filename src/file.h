@@ -35,7 +35,7 @@ struct afmt_opts {
 
 #ifdef AFMT_TESTING
 /* Test hook: the storage backend, "mpiio" (default), "posix" or "memory". */
-int afmt_opts_set_backend(afmt_opts *o, const char *name);
+int afmt__opts_set_backend(afmt_opts *o, const char *name);
 #endif
 /* Copies src (NULL = defaults) into dst, which must be freed with afmt__opts_clear. */
 int afmt__opts_copy(afmt_opts *dst, const afmt_opts *src);

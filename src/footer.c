@@ -53,18 +53,18 @@ enum { ARRAY_REC = 48, ARRAY_DIM = 32, BLOCK_REC = 40, CHUNK_REC = 40, ATTR_REC 
 
 typedef unsigned long long ull;
 
-int afmt_chunk_rec_cmp(const void *a, const void *b) {
+int afmt__chunk_rec_cmp(const void *a, const void *b) {
     const afmt_chunk_rec *x = a, *y = b;
     if (x->array_id != y->array_id) return x->array_id < y->array_id ? -1 : 1;
     if (x->chunk_index != y->chunk_index) return x->chunk_index < y->chunk_index ? -1 : 1;
     return 0;
 }
 
-uint64_t afmt_footer_checksum(const uint8_t *p, uint64_t len) {
-    return afmt_checksum(p, (size_t)len);
+uint64_t afmt__footer_checksum(const uint8_t *p, uint64_t len) {
+    return afmt__checksum(p, (size_t)len);
 }
 
-void afmt_layer_free(afmt_layer *L) {
+void afmt__layer_free(afmt_layer *L) {
     if (!L) return;
     if (L->attrs)
         for (uint64_t i = 0; i < L->n_attrs; i++) free(L->attrs[i].value);
@@ -79,9 +79,9 @@ void afmt_layer_free(afmt_layer *L) {
 
 /* Appends s to the heap and writes its (offset, length) reference at p. */
 static void put_heap_ref(uint8_t *p, afmt_buf *heap, const void *s, size_t n) {
-    afmt_put_u64(p, (uint64_t)heap->len);
-    afmt_put_u64(p + 8, (uint64_t)n);
-    afmt_buf_append(heap, s, n);
+    afmt__put_u64(p, (uint64_t)heap->len);
+    afmt__put_u64(p + 8, (uint64_t)n);
+    afmt__buf_append(heap, s, n);
 }
 
 static int einval(const char *fmt, ...)
@@ -92,7 +92,7 @@ static int einval(const char *fmt, ...)
 static int einval(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    afmt_vfail(NULL, AFMT_EINVAL, fmt, ap);
+    afmt__vfail(NULL, AFMT_EINVAL, fmt, ap);
     va_end(ap);
     return AFMT_EINVAL;
 }
@@ -101,62 +101,62 @@ static int einval(const char *fmt, ...) {
  * of writing a file that cannot be opened. Message in the thread buffer. */
 static int check_encodable(const afmt_layer *L) {
     if (L->flags & ~KNOWN_LAYER_FLAGS)
-        return einval("afmt_footer_encode: unknown layer flags 0x%x", L->flags);
+        return einval("afmt__footer_encode: unknown layer flags 0x%x", L->flags);
     if ((L->flags & AFMT_LAYER_BASE) && (L->prev_offset || L->prev_length))
-        return einval("afmt_footer_encode: a BASE layer with a previous footer");
+        return einval("afmt__footer_encode: a BASE layer with a previous footer");
     for (uint64_t i = 0; i < L->n_arrays; i++) {
         const afmt_array_rec *r = &L->arrays[i];
         size_t nl = strnlen(r->name, AFMT_MAX_NAME + 1);
         if (nl < 1 || nl > AFMT_MAX_NAME)
-            return einval("afmt_footer_encode: array record %llu: name length not in 1..%d", (ull)i,
-                          AFMT_MAX_NAME);
+            return einval("afmt__footer_encode: array record %llu: name length not in 1..%d",
+                          (ull)i, AFMT_MAX_NAME);
         if (r->id == 0 || r->id >= L->next_array_id)
-            return einval("afmt_footer_encode: array record %llu: id %llu not in 1..%llu", (ull)i,
+            return einval("afmt__footer_encode: array record %llu: id %llu not in 1..%llu", (ull)i,
                           (ull)r->id, (ull)L->next_array_id - 1);
         if (r->kind == AFMT_REC_DELETE) continue;
         if (r->kind != AFMT_REC_DEFINE)
-            return einval("afmt_footer_encode: array record %llu: kind %u", (ull)i, r->kind);
-        if (r->ndim < 0 || r->ndim > AFMT_MAX_NDIM || !afmt_dtype_valid((int)r->dtype) ||
+            return einval("afmt__footer_encode: array record %llu: kind %u", (ull)i, r->kind);
+        if (r->ndim < 0 || r->ndim > AFMT_MAX_NDIM || !afmt__dtype_valid((int)r->dtype) ||
             (r->flags & ~KNOWN_ARRAY_FLAGS))
-            return einval("afmt_footer_encode: array \"%s\": ndim %d, dtype %d or flags 0x%x "
+            return einval("afmt__footer_encode: array \"%s\": ndim %d, dtype %d or flags 0x%x "
                           "invalid",
                           r->name, r->ndim, (int)r->dtype, r->flags);
         for (int d = 0; d < r->ndim; d++) {
             size_t dl = strnlen(r->dims[d], AFMT_MAX_DIMNAME + 1);
             if (dl < 1 || dl > AFMT_MAX_DIMNAME || r->shape[d] == 0 || r->chunk[d] == 0 ||
                 r->chunk[d] > r->shape[d])
-                return einval("afmt_footer_encode: array \"%s\": dim %d (name length %zu, shape "
+                return einval("afmt__footer_encode: array \"%s\": dim %d (name length %zu, shape "
                               "%llu, chunk %llu) invalid",
                               r->name, d, dl, (ull)r->shape[d], (ull)r->chunk[d]);
         }
         afmt_grid g;
-        if (afmt_grid_init(&g, r->ndim, r->shape, r->chunk) != AFMT_OK ||
-            afmt_grid_bytes(&g, afmt_dtype_size(r->dtype), NULL, NULL) != AFMT_OK)
-            return einval("afmt_footer_encode: array \"%s\": its bytes or its chunk's bytes "
+        if (afmt__grid_init(&g, r->ndim, r->shape, r->chunk) != AFMT_OK ||
+            afmt__grid_bytes(&g, afmt__dtype_size(r->dtype), NULL, NULL) != AFMT_OK)
+            return einval("afmt__footer_encode: array \"%s\": its bytes or its chunk's bytes "
                           "exceed the limits",
                           r->name);
     }
     for (uint64_t i = 0; i < L->n_blocks; i++) {
         if (L->blocks[i].codec == AFMT_CODEC_NONE &&
             L->blocks[i].stored_size != L->blocks[i].raw_size)
-            return einval("afmt_footer_encode: block %llu: codec 0 with stored size %llu != raw "
+            return einval("afmt__footer_encode: block %llu: codec 0 with stored size %llu != raw "
                           "size %llu",
                           (ull)i, (ull)L->blocks[i].stored_size, (ull)L->blocks[i].raw_size);
         if (L->blocks[i].raw_size > AFMT_MAX_BLOCK_RAW)
-            return einval("afmt_footer_encode: block %llu: raw size %llu exceeds the limit of "
+            return einval("afmt__footer_encode: block %llu: raw size %llu exceeds the limit of "
                           "%llu",
                           (ull)i, (ull)L->blocks[i].raw_size, (ull)AFMT_MAX_BLOCK_RAW);
     }
     for (uint64_t i = 0; i < L->n_chunks; i++) {
         const afmt_chunk_rec *c = &L->chunks[i];
-        if (i > 0 && afmt_chunk_rec_cmp(&L->chunks[i - 1], c) >= 0)
-            return einval("afmt_footer_encode: chunk records %llu and %llu are not strictly "
+        if (i > 0 && afmt__chunk_rec_cmp(&L->chunks[i - 1], c) >= 0)
+            return einval("afmt__footer_encode: chunk records %llu and %llu are not strictly "
                           "sorted by (array id, chunk index)",
                           (ull)i - 1, (ull)i);
         uint64_t end = 0;
-        if (c->block >= L->n_blocks || !afmt_add_ok(c->offset, c->size, &end) ||
+        if (c->block >= L->n_blocks || !afmt__add_ok(c->offset, c->size, &end) ||
             end > L->blocks[c->block].raw_size || c->size == 0)
-            return einval("afmt_footer_encode: chunk record %llu (array %llu, chunk %llu) "
+            return einval("afmt__footer_encode: chunk record %llu (array %llu, chunk %llu) "
                           "points outside its block",
                           (ull)i, (ull)c->array_id, (ull)c->chunk_index);
     }
@@ -164,119 +164,119 @@ static int check_encodable(const afmt_layer *L) {
         const afmt_attr_rec *a = &L->attrs[i];
         size_t kl = strnlen(a->key, AFMT_MAX_NAME + 1);
         uint64_t vb = 0;
-        if (kl < 1 || kl > AFMT_MAX_NAME || !afmt_dtype_valid((int)a->dtype) ||
-            !afmt_mul_ok(a->n, afmt_dtype_size(a->dtype), &vb) || vb > SIZE_MAX ||
+        if (kl < 1 || kl > AFMT_MAX_NAME || !afmt__dtype_valid((int)a->dtype) ||
+            !afmt__mul_ok(a->n, afmt__dtype_size(a->dtype), &vb) || vb > SIZE_MAX ||
             (vb > 0 && !a->value))
-            return einval("afmt_footer_encode: attribute record %llu invalid (key length %zu, "
+            return einval("afmt__footer_encode: attribute record %llu invalid (key length %zu, "
                           "dtype %d, n %llu)",
                           (ull)i, kl, (int)a->dtype, (ull)a->n);
     }
     return AFMT_OK;
 }
 
-int afmt_footer_encode(const afmt_layer *L, afmt_buf *out) {
+int afmt__footer_encode(const afmt_layer *L, afmt_buf *out) {
     int rc = check_encodable(L);
     if (rc != AFMT_OK) return rc;
     afmt_buf arr, att, heap;
-    afmt_buf_init(&arr);
-    afmt_buf_init(&att);
-    afmt_buf_init(&heap);
+    afmt__buf_init(&arr);
+    afmt__buf_init(&att);
+    afmt__buf_init(&heap);
 
     for (uint64_t i = 0; i < L->n_arrays; i++) {
         const afmt_array_rec *r = &L->arrays[i];
         int def = r->kind == AFMT_REC_DEFINE;
         uint32_t ndim = def ? (uint32_t)r->ndim : 0;
         uint8_t rec[ARRAY_REC] = {0};
-        afmt_put_u64(rec + 0, r->id);
-        afmt_put_u32(rec + 8, r->kind);
-        afmt_put_u32(rec + 12, def ? r->flags : 0);
-        afmt_put_u32(rec + 16, def ? (uint32_t)r->dtype : 0);
-        afmt_put_u32(rec + 20, ndim);
+        afmt__put_u64(rec + 0, r->id);
+        afmt__put_u32(rec + 8, r->kind);
+        afmt__put_u32(rec + 12, def ? r->flags : 0);
+        afmt__put_u32(rec + 16, def ? (uint32_t)r->dtype : 0);
+        afmt__put_u32(rec + 20, ndim);
         put_heap_ref(rec + 24, &heap, r->name, strnlen(r->name, AFMT_MAX_NAME));
         /* Only the element's own bytes: the padding is zero whatever the caller left. */
-        if (def) memcpy(rec + 40, r->fill, afmt_dtype_size(r->dtype));
-        afmt_buf_append(&arr, rec, sizeof rec);
+        if (def) memcpy(rec + 40, r->fill, afmt__dtype_size(r->dtype));
+        afmt__buf_append(&arr, rec, sizeof rec);
         for (uint32_t d = 0; d < ndim; d++) {
             uint8_t dim[ARRAY_DIM];
-            afmt_put_u64(dim + 0, r->shape[d]);
-            afmt_put_u64(dim + 8, r->chunk[d]);
+            afmt__put_u64(dim + 0, r->shape[d]);
+            afmt__put_u64(dim + 8, r->chunk[d]);
             put_heap_ref(dim + 16, &heap, r->dims[d], strnlen(r->dims[d], AFMT_MAX_DIMNAME));
-            afmt_buf_append(&arr, dim, sizeof dim);
+            afmt__buf_append(&arr, dim, sizeof dim);
         }
     }
     for (uint64_t i = 0; i < L->n_attrs; i++) {
         const afmt_attr_rec *a = &L->attrs[i];
         uint8_t rec[ATTR_REC] = {0};
-        afmt_put_u64(rec + 0, a->array_id);
+        afmt__put_u64(rec + 0, a->array_id);
         put_heap_ref(rec + 8, &heap, a->key, strnlen(a->key, AFMT_MAX_NAME));
-        afmt_put_u32(rec + 24, (uint32_t)a->dtype);
-        afmt_put_u64(rec + 32, a->n);
-        put_heap_ref(rec + 40, &heap, a->value, (size_t)a->n * afmt_dtype_size(a->dtype));
-        afmt_buf_append(&att, rec, sizeof rec);
+        afmt__put_u32(rec + 24, (uint32_t)a->dtype);
+        afmt__put_u64(rec + 32, a->n);
+        put_heap_ref(rec + 40, &heap, a->value, (size_t)a->n * afmt__dtype_size(a->dtype));
+        afmt__buf_append(&att, rec, sizeof rec);
     }
 
     size_t start = out->len;
     uint8_t h[FH_SIZE] = {0};
     memcpy(h + FH_MAGIC, FOOTER_MAGIC, 8);
-    afmt_put_u32(h + FH_VERSION, AFMT_FORMAT_VERSION);
-    afmt_put_u32(h + FH_HEADER_SIZE, FH_SIZE);
-    afmt_put_u64(h + FH_LAYER_ID, L->layer_id);
-    afmt_put_u64(h + FH_PREV_OFFSET, L->prev_offset);
-    afmt_put_u64(h + FH_PREV_LENGTH, L->prev_length);
-    afmt_put_u64(h + FH_DATA_OFFSET, L->data_offset);
-    afmt_put_u64(h + FH_TIME_NS, L->time_ns);
-    afmt_put_u32(h + FH_NRANKS, L->nranks);
-    afmt_put_u32(h + FH_FLAGS, L->flags);
-    afmt_put_u64(h + FH_NEXT_ARRAY_ID, L->next_array_id);
-    afmt_put_u64(h + FH_N_ARRAYS, L->n_arrays);
-    afmt_put_u64(h + FH_N_BLOCKS, L->n_blocks);
-    afmt_put_u64(h + FH_N_CHUNKS, L->n_chunks);
-    afmt_put_u64(h + FH_N_ATTRS, L->n_attrs);
-    afmt_put_u64(h + FH_ARRAYS_SIZE, (uint64_t)arr.len);
-    afmt_put_u64(h + FH_BLOCKS_SIZE, L->n_blocks * BLOCK_REC);
-    afmt_put_u64(h + FH_CHUNKS_SIZE, L->n_chunks * CHUNK_REC);
-    afmt_put_u64(h + FH_ATTRS_SIZE, (uint64_t)att.len);
-    afmt_put_u64(h + FH_HEAP_SIZE, (uint64_t)heap.len);
-    afmt_put_u32(h + FH_ARRAY_REC_SIZE, ARRAY_REC);
-    afmt_put_u32(h + FH_ARRAY_DIM_SIZE, ARRAY_DIM);
-    afmt_put_u32(h + FH_BLOCK_REC_SIZE, BLOCK_REC);
-    afmt_put_u32(h + FH_CHUNK_REC_SIZE, CHUNK_REC);
-    afmt_put_u32(h + FH_ATTR_REC_SIZE, ATTR_REC);
-    afmt_put_u32(h + FH_FEATURES, 0);
-    afmt_buf_append(out, h, sizeof h);
-    afmt_buf_append(out, arr.data, arr.len);
+    afmt__put_u32(h + FH_VERSION, AFMT_FORMAT_VERSION);
+    afmt__put_u32(h + FH_HEADER_SIZE, FH_SIZE);
+    afmt__put_u64(h + FH_LAYER_ID, L->layer_id);
+    afmt__put_u64(h + FH_PREV_OFFSET, L->prev_offset);
+    afmt__put_u64(h + FH_PREV_LENGTH, L->prev_length);
+    afmt__put_u64(h + FH_DATA_OFFSET, L->data_offset);
+    afmt__put_u64(h + FH_TIME_NS, L->time_ns);
+    afmt__put_u32(h + FH_NRANKS, L->nranks);
+    afmt__put_u32(h + FH_FLAGS, L->flags);
+    afmt__put_u64(h + FH_NEXT_ARRAY_ID, L->next_array_id);
+    afmt__put_u64(h + FH_N_ARRAYS, L->n_arrays);
+    afmt__put_u64(h + FH_N_BLOCKS, L->n_blocks);
+    afmt__put_u64(h + FH_N_CHUNKS, L->n_chunks);
+    afmt__put_u64(h + FH_N_ATTRS, L->n_attrs);
+    afmt__put_u64(h + FH_ARRAYS_SIZE, (uint64_t)arr.len);
+    afmt__put_u64(h + FH_BLOCKS_SIZE, L->n_blocks * BLOCK_REC);
+    afmt__put_u64(h + FH_CHUNKS_SIZE, L->n_chunks * CHUNK_REC);
+    afmt__put_u64(h + FH_ATTRS_SIZE, (uint64_t)att.len);
+    afmt__put_u64(h + FH_HEAP_SIZE, (uint64_t)heap.len);
+    afmt__put_u32(h + FH_ARRAY_REC_SIZE, ARRAY_REC);
+    afmt__put_u32(h + FH_ARRAY_DIM_SIZE, ARRAY_DIM);
+    afmt__put_u32(h + FH_BLOCK_REC_SIZE, BLOCK_REC);
+    afmt__put_u32(h + FH_CHUNK_REC_SIZE, CHUNK_REC);
+    afmt__put_u32(h + FH_ATTR_REC_SIZE, ATTR_REC);
+    afmt__put_u32(h + FH_FEATURES, 0);
+    afmt__buf_append(out, h, sizeof h);
+    afmt__buf_append(out, arr.data, arr.len);
     for (uint64_t i = 0; i < L->n_blocks; i++) {
         const afmt_block_rec *b = &L->blocks[i];
         uint8_t rec[BLOCK_REC];
-        afmt_put_u64(rec + 0, b->offset);
-        afmt_put_u64(rec + 8, b->stored_size);
-        afmt_put_u64(rec + 16, b->raw_size);
-        afmt_put_u64(rec + 24, b->checksum);
-        afmt_put_u32(rec + 32, b->codec);
-        afmt_put_u32(rec + 36, b->rank);
-        afmt_buf_append(out, rec, sizeof rec);
+        afmt__put_u64(rec + 0, b->offset);
+        afmt__put_u64(rec + 8, b->stored_size);
+        afmt__put_u64(rec + 16, b->raw_size);
+        afmt__put_u64(rec + 24, b->checksum);
+        afmt__put_u32(rec + 32, b->codec);
+        afmt__put_u32(rec + 36, b->rank);
+        afmt__buf_append(out, rec, sizeof rec);
     }
     for (uint64_t i = 0; i < L->n_chunks; i++) {
         const afmt_chunk_rec *c = &L->chunks[i];
         uint8_t rec[CHUNK_REC];
-        afmt_put_u64(rec + 0, c->array_id);
-        afmt_put_u64(rec + 8, c->chunk_index);
-        afmt_put_u64(rec + 16, c->block);
-        afmt_put_u64(rec + 24, c->offset);
-        afmt_put_u64(rec + 32, c->size);
-        afmt_buf_append(out, rec, sizeof rec);
+        afmt__put_u64(rec + 0, c->array_id);
+        afmt__put_u64(rec + 8, c->chunk_index);
+        afmt__put_u64(rec + 16, c->block);
+        afmt__put_u64(rec + 24, c->offset);
+        afmt__put_u64(rec + 32, c->size);
+        afmt__buf_append(out, rec, sizeof rec);
     }
-    afmt_buf_append(out, att.data, att.len);
-    afmt_buf_append(out, heap.data, heap.len);
+    afmt__buf_append(out, att.data, att.len);
+    afmt__buf_append(out, heap.data, heap.len);
     int oom = arr.oom || att.oom || heap.oom || out->oom;
-    afmt_buf_free(&arr);
-    afmt_buf_free(&att);
-    afmt_buf_free(&heap);
-    if (oom || afmt_buf_reserve(out, 8) != AFMT_OK) {
+    afmt__buf_free(&arr);
+    afmt__buf_free(&att);
+    afmt__buf_free(&heap);
+    if (oom || afmt__buf_reserve(out, 8) != AFMT_OK) {
         out->len = start; /* leave out as it was, not a half footer */
-        return afmt_fail(NULL, AFMT_ENOMEM, "afmt_footer_encode: out of memory");
+        return afmt__fail(NULL, AFMT_ENOMEM, "afmt__footer_encode: out of memory");
     }
-    afmt_buf_u64(out, afmt_checksum(out->data + start, out->len - start));
+    afmt__buf_u64(out, afmt__checksum(out->data + start, out->len - start));
     return AFMT_OK;
 }
 
@@ -293,7 +293,7 @@ static int fail_at(char *errmsg, uint64_t len, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    return afmt_fail(errmsg, AFMT_ECORRUPT, "layer footer (%llu bytes): %s", (ull)len, tmp);
+    return afmt__fail(errmsg, AFMT_ECORRUPT, "layer footer (%llu bytes): %s", (ull)len, tmp);
 }
 
 typedef struct {
@@ -306,10 +306,10 @@ typedef struct {
  * static description of the problem; *flen gets the length for the message. */
 static const char *heap_str(const heap_t *hp, const uint8_t *ref, char *dst, size_t max,
                             uint64_t *flen) {
-    uint64_t off = afmt_get_u64(ref), n = afmt_get_u64(ref + 8), end = 0;
+    uint64_t off = afmt__get_u64(ref), n = afmt__get_u64(ref + 8), end = 0;
     *flen = n;
     if (n < 1 || n > max) return "length out of range";
-    if (!afmt_add_ok(off, n, &end) || end > hp->size) return "outside the heap";
+    if (!afmt__add_ok(off, n, &end) || end > hp->size) return "outside the heap";
     if (memchr(hp->heap + off, 0, (size_t)n)) return "contains a NUL byte";
     memcpy(dst, hp->heap + off, (size_t)n);
     dst[n] = '\0';
@@ -340,26 +340,26 @@ static int decode_header(footer_dec *d) {
     if (len > SIZE_MAX) return BAD("does not fit in memory");
     /* The checksum first: after it, damage can only come from a faulty writer, and the
      * structural checks below say precisely what it got wrong. */
-    uint64_t stored = afmt_get_u64(p + len - 8), computed = afmt_checksum(p, (size_t)(len - 8));
+    uint64_t stored = afmt__get_u64(p + len - 8), computed = afmt__checksum(p, (size_t)(len - 8));
     if (stored != computed)
         return BAD("bad checksum (stored 0x%016llx, computed 0x%016llx)", (ull)stored,
                    (ull)computed);
     if (memcmp(p + FH_MAGIC, FOOTER_MAGIC, 8) != 0) return BAD("bad magic");
-    uint32_t version = afmt_get_u32(p + FH_VERSION);
+    uint32_t version = afmt__get_u32(p + FH_VERSION);
     if (version > AFMT_FORMAT_VERSION)
-        return afmt_fail(d->errmsg, AFMT_EVERSION,
-                         "layer footer (%llu bytes): format version %u is newer than this "
-                         "reader's %d",
-                         (ull)len, version, AFMT_FORMAT_VERSION);
+        return afmt__fail(d->errmsg, AFMT_EVERSION,
+                          "layer footer (%llu bytes): format version %u is newer than this "
+                          "reader's %d",
+                          (ull)len, version, AFMT_FORMAT_VERSION);
     if (version == 0) return BAD("bad version 0");
-    d->hsize = afmt_get_u32(p + FH_HEADER_SIZE);
+    d->hsize = afmt__get_u32(p + FH_HEADER_SIZE);
     if (d->hsize < FH_SIZE || d->hsize > len - 8)
         return BAD("header size %u not in %d..%llu", d->hsize, FH_SIZE, (ull)(len - 8));
-    d->arec = afmt_get_u32(p + FH_ARRAY_REC_SIZE);
-    d->adim = afmt_get_u32(p + FH_ARRAY_DIM_SIZE);
-    d->brec = afmt_get_u32(p + FH_BLOCK_REC_SIZE);
-    d->crec = afmt_get_u32(p + FH_CHUNK_REC_SIZE);
-    d->trec = afmt_get_u32(p + FH_ATTR_REC_SIZE);
+    d->arec = afmt__get_u32(p + FH_ARRAY_REC_SIZE);
+    d->adim = afmt__get_u32(p + FH_ARRAY_DIM_SIZE);
+    d->brec = afmt__get_u32(p + FH_BLOCK_REC_SIZE);
+    d->crec = afmt__get_u32(p + FH_CHUNK_REC_SIZE);
+    d->trec = afmt__get_u32(p + FH_ATTR_REC_SIZE);
     if (d->arec < ARRAY_REC) return BAD("array record size %u < %d", d->arec, ARRAY_REC);
     if (d->adim < ARRAY_DIM) return BAD("array dim record size %u < %d", d->adim, ARRAY_DIM);
     if (d->brec < BLOCK_REC) return BAD("block record size %u < %d", d->brec, BLOCK_REC);
@@ -373,29 +373,29 @@ static int decode_header(footer_dec *d) {
  * allocated, so a damaged count can never ask for an absurd allocation. */
 static int decode_sections(footer_dec *d) {
     const uint8_t *p = d->p;
-    d->na = afmt_get_u64(p + FH_N_ARRAYS);
-    d->nb = afmt_get_u64(p + FH_N_BLOCKS);
-    d->nc = afmt_get_u64(p + FH_N_CHUNKS);
-    d->nt = afmt_get_u64(p + FH_N_ATTRS);
-    uint64_t sa = afmt_get_u64(p + FH_ARRAYS_SIZE), sb = afmt_get_u64(p + FH_BLOCKS_SIZE);
-    uint64_t sc = afmt_get_u64(p + FH_CHUNKS_SIZE), st = afmt_get_u64(p + FH_ATTRS_SIZE);
-    uint64_t sh = afmt_get_u64(p + FH_HEAP_SIZE), v = 0;
-    if (!afmt_mul_ok(d->nb, d->brec, &v) || v != sb)
+    d->na = afmt__get_u64(p + FH_N_ARRAYS);
+    d->nb = afmt__get_u64(p + FH_N_BLOCKS);
+    d->nc = afmt__get_u64(p + FH_N_CHUNKS);
+    d->nt = afmt__get_u64(p + FH_N_ATTRS);
+    uint64_t sa = afmt__get_u64(p + FH_ARRAYS_SIZE), sb = afmt__get_u64(p + FH_BLOCKS_SIZE);
+    uint64_t sc = afmt__get_u64(p + FH_CHUNKS_SIZE), st = afmt__get_u64(p + FH_ATTRS_SIZE);
+    uint64_t sh = afmt__get_u64(p + FH_HEAP_SIZE), v = 0;
+    if (!afmt__mul_ok(d->nb, d->brec, &v) || v != sb)
         return BAD("block section size %llu != %llu blocks * %u bytes", (ull)sb, (ull)d->nb,
                    d->brec);
-    if (!afmt_mul_ok(d->nc, d->crec, &v) || v != sc)
+    if (!afmt__mul_ok(d->nc, d->crec, &v) || v != sc)
         return BAD("chunk section size %llu != %llu chunks * %u bytes", (ull)sc, (ull)d->nc,
                    d->crec);
-    if (!afmt_mul_ok(d->nt, d->trec, &v) || v != st)
+    if (!afmt__mul_ok(d->nt, d->trec, &v) || v != st)
         return BAD("attribute section size %llu != %llu attributes * %u bytes", (ull)st, (ull)d->nt,
                    d->trec);
-    if (!afmt_mul_ok(d->na, d->arec, &v) || v > sa)
+    if (!afmt__mul_ok(d->na, d->arec, &v) || v > sa)
         return BAD("array section size %llu < %llu arrays * %u bytes", (ull)sa, (ull)d->na,
                    d->arec);
     uint64_t total = d->hsize;
-    if (!afmt_add_ok(total, sa, &total) || !afmt_add_ok(total, sb, &total) ||
-        !afmt_add_ok(total, sc, &total) || !afmt_add_ok(total, st, &total) ||
-        !afmt_add_ok(total, sh, &total) || !afmt_add_ok(total, 8, &total) || total != d->len)
+    if (!afmt__add_ok(total, sa, &total) || !afmt__add_ok(total, sb, &total) ||
+        !afmt__add_ok(total, sc, &total) || !afmt__add_ok(total, st, &total) ||
+        !afmt__add_ok(total, sh, &total) || !afmt__add_ok(total, 8, &total) || total != d->len)
         return BAD("header %u + sections %llu + %llu + %llu + %llu + heap %llu + checksum 8 "
                    "does not equal the footer length",
                    d->hsize, (ull)sa, (ull)sb, (ull)sc, (ull)st, (ull)sh);
@@ -412,14 +412,14 @@ static int decode_sections(footer_dec *d) {
 /* The layer's own fields (id, chain pointer, data offset, ranks, flags). */
 static int decode_layer(footer_dec *d, afmt_layer *L) {
     const uint8_t *p = d->p;
-    L->layer_id = afmt_get_u64(p + FH_LAYER_ID);
-    L->prev_offset = afmt_get_u64(p + FH_PREV_OFFSET);
-    L->prev_length = afmt_get_u64(p + FH_PREV_LENGTH);
-    L->data_offset = afmt_get_u64(p + FH_DATA_OFFSET);
-    L->time_ns = afmt_get_u64(p + FH_TIME_NS);
-    L->nranks = afmt_get_u32(p + FH_NRANKS);
-    L->flags = afmt_get_u32(p + FH_FLAGS);
-    L->next_array_id = afmt_get_u64(p + FH_NEXT_ARRAY_ID);
+    L->layer_id = afmt__get_u64(p + FH_LAYER_ID);
+    L->prev_offset = afmt__get_u64(p + FH_PREV_OFFSET);
+    L->prev_length = afmt__get_u64(p + FH_PREV_LENGTH);
+    L->data_offset = afmt__get_u64(p + FH_DATA_OFFSET);
+    L->time_ns = afmt__get_u64(p + FH_TIME_NS);
+    L->nranks = afmt__get_u32(p + FH_NRANKS);
+    L->flags = afmt__get_u32(p + FH_FLAGS);
+    L->next_array_id = afmt__get_u64(p + FH_NEXT_ARRAY_ID);
     /* features (compatible extensions) and the reserved bytes are ignored by design. */
     if (L->flags & ~KNOWN_LAYER_FLAGS) return BAD("unknown layer flags 0x%x", L->flags);
     if (L->nranks == 0) return BAD("nranks is 0");
@@ -431,8 +431,8 @@ static int decode_layer(footer_dec *d, afmt_layer *L) {
                    (ull)L->prev_length);
     uint64_t e = 0;
     if (L->prev_length != 0 &&
-        (L->prev_offset < AFMT_SUPER_REGION || !afmt_add_ok(L->prev_offset, L->prev_length, &e) ||
-         !afmt_add_ok(e, AFMT_TRAILER_SIZE, &e) || e > L->data_offset))
+        (L->prev_offset < AFMT_SUPER_REGION || !afmt__add_ok(L->prev_offset, L->prev_length, &e) ||
+         !afmt__add_ok(e, AFMT_TRAILER_SIZE, &e) || e > L->data_offset))
         return BAD("previous footer at %llu, length %llu (plus trailer) does not end before "
                    "data_offset %llu",
                    (ull)L->prev_offset, (ull)L->prev_length, (ull)L->data_offset);
@@ -450,10 +450,10 @@ static int alloc_records(footer_dec *d, afmt_layer *L) {
         (d->nb && !(L->blocks = calloc((size_t)d->nb, sizeof *L->blocks))) ||
         (d->nc && !(L->chunks = calloc((size_t)d->nc, sizeof *L->chunks))) ||
         (d->nt && !(L->attrs = calloc((size_t)d->nt, sizeof *L->attrs))))
-        return afmt_fail(d->errmsg, AFMT_ENOMEM,
-                         "layer footer (%llu bytes): out of memory for %llu "
-                         "arrays, %llu blocks, %llu chunks, %llu attributes",
-                         (ull)d->len, (ull)d->na, (ull)d->nb, (ull)d->nc, (ull)d->nt);
+        return afmt__fail(d->errmsg, AFMT_ENOMEM,
+                          "layer footer (%llu bytes): out of memory for %llu "
+                          "arrays, %llu blocks, %llu chunks, %llu attributes",
+                          (ull)d->len, (ull)d->na, (ull)d->nb, (ull)d->nc, (ull)d->nt);
     L->n_arrays = d->na;
     L->n_blocks = d->nb;
     L->n_chunks = d->nc;
@@ -466,8 +466,8 @@ static int decode_dims(const footer_dec *d, uint64_t i, afmt_array_rec *r, uint6
     uint64_t nelem = 1, flen = 0;
     for (int k = 0; k < r->ndim; k++) {
         const uint8_t *dq = d->p + *pos;
-        r->shape[k] = afmt_get_u64(dq);
-        r->chunk[k] = afmt_get_u64(dq + 8);
+        r->shape[k] = afmt__get_u64(dq);
+        r->chunk[k] = afmt__get_u64(dq + 8);
         const char *why = heap_str(&d->hp, dq + 16, r->dims[k], AFMT_MAX_DIMNAME, &flen);
         if (why)
             return BAD("array record %llu (\"%s\"): dim %d name (length %llu) %s", (ull)i, r->name,
@@ -476,17 +476,17 @@ static int decode_dims(const footer_dec *d, uint64_t i, afmt_array_rec *r, uint6
             return BAD("array record %llu (\"%s\"): dim %d has shape %llu, chunk %llu "
                        "(need 1 <= chunk <= shape)",
                        (ull)i, r->name, k, (ull)r->shape[k], (ull)r->chunk[k]);
-        if (!afmt_mul_ok(nelem, r->shape[k], &nelem))
+        if (!afmt__mul_ok(nelem, r->shape[k], &nelem))
             return BAD("array record %llu (\"%s\"): element count overflows u64 at dim %d", (ull)i,
                        r->name, k);
         *pos += d->adim;
     }
     afmt_grid g;
     uint64_t abytes = 0, cbytes = 0;
-    size_t es = afmt_dtype_size(r->dtype);
-    if (afmt_grid_init(&g, r->ndim, r->shape, r->chunk) != AFMT_OK ||
-        afmt_grid_bytes(&g, es, &abytes, &cbytes) != AFMT_OK) {
-        if (!afmt_mul_ok(nelem, es, &abytes))
+    size_t es = afmt__dtype_size(r->dtype);
+    if (afmt__grid_init(&g, r->ndim, r->shape, r->chunk) != AFMT_OK ||
+        afmt__grid_bytes(&g, es, &abytes, &cbytes) != AFMT_OK) {
+        if (!afmt__mul_ok(nelem, es, &abytes))
             return BAD("array record %llu (\"%s\"): %llu elements of %zu bytes overflow u64",
                        (ull)i, r->name, (ull)nelem, es);
         return BAD("array record %llu (\"%s\"): a chunk of %llu bytes exceeds the limit of "
@@ -506,10 +506,10 @@ static int decode_array(const footer_dec *d, const afmt_layer *L, uint64_t i, ui
                    "past the array section",
                    (ull)i, d->arec, (ull)*pos);
     const uint8_t *q = d->p + *pos;
-    r->id = afmt_get_u64(q);
-    r->kind = afmt_get_u32(q + 8);
-    r->flags = afmt_get_u32(q + 12);
-    uint32_t dtype = afmt_get_u32(q + 16), ndim = afmt_get_u32(q + 20);
+    r->id = afmt__get_u64(q);
+    r->kind = afmt__get_u32(q + 8);
+    r->flags = afmt__get_u32(q + 12);
+    uint32_t dtype = afmt__get_u32(q + 16), ndim = afmt__get_u32(q + 20);
     memcpy(r->fill, q + 40, 8);
     uint64_t flen = 0;
     const char *why = heap_str(&d->hp, q + 24, r->name, AFMT_MAX_NAME, &flen);
@@ -529,7 +529,7 @@ static int decode_array(const footer_dec *d, const afmt_layer *L, uint64_t i, ui
                    "section",
                    (ull)i, r->name, ndim, d->adim);
     r->ndim = (int)ndim;
-    r->dtype = (afmt_dtype)(afmt_dtype_valid((int)dtype) ? dtype : 0);
+    r->dtype = (afmt_dtype)(afmt__dtype_valid((int)dtype) ? dtype : 0);
     if (r->kind == AFMT_REC_DELETE) {
         static const uint8_t zero[8] = {0};
         if (ndim != 0 || dtype != 0 || r->flags != 0 || memcmp(r->fill, zero, 8) != 0)
@@ -540,11 +540,11 @@ static int decode_array(const footer_dec *d, const afmt_layer *L, uint64_t i, ui
     }
     if (r->kind != AFMT_REC_DEFINE)
         return BAD("array record %llu (\"%s\"): unknown kind %u", (ull)i, r->name, r->kind);
-    if (!afmt_dtype_valid((int)dtype))
+    if (!afmt__dtype_valid((int)dtype))
         return BAD("array record %llu (\"%s\"): invalid dtype %u", (ull)i, r->name, dtype);
     if (r->flags & ~KNOWN_ARRAY_FLAGS)
         return BAD("array record %llu (\"%s\"): unknown flags 0x%x", (ull)i, r->name, r->flags);
-    for (size_t k = afmt_dtype_size(r->dtype); k < 8; k++)
+    for (size_t k = afmt__dtype_size(r->dtype); k < 8; k++)
         if (r->fill[k])
             return BAD("array record %llu (\"%s\"): fill value padding byte %zu is 0x%02x, "
                        "not 0",
@@ -568,14 +568,14 @@ static int decode_blocks(const footer_dec *d, afmt_layer *L) {
     for (uint64_t i = 0; i < d->nb; i++) {
         const uint8_t *q = d->p + d->o_blk + i * d->brec;
         afmt_block_rec *b = &L->blocks[i];
-        b->offset = afmt_get_u64(q);
-        b->stored_size = afmt_get_u64(q + 8);
-        b->raw_size = afmt_get_u64(q + 16);
-        b->checksum = afmt_get_u64(q + 24);
-        b->codec = afmt_get_u32(q + 32); /* any id: an unknown codec fails at read time */
-        b->rank = afmt_get_u32(q + 36);
+        b->offset = afmt__get_u64(q);
+        b->stored_size = afmt__get_u64(q + 8);
+        b->raw_size = afmt__get_u64(q + 16);
+        b->checksum = afmt__get_u64(q + 24);
+        b->codec = afmt__get_u32(q + 32); /* any id: an unknown codec fails at read time */
+        b->rank = afmt__get_u32(q + 36);
         uint64_t e = 0;
-        if (b->offset < L->data_offset || !afmt_add_ok(b->offset, b->stored_size, &e))
+        if (b->offset < L->data_offset || !afmt__add_ok(b->offset, b->stored_size, &e))
             return BAD("block record %llu: offset %llu + stored size %llu is not inside the "
                        "file after data_offset %llu",
                        (ull)i, (ull)b->offset, (ull)b->stored_size, (ull)L->data_offset);
@@ -596,15 +596,15 @@ static int decode_chunks(const footer_dec *d, afmt_layer *L) {
     for (uint64_t i = 0; i < d->nc; i++) {
         const uint8_t *q = d->p + d->o_chk + i * d->crec;
         afmt_chunk_rec *c = &L->chunks[i];
-        c->array_id = afmt_get_u64(q);
-        c->chunk_index = afmt_get_u64(q + 8);
-        c->block = afmt_get_u64(q + 16);
-        c->offset = afmt_get_u64(q + 24);
-        c->size = afmt_get_u64(q + 32);
+        c->array_id = afmt__get_u64(q);
+        c->chunk_index = afmt__get_u64(q + 8);
+        c->block = afmt__get_u64(q + 16);
+        c->offset = afmt__get_u64(q + 24);
+        c->size = afmt__get_u64(q + 32);
         if (c->array_id == 0 || c->array_id >= L->next_array_id)
             return BAD("chunk record %llu: array id %llu not in 1..next_array_id-1 = %llu", (ull)i,
                        (ull)c->array_id, (ull)(L->next_array_id - 1));
-        if (i > 0 && afmt_chunk_rec_cmp(&L->chunks[i - 1], c) >= 0)
+        if (i > 0 && afmt__chunk_rec_cmp(&L->chunks[i - 1], c) >= 0)
             return BAD("chunk record %llu (array %llu, chunk %llu) does not sort strictly "
                        "after record %llu (array %llu, chunk %llu)",
                        (ull)i, (ull)c->array_id, (ull)c->chunk_index, (ull)(i - 1),
@@ -613,7 +613,7 @@ static int decode_chunks(const footer_dec *d, afmt_layer *L) {
             return BAD("chunk record %llu references block %llu of %llu", (ull)i, (ull)c->block,
                        (ull)d->nb);
         uint64_t e = 0;
-        if (c->size == 0 || !afmt_add_ok(c->offset, c->size, &e) ||
+        if (c->size == 0 || !afmt__add_ok(c->offset, c->size, &e) ||
             e > L->blocks[c->block].raw_size)
             return BAD("chunk record %llu: bytes [%llu, +%llu) are not inside block %llu of "
                        "raw size %llu",
@@ -626,7 +626,7 @@ static int decode_chunks(const footer_dec *d, afmt_layer *L) {
 /* One attribute record: key, owner, dtype, and its value copied out of the heap. */
 static int decode_attr(const footer_dec *d, const afmt_layer *L, uint64_t i, afmt_attr_rec *a) {
     const uint8_t *q = d->p + d->o_att + i * d->trec;
-    a->array_id = afmt_get_u64(q);
+    a->array_id = afmt__get_u64(q);
     uint64_t flen = 0;
     const char *why = heap_str(&d->hp, q + 8, a->key, AFMT_MAX_NAME, &flen);
     if (why) return BAD("attribute record %llu: key (length %llu) %s", (ull)i, (ull)flen, why);
@@ -634,30 +634,30 @@ static int decode_attr(const footer_dec *d, const afmt_layer *L, uint64_t i, afm
         a->array_id >= L->next_array_id)
         return BAD("attribute record %llu (\"%s\"): array id %llu not in 1..%llu", (ull)i, a->key,
                    (ull)a->array_id, (ull)(L->next_array_id - 1));
-    uint32_t dtype = afmt_get_u32(q + 24);
-    if (!afmt_dtype_valid((int)dtype))
+    uint32_t dtype = afmt__get_u32(q + 24);
+    if (!afmt__dtype_valid((int)dtype))
         return BAD("attribute record %llu (\"%s\"): invalid dtype %u", (ull)i, a->key, dtype);
     a->dtype = (afmt_dtype)dtype;
-    a->n = afmt_get_u64(q + 32);
-    uint64_t voff = afmt_get_u64(q + 40), vlen = afmt_get_u64(q + 48), want = 0, e = 0;
-    if (!afmt_mul_ok(a->n, afmt_dtype_size(a->dtype), &want) || vlen != want)
+    a->n = afmt__get_u64(q + 32);
+    uint64_t voff = afmt__get_u64(q + 40), vlen = afmt__get_u64(q + 48), want = 0, e = 0;
+    if (!afmt__mul_ok(a->n, afmt__dtype_size(a->dtype), &want) || vlen != want)
         return BAD("attribute record %llu (\"%s\"): %llu values of %s need %llu bytes, not "
                    "%llu",
-                   (ull)i, a->key, (ull)a->n, afmt_dtype_name(a->dtype),
-                   (ull)(a->n * afmt_dtype_size(a->dtype)), (ull)vlen);
-    if (!afmt_add_ok(voff, vlen, &e) || e > d->sh)
+                   (ull)i, a->key, (ull)a->n, afmt__dtype_name(a->dtype),
+                   (ull)(a->n * afmt__dtype_size(a->dtype)), (ull)vlen);
+    if (!afmt__add_ok(voff, vlen, &e) || e > d->sh)
         return BAD("attribute record %llu (\"%s\"): value [%llu, +%llu) outside the heap of "
                    "%llu bytes",
                    (ull)i, a->key, (ull)voff, (ull)vlen, (ull)d->sh);
     if (vlen) {
         if (!(a->value = malloc((size_t)vlen)))
-            return afmt_fail(d->errmsg, AFMT_ENOMEM, "layer footer: out of memory");
+            return afmt__fail(d->errmsg, AFMT_ENOMEM, "layer footer: out of memory");
         memcpy(a->value, d->hp.heap + voff, (size_t)vlen);
     }
     return AFMT_OK;
 }
 
-int afmt_footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errmsg) {
+int afmt__footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errmsg) {
     memset(L, 0, sizeof *L);
     footer_dec d;
     memset(&d, 0, sizeof d);
@@ -672,6 +672,6 @@ int afmt_footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errm
     if (rc == AFMT_OK) rc = decode_blocks(&d, L);
     if (rc == AFMT_OK) rc = decode_chunks(&d, L);
     for (uint64_t i = 0; rc == AFMT_OK && i < d.nt; i++) rc = decode_attr(&d, L, i, &L->attrs[i]);
-    if (rc != AFMT_OK) afmt_layer_free(L);
+    if (rc != AFMT_OK) afmt__layer_free(L);
     return rc;
 }

@@ -82,18 +82,18 @@ typedef struct {
  * Returns AFMT_OK or AFMT_ENOMEM; AFMT_EINVAL (message in the thread buffer, out
  * unchanged) for a layer the decoder would reject: bad name/dim name length, ndim, dtype,
  * flags, id >= next_array_id, unsorted chunks, a chunk outside its block. */
-int afmt_footer_encode(const afmt_layer *L, afmt_buf *out);
+int afmt__footer_encode(const afmt_layer *L, afmt_buf *out);
 /* Decodes and validates a whole footer (checksum, magic, version, every count, bound,
  * string, dtype, ndim, chunk order and chunk-to-block reference). On failure L is left
  * empty and errmsg says what is wrong: AFMT_ECORRUPT, AFMT_EVERSION, AFMT_ENOMEM. */
-int afmt_footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errmsg);
+int afmt__footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errmsg);
 /* The footer_checksum of the superblock slot and of the trailer: XXH3-64 of all len bytes
  * of the encoded footer (its own trailing checksum included). Same as
- * afmt_checksum(p, len); named so that writers and readers agree on it. */
-uint64_t afmt_footer_checksum(const uint8_t *p, uint64_t len);
+ * afmt__checksum(p, len); named so that writers and readers agree on it. */
+uint64_t afmt__footer_checksum(const uint8_t *p, uint64_t len);
 /* Frees what L owns and zeroes it. */
-void afmt_layer_free(afmt_layer *L);
+void afmt__layer_free(afmt_layer *L);
 /* qsort comparator for afmt_chunk_rec by (array_id, chunk_index). */
-int afmt_chunk_rec_cmp(const void *a, const void *b);
+int afmt__chunk_rec_cmp(const void *a, const void *b);
 
 #endif

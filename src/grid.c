@@ -5,7 +5,7 @@
 
 #include "util.h"
 
-int afmt_grid_init(afmt_grid *g, int ndim, const uint64_t *shape, const uint64_t *chunk) {
+int afmt__grid_init(afmt_grid *g, int ndim, const uint64_t *shape, const uint64_t *chunk) {
     if (!g || ndim < 0 || ndim > AFMT_MAX_NDIM) return AFMT_EINVAL;
     if (ndim > 0 && (!shape || !chunk)) return AFMT_EINVAL;
     afmt_grid t;
@@ -18,16 +18,16 @@ int afmt_grid_init(afmt_grid *g, int ndim, const uint64_t *shape, const uint64_t
         t.chunk[d] = chunk[d];
         /* Written so that it cannot overflow, unlike (shape + chunk - 1) / chunk. */
         t.nchunk[d] = shape[d] / chunk[d] + (shape[d] % chunk[d] != 0);
-        if (!afmt_mul_ok(nelem, shape[d], &nelem) || !afmt_mul_ok(nch, t.nchunk[d], &nch))
+        if (!afmt__mul_ok(nelem, shape[d], &nelem) || !afmt__mul_ok(nch, t.nchunk[d], &nch))
             return AFMT_EINVAL;
     }
     *g = t;
     return AFMT_OK;
 }
 
-int afmt_grid_bytes(const afmt_grid *g, size_t esize, uint64_t *array_bytes,
-                    uint64_t *chunk_bytes) {
-    /* afmt_grid_init made sure the element count fits; chunk[d] <= shape[d], so the
+int afmt__grid_bytes(const afmt_grid *g, size_t esize, uint64_t *array_bytes,
+                     uint64_t *chunk_bytes) {
+    /* afmt__grid_init made sure the element count fits; chunk[d] <= shape[d], so the
      * chunk's element count fits too. Only the products with esize can overflow. */
     uint64_t nelem = 1, celem = 1, ab = 0, cb = 0;
     for (int d = 0; d < g->ndim; d++) {
@@ -35,11 +35,11 @@ int afmt_grid_bytes(const afmt_grid *g, size_t esize, uint64_t *array_bytes,
         celem *= g->chunk[d];
     }
     int ok = esize > 0;
-    if (!afmt_mul_ok(nelem, esize, &ab))
+    if (!afmt__mul_ok(nelem, esize, &ab))
         ok = 0;
     else if (array_bytes)
         *array_bytes = ab;
-    if (!afmt_mul_ok(celem, esize, &cb))
+    if (!afmt__mul_ok(celem, esize, &cb))
         ok = 0;
     else if (chunk_bytes)
         *chunk_bytes = cb;
@@ -47,27 +47,27 @@ int afmt_grid_bytes(const afmt_grid *g, size_t esize, uint64_t *array_bytes,
     return ok ? AFMT_OK : AFMT_EINVAL;
 }
 
-uint64_t afmt_grid_nchunks(const afmt_grid *g) {
+uint64_t afmt__grid_nchunks(const afmt_grid *g) {
     uint64_t n = 1;
     for (int d = 0; d < g->ndim; d++) n *= g->nchunk[d];
     return n;
 }
 
-uint64_t afmt_grid_chunk_index(const afmt_grid *g, const uint64_t *ccoord) {
+uint64_t afmt__grid_chunk_index(const afmt_grid *g, const uint64_t *ccoord) {
     uint64_t idx = 0;
     for (int d = 0; d < g->ndim; d++) idx = idx * g->nchunk[d] + ccoord[d];
     return idx;
 }
 
-void afmt_grid_chunk_coord(const afmt_grid *g, uint64_t index, uint64_t *ccoord) {
+void afmt__grid_chunk_coord(const afmt_grid *g, uint64_t index, uint64_t *ccoord) {
     for (int d = g->ndim - 1; d >= 0; d--) {
         ccoord[d] = index % g->nchunk[d];
         index /= g->nchunk[d];
     }
 }
 
-uint64_t afmt_grid_chunk_box(const afmt_grid *g, const uint64_t *ccoord, uint64_t *origin,
-                             uint64_t *extent) {
+uint64_t afmt__grid_chunk_box(const afmt_grid *g, const uint64_t *ccoord, uint64_t *origin,
+                              uint64_t *extent) {
     uint64_t n = 1;
     for (int d = 0; d < g->ndim; d++) {
         uint64_t o = ccoord[d] * g->chunk[d];
@@ -80,15 +80,15 @@ uint64_t afmt_grid_chunk_box(const afmt_grid *g, const uint64_t *ccoord, uint64_
     return n;
 }
 
-void afmt_grid_iter_init(afmt_grid_iter *it, const afmt_grid *g, const uint64_t *start,
-                         const uint64_t *count) {
+void afmt__grid_iter_init(afmt_grid_iter *it, const afmt_grid *g, const uint64_t *start,
+                          const uint64_t *count) {
     memset(it, 0, sizeof *it);
     it->g = g;
     for (int d = 0; d < g->ndim; d++) {
         uint64_t end;
         /* Empty or out-of-grid hyperslabs touch no chunk (callers validate regions and
          * report errors themselves; this only keeps the iterator safe). */
-        if (count[d] == 0 || !afmt_add_ok(start[d], count[d], &end) || end > g->shape[d]) {
+        if (count[d] == 0 || !afmt__add_ok(start[d], count[d], &end) || end > g->shape[d]) {
             it->done = 1;
             return;
         }
@@ -99,7 +99,7 @@ void afmt_grid_iter_init(afmt_grid_iter *it, const afmt_grid *g, const uint64_t 
     }
 }
 
-int afmt_grid_iter_next(afmt_grid_iter *it) {
+int afmt__grid_iter_next(afmt_grid_iter *it) {
     const afmt_grid *g = it->g;
     if (it->done) return 0;
     if (!it->started) {
@@ -120,8 +120,8 @@ int afmt_grid_iter_next(afmt_grid_iter *it) {
             return 0;
         }
     }
-    it->index = afmt_grid_chunk_index(g, it->ccoord);
-    it->nelems = afmt_grid_chunk_box(g, it->ccoord, it->origin, it->extent);
+    it->index = afmt__grid_chunk_index(g, it->ccoord);
+    it->nelems = afmt__grid_chunk_box(g, it->ccoord, it->origin, it->extent);
     it->full = 1;
     for (int d = 0; d < g->ndim; d++) {
         uint64_t lo = it->start[d] > it->origin[d] ? it->start[d] : it->origin[d];
@@ -173,9 +173,9 @@ static int reduce_box(int ndim, const uint64_t *count, const uint64_t *a_shape,
     return nr;
 }
 
-void afmt_box_copy(int ndim, size_t esize, const uint64_t *count, void *dst,
-                   const uint64_t *dst_shape, const uint64_t *dst_start, const void *src,
-                   const uint64_t *src_shape, const uint64_t *src_start) {
+void afmt__box_copy(int ndim, size_t esize, const uint64_t *count, void *dst,
+                    const uint64_t *dst_shape, const uint64_t *dst_start, const void *src,
+                    const uint64_t *src_shape, const uint64_t *src_start) {
     uint8_t *d8 = dst;
     const uint8_t *s8 = src;
     uint64_t soff, doff, rc[AFMT_MAX_NDIM], rss[AFMT_MAX_NDIM], rds[AFMT_MAX_NDIM];
@@ -241,9 +241,9 @@ void afmt_box_copy(int ndim, size_t esize, const uint64_t *count, void *dst,
 
 #undef STRIDED
 
-void afmt_box_runs(int ndim, const uint64_t *count, const uint64_t *a_shape,
-                   const uint64_t *a_start, const uint64_t *b_shape, const uint64_t *b_start,
-                   afmt_run_fn fn, void *ctx) {
+void afmt__box_runs(int ndim, const uint64_t *count, const uint64_t *a_shape,
+                    const uint64_t *a_start, const uint64_t *b_shape, const uint64_t *b_start,
+                    afmt_run_fn fn, void *ctx) {
     uint64_t aoff, boff, rc[AFMT_MAX_NDIM], ra[AFMT_MAX_NDIM], rb[AFMT_MAX_NDIM];
     int nr = reduce_box(ndim, count, a_shape, a_start, b_shape, b_start, &aoff, &boff, rc, ra, rb);
     if (nr < 0) return;
@@ -269,8 +269,8 @@ void afmt_box_runs(int ndim, const uint64_t *count, const uint64_t *a_shape,
     }
 }
 
-int afmt_box_overlap(int ndim, const uint64_t *a0, const uint64_t *ac, const uint64_t *b0,
-                     const uint64_t *bc) {
+int afmt__box_overlap(int ndim, const uint64_t *a0, const uint64_t *ac, const uint64_t *b0,
+                      const uint64_t *bc) {
     for (int d = 0; d < ndim; d++) {
         if (ac[d] == 0 || bc[d] == 0) return 0;
         /* a0 < b0 + bc && b0 < a0 + ac, written without the additions' overflow. */

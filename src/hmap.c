@@ -58,16 +58,16 @@ static int fits(uint64_t used, uint64_t cap) {
     return used <= cap / 10 * 7 + cap % 10 * 7 / 10;
 }
 
-void afmt_hmap_init(afmt_hmap *m) {
+void afmt__hmap_init(afmt_hmap *m) {
     memset(m, 0, sizeof *m);
 }
 
-void afmt_hmap_free(afmt_hmap *m) {
+void afmt__hmap_free(afmt_hmap *m) {
     free(m->slots);
     memset(m, 0, sizeof *m);
 }
 
-void afmt_hmap_clear(afmt_hmap *m) {
+void afmt__hmap_clear(afmt_hmap *m) {
     if (m->slots) memset(m->slots, 0, (size_t)m->cap * sizeof *m->slots);
     m->count = 0;
     m->tombs = 0;
@@ -95,7 +95,7 @@ static int rehash(afmt_hmap *m, uint64_t cap) {
 }
 
 /* Makes room for n more entries without a later rehash. */
-int afmt_hmap_reserve(afmt_hmap *m, uint64_t n) {
+int afmt__hmap_reserve(afmt_hmap *m, uint64_t n) {
     if (n > UINT64_MAX / 2 - m->count) return AFMT_ENOMEM;
     if (m->cap && fits(m->count + m->tombs + n, m->cap)) return AFMT_OK;
     uint64_t cap = HMAP_MIN_CAP;
@@ -129,7 +129,7 @@ static uint64_t find(const afmt_hmap *m, uint64_t k1, uint64_t k2, int *found,
     }
 }
 
-int afmt_hmap_put(afmt_hmap *m, uint64_t k1, uint64_t k2, uint64_t val) {
+int afmt__hmap_put(afmt_hmap *m, uint64_t k1, uint64_t k2, uint64_t val) {
     int found = 0;
     uint64_t tomb = UINT64_MAX, i = 0;
     if (m->cap) {
@@ -151,7 +151,7 @@ int afmt_hmap_put(afmt_hmap *m, uint64_t k1, uint64_t k2, uint64_t val) {
         }
     }
     if (!m->cap || !fits(m->count + m->tombs + 1, m->cap)) {
-        int rc = afmt_hmap_reserve(m, 1);
+        int rc = afmt__hmap_reserve(m, 1);
         if (rc != AFMT_OK) return rc;
         i = find(m, k1, k2, &found, &tomb);
     }
@@ -164,12 +164,12 @@ int afmt_hmap_put(afmt_hmap *m, uint64_t k1, uint64_t k2, uint64_t val) {
     return AFMT_OK;
 }
 
-uint64_t afmt_hmap_hash_bytes(const void *p, size_t n) {
+uint64_t afmt__hmap_hash_bytes(const void *p, size_t n) {
     pthread_once(&seed_once, seed_init);
     return (uint64_t)XXH3_64bits_withSeed(p, n, (XXH64_hash_t)seed[1]);
 }
 
-uint64_t afmt_hmap_probe_len(const afmt_hmap *m, uint64_t k1, uint64_t k2) {
+uint64_t afmt__hmap_probe_len(const afmt_hmap *m, uint64_t k1, uint64_t k2) {
     if (!m->cap) return 0;
     const uint64_t mask = m->cap - 1;
     uint64_t i = hash2(k1, k2) & mask, n = 1;
@@ -180,7 +180,7 @@ uint64_t afmt_hmap_probe_len(const afmt_hmap *m, uint64_t k1, uint64_t k2) {
     return n;
 }
 
-uint64_t *afmt_hmap_get(const afmt_hmap *m, uint64_t k1, uint64_t k2) {
+uint64_t *afmt__hmap_get(const afmt_hmap *m, uint64_t k1, uint64_t k2) {
     if (!m->cap || !m->count) return NULL;
     int found;
     uint64_t tomb;
@@ -188,7 +188,7 @@ uint64_t *afmt_hmap_get(const afmt_hmap *m, uint64_t k1, uint64_t k2) {
     return found ? &m->slots[i].val : NULL;
 }
 
-int afmt_hmap_del(afmt_hmap *m, uint64_t k1, uint64_t k2) {
+int afmt__hmap_del(afmt_hmap *m, uint64_t k1, uint64_t k2) {
     if (!m->cap || !m->count) return 0;
     int found;
     uint64_t tomb;

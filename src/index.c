@@ -18,7 +18,7 @@ static uint64_t name_hash(const char *name) {
     /* Test builds only: forces collisions to exercise the collision chains. */
     return (uint64_t)strlen(name) % 3;
 #else
-    return afmt_hmap_hash_bytes(name, strlen(name));
+    return afmt__hmap_hash_bytes(name, strlen(name));
 #endif
 }
 
@@ -28,26 +28,26 @@ static uint64_t name_hash(const char *name) {
 static uint64_t *name_slot(const afmt_index *x, const char *name) {
     uint64_t h = name_hash(name);
     for (uint64_t k = 0;; k++) {
-        uint64_t *v = afmt_hmap_get(&x->by_name, h, k);
+        uint64_t *v = afmt__hmap_get(&x->by_name, h, k);
         if (!v || strcmp(x->arrays[*v].d.name, name) == 0) return v;
     }
 }
 
 static int name_add(afmt_index *x, const char *name, uint64_t pos) {
     uint64_t h = name_hash(name), k = 0;
-    while (afmt_hmap_get(&x->by_name, h, k)) k++;
-    return afmt_hmap_put(&x->by_name, h, k, pos);
+    while (afmt__hmap_get(&x->by_name, h, k)) k++;
+    return afmt__hmap_put(&x->by_name, h, k, pos);
 }
 
 static void name_remove(afmt_index *x, const char *name, uint64_t pos) {
     uint64_t h = name_hash(name), k = 0, at = UINT64_MAX;
     uint64_t *v;
-    for (; (v = afmt_hmap_get(&x->by_name, h, k)) != NULL; k++)
+    for (; (v = afmt__hmap_get(&x->by_name, h, k)) != NULL; k++)
         if (*v == pos) at = k;
     if (at == UINT64_MAX) return;
     /* Move the last of the chain into the hole to keep the chain gapless. */
-    if (at != k - 1) *afmt_hmap_get(&x->by_name, h, at) = *afmt_hmap_get(&x->by_name, h, k - 1);
-    afmt_hmap_del(&x->by_name, h, k - 1);
+    if (at != k - 1) *afmt__hmap_get(&x->by_name, h, at) = *afmt__hmap_get(&x->by_name, h, k - 1);
+    afmt__hmap_del(&x->by_name, h, k - 1);
 }
 
 /* ---- attributes ---- */
@@ -57,7 +57,7 @@ static void name_remove(afmt_index *x, const char *name, uint64_t pos) {
  * the hash is keyed) costs a scan. So loading a layer of many attributes stays linear. */
 static afmt_attr_rec *attr_find(const afmt_index *x, uint64_t owner, afmt_attr_rec *a, uint64_t n,
                                 const char *key) {
-    const uint64_t *p = afmt_hmap_get(&x->attr_map, owner, name_hash(key));
+    const uint64_t *p = afmt__hmap_get(&x->attr_map, owner, name_hash(key));
     if (!p) return NULL;
     if (*p < n && strcmp(a[*p].key, key) == 0) return &a[*p];
     for (uint64_t i = 0; i < n; i++)
@@ -68,8 +68,8 @@ static afmt_attr_rec *attr_find(const afmt_index *x, uint64_t owner, afmt_attr_r
 /* Drops the map entries of owner's attributes (its list is about to be freed). */
 static void attr_unmap(afmt_index *x, uint64_t owner, const afmt_attr_rec *a, uint64_t n) {
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t h = name_hash(a[i].key), *p = afmt_hmap_get(&x->attr_map, owner, h);
-        if (p && *p == i) afmt_hmap_del(&x->attr_map, owner, h);
+        uint64_t h = name_hash(a[i].key), *p = afmt__hmap_get(&x->attr_map, owner, h);
+        if (p && *p == i) afmt__hmap_del(&x->attr_map, owner, h);
     }
 }
 
@@ -80,9 +80,9 @@ static void attrs_free(afmt_attr_rec *a, uint64_t n) {
 
 /* Value bytes of an attribute; 0 on a bad dtype or an overflow. */
 static int attr_bytes(afmt_dtype t, uint64_t n, size_t *out) {
-    size_t es = afmt_dtype_size(t);
+    size_t es = afmt__dtype_size(t);
     uint64_t b;
-    if (!es || !afmt_mul_ok(n, es, &b) || b > SIZE_MAX) return 0;
+    if (!es || !afmt__mul_ok(n, es, &b) || b > SIZE_MAX) return 0;
     *out = (size_t)b;
     return 1;
 }
@@ -103,13 +103,13 @@ static int attr_put(afmt_index *x, afmt_attr_rec **a, uint64_t *n, uint64_t *cap
                     const char *key, afmt_dtype t, uint64_t cnt, uint8_t *v) {
     afmt_attr_rec *r = attr_find(x, array_id, *a, *n, key);
     if (!r) {
-        if (GROW(*a, *cap, *n + 1) != AFMT_OK || afmt_hmap_reserve(&x->attr_map, 1) != AFMT_OK) {
+        if (GROW(*a, *cap, *n + 1) != AFMT_OK || afmt__hmap_reserve(&x->attr_map, 1) != AFMT_OK) {
             free(v);
             return AFMT_ENOMEM;
         }
         uint64_t h = name_hash(key);
-        if (!afmt_hmap_get(&x->attr_map, array_id, h))
-            afmt_hmap_put(&x->attr_map, array_id, h, *n); /* reserved: cannot fail */
+        if (!afmt__hmap_get(&x->attr_map, array_id, h))
+            afmt__hmap_put(&x->attr_map, array_id, h, *n); /* reserved: cannot fail */
         r = &(*a)[(*n)++];
         memset(r, 0, sizeof *r);
         strcpy(r->key, key);
@@ -135,30 +135,30 @@ static int attr_set(afmt_index *x, afmt_attr_rec **a, uint64_t *n, uint64_t *cap
 
 /* ---- init / free ---- */
 
-void afmt_index_init(afmt_index *x) {
+void afmt__index_init(afmt_index *x) {
     memset(x, 0, sizeof *x);
-    afmt_hmap_init(&x->by_id);
-    afmt_hmap_init(&x->by_name);
-    afmt_hmap_init(&x->chunks);
-    afmt_hmap_init(&x->attr_map);
+    afmt__hmap_init(&x->by_id);
+    afmt__hmap_init(&x->by_name);
+    afmt__hmap_init(&x->chunks);
+    afmt__hmap_init(&x->attr_map);
     x->next_array_id = 1;
 }
 
-void afmt_index_free(afmt_index *x) {
+void afmt__index_free(afmt_index *x) {
     if (!x) return;
     for (uint64_t i = 0; i < x->n_arrays; i++) attrs_free(x->arrays[i].attrs, x->arrays[i].n_attrs);
     free(x->arrays);
-    afmt_hmap_free(&x->by_id);
-    afmt_hmap_free(&x->by_name);
+    afmt__hmap_free(&x->by_id);
+    afmt__hmap_free(&x->by_name);
     free(x->blocks);
     free(x->locs);
-    afmt_hmap_free(&x->chunks);
+    afmt__hmap_free(&x->chunks);
     attrs_free(x->file_attrs, x->n_file_attrs);
-    afmt_hmap_free(&x->attr_map);
+    afmt__hmap_free(&x->attr_map);
     for (uint64_t i = 0; i < x->n_layers; i++) attrs_free(x->layers[i].attrs, x->layers[i].n_attrs);
     free(x->layers);
     free(x->live);
-    afmt_index_init(x);
+    afmt__index_init(x);
 }
 
 /* ---- arrays ---- */
@@ -185,11 +185,11 @@ static int rec_ok(const afmt_array_rec *r, afmt_grid *g, char *why, size_t whyle
         w = "reserved array id";
     else if (!memchr(r->name, 0, sizeof r->name) || !r->name[0])
         w = "bad name";
-    else if (!afmt_dtype_valid((int)r->dtype))
+    else if (!afmt__dtype_valid((int)r->dtype))
         w = "bad dtype";
-    else if (afmt_grid_init(g, r->ndim, r->shape, r->chunk) != AFMT_OK)
+    else if (afmt__grid_init(g, r->ndim, r->shape, r->chunk) != AFMT_OK)
         w = "bad ndim, shape or chunk";
-    else if (afmt_grid_bytes(g, afmt_dtype_size(r->dtype), NULL, NULL) != AFMT_OK)
+    else if (afmt__grid_bytes(g, afmt__dtype_size(r->dtype), NULL, NULL) != AFMT_OK)
         w = "its bytes or its chunk's bytes exceed the limits";
     if (!w) return 1;
     snprintf(why, whylen, "%s", w);
@@ -200,35 +200,35 @@ static void raise_next_id(afmt_index *x, uint64_t id) {
     if (id != UINT64_MAX && id + 1 > x->next_array_id) x->next_array_id = id + 1;
 }
 
-int afmt_index_define(afmt_index *x, const afmt_array_rec *r, char *errmsg) {
+int afmt__index_define(afmt_index *x, const afmt_array_rec *r, char *errmsg) {
     afmt_grid g;
     char why[64];
-    if (!r) return afmt_fail(errmsg, AFMT_EINVAL, "afmt_index_define: NULL record");
+    if (!r) return afmt__fail(errmsg, AFMT_EINVAL, "afmt__index_define: NULL record");
     if (!rec_ok(r, &g, why, sizeof why)) {
         /* The name may be unterminated here: print at most its buffer. */
-        return afmt_fail(errmsg, AFMT_EINVAL, "array %llu (\"%.*s\"): %s", (ull)r->id,
-                         AFMT_MAX_NAME, r->name, why);
+        return afmt__fail(errmsg, AFMT_EINVAL, "array %llu (\"%.*s\"): %s", (ull)r->id,
+                          AFMT_MAX_NAME, r->name, why);
     }
-    uint64_t *pp = afmt_hmap_get(&x->by_id, r->id, 0);
+    uint64_t *pp = afmt__hmap_get(&x->by_id, r->id, 0);
     uint64_t *taken = name_slot(x, r->name);
     if (pp) {
         afmt_array *a = &x->arrays[*pp];
         /* Ids are never reused and deletions are final (format.md 11.2). */
         if (!a->live)
-            return afmt_fail(errmsg, AFMT_EINVAL, "array %llu (\"%s\"): the id was deleted",
-                             (ull)r->id, r->name);
+            return afmt__fail(errmsg, AFMT_EINVAL, "array %llu (\"%s\"): the id was deleted",
+                              (ull)r->id, r->name);
         const char *what = decode_change(&a->d, r);
         if (what) {
             /* The stored chunks would no longer decode as written. */
-            return afmt_fail(errmsg, AFMT_EINVAL,
-                             "array %llu (\"%s\"): a redefinition changes its %s", (ull)r->id,
-                             a->d.name, what);
+            return afmt__fail(errmsg, AFMT_EINVAL,
+                              "array %llu (\"%s\"): a redefinition changes its %s", (ull)r->id,
+                              a->d.name, what);
         }
         if (strcmp(a->d.name, r->name) != 0) {
             if (taken)
-                return afmt_fail(errmsg, AFMT_EEXIST,
-                                 "array %llu: name \"%s\" is taken by array %llu", (ull)r->id,
-                                 r->name, (ull)x->arrays[*taken].d.id);
+                return afmt__fail(errmsg, AFMT_EEXIST,
+                                  "array %llu: name \"%s\" is taken by array %llu", (ull)r->id,
+                                  r->name, (ull)x->arrays[*taken].d.id);
             /* Add the new name first: if that fails nothing has changed. */
             if (name_add(x, r->name, *pp) != AFMT_OK) return AFMT_ENOMEM;
             name_remove(x, a->d.name, *pp);
@@ -237,21 +237,22 @@ int afmt_index_define(afmt_index *x, const afmt_array_rec *r, char *errmsg) {
         return AFMT_OK;
     }
     if (taken)
-        return afmt_fail(errmsg, AFMT_EEXIST, "array \"%s\" exists (id %llu)", r->name,
-                         (ull)x->arrays[*taken].d.id);
+        return afmt__fail(errmsg, AFMT_EEXIST, "array \"%s\" exists (id %llu)", r->name,
+                          (ull)x->arrays[*taken].d.id);
     /* Reserve everything first so that the insertion below cannot fail half-way. */
     if (GROW(x->arrays, x->cap_arrays, x->n_arrays + 1) != AFMT_OK ||
         GROW(x->live, x->cap_live, x->n_live + 1) != AFMT_OK ||
-        afmt_hmap_reserve(&x->by_id, 1) != AFMT_OK || afmt_hmap_reserve(&x->by_name, 1) != AFMT_OK)
+        afmt__hmap_reserve(&x->by_id, 1) != AFMT_OK ||
+        afmt__hmap_reserve(&x->by_name, 1) != AFMT_OK)
         return AFMT_ENOMEM;
     uint64_t pos = x->n_arrays;
     afmt_array *a = &x->arrays[pos];
     memset(a, 0, sizeof *a);
     a->d = *r;
     a->grid = g;
-    a->esize = afmt_dtype_size(r->dtype);
+    a->esize = afmt__dtype_size(r->dtype);
     a->live = 1;
-    afmt_hmap_put(&x->by_id, r->id, 0, pos);
+    afmt__hmap_put(&x->by_id, r->id, 0, pos);
     name_add(x, r->name, pos);
     x->n_arrays++;
     /* New arrays take the highest position, so the live list stays sorted. */
@@ -260,10 +261,11 @@ int afmt_index_define(afmt_index *x, const afmt_array_rec *r, char *errmsg) {
     return AFMT_OK;
 }
 
-int afmt_index_reserve_array(afmt_index *x) {
+int afmt__index_reserve_array(afmt_index *x) {
     if (GROW(x->arrays, x->cap_arrays, x->n_arrays + 1) != AFMT_OK ||
         GROW(x->live, x->cap_live, x->n_live + 1) != AFMT_OK ||
-        afmt_hmap_reserve(&x->by_id, 1) != AFMT_OK || afmt_hmap_reserve(&x->by_name, 1) != AFMT_OK)
+        afmt__hmap_reserve(&x->by_id, 1) != AFMT_OK ||
+        afmt__hmap_reserve(&x->by_name, 1) != AFMT_OK)
         return AFMT_ENOMEM;
     return AFMT_OK;
 }
@@ -273,7 +275,7 @@ int afmt_index_reserve_array(afmt_index *x) {
 static void compact_locs(afmt_index *x) {
     uint64_t n = x->chunks.count;
     if (x->n_locs < 1024 || x->n_locs - n <= x->n_locs / 2) return;
-    /* Keep the spare room: afmt_index_apply reserved it before deleting arrays. */
+    /* Keep the spare room: afmt__index_apply reserved it before deleting arrays. */
     uint64_t cap = n + (x->cap_locs - x->n_locs);
     afmt_chunk_loc *nl = malloc((size_t)(cap ? cap : 1) * sizeof *nl);
     if (!nl) return;
@@ -291,13 +293,13 @@ static void compact_locs(afmt_index *x) {
 }
 
 static void drop_chunks(afmt_index *x, const afmt_array *a) {
-    const uint64_t id = a->d.id, nch = afmt_grid_nchunks(&a->grid);
+    const uint64_t id = a->d.id, nch = afmt__grid_nchunks(&a->grid);
     if (nch <= x->chunks.cap) {
         for (uint64_t c = 0; c < nch && x->chunks.count; c++) {
-            uint64_t *v = afmt_hmap_get(&x->chunks, id, c);
+            uint64_t *v = afmt__hmap_get(&x->chunks, id, c);
             if (!v) continue;
             x->blocks[x->locs[*v].block].nlive--;
-            afmt_hmap_del(&x->chunks, id, c);
+            afmt__hmap_del(&x->chunks, id, c);
         }
     } else {
         /* Sparse huge grid: scanning the map is cheaper. Deleting never moves entries,
@@ -306,7 +308,7 @@ static void drop_chunks(afmt_index *x, const afmt_array *a) {
             afmt_hmap_slot *s = &x->chunks.slots[i];
             if (s->used != 1 || s->k1 != id) continue;
             x->blocks[x->locs[s->val].block].nlive--;
-            afmt_hmap_del(&x->chunks, s->k1, s->k2);
+            afmt__hmap_del(&x->chunks, s->k1, s->k2);
         }
     }
     compact_locs(x);
@@ -315,7 +317,7 @@ static void drop_chunks(afmt_index *x, const afmt_array *a) {
 /* Marks id deleted; fix_live: also takes it out of the live list (else the caller
  * rebuilds the list once, after many deletions: see live_rebuild). */
 static int forget(afmt_index *x, uint64_t id, int fix_live) {
-    uint64_t *pp = afmt_hmap_get(&x->by_id, id, 0);
+    uint64_t *pp = afmt__hmap_get(&x->by_id, id, 0);
     if (!pp) return AFMT_ENOTFOUND;
     uint64_t pos = *pp;
     afmt_array *a = &x->arrays[pos];
@@ -352,28 +354,28 @@ static void live_rebuild(afmt_index *x) {
     x->n_live = w;
 }
 
-int afmt_index_forget(afmt_index *x, uint64_t id) {
+int afmt__index_forget(afmt_index *x, uint64_t id) {
     return forget(x, id, 1);
 }
 
-int afmt_index_delete(afmt_index *x, uint64_t id) {
-    uint64_t *pp = afmt_hmap_get(&x->by_id, id, 0);
+int afmt__index_delete(afmt_index *x, uint64_t id) {
+    uint64_t *pp = afmt__hmap_get(&x->by_id, id, 0);
     if (!pp) return AFMT_ENOTFOUND;
     afmt_array *a = &x->arrays[*pp];
     if (!a->live) return AFMT_OK;
     drop_chunks(x, a);
-    return afmt_index_forget(x, id);
+    return afmt__index_forget(x, id);
 }
 
 /* ---- attributes, public ---- */
 
 static afmt_array *live_by_id(const afmt_index *x, uint64_t id) {
-    afmt_array *a = afmt_index_by_id(x, id);
+    afmt_array *a = afmt__index_by_id(x, id);
     return a && a->live ? a : NULL;
 }
 
-int afmt_index_set_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t, uint64_t n,
-                        const void *value_le) {
+int afmt__index_set_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t,
+                         uint64_t n, const void *value_le) {
     size_t bytes;
     if (!key_ok(key) || !attr_bytes(t, n, &bytes) || (bytes && !value_le)) return AFMT_EINVAL;
     if (array_id == AFMT_ATTR_FILE)
@@ -402,20 +404,20 @@ static int attr_list(afmt_index *x, uint64_t array_id, afmt_attr_rec ***a, uint6
     return AFMT_OK;
 }
 
-int afmt_index_reserve_attr(afmt_index *x, uint64_t array_id, const char *key) {
+int afmt__index_reserve_attr(afmt_index *x, uint64_t array_id, const char *key) {
     afmt_attr_rec **a;
     uint64_t *n, *cap;
     int rc = attr_list(x, array_id, &a, &n, &cap);
     if (rc != AFMT_OK || !key_ok(key)) return rc != AFMT_OK ? rc : AFMT_EINVAL;
     if (attr_find(x, array_id, *a, *n, key)) return AFMT_OK;
     /* The list entry and its map entry (attr_put adds both for a new key). */
-    if (GROW(*a, *cap, *n + 1) != AFMT_OK || afmt_hmap_reserve(&x->attr_map, 1) != AFMT_OK)
+    if (GROW(*a, *cap, *n + 1) != AFMT_OK || afmt__hmap_reserve(&x->attr_map, 1) != AFMT_OK)
         return AFMT_ENOMEM;
     return AFMT_OK;
 }
 
-int afmt_index_put_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t, uint64_t n,
-                        uint8_t *value_le) {
+int afmt__index_put_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t,
+                         uint64_t n, uint8_t *value_le) {
     afmt_attr_rec **a;
     uint64_t *cnt, *cap;
     size_t bytes;
@@ -428,7 +430,7 @@ int afmt_index_put_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_
     return attr_put(x, a, cnt, cap, array_id, key, t, n, value_le); /* frees it on failure */
 }
 
-const afmt_attr_rec *afmt_index_get_attr(const afmt_index *x, uint64_t array_id, const char *key) {
+const afmt_attr_rec *afmt__index_get_attr(const afmt_index *x, uint64_t array_id, const char *key) {
     if (!key) return NULL;
     if (array_id == AFMT_ATTR_FILE)
         return attr_find(x, array_id, x->file_attrs, x->n_file_attrs, key);
@@ -438,28 +440,28 @@ const afmt_attr_rec *afmt_index_get_attr(const afmt_index *x, uint64_t array_id,
 
 /* ---- lookups ---- */
 
-afmt_array *afmt_index_find(const afmt_index *x, const char *name) {
+afmt_array *afmt__index_find(const afmt_index *x, const char *name) {
     if (!name) return NULL;
     uint64_t *v = name_slot(x, name);
     return v ? &x->arrays[*v] : NULL;
 }
 
-afmt_array *afmt_index_by_id(const afmt_index *x, uint64_t id) {
-    uint64_t *v = afmt_hmap_get(&x->by_id, id, 0);
+afmt_array *afmt__index_by_id(const afmt_index *x, uint64_t id) {
+    uint64_t *v = afmt__hmap_get(&x->by_id, id, 0);
     return v ? &x->arrays[*v] : NULL;
 }
 
-uint64_t afmt_index_live_count(const afmt_index *x) {
+uint64_t afmt__index_live_count(const afmt_index *x) {
     return x->n_live;
 }
 
-afmt_array *afmt_index_live_at(const afmt_index *x, uint64_t i) {
+afmt_array *afmt__index_live_at(const afmt_index *x, uint64_t i) {
     return i < x->n_live ? &x->arrays[x->live[i]] : NULL;
 }
 
-const afmt_chunk_loc *afmt_index_chunk(const afmt_index *x, uint64_t array_id,
-                                       uint64_t chunk_index) {
-    uint64_t *v = afmt_hmap_get(&x->chunks, array_id, chunk_index);
+const afmt_chunk_loc *afmt__index_chunk(const afmt_index *x, uint64_t array_id,
+                                        uint64_t chunk_index) {
+    uint64_t *v = afmt__hmap_get(&x->chunks, array_id, chunk_index);
     return v ? &x->locs[*v] : NULL;
 }
 
@@ -483,8 +485,8 @@ typedef struct {
 
 static void ov_state(const overlay *o, uint64_t id, vstate *v) {
     memset(v, 0, sizeof *v);
-    const uint64_t *p = afmt_hmap_get(&o->ids, id, 0);
-    const afmt_array *a = afmt_index_by_id(o->x, id);
+    const uint64_t *p = afmt__hmap_get(&o->ids, id, 0);
+    const afmt_array *a = afmt__index_by_id(o->x, id);
     if (p) {
         v->known = 1;
         v->live = (int)(*p & 1);
@@ -505,38 +507,38 @@ static void ov_state(const overlay *o, uint64_t id, vstate *v) {
 static void chain_remove(afmt_hmap *m, uint64_t h, uint64_t val) {
     uint64_t k = 0, at = UINT64_MAX;
     uint64_t *v;
-    for (; (v = afmt_hmap_get(m, h, k)) != NULL; k++)
+    for (; (v = afmt__hmap_get(m, h, k)) != NULL; k++)
         if (*v == val) at = k;
     if (at == UINT64_MAX) return;
-    if (at != k - 1) *afmt_hmap_get(m, h, at) = *afmt_hmap_get(m, h, k - 1);
-    afmt_hmap_del(m, h, k - 1);
+    if (at != k - 1) *afmt__hmap_get(m, h, at) = *afmt__hmap_get(m, h, k - 1);
+    afmt__hmap_del(m, h, k - 1);
 }
 
 static int chain_add(afmt_hmap *m, uint64_t h, uint64_t val) {
     uint64_t k = 0;
-    while (afmt_hmap_get(m, h, k)) k++;
-    return afmt_hmap_put(m, h, k, val);
+    while (afmt__hmap_get(m, h, k)) k++;
+    return afmt__hmap_put(m, h, k, val);
 }
 
 /* The id of the live array that holds name now, or 0. */
 static uint64_t ov_holder(const overlay *o, const char *name) {
     uint64_t h = name_hash(name);
     uint64_t *v;
-    for (uint64_t k = 0; (v = afmt_hmap_get(&o->names, h, k)) != NULL; k++)
+    for (uint64_t k = 0; (v = afmt__hmap_get(&o->names, h, k)) != NULL; k++)
         if (strcmp(o->L->arrays[*v].name, name) == 0) return o->L->arrays[*v].id;
     /* An array of the index keeps its name unless the layer touched it. */
-    const afmt_array *a = afmt_index_find(o->x, name);
-    if (a && !afmt_hmap_get(&o->ids, a->d.id, 0)) return a->d.id;
+    const afmt_array *a = afmt__index_find(o->x, name);
+    if (a && !afmt__hmap_get(&o->ids, a->d.id, 0)) return a->d.id;
     return 0;
 }
 
 /* Drops the layer's record that currently defines id from the name chains. */
 static void ov_unname(overlay *o, uint64_t id) {
-    const uint64_t *p = afmt_hmap_get(&o->ids, id, 0);
+    const uint64_t *p = afmt__hmap_get(&o->ids, id, 0);
     if (p && (*p & 1)) chain_remove(&o->names, name_hash(o->L->arrays[*p >> 1].name), *p >> 1);
 }
 
-#define BADL(...) afmt_fail(errmsg, AFMT_ECORRUPT, __VA_ARGS__)
+#define BADL(...) afmt__fail(errmsg, AFMT_ECORRUPT, __VA_ARGS__)
 
 /* One array record against the view (load mode: a transition of format.md 11.2). */
 static int check_array_load(overlay *o, uint64_t i, uint64_t next_before, char *errmsg) {
@@ -554,9 +556,9 @@ static int check_array_load(overlay *o, uint64_t i, uint64_t next_before, char *
                         "already deleted",
                         lid, ri, id, v.name);
         ov_unname(o, r->id);
-        return afmt_hmap_put(&o->ids, r->id, 0, 0) == AFMT_OK
+        return afmt__hmap_put(&o->ids, r->id, 0, 0) == AFMT_OK
                    ? AFMT_OK
-                   : afmt_fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory", lid);
+                   : afmt__fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory", lid);
     }
     char why[64];
     afmt_grid g;
@@ -582,9 +584,9 @@ static int check_array_load(overlay *o, uint64_t i, uint64_t next_before, char *
         return BADL("layer %llu: array record %llu (id %llu): name \"%s\" is taken by array %llu",
                     lid, ri, id, r->name, (ull)holder);
     ov_unname(o, r->id);
-    if (afmt_hmap_put(&o->ids, r->id, 0, (i << 1) | 1) != AFMT_OK ||
+    if (afmt__hmap_put(&o->ids, r->id, 0, (i << 1) | 1) != AFMT_OK ||
         chain_add(&o->names, name_hash(r->name), i) != AFMT_OK)
-        return afmt_fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory", lid);
+        return afmt__fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory", lid);
     return AFMT_OK;
 }
 
@@ -592,7 +594,7 @@ static int check_array_load(overlay *o, uint64_t i, uint64_t next_before, char *
 static int check_array_own(const overlay *o, uint64_t i, char *errmsg) {
     const afmt_array_rec *r = &o->L->arrays[i];
     const ull lid = (ull)o->L->layer_id, ri = (ull)i, id = (ull)r->id;
-    const afmt_array *a = afmt_index_by_id(o->x, r->id);
+    const afmt_array *a = afmt__index_by_id(o->x, r->id);
     if (!a)
         return BADL("layer %llu: array record %llu names array id %llu, which this index never "
                     "defined",
@@ -627,16 +629,16 @@ static int check_chunk(const overlay *o, const afmt_chunk_rec *c, const afmt_gri
     if (!v->live)
         return BADL("layer %llu: chunk %llu of deleted array %llu (\"%s\")", lid, ci, aid, v->name);
     const char *nm = v->d->name;
-    uint64_t nch = afmt_grid_nchunks(grid);
+    uint64_t nch = afmt__grid_nchunks(grid);
     if (c->chunk_index >= nch)
         return BADL("layer %llu: array %llu (\"%s\"): chunk index %llu out of the grid (%llu "
                     "chunks)",
                     lid, aid, nm, ci, (ull)nch);
     uint64_t cc[AFMT_MAX_NDIM], want = 0;
-    afmt_grid_chunk_coord(grid, c->chunk_index, cc);
-    uint64_t elems = afmt_grid_chunk_box(grid, cc, NULL, NULL);
-    /* elems * esize <= AFMT_MAX_CHUNK_BYTES (afmt_grid_bytes): no overflow. */
-    want = elems * afmt_dtype_size(v->d->dtype);
+    afmt__grid_chunk_coord(grid, c->chunk_index, cc);
+    uint64_t elems = afmt__grid_chunk_box(grid, cc, NULL, NULL);
+    /* elems * esize <= AFMT_MAX_CHUNK_BYTES (afmt__grid_bytes): no overflow. */
+    want = elems * afmt__dtype_size(v->d->dtype);
     if (c->size != want)
         return BADL("layer %llu: array %llu (\"%s\"): chunk %llu has %llu bytes, its extent of "
                     "%llu elements needs %llu",
@@ -645,7 +647,7 @@ static int check_chunk(const overlay *o, const afmt_chunk_rec *c, const afmt_gri
         return BADL("layer %llu: array %llu (\"%s\"): chunk %llu is in block %llu of %llu", lid,
                     aid, nm, ci, (ull)c->block, (ull)L->n_blocks);
     uint64_t end;
-    if (!afmt_add_ok(c->offset, c->size, &end) || end > L->blocks[c->block].raw_size)
+    if (!afmt__add_ok(c->offset, c->size, &end) || end > L->blocks[c->block].raw_size)
         return BADL("layer %llu: array %llu (\"%s\"): chunk %llu at offset %llu size %llu exceeds "
                     "block %llu (%llu raw bytes)",
                     lid, aid, nm, ci, (ull)c->offset, (ull)c->size, (ull)c->block,
@@ -671,23 +673,23 @@ static int check_attr(const overlay *o, const afmt_attr_rec *t, char *errmsg) {
     return AFMT_OK;
 }
 
-int afmt_index_check_layer(const afmt_index *x, const afmt_layer *L, int mode, afmt_check_at *at,
-                           char *errmsg) {
+int afmt__index_check_layer(const afmt_index *x, const afmt_layer *L, int mode, afmt_check_at *at,
+                            char *errmsg) {
     const ull lid = (ull)L->layer_id;
     afmt_check_at where = {AFMT_AT_HEADER, 0};
     overlay o;
     o.x = x;
     o.L = L;
-    afmt_hmap_init(&o.ids);
-    afmt_hmap_init(&o.names);
+    afmt__hmap_init(&o.ids);
+    afmt__hmap_init(&o.names);
     int rc = AFMT_OK;
     if (L->next_array_id < x->next_array_id)
         rc = BADL("layer %llu: next_array_id %llu is below the previous layer's %llu", lid,
                   (ull)L->next_array_id, (ull)x->next_array_id);
     if (rc == AFMT_OK && mode == AFMT_CHECK_LOAD &&
-        (afmt_hmap_reserve(&o.ids, L->n_arrays) != AFMT_OK ||
-         afmt_hmap_reserve(&o.names, L->n_arrays) != AFMT_OK))
-        rc = afmt_fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory", lid);
+        (afmt__hmap_reserve(&o.ids, L->n_arrays) != AFMT_OK ||
+         afmt__hmap_reserve(&o.names, L->n_arrays) != AFMT_OK))
+        rc = afmt__fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory", lid);
     for (uint64_t i = 0; rc == AFMT_OK && i < L->n_arrays; i++) {
         where = (afmt_check_at){AFMT_AT_ARRAY, i};
         rc = mode == AFMT_CHECK_LOAD ? check_array_load(&o, i, x->next_array_id, errmsg)
@@ -705,7 +707,7 @@ int afmt_index_check_layer(const afmt_index *x, const afmt_layer *L, int mode, a
             grid = v.grid;
             if (v.live && !grid) {
                 /* Defined by this layer: rec_ok checked that its grid is valid. */
-                afmt_grid_init(&g, v.d->ndim, v.d->shape, v.d->chunk);
+                afmt__grid_init(&g, v.d->ndim, v.d->shape, v.d->chunk);
                 grid = &g;
             }
         }
@@ -715,24 +717,24 @@ int afmt_index_check_layer(const afmt_index *x, const afmt_layer *L, int mode, a
         where = (afmt_check_at){AFMT_AT_ATTR, i};
         rc = check_attr(&o, &L->attrs[i], errmsg);
     }
-    afmt_hmap_free(&o.ids);
-    afmt_hmap_free(&o.names);
+    afmt__hmap_free(&o.ids);
+    afmt__hmap_free(&o.names);
     if (at) *at = rc == AFMT_OK ? (afmt_check_at){AFMT_AT_NONE, 0} : where;
     return rc;
 }
 
-int afmt_index_check_commit(const afmt_index *x, const afmt_layer *L, uint32_t *rank,
-                            char *errmsg) {
+int afmt__index_check_commit(const afmt_index *x, const afmt_layer *L, uint32_t *rank,
+                             char *errmsg) {
     afmt_check_at at;
     int rc;
     if (L->flags & AFMT_LAYER_BASE) {
         /* A BASE layer starts a chain: it is applied to nothing. */
         afmt_index empty;
-        afmt_index_init(&empty);
-        rc = afmt_index_check_layer(&empty, L, AFMT_CHECK_LOAD, &at, errmsg);
-        afmt_index_free(&empty);
+        afmt__index_init(&empty);
+        rc = afmt__index_check_layer(&empty, L, AFMT_CHECK_LOAD, &at, errmsg);
+        afmt__index_free(&empty);
     } else {
-        rc = afmt_index_check_layer(x, L, AFMT_CHECK_OWN, &at, errmsg);
+        rc = afmt__index_check_layer(x, L, AFMT_CHECK_OWN, &at, errmsg);
     }
     /* Chunk records come from the rank whose block they name; the rest is rank 0's. */
     *rank = 0;
@@ -750,15 +752,15 @@ int afmt_index_check_commit(const afmt_index *x, const afmt_layer *L, uint32_t *
  * arrays of huge sparse grids must not scan the map once per array. */
 static void drop_deleted(afmt_index *x, const afmt_layer *L) {
     afmt_hmap scan;
-    afmt_hmap_init(&scan);
+    afmt__hmap_init(&scan);
     int use_scan = 0;
     for (uint64_t i = 0; i < L->n_arrays; i++) {
         const afmt_array_rec *r = &L->arrays[i];
         if (r->kind != AFMT_REC_DELETE) continue;
-        afmt_array *a = afmt_index_by_id(x, r->id);
+        afmt_array *a = afmt__index_by_id(x, r->id);
         if (!a) continue;
-        if (afmt_grid_nchunks(&a->grid) <= x->chunks.cap / 8 + 16 ||
-            afmt_hmap_put(&scan, r->id, 0, 1) != AFMT_OK)
+        if (afmt__grid_nchunks(&a->grid) <= x->chunks.cap / 8 + 16 ||
+            afmt__hmap_put(&scan, r->id, 0, 1) != AFMT_OK)
             drop_chunks(x, a); /* small grid (or no memory for the set: one by one) */
         else
             use_scan = 1;
@@ -767,13 +769,13 @@ static void drop_deleted(afmt_index *x, const afmt_layer *L) {
         /* Deleting never moves entries, so the scan may delete as it goes. */
         for (uint64_t i = 0; i < x->chunks.cap; i++) {
             afmt_hmap_slot *s = &x->chunks.slots[i];
-            if (s->used != 1 || !afmt_hmap_get(&scan, s->k1, 0)) continue;
+            if (s->used != 1 || !afmt__hmap_get(&scan, s->k1, 0)) continue;
             x->blocks[x->locs[s->val].block].nlive--;
-            afmt_hmap_del(&x->chunks, s->k1, s->k2);
+            afmt__hmap_del(&x->chunks, s->k1, s->k2);
         }
         compact_locs(x);
     }
-    afmt_hmap_free(&scan);
+    afmt__hmap_free(&scan);
 }
 
 /* The layer-scope attributes of L, one per key: the last record of a key wins (format.md
@@ -784,14 +786,14 @@ static int layer_attrs(const afmt_layer *L, afmt_layer_info *li) {
         nla += (uint64_t)(L->attrs[i].array_id == AFMT_ATTR_LAYER);
     if (!nla) return AFMT_OK;
     afmt_hmap keys;
-    afmt_hmap_init(&keys);
+    afmt__hmap_init(&keys);
     li->attrs = calloc((size_t)nla, sizeof *li->attrs);
-    int rc = li->attrs && afmt_hmap_reserve(&keys, nla) == AFMT_OK ? AFMT_OK : AFMT_ENOMEM;
+    int rc = li->attrs && afmt__hmap_reserve(&keys, nla) == AFMT_OK ? AFMT_OK : AFMT_ENOMEM;
     for (uint64_t i = 0; rc == AFMT_OK && i < L->n_attrs; i++) {
         const afmt_attr_rec *t = &L->attrs[i];
         if (t->array_id != AFMT_ATTR_LAYER) continue;
         size_t bytes = 0;
-        (void)attr_bytes(t->dtype, t->n, &bytes); /* checked by afmt_index_check_layer */
+        (void)attr_bytes(t->dtype, t->n, &bytes); /* checked by afmt__index_check_layer */
         uint8_t *val = dup_bytes(t->value, bytes);
         if (!val) {
             rc = AFMT_ENOMEM;
@@ -799,7 +801,7 @@ static int layer_attrs(const afmt_layer *L, afmt_layer_info *li) {
         }
         /* An earlier record of the key: replace it in place (keeps the first position). */
         uint64_t h = name_hash(t->key), *pos = NULL;
-        for (uint64_t k = 0; (pos = afmt_hmap_get(&keys, h, k)) != NULL; k++)
+        for (uint64_t k = 0; (pos = afmt__hmap_get(&keys, h, k)) != NULL; k++)
             if (strcmp(li->attrs[*pos].key, t->key) == 0) break;
         afmt_attr_rec *o;
         if (pos) {
@@ -812,7 +814,7 @@ static int layer_attrs(const afmt_layer *L, afmt_layer_info *li) {
         *o = *t;
         o->value = val;
     }
-    afmt_hmap_free(&keys);
+    afmt__hmap_free(&keys);
     if (rc != AFMT_OK) {
         attrs_free(li->attrs, li->n_attrs);
         li->attrs = NULL;
@@ -826,7 +828,7 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
     const ull lid = (ull)L->layer_id;
 
     /* 1. Every check first: a damaged layer changes nothing. */
-    int rc = afmt_index_check_layer(x, L, mode, NULL, errmsg);
+    int rc = afmt__index_check_layer(x, L, mode, NULL, errmsg);
     if (rc != AFMT_OK) return rc;
 
     /* 2. Reserve all memory the rest needs, so that no step fails half-way for memory
@@ -836,13 +838,13 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
         ndef += (uint64_t)(L->arrays[i].kind == AFMT_REC_DEFINE);
     if (GROW(x->arrays, x->cap_arrays, x->n_arrays + ndef) != AFMT_OK ||
         GROW(x->live, x->cap_live, x->n_live + ndef) != AFMT_OK ||
-        afmt_hmap_reserve(&x->by_id, ndef) != AFMT_OK ||
-        afmt_hmap_reserve(&x->by_name, ndef) != AFMT_OK ||
+        afmt__hmap_reserve(&x->by_id, ndef) != AFMT_OK ||
+        afmt__hmap_reserve(&x->by_name, ndef) != AFMT_OK ||
         GROW(x->blocks, x->cap_blocks, x->n_blocks + L->n_blocks) != AFMT_OK ||
         GROW(x->locs, x->cap_locs, x->n_locs + L->n_chunks) != AFMT_OK ||
-        afmt_hmap_reserve(&x->chunks, L->n_chunks) != AFMT_OK ||
+        afmt__hmap_reserve(&x->chunks, L->n_chunks) != AFMT_OK ||
         GROW(x->layers, x->cap_layers, x->n_layers + 1) != AFMT_OK)
-        return afmt_fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory for the index", lid);
+        return afmt__fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory for the index", lid);
     afmt_layer_info li;
     memset(&li, 0, sizeof li);
     li.layer_id = L->layer_id;
@@ -859,7 +861,7 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
         li.raw_bytes += L->blocks[i].raw_size;
     }
     if (layer_attrs(L, &li) != AFMT_OK)
-        return afmt_fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory for the index", lid);
+        return afmt__fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory for the index", lid);
 
     /* 3. Array records in order (a name may be deleted and defined anew in one layer).
      * The writer's own layer is in the index already. The chunks of deleted arrays go
@@ -873,9 +875,9 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
             any_delete = 1;
             continue;
         }
-        rc = afmt_index_define(x, r, why);
+        rc = afmt__index_define(x, r, why);
         if (rc != AFMT_OK)
-            afmt_fail(errmsg, rc, "layer %llu: %s", lid, why); /* only ENOMEM after the check */
+            afmt__fail(errmsg, rc, "layer %llu: %s", lid, why); /* only ENOMEM after the check */
     }
     if (any_delete) {
         live_rebuild(x);
@@ -897,14 +899,14 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
     for (uint64_t i = 0; i < L->n_chunks; i++) {
         const afmt_chunk_rec *c = &L->chunks[i];
         afmt_chunk_loc loc = {base + c->block, c->offset, c->size};
-        uint64_t *v = afmt_hmap_get(&x->chunks, c->array_id, c->chunk_index);
+        uint64_t *v = afmt__hmap_get(&x->chunks, c->array_id, c->chunk_index);
         if (v) {
             /* The newer version hides the older one, which stays referenced but dead. */
             x->blocks[x->locs[*v].block].nlive--;
             x->locs[*v] = loc;
         } else {
             x->locs[x->n_locs] = loc;
-            afmt_hmap_put(&x->chunks, c->array_id, c->chunk_index, x->n_locs++);
+            afmt__hmap_put(&x->chunks, c->array_id, c->chunk_index, x->n_locs++);
         }
         x->blocks[loc.block].nrefs++;
         x->blocks[loc.block].nlive++;
@@ -914,20 +916,20 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
     for (uint64_t i = 0; i < L->n_attrs; i++) {
         const afmt_attr_rec *t = &L->attrs[i];
         if (t->array_id == AFMT_ATTR_LAYER) continue;
-        rc = afmt_index_set_attr(x, t->array_id, t->key, t->dtype, t->n, t->value);
+        rc = afmt__index_set_attr(x, t->array_id, t->key, t->dtype, t->n, t->value);
         if (rc != AFMT_OK)
-            return afmt_fail(errmsg, rc, "layer %llu: attribute \"%s\": %s", lid, t->key,
-                             afmt_strerror(rc));
+            return afmt__fail(errmsg, rc, "layer %llu: attribute \"%s\": %s", lid, t->key,
+                              afmt_strerror(rc));
     }
     return AFMT_OK;
 }
 
-int afmt_index_apply(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
-                     uint64_t footer_length, char *errmsg) {
+int afmt__index_apply(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
+                      uint64_t footer_length, char *errmsg) {
     return apply_layer(x, L, footer_offset, footer_length, AFMT_CHECK_LOAD, errmsg);
 }
 
-int afmt_index_apply_own(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
-                         uint64_t footer_length, char *errmsg) {
+int afmt__index_apply_own(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
+                          uint64_t footer_length, char *errmsg) {
     return apply_layer(x, L, footer_offset, footer_length, AFMT_CHECK_OWN, errmsg);
 }

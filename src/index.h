@@ -2,7 +2,7 @@
  * chunk map, built by applying layers oldest to newest (newest wins). Every rank holds
  * the same index. Metadata changes of the running session (define, delete, set_attr)
  * are applied at once too; the committed layer is then applied with
- * afmt_index_apply_own, which knows that its array records are in already. */
+ * afmt__index_apply_own, which knows that its array records are in already. */
 #ifndef AFMT_INDEX_H
 #define AFMT_INDEX_H
 
@@ -64,8 +64,8 @@ typedef struct {
     uint64_t n_live, cap_live;
 } afmt_index;
 
-void afmt_index_init(afmt_index *x);
-void afmt_index_free(afmt_index *x);
+void afmt__index_init(afmt_index *x);
+void afmt__index_free(afmt_index *x);
 
 /* How a layer's array records relate to the index it is checked against or applied to. */
 enum {
@@ -73,7 +73,7 @@ enum {
     AFMT_CHECK_OWN = 1   /* the index is the writer's own, which applied the layer's array
                           * records already when they were called (define, delete) */
 };
-/* Where afmt_index_check_layer found a problem: a table and a record of it. */
+/* Where afmt__index_check_layer found a problem: a table and a record of it. */
 enum { AFMT_AT_NONE, AFMT_AT_HEADER, AFMT_AT_ARRAY, AFMT_AT_CHUNK, AFMT_AT_ATTR };
 typedef struct {
     int table; /* AFMT_AT_* */
@@ -86,60 +86,61 @@ typedef struct {
  * by x), every chunk and attribute against the view after the array records, and each
  * chunk against its block. AFMT_OK, AFMT_ECORRUPT (message in errmsg, the record in *at
  * if at is not NULL) or AFMT_ENOMEM. */
-int afmt_index_check_layer(const afmt_index *x, const afmt_layer *L, int mode, afmt_check_at *at,
-                           char *errmsg);
+int afmt__index_check_layer(const afmt_index *x, const afmt_layer *L, int mode, afmt_check_at *at,
+                            char *errmsg);
 /* The commit's check (rank 0, before the footer is written): L as built from every rank's
  * records, against the writer's index x (OWN), or, for a BASE layer, against an empty
  * index (LOAD). On failure *rank is the rank that sent the record at fault (the writer of
  * the chunk's block; 0 for array and attribute records). */
-int afmt_index_check_commit(const afmt_index *x, const afmt_layer *L, uint32_t *rank, char *errmsg);
+int afmt__index_check_commit(const afmt_index *x, const afmt_layer *L, uint32_t *rank,
+                             char *errmsg);
 
 /* Applies a decoded layer found at footer_offset/footer_length when a file is loaded:
- * afmt_index_check_layer (LOAD) first, so that a damaged layer (AFMT_ECORRUPT, message in
+ * afmt__index_check_layer (LOAD) first, so that a damaged layer (AFMT_ECORRUPT, message in
  * errmsg) changes nothing; then its array records, attributes, blocks (appended to
  * blocks) and chunks (replacing older locations). AFMT_ENOMEM. */
-int afmt_index_apply(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
-                     uint64_t footer_length, char *errmsg);
+int afmt__index_apply(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
+                      uint64_t footer_length, char *errmsg);
 /* The same for the layer a writer just committed from this index (mode OWN): its array
  * records are in the index already; its blocks, chunks and attributes are added. */
-int afmt_index_apply_own(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
-                         uint64_t footer_length, char *errmsg);
+int afmt__index_apply_own(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
+                          uint64_t footer_length, char *errmsg);
 
 /* Defines (or, for a live id, re-sets name, dimension names and fill of) an array from
  * its record; the name of a different live array must not be taken (AFMT_EEXIST); a
  * deleted id, or a redefinition that changes dtype, ndim, flags, shape or chunk, is
  * AFMT_EINVAL. Raises next_array_id. */
-int afmt_index_define(afmt_index *x, const afmt_array_rec *r, char *errmsg);
+int afmt__index_define(afmt_index *x, const afmt_array_rec *r, char *errmsg);
 /* Marks array id deleted and drops its chunk locations (no-op if already dead). */
-int afmt_index_delete(afmt_index *x, uint64_t id);
-/* afmt_index_delete without dropping the chunk locations (the caller drops them). */
-int afmt_index_forget(afmt_index *x, uint64_t id);
+int afmt__index_delete(afmt_index *x, uint64_t id);
+/* afmt__index_delete without dropping the chunk locations (the caller drops them). */
+int afmt__index_forget(afmt_index *x, uint64_t id);
 /* Sets (replaces) an attribute; array_id AFMT_ATTR_FILE or a live array's id. The value
  * is copied. */
-int afmt_index_set_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t, uint64_t n,
-                        const void *value_le);
+int afmt__index_set_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t,
+                         uint64_t n, const void *value_le);
 /* Room reserved ahead, so that the change after an agreement between ranks cannot fail
- * (array.c): one more array for afmt_index_define of a new id; the list entry of key for
- * afmt_index_put_attr (array_id AFMT_ATTR_FILE or a live array; AFMT_ENOTFOUND else). */
-int afmt_index_reserve_array(afmt_index *x);
-int afmt_index_reserve_attr(afmt_index *x, uint64_t array_id, const char *key);
+ * (array.c): one more array for afmt__index_define of a new id; the list entry of key for
+ * afmt__index_put_attr (array_id AFMT_ATTR_FILE or a live array; AFMT_ENOTFOUND else). */
+int afmt__index_reserve_array(afmt_index *x);
+int afmt__index_reserve_attr(afmt_index *x, uint64_t array_id, const char *key);
 /* Sets (replaces) an attribute to value_le, a malloc'd buffer the index takes over (freed
  * on failure). */
-int afmt_index_put_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t, uint64_t n,
-                        uint8_t *value_le);
+int afmt__index_put_attr(afmt_index *x, uint64_t array_id, const char *key, afmt_dtype t,
+                         uint64_t n, uint8_t *value_le);
 /* The attribute, or NULL. */
-const afmt_attr_rec *afmt_index_get_attr(const afmt_index *x, uint64_t array_id, const char *key);
+const afmt_attr_rec *afmt__index_get_attr(const afmt_index *x, uint64_t array_id, const char *key);
 
 /* The live array of that name, or NULL. */
-afmt_array *afmt_index_find(const afmt_index *x, const char *name);
+afmt_array *afmt__index_find(const afmt_index *x, const char *name);
 /* The array of that id (live or not), or NULL. */
-afmt_array *afmt_index_by_id(const afmt_index *x, uint64_t id);
+afmt_array *afmt__index_by_id(const afmt_index *x, uint64_t id);
 /* Live arrays in definition order. */
-uint64_t afmt_index_live_count(const afmt_index *x);
-afmt_array *afmt_index_live_at(const afmt_index *x, uint64_t i);
+uint64_t afmt__index_live_count(const afmt_index *x);
+afmt_array *afmt__index_live_at(const afmt_index *x, uint64_t i);
 
 /* The committed location of a chunk, or NULL if it was never written (reads as fill). */
-const afmt_chunk_loc *afmt_index_chunk(const afmt_index *x, uint64_t array_id,
-                                       uint64_t chunk_index);
+const afmt_chunk_loc *afmt__index_chunk(const afmt_index *x, uint64_t array_id,
+                                        uint64_t chunk_index);
 
 #endif

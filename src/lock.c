@@ -40,7 +40,7 @@
 #include "error.h"
 #include "util.h"
 
-char *afmt_lock_path(const char *path) {
+char *afmt__lock_path(const char *path) {
     size_t n = strlen(path);
     char *p = malloc(n + 6);
     if (!p) return NULL;
@@ -105,7 +105,7 @@ static const char *type_name(mode_t m) {
                          : "of an unknown type";
 }
 
-int afmt_lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg) {
+int afmt__lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg) {
     char eb[256];
     memset(h, 0, sizeof *h);
     /* Only a regular file is a lock: O_NOFOLLOW and O_NONBLOCK, so that a planted link is
@@ -116,28 +116,28 @@ int afmt_lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg) {
         int e = errno;
         if (e == ENOENT) return AFMT_ENOTFOUND;
         if (e == ELOOP && lstat(lock_path, &sb) == 0 && S_ISLNK(sb.st_mode))
-            return afmt_fail(errmsg, AFMT_EIO,
-                             "the writer lock %s is a symbolic link, not a lock file: remove it",
-                             lock_path);
-        return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
-                         afmt__errno_text(e, eb, sizeof eb));
+            return afmt__fail(errmsg, AFMT_EIO,
+                              "the writer lock %s is a symbolic link, not a lock file: remove it",
+                              lock_path);
+        return afmt__fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
+                          afmt__errno_text(e, eb, sizeof eb));
     }
     int src = fstat(fd, &sb), serr = errno;
     if (src != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
         if (src != 0)
-            return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
-                             afmt__errno_text(serr, eb, sizeof eb));
-        return afmt_fail(errmsg, AFMT_EIO,
-                         "the writer lock %s is %s, not a lock file (a regular file): remove it",
-                         lock_path, type_name(sb.st_mode));
+            return afmt__fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
+                              afmt__errno_text(serr, eb, sizeof eb));
+        return afmt__fail(errmsg, AFMT_EIO,
+                          "the writer lock %s is %s, not a lock file (a regular file): remove it",
+                          lock_path, type_name(sb.st_mode));
     }
     uint64_t got = 0; /* up to the end of the file (1) or of the buffer (0) */
     if (afmt__pread_all(fd, h->raw, sizeof h->raw - 1, 0, sizeof h->raw, &got) < 0) {
         int e = errno;
         close(fd);
-        return afmt_fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
-                         afmt__errno_text(e, eb, sizeof eb));
+        return afmt__fail(errmsg, AFMT_EIO, "cannot read the writer lock %s: %s", lock_path,
+                          afmt__errno_text(e, eb, sizeof eb));
     }
     close(fd);
     h->raw[got] = 0;
@@ -147,7 +147,7 @@ int afmt_lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg) {
     return AFMT_OK;
 }
 
-int afmt_lock_is_local(const afmt_lock_holder *h) {
+int afmt__lock_is_local(const afmt_lock_holder *h) {
     char host[256];
     my_host(host, sizeof host);
     return h->parsed && strcmp(host, h->host) == 0;
@@ -168,15 +168,15 @@ static int is_zombie(long pid) {
     return rp && rp[1] == ' ' && rp[2] == 'Z';
 }
 
-int afmt_lock_is_stale(const afmt_lock_holder *h) {
-    if (!afmt_lock_is_local(h)) return 0;
+int afmt__lock_is_stale(const afmt_lock_holder *h) {
+    if (!afmt__lock_is_local(h)) return 0;
     /* EPERM means the process exists (another user's): alive. Only ESRCH says gone. A
      * recycled pid reads as alive: the safe side (afmt unlock --force remains). */
     if (kill((pid_t)h->pid, 0) != 0) return errno == ESRCH;
     return is_zombie(h->pid);
 }
 
-void afmt_lock_describe(const afmt_lock_holder *h, char *buf, size_t n) {
+void afmt__lock_describe(const afmt_lock_holder *h, char *buf, size_t n) {
     if (h->parsed)
         snprintf(buf, n, "host=%s pid=%ld job=%s since %s", h->host, h->pid, h->job, h->time);
     else
@@ -210,10 +210,10 @@ static int create_once(const char *lock_path, char *errmsg) {
     if (fd < 0) {
         int e = errno;
         if (e == EEXIST) return AFMT_EEXIST;
-        return afmt_fail(errmsg, AFMT_EIO,
-                         "cannot create the writer lock %s: %s (AFMT_NO_LOCK=1 writes without "
-                         "one, see docs/api.md)",
-                         lock_path, afmt__errno_text(e, eb, sizeof eb));
+        return afmt__fail(errmsg, AFMT_EIO,
+                          "cannot create the writer lock %s: %s (AFMT_NO_LOCK=1 writes without "
+                          "one, see docs/api.md)",
+                          lock_path, afmt__errno_text(e, eb, sizeof eb));
     }
     my_line(line, sizeof line);
     uint64_t put = 0;
@@ -223,13 +223,13 @@ static int create_once(const char *lock_path, char *errmsg) {
     if (close(fd) != 0 && !e) e = errno;
     if (e) {
         unlink(lock_path);
-        return afmt_fail(errmsg, AFMT_EIO, "cannot write the writer lock %s: %s", lock_path,
-                         afmt__errno_text(e, eb, sizeof eb));
+        return afmt__fail(errmsg, AFMT_EIO, "cannot write the writer lock %s: %s", lock_path,
+                          afmt__errno_text(e, eb, sizeof eb));
     }
     return AFMT_OK;
 }
 
-int afmt_lock_break(const char *lock_path, const afmt_lock_holder *seen, char *errmsg) {
+int afmt__lock_break(const char *lock_path, const afmt_lock_holder *seen, char *errmsg) {
     char eb[256];
     /* Two processes may judge the same stale lock at once. If both simply unlinked it,
      * the slower one could remove the lock the faster one has just created. So the lock
@@ -239,17 +239,17 @@ int afmt_lock_break(const char *lock_path, const afmt_lock_holder *seen, char *e
     my_host(host, sizeof host);
     size_t n = strlen(lock_path) + strlen(host) + 64;
     char *aside = malloc(n);
-    if (!aside) return afmt_fail(errmsg, AFMT_ENOMEM, "out of memory");
+    if (!aside) return afmt__fail(errmsg, AFMT_ENOMEM, "out of memory");
     snprintf(aside, n, "%s.break.%s.%ld", lock_path, host, (long)getpid());
     if (rename(lock_path, aside) != 0) {
         int e = errno;
         free(aside);
         if (e == ENOENT) return AFMT_ENOTFOUND;
-        return afmt_fail(errmsg, AFMT_EIO, "cannot remove the stale writer lock %s: %s", lock_path,
-                         afmt__errno_text(e, eb, sizeof eb));
+        return afmt__fail(errmsg, AFMT_EIO, "cannot remove the stale writer lock %s: %s", lock_path,
+                          afmt__errno_text(e, eb, sizeof eb));
     }
     afmt_lock_holder now;
-    int rc = afmt_lock_read(aside, &now, errmsg);
+    int rc = afmt__lock_read(aside, &now, errmsg);
     if (rc == AFMT_OK && strcmp(now.raw, seen->raw) != 0) {
         /* A fresh lock of another writer: put it back (a third writer that created a lock
          * in this instant would be replaced; that race needs three writers at once). */
@@ -259,20 +259,20 @@ int afmt_lock_break(const char *lock_path, const afmt_lock_holder *seen, char *e
     }
     if (unlink(aside) != 0 && rc == AFMT_OK) {
         int e = errno;
-        rc = afmt_fail(errmsg, AFMT_EIO, "cannot remove %s: %s", aside,
-                       afmt__errno_text(e, eb, sizeof eb));
+        rc = afmt__fail(errmsg, AFMT_EIO, "cannot remove %s: %s", aside,
+                        afmt__errno_text(e, eb, sizeof eb));
     }
     free(aside);
     return rc == AFMT_ENOTFOUND ? AFMT_OK : rc;
 }
 
-int afmt_lock_take(const char *lock_path, afmt_lock_holder *h, int *broke, char *errmsg) {
+int afmt__lock_take(const char *lock_path, afmt_lock_holder *h, int *broke, char *errmsg) {
     *broke = 0;
     memset(h, 0, sizeof *h);
     for (int attempt = 0;; attempt++) {
         int rc = create_once(lock_path, errmsg);
         if (rc != AFMT_EEXIST) return rc;
-        rc = afmt_lock_read(lock_path, h, errmsg);
+        rc = afmt__lock_read(lock_path, h, errmsg);
         if (rc == AFMT_ENOTFOUND && attempt < 2) continue; /* released meanwhile */
         if (rc == AFMT_ENOTFOUND) {
             snprintf(h->raw, sizeof h->raw, "(removed and created again while checked)");
@@ -282,8 +282,8 @@ int afmt_lock_take(const char *lock_path, afmt_lock_holder *h, int *broke, char 
         }
         /* Break a stale lock once; a second stale lock in a row means something else is
          * going on, and is reported instead. */
-        if (attempt == 0 && afmt_lock_is_stale(h)) {
-            rc = afmt_lock_break(lock_path, h, errmsg);
+        if (attempt == 0 && afmt__lock_is_stale(h)) {
+            rc = afmt__lock_break(lock_path, h, errmsg);
             if (rc == AFMT_OK) {
                 *broke = 1;
                 continue;
@@ -291,11 +291,11 @@ int afmt_lock_take(const char *lock_path, afmt_lock_holder *h, int *broke, char 
             if (rc == AFMT_ENOTFOUND) continue; /* another writer moved it first: race on */
             if (rc != AFMT_EBUSY) return rc;
             /* It changed under us: someone else took it; report that holder. */
-            if (afmt_lock_read(lock_path, h, errmsg) == AFMT_ENOTFOUND) continue;
+            if (afmt__lock_read(lock_path, h, errmsg) == AFMT_ENOTFOUND) continue;
         }
         char who[768];
-        afmt_lock_describe(h, who, sizeof who);
-        return afmt_fail(errmsg, AFMT_EBUSY, "locked for writing by %s", who);
+        afmt__lock_describe(h, who, sizeof who);
+        return afmt__fail(errmsg, AFMT_EBUSY, "locked for writing by %s", who);
     }
 }
 
@@ -364,10 +364,10 @@ static int lock_inode0(afmt__lock *lk, const char *real_path, const char *fn, co
     else
         close(fd);
     if (rc == AFMT_EBUSY)
-        afmt_fail(errmsg, rc,
-                  "%s(%s): locked for writing under another name of the same file (a hard "
-                  "link to it; the lock file next to that name names the holder)",
-                  fn, path);
+        afmt__fail(errmsg, rc,
+                   "%s(%s): locked for writing under another name of the same file (a hard "
+                   "link to it; the lock file next to that name names the holder)",
+                   fn, path);
     return rc;
 }
 
@@ -375,15 +375,15 @@ int afmt__lock_take_writer(afmt__lock *lk, const char *real_path, const char *fn
                            char *errmsg) {
     if (no_lock_env()) return AFMT_OK;
     char msg[AFMT_ERRMSG_MAX];
-    char *lp = afmt_lock_path(real_path);
+    char *lp = afmt__lock_path(real_path);
     afmt_lock_holder h;
     int broke = 0, rc; /* a stale lock was broken: silent, the restart case (lock.h) */
-    if (!lp) return afmt_fail(errmsg, AFMT_ENOMEM, "%s(%s): out of memory", fn, path);
-    if ((rc = afmt_lock_take(lp, &h, &broke, msg)) == AFMT_EBUSY)
-        afmt_fail(errmsg, rc, "%s(%s): %s; if that job is gone, run \"afmt unlock %s\"", fn, path,
-                  msg, path);
+    if (!lp) return afmt__fail(errmsg, AFMT_ENOMEM, "%s(%s): out of memory", fn, path);
+    if ((rc = afmt__lock_take(lp, &h, &broke, msg)) == AFMT_EBUSY)
+        afmt__fail(errmsg, rc, "%s(%s): %s; if that job is gone, run \"afmt unlock %s\"", fn, path,
+                   msg, path);
     else if (rc != AFMT_OK)
-        afmt_fail(errmsg, rc, "%s(%s): %s", fn, path, msg);
+        afmt__fail(errmsg, rc, "%s(%s): %s", fn, path, msg);
     if (rc == AFMT_OK && (rc = lock_inode0(lk, real_path, fn, path, errmsg)) != AFMT_OK) unlink(lp);
     if (rc == AFMT_OK)
         lk->path = lp;
@@ -403,12 +403,12 @@ int afmt__lock_copy_inode(const afmt__lock *lk, int fd, int *out, const char *pa
     char eb[256];
     int d = fcntl(fd, F_DUPFD_CLOEXEC, 0), held = 0;
     if (d < 0)
-        return afmt_fail(errmsg, AFMT_EIO, "afmt_compact(%s): dup of the new file: %s", path,
-                         afmt__errno_text(errno, eb, sizeof eb));
+        return afmt__fail(errmsg, AFMT_EIO, "afmt_compact(%s): dup of the new file: %s", path,
+                          afmt__errno_text(errno, eb, sizeof eb));
     /* A new file of a name nobody knew: nobody else can hold its lock. */
     if (flock_fd(d, &held) != AFMT_OK || !held) {
         close(d);
-        return afmt_fail(errmsg, AFMT_EIO, "afmt_compact(%s): cannot lock the new file", path);
+        return afmt__fail(errmsg, AFMT_EIO, "afmt_compact(%s): cannot lock the new file", path);
     }
     *out = d;
     return AFMT_OK;

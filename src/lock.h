@@ -35,33 +35,33 @@ typedef struct {
 } afmt_lock_holder;
 
 /* "<path>.lock", malloc'd (NULL when out of memory). */
-char *afmt_lock_path(const char *path);
+char *afmt__lock_path(const char *path);
 
 /* Reads and parses a lock file into *h. AFMT_OK, AFMT_ENOTFOUND (no lock file), or
  * AFMT_EIO (message in errmsg, AFMT_ERRMSG_MAX bytes; also when lock_path is not a regular
  * file: a FIFO, a symbolic link, ...). */
-int afmt_lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg);
+int afmt__lock_read(const char *lock_path, afmt_lock_holder *h, char *errmsg);
 
 /* 1 if the holder ran on this host (its host equals gethostname here). */
-int afmt_lock_is_local(const afmt_lock_holder *h);
+int afmt__lock_is_local(const afmt_lock_holder *h);
 
 /* 1 if the holder is known to be gone: it ran on this host (same gethostname) and
  * kill(pid, 0) fails with ESRCH. 0 otherwise (alive, another host, unparsed content). */
-int afmt_lock_is_stale(const afmt_lock_holder *h);
+int afmt__lock_is_stale(const afmt_lock_holder *h);
 
 /* "host=H pid=P job=J since T" (or a note that the content names no holder). */
-void afmt_lock_describe(const afmt_lock_holder *h, char *buf, size_t n);
+void afmt__lock_describe(const afmt_lock_holder *h, char *buf, size_t n);
 
 /* Creates the lock file for this process. A stale lock is broken (once) and the creation
  * retried. Returns AFMT_OK (*broke = 1 if a stale lock was removed first), AFMT_EBUSY
  * (*h holds the holder) or AFMT_EIO (the lock file could not be created or read). The
  * message in errmsg has no function prefix. */
-int afmt_lock_take(const char *lock_path, afmt_lock_holder *h, int *broke, char *errmsg);
+int afmt__lock_take(const char *lock_path, afmt_lock_holder *h, int *broke, char *errmsg);
 
 /* Removes the lock file if it still holds exactly seen->raw (the content that was judged,
  * so that a lock taken by someone else meanwhile is left alone). AFMT_OK (removed),
  * AFMT_ENOTFOUND (already gone), AFMT_EBUSY (it changed: not removed), AFMT_EIO. */
-int afmt_lock_break(const char *lock_path, const afmt_lock_holder *seen, char *errmsg);
+int afmt__lock_break(const char *lock_path, const afmt_lock_holder *seen, char *errmsg);
 
 /* ---- the lock a writable handle holds (file.c takes it on rank 0, then agrees) ---- */
 

@@ -34,16 +34,16 @@ static int share_failure(MPI_Comm comm, int rank, int root, int rc, char *errmsg
         memcpy(m.msg, errmsg, sizeof m.msg);
     }
     if (MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, root, comm) != MPI_SUCCESS)
-        return afmt_fail(errmsg, AFMT_EMPI, "MPI_Bcast failed while agreeing on an outcome");
+        return afmt__fail(errmsg, AFMT_EMPI, "MPI_Bcast failed while agreeing on an outcome");
     m.msg[AFMT_ERRMSG_MAX - 1] = 0;
-    return afmt_fail(errmsg, m.code, "%s", m.msg);
+    return afmt__fail(errmsg, m.code, "%s", m.msg);
 }
 
 int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg) {
     /* The lowest failing rank's code and message win, so every rank reports the same. */
     int mine = rc != AFMT_OK ? rank : size, root = size;
     if (MPI_Allreduce(&mine, &root, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
-        return afmt_fail(errmsg, AFMT_EMPI, "MPI_Allreduce failed while agreeing on an outcome");
+        return afmt__fail(errmsg, AFMT_EMPI, "MPI_Allreduce failed while agreeing on an outcome");
     if (root == size) return AFMT_OK;
     return share_failure(comm, rank, root, rc, errmsg);
 }
@@ -65,7 +65,7 @@ int afmt__agree_keyed(const afmt__group *g, int key, int rc, int *flags, int nfl
      * matching Allreduce to find out. */
     for (int i = 0; i < AFMT__AGREE_MAXFLAGS; i++) v[3 + i] = i < nflags && flags[i] ? -1 : 0;
     if (MPI_Allreduce(v, r, 3 + AFMT__AGREE_MAXFLAGS, MPI_INT, MPI_MIN, g->comm) != MPI_SUCCESS)
-        return afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Allreduce failed", what);
+        return afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Allreduce failed", what);
     for (int i = 0; i < nflags; i++) flags[i] = r[3 + i] != 0;
     if (r[1] != -r[2]) {
         keys[0] = r[1];
@@ -91,18 +91,18 @@ int afmt__bcast_bytes(MPI_Comm comm, void *buf, uint64_t len, int root) {
 int afmt__share_buf_comm(const afmt__group *g, afmt_buf *b, int rc, const char *what) {
     uint64_t len = b->len;
     if (MPI_Bcast(&len, 1, MPI_UINT64_T, 0, g->comm) != MPI_SUCCESS && rc == AFMT_OK)
-        rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Bcast of the length failed", what);
+        rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Bcast of the length failed", what);
     if (rc == AFMT_OK && g->rank != 0) {
         b->len = 0;
-        if (len > SIZE_MAX || afmt_buf_reserve(b, (size_t)len) != AFMT_OK)
-            rc = afmt_fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
-                           (unsigned long long)len);
+        if (len > SIZE_MAX || afmt__buf_reserve(b, (size_t)len) != AFMT_OK)
+            rc = afmt__fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
+                            (unsigned long long)len);
         else
             b->len = (size_t)len;
     }
     if ((rc = agree(g, rc)) != AFMT_OK) return rc;
     if (afmt__bcast_bytes(g->comm, b->data, len, 0) != AFMT_OK)
-        rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Bcast failed", what);
+        rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Bcast failed", what);
     return agree(g, rc);
 }
 
@@ -168,7 +168,7 @@ int afmt__gather_bytes_comm(const afmt__group *g, const void *buf, uint64_t len,
     *out = NULL;
     uint64_t l = len;
     if (MPI_Gather(&l, 1, MPI_UINT64_T, lens, 1, MPI_UINT64_T, 0, comm) != MPI_SUCCESS)
-        rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Gather of the lengths failed", what);
+        rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Gather of the lengths failed", what);
     /* Root: the method (one MPI_Gatherv while every count fits an int, else pieces) and
      * the buffers; then one agreement, so that no data moves unless every rank is ready. */
     int small = 1;
@@ -186,8 +186,8 @@ int afmt__gather_bytes_comm(const afmt__group *g, const void *buf, uint64_t len,
             dsp = malloc(sizeof(int) * (size_t)size);
         }
         if (!*out || (small && (!cnt || !dsp)))
-            rc = afmt_fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
-                           (unsigned long long)total);
+            rc = afmt__fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
+                            (unsigned long long)total);
         uint64_t off = 0;
         for (int r = 0; rc == AFMT_OK && small && r < size; r++) {
             cnt[r] = (int)lens[r];
@@ -196,12 +196,12 @@ int afmt__gather_bytes_comm(const afmt__group *g, const void *buf, uint64_t len,
         }
     }
     if (MPI_Bcast(&small, 1, MPI_INT, 0, comm) != MPI_SUCCESS && rc == AFMT_OK)
-        rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Bcast failed", what);
+        rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Bcast failed", what);
     if ((rc = agree(g, rc)) == AFMT_OK) {
         if (small) {
             if (MPI_Gatherv(buf, (int)len, MPI_BYTE, *out, cnt, dsp, MPI_BYTE, 0, comm) !=
                 MPI_SUCCESS)
-                rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Gatherv failed", what);
+                rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Gatherv failed", what);
         } else if (rank == 0) {
             uint64_t off = 0;
             for (int r = 0; r < size; r++) {
@@ -209,11 +209,11 @@ int afmt__gather_bytes_comm(const afmt__group *g, const void *buf, uint64_t len,
                     memcpy(*out + off, buf, len);
                 else if (recv_pieces(comm, *out + off, lens[r], r, 7101) != AFMT_OK &&
                          rc == AFMT_OK)
-                    rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Recv failed", what);
+                    rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Recv failed", what);
                 off += lens[r];
             }
         } else if (send_pieces(comm, buf, len, 0, 7101) != AFMT_OK) {
-            rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Send failed", what);
+            rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Send failed", what);
         }
         rc = agree(g, rc);
     }
@@ -234,7 +234,7 @@ int afmt__alltoallv_bytes_comm(const afmt__group *g, int rc, const uint8_t *sbuf
     *rbuf = NULL;
     if (MPI_Alltoall(scount, 1, MPI_UINT64_T, rcount, 1, MPI_UINT64_T, comm) != MPI_SUCCESS) {
         if (rc == AFMT_OK)
-            rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Alltoall of the counts failed", what);
+            rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Alltoall of the counts failed", what);
         memset(rcount, 0, sizeof *rcount * (size_t)size);
     }
     uint64_t stotal = 0, rtotal = 0, maxreq = 1;
@@ -264,12 +264,12 @@ int afmt__alltoallv_bytes_comm(const afmt__group *g, int rc, const uint8_t *sbuf
         *rbuf = malloc(rtotal ? rtotal : 1);
     }
     if (rc == AFMT_OK && (!v || !sdispl || !*rbuf || !req))
-        rc = afmt_fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
-                       (unsigned long long)rtotal);
+        rc = afmt__fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
+                        (unsigned long long)rtotal);
     int all_small = 0;
     if (MPI_Allreduce(&small, &all_small, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS &&
         rc == AFMT_OK)
-        rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Allreduce failed", what);
+        rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Allreduce failed", what);
     if ((rc = agree(g, rc)) == AFMT_OK) {
         uint64_t off = 0;
         for (int r = 0; r < size; r++) {
@@ -285,10 +285,11 @@ int afmt__alltoallv_bytes_comm(const afmt__group *g, int rc, const uint8_t *sbuf
             }
             if (MPI_Alltoallv(sbuf, v, v + size, MPI_BYTE, *rbuf, v + 2 * size, v + 3 * size,
                               MPI_BYTE, comm) != MPI_SUCCESS)
-                rc = afmt_fail(g->errmsg, AFMT_EMPI, "%s: MPI_Alltoallv failed", what);
+                rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Alltoallv failed", what);
         } else {
             rc = pairwise(comm, rank, size, sbuf, scount, sdispl, *rbuf, rcount, rdispl, req);
-            if (rc != AFMT_OK) afmt_fail(g->errmsg, rc, "%s: point-to-point exchange failed", what);
+            if (rc != AFMT_OK)
+                afmt__fail(g->errmsg, rc, "%s: point-to-point exchange failed", what);
         }
         rc = agree(g, rc);
     }

@@ -25,86 +25,86 @@ static void opts_defaults(afmt_opts *o) {
 }
 
 int afmt_opts_create(afmt_opts **o) {
-    if (!o) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_create: o is NULL");
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_create: o is NULL");
     *o = malloc(sizeof **o);
-    if (!*o) return afmt_fail(NULL, AFMT_ENOMEM, "afmt_opts_create: out of memory");
+    if (!*o) return afmt__fail(NULL, AFMT_ENOMEM, "afmt_opts_create: out of memory");
     opts_defaults(*o);
     return AFMT_OK;
 }
 
 int afmt_opts_set_codec(afmt_opts *o, afmt_codec c, int level) {
-    if (!o) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_codec: opts is NULL");
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_codec: opts is NULL");
     uint32_t id = (uint32_t)c;
-    if (!afmt_codec_known(id))
-        return afmt_fail(NULL, AFMT_ECODEC, "afmt_opts_set_codec: codec id %d is not known",
-                         (int)c);
-    if (afmt_codec_check_level(id, level) != AFMT_OK)
-        return afmt_fail(NULL, AFMT_EINVAL,
-                         "afmt_opts_set_codec: level %d is out of range for codec %s", level,
-                         afmt_codec_name(id));
+    if (!afmt__codec_known(id))
+        return afmt__fail(NULL, AFMT_ECODEC, "afmt_opts_set_codec: codec id %d is not known",
+                          (int)c);
+    if (afmt__codec_check_level(id, level) != AFMT_OK)
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_opts_set_codec: level %d is out of range for codec %s", level,
+                          afmt__codec_name(id));
     o->codec = id;
     o->level = level;
     return AFMT_OK;
 }
 
 int afmt_opts_set_shuffle(afmt_opts *o, int on) {
-    if (!o) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_shuffle: opts is NULL");
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_shuffle: opts is NULL");
     o->shuffle = on != 0;
     return AFMT_OK;
 }
 
 int afmt_opts_set_check_collective(afmt_opts *o, int on) {
-    if (!o) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_check_collective: opts is NULL");
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_check_collective: opts is NULL");
     o->check_collective = on != 0;
     return AFMT_OK;
 }
 
 int afmt_opts_set_block_size(afmt_opts *o, uint64_t bytes) {
-    if (!o) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_block_size: opts is NULL");
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_block_size: opts is NULL");
     if (bytes < KIB || bytes > GIB)
-        return afmt_fail(NULL, AFMT_EINVAL,
-                         "afmt_opts_set_block_size: %llu bytes is outside [1024, 1073741824]",
-                         (unsigned long long)bytes);
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_opts_set_block_size: %llu bytes is outside [1024, 1073741824]",
+                          (unsigned long long)bytes);
     o->block_size = bytes;
     return AFMT_OK;
 }
 
 int afmt_opts_set_mem_budget(afmt_opts *o, uint64_t bytes) {
-    if (!o) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_mem_budget: opts is NULL");
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_mem_budget: opts is NULL");
     o->mem_budget = bytes;
     return AFMT_OK;
 }
 
 int afmt_opts_set_spill_dir(afmt_opts *o, const char *dir) {
     if (!o || !dir || !*dir)
-        return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_spill_dir: %s is NULL or empty",
-                         o ? "dir" : "opts");
+        return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_spill_dir: %s is NULL or empty",
+                          o ? "dir" : "opts");
     char *d = strdup(dir);
-    if (!d) return afmt_fail(NULL, AFMT_ENOMEM, "afmt_opts_set_spill_dir: out of memory");
+    if (!d) return afmt__fail(NULL, AFMT_ENOMEM, "afmt_opts_set_spill_dir: out of memory");
     free(o->spill_dir);
     o->spill_dir = d;
     return AFMT_OK;
 }
 
 int afmt_opts_set_mpi_info(afmt_opts *o, MPI_Info info) {
-    if (!o) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_mpi_info: opts is NULL");
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_mpi_info: opts is NULL");
     MPI_Info dup = MPI_INFO_NULL;
     if (info != MPI_INFO_NULL && MPI_Info_dup(info, &dup) != MPI_SUCCESS)
-        return afmt_fail(NULL, AFMT_EMPI, "afmt_opts_set_mpi_info: MPI_Info_dup failed");
+        return afmt__fail(NULL, AFMT_EMPI, "afmt_opts_set_mpi_info: MPI_Info_dup failed");
     if (o->info != MPI_INFO_NULL) MPI_Info_free(&o->info);
     o->info = dup;
     return AFMT_OK;
 }
 
 int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes) {
-    if (!o) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_cache_size: opts is NULL");
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_cache_size: opts is NULL");
     o->cache_size = bytes;
     return AFMT_OK;
 }
 
 #ifdef AFMT_TESTING /* a test hook: the public API has only MPI-IO */
-int afmt_opts_set_backend(afmt_opts *o, const char *name) {
-    if (!o || !name) return afmt_fail(NULL, AFMT_EINVAL, "afmt_opts_set_backend: NULL argument");
+int afmt__opts_set_backend(afmt_opts *o, const char *name) {
+    if (!o || !name) return afmt__fail(NULL, AFMT_EINVAL, "afmt__opts_set_backend: NULL argument");
     if (!strcmp(name, "mpiio"))
         o->storage = AFMT_STORAGE_MPIIO;
     else if (!strcmp(name, "posix"))
@@ -112,8 +112,9 @@ int afmt_opts_set_backend(afmt_opts *o, const char *name) {
     else if (!strcmp(name, "memory"))
         o->storage = AFMT_STORAGE_MEMORY;
     else
-        return afmt_fail(NULL, AFMT_EINVAL,
-                         "afmt_opts_set_backend: \"%s\" is not one of mpiio, posix, memory", name);
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt__opts_set_backend: \"%s\" is not one of mpiio, posix, memory",
+                          name);
     return AFMT_OK;
 }
 #endif

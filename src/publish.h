@@ -9,7 +9,7 @@
 #include "superblock.h"
 
 /* COLLECTIVE. rc is this rank's outcome so far. If it is AFMT_OK on rank 0, rank 0
- * encodes next into its slot (afmt_super_slot_offset(next->generation)) and writes it;
+ * encodes next into its slot (afmt__super_slot_offset(next->generation)) and writes it;
  * then one agreement. A failure there: that code on every rank, nothing written that a
  * reader could find. Else the slot is written (the caller's durable point, whatever
  * follows): every rank syncs, *late_rc is the agreed outcome of that sync, and the call

@@ -41,8 +41,8 @@ static void copy_out(const afmt_array *arr, const read_item *it, const void *chu
     int nd = arr->d.ndim;
     uint64_t bstart[AFMT_MAX_NDIM];
     sel_in_buf(nd, it, start, bstart);
-    afmt_box_copy(nd, arr->esize, it->sel_count, buf, count, bstart, chunk, it->extent,
-                  it->sel_start);
+    afmt__box_copy(nd, arr->esize, it->sel_count, buf, count, bstart, chunk, it->extent,
+                   it->sel_start);
 }
 
 /* A chunk this rank staged: its content as of now (committed, then own writes on top). */
@@ -53,21 +53,21 @@ static int read_staged(afmt_file *f, const afmt_array *arr, const afmt_staged *s
     uint64_t bytes = it->nelems * arr->esize;
     uint8_t *tmp = malloc((size_t)bytes * 2 + 1);
     if (!tmp)
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory", arr->d.name);
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory", arr->d.name);
     int rc = AFMT_OK;
     if (s->full) {
-        rc = afmt_alloc_read(f->alloc, s->block, s->offset, tmp + bytes, s->size);
+        rc = afmt__alloc_read(f->alloc, s->block, s->offset, tmp + bytes, s->size);
         if (rc != AFMT_OK)
-            afmt_fail(f->errmsg, rc, "afmt_read(\"%s\"): %s", arr->d.name,
-                      afmt_alloc_errmsg(f->alloc));
+            afmt__fail(f->errmsg, rc, "afmt_read(\"%s\"): %s", arr->d.name,
+                       afmt__alloc_errmsg(f->alloc));
         else
             afmt__chunk_decode(arr, tmp, tmp + bytes, it->nelems);
     } else {
         rc = afmt__read_committed_chunk(f, arr, it->index, tmp);
         for (uint32_t r = 0; rc == AFMT_OK && r < s->nrect; r++) {
             const uint64_t *rect = afmt__box_at(s->rect, nd, r);
-            afmt_box_copy(nd, arr->esize, rect + nd, tmp, it->extent, rect, s->data, it->extent,
-                          rect);
+            afmt__box_copy(nd, arr->esize, rect + nd, tmp, it->extent, rect, s->data, it->extent,
+                           rect);
         }
     }
     if (rc == AFMT_OK) copy_out(arr, it, tmp, buf, start, count);
@@ -82,8 +82,8 @@ static int collect_items(afmt_file *f, const afmt_array *arr, const uint64_t *st
     int nd = arr->d.ndim, rc = AFMT_OK;
     uint64_t cap = 0;
     afmt_grid_iter it;
-    afmt_grid_iter_init(&it, &arr->grid, start, count);
-    while (rc == AFMT_OK && afmt_grid_iter_next(&it)) {
+    afmt__grid_iter_init(&it, &arr->grid, start, count);
+    while (rc == AFMT_OK && afmt__grid_iter_next(&it)) {
         read_item ri;
         ri.index = it.index;
         ri.nelems = it.nelems;
@@ -97,7 +97,7 @@ static int collect_items(afmt_file *f, const afmt_array *arr, const uint64_t *st
             rc = read_staged(f, arr, s, &ri, buf, start, count);
             continue;
         }
-        const afmt_chunk_loc *loc = afmt_index_chunk(&f->idx, arr->d.id, it.index);
+        const afmt_chunk_loc *loc = afmt__index_chunk(&f->idx, arr->d.id, it.index);
         if (!loc) {
             uint64_t bstart[AFMT_MAX_NDIM];
             sel_in_buf(nd, &ri, start, bstart);
@@ -105,8 +105,8 @@ static int collect_items(afmt_file *f, const afmt_array *arr, const uint64_t *st
             continue;
         }
         if (AFMT__GROW(*items, cap, *n + 1, 16) != AFMT_OK)
-            return afmt_fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory",
-                             arr->d.name);
+            return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory",
+                              arr->d.name);
         ri.block = loc->block;
         ri.offset = loc->offset;
         (*items)[(*n)++] = ri;
@@ -149,7 +149,7 @@ int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint6
     if (rc != AFMT_OK) return rc;
     afmt_array *arr;
     if ((rc = afmt__lookup(f, fn, name, &arr)) != AFMT_OK) return rc;
-    if (!buf) return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_read(\"%s\"): buf is NULL", name);
+    if (!buf) return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_read(\"%s\"): buf is NULL", name);
     if ((rc = afmt__check_region(f, fn, arr, start, count)) != AFMT_OK) return rc;
     int nd = arr->d.ndim;
     if (nd == 0) start = count = zeros;
@@ -165,7 +165,7 @@ int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint6
          * chunk or the fill value alike. The caller's buffer holds them all: no overflow. */
         uint64_t n = 1;
         for (int d = 0; d < nd; d++) n *= count[d];
-        afmt_bool_normalize(buf, (size_t)n);
+        afmt__bool_normalize(buf, (size_t)n);
     }
     return rc;
 }

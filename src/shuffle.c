@@ -237,7 +237,7 @@ static size_t unshuffle8(uint8_t *restrict d, const uint8_t *restrict s, size_t 
 }
 #endif
 
-void afmt_shuffle_part(void *dst, const void *src, size_t m, size_t n, size_t e0, size_t esize) {
+void afmt__shuffle_part(void *dst, const void *src, size_t m, size_t n, size_t e0, size_t esize) {
     uint8_t *d = (uint8_t *)dst + e0;
     const uint8_t *s = src;
     if (m == 0 || esize == 0) return;
@@ -246,7 +246,7 @@ void afmt_shuffle_part(void *dst, const void *src, size_t m, size_t n, size_t e0
         return;
     }
     size_t done = 0;
-    if (!afmt_host_is_big_endian()) {
+    if (!afmt__host_is_big_endian()) {
         if (esize == 2)
             done = shuffle2(d, s, m, n);
         else if (esize == 4)
@@ -257,7 +257,7 @@ void afmt_shuffle_part(void *dst, const void *src, size_t m, size_t n, size_t e0
     shuffle_bytes(d, s, done, m, n, esize);
 }
 
-void afmt_unshuffle_part(void *dst, const void *src, size_t m, size_t n, size_t e0, size_t esize) {
+void afmt__unshuffle_part(void *dst, const void *src, size_t m, size_t n, size_t e0, size_t esize) {
     uint8_t *d = dst;
     const uint8_t *s = (const uint8_t *)src + e0;
     if (m == 0 || esize == 0) return;
@@ -266,7 +266,7 @@ void afmt_unshuffle_part(void *dst, const void *src, size_t m, size_t n, size_t 
         return;
     }
     size_t done = 0;
-    if (!afmt_host_is_big_endian()) {
+    if (!afmt__host_is_big_endian()) {
         if (esize == 2)
             done = unshuffle2(d, s, m, n);
         else if (esize == 4)
@@ -277,10 +277,10 @@ void afmt_unshuffle_part(void *dst, const void *src, size_t m, size_t n, size_t 
     unshuffle_bytes(d, s, done, m, n, esize);
 }
 
-void afmt_shuffle(void *dst, const void *src, size_t n, size_t esize) {
-    afmt_shuffle_part(dst, src, n, n, 0, esize);
+void afmt__shuffle(void *dst, const void *src, size_t n, size_t esize) {
+    afmt__shuffle_part(dst, src, n, n, 0, esize);
 }
 
-void afmt_unshuffle(void *dst, const void *src, size_t n, size_t esize) {
-    afmt_unshuffle_part(dst, src, n, n, 0, esize);
+void afmt__unshuffle(void *dst, const void *src, size_t n, size_t esize) {
+    afmt__unshuffle_part(dst, src, n, n, 0, esize);
 }

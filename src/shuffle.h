@@ -7,16 +7,16 @@
 
 /* dst[k*n + i] = src[i*esize + k] for i < n elements, k < esize. src != dst.
  * esize 1: a plain copy. */
-void afmt_shuffle(void *dst, const void *src, size_t n, size_t esize);
+void afmt__shuffle(void *dst, const void *src, size_t n, size_t esize);
 /* The inverse: dst[i*esize + k] = src[k*n + i]. */
-void afmt_unshuffle(void *dst, const void *src, size_t n, size_t esize);
+void afmt__unshuffle(void *dst, const void *src, size_t n, size_t esize);
 
 /* A part of a shuffled buffer of n elements: the m elements e0 .. e0+m-1.
- * afmt_shuffle_part: dst[k*n + e0 + i] = src[i*esize + k] (src holds the m elements);
- * afmt_unshuffle_part: dst[i*esize + k] = src[k*n + e0 + i] (dst receives them).
- * e0 + m <= n. Shuffling every row of a chunk this way equals afmt_shuffle of the
+ * afmt__shuffle_part: dst[k*n + e0 + i] = src[i*esize + k] (src holds the m elements);
+ * afmt__unshuffle_part: dst[i*esize + k] = src[k*n + e0 + i] (dst receives them).
+ * e0 + m <= n. Shuffling every row of a chunk this way equals afmt__shuffle of the
  * gathered chunk, without the gather. */
-void afmt_shuffle_part(void *dst, const void *src, size_t m, size_t n, size_t e0, size_t esize);
-void afmt_unshuffle_part(void *dst, const void *src, size_t m, size_t n, size_t e0, size_t esize);
+void afmt__shuffle_part(void *dst, const void *src, size_t m, size_t n, size_t e0, size_t esize);
+void afmt__unshuffle_part(void *dst, const void *src, size_t m, size_t n, size_t e0, size_t esize);
 
 #endif

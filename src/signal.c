@@ -16,7 +16,7 @@ static void on_signal(int signum) {
 
 int afmt_signal_arm(int signum) {
     if (signum <= 0 || signum == SIGKILL || signum == SIGSTOP)
-        return afmt_fail(NULL, AFMT_EINVAL, "afmt_signal_arm: signal %d cannot be caught", signum);
+        return afmt__fail(NULL, AFMT_EINVAL, "afmt_signal_arm: signal %d cannot be caught", signum);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -24,17 +24,17 @@ int afmt_signal_arm(int signum) {
     sa.sa_flags = SA_RESTART; /* I/O in progress goes on; the flag is polled */
     pending_signal = 0;
     if (sigaction(signum, &sa, NULL) != 0)
-        return afmt_fail(NULL, AFMT_EINVAL, "afmt_signal_arm: sigaction(%d) failed", signum);
+        return afmt__fail(NULL, AFMT_EINVAL, "afmt_signal_arm: sigaction(%d) failed", signum);
     return AFMT_OK;
 }
 
 int afmt_signal_pending(MPI_Comm comm, int *pending) {
-    if (!pending) return afmt_fail(NULL, AFMT_EINVAL, "afmt_signal_pending: pending is NULL");
+    if (!pending) return afmt__fail(NULL, AFMT_EINVAL, "afmt_signal_pending: pending is NULL");
     if (comm == MPI_COMM_NULL)
-        return afmt_fail(NULL, AFMT_EINVAL, "afmt_signal_pending: comm is MPI_COMM_NULL");
+        return afmt__fail(NULL, AFMT_EINVAL, "afmt_signal_pending: comm is MPI_COMM_NULL");
     int mine = pending_signal != 0, any = 0;
     if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
-        return afmt_fail(NULL, AFMT_EMPI, "afmt_signal_pending: MPI_Allreduce failed");
+        return afmt__fail(NULL, AFMT_EMPI, "afmt_signal_pending: MPI_Allreduce failed");
     *pending = any;
     return AFMT_OK;
 }

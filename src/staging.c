@@ -10,13 +10,13 @@
 
 void afmt__staging_init(afmt__staging *t) {
     memset(t, 0, sizeof *t);
-    afmt_hmap_init(&t->map);
+    afmt__hmap_init(&t->map);
 }
 
 void afmt__staging_free(afmt__staging *t) {
     afmt__staging_clear(t);
     free(t->items);
-    afmt_hmap_free(&t->map);
+    afmt__hmap_free(&t->map);
     afmt__staging_init(t);
 }
 
@@ -31,15 +31,15 @@ void afmt__staged_release(afmt_staged *s) {
 void afmt__staging_clear(afmt__staging *t) {
     for (uint64_t i = 0; i < t->n; i++) afmt__staged_release(&t->items[i]);
     t->n = 0;
-    afmt_hmap_clear(&t->map);
+    afmt__hmap_clear(&t->map);
 }
 
 /* Rebuilds the map after entries were removed: positions moved, and the map only shrinks,
  * so re-inserting needs no new memory. */
 static void reindex(afmt__staging *t) {
-    afmt_hmap_clear(&t->map);
+    afmt__hmap_clear(&t->map);
     for (uint64_t i = 0; i < t->n; i++)
-        afmt_hmap_put(&t->map, t->items[i].array_id, t->items[i].chunk_index, i);
+        afmt__hmap_put(&t->map, t->items[i].array_id, t->items[i].chunk_index, i);
 }
 
 void afmt__staging_drop_array(afmt__staging *t, uint64_t array_id) {
@@ -58,20 +58,20 @@ void afmt__staging_drop_array(afmt__staging *t, uint64_t array_id) {
 
 afmt_staged *afmt__staging_find(const afmt__staging *t, uint64_t array_id, uint64_t chunk_index) {
     if (!t->n) return NULL;
-    uint64_t *pos = afmt_hmap_get(&t->map, array_id, chunk_index);
+    uint64_t *pos = afmt__hmap_get(&t->map, array_id, chunk_index);
     return pos ? &t->items[*pos] : NULL;
 }
 
 int afmt__staging_get(afmt__staging *t, uint64_t array_id, uint64_t chunk_index, afmt_staged **out,
                       int *fresh) {
-    uint64_t *pos = afmt_hmap_get(&t->map, array_id, chunk_index);
+    uint64_t *pos = afmt__hmap_get(&t->map, array_id, chunk_index);
     *fresh = pos == NULL;
     if (pos) {
         *out = &t->items[*pos];
         return AFMT_OK;
     }
     if (AFMT__GROW(t->items, t->cap, t->n + 1, 64) != AFMT_OK) return AFMT_ENOMEM;
-    if (afmt_hmap_put(&t->map, array_id, chunk_index, t->n) != AFMT_OK) return AFMT_ENOMEM;
+    if (afmt__hmap_put(&t->map, array_id, chunk_index, t->n) != AFMT_OK) return AFMT_ENOMEM;
     afmt_staged *s = &t->items[t->n++];
     memset(s, 0, sizeof *s);
     s->array_id = array_id;
@@ -81,7 +81,7 @@ int afmt__staging_get(afmt__staging *t, uint64_t array_id, uint64_t chunk_index,
 }
 
 void afmt__staging_forget_new(afmt__staging *t, const afmt_staged *s) {
-    afmt_hmap_del(&t->map, s->array_id, s->chunk_index);
+    afmt__hmap_del(&t->map, s->array_id, s->chunk_index);
     t->n--;
 }
 

@@ -61,8 +61,8 @@ struct afmt_storage {
  * a socket: opening a FIFO would wait for a writer forever); every rank returns the same
  * code. CREATE implies WRITE. The memory kind also works without
  * MPI_Init (fuzzers): then comm is ignored and st->comm is MPI_COMM_NULL. */
-int afmt_storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, unsigned flags,
-                      MPI_Info info, afmt_storage **out, char *errmsg);
+int afmt__storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, unsigned flags,
+                       MPI_Info info, afmt_storage **out, char *errmsg);
 
 /* ---- paths ----
  * A handle resolves its path once, at create/open, and every later path operation (the
@@ -77,17 +77,17 @@ int afmt_storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, u
  * a dangling symbolic link (path is a link to nothing) is AFMT_EINVAL: creating through it
  * would make a file whose name afmt cannot resolve later. AFMT_OK (*out malloc'd),
  * AFMT_EINVAL or AFMT_ENOMEM (message in errmsg, no function prefix). */
-int afmt_storage_resolve_path(const char *path, int create, char **out, char *errmsg);
-/* COLLECTIVE over comm: afmt_storage_resolve_path on rank 0, its result (or its error and
+int afmt__storage_resolve_path(const char *path, int create, char **out, char *errmsg);
+/* COLLECTIVE over comm: afmt__storage_resolve_path on rank 0, its result (or its error and
  * message) on every rank; the memory kind: a copy of path. The same code on every rank. */
-int afmt_storage_resolve(afmt_storage_kind kind, MPI_Comm comm, const char *path, int create,
-                         char **out, char *errmsg);
+int afmt__storage_resolve(afmt_storage_kind kind, MPI_Comm comm, const char *path, int create,
+                          char **out, char *errmsg);
 
 /* A temporary file next to another one: compaction's new file. */
 typedef struct {
     char *path; /* "<near>.compact-XXXXXXXXXXXX" (12 random letters and digits), malloc'd */
     int fd;     /* rank 0, file kinds: the descriptor it was created with; else -1 */
-    int made;   /* 1 while this rank has a file to remove in afmt_storage_temp_drop */
+    int made;   /* 1 while this rank has a file to remove in afmt__storage_temp_drop */
 } afmt_storage_temp;
 #define AFMT_STORAGE_TEMP_INIT                                                                     \
     { NULL, -1, 0 }
@@ -101,48 +101,48 @@ typedef struct {
  * "<near>.compact-XXXXXXXXXXXX" or "<near>.compact" (the name older versions used);
  * anything else (another user's file, a link) is left alone. The same code on every rank:
  * AFMT_OK, AFMT_EIO, AFMT_ENOMEM, AFMT_EMPI. */
-int afmt_storage_mktemp(afmt_storage_kind kind, MPI_Comm comm, const char *near,
-                        afmt_storage_temp *t, char *errmsg);
+int afmt__storage_mktemp(afmt_storage_kind kind, MPI_Comm comm, const char *near,
+                         afmt_storage_temp *t, char *errmsg);
 /* INDEPENDENT (rank 0). Puts the temporary file in target's place: gives it target's
  * permission bits and group (fchmod, fchown of the group only where it differs; if the
  * group cannot be set (EPERM: the caller is not a member of target's group), nothing is
  * renamed and the call fails with AFMT_EIO: the new file must not change who may read
  * the data), then renames it over target and syncs the directory. The owner becomes the
  * caller. AFMT_OK, AFMT_EIO, AFMT_ENOTFOUND. */
-int afmt_storage_replace(afmt_storage_kind kind, afmt_storage_temp *t, const char *target,
-                         char *errmsg);
+int afmt__storage_replace(afmt_storage_kind kind, afmt_storage_temp *t, const char *target,
+                          char *errmsg);
 /* LOCAL. Closes t's descriptor, removes the file if this rank made it and it was not put
  * in place, frees the name; t is then AFMT_STORAGE_TEMP_INIT. */
-void afmt_storage_temp_drop(afmt_storage_kind kind, afmt_storage_temp *t);
+void afmt__storage_temp_drop(afmt_storage_kind kind, afmt_storage_temp *t);
 #ifdef AFMT_TESTING
 /* TEST ONLY: the next temporary names try suffix first (12 characters), then random ones;
  * NULL: random ones only. Not thread-safe. */
-void afmt_storage_set_temp_suffix(const char *suffix);
+void afmt__storage_set_temp_suffix(const char *suffix);
 #endif
 
 /* Path operations, INDEPENDENT (call from one rank): rename from over to (atomic where
  * the OS is; the parent directory is synced after), and remove (missing is fine). */
-int afmt_storage_rename(afmt_storage_kind kind, const char *from, const char *to, char *errmsg);
-int afmt_storage_remove(afmt_storage_kind kind, const char *path, char *errmsg);
+int afmt__storage_rename(afmt_storage_kind kind, const char *from, const char *to, char *errmsg);
+int afmt__storage_remove(afmt_storage_kind kind, const char *path, char *errmsg);
 /* INDEPENDENT. 1 if path exists, 0 if not. */
-int afmt_storage_exists(afmt_storage_kind kind, const char *path);
+int afmt__storage_exists(afmt_storage_kind kind, const char *path);
 
 #ifdef AFMT_TESTING /* the test hooks: only in the library the tests link (afmt_testing) */
 /* Memory backend only: a copy of the named image (malloc'd, caller frees), so tests can
  * damage files and fuzzers can load them. AFMT_ENOTFOUND if absent. */
-int afmt_storage_mem_get(const char *path, uint8_t **data, uint64_t *len);
+int afmt__storage_mem_get(const char *path, uint8_t **data, uint64_t *len);
 /* Memory backend only: sets the named image to a copy of data (creates it). */
-int afmt_storage_mem_put(const char *path, const uint8_t *data, uint64_t len);
+int afmt__storage_mem_put(const char *path, const uint8_t *data, uint64_t len);
 
 /* TEST ONLY: the largest piece (bytes) one backend call moves; longer reads and writes
  * loop. Default (and after 0) 1 GiB; tests lower it to exercise the splitting. Not
  * thread-safe: set it while no I/O is in flight. */
-void afmt_storage_set_max_piece(uint64_t bytes);
+void afmt__storage_set_max_piece(uint64_t bytes);
 
 /* ---- TEST ONLY: fault injection (storage_fault.c) ----
- * While a fault spec is set, afmt_storage_open wraps the storage it opens in a fault
+ * While a fault spec is set, afmt__storage_open wraps the storage it opens in a fault
  * backend. A wrapper counts the calls of each operation on this process (over all wrapped
- * storages, from the last afmt_storage_set_fault) and makes the nth call of spec->op fail
+ * storages, from the last afmt__storage_set_fault) and makes the nth call of spec->op fail
  * with errno spec->err: the message names the operation, offset, length, path and errno
  * text ("... (injected fault)") and the code is AFMT_EIO, like a real backend failure.
  *  - mode FAIL: the call moves no bytes. The collective ones (write_at_all, sync, truncate)
@@ -160,7 +160,7 @@ typedef enum {
     AFMT_FAULT_SYNC = 3,
     AFMT_FAULT_SIZE = 4,
     AFMT_FAULT_TRUNCATE = 5,
-    AFMT_FAULT_DIRSYNC = 6 /* the directory sync after afmt_storage_rename or _replace: the
+    AFMT_FAULT_DIRSYNC = 6 /* the directory sync after afmt__storage_rename or _replace: the
                             * rename is done, then it fails (whatever the storage) */
 } afmt_fault_op;
 #define AFMT_FAULT_NOPS 7
@@ -177,11 +177,11 @@ typedef struct {
 
 /* Sets (a copy of) spec process-wide and resets the call counters; NULL clears it.
  * Returns AFMT_OK, or AFMT_EINVAL for an unknown op or mode. */
-int afmt_storage_set_fault(const afmt_storage_fault *spec);
+int afmt__storage_set_fault(const afmt_storage_fault *spec);
 /* Calls of op that wrapped storages saw on this process since the spec was set. */
-uint64_t afmt_storage_fault_calls(afmt_fault_op op);
+uint64_t afmt__storage_fault_calls(afmt_fault_op op);
 /* Faults injected on this process since it started (never reset). */
-uint64_t afmt_storage_fault_injected(void);
+uint64_t afmt__storage_fault_injected(void);
 #endif /* AFMT_TESTING */
 
 /* ---- backend-private: used by storage*.c only ---- */
@@ -191,49 +191,49 @@ uint64_t afmt_storage_fault_injected(void);
 int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg);
 
 /* The current piece limit (always >= 1 and <= INT_MAX). */
-uint64_t afmt_storage_max_piece_(void);
+uint64_t afmt__storage_max_piece(void);
 /* Fill in st->ops and st->impl of a storage whose kind, comm (dup) and path are set.
- * The file kinds run after afmt_storage_open's existence check on rank 0. On failure
+ * The file kinds run after afmt__storage_open's existence check on rank 0. On failure
  * they leave st->impl NULL and write errmsg; the MPI-IO one returns the same code on
  * every rank. */
-int afmt_storage_mpiio_open_(afmt_storage *st, unsigned flags, MPI_Info info, char *errmsg);
-int afmt_storage_posix_open_(afmt_storage *st, unsigned flags, char *errmsg);
-int afmt_storage_mem_open_(afmt_storage *st, unsigned flags, char *errmsg);
-/* Frees what afmt_storage_open allocated: the comm dup (if any), path and st itself. */
-void afmt_storage_free_(afmt_storage *st);
+int afmt__storage_mpiio_open(afmt_storage *st, unsigned flags, MPI_Info info, char *errmsg);
+int afmt__storage_posix_open(afmt_storage *st, unsigned flags, char *errmsg);
+int afmt__storage_mem_open(afmt_storage *st, unsigned flags, char *errmsg);
+/* Frees what afmt__storage_open allocated: the comm dup (if any), path and st itself. */
+void afmt__storage_free(afmt_storage *st);
 /* The memory backend's path operations (on its registry). */
-int afmt_storage_mem_rename_(const char *from, const char *to, char *errmsg);
-int afmt_storage_mem_remove_(const char *path, char *errmsg);
-int afmt_storage_mem_exists_(const char *path);
+int afmt__storage_mem_rename(const char *from, const char *to, char *errmsg);
+int afmt__storage_mem_remove(const char *path, char *errmsg);
+int afmt__storage_mem_exists(const char *path);
 /* A new empty image named path, exclusively: AFMT_OK, AFMT_EEXIST, AFMT_ENOMEM. */
-int afmt_storage_mem_create_(const char *path, char *errmsg);
+int afmt__storage_mem_create(const char *path, char *errmsg);
 #ifdef AFMT_TESTING
 /* Fault injection: whether a spec is set; the wrapper's state (malloc'd, NULL when out of
  * memory), allocated before the backend opens; wrapping an opened storage in it (takes
  * w); freeing an unused one. */
-int afmt_storage_fault_active_(void);
-void *afmt_storage_fault_alloc_(void);
-void afmt_storage_fault_wrap_(afmt_storage *st, void *w);
-void afmt_storage_fault_free_(void *w);
+int afmt__storage_fault_active(void);
+void *afmt__storage_fault_alloc(void);
+void afmt__storage_fault_wrap(afmt_storage *st, void *w);
+void afmt__storage_fault_free(void *w);
 /* Counts a directory sync after a rename of from to to; AFMT_EIO with a message in errmsg
  * if it is the one to fail, else AFMT_OK. */
-int afmt_storage_fault_dirsync_(const char *to, char *errmsg);
+int afmt__storage_fault_dirsync(const char *to, char *errmsg);
 #else
 /* No fault injection outside the test build: the calls fold away. */
-static inline int afmt_storage_fault_active_(void) {
+static inline int afmt__storage_fault_active(void) {
     return 0;
 }
-static inline void *afmt_storage_fault_alloc_(void) {
+static inline void *afmt__storage_fault_alloc(void) {
     return NULL;
 }
-static inline void afmt_storage_fault_wrap_(afmt_storage *st, void *w) {
+static inline void afmt__storage_fault_wrap(afmt_storage *st, void *w) {
     (void)st;
     (void)w;
 }
-static inline void afmt_storage_fault_free_(void *w) {
+static inline void afmt__storage_fault_free(void *w) {
     (void)w;
 }
-static inline int afmt_storage_fault_dirsync_(const char *to, char *errmsg) {
+static inline int afmt__storage_fault_dirsync(const char *to, char *errmsg) {
     (void)to;
     (void)errmsg;
     return AFMT_OK;

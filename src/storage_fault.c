@@ -1,5 +1,5 @@
 /* storage_fault.c - TEST ONLY: a storage wrapper that injects failures (storage.h,
- * afmt_storage_set_fault). afmt_storage_open wraps a storage while a spec is set: the
+ * afmt__storage_set_fault). afmt__storage_open wraps a storage while a spec is set: the
  * wrapper takes the storage's ops and impl and calls them back with the real ones swapped
  * in, so the real backend writes its messages into the same st->errmsg. */
 #include "storage.h"
@@ -27,11 +27,11 @@ static uint64_t injected;
 static const char *const op_names[AFMT_FAULT_NOPS] = {
     "read_at", "write_at", "write_at_all", "sync", "get_size", "truncate", "fsync_dir"};
 
-int afmt_storage_set_fault(const afmt_storage_fault *s) {
+int afmt__storage_set_fault(const afmt_storage_fault *s) {
     if (s && ((unsigned)s->op >= AFMT_FAULT_NOPS ||
               (s->mode != AFMT_FAULT_FAIL && s->mode != AFMT_FAULT_SHORT)))
-        return afmt_fail(NULL, AFMT_EINVAL, "afmt_storage_set_fault: bad op %d or mode %d",
-                         (int)s->op, (int)s->mode);
+        return afmt__fail(NULL, AFMT_EINVAL, "afmt__storage_set_fault: bad op %d or mode %d",
+                          (int)s->op, (int)s->mode);
     int me = 0;
     if (s && s->rank >= 0) {
         int init = 0, fin = 0;
@@ -51,7 +51,7 @@ int afmt_storage_set_fault(const afmt_storage_fault *s) {
     return AFMT_OK;
 }
 
-uint64_t afmt_storage_fault_calls(afmt_fault_op op) {
+uint64_t afmt__storage_fault_calls(afmt_fault_op op) {
     if ((unsigned)op >= AFMT_FAULT_NOPS) return 0;
     pthread_mutex_lock(&mu);
     uint64_t n = calls[op];
@@ -59,25 +59,25 @@ uint64_t afmt_storage_fault_calls(afmt_fault_op op) {
     return n;
 }
 
-uint64_t afmt_storage_fault_injected(void) {
+uint64_t afmt__storage_fault_injected(void) {
     pthread_mutex_lock(&mu);
     uint64_t n = injected;
     pthread_mutex_unlock(&mu);
     return n;
 }
 
-int afmt_storage_fault_active_(void) {
+int afmt__storage_fault_active(void) {
     pthread_mutex_lock(&mu);
     int a = active;
     pthread_mutex_unlock(&mu);
     return a;
 }
 
-void *afmt_storage_fault_alloc_(void) {
+void *afmt__storage_fault_alloc(void) {
     return calloc(1, sizeof(fault_impl));
 }
 
-void afmt_storage_fault_free_(void *w) {
+void afmt__storage_fault_free(void *w) {
     free(w);
 }
 
@@ -109,8 +109,8 @@ static int inj_fail(afmt_storage *st, afmt_fault_op op, uint64_t off, uint64_t l
         snprintf(range, sizeof range, ", off=%llu, len=%llu", (unsigned long long)off,
                  (unsigned long long)len);
     if (done > 0) snprintf(note, sizeof note, " after %llu bytes", (unsigned long long)done);
-    return afmt_fail(st->errmsg, AFMT_EIO, "%s(%s%s): %s (injected fault%s)", op_names[op],
-                     st->path, range, afmt__errno_text(e, eb, sizeof eb), note);
+    return afmt__fail(st->errmsg, AFMT_EIO, "%s(%s%s): %s (injected fault%s)", op_names[op],
+                      st->path, range, afmt__errno_text(e, eb, sizeof eb), note);
 }
 
 static const afmt_storage_ops fault_ops;
@@ -249,7 +249,7 @@ static int f_close(afmt_storage *st) {
 static const afmt_storage_ops fault_ops = {f_read_at, f_write_at, f_write_at_all, f_sync,
                                            f_size,    f_truncate, f_close};
 
-void afmt_storage_fault_wrap_(afmt_storage *st, void *wp) {
+void afmt__storage_fault_wrap(afmt_storage *st, void *wp) {
     fault_impl *w = wp;
     w->ops = st->ops;
     w->impl = st->impl;
@@ -257,13 +257,13 @@ void afmt_storage_fault_wrap_(afmt_storage *st, void *wp) {
     st->impl = w;
 }
 
-int afmt_storage_fault_dirsync_(const char *to, char *errmsg) {
+int afmt__storage_fault_dirsync(const char *to, char *errmsg) {
     int e = 0;
     afmt_fault_mode mode = AFMT_FAULT_FAIL;
     if (!hit(AFMT_FAULT_DIRSYNC, &e, &mode) || e == EINTR) return AFMT_OK;
     char eb[256];
-    return afmt_fail(errmsg, AFMT_EIO, "%s(directory of %s): %s (injected fault)",
-                     op_names[AFMT_FAULT_DIRSYNC], to, afmt__errno_text(e, eb, sizeof eb));
+    return afmt__fail(errmsg, AFMT_EIO, "%s(directory of %s): %s (injected fault)",
+                      op_names[AFMT_FAULT_DIRSYNC], to, afmt__errno_text(e, eb, sizeof eb));
 }
 
 #endif /* AFMT_TESTING */

@@ -95,32 +95,33 @@ static int mem_read_at(afmt_storage *st, uint64_t off, void *buf, uint64_t len) 
     if (ok) memcpy(buf, h->img->data + off, (size_t)len);
     pthread_mutex_unlock(&lock);
     if (!ok)
-        return afmt_fail(st->errmsg, AFMT_EIO,
-                         "read_at(%s, off=%llu, len=%llu): short read (image is %llu bytes)",
-                         st->path, (unsigned long long)off, (unsigned long long)len,
-                         (unsigned long long)have);
+        return afmt__fail(st->errmsg, AFMT_EIO,
+                          "read_at(%s, off=%llu, len=%llu): short read (image is %llu bytes)",
+                          st->path, (unsigned long long)off, (unsigned long long)len,
+                          (unsigned long long)have);
     return AFMT_OK;
 }
 
 static int mem_write_at(afmt_storage *st, uint64_t off, const void *buf, uint64_t len) {
     mem_impl *h = st->impl;
     if (!h->writable)
-        return afmt_fail(st->errmsg, AFMT_EIO, "write_at(%s, off=%llu, len=%llu): read-only",
-                         st->path, (unsigned long long)off, (unsigned long long)len);
+        return afmt__fail(st->errmsg, AFMT_EIO, "write_at(%s, off=%llu, len=%llu): read-only",
+                          st->path, (unsigned long long)off, (unsigned long long)len);
     if (len == 0) return AFMT_OK;
     size_t end = 0;
     if (!end_of(off, len, &end))
-        return afmt_fail(st->errmsg, AFMT_EINVAL,
-                         "write_at(%s, off=%llu, len=%llu): beyond the address space", st->path,
-                         (unsigned long long)off, (unsigned long long)len);
+        return afmt__fail(st->errmsg, AFMT_EINVAL,
+                          "write_at(%s, off=%llu, len=%llu): beyond the address space", st->path,
+                          (unsigned long long)off, (unsigned long long)len);
     pthread_mutex_lock(&lock);
     mem_image *m = h->img;
     int ok = end <= m->len || set_len(m, end);
     if (ok) memcpy(m->data + off, buf, (size_t)len);
     pthread_mutex_unlock(&lock);
     if (!ok)
-        return afmt_fail(st->errmsg, AFMT_ENOMEM, "write_at(%s, off=%llu, len=%llu): out of memory",
-                         st->path, (unsigned long long)off, (unsigned long long)len);
+        return afmt__fail(st->errmsg, AFMT_ENOMEM,
+                          "write_at(%s, off=%llu, len=%llu): out of memory", st->path,
+                          (unsigned long long)off, (unsigned long long)len);
     return AFMT_OK;
 }
 
@@ -140,17 +141,17 @@ static int mem_size(afmt_storage *st, uint64_t *out) {
 static int mem_truncate(afmt_storage *st, uint64_t size) {
     mem_impl *h = st->impl;
     if (!h->writable)
-        return afmt_fail(st->errmsg, AFMT_EIO, "truncate(%s, %llu): read-only", st->path,
-                         (unsigned long long)size);
+        return afmt__fail(st->errmsg, AFMT_EIO, "truncate(%s, %llu): read-only", st->path,
+                          (unsigned long long)size);
     if (size > SIZE_MAX)
-        return afmt_fail(st->errmsg, AFMT_EINVAL, "truncate(%s, %llu): too large", st->path,
-                         (unsigned long long)size);
+        return afmt__fail(st->errmsg, AFMT_EINVAL, "truncate(%s, %llu): too large", st->path,
+                          (unsigned long long)size);
     pthread_mutex_lock(&lock);
     int ok = set_len(h->img, (size_t)size);
     pthread_mutex_unlock(&lock);
     if (!ok)
-        return afmt_fail(st->errmsg, AFMT_ENOMEM, "truncate(%s, %llu): out of memory", st->path,
-                         (unsigned long long)size);
+        return afmt__fail(st->errmsg, AFMT_ENOMEM, "truncate(%s, %llu): out of memory", st->path,
+                          (unsigned long long)size);
     return AFMT_OK;
 }
 
@@ -163,27 +164,27 @@ static int mem_close(afmt_storage *st) {
         pthread_mutex_unlock(&lock);
         free(h);
     }
-    afmt_storage_free_(st);
+    afmt__storage_free(st);
     return AFMT_OK;
 }
 
 static const afmt_storage_ops mem_ops = {mem_read_at, mem_write_at, mem_write_at, mem_sync,
                                          mem_size,    mem_truncate, mem_close};
 
-int afmt_storage_mem_open_(afmt_storage *st, unsigned flags, char *errmsg) {
+int afmt__storage_mem_open(afmt_storage *st, unsigned flags, char *errmsg) {
     st->ops = &mem_ops;
     st->impl = NULL;
     mem_impl *h = malloc(sizeof *h);
-    if (!h) return afmt_fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", st->path);
+    if (!h) return afmt__fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", st->path);
     int rc = AFMT_OK;
     pthread_mutex_lock(&lock);
     mem_image *m = find(st->path);
     if (m && (flags & AFMT_ST_EXCL))
-        rc = afmt_fail(errmsg, AFMT_EEXIST, "open(%s): image exists (exclusive create)", st->path);
+        rc = afmt__fail(errmsg, AFMT_EEXIST, "open(%s): image exists (exclusive create)", st->path);
     else if (!m && !(flags & AFMT_ST_CREATE))
-        rc = afmt_fail(errmsg, AFMT_ENOTFOUND, "open(%s): no such image", st->path);
+        rc = afmt__fail(errmsg, AFMT_ENOTFOUND, "open(%s): no such image", st->path);
     else if (!m && !(m = new_image(st->path)))
-        rc = afmt_fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", st->path);
+        rc = afmt__fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", st->path);
     if (rc == AFMT_OK) m->refs++;
     pthread_mutex_unlock(&lock);
     if (rc != AFMT_OK) {
@@ -197,21 +198,21 @@ int afmt_storage_mem_open_(afmt_storage *st, unsigned flags, char *errmsg) {
 }
 
 #ifdef AFMT_TESTING /* test access to the images: only in the test build */
-int afmt_storage_mem_get(const char *path, uint8_t **data, uint64_t *len) {
+int afmt__storage_mem_get(const char *path, uint8_t **data, uint64_t *len) {
     if (!path || !data || !len)
-        return afmt_fail(NULL, AFMT_EINVAL, "afmt_storage_mem_get: NULL argument");
+        return afmt__fail(NULL, AFMT_EINVAL, "afmt__storage_mem_get: NULL argument");
     *data = NULL;
     *len = 0;
     int rc = AFMT_OK;
     pthread_mutex_lock(&lock);
     mem_image *m = find(path);
     if (!m) {
-        rc = afmt_fail(NULL, AFMT_ENOTFOUND, "mem_get(%s): no such image", path);
+        rc = afmt__fail(NULL, AFMT_ENOTFOUND, "mem_get(%s): no such image", path);
     } else {
         /* malloc(0) may return NULL; ask for one byte so success is unambiguous. */
         uint8_t *copy = malloc(m->len ? m->len : 1);
         if (!copy) {
-            rc = afmt_fail(NULL, AFMT_ENOMEM, "mem_get(%s): out of memory", path);
+            rc = afmt__fail(NULL, AFMT_ENOMEM, "mem_get(%s): out of memory", path);
         } else {
             if (m->len) memcpy(copy, m->data, m->len);
             *data = copy;
@@ -222,19 +223,19 @@ int afmt_storage_mem_get(const char *path, uint8_t **data, uint64_t *len) {
     return rc;
 }
 
-int afmt_storage_mem_put(const char *path, const uint8_t *data, uint64_t len) {
+int afmt__storage_mem_put(const char *path, const uint8_t *data, uint64_t len) {
     if (!path || (!data && len))
-        return afmt_fail(NULL, AFMT_EINVAL, "afmt_storage_mem_put: NULL argument");
-    if (len > SIZE_MAX) return afmt_fail(NULL, AFMT_EINVAL, "mem_put(%s): too large", path);
+        return afmt__fail(NULL, AFMT_EINVAL, "afmt__storage_mem_put: NULL argument");
+    if (len > SIZE_MAX) return afmt__fail(NULL, AFMT_EINVAL, "mem_put(%s): too large", path);
     int rc = AFMT_OK;
     pthread_mutex_lock(&lock);
     mem_image *m = find(path);
     /* The new content replaces the image in place: open handles see it, as they would
      * see a file overwritten under them. */
     if (!m && !(m = new_image(path))) {
-        rc = afmt_fail(NULL, AFMT_ENOMEM, "mem_put(%s): out of memory", path);
+        rc = afmt__fail(NULL, AFMT_ENOMEM, "mem_put(%s): out of memory", path);
     } else if (!reserve(m, (size_t)len)) {
-        rc = afmt_fail(NULL, AFMT_ENOMEM, "mem_put(%s): out of memory", path);
+        rc = afmt__fail(NULL, AFMT_ENOMEM, "mem_put(%s): out of memory", path);
     } else {
         if (len) memcpy(m->data, data, (size_t)len);
         m->len = (size_t)len;
@@ -244,14 +245,14 @@ int afmt_storage_mem_put(const char *path, const uint8_t *data, uint64_t len) {
 }
 #endif /* AFMT_TESTING */
 
-int afmt_storage_mem_rename_(const char *from, const char *to, char *errmsg) {
+int afmt__storage_mem_rename(const char *from, const char *to, char *errmsg) {
     int rc = AFMT_OK;
     char *name = strdup(to);
-    if (!name) return afmt_fail(errmsg, AFMT_ENOMEM, "rename(%s, %s): out of memory", from, to);
+    if (!name) return afmt__fail(errmsg, AFMT_ENOMEM, "rename(%s, %s): out of memory", from, to);
     pthread_mutex_lock(&lock);
     mem_image *src = find(from);
     if (!src) {
-        rc = afmt_fail(errmsg, AFMT_ENOTFOUND, "rename(%s, %s): no such image", from, to);
+        rc = afmt__fail(errmsg, AFMT_ENOTFOUND, "rename(%s, %s): no such image", from, to);
     } else if (strcmp(from, to) != 0) {
         mem_image *dst = find(to);
         if (dst) unlink_image(dst);
@@ -264,7 +265,7 @@ int afmt_storage_mem_rename_(const char *from, const char *to, char *errmsg) {
     return rc;
 }
 
-int afmt_storage_mem_remove_(const char *path, char *errmsg) {
+int afmt__storage_mem_remove(const char *path, char *errmsg) {
     (void)errmsg;
     pthread_mutex_lock(&lock);
     mem_image *m = find(path);
@@ -273,18 +274,18 @@ int afmt_storage_mem_remove_(const char *path, char *errmsg) {
     return AFMT_OK;
 }
 
-int afmt_storage_mem_exists_(const char *path) {
+int afmt__storage_mem_exists(const char *path) {
     pthread_mutex_lock(&lock);
     int found = find(path) != NULL;
     pthread_mutex_unlock(&lock);
     return found;
 }
 
-int afmt_storage_mem_create_(const char *path, char *errmsg) {
+int afmt__storage_mem_create(const char *path, char *errmsg) {
     pthread_mutex_lock(&lock);
     int rc = find(path) ? AFMT_EEXIST : new_image(path) ? AFMT_OK : AFMT_ENOMEM;
     pthread_mutex_unlock(&lock);
-    if (rc == AFMT_EEXIST) return afmt_fail(errmsg, rc, "create(%s): image exists", path);
-    if (rc == AFMT_ENOMEM) return afmt_fail(errmsg, rc, "create(%s): out of memory", path);
+    if (rc == AFMT_EEXIST) return afmt__fail(errmsg, rc, "create(%s): image exists", path);
+    if (rc == AFMT_ENOMEM) return afmt__fail(errmsg, rc, "create(%s): out of memory", path);
     return rc;
 }

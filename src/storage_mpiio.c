@@ -53,16 +53,16 @@ static int mpi_fail(char *msgbuf, int mpirc, const char *op, const char *path, u
     text[n < MPI_MAX_ERROR_STRING ? n : MPI_MAX_ERROR_STRING - 1] = '\0';
     /* Calls without a byte range (open, sync, close) name only the path. */
     if (off == 0 && len == 0)
-        return afmt_fail(msgbuf, map_class(mpirc), "%s(%s): %s", op, path, text);
-    return afmt_fail(msgbuf, map_class(mpirc), "%s(%s, off=%llu, len=%llu): %s", op, path,
-                     (unsigned long long)off, (unsigned long long)len, text);
+        return afmt__fail(msgbuf, map_class(mpirc), "%s(%s): %s", op, path, text);
+    return afmt__fail(msgbuf, map_class(mpirc), "%s(%s, off=%llu, len=%llu): %s", op, path,
+                      (unsigned long long)off, (unsigned long long)len, text);
 }
 
 /* MPI_Offset is signed: the whole range [off, off+len) must fit in it. */
 static int range_ok(afmt_storage *st, const char *op, uint64_t off, uint64_t len) {
     if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
-        return afmt_fail(st->errmsg, AFMT_EINVAL, "%s(%s, off=%llu, len=%llu): beyond 2^63", op,
-                         st->path, (unsigned long long)off, (unsigned long long)len);
+        return afmt__fail(st->errmsg, AFMT_EINVAL, "%s(%s, off=%llu, len=%llu): beyond 2^63", op,
+                          st->path, (unsigned long long)off, (unsigned long long)len);
     return AFMT_OK;
 }
 
@@ -70,7 +70,7 @@ static int m_read_at(afmt_storage *st, uint64_t off, void *buf, uint64_t len) {
     mpiio_impl *m = st->impl;
     int rc = range_ok(st, "read_at", off, len);
     if (rc) return rc;
-    uint64_t piece = afmt_storage_max_piece_(), done = 0;
+    uint64_t piece = afmt__storage_max_piece(), done = 0;
     while (done < len) {
         int n = (int)(len - done < piece ? len - done : piece);
         MPI_Status status;
@@ -84,11 +84,11 @@ static int m_read_at(afmt_storage *st, uint64_t off, void *buf, uint64_t len) {
                             (uint64_t)n);
         /* MPI-IO reports end of file as a short count, not as an error. */
         if (got != n)
-            return afmt_fail(st->errmsg, AFMT_EIO,
-                             "read_at(%s, off=%llu, len=%llu): short read (%d of %d bytes at "
-                             "off=%llu; past end of file?)",
-                             st->path, (unsigned long long)off, (unsigned long long)len,
-                             got < 0 ? 0 : got, n, (unsigned long long)(off + done));
+            return afmt__fail(st->errmsg, AFMT_EIO,
+                              "read_at(%s, off=%llu, len=%llu): short read (%d of %d bytes at "
+                              "off=%llu; past end of file?)",
+                              st->path, (unsigned long long)off, (unsigned long long)len,
+                              got < 0 ? 0 : got, n, (unsigned long long)(off + done));
         done += (uint64_t)n;
     }
     return AFMT_OK;
@@ -98,7 +98,7 @@ static int m_write_at(afmt_storage *st, uint64_t off, const void *buf, uint64_t 
     mpiio_impl *m = st->impl;
     int rc = range_ok(st, "write_at", off, len);
     if (rc) return rc;
-    uint64_t piece = afmt_storage_max_piece_(), done = 0;
+    uint64_t piece = afmt__storage_max_piece(), done = 0;
     while (done < len) {
         int n = (int)(len - done < piece ? len - done : piece);
         MPI_Status status;
@@ -121,10 +121,10 @@ static int m_write_at(afmt_storage *st, uint64_t off, const void *buf, uint64_t 
             struct statvfs vs;
             int full = statvfs(st->path, &vs) == 0 &&
                        (uint64_t)vs.f_bavail * (uint64_t)vs.f_frsize < len - done;
-            return afmt_fail(st->errmsg, AFMT_EIO,
-                             "write_at(%s, off=%llu, len=%llu): short write (%d of %d bytes)%s",
-                             st->path, (unsigned long long)(off + done), (unsigned long long)n,
-                             put < 0 ? 0 : put, n, full ? ": No space left on device" : "");
+            return afmt__fail(st->errmsg, AFMT_EIO,
+                              "write_at(%s, off=%llu, len=%llu): short write (%d of %d bytes)%s",
+                              st->path, (unsigned long long)(off + done), (unsigned long long)n,
+                              put < 0 ? 0 : put, n, full ? ": No space left on device" : "");
         }
         done += (uint64_t)n;
     }
@@ -140,9 +140,9 @@ static int m_write_at_all(afmt_storage *st, uint64_t off, const void *buf, uint6
     int rc = range_ok(st, "write_at_all", off, len);
     uint64_t nblocks = len / BLOCK, rest = len % BLOCK;
     if (rc == AFMT_OK && nblocks > (uint64_t)INT_MAX)
-        rc = afmt_fail(st->errmsg, AFMT_EINVAL,
-                       "write_at_all(%s, off=%llu, len=%llu): longer than 2 PiB", st->path,
-                       (unsigned long long)off, (unsigned long long)len);
+        rc = afmt__fail(st->errmsg, AFMT_EINVAL,
+                        "write_at_all(%s, off=%llu, len=%llu): longer than 2 PiB", st->path,
+                        (unsigned long long)off, (unsigned long long)len);
     if (rc != AFMT_OK) {
         nblocks = rest = 0;
         off = 0;
@@ -197,21 +197,21 @@ static int m_close(afmt_storage *st) {
         MPI_Type_free(&m->block);
         free(m);
     }
-    afmt_storage_free_(st);
+    afmt__storage_free(st);
     return rc;
 }
 
 static const afmt_storage_ops mpiio_ops = {m_read_at, m_write_at, m_write_at_all, m_sync,
                                            m_size,    m_truncate, m_close};
 
-int afmt_storage_mpiio_open_(afmt_storage *st, unsigned flags, MPI_Info info, char *errmsg) {
+int afmt__storage_mpiio_open(afmt_storage *st, unsigned flags, MPI_Info info, char *errmsg) {
     st->ops = &mpiio_ops;
     st->impl = NULL;
     /* Local preparations first, agreed before the collective open, so that a failure
      * here cannot leave an MPI_File open on some ranks only. */
     int rc = AFMT_OK;
     mpiio_impl *m = calloc(1, sizeof *m);
-    if (!m) rc = afmt_fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", st->path);
+    if (!m) rc = afmt__fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", st->path);
     int mrc = MPI_SUCCESS;
     if (m) {
         m->block = MPI_DATATYPE_NULL;
@@ -249,7 +249,7 @@ int afmt_storage_mpiio_open_(afmt_storage *st, unsigned flags, MPI_Info info, ch
     }
     if (all != AFMT_OK) {
         if (rc == AFMT_OK)
-            rc = afmt_fail(errmsg, all, "open(%s): failed on another rank", st->path);
+            rc = afmt__fail(errmsg, all, "open(%s): failed on another rank", st->path);
         if (m) {
             if (m->block != MPI_DATATYPE_NULL) MPI_Type_free(&m->block);
             free(m);

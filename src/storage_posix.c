@@ -19,9 +19,9 @@ typedef struct {
 
 static int sys_fail(afmt_storage *st, int e, const char *op, uint64_t off, uint64_t len) {
     char eb[256];
-    return afmt_fail(st->errmsg, AFMT_EIO, "%s(%s, off=%llu, len=%llu): %s", op, st->path,
-                     (unsigned long long)off, (unsigned long long)len,
-                     afmt__errno_text(e, eb, sizeof eb));
+    return afmt__fail(st->errmsg, AFMT_EIO, "%s(%s, off=%llu, len=%llu): %s", op, st->path,
+                      (unsigned long long)off, (unsigned long long)len,
+                      afmt__errno_text(e, eb, sizeof eb));
 }
 
 /* The request that failed: what was left of len after done, at most one piece. */
@@ -32,8 +32,8 @@ static uint64_t left(uint64_t len, uint64_t done, uint64_t piece) {
 /* off_t is signed: the whole range must fit in it. */
 static int range_ok(afmt_storage *st, const char *op, uint64_t off, uint64_t len) {
     if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off || len > SIZE_MAX)
-        return afmt_fail(st->errmsg, AFMT_EINVAL, "%s(%s, off=%llu, len=%llu): out of range", op,
-                         st->path, (unsigned long long)off, (unsigned long long)len);
+        return afmt__fail(st->errmsg, AFMT_EINVAL, "%s(%s, off=%llu, len=%llu): out of range", op,
+                          st->path, (unsigned long long)off, (unsigned long long)len);
     return AFMT_OK;
 }
 
@@ -41,15 +41,15 @@ static int p_read_at(afmt_storage *st, uint64_t off, void *buf, uint64_t len) {
     posix_impl *p = st->impl;
     int rc = range_ok(st, "pread", off, len);
     if (rc) return rc;
-    uint64_t piece = afmt_storage_max_piece_(), done = 0;
+    uint64_t piece = afmt__storage_max_piece(), done = 0;
     int r = afmt__pread_all(p->fd, buf, len, off, piece, &done);
     if (r < 0) return sys_fail(st, errno, "pread", off + done, left(len, done, piece));
     if (r > 0)
-        return afmt_fail(st->errmsg, AFMT_EIO,
-                         "pread(%s, off=%llu, len=%llu): short read (end of file at "
-                         "off=%llu)",
-                         st->path, (unsigned long long)off, (unsigned long long)len,
-                         (unsigned long long)(off + done));
+        return afmt__fail(st->errmsg, AFMT_EIO,
+                          "pread(%s, off=%llu, len=%llu): short read (end of file at "
+                          "off=%llu)",
+                          st->path, (unsigned long long)off, (unsigned long long)len,
+                          (unsigned long long)(off + done));
     return AFMT_OK;
 }
 
@@ -57,7 +57,7 @@ static int p_write_at(afmt_storage *st, uint64_t off, const void *buf, uint64_t 
     posix_impl *p = st->impl;
     int rc = range_ok(st, "pwrite", off, len);
     if (rc) return rc;
-    uint64_t piece = afmt_storage_max_piece_(), done = 0;
+    uint64_t piece = afmt__storage_max_piece(), done = 0;
     if (afmt__pwrite_all(p->fd, buf, len, off, piece, &done) != 0)
         return sys_fail(st, errno, "pwrite", off + done, left(len, done, piece));
     return AFMT_OK;
@@ -95,7 +95,7 @@ static int p_close(afmt_storage *st) {
         if (close(p->fd) != 0) rc = sys_fail(st, errno, "close", 0, 0);
         free(p);
     }
-    afmt_storage_free_(st);
+    afmt__storage_free(st);
     return rc;
 }
 
@@ -103,7 +103,7 @@ static const afmt_storage_ops posix_ops = {p_read_at, p_write_at, p_write_at, p_
                                            p_size,    p_truncate, p_close};
 
 /* open(2) of a regular file only: O_NONBLOCK, so that a FIFO put in place of the file
- * after afmt_storage_open's check cannot make the open wait for a writer; a non-regular
+ * after afmt__storage_open's check cannot make the open wait for a writer; a non-regular
  * file is closed again (EINVAL); O_NONBLOCK is cleared on the regular file. -1 with errno
  * set on failure. */
 static int open_regular(const char *path, int oflags, mode_t mode) {
@@ -131,18 +131,18 @@ static int open_regular(const char *path, int oflags, mode_t mode) {
 static int open_fail(afmt_storage *st, int e, char *errmsg) {
     char eb[256];
     if (e == EINVAL)
-        return afmt_fail(errmsg, AFMT_EINVAL, "open(%s): not a regular file", st->path);
-    return afmt_fail(errmsg,
-                     e == EEXIST   ? AFMT_EEXIST
-                     : e == ENOENT ? AFMT_ENOTFOUND
-                                   : AFMT_EIO,
-                     "open(%s): %s", st->path, afmt__errno_text(e, eb, sizeof eb));
+        return afmt__fail(errmsg, AFMT_EINVAL, "open(%s): not a regular file", st->path);
+    return afmt__fail(errmsg,
+                      e == EEXIST   ? AFMT_EEXIST
+                      : e == ENOENT ? AFMT_ENOTFOUND
+                                    : AFMT_EIO,
+                      "open(%s): %s", st->path, afmt__errno_text(e, eb, sizeof eb));
 }
 
-/* Runs after the existence check of afmt_storage_open. Rank 0 opens first (with O_EXCL
+/* Runs after the existence check of afmt__storage_open. Rank 0 opens first (with O_EXCL
  * when asked) and tells the others, who then open the file it made; so several ranks on
  * one path never race each other's O_EXCL. */
-int afmt_storage_posix_open_(afmt_storage *st, unsigned flags, char *errmsg) {
+int afmt__storage_posix_open(afmt_storage *st, unsigned flags, char *errmsg) {
     st->ops = &posix_ops;
     st->impl = NULL;
     int rank = 0, size = 1;
@@ -151,7 +151,7 @@ int afmt_storage_posix_open_(afmt_storage *st, unsigned flags, char *errmsg) {
         MPI_Comm_size(st->comm, &size);
     }
     /* The descriptor first, the allocation last: a rank short of memory must still take
-     * part in the broadcast below (afmt_storage_open agrees on the outcome after). */
+     * part in the broadcast below (afmt__storage_open agrees on the outcome after). */
     int fd = -1;
 
     int oflags = ((flags & AFMT_ST_WRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC;
@@ -166,7 +166,7 @@ int afmt_storage_posix_open_(afmt_storage *st, unsigned flags, char *errmsg) {
     if (size > 1 && MPI_Bcast(&rc0, 1, MPI_INT, 0, st->comm) != MPI_SUCCESS) rc0 = AFMT_EMPI;
     if (rank != 0) {
         if (rc0 != AFMT_OK) {
-            rc = afmt_fail(errmsg, rc0, "open(%s): failed on rank 0", st->path);
+            rc = afmt__fail(errmsg, rc0, "open(%s): failed on rank 0", st->path);
         } else {
             fd = open_regular(st->path, oflags, 0);
             if (fd < 0) rc = open_fail(st, errno, errmsg);
@@ -174,7 +174,7 @@ int afmt_storage_posix_open_(afmt_storage *st, unsigned flags, char *errmsg) {
     }
     posix_impl *p = rc == AFMT_OK ? malloc(sizeof *p) : NULL;
     if (rc == AFMT_OK && !p)
-        rc = afmt_fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", st->path);
+        rc = afmt__fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", st->path);
     if (rc != AFMT_OK) {
         if (fd >= 0) close(fd);
         return rc;

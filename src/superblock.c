@@ -30,23 +30,23 @@ enum {
     SO_CHECKSUM = AFMT_SLOT_SIZE - 8
 };
 
-void afmt_super_encode(const afmt_super *s, uint8_t *out) {
+void afmt__super_encode(const afmt_super *s, uint8_t *out) {
     memset(out, 0, AFMT_SLOT_SIZE);
     memcpy(out + SO_MAGIC, SUPER_MAGIC, 8);
     /* The writer always writes its own version, whatever s->version says: the bytes
      * are in this version's layout. */
-    afmt_put_u32(out + SO_VERSION, AFMT_FORMAT_VERSION);
-    afmt_put_u32(out + SO_FLAGS, 0);
+    afmt__put_u32(out + SO_VERSION, AFMT_FORMAT_VERSION);
+    afmt__put_u32(out + SO_FLAGS, 0);
     memcpy(out + SO_UUID, s->uuid, 16);
-    afmt_put_u64(out + SO_GENERATION, s->generation);
-    afmt_put_u64(out + SO_FOOTER_OFFSET, s->footer_offset);
-    afmt_put_u64(out + SO_FOOTER_LENGTH, s->footer_length);
-    afmt_put_u64(out + SO_FOOTER_CHECKSUM, s->footer_checksum);
-    afmt_put_u64(out + SO_EOF, s->eof);
-    afmt_put_u64(out + SO_NLAYERS, s->nlayers);
-    afmt_put_u64(out + SO_LAYER_ID, s->layer_id);
-    afmt_put_u64(out + SO_NEXT_ARRAY_ID, s->next_array_id);
-    afmt_put_u64(out + SO_CHECKSUM, afmt_checksum(out, SO_CHECKSUM));
+    afmt__put_u64(out + SO_GENERATION, s->generation);
+    afmt__put_u64(out + SO_FOOTER_OFFSET, s->footer_offset);
+    afmt__put_u64(out + SO_FOOTER_LENGTH, s->footer_length);
+    afmt__put_u64(out + SO_FOOTER_CHECKSUM, s->footer_checksum);
+    afmt__put_u64(out + SO_EOF, s->eof);
+    afmt__put_u64(out + SO_NLAYERS, s->nlayers);
+    afmt__put_u64(out + SO_LAYER_ID, s->layer_id);
+    afmt__put_u64(out + SO_NEXT_ARRAY_ID, s->next_array_id);
+    afmt__put_u64(out + SO_CHECKSUM, afmt__checksum(out, SO_CHECKSUM));
 }
 
 static int all_zero(const uint8_t *p, size_t n) {
@@ -62,14 +62,14 @@ static int slot_decode(const uint8_t *slot, afmt_super *s, char *why, size_t why
         snprintf(why, whylen, "%s", all_zero(slot, AFMT_SLOT_SIZE) ? "empty" : "bad magic");
         return AFMT_ECORRUPT;
     }
-    uint64_t stored = afmt_get_u64(slot + SO_CHECKSUM);
-    uint64_t computed = afmt_checksum(slot, SO_CHECKSUM);
+    uint64_t stored = afmt__get_u64(slot + SO_CHECKSUM);
+    uint64_t computed = afmt__checksum(slot, SO_CHECKSUM);
     if (stored != computed) {
         snprintf(why, whylen, "bad checksum (stored 0x%016llx, computed 0x%016llx)",
                  (unsigned long long)stored, (unsigned long long)computed);
         return AFMT_ECORRUPT;
     }
-    uint32_t version = afmt_get_u32(slot + SO_VERSION);
+    uint32_t version = afmt__get_u32(slot + SO_VERSION);
     if (version == 0) {
         snprintf(why, whylen, "bad version 0");
         return AFMT_ECORRUPT;
@@ -83,14 +83,14 @@ static int slot_decode(const uint8_t *slot, afmt_super *s, char *why, size_t why
     }
     s->version = version;
     memcpy(s->uuid, slot + SO_UUID, 16);
-    s->generation = afmt_get_u64(slot + SO_GENERATION);
-    s->footer_offset = afmt_get_u64(slot + SO_FOOTER_OFFSET);
-    s->footer_length = afmt_get_u64(slot + SO_FOOTER_LENGTH);
-    s->footer_checksum = afmt_get_u64(slot + SO_FOOTER_CHECKSUM);
-    s->eof = afmt_get_u64(slot + SO_EOF);
-    s->nlayers = afmt_get_u64(slot + SO_NLAYERS);
-    s->layer_id = afmt_get_u64(slot + SO_LAYER_ID);
-    s->next_array_id = afmt_get_u64(slot + SO_NEXT_ARRAY_ID);
+    s->generation = afmt__get_u64(slot + SO_GENERATION);
+    s->footer_offset = afmt__get_u64(slot + SO_FOOTER_OFFSET);
+    s->footer_length = afmt__get_u64(slot + SO_FOOTER_LENGTH);
+    s->footer_checksum = afmt__get_u64(slot + SO_FOOTER_CHECKSUM);
+    s->eof = afmt__get_u64(slot + SO_EOF);
+    s->nlayers = afmt__get_u64(slot + SO_NLAYERS);
+    s->layer_id = afmt__get_u64(slot + SO_LAYER_ID);
+    s->next_array_id = afmt__get_u64(slot + SO_NEXT_ARRAY_ID);
 
     /* A checksummed slot can still hold values no writer produces (a bug elsewhere);
      * refusing them here keeps every later offset computation in range. */
@@ -109,8 +109,8 @@ static int slot_decode(const uint8_t *slot, afmt_super *s, char *why, size_t why
     if (s->footer_length != 0) {
         uint64_t end = 0;
         if (s->footer_offset < AFMT_SUPER_REGION ||
-            !afmt_add_ok(s->footer_offset, s->footer_length, &end) ||
-            !afmt_add_ok(end, AFMT_TRAILER_SIZE, &end) || end > s->eof) {
+            !afmt__add_ok(s->footer_offset, s->footer_length, &end) ||
+            !afmt__add_ok(end, AFMT_TRAILER_SIZE, &end) || end > s->eof) {
             snprintf(why, whylen,
                      "footer at offset %llu, length %llu plus its %d-byte trailer does not lie "
                      "in [%d, eof %llu)",
@@ -126,13 +126,13 @@ static int slot_decode(const uint8_t *slot, afmt_super *s, char *why, size_t why
     return AFMT_OK;
 }
 
-int afmt_super_decode(const uint8_t *slot, afmt_super *s) {
+int afmt__super_decode(const uint8_t *slot, afmt_super *s) {
     char why[256];
     return slot_decode(slot, s, why, sizeof why);
 }
 
-int afmt_super_check_slot(const uint8_t *region, size_t len, int which, afmt_super *s, char *why,
-                          size_t whylen) {
+int afmt__super_check_slot(const uint8_t *region, size_t len, int which, afmt_super *s, char *why,
+                           size_t whylen) {
     size_t off = which ? AFMT_SLOT_B_OFFSET : AFMT_SLOT_A_OFFSET;
     if (len < off + AFMT_SLOT_SIZE) {
         /* A file cut short: the slot is simply missing. */
@@ -153,13 +153,13 @@ static void hex16(const uint8_t *u, char *out) {
     for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", u[i]);
 }
 
-int afmt_super_examine(const uint8_t *region, size_t len, uint64_t size, afmt_super_view *v,
-                       char *errmsg) {
+int afmt__super_examine(const uint8_t *region, size_t len, uint64_t size, afmt_super_view *v,
+                        char *errmsg) {
     memset(v, 0, sizeof *v);
     v->chosen = -1;
     for (int i = 0; i < 2; i++)
         v->state[i] =
-            afmt_super_check_slot(region, len, i, &v->slot[i], v->why[i], sizeof v->why[i]);
+            afmt__super_check_slot(region, len, i, &v->slot[i], v->why[i], sizeof v->why[i]);
     for (int i = 0; i < 2; i++) {
         if (v->state[i] != AFMT_OK) continue;
         if (v->slot[i].eof > size) {
@@ -176,53 +176,55 @@ int afmt_super_examine(const uint8_t *region, size_t len, uint64_t size, afmt_su
      * the slot of this version may be stale, so refuse rather than read old state. */
     for (int i = 0; i < 2; i++)
         if (v->state[i] == AFMT_EVERSION)
-            return afmt_fail(errmsg, AFMT_EVERSION, "superblock slot %c: %s", slot_letter(i),
-                             v->why[i]);
+            return afmt__fail(errmsg, AFMT_EVERSION, "superblock slot %c: %s", slot_letter(i),
+                              v->why[i]);
     if (v->state[0] == AFMT_OK && v->state[1] == AFMT_OK &&
         memcmp(v->slot[0].uuid, v->slot[1].uuid, 16) != 0) {
         char a[33], b[33];
         hex16(v->slot[0].uuid, a);
         hex16(v->slot[1].uuid, b);
-        return afmt_fail(errmsg, AFMT_ECORRUPT,
-                         "superblock: the slots name different files (uuid %s in slot A, %s in "
-                         "slot B)",
-                         a, b);
+        return afmt__fail(errmsg, AFMT_ECORRUPT,
+                          "superblock: the slots name different files (uuid %s in slot A, %s in "
+                          "slot B)",
+                          a, b);
     }
     if (v->chosen < 0)
-        return afmt_fail(errmsg, AFMT_ECORRUPT, "superblock: no valid slot: slot A: %s; slot B: %s",
-                         v->why[0], v->why[1]);
+        return afmt__fail(errmsg, AFMT_ECORRUPT,
+                          "superblock: no valid slot: slot A: %s; slot B: %s", v->why[0],
+                          v->why[1]);
     return AFMT_OK;
 }
 
-int afmt_super_pick(const uint8_t *region, size_t len, afmt_super *s, int *which, char *errmsg) {
+int afmt__super_pick(const uint8_t *region, size_t len, afmt_super *s, int *which, char *errmsg) {
     afmt_super_view v;
-    int rc = afmt_super_examine(region, len, UINT64_MAX, &v, errmsg);
+    int rc = afmt__super_examine(region, len, UINT64_MAX, &v, errmsg);
     if (rc != AFMT_OK) return rc;
     *s = v.slot[v.chosen];
     if (which) *which = v.chosen;
     return AFMT_OK;
 }
 
-uint64_t afmt_super_slot_offset(uint64_t generation) {
+uint64_t afmt__super_slot_offset(uint64_t generation) {
     return (generation % 2) ? AFMT_SLOT_B_OFFSET : AFMT_SLOT_A_OFFSET;
 }
 
-void afmt_trailer_encode(uint64_t footer_offset, uint64_t footer_length, uint64_t footer_checksum,
-                         uint8_t *out) {
-    afmt_put_u64(out, footer_offset);
-    afmt_put_u64(out + 8, footer_length);
-    afmt_put_u64(out + 16, footer_checksum);
+void afmt__trailer_encode(uint64_t footer_offset, uint64_t footer_length, uint64_t footer_checksum,
+                          uint8_t *out) {
+    afmt__put_u64(out, footer_offset);
+    afmt__put_u64(out + 8, footer_length);
+    afmt__put_u64(out + 16, footer_checksum);
     memcpy(out + 24, TRAILER_MAGIC, 8);
 }
 
-int afmt_trailer_decode(const uint8_t *p, uint64_t *footer_offset, uint64_t *footer_length,
-                        uint64_t *footer_checksum) {
+int afmt__trailer_decode(const uint8_t *p, uint64_t *footer_offset, uint64_t *footer_length,
+                         uint64_t *footer_checksum) {
     if (memcmp(p + 24, TRAILER_MAGIC, 8) != 0) return AFMT_ECORRUPT;
-    uint64_t off = afmt_get_u64(p), flen = afmt_get_u64(p + 8), end = 0;
+    uint64_t off = afmt__get_u64(p), flen = afmt__get_u64(p + 8), end = 0;
     /* The trailer sits right after its footer, so a sane one never wraps around. */
-    if (flen == 0 || off < AFMT_SUPER_REGION || !afmt_add_ok(off, flen, &end)) return AFMT_ECORRUPT;
+    if (flen == 0 || off < AFMT_SUPER_REGION || !afmt__add_ok(off, flen, &end))
+        return AFMT_ECORRUPT;
     *footer_offset = off;
     *footer_length = flen;
-    *footer_checksum = afmt_get_u64(p + 16);
+    *footer_checksum = afmt__get_u64(p + 16);
     return AFMT_OK;
 }

@@ -10,7 +10,7 @@
 
 #include <xxhash.h>
 
-void afmt_advise_huge(void *p, size_t n) {
+void afmt__advise_huge(void *p, size_t n) {
 #if defined(MADV_HUGEPAGE)
     /* Only whole 2 MiB pages inside the buffer can be huge; smaller buffers are left. */
     const uintptr_t huge = (uintptr_t)2 << 20;
@@ -34,13 +34,13 @@ int afmt__grow(void **p, uint64_t *cap, uint64_t need, size_t esz, uint64_t firs
     if (nc > SIZE_MAX / esz) return AFMT_ENOMEM;
     void *q = realloc(*p, (size_t)nc * esz);
     if (!q) return AFMT_ENOMEM;
-    afmt_advise_huge(q, (size_t)nc * esz);
+    afmt__advise_huge(q, (size_t)nc * esz);
     *p = q;
     *cap = nc;
     return AFMT_OK;
 }
 
-int afmt_grow(uint8_t **buf, uint64_t *cap, uint64_t need) {
+int afmt__grow_bytes(uint8_t **buf, uint64_t *cap, uint64_t need) {
     return afmt__grow((void **)buf, cap, need, 1, 0);
 }
 
@@ -74,7 +74,7 @@ int afmt__pwrite_all(int fd, const void *p, uint64_t n, uint64_t off, uint64_t m
     return pio_all(fd, 1, (uint8_t *)(uintptr_t)p, n, off, max, done);
 }
 
-void afmt_bswap_elems(void *p, size_t n, size_t esize) {
+void afmt__bswap_elems(void *p, size_t n, size_t esize) {
     if (esize <= 1) return;
     uint8_t *b = p;
     for (size_t i = 0; i < n; i++, b += esize)
@@ -85,16 +85,16 @@ void afmt_bswap_elems(void *p, size_t n, size_t esize) {
         }
 }
 
-void afmt_buf_init(afmt_buf *b) {
+void afmt__buf_init(afmt_buf *b) {
     memset(b, 0, sizeof *b);
 }
 
-void afmt_buf_free(afmt_buf *b) {
+void afmt__buf_free(afmt_buf *b) {
     free(b->data);
     memset(b, 0, sizeof *b);
 }
 
-int afmt_buf_reserve(afmt_buf *b, size_t n) {
+int afmt__buf_reserve(afmt_buf *b, size_t n) {
     if (b->oom) return AFMT_ENOMEM;
     if (n <= b->cap - b->len) return AFMT_OK;
     size_t want = b->len + n;
@@ -111,26 +111,26 @@ int afmt_buf_reserve(afmt_buf *b, size_t n) {
     return AFMT_OK;
 }
 
-void afmt_buf_append(afmt_buf *b, const void *p, size_t n) {
-    if (n == 0 || afmt_buf_reserve(b, n) != AFMT_OK) return;
+void afmt__buf_append(afmt_buf *b, const void *p, size_t n) {
+    if (n == 0 || afmt__buf_reserve(b, n) != AFMT_OK) return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
 }
 
-void afmt_buf_u32(afmt_buf *b, uint32_t v) {
+void afmt__buf_u32(afmt_buf *b, uint32_t v) {
     uint8_t t[4];
-    afmt_put_u32(t, v);
-    afmt_buf_append(b, t, 4);
+    afmt__put_u32(t, v);
+    afmt__buf_append(b, t, 4);
 }
 
-void afmt_buf_u64(afmt_buf *b, uint64_t v) {
+void afmt__buf_u64(afmt_buf *b, uint64_t v) {
     uint8_t t[8];
-    afmt_put_u64(t, v);
-    afmt_buf_append(b, t, 8);
+    afmt__put_u64(t, v);
+    afmt__buf_append(b, t, 8);
 }
 
-void afmt_buf_zero(afmt_buf *b, size_t n) {
-    if (n == 0 || afmt_buf_reserve(b, n) != AFMT_OK) return;
+void afmt__buf_zero(afmt_buf *b, size_t n) {
+    if (n == 0 || afmt__buf_reserve(b, n) != AFMT_OK) return;
     memset(b->data + b->len, 0, n);
     b->len += n;
 }
@@ -145,23 +145,23 @@ static const struct {
     [AFMT_FLOAT32] = {4, "float32"}, [AFMT_FLOAT64] = {8, "float64"},
 };
 
-int afmt_dtype_valid(int t) {
+int afmt__dtype_valid(int t) {
     return t >= (int)AFMT_BOOL && t <= (int)AFMT_FLOAT64;
 }
 
-size_t afmt_dtype_size(afmt_dtype t) {
-    return afmt_dtype_valid((int)t) ? dtypes[t].size : 0;
+size_t afmt__dtype_size(afmt_dtype t) {
+    return afmt__dtype_valid((int)t) ? dtypes[t].size : 0;
 }
 
-const char *afmt_dtype_name(afmt_dtype t) {
-    return afmt_dtype_valid((int)t) ? dtypes[t].name : "?";
+const char *afmt__dtype_name(afmt_dtype t) {
+    return afmt__dtype_valid((int)t) ? dtypes[t].name : "?";
 }
 
-void afmt_bool_normalize(void *p, size_t n) {
+void afmt__bool_normalize(void *p, size_t n) {
     uint8_t *b = p;
     for (size_t i = 0; i < n; i++) b[i] = b[i] != 0;
 }
 
-uint64_t afmt_checksum(const void *p, size_t n) {
+uint64_t afmt__checksum(const void *p, size_t n) {
     return (uint64_t)XXH3_64bits(p, n);
 }

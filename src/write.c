@@ -28,12 +28,12 @@ static int stage_reserve(afmt_file *f, const afmt_array *arr, uint64_t chunk_ind
     int rc = afmt__ensure_alloc(f);
     if (rc != AFMT_OK) return rc;
     if (afmt__staging_get(&f->staging, arr->d.id, chunk_index, &out->s, &out->fresh) != AFMT_OK)
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
     out->size = nelems * arr->esize;
-    rc = afmt_alloc_reserve(f->alloc, out->size, &out->dst, &out->block, &out->offset);
+    rc = afmt__alloc_reserve(f->alloc, out->size, &out->dst, &out->block, &out->offset);
     if (rc != AFMT_OK) {
         if (out->fresh) afmt__staging_forget_new(&f->staging, out->s);
-        return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
+        return afmt__fail(f->errmsg, rc, "%s", afmt__alloc_errmsg(f->alloc));
     }
     return AFMT_OK;
 }
@@ -79,8 +79,8 @@ static int whole_to_dense(afmt_file *f, const afmt_array *arr, const afmt_staged
                           uint64_t nelems, uint8_t *dense) {
     uint8_t *enc = afmt__scratch(f, nelems * arr->esize);
     if (!enc) return AFMT_ENOMEM; /* message set */
-    int rc = afmt_alloc_read(f->alloc, s->block, s->offset, enc, s->size);
-    if (rc != AFMT_OK) return afmt_fail(f->errmsg, rc, "%s", afmt_alloc_errmsg(f->alloc));
+    int rc = afmt__alloc_read(f->alloc, s->block, s->offset, enc, s->size);
+    if (rc != AFMT_OK) return afmt__fail(f->errmsg, rc, "%s", afmt__alloc_errmsg(f->alloc));
     afmt__chunk_decode(arr, dense, enc, nelems);
     return AFMT_OK;
 }
@@ -96,15 +96,15 @@ static int partial_prepare(afmt_file *f, const afmt_array *arr, const afmt_grid_
     p->nrect = s->full ? 0 : s->nrect;
     p->cap = s->full ? 0 : s->cap_rect;
     if (!p->data && !(p->data = malloc((size_t)bytes)))
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk of %llu bytes",
-                         (unsigned long long)bytes);
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk of %llu bytes",
+                          (unsigned long long)bytes);
     if (s->full) {
         int rc = whole_to_dense(f, arr, s, it->nelems, p->data);
         if (rc != AFMT_OK) return rc;
         p->nrect = 1;
     }
     if (afmt__boxes_reserve(&p->rect, &p->cap, p->nrect + 1, arr->d.ndim) != AFMT_OK)
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
     return AFMT_OK;
 }
 
@@ -134,8 +134,8 @@ static void partial_install(const afmt_array *arr, const afmt_grid_iter *it, afm
         bstart[d] = it->origin[d] + it->sel_start[d] - start[d];
     }
     s->nrect++;
-    afmt_box_copy(nd, arr->esize, it->sel_count, s->data, it->extent, it->sel_start, buf, count,
-                  bstart);
+    afmt__box_copy(nd, arr->esize, it->sel_count, s->data, it->extent, it->sel_start, buf, count,
+                   bstart);
 }
 
 /* Adds a partly covered chunk's part of buf to its staged entry. Everything that can fail
@@ -145,7 +145,7 @@ static int stage_piece(afmt_file *f, const afmt_array *arr, const afmt_grid_iter
     afmt_staged *s;
     int fresh;
     if (afmt__staging_get(&f->staging, arr->d.id, it->index, &s, &fresh) != AFMT_OK)
-        return afmt_fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
     partial_state p;
     int rc = partial_prepare(f, arr, it, s, &p);
     if (rc != AFMT_OK) {
@@ -167,12 +167,12 @@ int afmt_write(afmt_file *f, const char *name, const uint64_t *start, const uint
     if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
     afmt_array *arr;
     if ((rc = afmt__lookup(f, fn, name, &arr)) != AFMT_OK) return rc;
-    if (!buf) return afmt_fail(f->errmsg, AFMT_EINVAL, "afmt_write(\"%s\"): buf is NULL", name);
+    if (!buf) return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_write(\"%s\"): buf is NULL", name);
     if ((rc = afmt__check_region(f, fn, arr, start, count)) != AFMT_OK) return rc;
     int nd = arr->d.ndim;
     afmt_grid_iter it;
-    afmt_grid_iter_init(&it, &arr->grid, nd ? start : zeros, nd ? count : zeros);
-    while (rc == AFMT_OK && afmt_grid_iter_next(&it))
+    afmt__grid_iter_init(&it, &arr->grid, nd ? start : zeros, nd ? count : zeros);
+    while (rc == AFMT_OK && afmt__grid_iter_next(&it))
         rc = it.full ? stage_whole(f, arr, &it, start, count, buf)
                      : stage_piece(f, arr, &it, start, count, buf);
     return rc;

@@ -56,27 +56,27 @@ int craft_slot(const craft_img *img, afmt_super *s) {
     int which = -1;
     char msg[AFMT_ERRMSG_MAX];
     size_t rl = img->len < AFMT_SUPER_REGION ? (size_t)img->len : AFMT_SUPER_REGION;
-    if (afmt_super_pick(img->p, rl, s, &which, msg) != AFMT_OK) fail_msg("craft_slot: %s", msg);
+    if (afmt__super_pick(img->p, rl, s, &which, msg) != AFMT_OK) fail_msg("craft_slot: %s", msg);
     return which;
 }
 
 void craft_put_slot(craft_img *img, int which, const afmt_super *s) {
-    afmt_super_encode(s, img->p + (which ? AFMT_SLOT_B_OFFSET : AFMT_SLOT_A_OFFSET));
+    afmt__super_encode(s, img->p + (which ? AFMT_SLOT_B_OFFSET : AFMT_SLOT_A_OFFSET));
 }
 
 void craft_put_u64(craft_img *img, uint64_t off, uint64_t v) {
     assert_true(off + 8 <= img->len);
-    afmt_put_u64(img->p + off, v);
+    afmt__put_u64(img->p + off, v);
 }
 
 void craft_put_u32(craft_img *img, uint64_t off, uint32_t v) {
     assert_true(off + 4 <= img->len);
-    afmt_put_u32(img->p + off, v);
+    afmt__put_u32(img->p + off, v);
 }
 
 uint64_t craft_get_u64(const craft_img *img, uint64_t off) {
     assert_true(off + 8 <= img->len);
-    return afmt_get_u64(img->p + off);
+    return afmt__get_u64(img->p + off);
 }
 
 void craft_footer(const craft_img *img, int k, uint64_t *off, uint64_t *len) {
@@ -99,7 +99,7 @@ void craft_layer(const craft_img *img, int k, afmt_layer *L) {
     uint64_t off, len;
     craft_footer(img, k, &off, &len);
     char msg[AFMT_ERRMSG_MAX];
-    if (afmt_footer_decode(img->p + off, len, L, msg) != AFMT_OK)
+    if (afmt__footer_decode(img->p + off, len, L, msg) != AFMT_OK)
         fail_msg("craft_layer %d: %s", k, msg);
 }
 
@@ -111,13 +111,13 @@ uint64_t craft_at(const craft_img *img, int k, uint64_t rel) {
 }
 
 static uint32_t hdr_u32(const craft_img *img, int k, uint64_t rel) {
-    return afmt_get_u32(img->p + craft_at(img, k, rel));
+    return afmt__get_u32(img->p + craft_at(img, k, rel));
 }
 
 uint64_t craft_array_rec(const craft_img *img, int k, uint64_t i) {
     uint64_t pos = craft_at(img, k, hdr_u32(img, k, H_HEADER_SIZE));
     uint32_t rec = hdr_u32(img, k, H_ARRAY_REC), dim = hdr_u32(img, k, H_ARRAY_DIM);
-    for (uint64_t j = 0; j < i; j++) pos += rec + (uint64_t)afmt_get_u32(img->p + pos + 20) * dim;
+    for (uint64_t j = 0; j < i; j++) pos += rec + (uint64_t)afmt__get_u32(img->p + pos + 20) * dim;
     return pos;
 }
 
@@ -145,9 +145,9 @@ void craft_reseal(craft_img *img, int k) {
     uint64_t off, len;
     craft_footer(img, k, &off, &len);
     uint8_t *F = img->p + off;
-    afmt_put_u64(F + len - 8, afmt_checksum(F, (size_t)(len - 8)));
-    uint64_t sum = afmt_footer_checksum(F, len);
-    afmt_put_u64(F + len + 16, sum); /* the trailer's footer_checksum */
+    afmt__put_u64(F + len - 8, afmt__checksum(F, (size_t)(len - 8)));
+    uint64_t sum = afmt__footer_checksum(F, len);
+    afmt__put_u64(F + len + 16, sum); /* the trailer's footer_checksum */
     if (k == 0) {
         afmt_super s;
         int which = craft_slot(img, &s);
@@ -160,14 +160,14 @@ void craft_replace_newest(craft_img *img, const afmt_layer *L) {
     afmt_super s;
     int which = craft_slot(img, &s);
     afmt_buf b;
-    afmt_buf_init(&b);
-    assert_int_equal(afmt_footer_encode(L, &b), AFMT_OK);
+    afmt__buf_init(&b);
+    assert_int_equal(afmt__footer_encode(L, &b), AFMT_OK);
     uint64_t off = s.footer_offset, len = b.len;
     resize(img, off + len + AFMT_TRAILER_SIZE);
     memcpy(img->p + off, b.data, (size_t)len);
-    uint64_t sum = afmt_footer_checksum(b.data, len);
-    afmt_trailer_encode(off, len, sum, img->p + off + len);
-    afmt_buf_free(&b);
+    uint64_t sum = afmt__footer_checksum(b.data, len);
+    afmt__trailer_encode(off, len, sum, img->p + off + len);
+    afmt__buf_free(&b);
     s.footer_length = len;
     s.footer_checksum = sum;
     s.eof = off + len + AFMT_TRAILER_SIZE;
@@ -186,15 +186,15 @@ void craft_append_layer(craft_img *img, afmt_layer *L, const uint8_t *data, uint
     if (!L->next_array_id) L->next_array_id = s.next_array_id;
     if (!L->nranks) L->nranks = 1;
     afmt_buf b;
-    afmt_buf_init(&b);
-    assert_int_equal(afmt_footer_encode(L, &b), AFMT_OK);
+    afmt__buf_init(&b);
+    assert_int_equal(afmt__footer_encode(L, &b), AFMT_OK);
     uint64_t foff = base + n, len = b.len;
     resize(img, foff + len + AFMT_TRAILER_SIZE);
     if (n) memcpy(img->p + base, data, (size_t)n);
     memcpy(img->p + foff, b.data, (size_t)len);
-    uint64_t sum = afmt_footer_checksum(b.data, len);
-    afmt_trailer_encode(foff, len, sum, img->p + foff + len);
-    afmt_buf_free(&b);
+    uint64_t sum = afmt__footer_checksum(b.data, len);
+    afmt__trailer_encode(foff, len, sum, img->p + foff + len);
+    afmt__buf_free(&b);
     s.generation++;
     s.footer_offset = foff;
     s.footer_length = len;
@@ -203,5 +203,5 @@ void craft_append_layer(craft_img *img, afmt_layer *L, const uint8_t *data, uint
     s.nlayers++;
     s.layer_id = L->layer_id;
     if (s.next_array_id < L->next_array_id) s.next_array_id = L->next_array_id;
-    craft_put_slot(img, afmt_super_slot_offset(s.generation) ? 1 : 0, &s);
+    craft_put_slot(img, afmt__super_slot_offset(s.generation) ? 1 : 0, &s);
 }

@@ -47,7 +47,7 @@ uint64_t craft_get_u64(const craft_img *img, uint64_t off);
  * (and the slot's checksum). */
 void craft_reseal(craft_img *img, int k);
 
-/* Replaces the newest footer by the encoding of L (afmt_footer_encode: L must pass its
+/* Replaces the newest footer by the encoding of L (afmt__footer_encode: L must pass its
  * static checks) with a new trailer, and updates the current slot (length, checksum,
  * eof); the file ends at the new eof. */
 void craft_replace_newest(craft_img *img, const afmt_layer *L);

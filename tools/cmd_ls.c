@@ -47,18 +47,18 @@ static void acct_free(acct *a) {
 /* Live position of array id (a map built once). */
 static int acct_build(const afmt_index *x, acct *a) {
     memset(a, 0, sizeof *a);
-    a->nlive = afmt_index_live_count(x);
+    a->nlive = afmt__index_live_count(x);
     a->arr = calloc((size_t)a->nlive + 1, sizeof *a->arr);
     a->bl_raw = calloc((size_t)x->n_blocks + 1, sizeof *a->bl_raw);
     afmt_hmap pos;
-    afmt_hmap_init(&pos);
+    afmt__hmap_init(&pos);
     int rc = a->arr && a->bl_raw ? AFMT_OK : AFMT_ENOMEM;
     for (uint64_t i = 0; rc == AFMT_OK && i < a->nlive; i++)
-        rc = afmt_hmap_put(&pos, afmt_index_live_at(x, i)->d.id, 0, i);
+        rc = afmt__hmap_put(&pos, afmt__index_live_at(x, i)->d.id, 0, i);
     for (uint64_t i = 0; rc == AFMT_OK && i < x->chunks.cap; i++) {
         const afmt_hmap_slot *s = &x->chunks.slots[i];
         if (s->used != 1) continue;
-        const uint64_t *p = afmt_hmap_get(&pos, s->k1, 0);
+        const uint64_t *p = afmt__hmap_get(&pos, s->k1, 0);
         if (!p) continue; /* a deleted array */
         const afmt_chunk_loc *l = &x->locs[s->val];
         const afmt_block_rec *b = &x->blocks[l->block].b;
@@ -76,7 +76,7 @@ static int acct_build(const afmt_index *x, acct *a) {
         for (int c = 0; c < r->ncodecs; c++) have |= r->codecs[c] == b->codec;
         if (!have && r->ncodecs < MAX_CODECS) r->codecs[r->ncodecs++] = b->codec;
     }
-    afmt_hmap_free(&pos);
+    afmt__hmap_free(&pos);
     return rc;
 }
 
@@ -85,7 +85,7 @@ static void codec_list(const arr_acct *r, char *buf, size_t n) {
     buf[0] = 0;
     if (r->ncodecs == 0) snprintf(buf, n, "-");
     for (int c = 0; c < r->ncodecs && at < n; c++) {
-        int w = snprintf(buf + at, n - at, "%s%s", c ? "," : "", afmt_codec_name(r->codecs[c]));
+        int w = snprintf(buf + at, n - at, "%s%s", c ? "," : "", afmt__codec_name(r->codecs[c]));
         if (w < 0) break;
         at += (size_t)w;
     }
@@ -139,7 +139,7 @@ static void text_attrs(FILE *o, const char *indent, const afmt_attr_rec *t, uint
     for (uint64_t i = 0; i < n; i++) {
         char e[CLI_ESC_NAME];
         fprintf(o, "%s%s (%s) = ", indent, cli_esc(t[i].key, e, sizeof e),
-                afmt_dtype_name(t[i].dtype));
+                afmt__dtype_name(t[i].dtype));
         cli_text_values(o, t[i].dtype, t[i].n, t[i].value, 16);
         fputc('\n', o);
     }
@@ -158,13 +158,13 @@ static void ls_json(FILE *o, const char *path, const afmt_index *x, const acct *
     json_attrs(o, x->file_attrs, x->n_file_attrs);
     fputs(", \"arrays\": [", o);
     for (uint64_t i = 0; i < a->nlive; i++) {
-        const afmt_array *arr = afmt_index_live_at(x, i);
+        const afmt_array *arr = afmt__index_live_at(x, i);
         const afmt_array_rec *d = &arr->d;
         const arr_acct *r = &a->arr[i];
         fputs(i ? ",\n  {" : "\n  {", o);
         fputs("\"name\": ", o);
         cli_json_str(o, d->name, strlen(d->name));
-        fprintf(o, ", \"dtype\": \"%s\", \"shape\": ", afmt_dtype_name(d->dtype));
+        fprintf(o, ", \"dtype\": \"%s\", \"shape\": ", afmt__dtype_name(d->dtype));
         json_u64s(o, d->shape, d->ndim);
         fputs(", \"chunk\": ", o);
         json_u64s(o, d->chunk, d->ndim);
@@ -181,14 +181,14 @@ static void ls_json(FILE *o, const char *path, const afmt_index *x, const acct *
                 ", \"shuffle\": %s, \"chunks_written\": %llu, \"chunks_total\": %llu, "
                 "\"stored_bytes\": %llu, \"raw_bytes\": %llu, \"ratio\": ",
                 (d->flags & AFMT_ARRAY_SHUFFLE) ? "true" : "false", (ull)r->nchunks,
-                (ull)afmt_grid_nchunks(&arr->grid), (ull)fx_bytes(r->stored_fx), (ull)r->raw);
+                (ull)afmt__grid_nchunks(&arr->grid), (ull)fx_bytes(r->stored_fx), (ull)r->raw);
         if (r->stored_fx > 0)
             fprintf(o, "%.4f", (double)r->raw * STORED_ONE / (double)r->stored_fx);
         else
             fputs("null", o);
         fputs(", \"codecs\": [", o);
         for (int c = 0; c < r->ncodecs; c++)
-            fprintf(o, "%s\"%s\"", c ? ", " : "", afmt_codec_name(r->codecs[c]));
+            fprintf(o, "%s\"%s\"", c ? ", " : "", afmt__codec_name(r->codecs[c]));
         fputs("], \"attributes\": ", o);
         json_attrs(o, arr->attrs, arr->n_attrs);
         fputc('}', o);
@@ -213,10 +213,10 @@ enum {
 
 /* The cells of row i of the ls table. */
 static void ls_row(const afmt_index *x, const acct *a, uint64_t i, char row[NCOL][CELL]) {
-    const afmt_array_rec *d = &afmt_index_live_at(x, i)->d;
+    const afmt_array_rec *d = &afmt__index_live_at(x, i)->d;
     const arr_acct *r = &a->arr[i];
     cli_esc(d->name, row[COL_NAME], CELL);
-    snprintf(row[COL_DTYPE], CELL, "%s", afmt_dtype_name(d->dtype));
+    snprintf(row[COL_DTYPE], CELL, "%s", afmt__dtype_name(d->dtype));
     shape_str(d->shape, d->ndim, row[COL_SHAPE], CELL);
     shape_str(d->chunk, d->ndim, row[COL_CHUNK], CELL);
     dims_str(d, row[COL_DIMS], CELL);
@@ -259,12 +259,12 @@ static void ls_text(FILE *o, const afmt_index *x, const acct *a, int lng) {
         ls_row(x, a, i, row);
         ls_print_row(o, w, row);
         if (!lng) continue;
-        const afmt_array *arr = afmt_index_live_at(x, i);
+        const afmt_array *arr = afmt__index_live_at(x, i);
         char fb[64];
         fill_str(&arr->d, fb, sizeof fb);
         fprintf(o, "    fill: %s\n", fb);
         fprintf(o, "    chunks written: %llu of %llu\n", (ull)a->arr[i].nchunks,
-                (ull)afmt_grid_nchunks(&arr->grid));
+                (ull)afmt__grid_nchunks(&arr->grid));
         if (arr->d.flags & AFMT_ARRAY_SHUFFLE) fprintf(o, "    shuffle: on\n");
         text_attrs(o, "    attribute ", arr->attrs, arr->n_attrs);
     }
@@ -304,7 +304,7 @@ typedef struct {
 static uint64_t attrs_bytes(const afmt_attr_rec *t, uint64_t n) {
     uint64_t b = 0;
     for (uint64_t i = 0; i < n; i++)
-        b += 56 + strlen(t[i].key) + t[i].n * afmt_dtype_size(t[i].dtype);
+        b += 56 + strlen(t[i].key) + t[i].n * afmt__dtype_size(t[i].dtype);
     return b;
 }
 
@@ -328,8 +328,8 @@ static void space_of(const afmt_file *f, const acct *a, uint64_t fsize, space *s
      * attribute and chunk, and a record per block that keeps live chunks. */
     uint64_t footer = 176 + 8 + 32 + 40 * a->live_chunks + 40 * live_blocks;
     footer += attrs_bytes(x->file_attrs, x->n_file_attrs);
-    for (uint64_t i = 0; i < afmt_index_live_count(x); i++) {
-        const afmt_array *arr = afmt_index_live_at(x, i);
+    for (uint64_t i = 0; i < afmt__index_live_count(x); i++) {
+        const afmt_array *arr = afmt__index_live_at(x, i);
         footer += 48 + 32 * (uint64_t)arr->d.ndim + strlen(arr->d.name);
         for (int d = 0; d < arr->d.ndim; d++) footer += strlen(arr->d.dims[d]);
         footer += attrs_bytes(arr->attrs, arr->n_attrs);
@@ -466,7 +466,7 @@ static bchunk *block_chunks(const afmt_index *x, uint64_t *n) {
     for (uint64_t i = 0; i < x->chunks.cap; i++) {
         const afmt_hmap_slot *s = &x->chunks.slots[i];
         if (s->used != 1) continue;
-        const afmt_array *arr = afmt_index_by_id(x, s->k1);
+        const afmt_array *arr = afmt__index_by_id(x, s->k1);
         if (!arr || !arr->live) continue;
         v[(*n)++] = (bchunk){x->locs[s->val].block, s->k1, s->k2};
     }
@@ -481,7 +481,7 @@ static void print_block_chunks(FILE *o, const afmt_index *x, const bchunk *v, ui
     for (uint64_t k = i; k < j;) {
         uint64_t m = k;
         while (m < j && v[m].array == v[k].array) m++;
-        const afmt_array *arr = afmt_index_by_id(x, v[k].array);
+        const afmt_array *arr = afmt__index_by_id(x, v[k].array);
         if (json) {
             fputs(first_group ? "{\"array\": " : ", {\"array\": ", o);
             cli_json_str(o, arr->d.name, strlen(arr->d.name));
@@ -522,7 +522,7 @@ static void info_blocks(FILE *o, const afmt_index *x, const acct *a, int json) {
                     "\"stored_bytes\": %llu, \"raw_bytes\": %llu, \"codec\": \"%s\", "
                     "\"rank\": %u, \"live_raw_bytes\": %llu, \"live_chunks\": [",
                     b ? "," : "", (ull)b, (ull)ib->layer_id, (ull)ib->b.offset,
-                    (ull)ib->b.stored_size, (ull)ib->b.raw_size, afmt_codec_name(ib->b.codec),
+                    (ull)ib->b.stored_size, (ull)ib->b.raw_size, afmt__codec_name(ib->b.codec),
                     ib->b.rank, (ull)a->bl_raw[b]);
             print_block_chunks(o, x, v, at, end, 1);
             fputs("]}", o);
@@ -531,7 +531,7 @@ static void info_blocks(FILE *o, const afmt_index *x, const acct *a, int json) {
                     "  block %llu: layer %llu, offset %llu, stored %llu, raw %llu, codec %s, "
                     "rank %u, live %llu of %llu raw bytes",
                     (ull)b, (ull)ib->layer_id, (ull)ib->b.offset, (ull)ib->b.stored_size,
-                    (ull)ib->b.raw_size, afmt_codec_name(ib->b.codec), ib->b.rank,
+                    (ull)ib->b.raw_size, afmt__codec_name(ib->b.codec), ib->b.rank,
                     (ull)a->bl_raw[b], (ull)ib->b.raw_size);
             if (end > at) {
                 fputs(": ", o);

@@ -245,7 +245,7 @@ int cmd_stats(int argc, char **argv) {
     for (int i = 0; rc == CLI_OK && i < n; i++) {
         if (afmt_info_at(f, i, &info) != AFMT_OK) continue;
         if (only && strcmp(info.name, only)) continue;
-        const afmt_array *arr = afmt_index_find(&f->idx, info.name);
+        const afmt_array *arr = afmt__index_find(&f->idx, info.name);
         uint8_t fill[8];
         cli_fill_native(arr->d.fill, info.dtype, fill);
         uint64_t clo, chi;
@@ -381,11 +381,11 @@ static int chunks_to_compare(const afmt_array *xa, const uint64_t *ia, uint64_t 
         if (same_grid) {
             it.index = ib[i];
         } else {
-            afmt_grid_chunk_coord(&xb->grid, ib[i], cc);
-            afmt_grid_chunk_box(&xb->grid, cc, o, e);
-            afmt_grid_iter_init(&it, &xa->grid, o, e);
+            afmt__grid_chunk_coord(&xb->grid, ib[i], cc);
+            afmt__grid_chunk_box(&xb->grid, cc, o, e);
+            afmt__grid_iter_init(&it, &xa->grid, o, e);
         }
-        while (same_grid || afmt_grid_iter_next(&it)) {
+        while (same_grid || afmt__grid_iter_next(&it)) {
             if (k == max) {
                 free(v);
                 return 0;
@@ -497,15 +497,15 @@ static int diff_values(diff_ctx *c, const afmt_info *ia, const afmt_array *xa, c
     if (nsel != UINT64_MAX && !same_value(fa, fb, ia->dtype, 0, tl)) {
         uint64_t covered = 0, gap = UINT64_MAX, cc[AFMT_MAX_NDIM], o[AFMT_MAX_NDIM];
         for (uint64_t i = 0; i < nsel; i++) {
-            afmt_grid_chunk_coord(&xa->grid, sel[i], cc);
-            covered += afmt_grid_chunk_box(&xa->grid, cc, NULL, NULL);
+            afmt__grid_chunk_coord(&xa->grid, sel[i], cc);
+            covered += afmt__grid_chunk_box(&xa->grid, cc, NULL, NULL);
             if (gap == UINT64_MAX && sel[i] != i) gap = i;
         }
-        if (gap == UINT64_MAX && nsel < afmt_grid_nchunks(&xa->grid)) gap = nsel;
+        if (gap == UINT64_MAX && nsel < afmt__grid_nchunks(&xa->grid)) gap = nsel;
         if (gap != UINT64_MAX) {
             ndiff += cli_nelems(ia) - covered;
-            afmt_grid_chunk_coord(&xa->grid, gap, cc);
-            afmt_grid_chunk_box(&xa->grid, cc, o, NULL);
+            afmt__grid_chunk_coord(&xa->grid, gap, cc);
+            afmt__grid_chunk_box(&xa->grid, cc, o, NULL);
             uint64_t lin = 0;
             for (int d = 0; d < ia->ndim; d++) lin = lin * ia->shape[d] + o[d];
             if (lin < first) first = lin;
@@ -596,8 +596,8 @@ int cmd_diff(int argc, char **argv) {
                    cli_u64_list(ib.shape, ib.ndim, ",", sb, sizeof sb));
             continue;
         }
-        const afmt_array *xa = afmt_index_find(&c.fa->idx, ia.name);
-        const afmt_array *xb = afmt_index_find(&c.fb->idx, ia.name);
+        const afmt_array *xa = afmt__index_find(&c.fa->idx, ia.name);
+        const afmt_array *xb = afmt__index_find(&c.fb->idx, ia.name);
         if (memcmp(xa->d.fill, xb->d.fill, 8) != 0) {
             uint8_t fa[8], fb[8];
             cli_fill_native(xa->d.fill, ia.dtype, fa);

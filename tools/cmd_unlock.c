@@ -29,13 +29,13 @@ static int unlock_rank0(const char *path, int force) {
     char msg[AFMT_ERRMSG_MAX], who[768], line[2048], ep[CLI_ESC_SIZE(1024)];
     char ewho[CLI_ESC_SIZE(sizeof who)];
     char *real = NULL;
-    if (afmt_storage_resolve_path(path, 0, &real, msg) != AFMT_OK)
+    if (afmt__storage_resolve_path(path, 0, &real, msg) != AFMT_OK)
         return cli_error(path, "%s", msg);
-    char *lp = afmt_lock_path(real);
+    char *lp = afmt__lock_path(real);
     free(real);
     if (!lp) return cli_error(path, "out of memory");
     afmt_lock_holder h;
-    int rc = afmt_lock_read(lp, &h, msg);
+    int rc = afmt__lock_read(lp, &h, msg);
     if (rc == AFMT_ENOTFOUND) {
         struct stat sb;
         int exists = stat(path, &sb) == 0;
@@ -48,15 +48,15 @@ static int unlock_rank0(const char *path, int force) {
         free(lp);
         return cli_error(path, "%s", msg);
     }
-    afmt_lock_describe(&h, who, sizeof who);
+    afmt__lock_describe(&h, who, sizeof who);
     cli_esc(who, ewho, sizeof ewho);
-    int stale = afmt_lock_is_stale(&h);
+    int stale = afmt__lock_is_stale(&h);
     if (!stale && !force) {
         free(lp);
-        const char *why = !h.parsed                ? "its holder cannot be checked"
-                          : afmt_lock_is_local(&h) ? "that process is alive on this host"
-                                                   : "that host's processes cannot be checked "
-                                                     "from here";
+        const char *why = !h.parsed                 ? "its holder cannot be checked"
+                          : afmt__lock_is_local(&h) ? "that process is alive on this host"
+                                                    : "that host's processes cannot be checked "
+                                                      "from here";
         snprintf(line, sizeof line,
                  "locked for writing by %s; %s; not removed (if that job is gone: afmt unlock "
                  "%s --force)",
@@ -64,8 +64,8 @@ static int unlock_rank0(const char *path, int force) {
         return refuse(path, line);
     }
     /* Remove it only if it still is the lock just judged: a writer may have taken a fresh
-     * one since (afmt_lock_break compares the content). */
-    rc = afmt_lock_break(lp, &h, msg);
+     * one since (afmt__lock_break compares the content). */
+    rc = afmt__lock_break(lp, &h, msg);
     free(lp);
     if (rc == AFMT_ENOTFOUND) {
         printf("%s: not locked (the lock of %s was removed meanwhile)\n",

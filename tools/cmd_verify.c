@@ -110,7 +110,7 @@ static const char *slot_name(int i) {
 }
 
 static const char *array_name(verifier *v, uint64_t id, char *buf, size_t n) {
-    const uint64_t *p = afmt_hmap_get(&v->names, id, 0);
+    const uint64_t *p = afmt__hmap_get(&v->names, id, 0);
     if (!p) {
         snprintf(buf, n, "array id %llu", (ull)id);
         return buf;
@@ -133,11 +133,11 @@ static int keep_footer(void *ctx, const afmt_chain_link *link, char *errmsg) {
     if (w->n == w->cap) {
         uint64_t cap = w->cap ? 2 * w->cap : 16;
         uint64_t *c = realloc(w->chain, sizeof *c * (size_t)cap);
-        if (!c) return afmt_fail(errmsg, AFMT_ENOMEM, "out of memory");
+        if (!c) return afmt__fail(errmsg, AFMT_ENOMEM, "out of memory");
         w->chain = c;
         w->cap = cap;
     }
-    const uint64_t *known = afmt_hmap_get(&v->by_offset, link->offset, 0);
+    const uint64_t *known = afmt__hmap_get(&v->by_offset, link->offset, 0);
     if (known && v->pool[*known].length == link->length) {
         w->chain[w->n++] = *known;
         return AFMT_OK;
@@ -145,21 +145,21 @@ static int keep_footer(void *ctx, const afmt_chain_link *link, char *errmsg) {
     if (v->npool == v->cap_pool) {
         uint64_t cap = v->cap_pool ? 2 * v->cap_pool : 16;
         pooled *p = realloc(v->pool, sizeof *p * (size_t)cap);
-        if (!p) return afmt_fail(errmsg, AFMT_ENOMEM, "out of memory");
+        if (!p) return afmt__fail(errmsg, AFMT_ENOMEM, "out of memory");
         v->pool = p;
         v->cap_pool = cap;
     }
-    if (afmt_hmap_put(&v->by_offset, link->offset, 0, v->npool) != AFMT_OK)
-        return afmt_fail(errmsg, AFMT_ENOMEM, "out of memory");
+    if (afmt__hmap_put(&v->by_offset, link->offset, 0, v->npool) != AFMT_OK)
+        return afmt__fail(errmsg, AFMT_ENOMEM, "out of memory");
     pooled *e = &v->pool[v->npool];
     e->offset = link->offset;
     e->length = link->length;
     e->L = *link->L;
     memset(link->L, 0, sizeof *link->L); /* the pool owns it now */
     for (uint64_t i = 0; i < e->L.n_arrays && i <= 0xffffffffu; i++)
-        if (!afmt_hmap_get(&v->names, e->L.arrays[i].id, 0) ||
+        if (!afmt__hmap_get(&v->names, e->L.arrays[i].id, 0) ||
             e->L.arrays[i].kind == AFMT_REC_DEFINE)
-            afmt_hmap_put(&v->names, e->L.arrays[i].id, 0, (v->npool << 32) | i);
+            afmt__hmap_put(&v->names, e->L.arrays[i].id, 0, (v->npool << 32) | i);
     w->chain[w->n++] = v->npool++;
     return AFMT_OK;
 }
@@ -172,13 +172,13 @@ static int walk(verifier *v, const afmt_super *s, const char *from, walk_ctx *w)
     w->v = v;
     afmt_chain_pos pos;
     char msg[AFMT_ERRMSG_MAX];
-    int rc = afmt_chain_walk(v->st, s, keep_footer, w, &pos, msg);
+    int rc = afmt__chain_walk(v->st, s, keep_footer, w, &pos, msg);
     if (rc == AFMT_OK) return 1;
     if (rc == AFMT_ENOMEM) {
         internal(v, msg);
         return 0;
     }
-    if (pos.length != 0 && afmt_hmap_get(&v->bad, pos.offset, 0)) return 0; /* reported */
+    if (pos.length != 0 && afmt__hmap_get(&v->bad, pos.offset, 0)) return 0; /* reported */
     char where[200];
     if (pos.length == 0)
         snprintf(where, sizeof where, "layer chain of %s", from);
@@ -191,15 +191,15 @@ static int walk(verifier *v, const afmt_super *s, const char *from, walk_ctx *w)
                  "bytes), below layer %llu",
                  (ull)pos.k + 1, from, (ull)pos.offset, (ull)pos.length, (ull)pos.newer_id);
     lines_add(&v->damage, "%s: %s", where, msg);
-    if (pos.length != 0 && afmt_hmap_put(&v->bad, pos.offset, 0, 1) != AFMT_OK)
+    if (pos.length != 0 && afmt__hmap_put(&v->bad, pos.offset, 0, 1) != AFMT_OK)
         internal(v, "out of memory");
     return 0;
 }
 
 /* Adds the blocks of pooled layer k to the block list (once per layer). */
 static void add_blocks(verifier *v, uint64_t k, afmt_hmap *listed) {
-    if (afmt_hmap_get(listed, k, 0)) return;
-    if (afmt_hmap_put(listed, k, 0, 1) != AFMT_OK) {
+    if (afmt__hmap_get(listed, k, 0)) return;
+    if (afmt__hmap_put(listed, k, 0, 1) != AFMT_OK) {
         internal(v, "out of memory for the block list");
         return;
     }
@@ -228,12 +228,12 @@ static void add_blocks(verifier *v, uint64_t k, afmt_hmap *listed) {
  * marks each listed block of the chain that holds a current chunk. */
 static void merge(verifier *v, const uint64_t *chain, uint64_t n, int live) {
     afmt_index x;
-    afmt_index_init(&x);
+    afmt__index_init(&x);
     uint64_t k = n, merged = 0;
     while (k-- > 0) {
         const pooled *p = &v->pool[chain[k]];
         char msg[AFMT_ERRMSG_MAX];
-        int rc = afmt_index_apply(&x, &p->L, p->offset, p->length, msg);
+        int rc = afmt__index_apply(&x, &p->L, p->offset, p->length, msg);
         if (rc == AFMT_ENOMEM) {
             internal(v, msg);
             break;
@@ -250,20 +250,20 @@ static void merge(verifier *v, const uint64_t *chain, uint64_t n, int live) {
     if (live && merged == n) {
         /* x.blocks holds the blocks of the layers in the order applied (oldest first). */
         afmt_hmap first;
-        afmt_hmap_init(&first);
+        afmt__hmap_init(&first);
         uint64_t base = 0;
         for (uint64_t j = n; j-- > 0;) {
-            if (afmt_hmap_put(&first, chain[j], 0, base) != AFMT_OK) internal(v, "out of memory");
+            if (afmt__hmap_put(&first, chain[j], 0, base) != AFMT_OK) internal(v, "out of memory");
             base += v->pool[chain[j]].L.n_blocks;
         }
         for (uint64_t b = 0; b < v->nblocks; b++) {
-            const uint64_t *f0 = afmt_hmap_get(&first, v->blocks[b].pool, 0);
+            const uint64_t *f0 = afmt__hmap_get(&first, v->blocks[b].pool, 0);
             if (f0 && *f0 + v->blocks[b].index < x.n_blocks)
                 v->blocks[b].live = x.blocks[*f0 + v->blocks[b].index].nlive > 0;
         }
-        afmt_hmap_free(&first);
+        afmt__hmap_free(&first);
     }
-    afmt_index_free(&x);
+    afmt__index_free(&x);
 }
 
 static int vblock_cmp(const void *a, const void *b) {
@@ -289,7 +289,7 @@ static int metadata(verifier *v, int quiet) {
     if (v->size < rl) rl = v->size;
     afmt_super_view sv;
     char msg[AFMT_ERRMSG_MAX];
-    rc = afmt_super_examine(region, (size_t)rl, v->size, &sv, msg);
+    rc = afmt__super_examine(region, (size_t)rl, v->size, &sv, msg);
     if (rc == AFMT_EVERSION) return cli_error(v->path, "%s: use a newer afmt", msg);
     int best = -1;
     for (int i = 0; i < 2; i++)
@@ -335,7 +335,7 @@ static int metadata(verifier *v, int quiet) {
                   (ull)(v->size - cur->eof));
 
     afmt_hmap listed;
-    afmt_hmap_init(&listed);
+    afmt__hmap_init(&listed);
     char from[64];
     snprintf(from, sizeof from, "%s", best ? "slot B" : "slot A");
     walk_ctx w;
@@ -359,7 +359,7 @@ static int metadata(verifier *v, int quiet) {
         free(w2.chain);
     }
     free(w.chain);
-    afmt_hmap_free(&listed);
+    afmt__hmap_free(&listed);
     /* No block at all leaves v->blocks NULL: qsort must not get it (UBSan). */
     if (v->nblocks) qsort(v->blocks, (size_t)v->nblocks, sizeof *v->blocks, vblock_cmp);
     return CLI_OK;
@@ -396,17 +396,17 @@ static uint64_t check_block(afmt_storage *st, const vblock *b, uint8_t **sbuf, u
         *scap = b->stored;
     }
     if (b->stored && st->ops->read_at(st, b->offset, *sbuf, b->stored) != AFMT_OK) return BAD_READ;
-    if (afmt_checksum(*sbuf, (size_t)b->stored) != b->checksum) return BAD_CHECKSUM;
+    if (afmt__checksum(*sbuf, (size_t)b->stored) != b->checksum) return BAD_CHECKSUM;
     if (b->codec == AFMT_CODEC_NONE) return b->stored == b->raw ? 0 : BAD_RAWSIZE;
-    if (!afmt_codec_known((uint32_t)b->codec)) return BAD_CODEC;
+    if (!afmt__codec_known((uint32_t)b->codec)) return BAD_CODEC;
     if (b->raw > *rcap) {
         uint8_t *p = realloc(*rbuf, (size_t)b->raw);
         if (!p) return BAD_MEMORY;
         *rbuf = p;
         *rcap = b->raw;
     }
-    if (afmt_codec_decompress((uint32_t)b->codec, *sbuf, (size_t)b->stored, *rbuf,
-                              (size_t)b->raw) != AFMT_OK)
+    if (afmt__codec_decompress((uint32_t)b->codec, *sbuf, (size_t)b->stored, *rbuf,
+                               (size_t)b->raw) != AFMT_OK)
         return BAD_DECOMPRESS;
     return 0;
 }
@@ -535,7 +535,7 @@ static void report_block(verifier *v, uint64_t pos, uint64_t code) {
     const char *cost = b->live == 0 ? " [no current chunk: only reads of older layers fail]" : "";
     lines_add(&v->damage, "layer %llu, block %llu at offset %llu (%llu bytes, %s): %s; %s%s",
               (ull)L->layer_id, (ull)b->index, (ull)b->offset, (ull)b->stored,
-              afmt_codec_name((uint32_t)b->codec), bad_text(code),
+              afmt__codec_name((uint32_t)b->codec), bad_text(code),
               total ? what : "holds no chunk record", cost);
 }
 
@@ -552,12 +552,12 @@ int cmd_verify(int argc, char **argv) {
     memset(&v, 0, sizeof v);
     v.path = path;
     v.damage.lost = v.notes.lost = &v.failed;
-    afmt_hmap_init(&v.by_offset);
-    afmt_hmap_init(&v.names);
-    afmt_hmap_init(&v.bad);
+    afmt__hmap_init(&v.by_offset);
+    afmt__hmap_init(&v.names);
+    afmt__hmap_init(&v.bad);
     char msg[AFMT_ERRMSG_MAX];
-    if (afmt_storage_open(AFMT_STORAGE_MPIIO, cli.comm, path, AFMT_ST_READ, MPI_INFO_NULL, &v.st,
-                          msg) != AFMT_OK)
+    if (afmt__storage_open(AFMT_STORAGE_MPIIO, cli.comm, path, AFMT_ST_READ, MPI_INFO_NULL, &v.st,
+                           msg) != AFMT_OK)
         return cli_error(path, "%s", msg);
     rc = CLI_OK;
     if (cli.rank == 0) rc = metadata(&v, quiet);
@@ -663,12 +663,12 @@ int cmd_verify(int argc, char **argv) {
     free(all);
     free(fail);
     v.st->ops->close(v.st);
-    for (uint64_t i = 0; i < v.npool; i++) afmt_layer_free(&v.pool[i].L);
+    for (uint64_t i = 0; i < v.npool; i++) afmt__layer_free(&v.pool[i].L);
     free(v.pool);
     free(v.blocks);
-    afmt_hmap_free(&v.by_offset);
-    afmt_hmap_free(&v.names);
-    afmt_hmap_free(&v.bad);
+    afmt__hmap_free(&v.by_offset);
+    afmt__hmap_free(&v.names);
+    afmt__hmap_free(&v.bad);
     lines_free(&v.damage);
     lines_free(&v.notes);
     return rc;

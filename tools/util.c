@@ -377,15 +377,15 @@ cli_kind cli_dtype_kind(afmt_dtype t) {
 }
 
 size_t cli_dtype_size(afmt_dtype t) {
-    return afmt_dtype_size(t);
+    return afmt__dtype_size(t);
 }
 
 const char *cli_dtype_name(afmt_dtype t) {
-    return afmt_dtype_name(t);
+    return afmt__dtype_name(t);
 }
 
 int64_t cli_get_i64(const void *buf, afmt_dtype t, uint64_t i) {
-    const uint8_t *p = (const uint8_t *)buf + i * afmt_dtype_size(t);
+    const uint8_t *p = (const uint8_t *)buf + i * afmt__dtype_size(t);
     switch (t) {
     case AFMT_INT8: {
         int8_t v;
@@ -416,7 +416,7 @@ int64_t cli_get_i64(const void *buf, afmt_dtype t, uint64_t i) {
 }
 
 uint64_t cli_get_u64(const void *buf, afmt_dtype t, uint64_t i) {
-    const uint8_t *p = (const uint8_t *)buf + i * afmt_dtype_size(t);
+    const uint8_t *p = (const uint8_t *)buf + i * afmt__dtype_size(t);
     switch (t) {
     case AFMT_BOOL:
     case AFMT_UINT8:
@@ -442,7 +442,7 @@ uint64_t cli_get_u64(const void *buf, afmt_dtype t, uint64_t i) {
 }
 
 double cli_get_f64(const void *buf, afmt_dtype t, uint64_t i) {
-    const uint8_t *p = (const uint8_t *)buf + i * afmt_dtype_size(t);
+    const uint8_t *p = (const uint8_t *)buf + i * afmt__dtype_size(t);
     if (t == AFMT_FLOAT32) {
         float v;
         memcpy(&v, p, 4);
@@ -487,7 +487,7 @@ int cli_format_value(char *out, size_t n, const void *buf, afmt_dtype t, uint64_
 void cli_fill_native(const uint8_t *fill_le, afmt_dtype t, void *out) {
     uint8_t tmp[8];
     memcpy(tmp, fill_le, 8);
-    if (afmt_host_is_big_endian()) afmt_bswap_elems(tmp, 1, afmt_dtype_size(t));
+    if (afmt__host_is_big_endian()) afmt__bswap_elems(tmp, 1, afmt__dtype_size(t));
     memcpy(out, tmp, 8);
 }
 
@@ -572,13 +572,13 @@ void cli_json_str(FILE *out, const char *s, size_t len) {
 
 /* The attribute values as native elements (a copy; the file is little-endian). */
 static uint8_t *native_values(afmt_dtype t, uint64_t n, const uint8_t *le) {
-    size_t es = afmt_dtype_size(t);
+    size_t es = afmt__dtype_size(t);
     uint64_t bytes;
-    if (!afmt_mul_ok(n, es, &bytes) || bytes >= SIZE_MAX) return NULL;
+    if (!afmt__mul_ok(n, es, &bytes) || bytes >= SIZE_MAX) return NULL;
     uint8_t *v = malloc((size_t)bytes + 1);
     if (!v) return NULL;
     if (n) memcpy(v, le, (size_t)bytes);
-    if (afmt_host_is_big_endian()) afmt_bswap_elems(v, (size_t)n, es);
+    if (afmt__host_is_big_endian()) afmt__bswap_elems(v, (size_t)n, es);
     return v;
 }
 
@@ -681,7 +681,7 @@ void cli_slabs_init(cli_slabs *s, const afmt_info *info, const uint64_t *start,
     uint64_t rows[AFMT_MAX_NDIM];
     rows[nd - 1] = 1;
     for (int d = nd - 2; d >= 0; d--)
-        if (!afmt_mul_ok(rows[d + 1], s->count[d + 1], &rows[d])) rows[d] = UINT64_MAX;
+        if (!afmt__mul_ok(rows[d + 1], s->count[d + 1], &rows[d])) rows[d] = UINT64_MAX;
     /* k: the outermost dim one index of which fits (rows[nd - 1] = 1 always does). */
     int k = nd - 1;
     for (int d = 0; d < nd; d++)
@@ -740,7 +740,7 @@ uint64_t cli_nelems(const afmt_info *info) {
 uint64_t cli_count_elems(int ndim, const uint64_t *count) {
     uint64_t n = 1;
     for (int d = 0; d < ndim; d++)
-        if (!afmt_mul_ok(n, count[d], &n)) return UINT64_MAX;
+        if (!afmt__mul_ok(n, count[d], &n)) return UINT64_MAX;
     return n;
 }
 
@@ -835,13 +835,13 @@ int cli_runs_build(const afmt_grid *g, size_t esize, uint64_t budget, const uint
     uint64_t row = nd ? g->nchunk[nd - 1] : 1, m = 0, bytes = 0;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t cc[AFMT_MAX_NDIM], b = 0;
-        afmt_grid_chunk_coord(g, idx[i], cc);
-        uint64_t elems = afmt_grid_chunk_box(g, cc, NULL, NULL);
-        if (!afmt_mul_ok(elems, esize, &b)) b = UINT64_MAX;
+        afmt__grid_chunk_coord(g, idx[i], cc);
+        uint64_t elems = afmt__grid_chunk_box(g, cc, NULL, NULL);
+        if (!afmt__mul_ok(elems, esize, &b)) b = UINT64_MAX;
         /* Joins the previous run if it is the next chunk of the same grid row and the
          * run stays within the budget. */
         if (m && idx[i] == r[m - 1].first + r[m - 1].n && idx[i] % row != 0 &&
-            afmt_add_ok(bytes, b, &bytes) && bytes <= budget) {
+            afmt__add_ok(bytes, b, &bytes) && bytes <= budget) {
             r[m - 1].n++;
             continue;
         }
@@ -859,10 +859,10 @@ void cli_run_box(const afmt_grid *g, const cli_run *r, uint64_t *start, uint64_t
     int nd = g->ndim;
     if (nd == 0) return;
     uint64_t cc[AFMT_MAX_NDIM], lo[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
-    afmt_grid_chunk_coord(g, r->first + r->n - 1, cc);
-    afmt_grid_chunk_box(g, cc, lo, ext);
+    afmt__grid_chunk_coord(g, r->first + r->n - 1, cc);
+    afmt__grid_chunk_box(g, cc, lo, ext);
     uint64_t end = lo[nd - 1] + ext[nd - 1];
-    afmt_grid_chunk_coord(g, r->first, cc);
-    afmt_grid_chunk_box(g, cc, start, count);
+    afmt__grid_chunk_coord(g, r->first, cc);
+    afmt__grid_chunk_box(g, cc, start, count);
     count[nd - 1] = end - start[nd - 1];
 }

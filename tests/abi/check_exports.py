@@ -7,6 +7,10 @@ be declared AFMT_API (the macro that gives it default visibility). The exported 
 `NM -D --defined-only LIBRARY`. Every exported symbol must be a declared function (else it
 leaked: an internal function or a test hook) and every declared function must be
 exported (else it is missing). Problems are listed one a line; the exit status is 1.
+
+check_exports.py --prefix NM STATIC_LIBRARY HEADER - fails unless every global symbol the
+static library defines is a function of the header or carries the internal prefix afmt__
+(so that no internal name can clash with a program's own, even when linked statically).
 """
 import re
 import subprocess
@@ -38,7 +42,28 @@ def exported(nm, lib):
     return names
 
 
+def defined_globals(nm, lib):
+    out = subprocess.run([nm, "-g", "--defined-only", lib], check=True, text=True,
+                         stdout=subprocess.PIPE).stdout
+    return {p[2] for p in (l.split() for l in out.splitlines()) if len(p) == 3}
+
+
+def main_prefix(argv):
+    functions, _ = declared(argv[3])
+    bad = sorted(n for n in defined_globals(argv[1], argv[2])
+                 if n not in functions and not n.startswith("afmt__"))
+    if bad:
+        sys.stderr.write("%s: %d global symbol(s) neither public nor afmt__:\n" % (argv[2], len(bad)))
+        for n in bad:
+            sys.stderr.write("  " + n + "\n")
+        return 1
+    print("%s: every global symbol is public or afmt__" % argv[2])
+    return 0
+
+
 def main(argv):
+    if len(argv) == 5 and argv[1] == "--prefix":
+        return main_prefix(argv[1:])
     if len(argv) != 4:
         sys.stderr.write("usage: check_exports.py NM libafmt.so include/afmt.h\n")
         return 2

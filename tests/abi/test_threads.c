@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "afmt.h"
-#include "file.h" /* afmt_opts_set_backend (a test hook) */
+#include "file.h" /* afmt__opts_set_backend (a test hook) */
 
 #define NTHREADS 4
 #define ROUNDS   10
@@ -107,7 +107,7 @@ static afmt_opts *make_opts(worker *w, int r) {
     afmt_opts *o = NULL;
     CALL(w, NULL, afmt_opts_create(&o));
     if (!o) return NULL;
-    CALL(w, NULL, afmt_opts_set_backend(o, is_posix(w, r) ? "posix" : "memory"));
+    CALL(w, NULL, afmt__opts_set_backend(o, is_posix(w, r) ? "posix" : "memory"));
     CALL(w, NULL, afmt_opts_set_block_size(o, 4096));
     CALL(w, NULL, afmt_opts_set_cache_size(o, 8192));
     /* Rounds rotate through LZ4, zstd and the thread's own codec. */

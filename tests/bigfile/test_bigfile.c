@@ -116,10 +116,10 @@ static void check_region(afmt_file *f, int arr, uint64_t s, uint64_t n, const ch
 /* The element of arr whose stored bytes lie at file offset off (-1 if none): a scan of the
  * index. Codec none: a chunk's bytes sit at block offset + offset inside the block. */
 static int64_t element_at(afmt_file *f, int arr, uint64_t off) {
-    afmt_array *a = afmt_index_find(&f->idx, arr ? "b" : "a");
+    afmt_array *a = afmt__index_find(&f->idx, arr ? "b" : "a");
     if (!a) return -1;
     for (uint64_t c = 0; c * CHUNK < NELEM; c++) {
-        const afmt_chunk_loc *l = afmt_index_chunk(&f->idx, a->d.id, c);
+        const afmt_chunk_loc *l = afmt__index_chunk(&f->idx, a->d.id, c);
         if (!l) continue;
         const afmt_block_rec *b = &f->idx.blocks[l->block].b;
         if (b->codec != 0) return -1;

@@ -58,7 +58,7 @@ static int read_eof(const char *path, uint64_t *eof, uint64_t *nlayers) {
     afmt_super s;
     int which = 0;
     char msg[AFMT_ERRMSG_MAX];
-    if (afmt_super_pick(region, (size_t)got, &s, &which, msg) != AFMT_OK) return -1;
+    if (afmt__super_pick(region, (size_t)got, &s, &which, msg) != AFMT_OK) return -1;
     *eof = s.eof;
     *nlayers = s.nlayers;
     return 0;

@@ -16,7 +16,7 @@
  * Scenarios: afmt_define, afmt_set_attr, afmt_write (whole chunks, the first write of a
  * handle, a partial chunk, a partial write into chunks staged whole before),
  * afmt_read (committed blocks, own staged writes), afmt_open, afmt_create, afmt_commit,
- * afmt_discard (rebuilds the index), afmt_footer_decode. */
+ * afmt_discard (rebuilds the index), afmt__footer_decode. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdarg.h>
@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "afmt.h"
-#include "file.h" /* afmt_opts_set_backend */
+#include "file.h" /* afmt__opts_set_backend */
 #include "footer.h"
 #include "storage.h"
 #include "superblock.h"
@@ -106,7 +106,7 @@ typedef struct {
 static afmt_opts *mem_opts(void) {
     afmt_opts *o = NULL;
     afmt_opts_create(&o);
-    afmt_opts_set_backend(o, "memory");
+    afmt__opts_set_backend(o, "memory");
     afmt_opts_set_codec(o, AFMT_CODEC_LZ4, 0);
     afmt_opts_set_block_size(o, 4096);
     return o;
@@ -183,11 +183,11 @@ static int setup_footer(ctx *c) {
     if (rc) return rc;
     uint8_t *img = NULL;
     uint64_t len = 0;
-    if ((rc = afmt_storage_mem_get(c->path, &img, &len)) != AFMT_OK) return rc;
+    if ((rc = afmt__storage_mem_get(c->path, &img, &len)) != AFMT_OK) return rc;
     afmt_super s;
     char msg[AFMT_ERRMSG_MAX];
-    rc = afmt_super_pick(img, (size_t)(len < AFMT_SUPER_REGION ? len : AFMT_SUPER_REGION), &s, NULL,
-                         msg);
+    rc = afmt__super_pick(img, (size_t)(len < AFMT_SUPER_REGION ? len : AFMT_SUPER_REGION), &s,
+                          NULL, msg);
     if (rc == AFMT_OK && s.footer_offset + s.footer_length <= len) {
         c->footer = malloc((size_t)s.footer_length);
         if (c->footer) memcpy(c->footer, img + s.footer_offset, (size_t)s.footer_length);
@@ -255,8 +255,8 @@ static int op_discard(ctx *c) {
 static int op_footer(ctx *c) {
     afmt_layer L;
     char msg[AFMT_ERRMSG_MAX];
-    int rc = afmt_footer_decode(c->footer, c->footer_len, &L, msg);
-    if (rc == AFMT_OK) afmt_layer_free(&L);
+    int rc = afmt__footer_decode(c->footer, c->footer_len, &L, msg);
+    if (rc == AFMT_OK) afmt__layer_free(&L);
     return rc;
 }
 
@@ -351,7 +351,7 @@ static const scenario scenarios[] = {
     {"create", "afmt_create", setup_create, op_create, after_create, ""},
     {"commit", "afmt_commit", setup_staged, op_commit, NULL, "su"},
     {"discard", "afmt_discard", setup_staged, op_discard, after_discard, ""},
-    {"footer_decode", "afmt_footer_decode", setup_footer, op_footer, NULL, NULL},
+    {"footer_decode", "afmt__footer_decode", setup_footer, op_footer, NULL, NULL},
 };
 
 static void teardown(ctx *c) {
@@ -359,7 +359,7 @@ static void teardown(ctx *c) {
         int rc = afmt_close(c->f);
         if (rc != AFMT_OK) bad(__LINE__, "afmt_close -> %d: %s", rc, afmt_errmsg(NULL));
     }
-    if (c->path[0]) afmt_storage_remove(AFMT_STORAGE_MEMORY, c->path, NULL);
+    if (c->path[0]) afmt__storage_remove(AFMT_STORAGE_MEMORY, c->path, NULL);
     afmt_opts_free(c->o);
     free(c->footer);
     memset(c, 0, sizeof *c);

@@ -3,7 +3,7 @@
  * Linked like test_oom.c with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup:
  * every allocation of libafmt.a (and of this file) goes through the wrappers below; Open
  * MPI and the codec libraries allocate outside them. Storage steps fail through the
- * storage fault wrapper (storage.h, afmt_storage_set_fault).
+ * storage fault wrapper (storage.h, afmt__storage_set_fault).
  *
  * For each scenario (create, open, define, commit without and with shared chunks, compact,
  * rollback, close), each victim rank r and each n = 1, 2, ... until the call completes
@@ -54,7 +54,7 @@
 #include <unistd.h>
 
 #include "afmt.h"
-#include "file.h" /* afmt_opts_set_backend */
+#include "file.h" /* afmt__opts_set_backend */
 #include "storage.h"
 
 #include "oom_wrap.h"
@@ -212,7 +212,7 @@ static int g_mpiio; /* the cases' files on the MPI-IO backend (else POSIX) */
 static afmt_opts *opts(void) {
     afmt_opts *o = NULL;
     afmt_opts_create(&o);
-    if (!g_mpiio) afmt_opts_set_backend(o, "posix");
+    if (!g_mpiio) afmt__opts_set_backend(o, "posix");
     if (g_mpiio) {
         /* Collective data writes: write_at_all in rounds agreed by an Allreduce each. */
         MPI_Info info;
@@ -596,27 +596,27 @@ static int run_case(const scenario *s, fault_kind kind, afmt_fault_op sop, int v
     ctx c = {NULL};
     /* Storages opened from now on are wrapped (count only until armed). */
     afmt_storage_fault count = {sop, 0, 0, AFMT_FAULT_FAIL, -1};
-    if (kind == KIND_STORAGE) afmt_storage_set_fault(&count);
+    if (kind == KIND_STORAGE) afmt__storage_set_fault(&count);
     int rc = s->setup(&c);
     if (imin(rc) != AFMT_OK) {
         bad(__LINE__, "setup failed");
-        afmt_storage_set_fault(NULL);
+        afmt__storage_set_fault(NULL);
         if (c.f) afmt_close(c.f);
         remove_files();
         alarm(0);
         return 0;
     }
-    uint64_t inj0 = afmt_storage_fault_injected();
+    uint64_t inj0 = afmt__storage_fault_injected();
     if (kind == KIND_STORAGE) {
         afmt_storage_fault spec = {sop, n, EIO, AFMT_FAULT_FAIL, victim};
-        afmt_storage_set_fault(&spec);
+        afmt__storage_set_fault(&spec);
     } else if (g_rank == victim) {
         oom_arm(n, 0);
     }
     rc = s->op(&c);
     oom_disarm();
-    int hit = kind == KIND_ALLOC ? oom_injected() > 0 : afmt_storage_fault_injected() > inj0;
-    if (kind == KIND_STORAGE) afmt_storage_set_fault(NULL);
+    int hit = kind == KIND_ALLOC ? oom_injected() > 0 : afmt__storage_fault_injected() > inj0;
+    if (kind == KIND_STORAGE) afmt__storage_set_fault(NULL);
     int injected = imax(hit);
     if (imin(rc) != imax(rc)) {
         /* The ranks took different branches: nothing after this would line up. */

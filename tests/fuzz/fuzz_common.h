@@ -110,7 +110,7 @@ static inline void fuzz_require(int cond, const char *what) {
 static inline afmt_opts *fuzz_opts(void) {
     static afmt_opts *o = NULL;
     if (!o) {
-        if (afmt_opts_create(&o) != AFMT_OK || afmt_opts_set_backend(o, "memory") != AFMT_OK ||
+        if (afmt_opts_create(&o) != AFMT_OK || afmt__opts_set_backend(o, "memory") != AFMT_OK ||
             afmt_opts_set_cache_size(o, (uint64_t)8 << 20) != AFMT_OK) {
             fprintf(stderr, "fuzz: cannot set up options\n");
             abort();
@@ -121,8 +121,8 @@ static inline afmt_opts *fuzz_opts(void) {
 
 /* Stores data as the memory image name. */
 static inline void fuzz_put(const char *name, const uint8_t *data, size_t size) {
-    if (afmt_storage_mem_put(name, data, (uint64_t)size) != AFMT_OK) {
-        fprintf(stderr, "fuzz: afmt_storage_mem_put failed: %s\n", afmt_errmsg(NULL));
+    if (afmt__storage_mem_put(name, data, (uint64_t)size) != AFMT_OK) {
+        fprintf(stderr, "fuzz: afmt__storage_mem_put failed: %s\n", afmt_errmsg(NULL));
         abort();
     }
 }
@@ -152,9 +152,9 @@ static inline uint64_t fuzz_array_bytes(const afmt_info *in) {
     uint64_t total = es, chunks = 1;
     for (int d = 0; d < in->ndim; d++) {
         if (in->shape[d] == 0 || in->chunk[d] == 0) return 0;
-        if (!afmt_mul_ok(total, in->shape[d], &total) || total > FUZZ_MAX_ARRAY_BYTES) return 0;
+        if (!afmt__mul_ok(total, in->shape[d], &total) || total > FUZZ_MAX_ARRAY_BYTES) return 0;
         uint64_t nc = in->shape[d] / in->chunk[d] + (in->shape[d] % in->chunk[d] != 0);
-        if (!afmt_mul_ok(chunks, nc, &chunks) || chunks > FUZZ_MAX_CHUNKS) return 0;
+        if (!afmt__mul_ok(chunks, nc, &chunks) || chunks > FUZZ_MAX_CHUNKS) return 0;
     }
     return total;
 }

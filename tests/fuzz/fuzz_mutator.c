@@ -164,14 +164,14 @@ static size_t byte_mutate(uint8_t *d, size_t n, size_t max) {
 }
 
 static uint64_t getw(const uint8_t *p, int w) {
-    return w == 4 ? afmt_get_u32(p) : afmt_get_u64(p);
+    return w == 4 ? afmt__get_u32(p) : afmt__get_u64(p);
 }
 
 static void putw(uint8_t *p, int w, uint64_t v) {
     if (w == 4)
-        afmt_put_u32(p, (uint32_t)v);
+        afmt__put_u32(p, (uint32_t)v);
     else
-        afmt_put_u64(p, v);
+        afmt__put_u64(p, v);
 }
 
 static int in_image(const model *m, uint64_t off, uint64_t len) {
@@ -205,8 +205,8 @@ static int records(const model *m, const footer *f, int s, size_t *st, size_t *l
         size_t len;
         if (s == S_ARRAYS) {
             if (end - pos < f->rs[0]) break;
-            uint64_t nd = afmt_get_u32(m->img + pos + 20), dl; /* ndim (§6) */
-            if (!afmt_mul_ok(nd, f->rs[1], &dl) || dl > end - pos - f->rs[0]) break;
+            uint64_t nd = afmt__get_u32(m->img + pos + 20), dl; /* ndim (§6) */
+            if (!afmt__mul_ok(nd, f->rs[1], &dl) || dl > end - pos - f->rs[0]) break;
             len = f->rs[0] + (size_t)dl;
         } else {
             len = f->rs[s + 1];
@@ -296,16 +296,16 @@ static void parse_footer(model *m, int k) {
     add_field(m, a + 164, 4, K_FLAGS, k);
     add_field(m, a + 168, 8, K_RESERVED, k);
 
-    f->hs = afmt_get_u32(p + 12);
-    for (int i = 0; i < 5; i++) f->rs[i] = afmt_get_u32(p + 144 + 4 * i);
-    for (int i = 0; i < 4; i++) f->cnt[i] = afmt_get_u64(p + 72 + 8 * i);
+    f->hs = afmt__get_u32(p + 12);
+    for (int i = 0; i < 5; i++) f->rs[i] = afmt__get_u32(p + 144 + 4 * i);
+    for (int i = 0; i < 4; i++) f->cnt[i] = afmt__get_u64(p + 72 + 8 * i);
     size_t body = f->len - 8;
     if (f->hs < HDR || f->hs > body) return;
     for (int i = 0; i < 5; i++)
         if (f->rs[i] < v1_rec[i]) return;
     size_t pos = f->hs;
     for (int s = 0; s < 5; s++) {
-        uint64_t sz = afmt_get_u64(p + 104 + 8 * s);
+        uint64_t sz = afmt__get_u64(p + 104 + 8 * s);
         f->sec[s] = a + pos;
         if (sz > body - pos) return;
         pos += (size_t)sz;
@@ -352,7 +352,7 @@ static void parse(model *m, uint8_t *img, size_t n) {
         add_field(m, a + 80, 8, K_LAYER, -1);
         add_field(m, a + 88, 8, K_ID, -1);
         for (size_t i = 96; i < 120; i += 8) add_field(m, a + i, 8, K_RESERVED, -1);
-        footer_at(m, afmt_get_u64(img + a + 40), afmt_get_u64(img + a + 48));
+        footer_at(m, afmt__get_u64(img + a + 40), afmt__get_u64(img + a + 48));
     }
     /* Trailers anywhere past the superblock region (§4): they name footers that no slot
      * may name any more (after a rollback, or a mutated pointer). */
@@ -366,13 +366,13 @@ static void parse(model *m, uint8_t *img, size_t n) {
         add_field(m, t, 8, K_OFFSET, -1);
         add_field(m, t + 8, 8, K_LENGTH, -1);
         add_pair(m, t, t + 8);
-        uint64_t fo = afmt_get_u64(img + t), fl = afmt_get_u64(img + t + 8);
+        uint64_t fo = afmt__get_u64(img + t), fl = afmt__get_u64(img + t + 8);
         if (fo <= t && fl == t - fo) footer_at(m, fo, fl);
     }
     /* Previous footers (§11), found as the list grows. */
     for (int k = 0; k < m->nft; k++) {
         const uint8_t *p = img + m->ft[k].at;
-        footer_at(m, afmt_get_u64(p + 24), afmt_get_u64(p + 32));
+        footer_at(m, afmt__get_u64(p + 24), afmt__get_u64(p + 32));
     }
 }
 
@@ -387,28 +387,28 @@ static void reseal(model *m) {
     for (int k = m->nft - 1; k >= 0; k--) {
         int n = records(m, &m->ft[k], S_BLOCKS, st, NULL, MAX_RECS);
         for (int i = 0; i < n; i++) {
-            uint64_t off = afmt_get_u64(img + st[i]), len = afmt_get_u64(img + st[i] + 8);
+            uint64_t off = afmt__get_u64(img + st[i]), len = afmt__get_u64(img + st[i] + 8);
             if (in_image(m, off, len))
-                afmt_put_u64(img + st[i] + 24, afmt_checksum(img + off, (size_t)len));
+                afmt__put_u64(img + st[i] + 24, afmt__checksum(img + off, (size_t)len));
         }
     }
     /* Each footer's trailing checksum (§5.4). */
     for (int k = m->nft - 1; k >= 0; k--) {
         const footer *f = &m->ft[k];
-        afmt_put_u64(img + f->at + f->len - 8, afmt_checksum(img + f->at, f->len - 8));
+        afmt__put_u64(img + f->at + f->len - 8, afmt__checksum(img + f->at, f->len - 8));
     }
     /* Trailers and slots: the footer checksum of what they point at (§4, §3.1). */
     for (int i = 0; i < m->ntr; i++) {
-        uint64_t fo = afmt_get_u64(img + m->tr[i]), fl = afmt_get_u64(img + m->tr[i] + 8);
+        uint64_t fo = afmt__get_u64(img + m->tr[i]), fl = afmt__get_u64(img + m->tr[i] + 8);
         if (fl && in_image(m, fo, fl))
-            afmt_put_u64(img + m->tr[i] + 16, afmt_checksum(img + fo, (size_t)fl));
+            afmt__put_u64(img + m->tr[i] + 16, afmt__checksum(img + fo, (size_t)fl));
     }
     for (int s = 0; s < 2; s++) {
         if (!m->slot[s]) continue;
         uint8_t *p = img + slot_at[s];
-        uint64_t fo = afmt_get_u64(p + 40), fl = afmt_get_u64(p + 48);
-        if (fl && in_image(m, fo, fl)) afmt_put_u64(p + 56, afmt_checksum(img + fo, (size_t)fl));
-        afmt_put_u64(p + 120, afmt_checksum(p, 120));
+        uint64_t fo = afmt__get_u64(p + 40), fl = afmt__get_u64(p + 48);
+        if (fl && in_image(m, fo, fl)) afmt__put_u64(p + 56, afmt__checksum(img + fo, (size_t)fl));
+        afmt__put_u64(p + 120, afmt__checksum(p, 120));
     }
 }
 
@@ -427,7 +427,7 @@ uint64_t fz_max_block_raw(const uint8_t *img, size_t n) {
     uint64_t max = 0;
     for (int i = 0; i < M1.nfl; i++)
         if (M1.fl[i].kind == K_RAWSIZE) {
-            uint64_t v = afmt_get_u64(img + M1.fl[i].pos);
+            uint64_t v = afmt__get_u64(img + M1.fl[i].pos);
             if (v > max) max = v;
         }
     return max;
@@ -450,15 +450,15 @@ static int splice(model *m, size_t at, size_t old, const uint8_t *nb, size_t nn,
         const pair *p = &m->pr[i];
         int outside = (p->off_pos + 8 <= at || p->off_pos >= end) &&
                       (p->len_pos + 8 <= at || p->len_pos >= end);
-        if (old && outside && afmt_get_u64(m->img + p->off_pos) == at &&
-            afmt_get_u64(m->img + p->len_pos) == old)
-            afmt_put_u64(m->img + p->len_pos, nn);
+        if (old && outside && afmt__get_u64(m->img + p->off_pos) == at &&
+            afmt__get_u64(m->img + p->len_pos) == old)
+            afmt__put_u64(m->img + p->len_pos, nn);
     }
     for (int i = 0; i < m->nfl; i++) {
         const field *f = &m->fl[i];
         if (f->kind != K_OFFSET || (f->pos + 8 > at && f->pos < end)) continue;
-        uint64_t v = afmt_get_u64(m->img + f->pos);
-        if (v >= end && v != 0) afmt_put_u64(m->img + f->pos, v + delta);
+        uint64_t v = afmt__get_u64(m->img + f->pos);
+        if (v >= end && v != 0) afmt__put_u64(m->img + f->pos, v + delta);
     }
     memmove(m->img + at + nn, m->img + end, m->n - end);
     memcpy(m->img + at, nb, nn);
@@ -472,7 +472,7 @@ static int newest_slot(const model *m) {
     if (!m->slot[0] && !m->slot[1]) return -1;
     if (!m->slot[1]) return 0;
     if (!m->slot[0]) return 1;
-    return afmt_get_u64(m->img + 2048 + 32) > afmt_get_u64(m->img + 32) ? 1 : 0;
+    return afmt__get_u64(m->img + 2048 + 32) > afmt__get_u64(m->img + 32) ? 1 : 0;
 }
 
 /* The value of a random field of this kind (dflt if none). */
@@ -502,18 +502,18 @@ static uint64_t special(const model *m, const field *fd, uint64_t cur) {
         PICK(0, 1, 8, MIN_FOOTER - 1, MIN_FOOTER, glen, glen + TRAILER, n, heap, cur + 8, cur - 8,
              cur * 2);
     case K_RAWSIZE:
-        PICK(0, afmt_get_u64(p - 8), cur + 1, cur * 2, (uint64_t)1 << 31, (uint64_t)1 << 32,
+        PICK(0, afmt__get_u64(p - 8), cur + 1, cur * 2, (uint64_t)1 << 31, (uint64_t)1 << 32,
              (uint64_t)1 << 40, UINT64_MAX);
     case K_COUNT:
         PICK(0, 1, 2, cur + 1, cur - 1, cur * 2, (uint64_t)1 << 32, UINT64_MAX / 40 + 1,
              (uint64_t)1 << 61);
     case K_ID:
     case K_SCOPE: {
-        uint64_t next = f ? afmt_get_u64(m->img + f->at + 64) : same_kind(m, K_ID, 1);
+        uint64_t next = f ? afmt__get_u64(m->img + f->at + 64) : same_kind(m, K_ID, 1);
         PICK(0, 1, next - 1, next, next + 1, UINT64_MAX, UINT64_MAX - 1, (uint64_t)1 << 32);
     }
     case K_LAYER:
-        PICK(0, 1, cur + 1, cur - 1, g ? afmt_get_u64(m->img + g->at + 16) : 1, UINT64_MAX,
+        PICK(0, 1, cur + 1, cur - 1, g ? afmt__get_u64(m->img + g->at + 16) : 1, UINT64_MAX,
              UINT64_MAX - 1);
     case K_GEN:
         PICK(0, UINT64_MAX, UINT64_MAX - 1, cur + 2, same_kind(m, K_GEN, cur));
@@ -530,7 +530,7 @@ static uint64_t special(const model *m, const field *fd, uint64_t cur) {
     case K_SHAPE:
     case K_CHUNK:
         PICK(1, 2, 3, cur + 1, cur - 1, cur * 2, cur / 2 + 1, same_kind(m, K_SHAPE, 1),
-             same_kind(m, K_CHUNK, 1), fd->kind == K_CHUNK ? afmt_get_u64(p - 8) : cur,
+             same_kind(m, K_CHUNK, 1), fd->kind == K_CHUNK ? afmt__get_u64(p - 8) : cur,
              (uint64_t)1 << 32, ((uint64_t)1 << 32) + 1, (uint64_t)1 << 62, (uint64_t)1 << 63,
              UINT64_MAX);
     case K_INDEX:
@@ -688,12 +688,12 @@ static size_t compose(const model *m, const footer *f, size_t cap) {
         }
         memcpy(o + pos, tails[s].p, tails[s].n);
         pos += tails[s].n;
-        afmt_put_u64(o + 72 + 8 * s, (uint64_t)nrecs[s]);
-        afmt_put_u64(o + 104 + 8 * s, pos - start);
+        afmt__put_u64(o + 72 + 8 * s, (uint64_t)nrecs[s]);
+        afmt__put_u64(o + 104 + 8 * s, pos - start);
     }
     memcpy(o + pos, heap_old.p, heap_old.n);
     memcpy(o + pos + heap_old.n, heap_add, heap_add_n);
-    afmt_put_u64(o + 136, heap_old.n + heap_add_n);
+    afmt__put_u64(o + 136, heap_old.n + heap_add_n);
     memset(o + len - 8, 0, 8);
     return len;
 }
@@ -714,10 +714,10 @@ static void insert_piece(int s, int at, piece p) {
 /* Chunk records sort by (array_id, chunk_index) (§9): inserts keep the order 3 times in 4. */
 static int insert_pos(int s, const piece *p) {
     if (s != S_CHUNKS || below(4) == 0) return (int)below((uint64_t)nrecs[s] + 1);
-    uint64_t a = afmt_get_u64(p->p), c = afmt_get_u64(p->p + 8);
+    uint64_t a = afmt__get_u64(p->p), c = afmt__get_u64(p->p + 8);
     int i = 0;
     while (i < nrecs[s]) {
-        uint64_t b = afmt_get_u64(recs[s][i].p), d = afmt_get_u64(recs[s][i].p + 8);
+        uint64_t b = afmt__get_u64(recs[s][i].p), d = afmt__get_u64(recs[s][i].p + 8);
         if (b > a || (b == a && d >= c)) break;
         i++;
     }
@@ -753,13 +753,13 @@ static piece *transplant(const model *sm, int j, int s, const uint32_t *rs, piec
     if (!q) return NULL;
     memcpy(q, sm->img + st[r], ln[r]);
     if (s == S_ARRAYS) {
-        afmt_put_u64(q + 24, carry_string(sm, sf, afmt_get_u64(q + 24), afmt_get_u64(q + 32)));
+        afmt__put_u64(q + 24, carry_string(sm, sf, afmt__get_u64(q + 24), afmt__get_u64(q + 32)));
         for (size_t d = rs[0]; d + rs[1] <= ln[r]; d += rs[1])
-            afmt_put_u64(q + d + 16,
-                         carry_string(sm, sf, afmt_get_u64(q + d + 16), afmt_get_u64(q + d + 24)));
+            afmt__put_u64(q + d + 16, carry_string(sm, sf, afmt__get_u64(q + d + 16),
+                                                   afmt__get_u64(q + d + 24)));
     } else if (s == S_ATTRS) {
-        afmt_put_u64(q + 8, carry_string(sm, sf, afmt_get_u64(q + 8), afmt_get_u64(q + 16)));
-        afmt_put_u64(q + 40, carry_string(sm, sf, afmt_get_u64(q + 40), afmt_get_u64(q + 48)));
+        afmt__put_u64(q + 8, carry_string(sm, sf, afmt__get_u64(q + 8), afmt__get_u64(q + 16)));
+        afmt__put_u64(q + 40, carry_string(sm, sf, afmt__get_u64(q + 40), afmt__get_u64(q + 48)));
     }
     *out = (piece){q, ln[r]};
     return out;
@@ -775,21 +775,21 @@ static int synthesize(const footer *f, int s, int r, piece *out) {
     memcpy(q, src->p, n);
     switch (s) {
     case S_ARRAYS: /* DELETE: ndim, dtype, flags and fill 0 */
-        afmt_put_u32(q + 8, 2);
+        afmt__put_u32(q + 8, 2);
         memset(q + 12, 0, 12);
         memset(q + 40, 0, 8);
         break;
     case S_CHUNKS: {
-        uint64_t c = afmt_get_u64(q + 8);
+        uint64_t c = afmt__get_u64(q + 8);
         uint64_t v[] = {c + 1, c - 1, 0, c * 2 + 1, below(64)};
-        afmt_put_u64(q + 8, v[below(5)]);
+        afmt__put_u64(q + 8, v[below(5)]);
         break;
     }
     case S_ATTRS: {
         uint64_t other =
-            nrecs[S_ARRAYS] ? afmt_get_u64(recs[S_ARRAYS][below((uint64_t)nrecs[S_ARRAYS])].p) : 1;
-        uint64_t v[] = {0, UINT64_MAX, other, afmt_get_u64(q) + 1};
-        afmt_put_u64(q, v[below(4)]);
+            nrecs[S_ARRAYS] ? afmt__get_u64(recs[S_ARRAYS][below((uint64_t)nrecs[S_ARRAYS])].p) : 1;
+        uint64_t v[] = {0, UINT64_MAX, other, afmt__get_u64(q) + 1};
+        afmt__put_u64(q, v[below(4)]);
         break;
     }
     default:
@@ -860,7 +860,7 @@ static int op_dims(model *m, size_t cap) {
     if (!nrecs[S_ARRAYS]) return 0;
     int r = (int)below((uint64_t)nrecs[S_ARRAYS]);
     const piece *src = &recs[S_ARRAYS][r];
-    uint32_t nd = afmt_get_u32(src->p + 20), fix = f.rs[0], dim = f.rs[1];
+    uint32_t nd = afmt__get_u32(src->p + 20), fix = f.rs[0], dim = f.rs[1];
     int add = nd == 0 || (nd < 40 && below(2));
     uint8_t *q = arena_get(src->n + dim);
     if (!q) return 0;
@@ -874,13 +874,13 @@ static int op_dims(model *m, size_t cap) {
             memcpy(e, src->p + fix + below(nd) * dim, dim);
         } else {
             memset(e, 0, dim);
-            afmt_put_u64(e + 16, afmt_get_u64(src->p + 24)); /* the array's name */
-            uint64_t nl = afmt_get_u64(src->p + 32);
-            afmt_put_u64(e + 24, nl > 63 ? 63 : nl);
+            afmt__put_u64(e + 16, afmt__get_u64(src->p + 24)); /* the array's name */
+            uint64_t nl = afmt__get_u64(src->p + 32);
+            afmt__put_u64(e + 24, nl > 63 ? 63 : nl);
         }
         if (below(4)) {
-            afmt_put_u64(e, 1);
-            afmt_put_u64(e + 8, 1);
+            afmt__put_u64(e, 1);
+            afmt__put_u64(e + 8, 1);
         }
         memcpy(e + dim, src->p + cut, src->n - cut);
         len = src->n + dim;
@@ -890,7 +890,7 @@ static int op_dims(model *m, size_t cap) {
         len = src->n - dim;
         nd--;
     }
-    afmt_put_u32(q + 20, nd);
+    afmt__put_u32(q + 20, nd);
     recs[S_ARRAYS][r] = (piece){q, len};
     last_op = add ? "dim-add" : "dim-remove";
     return rebuild(m, &f, cap);
@@ -909,7 +909,7 @@ static int op_string(model *m, size_t cap) {
     if (i == m->nfl) return 0;
     footer f = m->ft[fd->footer];
     size_t pos = fd->pos;
-    uint64_t off = afmt_get_u64(m->img + pos), len = afmt_get_u64(m->img + pos + 8);
+    uint64_t off = afmt__get_u64(m->img + pos), len = afmt__get_u64(m->img + pos + 8);
     uint64_t hsz = f.sec[S_END] - f.sec[S_HEAP];
     switch (below(3)) {
     case 0: { /* one byte of it */
@@ -965,8 +965,8 @@ static int op_string(model *m, size_t cap) {
         if (o == UINT64_MAX) return 0;
         size_t flen = compose(m, &f, cap);
         if (!flen) return 0;
-        afmt_put_u64(scratch + (pos - f.at), o);
-        afmt_put_u64(scratch + (pos - f.at) + 8, n);
+        afmt__put_u64(scratch + (pos - f.at), o);
+        afmt__put_u64(scratch + (pos - f.at) + 8, n);
         last_op = "string-new";
         return splice(m, f.at, f.len, scratch, flen, cap);
     }
@@ -984,22 +984,22 @@ static int op_block(model *m, size_t cap) {
     int nb = records(m, &m->ft[k], S_BLOCKS, st, NULL, MAX_RECS);
     if (!nb) return 0;
     size_t rp = st[below((uint64_t)nb)];
-    uint64_t off = afmt_get_u64(m->img + rp), sz = afmt_get_u64(m->img + rp + 8);
-    uint64_t raw = afmt_get_u64(m->img + rp + 16);
-    uint32_t codec = afmt_get_u32(m->img + rp + 32);
+    uint64_t off = afmt__get_u64(m->img + rp), sz = afmt__get_u64(m->img + rp + 8);
+    uint64_t raw = afmt__get_u64(m->img + rp + 16);
+    uint32_t codec = afmt__get_u32(m->img + rp + 32);
     if (off < REGION || !in_image(m, off, sz) || (rp + 40 > off && rp < off + sz)) return 0;
-    if (below(2) || (codec != 0 && !afmt_codec_known(codec)) || raw == 0 || raw > (1u << 20)) {
+    if (below(2) || (codec != 0 && !afmt__codec_known(codec)) || raw == 0 || raw > (1u << 20)) {
         /* stored bytes: the decompressors and the checksum-after-edit path */
         if (!ensure_scratch((size_t)sz + 256)) return 0;
         memcpy(scratch, m->img + off, (size_t)sz);
         size_t nn = byte_mutate(scratch, (size_t)sz, (size_t)sz + 256);
-        if (codec == 0) afmt_put_u64(m->img + rp + 16, nn);
+        if (codec == 0) afmt__put_u64(m->img + rp + 16, nn);
         last_op = "block-stored";
         return splice(m, (size_t)off, (size_t)sz, scratch, nn, cap);
     }
     uint8_t *r = malloc((size_t)raw);
     if (!r) return 0;
-    if (afmt_codec_decompress(codec, m->img + off, (size_t)sz, r, (size_t)raw) != AFMT_OK) {
+    if (afmt__codec_decompress(codec, m->img + off, (size_t)sz, r, (size_t)raw) != AFMT_OK) {
         free(r);
         return 0;
     }
@@ -1019,22 +1019,22 @@ static int op_block(model *m, size_t cap) {
             if (raw < w) break;
             size_t at = (size_t)below(raw / w) * w;
             uint8_t b[8];
-            afmt_put_u64(b, v[below(8)]);
+            afmt__put_u64(b, v[below(8)]);
             memcpy(r + at, b, w);
         }
     }
     static const uint32_t codecs[] = {0, 1, 2};
     uint32_t c = below(2) ? codec : codecs[below(3)];
-    size_t bound = c ? afmt_codec_bound(c, (size_t)raw) : (size_t)raw, nn = (size_t)raw;
+    size_t bound = c ? afmt__codec_bound(c, (size_t)raw) : (size_t)raw, nn = (size_t)raw;
     const uint8_t *out = r;
     if (c && bound && ensure_scratch(bound) &&
-        afmt_codec_compress(c, 0, r, (size_t)raw, scratch, bound, &nn) == AFMT_OK) {
+        afmt__codec_compress(c, 0, r, (size_t)raw, scratch, bound, &nn) == AFMT_OK) {
         out = scratch;
     } else {
         c = 0;
         nn = (size_t)raw;
     }
-    afmt_put_u32(m->img + rp + 32, c);
+    afmt__put_u32(m->img + rp + 32, c);
     last_op = "block-raw";
     int ok = splice(m, (size_t)off, (size_t)sz, out, nn, cap);
     free(r);
@@ -1047,7 +1047,7 @@ static int op_block(model *m, size_t cap) {
  * next_array_id and an eof that covers the footer and its trailer. */
 static void sync_slot(model *m, int s) {
     uint8_t *p = m->img + slot_at[s];
-    uint64_t at = afmt_get_u64(p + 40), len = afmt_get_u64(p + 48), count = 0;
+    uint64_t at = afmt__get_u64(p + 40), len = afmt__get_u64(p + 48), count = 0;
     int first = -1;
     for (int guard = 0; len && guard < MAX_FOOTERS; guard++) {
         int k = -1;
@@ -1057,18 +1057,18 @@ static void sync_slot(model *m, int s) {
         if (first < 0) first = k;
         count++;
         const uint8_t *q = m->img + at;
-        if (afmt_get_u32(q + 60) & 1) break; /* BASE (§14) */
-        at = afmt_get_u64(q + 24);
-        len = afmt_get_u64(q + 32);
+        if (afmt__get_u32(q + 60) & 1) break; /* BASE (§14) */
+        at = afmt__get_u64(q + 24);
+        len = afmt__get_u64(q + 32);
     }
-    afmt_put_u64(p + 72, count);
+    afmt__put_u64(p + 72, count);
     if (first < 0) return;
     const uint8_t *q = m->img + m->ft[first].at;
-    uint64_t id = afmt_get_u64(q + 16);
-    if (afmt_get_u64(p + 80) < id || below(2)) afmt_put_u64(p + 80, id);
-    afmt_put_u64(p + 88, afmt_get_u64(q + 64));
+    uint64_t id = afmt__get_u64(q + 16);
+    if (afmt__get_u64(p + 80) < id || below(2)) afmt__put_u64(p + 80, id);
+    afmt__put_u64(p + 88, afmt__get_u64(q + 64));
     uint64_t end = m->ft[first].at + m->ft[first].len + TRAILER;
-    if (afmt_get_u64(p + 64) < end) afmt_put_u64(p + 64, end);
+    if (afmt__get_u64(p + 64) < end) afmt__put_u64(p + 64, end);
 }
 
 /* Appends a new layer made from a footer of the file (its blocks copied after the current
@@ -1078,19 +1078,19 @@ static int op_new_layer(model *m, size_t cap) {
     if (s < 0 || k < 0 || m->n < REGION) return 0;
     footer f = m->ft[k];
     const uint8_t *sp = m->img + slot_at[s];
-    uint64_t top_at = afmt_get_u64(sp + 40), top_len = afmt_get_u64(sp + 48);
+    uint64_t top_at = afmt__get_u64(sp + 40), top_len = afmt__get_u64(sp + 48);
     static size_t st[MAX_RECS];
     int nb = records(m, &f, S_BLOCKS, st, NULL, MAX_RECS);
     size_t need = f.len + TRAILER, base = m->n;
     for (int i = 0; i < nb; i++) {
-        uint64_t o = afmt_get_u64(m->img + st[i]), l = afmt_get_u64(m->img + st[i] + 8);
+        uint64_t o = afmt__get_u64(m->img + st[i]), l = afmt__get_u64(m->img + st[i] + 8);
         if (in_image(m, o, l)) need += (size_t)l;
     }
     if (need > cap - m->n) return 0;
     size_t pos = base;
     uint64_t newoff[MAX_RECS];
     for (int i = 0; i < nb; i++) {
-        uint64_t o = afmt_get_u64(m->img + st[i]), l = afmt_get_u64(m->img + st[i] + 8);
+        uint64_t o = afmt__get_u64(m->img + st[i]), l = afmt__get_u64(m->img + st[i] + 8);
         newoff[i] = o;
         if (!in_image(m, o, l)) continue;
         memmove(m->img + pos, m->img + o, (size_t)l);
@@ -1099,34 +1099,34 @@ static int op_new_layer(model *m, size_t cap) {
     }
     uint8_t *F = m->img + pos;
     memmove(F, m->img + f.at, f.len);
-    for (int i = 0; i < nb; i++) afmt_put_u64(F + (st[i] - f.at), newoff[i]);
-    uint64_t id = afmt_get_u64(sp + 80), top_id = 0;
-    if (top_len && in_image(m, top_at, 24)) top_id = afmt_get_u64(m->img + top_at + 16);
+    for (int i = 0; i < nb; i++) afmt__put_u64(F + (st[i] - f.at), newoff[i]);
+    uint64_t id = afmt__get_u64(sp + 80), top_id = 0;
+    if (top_len && in_image(m, top_at, 24)) top_id = afmt__get_u64(m->img + top_at + 16);
     id = (id > top_id ? id : top_id) + 1;
-    afmt_put_u64(F + 16, id);
-    afmt_put_u64(F + 24, top_len ? top_at : 0);
-    afmt_put_u64(F + 32, top_len);
-    afmt_put_u64(F + 40, base);
-    if (below(4)) afmt_put_u32(F + 60, afmt_get_u32(F + 60) & ~1u);
-    uint64_t next = afmt_get_u64(sp + 88);
-    if (afmt_get_u64(F + 64) < next) afmt_put_u64(F + 64, next);
+    afmt__put_u64(F + 16, id);
+    afmt__put_u64(F + 24, top_len ? top_at : 0);
+    afmt__put_u64(F + 32, top_len);
+    afmt__put_u64(F + 40, base);
+    if (below(4)) afmt__put_u32(F + 60, afmt__get_u32(F + 60) & ~1u);
+    uint64_t next = afmt__get_u64(sp + 88);
+    if (afmt__get_u64(F + 64) < next) afmt__put_u64(F + 64, next);
     uint8_t *T = F + f.len;
-    afmt_put_u64(T, pos);
-    afmt_put_u64(T + 8, f.len);
-    afmt_put_u64(T + 16, 0);
+    afmt__put_u64(T, pos);
+    afmt__put_u64(T + 8, f.len);
+    afmt__put_u64(T + 16, 0);
     memcpy(T + 24, "AFMTTRLR", 8);
     m->n = pos + f.len + TRAILER;
     /* The commit of generation g writes slot A if g is even, B if odd (§3.3). */
-    uint64_t gen = afmt_get_u64(sp + 32) + 1;
+    uint64_t gen = afmt__get_u64(sp + 32) + 1;
     uint8_t *d = m->img + slot_at[gen & 1];
     if (d != sp) memcpy(d, sp, SLOT);
-    afmt_put_u64(d + 32, gen);
-    afmt_put_u64(d + 40, pos);
-    afmt_put_u64(d + 48, f.len);
-    afmt_put_u64(d + 64, m->n);
-    afmt_put_u64(d + 72, afmt_get_u64(d + 72) + 1);
-    afmt_put_u64(d + 80, id);
-    afmt_put_u64(d + 88, afmt_get_u64(F + 64));
+    afmt__put_u64(d + 32, gen);
+    afmt__put_u64(d + 40, pos);
+    afmt__put_u64(d + 48, f.len);
+    afmt__put_u64(d + 64, m->n);
+    afmt__put_u64(d + 72, afmt__get_u64(d + 72) + 1);
+    afmt__put_u64(d + 80, id);
+    afmt__put_u64(d + 88, afmt__get_u64(F + 64));
     last_op = "layer-new";
     return 1;
 }
@@ -1138,15 +1138,15 @@ static int op_chain(model *m, size_t cap) {
         if (s < 0 || m->n < 2048 + SLOT) return 0;
         uint8_t *d = m->img + slot_at[1 - s];
         memcpy(d, m->img + slot_at[s], SLOT);
-        afmt_put_u64(d + 32, afmt_get_u64(d + 32) + below(3) - 1);
+        afmt__put_u64(d + 32, afmt__get_u64(d + 32) + below(3) - 1);
         last_op = "slot-copy";
         return 1;
     }
     case 1: { /* the newest slot names another footer */
         if (s < 0 || !m->nft) return 0;
         const footer *f = &m->ft[below((uint64_t)m->nft)];
-        afmt_put_u64(m->img + slot_at[s] + 40, f->at);
-        afmt_put_u64(m->img + slot_at[s] + 48, f->len);
+        afmt__put_u64(m->img + slot_at[s] + 40, f->at);
+        afmt__put_u64(m->img + slot_at[s] + 48, f->len);
         sync_slot(m, s);
         last_op = "slot-point";
         return 1;
@@ -1156,8 +1156,8 @@ static int op_chain(model *m, size_t cap) {
         const footer *f = &m->ft[below((uint64_t)m->nft)];
         const footer *g = &m->ft[below((uint64_t)m->nft)];
         int none = below(4) == 0;
-        afmt_put_u64(m->img + f->at + 24, none ? 0 : g->at);
-        afmt_put_u64(m->img + f->at + 32, none ? 0 : g->len);
+        afmt__put_u64(m->img + f->at + 24, none ? 0 : g->at);
+        afmt__put_u64(m->img + f->at + 32, none ? 0 : g->len);
         last_op = "prev-point";
         return 1;
     }
@@ -1166,10 +1166,10 @@ static int op_chain(model *m, size_t cap) {
     default: { /* the newest layer dropped: the slot names its previous footer */
         if (s < 0) return 0;
         uint8_t *p = m->img + slot_at[s];
-        uint64_t at = afmt_get_u64(p + 40), len = afmt_get_u64(p + 48);
+        uint64_t at = afmt__get_u64(p + 40), len = afmt__get_u64(p + 48);
         if (!len || !in_image(m, at, 40)) return 0;
-        afmt_put_u64(p + 40, afmt_get_u64(m->img + at + 24));
-        afmt_put_u64(p + 48, afmt_get_u64(m->img + at + 32));
+        afmt__put_u64(p + 40, afmt__get_u64(m->img + at + 24));
+        afmt__put_u64(p + 48, afmt__get_u64(m->img + at + 32));
         sync_slot(m, s);
         last_op = "layer-drop";
         return 1;

@@ -47,10 +47,10 @@ static uint8_t *load(const char *path, size_t *n) {
 /* The outcome of afmt_open on an image: 0 opened, 1 refused for a checksum, 2 refused
  * otherwise. */
 static int try_open(const uint8_t *img, size_t n) {
-    if (afmt_storage_mem_put("mut.afmt", img, n) != AFMT_OK) return 2;
+    if (afmt__storage_mem_put("mut.afmt", img, n) != AFMT_OK) return 2;
     afmt_opts *o = NULL;
     afmt_opts_create(&o);
-    afmt_opts_set_backend(o, "memory");
+    afmt__opts_set_backend(o, "memory");
     afmt_file *f = NULL;
     int rc = afmt_open(MPI_COMM_SELF, "mut.afmt", AFMT_RDONLY, o, &f);
     afmt_opts_free(o);

@@ -16,7 +16,7 @@ static const afmt_attr_rec *first_with_key(const afmt_attr_rec *a, uint64_t n, c
  * layer >= 0: a layer attribute of that index) and checks type, count and bytes. */
 static void check_attr(afmt_file *f, const char *array, int64_t layer, const afmt_attr_rec *rec) {
     if (rec->n > FUZZ_MAX_ATTR_VALUES) return;
-    size_t es = afmt_dtype_size(rec->dtype);
+    size_t es = afmt__dtype_size(rec->dtype);
     fuzz_require(es > 0, "attribute of a valid dtype");
     uint8_t *buf = malloc((size_t)rec->n * es + 8);
     fuzz_require(buf != NULL, "attribute buffer");
@@ -61,7 +61,7 @@ static void inquire(afmt_file *f) {
                          "shape and chunk");
         fuzz_expect(afmt_inquire(f, a.name, &b), 0, "afmt_inquire", f);
         fuzz_require(memcmp(&a, &b, sizeof a) == 0, "afmt_inquire agrees with afmt_info_at");
-        const afmt_array *arr = afmt_index_find(&f->idx, a.name);
+        const afmt_array *arr = afmt__index_find(&f->idx, a.name);
         fuzz_require(arr != NULL, "index has the array");
         for (uint64_t k = 0; k < arr->n_attrs; k++) {
             const afmt_attr_rec *r = first_with_key(arr->attrs, arr->n_attrs, arr->attrs[k].key);

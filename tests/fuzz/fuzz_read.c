@@ -40,7 +40,7 @@ static void read_all(afmt_file *f) {
         int rc = afmt_read(f, in.name, start, in.shape, buf);
         fuzz_expect(rc, READ_CODES, "afmt_read (whole array)", f);
         if (rc == AFMT_OK) {
-            size_t es = (size_t)afmt_dtype_size(in.dtype);
+            size_t es = (size_t)afmt__dtype_size(in.dtype);
             read_element(f, &in, start, es, buf);
             read_element(f, &in, last, es, buf);
         }

@@ -114,11 +114,11 @@ static int load_expect(const char *path) {
 /* afmt_open's code on the image (memory backend), and its message in msg. */
 static int open_code(const uint8_t *data, size_t size, char *msg, size_t cap) {
     msg[0] = 0;
-    if (afmt_storage_mem_put("fuzz_regress.afmt", data, size) != AFMT_OK) return AFMT_ENOMEM;
+    if (afmt__storage_mem_put("fuzz_regress.afmt", data, size) != AFMT_OK) return AFMT_ENOMEM;
     afmt_opts *o = NULL;
     afmt_file *f = NULL;
     int rc = afmt_opts_create(&o);
-    if (rc == AFMT_OK) rc = afmt_opts_set_backend(o, "memory");
+    if (rc == AFMT_OK) rc = afmt__opts_set_backend(o, "memory");
     if (rc == AFMT_OK) rc = afmt_open(MPI_COMM_SELF, "fuzz_regress.afmt", AFMT_RDONLY, o, &f);
     if (rc != AFMT_OK) snprintf(msg, cap, "%s", afmt_errmsg(NULL));
     if (f) afmt_close(f);

@@ -207,7 +207,7 @@ static void warm_up(void) {
     afmt_opts *o = NULL;
     uint64_t shape = 4, chunk = 2, start = 0;
     int32_t v[4] = {1, 2, 3, 4};
-    if (afmt_opts_create(&o) != AFMT_OK || afmt_opts_set_backend(o, "posix") != AFMT_OK ||
+    if (afmt_opts_create(&o) != AFMT_OK || afmt__opts_set_backend(o, "posix") != AFMT_OK ||
         afmt_create(MPI_COMM_SELF, path, AFMT_TRUNC, o, &f) != AFMT_OK ||
         afmt_define(f, "a", AFMT_INT32, 1, &shape, &chunk, NULL, NULL) != AFMT_OK ||
         afmt_write(f, "a", &start, &shape, v) != AFMT_OK || afmt_commit(f) != AFMT_OK ||

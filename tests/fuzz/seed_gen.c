@@ -31,7 +31,7 @@ static int n_written;
 static afmt_opts *opts(afmt_codec c, int shuffle, uint64_t block) {
     afmt_opts *o = NULL;
     CK(NULL, afmt_opts_create(&o));
-    CK(NULL, afmt_opts_set_backend(o, "memory"));
+    CK(NULL, afmt__opts_set_backend(o, "memory"));
     CK(NULL, afmt_opts_set_codec(o, c, 0));
     CK(NULL, afmt_opts_set_shuffle(o, shuffle));
     CK(NULL, afmt_opts_set_block_size(o, block));
@@ -48,7 +48,7 @@ static afmt_file *create(const char *name, afmt_opts *o) {
 static void dump(const char *name) {
     uint8_t *data = NULL;
     uint64_t len = 0;
-    CK(NULL, afmt_storage_mem_get(name, &data, &len));
+    CK(NULL, afmt__storage_mem_get(name, &data, &len));
     /* No ".afmt" suffix: .gitignore ignores *.afmt, and the corpus is committed. */
     char path[4096];
     size_t stem = strlen(name) > 5 && !strcmp(name + strlen(name) - 5, ".afmt") ? strlen(name) - 5
@@ -225,8 +225,8 @@ static void seed_rollback_and_compact(void) {
     CK(NULL, afmt_close(f));
     uint8_t *data;
     uint64_t len;
-    CK(NULL, afmt_storage_mem_get("rollback.afmt", &data, &len));
-    CK(NULL, afmt_storage_mem_put("compact.afmt", data, len));
+    CK(NULL, afmt__storage_mem_get("rollback.afmt", &data, &len));
+    CK(NULL, afmt__storage_mem_put("compact.afmt", data, len));
     free(data);
     dump("compact.afmt");
     afmt_opts_free(o);
@@ -240,7 +240,7 @@ static void seed_all_dtypes(void) {
     uint64_t s = 10, c = 3, st = 0;
     for (int t = 0; t <= (int)AFMT_FLOAT64; t++) {
         uint8_t fill[8], v[80];
-        size_t es = afmt_dtype_size((afmt_dtype)t);
+        size_t es = afmt__dtype_size((afmt_dtype)t);
         for (size_t i = 0; i < 8; i++) fill[i] = (uint8_t)(t == 0 ? (i == 0) : 0x11 * (t + 1));
         for (size_t i = 0; i < sizeof v; i++)
             v[i] = (uint8_t)(t == 0 ? (i % 2) : i * 3 + (size_t)t);

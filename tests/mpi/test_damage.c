@@ -274,8 +274,8 @@ static void map_regions(damage_ctx *c, const char *clean) {
     c->region = malloc((size_t)c->size);
     assert_non_null(c->region);
     memset(c->region, R_OTHER, (size_t)c->size);
-    uint64_t slot_new = afmt_super_slot_offset(f->super.generation);
-    uint64_t slot_old = afmt_super_slot_offset(f->super.generation + 1);
+    uint64_t slot_new = afmt__super_slot_offset(f->super.generation);
+    uint64_t slot_old = afmt__super_slot_offset(f->super.generation + 1);
     memset(c->region, R_PAD, AFMT_SUPER_REGION);
     memset(c->region + slot_new, R_SLOT_NEW, AFMT_SLOT_SIZE);
     memset(c->region + slot_old, R_SLOT_OLD, AFMT_SLOT_SIZE);
@@ -399,7 +399,7 @@ static int trial(damage_ctx *c, char *why, size_t whylen) {
 
 /* Memory images are per process: every rank stores the same damaged image. */
 static void mem_store(damage_ctx *c) {
-    TU_OK(NULL, afmt_storage_mem_put(MEM_NAME, c->cur, c->cur_len));
+    TU_OK(NULL, afmt__storage_mem_put(MEM_NAME, c->cur, c->cur_len));
 }
 
 static void set_byte(damage_ctx *c, uint64_t off, uint8_t v) {
@@ -577,7 +577,7 @@ static void test_flipped_bits(void **state) {
     for (int s = 1; s <= 2; s++)
         for (int a = 0; a < N_ARR; a++) c.ref[s][a] = expected_array(a, s);
     TU_OK(NULL, afmt_opts_create(&c.mem_opts));
-    TU_OK(NULL, afmt_opts_set_backend(c.mem_opts, "memory"));
+    TU_OK(NULL, afmt__opts_set_backend(c.mem_opts, "memory"));
     if (tu_rank() == 0) {
         c.fd = open(c.path, O_RDWR | O_CREAT | O_TRUNC, 0644);
         assert_true(c.fd >= 0);

@@ -1,5 +1,5 @@
 /* test_faults.c - MPI integration: storage failures injected by the fault wrapper
- * (storage.h, afmt_storage_set_fault) at every step of the commit protocol, in open, in
+ * (storage.h, afmt__storage_set_fault) at every step of the commit protocol, in open, in
  * create and in afmt_read, with the failure on ONE rank only.
  *
  * A commit case enumerates the calls of one storage operation that a commit makes on the
@@ -278,21 +278,21 @@ static void run_commit_case(const commit_case *c) {
         const char *path = tu_path(NULL, "fault");
         /* Wrapped from the start (count only), armed right before the commit. */
         afmt_storage_fault count = {c->op, 0, 0, AFMT_FAULT_FAIL, -1};
-        EXPECT_OK(NULL, afmt_storage_set_fault(&count));
+        EXPECT_OK(NULL, afmt__storage_set_fault(&count));
         afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, o, __LINE__);
         if (!f) {
-            afmt_storage_set_fault(NULL);
+            afmt__storage_set_fault(NULL);
             break;
         }
         make_layer1(f);
         stage_layer2(f);
         afmt_storage_fault spec = {c->op, nth, c->err, c->mode, victim};
-        uint64_t inj0 = afmt_storage_fault_injected();
-        EXPECT_OK(NULL, afmt_storage_set_fault(&spec));
+        uint64_t inj0 = afmt__storage_fault_injected();
+        EXPECT_OK(NULL, afmt__storage_set_fault(&spec));
         int rc = afmt_commit(f);
-        uint64_t calls = afmt_storage_fault_calls(c->op);
-        int hit = afmt_storage_fault_injected() > inj0;
-        afmt_storage_set_fault(NULL);
+        uint64_t calls = afmt__storage_fault_calls(c->op);
+        int hit = afmt__storage_fault_injected() > inj0;
+        afmt__storage_set_fault(NULL);
         int any_hit = !all_true(!hit, MPI_COMM_WORLD);
         g_injected += (uint64_t)hit;
         EXPECT(same_everywhere(rc));
@@ -435,13 +435,13 @@ static void test_open_faults(void **state) {
             snprintf(what, sizeof what, "open: %s nth %llu of %llu (%s)", op_call(kinds[k].op),
                      (unsigned long long)nth, (unsigned long long)T, strerror(kinds[k].err));
             afmt_storage_fault spec = {kinds[k].op, nth, kinds[k].err, kinds[k].mode, 0};
-            uint64_t inj0 = afmt_storage_fault_injected();
-            EXPECT_OK(NULL, afmt_storage_set_fault(&spec));
+            uint64_t inj0 = afmt__storage_fault_injected();
+            EXPECT_OK(NULL, afmt__storage_set_fault(&spec));
             afmt_file *g = NULL;
             int rc = afmt_open(MPI_COMM_WORLD, path, AFMT_RDWR, NULL, &g);
-            uint64_t calls = afmt_storage_fault_calls(kinds[k].op);
-            int hit = afmt_storage_fault_injected() > inj0;
-            afmt_storage_set_fault(NULL);
+            uint64_t calls = afmt__storage_fault_calls(kinds[k].op);
+            int hit = afmt__storage_fault_injected() > inj0;
+            afmt__storage_set_fault(NULL);
             g_injected += (uint64_t)hit;
             int any_hit = !all_true(!hit, MPI_COMM_WORLD);
             EXPECT(same_everywhere(rc));
@@ -484,7 +484,7 @@ static void test_read_faults(void **state) {
     int rank = tu_rank(), size = tu_size(), victim = size - 1;
     const char *path = two_layer_file();
     afmt_storage_fault count = {AFMT_FAULT_READ, 0, 0, AFMT_FAULT_FAIL, -1};
-    EXPECT_OK(NULL, afmt_storage_set_fault(&count));
+    EXPECT_OK(NULL, afmt__storage_set_fault(&count));
     afmt_file *g = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
     uint64_t n = PER * (uint64_t)size;
     uint64_t *buf = malloc(sizeof(uint64_t) * n);
@@ -500,18 +500,18 @@ static void test_read_faults(void **state) {
         /* A fresh handle each time, so that no block is cached yet. */
         if (k > 0) {
             EXPECT_OK(g, afmt_close(g));
-            EXPECT_OK(NULL, afmt_storage_set_fault(&count));
+            EXPECT_OK(NULL, afmt__storage_set_fault(&count));
             g = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
             if (!g) break;
         }
         afmt_storage_fault spec = {AFMT_FAULT_READ, kinds[k].nth, kinds[k].err, kinds[k].mode,
                                    victim};
-        uint64_t inj0 = afmt_storage_fault_injected();
-        EXPECT_OK(NULL, afmt_storage_set_fault(&spec));
+        uint64_t inj0 = afmt__storage_fault_injected();
+        EXPECT_OK(NULL, afmt__storage_set_fault(&spec));
         uint64_t st[1] = {0}, ct[1] = {n};
         int rc = afmt_read(g, "a", st, ct, buf);
-        int hit = afmt_storage_fault_injected() > inj0;
-        afmt_storage_set_fault(NULL);
+        int hit = afmt__storage_fault_injected() > inj0;
+        afmt__storage_set_fault(NULL);
         g_injected += (uint64_t)hit;
         EXPECT(hit == (rank == victim));
         if (rank != victim || kinds[k].err == EINTR) {
@@ -530,7 +530,7 @@ static void test_read_faults(void **state) {
         check_state(g, 2, 1, "read after a read fault", __LINE__);
     }
     if (g) EXPECT_OK(g, afmt_close(g));
-    afmt_storage_set_fault(NULL);
+    afmt__storage_set_fault(NULL);
     free(buf);
     rm_path(path);
     done();
@@ -550,12 +550,12 @@ static void test_create_faults(void **state) {
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         const char *path = tu_path(NULL, "fault-create");
         afmt_storage_fault spec = {kinds[k].op, 1, ENOSPC, AFMT_FAULT_FAIL, kinds[k].victim};
-        uint64_t inj0 = afmt_storage_fault_injected();
-        EXPECT_OK(NULL, afmt_storage_set_fault(&spec));
+        uint64_t inj0 = afmt__storage_fault_injected();
+        EXPECT_OK(NULL, afmt__storage_set_fault(&spec));
         afmt_file *f = NULL;
         int rc = afmt_create(MPI_COMM_WORLD, path, 0, NULL, &f);
-        int hit = afmt_storage_fault_injected() > inj0;
-        afmt_storage_set_fault(NULL);
+        int hit = afmt__storage_fault_injected() > inj0;
+        afmt__storage_set_fault(NULL);
         g_injected += (uint64_t)hit;
         EXPECT(hit == (tu_rank() == kinds[k].victim));
         EXPECT(same_everywhere(rc));
@@ -604,10 +604,10 @@ static void test_budget_below_block(void **state) {
             for (uint64_t c = 0; c < 4; c++) {
                 write_range(f, "v", (uint64_t)rank * per + c * ch, ch, 5, __LINE__);
                 /* Sealed blocks are all in the spill file, none in memory. */
-                EXPECT(f->alloc && afmt_alloc_mem_bytes(f->alloc) == 0);
-                EXPECT(f->alloc && afmt_alloc_nblocks(f->alloc) == c);
+                EXPECT(f->alloc && afmt__alloc_mem_bytes(f->alloc) == 0);
+                EXPECT(f->alloc && afmt__alloc_nblocks(f->alloc) == c);
             }
-            EXPECT(f->alloc && afmt_alloc_spilled_bytes(f->alloc) >= 3 * 1000);
+            EXPECT(f->alloc && afmt__alloc_spilled_bytes(f->alloc) >= 3 * 1000);
             uint64_t *buf = malloc(sizeof(uint64_t) * per * (uint64_t)size);
             uint64_t st[1] = {(uint64_t)rank * per}, ct[1] = {per}, wrong = 0;
             EXPECT_OK(f, afmt_read(f, "v", st, ct, buf)); /* read-your-writes */
@@ -637,12 +637,12 @@ static void test_budget_below_block(void **state) {
 static void test_bad_spec(void **state) {
     (void)state;
     afmt_storage_fault bad = {(afmt_fault_op)AFMT_FAULT_NOPS, 1, EIO, AFMT_FAULT_FAIL, -1};
-    EXPECT(afmt_storage_set_fault(&bad) == AFMT_EINVAL);
+    EXPECT(afmt__storage_set_fault(&bad) == AFMT_EINVAL);
     bad.op = AFMT_FAULT_READ;
     bad.mode = (afmt_fault_mode)7;
-    EXPECT(afmt_storage_set_fault(&bad) == AFMT_EINVAL);
-    EXPECT(afmt_storage_set_fault(NULL) == AFMT_OK);
-    EXPECT(afmt_storage_fault_calls(AFMT_FAULT_READ) == 0);
+    EXPECT(afmt__storage_set_fault(&bad) == AFMT_EINVAL);
+    EXPECT(afmt__storage_set_fault(NULL) == AFMT_OK);
+    EXPECT(afmt__storage_fault_calls(AFMT_FAULT_READ) == 0);
     done();
 }
 
@@ -654,21 +654,21 @@ static void test_sync2_then_retry(void **state) {
     (void)state;
     const char *path = tu_path(NULL, "fault-known");
     afmt_storage_fault count = {AFMT_FAULT_SYNC, 0, 0, AFMT_FAULT_FAIL, -1};
-    afmt_storage_set_fault(&count);
+    afmt__storage_set_fault(&count);
     afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
     if (f) {
         make_layer1(f);
         stage_layer2(f);
         afmt_storage_fault s2 = {AFMT_FAULT_SYNC, 2, EIO, AFMT_FAULT_FAIL, tu_size() - 1};
-        afmt_storage_set_fault(&s2);
+        afmt__storage_set_fault(&s2);
         EXPECT_RC(f, afmt_commit(f), AFMT_EIO);
         /* A new commit on top, whose slot write fails. */
         write_range(f, "a", (uint64_t)tu_rank() * PER, PER, 3, __LINE__);
         /* Rank 0's writes in the retry: data, footer, superblock: fail the last. */
         afmt_storage_fault w = {AFMT_FAULT_WRITE, 3, EIO, AFMT_FAULT_FAIL, 0};
-        afmt_storage_set_fault(&w);
+        afmt__storage_set_fault(&w);
         EXPECT_RC(f, afmt_commit(f), AFMT_EIO);
-        afmt_storage_set_fault(NULL);
+        afmt__storage_set_fault(NULL);
         afmt_file *g = NULL;
         int rc = afmt_open(MPI_COMM_WORLD, path, AFMT_RDONLY, NULL, &g);
         if (rc != AFMT_OK)
@@ -679,7 +679,7 @@ static void test_sync2_then_retry(void **state) {
         afmt_discard(f);
         afmt_close(f);
     }
-    afmt_storage_set_fault(NULL);
+    afmt__storage_set_fault(NULL);
     rm_path(path);
     done();
 }

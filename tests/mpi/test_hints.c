@@ -4,7 +4,7 @@
  *    also with blocks spilled to disk (a tiny memory budget).
  *  - afmt__set_mpi_piece(4096): the metadata gather, the exchange's all-to-all and the
  *    footer/chain broadcasts exceed the piece and take the point-to-point path.
- *  - afmt_storage_set_max_piece(64 KiB): every MPI-IO read and write of a block splits.
+ *  - afmt__storage_set_max_piece(64 KiB): every MPI-IO read and write of a block splits.
  * The knobs are process-wide; every test restores them. */
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "file.h"    /* afmt__set_mpi_piece, f->collective_write, f->super */
-#include "storage.h" /* afmt_storage_set_max_piece */
+#include "storage.h" /* afmt__storage_set_max_piece */
 
 #define KIB ((uint64_t)1024)
 
@@ -225,12 +225,12 @@ static void test_mpi_piece(void **state) {
 /* Blocks of 1 MiB and footers of many KiB move in 64 KiB pieces through MPI-IO. */
 static void test_storage_piece(void **state) {
     (void)state;
-    afmt_storage_set_max_piece(64 * KIB);
+    afmt__storage_set_max_piece(64 * KIB);
     hcase c = {0, UINT64_MAX, 0, 40000, 1024 * KIB, 3};
     run_case(&c, "stpiece", __LINE__);
     hcase c2 = {1, UINT64_MAX, 1, 64, 128 * KIB, 2};
     run_case(&c2, "stpiece2", __LINE__);
-    afmt_storage_set_max_piece(0); /* back to the default */
+    afmt__storage_set_max_piece(0); /* back to the default */
     done();
 }
 

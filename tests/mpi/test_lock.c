@@ -17,7 +17,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "file.h" /* afmt_opts_set_backend (internal) */
+#include "file.h" /* afmt__opts_set_backend (internal) */
 
 /* ---- helpers of this file ------------------------------------------------------------ */
 
@@ -363,7 +363,7 @@ static void test_lock_disabled(void **state) {
     /* memory backend: no lock file, and two writable handles of one image are allowed */
     afmt_opts *o = NULL;
     EXPECT_OK(NULL, afmt_opts_create(&o));
-    EXPECT_OK(NULL, afmt_opts_set_backend(o, "memory"));
+    EXPECT_OK(NULL, afmt__opts_set_backend(o, "memory"));
     const char *mp = tu_path(NULL, "lk-mem");
     f = xopen(MPI_COMM_WORLD, mp, 0, 0, o, __LINE__);
     if (f) {

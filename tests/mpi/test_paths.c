@@ -27,8 +27,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "file.h" /* afmt_opts_set_backend (internal) */
-#include "lock.h" /* afmt_lock_read */
+#include "file.h" /* afmt__opts_set_backend (internal) */
+#include "lock.h" /* afmt__lock_read */
 #include "storage.h"
 
 /* A hang is a failure: every test arms this many seconds. */
@@ -298,9 +298,9 @@ static void test_paths_planted(void **state) {
         rec(__LINE__, "chown: %s", strerror(errno));
     if (f) {
         put(f, 30, __LINE__);
-        afmt_storage_set_temp_suffix("PLANTED00001");
+        afmt__storage_set_temp_suffix("PLANTED00001");
         EXPECT_OK(f, afmt_compact(f));
-        afmt_storage_set_temp_suffix(NULL);
+        afmt__storage_set_temp_suffix(NULL);
         EXPECT_LAYERS(f, 1);
         check(f, 30, __LINE__);
     }
@@ -324,9 +324,9 @@ static void test_paths_planted(void **state) {
     }
     /* Another user's file at the first name tried: not reused either. */
     if (root && f) {
-        afmt_storage_set_temp_suffix("OTHERUSER001");
+        afmt__storage_set_temp_suffix("OTHERUSER001");
         EXPECT_OK(f, afmt_compact(f));
-        afmt_storage_set_temp_suffix(NULL);
+        afmt__storage_set_temp_suffix(NULL);
         read0(others, text, sizeof text);
         EXPECT(strcmp(text, "another user's file\n") == 0);
     }
@@ -437,9 +437,9 @@ static void test_paths_failed_compaction(void **state) {
         put(f, ++base, __LINE__);
         afmt_storage_fault spec = cases[k];
         if (spec.rank >= tu_size()) spec.rank = 0;
-        EXPECT_OK(NULL, afmt_storage_set_fault(&spec));
+        EXPECT_OK(NULL, afmt__storage_set_fault(&spec));
         int rc = afmt_compact(f);
-        afmt_storage_set_fault(NULL);
+        afmt__storage_set_fault(NULL);
         if (rc == AFMT_OK) rec(__LINE__, "case %zu: afmt_compact succeeded despite the fault", k);
         int lo = rc, hi = rc;
         MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
@@ -461,22 +461,22 @@ static void test_paths_failed_compaction(void **state) {
      * name of its own; an image at the first name tried is not reused. */
     afmt_opts *o = NULL;
     EXPECT_OK(NULL, afmt_opts_create(&o));
-    EXPECT_OK(NULL, afmt_opts_set_backend(o, "memory"));
+    EXPECT_OK(NULL, afmt__opts_set_backend(o, "memory"));
     const char *mp = join(d, "mem.afmt"), *taken = join(d, "mem.afmt.compact-MEMTEMP00001");
     afmt_file *g = tu_rank() == 0 ? xopen(MPI_COMM_SELF, mp, 0, 0, o, __LINE__) : NULL;
     if (g) {
-        EXPECT_OK(NULL, afmt_storage_mem_put(taken, (const uint8_t *)"x", 1));
+        EXPECT_OK(NULL, afmt__storage_mem_put(taken, (const uint8_t *)"x", 1));
         put(g, 7, __LINE__);
         put(g, 8, __LINE__);
-        afmt_storage_set_temp_suffix("MEMTEMP00001");
+        afmt__storage_set_temp_suffix("MEMTEMP00001");
         EXPECT_OK(g, afmt_compact(g));
-        afmt_storage_set_temp_suffix(NULL);
+        afmt__storage_set_temp_suffix(NULL);
         EXPECT_LAYERS(g, 1);
         check(g, 8, __LINE__);
         EXPECT_OK(NULL, afmt_close(g));
         uint8_t *img = NULL;
         uint64_t len = 0;
-        EXPECT_OK(NULL, afmt_storage_mem_get(taken, &img, &len));
+        EXPECT_OK(NULL, afmt__storage_mem_get(taken, &img, &len));
         EXPECT(len == 1 && img && img[0] == 'x');
         free(img);
     }
@@ -589,9 +589,9 @@ static void test_paths_lock_hardlink(void **state) {
     f = xopen(MPI_COMM_WORLD, a, 1, AFMT_RDWR, NULL, __LINE__);
     if (f) {
         afmt_storage_fault spec = {AFMT_FAULT_DIRSYNC, 1, EIO, AFMT_FAULT_FAIL, 0};
-        EXPECT_OK(NULL, afmt_storage_set_fault(&spec));
+        EXPECT_OK(NULL, afmt__storage_set_fault(&spec));
         EXPECT_RC(f, afmt_compact(f), AFMT_EIO);
-        afmt_storage_set_fault(NULL);
+        afmt__storage_set_fault(NULL);
         MPI_Barrier(MPI_COMM_WORLD);
         if (tu_rank() == 0 && link(a, e) != 0) rec(__LINE__, "link: %s", strerror(errno));
         MPI_Barrier(MPI_COMM_WORLD);
@@ -680,7 +680,7 @@ static void test_paths_fifo(void **state) {
     if (rc != AFMT_EINVAL) rec(__LINE__, "afmt_open_layer -> %d: %s", rc, afmt_errmsg(NULL));
     afmt_opts *o = NULL;
     EXPECT_OK(NULL, afmt_opts_create(&o));
-    EXPECT_OK(NULL, afmt_opts_set_backend(o, "posix"));
+    EXPECT_OK(NULL, afmt__opts_set_backend(o, "posix"));
     expect_fail(p, 0, AFMT_RDONLY, o, AFMT_EINVAL, __LINE__, needles);
     afmt_opts_free(o);
     EXPECT(!exists0(lock_of(p)));
@@ -706,9 +706,9 @@ static void test_paths_fifo(void **state) {
     if (tu_rank() == 0) {
         afmt_lock_holder h;
         char msg[AFMT_ERRMSG_MAX];
-        rc = afmt_lock_read(lock_of(q), &h, msg);
+        rc = afmt__lock_read(lock_of(q), &h, msg);
         if (rc != AFMT_EIO || !strstr(msg, "FIFO"))
-            rec(__LINE__, "afmt_lock_read of a FIFO -> %d: %s", rc, msg);
+            rec(__LINE__, "afmt__lock_read of a FIFO -> %d: %s", rc, msg);
     }
     lstat0(lock_of(q), &m, NULL, NULL);
     EXPECT(S_ISFIFO(m));

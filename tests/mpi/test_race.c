@@ -115,7 +115,7 @@ static void test_readers_during_commits(void **state) {
         /* Readers on the POSIX backend (cheap opens: more of them), the writer on MPI-IO. */
         afmt_opts *o;
         TU_OK(NULL, afmt_opts_create(&o));
-        TU_OK(NULL, afmt_opts_set_backend(o, "posix"));
+        TU_OK(NULL, afmt__opts_set_backend(o, "posix"));
         reader(path, o, seconds, &rc);
         afmt_opts_free(o);
         MPI_Ibarrier(MPI_COMM_WORLD, &stop);

@@ -127,8 +127,8 @@ static void spill_case(uint64_t budget, afmt_codec codec, int line) {
     EXPECT(calls > 20);
     if (f) {
         /* Spilled, and yet nothing is visible in the directory (unlinked at once). */
-        EXPECT(f->alloc && afmt_alloc_spilled_bytes(f->alloc) > 0);
-        if (budget > 0 && f->alloc) EXPECT(afmt_alloc_mem_bytes(f->alloc) <= budget + 64 * KIB);
+        EXPECT(f->alloc && afmt__alloc_spilled_bytes(f->alloc) > 0);
+        if (budget > 0 && f->alloc) EXPECT(afmt__alloc_mem_bytes(f->alloc) <= budget + 64 * KIB);
         EXPECT(dir_entries(dir) == 0);
         check_rows(f, r0, ROWS, 1, o0, on, 2, "read-your-writes before commit", line);
         EXPECT_OK(f, afmt_commit(f));

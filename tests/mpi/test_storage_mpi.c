@@ -42,10 +42,10 @@ static void regions(afmt_storage_kind kind, uint64_t piece) {
     const char *path = tu_path(NULL, "stmpi");
     char msg[AFMT_ERRMSG_MAX] = "";
     afmt_storage *st = NULL;
-    int rc = afmt_storage_open(kind, MPI_COMM_WORLD, path, AFMT_ST_WRITE | AFMT_ST_CREATE,
-                               MPI_INFO_NULL, &st, msg);
+    int rc = afmt__storage_open(kind, MPI_COMM_WORLD, path, AFMT_ST_WRITE | AFMT_ST_CREATE,
+                                MPI_INFO_NULL, &st, msg);
     if (rc != AFMT_OK) fail_msg("rank %d: open -> %d: %s", rank, rc, msg);
-    afmt_storage_set_max_piece(piece);
+    afmt__storage_set_max_piece(piece);
 
     uint64_t total0 = off_of(size, 0, 0), total1 = off_of(size, 1, 0);
     uint64_t base1 = total0 + 123; /* a gap between the two phases */
@@ -93,7 +93,7 @@ static void regions(afmt_storage_kind kind, uint64_t piece) {
                      exp[i]);
     assert_int_equal(st->ops->read_at(st, sz - 1, all, 2), AFMT_EIO);
 
-    afmt_storage_set_max_piece(0);
+    afmt__storage_set_max_piece(0);
     ST_OK(st, st->ops->close(st));
     free(mine);
     free(all);
@@ -123,26 +123,26 @@ static void open_codes(afmt_storage_kind kind) {
     char msg[AFMT_ERRMSG_MAX] = "";
     afmt_storage *st = NULL;
 
-    int rc = afmt_storage_open(kind, MPI_COMM_WORLD, path, AFMT_ST_READ, MPI_INFO_NULL, &st, msg);
+    int rc = afmt__storage_open(kind, MPI_COMM_WORLD, path, AFMT_ST_READ, MPI_INFO_NULL, &st, msg);
     assert_int_equal(rc, AFMT_ENOTFOUND);
     assert_null(st);
     assert_true(strlen(msg) > 0);
 
-    rc = afmt_storage_open(kind, MPI_COMM_WORLD, path,
-                           AFMT_ST_WRITE | AFMT_ST_CREATE | AFMT_ST_EXCL, MPI_INFO_NULL, &st, msg);
+    rc = afmt__storage_open(kind, MPI_COMM_WORLD, path,
+                            AFMT_ST_WRITE | AFMT_ST_CREATE | AFMT_ST_EXCL, MPI_INFO_NULL, &st, msg);
     if (rc != AFMT_OK) fail_msg("rank %d: exclusive create -> %d: %s", rank, rc, msg);
     ST_OK(st, st->ops->close(st));
 
     st = NULL;
-    rc = afmt_storage_open(kind, MPI_COMM_WORLD, path,
-                           AFMT_ST_WRITE | AFMT_ST_CREATE | AFMT_ST_EXCL, MPI_INFO_NULL, &st, msg);
+    rc = afmt__storage_open(kind, MPI_COMM_WORLD, path,
+                            AFMT_ST_WRITE | AFMT_ST_CREATE | AFMT_ST_EXCL, MPI_INFO_NULL, &st, msg);
     assert_int_equal(rc, AFMT_EEXIST);
     assert_null(st);
 
     /* A subset communicator works too: odd and even ranks open separately. */
     MPI_Comm half;
     MPI_Comm_split(MPI_COMM_WORLD, rank % 2, rank, &half);
-    rc = afmt_storage_open(kind, half, path, AFMT_ST_READ, MPI_INFO_NULL, &st, msg);
+    rc = afmt__storage_open(kind, half, path, AFMT_ST_READ, MPI_INFO_NULL, &st, msg);
     if (rc != AFMT_OK) fail_msg("rank %d: open on half -> %d: %s", rank, rc, msg);
     uint64_t sz = 1;
     ST_OK(st, st->ops->size(st, &sz));
@@ -169,8 +169,8 @@ static void test_truncate_collective(void **state) {
     const char *path = tu_path(NULL, "stmpi-trunc");
     char msg[AFMT_ERRMSG_MAX] = "";
     afmt_storage *st = NULL;
-    int rc = afmt_storage_open(AFMT_STORAGE_MPIIO, MPI_COMM_WORLD, path,
-                               AFMT_ST_WRITE | AFMT_ST_CREATE, MPI_INFO_NULL, &st, msg);
+    int rc = afmt__storage_open(AFMT_STORAGE_MPIIO, MPI_COMM_WORLD, path,
+                                AFMT_ST_WRITE | AFMT_ST_CREATE, MPI_INFO_NULL, &st, msg);
     if (rc != AFMT_OK) fail_msg("open -> %d: %s", rc, msg);
     ST_OK(st, st->ops->truncate(st, 10000));
     uint64_t sz = 0;

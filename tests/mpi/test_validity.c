@@ -187,7 +187,7 @@ static void redefine_rename(craft_img *img) {
     redefine_as_a(img);
     int32_t fill = -5;
     uint8_t le[4];
-    afmt_put_u32(le, (uint32_t)fill);
+    afmt__put_u32(le, (uint32_t)fill);
     memcpy(img->p + rec3(img, 1) + 40, le, 4); /* and a new fill value */
     craft_reseal(img, 0);
 }
@@ -275,9 +275,9 @@ static void uuid_mismatch(craft_img *img) {
     int which = craft_slot(img, &s);
     uint8_t *other = img->p + (which ? AFMT_SLOT_A_OFFSET : AFMT_SLOT_B_OFFSET);
     afmt_super o;
-    assert_int_equal(afmt_super_decode(other, &o), AFMT_OK);
+    assert_int_equal(afmt__super_decode(other, &o), AFMT_OK);
     o.uuid[5] ^= 1;
-    afmt_super_encode(&o, other);
+    afmt__super_encode(&o, other);
 }
 
 static void truncate_to_older(craft_img *img) {
@@ -285,7 +285,8 @@ static void truncate_to_older(craft_img *img) {
     int which = craft_slot(img, &s);
     afmt_super o;
     assert_int_equal(
-        afmt_super_decode(img->p + (which ? AFMT_SLOT_A_OFFSET : AFMT_SLOT_B_OFFSET), &o), AFMT_OK);
+        afmt__super_decode(img->p + (which ? AFMT_SLOT_A_OFFSET : AFMT_SLOT_B_OFFSET), &o),
+        AFMT_OK);
     img->len = o.eof + 3; /* the newest slot's eof is past the end, the older one's not */
 }
 
@@ -303,7 +304,7 @@ static uint64_t compressed_block(const craft_img *img, int k) {
     uint64_t b = 0;
     while (b < L.n_blocks && L.blocks[b].codec == AFMT_CODEC_NONE) b++;
     assert_true(b < L.n_blocks);
-    afmt_layer_free(&L);
+    afmt__layer_free(&L);
     return b;
 }
 
@@ -311,7 +312,7 @@ static void block_past_footer(craft_img *img) {
     afmt_layer L;
     craft_layer(img, 0, &L);
     uint64_t last = L.n_blocks - 1;
-    afmt_layer_free(&L);
+    afmt__layer_free(&L);
     uint64_t r = craft_block_rec(img, 0, last);
     craft_put_u64(img, r, craft_get_u64(img, r) + 1); /* now it ends inside the footer */
     craft_reseal(img, 0);
@@ -330,7 +331,7 @@ static void append_chunk_of_a(craft_img *img, uint32_t codec, const uint8_t *sto
                               uint64_t raw, uint64_t ci) {
     afmt_layer L;
     memset(&L, 0, sizeof L);
-    afmt_block_rec blk = {0, n, raw, afmt_checksum(stored, (size_t)n), codec, 0};
+    afmt_block_rec blk = {0, n, raw, afmt__checksum(stored, (size_t)n), codec, 0};
     afmt_chunk_rec chk = {A_ID, ci, 0, 0, 40};
     L.blocks = &blk;
     L.n_blocks = 1;
@@ -443,7 +444,7 @@ static void dup_attrs(craft_img *img) {
     L.attrs = own;
     L.n_attrs = nown;
     free(t);
-    afmt_layer_free(&L);
+    afmt__layer_free(&L);
 }
 
 static void check_dup_attrs(afmt_file *f) {
@@ -754,7 +755,7 @@ static void test_hash_flood(void **state) {
                 data[n] = (uint8_t)k2;
                 n++;
             }
-        afmt_block_rec blk = {0, NCOLL, NCOLL, afmt_checksum(data, NCOLL), AFMT_CODEC_NONE, 0};
+        afmt_block_rec blk = {0, NCOLL, NCOLL, afmt__checksum(data, NCOLL), AFMT_CODEC_NONE, 0};
         afmt_layer L;
         memset(&L, 0, sizeof L);
         L.blocks = &blk;
@@ -779,7 +780,7 @@ static void test_hash_flood(void **state) {
     for (uint64_t i = 0; i < f->idx.chunks.cap; i++) {
         const afmt_hmap_slot *sl = &f->idx.chunks.slots[i];
         if (sl->used != 1) continue;
-        uint64_t p = afmt_hmap_probe_len(&f->idx.chunks, sl->k1, sl->k2);
+        uint64_t p = afmt__hmap_probe_len(&f->idx.chunks, sl->k1, sl->k2);
         total += p;
         worst = p > worst ? p : worst;
         n++;

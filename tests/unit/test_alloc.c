@@ -52,7 +52,7 @@ typedef struct {
 static afmt_alloc *make(uint64_t block_size, uint64_t budget, const char *dir, uint32_t codec) {
     afmt_alloc_config cfg = {block_size, budget, dir, codec, 0};
     afmt_alloc *a = NULL;
-    assert_int_equal(afmt_alloc_create(&a, &cfg), AFMT_OK);
+    assert_int_equal(afmt__alloc_create(&a, &cfg), AFMT_OK);
     assert_non_null(a);
     return a;
 }
@@ -60,8 +60,9 @@ static afmt_alloc *make(uint64_t block_size, uint64_t budget, const char *dir, u
 static void put(fixture *f, uint64_t n, uint64_t seed, int compressible) {
     void *dst = NULL;
     uint64_t block = 0, offset = 0;
-    int rc = afmt_alloc_reserve(f->a, n, &dst, &block, &offset);
-    if (rc) fail_msg("reserve(%llu) -> %d: %s", (unsigned long long)n, rc, afmt_alloc_errmsg(f->a));
+    int rc = afmt__alloc_reserve(f->a, n, &dst, &block, &offset);
+    if (rc)
+        fail_msg("reserve(%llu) -> %d: %s", (unsigned long long)n, rc, afmt__alloc_errmsg(f->a));
     fill(dst, (size_t)n, seed, compressible);
     if (f->nrecs == f->cap) {
         f->cap = f->cap ? 2 * f->cap : 256;
@@ -85,8 +86,8 @@ static void check_reads(fixture *f) {
             assert_non_null(got);
         }
         fill(want, (size_t)r->n, r->seed, r->compressible);
-        int rc = afmt_alloc_read(f->a, r->block, r->offset, got, r->n);
-        if (rc) fail_msg("read rec %zu -> %d: %s", i, rc, afmt_alloc_errmsg(f->a));
+        int rc = afmt__alloc_read(f->a, r->block, r->offset, got, r->n);
+        if (rc) fail_msg("read rec %zu -> %d: %s", i, rc, afmt__alloc_errmsg(f->a));
         if (r->n) assert_memory_equal(want, got, (size_t)r->n);
     }
     free(want);
@@ -98,7 +99,7 @@ static void check_reads(fixture *f) {
  * payloads. Returns the number of pieces. */
 static size_t check_stream(fixture *f, uint64_t max) {
     afmt_alloc *a = f->a;
-    uint64_t total = afmt_alloc_stored_bytes(a);
+    uint64_t total = afmt__alloc_stored_bytes(a);
     uint8_t *all = malloc((size_t)total + 1);
     assert_non_null(all);
     uint64_t pos = 0, got = 0;
@@ -106,8 +107,8 @@ static size_t check_stream(fixture *f, uint64_t max) {
     for (;;) {
         const void *p = NULL;
         uint64_t n = 0;
-        int rc = afmt_alloc_next_piece(a, &pos, max, &p, &n);
-        if (rc) fail_msg("next_piece -> %d: %s", rc, afmt_alloc_errmsg(a));
+        int rc = afmt__alloc_next_piece(a, &pos, max, &p, &n);
+        if (rc) fail_msg("next_piece -> %d: %s", rc, afmt__alloc_errmsg(a));
         if (n == 0) break;
         assert_true(n <= max);
         assert_true(got + n <= total);
@@ -118,29 +119,29 @@ static size_t check_stream(fixture *f, uint64_t max) {
     }
     assert_int_equal(got, total);
 
-    uint64_t nb = afmt_alloc_nblocks(a), off = 0;
+    uint64_t nb = afmt__alloc_nblocks(a), off = 0;
     uint8_t **raws = calloc((size_t)nb + 1, sizeof *raws);
     assert_non_null(raws);
     for (uint64_t i = 0; i < nb; i++) {
-        const afmt_alloc_block *b = afmt_alloc_block_at(a, i);
+        const afmt_alloc_block *b = afmt__alloc_block_at(a, i);
         assert_non_null(b);
         assert_int_equal(b->rel_offset, off);
         off += b->stored_size;
         assert_true(off <= total);
-        assert_int_equal(afmt_checksum(all + b->rel_offset, (size_t)b->stored_size), b->checksum);
+        assert_int_equal(afmt__checksum(all + b->rel_offset, (size_t)b->stored_size), b->checksum);
         if (b->codec == 0)
             assert_int_equal(b->stored_size, b->raw_size);
         else
             assert_true(b->stored_size < b->raw_size);
         raws[i] = malloc((size_t)b->raw_size + 1);
         assert_non_null(raws[i]);
-        assert_int_equal(afmt_codec_decompress(b->codec, all + b->rel_offset,
-                                               (size_t)b->stored_size, raws[i],
-                                               (size_t)b->raw_size),
+        assert_int_equal(afmt__codec_decompress(b->codec, all + b->rel_offset,
+                                                (size_t)b->stored_size, raws[i],
+                                                (size_t)b->raw_size),
                          AFMT_OK);
     }
     assert_int_equal(off, total);
-    assert_null(afmt_alloc_block_at(a, nb));
+    assert_null(afmt__alloc_block_at(a, nb));
 
     uint8_t *want = NULL;
     size_t cap = 0;
@@ -153,7 +154,7 @@ static size_t check_stream(fixture *f, uint64_t max) {
             assert_non_null(want);
         }
         fill(want, (size_t)r->n, r->seed, r->compressible);
-        assert_true(r->offset + r->n <= afmt_alloc_block_at(a, r->block)->raw_size);
+        assert_true(r->offset + r->n <= afmt__alloc_block_at(a, r->block)->raw_size);
         if (r->n) assert_memory_equal(raws[r->block] + r->offset, want, (size_t)r->n);
     }
     free(want);
@@ -164,7 +165,7 @@ static size_t check_stream(fixture *f, uint64_t max) {
 }
 
 static void fixture_free(fixture *f) {
-    afmt_alloc_free(f->a);
+    afmt__alloc_free(f->a);
     free(f->recs);
     memset(f, 0, sizeof *f);
 }
@@ -208,8 +209,8 @@ static void test_packing(void **state) {
         const rec *r = &f.recs[f.nrecs - 1];
         if (i > 0 && cur_len + n > bs) {
             assert_int_equal(r->block, cur_block + 1); /* the old block was sealed */
-            assert_int_equal(afmt_alloc_nblocks(f.a), cur_block + 1);
-            assert_int_equal(afmt_alloc_block_at(f.a, cur_block)->raw_size, cur_len);
+            assert_int_equal(afmt__alloc_nblocks(f.a), cur_block + 1);
+            assert_int_equal(afmt__alloc_block_at(f.a, cur_block)->raw_size, cur_len);
             cur_block++;
             cur_len = 0;
         }
@@ -218,20 +219,20 @@ static void test_packing(void **state) {
         cur_len += n;
     }
     check_reads(&f); /* sealed blocks plus the open one */
-    uint64_t nb = afmt_alloc_nblocks(f.a);
+    uint64_t nb = afmt__alloc_nblocks(f.a);
     assert_true(nb > 10);
     for (uint64_t i = 0; i < nb; i++) {
-        const afmt_alloc_block *b = afmt_alloc_block_at(f.a, i);
+        const afmt_alloc_block *b = afmt__alloc_block_at(f.a, i);
         assert_true(b->raw_size <= bs);
         assert_true(b->raw_size > bs - maxp); /* full: the next payload did not fit */
         assert_int_equal(b->codec, 0);
     }
-    assert_int_equal(afmt_alloc_seal(f.a), AFMT_OK);
-    assert_int_equal(afmt_alloc_nblocks(f.a), nb + 1);
-    assert_int_equal(afmt_alloc_seal(f.a), AFMT_OK); /* nothing open: no-op */
-    assert_int_equal(afmt_alloc_nblocks(f.a), nb + 1);
-    assert_int_equal(afmt_alloc_spilled_bytes(f.a), 0);
-    assert_int_equal(afmt_alloc_mem_bytes(f.a), afmt_alloc_stored_bytes(f.a));
+    assert_int_equal(afmt__alloc_seal(f.a), AFMT_OK);
+    assert_int_equal(afmt__alloc_nblocks(f.a), nb + 1);
+    assert_int_equal(afmt__alloc_seal(f.a), AFMT_OK); /* nothing open: no-op */
+    assert_int_equal(afmt__alloc_nblocks(f.a), nb + 1);
+    assert_int_equal(afmt__alloc_spilled_bytes(f.a), 0);
+    assert_int_equal(afmt__alloc_mem_bytes(f.a), afmt__alloc_stored_bytes(f.a));
     check_reads(&f);
     /* No spill: all stored bytes are one piece, one write. */
     assert_int_equal(check_stream(&f, UINT64_MAX), 1);
@@ -252,12 +253,12 @@ static void test_large_payload(void **state) {
     assert_int_equal(f.recs[2].offset, 0);
     put(&f, 50, 4, 0);
     assert_int_equal(f.recs[3].block, 3);
-    assert_int_equal(afmt_alloc_nblocks(f.a), 3);
-    assert_int_equal(afmt_alloc_block_at(f.a, 0)->raw_size, 100000);
-    assert_int_equal(afmt_alloc_block_at(f.a, 0)->codec, 0); /* random */
-    assert_int_equal(afmt_alloc_block_at(f.a, 1)->raw_size, 100);
-    assert_int_equal(afmt_alloc_block_at(f.a, 2)->raw_size, 10000);
-    assert_int_equal(afmt_alloc_block_at(f.a, 2)->codec, AFMT_CODEC_LZ4);
+    assert_int_equal(afmt__alloc_nblocks(f.a), 3);
+    assert_int_equal(afmt__alloc_block_at(f.a, 0)->raw_size, 100000);
+    assert_int_equal(afmt__alloc_block_at(f.a, 0)->codec, 0); /* random */
+    assert_int_equal(afmt__alloc_block_at(f.a, 1)->raw_size, 100);
+    assert_int_equal(afmt__alloc_block_at(f.a, 2)->raw_size, 10000);
+    assert_int_equal(afmt__alloc_block_at(f.a, 2)->codec, AFMT_CODEC_LZ4);
     check_reads(&f);
     check_stream(&f, UINT64_MAX);
     fixture_free(&f);
@@ -269,9 +270,9 @@ static void test_incompressible(void **state) {
     for (int c = 0; c < 2; c++) {
         fixture f = {make(32768, UINT64_MAX, NULL, codecs[c]), NULL, 0, 0};
         for (uint64_t i = 0; i < 40; i++) put(&f, 4000, i + 100, 0);
-        assert_int_equal(afmt_alloc_seal(f.a), AFMT_OK);
-        for (uint64_t i = 0; i < afmt_alloc_nblocks(f.a); i++) {
-            const afmt_alloc_block *b = afmt_alloc_block_at(f.a, i);
+        assert_int_equal(afmt__alloc_seal(f.a), AFMT_OK);
+        for (uint64_t i = 0; i < afmt__alloc_nblocks(f.a); i++) {
+            const afmt_alloc_block *b = afmt__alloc_block_at(f.a, i);
             assert_int_equal(b->codec, 0);
             assert_int_equal(b->stored_size, b->raw_size);
         }
@@ -288,16 +289,16 @@ static void test_compressible(void **state) {
         fixture f = {make(32768, UINT64_MAX, NULL, codecs[c]), NULL, 0, 0};
         for (uint64_t i = 0; i < 40; i++) put(&f, 4000, i, 1);
         check_reads(&f); /* interleaves the open block with decompressed ones */
-        assert_int_equal(afmt_alloc_seal(f.a), AFMT_OK);
+        assert_int_equal(afmt__alloc_seal(f.a), AFMT_OK);
         uint64_t raw = 0;
-        for (uint64_t i = 0; i < afmt_alloc_nblocks(f.a); i++) {
-            const afmt_alloc_block *b = afmt_alloc_block_at(f.a, i);
+        for (uint64_t i = 0; i < afmt__alloc_nblocks(f.a); i++) {
+            const afmt_alloc_block *b = afmt__alloc_block_at(f.a, i);
             assert_int_equal(b->codec, codecs[c]);
             assert_true(b->stored_size * 4 < b->raw_size);
             raw += b->raw_size;
         }
         assert_int_equal(raw, 40 * 4000);
-        assert_true(afmt_alloc_stored_bytes(f.a) * 4 < raw);
+        assert_true(afmt__alloc_stored_bytes(f.a) * 4 < raw);
         check_reads(&f);
         check_stream(&f, UINT64_MAX);
         fixture_free(&f);
@@ -310,19 +311,19 @@ static void spill_case(uint64_t budget, uint32_t codec) {
     fixture f = {make(16384, budget, dir, codec), NULL, 0, 0};
     for (uint64_t i = 0; i < 300; i++) {
         put(&f, 1 + mix(i + 7) % 5000, i, (int)(mix(i) % 3 != 0));
-        assert_true(afmt_alloc_mem_bytes(f.a) <= budget); /* invariant after each step */
+        assert_true(afmt__alloc_mem_bytes(f.a) <= budget); /* invariant after each step */
         if (i == 150) check_reads(&f);
     }
-    assert_true(afmt_alloc_spilled_bytes(f.a) > 0);
+    assert_true(afmt__alloc_spilled_bytes(f.a) > 0);
     assert_int_equal(dir_entries(dir), 0); /* unlinked at once */
-    assert_int_equal(afmt_alloc_spilled_bytes(f.a) + afmt_alloc_mem_bytes(f.a),
-                     afmt_alloc_stored_bytes(f.a));
+    assert_int_equal(afmt__alloc_spilled_bytes(f.a) + afmt__alloc_mem_bytes(f.a),
+                     afmt__alloc_stored_bytes(f.a));
     check_reads(&f);
     check_stream(&f, UINT64_MAX);
-    assert_true(check_stream(&f, 777) > afmt_alloc_stored_bytes(f.a) / 777);
+    assert_true(check_stream(&f, 777) > afmt__alloc_stored_bytes(f.a) / 777);
     check_stream(&f, 1);
-    assert_int_equal(afmt_alloc_seal(f.a), AFMT_OK);
-    if (budget == 0) assert_int_equal(afmt_alloc_mem_bytes(f.a), 0);
+    assert_int_equal(afmt__alloc_seal(f.a), AFMT_OK);
+    if (budget == 0) assert_int_equal(afmt__alloc_mem_bytes(f.a), 0);
     check_reads(&f);
     check_stream(&f, UINT64_MAX);
     check_stream(&f, 4096);
@@ -346,18 +347,18 @@ static void test_next_piece_small(void **state) {
     (void)state;
     fixture f = {make(8192, UINT64_MAX, NULL, AFMT_CODEC_ZSTD), NULL, 0, 0};
     for (uint64_t i = 0; i < 50; i++) put(&f, 1000 + i, i, (int)(i % 2));
-    assert_int_equal(afmt_alloc_seal(f.a), AFMT_OK);
-    uint64_t total = afmt_alloc_stored_bytes(f.a);
+    assert_int_equal(afmt__alloc_seal(f.a), AFMT_OK);
+    uint64_t total = afmt__alloc_stored_bytes(f.a);
     assert_int_equal(check_stream(&f, 100), (size_t)((total + 99) / 100));
     assert_int_equal(check_stream(&f, total), 1);
     /* Errors: max 0, cursor past the end. */
     uint64_t pos = 0, n = 1;
     const void *p = NULL;
-    assert_int_equal(afmt_alloc_next_piece(f.a, &pos, 0, &p, &n), AFMT_EINVAL);
+    assert_int_equal(afmt__alloc_next_piece(f.a, &pos, 0, &p, &n), AFMT_EINVAL);
     pos = total + 1;
-    assert_int_equal(afmt_alloc_next_piece(f.a, &pos, 10, &p, &n), AFMT_EINVAL);
+    assert_int_equal(afmt__alloc_next_piece(f.a, &pos, 10, &p, &n), AFMT_EINVAL);
     pos = total;
-    assert_int_equal(afmt_alloc_next_piece(f.a, &pos, 10, &p, &n), AFMT_OK);
+    assert_int_equal(afmt__alloc_next_piece(f.a, &pos, 10, &p, &n), AFMT_OK);
     assert_int_equal(n, 0);
     fixture_free(&f);
 }
@@ -370,24 +371,24 @@ static void test_add_stored(void **state) {
         fixture f = {make(8192, budgets[k], dir, AFMT_CODEC_LZ4), NULL, 0, 0};
         put(&f, 3000, 1, 1);
         put(&f, 3000, 2, 0);
-        assert_int_equal(afmt_alloc_nblocks(f.a), 0);
+        assert_int_equal(afmt__alloc_nblocks(f.a), 0);
 
         /* A zstd block made elsewhere, as compaction copies it. */
         uint8_t raw[20000];
         fill(raw, sizeof raw, 99, 1);
-        size_t bound = afmt_codec_bound(AFMT_CODEC_ZSTD, sizeof raw), slen = 0;
+        size_t bound = afmt__codec_bound(AFMT_CODEC_ZSTD, sizeof raw), slen = 0;
         uint8_t *stored = malloc(bound);
         assert_non_null(stored);
         assert_int_equal(
-            afmt_codec_compress(AFMT_CODEC_ZSTD, 3, raw, sizeof raw, stored, bound, &slen),
+            afmt__codec_compress(AFMT_CODEC_ZSTD, 3, raw, sizeof raw, stored, bound, &slen),
             AFMT_OK);
         uint64_t blk = 99;
-        assert_int_equal(afmt_alloc_add_stored(f.a, stored, slen, sizeof raw, AFMT_CODEC_ZSTD,
-                                               afmt_checksum(stored, slen), &blk),
+        assert_int_equal(afmt__alloc_add_stored(f.a, stored, slen, sizeof raw, AFMT_CODEC_ZSTD,
+                                                afmt__checksum(stored, slen), &blk),
                          AFMT_OK);
         assert_int_equal(blk, 1); /* the open block was sealed first as block 0 */
-        assert_int_equal(afmt_alloc_nblocks(f.a), 2);
-        const afmt_alloc_block *b = afmt_alloc_block_at(f.a, 1);
+        assert_int_equal(afmt__alloc_nblocks(f.a), 2);
+        const afmt_alloc_block *b = afmt__alloc_block_at(f.a, 1);
         assert_int_equal(b->codec, AFMT_CODEC_ZSTD);
         assert_int_equal(b->stored_size, slen);
         assert_int_equal(b->raw_size, sizeof raw);
@@ -398,18 +399,18 @@ static void test_add_stored(void **state) {
 
         /* A raw block, then more payloads after it. */
         assert_int_equal(
-            afmt_alloc_add_stored(f.a, raw, 5000, 5000, 0, afmt_checksum(raw, 5000), &blk),
+            afmt__alloc_add_stored(f.a, raw, 5000, 5000, 0, afmt__checksum(raw, 5000), &blk),
             AFMT_OK);
         assert_int_equal(blk, 2);
         put(&f, 500, 3, 1);
         assert_int_equal(f.recs[f.nrecs - 1].block, 3);
-        assert_int_equal(afmt_alloc_add_stored(f.a, raw, 10, 11, 0, 0, &blk), AFMT_EINVAL);
+        assert_int_equal(afmt__alloc_add_stored(f.a, raw, 10, 11, 0, 0, &blk), AFMT_EINVAL);
         check_reads(&f);
         uint8_t got[5000];
-        assert_int_equal(afmt_alloc_read(f.a, 2, 0, got, 5000), AFMT_OK);
+        assert_int_equal(afmt__alloc_read(f.a, 2, 0, got, 5000), AFMT_OK);
         assert_memory_equal(got, raw, 5000);
-        assert_int_equal(afmt_alloc_seal(f.a), AFMT_OK);
-        if (budgets[k] == 0) assert_int_equal(afmt_alloc_mem_bytes(f.a), 0);
+        assert_int_equal(afmt__alloc_seal(f.a), AFMT_OK);
+        if (budgets[k] == 0) assert_int_equal(afmt__alloc_mem_bytes(f.a), 0);
         check_stream(&f, UINT64_MAX);
         check_stream(&f, 333);
         free(stored);
@@ -425,23 +426,23 @@ static void test_reset_reuse(void **state) {
     for (int round = 0; round < 3; round++) {
         for (uint64_t i = 0; i < 100; i++)
             put(&f, 1 + mix(i + (uint64_t)round) % 4000, i * 3 + (uint64_t)round, (int)(i % 2));
-        assert_true(afmt_alloc_spilled_bytes(f.a) > 0);
+        assert_true(afmt__alloc_spilled_bytes(f.a) > 0);
         check_reads(&f);
-        assert_int_equal(afmt_alloc_seal(f.a), AFMT_OK);
+        assert_int_equal(afmt__alloc_seal(f.a), AFMT_OK);
         check_stream(&f, UINT64_MAX);
         check_stream(&f, 1000);
-        afmt_alloc_reset(f.a);
+        afmt__alloc_reset(f.a);
         f.nrecs = 0;
-        assert_int_equal(afmt_alloc_nblocks(f.a), 0);
-        assert_int_equal(afmt_alloc_stored_bytes(f.a), 0);
-        assert_int_equal(afmt_alloc_spilled_bytes(f.a), 0);
-        assert_int_equal(afmt_alloc_mem_bytes(f.a), 0);
+        assert_int_equal(afmt__alloc_nblocks(f.a), 0);
+        assert_int_equal(afmt__alloc_stored_bytes(f.a), 0);
+        assert_int_equal(afmt__alloc_spilled_bytes(f.a), 0);
+        assert_int_equal(afmt__alloc_mem_bytes(f.a), 0);
         uint64_t pos = 0, n = 1;
         const void *p = NULL;
-        assert_int_equal(afmt_alloc_next_piece(f.a, &pos, 100, &p, &n), AFMT_OK);
+        assert_int_equal(afmt__alloc_next_piece(f.a, &pos, 100, &p, &n), AFMT_OK);
         assert_int_equal(n, 0);
         uint8_t x;
-        assert_int_equal(afmt_alloc_read(f.a, 0, 0, &x, 1), AFMT_EINVAL);
+        assert_int_equal(afmt__alloc_read(f.a, 0, 0, &x, 1), AFMT_EINVAL);
     }
     assert_int_equal(dir_entries(dir), 0);
     fixture_free(&f);
@@ -455,19 +456,19 @@ static void test_spill_dir_missing(void **state) {
     put(&f, 3000, 1, 1);
     void *dst = NULL;
     uint64_t block = 0, offset = 0;
-    assert_int_equal(afmt_alloc_reserve(f.a, 3000, &dst, &block, &offset), AFMT_EIO);
-    const char *msg = afmt_alloc_errmsg(f.a);
+    assert_int_equal(afmt__alloc_reserve(f.a, 3000, &dst, &block, &offset), AFMT_EIO);
+    const char *msg = afmt__alloc_errmsg(f.a);
     if (!strstr(msg, dir)) fail_msg("message lacks the spill path: %s", msg);
     assert_non_null(strstr(msg, "No such file"));
     /* The sealed block stays in memory, readable and consistent. */
-    assert_int_equal(afmt_alloc_nblocks(f.a), 1);
-    assert_int_equal(afmt_alloc_spilled_bytes(f.a), 0);
+    assert_int_equal(afmt__alloc_nblocks(f.a), 1);
+    assert_int_equal(afmt__alloc_spilled_bytes(f.a), 0);
     check_reads(&f);
     check_stream(&f, UINT64_MAX);
     /* Nothing open, but the budget is still exceeded: sealing (what a commit does first)
      * retries the spill and fails the same way, until the directory exists. */
-    assert_int_equal(afmt_alloc_seal(f.a), AFMT_EIO);
-    assert_non_null(strstr(afmt_alloc_errmsg(f.a), dir));
+    assert_int_equal(afmt__alloc_seal(f.a), AFMT_EIO);
+    assert_non_null(strstr(afmt__alloc_errmsg(f.a), dir));
     fixture_free(&f);
 }
 
@@ -479,8 +480,8 @@ static void test_no_file_left(void **state) {
     put(&f, 1 << 20, 1000, 0); /* a huge block grows the arena, which shrinks after spill */
     put(&f, 700, 1001, 0);
     put(&f, 700, 1002, 0);
-    assert_int_equal(afmt_alloc_mem_bytes(f.a), 0);
-    assert_true(afmt_alloc_spilled_bytes(f.a) > 0);
+    assert_int_equal(afmt__alloc_mem_bytes(f.a), 0);
+    assert_true(afmt__alloc_spilled_bytes(f.a) > 0);
     assert_int_equal(dir_entries(dir), 0);
     check_reads(&f);
     check_stream(&f, 100000);
@@ -492,25 +493,25 @@ static void test_bounds_and_zero(void **state) {
     (void)state;
     fixture f = {make(1024, UINT64_MAX, NULL, AFMT_CODEC_LZ4), NULL, 0, 0};
     uint8_t buf[2048];
-    assert_int_equal(afmt_alloc_read(f.a, 0, 0, buf, 1), AFMT_EINVAL); /* nothing yet */
+    assert_int_equal(afmt__alloc_read(f.a, 0, 0, buf, 1), AFMT_EINVAL); /* nothing yet */
     put(&f, 0, 1, 0); /* zero-byte payloads still form a block */
     put(&f, 0, 2, 0);
     assert_int_equal(f.recs[1].block, 0);
-    assert_int_equal(afmt_alloc_read(f.a, 0, 0, buf, 0), AFMT_OK);
-    assert_int_equal(afmt_alloc_read(f.a, 0, 0, buf, 1), AFMT_EINVAL);
+    assert_int_equal(afmt__alloc_read(f.a, 0, 0, buf, 0), AFMT_OK);
+    assert_int_equal(afmt__alloc_read(f.a, 0, 0, buf, 1), AFMT_EINVAL);
     put(&f, 1000, 3, 1);
     assert_int_equal(f.recs[2].block, 0);
     put(&f, 1000, 4, 1);
     assert_int_equal(f.recs[3].block, 1);
-    assert_int_equal(afmt_alloc_read(f.a, 0, 0, buf, 1000), AFMT_OK);
-    assert_int_equal(afmt_alloc_read(f.a, 0, 1, buf, 1000), AFMT_EINVAL);
-    assert_int_equal(afmt_alloc_read(f.a, 0, UINT64_MAX, buf, 2), AFMT_EINVAL);
-    assert_int_equal(afmt_alloc_read(f.a, 1, 0, buf, 1001), AFMT_EINVAL);
-    assert_int_equal(afmt_alloc_read(f.a, 2, 0, buf, 1), AFMT_EINVAL);
-    assert_non_null(strstr(afmt_alloc_errmsg(f.a), "out of range"));
-    assert_int_equal(afmt_alloc_seal(f.a), AFMT_OK);
-    assert_int_equal(afmt_alloc_nblocks(f.a), 2);
-    assert_int_equal(afmt_alloc_read(f.a, 1, 999, buf, 2), AFMT_EINVAL);
+    assert_int_equal(afmt__alloc_read(f.a, 0, 0, buf, 1000), AFMT_OK);
+    assert_int_equal(afmt__alloc_read(f.a, 0, 1, buf, 1000), AFMT_EINVAL);
+    assert_int_equal(afmt__alloc_read(f.a, 0, UINT64_MAX, buf, 2), AFMT_EINVAL);
+    assert_int_equal(afmt__alloc_read(f.a, 1, 0, buf, 1001), AFMT_EINVAL);
+    assert_int_equal(afmt__alloc_read(f.a, 2, 0, buf, 1), AFMT_EINVAL);
+    assert_non_null(strstr(afmt__alloc_errmsg(f.a), "out of range"));
+    assert_int_equal(afmt__alloc_seal(f.a), AFMT_OK);
+    assert_int_equal(afmt__alloc_nblocks(f.a), 2);
+    assert_int_equal(afmt__alloc_read(f.a, 1, 999, buf, 2), AFMT_EINVAL);
     check_reads(&f);
     check_stream(&f, UINT64_MAX);
     fixture_free(&f);
@@ -544,8 +545,8 @@ static void test_spill_damage(void **state) {
         char *dir = make_dir();
         fixture f = {make(4096, 0, dir, AFMT_CODEC_NONE), NULL, 0, 0};
         for (uint64_t i = 0; i < 20; i++) put(&f, 3000, i, 0);
-        assert_int_equal(afmt_alloc_seal(f.a), AFMT_OK);
-        uint64_t spilled = afmt_alloc_spilled_bytes(f.a);
+        assert_int_equal(afmt__alloc_seal(f.a), AFMT_OK);
+        uint64_t spilled = afmt__alloc_spilled_bytes(f.a);
         assert_true(spilled > 10000);
         check_stream(&f, maxes[m]); /* intact: passes, whatever the piece size */
         int fd = spill_fd();
@@ -561,11 +562,11 @@ static void test_spill_damage(void **state) {
         while (rc == AFMT_OK) {
             const void *p = NULL;
             uint64_t n = 0;
-            rc = afmt_alloc_next_piece(f.a, &pos, maxes[m], &p, &n);
+            rc = afmt__alloc_next_piece(f.a, &pos, maxes[m], &p, &n);
             if (rc == AFMT_OK && n == 0) break;
         }
         assert_int_equal(rc, AFMT_ECORRUPT);
-        const char *msg = afmt_alloc_errmsg(f.a);
+        const char *msg = afmt__alloc_errmsg(f.a);
         if (!strstr(msg, "fails its checksum") || !strstr(msg, dir)) fail_msg("message: %s", msg);
         /* (Split pieces of the damaged block before its end may have been handed out: the
          * commit fails before its superblock, so they stay unreferenced past the end.) */

@@ -47,17 +47,17 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed) {
 /* Compresses src with (id, level), checks the result decodes to exactly src, and returns
  * the stored size. */
 static size_t round_trip(uint32_t id, int level, const uint8_t *src, size_t n) {
-    size_t cap = afmt_codec_bound(id, n);
+    size_t cap = afmt__codec_bound(id, n);
     uint8_t *c = malloc(cap ? cap : 1);
     uint8_t *r = malloc(n ? n : 1);
     assert_non_null(c);
     assert_non_null(r);
     size_t clen = 0;
-    int rc = afmt_codec_compress(id, level, src, n, c, cap, &clen);
+    int rc = afmt__codec_compress(id, level, src, n, c, cap, &clen);
     if (rc != AFMT_OK) fail_msg("compress id %u level %d n %zu -> %d", (unsigned)id, level, n, rc);
     assert_true(clen <= cap);
     memset(r, 0xAB, n);
-    rc = afmt_codec_decompress(id, c, clen, r, n);
+    rc = afmt__codec_decompress(id, c, clen, r, n);
     if (rc != AFMT_OK)
         fail_msg("decompress id %u level %d n %zu -> %d", (unsigned)id, level, n, rc);
     assert_memory_equal(r, src, n);
@@ -99,23 +99,23 @@ static void test_round_trip_levels(void **state) {
     fill_random(rnd, n, 4);
     const int lz4_levels[] = {-1000, -17, -1, 1, 2, 9, 12};
     for (size_t i = 0; i < sizeof lz4_levels / sizeof lz4_levels[0]; i++) {
-        assert_int_equal(afmt_codec_check_level(AFMT_CODEC_LZ4, lz4_levels[i]), AFMT_OK);
+        assert_int_equal(afmt__codec_check_level(AFMT_CODEC_LZ4, lz4_levels[i]), AFMT_OK);
         round_trip(AFMT_CODEC_LZ4, lz4_levels[i], text, n);
         round_trip(AFMT_CODEC_LZ4, lz4_levels[i], rnd, n);
         round_trip(AFMT_CODEC_LZ4, lz4_levels[i], text, 1);
     }
     /* HC must beat the fastest acceleration on text. */
-    size_t cap = afmt_codec_bound(AFMT_CODEC_LZ4, n), fast = 0, hc = 0;
+    size_t cap = afmt__codec_bound(AFMT_CODEC_LZ4, n), fast = 0, hc = 0;
     uint8_t *c = malloc(cap);
     assert_non_null(c);
-    assert_int_equal(afmt_codec_compress(AFMT_CODEC_LZ4, -1000, text, n, c, cap, &fast), AFMT_OK);
-    assert_int_equal(afmt_codec_compress(AFMT_CODEC_LZ4, 12, text, n, c, cap, &hc), AFMT_OK);
+    assert_int_equal(afmt__codec_compress(AFMT_CODEC_LZ4, -1000, text, n, c, cap, &fast), AFMT_OK);
+    assert_int_equal(afmt__codec_compress(AFMT_CODEC_LZ4, 12, text, n, c, cap, &hc), AFMT_OK);
     assert_true(hc < fast);
     free(c);
 
     const int zstd_levels[] = {ZSTD_minCLevel(), -5, 1, 3, 9, 19};
     for (size_t i = 0; i < sizeof zstd_levels / sizeof zstd_levels[0]; i++) {
-        assert_int_equal(afmt_codec_check_level(AFMT_CODEC_ZSTD, zstd_levels[i]), AFMT_OK);
+        assert_int_equal(afmt__codec_check_level(AFMT_CODEC_ZSTD, zstd_levels[i]), AFMT_OK);
         round_trip(AFMT_CODEC_ZSTD, zstd_levels[i], text, n);
         round_trip(AFMT_CODEC_ZSTD, zstd_levels[i], rnd, 5000);
         round_trip(AFMT_CODEC_ZSTD, zstd_levels[i], text, 0);
@@ -131,25 +131,25 @@ static void test_null_empty(void **state) {
         uint32_t id = builtin_ids[c];
         uint8_t buf[64];
         size_t clen = 99;
-        assert_int_equal(afmt_codec_compress(id, 0, NULL, 0, buf, sizeof buf, &clen), AFMT_OK);
-        assert_true(clen <= afmt_codec_bound(id, 0));
-        assert_int_equal(afmt_codec_decompress(id, buf, clen, NULL, 0), AFMT_OK);
+        assert_int_equal(afmt__codec_compress(id, 0, NULL, 0, buf, sizeof buf, &clen), AFMT_OK);
+        assert_true(clen <= afmt__codec_bound(id, 0));
+        assert_int_equal(afmt__codec_decompress(id, buf, clen, NULL, 0), AFMT_OK);
     }
     size_t clen = 5;
-    assert_int_equal(afmt_codec_compress(AFMT_CODEC_NONE, 0, NULL, 0, NULL, 0, &clen), AFMT_OK);
+    assert_int_equal(afmt__codec_compress(AFMT_CODEC_NONE, 0, NULL, 0, NULL, 0, &clen), AFMT_OK);
     assert_int_equal(clen, 0);
-    assert_int_equal(afmt_codec_decompress(AFMT_CODEC_NONE, NULL, 0, NULL, 0), AFMT_OK);
+    assert_int_equal(afmt__codec_decompress(AFMT_CODEC_NONE, NULL, 0, NULL, 0), AFMT_OK);
     /* An empty stored block cannot be an LZ4 or zstd block. */
-    assert_int_equal(afmt_codec_decompress(AFMT_CODEC_LZ4, NULL, 0, NULL, 0), AFMT_ECORRUPT);
-    assert_int_equal(afmt_codec_decompress(AFMT_CODEC_ZSTD, NULL, 0, NULL, 0), AFMT_ECORRUPT);
+    assert_int_equal(afmt__codec_decompress(AFMT_CODEC_LZ4, NULL, 0, NULL, 0), AFMT_ECORRUPT);
+    assert_int_equal(afmt__codec_decompress(AFMT_CODEC_ZSTD, NULL, 0, NULL, 0), AFMT_ECORRUPT);
 }
 
 /* Compresses n text bytes with id; returns the stored bytes (malloc'd) and their size. */
 static uint8_t *make_stored(uint32_t id, const uint8_t *src, size_t n, size_t *clen) {
-    size_t cap = afmt_codec_bound(id, n);
+    size_t cap = afmt__codec_bound(id, n);
     uint8_t *c = malloc(cap);
     assert_non_null(c);
-    assert_int_equal(afmt_codec_compress(id, 0, src, n, c, cap, clen), AFMT_OK);
+    assert_int_equal(afmt__codec_compress(id, 0, src, n, c, cap, clen), AFMT_OK);
     return c;
 }
 
@@ -172,7 +172,7 @@ static void test_truncated(void **state) {
             uint8_t *t = malloc(len ? len : 1);
             assert_non_null(t);
             memcpy(t, stored, len);
-            int rc = afmt_codec_decompress(id, t, len, r, n);
+            int rc = afmt__codec_decompress(id, t, len, r, n);
             if (rc != AFMT_ECORRUPT)
                 fail_msg("id %u truncated by %zu of %zu -> %d", (unsigned)id, cuts[k], clen, rc);
             free(t);
@@ -208,7 +208,7 @@ static void test_flipped(void **state) {
                 memcpy(t, stored, clen);
                 t[pos] ^= masks[m];
                 memset(r, 0, n);
-                int rc = afmt_codec_decompress(ids[c], t, clen, r, n);
+                int rc = afmt__codec_decompress(ids[c], t, clen, r, n);
                 assert_true(rc == AFMT_OK || rc == AFMT_ECORRUPT);
                 noticed += rc != AFMT_OK || memcmp(r, text, n) != 0;
                 tries++;
@@ -217,7 +217,7 @@ static void test_flipped(void **state) {
         /* Nearly all damage must show, as an error or as different bytes. */
         assert_true(noticed * 10 >= tries * 9);
         print_message("codec %s: %zu of %zu flips detected or changed the output\n",
-                      afmt_codec_name(ids[c]), noticed, tries);
+                      afmt__codec_name(ids[c]), noticed, tries);
         free(t);
         free(stored);
     }
@@ -237,9 +237,9 @@ static void test_wrong_raw_len(void **state) {
         uint8_t *stored = make_stored(builtin_ids[c], text, n, &clen);
         const size_t lens[] = {0, 1, n - 1, n + 1, n + 100};
         for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++)
-            assert_int_equal(afmt_codec_decompress(builtin_ids[c], stored, clen, r, lens[k]),
+            assert_int_equal(afmt__codec_decompress(builtin_ids[c], stored, clen, r, lens[k]),
                              AFMT_ECORRUPT);
-        assert_int_equal(afmt_codec_decompress(builtin_ids[c], stored, clen, r, n), AFMT_OK);
+        assert_int_equal(afmt__codec_decompress(builtin_ids[c], stored, clen, r, n), AFMT_OK);
         free(stored);
     }
     free(text);
@@ -253,7 +253,7 @@ static void test_small_dst(void **state) {
     fill_random(src, n, 8);
     size_t clen = 0;
     for (size_t c = 0; c < NBUILTIN; c++)
-        assert_int_equal(afmt_codec_compress(builtin_ids[c], 0, src, n, dst, 100, &clen),
+        assert_int_equal(afmt__codec_compress(builtin_ids[c], 0, src, n, dst, 100, &clen),
                          AFMT_ECODEC);
 }
 
@@ -263,49 +263,49 @@ static void test_lz4_limits(void **state) {
     size_t clen = 0;
     size_t huge = (size_t)LZ4_MAX_INPUT_SIZE + 1;
     /* Too large for LZ4: refused before the buffers are touched, so the caller stores raw. */
-    assert_int_equal(afmt_codec_bound(AFMT_CODEC_LZ4, huge), huge);
-    assert_int_equal(afmt_codec_compress(AFMT_CODEC_LZ4, 0, buf, huge, buf, sizeof buf, &clen),
+    assert_int_equal(afmt__codec_bound(AFMT_CODEC_LZ4, huge), huge);
+    assert_int_equal(afmt__codec_compress(AFMT_CODEC_LZ4, 0, buf, huge, buf, sizeof buf, &clen),
                      AFMT_ECODEC);
     assert_int_equal(
-        afmt_codec_decompress(AFMT_CODEC_LZ4, buf, sizeof buf, buf, (size_t)INT_MAX + 1),
+        afmt__codec_decompress(AFMT_CODEC_LZ4, buf, sizeof buf, buf, (size_t)INT_MAX + 1),
         AFMT_ECODEC);
 }
 
 static void test_levels(void **state) {
     (void)state;
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_NONE, 0), AFMT_OK);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_NONE, 1), AFMT_EINVAL);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_NONE, -1), AFMT_EINVAL);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_LZ4, 0), AFMT_OK);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_LZ4, 1), AFMT_OK);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_LZ4, 12), AFMT_OK);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_LZ4, 13), AFMT_EINVAL);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_LZ4, -1000), AFMT_OK);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_LZ4, -1001), AFMT_EINVAL);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_LZ4, INT_MIN), AFMT_EINVAL);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_ZSTD, 0), AFMT_OK);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_ZSTD, ZSTD_maxCLevel()), AFMT_OK);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_ZSTD, ZSTD_maxCLevel() + 1), AFMT_EINVAL);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_ZSTD, ZSTD_minCLevel()), AFMT_OK);
-    assert_int_equal(afmt_codec_check_level(AFMT_CODEC_ZSTD, ZSTD_minCLevel() - 1), AFMT_EINVAL);
-    assert_int_equal(afmt_codec_check_level(999, 0), AFMT_ECODEC);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_NONE, 0), AFMT_OK);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_NONE, 1), AFMT_EINVAL);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_NONE, -1), AFMT_EINVAL);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_LZ4, 0), AFMT_OK);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_LZ4, 1), AFMT_OK);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_LZ4, 12), AFMT_OK);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_LZ4, 13), AFMT_EINVAL);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_LZ4, -1000), AFMT_OK);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_LZ4, -1001), AFMT_EINVAL);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_LZ4, INT_MIN), AFMT_EINVAL);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_ZSTD, 0), AFMT_OK);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_ZSTD, ZSTD_maxCLevel()), AFMT_OK);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_ZSTD, ZSTD_maxCLevel() + 1), AFMT_EINVAL);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_ZSTD, ZSTD_minCLevel()), AFMT_OK);
+    assert_int_equal(afmt__codec_check_level(AFMT_CODEC_ZSTD, ZSTD_minCLevel() - 1), AFMT_EINVAL);
+    assert_int_equal(afmt__codec_check_level(999, 0), AFMT_ECODEC);
 }
 
 static void test_names(void **state) {
     (void)state;
-    assert_string_equal(afmt_codec_name(AFMT_CODEC_NONE), "none");
-    assert_string_equal(afmt_codec_name(AFMT_CODEC_LZ4), "lz4");
-    assert_string_equal(afmt_codec_name(AFMT_CODEC_ZSTD), "zstd");
-    assert_string_equal(afmt_codec_name(3), "unknown");
-    assert_string_equal(afmt_codec_name(999), "unknown");
-    for (size_t c = 0; c < NBUILTIN; c++) assert_true(afmt_codec_known(builtin_ids[c]));
-    assert_false(afmt_codec_known(3));
-    assert_false(afmt_codec_known(255));
-    assert_false(afmt_codec_known(999));
-    assert_int_equal(afmt_codec_bound(AFMT_CODEC_NONE, 1234), 1234);
-    assert_true(afmt_codec_bound(AFMT_CODEC_LZ4, 1234) >= 1234);
-    assert_true(afmt_codec_bound(AFMT_CODEC_ZSTD, 1234) >= 1234);
-    assert_int_equal(afmt_codec_bound(999, 1234), 0);
+    assert_string_equal(afmt__codec_name(AFMT_CODEC_NONE), "none");
+    assert_string_equal(afmt__codec_name(AFMT_CODEC_LZ4), "lz4");
+    assert_string_equal(afmt__codec_name(AFMT_CODEC_ZSTD), "zstd");
+    assert_string_equal(afmt__codec_name(3), "unknown");
+    assert_string_equal(afmt__codec_name(999), "unknown");
+    for (size_t c = 0; c < NBUILTIN; c++) assert_true(afmt__codec_known(builtin_ids[c]));
+    assert_false(afmt__codec_known(3));
+    assert_false(afmt__codec_known(255));
+    assert_false(afmt__codec_known(999));
+    assert_int_equal(afmt__codec_bound(AFMT_CODEC_NONE, 1234), 1234);
+    assert_true(afmt__codec_bound(AFMT_CODEC_LZ4, 1234) >= 1234);
+    assert_true(afmt__codec_bound(AFMT_CODEC_ZSTD, 1234) >= 1234);
+    assert_int_equal(afmt__codec_bound(999, 1234), 0);
 }
 
 /* ---- a toy user codec: XOR with a key derived from the level ----------------------- */
@@ -337,15 +337,15 @@ static void test_user_codec(void **state) {
     snprintf(name, sizeof name, "xor");
     afmt_codec_desc d = {AFMT_CODEC_DESC_VERSION, 300, name, xor_bound, xor_compress,
                          xor_decompress};
-    assert_false(afmt_codec_known(300));
-    assert_int_equal(afmt_codec_check_level(300, 0), AFMT_ECODEC);
+    assert_false(afmt__codec_known(300));
+    assert_int_equal(afmt__codec_check_level(300, 0), AFMT_ECODEC);
     assert_int_equal(afmt_codec_register(&d), AFMT_OK);
     name[0] = 'Q'; /* the registry keeps its own copy of the name */
-    assert_string_equal(afmt_codec_name(300), "xor");
-    assert_true(afmt_codec_known(300));
-    assert_int_equal(afmt_codec_check_level(300, -123456), AFMT_OK);
-    assert_int_equal(afmt_codec_check_level(300, 77), AFMT_OK);
-    assert_int_equal(afmt_codec_bound(300, 10), 11);
+    assert_string_equal(afmt__codec_name(300), "xor");
+    assert_true(afmt__codec_known(300));
+    assert_int_equal(afmt__codec_check_level(300, -123456), AFMT_OK);
+    assert_int_equal(afmt__codec_check_level(300, 77), AFMT_OK);
+    assert_int_equal(afmt__codec_bound(300, 10), 11);
 
     uint8_t text[5000];
     fill_text(text, sizeof text, 9);
@@ -356,20 +356,20 @@ static void test_user_codec(void **state) {
     /* The codec's own failures map to ECODEC, both ways. */
     uint8_t c[5001], r[5000];
     size_t clen = 0;
-    assert_int_equal(afmt_codec_compress(300, 0, text, sizeof text, c, 10, &clen), AFMT_ECODEC);
-    assert_int_equal(afmt_codec_compress(300, 0, text, sizeof text, c, sizeof c, &clen), AFMT_OK);
-    assert_int_equal(afmt_codec_decompress(300, c, clen - 1, r, sizeof r), AFMT_ECODEC);
+    assert_int_equal(afmt__codec_compress(300, 0, text, sizeof text, c, 10, &clen), AFMT_ECODEC);
+    assert_int_equal(afmt__codec_compress(300, 0, text, sizeof text, c, sizeof c, &clen), AFMT_OK);
+    assert_int_equal(afmt__codec_decompress(300, c, clen - 1, r, sizeof r), AFMT_ECODEC);
 
     /* Duplicate id: EEXIST with a message naming the id. */
     d.name = "other";
     assert_int_equal(afmt_codec_register(&d), AFMT_EEXIST);
-    assert_non_null(strstr(afmt_thread_errbuf(), "300"));
-    assert_string_equal(afmt_codec_name(300), "xor");
+    assert_non_null(strstr(afmt__thread_errbuf(), "300"));
+    assert_string_equal(afmt__codec_name(300), "xor");
 
     /* Reserved ids and missing members: EINVAL. */
     d.id = 5;
     assert_int_equal(afmt_codec_register(&d), AFMT_EINVAL);
-    assert_non_null(strstr(afmt_thread_errbuf(), "5"));
+    assert_non_null(strstr(afmt__thread_errbuf(), "5"));
     d.id = 255;
     assert_int_equal(afmt_codec_register(&d), AFMT_EINVAL);
     assert_int_equal(afmt_codec_register(NULL), AFMT_EINVAL);
@@ -386,12 +386,12 @@ static void test_user_codec(void **state) {
     bad.bound = xor_bound;
     bad.decompress = NULL;
     assert_int_equal(afmt_codec_register(&bad), AFMT_EINVAL);
-    assert_false(afmt_codec_known(301));
+    assert_false(afmt__codec_known(301));
 
     /* Unknown ids. */
-    assert_int_equal(afmt_codec_compress(999, 0, text, 10, c, sizeof c, &clen), AFMT_ECODEC);
-    assert_int_equal(afmt_codec_decompress(999, c, 10, r, 10), AFMT_ECODEC);
-    assert_int_equal(afmt_codec_bound(999, 10), 0);
+    assert_int_equal(afmt__codec_compress(999, 0, text, 10, c, sizeof c, &clen), AFMT_ECODEC);
+    assert_int_equal(afmt__codec_decompress(999, c, 10, r, 10), AFMT_ECODEC);
+    assert_int_equal(afmt__codec_bound(999, 10), 0);
 }
 
 /* zstd contexts are per thread: concurrent compress/decompress must not interfere. */
@@ -399,15 +399,15 @@ static void *zstd_worker(void *arg) {
     int level = (int)(intptr_t)arg;
     const size_t n = 200003;
     uint8_t *text = malloc(n), *r = malloc(n);
-    size_t cap = afmt_codec_bound(AFMT_CODEC_ZSTD, n);
+    size_t cap = afmt__codec_bound(AFMT_CODEC_ZSTD, n);
     uint8_t *c = malloc(cap);
     intptr_t bad = !text || !r || !c;
     for (int it = 0; !bad && it < 8; it++) {
         fill_text(text, n, (uint64_t)(level * 100 + it));
         size_t clen = 0;
         uint32_t id = it % 2 ? AFMT_CODEC_ZSTD : AFMT_CODEC_LZ4;
-        bad |= afmt_codec_compress(id, level, text, n, c, cap, &clen) != AFMT_OK;
-        bad |= !bad && afmt_codec_decompress(id, c, clen, r, n) != AFMT_OK;
+        bad |= afmt__codec_compress(id, level, text, n, c, cap, &clen) != AFMT_OK;
+        bad |= !bad && afmt__codec_decompress(id, c, clen, r, n) != AFMT_OK;
         bad |= !bad && memcmp(r, text, n) != 0;
     }
     free(text);
@@ -440,11 +440,11 @@ static void test_registry_full(void **state) {
         rc = afmt_codec_register(&d);
     }
     assert_int_equal(rc, AFMT_ENOMEM);
-    assert_non_null(strstr(afmt_thread_errbuf(), "full"));
+    assert_non_null(strstr(afmt__thread_errbuf(), "full"));
     /* Earlier registrations stay usable. */
-    assert_true(afmt_codec_known(1000));
-    assert_true(afmt_codec_known(300));
-    assert_false(afmt_codec_known(id - 1));
+    assert_true(afmt__codec_known(1000));
+    assert_true(afmt__codec_known(300));
+    assert_false(afmt__codec_known(id - 1));
 }
 
 static const struct CMUnitTest tests[] = {

@@ -36,7 +36,7 @@ static void test_swapped_matches_definition(void **state) {
                 memset(&arr, 0, sizeof arr);
                 arr.d.dtype = types[t];
                 arr.d.flags = sh ? AFMT_ARRAY_SHUFFLE : 0;
-                arr.esize = afmt_dtype_size(types[t]);
+                arr.esize = afmt__dtype_size(types[t]);
                 size_t n = ns[j], bytes = n * arr.esize;
                 uint8_t *src = malloc(bytes + 1), *got = malloc(bytes + 1),
                         *want = malloc(bytes + 1), *back = malloc(bytes + 1);
@@ -50,10 +50,10 @@ static void test_swapped_matches_definition(void **state) {
                 assert_memory_equal(got, want, bytes);
                 /* And back, as a big-endian host decodes: unshuffle, then swap. */
                 if (sh)
-                    afmt_unshuffle(back, got, n, arr.esize);
+                    afmt__unshuffle(back, got, n, arr.esize);
                 else
                     memcpy(back, got, bytes);
-                afmt_bswap_elems(back, n, arr.esize);
+                afmt__bswap_elems(back, n, arr.esize);
                 assert_memory_equal(back, src, bytes);
                 free(src);
                 free(got);

@@ -39,7 +39,7 @@ enum {
 };
 
 static void resum(uint8_t *p, size_t len) {
-    afmt_put_u64(p + len - 8, afmt_checksum(p, len - 8));
+    afmt__put_u64(p + len - 8, afmt__checksum(p, len - 8));
 }
 
 static void set_attr(afmt_attr_rec *a, uint64_t array_id, const char *key, afmt_dtype t, uint64_t n,
@@ -49,7 +49,7 @@ static void set_attr(afmt_attr_rec *a, uint64_t array_id, const char *key, afmt_
     snprintf(a->key, sizeof a->key, "%s", key);
     a->dtype = t;
     a->n = n;
-    size_t bytes = (size_t)n * afmt_dtype_size(t);
+    size_t bytes = (size_t)n * afmt__dtype_size(t);
     a->value = bytes ? malloc(bytes) : NULL;
     if (bytes) memcpy(a->value, v, bytes);
 }
@@ -102,8 +102,8 @@ static void small_layer(afmt_layer *L) {
 
 static uint8_t *encode(const afmt_layer *L, size_t *len) {
     afmt_buf b;
-    afmt_buf_init(&b);
-    assert_int_equal(afmt_footer_encode(L, &b), AFMT_OK);
+    afmt__buf_init(&b);
+    assert_int_equal(afmt__footer_encode(L, &b), AFMT_OK);
     *len = b.len;
     return b.data;
 }
@@ -127,7 +127,7 @@ static void assert_layers_equal(const afmt_layer *a, const afmt_layer *b) {
         assert_int_equal(x->flags, y->flags);
         assert_int_equal(x->dtype, y->dtype);
         assert_int_equal(x->ndim, y->ndim);
-        size_t es = afmt_dtype_size(x->dtype);
+        size_t es = afmt__dtype_size(x->dtype);
         assert_memory_equal(x->fill, y->fill, es);
         for (size_t k = es; k < 8; k++) assert_int_equal(y->fill[k], 0);
         for (int d = 0; d < x->ndim; d++) {
@@ -149,7 +149,7 @@ static void assert_layers_equal(const afmt_layer *a, const afmt_layer *b) {
         assert_string_equal(x->key, y->key);
         assert_int_equal(x->dtype, y->dtype);
         assert_int_equal(x->n, y->n);
-        if (x->n) assert_memory_equal(x->value, y->value, x->n * afmt_dtype_size(x->dtype));
+        if (x->n) assert_memory_equal(x->value, y->value, x->n * afmt__dtype_size(x->dtype));
     }
 }
 
@@ -158,7 +158,7 @@ static void roundtrip(const afmt_layer *L) {
     uint8_t *p = encode(L, &len);
     afmt_layer D;
     char msg[AFMT_ERRMSG_MAX];
-    int rc = afmt_footer_decode(p, len, &D, msg);
+    int rc = afmt__footer_decode(p, len, &D, msg);
     if (rc != AFMT_OK) fail_msg("decode: %d %s", rc, msg);
     assert_layers_equal(L, &D);
     /* Encoding the decoded layer gives the same bytes: the encoding is canonical. */
@@ -166,11 +166,11 @@ static void roundtrip(const afmt_layer *L) {
     uint8_t *p2 = encode(&D, &len2);
     assert_int_equal(len, len2);
     assert_memory_equal(p, p2, len);
-    assert_int_equal(afmt_get_u64(p + len - 8), afmt_checksum(p, len - 8));
-    assert_int_equal(afmt_footer_checksum(p, len), afmt_checksum(p, len));
+    assert_int_equal(afmt__get_u64(p + len - 8), afmt__checksum(p, len - 8));
+    assert_int_equal(afmt__footer_checksum(p, len), afmt__checksum(p, len));
     free(p);
     free(p2);
-    afmt_layer_free(&D);
+    afmt__layer_free(&D);
 }
 
 static void test_roundtrip_small(void **state) {
@@ -178,7 +178,7 @@ static void test_roundtrip_small(void **state) {
     afmt_layer L;
     small_layer(&L);
     roundtrip(&L);
-    afmt_layer_free(&L);
+    afmt__layer_free(&L);
 }
 
 static void test_roundtrip_empty(void **state) {
@@ -259,7 +259,7 @@ static void test_roundtrip_big(void **state) {
     uint64_t u = UINT64_MAX;
     set_attr(&L.attrs[4], 60, "max", AFMT_UINT64, 1, &u);
     roundtrip(&L);
-    afmt_layer_free(&L);
+    afmt__layer_free(&L);
 }
 
 /* Every single-byte change is caught (by the checksum first) and gives ECORRUPT. */
@@ -269,7 +269,7 @@ static void test_flip_every_byte(void **state) {
     small_layer(&L);
     size_t len;
     uint8_t *p = encode(&L, &len);
-    afmt_layer_free(&L);
+    afmt__layer_free(&L);
     uint8_t *q = malloc(len);
     static const uint8_t masks[] = {0x01, 0x80, 0xff};
     for (size_t m = 0; m < sizeof masks; m++)
@@ -278,7 +278,7 @@ static void test_flip_every_byte(void **state) {
             q[i] ^= masks[m];
             afmt_layer D;
             char msg[AFMT_ERRMSG_MAX];
-            int rc = afmt_footer_decode(q, len, &D, msg);
+            int rc = afmt__footer_decode(q, len, &D, msg);
             if (rc != AFMT_ECORRUPT) fail_msg("byte %zu ^ 0x%02x: rc %d", i, masks[m], rc);
             assert_null(D.arrays);
             assert_int_equal(D.n_chunks, 0);
@@ -293,18 +293,18 @@ static void test_truncation(void **state) {
     small_layer(&L);
     size_t len;
     uint8_t *p = encode(&L, &len);
-    afmt_layer_free(&L);
+    afmt__layer_free(&L);
     for (size_t n = 0; n < len; n++) {
         /* An exact-size copy, so ASan catches any read past n. */
         uint8_t *q = malloc(n ? n : 1);
         memcpy(q, p, n);
         afmt_layer D;
         char msg[AFMT_ERRMSG_MAX];
-        assert_int_equal(afmt_footer_decode(q, n, &D, msg), AFMT_ECORRUPT);
+        assert_int_equal(afmt__footer_decode(q, n, &D, msg), AFMT_ECORRUPT);
         /* The tail of a longer footer with a "valid" checksum of its own. */
         if (n >= 8) {
             resum(q, n);
-            assert_int_equal(afmt_footer_decode(q, n, &D, msg), AFMT_ECORRUPT);
+            assert_int_equal(afmt__footer_decode(q, n, &D, msg), AFMT_ECORRUPT);
         }
         free(q);
     }
@@ -317,17 +317,17 @@ static void test_newer_version(void **state) {
     small_layer(&L);
     size_t len;
     uint8_t *p = encode(&L, &len);
-    afmt_layer_free(&L);
-    afmt_put_u32(p + H_VERSION, AFMT_FORMAT_VERSION + 1);
+    afmt__layer_free(&L);
+    afmt__put_u32(p + H_VERSION, AFMT_FORMAT_VERSION + 1);
     resum(p, len);
     afmt_layer D;
     char msg[AFMT_ERRMSG_MAX];
-    assert_int_equal(afmt_footer_decode(p, len, &D, msg), AFMT_EVERSION);
+    assert_int_equal(afmt__footer_decode(p, len, &D, msg), AFMT_EVERSION);
     assert_non_null(strstr(msg, "version 2"));
     /* Without the re-checksum it is damage, not a newer version. */
-    afmt_put_u32(p + H_VERSION, AFMT_FORMAT_VERSION + 1);
+    afmt__put_u32(p + H_VERSION, AFMT_FORMAT_VERSION + 1);
     p[len - 1] ^= 1;
-    assert_int_equal(afmt_footer_decode(p, len, &D, msg), AFMT_ECORRUPT);
+    assert_int_equal(afmt__footer_decode(p, len, &D, msg), AFMT_ECORRUPT);
     free(p);
 }
 
@@ -344,12 +344,12 @@ static enc enc_small(void) {
     small_layer(&L);
     enc e;
     e.p = encode(&L, &e.len);
-    afmt_layer_free(&L);
+    afmt__layer_free(&L);
     e.arr = H_SIZE;
-    e.blk = e.arr + afmt_get_u64(e.p + H_ARRAYS_SIZE);
-    e.chk = e.blk + afmt_get_u64(e.p + H_BLOCKS_SIZE);
-    e.att = e.chk + afmt_get_u64(e.p + H_CHUNKS_SIZE);
-    e.heap = e.att + afmt_get_u64(e.p + H_ATTRS_SIZE);
+    e.blk = e.arr + afmt__get_u64(e.p + H_ARRAYS_SIZE);
+    e.chk = e.blk + afmt__get_u64(e.p + H_BLOCKS_SIZE);
+    e.att = e.chk + afmt__get_u64(e.p + H_CHUNKS_SIZE);
+    e.heap = e.att + afmt__get_u64(e.p + H_ATTRS_SIZE);
     return e;
 }
 
@@ -366,18 +366,18 @@ static void expect_patch(const char *what, uint64_t where, width w, uint64_t val
     uint64_t base[] = {0, e.arr, e.blk, e.chk, e.att, e.heap};
     off = base[sect] + rel;
     assert_true(off + (w == P64 ? 8 : w == P32 ? 4 : 1) <= e.len - 8);
-    if (w == P64) afmt_put_u64(e.p + off, val);
-    if (w == P32) afmt_put_u32(e.p + off, (uint32_t)val);
+    if (w == P64) afmt__put_u64(e.p + off, val);
+    if (w == P32) afmt__put_u32(e.p + off, (uint32_t)val);
     if (w == P8) e.p[off] = (uint8_t)val;
     resum(e.p, e.len);
     afmt_layer D;
     char msg[AFMT_ERRMSG_MAX] = "";
-    int got = afmt_footer_decode(e.p, e.len, &D, msg);
+    int got = afmt__footer_decode(e.p, e.len, &D, msg);
     if (got != rc) fail_msg("%s: rc %d, want %d (%s)", what, got, rc, msg);
     if (rc != AFMT_OK && want && !strstr(msg, want))
         fail_msg("%s: message \"%s\" lacks \"%s\"", what, msg, want);
     if (rc == AFMT_OK)
-        afmt_layer_free(&D);
+        afmt__layer_free(&D);
     else
         assert_null(D.arrays);
     free(e.p);
@@ -485,21 +485,21 @@ static void test_bad_delete_record(void **state) {
     L.arrays[0].kind = AFMT_REC_DELETE;
     size_t len;
     uint8_t *p = encode(&L, &len);
-    afmt_layer_free(&L);
+    afmt__layer_free(&L);
     afmt_layer D;
     char msg[AFMT_ERRMSG_MAX];
-    assert_int_equal(afmt_footer_decode(p, len, &D, msg), AFMT_OK);
+    assert_int_equal(afmt__footer_decode(p, len, &D, msg), AFMT_OK);
     assert_int_equal(D.arrays[0].kind, AFMT_REC_DELETE);
     assert_string_equal(D.arrays[0].name, "temp");
     assert_int_equal(D.arrays[0].ndim, 0);
-    afmt_layer_free(&D);
+    afmt__layer_free(&D);
     static const size_t fields[] = {12, 16, 40, 47};
     for (size_t f = 0; f < 4; f++) {
         uint8_t *q = malloc(len);
         memcpy(q, p, len);
         q[H_SIZE + fields[f]] = 1;
         resum(q, len);
-        assert_int_equal(afmt_footer_decode(q, len, &D, msg), AFMT_ECORRUPT);
+        assert_int_equal(afmt__footer_decode(q, len, &D, msg), AFMT_ECORRUPT);
         assert_non_null(strstr(msg, "DELETE"));
         free(q);
     }
@@ -555,51 +555,51 @@ static void test_larger_records(void **state) {
     enc e = enc_small();
     const uint64_t extra = 8;
     afmt_buf b;
-    afmt_buf_init(&b);
-    afmt_buf_append(&b, e.p, H_SIZE);
-    afmt_buf_zero(&b, extra); /* header grows */
+    afmt__buf_init(&b);
+    afmt__buf_append(&b, e.p, H_SIZE);
+    afmt__buf_zero(&b, extra); /* header grows */
     /* one array record: fixed part 48 + extra, 2 dims of 32 + extra */
-    afmt_buf_append(&b, e.p + e.arr, 48);
-    afmt_buf_zero(&b, extra);
+    afmt__buf_append(&b, e.p + e.arr, 48);
+    afmt__buf_zero(&b, extra);
     for (int d = 0; d < 2; d++) {
-        afmt_buf_append(&b, e.p + e.arr + 48 + 32 * (uint64_t)d, 32);
-        afmt_buf_zero(&b, extra);
+        afmt__buf_append(&b, e.p + e.arr + 48 + 32 * (uint64_t)d, 32);
+        afmt__buf_zero(&b, extra);
     }
     for (int i = 0; i < 2; i++) {
-        afmt_buf_append(&b, e.p + e.blk + 40 * (uint64_t)i, 40);
-        afmt_buf_zero(&b, extra);
+        afmt__buf_append(&b, e.p + e.blk + 40 * (uint64_t)i, 40);
+        afmt__buf_zero(&b, extra);
     }
     for (int i = 0; i < 3; i++) {
-        afmt_buf_append(&b, e.p + e.chk + 40 * (uint64_t)i, 40);
-        afmt_buf_zero(&b, extra);
+        afmt__buf_append(&b, e.p + e.chk + 40 * (uint64_t)i, 40);
+        afmt__buf_zero(&b, extra);
     }
     for (int i = 0; i < 2; i++) {
-        afmt_buf_append(&b, e.p + e.att + 56 * (uint64_t)i, 56);
-        afmt_buf_zero(&b, extra);
+        afmt__buf_append(&b, e.p + e.att + 56 * (uint64_t)i, 56);
+        afmt__buf_zero(&b, extra);
     }
-    afmt_buf_append(&b, e.p + e.heap, e.len - 8 - e.heap);
-    afmt_buf_zero(&b, 8);
+    afmt__buf_append(&b, e.p + e.heap, e.len - 8 - e.heap);
+    afmt__buf_zero(&b, 8);
     uint8_t *p = b.data;
-    afmt_put_u32(p + H_HEADER_SIZE, (uint32_t)(H_SIZE + extra));
-    afmt_put_u32(p + H_ARRAY_REC_SIZE, (uint32_t)(48 + extra));
-    afmt_put_u32(p + H_ARRAY_DIM_SIZE, (uint32_t)(32 + extra));
-    afmt_put_u32(p + H_BLOCK_REC_SIZE, (uint32_t)(40 + extra));
-    afmt_put_u32(p + H_CHUNK_REC_SIZE, (uint32_t)(40 + extra));
-    afmt_put_u32(p + H_ATTR_REC_SIZE, (uint32_t)(56 + extra));
-    afmt_put_u64(p + H_ARRAYS_SIZE, 48 + 2 * 32 + 3 * extra);
-    afmt_put_u64(p + H_BLOCKS_SIZE, 2 * (40 + extra));
-    afmt_put_u64(p + H_CHUNKS_SIZE, 3 * (40 + extra));
-    afmt_put_u64(p + H_ATTRS_SIZE, 2 * (56 + extra));
-    afmt_put_u32(p + H_FEATURES, 1); /* e.g. "chunk statistics present" */
+    afmt__put_u32(p + H_HEADER_SIZE, (uint32_t)(H_SIZE + extra));
+    afmt__put_u32(p + H_ARRAY_REC_SIZE, (uint32_t)(48 + extra));
+    afmt__put_u32(p + H_ARRAY_DIM_SIZE, (uint32_t)(32 + extra));
+    afmt__put_u32(p + H_BLOCK_REC_SIZE, (uint32_t)(40 + extra));
+    afmt__put_u32(p + H_CHUNK_REC_SIZE, (uint32_t)(40 + extra));
+    afmt__put_u32(p + H_ATTR_REC_SIZE, (uint32_t)(56 + extra));
+    afmt__put_u64(p + H_ARRAYS_SIZE, 48 + 2 * 32 + 3 * extra);
+    afmt__put_u64(p + H_BLOCKS_SIZE, 2 * (40 + extra));
+    afmt__put_u64(p + H_CHUNKS_SIZE, 3 * (40 + extra));
+    afmt__put_u64(p + H_ATTRS_SIZE, 2 * (56 + extra));
+    afmt__put_u32(p + H_FEATURES, 1); /* e.g. "chunk statistics present" */
     resum(p, b.len);
     afmt_layer D;
     char msg[AFMT_ERRMSG_MAX];
-    int rc = afmt_footer_decode(p, b.len, &D, msg);
+    int rc = afmt__footer_decode(p, b.len, &D, msg);
     if (rc != AFMT_OK) fail_msg("%s", msg);
     assert_layers_equal(&L, &D);
-    afmt_layer_free(&D);
-    afmt_layer_free(&L);
-    afmt_buf_free(&b);
+    afmt__layer_free(&D);
+    afmt__layer_free(&L);
+    afmt__buf_free(&b);
     free(e.p);
 }
 
@@ -607,41 +607,41 @@ static void test_encode_rejects(void **state) {
     (void)state;
     afmt_layer L;
     afmt_buf b;
-    afmt_buf_init(&b);
-    afmt_buf_append(&b, "xy", 2);
+    afmt__buf_init(&b);
+    afmt__buf_append(&b, "xy", 2);
     small_layer(&L);
     afmt_chunk_rec t = L.chunks[0];
     L.chunks[0] = L.chunks[1];
     L.chunks[1] = t;
-    assert_int_equal(afmt_footer_encode(&L, &b), AFMT_EINVAL);
-    assert_non_null(strstr(afmt_thread_errbuf(), "sorted"));
-    qsort(L.chunks, L.n_chunks, sizeof *L.chunks, afmt_chunk_rec_cmp);
+    assert_int_equal(afmt__footer_encode(&L, &b), AFMT_EINVAL);
+    assert_non_null(strstr(afmt__thread_errbuf(), "sorted"));
+    qsort(L.chunks, L.n_chunks, sizeof *L.chunks, afmt__chunk_rec_cmp);
     L.arrays[0].dims[1][0] = 0;
-    assert_int_equal(afmt_footer_encode(&L, &b), AFMT_EINVAL);
+    assert_int_equal(afmt__footer_encode(&L, &b), AFMT_EINVAL);
     snprintf(L.arrays[0].dims[1], sizeof L.arrays[0].dims[1], "y");
     L.arrays[0].id = 4;
-    assert_int_equal(afmt_footer_encode(&L, &b), AFMT_EINVAL);
+    assert_int_equal(afmt__footer_encode(&L, &b), AFMT_EINVAL);
     L.arrays[0].id = 3;
     L.chunks[2].block = 2;
-    assert_int_equal(afmt_footer_encode(&L, &b), AFMT_EINVAL);
+    assert_int_equal(afmt__footer_encode(&L, &b), AFMT_EINVAL);
     L.chunks[2].block = 0;
     assert_int_equal(b.len, 2); /* failures leave out untouched */
     /* Garbage in the fill padding is not written. */
     memset(L.arrays[0].fill, 0xee, 8);
-    assert_int_equal(afmt_footer_encode(&L, &b), AFMT_OK);
+    assert_int_equal(afmt__footer_encode(&L, &b), AFMT_OK);
     assert_memory_equal(b.data, "xy", 2);
     afmt_layer D;
     char msg[AFMT_ERRMSG_MAX];
-    assert_int_equal(afmt_footer_decode(b.data + 2, b.len - 2, &D, msg), AFMT_OK);
+    assert_int_equal(afmt__footer_decode(b.data + 2, b.len - 2, &D, msg), AFMT_OK);
     assert_int_equal(D.arrays[0].fill[3], 0xee);
     assert_int_equal(D.arrays[0].fill[4], 0);
-    afmt_layer_free(&D);
+    afmt__layer_free(&D);
     /* errmsg NULL: the message goes to the thread buffer. */
     b.data[2] ^= 1;
-    assert_int_equal(afmt_footer_decode(b.data + 2, b.len - 2, &D, NULL), AFMT_ECORRUPT);
-    assert_non_null(strstr(afmt_thread_errbuf(), "checksum"));
-    afmt_buf_free(&b);
-    afmt_layer_free(&L);
+    assert_int_equal(afmt__footer_decode(b.data + 2, b.len - 2, &D, NULL), AFMT_ECORRUPT);
+    assert_non_null(strstr(afmt__thread_errbuf(), "checksum"));
+    afmt__buf_free(&b);
+    afmt__layer_free(&L);
 }
 
 /* A cheap deterministic fuzz: random byte edits re-checksummed must never crash, and
@@ -665,15 +665,15 @@ static void test_fuzz_rechecksummed(void **state) {
         resum(q, e.len);
         afmt_layer D;
         char msg[AFMT_ERRMSG_MAX];
-        int rc = afmt_footer_decode(q, e.len, &D, msg);
+        int rc = afmt__footer_decode(q, e.len, &D, msg);
         assert_true(rc == AFMT_OK || rc == AFMT_ECORRUPT || rc == AFMT_EVERSION);
         if (rc == AFMT_OK) {
             accepted++;
             afmt_buf b;
-            afmt_buf_init(&b);
-            assert_int_equal(afmt_footer_encode(&D, &b), AFMT_OK);
-            afmt_buf_free(&b);
-            afmt_layer_free(&D);
+            afmt__buf_init(&b);
+            assert_int_equal(afmt__footer_encode(&D, &b), AFMT_OK);
+            afmt__buf_free(&b);
+            afmt__layer_free(&D);
         }
     }
     assert_true(accepted > 0);
@@ -699,7 +699,7 @@ static void test_doc_example(void **state) {
     L.arrays = &a;
     L.n_arrays = 1;
     const uint8_t block[16] = {1, 2, 0, 0, 0, 0, 0, 0, 3, 4, 0, 0, 0, 0, 0, 0};
-    afmt_block_rec b = {4096, 16, 16, afmt_checksum(block, 16), 0, 0};
+    afmt_block_rec b = {4096, 16, 16, afmt__checksum(block, 16), 0, 0};
     assert_int_equal(b.checksum, 0x7c29297ff088ce75ull);
     L.blocks = &b;
     L.n_blocks = 1;
@@ -718,8 +718,8 @@ static void test_doc_example(void **state) {
     size_t len;
     uint8_t *p = encode(&L, &len);
     assert_int_equal(len, 448);
-    assert_int_equal(afmt_get_u64(p + len - 8), 0x5f0fe27c0fc79b04ull);
-    assert_int_equal(afmt_footer_checksum(p, len), 0xc808bd239c8e914eull);
+    assert_int_equal(afmt__get_u64(p + len - 8), 0x5f0fe27c0fc79b04ull);
+    assert_int_equal(afmt__footer_checksum(p, len), 0xc808bd239c8e914eull);
     assert_memory_equal(p + len - 16, "txunitsK", 8);
     free(p);
 }

@@ -21,110 +21,110 @@ static void test_nchunks_and_edges(void **state) {
     (void)state;
     afmt_grid g;
     uint64_t shape[] = {10}, chunk[] = {4};
-    assert_int_equal(afmt_grid_init(&g, 1, shape, chunk), AFMT_OK);
-    assert_int_equal(afmt_grid_nchunks(&g), 3);
+    assert_int_equal(afmt__grid_init(&g, 1, shape, chunk), AFMT_OK);
+    assert_int_equal(afmt__grid_nchunks(&g), 3);
     uint64_t want[] = {4, 4, 2};
     for (uint64_t c = 0; c < 3; c++) {
         uint64_t o, e;
-        assert_int_equal(afmt_grid_chunk_box(&g, &c, &o, &e), want[c]);
+        assert_int_equal(afmt__grid_chunk_box(&g, &c, &o, &e), want[c]);
         assert_int_equal(o, c * 4);
         assert_int_equal(e, want[c]);
     }
     uint64_t s2[] = {7, 9, 5}, c2[] = {3, 9, 2};
-    assert_int_equal(afmt_grid_init(&g, 3, s2, c2), AFMT_OK);
+    assert_int_equal(afmt__grid_init(&g, 3, s2, c2), AFMT_OK);
     assert_int_equal(g.nchunk[0], 3);
     assert_int_equal(g.nchunk[1], 1);
     assert_int_equal(g.nchunk[2], 3);
-    assert_int_equal(afmt_grid_nchunks(&g), 9);
+    assert_int_equal(afmt__grid_nchunks(&g), 9);
     uint64_t cc[] = {2, 0, 2}, o[3], e[3];
-    assert_int_equal(afmt_grid_chunk_box(&g, cc, o, e), 1 * 9 * 1);
+    assert_int_equal(afmt__grid_chunk_box(&g, cc, o, e), 1 * 9 * 1);
     assert_int_equal(e[0], 1);
     assert_int_equal(e[2], 1);
     assert_int_equal(o[0], 6);
     assert_int_equal(o[2], 4);
     /* Chunk equal to the shape: one chunk. */
     uint64_t s3[] = {5, 5};
-    assert_int_equal(afmt_grid_init(&g, 2, s3, s3), AFMT_OK);
-    assert_int_equal(afmt_grid_nchunks(&g), 1);
+    assert_int_equal(afmt__grid_init(&g, 2, s3, s3), AFMT_OK);
+    assert_int_equal(afmt__grid_nchunks(&g), 1);
 }
 
 static void test_roundtrip(void **state) {
     (void)state;
     afmt_grid g;
     uint64_t shape[] = {13, 1, 8, 30}, chunk[] = {4, 1, 8, 7};
-    assert_int_equal(afmt_grid_init(&g, 4, shape, chunk), AFMT_OK);
-    uint64_t n = afmt_grid_nchunks(&g);
+    assert_int_equal(afmt__grid_init(&g, 4, shape, chunk), AFMT_OK);
+    uint64_t n = afmt__grid_nchunks(&g);
     assert_int_equal(n, 4 * 1 * 1 * 5);
     for (uint64_t i = 0; i < n; i++) {
         uint64_t cc[4];
-        afmt_grid_chunk_coord(&g, i, cc);
+        afmt__grid_chunk_coord(&g, i, cc);
         for (int d = 0; d < 4; d++) assert_true(cc[d] < g.nchunk[d]);
-        assert_int_equal(afmt_grid_chunk_index(&g, cc), i);
+        assert_int_equal(afmt__grid_chunk_index(&g, cc), i);
     }
     /* C order: the last coordinate varies fastest. */
     uint64_t cc[4] = {1, 0, 0, 2};
-    assert_int_equal(afmt_grid_chunk_index(&g, cc), 1 * 5 + 2);
+    assert_int_equal(afmt__grid_chunk_index(&g, cc), 1 * 5 + 2);
 }
 
 static void test_invalid(void **state) {
     (void)state;
     afmt_grid g;
     uint64_t s[] = {10, 10}, c0[] = {0, 1}, cbig[] = {11, 1}, s0[] = {0, 10}, c1[] = {1, 1};
-    assert_int_equal(afmt_grid_init(&g, 2, s, c0), AFMT_EINVAL);
-    assert_int_equal(afmt_grid_init(&g, 2, s, cbig), AFMT_EINVAL);
-    assert_int_equal(afmt_grid_init(&g, 2, s0, c1), AFMT_EINVAL);
-    assert_int_equal(afmt_grid_init(&g, -1, s, c1), AFMT_EINVAL);
-    assert_int_equal(afmt_grid_init(&g, AFMT_MAX_NDIM + 1, s, c1), AFMT_EINVAL);
+    assert_int_equal(afmt__grid_init(&g, 2, s, c0), AFMT_EINVAL);
+    assert_int_equal(afmt__grid_init(&g, 2, s, cbig), AFMT_EINVAL);
+    assert_int_equal(afmt__grid_init(&g, 2, s0, c1), AFMT_EINVAL);
+    assert_int_equal(afmt__grid_init(&g, -1, s, c1), AFMT_EINVAL);
+    assert_int_equal(afmt__grid_init(&g, AFMT_MAX_NDIM + 1, s, c1), AFMT_EINVAL);
     /* Element count overflow: 2^32 * 2^32 = 2^64 elements. */
     uint64_t big[] = {1ull << 32, 1ull << 32}, bigc[] = {1ull << 32, 1ull << 32};
-    assert_int_equal(afmt_grid_init(&g, 2, big, bigc), AFMT_EINVAL);
+    assert_int_equal(afmt__grid_init(&g, 2, big, bigc), AFMT_EINVAL);
     uint64_t ok[] = {1ull << 32, (1ull << 32) - 1};
-    assert_int_equal(afmt_grid_init(&g, 2, ok, ok), AFMT_OK);
+    assert_int_equal(afmt__grid_init(&g, 2, ok, ok), AFMT_OK);
     /* Chunk count overflow too (elements overflow first or together). */
     uint64_t b3[] = {UINT64_MAX, 2}, c3[] = {1, 1};
-    assert_int_equal(afmt_grid_init(&g, 2, b3, c3), AFMT_EINVAL);
+    assert_int_equal(afmt__grid_init(&g, 2, b3, c3), AFMT_EINVAL);
     /* Huge single dim with chunk 1: UINT64_MAX elements and chunks fit. */
     uint64_t b4[] = {UINT64_MAX};
-    assert_int_equal(afmt_grid_init(&g, 1, b4, c3), AFMT_OK);
-    assert_int_equal(afmt_grid_nchunks(&g), UINT64_MAX);
+    assert_int_equal(afmt__grid_init(&g, 1, b4, c3), AFMT_OK);
+    assert_int_equal(afmt__grid_nchunks(&g), UINT64_MAX);
     /* A non-dividing chunk near the limit must not overflow the ceil division. */
     uint64_t c5[] = {UINT64_MAX - 1};
-    assert_int_equal(afmt_grid_init(&g, 1, b4, c5), AFMT_OK);
-    assert_int_equal(afmt_grid_nchunks(&g), 2);
+    assert_int_equal(afmt__grid_init(&g, 1, b4, c5), AFMT_OK);
+    assert_int_equal(afmt__grid_nchunks(&g), 2);
 }
 
 static void test_scalar(void **state) {
     (void)state;
     afmt_grid g;
-    assert_int_equal(afmt_grid_init(&g, 0, NULL, NULL), AFMT_OK);
-    assert_int_equal(afmt_grid_nchunks(&g), 1);
-    assert_int_equal(afmt_grid_chunk_index(&g, NULL), 0);
-    assert_int_equal(afmt_grid_chunk_box(&g, NULL, NULL, NULL), 1);
+    assert_int_equal(afmt__grid_init(&g, 0, NULL, NULL), AFMT_OK);
+    assert_int_equal(afmt__grid_nchunks(&g), 1);
+    assert_int_equal(afmt__grid_chunk_index(&g, NULL), 0);
+    assert_int_equal(afmt__grid_chunk_box(&g, NULL, NULL, NULL), 1);
     afmt_grid_iter it;
-    afmt_grid_iter_init(&it, &g, NULL, NULL);
-    assert_true(afmt_grid_iter_next(&it));
+    afmt__grid_iter_init(&it, &g, NULL, NULL);
+    assert_true(afmt__grid_iter_next(&it));
     assert_int_equal(it.index, 0);
     assert_int_equal(it.nelems, 1);
     assert_true(it.full);
-    assert_false(afmt_grid_iter_next(&it));
+    assert_false(afmt__grid_iter_next(&it));
     double a = 3.5, b = 0;
-    afmt_box_copy(0, sizeof a, NULL, &b, NULL, NULL, &a, NULL, NULL);
+    afmt__box_copy(0, sizeof a, NULL, &b, NULL, NULL, &a, NULL, NULL);
     assert_true(b == 3.5);
-    assert_true(afmt_box_overlap(0, NULL, NULL, NULL, NULL));
+    assert_true(afmt__box_overlap(0, NULL, NULL, NULL, NULL));
 }
 
 /* Brute force: visit every chunk of the grid, keep those the hyperslab touches. */
 static void check_iter(const afmt_grid *g, const uint64_t *start, const uint64_t *count) {
     int nd = g->ndim;
     afmt_grid_iter it;
-    afmt_grid_iter_init(&it, g, start, count);
-    uint64_t n = afmt_grid_nchunks(g), seen = 0, prev = 0;
+    afmt__grid_iter_init(&it, g, start, count);
+    uint64_t n = afmt__grid_nchunks(g), seen = 0, prev = 0;
     uint64_t covered = 0, total = 1;
     for (int d = 0; d < nd; d++) total *= count[d];
     for (uint64_t i = 0; i < n; i++) {
         uint64_t cc[AFMT_MAX_NDIM], o[AFMT_MAX_NDIM], e[AFMT_MAX_NDIM];
-        afmt_grid_chunk_coord(g, i, cc);
-        uint64_t ne = afmt_grid_chunk_box(g, cc, o, e);
+        afmt__grid_chunk_coord(g, i, cc);
+        uint64_t ne = afmt__grid_chunk_box(g, cc, o, e);
         int touch = 1, full = 1;
         uint64_t ss[AFMT_MAX_NDIM], sc[AFMT_MAX_NDIM];
         for (int d = 0; d < nd; d++) {
@@ -139,7 +139,7 @@ static void check_iter(const afmt_grid *g, const uint64_t *start, const uint64_t
             if (sc[d] != e[d]) full = 0;
         }
         if (!touch) continue;
-        assert_true(afmt_grid_iter_next(&it));
+        assert_true(afmt__grid_iter_next(&it));
         if (seen) assert_true(it.index > prev); /* C order of coordinates = index order */
         prev = it.index;
         seen++;
@@ -157,8 +157,8 @@ static void check_iter(const afmt_grid *g, const uint64_t *start, const uint64_t
         }
         covered += sel;
     }
-    assert_false(afmt_grid_iter_next(&it));
-    assert_false(afmt_grid_iter_next(&it));
+    assert_false(afmt__grid_iter_next(&it));
+    assert_false(afmt__grid_iter_next(&it));
     assert_int_equal(covered, total);
 }
 
@@ -174,7 +174,7 @@ static void test_iter_random(void **state) {
                 count[d] = rnd_in(1, shape[d] - start[d]);
             }
             afmt_grid g;
-            assert_int_equal(afmt_grid_init(&g, nd, shape, chunk), AFMT_OK);
+            assert_int_equal(afmt__grid_init(&g, nd, shape, chunk), AFMT_OK);
             check_iter(&g, start, count);
         }
     }
@@ -184,32 +184,32 @@ static void test_iter_full_and_empty(void **state) {
     (void)state;
     afmt_grid g;
     uint64_t shape[] = {10, 6}, chunk[] = {4, 3};
-    assert_int_equal(afmt_grid_init(&g, 2, shape, chunk), AFMT_OK);
+    assert_int_equal(afmt__grid_init(&g, 2, shape, chunk), AFMT_OK);
     /* The whole array: every chunk full, edge chunks included. */
     uint64_t s0[] = {0, 0};
     afmt_grid_iter it;
-    afmt_grid_iter_init(&it, &g, s0, shape);
+    afmt__grid_iter_init(&it, &g, s0, shape);
     int n = 0;
-    while (afmt_grid_iter_next(&it)) {
+    while (afmt__grid_iter_next(&it)) {
         assert_true(it.full);
         n++;
     }
     assert_int_equal(n, 6);
     /* Aligned to chunk 1 exactly, and a partial one. */
     uint64_t s1[] = {4, 3}, c1[] = {4, 3};
-    afmt_grid_iter_init(&it, &g, s1, c1);
-    assert_true(afmt_grid_iter_next(&it));
+    afmt__grid_iter_init(&it, &g, s1, c1);
+    assert_true(afmt__grid_iter_next(&it));
     assert_true(it.full);
     assert_int_equal(it.index, 1 * 2 + 1);
-    assert_false(afmt_grid_iter_next(&it));
+    assert_false(afmt__grid_iter_next(&it));
     uint64_t c2[] = {4, 2};
-    afmt_grid_iter_init(&it, &g, s1, c2);
-    assert_true(afmt_grid_iter_next(&it));
+    afmt__grid_iter_init(&it, &g, s1, c2);
+    assert_true(afmt__grid_iter_next(&it));
     assert_false(it.full);
     /* An empty count touches nothing. */
     uint64_t c3[] = {0, 2};
-    afmt_grid_iter_init(&it, &g, s1, c3);
-    assert_false(afmt_grid_iter_next(&it));
+    afmt__grid_iter_init(&it, &g, s1, c3);
+    assert_false(afmt__grid_iter_next(&it));
 }
 
 static void naive_copy(int nd, size_t es, const uint64_t *count, uint8_t *dst,
@@ -278,7 +278,7 @@ static void test_box_copy_random(void **state) {
         for (int trial = 0; trial < 400; trial++) {
             rand_box b;
             rand_box_make(nd, &b);
-            afmt_box_copy(nd, b.es, b.count, b.d1, b.ds, b.dst, b.src, b.ss, b.sst);
+            afmt__box_copy(nd, b.es, b.count, b.d1, b.ds, b.dst, b.src, b.ss, b.sst);
             naive_copy(nd, b.es, b.count, b.d2, b.ds, b.dst, b.src, b.ss, b.sst);
             assert_memory_equal(b.d1, b.d2, b.dn * b.es);
             rand_box_free(&b);
@@ -286,7 +286,7 @@ static void test_box_copy_random(void **state) {
     }
 }
 
-/* afmt_box_runs: copying each visited run with memcpy equals the element-wise copy, the
+/* afmt__box_runs: copying each visited run with memcpy equals the element-wise copy, the
  * runs come in C order (increasing offsets in both arrays) and cover the box once. */
 typedef struct {
     uint8_t *dst;
@@ -316,7 +316,7 @@ static void test_box_runs_random(void **state) {
             rand_box b;
             rand_box_make(nd, &b);
             runs_ctx c = {b.d1, b.src, b.es, 0, 0, 0, 0};
-            afmt_box_runs(nd, b.count, b.ss, b.sst, b.ds, b.dst, copy_run, &c);
+            afmt__box_runs(nd, b.count, b.ss, b.sst, b.ds, b.dst, copy_run, &c);
             naive_copy(nd, b.es, b.count, b.d2, b.ds, b.dst, b.src, b.ss, b.sst);
             assert_memory_equal(b.d1, b.d2, b.dn * b.es);
             assert_int_equal(c.total, b.boxn);
@@ -328,17 +328,17 @@ static void test_box_runs_random(void **state) {
     for (int i = 0; i < 24; i++) a[i] = (uint8_t)i;
     uint64_t shape[] = {2, 3, 4}, zero[] = {0, 0, 0};
     runs_ctx c = {b, a, 1, 0, 0, 0, 0};
-    afmt_box_runs(3, shape, shape, zero, shape, zero, copy_run, &c);
+    afmt__box_runs(3, shape, shape, zero, shape, zero, copy_run, &c);
     assert_int_equal(c.n, 1);
     assert_memory_equal(a, b, 24);
     runs_ctx c0 = {b, a, 1, 0, 0, 0, 0};
-    afmt_box_runs(0, NULL, NULL, NULL, NULL, NULL, copy_run, &c0);
+    afmt__box_runs(0, NULL, NULL, NULL, NULL, NULL, copy_run, &c0);
     assert_int_equal(c0.n, 1);
     assert_int_equal(c0.total, 1);
     /* An empty box visits nothing. */
     uint64_t empty[] = {2, 0, 4};
     runs_ctx ce = {b, a, 1, 0, 0, 0, 0};
-    afmt_box_runs(3, empty, shape, zero, shape, zero, copy_run, &ce);
+    afmt__box_runs(3, empty, shape, zero, shape, zero, copy_run, &ce);
     assert_int_equal(ce.n, 0);
 }
 
@@ -346,20 +346,20 @@ static void test_box_copy_zero_count(void **state) {
     (void)state;
     uint8_t src[4] = {1, 2, 3, 4}, dst[4] = {0};
     uint64_t shape[] = {4}, st[] = {0}, c[] = {0};
-    afmt_box_copy(1, 1, c, dst, shape, st, src, shape, st);
+    afmt__box_copy(1, 1, c, dst, shape, st, src, shape, st);
     for (int i = 0; i < 4; i++) assert_int_equal(dst[i], 0);
 }
 
 static void test_overlap(void **state) {
     (void)state;
     uint64_t a0[] = {0, 0}, ac[] = {4, 4}, b0[] = {3, 3}, bc[] = {2, 2}, c0[] = {4, 0};
-    assert_true(afmt_box_overlap(2, a0, ac, b0, bc));
-    assert_true(afmt_box_overlap(2, b0, bc, a0, ac));
-    assert_false(afmt_box_overlap(2, a0, ac, c0, bc)); /* touching is not overlapping */
+    assert_true(afmt__box_overlap(2, a0, ac, b0, bc));
+    assert_true(afmt__box_overlap(2, b0, bc, a0, ac));
+    assert_false(afmt__box_overlap(2, a0, ac, c0, bc)); /* touching is not overlapping */
     uint64_t z[] = {0, 2};
-    assert_false(afmt_box_overlap(2, a0, z, a0, ac)); /* empty box */
+    assert_false(afmt__box_overlap(2, a0, z, a0, ac)); /* empty box */
     uint64_t h0[] = {UINT64_MAX - 1, 0}, hc[] = {1, 1};
-    assert_false(afmt_box_overlap(2, a0, ac, h0, hc));
+    assert_false(afmt__box_overlap(2, a0, ac, h0, hc));
     /* Random against a per-dimension brute force. */
     for (int t = 0; t < 2000; t++) {
         uint64_t p0[3], pc[3], q0[3], qc[3];
@@ -374,7 +374,7 @@ static void test_overlap(void **state) {
                 if (x >= q0[d] && x < q0[d] + qc[d]) any = 1;
             want &= any;
         }
-        assert_int_equal(afmt_box_overlap(3, p0, pc, q0, qc), want);
+        assert_int_equal(afmt__box_overlap(3, p0, pc, q0, qc), want);
     }
 }
 

@@ -17,9 +17,9 @@ static void test_layout(void **state) {
     const uint8_t src[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
     const uint8_t want[12] = {0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11};
     uint8_t dst[12], back[12];
-    afmt_shuffle(dst, src, 3, 4);
+    afmt__shuffle(dst, src, 3, 4);
     assert_memory_equal(dst, want, 12);
-    afmt_unshuffle(back, dst, 3, 4);
+    afmt__unshuffle(back, dst, 3, 4);
     assert_memory_equal(back, src, 12);
 
     /* 9 uint16: one full group of 8 plus a tail element. */
@@ -27,7 +27,7 @@ static void test_layout(void **state) {
     for (int i = 0; i < 9; i++) v[i] = (uint16_t)(0x0100 * (i + 0x10) + i);
     uint8_t in[18], out[18];
     memcpy(in, v, sizeof in);
-    afmt_shuffle(out, in, 9, 2);
+    afmt__shuffle(out, in, 9, 2);
     uint8_t exp[18];
     ref_shuffle(exp, in, 9, 2);
     assert_memory_equal(out, exp, 18);
@@ -52,12 +52,12 @@ static void test_round_trips(void **state) {
                 x = x * 6364136223846793005ull + 1442695040888963407ull;
                 src[i] = (uint8_t)(x >> 56);
             }
-            afmt_shuffle(sh, src, n, es);
+            afmt__shuffle(sh, src, n, es);
             ref_shuffle(ref, src, n, es);
             if (bytes && memcmp(sh, ref, bytes) != 0)
                 fail_msg("shuffle esize %zu n %zu differs from the definition", es, n);
             memset(back, 0xEE, bytes);
-            afmt_unshuffle(back, sh, n, es);
+            afmt__unshuffle(back, sh, n, es);
             if (bytes && memcmp(back, src, bytes) != 0)
                 fail_msg("unshuffle esize %zu n %zu is not the inverse", es, n);
             free(src);
@@ -85,7 +85,7 @@ static void test_parts(void **state) {
                 x = x * 6364136223846793005ull + 1442695040888963407ull;
                 src[i] = (uint8_t)(x >> 56);
             }
-            afmt_shuffle(whole, src, n, es);
+            afmt__shuffle(whole, src, n, es);
             memset(part, 0xEE, bytes);
             memset(back, 0xEE, bytes);
             /* Pseudo-random part lengths 1..97, so that every kernel's group size and tail
@@ -94,12 +94,12 @@ static void test_parts(void **state) {
                 x = x * 6364136223846793005ull + 1442695040888963407ull;
                 size_t m = 1 + (size_t)(x >> 58) + (size_t)((x >> 40) & 31);
                 if (m > n - e0) m = n - e0;
-                afmt_shuffle_part(part, src + e0 * es, m, n, e0, es);
-                afmt_unshuffle_part(back + e0 * es, whole, m, n, e0, es);
+                afmt__shuffle_part(part, src + e0 * es, m, n, e0, es);
+                afmt__unshuffle_part(back + e0 * es, whole, m, n, e0, es);
                 e0 += m;
             }
             if (memcmp(part, whole, bytes) != 0)
-                fail_msg("shuffle_part esize %zu n %zu differs from afmt_shuffle", es, n);
+                fail_msg("shuffle_part esize %zu n %zu differs from afmt__shuffle", es, n);
             if (memcmp(back, src, bytes) != 0)
                 fail_msg("unshuffle_part esize %zu n %zu differs from the source", es, n);
             free(src);
@@ -113,8 +113,8 @@ static void test_parts(void **state) {
 static void test_empty_null(void **state) {
     (void)state;
     /* Zero elements touch nothing, so NULL buffers are fine. */
-    afmt_shuffle(NULL, NULL, 0, 8);
-    afmt_unshuffle(NULL, NULL, 0, 4);
+    afmt__shuffle(NULL, NULL, 0, 8);
+    afmt__unshuffle(NULL, NULL, 0, 4);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -18,7 +18,7 @@ static afmt_storage_kind kind_of(void **state) {
 
 /* The handle's message, or the thread's one for calls without a handle. */
 static const char *st_msg(const afmt_storage *st) {
-    return st ? st->errmsg : afmt_thread_errbuf();
+    return st ? st->errmsg : afmt__thread_errbuf();
 }
 
 /* Asserts a storage call succeeded, showing the backend's message if not. */
@@ -31,7 +31,7 @@ static const char *st_msg(const afmt_storage *st) {
 static afmt_storage *open_ok(afmt_storage_kind k, const char *path, unsigned flags) {
     char msg[AFMT_ERRMSG_MAX] = "";
     afmt_storage *st = NULL;
-    int rc = afmt_storage_open(k, MPI_COMM_SELF, path, flags, MPI_INFO_NULL, &st, msg);
+    int rc = afmt__storage_open(k, MPI_COMM_SELF, path, flags, MPI_INFO_NULL, &st, msg);
     if (rc != AFMT_OK) fail_msg("open(%s, 0x%x) -> %d: %s", path, flags, rc, msg);
     assert_non_null(st);
     return st;
@@ -44,7 +44,7 @@ static void fill(uint8_t *p, size_t n, uint64_t seed) {
 /* A fresh name: a file path in scratch (or just a registry name for memory). */
 static const char *fresh(afmt_storage_kind k, const char *tag) {
     const char *p = tu_path(NULL, tag);
-    if (k == AFMT_STORAGE_MEMORY) afmt_storage_remove(k, p, NULL);
+    if (k == AFMT_STORAGE_MEMORY) afmt__storage_remove(k, p, NULL);
     return p;
 }
 
@@ -54,13 +54,13 @@ static void test_open_modes(void **state) {
     char msg[AFMT_ERRMSG_MAX] = "";
     afmt_storage *st = (afmt_storage *)&msg; /* must be reset to NULL on failure */
 
-    assert_int_equal(afmt_storage_exists(k, path), 0);
+    assert_int_equal(afmt__storage_exists(k, path), 0);
     assert_int_equal(
-        afmt_storage_open(k, MPI_COMM_SELF, path, AFMT_ST_READ, MPI_INFO_NULL, &st, msg),
+        afmt__storage_open(k, MPI_COMM_SELF, path, AFMT_ST_READ, MPI_INFO_NULL, &st, msg),
         AFMT_ENOTFOUND);
     assert_null(st);
     assert_non_null(strstr(msg, path));
-    assert_int_equal(afmt_storage_exists(k, path), 0);
+    assert_int_equal(afmt__storage_exists(k, path), 0);
 
     st = open_ok(k, path, AFMT_ST_WRITE | AFMT_ST_CREATE | AFMT_ST_EXCL);
     uint64_t sz = 99;
@@ -68,13 +68,13 @@ static void test_open_modes(void **state) {
     assert_int_equal(sz, 0);
     ST_OK(st, st->ops->write_at(st, 0, "abc", 3));
     ST_OK(st, st->ops->close(st));
-    assert_int_equal(afmt_storage_exists(k, path), 1);
+    assert_int_equal(afmt__storage_exists(k, path), 1);
 
     st = NULL;
     msg[0] = '\0';
-    assert_int_equal(afmt_storage_open(k, MPI_COMM_SELF, path,
-                                       AFMT_ST_WRITE | AFMT_ST_CREATE | AFMT_ST_EXCL, MPI_INFO_NULL,
-                                       &st, msg),
+    assert_int_equal(afmt__storage_open(k, MPI_COMM_SELF, path,
+                                        AFMT_ST_WRITE | AFMT_ST_CREATE | AFMT_ST_EXCL,
+                                        MPI_INFO_NULL, &st, msg),
                      AFMT_EEXIST);
     assert_null(st);
     assert_true(strlen(msg) > 0);
@@ -87,15 +87,15 @@ static void test_open_modes(void **state) {
     ST_OK(st, st->ops->close(st));
 
     /* Bad arguments. */
-    assert_int_equal(afmt_storage_open(k, MPI_COMM_SELF, path, 0, MPI_INFO_NULL, &st, msg),
+    assert_int_equal(afmt__storage_open(k, MPI_COMM_SELF, path, 0, MPI_INFO_NULL, &st, msg),
                      AFMT_EINVAL);
-    assert_int_equal(afmt_storage_open(k, MPI_COMM_SELF, path, AFMT_ST_READ | AFMT_ST_EXCL,
-                                       MPI_INFO_NULL, &st, msg),
+    assert_int_equal(afmt__storage_open(k, MPI_COMM_SELF, path, AFMT_ST_READ | AFMT_ST_EXCL,
+                                        MPI_INFO_NULL, &st, msg),
                      AFMT_EINVAL);
     assert_int_equal(
-        afmt_storage_open(k, MPI_COMM_SELF, NULL, AFMT_ST_READ, MPI_INFO_NULL, &st, msg),
+        afmt__storage_open(k, MPI_COMM_SELF, NULL, AFMT_ST_READ, MPI_INFO_NULL, &st, msg),
         AFMT_EINVAL);
-    ST_OK(NULL, afmt_storage_remove(k, path, msg));
+    ST_OK(NULL, afmt__storage_remove(k, path, msg));
 }
 
 static void test_roundtrip(void **state) {
@@ -151,7 +151,7 @@ static void test_roundtrip(void **state) {
     assert_int_not_equal(st->ops->write_at(st, 0, "q", 1), AFMT_OK);
     assert_true(strlen(st->errmsg) > 0);
     ST_OK(st, st->ops->close(st));
-    ST_OK(NULL, afmt_storage_remove(k, path, NULL));
+    ST_OK(NULL, afmt__storage_remove(k, path, NULL));
 }
 
 static void test_truncate_sync(void **state) {
@@ -180,7 +180,7 @@ static void test_truncate_sync(void **state) {
     assert_int_equal(sz, 0);
     ST_OK(st, st->ops->sync(st));
     ST_OK(st, st->ops->close(st));
-    ST_OK(NULL, afmt_storage_remove(k, path, NULL));
+    ST_OK(NULL, afmt__storage_remove(k, path, NULL));
 }
 
 static void write_file(afmt_storage_kind k, const char *path, const char *text) {
@@ -198,12 +198,12 @@ static void test_rename_remove_exists(void **state) {
     char msg[AFMT_ERRMSG_MAX] = "";
     write_file(k, a, "new content");
     write_file(k, b, "old");
-    assert_int_equal(afmt_storage_exists(k, a), 1);
-    assert_int_equal(afmt_storage_exists(k, b), 1);
+    assert_int_equal(afmt__storage_exists(k, a), 1);
+    assert_int_equal(afmt__storage_exists(k, b), 1);
 
-    ST_OK(NULL, afmt_storage_rename(k, a, b, msg));
-    assert_int_equal(afmt_storage_exists(k, a), 0);
-    assert_int_equal(afmt_storage_exists(k, b), 1);
+    ST_OK(NULL, afmt__storage_rename(k, a, b, msg));
+    assert_int_equal(afmt__storage_exists(k, a), 0);
+    assert_int_equal(afmt__storage_exists(k, b), 1);
     afmt_storage *st = open_ok(k, b, AFMT_ST_READ);
     uint64_t sz = 0;
     ST_OK(st, st->ops->size(st, &sz));
@@ -213,17 +213,17 @@ static void test_rename_remove_exists(void **state) {
     assert_memory_equal(got, "new content", sz);
 
     /* Removing a name while a handle is open: the handle keeps working. */
-    ST_OK(NULL, afmt_storage_remove(k, b, msg));
-    assert_int_equal(afmt_storage_exists(k, b), 0);
+    ST_OK(NULL, afmt__storage_remove(k, b, msg));
+    assert_int_equal(afmt__storage_exists(k, b), 0);
     memset(got, 0, sizeof got);
     ST_OK(st, st->ops->read_at(st, 0, got, 3));
     assert_memory_equal(got, "new", 3);
     ST_OK(st, st->ops->close(st));
 
     /* Missing: remove is fine, rename fails with a message. */
-    ST_OK(NULL, afmt_storage_remove(k, b, msg));
+    ST_OK(NULL, afmt__storage_remove(k, b, msg));
     msg[0] = '\0';
-    assert_int_not_equal(afmt_storage_rename(k, a, b, msg), AFMT_OK);
+    assert_int_not_equal(afmt__storage_rename(k, a, b, msg), AFMT_OK);
     assert_non_null(strstr(msg, a));
 }
 
@@ -236,7 +236,7 @@ static void test_pieces(void **state) {
     assert_non_null(d);
     assert_non_null(got);
     fill(d, n, 11);
-    afmt_storage_set_max_piece(1 << 20);
+    afmt__storage_set_max_piece(1 << 20);
     afmt_storage *st = open_ok(k, path, AFMT_ST_WRITE | AFMT_ST_CREATE);
     ST_OK(st, st->ops->write_at(st, 3, d, n));
     memset(got, 0, n);
@@ -253,10 +253,10 @@ static void test_pieces(void **state) {
     /* A short read in a later piece is still caught. */
     assert_int_equal(st->ops->read_at(st, n + 3, got, n + 1), AFMT_EIO);
     ST_OK(st, st->ops->close(st));
-    afmt_storage_set_max_piece(0);
+    afmt__storage_set_max_piece(0);
     free(d);
     free(got);
-    ST_OK(NULL, afmt_storage_remove(k, path, NULL));
+    ST_OK(NULL, afmt__storage_remove(k, path, NULL));
 }
 
 static void test_two_handles(void **state) {
@@ -271,7 +271,7 @@ static void test_two_handles(void **state) {
     assert_memory_equal(got, "shared", 6);
     ST_OK(r, r->ops->close(r));
     ST_OK(w, w->ops->close(w));
-    ST_OK(NULL, afmt_storage_remove(k, path, NULL));
+    ST_OK(NULL, afmt__storage_remove(k, path, NULL));
 }
 
 static void test_mem_get_put(void **state) {
@@ -279,33 +279,33 @@ static void test_mem_get_put(void **state) {
     const char *name = "mem:get-put";
     uint8_t *data = (uint8_t *)&state;
     uint64_t len = 5;
-    afmt_storage_remove(AFMT_STORAGE_MEMORY, name, NULL);
-    assert_int_equal(afmt_storage_mem_get(name, &data, &len), AFMT_ENOTFOUND);
+    afmt__storage_remove(AFMT_STORAGE_MEMORY, name, NULL);
+    assert_int_equal(afmt__storage_mem_get(name, &data, &len), AFMT_ENOTFOUND);
     assert_null(data);
     assert_int_equal(len, 0);
 
-    ST_OK(NULL, afmt_storage_mem_put(name, (const uint8_t *)"hello", 5));
+    ST_OK(NULL, afmt__storage_mem_put(name, (const uint8_t *)"hello", 5));
     afmt_storage *st = open_ok(AFMT_STORAGE_MEMORY, name, AFMT_ST_WRITE);
     char got[8] = "";
     ST_OK(st, st->ops->read_at(st, 0, got, 5));
     assert_memory_equal(got, "hello", 5);
     ST_OK(st, st->ops->write_at(st, 8, "!", 1)); /* grows with a zero gap */
-    ST_OK(NULL, afmt_storage_mem_get(name, &data, &len));
+    ST_OK(NULL, afmt__storage_mem_get(name, &data, &len));
     assert_int_equal(len, 9);
     assert_memory_equal(data, "hello\0\0\0!", 9);
     free(data);
     /* put replaces the content under an open handle, as overwriting a file would. */
-    ST_OK(NULL, afmt_storage_mem_put(name, (const uint8_t *)"ab", 2));
+    ST_OK(NULL, afmt__storage_mem_put(name, (const uint8_t *)"ab", 2));
     uint64_t sz = 0;
     ST_OK(st, st->ops->size(st, &sz));
     assert_int_equal(sz, 2);
     ST_OK(st, st->ops->close(st));
-    ST_OK(NULL, afmt_storage_mem_put(name, NULL, 0));
-    ST_OK(NULL, afmt_storage_mem_get(name, &data, &len));
+    ST_OK(NULL, afmt__storage_mem_put(name, NULL, 0));
+    ST_OK(NULL, afmt__storage_mem_get(name, &data, &len));
     assert_int_equal(len, 0);
     free(data);
-    ST_OK(NULL, afmt_storage_remove(AFMT_STORAGE_MEMORY, name, NULL));
-    assert_int_equal(afmt_storage_exists(AFMT_STORAGE_MEMORY, name), 0);
+    ST_OK(NULL, afmt__storage_remove(AFMT_STORAGE_MEMORY, name, NULL));
+    assert_int_equal(afmt__storage_exists(AFMT_STORAGE_MEMORY, name), 0);
 }
 
 /* The MPI-IO message format: operation, path, offset, length, MPI text. */

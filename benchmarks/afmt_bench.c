@@ -45,7 +45,7 @@
 #include "bench_common.h"
 
 #ifdef AFMT_BENCH_HAVE_STATS
-#include "file.h" /* afmt__commit_stats: the commit breakdown measured inside the library */
+#include "api/file.h" /* afmt__commit_stats: the commit breakdown measured inside the library */
 #endif
 
 #ifndef AFMT_BENCH_SRCDIR

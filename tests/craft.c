@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "error.h"
-#include "util.h"
+#include "common/error.h"
+#include "common/util.h"
 
 enum { H_HEADER_SIZE = 12, H_N_ARRAYS = 72, H_ARRAYS_SIZE = 104, H_BLOCKS_SIZE = 112 };
 enum { H_CHUNKS_SIZE = 120, H_ARRAY_REC = 144, H_ARRAY_DIM = 148, H_BLOCK_REC = 152 };

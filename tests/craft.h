@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "footer.h"
-#include "superblock.h"
+#include "format/footer.h"
+#include "format/superblock.h"
 
 typedef struct {
     uint8_t *p;

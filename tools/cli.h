@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "afmt.h"
-#include "index.h"
+#include "index/index.h"
 
 /* Exit codes of every command. */
 #define CLI_OK    0 /* success; for verify: whole; for diff: equal */

@@ -4,10 +4,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/file.h"
 #include "cli.h"
-#include "codec.h"
-#include "file.h"
-#include "util.h"
+#include "codec/codec.h"
+#include "common/util.h"
 
 typedef unsigned long long ull;
 

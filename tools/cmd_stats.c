@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/file.h"
 #include "cli.h"
-#include "file.h"
 
 typedef unsigned long long ull;
 

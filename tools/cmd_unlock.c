@@ -1,5 +1,5 @@
 /* cmd_unlock.c - afmt unlock: shows who holds a file's writer lock ("<FILE>.lock", see
- * src/lock.h) and removes it when its holder is gone. FILE is resolved as the library
+ * src/storage/lock.h) and removes it when its holder is gone. FILE is resolved as the library
  * resolves it (a symbolic link names its target's lock). Only rank 0 looks at the lock;
  * the other ranks have nothing to do (the exit code is rank 0's, cli_agree takes the max).
  * A lock that is not a regular file (a FIFO, a link) is reported, never read nor removed. */
@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "error.h"
-#include "lock.h"
-#include "storage.h"
+#include "common/error.h"
+#include "storage/lock.h"
+#include "storage/storage.h"
 
 /* A refusal: one line on stderr (rank 0) and exit status 1, apart from errors (2). */
 static int refuse(const char *path, const char *what) {

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chain.h"
+#include "api/file.h"
 #include "cli.h"
-#include "codec.h"
-#include "file.h"
-#include "util.h"
+#include "codec/codec.h"
+#include "common/util.h"
+#include "format/chain.h"
 
 typedef unsigned long long ull;
 

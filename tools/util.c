@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "cli.h"
-#include "superblock.h"
-#include "util.h"
+#include "common/util.h"
+#include "format/superblock.h"
 
 /* ---- arguments -------------------------------------------------------------------- */
 

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "afmt.h"
-#include "file.h" /* afmt__opts_set_backend (a test hook) */
+#include "api/file.h" /* afmt__opts_set_backend (a test hook) */
 
 #define NTHREADS 4
 #define ROUNDS   10

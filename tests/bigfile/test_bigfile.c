@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "afmt.h"
-#include "file.h" /* the index: which chunk lies at a file offset */
+#include "api/file.h" /* the index: which chunk lies at a file offset */
 
 #define CHUNK  ((uint64_t)1 << 20)   /* elements: 8 MiB */
 #define NELEM  ((uint64_t)295284321) /* 2.2 GiB per array, 1.1 GiB per rank */

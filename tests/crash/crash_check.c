@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #include "afmt.h"
+#include "common/error.h"
 #include "crash_content.h"
-#include "error.h"
-#include "superblock.h"
+#include "format/superblock.h"
 
 static int g_rank, g_bad;
 

@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 #include "afmt.h"
+#include "api/file.h" /* f->super.eof: the committed end, for the file size check */
 #include "crash_content.h"
-#include "file.h" /* f->super.eof: the committed end, for the file size check */
 
 static int g_rank;
 

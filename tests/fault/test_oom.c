@@ -25,10 +25,10 @@
 #include <string.h>
 
 #include "afmt.h"
-#include "file.h" /* afmt__opts_set_backend */
-#include "footer.h"
-#include "storage.h"
-#include "superblock.h"
+#include "api/file.h" /* afmt__opts_set_backend */
+#include "format/footer.h"
+#include "format/superblock.h"
+#include "storage/storage.h"
 
 #include "oom_wrap.h"
 

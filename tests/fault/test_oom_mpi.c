@@ -54,8 +54,8 @@
 #include <unistd.h>
 
 #include "afmt.h"
-#include "file.h" /* afmt__opts_set_backend */
-#include "storage.h"
+#include "api/file.h" /* afmt__opts_set_backend */
+#include "storage/storage.h"
 
 #include "oom_wrap.h"
 

@@ -32,10 +32,10 @@
 #endif
 
 #include "afmt.h"
-#include "file.h"
+#include "api/file.h"
+#include "common/util.h"
 #include "fuzz_mutator.h"
-#include "storage.h"
-#include "util.h"
+#include "storage/storage.h"
 
 /* Limits that keep one input fast and small (a fuzzed shape can name petabytes). */
 #define FUZZ_MAX_ARRAY_BYTES ((uint64_t)16 << 20) /* arrays larger are not read */

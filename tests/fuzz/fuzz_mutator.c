@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
-#include "util.h"
+#include "codec/codec.h"
+#include "common/util.h"
 
 #ifdef FUZZ_LIBFUZZER
 /* libFuzzer's own byte-level mutator (callable from a custom mutator). */

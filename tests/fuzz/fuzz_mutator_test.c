@@ -18,9 +18,9 @@
 #include <string.h>
 
 #include "afmt.h"
-#include "file.h"
+#include "api/file.h"
 #include "fuzz_mutator.h"
-#include "storage.h"
+#include "storage/storage.h"
 
 #define MAX_SIZE (1 << 16)
 

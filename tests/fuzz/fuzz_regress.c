@@ -24,9 +24,9 @@
 #include <sys/stat.h>
 
 #include "afmt.h"
-#include "file.h"
+#include "api/file.h"
 #include "fuzz_mutator.h"
-#include "storage.h"
+#include "storage/storage.h"
 
 int afmt_fuzz_open_init(int *argc, char ***argv);
 int afmt_fuzz_open_one(const uint8_t *data, size_t size);

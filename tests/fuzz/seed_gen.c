@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "afmt.h"
-#include "file.h"
-#include "storage.h"
+#include "api/file.h"
+#include "storage/storage.h"
 
 static const char *outdir;
 static int n_written;

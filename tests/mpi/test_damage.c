@@ -33,7 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "file.h"
+#include "api/file.h"
 #include "testutil.h"
 
 /* ---- the file's content -------------------------------------------------------- */

@@ -39,9 +39,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "file.h" /* f->alloc: the budget test */
-#include "storage.h"
-#include "superblock.h" /* the slot offsets */
+#include "api/file.h"          /* f->alloc: the budget test */
+#include "format/superblock.h" /* the slot offsets */
+#include "storage/storage.h"
 
 /* Two uint64 arrays of PER elements per rank in chunks of CH (1 KiB, one block each with
  * 1 KiB blocks and no codec, so the byte counts are exact):

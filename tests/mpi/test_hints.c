@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "file.h"    /* afmt__set_mpi_piece, f->collective_write, f->super */
-#include "storage.h" /* afmt__storage_set_max_piece */
+#include "api/file.h"        /* afmt__set_mpi_piece, f->collective_write, f->super */
+#include "storage/storage.h" /* afmt__storage_set_max_piece */
 
 #define KIB ((uint64_t)1024)
 

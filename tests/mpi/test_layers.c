@@ -1,8 +1,8 @@
 /* test_layers.c - MPI integration: layers of successive commits, newest wins, fall-through
  * to older layers and the fill, empty commits, tombstones. */
 #define _POSIX_C_SOURCE 200809L
+#include "format/superblock.h" /* slot offsets, to damage a slot */
 #include "model.h"
-#include "superblock.h" /* slot offsets, to damage a slot */
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "file.h" /* afmt__opts_set_backend (internal) */
+#include "api/file.h" /* afmt__opts_set_backend (internal) */
 
 /* ---- helpers of this file ------------------------------------------------------------ */
 

@@ -27,9 +27,9 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "file.h" /* afmt__opts_set_backend (internal) */
-#include "lock.h" /* afmt__lock_read */
-#include "storage.h"
+#include "api/file.h"     /* afmt__opts_set_backend (internal) */
+#include "storage/lock.h" /* afmt__lock_read */
+#include "storage/storage.h"
 
 /* A hang is a failure: every test arms this many seconds. */
 #define HANG_S 60
@@ -235,7 +235,7 @@ static void expect_fail(const char *path, int create, unsigned mode, const afmt_
 }
 
 /* COLLECTIVE: 1 if the lock on the file itself (hard links) applies in directory d: the
- * library takes it on local file systems only (src/lock.c). */
+ * library takes it on local file systems only (src/storage/lock.c). */
 static int inode_locks_here(const char *d) {
     struct statfs sf;
     int yes = 0;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "file.h"
+#include "api/file.h"
 #include "model.h"
 #include "testutil.h"
 

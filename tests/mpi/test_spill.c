@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "file.h" /* f->alloc: how many bytes spilled */
+#include "api/file.h" /* f->alloc: how many bytes spilled */
+#include "index/alloc.h"
 
 /* The array: uint64 [ROWS * nranks][COLS], chunks [CR][CC]; rank r owns rows
  * [r * ROWS, (r+1) * ROWS) = 8 MiB. CR does not divide ROWS, so chunks on the rank

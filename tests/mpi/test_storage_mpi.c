@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage.h"
+#include "storage/storage.h"
 
 #define ST_OK(st, call)                                                                            \
     do {                                                                                           \

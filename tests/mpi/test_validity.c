@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/file.h"
 #include "craft.h"
-#include "file.h"
 #include "model.h"
 #include "testutil.h"
 

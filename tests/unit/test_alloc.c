@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "codec.h"
-#include "util.h"
+#include "codec/codec.h"
+#include "common/util.h"
+#include "index/alloc.h"
 
 #ifndef AFMT_TEST_SCRATCH
 #define AFMT_TEST_SCRATCH "/tmp"

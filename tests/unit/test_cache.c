@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
+#include "index/cache.h"
 
 static uint8_t *block(uint64_t len, uint8_t fill) {
     uint8_t *p = malloc(len ? len : 1);

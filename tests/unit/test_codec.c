@@ -9,8 +9,8 @@
 #include <lz4.h>
 #include <zstd.h>
 
-#include "codec.h"
-#include "error.h"
+#include "codec/codec.h"
+#include "common/error.h"
 #include "testutil.h"
 
 static const uint32_t builtin_ids[] = {AFMT_CODEC_NONE, AFMT_CODEC_LZ4, AFMT_CODEC_ZSTD};

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunk_encode.h"
-#include "shuffle.h"
+#include "codec/shuffle.h"
+#include "common/util.h"
+#include "index/chunk_encode.h"
 #include "testutil.h"
-#include "util.h"
 
 /* The definition: each element byte-swapped, then (flag) shuffled. */
 static void ref_encode(uint8_t *dst, const uint8_t *src, size_t n, size_t es, int shuffle) {

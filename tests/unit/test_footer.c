@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "footer.h"
-#include "superblock.h"
+#include "common/error.h"
+#include "common/util.h"
+#include "format/footer.h"
+#include "format/superblock.h"
 #include "testutil.h"
-#include "util.h"
 
 /* Header offsets of format version 1 (docs/format.md). */
 enum {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "grid.h"
+#include "format/grid.h"
 
 static uint64_t rng_state = 0x1234567887654321ull;
 static uint64_t rnd(void) {

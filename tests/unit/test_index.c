@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "index.h"
+#include "common/error.h"
+#include "index/index.h"
 
 static afmt_array_rec def(uint64_t id, const char *name, afmt_dtype t, int ndim,
                           const uint64_t *shape, const uint64_t *chunk) {

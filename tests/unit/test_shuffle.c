@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shuffle.h"
+#include "codec/shuffle.h"
 #include "testutil.h"
 
 /* The definition from shuffle.h, byte by byte. */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage.h"
+#include "storage/storage.h"
 
 static const afmt_storage_kind kinds[3] = {AFMT_STORAGE_MPIIO, AFMT_STORAGE_POSIX,
                                            AFMT_STORAGE_MEMORY};

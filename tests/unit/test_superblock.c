@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "superblock.h"
+#include "common/error.h"
+#include "common/util.h"
+#include "format/superblock.h"
 #include "testutil.h"
-#include "util.h"
 
 static afmt_super sample(uint64_t generation) {
     afmt_super s;

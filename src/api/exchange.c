@@ -1,0 +1,628 @@
+/* exchange.c - the first step of a commit: resolving chunks that are not wholly written
+ * by one rank. Phase A sends every staged chunk's key (and, for partial chunks, the boxes
+ * written) to the chunk's owner rank (a hash of the key), which detects overlaps between
+ * ranks and picks one merger per partial chunk: the contributor that wrote most of it.
+ * Phase B sends the pieces to their merger (MPI_Alltoallv), which lays them over the
+ * chunk's committed content (or fill) where they do not cover it, and encodes the result
+ * into its allocator as a whole chunk for this commit's layer. The staged entries are not
+ * changed, so a failed commit leaves every handle as it was.
+ *
+ * Each step allocates what it needs, agrees once (afmt__agree), then acts, so no rank
+ * leaves while others wait. Every received record is checked against this rank's own
+ * index before it is used (a live array of that ndim, a chunk inside its grid, boxes
+ * inside the chunk, lengths inside the received bytes): ranks whose metadata disagree get
+ * AFMT_EINVAL naming the array and the rank, never an access out of bounds. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/fetch.h"
+#include "api/file.h"
+#include "common/util.h"
+#include "format/grid.h"
+#include "index/chunk_encode.h"
+#include "index/staging.h"
+
+/* Phase A record: u64 array id, u64 chunk index, u32 full, u32 nrect, u32 ndim, u32 0,
+ * then nrect boxes of 2*ndim u64. Phase B record: u64 array id, u64 chunk index, u32
+ * nrect, u32 ndim, u64 element bytes, then the boxes and their elements. */
+#define HDR_A 32
+#define HDR_B 32
+
+static int owner_of(uint64_t a, uint64_t c, int size) {
+    uint64_t x = afmt__mix64(a * 0x9E3779B97F4A7C15ull ^ (c + 0x632BE59BD9B4E019ull));
+    return (int)(x % (uint64_t)size);
+}
+
+static uint64_t box_volume(int nd, const uint64_t *count) {
+    uint64_t v = 1;
+    for (int d = 0; d < nd; d++) v *= count[d];
+    return v;
+}
+
+static void get_rect(const uint8_t *p, int nd, uint64_t *start, uint64_t *count) {
+    for (int d = 0; d < nd; d++) {
+        start[d] = afmt__get_u64(p + 8 * (size_t)d);
+        count[d] = afmt__get_u64(p + 8 * (size_t)(nd + d));
+    }
+}
+
+/* A record as received by an owner in phase A (validated). */
+typedef struct {
+    uint64_t a, c;
+    int rank;
+    uint32_t full, nrect;
+    int nd;
+    const uint8_t *rects; /* nrect * 2 * nd u64, little-endian */
+    uint64_t volume;
+    uint64_t seq; /* position among the records from that rank */
+    int merger;
+} key_rec;
+
+static int key_cmp(const void *x, const void *y) {
+    const key_rec *p = x, *q = y;
+    if (p->a != q->a) return p->a < q->a ? -1 : 1;
+    if (p->c != q->c) return p->c < q->c ? -1 : 1;
+    return p->rank - q->rank;
+}
+
+static const char *name_of(afmt_file *f, uint64_t a) {
+    const afmt_array *arr = afmt__index_by_id(&f->idx, a);
+    return arr ? arr->d.name : "?";
+}
+
+/* Checks a record received from rank src against this rank's index: the array is live
+ * and has ndim dimensions, chunk c is in its grid, the nrect boxes at rects (avail bytes
+ * from there on) lie inside the buffer and inside the chunk. *volume: their elements.
+ * AFMT_EINVAL with a message naming the array and both ranks. */
+static int check_record(afmt_file *f, const char *phase, int src, uint64_t a, uint64_t c,
+                        uint32_t ndim, uint32_t nrect, const uint8_t *rects, uint64_t avail,
+                        const afmt_array **out, uint64_t *volume) {
+    const afmt_array *arr = afmt__index_by_id(&f->idx, a);
+    *out = NULL;
+    *volume = 0;
+    if (!arr || !arr->live)
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(%s): %s: rank %d wrote chunk %llu of array id %llu, which "
+                          "is not a live array on rank %d: the ranks' defines and deletes differ",
+                          f->path, phase, src, (unsigned long long)c, (unsigned long long)a,
+                          f->rank);
+    const char *name = arr->d.name;
+    int nd = arr->d.ndim;
+    if (ndim != (uint32_t)nd)
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(\"%s\"): %s: rank %d wrote it as %u-d, rank %d has it "
+                          "%d-d: the ranks' defines differ",
+                          name, phase, src, ndim, f->rank, nd);
+    uint64_t nch = afmt__grid_nchunks(&arr->grid);
+    if (c >= nch)
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(\"%s\"): %s: rank %d wrote chunk %llu, outside the grid "
+                          "of %llu chunks on rank %d: the ranks' shapes differ",
+                          name, phase, src, (unsigned long long)c, (unsigned long long)nch,
+                          f->rank);
+    if (nrect > 0 && (nd == 0 || nrect > avail / (16 * (uint64_t)nd)))
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(\"%s\"): %s: rank %d sent %u boxes of chunk %llu in %llu "
+                          "bytes",
+                          name, phase, src, nrect, (unsigned long long)c,
+                          (unsigned long long)avail);
+    uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
+    afmt__grid_chunk_coord(&arr->grid, c, cc);
+    uint64_t vol = 0;
+    afmt__grid_chunk_box(&arr->grid, cc, origin, ext);
+    for (uint32_t r = 0; r < nrect; r++) {
+        uint64_t s0[AFMT_MAX_NDIM], c0[AFMT_MAX_NDIM];
+        get_rect(rects + (size_t)r * 16 * (size_t)nd, nd, s0, c0);
+        for (int d = 0; d < nd; d++)
+            if (c0[d] == 0 || c0[d] > ext[d] || s0[d] > ext[d] - c0[d])
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(\"%s\"): %s: rank %d wrote a box of chunk %llu "
+                                  "(start %llu, count %llu in dim %d) outside the chunk's extent "
+                                  "%llu on rank %d: the ranks' shapes or chunks differ",
+                                  name, phase, src, (unsigned long long)c,
+                                  (unsigned long long)s0[d], (unsigned long long)c0[d], d,
+                                  (unsigned long long)ext[d], f->rank);
+        uint64_t v = box_volume(nd, c0);
+        vol = vol > UINT64_MAX - v ? UINT64_MAX : vol + v;
+    }
+    *volume = vol;
+    *out = arr;
+    return AFMT_OK;
+}
+
+/* Owner side of phase A: checks overlaps and picks mergers. rc != OK names the first
+ * overlap found and the two ranks that wrote it. */
+static int decide(afmt_file *f, key_rec *k, uint64_t n) {
+    int rc = AFMT_OK;
+    if (n > 1) qsort(k, (size_t)n, sizeof *k, key_cmp);
+    for (uint64_t i = 0; i < n;) {
+        uint64_t j = i + 1;
+        while (j < n && k[j].a == k[i].a && k[j].c == k[i].c) j++;
+        int nd = k[i].nd, best = -1, r1 = -1, r2 = -1;
+        uint64_t best_vol = 0;
+        for (uint64_t x = i; x < j; x++) {
+            if (best < 0 || k[x].volume > best_vol) {
+                best = k[x].rank;
+                best_vol = k[x].volume;
+            }
+            /* A whole chunk and anything else from another rank overlap. */
+            if (k[x].full && j - i > 1 && r1 < 0) {
+                r1 = k[x].rank;
+                r2 = k[x == i ? i + 1 : i].rank;
+            }
+        }
+        uint64_t s1[AFMT_MAX_NDIM], c1[AFMT_MAX_NDIM], s2[AFMT_MAX_NDIM], c2[AFMT_MAX_NDIM];
+        for (uint64_t x = i; r1 < 0 && x < j; x++)
+            for (uint64_t y = x + 1; r1 < 0 && y < j; y++)
+                for (uint32_t p = 0; r1 < 0 && p < k[x].nrect; p++)
+                    for (uint32_t q = 0; r1 < 0 && q < k[y].nrect; q++) {
+                        get_rect(k[x].rects + (size_t)p * 16 * (size_t)nd, nd, s1, c1);
+                        get_rect(k[y].rects + (size_t)q * 16 * (size_t)nd, nd, s2, c2);
+                        if (afmt__box_overlap(nd, s1, c1, s2, c2)) {
+                            r1 = k[x].rank;
+                            r2 = k[y].rank;
+                        }
+                    }
+        if (r1 >= 0 && rc == AFMT_OK)
+            rc = afmt__fail(f->errmsg, AFMT_EINVAL,
+                            "afmt_commit(\"%s\"): ranks %d and %d wrote overlapping regions of "
+                            "chunk %llu in one commit",
+                            name_of(f, k[i].a), r1 < r2 ? r1 : r2, r1 < r2 ? r2 : r1,
+                            (unsigned long long)k[i].c);
+        for (uint64_t x = i; x < j; x++) k[x].merger = (j - i == 1 && k[x].full) ? -1 : best;
+        i = j;
+    }
+    return rc;
+}
+
+/* Owner: parses and checks the phase A records of every rank into *keys. */
+static int parse_keys(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
+                      const uint64_t *rdispl, key_rec **keys, uint64_t *nk) {
+    uint64_t cap = 0;
+    *nk = 0;
+    for (int src = 0; src < f->size; src++) {
+        const uint8_t *p = rbuf + rdispl[src];
+        uint64_t left = rcount[src], seq = 0;
+        while (left > 0) {
+            if (left < HDR_A)
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(%s): chunk keys: rank %d sent a truncated record",
+                                  f->path, src);
+            if (AFMT__GROW(*keys, cap, *nk + 1, 256) != AFMT_OK)
+                return afmt__fail(f->errmsg, AFMT_ENOMEM,
+                                  "afmt_commit(%s): out of memory for the chunk keys", f->path);
+            key_rec *k = &(*keys)[*nk];
+            k->a = afmt__get_u64(p);
+            k->c = afmt__get_u64(p + 8);
+            k->full = afmt__get_u32(p + 16);
+            k->nrect = afmt__get_u32(p + 20);
+            uint32_t ndim = afmt__get_u32(p + 24);
+            k->rank = src;
+            k->seq = seq++;
+            k->rects = p + HDR_A;
+            const afmt_array *arr;
+            uint64_t vol;
+            int rc = check_record(f, "chunk keys", src, k->a, k->c, ndim, k->nrect, k->rects,
+                                  left - HDR_A, &arr, &vol);
+            if (rc != AFMT_OK) return rc;
+            if (k->full > 1 || (k->full && k->nrect))
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(\"%s\"): chunk keys: rank %d sent a bad record "
+                                  "for chunk %llu",
+                                  arr->d.name, src, (unsigned long long)k->c);
+            k->nd = arr->d.ndim;
+            if (k->full) {
+                uint64_t cc[AFMT_MAX_NDIM], o[AFMT_MAX_NDIM], e[AFMT_MAX_NDIM];
+                afmt__grid_chunk_coord(&arr->grid, k->c, cc);
+                vol = afmt__grid_chunk_box(&arr->grid, cc, o, e);
+            }
+            k->volume = vol;
+            uint64_t used = HDR_A + (uint64_t)k->nrect * 16 * (uint64_t)k->nd;
+            p += used;
+            left -= used;
+            ++*nk;
+        }
+    }
+    return AFMT_OK;
+}
+
+/* Packs this rank's records of phase A into out[owner]. */
+static void pack_keys(afmt_file *f, afmt_buf *out) {
+    for (uint64_t i = 0; i < f->staging.n; i++) {
+        const afmt_staged *s = &f->staging.items[i];
+        int o = owner_of(s->array_id, s->chunk_index, f->size);
+        const afmt_array *arr = afmt__index_by_id(&f->idx, s->array_id);
+        int nd = arr ? arr->d.ndim : 0;
+        uint32_t nrect = s->full ? 0 : s->nrect;
+        afmt__buf_u64(&out[o], s->array_id);
+        afmt__buf_u64(&out[o], s->chunk_index);
+        afmt__buf_u32(&out[o], (uint32_t)s->full);
+        afmt__buf_u32(&out[o], nrect);
+        afmt__buf_u32(&out[o], (uint32_t)nd);
+        afmt__buf_u32(&out[o], 0);
+        for (uint32_t r = 0; r < nrect; r++)
+            for (int d = 0; d < 2 * nd; d++)
+                afmt__buf_u64(&out[o], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
+    }
+}
+
+/* Packs the pieces this rank hands to other mergers into out[merger]. */
+static void pack_pieces(afmt_file *f, const int32_t *merger, afmt_buf *out) {
+    static const uint64_t zeros[AFMT_MAX_NDIM];
+    for (uint64_t i = 0; i < f->staging.n; i++) {
+        const afmt_staged *s = &f->staging.items[i];
+        if (s->full || merger[i] == f->rank || merger[i] < 0) continue;
+        const afmt_array *arr = afmt__index_by_id(&f->idx, s->array_id);
+        int nd = arr->d.ndim, m = merger[i];
+        uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM], bytes = 0;
+        afmt__grid_chunk_coord(&arr->grid, s->chunk_index, cc);
+        afmt__grid_chunk_box(&arr->grid, cc, origin, ext);
+        for (uint32_t r = 0; r < s->nrect; r++)
+            bytes += box_volume(nd, s->rect + (size_t)2 * (size_t)nd * r + nd) * arr->esize;
+        afmt__buf_u64(&out[m], s->array_id);
+        afmt__buf_u64(&out[m], s->chunk_index);
+        afmt__buf_u32(&out[m], s->nrect);
+        afmt__buf_u32(&out[m], (uint32_t)nd);
+        afmt__buf_u64(&out[m], bytes);
+        for (uint32_t r = 0; r < s->nrect; r++)
+            for (int d = 0; d < 2 * nd; d++)
+                afmt__buf_u64(&out[m], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
+        for (uint32_t r = 0; r < s->nrect; r++) {
+            const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
+            size_t at = out[m].len;
+            afmt__buf_zero(&out[m], (size_t)(box_volume(nd, rect + nd) * arr->esize));
+            if (out[m].oom) break;
+            afmt__box_copy(nd, arr->esize, rect + nd, out[m].data + at, rect + nd, zeros, s->data,
+                           ext, rect);
+        }
+    }
+}
+
+/* A received piece: the staged entry (position) it belongs to, and its record. */
+typedef struct {
+    uint64_t pos;
+    const uint8_t *rec;
+} piece_ref;
+
+static int ref_cmp(const void *x, const void *y) {
+    const piece_ref *p = x, *q = y;
+    return p->pos < q->pos ? -1 : p->pos > q->pos;
+}
+
+/* Merger: checks every received piece and lists them by the staged entry they belong to
+ * (a partial chunk of this rank). */
+static int list_pieces(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
+                       const uint64_t *rdispl, piece_ref **refs, uint64_t *nref) {
+    uint64_t cap = 0;
+    *nref = 0;
+    for (int src = 0; src < f->size; src++) {
+        const uint8_t *p = rbuf + rdispl[src];
+        uint64_t left = rcount[src];
+        while (left > 0) {
+            if (left < HDR_B)
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(%s): shared chunks: rank %d sent a truncated "
+                                  "record",
+                                  f->path, src);
+            uint64_t a = afmt__get_u64(p), c = afmt__get_u64(p + 8), bytes = afmt__get_u64(p + 24);
+            uint32_t nrect = afmt__get_u32(p + 16), ndim = afmt__get_u32(p + 20);
+            const afmt_array *arr;
+            uint64_t vol, need;
+            int rc = check_record(f, "shared chunks", src, a, c, ndim, nrect, p + HDR_B,
+                                  left - HDR_B, &arr, &vol);
+            if (rc != AFMT_OK) return rc;
+            uint64_t rb = (uint64_t)nrect * 16 * ndim;
+            if (!afmt__mul_ok(vol, arr->esize, &need) || need != bytes || bytes > left - HDR_B - rb)
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(\"%s\"): shared chunks: rank %d sent %llu bytes "
+                                  "for boxes of %llu elements of chunk %llu",
+                                  arr->d.name, src, (unsigned long long)bytes,
+                                  (unsigned long long)vol, (unsigned long long)c);
+            const afmt_staged *s = afmt__staging_find(&f->staging, a, c);
+            if (!s || s->full)
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(\"%s\"): shared chunks: rank %d sent pieces of "
+                                  "chunk %llu to rank %d, which did not write it partly",
+                                  arr->d.name, src, (unsigned long long)c, f->rank);
+            if (AFMT__GROW(*refs, cap, *nref + 1, 64) != AFMT_OK)
+                return afmt__fail(f->errmsg, AFMT_ENOMEM,
+                                  "afmt_commit(%s): out of memory for the shared chunks", f->path);
+            (*refs)[(*nref)++] = (piece_ref){(uint64_t)(s - f->staging.items), p};
+            p += HDR_B + rb + bytes;
+            left -= HDR_B + rb + bytes;
+        }
+    }
+    if (*nref > 1) qsort(*refs, (size_t)*nref, sizeof **refs, ref_cmp);
+    return AFMT_OK;
+}
+
+/* Calls fn for every box of the chunk's own staged boxes (data from s->data, in the chunk's
+ * layout) and of the received pieces (data packed after the boxes). */
+typedef void (*box_fn)(void *ctx, const uint64_t *start, const uint64_t *count, const uint8_t *src,
+                       const uint64_t *src_shape, const uint64_t *src_start);
+
+static void each_box(const afmt_array *arr, const afmt_staged *s, const uint64_t *ext,
+                     const piece_ref *refs, uint64_t nref, box_fn fn, void *ctx) {
+    static const uint64_t zeros[AFMT_MAX_NDIM];
+    int nd = arr->d.ndim;
+    for (uint32_t r = 0; r < s->nrect; r++) {
+        const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
+        fn(ctx, rect, rect + nd, s->data, ext, rect);
+    }
+    for (uint64_t k = 0; k < nref; k++) {
+        const uint8_t *p = refs[k].rec;
+        uint32_t nrect = afmt__get_u32(p + 16);
+        const uint8_t *rects = p + HDR_B, *data = rects + (size_t)nrect * 16 * (size_t)nd;
+        for (uint32_t r = 0; r < nrect; r++) {
+            uint64_t st[AFMT_MAX_NDIM], ct[AFMT_MAX_NDIM];
+            get_rect(rects + (size_t)r * 16 * (size_t)nd, nd, st, ct);
+            fn(ctx, st, ct, data, ct, zeros);
+            data += box_volume(nd, ct) * arr->esize;
+        }
+    }
+}
+
+typedef struct {
+    int nd;
+    size_t es;
+    const uint64_t *ext;
+    uint8_t *mask, *dst;
+    uint64_t covered;
+} merge_ctx;
+
+static void mark_box(void *ctx, const uint64_t *start, const uint64_t *count, const uint8_t *src,
+                     const uint64_t *src_shape, const uint64_t *src_start) {
+    merge_ctx *m = ctx;
+    (void)src;
+    (void)src_shape;
+    (void)src_start;
+    uint64_t vol = box_volume(m->nd, count), idx[AFMT_MAX_NDIM] = {0};
+    for (uint64_t e = 0; e < vol; e++) {
+        uint64_t lin = 0;
+        for (int d = 0; d < m->nd; d++) lin = lin * m->ext[d] + start[d] + idx[d];
+        m->covered += m->mask[lin] == 0;
+        m->mask[lin] = 1;
+        for (int d = m->nd - 1; d >= 0; d--) {
+            if (++idx[d] < count[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+static void copy_box(void *ctx, const uint64_t *start, const uint64_t *count, const uint8_t *src,
+                     const uint64_t *src_shape, const uint64_t *src_start) {
+    merge_ctx *m = ctx;
+    afmt__box_copy(m->nd, m->es, count, m->dst, m->ext, start, src, src_shape, src_start);
+}
+
+/* Encodes a merged chunk (native elements) into this rank's allocator: *out is its record.
+ * The allocator is created here if this rank staged no whole chunk. */
+static int store_merged(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
+                        const void *native, uint64_t nelems, afmt_chunk_rec *out) {
+    int rc = afmt__ensure_alloc(f);
+    if (rc != AFMT_OK) return rc;
+    rc = afmt__chunk_store(f->alloc, arr, chunk_index, native, nelems, out);
+    if (rc != AFMT_OK) return afmt__fail(f->errmsg, rc, "%s", afmt__alloc_errmsg(f->alloc));
+    return AFMT_OK;
+}
+
+/* Merges one partial chunk of this rank (its own boxes and the received pieces) over the
+ * committed content into a work buffer and encodes it into the allocator as a whole
+ * chunk (*out). The staged entry is not touched: if the commit fails, the handle (and
+ * its read-your-writes) is as it was, and a retry sends the same pieces again. */
+static int merge_chunk(afmt_file *f, const afmt_array *arr, const afmt_staged *s,
+                       const piece_ref *refs, uint64_t nref, afmt_chunk_rec *out) {
+    int nd = arr->d.ndim;
+    uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
+    afmt__grid_chunk_coord(&arr->grid, s->chunk_index, cc);
+    uint64_t ne = afmt__grid_chunk_box(&arr->grid, cc, origin, ext);
+    merge_ctx m = {nd, arr->esize, ext, NULL, NULL, 0};
+    /* Which elements are written? Only if some are not is the older content read. */
+    m.mask = calloc((size_t)ne, 1);
+    m.dst = malloc((size_t)(ne * arr->esize));
+    int rc = AFMT_OK;
+    if (!m.mask || !m.dst)
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM,
+                        "afmt_commit(\"%s\"): out of memory merging chunk %llu", arr->d.name,
+                        (unsigned long long)s->chunk_index);
+    if (rc == AFMT_OK) {
+        each_box(arr, s, ext, refs, nref, mark_box, &m);
+        if (m.covered < ne) rc = afmt__read_committed_chunk(f, arr, s->chunk_index, m.dst);
+    }
+    if (rc == AFMT_OK) {
+        each_box(arr, s, ext, refs, nref, copy_box, &m);
+        rc = store_merged(f, arr, s->chunk_index, m.dst, ne, out);
+    }
+    free(m.mask);
+    free(m.dst);
+    return rc;
+}
+
+/* COLLECTIVE. Sends out[r] to rank r (the buffers are freed) and receives into *rbuf;
+ * rc is this rank's outcome so far, part of the one agreement before data moves. */
+static int exchange_bufs(afmt_file *f, int rc, afmt_buf *out, uint64_t *scount, uint8_t **rbuf,
+                         uint64_t *rcount, uint64_t *rdispl, const char *what) {
+    afmt_buf all;
+    afmt__buf_init(&all);
+    int oom = 0;
+    for (int r = 0; out && r < f->size; r++) {
+        scount[r] = out[r].len;
+        oom |= out[r].oom;
+        afmt__buf_append(&all, out[r].data, out[r].len);
+        afmt__buf_free(&out[r]);
+    }
+    if (rc == AFMT_OK && (oom || all.oom))
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory %s", f->path, what);
+    char w[AFMT_ERRMSG_MAX];
+    snprintf(w, sizeof w, "afmt_commit(%s): %s", f->path, what);
+    rc = afmt__alltoallv_bytes(f, rc, all.data, scount, rbuf, rcount, rdispl, w);
+    afmt__buf_free(&all);
+    return rc;
+}
+
+/* The state of one exchange, freed by xchg_free whatever phase it reached. */
+typedef struct {
+    afmt_file *f;
+    int size;
+    uint64_t *scount, *rcount, *rdispl, *soff; /* size entries each, one allocation */
+    afmt_buf *out;                             /* the bytes of this phase, per rank */
+    uint8_t *keys_in;                          /* owner: phase A records, received */
+    key_rec *keys;                             /* owner: the same, parsed and decided */
+    uint64_t nk;
+    uint8_t *answers;    /* owner: the merger of each record, per contributor */
+    uint8_t *answers_in; /* contributor: the owners' answers, received */
+    int32_t *merger;     /* contributor: the merger of each staged entry (-1: none) */
+    uint8_t *pieces_in;  /* merger: phase B records, received */
+    piece_ref *refs;     /* merger: the same, by staged entry */
+    uint64_t nref;
+} xchg;
+
+static void xchg_free(xchg *x) {
+    for (int r = 0; x->out && r < x->size; r++) afmt__buf_free(&x->out[r]);
+    free(x->out);
+    free(x->scount);
+    free(x->keys_in);
+    free(x->answers_in);
+    free(x->pieces_in);
+    free(x->answers);
+    free(x->keys);
+    free(x->merger);
+    free(x->refs);
+}
+
+/* Step 0: room for every rank's counts. Without them a rank cannot even take part in the
+ * exchanges, so the ranks agree on them alone first. */
+static int xchg_start(afmt_file *f, xchg *x) {
+    int rc = AFMT_OK, size = f->size;
+    memset(x, 0, sizeof *x);
+    x->f = f;
+    x->size = size;
+    x->scount = calloc((size_t)size * 4, sizeof(uint64_t));
+    x->out = calloc((size_t)size, sizeof(afmt_buf));
+    if (!x->scount || !x->out)
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    x->rcount = x->scount + size;
+    x->rdispl = x->scount + 2 * size;
+    x->soff = x->scount + 3 * size;
+    return AFMT_OK;
+}
+
+/* Phase A: every staged chunk's key (and boxes of partial chunks) to its owner. */
+static int phase_keys(xchg *x) {
+    pack_keys(x->f, x->out);
+    return exchange_bufs(x->f, AFMT_OK, x->out, x->scount, &x->keys_in, x->rcount, x->rdispl,
+                         "exchanging chunk keys");
+}
+
+/* Owner: checks the records, detects overlaps, picks the mergers; then tells each
+ * contributor the merger of each of its records (int32, in its order). */
+static int phase_decide(xchg *x) {
+    afmt_file *f = x->f;
+    int rc = parse_keys(f, x->keys_in, x->rcount, x->rdispl, &x->keys, &x->nk);
+    if (rc == AFMT_OK) rc = decide(f, x->keys, x->nk);
+    if (rc == AFMT_OK && !(x->answers = malloc((size_t)(x->nk ? x->nk : 1) * 4)))
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    for (int r = 0; r < x->size; r++) x->scount[r] = 0;
+    if (rc == AFMT_OK) {
+        for (uint64_t i = 0; i < x->nk; i++) x->scount[x->keys[i].rank] += 4;
+        x->soff[0] = 0;
+        for (int r = 1; r < x->size; r++) x->soff[r] = x->soff[r - 1] + x->scount[r - 1];
+        for (uint64_t i = 0; i < x->nk; i++)
+            afmt__put_u32(x->answers + x->soff[x->keys[i].rank] + 4 * x->keys[i].seq,
+                          (uint32_t)x->keys[i].merger);
+    }
+    free(x->keys_in);
+    x->keys_in = NULL;
+    char what[AFMT_ERRMSG_MAX];
+    snprintf(what, sizeof what, "afmt_commit(%s): exchanging merge decisions", f->path);
+    return afmt__alltoallv_bytes(f, rc, x->answers, x->scount, &x->answers_in, x->rcount, x->rdispl,
+                                 what);
+}
+
+/* Contributor: the merger of each staged entry from the owners' answers. My records went
+ * to the owners in staged order grouped by owner: rebuild that order, checking that every
+ * owner answered each record once with a possible merger. Local: the outcome joins the
+ * agreement of phase B. */
+static int read_answers(xchg *x) {
+    afmt_file *f = x->f;
+    const afmt__staging *t = &f->staging;
+    int rc = AFMT_OK, size = x->size;
+    if (!(x->merger = malloc(sizeof(int32_t) * (size_t)(t->n ? t->n : 1))))
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    for (int r = 0; r < size; r++) x->soff[r] = 0;
+    for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++) {
+        const afmt_staged *s = &t->items[i];
+        int o = owner_of(s->array_id, s->chunk_index, size);
+        int32_t m = -2;
+        if (x->soff[o] + 4 <= x->rcount[o])
+            m = (int32_t)afmt__get_u32(x->answers_in + x->rdispl[o] + x->soff[o]);
+        x->soff[o] += 4;
+        if (m < -1 || m >= size || (m == -1 && !s->full))
+            rc = afmt__fail(f->errmsg, AFMT_EINVAL,
+                            "afmt_commit(\"%s\"): rank %d answered merger %d for chunk %llu: the "
+                            "ranks' metadata differ",
+                            name_of(f, s->array_id), o, (int)m, (unsigned long long)s->chunk_index);
+        x->merger[i] = m;
+    }
+    for (int r = 0; rc == AFMT_OK && r < size; r++)
+        if (x->soff[r] != x->rcount[r])
+            rc = afmt__fail(f->errmsg, AFMT_EINVAL,
+                            "afmt_commit(%s): rank %d answered %llu merge decisions, rank %d "
+                            "asked for %llu: the ranks' metadata differ",
+                            f->path, r, (unsigned long long)(x->rcount[r] / 4), f->rank,
+                            (unsigned long long)(x->soff[r] / 4));
+    return rc;
+}
+
+/* Phase B: the pieces of partial chunks to their mergers; rc is read_answers'. */
+static int phase_pieces(xchg *x, int rc) {
+    if (rc == AFMT_OK) pack_pieces(x->f, x->merger, x->out);
+    return exchange_bufs(x->f, rc, x->out, x->scount, &x->pieces_in, x->rcount, x->rdispl,
+                         "exchanging shared chunks");
+}
+
+/* Merger: checks the pieces and merges each of my partial chunks into the allocator as a
+ * whole chunk, listed in *merged. The staged entries stay as they are on every rank: the
+ * commit builds its chunk records from the whole staged chunks and *merged. Agreed. */
+static int phase_merge(xchg *x, afmt_chunk_rec **merged, uint64_t *n_merged) {
+    afmt_file *f = x->f;
+    const afmt__staging *t = &f->staging;
+    int rc = list_pieces(f, x->pieces_in, x->rcount, x->rdispl, &x->refs, &x->nref);
+    uint64_t nm = 0, k = 0;
+    for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++)
+        nm += !t->items[i].full && x->merger[i] == f->rank;
+    if (rc == AFMT_OK && !(*merged = malloc(sizeof **merged * (size_t)(nm ? nm : 1))))
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++) {
+        const afmt_staged *s = &t->items[i];
+        if (s->full || x->merger[i] != f->rank) continue;
+        while (k < x->nref && x->refs[k].pos < i) k++;
+        uint64_t k0 = k;
+        while (k < x->nref && x->refs[k].pos == i) k++;
+        /* No piece came from another rank: refs may be NULL (no pointer arithmetic on it). */
+        rc = merge_chunk(f, afmt__index_by_id(&f->idx, s->array_id), s,
+                         k > k0 ? x->refs + k0 : NULL, k - k0, &(*merged)[*n_merged]);
+        if (rc == AFMT_OK) ++*n_merged;
+    }
+    return afmt__agree(f, rc);
+}
+
+int afmt__exchange(afmt_file *f, afmt_chunk_rec **merged, uint64_t *n_merged) {
+    *merged = NULL;
+    *n_merged = 0;
+    xchg x;
+    int rc = xchg_start(f, &x);
+    if (rc == AFMT_OK) rc = phase_keys(&x);
+    if (rc == AFMT_OK) rc = phase_decide(&x);
+    if (rc == AFMT_OK) rc = phase_pieces(&x, read_answers(&x));
+    if (rc == AFMT_OK) rc = phase_merge(&x, merged, n_merged);
+    xchg_free(&x);
+    if (rc != AFMT_OK) {
+        free(*merged);
+        *merged = NULL;
+        *n_merged = 0;
+    }
+    return rc;
+}

@@ -1,0 +1,188 @@
+/* file.h - the handle behind afmt_file and afmt_opts, and the internal calls that the
+ * API glue (file.c, array.c), the write path (write.c), the read path (read.c), the
+ * commit (exchange.c, commit.c) and compaction (compact.c) share. */
+#ifndef AFMT_FILE_H
+#define AFMT_FILE_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "afmt.h"
+#include "api/consistency.h"
+#include "common/error.h"
+#include "common/hmap.h"
+#include "format/footer.h"
+#include "format/superblock.h"
+#include "index/alloc.h"
+#include "index/cache.h"
+#include "index/index.h"
+#include "index/staging.h"
+#include "mpi/mpiutil.h"
+#include "mpi/publish.h"
+#include "storage/lock.h"
+#include "storage/storage.h"
+
+struct afmt_opts {
+    uint32_t codec;
+    int level;
+    int shuffle;
+    uint64_t block_size, mem_budget, cache_size;
+    char *spill_dir; /* NULL = $TMPDIR or /tmp */
+    MPI_Info info;   /* MPI_INFO_NULL or a dup owned by the options */
+    afmt_storage_kind storage;
+    int check_collective; /* compare the ranks' metadata calls at commit (consistency.h) */
+};
+
+#ifdef AFMT_TESTING
+/* Test hook: the storage backend, "mpiio" (default), "posix" or "memory". */
+int afmt__opts_set_backend(afmt_opts *o, const char *name);
+#endif
+/* Copies src (NULL = defaults) into dst, which must be freed with afmt__opts_clear. */
+int afmt__opts_copy(afmt_opts *dst, const afmt_opts *src);
+void afmt__opts_clear(afmt_opts *o);
+
+/* Where the last commit's time went, on this rank (seconds; MPI_Wtime). compress counts
+ * the blocks sealed during the afmt_write calls before the commit too. */
+typedef struct {
+    double compress, exchange, write, gather, footer, sync, total;
+    uint64_t bytes_written;  /* stored bytes this rank wrote */
+    uint64_t blocks, chunks; /* this rank's */
+} afmt_commit_stats;
+
+/* Internal (benchmarks): the stats of the handle's last commit. */
+int afmt__commit_stats(afmt_file *f, afmt_commit_stats *out);
+
+struct afmt_file {
+    MPI_Comm comm;
+    int rank, size;
+    char *path;      /* as the caller gave it: for messages */
+    char *real_path; /* resolved once at create/open on rank 0, the same on every rank: for
+                      * every path operation (storage opens, lock, compaction; storage.h) */
+    unsigned mode;   /* AFMT_RDONLY or AFMT_RDWR */
+    afmt_opts opts;
+    int collective_write; /* hint afmt_collective_write=true */
+    afmt_storage *st;
+    afmt_super super;    /* the committed superblock this handle stands on */
+    uint64_t view_layer; /* newest layer id to load (afmt_open_layer), else UINT64_MAX */
+    afmt_index idx;
+    afmt_cache *cache;
+    afmt_alloc *alloc;     /* created on the first write */
+    afmt__staging staging; /* the chunks this rank wrote since the last commit */
+    /* Metadata changes since the last commit; the same on every rank (collective calls). */
+    afmt_array_rec *pend_arrays;
+    uint64_t n_pend_arrays, cap_pend_arrays;
+    afmt_attr_rec *pend_attrs;
+    uint64_t n_pend_attrs, cap_pend_attrs;
+    /* The calls behind those records, as this rank made them, checked at commit. */
+    afmt_consist consist;
+    uint8_t *scratch; /* a chunk-sized work buffer of the read and write paths */
+    uint64_t scratch_cap;
+    uint8_t *stored_buf; /* compressed bytes of the block being read (read.c) */
+    uint64_t stored_cap;
+    uint8_t *decode_buf; /* a block decompressed for a read that uses all of it (read.c) */
+    uint64_t decode_cap;
+    afmt_commit_stats stats;
+    /* The writer lock this handle holds (rank 0 of a writable handle; lock.h): none on
+     * read-only handles, other ranks, the memory backend, with AFMT_NO_LOCK. */
+    afmt__lock lock;
+    /* 1 after a commit made its layer durable but the handle could not load it back (out
+     * of memory twice over): its index no longer matches the file, so every call but
+     * afmt_close fails with AFMT_ESTATE. */
+    int stale;
+    char errmsg[AFMT_ERRMSG_MAX];
+};
+
+/* Returns AFMT_OK if f is a live handle, else AFMT_EINVAL with a message naming fn; a
+ * stale handle (afmt_file.stale) gets AFMT_ESTATE. */
+int afmt__check(const afmt_file *f, const char *fn);
+/* The same without the stale check (afmt_close). */
+int afmt__check_live(const afmt_file *f, const char *fn);
+/* AFMT_EREADONLY with a message if f is read-only. */
+int afmt__check_writable(afmt_file *f, const char *fn);
+/* The live array name, or AFMT_ENOTFOUND / AFMT_EINVAL with a message naming fn. */
+int afmt__lookup(afmt_file *f, const char *fn, const char *name, afmt_array **out);
+/* Validates a hyperslab of arr for fn: AFMT_EINVAL with a message naming the dim. */
+int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr, const uint64_t *start,
+                       const uint64_t *count);
+/* A work buffer of at least n bytes (f->scratch), or NULL (message set). */
+uint8_t *afmt__scratch(afmt_file *f, uint64_t n);
+/* Creates the handle's allocator (f->alloc) on first use: AFMT_ENOMEM with a message. */
+int afmt__ensure_alloc(afmt_file *f);
+
+/* The handle's side of the agreement (mpiutil.h holds the one implementation; these
+ * wrappers give it f->comm, f->rank, f->size and f->errmsg). */
+/* COLLECTIVE. Agrees on the outcome of a step: if any rank has rc != AFMT_OK, every rank
+ * returns the code of the lowest failing rank and receives its message into f->errmsg
+ * (and the thread buffer). MPI failures become AFMT_EMPI. */
+int afmt__agree(afmt_file *f, int rc);
+/* COLLECTIVE. The first communication of a collective call that the ranks may reach
+ * with different local outcomes: afmt__agree on rc, flags[0..nflags) become their OR over
+ * the ranks (nflags <= AFMT_ENTER_MAXFLAGS), and if some rank is in another call of this
+ * handle (call differs: a collective call made on some ranks only), every rank in the
+ * Allreduce gets AFMT_EINVAL saying so, instead of going on into mismatched collectives.
+ * One MPI_Allreduce of a fixed size (and a broadcast only on failure). */
+#define AFMT_CALL_DEFINE    1
+#define AFMT_CALL_DELETE    2
+#define AFMT_CALL_SET_ATTR  3
+#define AFMT_CALL_COMMIT    4
+#define AFMT_CALL_DISCARD   5
+#define AFMT_CALL_ROLLBACK  6
+#define AFMT_ENTER_MAXFLAGS AFMT__AGREE_MAXFLAGS
+int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags);
+
+/* COLLECTIVE (exchange.c). Resolves partly covered chunks: detects overlaps between
+ * ranks and merges the pieces of each chunk on one rank over its older content, encoded
+ * into the allocator: *merged (malloc'd) lists the chunk records of the chunks this rank
+ * merged. The staged entries are not changed; the layer's chunks are this rank's whole
+ * staged chunks plus *merged. */
+int afmt__exchange(afmt_file *f, afmt_chunk_rec **merged, uint64_t *n_merged);
+
+/* COLLECTIVE (commit.c). Writes one layer into st: the sealed blocks of alloc at
+ * offsets after super->eof, the footer made of this rank's chunk records (block =
+ * local block number of alloc) and rank 0's arrays/attrs, the trailer, then the next
+ * superblock slot. On success *super is the new committed superblock and *footer (if
+ * not NULL) holds the footer bytes on every rank. */
+typedef struct {
+    afmt_storage *st;
+    afmt_alloc *alloc;
+    afmt_chunk_rec *chunks;
+    uint64_t n_chunks;
+    const afmt_array_rec *arrays;
+    uint64_t n_arrays;
+    const afmt_attr_rec *attrs;
+    uint64_t n_attrs;
+    uint32_t flags;
+    uint64_t next_array_id;
+    afmt_super *super;
+    int late_rc; /* out: the last sync failed after the slot was written (layer adopted) */
+    int durable; /* out: the slot was written: the layer is the file's newest, whatever
+                  * afmt__write_layer returns */
+} afmt_layer_job;
+int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer);
+
+/* COLLECTIVE. afmt_commit without the handle checks (afmt_close and afmt_compact). */
+int afmt__commit(afmt_file *f);
+/* COLLECTIVE. Reads the superblock and the footer chain (rank 0) and builds f->idx on
+ * every rank. */
+int afmt__load(afmt_file *f);
+/* COLLECTIVE. Rebuilds f->idx from the file (afmt__load into a fresh index); on failure
+ * the handle keeps its old index and superblock. */
+int afmt__reload(afmt_file *f);
+
+/* Rank 0 of afmt_compact, around the rename of the new file (open as fd) over f's file:
+ * lock.h's afmt__lock_copy_inode and afmt__lock_adopt_inode on f's lock. */
+int afmt__lock_inode_copy(afmt_file *f, int fd, int *out);
+void afmt__lock_inode_adopt(afmt_file *f, int fd);
+
+/* COLLECTIVE. publish.h's slot write and sync on f's ranks, messages "fn(path): ...". */
+int afmt__write_slot(afmt_file *f, afmt_storage *st, const afmt_super *next, int rc, const char *fn,
+                     int *late_rc);
+
+/* mpiutil.h's data movement on the handle's communicator, message in f->errmsg. */
+int afmt__share_buf(afmt_file *f, afmt_buf *b, int rc, const char *what);
+int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **out, uint64_t *lens,
+                       const char *what);
+int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint64_t *scount,
+                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl, const char *what);
+
+#endif

@@ -1,0 +1,171 @@
+/* read.c - afmt_read: maps a hyperslab to chunks, takes each from this rank's staged
+ * writes (staging.c), the committed index (newest layer wins) or the fill value, fetches
+ * each needed block once (grouped by block; fetch.c: read, verify, decompress, cache)
+ * and decodes each chunk's selection straight into the caller's buffer (chunk_encode.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/fetch.h"
+#include "api/file.h"
+#include "common/util.h"
+#include "format/grid.h"
+#include "index/chunk_encode.h"
+#include "index/staging.h"
+
+static const uint64_t zeros[AFMT_MAX_NDIM];
+
+/* One chunk of a read that comes from a committed block. */
+typedef struct {
+    uint64_t block, offset, index;
+    uint64_t origin[AFMT_MAX_NDIM], extent[AFMT_MAX_NDIM];
+    uint64_t sel_start[AFMT_MAX_NDIM], sel_count[AFMT_MAX_NDIM];
+    uint64_t nelems;
+    int full;
+} read_item;
+
+static int item_cmp(const void *a, const void *b) {
+    const read_item *x = a, *y = b;
+    if (x->block != y->block) return x->block < y->block ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Where the chunk's selected part starts in the caller's buffer (a hyperslab at start). */
+static void sel_in_buf(int nd, const read_item *it, const uint64_t *start, uint64_t *bstart) {
+    for (int d = 0; d < nd; d++) bstart[d] = it->origin[d] + it->sel_start[d] - start[d];
+}
+
+/* Copies the selected part of a decoded chunk (native, its extent) into buf. */
+static void copy_out(const afmt_array *arr, const read_item *it, const void *chunk, void *buf,
+                     const uint64_t *start, const uint64_t *count) {
+    int nd = arr->d.ndim;
+    uint64_t bstart[AFMT_MAX_NDIM];
+    sel_in_buf(nd, it, start, bstart);
+    afmt__box_copy(nd, arr->esize, it->sel_count, buf, count, bstart, chunk, it->extent,
+                   it->sel_start);
+}
+
+/* A chunk this rank staged: its content as of now (committed, then own writes on top). */
+static int read_staged(afmt_file *f, const afmt_array *arr, const afmt_staged *s,
+                       const read_item *it, void *buf, const uint64_t *start,
+                       const uint64_t *count) {
+    int nd = arr->d.ndim;
+    uint64_t bytes = it->nelems * arr->esize;
+    uint8_t *tmp = malloc((size_t)bytes * 2 + 1);
+    if (!tmp)
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory", arr->d.name);
+    int rc = AFMT_OK;
+    if (s->full) {
+        rc = afmt__alloc_read(f->alloc, s->block, s->offset, tmp + bytes, s->size);
+        if (rc != AFMT_OK)
+            afmt__fail(f->errmsg, rc, "afmt_read(\"%s\"): %s", arr->d.name,
+                       afmt__alloc_errmsg(f->alloc));
+        else
+            afmt__chunk_decode(arr, tmp, tmp + bytes, it->nelems);
+    } else {
+        rc = afmt__read_committed_chunk(f, arr, it->index, tmp);
+        for (uint32_t r = 0; rc == AFMT_OK && r < s->nrect; r++) {
+            const uint64_t *rect = afmt__box_at(s->rect, nd, r);
+            afmt__box_copy(nd, arr->esize, rect + nd, tmp, it->extent, rect, s->data, it->extent,
+                           rect);
+        }
+    }
+    if (rc == AFMT_OK) copy_out(arr, it, tmp, buf, start, count);
+    free(tmp);
+    return rc;
+}
+
+/* The read's list of chunks to take from committed blocks (*items, *n: malloc'd). Staged
+ * and never written chunks are served on the way: read_staged, fill value. */
+static int collect_items(afmt_file *f, const afmt_array *arr, const uint64_t *start,
+                         const uint64_t *count, void *buf, read_item **items, uint64_t *n) {
+    int nd = arr->d.ndim, rc = AFMT_OK;
+    uint64_t cap = 0;
+    afmt_grid_iter it;
+    afmt__grid_iter_init(&it, &arr->grid, start, count);
+    while (rc == AFMT_OK && afmt__grid_iter_next(&it)) {
+        read_item ri;
+        ri.index = it.index;
+        ri.nelems = it.nelems;
+        ri.full = it.full;
+        memcpy(ri.origin, it.origin, sizeof(uint64_t) * (size_t)nd);
+        memcpy(ri.extent, it.extent, sizeof(uint64_t) * (size_t)nd);
+        memcpy(ri.sel_start, it.sel_start, sizeof(uint64_t) * (size_t)nd);
+        memcpy(ri.sel_count, it.sel_count, sizeof(uint64_t) * (size_t)nd);
+        const afmt_staged *s = afmt__staging_find(&f->staging, arr->d.id, it.index);
+        if (s) {
+            rc = read_staged(f, arr, s, &ri, buf, start, count);
+            continue;
+        }
+        const afmt_chunk_loc *loc = afmt__index_chunk(&f->idx, arr->d.id, it.index);
+        if (!loc) {
+            uint64_t bstart[AFMT_MAX_NDIM];
+            sel_in_buf(nd, &ri, start, bstart);
+            afmt__fill_box(arr, buf, count, bstart, it.sel_count);
+            continue;
+        }
+        if (AFMT__GROW(*items, cap, *n + 1, 16) != AFMT_OK)
+            return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory",
+                              arr->d.name);
+        ri.block = loc->block;
+        ri.offset = loc->offset;
+        (*items)[(*n)++] = ri;
+    }
+    return rc;
+}
+
+/* Decodes the listed chunks (sorted by block, offset) into buf: each block fetched once,
+ * into the decode buffer instead of the cache when this read uses all of it. */
+static int read_items(afmt_file *f, const afmt_array *arr, const read_item *items, uint64_t n,
+                      void *buf, const uint64_t *start, const uint64_t *count) {
+    int nd = arr->d.ndim, rc = AFMT_OK;
+    const uint8_t *raw = NULL;
+    for (uint64_t i = 0; rc == AFMT_OK && i < n; i++) {
+        const read_item *ri = &items[i];
+        if (i == 0 || ri->block != items[i - 1].block) {
+            uint64_t n_in = 1;
+            while (i + n_in < n && items[i + n_in].block == ri->block) n_in++;
+            char what[AFMT_MAX_NAME + 64];
+            afmt__chunk_what(what, sizeof what, arr, ri->index);
+            rc =
+                afmt__fetch_block(f, ri->block, n_in >= f->idx.blocks[ri->block].nlive, &raw, what);
+            if (rc != AFMT_OK) break;
+        }
+        uint64_t need = afmt__chunk_decode_work(arr, ri->nelems);
+        uint8_t *work = NULL;
+        if (need && !(work = afmt__scratch(f, need))) return AFMT_ENOMEM; /* message set */
+        uint64_t bstart[AFMT_MAX_NDIM];
+        sel_in_buf(nd, ri, start, bstart);
+        afmt__chunk_decode_box(arr, raw + ri->offset, ri->extent, ri->sel_start, ri->sel_count, buf,
+                               count, bstart, work);
+    }
+    return rc;
+}
+
+int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
+              void *buf) {
+    const char *fn = "afmt_read";
+    int rc = afmt__check(f, fn);
+    if (rc != AFMT_OK) return rc;
+    afmt_array *arr;
+    if ((rc = afmt__lookup(f, fn, name, &arr)) != AFMT_OK) return rc;
+    if (!buf) return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_read(\"%s\"): buf is NULL", name);
+    if ((rc = afmt__check_region(f, fn, arr, start, count)) != AFMT_OK) return rc;
+    int nd = arr->d.ndim;
+    if (nd == 0) start = count = zeros;
+    read_item *items = NULL;
+    uint64_t n_items = 0;
+    rc = collect_items(f, arr, start, count, buf, &items, &n_items);
+    /* Each block once, in file order. */
+    if (rc == AFMT_OK && n_items > 1) qsort(items, (size_t)n_items, sizeof *items, item_cmp);
+    if (rc == AFMT_OK) rc = read_items(f, arr, items, n_items, buf, start, count);
+    free(items);
+    if (rc == AFMT_OK && arr->d.dtype == AFMT_BOOL) {
+        /* Any nonzero byte is true and reads as 1 (format.md 6), from a block, a staged
+         * chunk or the fill value alike. The caller's buffer holds them all: no overflow. */
+        uint64_t n = 1;
+        for (int d = 0; d < nd; d++) n *= count[d];
+        afmt__bool_normalize(buf, (size_t)n);
+    }
+    return rc;
+}

@@ -1,0 +1,179 @@
+/* write.c - afmt_write: cuts a hyperslab into chunks with no communication. A fully
+ * covered chunk is encoded (chunk_encode.c) straight into the delta allocator; a partly
+ * covered one is staged (staging.c) in a dense buffer with the boxes this rank wrote, to
+ * be merged at commit (exchange.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/file.h"
+#include "common/util.h"
+#include "format/grid.h"
+#include "index/chunk_encode.h"
+#include "index/staging.h"
+
+static const uint64_t zeros[AFMT_MAX_NDIM];
+
+/* A fully written chunk's place in the open block, between stage_reserve and
+ * stage_done: the caller encodes the payload into dst in between. */
+typedef struct {
+    afmt_staged *s;
+    int fresh; /* the entry was made for this chunk: forgotten if the reservation fails */
+    void *dst;
+    uint64_t block, offset, size;
+} stage_slot;
+
+/* Reserves room for the encoded payload of a fully written chunk (nelems elements). */
+static int stage_reserve(afmt_file *f, const afmt_array *arr, uint64_t chunk_index, uint64_t nelems,
+                         stage_slot *out) {
+    int rc = afmt__ensure_alloc(f);
+    if (rc != AFMT_OK) return rc;
+    if (afmt__staging_get(&f->staging, arr->d.id, chunk_index, &out->s, &out->fresh) != AFMT_OK)
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+    out->size = nelems * arr->esize;
+    rc = afmt__alloc_reserve(f->alloc, out->size, &out->dst, &out->block, &out->offset);
+    if (rc != AFMT_OK) {
+        if (out->fresh) afmt__staging_forget_new(&f->staging, out->s);
+        return afmt__fail(f->errmsg, rc, "%s", afmt__alloc_errmsg(f->alloc));
+    }
+    return AFMT_OK;
+}
+
+/* Records the encoded chunk as staged. Only now is its older partial state freed: the
+ * payload may have been encoded from it. */
+static void stage_done(const stage_slot *sl) {
+    afmt_staged *s = sl->s;
+    afmt__staged_release(s);
+    s->full = 1;
+    s->block = sl->block;
+    s->offset = sl->offset;
+    s->size = sl->size;
+}
+
+/* A chunk the region covers wholly: encoded from buf (a hyperslab at start of size
+ * count) straight into the open block. The work buffer, if the host needs one, comes
+ * first: nothing fails after the reservation. */
+static int stage_whole(afmt_file *f, const afmt_array *arr, const afmt_grid_iter *it,
+                       const uint64_t *start, const uint64_t *count, const void *buf) {
+    uint64_t bstart[AFMT_MAX_NDIM];
+    for (int d = 0; d < arr->d.ndim; d++) bstart[d] = it->origin[d] - start[d];
+    uint64_t need = afmt__chunk_encode_work(arr, it->extent, count);
+    uint8_t *work = NULL;
+    if (need && !(work = afmt__scratch(f, need))) return AFMT_ENOMEM; /* message set */
+    stage_slot sl;
+    int rc = stage_reserve(f, arr, it->index, it->nelems, &sl);
+    if (rc != AFMT_OK) return rc;
+    afmt__chunk_encode_box(arr, sl.dst, it->extent, buf, count, bstart, work);
+    stage_done(&sl);
+    return AFMT_OK;
+}
+
+/* The next partial state of a staged entry, built aside (stage_piece). */
+typedef struct {
+    uint8_t *data;
+    uint64_t *rect;
+    uint32_t nrect, cap;
+} partial_state;
+
+/* This rank wrote the whole chunk before: its payload decoded back into dense. */
+static int whole_to_dense(afmt_file *f, const afmt_array *arr, const afmt_staged *s,
+                          uint64_t nelems, uint8_t *dense) {
+    uint8_t *enc = afmt__scratch(f, nelems * arr->esize);
+    if (!enc) return AFMT_ENOMEM; /* message set */
+    int rc = afmt__alloc_read(f->alloc, s->block, s->offset, enc, s->size);
+    if (rc != AFMT_OK) return afmt__fail(f->errmsg, rc, "%s", afmt__alloc_errmsg(f->alloc));
+    afmt__chunk_decode(arr, dense, enc, nelems);
+    return AFMT_OK;
+}
+
+/* Builds s's next partial state aside in *p: the dense buffer (a whole chunk staged before
+ * is decoded into it and becomes the first box) and room for one more box. On failure
+ * *p holds what was made so far, for stage_piece to free. */
+static int partial_prepare(afmt_file *f, const afmt_array *arr, const afmt_grid_iter *it,
+                           const afmt_staged *s, partial_state *p) {
+    uint64_t bytes = it->nelems * arr->esize;
+    p->data = s->full ? NULL : s->data;
+    p->rect = s->full ? NULL : s->rect;
+    p->nrect = s->full ? 0 : s->nrect;
+    p->cap = s->full ? 0 : s->cap_rect;
+    if (!p->data && !(p->data = malloc((size_t)bytes)))
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk of %llu bytes",
+                          (unsigned long long)bytes);
+    if (s->full) {
+        int rc = whole_to_dense(f, arr, s, it->nelems, p->data);
+        if (rc != AFMT_OK) return rc;
+        p->nrect = 1;
+    }
+    if (afmt__boxes_reserve(&p->rect, &p->cap, p->nrect + 1, arr->d.ndim) != AFMT_OK)
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+    return AFMT_OK;
+}
+
+/* Puts the prepared state into s and adds the box [sel_start, +sel_count) of buf's
+ * selection (a hyperslab at start of size count). Cannot fail. */
+static void partial_install(const afmt_array *arr, const afmt_grid_iter *it, afmt_staged *s,
+                            const partial_state *p, const uint64_t *start, const uint64_t *count,
+                            const void *buf) {
+    int nd = arr->d.ndim;
+    if (s->full) {
+        uint64_t *first = afmt__box_at(p->rect, nd, 0);
+        for (int d = 0; d < nd; d++) {
+            first[d] = 0;
+            first[nd + d] = it->extent[d];
+        }
+    }
+    s->full = 0;
+    s->data = p->data;
+    s->rect = p->rect;
+    s->cap_rect = p->cap;
+    s->nrect = p->nrect;
+    uint64_t *box = afmt__box_at(s->rect, nd, s->nrect);
+    uint64_t bstart[AFMT_MAX_NDIM];
+    for (int d = 0; d < nd; d++) {
+        box[d] = it->sel_start[d];
+        box[nd + d] = it->sel_count[d];
+        bstart[d] = it->origin[d] + it->sel_start[d] - start[d];
+    }
+    s->nrect++;
+    afmt__box_copy(nd, arr->esize, it->sel_count, s->data, it->extent, it->sel_start, buf, count,
+                   bstart);
+}
+
+/* Adds a partly covered chunk's part of buf to its staged entry. Everything that can fail
+ * is built aside first and swapped in last: a failure leaves the entry as it was. */
+static int stage_piece(afmt_file *f, const afmt_array *arr, const afmt_grid_iter *it,
+                       const uint64_t *start, const uint64_t *count, const void *buf) {
+    afmt_staged *s;
+    int fresh;
+    if (afmt__staging_get(&f->staging, arr->d.id, it->index, &s, &fresh) != AFMT_OK)
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+    partial_state p;
+    int rc = partial_prepare(f, arr, it, s, &p);
+    if (rc != AFMT_OK) {
+        /* Only buffers made here are freed; a kept entry's own buffers stay its own. */
+        if (p.data != s->data) free(p.data);
+        if (s->full) free(p.rect);
+        if (fresh) afmt__staging_forget_new(&f->staging, s);
+        return rc;
+    }
+    partial_install(arr, it, s, &p, start, count, buf);
+    return AFMT_OK;
+}
+
+int afmt_write(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
+               const void *buf) {
+    const char *fn = "afmt_write";
+    int rc = afmt__check(f, fn);
+    if (rc != AFMT_OK) return rc;
+    if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
+    afmt_array *arr;
+    if ((rc = afmt__lookup(f, fn, name, &arr)) != AFMT_OK) return rc;
+    if (!buf) return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_write(\"%s\"): buf is NULL", name);
+    if ((rc = afmt__check_region(f, fn, arr, start, count)) != AFMT_OK) return rc;
+    int nd = arr->d.ndim;
+    afmt_grid_iter it;
+    afmt__grid_iter_init(&it, &arr->grid, nd ? start : zeros, nd ? count : zeros);
+    while (rc == AFMT_OK && afmt__grid_iter_next(&it))
+        rc = it.full ? stage_whole(f, arr, &it, start, count, buf)
+                     : stage_piece(f, arr, &it, start, count, buf);
+    return rc;
+}

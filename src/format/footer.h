@@ -1,0 +1,99 @@
+/* footer.h - a layer footer in memory (afmt_layer) and its encoding on disk.
+ * Byte layout: docs/format.md. */
+#ifndef AFMT_FOOTER_H
+#define AFMT_FOOTER_H
+
+#include <stdint.h>
+
+#include "afmt.h"
+#include "common/util.h"
+
+#define AFMT_REC_DEFINE 1
+#define AFMT_REC_DELETE 2
+
+#define AFMT_ARRAY_SHUFFLE 0x1 /* array flag: chunks are byte-shuffled */
+
+#define AFMT_LAYER_BASE 0x1 /* layer flag: self-contained (compaction); no fall-through */
+
+/* The largest raw size of a block (format.md 8): no writer makes larger ones (a block
+ * holds chunks of at most AFMT_MAX_CHUNK_BYTES, filled up to a block size of at most
+ * 1 GiB), and a reader never allocates more for one. */
+#define AFMT_MAX_BLOCK_RAW ((uint64_t)1 << 30)
+
+/* Attributes with this array id describe the layer itself (provenance), not the file. */
+#define AFMT_ATTR_FILE  0
+#define AFMT_ATTR_LAYER UINT64_MAX
+
+typedef struct {
+    uint64_t id;   /* array ids start at 1, never reused */
+    uint32_t kind; /* AFMT_REC_DEFINE or AFMT_REC_DELETE (then only id and name count) */
+    uint32_t flags;
+    afmt_dtype dtype;
+    int ndim;
+    char name[AFMT_MAX_NAME + 1];
+    uint64_t shape[AFMT_MAX_NDIM], chunk[AFMT_MAX_NDIM];
+    char dims[AFMT_MAX_NDIM][AFMT_MAX_DIMNAME + 1];
+    uint8_t fill[8]; /* one element, little-endian, zero padded */
+} afmt_array_rec;
+
+typedef struct {
+    uint64_t offset;      /* absolute file offset of the stored bytes */
+    uint64_t stored_size; /* bytes in the file */
+    uint64_t raw_size;    /* bytes after decompression */
+    uint64_t checksum;    /* XXH3-64 of the stored bytes */
+    uint32_t codec;       /* codec id */
+    uint32_t rank;        /* writer rank */
+} afmt_block_rec;
+
+typedef struct {
+    uint64_t array_id, chunk_index;
+    uint64_t block;  /* index into this layer's block table */
+    uint64_t offset; /* inside the raw (decompressed) block */
+    uint64_t size;   /* raw bytes of the chunk: its real extent times the element size */
+} afmt_chunk_rec;
+
+typedef struct {
+    uint64_t array_id; /* AFMT_ATTR_FILE, AFMT_ATTR_LAYER or an array id */
+    char key[AFMT_MAX_NAME + 1];
+    afmt_dtype dtype;
+    uint64_t n;     /* number of values */
+    uint8_t *value; /* n * dtype size bytes, little-endian (owned) */
+} afmt_attr_rec;
+
+typedef struct {
+    uint64_t layer_id;
+    uint64_t prev_offset, prev_length; /* previous footer, 0/0 for the first layer */
+    uint64_t data_offset;              /* where this layer's blocks start */
+    uint64_t time_ns;                  /* commit time, Unix epoch nanoseconds */
+    uint64_t next_array_id;
+    uint32_t nranks; /* size of the writing communicator */
+    uint32_t flags;  /* AFMT_LAYER_* */
+    afmt_array_rec *arrays;
+    uint64_t n_arrays;
+    afmt_block_rec *blocks;
+    uint64_t n_blocks;
+    afmt_chunk_rec *chunks; /* sorted by (array_id, chunk_index), unique */
+    uint64_t n_chunks;
+    afmt_attr_rec *attrs;
+    uint64_t n_attrs;
+} afmt_layer;
+
+/* Appends the encoded footer (ending with its checksum) to out. Chunks must be sorted.
+ * Returns AFMT_OK or AFMT_ENOMEM; AFMT_EINVAL (message in the thread buffer, out
+ * unchanged) for a layer the decoder would reject: bad name/dim name length, ndim, dtype,
+ * flags, id >= next_array_id, unsorted chunks, a chunk outside its block. */
+int afmt__footer_encode(const afmt_layer *L, afmt_buf *out);
+/* Decodes and validates a whole footer (checksum, magic, version, every count, bound,
+ * string, dtype, ndim, chunk order and chunk-to-block reference). On failure L is left
+ * empty and errmsg says what is wrong: AFMT_ECORRUPT, AFMT_EVERSION, AFMT_ENOMEM. */
+int afmt__footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *errmsg);
+/* The footer_checksum of the superblock slot and of the trailer: XXH3-64 of all len bytes
+ * of the encoded footer (its own trailing checksum included). Same as
+ * afmt__checksum(p, len); named so that writers and readers agree on it. */
+uint64_t afmt__footer_checksum(const uint8_t *p, uint64_t len);
+/* Frees what L owns and zeroes it. */
+void afmt__layer_free(afmt_layer *L);
+/* qsort comparator for afmt_chunk_rec by (array_id, chunk_index). */
+int afmt__chunk_rec_cmp(const void *a, const void *b);
+
+#endif

@@ -1,0 +1,78 @@
+/* alloc.h - the rank-local delta allocator. Chunk payloads are packed into an open raw
+ * block; a full block is compressed at once into an in-memory arena of stored bytes;
+ * past the memory budget the arena is appended to a spill file (created in the spill
+ * directory, unlinked at once so a crash leaves nothing behind). At commit the stored
+ * bytes are handed out as contiguous pieces, oldest first, for one write at the rank's
+ * offset. Blocks never mix ranks: one allocator per rank and handle. */
+#ifndef AFMT_ALLOC_H
+#define AFMT_ALLOC_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef struct afmt_alloc afmt_alloc;
+
+typedef struct {
+    uint64_t rel_offset;  /* offset of the stored bytes from the start of this rank's data */
+    uint64_t stored_size; /* after compression (== raw_size when codec is 0) */
+    uint64_t raw_size;
+    uint64_t checksum; /* XXH3-64 of the stored bytes */
+    uint32_t codec;    /* the codec actually used: 0 when compression did not shrink it */
+} afmt_alloc_block;
+
+typedef struct {
+    uint64_t block_size;   /* target raw bytes per block */
+    uint64_t mem_budget;   /* stored bytes kept in memory before spilling */
+    const char *spill_dir; /* NULL or "": $TMPDIR, or /tmp (resolved here only) */
+    uint32_t codec;
+    int level;
+} afmt_alloc_config;
+
+/* Returns AFMT_OK or AFMT_ENOMEM. The config is copied (spill_dir too). */
+int afmt__alloc_create(afmt_alloc **out, const afmt_alloc_config *cfg);
+void afmt__alloc_free(afmt_alloc *a);
+/* The message of the last failure (names the operation, spill path and errno). */
+const char *afmt__alloc_errmsg(const afmt_alloc *a);
+
+/* Reserves n bytes for one chunk payload in the open block and returns where the caller
+ * writes it (*dst, valid until the next call on a), the block number and the offset of
+ * the payload inside the raw block. If the open block is non-empty and the payload does
+ * not fit in the target size, the open block is sealed (compressed) first. A payload
+ * larger than the target size gets a block of its own. Errors: AFMT_ENOMEM, AFMT_EIO
+ * (spill), AFMT_ECODEC. */
+int afmt__alloc_reserve(afmt_alloc *a, uint64_t n, void **dst, uint64_t *block, uint64_t *offset);
+/* Adds an already stored block (compaction copies blocks without recompressing) as a
+ * block of its own; the open block is sealed first. */
+int afmt__alloc_add_stored(afmt_alloc *a, const void *stored, uint64_t stored_size,
+                           uint64_t raw_size, uint32_t codec, uint64_t checksum, uint64_t *block);
+/* Seals the open block, if any. */
+int afmt__alloc_seal(afmt_alloc *a);
+
+/* Sealed blocks so far (block numbers 0..n-1); the open block, if any, is number n. */
+uint64_t afmt__alloc_nblocks(const afmt_alloc *a);
+const afmt_alloc_block *afmt__alloc_block_at(const afmt_alloc *a, uint64_t i);
+/* Stored bytes of all sealed blocks. */
+uint64_t afmt__alloc_stored_bytes(const afmt_alloc *a);
+/* Stored bytes now in memory / in the spill file (for tests and stats). */
+uint64_t afmt__alloc_mem_bytes(const afmt_alloc *a);
+uint64_t afmt__alloc_spilled_bytes(const afmt_alloc *a);
+
+/* Seconds spent compressing and checksumming blocks since the last reset (commit stats). */
+double afmt__alloc_seal_seconds(const afmt_alloc *a);
+
+/* Read-your-writes: copies n raw bytes at offset of block (sealed or open) into dst,
+ * decompressing a sealed block (the last one decompressed is kept). */
+int afmt__alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, uint64_t n);
+
+/* Hands out the stored bytes of all sealed blocks in order, as contiguous pieces of at
+ * most max bytes: *pos is the caller's cursor (start at 0); on return *p, *n is the next
+ * piece (pointing into the arena or into a staging buffer read from the spill file,
+ * valid until the next call) and *pos has advanced; *n == 0 at the end. */
+int afmt__alloc_next_piece(afmt_alloc *a, uint64_t *pos, uint64_t max, const void **p, uint64_t *n);
+
+/* Forgets all blocks (after a commit or when the staged writes are dropped); memory
+ * buffers are kept for reuse, the spill file is truncated. */
+void afmt__alloc_reset(afmt_alloc *a);
+
+#endif

@@ -289,7 +289,7 @@ static int layer_seal(afmt_file *f, afmt_layer_job *job) {
                           f->path);
     if (job->alloc && (rc = afmt__alloc_seal(job->alloc)) != AFMT_OK)
         afmt__fail(f->errmsg, rc, "afmt_commit(%s): %s", f->path, afmt__alloc_errmsg(job->alloc));
-    return afmt__agree(f, rc);
+    return afmt__file_agree(f, rc);
 }
 
 /* Phase 2: my offset, an exclusive prefix sum of the ranks' stored bytes after the
@@ -320,7 +320,7 @@ static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int
     f->stats.bytes_written = r->mine;
     f->stats.blocks = job->alloc ? afmt__alloc_nblocks(job->alloc) : 0;
     f->stats.chunks = job->n_chunks;
-    return afmt__agree(f, rc);
+    return afmt__file_agree(f, rc);
 }
 
 /* Phase 4: the records to rank 0 (64-bit-safe gather, agreed inside). */
@@ -355,7 +355,7 @@ static int layer_footer(afmt_file *f, afmt_layer_job *job, layer_run *r, afmt_bu
     free(r->lens);
     r->all = NULL;
     r->lens = NULL;
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return rc;
     f->stats.footer = MPI_Wtime() - r->t;
     r->t = MPI_Wtime();
     return AFMT_OK;
@@ -367,7 +367,7 @@ static int layer_publish(afmt_file *f, afmt_layer_job *job, layer_run *r) {
     afmt_storage *st = job->st;
     int rc = st->ops->sync(st);
     if (rc != AFMT_OK) st_fail(f, st, rc, "syncing data and footer");
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return rc;
     /* The slot, then its sync (publish.h): once written, the new layer is what a reader
      * finds, so the handle adopts it; the caller reports late_rc. */
     rc = afmt__write_slot(f, st, &r->next, AFMT_OK, "afmt_commit", &job->late_rc);
@@ -526,7 +526,7 @@ static int commit_records(afmt_file *f, afmt_chunk_rec *merged, uint64_t nm, com
     }
     for (uint64_t i = 0; rc == AFMT_OK && i < nm; i++) c->chunks[c->nc++] = merged[i];
     free(merged);
-    return afmt__agree(f, rc);
+    return afmt__file_agree(f, rc);
 }
 
 /* The new layer (its footer, as afmt__write_layer shared it) into this rank's index. */
@@ -557,7 +557,7 @@ static int commit_adopt(afmt_file *f, int rc, afmt_buf *footer) {
         afmt__alloc_reset(f->alloc);
     }
     pending_clear(f);
-    rc = afmt__agree(f, rc);
+    rc = afmt__file_agree(f, rc);
     if (rc != AFMT_OK) rc = adopt_durable(f, rc);
     return rc;
 }

@@ -173,7 +173,7 @@ static int move_to_compacted(afmt_file *f, int rc) {
     f->st = NULL;
     int orc = afmt__storage_open(f->opts.storage, f->comm, f->real_path,
                                  AFMT_ST_READ | AFMT_ST_WRITE, f->opts.info, &f->st, f->errmsg);
-    orc = afmt__agree(f, orc);
+    orc = afmt__file_agree(f, orc);
     if (orc == AFMT_OK) orc = afmt__reload(f);
     if (orc != AFMT_OK) {
         char why[AFMT_ERRMSG_MAX];
@@ -245,7 +245,7 @@ static int compact_prepare(afmt_file *f, compact_job *c) {
         rc = c->nst->ops->write_at(c->nst, 0, region, sizeof region);
         if (rc != AFMT_OK) afmt__fail(f->errmsg, rc, "afmt_compact: %s", c->nst->errmsg);
     }
-    return afmt__agree(f, rc);
+    return afmt__file_agree(f, rc);
 }
 
 /* The one BASE layer into the new file (afmt__write_layer), durable, and the file closed.
@@ -263,7 +263,7 @@ static int compact_write(afmt_file *f, compact_job *c) {
     c->nst = NULL;
     if (rc != AFMT_OK)
         afmt__fail(f->errmsg, rc, "afmt_compact(%s): closing the new file failed", f->path);
-    return afmt__agree(f, rc);
+    return afmt__file_agree(f, rc);
 }
 
 /* The switch: one rename on rank 0. If it failed after the file moved (the directory
@@ -274,7 +274,7 @@ static int compact_switch(afmt_file *f, compact_job *c) {
     if (f->rank == 0) rc = put_in_place(f, &c->tmp, &moved);
     if (MPI_Bcast(&moved, 1, MPI_INT, 0, f->comm) != MPI_SUCCESS && rc == AFMT_OK)
         rc = afmt__fail(f->errmsg, AFMT_EMPI, "afmt_compact(%s): MPI_Bcast failed", f->path);
-    rc = afmt__agree(f, rc);
+    rc = afmt__file_agree(f, rc);
     if (moved) rc = move_to_compacted(f, rc);
     return rc;
 }

@@ -426,7 +426,7 @@ static int name_difference(afmt_file *f) {
         k = first_difference(f, ref, (size_t)hdr[0], hdr[1], msg, sizeof msg);
     if (f->rank != 0) free(ref);
     if (all_ok == -1)
-        return afmt__agree(
+        return afmt__file_agree(
             f, afmt__fail(f->errmsg, AFMT_EMPI,
                           "afmt_commit(%s): sharing the metadata calls to compare them failed",
                           f->path));
@@ -440,7 +440,7 @@ static int name_difference(afmt_file *f) {
     uint64_t mine = UINT64_MAX, key = UINT64_MAX;
     if (k > 0) mine = (k < UINT32_MAX ? k : UINT32_MAX) << 32 | (uint64_t)f->rank;
     if (MPI_Allreduce(&mine, &key, 1, MPI_UINT64_T, MPI_MIN, f->comm) != MPI_SUCCESS)
-        return afmt__agree(
+        return afmt__file_agree(
             f, afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Allreduce failed", f->path));
     if (key == UINT64_MAX) /* the digests differ but no log does: cannot happen */
         return afmt__fail(f->errmsg, AFMT_EINVAL,
@@ -451,7 +451,7 @@ static int name_difference(afmt_file *f) {
     if (mine == key)
         rc = afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_commit(%s): %s; nothing was written", f->path,
                         msg);
-    return afmt__agree(f, rc);
+    return afmt__file_agree(f, rc);
 }
 
 int afmt__consist_check(afmt_file *f) {

@@ -7,7 +7,7 @@
  * into its allocator as a whole chunk for this commit's layer. The staged entries are not
  * changed, so a failed commit leaves every handle as it was.
  *
- * Each step allocates what it needs, agrees once (afmt__agree), then acts, so no rank
+ * Each step allocates what it needs, agrees once (afmt__file_agree), then acts, so no rank
  * leaves while others wait. Every received record is checked against this rank's own
  * index before it is used (a live array of that ndim, a chunk inside its grid, boxes
  * inside the chunk, lengths inside the received bytes): ranks whose metadata disagree get
@@ -502,7 +502,7 @@ static int xchg_start(afmt_file *f, xchg *x) {
     x->out = calloc((size_t)size, sizeof(afmt_buf));
     if (!x->scount || !x->out)
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return rc;
+    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return rc;
     x->rcount = x->scount + size;
     x->rdispl = x->scount + 2 * size;
     x->soff = x->scount + 3 * size;
@@ -606,7 +606,7 @@ static int phase_merge(xchg *x, afmt_chunk_rec **merged, uint64_t *n_merged) {
                          k > k0 ? x->refs + k0 : NULL, k - k0, &(*merged)[*n_merged]);
         if (rc == AFMT_OK) ++*n_merged;
     }
-    return afmt__agree(f, rc);
+    return afmt__file_agree(f, rc);
 }
 
 int afmt__exchange(afmt_file *f, afmt_chunk_rec **merged, uint64_t *n_merged) {

@@ -124,8 +124,8 @@ static afmt__group group_of(afmt_file *f) {
     return g;
 }
 
-int afmt__agree(afmt_file *f, int rc) {
-    return afmt__agree_comm(f->comm, f->rank, f->size, rc, f->errmsg);
+int afmt__file_agree(afmt_file *f, int rc) {
+    return afmt__agree(f->comm, f->rank, f->size, rc, f->errmsg);
 }
 
 static const char *call_name(int call) {
@@ -252,7 +252,7 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
         rc = afmt__fail(msg, AFMT_ENOMEM, "%s(%s): out of memory while setting up the handle", fn,
                         path);
     }
-    rc = afmt__agree_comm(comm, urank, usize, rc, msg);
+    rc = afmt__agree(comm, urank, usize, rc, msg);
     if (rc != AFMT_OK) {
         if (f) {
             f->comm = MPI_COMM_NULL;
@@ -286,7 +286,7 @@ static int lock_acquire(afmt_file *f, const char *fn) {
     if (f->opts.storage == AFMT_STORAGE_MEMORY) return AFMT_OK;
     int rc = AFMT_OK;
     if (f->rank == 0) rc = afmt__lock_take_writer(&f->lock, f->real_path, fn, f->path, f->errmsg);
-    return afmt__agree(f, rc);
+    return afmt__file_agree(f, rc);
 }
 
 /* COLLECTIVE. afmt_create, once the file exists: the inode lock of a new file. */
@@ -294,7 +294,7 @@ static int lock_inode(afmt_file *f, const char *fn) {
     if (f->opts.storage == AFMT_STORAGE_MEMORY) return AFMT_OK;
     int rc = AFMT_OK;
     if (f->rank == 0) rc = afmt__lock_take_inode(&f->lock, f->real_path, fn, f->path, f->errmsg);
-    return afmt__agree(f, rc);
+    return afmt__file_agree(f, rc);
 }
 
 int afmt__lock_inode_copy(afmt_file *f, int fd, int *out) {
@@ -350,7 +350,7 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
      * late would cut the superblock off. */
     rc = f->st->ops->truncate(f->st, 0);
     if (rc != AFMT_OK) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
-    if ((rc = afmt__agree(f, rc)) != AFMT_OK) return setup_fail(f, rc);
+    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return setup_fail(f, rc);
     /* An empty file: a superblock with no layer, generation 1. */
     memset(&f->super, 0, sizeof f->super);
     f->super.version = AFMT_FORMAT_VERSION;
@@ -368,14 +368,14 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
         rc = f->st->ops->write_at(f->st, 0, region, sizeof region);
         if (rc != AFMT_OK) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
     }
-    rc = afmt__agree(f, rc);
+    rc = afmt__file_agree(f, rc);
     if (rc == AFMT_OK) {
         rc = f->st->ops->sync(f->st);
         if (rc != AFMT_OK) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
         /* The handle joins the live set before the last agreement, which covers it. */
         if (rc == AFMT_OK && live_add(f) != AFMT_OK)
             rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_create(%s): out of memory", path);
-        rc = afmt__agree(f, rc);
+        rc = afmt__file_agree(f, rc);
     }
     if (rc != AFMT_OK) return setup_fail(f, rc);
     f->idx.next_array_id = 1;
@@ -536,7 +536,7 @@ int afmt_close(afmt_file *f) {
     f->st = NULL;
     if (rc == AFMT_OK) {
         if (crc != AFMT_OK) afmt__fail(f->errmsg, crc, "afmt_close(%s): closing failed", f->path);
-        rc = afmt__agree(f, crc);
+        rc = afmt__file_agree(f, crc);
     }
     char msg[AFMT_ERRMSG_MAX];
     memcpy(msg, f->errmsg, sizeof msg);

@@ -12,13 +12,13 @@
 #include "common/error.h"
 #include "common/hmap.h"
 #include "format/footer.h"
+#include "format/publish.h"
 #include "format/superblock.h"
 #include "index/alloc.h"
 #include "index/cache.h"
 #include "index/index.h"
 #include "index/staging.h"
 #include "mpi/mpiutil.h"
-#include "mpi/publish.h"
 #include "storage/lock.h"
 #include "storage/storage.h"
 
@@ -114,9 +114,9 @@ int afmt__ensure_alloc(afmt_file *f);
 /* COLLECTIVE. Agrees on the outcome of a step: if any rank has rc != AFMT_OK, every rank
  * returns the code of the lowest failing rank and receives its message into f->errmsg
  * (and the thread buffer). MPI failures become AFMT_EMPI. */
-int afmt__agree(afmt_file *f, int rc);
+int afmt__file_agree(afmt_file *f, int rc);
 /* COLLECTIVE. The first communication of a collective call that the ranks may reach
- * with different local outcomes: afmt__agree on rc, flags[0..nflags) become their OR over
+ * with different local outcomes: afmt__file_agree on rc, flags[0..nflags) become their OR over
  * the ranks (nflags <= AFMT_ENTER_MAXFLAGS), and if some rank is in another call of this
  * handle (call differs: a collective call made on some ranks only), every rank in the
  * Allreduce gets AFMT_EINVAL saying so, instead of going on into mismatched collectives.

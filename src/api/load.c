@@ -166,7 +166,7 @@ int afmt__load_agreed(afmt_file *f, int rc) {
     afmt_buf chain;
     afmt__buf_init(&chain);
     if (rc == AFMT_OK && f->rank == 0) rc = read_chain(f, &chain);
-    rc = afmt__agree(f, rc);
+    rc = afmt__file_agree(f, rc);
     if (rc != AFMT_OK) {
         afmt__buf_free(&chain);
         return rc;
@@ -185,7 +185,7 @@ int afmt__load_agreed(afmt_file *f, int rc) {
     if (rc == AFMT_OK && f->idx.next_array_id < f->super.next_array_id)
         f->idx.next_array_id = f->super.next_array_id;
     if (f->idx.next_array_id == 0) f->idx.next_array_id = 1;
-    return afmt__agree(f, rc);
+    return afmt__file_agree(f, rc);
 }
 
 int afmt__load(afmt_file *f) {

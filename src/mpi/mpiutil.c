@@ -39,7 +39,7 @@ static int share_failure(MPI_Comm comm, int rank, int root, int rc, char *errmsg
     return afmt__fail(errmsg, m.code, "%s", m.msg);
 }
 
-int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg) {
+int afmt__agree(MPI_Comm comm, int rank, int size, int rc, char *errmsg) {
     /* The lowest failing rank's code and message win, so every rank reports the same. */
     int mine = rc != AFMT_OK ? rank : size, root = size;
     if (MPI_Allreduce(&mine, &root, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
@@ -49,7 +49,7 @@ int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg) {
 }
 
 static int agree(const afmt__group *g, int rc) {
-    return afmt__agree_comm(g->comm, g->rank, g->size, rc, g->errmsg);
+    return afmt__agree(g->comm, g->rank, g->size, rc, g->errmsg);
 }
 
 int afmt__agree_keyed(const afmt__group *g, int key, int rc, int *flags, int nflags, int keys[2],

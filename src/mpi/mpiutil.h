@@ -1,7 +1,7 @@
 /* mpiutil.h - the agreement on a step's outcome and 64-bit-safe collectives on byte
  * counts. A mechanism: it knows nothing of handles; every call names its communicator,
  * this rank, the size and a message buffer (an afmt__group). file.h wraps these for a
- * handle (afmt__agree, afmt__enter, afmt__share_buf, ...). */
+ * handle (afmt__file_agree, afmt__enter, afmt__share_buf, ...). */
 #ifndef AFMT_MPIUTIL_H
 #define AFMT_MPIUTIL_H
 
@@ -20,9 +20,9 @@ typedef struct {
 /* COLLECTIVE. Agrees on the outcome of a step: if any rank has rc != AFMT_OK, every rank
  * returns the code of the lowest failing rank and receives its message into errmsg (and
  * the thread buffer). MPI failures become AFMT_EMPI. The one agreement of the library. */
-int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg);
+int afmt__agree(MPI_Comm comm, int rank, int size, int rc, char *errmsg);
 
-/* COLLECTIVE. afmt__agree_comm in one MPI_Allreduce of a fixed size that also ORs
+/* COLLECTIVE. afmt__agree in one MPI_Allreduce of a fixed size that also ORs
  * flags[0..nflags) over the ranks (nflags <= AFMT__AGREE_MAXFLAGS) and checks that every
  * rank passed the same key (> 0). Keys differ: AFMT_EINVAL on every rank, keys[0] and
  * keys[1] the lowest and highest key (else both are key), errmsg untouched (the caller

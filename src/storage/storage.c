@@ -18,6 +18,7 @@
 #endif
 
 #include "common/util.h"
+#include "mpi/mpiutil.h"
 
 /* Test-only knob (see storage.h); a plain static because tests set it between I/O. */
 static uint64_t max_piece = AFMT_PIECE;
@@ -51,14 +52,14 @@ void afmt__storage_free(afmt_storage *st) {
     free(st);
 }
 
-/* Every rank returns the code and message of the lowest failing rank (afmt__agree_comm),
+/* Every rank returns the code and message of the lowest failing rank (afmt__agree),
  * so that the failing rank's cause, not "failed on another rank", is what all report. */
 static int agree(MPI_Comm comm, int rc, char *errmsg) {
     char local[AFMT_ERRMSG_MAX] = "";
     int rank = 0, size = 1;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    return afmt__agree_comm(comm, rank, size, rc, errmsg ? errmsg : local);
+    return afmt__agree(comm, rank, size, rc, errmsg ? errmsg : local);
 }
 
 /* "a FIFO", ... for messages about a file that is not a regular one. */

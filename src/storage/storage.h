@@ -186,10 +186,6 @@ uint64_t afmt__storage_fault_injected(void);
 
 /* ---- backend-private: used by storage*.c only ---- */
 
-/* The agreement on an outcome over comm (mpiutil.c; file.h has it too): every rank
- * returns the lowest failing rank's code, with its message in errmsg. */
-int afmt__agree_comm(MPI_Comm comm, int rank, int size, int rc, char *errmsg);
-
 /* The current piece limit (always >= 1 and <= INT_MAX). */
 uint64_t afmt__storage_max_piece(void);
 /* Fill in st->ops and st->impl of a storage whose kind, comm (dup) and path are set.

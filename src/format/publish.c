@@ -1,7 +1,7 @@
 /* publish.c - the superblock slot write that makes a commit or a rollback the file's
  * state, and the sync after it (publish.h). One copy, so that both keep the same
  * crash and error behaviour: a torn slot fails its checksum and readers keep the other. */
-#include "mpi/publish.h"
+#include "format/publish.h"
 
 #include "common/error.h"
 
@@ -15,13 +15,13 @@ int afmt__publish_slot(const afmt__group *g, afmt_storage *st, const afmt_super 
         if (rc != AFMT_OK)
             afmt__fail(g->errmsg, rc, "%s: writing the superblock: %s", what, st->errmsg);
     }
-    if ((rc = afmt__agree_comm(g->comm, g->rank, g->size, rc, g->errmsg)) != AFMT_OK) return rc;
+    if ((rc = afmt__agree(g->comm, g->rank, g->size, rc, g->errmsg)) != AFMT_OK) return rc;
     /* The slot is written: from here it is what a reader finds, so a failed sync must not
      * pretend otherwise (a retry would rewrite the footer the slot points at); the caller
      * adopts the new state and reports *late_rc. */
     rc = st->ops->sync(st);
     if (rc != AFMT_OK)
         afmt__fail(g->errmsg, rc, "%s: syncing the superblock: %s", what, st->errmsg);
-    *late_rc = afmt__agree_comm(g->comm, g->rank, g->size, rc, g->errmsg);
+    *late_rc = afmt__agree(g->comm, g->rank, g->size, rc, g->errmsg);
     return AFMT_OK;
 }

@@ -716,14 +716,8 @@ static void test_disagreeing_ranks(void **state) {
 
 /* ---- chunk indices that collided under the old fixed hash ------------------------------ */
 
-static uint64_t old_mix(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBull;
-    x ^= x >> 31;
-    return x;
-}
+/* The old hash mixed with the same unkeyed splitmix64 finalizer as afmt__mix64. */
+#define old_mix afmt__mix64
 
 /* The map's hash before it was keyed (hmap.c): all keys found below share their home
  * slot in every table of up to 2^13 slots. */

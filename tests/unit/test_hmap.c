@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/hmap.h"
+#include "common/util.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint64_t rnd(void) {
@@ -147,14 +148,7 @@ static void test_tombstone_churn(void **state) {
 
 /* The map's hash before it was keyed by a per-process secret: a fixed function, so keys
  * could be searched that all land in one slot (hash flooding from crafted files). */
-static uint64_t old_mix(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBull;
-    x ^= x >> 31;
-    return x;
-}
+#define old_mix afmt__mix64 /* its unkeyed mixer: splitmix64's finalizer */
 
 static void test_crafted_collisions(void **state) {
     (void)state;

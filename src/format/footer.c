@@ -174,48 +174,55 @@ static int check_encodable(const afmt_layer *L) {
     return AFMT_OK;
 }
 
-int afmt__footer_encode(const afmt_layer *L, afmt_buf *out) {
-    int rc = check_encodable(L);
-    if (rc != AFMT_OK) return rc;
+/* The sections whose size is known only once they are written (arrays, attributes and
+ * the heap they both point into), built apart before the header that states their sizes. */
+typedef struct {
     afmt_buf arr, att, heap;
-    afmt__buf_init(&arr);
-    afmt__buf_init(&att);
-    afmt__buf_init(&heap);
+} footer_enc;
 
-    for (uint64_t i = 0; i < L->n_arrays; i++) {
-        const afmt_array_rec *r = &L->arrays[i];
-        int def = r->kind == AFMT_REC_DEFINE;
-        uint32_t ndim = def ? (uint32_t)r->ndim : 0;
-        uint8_t rec[ARRAY_REC] = {0};
-        afmt__put_u64(rec + 0, r->id);
-        afmt__put_u32(rec + 8, r->kind);
-        afmt__put_u32(rec + 12, def ? r->flags : 0);
-        afmt__put_u32(rec + 16, def ? (uint32_t)r->dtype : 0);
-        afmt__put_u32(rec + 20, ndim);
-        put_heap_ref(rec + 24, &heap, r->name, strnlen(r->name, AFMT_MAX_NAME));
-        /* Only the element's own bytes: the padding is zero whatever the caller left. */
-        if (def) memcpy(rec + 40, r->fill, afmt__dtype_size(r->dtype));
-        afmt__buf_append(&arr, rec, sizeof rec);
-        for (uint32_t d = 0; d < ndim; d++) {
-            uint8_t dim[ARRAY_DIM];
-            afmt__put_u64(dim + 0, r->shape[d]);
-            afmt__put_u64(dim + 8, r->chunk[d]);
-            put_heap_ref(dim + 16, &heap, r->dims[d], strnlen(r->dims[d], AFMT_MAX_DIMNAME));
-            afmt__buf_append(&arr, dim, sizeof dim);
-        }
+/* One array record and its dim records. */
+static void encode_array(footer_enc *e, const afmt_array_rec *r) {
+    int def = r->kind == AFMT_REC_DEFINE;
+    uint32_t ndim = def ? (uint32_t)r->ndim : 0;
+    uint8_t rec[ARRAY_REC] = {0};
+    afmt__put_u64(rec + 0, r->id);
+    afmt__put_u32(rec + 8, r->kind);
+    afmt__put_u32(rec + 12, def ? r->flags : 0);
+    afmt__put_u32(rec + 16, def ? (uint32_t)r->dtype : 0);
+    afmt__put_u32(rec + 20, ndim);
+    put_heap_ref(rec + 24, &e->heap, r->name, strnlen(r->name, AFMT_MAX_NAME));
+    /* Only the element's own bytes: the padding is zero whatever the caller left. */
+    if (def) memcpy(rec + 40, r->fill, afmt__dtype_size(r->dtype));
+    afmt__buf_append(&e->arr, rec, sizeof rec);
+    for (uint32_t d = 0; d < ndim; d++) {
+        uint8_t dim[ARRAY_DIM];
+        afmt__put_u64(dim + 0, r->shape[d]);
+        afmt__put_u64(dim + 8, r->chunk[d]);
+        put_heap_ref(dim + 16, &e->heap, r->dims[d], strnlen(r->dims[d], AFMT_MAX_DIMNAME));
+        afmt__buf_append(&e->arr, dim, sizeof dim);
     }
+}
+
+static void encode_arrays(footer_enc *e, const afmt_layer *L) {
+    for (uint64_t i = 0; i < L->n_arrays; i++) encode_array(e, &L->arrays[i]);
+}
+
+static void encode_attrs(footer_enc *e, const afmt_layer *L) {
     for (uint64_t i = 0; i < L->n_attrs; i++) {
         const afmt_attr_rec *a = &L->attrs[i];
         uint8_t rec[ATTR_REC] = {0};
         afmt__put_u64(rec + 0, a->array_id);
-        put_heap_ref(rec + 8, &heap, a->key, strnlen(a->key, AFMT_MAX_NAME));
+        put_heap_ref(rec + 8, &e->heap, a->key, strnlen(a->key, AFMT_MAX_NAME));
         afmt__put_u32(rec + 24, (uint32_t)a->dtype);
         afmt__put_u64(rec + 32, a->n);
-        put_heap_ref(rec + 40, &heap, a->value, (size_t)a->n * afmt__dtype_size(a->dtype));
-        afmt__buf_append(&att, rec, sizeof rec);
+        put_heap_ref(rec + 40, &e->heap, a->value, (size_t)a->n * afmt__dtype_size(a->dtype));
+        afmt__buf_append(&e->att, rec, sizeof rec);
     }
+}
 
-    size_t start = out->len;
+/* The header: magic, version, the layer's own fields, the counts and section sizes, and
+ * the record sizes this writer uses. */
+static void encode_header(const footer_enc *e, const afmt_layer *L, afmt_buf *out) {
     uint8_t h[FH_SIZE] = {0};
     memcpy(h + FH_MAGIC, FOOTER_MAGIC, 8);
     afmt__put_u32(h + FH_VERSION, AFMT_FORMAT_VERSION);
@@ -232,11 +239,11 @@ int afmt__footer_encode(const afmt_layer *L, afmt_buf *out) {
     afmt__put_u64(h + FH_N_BLOCKS, L->n_blocks);
     afmt__put_u64(h + FH_N_CHUNKS, L->n_chunks);
     afmt__put_u64(h + FH_N_ATTRS, L->n_attrs);
-    afmt__put_u64(h + FH_ARRAYS_SIZE, (uint64_t)arr.len);
+    afmt__put_u64(h + FH_ARRAYS_SIZE, (uint64_t)e->arr.len);
     afmt__put_u64(h + FH_BLOCKS_SIZE, L->n_blocks * BLOCK_REC);
     afmt__put_u64(h + FH_CHUNKS_SIZE, L->n_chunks * CHUNK_REC);
-    afmt__put_u64(h + FH_ATTRS_SIZE, (uint64_t)att.len);
-    afmt__put_u64(h + FH_HEAP_SIZE, (uint64_t)heap.len);
+    afmt__put_u64(h + FH_ATTRS_SIZE, (uint64_t)e->att.len);
+    afmt__put_u64(h + FH_HEAP_SIZE, (uint64_t)e->heap.len);
     afmt__put_u32(h + FH_ARRAY_REC_SIZE, ARRAY_REC);
     afmt__put_u32(h + FH_ARRAY_DIM_SIZE, ARRAY_DIM);
     afmt__put_u32(h + FH_BLOCK_REC_SIZE, BLOCK_REC);
@@ -244,7 +251,9 @@ int afmt__footer_encode(const afmt_layer *L, afmt_buf *out) {
     afmt__put_u32(h + FH_ATTR_REC_SIZE, ATTR_REC);
     afmt__put_u32(h + FH_FEATURES, 0);
     afmt__buf_append(out, h, sizeof h);
-    afmt__buf_append(out, arr.data, arr.len);
+}
+
+static void encode_blocks(const afmt_layer *L, afmt_buf *out) {
     for (uint64_t i = 0; i < L->n_blocks; i++) {
         const afmt_block_rec *b = &L->blocks[i];
         uint8_t rec[BLOCK_REC];
@@ -256,6 +265,9 @@ int afmt__footer_encode(const afmt_layer *L, afmt_buf *out) {
         afmt__put_u32(rec + 36, b->rank);
         afmt__buf_append(out, rec, sizeof rec);
     }
+}
+
+static void encode_chunks(const afmt_layer *L, afmt_buf *out) {
     for (uint64_t i = 0; i < L->n_chunks; i++) {
         const afmt_chunk_rec *c = &L->chunks[i];
         uint8_t rec[CHUNK_REC];
@@ -266,12 +278,29 @@ int afmt__footer_encode(const afmt_layer *L, afmt_buf *out) {
         afmt__put_u64(rec + 32, c->size);
         afmt__buf_append(out, rec, sizeof rec);
     }
-    afmt__buf_append(out, att.data, att.len);
-    afmt__buf_append(out, heap.data, heap.len);
-    int oom = arr.oom || att.oom || heap.oom || out->oom;
-    afmt__buf_free(&arr);
-    afmt__buf_free(&att);
-    afmt__buf_free(&heap);
+}
+
+int afmt__footer_encode(const afmt_layer *L, afmt_buf *out) {
+    int rc = check_encodable(L);
+    if (rc != AFMT_OK) return rc;
+    footer_enc e;
+    afmt__buf_init(&e.arr);
+    afmt__buf_init(&e.att);
+    afmt__buf_init(&e.heap);
+    encode_arrays(&e, L);
+    encode_attrs(&e, L);
+
+    size_t start = out->len;
+    encode_header(&e, L, out);
+    afmt__buf_append(out, e.arr.data, e.arr.len);
+    encode_blocks(L, out);
+    encode_chunks(L, out);
+    afmt__buf_append(out, e.att.data, e.att.len);
+    afmt__buf_append(out, e.heap.data, e.heap.len);
+    int oom = e.arr.oom || e.att.oom || e.heap.oom || out->oom;
+    afmt__buf_free(&e.arr);
+    afmt__buf_free(&e.att);
+    afmt__buf_free(&e.heap);
     if (oom || afmt__buf_reserve(out, 8) != AFMT_OK) {
         out->len = start; /* leave out as it was, not a half footer */
         return afmt__fail(NULL, AFMT_ENOMEM, "afmt__footer_encode: out of memory");

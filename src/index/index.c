@@ -823,16 +823,9 @@ static int layer_attrs(const afmt_layer *L, afmt_layer_info *li) {
     return rc;
 }
 
-static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
-                       uint64_t footer_length, int mode, char *errmsg) {
-    const ull lid = (ull)L->layer_id;
-
-    /* 1. Every check first: a damaged layer changes nothing. */
-    int rc = afmt__index_check_layer(x, L, mode, NULL, errmsg);
-    if (rc != AFMT_OK) return rc;
-
-    /* 2. Reserve all memory the rest needs, so that no step fails half-way for memory
-     * (except attribute copies, each of which is all or nothing). */
+/* Reserves all memory applying L needs, so that no step fails half-way for memory
+ * (except attribute copies, each of which is all or nothing). */
+static int reserve_for_layer(afmt_index *x, const afmt_layer *L, int mode, char *errmsg) {
     uint64_t ndef = 0;
     for (uint64_t i = 0; mode == AFMT_CHECK_LOAD && i < L->n_arrays; i++)
         ndef += (uint64_t)(L->arrays[i].kind == AFMT_REC_DEFINE);
@@ -844,31 +837,40 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
         GROW(x->locs, x->cap_locs, x->n_locs + L->n_chunks) != AFMT_OK ||
         afmt__hmap_reserve(&x->chunks, L->n_chunks) != AFMT_OK ||
         GROW(x->layers, x->cap_layers, x->n_layers + 1) != AFMT_OK)
-        return afmt__fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory for the index", lid);
-    afmt_layer_info li;
-    memset(&li, 0, sizeof li);
-    li.layer_id = L->layer_id;
-    li.time_ns = L->time_ns;
-    li.footer_offset = footer_offset;
-    li.footer_length = footer_length;
-    li.data_offset = L->data_offset;
-    li.nranks = L->nranks;
-    li.flags = L->flags;
-    li.n_blocks = L->n_blocks;
-    li.n_chunks = L->n_chunks;
-    for (uint64_t i = 0; i < L->n_blocks; i++) {
-        li.stored_bytes += L->blocks[i].stored_size;
-        li.raw_bytes += L->blocks[i].raw_size;
-    }
-    if (layer_attrs(L, &li) != AFMT_OK)
-        return afmt__fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory for the index", lid);
+        return afmt__fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory for the index",
+                          (ull)L->layer_id);
+    return AFMT_OK;
+}
 
-    /* 3. Array records in order (a name may be deleted and defined anew in one layer).
-     * The writer's own layer is in the index already. The chunks of deleted arrays go
-     * after the records, in one pass. */
+/* The layer's entry in the index's list of layers, with a copy of its layer attributes. */
+static int layer_info(const afmt_layer *L, uint64_t footer_offset, uint64_t footer_length,
+                      afmt_layer_info *li, char *errmsg) {
+    memset(li, 0, sizeof *li);
+    li->layer_id = L->layer_id;
+    li->time_ns = L->time_ns;
+    li->footer_offset = footer_offset;
+    li->footer_length = footer_length;
+    li->data_offset = L->data_offset;
+    li->nranks = L->nranks;
+    li->flags = L->flags;
+    li->n_blocks = L->n_blocks;
+    li->n_chunks = L->n_chunks;
+    for (uint64_t i = 0; i < L->n_blocks; i++) {
+        li->stored_bytes += L->blocks[i].stored_size;
+        li->raw_bytes += L->blocks[i].raw_size;
+    }
+    if (layer_attrs(L, li) != AFMT_OK)
+        return afmt__fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory for the index",
+                          (ull)L->layer_id);
+    return AFMT_OK;
+}
+
+/* Array records in order (a name may be deleted and defined anew in one layer). The
+ * chunks of deleted arrays go after the records, in one pass. */
+static int apply_arrays(afmt_index *x, const afmt_layer *L, char *errmsg) {
     char why[AFMT_ERRMSG_MAX];
-    int any_delete = 0;
-    for (uint64_t i = 0; mode == AFMT_CHECK_LOAD && i < L->n_arrays && rc == AFMT_OK; i++) {
+    int any_delete = 0, rc = AFMT_OK;
+    for (uint64_t i = 0; i < L->n_arrays && rc == AFMT_OK; i++) {
         const afmt_array_rec *r = &L->arrays[i];
         if (r->kind == AFMT_REC_DELETE) {
             forget(x, r->id, 0);
@@ -876,19 +878,19 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
             continue;
         }
         rc = afmt__index_define(x, r, why);
-        if (rc != AFMT_OK)
-            afmt__fail(errmsg, rc, "layer %llu: %s", lid, why); /* only ENOMEM after the check */
+        if (rc != AFMT_OK) /* only ENOMEM after the check */
+            afmt__fail(errmsg, rc, "layer %llu: %s", (ull)L->layer_id, why);
     }
     if (any_delete) {
         live_rebuild(x);
         drop_deleted(x, L);
     }
-    if (rc != AFMT_OK) {
-        attrs_free(li.attrs, li.n_attrs);
-        return rc;
-    }
+    return rc;
+}
 
-    /* 4. Apply; the memory is reserved, so nothing below fails before the attributes. */
+/* Block records, appended; returns the index of the first, which chunk records count
+ * from. */
+static uint64_t apply_blocks(afmt_index *x, const afmt_layer *L) {
     const uint64_t base = x->n_blocks;
     for (uint64_t i = 0; i < L->n_blocks; i++) {
         afmt_iblock *b = &x->blocks[x->n_blocks++];
@@ -896,6 +898,11 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
         b->layer_id = L->layer_id;
         b->nrefs = b->nlive = 0;
     }
+    return base;
+}
+
+/* Chunk records: each points at a block of this layer, base the index of its first. */
+static void apply_chunks(afmt_index *x, const afmt_layer *L, uint64_t base) {
     for (uint64_t i = 0; i < L->n_chunks; i++) {
         const afmt_chunk_rec *c = &L->chunks[i];
         afmt_chunk_loc loc = {base + c->block, c->offset, c->size};
@@ -911,17 +918,44 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
         x->blocks[loc.block].nrefs++;
         x->blocks[loc.block].nlive++;
     }
-    x->layers[x->n_layers++] = li;
-    if (L->next_array_id > x->next_array_id) x->next_array_id = L->next_array_id;
+}
+
+/* Attribute records of arrays (the layer's own are in its layer info). */
+static int apply_attrs(afmt_index *x, const afmt_layer *L, char *errmsg) {
     for (uint64_t i = 0; i < L->n_attrs; i++) {
         const afmt_attr_rec *t = &L->attrs[i];
         if (t->array_id == AFMT_ATTR_LAYER) continue;
-        rc = afmt__index_set_attr(x, t->array_id, t->key, t->dtype, t->n, t->value);
+        int rc = afmt__index_set_attr(x, t->array_id, t->key, t->dtype, t->n, t->value);
         if (rc != AFMT_OK)
-            return afmt__fail(errmsg, rc, "layer %llu: attribute \"%s\": %s", lid, t->key,
-                              afmt_strerror(rc));
+            return afmt__fail(errmsg, rc, "layer %llu: attribute \"%s\": %s", (ull)L->layer_id,
+                              t->key, afmt_strerror(rc));
     }
     return AFMT_OK;
+}
+
+static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,
+                       uint64_t footer_length, int mode, char *errmsg) {
+    /* 1. Every check first: a damaged layer changes nothing. */
+    int rc = afmt__index_check_layer(x, L, mode, NULL, errmsg);
+    if (rc != AFMT_OK) return rc;
+
+    /* 2. Reserve all memory the rest needs. */
+    afmt_layer_info li;
+    if ((rc = reserve_for_layer(x, L, mode, errmsg)) != AFMT_OK ||
+        (rc = layer_info(L, footer_offset, footer_length, &li, errmsg)) != AFMT_OK)
+        return rc;
+
+    /* 3. Array records. The writer's own layer is in the index already. */
+    if (mode == AFMT_CHECK_LOAD && (rc = apply_arrays(x, L, errmsg)) != AFMT_OK) {
+        attrs_free(li.attrs, li.n_attrs);
+        return rc;
+    }
+
+    /* 4. Apply; the memory is reserved, so nothing below fails before the attributes. */
+    apply_chunks(x, L, apply_blocks(x, L));
+    x->layers[x->n_layers++] = li;
+    if (L->next_array_id > x->next_array_id) x->next_array_id = L->next_array_id;
+    return apply_attrs(x, L, errmsg);
 }
 
 int afmt__index_apply(afmt_index *x, const afmt_layer *L, uint64_t footer_offset,

@@ -47,6 +47,7 @@ static inline void st64(uint8_t *p, uint64_t v) {
         (a) ^= t_ << (sh);                                                                         \
     } while (0)
 
+#if !defined(__SSE2__) /* the SSE2 paths below transpose with unpack instructions */
 /* 8x8 byte transpose: on entry x[j] byte k = element j byte k; on exit x[k] byte j. */
 static inline void transpose8x8(uint64_t x[8]) {
     SWAP_BLK(x[0], x[1], M8, 8);
@@ -70,6 +71,7 @@ static inline void transpose4x4x2(uint64_t x[4]) {
     SWAP_BLK(x[0], x[2], M16, 16);
     SWAP_BLK(x[1], x[3], M16, 16);
 }
+#endif
 
 /* The even bytes of w packed into the low 32 bits. */
 static inline uint64_t pack_even(uint64_t w) {

@@ -175,15 +175,9 @@ static int move_to_compacted(afmt_file *f, int rc) {
                                  AFMT_ST_READ | AFMT_ST_WRITE, f->opts.info, &f->st, f->errmsg);
     orc = afmt__file_agree(f, orc);
     if (orc == AFMT_OK) orc = afmt__reload(f);
-    if (orc != AFMT_OK) {
-        char why[AFMT_ERRMSG_MAX];
-        memcpy(why, f->errmsg, sizeof why);
-        f->stale = 1;
-        return afmt__fail(f->errmsg, orc,
-                          "afmt_compact(%s): the file is compacted, but reopening it failed (%s): "
-                          "close the handle and reopen the file",
-                          f->path, why);
-    }
+    if (orc != AFMT_OK)
+        return afmt__file_stale(
+            f, orc, "afmt_compact(%s): the file is compacted, but reopening it failed", f->path);
     if (rc != AFMT_OK)
         return afmt__fail(f->errmsg, rc,
                           "afmt_compact(%s): the file is compacted and the handle reopened it, but "

@@ -3,6 +3,7 @@
  * side of the lower modules: the agreement and data movement (mpiutil.h) and the writer
  * lock (lock.h) on f's communicator and message buffer. Loading the chain: load.c. */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,6 +462,17 @@ int afmt__write_slot(afmt_file *f, afmt_storage *st, const afmt_super *next, int
     return afmt__publish_slot(&g, st, next, rc, what, late_rc);
 }
 
+int afmt__file_stale(afmt_file *f, int rc, const char *fmt, ...) {
+    char why[AFMT_ERRMSG_MAX], what[AFMT_ERRMSG_MAX];
+    memcpy(why, f->errmsg, sizeof why);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    f->stale = 1;
+    return afmt__fail(f->errmsg, rc, "%s (%s): close the handle and reopen the file", what, why);
+}
+
 /* COLLECTIVE. The rollback's slot is written: the file is rolled back whatever follows,
  * so the handle must follow it (like a commit after its durable point): reload, or
  * become stale. A failed sync (rc) is reported after that, as a commit reports it. */
@@ -468,15 +480,11 @@ static int rollback_adopt(afmt_file *f, uint64_t layer, int rc) {
     char late[AFMT_ERRMSG_MAX];
     memcpy(late, f->errmsg, sizeof late);
     int lrc = afmt__reload(f);
-    if (lrc != AFMT_OK) {
-        char why[AFMT_ERRMSG_MAX];
-        memcpy(why, f->errmsg, sizeof why);
-        f->stale = 1;
-        return afmt__fail(f->errmsg, lrc,
-                          "afmt_rollback(%s): the file is rolled back to layer %llu, but loading "
-                          "it failed (%s): close the handle and reopen the file",
-                          f->path, (unsigned long long)layer, why);
-    }
+    if (lrc != AFMT_OK)
+        return afmt__file_stale(f, lrc,
+                                "afmt_rollback(%s): the file is rolled back to layer %llu, but "
+                                "loading it failed",
+                                f->path, (unsigned long long)layer);
     if (rc != AFMT_OK)
         return afmt__fail(f->errmsg, rc,
                           "%s; the file is rolled back to layer %llu, but whether that survives "

@@ -168,6 +168,11 @@ int afmt__load(afmt_file *f);
 /* COLLECTIVE. Rebuilds f->idx from the file (afmt__load into a fresh index); on failure
  * the handle keeps its old index and superblock. */
 int afmt__reload(afmt_file *f);
+/* The file moved on but the handle could not follow: marks it stale (only afmt_close is
+ * valid) and sets "<what> (<f->errmsg so far>): close the handle and reopen the file",
+ * what formatted from fmt. Returns rc. */
+int afmt__file_stale(afmt_file *f, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Rank 0 of afmt_compact, around the rename of the new file (open as fd) over f's file:
  * lock.h's afmt__lock_copy_inode and afmt__lock_adopt_inode on f's lock. */

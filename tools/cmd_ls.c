@@ -314,7 +314,8 @@ static void space_of(const afmt_file *f, const acct *a, uint64_t fsize, space *s
     s->total = fsize;
     s->superblock = AFMT_SUPER_REGION;
     uint64_t data = 0, live_blocks = 0;
-    for (uint64_t i = 0; i < x->n_layers; i++) s->metadata += x->layers[i].footer_length + 32;
+    for (uint64_t i = 0; i < x->n_layers; i++) /* footers, trailers and (v2) segments */
+        s->metadata += x->layers[i].footer_length + 32 + x->layers[i].seg_bytes;
     for (uint64_t b = 0; b < x->n_blocks; b++) {
         data += x->blocks[b].b.stored_size;
         live_blocks += a->bl_raw[b] > 0;
@@ -324,13 +325,14 @@ static void space_of(const afmt_file *f, const acct *a, uint64_t fsize, space *s
     s->dead = data - s->live;
     uint64_t used = s->superblock + s->metadata + data;
     s->unreferenced = fsize > used ? fsize - used : 0;
-    /* The compacted file: superblock, live data, one footer holding every live array,
-     * attribute and chunk, and a record per block that keeps live chunks. */
-    uint64_t footer = 176 + 8 + 32 + 40 * a->live_chunks + 40 * live_blocks;
+    /* The compacted file: superblock, live data, one footer holding every live array and
+     * attribute, and per writer an index segment of a record per live chunk and per block
+     * that keeps live chunks (one writer's segment counted: 64 + 8 + 80 in the root). */
+    uint64_t footer = 176 + 8 + 32 + 152 + 40 * a->live_chunks + 40 * live_blocks;
     footer += attrs_bytes(x->file_attrs, x->n_file_attrs);
     for (uint64_t i = 0; i < afmt__index_live_count(x); i++) {
         const afmt_array *arr = afmt__index_live_at(x, i);
-        footer += 48 + 32 * (uint64_t)arr->d.ndim + strlen(arr->d.name);
+        footer += 72 + 32 * (uint64_t)arr->d.ndim + strlen(arr->d.name);
         for (int d = 0; d < arr->d.ndim; d++) footer += strlen(arr->d.dims[d]);
         footer += attrs_bytes(arr->attrs, arr->n_attrs);
     }
@@ -564,14 +566,14 @@ static void info_text(FILE *o, const char *path, const afmt_file *f, const acct 
     fprintf(o, "chunks:          %llu live\n", (ull)a->live_chunks);
     fprintf(o, "layers:          %llu\n", (ull)x->n_layers);
     if (x->n_layers) {
-        fprintf(o, "  %6s  %-24s  %12s  %7s  %7s  %6s  %11s  %s\n", "ID", "TIME (UTC)", "BYTES",
-                "BLOCKS", "CHUNKS", "RANKS", "BLOCK_RANKS", "FLAGS");
+        fprintf(o, "  %6s  %-24s  %12s  %7s  %7s  %6s  %11s  %2s  %8s  %s\n", "ID", "TIME (UTC)",
+                "BYTES", "BLOCKS", "CHUNKS", "RANKS", "BLOCK_RANKS", "V", "SEGMENTS", "FLAGS");
         for (uint64_t i = 0; i < x->n_layers; i++) {
             const afmt_layer_info *L = &x->layers[i];
-            fprintf(o, "  %6llu  %-24s  %12llu  %7llu  %7llu  %6u  %11llu  %s\n", (ull)L->layer_id,
-                    cli_iso_time(L->time_ns, t, sizeof t), (ull)e[i].bytes, (ull)e[i].nblocks,
-                    (ull)L->n_chunks, L->nranks, (ull)e[i].block_ranks,
-                    (L->flags & AFMT_LAYER_BASE) ? "BASE" : "-");
+            fprintf(o, "  %6llu  %-24s  %12llu  %7llu  %7llu  %6u  %11llu  %2u  %8llu  %s\n",
+                    (ull)L->layer_id, cli_iso_time(L->time_ns, t, sizeof t), (ull)e[i].bytes,
+                    (ull)e[i].nblocks, (ull)L->n_chunks, L->nranks, (ull)e[i].block_ranks,
+                    L->version, (ull)L->n_segs, (L->flags & AFMT_LAYER_BASE) ? "BASE" : "-");
             text_provenance(o, L);
         }
     }
@@ -613,12 +615,13 @@ static void info_json(FILE *o, const char *path, const afmt_file *f, const acct 
                 "%s\n  {\"id\": %llu, \"time\": \"%s\", \"time_ns\": %llu, \"bytes\": %llu, "
                 "\"data_offset\": %llu, \"footer_offset\": %llu, \"footer_length\": %llu, "
                 "\"blocks\": %llu, \"chunks\": %llu, \"stored_bytes\": %llu, \"raw_bytes\": "
-                "%llu, \"nranks\": %u, \"block_ranks\": %llu, \"base\": %s, ",
+                "%llu, \"nranks\": %u, \"block_ranks\": %llu, \"version\": %u, \"segments\": "
+                "%llu, \"segment_bytes\": %llu, \"base\": %s, ",
                 i ? "," : "", (ull)L->layer_id, cli_iso_time(L->time_ns, t, sizeof t),
                 (ull)L->time_ns, (ull)e[i].bytes, (ull)L->data_offset, (ull)L->footer_offset,
                 (ull)L->footer_length, (ull)e[i].nblocks, (ull)L->n_chunks, (ull)L->stored_bytes,
-                (ull)L->raw_bytes, L->nranks, (ull)e[i].block_ranks,
-                (L->flags & AFMT_LAYER_BASE) ? "true" : "false");
+                (ull)L->raw_bytes, L->nranks, (ull)e[i].block_ranks, L->version, (ull)L->n_segs,
+                (ull)L->seg_bytes, (L->flags & AFMT_LAYER_BASE) ? "true" : "false");
         json_provenance(o, L);
         fputs(", \"attributes\": ", o);
         json_attrs(o, L->attrs, L->n_attrs);

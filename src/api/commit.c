@@ -1,8 +1,9 @@
 /* commit.c - the collective commit: partial chunks are resolved (exchange.c), each rank's
- * blocks get their offset from an exclusive prefix sum and are written as one contiguous
- * request, block and chunk metadata are gathered to rank 0 which writes the footer and
- * trailer, everything is synced, and only then rank 0 writes the other superblock slot
- * and syncs again. Until that slot is durable the file is the previous commit. */
+ * blocks and its index segment (format.md 9.1) get their offset from an exclusive prefix
+ * sum and are written contiguously, the segments go to rank 0 which checks the layer and
+ * writes the footer (root table) and trailer, everything is synced, and only then rank 0
+ * writes the other superblock slot and syncs again. Until that slot is durable the file
+ * is the previous commit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,17 @@
 
 #include "api/file.h"
 #include "common/util.h"
+#include "format/segment.h"
 #include "index/staging.h"
+
+#ifdef AFMT_TESTING
+static uint32_t write_version = AFMT_FORMAT_VERSION;
+void afmt__set_write_version(uint32_t v) {
+    write_version = v == 1 ? 1 : AFMT_FORMAT_VERSION;
+}
+#else
+#define write_version AFMT_FORMAT_VERSION
+#endif
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -74,30 +85,31 @@ static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64
     return rc;
 }
 
-/* This rank's block and chunk records: [u64 nb][u64 nc][nb x 48][nc x 40]. */
-static int pack_meta(afmt_file *f, afmt_layer_job *job, uint64_t base, afmt_buf *m) {
+/* This rank's index segment (format.md 9.1) for its blocks at base, into m after the
+ * u64 file offset it goes to (seg_at): [u64 seg_at][segment], or [u64 seg_at] alone for a
+ * rank without chunk records. */
+static int pack_meta(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64_t seg_at,
+                     afmt_buf *m) {
+    afmt__buf_u64(m, seg_at);
+    if (job->n_chunks == 0) return m->oom ? AFMT_ENOMEM : AFMT_OK;
     uint64_t nb = job->alloc ? afmt__alloc_nblocks(job->alloc) : 0;
-    afmt__buf_u64(m, nb);
-    afmt__buf_u64(m, job->n_chunks);
-    for (uint64_t i = 0; i < nb; i++) {
+    afmt_block_rec *B = malloc(sizeof *B * (size_t)(nb ? nb : 1));
+    afmt_chunk_rec *C = malloc(sizeof *C * (size_t)job->n_chunks);
+    int rc = (B && C && !m->oom) ? AFMT_OK : AFMT_ENOMEM;
+    for (uint64_t i = 0; rc == AFMT_OK && i < nb; i++) {
         const afmt_alloc_block *b = afmt__alloc_block_at(job->alloc, i);
-        afmt__buf_u64(m, base + b->rel_offset);
-        afmt__buf_u64(m, b->stored_size);
-        afmt__buf_u64(m, b->raw_size);
-        afmt__buf_u64(m, b->checksum);
-        afmt__buf_u32(m, b->codec);
-        afmt__buf_u32(m, (uint32_t)f->rank);
-        afmt__buf_u64(m, 0);
+        B[i] = (afmt_block_rec){base + b->rel_offset, b->stored_size, b->raw_size,
+                                b->checksum,          b->codec,       (uint32_t)f->rank};
     }
-    for (uint64_t i = 0; i < job->n_chunks; i++) {
-        const afmt_chunk_rec *c = &job->chunks[i];
-        afmt__buf_u64(m, c->array_id);
-        afmt__buf_u64(m, c->chunk_index);
-        afmt__buf_u64(m, c->block);
-        afmt__buf_u64(m, c->offset);
-        afmt__buf_u64(m, c->size);
+    if (rc == AFMT_OK) {
+        memcpy(C, job->chunks, sizeof *C * (size_t)job->n_chunks);
+        qsort(C, (size_t)job->n_chunks, sizeof *C, afmt__chunk_rec_cmp);
+        rc = afmt__segment_encode(job->super->layer_id + 1, (uint32_t)f->rank, B, nb, C,
+                                  job->n_chunks, m);
     }
-    return m->oom ? AFMT_ENOMEM : AFMT_OK;
+    free(B);
+    free(C);
+    return rc;
 }
 
 static int push_layer_attr(afmt_layer *L, const char *key, afmt_dtype t, uint64_t n,
@@ -144,52 +156,59 @@ static void free_built_layer(const afmt_layer_job *job, afmt_layer *L) {
     free(L->attrs);
     free(L->blocks);
     free(L->chunks);
+    free(L->segs);
 }
 
-/* Rank 0: the layer from everyone's records. */
-static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, const uint64_t *lens,
-                       uint64_t data_offset, afmt_layer *L) {
-    memset(L, 0, sizeof *L);
-    uint64_t nb = 0, nc = 0, off = 0;
-    for (int r = 0; r < f->size; r++) {
-        nb += afmt__get_u64(all + off);
-        nc += afmt__get_u64(all + off + 8);
-        off += lens[r];
-    }
-    L->blocks = malloc(sizeof *L->blocks * (size_t)(nb ? nb : 1));
-    L->chunks = malloc(sizeof *L->chunks * (size_t)(nc ? nc : 1));
-    if (!L->blocks || !L->chunks) {
-        free(L->blocks);
-        free(L->chunks);
-        L->blocks = NULL;
-        L->chunks = NULL;
+/* Rank 0: the root table from everyone's [u64 offset][segment] (all, lens), sorted by
+ * first key, and the segments' bytes in that order (segs). */
+static int build_roots(afmt_file *f, const uint8_t *all, const uint64_t *lens, afmt_layer *L,
+                       afmt_buf *segs) {
+    uint64_t n = 0, off = 0;
+    for (int r = 0; r < f->size; r++) n += lens[r] > 8;
+    L->segs = malloc(sizeof *L->segs * (size_t)(n ? n : 1));
+    uint64_t *from = malloc(sizeof *from * (size_t)(n ? n : 1));
+    if (!L->segs || !from) {
+        free(from);
         return AFMT_ENOMEM;
     }
-    off = 0;
-    for (int r = 0; r < f->size; r++) {
-        const uint8_t *p = all + off;
-        uint64_t rb = afmt__get_u64(p), rcn = afmt__get_u64(p + 8), first = L->n_blocks;
-        p += 16;
-        for (uint64_t i = 0; i < rb; i++, p += 48) {
-            afmt_block_rec *b = &L->blocks[L->n_blocks++];
-            b->offset = afmt__get_u64(p);
-            b->stored_size = afmt__get_u64(p + 8);
-            b->raw_size = afmt__get_u64(p + 16);
-            b->checksum = afmt__get_u64(p + 24);
-            b->codec = afmt__get_u32(p + 32);
-            b->rank = afmt__get_u32(p + 36);
-        }
-        for (uint64_t i = 0; i < rcn; i++, p += 40) {
-            afmt_chunk_rec *c = &L->chunks[L->n_chunks++];
-            c->array_id = afmt__get_u64(p);
-            c->chunk_index = afmt__get_u64(p + 8);
-            c->block = first + afmt__get_u64(p + 16);
-            c->offset = afmt__get_u64(p + 24);
-            c->size = afmt__get_u64(p + 32);
-        }
-        off += lens[r];
+    for (int r = 0; r < f->size; off += lens[r], r++) {
+        if (lens[r] <= 8) continue;
+        from[L->n_segs] = off + 8;
+        afmt__segment_root(all + off + 8, lens[r] - 8, afmt__get_u64(all + off),
+                           &L->segs[L->n_segs]);
+        L->seg_blocks += L->segs[L->n_segs].n_blocks;
+        L->seg_chunks += L->segs[L->n_segs].n_chunks;
+        L->n_segs++;
     }
-    qsort(L->chunks, (size_t)L->n_chunks, sizeof *L->chunks, afmt__chunk_rec_cmp);
+    /* Insertion sort by first key (then offset) carrying the source positions along: the
+     * ranks' segments mostly come in key order already. */
+    for (uint64_t i = 1; i < n; i++)
+        for (uint64_t j = i; j > 0; j--) {
+            afmt_seg_rec *a = &L->segs[j - 1], *b = &L->segs[j];
+            afmt_chunk_rec ka = {a->first_array, a->first_chunk, 0, 0, 0};
+            afmt_chunk_rec kb = {b->first_array, b->first_chunk, 0, 0, 0};
+            int c = afmt__chunk_rec_cmp(&ka, &kb);
+            if (c < 0 || (c == 0 && a->offset < b->offset)) break;
+            afmt_seg_rec t = *a;
+            *a = *b;
+            *b = t;
+            uint64_t u = from[j - 1];
+            from[j - 1] = from[j];
+            from[j] = u;
+        }
+    for (uint64_t i = 0; i < n; i++)
+        afmt__buf_append(segs, all + from[i], (size_t)L->segs[i].length);
+    free(from);
+    return segs->oom ? AFMT_ENOMEM : AFMT_OK;
+}
+
+/* Rank 0: the layer from everyone's segments (its blocks and chunks attached, as a reader
+ * would decode them, for check_layer); segs gets their bytes in root table order. */
+static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, const uint64_t *lens,
+                       uint64_t data_offset, uint64_t footer_offset, afmt_layer *L,
+                       afmt_buf *segs) {
+    memset(L, 0, sizeof *L);
+    L->version = AFMT_FORMAT_VERSION; /* for the attach below */
     L->layer_id = job->super->layer_id + 1;
     L->prev_offset = job->super->footer_offset;
     L->prev_length = job->super->footer_length;
@@ -198,6 +217,15 @@ static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, co
     L->next_array_id = job->next_array_id;
     L->nranks = (uint32_t)f->size;
     L->flags = job->flags;
+    int rc = build_roots(f, all, lens, L, segs);
+    if (rc == AFMT_OK) {
+        char why[AFMT_ERRMSG_MAX];
+        rc = afmt__segments_attach(L, segs->data, (uint64_t)segs->len, footer_offset, why);
+        if (rc != AFMT_OK) /* a rank's segment its own encoder made: a bug, not the file */
+            return afmt__fail(NULL, rc == AFMT_ECORRUPT ? AFMT_EINVAL : rc, "%s", why);
+    }
+    if (rc != AFMT_OK) return rc;
+    L->version = write_version;
     L->arrays = (afmt_array_rec *)job->arrays;
     L->n_arrays = job->n_arrays;
     return add_provenance(f, job, L);
@@ -234,12 +262,13 @@ static int check_layer(afmt_file *f, const afmt_layer *L) {
 
 /* The state of one afmt__write_layer between its phases (layer_run_free frees it). */
 typedef struct {
-    uint64_t mine, base, total; /* my stored bytes, their file offset, everyone's */
-    afmt_buf meta;              /* my block and chunk records */
-    uint64_t *lens;             /* rank 0: the length of each rank's records */
-    uint8_t *all;               /* rank 0: everyone's records, in rank order */
-    afmt_super next;            /* the superblock naming the new layer (rank 0's counts) */
-    double t;                   /* when the phase being timed began */
+    uint64_t stored, mine; /* my blocks' stored bytes; those plus my segment's */
+    uint64_t base, total;  /* my region's file offset; everyone's bytes */
+    afmt_buf meta;         /* [u64 offset][my segment] */
+    uint64_t *lens;        /* rank 0: the length of each rank's records */
+    uint8_t *all;          /* rank 0: everyone's records, in rank order */
+    afmt_super next;       /* the superblock naming the new layer (rank 0's counts) */
+    double t;              /* when the phase being timed began */
 } layer_run;
 
 static void layer_run_free(layer_run *r) {
@@ -297,7 +326,9 @@ static int layer_seal(afmt_file *f, afmt_layer_job *job) {
 static int layer_offsets(afmt_file *f, const afmt_layer_job *job, layer_run *r) {
     int rc = AFMT_OK;
     uint64_t before = 0;
-    r->mine = job->alloc ? afmt__alloc_stored_bytes(job->alloc) : 0;
+    r->stored = job->alloc ? afmt__alloc_stored_bytes(job->alloc) : 0;
+    uint64_t nb = job->alloc ? afmt__alloc_nblocks(job->alloc) : 0;
+    r->mine = r->stored + (job->n_chunks ? afmt__segment_size(nb, job->n_chunks) : 0);
     if (MPI_Exscan(&r->mine, &before, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS ||
         MPI_Allreduce(&r->mine, &r->total, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS)
         rc = afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
@@ -310,13 +341,21 @@ static int layer_offsets(afmt_file *f, const afmt_layer_job *job, layer_run *r) 
 /* Phase 3: write my blocks at my offset. The local work of phase 4 comes first (my
  * records, rank 0's length table), so that one agreement covers the data write and it. */
 static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int rc) {
-    if (rc == AFMT_OK && pack_meta(f, job, r->base, &r->meta) != AFMT_OK)
+    uint64_t seg_at = r->base + r->stored;
+    int prc = rc == AFMT_OK ? pack_meta(f, job, r->base, seg_at, &r->meta) : AFMT_OK;
+    if (prc == AFMT_ENOMEM)
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM,
-                        "afmt_commit(%s): out of memory for this rank's block and chunk records",
-                        f->path);
+                        "afmt_commit(%s): out of memory for this rank's index segment", f->path);
+    else if (prc != AFMT_OK)
+        rc = afmt__fail(f->errmsg, prc, "afmt_commit(%s): %s", f->path, afmt__thread_errbuf());
     if (rc == AFMT_OK && f->rank == 0 && !(r->lens = calloc((size_t)f->size, sizeof(uint64_t))))
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    rc = write_blocks(f, job, r->base, r->mine, rc);
+    rc = write_blocks(f, job, r->base, r->stored, rc);
+    /* The segment right after the blocks: the rank's region is one contiguous range. */
+    if (rc == AFMT_OK && r->meta.len > 8 &&
+        (rc = job->st->ops->write_at(job->st, seg_at, r->meta.data + 8, r->meta.len - 8)) !=
+            AFMT_OK)
+        st_fail(f, job->st, rc, "writing data blocks (this rank's index segment)");
     f->stats.bytes_written = r->mine;
     f->stats.blocks = job->alloc ? afmt__alloc_nblocks(job->alloc) : 0;
     f->stats.chunks = job->n_chunks;
@@ -328,7 +367,7 @@ static int layer_gather(afmt_file *f, layer_run *r) {
     f->stats.write = MPI_Wtime() - r->t;
     r->t = MPI_Wtime();
     char what[AFMT_ERRMSG_MAX];
-    snprintf(what, sizeof what, "afmt_commit(%s): gathering block and chunk records", f->path);
+    snprintf(what, sizeof what, "afmt_commit(%s): gathering the index segments", f->path);
     int rc = afmt__gather_bytes(f, r->meta.data, r->meta.len, &r->all, r->lens, what);
     afmt__buf_free(&r->meta);
     if (rc != AFMT_OK) return rc;
@@ -345,10 +384,18 @@ static int layer_footer(afmt_file *f, afmt_layer_job *job, layer_run *r, afmt_bu
     r->next = *sup;
     if (f->rank == 0) {
         afmt_layer L;
-        rc = build_layer(f, job, r->all, r->lens, sup->eof, &L);
-        if (rc != AFMT_OK) footer_fail(f, rc, "building", L.n_blocks, L.n_chunks);
+        afmt_buf segs;
+        afmt__buf_init(&segs);
+        uint64_t foff = sup->eof + r->total;
+        rc = build_layer(f, job, r->all, r->lens, sup->eof, foff, &L, &segs);
+        if (rc != AFMT_OK) footer_fail(f, rc, "building", L.seg_blocks, L.seg_chunks);
         if (rc == AFMT_OK) rc = check_layer(f, &L);
-        if (rc == AFMT_OK) rc = write_footer(f, job, &L, sup->eof + r->total, footer, r);
+        if (rc == AFMT_OK) rc = write_footer(f, job, &L, foff, footer, r);
+        /* What every rank decodes after the commit: the footer, then the segments. */
+        if (rc == AFMT_OK) afmt__buf_append(footer, segs.data, segs.len);
+        if (rc == AFMT_OK && footer->oom)
+            rc = footer_fail(f, AFMT_ENOMEM, "sharing", L.n_blocks, L.n_chunks);
+        afmt__buf_free(&segs);
         free_built_layer(job, &L);
     }
     free(r->all);
@@ -529,11 +576,17 @@ static int commit_records(afmt_file *f, afmt_chunk_rec *merged, uint64_t nm, com
     return afmt__file_agree(f, rc);
 }
 
-/* The new layer (its footer, as afmt__write_layer shared it) into this rank's index. */
+/* The new layer (its footer and segments, as afmt__write_layer shared them) into this
+ * rank's index. */
 static int apply_footer(afmt_file *f, const afmt_buf *footer) {
     afmt_layer L;
     char msg[AFMT_ERRMSG_MAX];
-    int rc = afmt__footer_decode(footer->data, footer->len, &L, msg);
+    uint64_t flen = f->super.footer_length;
+    int rc = flen <= footer->len ? afmt__footer_decode(footer->data, flen, &L, msg)
+                                 : afmt__fail(msg, AFMT_ECORRUPT, "the shared layer is short");
+    if (rc == AFMT_OK && (rc = afmt__segments_attach(&L, footer->data + flen, footer->len - flen,
+                                                     f->super.footer_offset, msg)) != AFMT_OK)
+        afmt__layer_free(&L);
     if (rc == AFMT_OK) {
         rc =
             afmt__index_apply_own(&f->idx, &L, f->super.footer_offset, f->super.footer_length, msg);

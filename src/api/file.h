@@ -36,6 +36,10 @@ struct afmt_opts {
 #ifdef AFMT_TESTING
 /* Test hook: the storage backend, "mpiio" (default), "posix" or "memory". */
 int afmt__opts_set_backend(afmt_opts *o, const char *name);
+/* Test hook: the footer version commits write, 2 (default) or 1 (the block and chunk
+ * tables in the footer; the segments are still written, as dead bytes), so that the tests
+ * of the version-1 rules can craft files through the API. */
+void afmt__set_write_version(uint32_t v);
 #endif
 /* Copies src (NULL = defaults) into dst, which must be freed with afmt__opts_clear. */
 int afmt__opts_copy(afmt_opts *dst, const afmt_opts *src);

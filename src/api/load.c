@@ -10,13 +10,15 @@
 
 #include "common/util.h"
 #include "format/chain.h"
+#include "format/segment.h"
 
 /* ---- rank 0: the chain into one buffer --------------------------------------------- */
 
 /* What collect_footer gathers: the footers of the view, newest first. */
 typedef struct {
     afmt_file *f;
-    afmt_buf dir, bytes; /* (offset, length) pairs; the footers' bytes */
+    afmt_buf dir, bytes; /* (offset, length, segment bytes) triples; each footer's bytes
+                          * followed by its segments' (v2) */
     uint64_t n;
 } chain_collect;
 
@@ -28,12 +30,16 @@ static int collect_footer(void *ctx, const afmt_chain_link *link, char *errmsg) 
     if (c->n == 0 && f->view_layer != UINT64_MAX && id != f->view_layer)
         return afmt__fail(errmsg, AFMT_ERANGE, "no layer %llu in the file",
                           (unsigned long long)f->view_layer);
-    afmt__buf_u64(&c->dir, link->offset);
-    afmt__buf_u64(&c->dir, link->length);
     afmt__buf_append(&c->bytes, link->bytes, (size_t)link->length);
-    if (c->dir.oom || c->bytes.oom)
+    if (c->bytes.oom)
         return afmt__fail(errmsg, AFMT_ENOMEM, "out of memory for a footer of %llu bytes",
                           (unsigned long long)link->length);
+    if (link->seg_len) afmt__buf_append(&c->bytes, link->segs, (size_t)link->seg_len);
+    afmt__buf_u64(&c->dir, link->offset);
+    afmt__buf_u64(&c->dir, link->length);
+    afmt__buf_u64(&c->dir, link->seg_len);
+    if (c->dir.oom || c->bytes.oom)
+        return afmt__fail(errmsg, AFMT_ENOMEM, "out of memory for the segments of a footer");
     c->n++;
     return AFMT_OK;
 }
@@ -90,7 +96,8 @@ static int walk_chain(afmt_file *f, int chosen, chain_collect *c) {
     return AFMT_OK;
 }
 
-/* Phase 4: [u64 n][n x (u64 offset, u64 length)][footers...] into out. */
+/* Phase 4: [u64 n][n x (u64 offset, u64 length, u64 segment bytes)][footer, segments...]
+ * into out. */
 static int pack_chain(afmt_file *f, const chain_collect *c, afmt_buf *out) {
     afmt__buf_u64(out, c->n);
     afmt__buf_append(out, c->dir.data, c->dir.len);
@@ -140,16 +147,20 @@ static int apply_chain(afmt_file *f, const afmt_buf *chain) {
     const uint8_t *dir = chain->data + 8;
     uint64_t *starts = malloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
     if (!starts) return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_open(%s): out of memory", f->path);
-    for (uint64_t i = 0, at = 8 + 16 * n; i < n; i++) {
+    for (uint64_t i = 0, at = 8 + 24 * n; i < n; i++) {
         starts[i] = at;
-        at += afmt__get_u64(dir + 16 * i + 8);
+        at += afmt__get_u64(dir + 24 * i + 8) + afmt__get_u64(dir + 24 * i + 16);
     }
     int rc = AFMT_OK;
     for (uint64_t k = n; rc == AFMT_OK && k-- > 0;) {
-        uint64_t off = afmt__get_u64(dir + 16 * k), len = afmt__get_u64(dir + 16 * k + 8);
+        uint64_t off = afmt__get_u64(dir + 24 * k), len = afmt__get_u64(dir + 24 * k + 8);
+        uint64_t seglen = afmt__get_u64(dir + 24 * k + 16);
         afmt_layer L;
         char msg[AFMT_ERRMSG_MAX];
         rc = afmt__footer_decode(chain->data + starts[k], len, &L, msg);
+        if (rc == AFMT_OK && (rc = afmt__segments_attach(&L, chain->data + starts[k] + len, seglen,
+                                                         off, msg)) != AFMT_OK)
+            afmt__layer_free(&L);
         if (rc == AFMT_OK) {
             rc = afmt__index_apply(&f->idx, &L, off, len, msg);
             afmt__layer_free(&L);

@@ -3,6 +3,7 @@
  * that is reused; nothing is allocated by a count the file states (a chain of crafted
  * length costs one footer's memory at a time). */
 #include "format/chain.h"
+#include "format/segment.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,12 +22,22 @@ static const char *trailer_problem(const uint8_t *tr, uint64_t off, uint64_t len
     return NULL;
 }
 
-/* C8: the layer's blocks lie in [data_offset, off), where off is the footer's offset. */
+/* C8: the layer's blocks (v1) or segments (v2) lie in [data_offset, off), where off is
+ * the footer's offset. */
 static int check_placement(const afmt_layer *L, uint64_t off, char *errmsg) {
     if (L->data_offset > off)
         return afmt__fail(errmsg, AFMT_ECORRUPT,
                           "layer %llu: data_offset %llu lies after its footer", (ull)L->layer_id,
                           (ull)L->data_offset);
+    for (uint64_t s = 0; s < L->n_segs; s++) {
+        const afmt_seg_rec *G = &L->segs[s];
+        if (G->offset + G->length > off) /* the decoder checked that it does not wrap */
+            return afmt__fail(errmsg, AFMT_ECORRUPT,
+                              "layer %llu: segment %llu at offset %llu (%llu bytes) is not inside "
+                              "the layer's data [%llu, %llu)",
+                              (ull)L->layer_id, (ull)s, (ull)G->offset, (ull)G->length,
+                              (ull)L->data_offset, (ull)off);
+    }
     for (uint64_t b = 0; b < L->n_blocks; b++) {
         const afmt_block_rec *B = &L->blocks[b];
         /* The decoder checked offset >= data_offset and that the sum does not wrap. */
@@ -47,6 +58,7 @@ typedef struct {
     afmt_chain_fn fn;
     void *ctx;
     afmt_buf buf;            /* the footer and its trailer, reused for every footer */
+    afmt_buf segs;           /* a v2 footer's segments, reused likewise */
     afmt_chain_pos here;     /* the footer being walked */
     uint64_t newest_next_id; /* next_array_id of the newest footer, for C10 */
     char *errmsg;
@@ -123,11 +135,18 @@ static int visit_layer(walker *w, const uint8_t *F, afmt_layer *L) {
     afmt_chain_pos *here = &w->here;
     int rc = check_layer_id(w, L);
     if (rc == AFMT_OK) rc = check_placement(L, here->offset, w->errmsg);
+    /* v2: the segments (format.md 9.1, X1-X9), so that the layer has its blocks and
+     * chunks like a v1 one. */
+    w->segs.len = 0;
+    if (rc == AFMT_OK) rc = afmt__segments_read(w->st, L, &w->segs, w->errmsg);
+    if (rc == AFMT_OK)
+        rc = afmt__segments_attach(L, w->segs.data, (uint64_t)w->segs.len, here->offset, w->errmsg);
     if (rc != AFMT_OK) return rc;
     if (here->k == 0) w->newest_next_id = L->next_array_id;
     here->walked++;
     if (!w->fn) return AFMT_OK;
-    afmt_chain_link link = {here->k, here->offset, here->length, F, L};
+    afmt_chain_link link = {here->k, here->offset, here->length,         F,
+                            L,       w->segs.data, (uint64_t)w->segs.len};
     return w->fn(w->ctx, &link, w->errmsg);
 }
 
@@ -179,9 +198,11 @@ int afmt__chain_walk(afmt_storage *st, const afmt_super *s, afmt_chain_fn fn, vo
     walker w = {.st = st, .s = s, .fn = fn, .ctx = ctx, .errmsg = errmsg};
     w.here = (afmt_chain_pos){0, s->footer_offset, s->footer_length, UINT64_MAX, 0};
     afmt__buf_init(&w.buf);
+    afmt__buf_init(&w.segs);
     int rc = AFMT_OK;
     while (rc == AFMT_OK && w.here.length > 0) rc = walk_link(&w);
     afmt__buf_free(&w.buf);
+    afmt__buf_free(&w.segs);
     if (rc == AFMT_OK) rc = check_totals(&w);
     if (pos) *pos = w.here;
     return rc;

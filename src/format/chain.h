@@ -14,7 +14,11 @@ typedef struct {
     uint64_t k; /* position: 0 = the newest */
     uint64_t offset, length;
     const uint8_t *bytes; /* the footer's length bytes (valid during the callback) */
-    afmt_layer *L;        /* decoded; the callback may take it over (copy, then zero *L) */
+    afmt_layer *L;        /* decoded, v2 segments attached (blocks and chunks as in v1); the
+                           * callback may take it over (copy, then zero *L) */
+    const uint8_t *segs;  /* v2: the bytes of its segments in root table order (valid
+                           * during the callback); NULL or seg_len 0 for v1 */
+    uint64_t seg_len;
 } afmt_chain_link;
 
 /* Returns AFMT_OK to go on; any other code stops the walk with that code (the callback

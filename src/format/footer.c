@@ -13,7 +13,7 @@
 
 static const uint8_t FOOTER_MAGIC[8] = {'A', 'F', 'M', 'T', 'L', 'A', 'Y', 'R'};
 
-/* Header field offsets (format version 1). */
+/* Header field offsets. Version 2 reuses 112, 120, 152 and 156 (FH2_*). */
 enum {
     FH_MAGIC = 0,
     FH_VERSION = 8,
@@ -42,11 +42,23 @@ enum {
     FH_ATTR_REC_SIZE = 160,
     FH_FEATURES = 164,
     FH_RESERVED = 168, /* 8 bytes */
-    FH_SIZE = 176      /* v1 header size */
+    FH_SIZE = 176,     /* header size */
+    FH2_SEGS_SIZE = 112,
+    FH2_N_SEGS = 120,
+    FH2_SEG_REC_SIZE = 152
 };
 
-/* Record sizes of version 1; later writers may use larger ones (fields appended). */
-enum { ARRAY_REC = 48, ARRAY_DIM = 32, BLOCK_REC = 40, CHUNK_REC = 40, ATTR_REC = 56 };
+/* Record sizes (v1, and v2's where they differ); later writers may use larger ones
+ * (fields appended). */
+enum {
+    ARRAY_REC = 48,
+    ARRAY_REC_V2 = 72,
+    ARRAY_DIM = 32,
+    BLOCK_REC = 40,
+    CHUNK_REC = 40,
+    ATTR_REC = 56,
+    SEG_REC = 80
+};
 
 #define KNOWN_LAYER_FLAGS ((uint32_t)AFMT_LAYER_BASE)
 #define KNOWN_ARRAY_FLAGS ((uint32_t)AFMT_ARRAY_SHUFFLE)
@@ -71,6 +83,7 @@ void afmt__layer_free(afmt_layer *L) {
     free(L->arrays);
     free(L->blocks);
     free(L->chunks);
+    free(L->segs);
     free(L->attrs);
     memset(L, 0, sizeof *L);
 }
@@ -95,6 +108,27 @@ static int einval(const char *fmt, ...) {
     afmt__vfail(NULL, AFMT_EINVAL, fmt, ap);
     va_end(ap);
     return AFMT_EINVAL;
+}
+
+/* The root table of a v2 layer (format.md 9.2): what decode_segs checks. */
+static int check_encodable_segs(const afmt_layer *L) {
+    for (uint64_t i = 0; i < L->n_segs; i++) {
+        const afmt_seg_rec *g = &L->segs[i];
+        afmt_chunk_rec first = {g->first_array, g->first_chunk, 0, 0, 0};
+        afmt_chunk_rec last = {g->last_array, g->last_chunk, 0, 0, 0};
+        if (g->n_chunks == 0 || g->length < AFMT_SEG_MIN || g->offset < L->data_offset ||
+            afmt__chunk_rec_cmp(&first, &last) > 0 || g->first_array == 0 ||
+            g->last_array >= L->next_array_id || g->writer >= L->nranks)
+            return einval("afmt__footer_encode: segment record %llu invalid", (ull)i);
+        if (i > 0) {
+            afmt_chunk_rec prev = {L->segs[i - 1].first_array, L->segs[i - 1].first_chunk, 0, 0, 0};
+            if (afmt__chunk_rec_cmp(&prev, &first) > 0)
+                return einval("afmt__footer_encode: segment records %llu and %llu are not sorted "
+                              "by first key",
+                              (ull)i - 1, (ull)i);
+        }
+    }
+    return AFMT_OK;
 }
 
 /* Rejects what the decoder would reject, so that a bug upstream fails the commit instead
@@ -135,7 +169,12 @@ static int check_encodable(const afmt_layer *L) {
             return einval("afmt__footer_encode: array \"%s\": its bytes or its chunk's bytes "
                           "exceed the limits",
                           r->name);
+        if (r->params_len > AFMT_MAX_CODEC_PARAMS)
+            return einval("afmt__footer_encode: array \"%s\": %u bytes of codec parameters, "
+                          "more than %d",
+                          r->name, r->params_len, AFMT_MAX_CODEC_PARAMS);
     }
+    if (L->version == AFMT_FORMAT_VERSION) return check_encodable_segs(L);
     for (uint64_t i = 0; i < L->n_blocks; i++) {
         if (L->blocks[i].codec == AFMT_CODEC_NONE &&
             L->blocks[i].stored_size != L->blocks[i].raw_size)
@@ -180,11 +219,11 @@ typedef struct {
     afmt_buf arr, att, heap;
 } footer_enc;
 
-/* One array record and its dim records. */
-static void encode_array(footer_enc *e, const afmt_array_rec *r) {
+/* One array record and its dim records (v2: with the codec fields). */
+static void encode_array(footer_enc *e, const afmt_array_rec *r, int v2) {
     int def = r->kind == AFMT_REC_DEFINE;
     uint32_t ndim = def ? (uint32_t)r->ndim : 0;
-    uint8_t rec[ARRAY_REC] = {0};
+    uint8_t rec[ARRAY_REC_V2] = {0};
     afmt__put_u64(rec + 0, r->id);
     afmt__put_u32(rec + 8, r->kind);
     afmt__put_u32(rec + 12, def ? r->flags : 0);
@@ -193,7 +232,8 @@ static void encode_array(footer_enc *e, const afmt_array_rec *r) {
     put_heap_ref(rec + 24, &e->heap, r->name, strnlen(r->name, AFMT_MAX_NAME));
     /* Only the element's own bytes: the padding is zero whatever the caller left. */
     if (def) memcpy(rec + 40, r->fill, afmt__dtype_size(r->dtype));
-    afmt__buf_append(&e->arr, rec, sizeof rec);
+    size_t at = e->arr.len;
+    afmt__buf_append(&e->arr, rec, v2 ? (size_t)ARRAY_REC_V2 : (size_t)ARRAY_REC);
     for (uint32_t d = 0; d < ndim; d++) {
         uint8_t dim[ARRAY_DIM];
         afmt__put_u64(dim + 0, r->shape[d]);
@@ -201,10 +241,17 @@ static void encode_array(footer_enc *e, const afmt_array_rec *r) {
         put_heap_ref(dim + 16, &e->heap, r->dims[d], strnlen(r->dims[d], AFMT_MAX_DIMNAME));
         afmt__buf_append(&e->arr, dim, sizeof dim);
     }
+    if (v2 && !e->arr.oom) { /* the codec fields: their heap bytes after the dim names */
+        uint8_t *q = e->arr.data + at;
+        afmt__put_u32(q + 48, def ? r->codec : AFMT_CODEC_UNSET);
+        afmt__put_u32(q + 52, 0);
+        put_heap_ref(q + 56, &e->heap, r->params, def ? r->params_len : 0);
+    }
 }
 
 static void encode_arrays(footer_enc *e, const afmt_layer *L) {
-    for (uint64_t i = 0; i < L->n_arrays; i++) encode_array(e, &L->arrays[i]);
+    int v2 = L->version == AFMT_FORMAT_VERSION;
+    for (uint64_t i = 0; i < L->n_arrays; i++) encode_array(e, &L->arrays[i], v2);
 }
 
 static void encode_attrs(footer_enc *e, const afmt_layer *L) {
@@ -223,9 +270,10 @@ static void encode_attrs(footer_enc *e, const afmt_layer *L) {
 /* The header: magic, version, the layer's own fields, the counts and section sizes, and
  * the record sizes this writer uses. */
 static void encode_header(const footer_enc *e, const afmt_layer *L, afmt_buf *out) {
+    int v2 = L->version == AFMT_FORMAT_VERSION;
     uint8_t h[FH_SIZE] = {0};
     memcpy(h + FH_MAGIC, FOOTER_MAGIC, 8);
-    afmt__put_u32(h + FH_VERSION, AFMT_FORMAT_VERSION);
+    afmt__put_u32(h + FH_VERSION, v2 ? AFMT_FORMAT_VERSION : 1);
     afmt__put_u32(h + FH_HEADER_SIZE, FH_SIZE);
     afmt__put_u64(h + FH_LAYER_ID, L->layer_id);
     afmt__put_u64(h + FH_PREV_OFFSET, L->prev_offset);
@@ -236,18 +284,32 @@ static void encode_header(const footer_enc *e, const afmt_layer *L, afmt_buf *ou
     afmt__put_u32(h + FH_FLAGS, L->flags);
     afmt__put_u64(h + FH_NEXT_ARRAY_ID, L->next_array_id);
     afmt__put_u64(h + FH_N_ARRAYS, L->n_arrays);
-    afmt__put_u64(h + FH_N_BLOCKS, L->n_blocks);
-    afmt__put_u64(h + FH_N_CHUNKS, L->n_chunks);
     afmt__put_u64(h + FH_N_ATTRS, L->n_attrs);
     afmt__put_u64(h + FH_ARRAYS_SIZE, (uint64_t)e->arr.len);
-    afmt__put_u64(h + FH_BLOCKS_SIZE, L->n_blocks * BLOCK_REC);
-    afmt__put_u64(h + FH_CHUNKS_SIZE, L->n_chunks * CHUNK_REC);
     afmt__put_u64(h + FH_ATTRS_SIZE, (uint64_t)e->att.len);
     afmt__put_u64(h + FH_HEAP_SIZE, (uint64_t)e->heap.len);
-    afmt__put_u32(h + FH_ARRAY_REC_SIZE, ARRAY_REC);
     afmt__put_u32(h + FH_ARRAY_DIM_SIZE, ARRAY_DIM);
-    afmt__put_u32(h + FH_BLOCK_REC_SIZE, BLOCK_REC);
-    afmt__put_u32(h + FH_CHUNK_REC_SIZE, CHUNK_REC);
+    if (v2) {
+        uint64_t nb = 0, nc = 0;
+        for (uint64_t i = 0; i < L->n_segs; i++) {
+            nb += L->segs[i].n_blocks;
+            nc += L->segs[i].n_chunks;
+        }
+        afmt__put_u64(h + FH_N_BLOCKS, nb);
+        afmt__put_u64(h + FH_N_CHUNKS, nc);
+        afmt__put_u64(h + FH2_SEGS_SIZE, L->n_segs * SEG_REC);
+        afmt__put_u64(h + FH2_N_SEGS, L->n_segs);
+        afmt__put_u32(h + FH_ARRAY_REC_SIZE, ARRAY_REC_V2);
+        afmt__put_u32(h + FH2_SEG_REC_SIZE, SEG_REC);
+    } else {
+        afmt__put_u64(h + FH_N_BLOCKS, L->n_blocks);
+        afmt__put_u64(h + FH_N_CHUNKS, L->n_chunks);
+        afmt__put_u64(h + FH_BLOCKS_SIZE, L->n_blocks * BLOCK_REC);
+        afmt__put_u64(h + FH_CHUNKS_SIZE, L->n_chunks * CHUNK_REC);
+        afmt__put_u32(h + FH_ARRAY_REC_SIZE, ARRAY_REC);
+        afmt__put_u32(h + FH_BLOCK_REC_SIZE, BLOCK_REC);
+        afmt__put_u32(h + FH_CHUNK_REC_SIZE, CHUNK_REC);
+    }
     afmt__put_u32(h + FH_ATTR_REC_SIZE, ATTR_REC);
     afmt__put_u32(h + FH_FEATURES, 0);
     afmt__buf_append(out, h, sizeof h);
@@ -265,6 +327,28 @@ static void encode_blocks(const afmt_layer *L, afmt_buf *out) {
         afmt__put_u32(rec + 36, b->rank);
         afmt__buf_append(out, rec, sizeof rec);
     }
+}
+
+static void encode_segs(const afmt_layer *L, afmt_buf *out) {
+    for (uint64_t i = 0; i < L->n_segs; i++) {
+        uint8_t rec[SEG_REC];
+        afmt__seg_rec_encode(&L->segs[i], rec);
+        afmt__buf_append(out, rec, sizeof rec);
+    }
+}
+
+void afmt__seg_rec_encode(const afmt_seg_rec *g, uint8_t out[80]) {
+    memset(out, 0, 80);
+    afmt__put_u64(out + 0, g->offset);
+    afmt__put_u64(out + 8, g->length);
+    afmt__put_u64(out + 16, g->checksum);
+    afmt__put_u64(out + 24, g->n_blocks);
+    afmt__put_u64(out + 32, g->n_chunks);
+    afmt__put_u64(out + 40, g->first_array);
+    afmt__put_u64(out + 48, g->first_chunk);
+    afmt__put_u64(out + 56, g->last_array);
+    afmt__put_u64(out + 64, g->last_chunk);
+    afmt__put_u32(out + 72, g->writer);
 }
 
 static void encode_chunks(const afmt_layer *L, afmt_buf *out) {
@@ -293,8 +377,12 @@ int afmt__footer_encode(const afmt_layer *L, afmt_buf *out) {
     size_t start = out->len;
     encode_header(&e, L, out);
     afmt__buf_append(out, e.arr.data, e.arr.len);
-    encode_blocks(L, out);
-    encode_chunks(L, out);
+    if (L->version == AFMT_FORMAT_VERSION) {
+        encode_segs(L, out);
+    } else {
+        encode_blocks(L, out);
+        encode_chunks(L, out);
+    }
     afmt__buf_append(out, e.att.data, e.att.len);
     afmt__buf_append(out, e.heap.data, e.heap.len);
     int oom = e.arr.oom || e.att.oom || e.heap.oom || out->oom;
@@ -350,8 +438,10 @@ typedef struct {
     const uint8_t *p;
     uint64_t len;
     char *errmsg;
-    uint32_t hsize, arec, adim, brec, crec, trec; /* header and record sizes */
-    uint64_t na, nb, nc, nt;                      /* record counts */
+    uint32_t version;                             /* 1 or 2 */
+    uint32_t hsize, arec, adim, brec, crec, trec; /* header and record sizes (v2: brec is
+                                                   * the root record size, crec unused) */
+    uint64_t na, nb, nc, nt;                      /* record counts (v2: nb = segments) */
     uint64_t sa, sh;                              /* array section and heap sizes */
     uint64_t o_arr, o_blk, o_chk, o_att;          /* section offsets */
     heap_t hp;
@@ -381,6 +471,7 @@ static int decode_header(footer_dec *d) {
                           "reader's %d",
                           (ull)len, version, AFMT_FORMAT_VERSION);
     if (version == 0) return BAD("bad version 0");
+    d->version = version;
     d->hsize = afmt__get_u32(p + FH_HEADER_SIZE);
     if (d->hsize < FH_SIZE || d->hsize > len - 8)
         return BAD("header size %u not in %d..%llu", d->hsize, FH_SIZE, (ull)(len - 8));
@@ -389,10 +480,15 @@ static int decode_header(footer_dec *d) {
     d->brec = afmt__get_u32(p + FH_BLOCK_REC_SIZE);
     d->crec = afmt__get_u32(p + FH_CHUNK_REC_SIZE);
     d->trec = afmt__get_u32(p + FH_ATTR_REC_SIZE);
-    if (d->arec < ARRAY_REC) return BAD("array record size %u < %d", d->arec, ARRAY_REC);
+    int amin = version == 1 ? ARRAY_REC : ARRAY_REC_V2;
+    if (d->arec < (uint32_t)amin) return BAD("array record size %u < %d", d->arec, amin);
     if (d->adim < ARRAY_DIM) return BAD("array dim record size %u < %d", d->adim, ARRAY_DIM);
-    if (d->brec < BLOCK_REC) return BAD("block record size %u < %d", d->brec, BLOCK_REC);
-    if (d->crec < CHUNK_REC) return BAD("chunk record size %u < %d", d->crec, CHUNK_REC);
+    if (version != 1) {
+        if (d->brec < SEG_REC) return BAD("segment record size %u < %d", d->brec, SEG_REC);
+    } else {
+        if (d->brec < BLOCK_REC) return BAD("block record size %u < %d", d->brec, BLOCK_REC);
+        if (d->crec < CHUNK_REC) return BAD("chunk record size %u < %d", d->crec, CHUNK_REC);
+    }
     if (d->trec < ATTR_REC) return BAD("attribute record size %u < %d", d->trec, ATTR_REC);
     return AFMT_OK;
 }
@@ -403,18 +499,27 @@ static int decode_header(footer_dec *d) {
 static int decode_sections(footer_dec *d) {
     const uint8_t *p = d->p;
     d->na = afmt__get_u64(p + FH_N_ARRAYS);
-    d->nb = afmt__get_u64(p + FH_N_BLOCKS);
-    d->nc = afmt__get_u64(p + FH_N_CHUNKS);
     d->nt = afmt__get_u64(p + FH_N_ATTRS);
     uint64_t sa = afmt__get_u64(p + FH_ARRAYS_SIZE), sb = afmt__get_u64(p + FH_BLOCKS_SIZE);
-    uint64_t sc = afmt__get_u64(p + FH_CHUNKS_SIZE), st = afmt__get_u64(p + FH_ATTRS_SIZE);
+    uint64_t sc = 0, st = afmt__get_u64(p + FH_ATTRS_SIZE);
     uint64_t sh = afmt__get_u64(p + FH_HEAP_SIZE), v = 0;
-    if (!afmt__mul_ok(d->nb, d->brec, &v) || v != sb)
-        return BAD("block section size %llu != %llu blocks * %u bytes", (ull)sb, (ull)d->nb,
-                   d->brec);
-    if (!afmt__mul_ok(d->nc, d->crec, &v) || v != sc)
-        return BAD("chunk section size %llu != %llu chunks * %u bytes", (ull)sc, (ull)d->nc,
-                   d->crec);
+    if (d->version != 1) { /* the root table in place of the block and chunk sections */
+        d->nb = afmt__get_u64(p + FH2_N_SEGS);
+        d->nc = 0;
+        if (!afmt__mul_ok(d->nb, d->brec, &v) || v != sb)
+            return BAD("root table size %llu != %llu segments * %u bytes", (ull)sb, (ull)d->nb,
+                       d->brec);
+    } else {
+        d->nb = afmt__get_u64(p + FH_N_BLOCKS);
+        d->nc = afmt__get_u64(p + FH_N_CHUNKS);
+        sc = afmt__get_u64(p + FH_CHUNKS_SIZE);
+        if (!afmt__mul_ok(d->nb, d->brec, &v) || v != sb)
+            return BAD("block section size %llu != %llu blocks * %u bytes", (ull)sb, (ull)d->nb,
+                       d->brec);
+        if (!afmt__mul_ok(d->nc, d->crec, &v) || v != sc)
+            return BAD("chunk section size %llu != %llu chunks * %u bytes", (ull)sc, (ull)d->nc,
+                       d->crec);
+    }
     if (!afmt__mul_ok(d->nt, d->trec, &v) || v != st)
         return BAD("attribute section size %llu != %llu attributes * %u bytes", (ull)st, (ull)d->nt,
                    d->trec);
@@ -449,6 +554,11 @@ static int decode_layer(footer_dec *d, afmt_layer *L) {
     L->nranks = afmt__get_u32(p + FH_NRANKS);
     L->flags = afmt__get_u32(p + FH_FLAGS);
     L->next_array_id = afmt__get_u64(p + FH_NEXT_ARRAY_ID);
+    L->version = d->version;
+    if (d->version != 1) {
+        L->seg_blocks = afmt__get_u64(p + FH_N_BLOCKS);
+        L->seg_chunks = afmt__get_u64(p + FH_N_CHUNKS);
+    }
     /* features (compatible extensions) and the reserved bytes are ignored by design. */
     if (L->flags & ~KNOWN_LAYER_FLAGS) return BAD("unknown layer flags 0x%x", L->flags);
     if (L->nranks == 0) return BAD("nranks is 0");
@@ -475,8 +585,10 @@ static int decode_layer(footer_dec *d, afmt_layer *L) {
 
 /* Room for the records. Counts are <= len / 40 here, so the products fit in size_t. */
 static int alloc_records(footer_dec *d, afmt_layer *L) {
+    int v2 = d->version != 1;
     if ((d->na && !(L->arrays = calloc((size_t)d->na, sizeof *L->arrays))) ||
-        (d->nb && !(L->blocks = calloc((size_t)d->nb, sizeof *L->blocks))) ||
+        (d->nb && !v2 && !(L->blocks = calloc((size_t)d->nb, sizeof *L->blocks))) ||
+        (d->nb && v2 && !(L->segs = calloc((size_t)d->nb, sizeof *L->segs))) ||
         (d->nc && !(L->chunks = calloc((size_t)d->nc, sizeof *L->chunks))) ||
         (d->nt && !(L->attrs = calloc((size_t)d->nt, sizeof *L->attrs))))
         return afmt__fail(d->errmsg, AFMT_ENOMEM,
@@ -484,7 +596,8 @@ static int alloc_records(footer_dec *d, afmt_layer *L) {
                           "arrays, %llu blocks, %llu chunks, %llu attributes",
                           (ull)d->len, (ull)d->na, (ull)d->nb, (ull)d->nc, (ull)d->nt);
     L->n_arrays = d->na;
-    L->n_blocks = d->nb;
+    L->n_blocks = v2 ? 0 : d->nb;
+    L->n_segs = v2 ? d->nb : 0;
     L->n_chunks = d->nc;
     L->n_attrs = d->nt;
     return AFMT_OK;
@@ -559,12 +672,16 @@ static int decode_array(const footer_dec *d, const afmt_layer *L, uint64_t i, ui
                    (ull)i, r->name, ndim, d->adim);
     r->ndim = (int)ndim;
     r->dtype = (afmt_dtype)(afmt__dtype_valid((int)dtype) ? dtype : 0);
+    r->codec = d->version != 1 ? afmt__get_u32(q + 48) : AFMT_CODEC_UNSET;
+    uint64_t poff = d->version != 1 ? afmt__get_u64(q + 56) : 0;
+    uint64_t plen = d->version != 1 ? afmt__get_u64(q + 64) : 0;
     if (r->kind == AFMT_REC_DELETE) {
         static const uint8_t zero[8] = {0};
-        if (ndim != 0 || dtype != 0 || r->flags != 0 || memcmp(r->fill, zero, 8) != 0)
+        if (ndim != 0 || dtype != 0 || r->flags != 0 || memcmp(r->fill, zero, 8) != 0 || plen != 0)
             return BAD("array record %llu (\"%s\"): DELETE record with nonzero ndim %u, "
-                       "dtype %u, flags 0x%x or fill",
+                       "dtype %u, flags 0x%x, fill or codec parameters",
                        (ull)i, r->name, ndim, dtype, r->flags);
+        r->codec = AFMT_CODEC_UNSET;
         return AFMT_OK;
     }
     if (r->kind != AFMT_REC_DEFINE)
@@ -578,6 +695,16 @@ static int decode_array(const footer_dec *d, const afmt_layer *L, uint64_t i, ui
             return BAD("array record %llu (\"%s\"): fill value padding byte %zu is 0x%02x, "
                        "not 0",
                        (ull)i, r->name, k, r->fill[k]);
+    uint64_t pend = 0;
+    if (plen > AFMT_MAX_CODEC_PARAMS)
+        return BAD("array record %llu (\"%s\"): %llu bytes of codec parameters, more than %d",
+                   (ull)i, r->name, (ull)plen, AFMT_MAX_CODEC_PARAMS);
+    if (!afmt__add_ok(poff, plen, &pend) || pend > d->hp.size)
+        return BAD("array record %llu (\"%s\"): codec parameters [%llu, +%llu) outside the heap "
+                   "of %llu bytes",
+                   (ull)i, r->name, (ull)poff, (ull)plen, (ull)d->hp.size);
+    r->params_len = (uint32_t)plen;
+    if (plen) memcpy(r->params, d->hp.heap + poff, (size_t)plen);
     return decode_dims(d, i, r, pos);
 }
 
@@ -618,6 +745,65 @@ static int decode_blocks(const footer_dec *d, afmt_layer *L) {
         if (b->rank >= L->nranks)
             return BAD("block record %llu: rank %u of nranks %u", (ull)i, b->rank, L->nranks);
     }
+    return AFMT_OK;
+}
+
+/* The v2 root table (format.md 9.2, checks G1-G8). */
+static int decode_segs(const footer_dec *d, afmt_layer *L) {
+    uint64_t nb = 0, nc = 0;
+    for (uint64_t i = 0; i < L->n_segs; i++) {
+        const uint8_t *q = d->p + d->o_blk + i * d->brec;
+        afmt_seg_rec *g = &L->segs[i];
+        g->offset = afmt__get_u64(q);
+        g->length = afmt__get_u64(q + 8);
+        g->checksum = afmt__get_u64(q + 16);
+        g->n_blocks = afmt__get_u64(q + 24);
+        g->n_chunks = afmt__get_u64(q + 32);
+        g->first_array = afmt__get_u64(q + 40);
+        g->first_chunk = afmt__get_u64(q + 48);
+        g->last_array = afmt__get_u64(q + 56);
+        g->last_chunk = afmt__get_u64(q + 64);
+        g->writer = afmt__get_u32(q + 72);
+        uint64_t e = 0;
+        if (g->offset < L->data_offset || !afmt__add_ok(g->offset, g->length, &e))
+            return BAD("segment record %llu: offset %llu + length %llu is not inside the file "
+                       "after data_offset %llu",
+                       (ull)i, (ull)g->offset, (ull)g->length, (ull)L->data_offset);
+        if (g->length < AFMT_SEG_MIN)
+            return BAD("segment record %llu: length %llu < %d", (ull)i, (ull)g->length,
+                       AFMT_SEG_MIN);
+        uint64_t room = (g->length - (AFMT_SEG_HEADER + 8)) / CHUNK_REC;
+        if (g->n_chunks == 0 || g->n_chunks > room || g->n_blocks > room)
+            return BAD("segment record %llu: %llu blocks and %llu chunks do not fit in %llu "
+                       "bytes (at least one chunk)",
+                       (ull)i, (ull)g->n_blocks, (ull)g->n_chunks, (ull)g->length);
+        afmt_chunk_rec first = {g->first_array, g->first_chunk, 0, 0, 0};
+        afmt_chunk_rec last = {g->last_array, g->last_chunk, 0, 0, 0};
+        int c = afmt__chunk_rec_cmp(&first, &last);
+        if (c > 0 || (g->n_chunks == 1 && c != 0))
+            return BAD("segment record %llu: first key (%llu, %llu) after last key (%llu, %llu) "
+                       "or not equal to it with one chunk",
+                       (ull)i, (ull)g->first_array, (ull)g->first_chunk, (ull)g->last_array,
+                       (ull)g->last_chunk);
+        if (g->first_array == 0 || g->last_array >= L->next_array_id)
+            return BAD("segment record %llu: array ids %llu..%llu not in 1..next_array_id-1 = "
+                       "%llu",
+                       (ull)i, (ull)g->first_array, (ull)g->last_array,
+                       (ull)(L->next_array_id - 1));
+        if (g->writer >= L->nranks)
+            return BAD("segment record %llu: writer %u of nranks %u", (ull)i, g->writer, L->nranks);
+        if (i > 0) {
+            afmt_chunk_rec prev = {L->segs[i - 1].first_array, L->segs[i - 1].first_chunk, 0, 0, 0};
+            if (afmt__chunk_rec_cmp(&prev, &first) > 0)
+                return BAD("segment record %llu: not sorted by first key after record %llu", (ull)i,
+                           (ull)(i - 1));
+        }
+        if (!afmt__add_ok(nb, g->n_blocks, &nb) || !afmt__add_ok(nc, g->n_chunks, &nc))
+            return BAD("segment record %llu: the counts overflow", (ull)i);
+    }
+    if (nb != L->seg_blocks || nc != L->seg_chunks)
+        return BAD("the segments hold %llu blocks and %llu chunks, the header says %llu and %llu",
+                   (ull)nb, (ull)nc, (ull)L->seg_blocks, (ull)L->seg_chunks);
     return AFMT_OK;
 }
 
@@ -698,7 +884,7 @@ int afmt__footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *err
     if (rc == AFMT_OK) rc = decode_layer(&d, L);
     if (rc == AFMT_OK) rc = alloc_records(&d, L);
     if (rc == AFMT_OK) rc = decode_arrays(&d, L);
-    if (rc == AFMT_OK) rc = decode_blocks(&d, L);
+    if (rc == AFMT_OK) rc = d.version != 1 ? decode_segs(&d, L) : decode_blocks(&d, L);
     if (rc == AFMT_OK) rc = decode_chunks(&d, L);
     for (uint64_t i = 0; rc == AFMT_OK && i < d.nt; i++) rc = decode_attr(&d, L, i, &L->attrs[i]);
     if (rc != AFMT_OK) afmt__layer_free(L);

@@ -13,6 +13,11 @@
 
 #define AFMT_ARRAY_SHUFFLE 0x1 /* array flag: chunks are byte-shuffled */
 
+/* The most bytes of codec parameters an array record holds (format.md 6), and the codec
+ * field of an array without a recorded codec setting. */
+#define AFMT_MAX_CODEC_PARAMS 256
+#define AFMT_CODEC_UNSET      UINT32_MAX
+
 #define AFMT_LAYER_BASE 0x1 /* layer flag: self-contained (compaction); no fall-through */
 
 /* The largest raw size of a block (format.md 8): no writer makes larger ones (a block
@@ -34,6 +39,11 @@ typedef struct {
     uint64_t shape[AFMT_MAX_NDIM], chunk[AFMT_MAX_NDIM];
     char dims[AFMT_MAX_NDIM][AFMT_MAX_DIMNAME + 1];
     uint8_t fill[8]; /* one element, little-endian, zero padded */
+    /* v2 codec fields (format.md 6): the array's codec setting, AFMT_CODEC_UNSET if none
+     * is recorded, and its parameters (opaque to the format). */
+    uint32_t codec;
+    uint32_t params_len;
+    uint8_t params[AFMT_MAX_CODEC_PARAMS];
 } afmt_array_rec;
 
 typedef struct {
@@ -44,6 +54,19 @@ typedef struct {
     uint32_t codec;       /* codec id */
     uint32_t rank;        /* writer rank */
 } afmt_block_rec;
+
+/* A root table record (format.md 9.2): where one index segment is and what it holds. */
+typedef struct {
+    uint64_t offset, length; /* the segment's bytes in the file */
+    uint64_t checksum;       /* XXH3-64 of all length bytes */
+    uint64_t n_blocks, n_chunks;
+    uint64_t first_array, first_chunk, last_array, last_chunk; /* key range, inclusive */
+    uint32_t writer;                                           /* the writing rank */
+} afmt_seg_rec;
+
+#define AFMT_SEG_REC_SIZE 80  /* bytes of a root table record */
+#define AFMT_SEG_HEADER   64  /* bytes of a segment header */
+#define AFMT_SEG_MIN      112 /* the smallest segment: header, one chunk record, checksum */
 
 typedef struct {
     uint64_t array_id, chunk_index;
@@ -66,8 +89,10 @@ typedef struct {
     uint64_t data_offset;              /* where this layer's blocks start */
     uint64_t time_ns;                  /* commit time, Unix epoch nanoseconds */
     uint64_t next_array_id;
-    uint32_t nranks; /* size of the writing communicator */
-    uint32_t flags;  /* AFMT_LAYER_* */
+    uint32_t nranks;  /* size of the writing communicator */
+    uint32_t flags;   /* AFMT_LAYER_* */
+    uint32_t version; /* footer format version: 2 encodes a root table (segs), anything else
+                       * the version-1 block and chunk tables; decoded: 1 or 2 */
     afmt_array_rec *arrays;
     uint64_t n_arrays;
     afmt_block_rec *blocks;
@@ -76,9 +101,16 @@ typedef struct {
     uint64_t n_chunks;
     afmt_attr_rec *attrs;
     uint64_t n_attrs;
+    /* v2: the root table, sorted by first key. A decoded v2 footer has no blocks and
+     * chunks until its segments are attached (segment.h); seg_blocks and seg_chunks are
+     * the header's totals over the segments. */
+    afmt_seg_rec *segs;
+    uint64_t n_segs, seg_blocks, seg_chunks;
 } afmt_layer;
 
-/* Appends the encoded footer (ending with its checksum) to out. Chunks must be sorted.
+/* Appends the encoded footer (ending with its checksum) to out: version 2 (root table
+ * from L->segs; blocks and chunks are not encoded) if L->version is 2, else version 1
+ * (block and chunk tables; only tests and tools still make those). Chunks must be sorted.
  * Returns AFMT_OK or AFMT_ENOMEM; AFMT_EINVAL (message in the thread buffer, out
  * unchanged) for a layer the decoder would reject: bad name/dim name length, ndim, dtype,
  * flags, id >= next_array_id, unsorted chunks, a chunk outside its block. */
@@ -91,6 +123,8 @@ int afmt__footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *err
  * of the encoded footer (its own trailing checksum included). Same as
  * afmt__checksum(p, len); named so that writers and readers agree on it. */
 uint64_t afmt__footer_checksum(const uint8_t *p, uint64_t len);
+/* The 80 bytes of a root table record. */
+void afmt__seg_rec_encode(const afmt_seg_rec *g, uint8_t out[80]);
 /* Frees what L owns and zeroes it. */
 void afmt__layer_free(afmt_layer *L);
 /* qsort comparator for afmt_chunk_rec by (array_id, chunk_index). */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AFMT_FORMAT_VERSION 1
+#define AFMT_FORMAT_VERSION 2
 #define AFMT_SUPER_REGION   4096 /* bytes reserved at offset 0; the first layer starts here */
 #define AFMT_SLOT_SIZE      128  /* encoded size of one slot */
 #define AFMT_SLOT_A_OFFSET  0

@@ -855,6 +855,9 @@ static int layer_info(const afmt_layer *L, uint64_t footer_offset, uint64_t foot
     li->flags = L->flags;
     li->n_blocks = L->n_blocks;
     li->n_chunks = L->n_chunks;
+    li->version = L->version;
+    li->n_segs = L->n_segs;
+    for (uint64_t i = 0; i < L->n_segs; i++) li->seg_bytes += L->segs[i].length;
     for (uint64_t i = 0; i < L->n_blocks; i++) {
         li->stored_bytes += L->blocks[i].stored_size;
         li->raw_bytes += L->blocks[i].raw_size;

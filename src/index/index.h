@@ -37,8 +37,10 @@ typedef struct {
 typedef struct {
     uint64_t layer_id, time_ns, footer_offset, footer_length, data_offset;
     uint32_t nranks, flags;
+    uint32_t version; /* of its footer: 1, or 2 (index segments) */
     uint64_t n_blocks, n_chunks, stored_bytes, raw_bytes;
-    afmt_attr_rec *attrs; /* AFMT_ATTR_LAYER attributes (provenance), owned */
+    uint64_t n_segs, seg_bytes; /* v2: its index segments and their bytes */
+    afmt_attr_rec *attrs;       /* AFMT_ATTR_LAYER attributes (provenance), owned */
     uint64_t n_attrs;
 } afmt_layer_info;
 

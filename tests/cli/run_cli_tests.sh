@@ -154,10 +154,10 @@ has '"units": "K"'
 t "info" "$AFMT" info "$B"
 rc_is 0
 has "layers:          3"
-has "format version:  1"
+has "format version:  2"
 has "size:            $(fsize "$B") bytes"
-if grep -qE '^ +1 +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z +[0-9]+ +[0-9]+ +[0-9]+ +2 +2 +-$' out; then
-    ok "info: layer 1 written by 2 ranks, blocks of 2 ranks"
+if grep -qE '^ +1 +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z +[0-9]+ +[0-9]+ +[0-9]+ +2 +2 +2 +[12] +-$' out; then
+    ok "info: layer 1 written by 2 ranks, blocks of 2 ranks, format 2, its segments"
 else bad "info: layer 1 line"; fi
 if grep -qE '^ +3 +' out; then ok "info: layer 3 listed"; else bad "info: layer 3"; fi
 live=$(awk '$1 == "live" { print $3 }' out)

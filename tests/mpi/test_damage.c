@@ -217,6 +217,7 @@ enum {
     R_FOOTER_NEW,
     R_FOOTER_OLD,
     R_TRAILER,
+    R_SEGMENT,
     R_OTHER,
     N_REG
 };
@@ -229,6 +230,7 @@ static const char *reg_name[N_REG] = {
     "footer (newest layer)",
     "footer (older layer)",
     "trailer",
+    "index segment",
     "unaccounted",
 };
 
@@ -247,6 +249,7 @@ static const unsigned reg_allows[N_REG] = {
     1u << O_OPEN_CORRUPT,
     1u << O_OPEN_CORRUPT,
     1u << O_OPEN_CORRUPT,
+    1u << O_OPEN_CORRUPT, /* afmt_open reads and checks every segment of the chain */
     (1u << O_OPEN_CORRUPT) | (1u << O_READ_CORRUPT) | (1u << O_UNCHANGED),
 };
 
@@ -291,6 +294,19 @@ static void map_regions(damage_ctx *c, const char *clean) {
         memset(c->region + li->footer_offset,
                k + 1 == f->idx.n_layers ? R_FOOTER_NEW : R_FOOTER_OLD, (size_t)li->footer_length);
         memset(c->region + li->footer_offset + li->footer_length, R_TRAILER, AFMT_TRAILER_SIZE);
+        /* The layer's index segments (format v2), from its footer's root table. */
+        uint8_t *fb = malloc((size_t)li->footer_length);
+        assert_non_null(fb);
+        assert_int_equal(f->st->ops->read_at(f->st, li->footer_offset, fb, li->footer_length),
+                         AFMT_OK);
+        afmt_layer L;
+        char msg[AFMT_ERRMSG_MAX];
+        assert_int_equal(afmt__footer_decode(fb, li->footer_length, &L, msg), AFMT_OK);
+        assert_int_equal(L.n_segs, li->n_segs);
+        for (uint64_t g = 0; g < L.n_segs; g++)
+            memset(c->region + L.segs[g].offset, R_SEGMENT, (size_t)L.segs[g].length);
+        afmt__layer_free(&L);
+        free(fb);
     }
     for (uint64_t b = 0; b < f->idx.n_blocks; b++) {
         const afmt_iblock *ib = &f->idx.blocks[b];

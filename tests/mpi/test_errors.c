@@ -722,13 +722,13 @@ static void test_newer_version(void **state) {
         EXPECT_OK(f, afmt_close(f));
         MPI_Barrier(MPI_COMM_WORLD);
         if (tu_rank() == 0) {
-            /* rewrite every valid slot as version 2 */
+            /* rewrite every valid slot as version 3 */
             FILE *fp = fopen(path, "r+b");
             for (long off = 0; fp && off <= 2048; off += 2048) {
                 unsigned char slot[128];
                 fseek(fp, off, SEEK_SET);
                 if (fread(slot, 1, 128, fp) != 128 || memcmp(slot, "AFMTSUPR", 8) != 0) continue;
-                slot[8] = 2, slot[9] = slot[10] = slot[11] = 0;
+                slot[8] = 3, slot[9] = slot[10] = slot[11] = 0;
                 uint64_t sum = (uint64_t)XXH3_64bits(slot, 120);
                 for (int b = 0; b < 8; b++) slot[120 + b] = (unsigned char)(sum >> (8 * b));
                 fseek(fp, off, SEEK_SET);

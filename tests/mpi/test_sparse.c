@@ -117,13 +117,16 @@ static int run_pattern(unsigned seed, int tag, int line) {
     return rc;
 }
 
-/* COLLECTIVE. Nothing of any exchange is left unreceived on comm. */
+/* COLLECTIVE. Nothing of any exchange is left unreceived on comm: every message of an
+ * exchange was received when it returned on every rank. */
 static void expect_drained(int line) {
     MPI_Barrier(comm);
     int flag = 1;
     MPI_Status st;
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &st);
     if (flag) rec(line, "a message (tag %d from rank %d) is left over", st.MPI_TAG, st.MPI_SOURCE);
+    /* No rank sends again before every rank looked. */
+    MPI_Barrier(comm);
 }
 
 static void test_patterns(void **state) {

@@ -1,16 +1,21 @@
 /* exchange.c - the first step of a commit: resolving chunks that are not wholly written
  * by one rank. Phase A sends every staged chunk's key (and, for partial chunks, the boxes
  * written) to the chunk's owner rank (a hash of the key), which detects overlaps between
- * ranks and picks one merger per partial chunk: the contributor that wrote most of it.
- * Phase B sends the pieces to their merger (MPI_Alltoallv), which lays them over the
- * chunk's committed content (or fill) where they do not cover it, and encodes the result
- * into its allocator as a whole chunk for this commit's layer. The staged entries are not
- * changed, so a failed commit leaves every handle as it was.
+ * ranks and picks one merger per partial chunk: the contributor that wrote most of it,
+ * and tells the contributors of partial chunks who it is. Phase B sends the pieces to
+ * their merger, which lays them over the chunk's committed content (or fill) where they
+ * do not cover it, and encodes the result into its allocator as a whole chunk for this
+ * commit's layer. Without a partial chunk on any rank, the answers and phase B are
+ * skipped. The staged entries are not changed, so a failed commit leaves every handle as
+ * it was.
  *
- * Each step allocates what it needs, agrees once (afmt__file_agree), then acts, so no rank
- * leaves while others wait. Every received record is checked against this rank's own
- * index before it is used (a live array of that ndim, a chunk inside its grid, boxes
- * inside the chunk, lengths inside the received bytes): ranks whose metadata disagree get
+ * Every transfer is a sparse exchange (mpi/sparse.h): a rank sends only to the ranks it
+ * has records for and learns its senders without any step of P entries, so a rank with
+ * nothing to send pays O(log P). Each step allocates what it needs, agrees once (the
+ * sparse exchange's own agreement, or afmt__file_agree), then acts, so no rank leaves
+ * while others wait. Every received record is checked against this rank's own index
+ * before it is used (a live array of that ndim, a chunk inside its grid, boxes inside the
+ * chunk, lengths inside the received bytes): ranks whose metadata disagree get
  * AFMT_EINVAL naming the array and the rank, never an access out of bounds. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +27,19 @@
 #include "format/grid.h"
 #include "index/chunk_encode.h"
 #include "index/staging.h"
+#include "mpi/sparse.h"
 
 /* Phase A record: u64 array id, u64 chunk index, u32 full, u32 nrect, u32 ndim, u32 0,
  * then nrect boxes of 2*ndim u64. Phase B record: u64 array id, u64 chunk index, u32
  * nrect, u32 ndim, u64 element bytes, then the boxes and their elements. */
 #define HDR_A 32
 #define HDR_B 32
+
+/* The tags of the three rounds (each uses tag and tag + 1): the keys, the owners'
+ * answers, the pieces. */
+#define TAG_KEYS    (AFMT__SPARSE_TAG_BASE + 0)
+#define TAG_ANSWERS (AFMT__SPARSE_TAG_BASE + 2)
+#define TAG_PIECES  (AFMT__SPARSE_TAG_BASE + 4)
 
 static int owner_of(uint64_t a, uint64_t c, int size) {
     uint64_t x = afmt__mix64(a * 0x9E3779B97F4A7C15ull ^ (c + 0x632BE59BD9B4E019ull));
@@ -177,13 +189,14 @@ static int decide(afmt_file *f, key_rec *k, uint64_t n) {
 }
 
 /* Owner: parses and checks the phase A records of every rank into *keys. */
-static int parse_keys(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
-                      const uint64_t *rdispl, key_rec **keys, uint64_t *nk) {
+static int parse_keys(afmt_file *f, const afmt__sparse_msg *in, uint64_t n_in, key_rec **keys,
+                      uint64_t *nk) {
     uint64_t cap = 0;
     *nk = 0;
-    for (int src = 0; src < f->size; src++) {
-        const uint8_t *p = rbuf + rdispl[src];
-        uint64_t left = rcount[src], seq = 0;
+    for (uint64_t m = 0; m < n_in; m++) {
+        int src = in[m].src;
+        const uint8_t *p = in[m].data;
+        uint64_t left = in[m].len, seq = 0;
         while (left > 0) {
             if (left < HDR_A)
                 return afmt__fail(f->errmsg, AFMT_EINVAL,
@@ -227,56 +240,164 @@ static int parse_keys(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
     return AFMT_OK;
 }
 
-/* Packs this rank's records of phase A into out[owner]. */
-static void pack_keys(afmt_file *f, afmt_buf *out) {
-    for (uint64_t i = 0; i < f->staging.n; i++) {
+/* The messages of one round, grouped by destination and packed back to back in b: the
+ * sparse exchange's input. Only as many entries as messages, never one per rank. */
+typedef struct {
+    int dest;
+    uint64_t off;
+} out_msg;
+
+typedef struct {
+    afmt_buf b;
+    out_msg *m;
+    uint64_t n, cap;
+    int oom;
+} outbox;
+
+static void outbox_init(outbox *o) {
+    memset(o, 0, sizeof *o);
+    afmt__buf_init(&o->b);
+}
+
+/* What follows goes to dest: a new message unless the last one is to dest. */
+static void outbox_to(outbox *o, int dest) {
+    if (o->n > 0 && o->m[o->n - 1].dest == dest) return;
+    if (AFMT__GROW(o->m, o->cap, o->n + 1, 16) != AFMT_OK) {
+        o->oom = 1;
+        return;
+    }
+    o->m[o->n++] = (out_msg){dest, o->b.len};
+}
+
+/* A staged entry and where its record goes; sorted by destination, then entry. */
+typedef struct {
+    int dest;
+    uint64_t i;
+} route;
+
+static int route_cmp(const void *x, const void *y) {
+    const route *p = x, *q = y;
+    if (p->dest != q->dest) return p->dest < q->dest ? -1 : 1;
+    return p->i < q->i ? -1 : p->i > q->i;
+}
+
+/* Packs this rank's records of phase A, grouped by owner, in staged order within each.
+ * *partial: whether this rank staged a partial chunk. */
+static int pack_keys(afmt_file *f, outbox *o, int *partial) {
+    uint64_t n = f->staging.n;
+    route *rt = n ? malloc(sizeof *rt * (size_t)n) : NULL;
+    if (n && !rt)
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    for (uint64_t i = 0; i < n; i++) {
         const afmt_staged *s = &f->staging.items[i];
-        int o = owner_of(s->array_id, s->chunk_index, f->size);
+        rt[i] = (route){owner_of(s->array_id, s->chunk_index, f->size), i};
+        *partial |= !s->full;
+    }
+    if (n > 1) qsort(rt, (size_t)n, sizeof *rt, route_cmp);
+    for (uint64_t k = 0; k < n; k++) {
+        const afmt_staged *s = &f->staging.items[rt[k].i];
+        afmt_buf *b = &o->b;
         const afmt_array *arr = afmt__index_by_id(&f->idx, s->array_id);
         int nd = arr ? arr->d.ndim : 0;
         uint32_t nrect = s->full ? 0 : s->nrect;
-        afmt__buf_u64(&out[o], s->array_id);
-        afmt__buf_u64(&out[o], s->chunk_index);
-        afmt__buf_u32(&out[o], (uint32_t)s->full);
-        afmt__buf_u32(&out[o], nrect);
-        afmt__buf_u32(&out[o], (uint32_t)nd);
-        afmt__buf_u32(&out[o], 0);
+        outbox_to(o, rt[k].dest);
+        afmt__buf_u64(b, s->array_id);
+        afmt__buf_u64(b, s->chunk_index);
+        afmt__buf_u32(b, (uint32_t)s->full);
+        afmt__buf_u32(b, nrect);
+        afmt__buf_u32(b, (uint32_t)nd);
+        afmt__buf_u32(b, 0);
         for (uint32_t r = 0; r < nrect; r++)
             for (int d = 0; d < 2 * nd; d++)
-                afmt__buf_u64(&out[o], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
+                afmt__buf_u64(b, s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
     }
+    free(rt);
+    return AFMT_OK;
 }
 
-/* Packs the pieces this rank hands to other mergers into out[merger]. */
-static void pack_pieces(afmt_file *f, const int32_t *merger, afmt_buf *out) {
+/* Packs the pieces this rank hands to other mergers, grouped by merger. */
+static int pack_pieces(afmt_file *f, const int32_t *merger, outbox *o) {
     static const uint64_t zeros[AFMT_MAX_NDIM];
+    uint64_t n = 0;
     for (uint64_t i = 0; i < f->staging.n; i++) {
         const afmt_staged *s = &f->staging.items[i];
-        if (s->full || merger[i] == f->rank || merger[i] < 0) continue;
+        n += !s->full && merger[i] != f->rank && merger[i] >= 0;
+    }
+    if (n == 0) return AFMT_OK;
+    route *rt = malloc(sizeof *rt * (size_t)n);
+    if (!rt) return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    n = 0;
+    for (uint64_t i = 0; i < f->staging.n; i++) {
+        const afmt_staged *s = &f->staging.items[i];
+        if (!s->full && merger[i] != f->rank && merger[i] >= 0) rt[n++] = (route){merger[i], i};
+    }
+    if (n > 1) qsort(rt, (size_t)n, sizeof *rt, route_cmp);
+    for (uint64_t k = 0; k < n && !o->b.oom; k++) {
+        const afmt_staged *s = &f->staging.items[rt[k].i];
         const afmt_array *arr = afmt__index_by_id(&f->idx, s->array_id);
-        int nd = arr->d.ndim, m = merger[i];
+        afmt_buf *b = &o->b;
+        int nd = arr->d.ndim;
         uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM], bytes = 0;
         afmt__grid_chunk_coord(&arr->grid, s->chunk_index, cc);
         afmt__grid_chunk_box(&arr->grid, cc, origin, ext);
         for (uint32_t r = 0; r < s->nrect; r++)
             bytes += box_volume(nd, s->rect + (size_t)2 * (size_t)nd * r + nd) * arr->esize;
-        afmt__buf_u64(&out[m], s->array_id);
-        afmt__buf_u64(&out[m], s->chunk_index);
-        afmt__buf_u32(&out[m], s->nrect);
-        afmt__buf_u32(&out[m], (uint32_t)nd);
-        afmt__buf_u64(&out[m], bytes);
+        outbox_to(o, rt[k].dest);
+        afmt__buf_u64(b, s->array_id);
+        afmt__buf_u64(b, s->chunk_index);
+        afmt__buf_u32(b, s->nrect);
+        afmt__buf_u32(b, (uint32_t)nd);
+        afmt__buf_u64(b, bytes);
         for (uint32_t r = 0; r < s->nrect; r++)
             for (int d = 0; d < 2 * nd; d++)
-                afmt__buf_u64(&out[m], s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
+                afmt__buf_u64(b, s->rect[(size_t)2 * (size_t)nd * r + (size_t)d]);
         for (uint32_t r = 0; r < s->nrect; r++) {
             const uint64_t *rect = s->rect + (size_t)2 * (size_t)nd * r;
-            size_t at = out[m].len;
-            afmt__buf_zero(&out[m], (size_t)(box_volume(nd, rect + nd) * arr->esize));
-            if (out[m].oom) break;
-            afmt__box_copy(nd, arr->esize, rect + nd, out[m].data + at, rect + nd, zeros, s->data,
-                           ext, rect);
+            size_t at = b->len;
+            afmt__buf_zero(b, (size_t)(box_volume(nd, rect + nd) * arr->esize));
+            if (b->oom) break;
+            afmt__box_copy(nd, arr->esize, rect + nd, b->data + at, rect + nd, zeros, s->data, ext,
+                           rect);
         }
     }
+    free(rt);
+    return AFMT_OK;
+}
+
+/* COLLECTIVE. Sends the messages of o (freed) with the sparse exchange on the tag and
+ * receives this rank's into *in (sorted by source); rc is this rank's outcome so far,
+ * part of the exchange's one agreement before data moves; flag as in
+ * afmt__sparse_exchange. */
+static int send_outbox(afmt_file *f, int rc, outbox *o, int tag, int *flag, afmt__sparse_msg **in,
+                       uint64_t *n_in, const char *what) {
+    int *dest = NULL;
+    const uint8_t **ptr = NULL;
+    uint64_t *len = NULL, n = 0;
+    if (rc == AFMT_OK && !o->oom && !o->b.oom && o->n > 0) {
+        dest = malloc(sizeof *dest * (size_t)o->n);
+        ptr = malloc(sizeof *ptr * (size_t)o->n);
+        len = malloc(sizeof *len * (size_t)o->n);
+        if (!dest || !ptr || !len) o->oom = 1;
+        for (uint64_t k = 0; !o->oom && k < o->n; k++) {
+            dest[k] = o->m[k].dest;
+            ptr[k] = o->b.data + o->m[k].off;
+            len[k] = (k + 1 < o->n ? o->m[k + 1].off : o->b.len) - o->m[k].off;
+        }
+        n = o->oom ? 0 : o->n;
+    }
+    if (rc == AFMT_OK && (o->oom || o->b.oom))
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory %s", f->path, what);
+    char w[AFMT_ERRMSG_MAX];
+    snprintf(w, sizeof w, "afmt_commit(%s): %s", f->path, what);
+    afmt__group g = {f->comm, f->rank, f->size, f->errmsg};
+    rc = afmt__sparse_exchange(&g, tag, rc, n, dest, ptr, len, flag, in, n_in, w);
+    free(dest);
+    free(ptr);
+    free(len);
+    afmt__buf_free(&o->b);
+    free(o->m);
+    outbox_init(o);
+    return rc;
 }
 
 /* A received piece: the staged entry (position) it belongs to, and its record. */
@@ -292,13 +413,14 @@ static int ref_cmp(const void *x, const void *y) {
 
 /* Merger: checks every received piece and lists them by the staged entry they belong to
  * (a partial chunk of this rank). */
-static int list_pieces(afmt_file *f, const uint8_t *rbuf, const uint64_t *rcount,
-                       const uint64_t *rdispl, piece_ref **refs, uint64_t *nref) {
+static int list_pieces(afmt_file *f, const afmt__sparse_msg *in, uint64_t n_in, piece_ref **refs,
+                       uint64_t *nref) {
     uint64_t cap = 0;
     *nref = 0;
-    for (int src = 0; src < f->size; src++) {
-        const uint8_t *p = rbuf + rdispl[src];
-        uint64_t left = rcount[src];
+    for (uint64_t m = 0; m < n_in; m++) {
+        int src = in[m].src;
+        const uint8_t *p = in[m].data;
+        uint64_t left = in[m].len;
         while (left > 0) {
             if (left < HDR_B)
                 return afmt__fail(f->errmsg, AFMT_EINVAL,
@@ -439,148 +561,125 @@ static int merge_chunk(afmt_file *f, const afmt_array *arr, const afmt_staged *s
     return rc;
 }
 
-/* COLLECTIVE. Sends out[r] to rank r (the buffers are freed) and receives into *rbuf;
- * rc is this rank's outcome so far, part of the one agreement before data moves. */
-static int exchange_bufs(afmt_file *f, int rc, afmt_buf *out, uint64_t *scount, uint8_t **rbuf,
-                         uint64_t *rcount, uint64_t *rdispl, const char *what) {
-    afmt_buf all;
-    afmt__buf_init(&all);
-    int oom = 0;
-    for (int r = 0; out && r < f->size; r++) {
-        scount[r] = out[r].len;
-        oom |= out[r].oom;
-        afmt__buf_append(&all, out[r].data, out[r].len);
-        afmt__buf_free(&out[r]);
-    }
-    if (rc == AFMT_OK && (oom || all.oom))
-        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory %s", f->path, what);
-    char w[AFMT_ERRMSG_MAX];
-    snprintf(w, sizeof w, "afmt_commit(%s): %s", f->path, what);
-    rc = afmt__alltoallv_bytes(f, rc, all.data, scount, rbuf, rcount, rdispl, w);
-    afmt__buf_free(&all);
-    return rc;
-}
-
 /* The state of one exchange, freed by xchg_free whatever phase it reached. */
 typedef struct {
     afmt_file *f;
-    int size;
-    uint64_t *scount, *rcount, *rdispl, *soff; /* size entries each, one allocation */
-    afmt_buf *out;                             /* the bytes of this phase, per rank */
-    uint8_t *keys_in;                          /* owner: phase A records, received */
-    key_rec *keys;                             /* owner: the same, parsed and decided */
+    afmt__sparse_msg *keys_in; /* owner: phase A records, received */
+    uint64_t n_keys_in;
+    key_rec *keys; /* owner: the same, parsed and decided */
     uint64_t nk;
-    uint8_t *answers;    /* owner: the merger of each record, per contributor */
-    uint8_t *answers_in; /* contributor: the owners' answers, received */
-    int32_t *merger;     /* contributor: the merger of each staged entry (-1: none) */
-    uint8_t *pieces_in;  /* merger: phase B records, received */
-    piece_ref *refs;     /* merger: the same, by staged entry */
+    afmt__sparse_msg *answers_in; /* contributor: the owners' answers, received */
+    uint64_t n_answers_in;
+    int32_t *merger;             /* contributor: the merger of each staged entry (-1: none) */
+    afmt__sparse_msg *pieces_in; /* merger: phase B records, received */
+    uint64_t n_pieces_in;
+    piece_ref *refs; /* merger: the same, by staged entry */
     uint64_t nref;
 } xchg;
 
 static void xchg_free(xchg *x) {
-    for (int r = 0; x->out && r < x->size; r++) afmt__buf_free(&x->out[r]);
-    free(x->out);
-    free(x->scount);
-    free(x->keys_in);
-    free(x->answers_in);
-    free(x->pieces_in);
-    free(x->answers);
+    afmt__sparse_free(x->keys_in, x->n_keys_in);
+    afmt__sparse_free(x->answers_in, x->n_answers_in);
+    afmt__sparse_free(x->pieces_in, x->n_pieces_in);
     free(x->keys);
     free(x->merger);
     free(x->refs);
 }
 
-/* Step 0: room for every rank's counts. Without them a rank cannot even take part in the
- * exchanges, so the ranks agree on them alone first. */
-static int xchg_start(afmt_file *f, xchg *x) {
-    int rc = AFMT_OK, size = f->size;
-    memset(x, 0, sizeof *x);
-    x->f = f;
-    x->size = size;
-    x->scount = calloc((size_t)size * 4, sizeof(uint64_t));
-    x->out = calloc((size_t)size, sizeof(afmt_buf));
-    if (!x->scount || !x->out)
-        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return rc;
-    x->rcount = x->scount + size;
-    x->rdispl = x->scount + 2 * size;
-    x->soff = x->scount + 3 * size;
-    return AFMT_OK;
+/* Phase A: every staged chunk's key (and boxes of partial chunks) to its owner. *partial:
+ * whether any rank staged a partial chunk. */
+static int phase_keys(xchg *x, int *partial) {
+    outbox o;
+    outbox_init(&o);
+    *partial = 0;
+    int rc = pack_keys(x->f, &o, partial);
+    return send_outbox(x->f, rc, &o, TAG_KEYS, partial, &x->keys_in, &x->n_keys_in,
+                       "exchanging chunk keys");
 }
 
-/* Phase A: every staged chunk's key (and boxes of partial chunks) to its owner. */
-static int phase_keys(xchg *x) {
-    pack_keys(x->f, x->out);
-    return exchange_bufs(x->f, AFMT_OK, x->out, x->scount, &x->keys_in, x->rcount, x->rdispl,
-                         "exchanging chunk keys");
+static int seq_cmp(const void *x, const void *y) {
+    const key_rec *p = x, *q = y;
+    if (p->rank != q->rank) return p->rank < q->rank ? -1 : 1;
+    return p->seq < q->seq ? -1 : p->seq > q->seq;
 }
 
-/* Owner: checks the records, detects overlaps, picks the mergers; then tells each
- * contributor the merger of each of its records (int32, in its order). */
-static int phase_decide(xchg *x) {
-    afmt_file *f = x->f;
-    int rc = parse_keys(f, x->keys_in, x->rcount, x->rdispl, &x->keys, &x->nk);
-    if (rc == AFMT_OK) rc = decide(f, x->keys, x->nk);
-    if (rc == AFMT_OK && !(x->answers = malloc((size_t)(x->nk ? x->nk : 1) * 4)))
-        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    for (int r = 0; r < x->size; r++) x->scount[r] = 0;
-    if (rc == AFMT_OK) {
-        for (uint64_t i = 0; i < x->nk; i++) x->scount[x->keys[i].rank] += 4;
-        x->soff[0] = 0;
-        for (int r = 1; r < x->size; r++) x->soff[r] = x->soff[r - 1] + x->scount[r - 1];
-        for (uint64_t i = 0; i < x->nk; i++)
-            afmt__put_u32(x->answers + x->soff[x->keys[i].rank] + 4 * x->keys[i].seq,
-                          (uint32_t)x->keys[i].merger);
-    }
-    free(x->keys_in);
+/* Owner: checks the records, detects overlaps, picks the mergers. Local: the outcome
+ * joins the next agreement. */
+static int owner_decide(xchg *x) {
+    int rc = parse_keys(x->f, x->keys_in, x->n_keys_in, &x->keys, &x->nk);
+    if (rc == AFMT_OK) rc = decide(x->f, x->keys, x->nk);
+    afmt__sparse_free(x->keys_in, x->n_keys_in);
     x->keys_in = NULL;
-    char what[AFMT_ERRMSG_MAX];
-    snprintf(what, sizeof what, "afmt_commit(%s): exchanging merge decisions", f->path);
-    return afmt__alltoallv_bytes(f, rc, x->answers, x->scount, &x->answers_in, x->rcount, x->rdispl,
-                                 what);
+    x->n_keys_in = 0;
+    return rc;
+}
+
+/* Owner: tells each contributor of a partial chunk its merger (int32 per partial record,
+ * in the contributor's order). A whole chunk needs no answer: written by one rank it has
+ * no merger, by several it is an overlap, which fails the commit. rc: owner_decide's. */
+static int phase_answers(xchg *x, int rc) {
+    outbox o;
+    outbox_init(&o);
+    if (rc == AFMT_OK && x->nk > 1) qsort(x->keys, (size_t)x->nk, sizeof *x->keys, seq_cmp);
+    for (uint64_t i = 0; rc == AFMT_OK && i < x->nk; i++) {
+        if (x->keys[i].full) continue;
+        outbox_to(&o, x->keys[i].rank);
+        afmt__buf_u32(&o.b, (uint32_t)x->keys[i].merger);
+    }
+    return send_outbox(x->f, rc, &o, TAG_ANSWERS, NULL, &x->answers_in, &x->n_answers_in,
+                       "exchanging merge decisions");
 }
 
 /* Contributor: the merger of each staged entry from the owners' answers. My records went
  * to the owners in staged order grouped by owner: rebuild that order, checking that every
- * owner answered each record once with a possible merger. Local: the outcome joins the
- * agreement of phase B. */
+ * owner answered each partial record once with a possible merger. Local: the outcome
+ * joins the agreement of phase B. */
 static int read_answers(xchg *x) {
     afmt_file *f = x->f;
     const afmt__staging *t = &f->staging;
-    int rc = AFMT_OK, size = x->size;
-    if (!(x->merger = malloc(sizeof(int32_t) * (size_t)(t->n ? t->n : 1))))
+    int rc = AFMT_OK, size = f->size;
+    uint64_t *cur = NULL; /* bytes of each answer message asked for */
+    if (!(x->merger = malloc(sizeof(int32_t) * (size_t)(t->n ? t->n : 1))) ||
+        (x->n_answers_in && !(cur = calloc((size_t)x->n_answers_in, sizeof *cur))))
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    for (int r = 0; r < size; r++) x->soff[r] = 0;
     for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++) {
         const afmt_staged *s = &t->items[i];
+        x->merger[i] = -1;
+        if (s->full) continue;
         int o = owner_of(s->array_id, s->chunk_index, size);
+        const afmt__sparse_msg *a = afmt__sparse_find(x->answers_in, x->n_answers_in, o);
         int32_t m = -2;
-        if (x->soff[o] + 4 <= x->rcount[o])
-            m = (int32_t)afmt__get_u32(x->answers_in + x->rdispl[o] + x->soff[o]);
-        x->soff[o] += 4;
-        if (m < -1 || m >= size || (m == -1 && !s->full))
+        if (a) {
+            uint64_t *c = &cur[a - x->answers_in];
+            if (*c + 4 <= a->len) m = (int32_t)afmt__get_u32(a->data + *c);
+            *c += 4;
+        }
+        if (m < 0 || m >= size)
             rc = afmt__fail(f->errmsg, AFMT_EINVAL,
                             "afmt_commit(\"%s\"): rank %d answered merger %d for chunk %llu: the "
                             "ranks' metadata differ",
                             name_of(f, s->array_id), o, (int)m, (unsigned long long)s->chunk_index);
         x->merger[i] = m;
     }
-    for (int r = 0; rc == AFMT_OK && r < size; r++)
-        if (x->soff[r] != x->rcount[r])
+    for (uint64_t k = 0; rc == AFMT_OK && k < x->n_answers_in; k++)
+        if (cur[k] != x->answers_in[k].len)
             rc = afmt__fail(f->errmsg, AFMT_EINVAL,
                             "afmt_commit(%s): rank %d answered %llu merge decisions, rank %d "
                             "asked for %llu: the ranks' metadata differ",
-                            f->path, r, (unsigned long long)(x->rcount[r] / 4), f->rank,
-                            (unsigned long long)(x->soff[r] / 4));
+                            f->path, x->answers_in[k].src,
+                            (unsigned long long)(x->answers_in[k].len / 4), f->rank,
+                            (unsigned long long)(cur[k] / 4));
+    free(cur);
     return rc;
 }
 
 /* Phase B: the pieces of partial chunks to their mergers; rc is read_answers'. */
 static int phase_pieces(xchg *x, int rc) {
-    if (rc == AFMT_OK) pack_pieces(x->f, x->merger, x->out);
-    return exchange_bufs(x->f, rc, x->out, x->scount, &x->pieces_in, x->rcount, x->rdispl,
-                         "exchanging shared chunks");
+    outbox o;
+    outbox_init(&o);
+    if (rc == AFMT_OK) rc = pack_pieces(x->f, x->merger, &o);
+    return send_outbox(x->f, rc, &o, TAG_PIECES, NULL, &x->pieces_in, &x->n_pieces_in,
+                       "exchanging shared chunks");
 }
 
 /* Merger: checks the pieces and merges each of my partial chunks into the allocator as a
@@ -589,7 +688,7 @@ static int phase_pieces(xchg *x, int rc) {
 static int phase_merge(xchg *x, afmt_chunk_rec **merged, uint64_t *n_merged) {
     afmt_file *f = x->f;
     const afmt__staging *t = &f->staging;
-    int rc = list_pieces(f, x->pieces_in, x->rcount, x->rdispl, &x->refs, &x->nref);
+    int rc = list_pieces(f, x->pieces_in, x->n_pieces_in, &x->refs, &x->nref);
     uint64_t nm = 0, k = 0;
     for (uint64_t i = 0; rc == AFMT_OK && i < t->n; i++)
         nm += !t->items[i].full && x->merger[i] == f->rank;
@@ -613,11 +712,22 @@ int afmt__exchange(afmt_file *f, afmt_chunk_rec **merged, uint64_t *n_merged) {
     *merged = NULL;
     *n_merged = 0;
     xchg x;
-    int rc = xchg_start(f, &x);
-    if (rc == AFMT_OK) rc = phase_keys(&x);
-    if (rc == AFMT_OK) rc = phase_decide(&x);
-    if (rc == AFMT_OK) rc = phase_pieces(&x, read_answers(&x));
-    if (rc == AFMT_OK) rc = phase_merge(&x, merged, n_merged);
+    memset(&x, 0, sizeof x);
+    x.f = f;
+    int partial = 0;
+    int rc = phase_keys(&x, &partial);
+    if (rc == AFMT_OK) {
+        rc = owner_decide(&x);
+        if (!partial) {
+            /* Whole chunks only, on every rank: the owners' checks were all there was to
+             * do. */
+            rc = afmt__file_agree(f, rc);
+        } else {
+            rc = phase_answers(&x, rc);
+            if (rc == AFMT_OK) rc = phase_pieces(&x, read_answers(&x));
+            if (rc == AFMT_OK) rc = phase_merge(&x, merged, n_merged);
+        }
+    }
     xchg_free(&x);
     if (rc != AFMT_OK) {
         free(*merged);

@@ -10,6 +10,12 @@
  * - A collective metadata call made on some ranks only meets the others' call in its
  *   first Allreduce: both fail with AFMT_EINVAL (afmt__enter) instead of going on into
  *   mismatched collectives.
+ * - The sparse exchange's cost (mpi/sparse.h stats hook): a rank that staged nothing sends
+ *   no message in a commit of whole chunks, and in one where other ranks merge shared
+ *   chunks only its answers as an owner (to ranks that sent it keys); a commit of whole
+ *   chunks only makes one exchange round (the keys), one with partial chunks three; the
+ *   data reads back right through the handle and a reopened file, also with round 2 of
+ *   every exchange cut into pieces of 100 bytes, commit after commit.
  * The disagreement cases switch the commit's comparison of the metadata calls off
  * (afmt_opts_set_check_collective(o, 0)), which would otherwise catch them first: here the
  * exchange's and the layer's own checks must hold. */
@@ -18,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "mpi/sparse.h" /* afmt__sparse_get_stats, afmt__sparse_set_limits */
 
 static int same_everywhere(int rc) {
     int lo = 0, hi = 0;
@@ -220,11 +228,126 @@ static void test_call_on_some_ranks(void **state) {
     done();
 }
 
+/* ---- the sparse exchange's cost ---- */
+
+#define SP_CHUNK 64
+
+static uint64_t sp_val(uint64_t i, int k) {
+    return i * 1000003u + (uint64_t)k * 17u + 5;
+}
+
+/* The range rank r writes in commit k: partial (whole == 0) the last 44 - k elements of
+ * chunk r and the first 20 + k of chunk r + 1, each chunk shared with a neighbour (and
+ * the first 20 + k of chunk r merged with the committed content where rank r - 1 writes
+ * nothing); whole: chunk r. The last rank writes nothing on 3 ranks or more. */
+static void sp_range(int r, int size, int k, int whole, uint64_t n, uint64_t *s, uint64_t *c) {
+    *s = *c = 0;
+    if (size >= 3 && r == size - 1) return;
+    uint64_t a = SP_CHUNK * (uint64_t)r + (whole ? 0 : 20 + (uint64_t)k);
+    uint64_t b = a + SP_CHUNK;
+    if (b > n) b = n;
+    *s = a;
+    *c = b - a;
+}
+
+/* COLLECTIVE. Commit k: every rank writes its range, commits, and reads the whole array
+ * back against the model (which every rank keeps for all ranks). *d: what this rank's
+ * sparse exchanges did during the commit. */
+static void sp_commit(afmt_file *f, uint64_t *want, uint64_t n, int k, int whole,
+                      afmt__sparse_stats *d, int line) {
+    int rank = tu_rank(), size = tu_size();
+    for (int r = 0; r < size; r++) {
+        uint64_t s, c;
+        sp_range(r, size, k, whole, n, &s, &c);
+        for (uint64_t i = s; i < s + c; i++) want[i] = sp_val(i, k);
+        if (r == rank && c) {
+            uint64_t *buf = malloc(sizeof *buf * c);
+            for (uint64_t i = 0; i < c; i++) buf[i] = sp_val(s + i, k);
+            EXPECT_OK_AT(line, f, afmt_write(f, "v", &s, &c, buf));
+            free(buf);
+        }
+    }
+    afmt__sparse_stats a, b;
+    afmt__sparse_get_stats(&a);
+    EXPECT_OK_AT(line, f, afmt_commit(f));
+    afmt__sparse_get_stats(&b);
+    d->calls = b.calls - a.calls;
+    d->sent = b.sent - a.sent;
+    d->received = b.received - a.received;
+    d->round2 = b.round2 - a.round2;
+    uint64_t *got = calloc(n, sizeof *got), s0 = 0;
+    EXPECT_OK_AT(line, f, afmt_read(f, "v", &s0, &n, got));
+    for (uint64_t i = 0; i < n; i++)
+        if (got[i] != want[i]) {
+            rec(line, "commit %d: v[%llu] = %llu, want %llu", k, (unsigned long long)i,
+                (unsigned long long)got[i], (unsigned long long)want[i]);
+            break;
+        }
+    free(got);
+}
+
+static void test_sparse_cost(void **state) {
+    (void)state;
+    int rank = tu_rank(), size = tu_size();
+    int silent = size >= 3 && rank == size - 1;
+    uint64_t n = SP_CHUNK * (uint64_t)size + 37, chunk[1] = {SP_CHUNK};
+    uint64_t *want = malloc(sizeof *want * n);
+    for (int lim = 0; lim < 2; lim++) {
+        if (lim) afmt__sparse_set_limits(0, 100); /* round 2 for all, in pieces */
+        const char *path = tu_path(NULL, "xchg-sparse");
+        memset(want, 0, sizeof *want * n);
+        afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+        if (f) {
+            EXPECT_OK(f, afmt_define(f, "v", AFMT_UINT64, 1, &n, chunk, NULL, NULL));
+            for (int k = 0; k < 4; k++) {
+                int whole = k == 1;
+                afmt__sparse_stats d;
+                sp_commit(f, want, n, k, whole, &d, __LINE__);
+                if (d.calls != (whole ? 1u : 3u))
+                    rec(__LINE__, "commit %d: %llu exchange rounds, want %d", k,
+                        (unsigned long long)d.calls, whole ? 1 : 3);
+                /* A rank that staged nothing sends no key and no piece; as an owner it
+                 * answers only ranks that sent it keys of partial chunks. */
+                if (silent && whole && d.sent != 0)
+                    rec(__LINE__, "commit %d: the rank that wrote nothing sent %llu messages", k,
+                        (unsigned long long)d.sent);
+                if (silent && !whole && !lim && d.sent > d.received)
+                    rec(__LINE__,
+                        "commit %d: the rank that wrote nothing sent %llu messages, "
+                        "received %llu",
+                        k, (unsigned long long)d.sent, (unsigned long long)d.received);
+                if (lim && !whole && size > 1 && d.round2 == 0)
+                    rec(__LINE__, "commit %d: round 2 did not run with only lengths in round 1", k);
+                if (getenv("AFMT_TEST_VERBOSE"))
+                    printf("  [rank %d/%d] commit %d (%s, limits %d): rounds %llu, sent %llu, "
+                           "received %llu\n",
+                           rank, size, k, whole ? "whole chunks" : "shared chunks", lim,
+                           (unsigned long long)d.calls, (unsigned long long)d.sent,
+                           (unsigned long long)d.received);
+            }
+            EXPECT_OK(NULL, afmt_close(f));
+        }
+        afmt_file *g = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDONLY, NULL, __LINE__);
+        if (g) {
+            uint64_t *got = calloc(n, sizeof *got), s0 = 0;
+            EXPECT_OK(g, afmt_read(g, "v", &s0, &n, got));
+            EXPECT(memcmp(got, want, sizeof *got * n) == 0);
+            free(got);
+            EXPECT_LAYERS(g, 4);
+            EXPECT_OK(NULL, afmt_close(g));
+        }
+        rm_path(path);
+    }
+    afmt__sparse_set_limits(UINT64_MAX, 0);
+    free(want);
+    done();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_overlap_names_the_pair), cmocka_unit_test(test_disagree_ndim),
         cmocka_unit_test(test_disagree_chunk),         cmocka_unit_test(test_disagree_dtype),
-        cmocka_unit_test(test_call_on_some_ranks),
+        cmocka_unit_test(test_call_on_some_ranks),     cmocka_unit_test(test_sparse_cost),
     };
     return tu_main(argc, argv, "mpi_exchange", tests, sizeof tests / sizeof tests[0]);
 }

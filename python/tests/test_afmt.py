@@ -231,7 +231,7 @@ class TestDamage(Files):
     def test_block_footer_trailer(self):
         p = self._file()
         f = afmt.open(p)
-        L = f._chunks[(f._arrays["d"].id, 0)][0]
+        L = f._lookup(f._arrays["d"].id, 0)[0]
         block_off = L[0]
         footer_off = f.layers and afmt._reader._read_chain(afmt._reader._Storage(p), None)[1][0]
         fo, fl = footer_off.footer_offset, footer_off.footer_length

@@ -571,13 +571,13 @@ class Array:
         lo = [s // c for s, c in zip(start, self.chunks)]
         hi = [(s + n - 1) // c for s, n, c in zip(start, count, self.chunks)]
         # Chunks in file order of their blocks, so that each block is decompressed once.
-        todo = []
+        todo, pinned = [], {}
         for kc in np.ndindex(*[h - l + 1 for l, h in zip(lo, hi)]):
             k = [a + b for a, b in zip(kc, lo)]
             idx = 0
             for kk, n in zip(k, m.nchunks):
                 idx = idx * n + kk
-            loc = self._f._lookup(m.id, idx)
+            loc = self._f._lookup(m.id, idx, pinned)
             todo.append((loc[0][0] if loc else -1, loc[1] if loc else 0, idx, k, loc))
         todo.sort(key=lambda t: (t[0], t[1]))
         groups = collections.OrderedDict()
@@ -700,11 +700,13 @@ class File(collections.abc.Mapping):
             self._st.close()
             raise
 
-    def _lookup(self, aid, idx):
+    def _lookup(self, aid, idx, pinned=None):
         """Section 9.3: the location of chunk idx of live array aid (None: never written,
         it reads as the fill value). The newest layer holding it wins; version-1 layers are
         in the merged map, version-2 layers are searched newest first through their root
-        tables, down to the newest version-1 hit or the array's first DEFINE."""
+        tables, down to the newest version-1 hit or the array's first DEFINE. pinned: a dict
+        of the segments one read has used, so that a read needing more segments than the
+        cache holds still reads each of them once."""
         key = (aid, idx)
         hit = self._chunks.get(key)
         floor = hit[4] if hit is not None else -1
@@ -720,7 +722,11 @@ class File(collections.abc.Mapping):
             while j >= 0 and maxlast[j] >= key:
                 sg = L.segments[j]
                 if sg.last >= key:
-                    g = self._segment(pos, L, sg)
+                    g = pinned.get((pos, j)) if pinned is not None else None
+                    if g is None:
+                        g = self._segment(pos, L, sg)
+                        if pinned is not None:
+                            pinned[(pos, j)] = g
                     r = bisect.bisect_left(g.keys, key)
                     if r < len(g.keys) and g.keys[r] == key:
                         blk, off, size = g.recs[r]

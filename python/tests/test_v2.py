@@ -143,10 +143,18 @@ class TestRead(V2Files):
     def test_segment_cache_is_bounded(self):
         p, _ = self.write([layer1(), layer2()])
         with afmt.File(p, cache_segments=1) as f:
+            loads = []
+            real = f._segment
+            f._segment = lambda *a: loads.append(a[2].index) or real(*a)
             for _ in range(2):
                 for name, want in (("t", T2), ("w", W), ("s", S)):
                     self.assertTrue(same(f[name][...], want), name)
                     self.assertLessEqual(len(f._segs), 1)
+            # t needs 3 segments (rank 1 of layer 2, ranks 0 and 1 of layer 1): one read
+            # loads each once, though the cache holds one.
+            del loads[:]
+            f["t"][...]
+            self.assertEqual(sorted(loads), [0, 0, 1])
 
     def test_two_layers(self):
         p, info = self.write([layer1(), layer2()])

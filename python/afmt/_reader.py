@@ -572,12 +572,18 @@ class Array:
         hi = [(s + n - 1) // c for s, n, c in zip(start, count, self.chunks)]
         # Chunks in file order of their blocks, so that each block is decompressed once.
         todo, pinned = [], {}
+        f = self._f
+        if f._view.v2:
+            def lookup(key):
+                return f._lookup(key[0], key[1], pinned)
+        else:
+            lookup = f._chunks.get      # version-1 layers only: the merged map
         for kc in np.ndindex(*[h - l + 1 for l, h in zip(lo, hi)]):
             k = [a + b for a, b in zip(kc, lo)]
             idx = 0
             for kk, n in zip(k, m.nchunks):
                 idx = idx * n + kk
-            loc = self._f._lookup(m.id, idx, pinned)
+            loc = lookup((m.id, idx))
             todo.append((loc[0][0] if loc else -1, loc[1] if loc else 0, idx, k, loc))
         todo.sort(key=lambda t: (t[0], t[1]))
         groups = collections.OrderedDict()

@@ -315,6 +315,66 @@ def seg_of(rank, fn):
     return edit
 
 
+def root_table_cases():
+    """(layer, regex) of damaged root tables, each found at open (G1-G8, C8)."""
+    def g(rank, fn):
+        return layer1(root_edit=root_of(rank, fn))
+    return [
+        (g(2, lambda r: r.update(offset=4095)), "segment record 2: offset 4095 .* below "
+                                                 "the data"),
+        (g(2, lambda r: r.update(offset=(1 << 64) - 8)), "segment record 2: .*overflowing"),
+        (g(2, lambda r: r.update(length=111)), "segment record 2: length 111 below the "
+                                               "minimum of 112"),
+        (g(2, lambda r: r.update(n_chunks=0)), "segment record 2: 3 blocks and 0 chunks "
+                                               "do not fit"),
+        (g(2, lambda r: r.update(n_blocks=10 ** 6)), "segment record 2: 1000000 blocks"),
+        (g(2, lambda r: r.update(n_chunks=10 ** 6)), "segment record 2: .* 1000000 "
+                                                     "chunks do not fit"),
+        (g(2, lambda r: r.update(first=(3, 1))), "segment record 2: first key \\(3, 1\\) "
+                                                 "after last key"),
+        (g(2, lambda r: r.update(first=(2, 0), last=(2, 1), n_chunks=1)),
+         "segment record 2: first key \\(2, 0\\) after last key \\(2, 1\\) \\(1 chunks\\)"),
+        (g(2, lambda r: r.update(last=(5, 0))), "segment record 2: array ids 2..5 outside "
+                                                "\\[1, 5\\)"),
+        (g(0, lambda r: r.update(first=(0, 0))), "segment record 0: array ids 0..1"),
+        (g(2, lambda r: r.update(writer=3)), "segment record 2: writer 3 of 3 ranks"),
+        (g(0, lambda r: r.update(first=(1, 8))), "segment record 1: first key \\(1, 1\\) "
+                                                 "is before the previous record's"),
+        (layer1(header_edit=lambda h: h.update(n_chunks=h["n_chunks"] + 1)),
+         "the segments hold 8 blocks and 13 chunks, the header says 8 and 14"),
+        (layer1(header_edit=lambda h: h.update(n_blocks=4)),
+         "the segments hold 8 blocks and 13 chunks, the header says 4 and 13"),
+        (g(2, lambda r: r.update(offset=r["offset"] + 8)),
+         "layer 1: segment 2 at offset \\d+ \\(\\d+ bytes\\) is not inside the layer's "
+         "data"),
+    ]
+
+
+def segment_cases():
+    """(layer, regex) of damaged segments of rank 2 (arrays u and s), each found by a
+    read of u; t stays readable."""
+    bad_root = root_of(2, lambda r: r.update(checksum=r["checksum"] ^ 1))
+    seg = lambda fn: layer1(segment_edit=seg_of(2, fn))  # noqa: E731
+
+    def swap(s):
+        s["chunks"][0], s["chunks"][1] = s["chunks"][1], s["chunks"][0]
+
+    def rank9(s):
+        s["blocks"][0][5] = 9
+
+    def size(s):
+        s["chunks"][0][4] = 56
+    return [
+        (layer1(root_edit=bad_root), " does not match the root table's checksum"),
+        (seg(lambda s: s.update(raw_checksum=12345)), ": bad checksum"),
+        (seg(lambda s: s.update(magic=b"AFMTSEGX")), ": bad magic"),
+        (seg(lambda s: s.update(layer_id=7)), ": belongs to layer 7"),
+        (seg(rank9), ": block record 0: rank 9 of 3"),
+        (seg(swap), ": chunk record 1: out of order"),
+        (seg(size), ": array 2 \\('u'\\): chunk 0 has 56 bytes"),
+    ]
+
+
 class TestDamage(V2Files):
     def assertOpenFails(self, layers, regex, err=afmt.CorruptError, **kw):
         p, _ = self.write(layers, **kw)
@@ -356,6 +416,11 @@ class TestDamage(V2Files):
             r["checksum"] ^= 1
         self.assertSegmentFails([layer1(root_edit=root_of(2, bad))],
                                 SEG % (1, 2, 2) + " does not match the root table's checksum")
+
+    def test_segment_cases(self):
+        for L, regex in segment_cases():
+            with self.subTest(regex):
+                self.assertSegmentFails([L], SEG % (1, 2, 2) + regex)
 
     def test_segment_checksum(self):
         # The root checksum covers the damaged bytes (as a root record pointing at a
@@ -493,38 +558,7 @@ class TestDamage(V2Files):
 
     def test_root_table_rules(self):
         """G1-G8 and C8, at open."""
-        def g(rank, fn):
-            return layer1(root_edit=root_of(rank, fn))
-        cases = [
-            (g(2, lambda r: r.update(offset=4095)), "segment record 2: offset 4095 .* below "
-                                                     "the data"),
-            (g(2, lambda r: r.update(offset=(1 << 64) - 8)), "segment record 2: .*overflowing"),
-            (g(2, lambda r: r.update(length=111)), "segment record 2: length 111 below the "
-                                                   "minimum of 112"),
-            (g(2, lambda r: r.update(n_chunks=0)), "segment record 2: 3 blocks and 0 chunks "
-                                                   "do not fit"),
-            (g(2, lambda r: r.update(n_blocks=10 ** 6)), "segment record 2: 1000000 blocks"),
-            (g(2, lambda r: r.update(n_chunks=10 ** 6)), "segment record 2: .* 1000000 "
-                                                         "chunks do not fit"),
-            (g(2, lambda r: r.update(first=(3, 1))), "segment record 2: first key \\(3, 1\\) "
-                                                     "after last key"),
-            (g(2, lambda r: r.update(first=(2, 0), last=(2, 1), n_chunks=1)),
-             "segment record 2: first key \\(2, 0\\) after last key \\(2, 1\\) \\(1 chunks\\)"),
-            (g(2, lambda r: r.update(last=(5, 0))), "segment record 2: array ids 2..5 outside "
-                                                    "\\[1, 5\\)"),
-            (g(0, lambda r: r.update(first=(0, 0))), "segment record 0: array ids 0..1"),
-            (g(2, lambda r: r.update(writer=3)), "segment record 2: writer 3 of 3 ranks"),
-            (g(0, lambda r: r.update(first=(1, 8))), "segment record 1: first key \\(1, 1\\) "
-                                                     "is before the previous record's"),
-            (layer1(header_edit=lambda h: h.update(n_chunks=h["n_chunks"] + 1)),
-             "the segments hold 8 blocks and 13 chunks, the header says 8 and 14"),
-            (layer1(header_edit=lambda h: h.update(n_blocks=4)),
-             "the segments hold 8 blocks and 13 chunks, the header says 4 and 13"),
-            (g(2, lambda r: r.update(offset=r["offset"] + 8)),
-             "layer 1: segment 2 at offset \\d+ \\(\\d+ bytes\\) is not inside the layer's "
-             "data"),
-        ]
-        for L, regex in cases:
+        for L, regex in root_table_cases():
             with self.subTest(regex):
                 self.assertOpenFails([L], regex)
 
@@ -559,6 +593,63 @@ class TestDamage(V2Files):
     def test_newer_slot_version(self):
         self.assertOpenFails([layer1()], "slot A: format version 3 is newer",
                              err=afmt.VersionError, slot_version=3)
+
+
+# ---- libafmt on the same files ----------------------------------------------------------
+
+class TestLibafmt(V2Files):
+    """libafmt reads the files of v2craft.py as the Python reader does, and decides the
+    damaged ones the same way (damaged at open, or when the damaged segment is read: a
+    reader may read every segment at open, format.md 9.3). Skipped while libafmt reads
+    format version 1 only."""
+
+    def setUp(self):
+        super().setUp()
+        p, _ = self.write([layer1()], tag="probe")
+        try:
+            afmt.CReader(p).close()
+        except afmt.VersionError:
+            self.skipTest("this libafmt does not read format version 2")
+        finally:
+            os.unlink(p)
+            self.paths.remove(p)
+
+    def c_open(self, path, layer=None):
+        return afmt.CReader(path, layer=layer)
+
+    def test_same_values(self):
+        t1 = [layer1(), layer2()]
+        many = [layer1()] + [V.Layer(k, nranks=2, next_array_id=5) for k in (2, 3)]
+        many[1].put_array(1, 1, T2, (4, 3), [4, 8], shuffle=True, codec=F.CODEC_LZ4)
+        many[2].put_array(0, 2, -U, (8,), [1, 3], per_block=1)
+        for layers in (t1, many):
+            p, _ = self.write(layers)
+            for k in [None] + [L.layer_id for L in layers]:
+                with afmt.open(p, layer=k) as f:
+                    c = self.c_open(p, layer=k)
+                    try:
+                        for name in f:
+                            a = f[name]
+                            want = c.read(name, [0] * a.ndim, a.shape, a.dtype)
+                            self.assertTrue(same(a[...], want), (k, name))
+                    finally:
+                        c.close()
+
+    def test_same_decisions(self):
+        for L, regex in root_table_cases():
+            with self.subTest(regex):
+                p, _ = self.write([L])
+                with self.assertRaises(afmt.CorruptError):
+                    self.c_open(p).close()
+        for L, regex in segment_cases():
+            with self.subTest(regex):
+                p, _ = self.write([L])
+                with self.assertRaises(afmt.CorruptError):
+                    c = self.c_open(p)
+                    try:
+                        c.read("u", [0], [33], "float64")
+                    finally:
+                        c.close()
 
 
 # ---- the golden version-1 files ---------------------------------------------------------

@@ -595,6 +595,69 @@ class TestDamage(V2Files):
                              err=afmt.VersionError, slot_version=3)
 
 
+class TestFuzz(V2Files):
+    def test_field_edits(self):
+        """300 random edits of root records, segment headers and records and the footer's
+        counts, every checksum computed after the edit: each file reads or raises an
+        afmt error (CorruptError, or CodecError for an edited codec id), nothing else."""
+        import random
+        rng = random.Random(13)
+        U64, U32 = (1 << 64) - 1, (1 << 32) - 1
+
+        def val(width):
+            top = U64 if width == 64 else U32
+            return rng.choice([0, 1, 2, 3, 7, 40, 64, 112, top, top - 1, rng.randrange(top),
+                               rng.randrange(1 << 16)])
+
+        def small(v):           # sizes the encoder pads to: keep the files small
+            return v if v < 4096 else rng.randrange(4096)
+
+        def root_edit(i, r):
+            k = rng.choice(["offset", "length", "checksum", "n_blocks", "n_chunks", "first",
+                            "last", "writer"])
+            if k in ("first", "last"):
+                r[k] = (val(64), val(64)) if rng.random() < 0.3 else (r[k][0], val(64))
+            else:
+                r[k] = val(32 if k == "writer" else 64)
+
+        def seg_edit(rank, g):
+            k = rng.choice(["version", "header_size", "layer_id", "n_blocks", "n_chunks",
+                            "block_rec_size", "chunk_rec_size", "writer", "block", "chunk"])
+            if k == "block":
+                b = rng.choice(g["blocks"])
+                j = rng.randrange(6)
+                b[j] = val(32 if j >= 4 else 64)
+            elif k == "chunk":
+                c = rng.choice(g["chunks"])
+                c[rng.randrange(5)] = val(64)
+            elif k in ("header_size", "block_rec_size", "chunk_rec_size"):
+                g[k] = small(val(32))
+            else:
+                g[k] = val(32 if k in ("version", "writer") else 64)
+
+        def header_edit(h):
+            k = rng.choice(["n_blocks", "n_chunks", "n_segments", "segs_size",
+                            "seg_rec_size"])
+            h[k] = val(32 if k == "seg_rec_size" else 64)
+
+        outcomes = {"read": 0, "error": 0}
+        for it in range(300):
+            which = it % 3
+            edits = [{"root_edit": lambda i, r: rng.random() < 0.5 and root_edit(i, r)},
+                     {"segment_edit": lambda k, g: rng.random() < 0.5 and seg_edit(k, g)},
+                     {"header_edit": header_edit}][which]
+            layers = [layer1(**edits)] if it % 2 else [layer1(), layer2(**edits)]
+            p, _ = self.write(layers, tag="fuzz")
+            try:
+                with afmt.open(p) as f:
+                    for name in f:
+                        f[name][...]
+                outcomes["read"] += 1
+            except afmt.AfmtError:
+                outcomes["error"] += 1
+        self.assertGreater(outcomes["error"], 100, outcomes)
+
+
 # ---- libafmt on the same files ----------------------------------------------------------
 
 class TestLibafmt(V2Files):

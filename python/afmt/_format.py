@@ -1,4 +1,5 @@
-"""Byte-level decoding of afmt files, written from docs/format.md alone.
+"""Byte-level decoding of afmt files, written from docs/format.md alone: format versions 1
+and 2 (version 2: the footer's root table and the index segments it lists, section 9).
 
 Each function follows one section of the format document and names it; the checks are
 made in the order the document gives (its section 16 lists them all), and a failed check

@@ -573,9 +573,15 @@ class TestDamage(V2Files):
 
     def test_array_record_codec_fields(self):
         L = layer1()
-        L.arrays[1]["params"] = b"x" * 4097
-        self.assertOpenFails([L], "array record 1 \\('u'\\): codec parameters \\(\\d+, 4097\\) "
-                                  "over 4096 bytes")
+        most = F.MAX_CODEC_PARAMS           # format.md section 6 rule 7
+        L.arrays[1]["params"] = b"x" * most
+        p, _ = self.write([L])
+        with afmt.open(p) as f:
+            self.assertEqual(f["u"].codec_params, b"x" * most)
+        L = layer1()
+        L.arrays[1]["params"] = b"x" * (most + 1)
+        self.assertOpenFails([L], "array record 1 \\('u'\\): codec parameters \\(\\d+, %d\\) "
+                                  "over %d bytes" % (most + 1, most))
         L = layer1(params_in_heap=False)
         self.assertOpenFails([L], "array record 0 \\('t'\\): codec parameters .* outside the "
                                   "heap")

@@ -1,4 +1,5 @@
-"""Byte-level decoding of afmt files, written from docs/format.md alone.
+"""Byte-level decoding of afmt files, written from docs/format.md alone: format versions 1
+and 2 (version 2: the footer's root table and the index segments it lists, section 9).
 
 Each function follows one section of the format document and names it; the checks are
 made in the order the document gives (its section 16 lists them all), and a failed check
@@ -18,11 +19,12 @@ SUPER_REGION = 4096
 SLOT_SIZE = 128
 SLOT_OFFSETS = (0, 2048)
 TRAILER_SIZE = 32
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2     # the newest version this reader reads; it reads 1 too (section 15)
 
 SLOT_MAGIC = b"AFMTSUPR"
 TRAILER_MAGIC = b"AFMTTRLR"
 FOOTER_MAGIC = b"AFMTLAYR"
+SEGMENT_MAGIC = b"AFMTSEGM"
 
 HEADER_V1 = 176
 ARRAY_REC_V1 = 48
@@ -30,6 +32,12 @@ ARRAY_DIM_V1 = 32
 BLOCK_REC_V1 = 40
 CHUNK_REC_V1 = 40
 ATTR_REC_V1 = 56
+ARRAY_REC_V2 = 72      # section 6: the v1 fixed part and the codec fields
+SEG_REC_V2 = 80        # section 9.2: a root table record
+SEG_HEADER_V2 = 64     # section 9.1: the segment header
+SEG_MIN_LENGTH = 112   # a segment header, one chunk record and the checksum
+MAX_CODEC_PARAMS = 4096
+CODEC_UNSET = (1 << 32) - 1   # an array record's codec "not recorded" (and every v1 record)
 
 FLAG_BASE = 1          # layer flags, section 5.1
 ARRAY_SHUFFLE = 1      # array flags, section 6
@@ -215,13 +223,20 @@ def check_trailer(t, footer_offset, footer_length, footer_sum):
 
 
 class Layer:
-    """A decoded layer footer: header fields and the four record tables."""
+    """A decoded layer footer: header fields and its record tables. A version-1 footer
+    holds the block and chunk tables (blocks, chunks); a version-2 footer the root table
+    (segments) of the index segments that hold them (section 9), read by decode_segment."""
 
     def __init__(self):
-        self.arrays = []    # dicts: id, kind, flags, dtype, ndim, name, fill, shape, chunk, dims
-        self.blocks = []    # tuples: (offset, stored_size, raw_size, checksum, codec, rank)
-        self.chunks = []    # tuples: (array_id, chunk_index, block, offset, size)
+        self.version = FORMAT_VERSION
+        self.arrays = []    # dicts: id, kind, flags, dtype, ndim, name, fill, shape, chunk,
+        #                     dims, codec, params
+        self.blocks = []    # v1: tuples (offset, stored_size, raw_size, checksum, codec, rank)
+        self.chunks = []    # v1: tuples (array_id, chunk_index, block, offset, size)
+        self.segments = []  # v2: SegmentRecord, in root table order
         self.attrs = []     # tuples: (scope, key, dtype, n, value bytes)
+        self.n_blocks = 0   # the header's counts (v2: the sums over the segments)
+        self.n_chunks = 0
         self.footer_offset = 0
         self.footer_length = 0
 
@@ -238,14 +253,21 @@ def _heap_string(heap, off, length, lo, hi, what):
 
 
 def _array_records(fb, L, heap, a0, b0, n_arrays, rs_array, rs_dim, what):
-    """Section 6: the array records, each checked in the document's order (rules 1-9)."""
+    """Section 6: the array records, each checked in the document's order (rules 1-9).
+    Version 2 records carry the codec fields (codec, params); a version 1 record reads as
+    codec CODEC_UNSET without parameters."""
     p = a0
+    v2 = L.version >= 2
     for i in range(n_arrays):
         rw = "%s: array record %d" % (what, i)
         if p + rs_array > b0:                                               # rule 1
             raise CorruptError("%s runs past its section" % rw)
         aid, kind, aflags, dtype, ndim, noff, nlen = struct.unpack_from("<Q4I2Q", fb, p)
         fill = bytes(fb[p + 40:p + 48])
+        codec, poff, plen = CODEC_UNSET, 0, 0
+        if v2:
+            codec = _u32(fb, p + 48)        # codec_flags at 52: reserved, ignored
+            poff, plen = struct.unpack_from("<2Q", fb, p + 56)
         name = _heap_string(heap, noff, nlen, 1, 255, rw + " name")         # rule 2
         rw = "%s (%r)" % (rw, name)
         if aid < 1 or aid >= L.next_array_id:                               # rule 3
@@ -255,10 +277,14 @@ def _array_records(fb, L, heap, a0, b0, n_arrays, rs_array, rs_dim, what):
             raise CorruptError("%s: ndim %d, or its dimensions run past the section" %
                                (rw, ndim))
         rec = {"id": aid, "kind": kind, "flags": aflags, "dtype": dtype, "ndim": ndim,
-               "name": name, "fill": fill, "shape": (), "chunk": (), "dims": ()}
+               "name": name, "fill": fill, "shape": (), "chunk": (), "dims": (),
+               "codec": codec, "params": b""}
         if kind == KIND_DELETE:                                             # rule 5
             if ndim or dtype or aflags or fill != bytes(8):
                 raise CorruptError("%s: DELETE with nonzero fields" % rw)
+            if plen:
+                raise CorruptError("%s: DELETE with %d bytes of codec parameters" %
+                                   (rw, plen))
             L.arrays.append(rec)
             continue
         if kind != KIND_DEFINE:                                             # rule 6
@@ -268,6 +294,10 @@ def _array_records(fb, L, heap, a0, b0, n_arrays, rs_array, rs_dim, what):
         size = DTYPES[dtype][2]
         if fill[size:] != bytes(8 - size):
             raise CorruptError("%s: fill padding is not zero" % rw)
+        if plen > MAX_CODEC_PARAMS or poff + plen > len(heap):
+            raise CorruptError("%s: codec parameters (%d, %d) over %d bytes or outside the "
+                               "heap of %d" % (rw, poff, plen, MAX_CODEC_PARAMS, len(heap)))
+        rec["params"] = bytes(heap[poff:poff + plen])
         shape, chunk, dims = [], [], []
         prod = cprod = 1
         for d in range(ndim):                                               # rule 8
@@ -292,9 +322,109 @@ def _array_records(fb, L, heap, a0, b0, n_arrays, rs_array, rs_dim, what):
                            (what, b0 - p))
 
 
+def _block_record(b, at, i, data_offset, nranks, rw):
+    """Section 8 (B1-B4): one block record at b[at:], as (offset, stored_size, raw_size,
+    checksum, codec, rank)."""
+    off, stored, raw, ck, codec, rank = struct.unpack_from("<4Q2I", b, at)
+    if off < data_offset or off + stored > U64_MAX:
+        raise CorruptError("%s: offset %d (%d bytes) below the data at %d or overflowing" %
+                           (rw, off, stored, data_offset))
+    if codec == CODEC_NONE and stored != raw:
+        raise CorruptError("%s: codec none with stored %d != raw %d" % (rw, stored, raw))
+    if raw > MAX_CHUNK_BYTES:
+        raise CorruptError("%s: raw size %d over the limit of 2^30" % (rw, raw))
+    if rank >= nranks:
+        raise CorruptError("%s: rank %d of %d" % (rw, rank, nranks))
+    return off, stored, raw, ck, codec, rank
+
+
+def _chunk_records(b, at, stride, n, blocks, next_array_id, what):
+    """Section 9.1 step 7 / 9.5 (K1-K4): n chunk records from b[at:], strictly increasing,
+    each pointing into its block's raw bytes. Returns (keys, records): keys the sorted
+    (array_id, chunk_index) pairs, records (block, offset, size) in the same order."""
+    keys, recs = [], []
+    prev = None
+    nb = len(blocks)
+    if stride == CHUNK_REC_V1 and n:
+        it = struct.iter_unpack("<5Q", bytes(b[at:at + n * stride]))
+    else:
+        it = (struct.unpack_from("<5Q", b, at + i * stride) for i in range(n))
+    for i, (aid, idx, blk, off, size) in enumerate(it):
+        if aid < 1 or aid >= next_array_id:
+            raise CorruptError("%s: chunk record %d: array id %d outside [1, %d)" %
+                               (what, i, aid, next_array_id))
+        key = (aid, idx)
+        if prev is not None and key <= prev:
+            raise CorruptError("%s: chunk record %d: out of order" % (what, i))
+        if blk >= nb:
+            raise CorruptError("%s: chunk record %d references block %d of %d" %
+                               (what, i, blk, nb))
+        if size < 1 or off + size > blocks[blk][2]:
+            raise CorruptError("%s: chunk record %d: [%d, +%d) does not lie in block %d's %d "
+                               "raw bytes" % (what, i, off, size, blk, blocks[blk][2]))
+        prev = key
+        keys.append(key)
+        recs.append((blk, off, size))
+    return keys, recs
+
+
+class SegmentRecord:
+    """A record of a version-2 root table (section 9.2): where one index segment is and
+    the key range of its chunk records. index: its position in the root table."""
+
+    __slots__ = ("index", "offset", "length", "checksum", "n_blocks", "n_chunks", "first",
+                 "last", "writer")
+
+    def describe(self):
+        return "segment %d (rank %d, at offset %d, %d bytes)" % (
+            self.index, self.writer, self.offset, self.length)
+
+
+def _root_table(fb, L, r0, n_segments, rs_seg, n_blocks, n_chunks, what):
+    """Section 9.2 (G1-G8): the root table of a version-2 footer."""
+    prev_first = None
+    sum_b = sum_c = 0
+    for i in range(n_segments):
+        off, length, ck, nb, nc, fa, fi, la, li = struct.unpack_from("<9Q", fb, r0 + i * rs_seg)
+        writer = _u32(fb, r0 + i * rs_seg + 72)
+        rw = "%s: segment record %d" % (what, i)
+        if off < L.data_offset or off + length > U64_MAX:                   # G1
+            raise CorruptError("%s: offset %d (%d bytes) below the data at %d or overflowing"
+                               % (rw, off, length, L.data_offset))
+        if length < SEG_MIN_LENGTH:                                         # G2
+            raise CorruptError("%s: length %d below the minimum of %d" %
+                               (rw, length, SEG_MIN_LENGTH))
+        most = (length - 72) // CHUNK_REC_V1
+        if nc < 1 or nc > most or nb > most:                                # G3
+            raise CorruptError("%s: %d blocks and %d chunks do not fit %d bytes (1 to %d "
+                               "chunks)" % (rw, nb, nc, length, most))
+        first, last = (fa, fi), (la, li)
+        if first > last or (nc == 1 and first != last):                     # G4
+            raise CorruptError("%s: first key %s after last key %s (%d chunks)" %
+                               (rw, first, last, nc))
+        if fa < 1 or la >= L.next_array_id:                                 # G5
+            raise CorruptError("%s: array ids %d..%d outside [1, %d)" %
+                               (rw, fa, la, L.next_array_id))
+        if writer >= L.nranks:                                              # G6
+            raise CorruptError("%s: writer %d of %d ranks" % (rw, writer, L.nranks))
+        if prev_first is not None and first < prev_first:                   # G7
+            raise CorruptError("%s: first key %s is before the previous record's %s (the "
+                               "table is sorted by first key)" % (rw, first, prev_first))
+        prev_first = first
+        sum_b += nb
+        sum_c += nc
+        s = SegmentRecord()
+        s.index, s.offset, s.length, s.checksum = i, off, length, ck
+        s.n_blocks, s.n_chunks, s.first, s.last, s.writer = nb, nc, first, last, writer
+        L.segments.append(s)
+    if sum_b != n_blocks or sum_c != n_chunks:                              # G8
+        raise CorruptError("%s: the segments hold %d blocks and %d chunks, the header says "
+                           "%d and %d" % (what, sum_b, sum_c, n_blocks, n_chunks))
+
+
 def decode_footer(fb, where="layer footer"):
-    """Sections 5.2-10: validates and decodes one footer (bytes-like) in the document's
-    order; raises CorruptError or VersionError."""
+    """Sections 5.2-10: validates and decodes one footer (bytes-like) of version 1 or 2 in
+    the document's order; raises CorruptError or VersionError."""
     n = len(fb)
     what = "%s (%d bytes)" % (where, n)
     if n < HEADER_V1 + 8:                                                   # step 1
@@ -314,24 +444,47 @@ def decode_footer(fb, where="layer footer"):
         raise CorruptError("%s: header size %d not in %d..%d" % (what, header_size, HEADER_V1,
                                                                  n - 8))
     L = Layer()
+    L.version = version
     (L.layer_id, L.prev_offset, L.prev_length, L.data_offset, L.time_ns) = struct.unpack_from(
         "<5Q", fb, 16)
     L.nranks, L.flags = struct.unpack_from("<2I", fb, 56)
-    (L.next_array_id, n_arrays, n_blocks, n_chunks, n_attrs, arrays_size, blocks_size,
-     chunks_size, attrs_size, heap_size) = struct.unpack_from("<10Q", fb, 64)
-    rs_array, rs_dim, rs_block, rs_chunk, rs_attr = struct.unpack_from("<5I", fb, 144)
-    if (rs_array < ARRAY_REC_V1 or rs_dim < ARRAY_DIM_V1 or rs_block < BLOCK_REC_V1  # step 5
-            or rs_chunk < CHUNK_REC_V1 or rs_attr < ATTR_REC_V1):
-        raise CorruptError("%s: a record size is below its version 1 size" % what)
+    # v1: (blocks_size, chunks_size) at 112 and 120; v2: (segs_size, n_segments).
+    (L.next_array_id, n_arrays, n_blocks, n_chunks, n_attrs, arrays_size, size112, count120,
+     attrs_size, heap_size) = struct.unpack_from("<10Q", fb, 64)
+    rs_array, rs_dim, rs_152, rs_156, rs_attr = struct.unpack_from("<5I", fb, 144)
+    L.n_blocks, L.n_chunks = n_blocks, n_chunks
+    # Step 5: every record size at least its size for the footer's version.
+    if version == 1:
+        if (rs_array < ARRAY_REC_V1 or rs_dim < ARRAY_DIM_V1 or rs_152 < BLOCK_REC_V1
+                or rs_156 < CHUNK_REC_V1 or rs_attr < ATTR_REC_V1):
+            raise CorruptError("%s: a record size is below its version 1 size" % what)
+    else:
+        for got, least, name in ((rs_array, ARRAY_REC_V2, "array record"),
+                                 (rs_dim, ARRAY_DIM_V1, "array dimension entry"),
+                                 (rs_152, SEG_REC_V2, "segment record"),
+                                 (rs_attr, ATTR_REC_V1, "attribute record")):
+            if got < least:
+                raise CorruptError("%s: %s size %d < %d" % (what, name, got, least))
     # Step 6. Python integers do not overflow: an exact product equal to a u64 field is
     # the same test as the document's overflow-checked one, and the sum is exact.
-    if (blocks_size != n_blocks * rs_block or chunks_size != n_chunks * rs_chunk
-            or attrs_size != n_attrs * rs_attr or n_arrays * rs_array > arrays_size):
-        raise CorruptError("%s: section sizes do not match the record counts" % what)
-    total = header_size + arrays_size + blocks_size + chunks_size + attrs_size + heap_size + 8
+    if version == 1:
+        blocks_size, chunks_size = size112, count120
+        if (blocks_size != n_blocks * rs_152 or chunks_size != n_chunks * rs_156
+                or attrs_size != n_attrs * rs_attr or n_arrays * rs_array > arrays_size):
+            raise CorruptError("%s: section sizes do not match the record counts" % what)
+        tables = blocks_size + chunks_size
+    else:
+        segs_size, n_segments = size112, count120
+        if segs_size != n_segments * rs_152:
+            raise CorruptError("%s: root table size %d != %d segments * %d bytes" %
+                               (what, segs_size, n_segments, rs_152))
+        if attrs_size != n_attrs * rs_attr or n_arrays * rs_array > arrays_size:
+            raise CorruptError("%s: section sizes do not match the record counts" % what)
+        tables = segs_size
+    total = header_size + arrays_size + tables + attrs_size + heap_size + 8
     if total != n:
-        raise CorruptError("%s: sections add up to %d bytes, not the footer length" %
-                           (what, total))
+        raise CorruptError("%s: sections add up to %d bytes, which does not equal the footer "
+                           "length" % (what, total))
     # Step 7.
     if L.flags & ~FLAG_BASE:
         raise CorruptError("%s: unknown layer flags 0x%x" % (what, L.flags))
@@ -349,42 +502,22 @@ def decode_footer(fb, where="layer footer"):
         raise CorruptError("%s: BASE layer has a previous footer" % what)
     a0 = header_size
     b0 = a0 + arrays_size
-    c0 = b0 + blocks_size
-    t0 = c0 + chunks_size
+    t0 = b0 + tables
     h0 = t0 + attrs_size
     heap = memoryview(fb)[h0:h0 + heap_size]
     # Step 8: section 6, array records.
     _array_records(fb, L, heap, a0, b0, n_arrays, rs_array, rs_dim, what)
-    # Section 8: block records.
-    for i in range(n_blocks):
-        off, stored, raw, ck, codec, rank = struct.unpack_from("<4Q2I", fb, b0 + i * rs_block)
-        rw = "%s: block record %d" % (what, i)
-        if off < L.data_offset or off + stored > U64_MAX:
-            raise CorruptError("%s: offset %d (%d bytes) below the data at %d or overflowing" %
-                               (rw, off, stored, L.data_offset))
-        if codec == CODEC_NONE and stored != raw:
-            raise CorruptError("%s: codec none with stored %d != raw %d" % (rw, stored, raw))
-        if raw > MAX_CHUNK_BYTES:
-            raise CorruptError("%s: raw size %d over the limit of 2^30" % (rw, raw))
-        if rank >= L.nranks:
-            raise CorruptError("%s: rank %d of %d" % (rw, rank, L.nranks))
-        L.blocks.append((off, stored, raw, ck, codec, rank))
-    # Section 9: chunk records, strictly increasing.
-    prev = None
-    for i in range(n_chunks):
-        aid, idx, blk, off, size = struct.unpack_from("<5Q", fb, c0 + i * rs_chunk)
-        rw = "%s: chunk record %d" % (what, i)
-        if aid < 1 or aid >= L.next_array_id:
-            raise CorruptError("%s: array id %d outside [1, %d)" % (rw, aid, L.next_array_id))
-        if prev is not None and (aid, idx) <= prev:
-            raise CorruptError("%s: out of order" % rw)
-        if blk >= n_blocks:
-            raise CorruptError("%s references block %d of %d" % (rw, blk, n_blocks))
-        if size < 1 or off + size > L.blocks[blk][2]:
-            raise CorruptError("%s: [%d, +%d) does not lie in block %d's %d raw bytes" %
-                               (rw, off, size, blk, L.blocks[blk][2]))
-        prev = (aid, idx)
-        L.chunks.append((aid, idx, blk, off, size))
+    if version == 1:
+        # Section 8: block records; section 9.5: chunk records, strictly increasing.
+        for i in range(n_blocks):
+            L.blocks.append(_block_record(fb, b0 + i * rs_152, i, L.data_offset, L.nranks,
+                                          "%s: block record %d" % (what, i)))
+        keys, recs = _chunk_records(fb, b0 + blocks_size, rs_156, n_chunks, L.blocks,
+                                    L.next_array_id, what)
+        L.chunks = [k + r for k, r in zip(keys, recs)]
+    else:
+        # Section 9.2: the root table.
+        _root_table(fb, L, b0, n_segments, rs_152, n_blocks, n_chunks, what)
     # Section 10: attribute records.
     for i in range(n_attrs):
         scope, koff, klen, dtype, _res, cnt, voff, vlen = struct.unpack_from(
@@ -401,3 +534,61 @@ def decode_footer(fb, where="layer footer"):
                                (rw, voff, vlen, heap_size))
         L.attrs.append((scope, key, dtype, cnt, bytes(heap[voff:voff + vlen])))
     return L
+
+
+class Segment:
+    """A decoded index segment (section 9.1): its block records and its chunk records as
+    sorted keys (array_id, chunk_index) with (block, offset, size) in the same order."""
+
+    __slots__ = ("rec", "layer_id", "blocks", "keys", "recs")
+
+
+def decode_segment(sb, L, s):
+    """Section 9.1 (X2-X8): validates the bytes sb read at root record s of layer L (a
+    decoded version-2 footer whose footer_offset is set). Raises CorruptError naming the
+    layer and the segment."""
+    what = "layer %d: %s" % (L.layer_id, s.describe())
+    n = len(sb)
+    if n != s.length or checksum(sb) != s.checksum:                         # X2
+        raise CorruptError("%s does not match the root table's checksum" % what)
+    if _u64(sb, n - 8) != checksum(sb[:n - 8]):                             # X3
+        raise CorruptError("%s: bad checksum" % what)
+    magic = bytes(sb[0:8])                                                  # X4
+    version, hsize, layer_id, nb, nc, rs_block, rs_chunk, writer = struct.unpack_from(
+        "<2I3Q3I", sb, 8)
+    if magic != SEGMENT_MAGIC:
+        raise CorruptError("%s: bad magic" % what)
+    if version != 2:
+        raise CorruptError("%s: bad version %d" % (what, version))
+    if hsize < SEG_HEADER_V2 or rs_block < BLOCK_REC_V1 or rs_chunk < CHUNK_REC_V1:
+        raise CorruptError("%s: header size %d, block record size %d or chunk record size %d "
+                           "below 64, 40, 40" % (what, hsize, rs_block, rs_chunk))
+    need = hsize + nb * rs_block + nc * rs_chunk + 8                        # X5
+    if need != n:
+        raise CorruptError("%s: %d blocks and %d chunks need %d bytes, the segment has %d" %
+                           (what, nb, nc, need, n))
+    if layer_id != L.layer_id:                                              # X6
+        raise CorruptError("%s: belongs to layer %d" % (what, layer_id))
+    if nb != s.n_blocks or nc != s.n_chunks or writer != s.writer:
+        raise CorruptError("%s: holds %d blocks and %d chunks of rank %d, the root table says "
+                           "%d, %d, rank %d" % (what, nb, nc, writer, s.n_blocks, s.n_chunks,
+                                                s.writer))
+    blocks = []
+    for i in range(nb):                                                     # X7
+        rw = "%s: block record %d" % (what, i)
+        blk = _block_record(sb, hsize + i * rs_block, i, L.data_offset, L.nranks, rw)
+        if blk[0] + blk[1] > L.footer_offset:
+            raise CorruptError("%s: offset %d (%d bytes) is not inside the layer's data "
+                               "[%d, %d)" % (rw, blk[0], blk[1], L.data_offset,
+                                             L.footer_offset))
+        blocks.append(blk)
+    keys, recs = _chunk_records(sb, hsize + nb * rs_block, rs_chunk, nc, blocks,  # X8
+                                L.next_array_id, what)
+    if keys[0] != s.first or keys[-1] != s.last:
+        bad = 0 if keys[0] != s.first else nc - 1
+        raise CorruptError("%s: chunk record %d: key %s is not the root table's %s key %s" %
+                           (what, bad, keys[bad], "first" if bad == 0 else "last",
+                            s.first if bad == 0 else s.last))
+    g = Segment()
+    g.rec, g.layer_id, g.blocks, g.keys, g.recs = s, L.layer_id, blocks, keys, recs
+    return g

@@ -1,6 +1,7 @@
 """The pure-Python reader: opens a file, follows its layer chain, merges the layers
 (docs/format.md section 11) and reads hyperslabs with numpy slicing. No libafmt."""
 
+import bisect
 import collections
 import concurrent.futures
 import operator
@@ -258,10 +259,16 @@ def _read_chain(st, view_layer):
         if L.data_offset > off:                                             # step 8
             raise CorruptError("layer %d: data offset %d is past its footer at %d" %
                                (L.layer_id, L.data_offset, off))
-        for i, blk in enumerate(L.blocks):
+        for i, blk in enumerate(L.blocks):                                  # v1
             if blk[0] + blk[1] > off:
                 raise CorruptError("layer %d: block %d at offset %d (%d bytes) is not inside "
                                    "the layer's data [%d, %d)" % (L.layer_id, i, blk[0], blk[1],
+                                                                  L.data_offset, off))
+        for sg in L.segments:                                               # v2
+            if sg.offset + sg.length > off:
+                raise CorruptError("layer %d: segment %d at offset %d (%d bytes) is not inside "
+                                   "the layer's data [%d, %d)" % (L.layer_id, sg.index,
+                                                                  sg.offset, sg.length,
                                                                   L.data_offset, off))
         prev_id = L.layer_id
         L.footer_offset, L.footer_length = off, length
@@ -283,17 +290,61 @@ def _read_chain(st, view_layer):
 
 class _ArrayMeta:
     __slots__ = ("id", "name", "dtype", "dtype_id", "flags", "shape", "chunks", "dims", "fill",
-                 "shuffle", "attrs", "nchunks")
+                 "shuffle", "attrs", "nchunks", "codec", "params", "def_pos", "del_pos")
+
+
+def _check_chunk(where, m, state, aid, idx, size):
+    """Section 11.2 step 3 (M7-M9) for one chunk record of a layer: m is the array as of
+    the layer, state "live", "deleted" or "unknown". where names the layer (and segment)."""
+    if state != "live":
+        raise CorruptError("%s: chunk %d of %s array id %d" % (where, idx, state, aid))
+    n = 1
+    for k in m.nchunks:
+        n *= k
+    if idx >= n:
+        raise CorruptError("%s: array %d (%r): chunk index %d out of the grid (%d chunks)" %
+                           (where, aid, m.name, idx, n))
+    want = m.dtype.itemsize
+    for e in _chunk_extent(m, _chunk_coord(m, idx)):
+        want *= e
+    if size != want:
+        raise CorruptError("%s: array %d (%r): chunk %d has %d bytes, its extent needs %d" %
+                           (where, aid, m.name, idx, size, want))
+
+
+class _View:
+    """The merged view of a chain (section 11.2): the live arrays by name, every array
+    ever defined by id (with the chain positions of its first DEFINE and its DELETE, so
+    that the arrays as of any layer are known), the chunk map of the version-1 layers and
+    the version-2 layers, whose chunks are looked up in their segments (section 9.3)."""
+
+    def __init__(self):
+        self.arrays = {}    # name -> _ArrayMeta, live arrays
+        self.metas = {}     # id -> _ArrayMeta, live and deleted
+        self.chunks = {}    # v1 layers: (array id, chunk index) -> loc
+        self.attrs = {}     # file attributes
+        self.nlive = collections.Counter()   # v1 block offset -> live chunks in it
+        self.v2 = []        # newest first: (pos, footer Layer, first keys, running max last)
+
+    def state(self, aid, pos):
+        """Whether array aid is live after the array records of the layer at chain
+        position pos (0 = the oldest): "live", "deleted" or "unknown"."""
+        m = self.metas.get(aid)
+        if m is None or m.def_pos > pos:
+            return None, "unknown"
+        if m.del_pos is not None and m.del_pos <= pos:
+            return m, "deleted"
+        return m, "live"
 
 
 def _merge(chain):
-    """Section 11.2: applies the layers oldest to newest. Returns (arrays by name, chunk map
-    {(array id, chunk index): (block tuple, offset, size, layer id)}, file attributes,
-    live chunks per block offset)."""
+    """Section 11.2: applies the layers oldest to newest (a chunk location, "loc", is
+    (block tuple, offset, size, layer id, chain position)). The chunk records of version-2
+    layers stay in their segments: they are read and checked when a lookup needs them."""
+    V = _View()
     live, dead = {}, set()
-    chunks, fattrs = {}, {}
     next_id = 1
-    for L in reversed(chain):
+    for pos, L in enumerate(reversed(chain)):
         lid = L.layer_id
         if L.next_array_id < next_id:                                       # 1
             raise CorruptError("layer %d: next_array_id %d is below the previous layer's %d"
@@ -307,6 +358,7 @@ def _merge(chain):
                     raise CorruptError("%s deletes array %d, which %s" % (
                         rw, aid, "is already deleted" if aid in dead else "was never defined"))
                 dead.add(aid)
+                m.del_pos = pos
                 del names[m.name]
                 continue
             if aid in dead:
@@ -327,45 +379,41 @@ def _merge(chain):
                 m.shape, m.chunks = r["shape"], r["chunk"]
                 m.shuffle = bool(r["flags"] & F.ARRAY_SHUFFLE)
                 m.nchunks = tuple(-(-s // c) for s, c in zip(m.shape, m.chunks))
+                m.def_pos, m.del_pos = pos, None
                 live[aid] = m
+                V.metas[aid] = m
             elif (m.dtype_id, m.flags, m.shape, m.chunks) != (r["dtype"], r["flags"],
                                                               r["shape"], r["chunk"]):
-                # A repeated DEFINE may change the name, dimension names and fill only:
-                # the rest decides where and how the older chunks decode.
+                # A repeated DEFINE may change the name, dimension names, fill and codec
+                # fields only: the rest decides where and how the older chunks decode.
                 raise CorruptError("%s redefines array %d (%r) with a different dtype, ndim, "
                                    "flags, shape or chunk" % (rw, aid, m.name))
             else:
                 del names[m.name]
             m.name, m.dims = r["name"], r["dims"]
+            m.codec, m.params = r["codec"], r["params"]
             names[m.name] = aid
             m.fill = np.frombuffer(r["fill"][:size], dtype=dcode)[0]
             if dname == "bool":
                 m.fill = np.bool_(r["fill"][0] != 0)
-        for aid, idx, blk, off, size in L.chunks:                           # 3
+        for aid, idx, blk, off, size in L.chunks:                           # 3 (v1)
             m = live.get(aid)
-            if m is None:
-                raise CorruptError("layer %d: chunk %d of %s array id %d" % (
-                    lid, idx, "deleted" if aid in dead else "unknown", aid))
-            n = 1
-            for k in m.nchunks:
-                n *= k
-            if idx >= n:
-                raise CorruptError("layer %d: array %d (%r): chunk index %d out of the grid "
-                                   "(%d chunks)" % (lid, aid, m.name, idx, n))
-            ext = _chunk_extent(m, _chunk_coord(m, idx))
-            want = m.dtype.itemsize
-            for e in ext:
-                want *= e
-            if size != want:
-                raise CorruptError("layer %d: array %d (%r): chunk %d has %d bytes, its extent "
-                                   "needs %d" % (lid, aid, m.name, idx, size, want))
-            chunks[(aid, idx)] = (L.blocks[blk], off, size, lid)
+            state = "live" if m is not None else "deleted" if aid in dead else "unknown"
+            _check_chunk("layer %d" % lid, m, state, aid, idx, size)
+            V.chunks[(aid, idx)] = (L.blocks[blk], off, size, lid, pos)
+        if L.version >= 2 and L.segments:                                   # 3 (v2): lazily
+            firsts, maxlast, top = [], [], None
+            for sg in L.segments:
+                firsts.append(sg.first)
+                top = sg.last if top is None or sg.last > top else top
+                maxlast.append(top)
+            V.v2.insert(0, (pos, L, firsts, maxlast))
         for scope, key, dtype, n, raw in L.attrs:                           # 4
             if scope == F.SCOPE_LAYER:
                 continue
             value = _attr_value(dtype, n, raw)
             if scope == F.SCOPE_FILE:
-                fattrs[key] = value
+                V.attrs[key] = value
             elif scope in live:
                 live[scope].attrs[key] = value
             else:
@@ -373,9 +421,10 @@ def _merge(chain):
                     lid, key, "deleted" if scope in dead else "unknown", scope))
         next_id = L.next_array_id                                           # 5
     # Chunks of deleted ids never show through (their ids are never reused).
-    chunks = {k: v for k, v in chunks.items() if k[0] in live}
-    nlive = collections.Counter(v[0][0] for v in chunks.values())
-    return {m.name: m for m in live.values()}, chunks, fattrs, nlive
+    V.chunks = {k: v for k, v in V.chunks.items() if k[0] in live}
+    V.nlive.update(v[0][0] for v in V.chunks.values())
+    V.arrays = {m.name: m for m in live.values()}
+    return V
 
 
 def _chunk_coord(m, idx):
@@ -441,6 +490,19 @@ class Array:
         self.ndim = len(self.shape)
 
     @property
+    def codec(self):
+        """The codec id the array's record names (format.md section 6, version 2), or
+        None where it is not recorded (2^32-1, and every version-1 record). Informational:
+        each block names its own codec."""
+        c = self._m.codec
+        return None if c == F.CODEC_UNSET else c
+
+    @property
+    def codec_params(self):
+        """The codec parameters of the array's record (bytes; empty if none)."""
+        return self._m.params
+
+    @property
     def size(self):
         n = 1
         for s in self.shape:
@@ -504,18 +566,24 @@ class Array:
         if out.size == 0:
             return out
         if nd == 0:
-            self._chunk_into([], self._f._chunks.get((m.id, 0)), out, (), None)
+            self._chunk_into([], self._f._lookup(m.id, 0), out, (), None)
             return _bool01(out) if m.dtype.kind == "b" else out
         lo = [s // c for s, c in zip(start, self.chunks)]
         hi = [(s + n - 1) // c for s, n, c in zip(start, count, self.chunks)]
         # Chunks in file order of their blocks, so that each block is decompressed once.
-        todo = []
+        todo, pinned = [], {}
+        f = self._f
+        if f._view.v2:
+            def lookup(key):
+                return f._lookup(key[0], key[1], pinned)
+        else:
+            lookup = f._chunks.get      # version-1 layers only: the merged map
         for kc in np.ndindex(*[h - l + 1 for l, h in zip(lo, hi)]):
             k = [a + b for a, b in zip(kc, lo)]
             idx = 0
             for kk, n in zip(k, m.nchunks):
                 idx = idx * n + kk
-            loc = self._f._chunks.get((m.id, idx))
+            loc = lookup((m.id, idx))
             todo.append((loc[0][0] if loc else -1, loc[1] if loc else 0, idx, k, loc))
         todo.sort(key=lambda t: (t[0], t[1]))
         groups = collections.OrderedDict()
@@ -523,7 +591,7 @@ class Array:
             groups.setdefault(t[0], []).append(t)
         whole, rest = [], []
         for b, g in groups.items():
-            (whole if b >= 0 and len(g) >= self._f._nlive[b] else rest).append(g)
+            (whole if b >= 0 and len(g) >= self._f._nlive.get(b, 0) else rest).append(g)
         pool = self._f._pool() if len(whole) > 1 else None
         if pool is not None:
             # Blocks used whole are independent: decode them on threads (the pread, LZ4
@@ -565,7 +633,7 @@ class Array:
             return
         if raw is None:
             raw = self._f._block(loc[0], "array %r (layer %d)" % (m.name, loc[3]))
-        _, off, size, _ = loc
+        off, size = loc[1], loc[2]
         ext = _chunk_extent(m, k)
         n = size // m.dtype.itemsize
         z = m.dtype.itemsize
@@ -597,9 +665,12 @@ class File(collections.abc.Mapping):
 
     threads: how many threads decode the blocks of one read (default: up to 4, the
     machine's cores; 1 under a communicator of several ranks, which already fill the
-    cores). cache_bytes bounds the cache of decompressed blocks that reads share."""
+    cores). cache_bytes bounds the cache of decompressed blocks that reads share;
+    cache_segments the number of version-2 index segments kept decoded (format.md section
+    9.3: a segment is read when a lookup first needs it)."""
 
-    def __init__(self, path, layer=None, comm=None, cache_bytes=64 << 20, threads=None):
+    def __init__(self, path, layer=None, comm=None, cache_bytes=64 << 20, threads=None,
+                 cache_segments=64):
         self.path = path
         self.comm = comm
         self._st = _Storage(path)
@@ -621,7 +692,12 @@ class File(collections.abc.Mapping):
             self.uuid = slot.uuid
             self.generation = slot.generation
             self.layers = [Layer(L) for L in reversed(chain)]
-            self._arrays, self._chunks, self.attrs, self._nlive = _merge(chain)
+            self._view = V = _merge(chain)
+            self._arrays, self._chunks, self.attrs, self._nlive = (V.arrays, V.chunks, V.attrs,
+                                                                   V.nlive)
+            self._segs = collections.OrderedDict()   # (chain position, segment) -> Segment
+            self._segs_cap = max(1, int(cache_segments))
+            self._seg_lock = threading.Lock()
             self._tls = threading.local()  # one decode buffer per reading thread
             self._threads = threads if threads is not None else (
                 min(4, os.cpu_count() or 1) if comm is None or comm.Get_size() == 1 else 1)
@@ -629,6 +705,69 @@ class File(collections.abc.Mapping):
         except BaseException:
             self._st.close()
             raise
+
+    def _lookup(self, aid, idx, pinned=None):
+        """Section 9.3: the location of chunk idx of live array aid (None: never written,
+        it reads as the fill value). The newest layer holding it wins; version-1 layers are
+        in the merged map, version-2 layers are searched newest first through their root
+        tables, down to the newest version-1 hit or the array's first DEFINE. pinned: a dict
+        of the segments one read has used, so that a read needing more segments than the
+        cache holds still reads each of them once."""
+        key = (aid, idx)
+        hit = self._chunks.get(key)
+        floor = hit[4] if hit is not None else -1
+        m = self._view.metas.get(aid)
+        if m is not None and m.def_pos - 1 > floor:
+            floor = m.def_pos - 1      # no older layer can hold a chunk of aid
+        for pos, L, firsts, maxlast in self._view.v2:
+            if pos <= floor:
+                break
+            # The last segment whose first key <= key, and the ones before it whose last
+            # key >= key (maxlast[j], the largest last key of segments 0..j, ends the walk).
+            j = bisect.bisect_right(firsts, key) - 1
+            while j >= 0 and maxlast[j] >= key:
+                sg = L.segments[j]
+                if sg.last >= key:
+                    g = pinned.get((pos, j)) if pinned is not None else None
+                    if g is None:
+                        g = self._segment(pos, L, sg)
+                        if pinned is not None:
+                            pinned[(pos, j)] = g
+                    r = bisect.bisect_left(g.keys, key)
+                    if r < len(g.keys) and g.keys[r] == key:
+                        blk, off, size = g.recs[r]
+                        return (g.blocks[blk], off, size, L.layer_id, pos)
+                j -= 1
+        return hit
+
+    def _segment(self, pos, L, sg):
+        """The decoded segment sg of the version-2 layer L at chain position pos: read and
+        checked (format.md 9.1, X1-X8, and the merge checks M7-M9 of its chunk records)
+        on first use, then kept in a bounded LRU cache. Damage raises CorruptError naming
+        the layer and the segment, on every read that needs the segment."""
+        ck = (pos, sg.index)
+        with self._seg_lock:
+            g = self._segs.get(ck)
+            if g is not None:
+                self._segs.move_to_end(ck)
+                return g
+        g = F.decode_segment(self._st.read(sg.offset, sg.length), L, sg)
+        where = "layer %d: %s" % (L.layer_id, sg.describe())
+        V = self._view
+        per_block = collections.Counter()
+        for (aid, idx), (blk, _off, size) in zip(g.keys, g.recs):
+            m, state = V.state(aid, pos)
+            _check_chunk(where, m, state, aid, idx, size)
+            per_block[blk] += 1
+        with self._seg_lock:
+            # A block's chunk records in its segment bound its live chunks: a read that
+            # uses that many of them uses the block whole (no cache needed).
+            for blk, n in per_block.items():
+                self._nlive[g.blocks[blk][0]] = n
+            self._segs[ck] = g
+            while len(self._segs) > self._segs_cap:
+                self._segs.popitem(last=False)
+        return g
 
     def _block(self, blk, what, whole=False):
         """The decompressed bytes of a block, verified. whole: the caller uses every live

@@ -1,5 +1,6 @@
 """Crafting afmt files for the damage tests: a file written by libafmt is loaded into
-editable records (the reader's own decoder), changed, and written back as a whole new
+editable records (the reader's own decoder; the index segments of a version-2 layer
+become one block and one chunk table), changed, and written back as a whole new version-1
 file with every offset, pointer and checksum recomputed (docs/format.md sections 3-10), so
 that the rule under test is what rejects it, never a checksum.
 
@@ -38,6 +39,7 @@ def load(path):
         slot, chain = R._read_chain(st, None)
         layers = []
         for L in reversed(chain):
+            blocks, chunks = _tables(st, L)
             layers.append({
                 "layer_id": L.layer_id, "time_ns": L.time_ns, "nranks": L.nranks,
                 "flags": L.flags, "next_array_id": L.next_array_id,
@@ -46,13 +48,29 @@ def load(path):
                                 shape=list(r["shape"]), chunk=list(r["chunk"]))
                            for r in L.arrays],
                 "blocks": [{"data": st.read(b[0], b[1]), "raw": b[2], "codec": b[4],
-                            "rank": b[5]} for b in L.blocks],
-                "chunks": [list(c) for c in L.chunks],
+                            "rank": b[5]} for b in blocks],
+                "chunks": [list(c) for c in chunks],
                 "attrs": [[s, name_bytes(k), t, n, v] for s, k, t, n, v in L.attrs],
             })
         return layers, slot.uuid
     finally:
         st.close()
+
+
+def _tables(st, L):
+    """The block and chunk tables of a decoded layer: a version-1 footer's own, or those
+    of every index segment of a version-2 layer (format.md 9.1) as one table, block
+    indices renumbered and the chunks sorted, as a version-1 footer holds them."""
+    if L.version == 1:
+        return L.blocks, L.chunks
+    blocks, chunks = [], []
+    for sg in L.segments:
+        g = F.decode_segment(st.read(sg.offset, sg.length), L, sg)
+        base = len(blocks)
+        blocks += g.blocks
+        chunks += [k + (blk + base, off, size) for k, (blk, off, size) in zip(g.keys, g.recs)]
+    chunks.sort(key=lambda c: (c[0], c[1]))
+    return blocks, chunks
 
 
 def encode_footer(L, prev, data_offset, blocks_at):

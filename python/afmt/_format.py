@@ -36,7 +36,7 @@ ARRAY_REC_V2 = 72      # section 6: the v1 fixed part and the codec fields
 SEG_REC_V2 = 80        # section 9.2: a root table record
 SEG_HEADER_V2 = 64     # section 9.1: the segment header
 SEG_MIN_LENGTH = 112   # a segment header, one chunk record and the checksum
-MAX_CODEC_PARAMS = 4096
+MAX_CODEC_PARAMS = 256
 CODEC_UNSET = (1 << 32) - 1   # an array record's codec "not recorded" (and every v1 record)
 
 FLAG_BASE = 1          # layer flags, section 5.1

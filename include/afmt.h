@@ -134,6 +134,12 @@ AFMT_API int afmt_opts_set_spill_dir(afmt_opts *o, const char *dir);
 AFMT_API int afmt_opts_set_mpi_info(afmt_opts *o, MPI_Info info);
 /* Bytes of decompressed blocks a handle caches for reads (0 disables the cache). */
 AFMT_API int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes);
+/* Bytes of index metadata a handle caches (default 64 MiB). afmt_open reads only the
+ * footers of a file's layers; a read then reads the index segments that hold the chunks
+ * it needs (docs/format.md 9.3) and keeps them, least recently used dropped first, up to
+ * this bound (at least the segment in use is kept). A file's size in chunks no longer
+ * decides a handle's memory. */
+AFMT_API int afmt_opts_set_index_cache(afmt_opts *o, uint64_t bytes);
 /* Whether afmt_commit (and afmt_close, afmt_compact, which commit) first checks that every
  * rank made the same afmt_define, afmt_delete and afmt_set_attr calls since the last
  * commit, with the same arguments (on != 0; on by default). A mismatch is AFMT_EINVAL on

@@ -172,7 +172,7 @@ static int walk(verifier *v, const afmt_super *s, const char *from, walk_ctx *w)
     w->v = v;
     afmt_chain_pos pos;
     char msg[AFMT_ERRMSG_MAX];
-    int rc = afmt__chain_walk(v->st, s, keep_footer, w, &pos, msg);
+    int rc = afmt__chain_walk(v->st, s, 1, keep_footer, w, &pos, msg);
     if (rc == AFMT_OK) return 1;
     if (rc == AFMT_ENOMEM) {
         internal(v, msg);

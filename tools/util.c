@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api/file.h"
 #include "cli.h"
 #include "common/util.h"
 #include "format/superblock.h"
@@ -349,6 +350,14 @@ int cli_open(const char *path, unsigned mode, uint64_t layer, afmt_file **f) {
             return cli_error(path, "no layer %llu in the file (see afmt info %s)",
                              (unsigned long long)layer, path);
         return cli_lib_error(path, NULL);
+    }
+    /* The tools look at the whole index (sizes, blocks, every chunk): read every index
+     * segment now instead of lazily. */
+    char msg[AFMT_ERRMSG_MAX];
+    if (afmt__index_load_all(&(*f)->idx, msg) != AFMT_OK) {
+        afmt_close(*f);
+        *f = NULL;
+        return cli_error(path, "%s", msg);
     }
     return CLI_OK;
 }

@@ -214,7 +214,12 @@ static void compact_free(afmt_file *f, compact_job *c) {
  * calls return the same code on every rank. Then local work (allocations, my share of the
  * blocks, rank 0's empty superblock region) and one agreement. */
 static int compact_prepare(afmt_file *f, compact_job *c) {
-    int rc = afmt__storage_mktemp(f->opts.storage, f->comm, f->real_path, &c->tmp, f->errmsg);
+    /* Every live chunk is copied: the whole index, every segment read (lazy.h). */
+    char why[AFMT_ERRMSG_MAX];
+    int rc = afmt__index_load_all(&f->idx, why);
+    if (rc != AFMT_OK) afmt__fail(f->errmsg, rc, "afmt_compact(%s): %.800s", f->path, why);
+    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return rc;
+    rc = afmt__storage_mktemp(f->opts.storage, f->comm, f->real_path, &c->tmp, f->errmsg);
     if (rc == AFMT_OK)
         rc = afmt__storage_open(f->opts.storage, f->comm, c->tmp.path, AFMT_ST_READ | AFMT_ST_WRITE,
                                 f->opts.info, &c->nst, f->errmsg);

@@ -145,13 +145,17 @@ int afmt__read_committed_chunk(afmt_file *f, const afmt_array *arr, uint64_t chu
     uint64_t cc[AFMT_MAX_NDIM], origin[AFMT_MAX_NDIM], ext[AFMT_MAX_NDIM];
     afmt__grid_chunk_coord(&arr->grid, chunk_index, cc);
     uint64_t ne = afmt__grid_chunk_box(&arr->grid, cc, origin, ext);
-    const afmt_chunk_loc *loc = afmt__index_chunk(&f->idx, arr->d.id, chunk_index);
+    afmt_chunk_loc where;
+    int found = 0;
+    char what[AFMT_MAX_NAME + 64], why[AFMT_ERRMSG_MAX];
+    afmt__chunk_what(what, sizeof what, arr, chunk_index);
+    int lrc = afmt__index_lookup(&f->idx, arr->d.id, chunk_index, &where, &found, why);
+    if (lrc != AFMT_OK) return afmt__fail(f->errmsg, lrc, "%s: %.800s", what, why);
+    const afmt_chunk_loc *loc = found ? &where : NULL;
     if (!loc) {
         afmt__fill_box(arr, dst, ext, zeros, ext);
         return AFMT_OK;
     }
-    char what[AFMT_MAX_NAME + 64];
-    afmt__chunk_what(what, sizeof what, arr, chunk_index);
     const uint8_t *raw;
     int rc = afmt__fetch_block(f, loc->block, 0, &raw, what);
     if (rc == AFMT_OK) afmt__chunk_decode(arr, dst, raw + loc->offset, ne);

@@ -17,6 +17,7 @@
 #include "index/alloc.h"
 #include "index/cache.h"
 #include "index/index.h"
+#include "index/lazy.h"
 #include "index/staging.h"
 #include "mpi/mpiutil.h"
 #include "storage/lock.h"
@@ -26,7 +27,7 @@ struct afmt_opts {
     uint32_t codec;
     int level;
     int shuffle;
-    uint64_t block_size, mem_budget, cache_size;
+    uint64_t block_size, mem_budget, cache_size, index_cache;
     char *spill_dir; /* NULL = $TMPDIR or /tmp */
     MPI_Info info;   /* MPI_INFO_NULL or a dup owned by the options */
     afmt_storage_kind storage;

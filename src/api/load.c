@@ -78,7 +78,7 @@ static int walk_chain(afmt_file *f, int chosen, chain_collect *c) {
     char why[AFMT_ERRMSG_MAX];
     afmt_chain_pos pos;
     char slot = chosen ? 'B' : 'A';
-    int rc = afmt__chain_walk(f->st, &f->super, collect_footer, c, &pos, why);
+    int rc = afmt__chain_walk(f->st, &f->super, 0, collect_footer, c, &pos, why);
     if (rc == AFMT_ERANGE)
         return afmt__fail(f->errmsg, rc, "afmt_open_layer(%s): %s", f->path, why);
     if (rc != AFMT_OK && pos.length == 0)
@@ -158,8 +158,9 @@ static int apply_chain(afmt_file *f, const afmt_buf *chain) {
         afmt_layer L;
         char msg[AFMT_ERRMSG_MAX];
         rc = afmt__footer_decode(chain->data + starts[k], len, &L, msg);
-        if (rc == AFMT_OK && (rc = afmt__segments_attach(&L, chain->data + starts[k] + len, seglen,
-                                                         off, msg)) != AFMT_OK)
+        if (rc == AFMT_OK && seglen && /* none read: a lazy layer (lazy.h) */
+            (rc = afmt__segments_attach(&L, chain->data + starts[k] + len, seglen, off, msg)) !=
+                AFMT_OK)
             afmt__layer_free(&L);
         if (rc == AFMT_OK) {
             rc = afmt__index_apply(&f->idx, &L, off, len, msg);
@@ -191,6 +192,8 @@ int afmt__load_agreed(afmt_file *f, int rc) {
         afmt__buf_free(&chain);
         return rc;
     }
+    f->idx.st = f->st; /* where the lazy layers' segments are read from */
+    f->idx.segcache_limit = f->opts.index_cache;
     rc = apply_chain(f, &chain);
     afmt__buf_free(&chain);
     if (rc == AFMT_OK && f->idx.next_array_id < f->super.next_array_id)

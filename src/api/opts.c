@@ -18,6 +18,7 @@ static void opts_defaults(afmt_opts *o) {
     o->block_size = 4 * MIB;
     o->mem_budget = 512 * MIB;
     o->cache_size = 64 * MIB;
+    o->index_cache = 64 * MIB;
     o->spill_dir = NULL;
     o->info = MPI_INFO_NULL;
     o->storage = AFMT_STORAGE_MPIIO;
@@ -99,6 +100,12 @@ int afmt_opts_set_mpi_info(afmt_opts *o, MPI_Info info) {
 int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes) {
     if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_cache_size: opts is NULL");
     o->cache_size = bytes;
+    return AFMT_OK;
+}
+
+int afmt_opts_set_index_cache(afmt_opts *o, uint64_t bytes) {
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_index_cache: opts is NULL");
+    o->index_cache = bytes ? bytes : 1; /* 0: only the segment in use */
     return AFMT_OK;
 }
 

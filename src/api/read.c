@@ -97,7 +97,13 @@ static int collect_items(afmt_file *f, const afmt_array *arr, const uint64_t *st
             rc = read_staged(f, arr, s, &ri, buf, start, count);
             continue;
         }
-        const afmt_chunk_loc *loc = afmt__index_chunk(&f->idx, arr->d.id, it.index);
+        afmt_chunk_loc where;
+        int found = 0;
+        char why[AFMT_ERRMSG_MAX];
+        if ((rc = afmt__index_lookup(&f->idx, arr->d.id, it.index, &where, &found, why)) != AFMT_OK)
+            return afmt__fail(f->errmsg, rc, "afmt_read(\"%s\"): chunk %llu: %.800s", arr->d.name,
+                              (unsigned long long)it.index, why);
+        const afmt_chunk_loc *loc = found ? &where : NULL;
         if (!loc) {
             uint64_t bstart[AFMT_MAX_NDIM];
             sel_in_buf(nd, &ri, start, bstart);

@@ -59,6 +59,7 @@ typedef struct {
     void *ctx;
     afmt_buf buf;            /* the footer and its trailer, reused for every footer */
     afmt_buf segs;           /* a v2 footer's segments, reused likewise */
+    int segments;            /* read them */
     afmt_chain_pos here;     /* the footer being walked */
     uint64_t newest_next_id; /* next_array_id of the newest footer, for C10 */
     char *errmsg;
@@ -138,8 +139,8 @@ static int visit_layer(walker *w, const uint8_t *F, afmt_layer *L) {
     /* v2: the segments (format.md 9.1, X1-X9), so that the layer has its blocks and
      * chunks like a v1 one. */
     w->segs.len = 0;
-    if (rc == AFMT_OK) rc = afmt__segments_read(w->st, L, &w->segs, w->errmsg);
-    if (rc == AFMT_OK)
+    if (rc == AFMT_OK && w->segments) rc = afmt__segments_read(w->st, L, &w->segs, w->errmsg);
+    if (rc == AFMT_OK && w->segments)
         rc = afmt__segments_attach(L, w->segs.data, (uint64_t)w->segs.len, here->offset, w->errmsg);
     if (rc != AFMT_OK) return rc;
     if (here->k == 0) w->newest_next_id = L->next_array_id;
@@ -193,9 +194,9 @@ static int check_totals(const walker *w) {
     return AFMT_OK;
 }
 
-int afmt__chain_walk(afmt_storage *st, const afmt_super *s, afmt_chain_fn fn, void *ctx,
-                     afmt_chain_pos *pos, char *errmsg) {
-    walker w = {.st = st, .s = s, .fn = fn, .ctx = ctx, .errmsg = errmsg};
+int afmt__chain_walk(afmt_storage *st, const afmt_super *s, int segments, afmt_chain_fn fn,
+                     void *ctx, afmt_chain_pos *pos, char *errmsg) {
+    walker w = {.st = st, .s = s, .fn = fn, .ctx = ctx, .errmsg = errmsg, .segments = segments};
     w.here = (afmt_chain_pos){0, s->footer_offset, s->footer_length, UINT64_MAX, 0};
     afmt__buf_init(&w.buf);
     afmt__buf_init(&w.segs);

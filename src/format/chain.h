@@ -32,13 +32,15 @@ typedef struct {
     uint64_t walked; /* footers that passed their checks */
 } afmt_chain_pos;
 
-/* Walks the chain of slot s over st, newest first, with the checks C1-C10 of format.md
+/* Walks the chain of slot s over st, newest first (with segments: also reading and checking
+ * every v2 segment and attaching it to its layer, format.md 9.1; without: footers only, the
+ * lazily loaded index reads segments when it needs them), with the checks C1-C10 of format.md
  * 16 in their order, calling fn (may be NULL) for each footer. The slot must be valid and
  * usable (afmt__super_examine), so every footer read lies inside the file. On failure
  * errmsg gets the reason alone (no call or position prefix: *pos says where) and the code
  * is AFMT_ECORRUPT, AFMT_EVERSION (a footer of a newer version), AFMT_EIO, AFMT_ENOMEM or
  * the callback's. pos may be NULL. */
-int afmt__chain_walk(afmt_storage *st, const afmt_super *s, afmt_chain_fn fn, void *ctx,
-                     afmt_chain_pos *pos, char *errmsg);
+int afmt__chain_walk(afmt_storage *st, const afmt_super *s, int segments, afmt_chain_fn fn,
+                     void *ctx, afmt_chain_pos *pos, char *errmsg);
 
 #endif

@@ -1,6 +1,8 @@
 /* index.c - the merged in-memory index: layers applied oldest to newest, newest wins. */
 #include "index/index.h"
 
+#include "index/lazy.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,10 +157,16 @@ void afmt__index_free(afmt_index *x) {
     afmt__hmap_free(&x->chunks);
     attrs_free(x->file_attrs, x->n_file_attrs);
     afmt__hmap_free(&x->attr_map);
-    for (uint64_t i = 0; i < x->n_layers; i++) attrs_free(x->layers[i].attrs, x->layers[i].n_attrs);
+    for (uint64_t i = 0; i < x->n_layers; i++) {
+        attrs_free(x->layers[i].attrs, x->layers[i].n_attrs);
+        afmt__lazy_layer_free(&x->layers[i]);
+    }
     free(x->layers);
+    afmt__segcache_free(x);
     free(x->live);
+    uint64_t limit = x->segcache_limit;
     afmt__index_init(x);
+    x->segcache_limit = limit;
 }
 
 /* ---- arrays ---- */
@@ -457,6 +465,32 @@ uint64_t afmt__index_live_count(const afmt_index *x) {
 
 afmt_array *afmt__index_live_at(const afmt_index *x, uint64_t i) {
     return i < x->n_live ? &x->arrays[x->live[i]] : NULL;
+}
+
+int afmt__index_reserve_chunks(afmt_index *x, uint64_t n) {
+    if (AFMT__GROW(x->locs, x->cap_locs, x->n_locs + n, 64) != AFMT_OK ||
+        afmt__hmap_reserve(&x->chunks, n) != AFMT_OK)
+        return AFMT_ENOMEM;
+    return AFMT_OK;
+}
+
+void afmt__index_apply_loaded(afmt_index *x, const afmt_chunk_rec *chunks, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        const afmt_chunk_rec *c = &chunks[i];
+        const afmt_array *a = afmt__index_by_id(x, c->array_id);
+        x->blocks[c->block].nrefs++;
+        if (!a || !a->live) continue; /* deleted by a newer layer: never read */
+        afmt_chunk_loc loc = {c->block, c->offset, c->size};
+        uint64_t *v = afmt__hmap_get(&x->chunks, c->array_id, c->chunk_index);
+        if (v) {
+            x->blocks[x->locs[*v].block].nlive--;
+            x->locs[*v] = loc;
+        } else {
+            x->locs[x->n_locs] = loc;
+            afmt__hmap_put(&x->chunks, c->array_id, c->chunk_index, x->n_locs++);
+        }
+        x->blocks[loc.block].nlive++;
+    }
 }
 
 const afmt_chunk_loc *afmt__index_chunk(const afmt_index *x, uint64_t array_id,
@@ -857,14 +891,24 @@ static int layer_info(const afmt_layer *L, uint64_t footer_offset, uint64_t foot
     li->n_chunks = L->n_chunks;
     li->version = L->version;
     li->n_segs = L->n_segs;
+    li->next_array_id = L->next_array_id;
     for (uint64_t i = 0; i < L->n_segs; i++) li->seg_bytes += L->segs[i].length;
+    if (L->n_segs && !L->n_chunks && !L->n_blocks) { /* lazy: the segments are not read */
+        li->n_blocks = L->seg_blocks;
+        li->n_chunks = L->seg_chunks;
+        if (afmt__lazy_layer_init(li, L) != AFMT_OK)
+            return afmt__fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory for the index",
+                              (ull)L->layer_id);
+    }
     for (uint64_t i = 0; i < L->n_blocks; i++) {
         li->stored_bytes += L->blocks[i].stored_size;
         li->raw_bytes += L->blocks[i].raw_size;
     }
-    if (layer_attrs(L, li) != AFMT_OK)
+    if (layer_attrs(L, li) != AFMT_OK) {
+        afmt__lazy_layer_free(li);
         return afmt__fail(errmsg, AFMT_ENOMEM, "layer %llu: out of memory for the index",
                           (ull)L->layer_id);
+    }
     return AFMT_OK;
 }
 
@@ -941,6 +985,11 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
     /* 1. Every check first: a damaged layer changes nothing. */
     int rc = afmt__index_check_layer(x, L, mode, NULL, errmsg);
     if (rc != AFMT_OK) return rc;
+    /* Chunks in the map must be older than every lazy layer's (lazy.h): a layer with its
+     * chunks on top of lazy ones makes the whole index eager first. */
+    int had_lazy = x->first_lazy < x->n_layers;
+    if (had_lazy && L->n_chunks && (rc = afmt__index_load_all(x, errmsg)) != AFMT_OK) return rc;
+    had_lazy = x->first_lazy < x->n_layers;
 
     /* 2. Reserve all memory the rest needs. */
     afmt_layer_info li;
@@ -957,6 +1006,7 @@ static int apply_layer(afmt_index *x, const afmt_layer *L, uint64_t footer_offse
     /* 4. Apply; the memory is reserved, so nothing below fails before the attributes. */
     apply_chunks(x, L, apply_blocks(x, L));
     x->layers[x->n_layers++] = li;
+    if (!had_lazy) x->first_lazy = li.lazy ? x->n_layers - 1 : x->n_layers;
     if (L->next_array_id > x->next_array_id) x->next_array_id = L->next_array_id;
     return apply_attrs(x, L, errmsg);
 }

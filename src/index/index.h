@@ -11,6 +11,7 @@
 #include "common/hmap.h"
 #include "format/footer.h"
 #include "format/grid.h"
+#include "storage/storage.h"
 
 typedef struct {
     afmt_array_rec d; /* the descriptor (d.kind == AFMT_REC_DEFINE) */
@@ -40,7 +41,15 @@ typedef struct {
     uint32_t version; /* of its footer: 1, or 2 (index segments) */
     uint64_t n_blocks, n_chunks, stored_bytes, raw_bytes;
     uint64_t n_segs, seg_bytes; /* v2: its index segments and their bytes */
-    afmt_attr_rec *attrs;       /* AFMT_ATTR_LAYER attributes (provenance), owned */
+    /* A lazy layer (v2, applied without its segments: lazy.h) keeps its root table, the
+     * prefix maximum of the segments' last keys (2 u64 per segment, for the lookup), the
+     * first block number of each segment once read (UINT64_MAX before), and what a
+     * segment's checks need of the footer. */
+    int lazy;
+    afmt_seg_rec *segs;
+    uint64_t *maxlast, *seg_base;
+    uint64_t next_array_id;
+    afmt_attr_rec *attrs; /* AFMT_ATTR_LAYER attributes (provenance), owned */
     uint64_t n_attrs;
 } afmt_layer_info;
 
@@ -64,6 +73,12 @@ typedef struct {
     uint64_t next_array_id; /* >= 1 */
     uint64_t *live;         /* positions of the live arrays, ascending (definition order) */
     uint64_t n_live, cap_live;
+    /* The lazily loaded index (lazy.h): the layers from first_lazy on are lazy; the
+     * storage their segments are read from; the cache of read segments. */
+    uint64_t first_lazy;
+    afmt_storage *st;
+    struct afmt_segcache *segcache;
+    uint64_t segcache_limit; /* bytes; 0 = the default */
 } afmt_index;
 
 void afmt__index_init(afmt_index *x);
@@ -141,8 +156,18 @@ afmt_array *afmt__index_by_id(const afmt_index *x, uint64_t id);
 uint64_t afmt__index_live_count(const afmt_index *x);
 afmt_array *afmt__index_live_at(const afmt_index *x, uint64_t i);
 
-/* The committed location of a chunk, or NULL if it was never written (reads as fill). */
+/* The committed location of a chunk in the layers applied with their chunks (v1, and v2
+ * layers whose segments were attached or loaded), or NULL if none has it. lazy.h's
+ * afmt__index_lookup searches the lazy layers too: readers use that. */
 const afmt_chunk_loc *afmt__index_chunk(const afmt_index *x, uint64_t array_id,
                                         uint64_t chunk_index);
+/* Applies the chunk records of a lazy layer's segment: newest wins against the map,
+ * except that the lazy layers are applied oldest first after every eager one
+ * (afmt__index_load_all). chunks' block numbers are indices into x->blocks already;
+ * chunks of arrays that are not live are skipped (deleted by a newer layer). Memory must
+ * be reserved. */
+void afmt__index_apply_loaded(afmt_index *x, const afmt_chunk_rec *chunks, uint64_t n);
+/* Room for n more chunk locations (AFMT_ENOMEM). */
+int afmt__index_reserve_chunks(afmt_index *x, uint64_t n);
 
 #endif

@@ -271,7 +271,8 @@ AFMT_API int afmt_layer_id(afmt_file *f, uint64_t index, uint64_t *id, uint64_t 
 
 /* INDEPENDENT. Layer provenance: attribute key of committed layer number index (0 =
  * oldest), like afmt_get_attr. Every commit records, on its own: "host" (rank 0's host
- * name), "nranks" (INT64, the writer's rank count), "time_ns" (UINT64), and when set in
+ * name), "nranks" (INT64, the writer's rank count), "nodes" (INT64, the nodes whose
+ * leaders wrote the layer's index segments), "time_ns" (UINT64), and when set in
  * rank 0's environment "slurm_job_id", "slurm_array_task_id", "slurm_job_num_nodes"
  * (strings, UINT8). ERANGE (index), ENOTFOUND, ETYPE. */
 AFMT_API int afmt_layer_attr(afmt_file *f, uint64_t index, const char *key, afmt_dtype t,

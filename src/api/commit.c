@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/aggregate.h"
 #include "api/file.h"
 #include "common/util.h"
 #include "format/segment.h"
@@ -85,33 +86,6 @@ static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64
     return rc;
 }
 
-/* This rank's index segment (format.md 9.1) for its blocks at base, into m after the
- * u64 file offset it goes to (seg_at): [u64 seg_at][segment], or [u64 seg_at] alone for a
- * rank without chunk records. */
-static int pack_meta(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64_t seg_at,
-                     afmt_buf *m) {
-    afmt__buf_u64(m, seg_at);
-    if (job->n_chunks == 0) return m->oom ? AFMT_ENOMEM : AFMT_OK;
-    uint64_t nb = job->alloc ? afmt__alloc_nblocks(job->alloc) : 0;
-    afmt_block_rec *B = malloc(sizeof *B * (size_t)(nb ? nb : 1));
-    afmt_chunk_rec *C = malloc(sizeof *C * (size_t)job->n_chunks);
-    int rc = (B && C && !m->oom) ? AFMT_OK : AFMT_ENOMEM;
-    for (uint64_t i = 0; rc == AFMT_OK && i < nb; i++) {
-        const afmt_alloc_block *b = afmt__alloc_block_at(job->alloc, i);
-        B[i] = (afmt_block_rec){base + b->rel_offset, b->stored_size, b->raw_size,
-                                b->checksum,          b->codec,       (uint32_t)f->rank};
-    }
-    if (rc == AFMT_OK) {
-        memcpy(C, job->chunks, sizeof *C * (size_t)job->n_chunks);
-        qsort(C, (size_t)job->n_chunks, sizeof *C, afmt__chunk_rec_cmp);
-        rc = afmt__segment_encode(job->super->layer_id + 1, (uint32_t)f->rank, B, nb, C,
-                                  job->n_chunks, m);
-    }
-    free(B);
-    free(C);
-    return rc;
-}
-
 static int push_layer_attr(afmt_layer *L, const char *key, afmt_dtype t, uint64_t n,
                            const void *v) {
     afmt_attr_rec *a = &L->attrs[L->n_attrs];
@@ -133,7 +107,7 @@ static int add_provenance(afmt_file *f, const afmt_layer_job *job, afmt_layer *L
     static const char *env[][2] = {{"SLURM_JOB_ID", "slurm_job_id"},
                                    {"SLURM_ARRAY_TASK_ID", "slurm_array_task_id"},
                                    {"SLURM_JOB_NUM_NODES", "slurm_job_num_nodes"}};
-    L->attrs = malloc(sizeof *L->attrs * (size_t)(job->n_attrs + 6));
+    L->attrs = malloc(sizeof *L->attrs * (size_t)(job->n_attrs + 7));
     if (!L->attrs) return AFMT_ENOMEM;
     memcpy(L->attrs, job->attrs, sizeof *L->attrs * (size_t)job->n_attrs);
     L->n_attrs = job->n_attrs;
@@ -142,6 +116,8 @@ static int add_provenance(afmt_file *f, const afmt_layer_job *job, afmt_layer *L
     int64_t nranks = f->size;
     int rc = push_layer_attr(L, "host", AFMT_UINT8, strlen(host), host);
     if (rc == AFMT_OK) rc = push_layer_attr(L, "nranks", AFMT_INT64, 1, &nranks);
+    int64_t nodes = f->n_nodes; /* the node leaders, each of which wrote a segment */
+    if (rc == AFMT_OK) rc = push_layer_attr(L, "nodes", AFMT_INT64, 1, &nodes);
     if (rc == AFMT_OK) rc = push_layer_attr(L, "time_ns", AFMT_UINT64, 1, &L->time_ns);
     for (size_t i = 0; rc == AFMT_OK && i < sizeof env / sizeof env[0]; i++) {
         const char *v = getenv(env[i][0]);
@@ -264,7 +240,8 @@ static int check_layer(afmt_file *f, const afmt_layer *L) {
 typedef struct {
     uint64_t stored, mine; /* my blocks' stored bytes; those plus my segment's */
     uint64_t base, total;  /* my region's file offset; everyone's bytes */
-    afmt_buf meta;         /* [u64 offset][my segment] */
+    afmt_buf meta;         /* [u64 offset][my node's segment, if I lead it] */
+    afmt_node_meta node;   /* the node's records (aggregate.h) */
     uint64_t *lens;        /* rank 0: the length of each rank's records */
     uint8_t *all;          /* rank 0: everyone's records, in rank order */
     afmt_super next;       /* the superblock naming the new layer (rank 0's counts) */
@@ -273,6 +250,7 @@ typedef struct {
 
 static void layer_run_free(layer_run *r) {
     afmt__buf_free(&r->meta);
+    afmt__node_meta_free(&r->node);
     free(r->lens);
     free(r->all);
     r->lens = NULL;
@@ -327,8 +305,7 @@ static int layer_offsets(afmt_file *f, const afmt_layer_job *job, layer_run *r) 
     int rc = AFMT_OK;
     uint64_t before = 0;
     r->stored = job->alloc ? afmt__alloc_stored_bytes(job->alloc) : 0;
-    uint64_t nb = job->alloc ? afmt__alloc_nblocks(job->alloc) : 0;
-    r->mine = r->stored + (job->n_chunks ? afmt__segment_size(nb, job->n_chunks) : 0);
+    r->mine = r->stored + r->node.seg_size; /* a node leader's region ends with the segment */
     if (MPI_Exscan(&r->mine, &before, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS ||
         MPI_Allreduce(&r->mine, &r->total, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS)
         rc = afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
@@ -342,12 +319,12 @@ static int layer_offsets(afmt_file *f, const afmt_layer_job *job, layer_run *r) 
  * records, rank 0's length table), so that one agreement covers the data write and it. */
 static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int rc) {
     uint64_t seg_at = r->base + r->stored;
-    int prc = rc == AFMT_OK ? pack_meta(f, job, r->base, seg_at, &r->meta) : AFMT_OK;
-    if (prc == AFMT_ENOMEM)
+    afmt__buf_u64(&r->meta, seg_at);
+    int nrc = afmt__node_segment(f, &r->node, r->base, job->super->layer_id + 1, &r->meta);
+    if (rc == AFMT_OK) rc = nrc;
+    if (rc == AFMT_OK && r->meta.oom)
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM,
-                        "afmt_commit(%s): out of memory for this rank's index segment", f->path);
-    else if (prc != AFMT_OK)
-        rc = afmt__fail(f->errmsg, prc, "afmt_commit(%s): %s", f->path, afmt__thread_errbuf());
+                        "afmt_commit(%s): out of memory for the node's index segment", f->path);
     if (rc == AFMT_OK && f->rank == 0 && !(r->lens = calloc((size_t)f->size, sizeof(uint64_t))))
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     rc = write_blocks(f, job, r->base, r->stored, rc);
@@ -391,10 +368,6 @@ static int layer_footer(afmt_file *f, afmt_layer_job *job, layer_run *r, afmt_bu
         if (rc != AFMT_OK) footer_fail(f, rc, "building", L.seg_blocks, L.seg_chunks);
         if (rc == AFMT_OK) rc = check_layer(f, &L);
         if (rc == AFMT_OK) rc = write_footer(f, job, &L, foff, footer, r);
-        /* What every rank decodes after the commit: the footer, then the segments. */
-        if (rc == AFMT_OK) afmt__buf_append(footer, segs.data, segs.len);
-        if (rc == AFMT_OK && footer->oom)
-            rc = footer_fail(f, AFMT_ENOMEM, "sharing", L.n_blocks, L.n_chunks);
         afmt__buf_free(&segs);
         free_built_layer(job, &L);
     }
@@ -463,6 +436,7 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     afmt__buf_init(&r.meta);
     afmt__buf_init(footer);
     int rc = layer_seal(f, job);
+    if (rc == AFMT_OK) rc = afmt__node_gather(f, job->alloc, job->chunks, job->n_chunks, &r.node);
     if (rc == AFMT_OK) rc = layer_write_data(f, job, &r, layer_offsets(f, job, &r));
     if (rc == AFMT_OK) rc = layer_gather(f, &r);
     if (rc == AFMT_OK) rc = layer_footer(f, job, &r, footer);
@@ -584,9 +558,8 @@ static int apply_footer(afmt_file *f, const afmt_buf *footer) {
     uint64_t flen = f->super.footer_length;
     int rc = flen <= footer->len ? afmt__footer_decode(footer->data, flen, &L, msg)
                                  : afmt__fail(msg, AFMT_ECORRUPT, "the shared layer is short");
-    if (rc == AFMT_OK && (rc = afmt__segments_attach(&L, footer->data + flen, footer->len - flen,
-                                                     f->super.footer_offset, msg)) != AFMT_OK)
-        afmt__layer_free(&L);
+    /* Only the footer is shared: a v2 layer joins the index lazily (lazy.h); the reads
+     * that need its segments read them. */
     if (rc == AFMT_OK) {
         rc =
             afmt__index_apply_own(&f->idx, &L, f->super.footer_offset, f->super.footer_length, msg);

@@ -18,15 +18,17 @@
 
 typedef struct {
     uint64_t array_id, chunk_index, block, offset, size;
+    uint64_t at; /* the block's file offset: block numbers differ between ranks (lazy.h) */
 } live_chunk;
 
 static int live_cmp(const void *a, const void *b) {
     const live_chunk *x = a, *y = b;
-    if (x->block != y->block) return x->block < y->block ? -1 : 1;
+    if (x->at != y->at) return x->at < y->at ? -1 : 1;
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* Every live chunk location, sorted by (block, offset): the same list on every rank. */
+/* Every live chunk location, sorted by (block's file offset, offset): the same list on
+ * every rank. */
 static int collect_live(const afmt_index *x, live_chunk **out, uint64_t *n) {
     *n = 0;
     *out = malloc(sizeof **out * (size_t)(x->chunks.count + 1));
@@ -37,7 +39,8 @@ static int collect_live(const afmt_index *x, live_chunk **out, uint64_t *n) {
         const afmt_array *arr = afmt__index_by_id(x, s->k1);
         if (!arr || !arr->live) continue;
         const afmt_chunk_loc *l = &x->locs[s->val];
-        (*out)[(*n)++] = (live_chunk){s->k1, s->k2, l->block, l->offset, l->size};
+        (*out)[(*n)++] =
+            (live_chunk){s->k1, s->k2, l->block, l->offset, l->size, x->blocks[l->block].b.offset};
     }
     qsort(*out, (size_t)*n, sizeof **out, live_cmp);
     return AFMT_OK;

@@ -192,6 +192,7 @@ static void file_free(afmt_file *f) {
     afmt__index_free(&f->idx);
     afmt__cache_free(f->cache);
     afmt__opts_clear(&f->opts);
+    if (f->node_ready) MPI_Comm_free(&f->node);
     if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
     free(f->scratch);
     free(f->stored_buf);
@@ -248,6 +249,9 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
             int flag = 0;
             MPI_Info_get(f->opts.info, "afmt_collective_write", (int)sizeof val - 1, val, &flag);
             f->collective_write = flag && (!strcmp(val, "true") || !strcmp(val, "1"));
+            flag = 0;
+            MPI_Info_get(f->opts.info, "afmt_index_aggregation", (int)sizeof val - 1, val, &flag);
+            f->segment_per_rank = flag && !strcmp(val, "rank");
         }
     } else if (rc == AFMT_OK) {
         rc = afmt__fail(msg, AFMT_ENOMEM, "%s(%s): out of memory while setting up the handle", fn,
@@ -340,6 +344,8 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     if (!(flags & AFMT_TRUNC)) sf |= AFMT_ST_EXCL;
     rc = afmt__storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
                             f->errmsg);
+    f->idx.st = f->st; /* the lazy index reads segments from it (lazy.h) */
+    f->idx.segcache_limit = f->opts.index_cache;
     if (rc != AFMT_OK) {
         if (rc == AFMT_EEXIST)
             afmt__fail(f->errmsg, rc, "afmt_create(%s): the file exists (use AFMT_TRUNC)", path);

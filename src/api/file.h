@@ -66,6 +66,11 @@ struct afmt_file {
     unsigned mode;   /* AFMT_RDONLY or AFMT_RDWR */
     afmt_opts opts;
     int collective_write; /* hint afmt_collective_write=true */
+    int segment_per_rank; /* hint afmt_index_aggregation=rank: no node-level aggregation */
+    /* The ranks of this rank's node (MPI_COMM_TYPE_SHARED), set up by the first commit:
+     * its leader (node rank 0) writes the node's index segment (aggregate.h). */
+    MPI_Comm node;
+    int node_rank, node_size, n_nodes, node_ready;
     afmt_storage *st;
     afmt_super super;    /* the committed superblock this handle stands on */
     uint64_t view_layer; /* newest layer id to load (afmt_open_layer), else UINT64_MAX */

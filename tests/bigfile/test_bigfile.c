@@ -118,6 +118,8 @@ static void check_region(afmt_file *f, int arr, uint64_t s, uint64_t n, const ch
 static int64_t element_at(afmt_file *f, int arr, uint64_t off) {
     afmt_array *a = afmt__index_find(&f->idx, arr ? "b" : "a");
     if (!a) return -1;
+    char why[AFMT_ERRMSG_MAX];
+    if (afmt__index_load_all(&f->idx, why) != AFMT_OK) return -1; /* the whole chunk map */
     for (uint64_t c = 0; c * CHUNK < NELEM; c++) {
         const afmt_chunk_loc *l = afmt__index_chunk(&f->idx, a->d.id, c);
         if (!l) continue;

@@ -1,0 +1,155 @@
+/* aggregate.c - node-level aggregation of the index segments (aggregate.h). Two
+ * collectives inside each node per commit (the records before the offsets are known, the
+ * ranks' region offsets after), no message between nodes beyond the commit's own. */
+#include "api/aggregate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "format/segment.h"
+
+enum { REC = 40 }; /* bytes of a packed block or chunk record */
+
+/* The node communicator, once per handle: MPI_COMM_TYPE_SHARED, or each rank alone with
+ * the hint afmt_index_aggregation=rank; and how many nodes (leaders) there are. */
+static int node_setup(afmt_file *f) {
+    if (f->node_ready) return AFMT_OK;
+    int rc = f->segment_per_rank ? MPI_Comm_split(f->comm, f->rank, 0, &f->node)
+                                 : MPI_Comm_split_type(f->comm, MPI_COMM_TYPE_SHARED, f->rank,
+                                                       MPI_INFO_NULL, &f->node);
+    if (rc != MPI_SUCCESS)
+        return afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Comm_split_type failed",
+                          f->path);
+    f->node_ready = 1;
+    int leader = 0;
+    if (MPI_Comm_rank(f->node, &f->node_rank) != MPI_SUCCESS ||
+        MPI_Comm_size(f->node, &f->node_size) != MPI_SUCCESS || ((leader = f->node_rank == 0), 0) ||
+        MPI_Allreduce(&leader, &f->n_nodes, 1, MPI_INT, MPI_SUM, f->comm) != MPI_SUCCESS)
+        return afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): setting up the node groups",
+                          f->path);
+    return AFMT_OK;
+}
+
+static void put_block(afmt_buf *m, const afmt_alloc_block *b, uint32_t rank) {
+    afmt__buf_u64(m, b->rel_offset);
+    afmt__buf_u64(m, b->stored_size);
+    afmt__buf_u64(m, b->raw_size);
+    afmt__buf_u64(m, b->checksum);
+    afmt__buf_u32(m, b->codec);
+    afmt__buf_u32(m, rank);
+}
+
+static void put_chunk(afmt_buf *m, const afmt_chunk_rec *c) {
+    afmt__buf_u64(m, c->array_id);
+    afmt__buf_u64(m, c->chunk_index);
+    afmt__buf_u64(m, c->block);
+    afmt__buf_u64(m, c->offset);
+    afmt__buf_u64(m, c->size);
+}
+
+int afmt__node_gather(afmt_file *f, afmt_alloc *alloc, const afmt_chunk_rec *chunks, uint64_t nc,
+                      afmt_node_meta *m) {
+    memset(m, 0, sizeof *m);
+    int rc = node_setup(f);
+    /* A failed setup leaves no usable node group: every rank learns it here. */
+    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return rc;
+    afmt_buf pk;
+    afmt__buf_init(&pk);
+    uint64_t nb = alloc ? afmt__alloc_nblocks(alloc) : 0;
+    afmt__buf_u64(&pk, nb);
+    afmt__buf_u64(&pk, nc);
+    for (uint64_t i = 0; i < nb; i++)
+        put_block(&pk, afmt__alloc_block_at(alloc, i), (uint32_t)f->rank);
+    for (uint64_t i = 0; i < nc; i++) put_chunk(&pk, &chunks[i]);
+    if (pk.oom) {
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM,
+                        "afmt_commit(%s): out of memory for this rank's index records", f->path);
+        pk.len = 0;
+    }
+    if (f->node_rank == 0 && (!(m->lens = calloc((size_t)f->node_size, sizeof *m->lens)) ||
+                              !(m->bases = calloc((size_t)f->node_size, sizeof *m->bases))))
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
+    /* The leader's room must exist before the gather (mpiutil.h): agree on it first. */
+    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) {
+        afmt__buf_free(&pk);
+        afmt__node_meta_free(m);
+        return rc;
+    }
+    char what[AFMT_ERRMSG_MAX];
+    snprintf(what, sizeof what, "afmt_commit(%s): gathering the node's index records", f->path);
+    afmt__group g = {f->node, f->node_rank, f->node_size, f->errmsg};
+    /* The node agrees on its records; the world on every node's outcome (and on rc). */
+    rc = afmt__gather_bytes_comm(&g, pk.data, pk.len, &m->all, m->lens, what);
+    afmt__buf_free(&pk);
+    if (rc == AFMT_OK && f->node_rank == 0) {
+        uint64_t at = 0;
+        for (int r = 0; r < f->node_size; at += m->lens[r], r++) {
+            m->nb += afmt__get_u64(m->all + at);
+            m->nc += afmt__get_u64(m->all + at + 8);
+        }
+        m->seg_size = m->nc ? afmt__segment_size(m->nb, m->nc) : 0;
+    }
+    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) afmt__node_meta_free(m);
+    return rc;
+}
+
+/* Leader: the node's block and chunk records (file offsets from bases) into a segment. */
+static int encode_node(afmt_file *f, const afmt_node_meta *m, const uint64_t *bases,
+                       uint64_t layer_id, afmt_buf *seg) {
+    afmt_block_rec *B = malloc(sizeof *B * (size_t)(m->nb ? m->nb : 1));
+    afmt_chunk_rec *C = malloc(sizeof *C * (size_t)m->nc);
+    int rc = B && C ? AFMT_OK : AFMT_ENOMEM;
+    uint64_t nb = 0, nc = 0, at = 0;
+    for (int r = 0; rc == AFMT_OK && r < f->node_size; at += m->lens[r], r++) {
+        const uint8_t *p = m->all + at;
+        uint64_t rb = afmt__get_u64(p), rcn = afmt__get_u64(p + 8), first = nb;
+        p += 16;
+        for (uint64_t i = 0; i < rb; i++, p += REC)
+            B[nb++] = (afmt_block_rec){bases[r] + afmt__get_u64(p), afmt__get_u64(p + 8),
+                                       afmt__get_u64(p + 16),       afmt__get_u64(p + 24),
+                                       afmt__get_u32(p + 32),       afmt__get_u32(p + 36)};
+        for (uint64_t i = 0; i < rcn; i++, p += REC)
+            C[nc++] = (afmt_chunk_rec){afmt__get_u64(p), afmt__get_u64(p + 8),
+                                       first + afmt__get_u64(p + 16), afmt__get_u64(p + 24),
+                                       afmt__get_u64(p + 32)};
+    }
+    if (rc == AFMT_OK) {
+        qsort(C, (size_t)nc, sizeof *C, afmt__chunk_rec_cmp);
+        rc = afmt__segment_encode(layer_id, (uint32_t)f->rank, B, nb, C, nc, seg);
+    }
+    free(B);
+    free(C);
+    if (rc == AFMT_ENOMEM)
+        return afmt__fail(f->errmsg, rc,
+                          "afmt_commit(%s): out of memory for the node's index segment (%llu "
+                          "blocks, %llu chunks)",
+                          f->path, (unsigned long long)m->nb, (unsigned long long)m->nc);
+    if (rc != AFMT_OK) /* two ranks of the node sent one chunk: the exchange's job */
+        return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_commit(%s): %s", f->path,
+                          afmt__thread_errbuf());
+    return AFMT_OK;
+}
+
+int afmt__node_segment(afmt_file *f, afmt_node_meta *m, uint64_t base, uint64_t layer_id,
+                       afmt_buf *seg) {
+    /* m->bases was allocated (leader) before afmt__node_gather's agreement: every node
+     * rank takes part here, whatever happens next. */
+    int rc = AFMT_OK;
+    if (MPI_Gather(&base, 1, MPI_UINT64_T, m->bases, 1, MPI_UINT64_T, 0, f->node) != MPI_SUCCESS)
+        rc = afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Gather of the node failed",
+                        f->path);
+    else if (f->node_rank == 0 && m->nc)
+        rc = encode_node(f, m, m->bases, layer_id, seg);
+    return rc;
+}
+
+void afmt__node_meta_free(afmt_node_meta *m) {
+    free(m->all);
+    free(m->lens);
+    free(m->bases);
+    m->all = NULL;
+    m->lens = NULL;
+    m->bases = NULL;
+}

@@ -95,9 +95,38 @@ int afmt__node_gather(afmt_file *f, afmt_alloc *alloc, const afmt_chunk_rec *chu
     return rc;
 }
 
-/* Leader: the node's block and chunk records (file offsets from bases) into a segment. */
+/* Leader: the node's records checked as part of layer hdr (index.h's commit check: the
+ * rules afmt_open applies to every chunk), so that no layer a reader would refuse is ever
+ * written. */
+static int check_node(afmt_file *f, const afmt_layer *hdr, afmt_block_rec *B, uint64_t nb,
+                      afmt_chunk_rec *C, uint64_t nc) {
+    afmt_layer L = *hdr;
+    L.blocks = B;
+    L.n_blocks = nb;
+    L.chunks = C;
+    L.n_chunks = nc;
+    L.segs = NULL;
+    L.n_segs = 0;
+    L.attrs = NULL; /* rank 0 checks the attributes with the footer */
+    L.n_attrs = 0;
+    char why[AFMT_ERRMSG_MAX];
+    uint32_t bad = 0;
+    int rc = afmt__index_check_commit(&f->idx, &L, &bad, why);
+    if (rc == AFMT_ECORRUPT)
+        return afmt__fail(f->errmsg, AFMT_EINVAL,
+                          "afmt_commit(%s): rank %u sent a record that would make the layer "
+                          "unreadable: %.700s",
+                          f->path, bad, why);
+    if (rc != AFMT_OK)
+        return afmt__fail(f->errmsg, rc, "afmt_commit(%s): checking the node's records: %.700s",
+                          f->path, why);
+    return AFMT_OK;
+}
+
+/* Leader: the node's block and chunk records (file offsets from bases), checked, into a
+ * segment. */
 static int encode_node(afmt_file *f, const afmt_node_meta *m, const uint64_t *bases,
-                       uint64_t layer_id, afmt_buf *seg) {
+                       const afmt_layer *hdr, afmt_buf *seg) {
     afmt_block_rec *B = malloc(sizeof *B * (size_t)(m->nb ? m->nb : 1));
     afmt_chunk_rec *C = malloc(sizeof *C * (size_t)m->nc);
     int rc = B && C ? AFMT_OK : AFMT_ENOMEM;
@@ -117,7 +146,25 @@ static int encode_node(afmt_file *f, const afmt_node_meta *m, const uint64_t *ba
     }
     if (rc == AFMT_OK) {
         qsort(C, (size_t)nc, sizeof *C, afmt__chunk_rec_cmp);
-        rc = afmt__segment_encode(layer_id, (uint32_t)f->rank, B, nb, C, nc, seg);
+        for (uint64_t i = 1; i < nc; i++)
+            if (afmt__chunk_rec_cmp(&C[i - 1], &C[i]) == 0) {
+                int r = (int)B[C[i].block].rank, q = (int)B[C[i - 1].block].rank;
+                free(B);
+                free(C);
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(%s): ranks %d and %d both wrote chunk %llu of "
+                                  "array %llu whole",
+                                  f->path, q < r ? q : r, q < r ? r : q,
+                                  (unsigned long long)C[i].chunk_index,
+                                  (unsigned long long)C[i].array_id);
+            }
+        int crc = check_node(f, hdr, B, nb, C, nc);
+        if (crc != AFMT_OK) {
+            free(B);
+            free(C);
+            return crc;
+        }
+        rc = afmt__segment_encode(hdr->layer_id, (uint32_t)f->rank, B, nb, C, nc, seg);
     }
     free(B);
     free(C);
@@ -132,16 +179,20 @@ static int encode_node(afmt_file *f, const afmt_node_meta *m, const uint64_t *ba
     return AFMT_OK;
 }
 
-int afmt__node_segment(afmt_file *f, afmt_node_meta *m, uint64_t base, uint64_t layer_id,
-                       afmt_buf *seg) {
+int afmt__node_segment(afmt_file *f, afmt_node_meta *m, uint64_t base, const afmt_layer *hdr,
+                       uint64_t seg_at, afmt_buf *seg, uint8_t root[80]) {
     /* m->bases was allocated (leader) before afmt__node_gather's agreement: every node
      * rank takes part here, whatever happens next. */
     int rc = AFMT_OK;
     if (MPI_Gather(&base, 1, MPI_UINT64_T, m->bases, 1, MPI_UINT64_T, 0, f->node) != MPI_SUCCESS)
         rc = afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Gather of the node failed",
                         f->path);
-    else if (f->node_rank == 0 && m->nc)
-        rc = encode_node(f, m, m->bases, layer_id, seg);
+    else if (f->node_rank == 0 && m->nc &&
+             (rc = encode_node(f, m, m->bases, hdr, seg)) == AFMT_OK) {
+        afmt_seg_rec g;
+        afmt__segment_root(seg->data, (uint64_t)seg->len, seg_at, &g);
+        afmt__seg_rec_encode(&g, root);
+    }
     return rc;
 }
 

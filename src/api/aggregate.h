@@ -26,10 +26,14 @@ int afmt__node_gather(afmt_file *f, afmt_alloc *alloc, const afmt_chunk_rec *chu
                       afmt_node_meta *m);
 
 /* COLLECTIVE over the node (its outcome joins the caller's agreement). base: this rank's
- * region offset. The leader encodes the node's segment of layer layer_id into seg (file
- * offsets: each rank's base plus its relative offsets); other ranks leave seg empty. */
-int afmt__node_segment(afmt_file *f, afmt_node_meta *m, uint64_t base, uint64_t layer_id,
-                       afmt_buf *seg);
+ * region offset. The leader checks the node's records as the layer hdr (its header
+ * fields, arrays and flags; no blocks or chunks) would hold them, against f's index (the
+ * merge rules afmt_open applies: AFMT_EINVAL naming the rank that sent a bad record), and
+ * encodes the node's segment into seg (file offsets: each rank's base plus its relative
+ * offsets) and its root record for offset seg_at into root; other ranks leave both
+ * empty. */
+int afmt__node_segment(afmt_file *f, afmt_node_meta *m, uint64_t base, const afmt_layer *hdr,
+                       uint64_t seg_at, afmt_buf *seg, uint8_t root[80]);
 
 void afmt__node_meta_free(afmt_node_meta *m);
 

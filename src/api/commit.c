@@ -135,12 +135,13 @@ static void free_built_layer(const afmt_layer_job *job, afmt_layer *L) {
     free(L->segs);
 }
 
-/* Rank 0: the root table from everyone's [u64 offset][segment] (all, lens), sorted by
- * first key, and the segments' bytes in that order (segs). */
+/* Rank 0: the root table from the leaders' [u64 offset][80-byte root record] (all, lens;
+ * other ranks sent [u64 offset] alone), sorted by first key; in version-1 test mode the
+ * records are followed by the segment, whose bytes go to segs in root table order. */
 static int build_roots(afmt_file *f, const uint8_t *all, const uint64_t *lens, afmt_layer *L,
                        afmt_buf *segs) {
     uint64_t n = 0, off = 0;
-    for (int r = 0; r < f->size; r++) n += lens[r] > 8;
+    for (int r = 0; r < f->size; r++) n += lens[r] >= 8 + AFMT_SEG_REC_SIZE;
     L->segs = malloc(sizeof *L->segs * (size_t)(n ? n : 1));
     uint64_t *from = malloc(sizeof *from * (size_t)(n ? n : 1));
     if (!L->segs || !from) {
@@ -148,16 +149,15 @@ static int build_roots(afmt_file *f, const uint8_t *all, const uint64_t *lens, a
         return AFMT_ENOMEM;
     }
     for (int r = 0; r < f->size; off += lens[r], r++) {
-        if (lens[r] <= 8) continue;
-        from[L->n_segs] = off + 8;
-        afmt__segment_root(all + off + 8, lens[r] - 8, afmt__get_u64(all + off),
-                           &L->segs[L->n_segs]);
+        if (lens[r] < 8 + AFMT_SEG_REC_SIZE) continue;
+        from[L->n_segs] = off + 8 + AFMT_SEG_REC_SIZE;
+        afmt__seg_rec_decode(all + off + 8, &L->segs[L->n_segs]);
         L->seg_blocks += L->segs[L->n_segs].n_blocks;
         L->seg_chunks += L->segs[L->n_segs].n_chunks;
         L->n_segs++;
     }
     /* Insertion sort by first key (then offset) carrying the source positions along: the
-     * ranks' segments mostly come in key order already. */
+     * leaders' segments mostly come in key order already. */
     for (uint64_t i = 1; i < n; i++)
         for (uint64_t j = i; j > 0; j--) {
             afmt_seg_rec *a = &L->segs[j - 1], *b = &L->segs[j];
@@ -172,19 +172,20 @@ static int build_roots(afmt_file *f, const uint8_t *all, const uint64_t *lens, a
             from[j - 1] = from[j];
             from[j] = u;
         }
-    for (uint64_t i = 0; i < n; i++)
+    for (uint64_t i = 0; write_version == 1 && i < n; i++)
         afmt__buf_append(segs, all + from[i], (size_t)L->segs[i].length);
     free(from);
     return segs->oom ? AFMT_ENOMEM : AFMT_OK;
 }
 
-/* Rank 0: the layer from everyone's segments (its blocks and chunks attached, as a reader
- * would decode them, for check_layer); segs gets their bytes in root table order. */
+/* Rank 0: the layer from the leaders' root records (the leaders checked their nodes'
+ * chunk records, aggregate.c). In version-1 test mode the segments are attached, so that
+ * the footer can hold every record. */
 static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, const uint64_t *lens,
                        uint64_t data_offset, uint64_t footer_offset, afmt_layer *L,
                        afmt_buf *segs) {
     memset(L, 0, sizeof *L);
-    L->version = AFMT_FORMAT_VERSION; /* for the attach below */
+    L->version = AFMT_FORMAT_VERSION;
     L->layer_id = job->super->layer_id + 1;
     L->prev_offset = job->super->footer_offset;
     L->prev_length = job->super->footer_length;
@@ -194,14 +195,14 @@ static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, co
     L->nranks = (uint32_t)f->size;
     L->flags = job->flags;
     int rc = build_roots(f, all, lens, L, segs);
-    if (rc == AFMT_OK) {
+    if (rc == AFMT_OK && write_version == 1) {
         char why[AFMT_ERRMSG_MAX];
         rc = afmt__segments_attach(L, segs->data, (uint64_t)segs->len, footer_offset, why);
-        if (rc != AFMT_OK) /* a rank's segment its own encoder made: a bug, not the file */
+        if (rc != AFMT_OK) /* a leader's segment its own encoder made: a bug, not the file */
             return afmt__fail(NULL, rc == AFMT_ECORRUPT ? AFMT_EINVAL : rc, "%s", why);
+        L->version = 1;
     }
     if (rc != AFMT_OK) return rc;
-    L->version = write_version;
     L->arrays = (afmt_array_rec *)job->arrays;
     L->n_arrays = job->n_arrays;
     return add_provenance(f, job, L);
@@ -242,6 +243,7 @@ typedef struct {
     uint64_t base, total;  /* my region's file offset; everyone's bytes */
     afmt_buf meta;         /* [u64 offset][my node's segment, if I lead it] */
     afmt_node_meta node;   /* the node's records (aggregate.h) */
+    afmt_buf seg;          /* a leader's segment */
     uint64_t *lens;        /* rank 0: the length of each rank's records */
     uint8_t *all;          /* rank 0: everyone's records, in rank order */
     afmt_super next;       /* the superblock naming the new layer (rank 0's counts) */
@@ -250,6 +252,7 @@ typedef struct {
 
 static void layer_run_free(layer_run *r) {
     afmt__buf_free(&r->meta);
+    afmt__buf_free(&r->seg);
     afmt__node_meta_free(&r->node);
     free(r->lens);
     free(r->all);
@@ -319,9 +322,22 @@ static int layer_offsets(afmt_file *f, const afmt_layer_job *job, layer_run *r) 
  * records, rank 0's length table), so that one agreement covers the data write and it. */
 static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int rc) {
     uint64_t seg_at = r->base + r->stored;
-    afmt__buf_u64(&r->meta, seg_at);
-    int nrc = afmt__node_segment(f, &r->node, r->base, job->super->layer_id + 1, &r->meta);
+    afmt_layer hdr; /* what the leaders' checks need of the layer */
+    memset(&hdr, 0, sizeof hdr);
+    hdr.version = AFMT_FORMAT_VERSION;
+    hdr.layer_id = job->super->layer_id + 1;
+    hdr.data_offset = job->super->eof;
+    hdr.next_array_id = job->next_array_id;
+    hdr.nranks = (uint32_t)f->size;
+    hdr.flags = job->flags;
+    hdr.arrays = (afmt_array_rec *)job->arrays;
+    hdr.n_arrays = job->n_arrays;
+    uint8_t root[AFMT_SEG_REC_SIZE];
+    int nrc = afmt__node_segment(f, &r->node, r->base, &hdr, seg_at, &r->seg, root);
     if (rc == AFMT_OK) rc = nrc;
+    afmt__buf_u64(&r->meta, seg_at);
+    if (r->seg.len) afmt__buf_append(&r->meta, root, sizeof root); /* a leader's record */
+    if (r->seg.len && write_version == 1) afmt__buf_append(&r->meta, r->seg.data, r->seg.len);
     if (rc == AFMT_OK && r->meta.oom)
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM,
                         "afmt_commit(%s): out of memory for the node's index segment", f->path);
@@ -329,9 +345,8 @@ static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     rc = write_blocks(f, job, r->base, r->stored, rc);
     /* The segment right after the blocks: the rank's region is one contiguous range. */
-    if (rc == AFMT_OK && r->meta.len > 8 &&
-        (rc = job->st->ops->write_at(job->st, seg_at, r->meta.data + 8, r->meta.len - 8)) !=
-            AFMT_OK)
+    if (rc == AFMT_OK && r->seg.len &&
+        (rc = job->st->ops->write_at(job->st, seg_at, r->seg.data, r->seg.len)) != AFMT_OK)
         st_fail(f, job->st, rc, "writing data blocks (this rank's index segment)");
     f->stats.bytes_written = r->mine;
     f->stats.blocks = job->alloc ? afmt__alloc_nblocks(job->alloc) : 0;
@@ -434,6 +449,7 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     layer_run r;
     memset(&r, 0, sizeof r);
     afmt__buf_init(&r.meta);
+    afmt__buf_init(&r.seg);
     afmt__buf_init(footer);
     int rc = layer_seal(f, job);
     if (rc == AFMT_OK) rc = afmt__node_gather(f, job->alloc, job->chunks, job->n_chunks, &r.node);

@@ -351,6 +351,19 @@ void afmt__seg_rec_encode(const afmt_seg_rec *g, uint8_t out[80]) {
     afmt__put_u32(out + 72, g->writer);
 }
 
+void afmt__seg_rec_decode(const uint8_t q[80], afmt_seg_rec *g) {
+    g->offset = afmt__get_u64(q);
+    g->length = afmt__get_u64(q + 8);
+    g->checksum = afmt__get_u64(q + 16);
+    g->n_blocks = afmt__get_u64(q + 24);
+    g->n_chunks = afmt__get_u64(q + 32);
+    g->first_array = afmt__get_u64(q + 40);
+    g->first_chunk = afmt__get_u64(q + 48);
+    g->last_array = afmt__get_u64(q + 56);
+    g->last_chunk = afmt__get_u64(q + 64);
+    g->writer = afmt__get_u32(q + 72);
+}
+
 static void encode_chunks(const afmt_layer *L, afmt_buf *out) {
     for (uint64_t i = 0; i < L->n_chunks; i++) {
         const afmt_chunk_rec *c = &L->chunks[i];
@@ -754,16 +767,7 @@ static int decode_segs(const footer_dec *d, afmt_layer *L) {
     for (uint64_t i = 0; i < L->n_segs; i++) {
         const uint8_t *q = d->p + d->o_blk + i * d->brec;
         afmt_seg_rec *g = &L->segs[i];
-        g->offset = afmt__get_u64(q);
-        g->length = afmt__get_u64(q + 8);
-        g->checksum = afmt__get_u64(q + 16);
-        g->n_blocks = afmt__get_u64(q + 24);
-        g->n_chunks = afmt__get_u64(q + 32);
-        g->first_array = afmt__get_u64(q + 40);
-        g->first_chunk = afmt__get_u64(q + 48);
-        g->last_array = afmt__get_u64(q + 56);
-        g->last_chunk = afmt__get_u64(q + 64);
-        g->writer = afmt__get_u32(q + 72);
+        afmt__seg_rec_decode(q, g);
         uint64_t e = 0;
         if (g->offset < L->data_offset || !afmt__add_ok(g->offset, g->length, &e))
             return BAD("segment record %llu: offset %llu + length %llu is not inside the file "

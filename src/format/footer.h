@@ -123,8 +123,9 @@ int afmt__footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *err
  * of the encoded footer (its own trailing checksum included). Same as
  * afmt__checksum(p, len); named so that writers and readers agree on it. */
 uint64_t afmt__footer_checksum(const uint8_t *p, uint64_t len);
-/* The 80 bytes of a root table record. */
+/* The 80 bytes of a root table record, and back (no check: decode_segs checks). */
 void afmt__seg_rec_encode(const afmt_seg_rec *g, uint8_t out[80]);
+void afmt__seg_rec_decode(const uint8_t in[80], afmt_seg_rec *g);
 /* Frees what L owns and zeroes it. */
 void afmt__layer_free(afmt_layer *L);
 /* qsort comparator for afmt_chunk_rec by (array_id, chunk_index). */

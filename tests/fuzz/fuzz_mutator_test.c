@@ -8,7 +8,10 @@
  *    are deterministic for a seed, and afmt_open refuses almost none of the re-sealed
  *    results for a checksum: the structure rules are what decide;
  *  - a fair share of mutants still opens and a fair share is refused (the mutations
- *    matter and do not only break files), and every kind of mutation takes effect.
+ *    matter and do not only break files), and every kind of mutation takes effect;
+ *  - with seeds of format v2 (seed-v2-*), refusals by each group of the checks of the v2
+ *    structures past their checksums (docs/format.md 16): root records G1-G8 and the
+ *    segment checks X4, X5, X6, X7, X8 and X9.
  * Usage: fuzz_mutator_test DIR [ROUNDS] */
 #include <dirent.h>
 #include <mpi.h>
@@ -61,9 +64,40 @@ static int try_open(const uint8_t *img, size_t n) {
     const char *msg = afmt_errmsg(NULL);
     /* "checksum 8" in the footer-length message is no checksum failure */
     return msg && (strstr(msg, "bad checksum") || strstr(msg, "match the superblock's checksum") ||
-                   strstr(msg, "fails its checksum") || strstr(msg, "footer checksum does not"))
+                   strstr(msg, "fails its checksum") || strstr(msg, "footer checksum does not") ||
+                   strstr(msg, "match the root table's checksum"))
                ? 1
                : 2;
+}
+
+/* The checks of the v2 structures (docs/format.md 16) and texts of their messages
+ * (src/format/footer.c, segment.c): a refusal whose message has one of them counts for
+ * the group. */
+static const struct {
+    const char *group, *texts[6];
+} v2_checks[] = {
+    {"G1-G8 root record", {"segment record ", "the segments hold ", "root table size"}},
+    {"X4 segment magic/sizes", {"bad magic", "segment version", "header size "}},
+    {"X5 segment length", {"chunks need other than"}},
+    {"X6 segment header vs root", {"does not match the root table ("}},
+    {"X7 segment block record", {"block record "}},
+    {"X8 segment chunk record",
+     {"not in 1..next_array_id", "does not sort strictly", "references block",
+      "are not inside block", "its chunks run from"}},
+    {"X9 key in two segments", {"in two segments"}},
+};
+#define NV2 (sizeof v2_checks / sizeof v2_checks[0])
+static unsigned long v2_hits[NV2];
+
+/* Counts a refusal message of a v2 check (one of a segment: it names "segment"). */
+static void count_v2(const char *msg) {
+    if (!msg || !strstr(msg, "segment")) return;
+    for (size_t i = 0; i < NV2; i++)
+        for (int j = 0; j < 6 && v2_checks[i].texts[j]; j++)
+            if (strstr(msg, v2_checks[i].texts[j])) {
+                v2_hits[i]++;
+                return;
+            }
 }
 
 typedef struct {
@@ -71,10 +105,10 @@ typedef struct {
     unsigned long count;
 } op_count;
 
-static op_count ops[32];
+static op_count ops[48];
 
 static void count_op(const char *name) {
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < 48; i++) {
         if (!ops[i].name) ops[i].name = name;
         if (!strcmp(ops[i].name, name)) {
             ops[i].count++;
@@ -95,7 +129,7 @@ int main(int argc, char **argv) {
     uint8_t *seeds[64];
     size_t sizes[64];
     char names[64][256];
-    int ns = 0;
+    int ns = 0, nv2 = 0;
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL && ns < 64) {
         if (strncmp(e->d_name, "seed-", 5) != 0) continue;
@@ -104,6 +138,7 @@ int main(int argc, char **argv) {
         seeds[ns] = load(path, &sizes[ns]);
         if (!seeds[ns]) continue;
         snprintf(names[ns], sizeof names[ns], "%s", e->d_name);
+        nv2 += !strncmp(e->d_name, "seed-v2-", 8);
         ns++;
     }
     if (d) closedir(d);
@@ -157,6 +192,7 @@ int main(int argc, char **argv) {
             opened += rc == 0;
             refused += rc != 0;
             by_checksum += rc == 1;
+            if (rc == 2) count_v2(afmt_errmsg(NULL));
             /* FZ_DEBUG=1: name each mutant refused for a checksum (seed, mutation, why). */
             if (rc == 1 && getenv("FZ_DEBUG"))
                 fprintf(stderr, "%s %s %u: %s\n", names[s], op, seed, afmt_errmsg(NULL));
@@ -165,7 +201,13 @@ int main(int argc, char **argv) {
     printf("fuzz_mutator_test: %d seeds, %lu re-sealed mutants: %lu open, %lu refused (%lu of "
            "them for a checksum)\n",
            ns, sealed_total, opened, refused, by_checksum);
-    for (int i = 0; i < 32 && ops[i].name; i++) printf("  %-18s %lu\n", ops[i].name, ops[i].count);
+    for (int i = 0; i < 48 && ops[i].name; i++) printf("  %-18s %lu\n", ops[i].name, ops[i].count);
+    printf("refusals by the checks of format v2 past the checksums (%d v2 seeds):\n", nv2);
+    for (size_t i = 0; i < NV2; i++) {
+        printf("  %-26s %lu\n", v2_checks[i].group, v2_hits[i]);
+        CHECK(nv2 == 0 || v2_hits[i] > 0, "no mutant refused by %s", v2_checks[i].group);
+    }
+    CHECK(nv2 >= 5, "only %d seeds of format v2 (seed-v2-*)", nv2);
     CHECK(sealed_total > 0, "no mutant");
     /* A plain byte mutator gets nearly all of them refused for a checksum. */
     CHECK(by_checksum * 100 <= sealed_total, "%lu of %lu re-sealed mutants fail a checksum",
@@ -174,13 +216,16 @@ int main(int argc, char **argv) {
     CHECK(refused * 10 >= sealed_total, "only %lu of %lu mutants are refused", refused,
           sealed_total);
     static const char *want[] = {
-        "field",      "record-dup",   "record-remove", "record-swap",    "record-copy",
-        "record-new", "dim-add",      "dim-remove",    "string-byte",    "string-alias",
-        "string-new", "block-stored", "block-raw",     "slot-copy",      "slot-point",
-        "prev-point", "layer-new",    "layer-drop",    "bytes-resealed", "record-transplant"};
+        "field",         "record-dup",   "record-remove",     "record-swap",
+        "record-copy",   "record-new",   "dim-add",           "dim-remove",
+        "string-byte",   "string-alias", "string-new",        "block-stored",
+        "block-raw",     "slot-copy",    "slot-point",        "prev-point",
+        "layer-new",     "layer-drop",   "bytes-resealed",    "record-transplant",
+        "segment-field", "segment-dup",  "segment-remove",    "segment-swap",
+        "segment-new",   "segment-copy", "segment-transplant"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         unsigned long c = 0;
-        for (int j = 0; j < 32 && ops[j].name; j++)
+        for (int j = 0; j < 48 && ops[j].name; j++)
             if (!strcmp(ops[j].name, want[i])) c = ops[j].count;
         CHECK(c > 0, "mutation %s never took effect", want[i]);
     }

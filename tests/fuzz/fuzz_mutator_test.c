@@ -12,7 +12,10 @@
  *  - with seeds of format v2 (seed-v2-*), refusals by each group of the checks of the v2
  *    structures past their checksums (docs/format.md 16): root records G1-G8 and the
  *    segment checks X4, X5, X6, X7, X8 and X9.
- * Usage: fuzz_mutator_test DIR [ROUNDS] */
+ * Usage: fuzz_mutator_test DIR [ROUNDS]
+ *        fuzz_mutator_test --classify DIR...   (no test: how many inputs of the directories,
+ *        e.g. a fuzzer's corpus build-fuzz/fuzz/corpus-fuzz_open, afmt_open refuses by each
+ *        group of v2 checks, and how many it refuses for a checksum) */
 #include <dirent.h>
 #include <mpi.h>
 #include <stdint.h>
@@ -117,7 +120,50 @@ static void count_op(const char *name) {
     }
 }
 
+/* --classify: the refusals of afmt_open over every file of the directories. */
+static int classify(int argc, char **argv) {
+    unsigned long files = 0, opened = 0, by_checksum = 0, other = 0;
+    uint8_t *buf = NULL;
+    for (int a = 2; a < argc; a++) {
+        DIR *d = opendir(argv[a]);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", argv[a], e->d_name);
+            size_t n = 0;
+            free(buf);
+            buf = load(path, &n);
+            if (!buf) continue;
+            files++;
+            int rc = try_open(buf, n);
+            opened += rc == 0;
+            by_checksum += rc == 1;
+            if (rc == 2) {
+                unsigned long before = 0, after = 0;
+                for (size_t i = 0; i < NV2; i++) before += v2_hits[i];
+                count_v2(afmt_errmsg(NULL));
+                for (size_t i = 0; i < NV2; i++) after += v2_hits[i];
+                other += after == before;
+            }
+        }
+        if (d) closedir(d);
+    }
+    free(buf);
+    printf("fuzz_mutator_test --classify: %lu inputs: %lu open, %lu refused for a checksum, %lu "
+           "refused by other checks than these:\n",
+           files, opened, by_checksum, other);
+    for (size_t i = 0; i < NV2; i++) printf("  %-26s %lu\n", v2_checks[i].group, v2_hits[i]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 3 && !strcmp(argv[1], "--classify")) {
+        MPI_Init(&argc, &argv);
+        int rc = classify(argc, argv);
+        MPI_Finalize();
+        return rc;
+    }
     if (argc < 2) {
         fprintf(stderr, "usage: %s DIR [ROUNDS]\n", argv[0]);
         return 2;

@@ -3,13 +3,17 @@
  *
  * Model: parse() finds the slots (§3.1), the trailers (§4, by their magic), the footers
  * that slots, trailers and prev pointers name (§5, §11) and, in every footer whose
- * section sizes add up (§5.2 step 6), the records of its four tables (§6, §8, §9, §10)
- * and its heap (§5.3). Every field becomes an entry (position, width, kind); every
- * (offset, length) pair that names a byte range of the file (slot -> footer, footer ->
- * previous footer, trailer -> footer, block record -> stored bytes) is remembered, so
- * that splice() can grow or shrink a footer or a block and move every later offset.
- * A mutation edits the image through this model, parse() runs again, and reseal()
- * recomputes every checksum for the bytes it names. */
+ * section sizes add up (§5.2 step 6), the records of its tables (v1: arrays, blocks,
+ * chunks, attributes, §6, §8, §9.5, §10; v2: arrays, the root table §9.2, attributes)
+ * and its heap (§5.3); for a v2 footer, the index segment each root record names (§9.1:
+ * header, block and chunk records, when its sizes add up). Every field becomes an entry
+ * (position, width, kind); every (offset, length) pair that names a byte range of the
+ * file (slot -> footer, footer -> previous footer, trailer -> footer, block record ->
+ * stored bytes, root record -> segment) is remembered, so that splice() can grow or
+ * shrink a footer, a segment or a block and move every later offset. A mutation edits
+ * the image through this model, parse() runs again, and reseal() recomputes every
+ * checksum for the bytes it names, innermost first: blocks, segments, root records,
+ * footers, trailers and slots. */
 #include "fuzz_mutator.h"
 
 #include <stdlib.h>
@@ -31,8 +35,12 @@ size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 #define MIN_FOOTER 184  /* header + checksum (§5.2 step 1) */
 static const size_t slot_at[2] = {0, 2048};
 /* v1 sizes of an array record's fixed part, a dimension entry, a block, a chunk and an
- * attribute record (header offsets 144-160, §5.1). */
+ * attribute record (header offsets 144-160, §5.1); v2: a segment (root) record instead of
+ * the block record, and no chunk table (offset 156 is reserved). */
 static const uint32_t v1_rec[5] = {48, 32, 40, 40, 56};
+static const uint32_t v2_rec[5] = {72, 32, 80, 0, 56};
+#define SEG_HDR 64  /* segment header (§9.1) */
+#define SEG_MIN 112 /* the shortest segment: header, one chunk record, checksum (§9.2) */
 
 enum { S_ARRAYS, S_BLOCKS, S_CHUNKS, S_ATTRS, S_HEAP, S_END };
 
@@ -71,6 +79,7 @@ typedef struct {
     uint8_t width; /* 4 or 8 */
     uint8_t kind;
     int16_t footer; /* index in model.ft, or -1 */
+    int16_t seg;    /* index in model.sg (a field of a segment), or -1 */
 } field;
 
 typedef struct {
@@ -80,17 +89,30 @@ typedef struct {
 typedef struct {
     size_t at, len;
     int sane;          /* section sizes add up: sec[] and the records are known */
+    int v2;            /* version 2: table S_BLOCKS is the root table, S_CHUNKS is empty */
     uint32_t hs;       /* header size */
-    uint32_t rs[5];    /* record sizes, as v1_rec */
-    uint64_t cnt[4];   /* n_arrays, n_blocks, n_chunks, n_attrs */
+    uint32_t rs[5];    /* record sizes, as v1_rec (v2_rec) */
+    uint64_t cnt[4];   /* n_arrays, n_blocks, n_chunks, n_attrs (v2: n_segments, 0) */
     size_t sec[6];     /* absolute starts of the four tables and the heap; heap end */
     size_t rec_end[4]; /* end of the last record of each table */
 } footer;
+
+/* An index segment (§9.1), as a root record names it. */
+typedef struct {
+    size_t at, len; /* the bytes the root record names (inside the image) */
+    size_t root;    /* position of the (first) root record naming them */
+    int footer;
+    int sane;            /* magic, and header and records add up to len: records known */
+    uint32_t hs, bs, cs; /* header and record sizes */
+    uint64_t nb, nc;
+} segment;
 
 #define MAX_FOOTERS 64
 #define MAX_FIELDS  8192
 #define MAX_PAIRS   2048
 #define MAX_RECS    2048
+#define MAX_SEGS    256
+#define MAX_BLOCKS  4096
 
 typedef struct {
     uint8_t *img;
@@ -104,6 +126,12 @@ typedef struct {
     int nfl;
     pair pr[MAX_PAIRS];
     int npr;
+    segment sg[MAX_SEGS];
+    int nsg;
+    size_t roots[MAX_SEGS]; /* root record positions (v2 footers) */
+    int nroots;
+    size_t blk[MAX_BLOCKS]; /* block record positions (v1 footers, sane segments) */
+    int nblk;
 } model;
 
 static model M1, M2;
@@ -180,6 +208,8 @@ static int in_image(const model *m, uint64_t off, uint64_t len) {
 
 /* ---- parsing ---------------------------------------------------------------------------- */
 
+static int cur_seg = -1; /* the segment whose fields parse adds, or -1 */
+
 static void add_field(model *m, size_t pos, int width, int kind, int in_footer) {
     if (m->nfl == MAX_FIELDS || pos > m->n || (size_t)width > m->n - pos) return;
     field *f = &m->fl[m->nfl++];
@@ -187,6 +217,7 @@ static void add_field(model *m, size_t pos, int width, int kind, int in_footer) 
     f->width = (uint8_t)width;
     f->kind = (uint8_t)kind;
     f->footer = (int16_t)in_footer;
+    f->seg = (int16_t)cur_seg;
 }
 
 static void add_pair(model *m, size_t off_pos, size_t len_pos) {
@@ -220,6 +251,71 @@ static int records(const model *m, const footer *f, int s, size_t *st, size_t *l
     return n;
 }
 
+/* The fields of a block record at r (§8), which v1 footers and v2 segments share; the
+ * checksum at +24 is resealed, not mutated. */
+static void block_fields(model *m, size_t r, int k) {
+    add_field(m, r, 8, K_OFFSET, k);
+    add_field(m, r + 8, 8, K_LENGTH, k);
+    add_pair(m, r, r + 8);
+    add_field(m, r + 16, 8, K_RAWSIZE, k);
+    add_field(m, r + 32, 4, K_CODEC, k);
+    add_field(m, r + 36, 4, K_RANKS, k);
+    if (m->nblk < MAX_BLOCKS) m->blk[m->nblk++] = r;
+}
+
+/* The fields of a chunk record at r (§9.1, §9.5). */
+static void chunk_fields(model *m, size_t r, int k) {
+    add_field(m, r, 8, K_ID, k);
+    add_field(m, r + 8, 8, K_INDEX, k);
+    add_field(m, r + 16, 8, K_BLOCKREF, k);
+    add_field(m, r + 24, 8, K_LENGTH, k);
+    add_field(m, r + 32, 8, K_LENGTH, k);
+}
+
+/* The segment named by the root record at r of footer k (§9.1, §9.2). */
+static void parse_segment(model *m, int k, size_t r) {
+    if (m->nroots < MAX_SEGS) m->roots[m->nroots++] = r;
+    uint64_t at = afmt__get_u64(m->img + r), len = afmt__get_u64(m->img + r + 8);
+    if (at < REGION || len < 8 || !in_image(m, at, len)) return;
+    for (int i = 0; i < m->nsg; i++)
+        if (m->sg[i].at == at && m->sg[i].len == len) return; /* named twice */
+    if (m->nsg == MAX_SEGS) return;
+    int si = m->nsg++;
+    segment *g = &m->sg[si];
+    memset(g, 0, sizeof *g);
+    g->at = (size_t)at;
+    g->len = (size_t)len;
+    g->root = r;
+    g->footer = k;
+    const uint8_t *p = m->img + at;
+    if (len < SEG_MIN || memcmp(p, "AFMTSEGM", 8) != 0) return;
+    g->hs = afmt__get_u32(p + 12);
+    g->bs = afmt__get_u32(p + 40);
+    g->cs = afmt__get_u32(p + 44);
+    g->nb = afmt__get_u64(p + 24);
+    g->nc = afmt__get_u64(p + 32);
+    cur_seg = si;
+    add_field(m, at + 8, 4, K_VERSION, k);
+    add_field(m, at + 12, 4, K_RECSIZE, k);
+    add_field(m, at + 16, 8, K_LAYER, k);
+    add_field(m, at + 24, 8, K_COUNT, k);
+    add_field(m, at + 32, 8, K_COUNT, k);
+    add_field(m, at + 40, 4, K_RECSIZE, k);
+    add_field(m, at + 44, 4, K_RECSIZE, k);
+    add_field(m, at + 48, 4, K_RANKS, k);
+    add_field(m, at + 52, 4, K_RESERVED, k);
+    uint64_t a = 0, b = 0, t = 0;
+    if (g->hs >= SEG_HDR && g->bs >= 40 && g->cs >= 40 && afmt__mul_ok(g->nb, g->bs, &a) &&
+        afmt__mul_ok(g->nc, g->cs, &b) && afmt__add_ok(a, b, &t) &&
+        afmt__add_ok(t, (uint64_t)g->hs + 8, &t) && t == len) {
+        g->sane = 1;
+        size_t q = g->at + g->hs;
+        for (uint64_t i = 0; i < g->nb; i++, q += g->bs) block_fields(m, q, k);
+        for (uint64_t i = 0; i < g->nc; i++, q += g->cs) chunk_fields(m, q, k);
+    }
+    cur_seg = -1;
+}
+
 static void parse_records(model *m, int k) {
     footer *f = &m->ft[k];
     static size_t st[MAX_RECS], ln[MAX_RECS];
@@ -245,20 +341,26 @@ static void parse_records(model *m, int k) {
                     add_field(m, d + 24, 8, K_STRLEN, k);
                 }
                 break;
-            case S_BLOCKS: /* §8; the checksum at +24 is resealed, not mutated */
+            case S_BLOCKS:
+                if (!f->v2) { /* §8 */
+                    block_fields(m, r, k);
+                    break;
+                }
+                /* a root record (§9.2); the checksum at +16 is resealed, not mutated */
                 add_field(m, r, 8, K_OFFSET, k);
                 add_field(m, r + 8, 8, K_LENGTH, k);
                 add_pair(m, r, r + 8);
-                add_field(m, r + 16, 8, K_RAWSIZE, k);
-                add_field(m, r + 32, 4, K_CODEC, k);
-                add_field(m, r + 36, 4, K_RANKS, k);
+                add_field(m, r + 24, 8, K_COUNT, k);
+                add_field(m, r + 32, 8, K_COUNT, k);
+                add_field(m, r + 40, 8, K_ID, k);
+                add_field(m, r + 48, 8, K_INDEX, k);
+                add_field(m, r + 56, 8, K_ID, k);
+                add_field(m, r + 64, 8, K_INDEX, k);
+                add_field(m, r + 72, 4, K_RANKS, k);
+                add_field(m, r + 76, 4, K_RESERVED, k);
                 break;
-            case S_CHUNKS: /* §9 */
-                add_field(m, r, 8, K_ID, k);
-                add_field(m, r + 8, 8, K_INDEX, k);
-                add_field(m, r + 16, 8, K_BLOCKREF, k);
-                add_field(m, r + 24, 8, K_LENGTH, k);
-                add_field(m, r + 32, 8, K_LENGTH, k);
+            case S_CHUNKS: /* §9.5 */
+                chunk_fields(m, r, k);
                 break;
             default: /* §10 */
                 add_field(m, r, 8, K_SCOPE, k);
@@ -271,6 +373,11 @@ static void parse_records(model *m, int k) {
                 add_field(m, r + 48, 8, K_LENGTH, k);
             }
         }
+    }
+    /* After the footer's own fields: the segments of its root records. */
+    if (f->v2) {
+        int n = records(m, f, S_BLOCKS, st, NULL, MAX_RECS);
+        for (int i = 0; i < n; i++) parse_segment(m, k, st[i]);
     }
 }
 
@@ -297,15 +404,23 @@ static void parse_footer(model *m, int k) {
     add_field(m, a + 168, 8, K_RESERVED, k);
 
     f->hs = afmt__get_u32(p + 12);
+    f->v2 = afmt__get_u32(p + 8) == 2;
     for (int i = 0; i < 5; i++) f->rs[i] = afmt__get_u32(p + 144 + 4 * i);
     for (int i = 0; i < 4; i++) f->cnt[i] = afmt__get_u64(p + 72 + 8 * i);
+    uint64_t sizes[5];
+    for (int i = 0; i < 5; i++) sizes[i] = afmt__get_u64(p + 104 + 8 * i);
+    if (f->v2) { /* §5.1: segs_size at 112, n_segments at 120; no chunk table */
+        f->cnt[S_BLOCKS] = afmt__get_u64(p + 120);
+        f->cnt[S_CHUNKS] = 0;
+        sizes[S_CHUNKS] = 0;
+    }
     size_t body = f->len - 8;
     if (f->hs < HDR || f->hs > body) return;
     for (int i = 0; i < 5; i++)
-        if (f->rs[i] < v1_rec[i]) return;
+        if (f->rs[i] < (f->v2 ? v2_rec : v1_rec)[i]) return;
     size_t pos = f->hs;
     for (int s = 0; s < 5; s++) {
-        uint64_t sz = afmt__get_u64(p + 104 + 8 * s);
+        uint64_t sz = sizes[s];
         f->sec[s] = a + pos;
         if (sz > body - pos) return;
         pos += (size_t)sz;
@@ -333,7 +448,7 @@ static int footer_at(model *m, uint64_t at, uint64_t len) {
 static void parse(model *m, uint8_t *img, size_t n) {
     m->img = img;
     m->n = n;
-    m->nft = m->ntr = m->nfl = m->npr = 0;
+    m->nft = m->ntr = m->nfl = m->npr = m->nsg = m->nroots = m->nblk = 0;
     for (int s = 0; s < 2; s++) {
         size_t a = slot_at[s];
         m->slot[s] = n >= a + SLOT && memcmp(img + a, "AFMTSUPR", 8) == 0;
@@ -378,20 +493,40 @@ static void parse(model *m, uint8_t *img, size_t n) {
 
 /* ---- checksums -------------------------------------------------------------------------- */
 
+/* Whether [at, at+len) overlaps a footer of the model. */
+static int over_footer(const model *m, size_t at, size_t len) {
+    for (int k = 0; k < m->nft; k++)
+        if (at < m->ft[k].at + m->ft[k].len && m->ft[k].at < at + len) return 1;
+    return 0;
+}
+
 static void reseal(model *m) {
     uint8_t *img = m->img;
-    static size_t st[MAX_RECS];
-    /* Footers in the reverse order of discovery: where a stray pointer made two of them
-     * overlap, those the slots and trailers name are sealed last and come out whole.
-     * Block checksums first (§8): a footer's own checksum covers them. */
-    for (int k = m->nft - 1; k >= 0; k--) {
-        int n = records(m, &m->ft[k], S_BLOCKS, st, NULL, MAX_RECS);
-        for (int i = 0; i < n; i++) {
-            uint64_t off = afmt__get_u64(img + st[i]), len = afmt__get_u64(img + st[i] + 8);
-            if (in_image(m, off, len))
-                afmt__put_u64(img + st[i] + 24, afmt__checksum(img + off, (size_t)len));
-        }
+    /* Block checksums first (§8): the segment or footer that holds the record covers
+     * them. In the reverse order of discovery, as the footers below. */
+    for (int i = m->nblk - 1; i >= 0; i--) {
+        size_t r = m->blk[i];
+        uint64_t off = afmt__get_u64(img + r), len = afmt__get_u64(img + r + 8);
+        if (in_image(m, off, len))
+            afmt__put_u64(img + r + 24, afmt__checksum(img + off, (size_t)len));
     }
+    /* Each segment's trailing checksum (§9.1): the last 8 of the bytes its root record
+     * names, where those start with the segment magic (whatever the header says since a
+     * mutation) and lie outside every footer; then each root record's checksum of the
+     * bytes it names, whatever they are (§9.2). */
+    for (int i = m->nsg - 1; i >= 0; i--) {
+        const segment *g = &m->sg[i];
+        if (g->len >= 16 && !memcmp(img + g->at, "AFMTSEGM", 8) && !over_footer(m, g->at, g->len))
+            afmt__put_u64(img + g->at + g->len - 8, afmt__checksum(img + g->at, g->len - 8));
+    }
+    for (int i = m->nroots - 1; i >= 0; i--) {
+        size_t r = m->roots[i];
+        uint64_t off = afmt__get_u64(img + r), len = afmt__get_u64(img + r + 8);
+        if (in_image(m, off, len))
+            afmt__put_u64(img + r + 16, afmt__checksum(img + off, (size_t)len));
+    }
+    /* Footers in the reverse order of discovery: where a stray pointer made two of them
+     * overlap, those the slots and trailers name are sealed last and come out whole. */
     /* Each footer's trailing checksum (§5.4). */
     for (int k = m->nft - 1; k >= 0; k--) {
         const footer *f = &m->ft[k];
@@ -493,14 +628,16 @@ static uint64_t special(const model *m, const field *fd, uint64_t cur) {
     uint64_t heap = f && f->sane ? f->sec[S_END] - f->sec[S_HEAP] : 0;
     const footer *g = m->nft ? &m->ft[below((uint64_t)m->nft)] : NULL;
     uint64_t gat = g ? g->at : REGION, glen = g ? g->len : MIN_FOOTER, n = m->n;
+    const segment *sg = m->nsg ? &m->sg[below((uint64_t)m->nsg)] : NULL; /* §9.1 */
+    uint64_t sat = sg ? sg->at : gat, slen = sg ? sg->len : SEG_MIN;
     const uint8_t *p = m->img + fd->pos;
     switch (fd->kind) {
     case K_OFFSET:
         PICK(n, n - 1, n - TRAILER, REGION, REGION - 1, gat, gat + glen, gat + glen + TRAILER,
-             gat - 1, cur + 8, cur - 8);
+             gat - 1, cur + 8, cur - 8, sat, sat + slen, sat - 1);
     case K_LENGTH:
         PICK(0, 1, 8, MIN_FOOTER - 1, MIN_FOOTER, glen, glen + TRAILER, n, heap, cur + 8, cur - 8,
-             cur * 2);
+             cur * 2, slen, SEG_MIN - 1, SEG_MIN);
     case K_RAWSIZE:
         PICK(0, afmt__get_u64(p - 8), cur + 1, cur * 2, (uint64_t)1 << 31, (uint64_t)1 << 32,
              (uint64_t)1 << 40, UINT64_MAX);
@@ -536,7 +673,7 @@ static uint64_t special(const model *m, const field *fd, uint64_t cur) {
     case K_INDEX:
         PICK(0, 1, cur + 1, cur - 1, (uint64_t)1 << 32, UINT64_MAX);
     case K_BLOCKREF: {
-        uint64_t nb = f ? f->cnt[1] : 0;
+        uint64_t nb = fd->seg >= 0 ? m->sg[fd->seg].nb : f ? f->cnt[1] : 0;
         PICK(0, nb - 1, nb, nb + 1, UINT64_MAX);
     }
     case K_HEAPOFF:
@@ -547,7 +684,10 @@ static uint64_t special(const model *m, const field *fd, uint64_t cur) {
         PICK(0, 1, 2, UINT32_MAX);
     case K_RECSIZE: {
         uint64_t v1 = HDR;
-        if (f && fd->pos >= f->at + 144) v1 = v1_rec[(fd->pos - f->at - 144) / 4];
+        if (fd->seg >= 0)
+            v1 = fd->pos == m->sg[fd->seg].at + 12 ? SEG_HDR : 40;
+        else if (f && fd->pos >= f->at + 144)
+            v1 = (f->v2 ? v2_rec : v1_rec)[(fd->pos - f->at - 144) / 4];
         PICK(v1, v1 - 1, v1 + 8, v1 * 2, 0, UINT32_MAX, cur + 1);
     }
     case K_RANKS:
@@ -667,9 +807,25 @@ static uint64_t heap_append(const uint8_t *b, size_t n) {
     return heap_old.n + heap_add_n - n;
 }
 
+/* Header positions of each table's record count and byte size (§5.1); 0: none. */
+static const size_t cnt_at[2][4] = {{72, 80, 88, 96}, {72, 120, 0, 96}};
+static const size_t size_at[2][4] = {{104, 112, 120, 128}, {104, 112, 0, 128}};
+
+/* v2: the header's n_blocks and n_chunks as the sums over root records r[0, n) (§5.1). */
+static void root_sums(uint8_t *hdr, const piece *r, int n) {
+    uint64_t nb = 0, nc = 0;
+    for (int i = 0; i < n; i++)
+        if (r[i].n >= 40) {
+            nb += afmt__get_u64(r[i].p + 24);
+            nc += afmt__get_u64(r[i].p + 32);
+        }
+    afmt__put_u64(hdr + 80, nb);
+    afmt__put_u64(hdr + 88, nc);
+}
+
 /* Writes the footer of f with the current layout into scratch; returns its length (0 if
- * it does not fit cap). The counts and section sizes of the header follow the layout; the
- * checksum is left to reseal(). */
+ * it does not fit cap). The counts and section sizes of the header follow the layout (v2:
+ * the sums over the root records too, 3 times in 4); the checksum is left to reseal(). */
 static size_t compose(const model *m, const footer *f, size_t cap) {
     size_t len = f->hs + heap_old.n + heap_add_n + 8;
     for (int s = 0; s < 4; s++) {
@@ -688,9 +844,11 @@ static size_t compose(const model *m, const footer *f, size_t cap) {
         }
         memcpy(o + pos, tails[s].p, tails[s].n);
         pos += tails[s].n;
-        afmt__put_u64(o + 72 + 8 * s, (uint64_t)nrecs[s]);
-        afmt__put_u64(o + 104 + 8 * s, pos - start);
+        if (!cnt_at[f->v2][s]) continue;
+        afmt__put_u64(o + cnt_at[f->v2][s], (uint64_t)nrecs[s]);
+        afmt__put_u64(o + size_at[f->v2][s], pos - start);
     }
+    if (f->v2 && below(4)) root_sums(o, recs[S_BLOCKS], nrecs[S_BLOCKS]);
     memcpy(o + pos, heap_old.p, heap_old.n);
     memcpy(o + pos + heap_old.n, heap_add, heap_add_n);
     afmt__put_u64(o + 136, heap_old.n + heap_add_n);
@@ -711,17 +869,25 @@ static void insert_piece(int s, int at, piece p) {
     nrecs[s]++;
 }
 
-/* Chunk records sort by (array_id, chunk_index) (§9): inserts keep the order 3 times in 4. */
-static int insert_pos(int s, const piece *p) {
-    if (s != S_CHUNKS || below(4) == 0) return (int)below((uint64_t)nrecs[s] + 1);
-    uint64_t a = afmt__get_u64(p->p), c = afmt__get_u64(p->p + 8);
+/* Where a record p goes among n records r[] sorted by the key (array_id, chunk_index) at
+ * offset key of each: after the records of smaller keys. */
+static int sorted_pos(const piece *r, int n, const piece *p, size_t key) {
+    uint64_t a = afmt__get_u64(p->p + key), c = afmt__get_u64(p->p + key + 8);
     int i = 0;
-    while (i < nrecs[s]) {
-        uint64_t b = afmt__get_u64(recs[s][i].p), d = afmt__get_u64(recs[s][i].p + 8);
+    while (i < n) {
+        uint64_t b = afmt__get_u64(r[i].p + key), d = afmt__get_u64(r[i].p + key + 8);
         if (b > a || (b == a && d >= c)) break;
         i++;
     }
     return i;
+}
+
+/* Chunk records sort by (array_id, chunk_index) (§9.5), root records by their first key
+ * (§9.2): inserts keep the order 3 times in 4. */
+static int insert_pos(const footer *f, int s, const piece *p) {
+    int keyed = s == S_CHUNKS || (f->v2 && s == S_BLOCKS);
+    if (!keyed || below(4) == 0) return (int)below((uint64_t)nrecs[s] + 1);
+    return sorted_pos(recs[s], nrecs[s], p, s == S_CHUNKS ? 0 : 40);
 }
 
 static int pick_sane(const model *m) {
@@ -785,6 +951,9 @@ static int synthesize(const footer *f, int s, int r, piece *out) {
         afmt__put_u64(q + 8, v[below(5)]);
         break;
     }
+    case S_BLOCKS: /* v2: a root record of another writer (v1: a second block record) */
+        if (f->v2) afmt__put_u32(q + 72, afmt__get_u32(q + 72) + 1 + (uint32_t)below(3));
+        break;
     case S_ATTRS: {
         uint64_t other =
             nrecs[S_ARRAYS] ? afmt__get_u64(recs[S_ARRAYS][below((uint64_t)nrecs[S_ARRAYS])].p) : 1;
@@ -806,14 +975,16 @@ static int op_record(model *m, size_t cap, const model *sm, int only_transplant)
     if (k < 0) return 0;
     footer f = m->ft[k];
     load_layout(m, &f);
-    int s = (int)below(4), n = nrecs[s];
+    int s = (int)below(4);
+    if (f.v2 && s == S_CHUNKS) s = S_BLOCKS; /* v2: the root table; no chunk table */
+    int n = nrecs[s];
     int act = only_transplant ? 3 : (int)below(6);
     piece p;
     switch (act) {
     case 0:
         if (!n) return 0;
         p = recs[s][below((uint64_t)n)];
-        insert_piece(s, insert_pos(s, &p), p);
+        insert_piece(s, insert_pos(&f, s, &p), p);
         last_op = "record-dup";
         break;
     case 1:
@@ -838,13 +1009,13 @@ static int op_record(model *m, size_t cap, const model *sm, int only_transplant)
     case 3: {
         int j = pick_sane(sm);
         if (j < 0 || !transplant(sm, j, s, f.rs, &p)) return 0;
-        insert_piece(s, insert_pos(s, &p), p);
+        insert_piece(s, insert_pos(&f, s, &p), p);
         last_op = sm == m ? "record-copy" : "record-transplant";
         break;
     }
     default:
         if (!n || !synthesize(&f, s, (int)below((uint64_t)n), &p)) return 0;
-        insert_piece(s, insert_pos(s, &p), p);
+        insert_piece(s, insert_pos(&f, s, &p), p);
         last_op = "record-new";
     }
     return rebuild(m, &f, cap);
@@ -978,12 +1149,8 @@ static int op_string(model *m, size_t cap) {
 /* Edits a block's stored bytes, or its raw bytes (decompressed, edited, compressed again
  * with a codec of §8), then fits the file around its new size. */
 static int op_block(model *m, size_t cap) {
-    int k = pick_sane(m);
-    if (k < 0) return 0;
-    static size_t st[MAX_RECS];
-    int nb = records(m, &m->ft[k], S_BLOCKS, st, NULL, MAX_RECS);
-    if (!nb) return 0;
-    size_t rp = st[below((uint64_t)nb)];
+    if (!m->nblk) return 0; /* block records of v1 footers and of v2 segments */
+    size_t rp = m->blk[below((uint64_t)m->nblk)];
     uint64_t off = afmt__get_u64(m->img + rp), sz = afmt__get_u64(m->img + rp + 8);
     uint64_t raw = afmt__get_u64(m->img + rp + 16);
     uint32_t codec = afmt__get_u32(m->img + rp + 32);
@@ -1041,6 +1208,146 @@ static int op_block(model *m, size_t cap) {
     return ok;
 }
 
+/* ---- segments ----------------------------------------------------------------------------- */
+
+/* Makes the root record at r agree with the segment bytes q[0, len) laid out with header
+ * and record sizes hs, bs, cs (§9.2: its counts, its first and last chunk key), and the
+ * sums in the header of the footer at fat with the new counts (§5.1). */
+static void sync_root(model *m, size_t r, size_t fat, const uint8_t *q, size_t len, uint32_t hs,
+                      uint32_t bs, uint32_t cs) {
+    uint8_t *R = m->img + r, *H = m->img + fat;
+    uint64_t nb = afmt__get_u64(q + 24), nc = afmt__get_u64(q + 32);
+    afmt__put_u64(H + 80, afmt__get_u64(H + 80) - afmt__get_u64(R + 24) + nb);
+    afmt__put_u64(H + 88, afmt__get_u64(H + 88) - afmt__get_u64(R + 32) + nc);
+    afmt__put_u64(R + 24, nb);
+    afmt__put_u64(R + 32, nc);
+    if (nc == 0 || nb > len || nc > len || hs + nb * bs + nc * cs > len) return;
+    const uint8_t *c0 = q + hs + nb * bs, *cl = c0 + (nc - 1) * cs;
+    memmove(R + 40, c0, 16);
+    memmove(R + 56, cl, 16);
+}
+
+/* A sane segment of the model (-1 if none). */
+static int pick_segment(const model *m) {
+    if (!m->nsg) return -1;
+    int start = (int)below((uint64_t)m->nsg);
+    for (int i = 0; i < m->nsg; i++)
+        if (m->sg[(start + i) % m->nsg].sane) return (start + i) % m->nsg;
+    return -1;
+}
+
+/* Edits one index segment (§9.1): a field of it, or its block or chunk records
+ * duplicated, removed, swapped, synthesized (another chunk index) or copied from another
+ * segment (of this file or, in a crossover, of sm); then, 3 times in 4 each, its header's
+ * counts follow the records and its root record (counts, first and last key) and the
+ * footer's sums follow the segment, so that the checks after the checksums (X4-X9) and
+ * the merge of its records (M7-M9) decide. */
+static int op_segment(model *m, size_t cap, const model *sm) {
+    int gi = pick_segment(m);
+    if (gi < 0) return 0;
+    const segment g = m->sg[gi];
+    size_t fat = m->ft[g.footer].at;
+    if (sm == m && below(4) == 0) { /* a field of the segment, in place */
+        int start = (int)below((uint64_t)m->nfl), i;
+        for (i = 0; i < m->nfl; i++)
+            if (m->fl[(start + i) % m->nfl].seg == gi) break;
+        if (i == m->nfl) return 0;
+        const field *fd = &m->fl[(start + i) % m->nfl];
+        putw(m->img + fd->pos, fd->width, value_for(m, fd));
+        if (below(4)) sync_root(m, g.root, fat, m->img + g.at, g.len, g.hs, g.bs, g.cs);
+        last_op = "segment-field";
+        return 1;
+    }
+    static piece r[2][MAX_RECS];
+    int n[2] = {(int)(g.nb < MAX_RECS ? g.nb : MAX_RECS), (int)(g.nc < MAX_RECS ? g.nc : MAX_RECS)};
+    if ((uint64_t)n[0] != g.nb || (uint64_t)n[1] != g.nc) return 0;
+    const uint32_t rs[2] = {g.bs, g.cs};
+    for (int i = 0; i < n[0]; i++) r[0][i] = (piece){m->img + g.at + g.hs + (size_t)i * g.bs, g.bs};
+    for (int i = 0; i < n[1]; i++)
+        r[1][i] = (piece){m->img + g.at + g.hs + g.nb * g.bs + (size_t)i * g.cs, g.cs};
+    int t = below(3) ? 1 : 0; /* chunk records twice as often as block records */
+    arena_n = 0;
+    piece p = {NULL, 0};
+    switch (sm == m ? below(5) : 4) {
+    case 0:
+        if (!n[t]) return 0;
+        p = r[t][below((uint64_t)n[t])];
+        last_op = "segment-dup";
+        break;
+    case 1:
+        if (!n[t]) return 0;
+        {
+            int i = (int)below((uint64_t)n[t]);
+            memmove(&r[t][i], &r[t][i + 1], sizeof(piece) * (size_t)(n[t] - i - 1));
+            n[t]--;
+        }
+        last_op = "segment-remove";
+        break;
+    case 2:
+        if (n[t] < 2) return 0;
+        {
+            int a = (int)below((uint64_t)n[t]), b = (int)below((uint64_t)n[t]);
+            piece x = r[t][a];
+            r[t][a] = r[t][b];
+            r[t][b] = x;
+        }
+        last_op = "segment-swap";
+        break;
+    case 3: { /* a chunk record for another index of the same array */
+        if (!n[1]) return 0;
+        uint8_t *q = arena_get(g.cs);
+        if (!q) return 0;
+        memcpy(q, r[1][below((uint64_t)n[1])].p, g.cs);
+        uint64_t c = afmt__get_u64(q + 8);
+        uint64_t v[] = {c + 1, c - 1, 0, c * 2 + 1, below(64)};
+        afmt__put_u64(q + 8, v[below(5)]);
+        t = 1;
+        p = (piece){q, g.cs};
+        last_op = "segment-new";
+        break;
+    }
+    default: { /* a record of another segment with the same record size */
+        int start = (int)below((uint64_t)sm->nsg + 1);
+        const segment *o = NULL;
+        for (int j = 0; j < sm->nsg && !o; j++) {
+            const segment *c = &sm->sg[(start + j) % sm->nsg];
+            if (c->sane && (t ? c->nc : c->nb) && (t ? c->cs : c->bs) == rs[t]) o = c;
+        }
+        if (!o) return 0;
+        uint64_t k = below(t ? o->nc : o->nb);
+        size_t at = o->at + o->hs + (t ? o->nb * o->bs + k * o->cs : k * o->bs);
+        uint8_t *q = arena_get(rs[t]);
+        if (!q) return 0;
+        memcpy(q, sm->img + at, rs[t]);
+        p = (piece){q, rs[t]};
+        last_op = sm == m ? "segment-copy" : "segment-transplant";
+    }
+    }
+    if (p.p) { /* insert p: chunk records in key order 3 times in 4 */
+        if (n[t] == MAX_RECS) return 0;
+        int i = t == 1 && below(4) ? sorted_pos(r[1], n[1], &p, 0) : (int)below((uint64_t)n[t] + 1);
+        memmove(&r[t][i + 1], &r[t][i], sizeof(piece) * (size_t)(n[t] - i));
+        r[t][i] = p;
+        n[t]++;
+    }
+    size_t len = g.hs + (size_t)n[0] * g.bs + (size_t)n[1] * g.cs + 8;
+    if (len > cap || !ensure_scratch(len)) return 0;
+    memcpy(scratch, m->img + g.at, g.hs);
+    size_t pos = g.hs;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < n[k]; i++) {
+            memcpy(scratch + pos, r[k][i].p, r[k][i].n);
+            pos += r[k][i].n;
+        }
+    memset(scratch + pos, 0, 8);
+    if (below(4)) {
+        afmt__put_u64(scratch + 24, (uint64_t)n[0]);
+        afmt__put_u64(scratch + 32, (uint64_t)n[1]);
+        if (below(4)) sync_root(m, g.root, fat, scratch, len, g.hs, g.bs, g.cs);
+    }
+    return splice(m, g.at, g.len, scratch, len, cap);
+}
+
 /* ---- the chain ---------------------------------------------------------------------------- */
 
 /* Makes slot s agree with the chain it names (§3.1, §11): nlayers, layer_id,
@@ -1071,38 +1378,87 @@ static void sync_slot(model *m, int s) {
     if (afmt__get_u64(p + 64) < end) afmt__put_u64(p + 64, end);
 }
 
-/* Appends a new layer made from a footer of the file (its blocks copied after the current
- * end, its pointers set as a commit sets them, §13) and points the next slot at it. */
+/* The segment of the model that the root record at r names, or NULL. */
+static const segment *segment_of(const model *m, size_t r) {
+    uint64_t at = afmt__get_u64(m->img + r), len = afmt__get_u64(m->img + r + 8);
+    for (int i = 0; i < m->nsg; i++)
+        if (m->sg[i].at == at && m->sg[i].len == len) return &m->sg[i];
+    return NULL;
+}
+
+/* Copies the stored bytes of the block records at rec, rec + stride, ... (n of them) to
+ * the end of the image at *pos, and sets the records' offsets in the copy at out (which
+ * has the same layout) to the new places. Blocks not inside the image keep their offset. */
+static void copy_blocks(model *m, const uint8_t *rec, uint8_t *out, uint64_t n, size_t stride,
+                        size_t *pos) {
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t o = afmt__get_u64(rec + i * stride), l = afmt__get_u64(rec + i * stride + 8);
+        if (!in_image(m, o, l)) continue;
+        memmove(m->img + *pos, m->img + o, (size_t)l);
+        afmt__put_u64(out + i * stride, *pos);
+        *pos += (size_t)l;
+    }
+}
+
+/* The bytes of the blocks of n records at rec (stride) that lie in the image. */
+static size_t blocks_bytes(const model *m, const uint8_t *rec, uint64_t n, size_t stride) {
+    size_t t = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t o = afmt__get_u64(rec + i * stride), l = afmt__get_u64(rec + i * stride + 8);
+        if (in_image(m, o, l)) t += (size_t)l;
+    }
+    return t;
+}
+
+/* Appends a new layer made from a footer of the file, as a commit writes it (§13): its
+ * blocks (v1), or for each root record the blocks of its segment and then the segment,
+ * of the new layer id (v2), copied after the current end, then the footer with its
+ * pointers set, its trailer; and points the next slot at it. */
 static int op_new_layer(model *m, size_t cap) {
     int s = newest_slot(m), k = pick_sane(m);
     if (s < 0 || k < 0 || m->n < REGION) return 0;
     footer f = m->ft[k];
     const uint8_t *sp = m->img + slot_at[s];
     uint64_t top_at = afmt__get_u64(sp + 40), top_len = afmt__get_u64(sp + 48);
-    static size_t st[MAX_RECS];
-    int nb = records(m, &f, S_BLOCKS, st, NULL, MAX_RECS);
-    size_t need = f.len + TRAILER, base = m->n;
-    for (int i = 0; i < nb; i++) {
-        uint64_t o = afmt__get_u64(m->img + st[i]), l = afmt__get_u64(m->img + st[i] + 8);
-        if (in_image(m, o, l)) need += (size_t)l;
-    }
-    if (need > cap - m->n) return 0;
-    size_t pos = base;
-    uint64_t newoff[MAX_RECS];
-    for (int i = 0; i < nb; i++) {
-        uint64_t o = afmt__get_u64(m->img + st[i]), l = afmt__get_u64(m->img + st[i] + 8);
-        newoff[i] = o;
-        if (!in_image(m, o, l)) continue;
-        memmove(m->img + pos, m->img + o, (size_t)l);
-        newoff[i] = pos;
-        pos += (size_t)l;
-    }
-    uint8_t *F = m->img + pos;
-    memmove(F, m->img + f.at, f.len);
-    for (int i = 0; i < nb; i++) afmt__put_u64(F + (st[i] - f.at), newoff[i]);
     uint64_t id = afmt__get_u64(sp + 80), top_id = 0;
     if (top_len && in_image(m, top_at, 24)) top_id = afmt__get_u64(m->img + top_at + 16);
     id = (id > top_id ? id : top_id) + 1;
+    static size_t st[MAX_RECS];
+    static uint64_t newoff[MAX_RECS];
+    int nr = records(m, &f, S_BLOCKS, st, NULL, MAX_RECS); /* v1 blocks, v2 root records */
+    size_t need = f.len + TRAILER, base = m->n, pos = base;
+    for (int i = 0; i < nr; i++) {
+        const segment *g = f.v2 ? segment_of(m, st[i]) : NULL;
+        if (!f.v2)
+            need += blocks_bytes(m, m->img + st[i], 1, 40);
+        else if (g)
+            need += g->len + (g->sane ? blocks_bytes(m, m->img + g->at + g->hs, g->nb, g->bs) : 0);
+    }
+    if (need > cap - m->n) return 0;
+    for (int i = 0; i < nr; i++) {
+        newoff[i] = afmt__get_u64(m->img + st[i]);
+        if (!f.v2) {
+            uint8_t rec[16];
+            memcpy(rec, m->img + st[i], 16);
+            copy_blocks(m, m->img + st[i], rec, 1, 40, &pos);
+            newoff[i] = afmt__get_u64(rec);
+            continue;
+        }
+        const segment *g = segment_of(m, st[i]);
+        if (!g) continue;
+        size_t blocks_at = pos;
+        if (g->sane) pos += blocks_bytes(m, m->img + g->at + g->hs, g->nb, g->bs);
+        uint8_t *S = m->img + pos; /* the copy of the segment, after its blocks */
+        memmove(S, m->img + g->at, g->len);
+        size_t bp = blocks_at;
+        if (g->sane) copy_blocks(m, m->img + g->at + g->hs, S + g->hs, g->nb, g->bs, &bp);
+        afmt__put_u64(S + 16, id);
+        newoff[i] = pos;
+        pos += g->len;
+    }
+    uint8_t *F = m->img + pos;
+    memmove(F, m->img + f.at, f.len);
+    for (int i = 0; i < nr; i++) afmt__put_u64(F + (st[i] - f.at), newoff[i]);
     afmt__put_u64(F + 16, id);
     afmt__put_u64(F + 24, top_len ? top_at : 0);
     afmt__put_u64(F + 32, top_len);
@@ -1191,16 +1547,18 @@ size_t fz_mutate(uint8_t *data, size_t size, size_t max_size, unsigned seed) {
     for (uint64_t round = below(4) ? 1 : 2; round > 0; round--) {
         uint64_t w = below(100);
         int done = 0;
-        if (w < 40)
+        if (w < 36)
             done = op_field(m);
-        else if (w < 58)
+        else if (w < 52)
             done = op_record(m, max_size, m, 0);
-        else if (w < 63)
+        else if (w < 57)
             done = op_dims(m, max_size);
-        else if (w < 71)
+        else if (w < 64)
             done = op_string(m, max_size);
-        else if (w < 81)
+        else if (w < 72)
             done = op_block(m, max_size);
+        else if (w < 81)
+            done = op_segment(m, max_size, m); /* v2 files only */
         else if (w < 90)
             done = op_chain(m, max_size);
         else {
@@ -1234,7 +1592,9 @@ size_t fz_crossover(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, ui
     int done = 0;
     if (pick_sane(&M1) >= 0 && pick_sane(&M2) >= 0) {
         for (uint64_t k = 1 + below(3); k > 0; k--) {
-            if (!op_record(&M1, max_out, &M2, 1)) continue;
+            if (!(below(3) == 0 && op_segment(&M1, max_out, &M2)) &&
+                !op_record(&M1, max_out, &M2, 1))
+                continue;
             done = 1;
             parse(&M1, out, M1.n);
         }

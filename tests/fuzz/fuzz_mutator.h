@@ -3,12 +3,15 @@
  * A flipped byte of an afmt file is nearly always caught by a checksum, so plain
  * byte-level fuzzing tests little beyond XXH3. This mutator parses a candidate file image
  * the way docs/format.md lays it out (superblock slots, trailers, footer chain, footer
- * header, array, block, chunk and attribute records, heap strings, block payloads), edits
- * one field or record (boundary values, values of other fields, duplicated, removed,
- * swapped or transplanted records, extra dimensions, renamed strings, re-encoded blocks,
- * pointers to other footers, an appended layer) and then re-seals every checksum, so the
- * structural rules are what the library and the tool must catch. It is the one place of
- * the fuzz code that knows the byte layout. */
+ * header, array, block, chunk and attribute records, heap strings, block payloads; in
+ * format v2 the root table and the index segments it names, with their headers, block
+ * and chunk records), edits one field or record (boundary values, values of other fields,
+ * duplicated, removed, swapped or transplanted records, extra dimensions, renamed strings,
+ * re-encoded blocks, pointers to other footers or segments, segment records with the
+ * root record made to agree, an appended layer) and then re-seals every checksum (blocks,
+ * segments, root records, footers, trailers, slots), so the structural rules are what the
+ * library and the tool must catch. It is the one place of the fuzz code that knows the
+ * byte layout. */
 #ifndef AFMT_FUZZ_MUTATOR_H
 #define AFMT_FUZZ_MUTATOR_H
 
@@ -16,10 +19,12 @@
 #include <stdint.h>
 
 /* Recomputes every checksum of the image for the bytes it names: the block checksums of
- * every footer found (for blocks inside the image), each footer's trailing checksum, the
- * footer checksum of every trailer and slot (for the footer each points at) and each
+ * every footer and segment found (for blocks inside the image), each segment's trailing
+ * checksum (for bytes that start with the segment magic, outside every footer) and the
+ * checksum of each root record (for the bytes it names), each footer's trailing checksum,
+ * the footer checksum of every trailer and slot (for the footer each points at) and each
  * slot's own checksum. Footers are those the slots, the trailers and the prev pointers
- * name. */
+ * name; segments those the root records of v2 footers name. */
 void fz_reseal(uint8_t *img, size_t n);
 
 /* One mutation of the image data[0, size) in a buffer of max_size bytes; returns the new

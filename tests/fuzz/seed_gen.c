@@ -2,9 +2,13 @@
  * the public API with the memory backend (several dtypes and codecs, layers, deletes,
  * attributes, chunks shared between layers, rollback, compaction), dumped as files.
  *
- * Usage: seed_gen OUTDIR   (one rank: mpiexec -n 1 seed_gen OUTDIR, or run it directly)
- * Files are named seed-NN-<what>. tests/fuzz/corpus/ holds a committed copy;
- * scripts/fuzz makes fresh ones for every run (uuids and times differ each time). */
+ * Usage: seed_gen OUTDIR [PREFIX]   (one rank: mpiexec -n 1 seed_gen OUTDIR, or run it
+ * directly). Files are named PREFIXNN-<what>, PREFIX "seed-" by default. tests/fuzz/corpus/
+ * holds committed copies: seed-NN-* of format v1 (written before version 2) and
+ * seed-v2-NN-* of format v2 (seed_gen OUTDIR seed-v2-), beside seed-v2-golden-* (copies
+ * of the golden files of tests/golden/, written by three ranks: several index segments per
+ * layer, which one rank cannot write); scripts/fuzz makes fresh ones for every run (uuids
+ * and times differ each time). */
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,7 +19,7 @@
 #include "api/file.h"
 #include "storage/storage.h"
 
-static const char *outdir;
+static const char *outdir, *prefix = "seed-";
 static int n_written;
 
 #define CK(f, call)                                                                                \
@@ -53,7 +57,7 @@ static void dump(const char *name) {
     char path[4096];
     size_t stem = strlen(name) > 5 && !strcmp(name + strlen(name) - 5, ".afmt") ? strlen(name) - 5
                                                                                 : strlen(name);
-    snprintf(path, sizeof path, "%s/seed-%02d-%.*s", outdir, ++n_written, (int)stem, name);
+    snprintf(path, sizeof path, "%s/%s%02d-%.*s", outdir, prefix, ++n_written, (int)stem, name);
     FILE *fp = fopen(path, "wb");
     if (!fp || fwrite(data, 1, (size_t)len, fp) != (size_t)len || fclose(fp) != 0) {
         fprintf(stderr, "seed_gen: cannot write %s\n", path);
@@ -303,12 +307,13 @@ static void seed_scalars(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s OUTDIR [PREFIX]\n", argv[0]);
         return 2;
     }
     MPI_Init(&argc, &argv);
     outdir = argv[1];
+    if (argc == 3) prefix = argv[2];
     seed_empty();
     seed_basic();
     seed_layers(AFMT_CODEC_LZ4, "layers-lz4.afmt");

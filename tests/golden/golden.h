@@ -167,4 +167,97 @@ static inline void golden_put_attr(FILE *fp, const char *array, const char *key,
     fputc('\n', fp);
 }
 
+/* ---- layout lines (format v2 and later entries of the manifest) ------------------------
+ *
+ *   slot version V                       the version of the superblock slot in use
+ *   footer ID version V [segments N [ranges overlap|apart]] [base]
+ *
+ * one footer line per layer of the chain, oldest first: the footer's version, for a v2
+ * footer the number of index segments in its root table (docs/format.md 9.2) and, for
+ * two or more, whether the key ranges of two of them overlap (writers whose chunks
+ * interleave in key order), and "base" for a layer flagged BASE (a compacted file).
+ * Rendered from the file's bytes by the fixed positions of docs/format.md 3.1, 5.1 and
+ * 9.2, not through the library: they say which structures a golden file exercises, so
+ * that a file regenerated in another format, or with one segment where it should have
+ * several, does not go unnoticed. */
+
+static inline uint32_t golden_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t golden_u64(const uint8_t *p) {
+    return (uint64_t)golden_u32(p) | (uint64_t)golden_u32(p + 4) << 32;
+}
+
+static inline int golden_key_lt(const uint8_t *a, const uint8_t *b) { /* (array, chunk) */
+    uint64_t a0 = golden_u64(a), b0 = golden_u64(b);
+    return a0 != b0 ? a0 < b0 : golden_u64(a + 8) < golden_u64(b + 8);
+}
+
+/* The valid slot of the highest generation in p[0, n) (docs/format.md 3.3, without the
+ * checks that need the chain): its offset, or -1. */
+static inline long golden_pick_slot(const uint8_t *p, size_t n) {
+    long s = -1;
+    uint64_t gen = 0;
+    for (size_t at = 0; at <= 2048; at += 2048) {
+        if (n < at + 128 || memcmp(p + at, "AFMTSUPR", 8) != 0 ||
+            XXH3_64bits(p + at, 120) != golden_u64(p + at + 120))
+            continue;
+        if (s < 0 || golden_u64(p + at + 32) > gen) {
+            s = (long)at;
+            gen = golden_u64(p + at + 32);
+        }
+    }
+    return s;
+}
+
+/* Writes the layout lines of the file image p[0, n) to fp; -1 (and a line saying why) if
+ * it does not hold a readable chain. */
+static inline int golden_put_layout(FILE *fp, const uint8_t *p, size_t n) {
+    enum { MAXL = 64 };
+    long s = golden_pick_slot(p, n);
+    if (s < 0) {
+        fputs("layout: no valid slot\n", fp);
+        return -1;
+    }
+    const uint8_t *slot = p + s;
+    fprintf(fp, "slot version %u\n", golden_u32(slot + 8));
+    uint64_t off[MAXL], len[MAXL];
+    int nl = 0;
+    for (uint64_t o = golden_u64(slot + 40), l = golden_u64(slot + 48); l && nl < MAXL; nl++) {
+        if (o > n || l > n - o || l < 184 || memcmp(p + o, "AFMTLAYR", 8) != 0) {
+            fprintf(fp, "layout: no footer at %llu\n", (unsigned long long)o);
+            return -1;
+        }
+        off[nl] = o;
+        len[nl] = l;
+        o = golden_u64(p + o + 24);
+        l = golden_u64(p + off[nl] + 32);
+    }
+    for (int k = nl - 1; k >= 0; k--) {
+        const uint8_t *f = p + off[k];
+        uint32_t v = golden_u32(f + 8);
+        fprintf(fp, "footer %llu version %u", (unsigned long long)golden_u64(f + 16), v);
+        if (v >= 2) {
+            uint64_t ns = golden_u64(f + 120), rs = golden_u32(f + 152);
+            uint64_t at = golden_u32(f + 12) + golden_u64(f + 104);
+            fprintf(fp, " segments %llu", (unsigned long long)ns);
+            if (ns > len[k] / 80 || at + ns * rs > len[k]) {
+                fputs(" (root table outside the footer)\n", fp);
+                return -1;
+            }
+            int overlap = 0;
+            for (uint64_t i = 0; i < ns; i++)
+                for (uint64_t j = i + 1; j < ns; j++) {
+                    const uint8_t *a = f + at + i * rs, *b = f + at + j * rs;
+                    overlap |= !golden_key_lt(a + 56, b + 40) && !golden_key_lt(b + 56, a + 40);
+                }
+            if (ns >= 2) fputs(overlap ? " ranges overlap" : " ranges apart", fp);
+        }
+        if (golden_u32(f + 60) & 1) fputs(" base", fp);
+        fputc('\n', fp);
+    }
+    return 0;
+}
+
 #endif

@@ -1,5 +1,5 @@
-/* golden_check.c - the ctests golden.read.np*: every golden file of format v1 must read
- * forever exactly as tests/golden/MANIFEST says.
+/* golden_check.c - the ctests golden.read.np*: every golden file (format v1, and the files
+ * of format v2 beside them) must read forever exactly as tests/golden/MANIFEST says.
  *
  *   golden_check MANIFEST DIR
  *
@@ -9,8 +9,11 @@
  * which must equal the section's lines: every array (afmt_count / afmt_info_at, sorted by
  * name: none missing, none extra) with its dtype, shape, chunk, dimension names and the
  * XXH64 of all its elements; every attribute the section lists (afmt_get_attr); the
- * writer's rank count (layer attribute "nranks"). The files are opened read-only and never
- * written. Exit status 0 only if every file of the manifest, and every file of DIR named
+ * writer's rank count (layer attribute "nranks"). Where the manifest gives layout lines
+ * ("slot version", "footer ..." after the file line, golden.h), the file's bytes must show
+ * exactly that layout: format version of the slot and of each footer, index segments,
+ * BASE. The files are opened read-only and never written. Exit status 0 only if every file of the
+ * manifest, and every file of DIR named
  * *.afmt, was checked and matched. */
 #include <dirent.h>
 #include <mpi.h>
@@ -26,6 +29,7 @@ static char g_dir[1024];
 #define MAXNAMES 64
 static char g_seen[MAXNAMES][256];
 static int g_nseen;
+static int g_nversion[4]; /* files by the format version of their slot: 1, 2, other */
 
 static void failf(const char *what, const char *file, const char *detail) {
     fprintf(stderr, "golden: FAIL: %s: %s%s%s\n", file, what, detail ? ": " : "",
@@ -179,18 +183,82 @@ static void check_file_line(const char *file, const char *want) {
     }
 }
 
+/* The bytes of DIR/file (malloc'd, *n bytes), or NULL. */
+static uint8_t *load(const char *file, size_t *n) {
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s", g_dir, file);
+    FILE *fp = fopen(path, "rb");
+    uint8_t *img = NULL;
+    *n = 0;
+    if (fp && fseek(fp, 0, SEEK_END) == 0) {
+        long sz = ftell(fp);
+        img = sz > 0 ? malloc((size_t)sz) : NULL;
+        if (img && (fseek(fp, 0, SEEK_SET) != 0 || (*n = fread(img, 1, (size_t)sz, fp)) == 0)) {
+            free(img);
+            img = NULL;
+        }
+    }
+    if (fp) fclose(fp);
+    return img;
+}
+
+/* Counts the file by the format version of its slot. */
+static void count_version(const char *file) {
+    size_t n = 0;
+    uint8_t *img = load(file, &n);
+    long s = img ? golden_pick_slot(img, n) : -1;
+    uint32_t v = s >= 0 ? golden_u32(img + s + 8) : 0;
+    g_nversion[v == 1 ? 1 : v == 2 ? 2 : 3]++;
+    free(img);
+}
+
+/* The file's layout lines as its bytes say (golden.h). */
+static char *render_layout(const char *file) {
+    char *buf = NULL;
+    size_t len = 0, n = 0;
+    FILE *out = open_memstream(&buf, &len);
+    if (!out) return NULL;
+    uint8_t *img = load(file, &n);
+    if (!img)
+        fprintf(out, "layout: cannot read %s\n", file);
+    else
+        golden_put_layout(out, img, n);
+    free(img);
+    fclose(out);
+    return buf;
+}
+
+static void check_layout(const char *file, const char *want) {
+    char *got = render_layout(file);
+    if (!got || strcmp(got, want) != 0) {
+        failf("layout differs from the manifest", file, NULL);
+        if (got) show_diff(want, got);
+    }
+    free(got);
+}
+
 static void check_manifest(FILE *fp) {
-    char line[8192], file[256] = "", which[64] = "";
+    char line[8192], file[256] = "", which[64] = "", layout[4096] = "";
     char *exp = NULL;
     size_t cap = 0, len = 0;
-    int in_section = 0;
+    int in_section = 0, in_layout = 0;
     while (fgets(line, sizeof line, fp)) {
         if (line[0] == '#' || line[0] == '\n') continue;
+        if (in_layout && (!strncmp(line, "file ", 5) || !strncmp(line, "section ", 8))) {
+            if (layout[0]) check_layout(file, layout);
+            in_layout = 0;
+        }
         if (!strncmp(line, "file ", 5)) {
             if (sscanf(line, "file %255s", file) != 1 || g_nseen == MAXNAMES) break;
             snprintf(g_seen[g_nseen++], sizeof g_seen[0], "%s", file);
             line[strcspn(line, "\n")] = 0;
             check_file_line(file, line);
+            count_version(file);
+            layout[0] = 0;
+            in_layout = 1; /* layout lines may follow, up to the first section */
+        } else if (in_layout && (!strncmp(line, "slot ", 5) || !strncmp(line, "footer ", 7))) {
+            size_t l = strlen(layout), m = strlen(line);
+            if (m < sizeof layout - l) memcpy(layout + l, line, m + 1);
         } else if (!strncmp(line, "section ", 8)) {
             snprintf(which, sizeof which, "%.*s", (int)strcspn(line + 8, "\n"), line + 8);
             in_section = 1;
@@ -212,6 +280,7 @@ static void check_manifest(FILE *fp) {
             failf("unexpected manifest line", "MANIFEST", line);
         }
     }
+    if (in_layout && layout[0]) check_layout(file, layout);
     if (in_section) failf("section without end", "MANIFEST", which);
     free(exp);
 }
@@ -257,7 +326,8 @@ int main(int argc, char **argv) {
     int any = 0;
     MPI_Allreduce(&g_failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (rank == 0)
-        printf("golden: %d files of format v1 on %d rank(s): %s\n", g_nseen, size,
+        printf("golden: %d files (format v1: %d, v2: %d, other: %d) on %d rank(s): %s\n", g_nseen,
+               g_nversion[1], g_nversion[2], g_nversion[3], size,
                any ? "FAILED" : "all read as the manifest says");
     MPI_Finalize();
     return any ? 1 : 0;

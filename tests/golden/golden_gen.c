@@ -1,13 +1,23 @@
-/* golden_gen.c - made the golden files of format v1 and their manifest, ONCE. Not run by
- * CI, and never to be run again for format v1 (docs/reliability.md, "Golden files"): the
- * committed files are the format promise, and regenerating them would hide the very
- * change they exist to catch. It stays buildable as the record of how they were made.
+/* golden_gen.c - made the golden files of format v1 and their manifest, ONCE, and then
+ * those of format v2. Not run by CI, and never to be run again for a format whose files
+ * are committed (docs/reliability.md, "Golden files"): the committed files are the format
+ * promise, and regenerating them would hide the very change they exist to catch. It stays
+ * buildable as the record of how they were made.
  *
- *   mpiexec -n 3 golden_gen OUTDIR      (writes the .afmt files and MANIFEST into OUTDIR)
+ *   mpiexec -n 3 golden_gen OUTDIR          format v1 (afmt 0.1.0): the .afmt files and
+ *                                           MANIFEST into OUTDIR
+ *   mpiexec -n 3 golden_gen --v2 OUTDIR V1  format v2: the v2-*.afmt files and
+ *                                           OUTDIR/MANIFEST.v2, the entries to append to
+ *                                           MANIFEST; V1 is the directory of the committed
+ *                                           v1 files (v2-mixed.afmt starts as a copy of
+ *                                           V1/shared.afmt)
  *
  * The manifest is rendered from the generator's own model of what it wrote (golden.h),
  * never by reading the files back; golden_check then proves the files read as modelled.
- * Three ranks, so that shared.afmt has chunks written by several ranks. */
+ * Only the layout lines of the v2 entries (format versions, index segments, BASE) are
+ * read from the bytes written, to pin the structures each file exercises.
+ * Three ranks, so that chunks are written by several ranks (v2: several index segments
+ * per layer). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +60,7 @@ typedef struct {
 static int g_rank, g_size;
 static const char *g_dir;
 static FILE *g_man;
+static int g_v2; /* --v2: the entries get layout lines */
 
 static void die(const char *what, int rc, int line) {
     fprintf(stderr, "golden_gen: line %d: %s -> %d (%s): %s\n", line, what, rc, afmt_strerror(rc),
@@ -215,6 +226,17 @@ static void gcompact(gfile *g) {
     record_layers(g);
 }
 
+/* The layout lines of the file at path (golden.h), from its bytes. */
+static void put_layout(const char *path) {
+    FILE *fp = fopen(path, "rb");
+    struct stat sb;
+    uint8_t *img = fp && stat(path, &sb) == 0 ? malloc((size_t)sb.st_size + 1) : NULL;
+    size_t n = img ? fread(img, 1, (size_t)sb.st_size, fp) : 0;
+    if (fp) fclose(fp);
+    if (!img || golden_put_layout(g_man, img, n) != 0) die(path, AFMT_ECORRUPT, __LINE__);
+    free(img);
+}
+
 static void gclose(gfile *g, const char *about) {
     CK(g, afmt_close(g->f));
     if (g_rank == 0) {
@@ -223,7 +245,9 @@ static void gclose(gfile *g, const char *about) {
         fprintf(g_man, "\n# %s (%lld bytes)\n", about, (long long)sb.st_size);
         fprintf(g_man, "file %s layers %d ids", g->name, g->nl);
         for (int i = 0; i < g->nl; i++) fprintf(g_man, " %llu", (unsigned long long)g->ids[i]);
-        fprintf(g_man, "\nsection newest\n%send\n", g->sections[g->nl - 1]);
+        fputc('\n', g_man);
+        if (g_v2) put_layout(g->path);
+        fprintf(g_man, "section newest\n%send\n", g->sections[g->nl - 1]);
         for (int i = 0; g->nl > 1 && i < g->nl; i++)
             fprintf(g_man, "section layer %llu\n%send\n", (unsigned long long)g->ids[i],
                     g->sections[i]);
@@ -358,19 +382,23 @@ static void make_attrs(void) {
 
 /* Chunks shared by ranks: rank r writes rows [3r, 3r+3) of a [9][10] array in [4][4]
  * chunks and the elements [7r, 7r+7) of a 1-D array in chunks of 8. Needs 3 ranks. */
+static void shared_layer(gfile *g) {
+    const uint64_t s[2] = {9, 10}, c[2] = {4, 4}, s1[1] = {21}, c1[1] = {8};
+    gdefine(g, "field", AFMT_FLOAT64, 2, s, c, NULL, NO_FILL);
+    gdefine(g, "part", AFMT_INT64, 1, s1, c1, NULL, NO_FILL);
+    for (int r = 0; r < 3; r++) {
+        const uint64_t st[2] = {3 * (uint64_t)r, 0}, ct[2] = {3, 10};
+        gwrite(g, "field", st, ct, 20, r);
+        const uint64_t st1[1] = {7 * (uint64_t)r}, ct1[1] = {7};
+        gwrite(g, "part", st1, ct1, 21, r);
+    }
+    gcommit(g);
+}
+
 static void make_shared(void) {
     gfile g;
     gopen(&g, "shared.afmt", NULL, 1);
-    const uint64_t s[2] = {9, 10}, c[2] = {4, 4}, s1[1] = {21}, c1[1] = {8};
-    gdefine(&g, "field", AFMT_FLOAT64, 2, s, c, NULL, NO_FILL);
-    gdefine(&g, "part", AFMT_INT64, 1, s1, c1, NULL, NO_FILL);
-    for (int r = 0; r < 3; r++) {
-        const uint64_t st[2] = {3 * (uint64_t)r, 0}, ct[2] = {3, 10};
-        gwrite(&g, "field", st, ct, 20, r);
-        const uint64_t st1[1] = {7 * (uint64_t)r}, ct1[1] = {7};
-        gwrite(&g, "part", st1, ct1, 21, r);
-    }
-    gcommit(&g);
+    shared_layer(&g);
     gclose(&g, "chunks written by three ranks in one commit");
 }
 
@@ -429,40 +457,187 @@ static void make_edges(void) {
     afmt_opts_free(o);
 }
 
+/* ---- format v2 ----------------------------------------------------------------------- */
+
+/* Three ranks write interleaved chunks: rank r the chunk rows k of "field" with
+ * k % 3 == r and the chunks c of "ids" with c % 3 == r, so that the key ranges of the
+ * three index segments overlap; rows of "shared" split across chunk boundaries (each
+ * partial chunk merged by one writer); a scalar by rank 2. Layer 2 (zstd, no shuffle):
+ * rank 1 rewrites a box across chunks the three ranks wrote, rank 2 writes a new array,
+ * rank 0 nothing (two segments); "ids" deleted. Layer 3: attributes only (no segment). */
+static void make_v2_segments(void) {
+    gfile g;
+    gopen(&g, "v2-segments.afmt", NULL, 1);
+    const uint64_t sf[2] = {12, 10}, cf[2] = {2, 5}, si[1] = {40}, ci[1] = {4};
+    const uint64_t ss[2] = {9, 10}, cs[2] = {4, 4};
+    const char *const dims[2] = {"row", "col"};
+    gdefine(&g, "field", AFMT_FLOAT64, 2, sf, cf, dims, NO_FILL);
+    gdefine(&g, "ids", AFMT_INT32, 1, si, ci, NULL, -1);
+    gdefine(&g, "shared", AFMT_UINT16, 2, ss, cs, NULL, 5);
+    gdefine(&g, "t", AFMT_FLOAT64, 0, NULL, NULL, NULL, NO_FILL);
+    for (uint64_t k = 0; k < 6; k++) {
+        const uint64_t st[2] = {2 * k, 0}, ct[2] = {2, 10};
+        gwrite(&g, "field", st, ct, 50, (int)(k % 3));
+    }
+    for (uint64_t c = 0; c < 9; c++) { /* chunk 9 stays at the fill value */
+        const uint64_t st[1] = {4 * c}, ct[1] = {4};
+        gwrite(&g, "ids", st, ct, 51, (int)(c % 3));
+    }
+    for (int r = 0; r < 3; r++) {
+        const uint64_t st[2] = {3 * (uint64_t)r, 0}, ct[2] = {3, 8};
+        gwrite(&g, "shared", st, ct, 52, r);
+    }
+    gwrite(&g, "t", NULL, NULL, 53, 2);
+    gattr_set(&g, NULL, "title", AFMT_UINT8, 18, "golden v2 segments");
+    gattr_set(&g, "field", "units", AFMT_UINT8, 2, "Pa");
+    gcommit(&g);
+    CK(&g, afmt_close(g.f));
+    afmt_opts *o = opts(AFMT_CODEC_ZSTD, 0, 0);
+    gopen(&g, "v2-segments.afmt", o, 0);
+    const uint64_t st2[2] = {3, 2}, ct2[2] = {4, 6};
+    gwrite(&g, "field", st2, ct2, 54, 1);
+    gdelete(&g, "ids");
+    const uint64_t sl[1] = {7}, cl[1] = {3}, z[1] = {0};
+    gdefine(&g, "late", AFMT_INT8, 1, sl, cl, NULL, NO_FILL);
+    gwrite(&g, "late", z, sl, 55, 2);
+    int64_t step = 2;
+    gattr_set(&g, NULL, "step", AFMT_INT64, 1, &step);
+    gcommit(&g);
+    step = 3;
+    gattr_set(&g, NULL, "step", AFMT_INT64, 1, &step);
+    gattr_set(&g, "late", "note", AFMT_UINT8, 4, "late");
+    gcommit(&g);
+    gclose(&g, "v2: three index segments whose key ranges interleave; a layer of two "
+               "segments (one rank writes nothing), a delete; a layer of no segment");
+    afmt_opts_free(o);
+}
+
+/* Copies file from to to (rank 0). */
+static void copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[8192];
+    size_t n;
+    int ok = in && out;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) ok = 0;
+    if (!ok) die(from, AFMT_EIO, __LINE__);
+}
+
+/* The committed v1 file shared.afmt with a v2 layer on top (a chain of mixed versions):
+ * the generator replays shared.afmt's layer into OUTDIR/v2-mixed.afmt for its model, then
+ * puts the v1 file's bytes in its place and commits, on three ranks, a box across the v1
+ * chunks (rank 0), a range of "part" (rank 2) and a new array (rank 1). */
+static void make_v2_mixed(const char *v1dir) {
+    gfile g;
+    gopen(&g, "v2-mixed.afmt", NULL, 1);
+    shared_layer(&g);
+    CK(&g, afmt_close(g.f));
+    if (g_rank == 0) {
+        char from[1200];
+        snprintf(from, sizeof from, "%s/shared.afmt", v1dir);
+        copy_file(from, g.path);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    gopen(&g, "v2-mixed.afmt", NULL, 0);
+    const uint64_t st[2] = {2, 3}, ct[2] = {3, 6}, sp[1] = {5}, cp[1] = {10};
+    gwrite(&g, "field", st, ct, 60, 0);
+    gwrite(&g, "part", sp, cp, 61, 2);
+    const uint64_t sa[1] = {6}, ca[1] = {2}, z[1] = {0};
+    gdefine(&g, "added", AFMT_INT64, 1, sa, ca, NULL, NO_FILL);
+    gwrite(&g, "added", z, sa, 62, 1);
+    gattr_set(&g, NULL, "note", AFMT_UINT8, 15, "v2 on top of v1");
+    gcommit(&g);
+    gclose(&g, "v2 mixed chain: the v1 golden shared.afmt with a v2 layer of three segments");
+}
+
+/* Two layers by three ranks (interleaved chunk rows, a delete), compacted on three ranks:
+ * one BASE layer of format v2 whose blocks the ranks share (several segments); then a
+ * layer on top of it. */
+static void make_v2_compacted(void) {
+    gfile g;
+    gopen(&g, "v2-compacted.afmt", NULL, 1);
+    const uint64_t s[2] = {8, 12}, c[2] = {2, 3}, s1[1] = {30}, c1[1] = {5};
+    gdefine(&g, "grid", AFMT_UINT32, 2, s, c, NULL, 9);
+    gdefine(&g, "gone", AFMT_FLOAT32, 1, s1, c1, NULL, NO_FILL);
+    for (uint64_t k = 0; k < 4; k++) {
+        const uint64_t st[2] = {2 * k, 0}, ct[2] = {2, 12};
+        gwrite(&g, "grid", st, ct, 70, (int)(k % 3));
+    }
+    for (int r = 0; r < 3; r++) {
+        const uint64_t st[1] = {10 * (uint64_t)r}, ct[1] = {10};
+        gwrite(&g, "gone", st, ct, 71, r);
+    }
+    gcommit(&g);
+    const uint64_t st2[2] = {1, 4}, ct2[2] = {5, 6};
+    gwrite(&g, "grid", st2, ct2, 72, 2);
+    gdelete(&g, "gone");
+    const int32_t v = 2;
+    gattr_set(&g, "grid", "kept", AFMT_INT32, 1, &v);
+    gcommit(&g);
+    gcompact(&g);
+    const uint64_t st3[2] = {6, 0}, ct3[2] = {2, 3};
+    gwrite(&g, "grid", st3, ct3, 73, 1);
+    gcommit(&g);
+    gclose(&g, "v2 compacted on three ranks: a BASE layer of several segments, a layer on top");
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-    if (argc != 2 || g_size != 3) {
-        if (g_rank == 0) fprintf(stderr, "usage: mpiexec -n 3 golden_gen OUTDIR\n");
+    g_v2 = argc == 4 && !strcmp(argv[1], "--v2");
+    if ((argc != 2 && !g_v2) || g_size != 3) {
+        if (g_rank == 0)
+            fprintf(stderr, "usage: mpiexec -n 3 golden_gen OUTDIR\n"
+                            "       mpiexec -n 3 golden_gen --v2 OUTDIR V1DIR\n");
         MPI_Finalize();
         return 2;
     }
-    g_dir = argv[1];
+    g_dir = argv[g_v2 ? 2 : 1];
     if (g_rank == 0) {
         char path[1200];
-        snprintf(path, sizeof path, "%s/MANIFEST", g_dir);
+        snprintf(path, sizeof path, "%s/%s", g_dir, g_v2 ? "MANIFEST.v2" : "MANIFEST");
         g_man = fopen(path, "w");
         if (!g_man) die(path, AFMT_EIO, __LINE__);
-        fprintf(g_man,
-                "# tests/golden/MANIFEST - what each golden file of format v1 holds (golden.h has\n"
-                "# the line formats). Written once by golden_gen (afmt %s) from its model of\n"
-                "# what it wrote; checked by the ctests golden.read.np*. NEVER regenerate it nor\n"
-                "# the files for format v1: a change that breaks them breaks the format promise\n"
-                "# (docs/reliability.md, \"Golden files\").\n",
-                afmt_version());
+        if (g_v2)
+            fprintf(g_man,
+                    "\n# ---- format v2 -----------------------------------------------------\n"
+                    "# Written once by golden_gen --v2 (afmt %s), appended to the entries of\n"
+                    "# format v1 above, which stay as they are. The layout lines after each\n"
+                    "# file line (golden.h) are read from the files' bytes: the structures\n"
+                    "# of format v2 each file exercises. NEVER regenerate these either.\n",
+                    afmt_version());
+        else
+            fprintf(g_man,
+                    "# tests/golden/MANIFEST - what each golden file of format v1 holds "
+                    "(golden.h has\n"
+                    "# the line formats). Written once by golden_gen (afmt %s) from its model "
+                    "of\n"
+                    "# what it wrote; checked by the ctests golden.read.np*. NEVER regenerate "
+                    "it nor\n"
+                    "# the files for format v1: a change that breaks them breaks the format "
+                    "promise\n"
+                    "# (docs/reliability.md, \"Golden files\").\n",
+                    afmt_version());
     }
-    make_dtypes();
-    make_codec("codec-none.afmt", AFMT_CODEC_NONE, 0, "codec none, with and without shuffle");
-    make_codec("codec-lz4.afmt", AFMT_CODEC_LZ4, 0, "codec LZ4, with and without shuffle");
-    make_codec("codec-lz4hc.afmt", AFMT_CODEC_LZ4, 9,
-               "codec LZ4 HC (level 9), with and without shuffle");
-    make_codec("codec-zstd.afmt", AFMT_CODEC_ZSTD, 0, "codec zstd, with and without shuffle");
-    make_layers();
-    make_attrs();
-    make_shared();
-    make_compacted();
-    make_edges();
+    if (g_v2) {
+        make_v2_segments();
+        make_v2_mixed(argv[3]);
+        make_v2_compacted();
+    } else {
+        make_dtypes();
+        make_codec("codec-none.afmt", AFMT_CODEC_NONE, 0, "codec none, with and without shuffle");
+        make_codec("codec-lz4.afmt", AFMT_CODEC_LZ4, 0, "codec LZ4, with and without shuffle");
+        make_codec("codec-lz4hc.afmt", AFMT_CODEC_LZ4, 9,
+                   "codec LZ4 HC (level 9), with and without shuffle");
+        make_codec("codec-zstd.afmt", AFMT_CODEC_ZSTD, 0, "codec zstd, with and without shuffle");
+        make_layers();
+        make_attrs();
+        make_shared();
+        make_compacted();
+        make_edges();
+    }
     if (g_rank == 0) fclose(g_man);
     MPI_Finalize();
     return 0;

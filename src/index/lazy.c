@@ -297,6 +297,44 @@ int afmt__index_lookup(afmt_index *x, uint64_t array_id, uint64_t chunk_index, a
     return AFMT_OK;
 }
 
+typedef struct {
+    uint64_t a, c, seg;
+} seg_key;
+
+static int seg_key_cmp(const void *p, const void *q) {
+    const seg_key *x = p, *y = q;
+    int c = key_cmp(x->a, x->c, y->a, y->c);
+    return c ? c : (x->seg < y->seg ? -1 : x->seg > y->seg);
+}
+
+/* X9 (format.md 9.2): no key in two segments of layer k, whose segments' chunks are
+ * all[0..n_segs) with counts cnt. Only a reader that reads every segment can check it. */
+static int check_unique(const afmt_index *x, uint64_t k, afmt_chunk_rec *const *all,
+                        const uint64_t *cnt, char *errmsg) {
+    const afmt_layer_info *li = &x->layers[k];
+    uint64_t total = 0;
+    for (uint64_t s = 0; s < li->n_segs; s++) total += cnt[s];
+    if (li->n_segs < 2) return AFMT_OK;
+    seg_key *v = malloc(sizeof *v * (size_t)(total ? total : 1));
+    if (!v)
+        return afmt__fail(errmsg, AFMT_ENOMEM, "out of memory to check layer %llu",
+                          (ull)li->layer_id);
+    uint64_t n = 0;
+    for (uint64_t s = 0; s < li->n_segs; s++)
+        for (uint64_t i = 0; i < cnt[s]; i++)
+            v[n++] = (seg_key){all[s][i].array_id, all[s][i].chunk_index, s};
+    qsort(v, (size_t)n, sizeof *v, seg_key_cmp);
+    int rc = AFMT_OK;
+    for (uint64_t i = 1; i < n && rc == AFMT_OK; i++)
+        if (v[i].a == v[i - 1].a && v[i].c == v[i - 1].c)
+            rc = afmt__fail(errmsg, AFMT_ECORRUPT,
+                            "layer %llu: chunk (%llu, %llu) is in two segments (%llu and %llu)",
+                            (ull)li->layer_id, (ull)v[i].a, (ull)v[i].c, (ull)v[i - 1].seg,
+                            (ull)v[i].seg);
+    free(v);
+    return rc;
+}
+
 int afmt__index_load_all(afmt_index *x, char *errmsg) {
     if (x->first_lazy >= x->n_layers) return AFMT_OK;
     /* Read and check everything first, so that a failure changes nothing but the block
@@ -312,9 +350,12 @@ int afmt__index_load_all(afmt_index *x, char *errmsg) {
                  ? AFMT_OK
                  : afmt__fail(errmsg, AFMT_ENOMEM, "out of memory to load the whole index");
     uint64_t j = 0;
-    for (uint64_t k = x->first_lazy; rc == AFMT_OK && k < x->n_layers; k++)
+    for (uint64_t k = x->first_lazy; rc == AFMT_OK && k < x->n_layers; k++) {
+        uint64_t first = j;
         for (uint64_t s = 0; rc == AFMT_OK && s < x->layers[k].n_segs; s++, j++)
             rc = read_segment(x, k, s, &all[j], &cnt[j], errmsg);
+        if (rc == AFMT_OK) rc = check_unique(x, k, all + first, cnt + first, errmsg);
+    }
     if (rc == AFMT_OK) {
         /* Exact reference counts from here on: the loaded layers' blocks start at 0 and
          * count as the chunk map is built. */

@@ -161,7 +161,11 @@ static inline uint64_t fuzz_array_bytes(const afmt_info *in) {
 
 /* 1 if no block of the open file is larger than FUZZ_MAX_BLOCK_BYTES (stored or raw):
  * reading one would allocate that much, which a fuzzer counts as out-of-memory. */
-static inline int fuzz_blocks_small(const afmt_file *f) {
+static inline int fuzz_blocks_small(afmt_file *f) {
+    /* Every block is listed only once every index segment is read (lazy.h): read them
+     * (a damaged one fails here and again, lazily, in the read that needs it). */
+    char why[AFMT_ERRMSG_MAX];
+    (void)afmt__index_load_all(&f->idx, why);
     for (uint64_t b = 0; b < f->idx.n_blocks; b++)
         if (f->idx.blocks[b].b.raw_size > FUZZ_MAX_BLOCK_BYTES ||
             f->idx.blocks[b].b.stored_size > FUZZ_MAX_BLOCK_BYTES)

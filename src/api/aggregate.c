@@ -32,21 +32,18 @@ static int node_setup(afmt_file *f) {
     return AFMT_OK;
 }
 
+/* A block record with its offset relative to the rank's region, as footer.h packs it. */
 static void put_block(afmt_buf *m, const afmt_alloc_block *b, uint32_t rank) {
-    afmt__buf_u64(m, b->rel_offset);
-    afmt__buf_u64(m, b->stored_size);
-    afmt__buf_u64(m, b->raw_size);
-    afmt__buf_u64(m, b->checksum);
-    afmt__buf_u32(m, b->codec);
-    afmt__buf_u32(m, rank);
+    afmt_block_rec r = {b->rel_offset, b->stored_size, b->raw_size, b->checksum, b->codec, rank};
+    uint8_t q[REC];
+    afmt__block_rec_put(q, &r);
+    afmt__buf_append(m, q, sizeof q);
 }
 
 static void put_chunk(afmt_buf *m, const afmt_chunk_rec *c) {
-    afmt__buf_u64(m, c->array_id);
-    afmt__buf_u64(m, c->chunk_index);
-    afmt__buf_u64(m, c->block);
-    afmt__buf_u64(m, c->offset);
-    afmt__buf_u64(m, c->size);
+    uint8_t q[REC];
+    afmt__chunk_rec_put(q, c);
+    afmt__buf_append(m, q, sizeof q);
 }
 
 int afmt__node_gather(afmt_file *f, afmt_alloc *alloc, const afmt_chunk_rec *chunks, uint64_t nc,
@@ -135,14 +132,14 @@ static int encode_node(afmt_file *f, const afmt_node_meta *m, const uint64_t *ba
         const uint8_t *p = m->all + at;
         uint64_t rb = afmt__get_u64(p), rcn = afmt__get_u64(p + 8), first = nb;
         p += 16;
-        for (uint64_t i = 0; i < rb; i++, p += REC)
-            B[nb++] = (afmt_block_rec){bases[r] + afmt__get_u64(p), afmt__get_u64(p + 8),
-                                       afmt__get_u64(p + 16),       afmt__get_u64(p + 24),
-                                       afmt__get_u32(p + 32),       afmt__get_u32(p + 36)};
-        for (uint64_t i = 0; i < rcn; i++, p += REC)
-            C[nc++] = (afmt_chunk_rec){afmt__get_u64(p), afmt__get_u64(p + 8),
-                                       first + afmt__get_u64(p + 16), afmt__get_u64(p + 24),
-                                       afmt__get_u64(p + 32)};
+        for (uint64_t i = 0; i < rb; i++, p += REC) {
+            afmt__block_rec_get(p, &B[nb]);
+            B[nb++].offset += bases[r];
+        }
+        for (uint64_t i = 0; i < rcn; i++, p += REC) {
+            afmt__chunk_rec_get(p, &C[nc]);
+            C[nc++].block += first;
+        }
     }
     if (rc == AFMT_OK) {
         qsort(C, (size_t)nc, sizeof *C, afmt__chunk_rec_cmp);

@@ -315,16 +315,44 @@ static void encode_header(const footer_enc *e, const afmt_layer *L, afmt_buf *ou
     afmt__buf_append(out, h, sizeof h);
 }
 
+void afmt__block_rec_put(uint8_t rec[40], const afmt_block_rec *b) {
+    afmt__put_u64(rec + 0, b->offset);
+    afmt__put_u64(rec + 8, b->stored_size);
+    afmt__put_u64(rec + 16, b->raw_size);
+    afmt__put_u64(rec + 24, b->checksum);
+    afmt__put_u32(rec + 32, b->codec);
+    afmt__put_u32(rec + 36, b->rank);
+}
+
+void afmt__block_rec_get(const uint8_t q[40], afmt_block_rec *b) {
+    b->offset = afmt__get_u64(q);
+    b->stored_size = afmt__get_u64(q + 8);
+    b->raw_size = afmt__get_u64(q + 16);
+    b->checksum = afmt__get_u64(q + 24);
+    b->codec = afmt__get_u32(q + 32); /* any id: an unknown codec fails at read time */
+    b->rank = afmt__get_u32(q + 36);
+}
+
+void afmt__chunk_rec_put(uint8_t rec[40], const afmt_chunk_rec *c) {
+    afmt__put_u64(rec + 0, c->array_id);
+    afmt__put_u64(rec + 8, c->chunk_index);
+    afmt__put_u64(rec + 16, c->block);
+    afmt__put_u64(rec + 24, c->offset);
+    afmt__put_u64(rec + 32, c->size);
+}
+
+void afmt__chunk_rec_get(const uint8_t q[40], afmt_chunk_rec *c) {
+    c->array_id = afmt__get_u64(q);
+    c->chunk_index = afmt__get_u64(q + 8);
+    c->block = afmt__get_u64(q + 16);
+    c->offset = afmt__get_u64(q + 24);
+    c->size = afmt__get_u64(q + 32);
+}
+
 static void encode_blocks(const afmt_layer *L, afmt_buf *out) {
     for (uint64_t i = 0; i < L->n_blocks; i++) {
-        const afmt_block_rec *b = &L->blocks[i];
         uint8_t rec[BLOCK_REC];
-        afmt__put_u64(rec + 0, b->offset);
-        afmt__put_u64(rec + 8, b->stored_size);
-        afmt__put_u64(rec + 16, b->raw_size);
-        afmt__put_u64(rec + 24, b->checksum);
-        afmt__put_u32(rec + 32, b->codec);
-        afmt__put_u32(rec + 36, b->rank);
+        afmt__block_rec_put(rec, &L->blocks[i]);
         afmt__buf_append(out, rec, sizeof rec);
     }
 }
@@ -366,13 +394,8 @@ void afmt__seg_rec_decode(const uint8_t q[80], afmt_seg_rec *g) {
 
 static void encode_chunks(const afmt_layer *L, afmt_buf *out) {
     for (uint64_t i = 0; i < L->n_chunks; i++) {
-        const afmt_chunk_rec *c = &L->chunks[i];
         uint8_t rec[CHUNK_REC];
-        afmt__put_u64(rec + 0, c->array_id);
-        afmt__put_u64(rec + 8, c->chunk_index);
-        afmt__put_u64(rec + 16, c->block);
-        afmt__put_u64(rec + 24, c->offset);
-        afmt__put_u64(rec + 32, c->size);
+        afmt__chunk_rec_put(rec, &L->chunks[i]);
         afmt__buf_append(out, rec, sizeof rec);
     }
 }
@@ -737,12 +760,7 @@ static int decode_blocks(const footer_dec *d, afmt_layer *L) {
     for (uint64_t i = 0; i < d->nb; i++) {
         const uint8_t *q = d->p + d->o_blk + i * d->brec;
         afmt_block_rec *b = &L->blocks[i];
-        b->offset = afmt__get_u64(q);
-        b->stored_size = afmt__get_u64(q + 8);
-        b->raw_size = afmt__get_u64(q + 16);
-        b->checksum = afmt__get_u64(q + 24);
-        b->codec = afmt__get_u32(q + 32); /* any id: an unknown codec fails at read time */
-        b->rank = afmt__get_u32(q + 36);
+        afmt__block_rec_get(q, b);
         uint64_t e = 0;
         if (b->offset < L->data_offset || !afmt__add_ok(b->offset, b->stored_size, &e))
             return BAD("block record %llu: offset %llu + stored size %llu is not inside the "
@@ -815,11 +833,7 @@ static int decode_chunks(const footer_dec *d, afmt_layer *L) {
     for (uint64_t i = 0; i < d->nc; i++) {
         const uint8_t *q = d->p + d->o_chk + i * d->crec;
         afmt_chunk_rec *c = &L->chunks[i];
-        c->array_id = afmt__get_u64(q);
-        c->chunk_index = afmt__get_u64(q + 8);
-        c->block = afmt__get_u64(q + 16);
-        c->offset = afmt__get_u64(q + 24);
-        c->size = afmt__get_u64(q + 32);
+        afmt__chunk_rec_get(q, c);
         if (c->array_id == 0 || c->array_id >= L->next_array_id)
             return BAD("chunk record %llu: array id %llu not in 1..next_array_id-1 = %llu", (ull)i,
                        (ull)c->array_id, (ull)(L->next_array_id - 1));

@@ -123,6 +123,12 @@ int afmt__footer_decode(const uint8_t *p, uint64_t len, afmt_layer *L, char *err
  * of the encoded footer (its own trailing checksum included). Same as
  * afmt__checksum(p, len); named so that writers and readers agree on it. */
 uint64_t afmt__footer_checksum(const uint8_t *p, uint64_t len);
+/* The 40 bytes of a block record and of a chunk record (format.md 8, 9.1), and back (no
+ * check: the decoders check). */
+void afmt__block_rec_put(uint8_t out[40], const afmt_block_rec *b);
+void afmt__block_rec_get(const uint8_t in[40], afmt_block_rec *b);
+void afmt__chunk_rec_put(uint8_t out[40], const afmt_chunk_rec *c);
+void afmt__chunk_rec_get(const uint8_t in[40], afmt_chunk_rec *c);
 /* The 80 bytes of a root table record, and back (no check: decode_segs checks). */
 void afmt__seg_rec_encode(const afmt_seg_rec *g, uint8_t out[80]);
 void afmt__seg_rec_decode(const uint8_t in[80], afmt_seg_rec *g);

@@ -68,25 +68,13 @@ int afmt__segment_encode(uint64_t layer_id, uint32_t writer, const afmt_block_re
     afmt__put_u32(h + 44, CHUNK_REC);
     afmt__put_u32(h + 48, writer);
     afmt__buf_append(out, h, sizeof h);
+    uint8_t r[BLOCK_REC]; /* = CHUNK_REC */
     for (uint64_t i = 0; i < nb; i++) {
-        const afmt_block_rec *b = &blocks[i];
-        uint8_t r[BLOCK_REC];
-        afmt__put_u64(r + 0, b->offset);
-        afmt__put_u64(r + 8, b->stored_size);
-        afmt__put_u64(r + 16, b->raw_size);
-        afmt__put_u64(r + 24, b->checksum);
-        afmt__put_u32(r + 32, b->codec);
-        afmt__put_u32(r + 36, b->rank);
+        afmt__block_rec_put(r, &blocks[i]);
         afmt__buf_append(out, r, sizeof r);
     }
     for (uint64_t i = 0; i < nc; i++) {
-        const afmt_chunk_rec *c = &chunks[i];
-        uint8_t r[CHUNK_REC];
-        afmt__put_u64(r + 0, c->array_id);
-        afmt__put_u64(r + 8, c->chunk_index);
-        afmt__put_u64(r + 16, c->block);
-        afmt__put_u64(r + 24, c->offset);
-        afmt__put_u64(r + 32, c->size);
+        afmt__chunk_rec_put(r, &chunks[i]);
         afmt__buf_append(out, r, sizeof r);
     }
     afmt__buf_u64(out, afmt__checksum(out->data + start, out->len - start));
@@ -121,12 +109,7 @@ void afmt__segment_name(const afmt_layer *L, uint64_t s, char *out, size_t n) {
 /* X7: block record i at q. */
 static int decode_block(const uint8_t *q, uint64_t i, const afmt_layer *L, uint64_t footer_offset,
                         afmt_block_rec *b, char *errmsg) {
-    b->offset = afmt__get_u64(q);
-    b->stored_size = afmt__get_u64(q + 8);
-    b->raw_size = afmt__get_u64(q + 16);
-    b->checksum = afmt__get_u64(q + 24);
-    b->codec = afmt__get_u32(q + 32);
-    b->rank = afmt__get_u32(q + 36);
+    afmt__block_rec_get(q, b);
     uint64_t e = 0;
     if (b->offset < L->data_offset || !afmt__add_ok(b->offset, b->stored_size, &e) ||
         e > footer_offset)
@@ -149,11 +132,7 @@ static int decode_block(const uint8_t *q, uint64_t i, const afmt_layer *L, uint6
 static int decode_chunk(const uint8_t *q, uint64_t i, const afmt_layer *L,
                         const afmt_block_rec *blocks, uint64_t nb, const afmt_chunk_rec *prev,
                         afmt_chunk_rec *c, char *errmsg) {
-    c->array_id = afmt__get_u64(q);
-    c->chunk_index = afmt__get_u64(q + 8);
-    c->block = afmt__get_u64(q + 16);
-    c->offset = afmt__get_u64(q + 24);
-    c->size = afmt__get_u64(q + 32);
+    afmt__chunk_rec_get(q, c);
     if (c->array_id == 0 || c->array_id >= L->next_array_id)
         return BAD("chunk record %llu: array id %llu not in 1..next_array_id-1 = %llu", (ull)i,
                    (ull)c->array_id, (ull)(L->next_array_id - 1));

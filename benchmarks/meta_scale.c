@@ -8,10 +8,11 @@
  * codec none) and commits, -n times; then the file is closed, opened read-only and each
  * rank reads its own first chunk. Each format version of -V runs in the same process one
  * after the other: version 1 through the test hook afmt__set_write_version(1) (every
- * chunk record in the footer, the whole index on every rank), version 2 as the library
- * writes it.
+ * chunk record in the footer, the whole index on every rank), "2" version 2 as the library
+ * writes it (one index segment per node, the default), and "2r" version 2 with the hint
+ * afmt_index_aggregation=rank (one segment per rank).
  *
- * Usage: mpiexec -n P meta_scale [-c 1000] [-e 1] [-n 3] [-V 1,2] [-d /dev/shm]
+ * Usage: mpiexec -n P meta_scale [-c 1000] [-e 1] [-n 3] [-V 1,2,2r] [-d /dev/shm]
  *                                [-b mpiio|posix] [-o results.jsonl] [-l label]
  * Rank 0 prints one line per version (and a JSON object per version with -o). */
 #include <mpi.h>
@@ -28,11 +29,22 @@ typedef unsigned long long ull;
 static struct {
     uint64_t chunks, elems;
     int commits;
-    char versions[16];
+    char versions[32];
     const char *dir, *backend, *out, *label;
-} opt = {1000, 1, 3, "1,2", "/dev/shm", "mpiio", NULL, ""};
+} opt = {1000, 1, 3, "1,2,2r", "/dev/shm", "mpiio", NULL, ""};
 
 static int rank, nranks;
+
+/* VmHWM of this process in KiB (0 if unknown). */
+static uint64_t hwm_kib(void) {
+    FILE *fp = fopen("/proc/self/status", "r");
+    char line[256];
+    uint64_t v = 0;
+    while (fp && fgets(line, sizeof line, fp))
+        if (!strncmp(line, "VmHWM:", 6)) v = strtoull(line + 6, NULL, 10);
+    if (fp) fclose(fp);
+    return v;
+}
 
 static void die(const char *what, int rc, const afmt_file *f) {
     fprintf(stderr, "meta_scale rank %d: %s: %s (%s)\n", rank, what, afmt_strerror(rc),
@@ -65,6 +77,7 @@ enum {
     R_OPEN_MEM,
     R_READ_RECV,
     R_READ_MEM,
+    R_HWM,   /* VmHWM of the process after the case, KiB (cumulative over the cases run) */
     R_KIND0, /* bytes received in the last commit, by kind (PC_N) */
     R_N = R_KIND0 + PC_N
 };
@@ -81,12 +94,21 @@ static void nonroot(const uint64_t *all, int k, uint64_t out[3]) {
     free(v);
 }
 
-static void run(uint32_t version) {
+/* One case: name "1" (the v1 hook), "2" (v2) or "2r" (v2, a segment per rank). */
+static void run(const char *name) {
+    uint32_t version = name[0] == '1' ? 1 : 2;
+    int per_rank = name[1] == 'r';
     char path[512];
-    snprintf(path, sizeof path, "%s/meta_scale-%d-v%u.afmt", opt.dir, nranks, version);
+    snprintf(path, sizeof path, "%s/meta_scale-%d-v%s.afmt", opt.dir, nranks, name);
     afmt__set_write_version(version);
     afmt_opts *o = NULL;
     CHECK(afmt_opts_create(&o), NULL);
+    MPI_Info info = MPI_INFO_NULL;
+    if (per_rank) {
+        MPI_Info_create(&info);
+        MPI_Info_set(info, "afmt_index_aggregation", "rank");
+        CHECK(afmt_opts_set_mpi_info(o, info), NULL);
+    }
     CHECK(afmt_opts_set_codec(o, AFMT_CODEC_NONE, 0), NULL);
     CHECK(afmt_opts_set_shuffle(o, 0), NULL);
     CHECK(afmt__opts_set_backend(o, opt.backend), NULL);
@@ -143,6 +165,7 @@ static void run(uint32_t version) {
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     CHECK(afmt_close(f), NULL);
+    me[R_HWM] = hwm_kib();
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
         unlink(path);
@@ -156,7 +179,8 @@ static void run(uint32_t version) {
     if (rank == 0) {
         qsort(tc, (size_t)opt.commits, sizeof *tc, cmp_dbl);
         double tmed = tc[opt.commits / 2], tmin = tc[0], tmax = tc[opt.commits - 1];
-        uint64_t cr[3], cm[3], orc[3], om[3], rm[3], calls[3];
+        uint64_t cr[3], cm[3], orc[3], om[3], rm[3], calls[3], hw[3];
+        nonroot(all, R_HWM, hw);
         nonroot(all, R_COMMIT_RECV, cr);
         nonroot(all, R_COMMIT_CALLS, calls);
         nonroot(all, R_COMMIT_MEM, cm);
@@ -177,34 +201,37 @@ static void run(uint32_t version) {
                 snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s%s=%llu",
                          kinds[0] ? "," : "", pmpi_count_name(k), (ull)b);
         }
-        printf("P=%-4d v%u commit_s %.4f (%.4f-%.4f) | commit recv B: rank0 %llu, others "
+        printf("P=%-4d v%-2s commit_s %.4f (%.4f-%.4f) | commit recv B: rank0 %llu, others "
                "%llu/%llu/%llu (min/med/max; %llu MPI calls; rank %d: %s) | index B after "
                "commit: rank0 %llu, others max %llu | open recv B: rank0 %llu, others max "
                "%llu | index B after open: rank0 %llu, others max %llu; after a read: rank0 "
-               "%llu, others max %llu\n",
-               nranks, version, tmed, tmin, tmax, (ull)all[R_COMMIT_RECV], (ull)cr[0], (ull)cr[1],
+               "%llu, others max %llu | VmHWM MiB: rank0 %.1f, others max %.1f\n",
+               nranks, name, tmed, tmin, tmax, (ull)all[R_COMMIT_RECV], (ull)cr[0], (ull)cr[1],
                (ull)cr[2], (ull)calls[1], who, kinds, (ull)all[R_COMMIT_MEM], (ull)cm[2],
                (ull)all[R_OPEN_RECV], (ull)orc[2], (ull)all[R_OPEN_MEM], (ull)om[2],
-               (ull)all[R_READ_MEM], (ull)rm[2]);
+               (ull)all[R_READ_MEM], (ull)rm[2], (double)all[R_HWM] / 1024.0,
+               (double)hw[2] / 1024.0);
         fflush(stdout);
         if (opt.out) {
             FILE *fp = fopen(opt.out, "a");
             if (fp) {
-                fprintf(fp,
-                        "{\"label\":\"%s\",\"ranks\":%d,\"version\":%u,\"chunks_per_rank\":%llu,"
-                        "\"elems_per_chunk\":%llu,\"commits\":%d,\"backend\":\"%s\","
-                        "\"commit_s\":{\"median\":%.6g,\"min\":%.6g,\"max\":%.6g},"
-                        "\"commit_recv_rank0\":%llu,\"commit_recv_others\":[%llu,%llu,%llu],"
-                        "\"commit_calls_others_median\":%llu,\"commit_recv_kinds\":\"%s\","
-                        "\"index_after_commit_rank0\":%llu,\"index_after_commit_others_max\":%llu,"
-                        "\"open_recv_rank0\":%llu,\"open_recv_others_max\":%llu,"
-                        "\"index_after_open_rank0\":%llu,\"index_after_open_others_max\":%llu,"
-                        "\"index_after_read_rank0\":%llu,\"index_after_read_others_max\":%llu}\n",
-                        opt.label, nranks, version, (ull)opt.chunks, (ull)opt.elems, opt.commits,
-                        opt.backend, tmed, tmin, tmax, (ull)all[R_COMMIT_RECV], (ull)cr[0],
-                        (ull)cr[1], (ull)cr[2], (ull)calls[1], kinds, (ull)all[R_COMMIT_MEM],
-                        (ull)cm[2], (ull)all[R_OPEN_RECV], (ull)orc[2], (ull)all[R_OPEN_MEM],
-                        (ull)om[2], (ull)all[R_READ_MEM], (ull)rm[2]);
+                fprintf(
+                    fp,
+                    "{\"label\":\"%s\",\"ranks\":%d,\"version\":\"%s\",\"chunks_per_rank\":%llu,"
+                    "\"elems_per_chunk\":%llu,\"commits\":%d,\"backend\":\"%s\","
+                    "\"commit_s\":{\"median\":%.6g,\"min\":%.6g,\"max\":%.6g},"
+                    "\"commit_recv_rank0\":%llu,\"commit_recv_others\":[%llu,%llu,%llu],"
+                    "\"commit_calls_others_median\":%llu,\"commit_recv_kinds\":\"%s\","
+                    "\"index_after_commit_rank0\":%llu,\"index_after_commit_others_max\":%llu,"
+                    "\"open_recv_rank0\":%llu,\"open_recv_others_max\":%llu,"
+                    "\"index_after_open_rank0\":%llu,\"index_after_open_others_max\":%llu,"
+                    "\"index_after_read_rank0\":%llu,\"index_after_read_others_max\":%llu,"
+                    "\"vmhwm_kib_rank0\":%llu,\"vmhwm_kib_others_max\":%llu}\n",
+                    opt.label, nranks, name, (ull)opt.chunks, (ull)opt.elems, opt.commits,
+                    opt.backend, tmed, tmin, tmax, (ull)all[R_COMMIT_RECV], (ull)cr[0], (ull)cr[1],
+                    (ull)cr[2], (ull)calls[1], kinds, (ull)all[R_COMMIT_MEM], (ull)cm[2],
+                    (ull)all[R_OPEN_RECV], (ull)orc[2], (ull)all[R_OPEN_MEM], (ull)om[2],
+                    (ull)all[R_READ_MEM], (ull)rm[2], (ull)all[R_HWM], (ull)hw[2]);
                 fclose(fp);
             }
         }
@@ -213,12 +240,14 @@ static void run(uint32_t version) {
     free(tc);
     free(data);
     afmt_opts_free(o);
+    if (info != MPI_INFO_NULL) MPI_Info_free(&info);
 }
 
 static void usage(void) {
     if (rank == 0)
-        fprintf(stderr, "usage: meta_scale [-c chunks/rank] [-e elems/chunk] [-n commits] [-V 1,2] "
-                        "[-d dir] [-b mpiio|posix] [-o out.jsonl] [-l label]\n");
+        fprintf(stderr,
+                "usage: meta_scale [-c chunks/rank] [-e elems/chunk] [-n commits] [-V 1,2,2r] "
+                "[-d dir] [-b mpiio|posix] [-o out.jsonl] [-l label]\n");
     MPI_Finalize();
     exit(2);
 }
@@ -259,8 +288,8 @@ int main(int argc, char **argv) {
         }
     }
     if (opt.chunks == 0 || opt.elems == 0 || opt.commits < 1) usage();
-    for (const char *p = opt.versions; *p; p++)
-        if (*p == '1' || *p == '2') run((uint32_t)(*p - '0'));
+    for (char *tok = strtok(opt.versions, ","); tok; tok = strtok(NULL, ","))
+        if (!strcmp(tok, "1") || !strcmp(tok, "2") || !strcmp(tok, "2r")) run(tok);
     MPI_Finalize();
     return 0;
 }

@@ -4,10 +4,12 @@
  * it and reading one chunk on one rank (docs/performance.md, "Format v2 metadata at
  * scale").
  *
- *   synth_v2 gen [-w 100000] [-c 100] [-e 1] [-d /dev/shm]
+ *   synth_v2 gen [-w 100000] [-c 100] [-e 1] [-n 128] [-d /dev/shm]
  *       writes DIR/synth-W-C-v2.afmt (each writer: one block of C chunks of E float64
  *       elements, codec none, then its index segment; the footer holds the root table of
- *       W segments) and DIR/synth-W-C-v1.afmt (the same blocks, no segments, every block
+ *       W segments), DIR/synth-W-C-v2nK.afmt (the same with a segment per node of K
+ *       writers, as the node aggregation writes it: a node's blocks, then its segment; not
+ *       made for -n 1) and DIR/synth-W-C-v1.afmt (the same blocks, no segments, every block
  *       and chunk record in one version-1 footer). The array "x" has W*C*E elements,
  *       chunk E, element i holds the value i.
  *   synth_v2 open FILE [-r WRITER]
@@ -105,13 +107,68 @@ static void finish(FILE *fp, const afmt_layer *L, uint64_t foff) {
     put(fp, region, sizeof region);
 }
 
-static void gen(const char *dir, uint64_t W, uint64_t C, uint64_t E) {
+/* Version 2 into path: K writers per node (K = 1: a segment per writer), each node's
+ * ranks' blocks one after the other, then the node's segment (written by its lowest rank,
+ * format.md 9.4); the root table in the footer. */
+static void gen_v2(const char *path, afmt_layer *L, uint64_t W, uint64_t C, uint64_t E,
+                   uint64_t K) {
+    uint64_t raw = C * E * sizeof(double), nodes = (W + K - 1) / K;
+    double *blk = malloc((size_t)raw);
+    afmt_block_rec *B = malloc(sizeof *B * (size_t)K);
+    afmt_chunk_rec *sc = malloc(sizeof *sc * (size_t)(K * C));
+    L->segs = malloc(sizeof *L->segs * (size_t)nodes);
+    double t0 = now();
+    FILE *fp = fopen(path, "wb");
+    if (!fp || !blk || !B || !sc || !L->segs) fail("cannot create the v2 file");
+    static char iobuf[1 << 22];
+    setvbuf(fp, iobuf, _IOFBF, sizeof iobuf);
+    put(fp, (uint8_t[AFMT_SUPER_REGION]){0}, AFMT_SUPER_REGION);
+    L->version = 2;
+    uint64_t at = AFMT_SUPER_REGION;
+    afmt_buf seg;
+    afmt__buf_init(&seg);
+    for (uint64_t n = 0; n < nodes; n++) {
+        uint64_t first = n * K, k = 0;
+        for (uint64_t w = first; w < W && w < first + K; w++, k++) {
+            for (uint64_t i = 0; i < C * E; i++) blk[i] = (double)(w * C * E + i);
+            B[k] = (afmt_block_rec){at,         raw, raw, afmt__checksum(blk, raw), AFMT_CODEC_NONE,
+                                    (uint32_t)w};
+            for (uint64_t i = 0; i < C; i++)
+                sc[k * C + i] =
+                    (afmt_chunk_rec){1, w * C + i, k, i * E * sizeof(double), E * sizeof(double)};
+            put(fp, blk, (size_t)raw);
+            at += raw;
+        }
+        seg.len = 0;
+        if (afmt__segment_encode(1, (uint32_t)first, B, k, sc, k * C, &seg) != AFMT_OK)
+            fail(afmt__thread_errbuf());
+        afmt__segment_root(seg.data, seg.len, at, &L->segs[n]);
+        put(fp, seg.data, seg.len);
+        at += seg.len;
+    }
+    L->n_segs = nodes;
+    L->seg_blocks = W;
+    L->seg_chunks = W * C;
+    finish(fp, L, at);
+    if (fclose(fp) != 0) fail("close failed");
+    printf("# gen: %s: %llu writers x %llu chunks of %llu float64 (%llu chunk records), %llu "
+           "segments (%llu writers each), data and segments %.1f MiB, file %.1f MiB, in %.1f s\n",
+           path, (ull)W, (ull)C, (ull)E, (ull)(W * C), (ull)nodes, (ull)K,
+           (double)(at - AFMT_SUPER_REGION) / 1048576.0, (double)(at + 80 * nodes) / 1048576.0,
+           now() - t0);
+    free(L->segs);
+    L->segs = NULL;
+    L->n_segs = L->seg_blocks = L->seg_chunks = 0;
+    afmt__buf_free(&seg);
+    free(blk);
+    free(B);
+    free(sc);
+}
+
+static void gen(const char *dir, uint64_t W, uint64_t C, uint64_t E, uint64_t K) {
     char p2[512], p1[512];
-    snprintf(p2, sizeof p2, "%s/synth-%llu-%llu-v2.afmt", dir, (ull)W, (ull)C);
-    snprintf(p1, sizeof p1, "%s/synth-%llu-%llu-v1.afmt", dir, (ull)W, (ull)C);
     uint64_t raw = C * E * sizeof(double);
     double *blk = malloc((size_t)raw);
-    afmt_chunk_rec *sc = malloc(sizeof *sc * (size_t)C);
     afmt_layer L;
     memset(&L, 0, sizeof L);
     afmt_array_rec arr;
@@ -123,57 +180,25 @@ static void gen(const char *dir, uint64_t W, uint64_t C, uint64_t E) {
     L.nranks = (uint32_t)W;
     L.arrays = &arr;
     L.n_arrays = 1;
-    /* Version 2: [block][segment] per writer, the root table in the footer. */
-    double t0 = now();
-    FILE *fp = fopen(p2, "wb");
-    if (!fp || !blk || !sc) fail("cannot create the v2 file");
-    static char iobuf[1 << 22];
-    setvbuf(fp, iobuf, _IOFBF, sizeof iobuf);
-    put(fp, (uint8_t[AFMT_SUPER_REGION]){0}, AFMT_SUPER_REGION);
-    L.version = 2;
-    L.segs = malloc(sizeof *L.segs * (size_t)W);
-    if (!L.segs) fail("out of memory");
-    uint64_t at = AFMT_SUPER_REGION;
-    afmt_buf seg;
-    afmt__buf_init(&seg);
-    for (uint64_t w = 0; w < W; w++) {
-        for (uint64_t i = 0; i < C * E; i++) blk[i] = (double)(w * C * E + i);
-        afmt_block_rec b = {at, raw, raw, afmt__checksum(blk, raw), AFMT_CODEC_NONE, (uint32_t)w};
-        for (uint64_t i = 0; i < C; i++)
-            sc[i] = (afmt_chunk_rec){1, w * C + i, 0, i * E * sizeof(double), E * sizeof(double)};
-        seg.len = 0;
-        if (afmt__segment_encode(1, (uint32_t)w, &b, 1, sc, C, &seg) != AFMT_OK)
-            fail(afmt__thread_errbuf());
-        afmt__segment_root(seg.data, seg.len, at + raw, &L.segs[w]);
-        put(fp, blk, (size_t)raw);
-        put(fp, seg.data, seg.len);
-        at += raw + seg.len;
+    snprintf(p2, sizeof p2, "%s/synth-%llu-%llu-v2.afmt", dir, (ull)W, (ull)C);
+    gen_v2(p2, &L, W, C, E, 1);
+    if (K > 1) {
+        snprintf(p2, sizeof p2, "%s/synth-%llu-%llu-v2n%llu.afmt", dir, (ull)W, (ull)C, (ull)K);
+        gen_v2(p2, &L, W, C, E, K);
     }
-    L.n_segs = W;
-    L.seg_blocks = W;
-    L.seg_chunks = W * C;
-    finish(fp, &L, at);
-    if (fclose(fp) != 0) fail("close failed");
-    printf("# gen: %s: %llu writers x %llu chunks of %llu float64 (%llu chunk records), data "
-           "and segments %.1f MiB, file %.1f MiB, in %.1f s\n",
-           p2, (ull)W, (ull)C, (ull)E, (ull)(W * C), (double)(at - AFMT_SUPER_REGION) / 1048576.0,
-           (double)(at + 80 * W) / 1048576.0, now() - t0);
-    free(L.segs);
-    L.segs = NULL;
-    L.n_segs = L.seg_blocks = L.seg_chunks = 0;
-    afmt__buf_free(&seg);
-
+    snprintf(p1, sizeof p1, "%s/synth-%llu-%llu-v1.afmt", dir, (ull)W, (ull)C);
     /* Version 1: the blocks alone, every block and chunk record in the footer. */
-    t0 = now();
-    fp = fopen(p1, "wb");
-    if (!fp) fail("cannot create the v1 file");
+    static char iobuf[1 << 22];
+    double t0 = now();
+    FILE *fp = fopen(p1, "wb");
+    if (!fp || !blk) fail("cannot create the v1 file");
     setvbuf(fp, iobuf, _IOFBF, sizeof iobuf);
     put(fp, (uint8_t[AFMT_SUPER_REGION]){0}, AFMT_SUPER_REGION);
     L.version = 1;
     L.blocks = malloc(sizeof *L.blocks * (size_t)W);
     L.chunks = malloc(sizeof *L.chunks * (size_t)(W * C));
     if (!L.blocks || !L.chunks) fail("out of memory for the v1 tables");
-    at = AFMT_SUPER_REGION;
+    uint64_t at = AFMT_SUPER_REGION;
     for (uint64_t w = 0; w < W; w++) {
         for (uint64_t i = 0; i < C * E; i++) blk[i] = (double)(w * C * E + i);
         L.blocks[w] =
@@ -194,7 +219,6 @@ static void gen(const char *dir, uint64_t W, uint64_t C, uint64_t E) {
     free(L.blocks);
     free(L.chunks);
     free(blk);
-    free(sc);
 }
 
 static void open_one(const char *path, long writer) {
@@ -210,6 +234,7 @@ static void open_one(const char *path, long writer) {
     uint64_t E = info.chunk[0], nch = info.shape[0] / E, W = f->idx.layers[0].nranks;
     uint64_t C = nch / W;
     unsigned version = f->idx.layers[0].version;
+    unsigned long long nsegs = f->idx.layers[0].n_segs;
     uint64_t w = writer >= 0 ? (uint64_t)writer : W / 2, start = (w * C + C / 2) * E;
     double *buf = malloc(sizeof *buf * (size_t)E);
     double t2 = now();
@@ -222,19 +247,21 @@ static void open_one(const char *path, long writer) {
     getrusage(RUSAGE_SELF, &ru);
     afmt_close(f);
     free(buf);
-    printf("open %s version %u: open_s %.6f read_s %.6f total_s %.6f | rss_after_init_mib %.1f "
+    printf("open %s version %u segments %llu: open_s %.6f read_s %.6f total_s %.6f | "
+           "rss_after_init_mib %.1f "
            "(hwm %.1f) peak_rss_mib %.1f delta_mib %.1f | index_bytes after open %llu, after the "
            "read %llu\n",
-           path, version, t1 - t0, t3 - t2, t3 - t0, (double)rss0 / 1024.0, (double)hwm0 / 1024.0,
-           (double)ru.ru_maxrss / 1024.0, (double)(ru.ru_maxrss - rss0) / 1024.0, (ull)open_mem,
-           (ull)read_mem);
+           path, version, nsegs, t1 - t0, t3 - t2, t3 - t0, (double)rss0 / 1024.0,
+           (double)hwm0 / 1024.0, (double)ru.ru_maxrss / 1024.0,
+           (double)(ru.ru_maxrss - rss0) / 1024.0, (ull)open_mem, (ull)read_mem);
 }
 
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
-    if (argc < 2) fail("usage: synth_v2 gen [-w W] [-c C] [-e E] [-d DIR] | open FILE [-r WRITER]");
+    if (argc < 2)
+        fail("usage: synth_v2 gen [-w W] [-c C] [-e E] [-n K] [-d DIR] | open FILE [-r WRITER]");
     const char *dir = "/dev/shm", *file = NULL;
-    uint64_t W = 100000, C = 100, E = 1;
+    uint64_t W = 100000, C = 100, E = 1, K = 128;
     long writer = -1;
     int mode_gen = !strcmp(argv[1], "gen");
     if (!mode_gen && (strcmp(argv[1], "open") || argc < 3)) fail("unknown mode");
@@ -249,13 +276,15 @@ int main(int argc, char **argv) {
             E = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "-d"))
             dir = argv[i + 1];
+        else if (!strcmp(argv[i], "-n"))
+            K = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "-r"))
             writer = strtol(argv[i + 1], NULL, 10);
         else
             fail("unknown option");
     }
     if (mode_gen)
-        gen(dir, W, C, E);
+        gen(dir, W, C, E, K ? K : 1);
     else
         open_one(file, writer);
     MPI_Finalize();

@@ -169,6 +169,37 @@ void afmt__index_free(afmt_index *x) {
     x->segcache_limit = limit;
 }
 
+/* Sums what the index holds in memory: the capacities of its arrays and tables, the slots
+ * of its hash maps, the attribute values, the layer infos with the root tables of lazy
+ * layers, and the decoded segments in the cache (their chunk records exactly; the cache's
+ * own entry table as 48 bytes per entry plus two 32-byte map slots). malloc's own
+ * overhead is not counted. For benchmarks and tests. */
+static uint64_t attrs_memory(const afmt_attr_rec *a, uint64_t n, uint64_t cap) {
+    uint64_t m = cap * sizeof *a;
+    for (uint64_t i = 0; i < n; i++) m += a[i].n * afmt__dtype_size(a[i].dtype);
+    return m;
+}
+
+uint64_t afmt__index_memory(const afmt_index *x) {
+    const uint64_t slot = sizeof(afmt_hmap_slot);
+    uint64_t m = x->cap_arrays * sizeof *x->arrays;
+    for (uint64_t i = 0; i < x->n_arrays; i++)
+        m += attrs_memory(x->arrays[i].attrs, x->arrays[i].n_attrs, x->arrays[i].cap_attrs);
+    m += (x->by_id.cap + x->by_name.cap + x->chunks.cap + x->attr_map.cap) * slot;
+    m += x->cap_blocks * sizeof *x->blocks + x->cap_locs * sizeof *x->locs;
+    m += attrs_memory(x->file_attrs, x->n_file_attrs, x->cap_file_attrs);
+    m += x->cap_layers * sizeof *x->layers + x->cap_live * sizeof *x->live;
+    for (uint64_t i = 0; i < x->n_layers; i++) {
+        const afmt_layer_info *li = &x->layers[i];
+        m += attrs_memory(li->attrs, li->n_attrs, li->n_attrs);
+        if (li->lazy) /* segs, maxlast (2 u64) and seg_base (1 u64) per segment */
+            m += li->n_segs * (sizeof *li->segs + 3 * sizeof(uint64_t));
+    }
+    uint64_t bytes = 0, entries = 0, reads = 0;
+    afmt__segcache_stats(x, &bytes, &entries, &reads);
+    return m + bytes + entries * (48 + 2 * slot);
+}
+
 /* ---- arrays ---- */
 
 /* What a repeated DEFINE may not change (format.md 11.2): it decides where and how the

@@ -170,4 +170,9 @@ void afmt__index_apply_loaded(afmt_index *x, const afmt_chunk_rec *chunks, uint6
 /* Room for n more chunk locations (AFMT_ENOMEM). */
 int afmt__index_reserve_chunks(afmt_index *x, uint64_t n);
 
+/* Bytes the index holds in memory (capacities of its arrays, tables and hash maps,
+ * attribute values, root tables of lazy layers, cached segments; not malloc overhead).
+ * For benchmarks and tests. */
+uint64_t afmt__index_memory(const afmt_index *x);
+
 #endif

@@ -758,10 +758,12 @@ def check_section(t, path, section, arrays):
             t.assertIsNone(a.codec)
 
 
-class TestGoldenV1(unittest.TestCase):
+class TestGolden(unittest.TestCase):
     def test_every_golden_file_reads_as_its_manifest_says(self):
+        """The ten version-1 golden files and the three of version 2 (tests/golden)."""
         m = manifest()
-        self.assertEqual(len(m), 10)
+        self.assertEqual(len(m), 13)
+        self.assertEqual(len([f for f in m if f.startswith("v2-")]), 3)
         for fname, sections in m.items():
             for section, arrays in sections.items():
                 with self.subTest(fname=fname, section=section):

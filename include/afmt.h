@@ -141,14 +141,14 @@ AFMT_API int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes);
  * decides a handle's memory. */
 AFMT_API int afmt_opts_set_index_cache(afmt_opts *o, uint64_t bytes);
 /* File-system placement of what a commit writes: with bytes > 0, each rank's region of a
- * layer (its blocks and index segment) and the layer's footer start at a multiple of
- * bytes (set it to the Lustre or GPFS stripe size, e.g. the "striping_unit" hint), so
- * that no two ranks write into one stripe; the gaps between regions are left unwritten
- * (holes, counted as unreferenced bytes by afmt info). 0 (default) packs the regions
- * back to back. Compaction places its layer the same way. Every rank of the
- * communicator must give the same value: afmt_create and afmt_open fail with
- * AFMT_EINVAL on every rank otherwise. Readers need no setting: any file reads with any.
- * Errors: EINVAL (o NULL; bytes neither 0 nor a power of two in [512, 1 GiB]). */
+ * layer (its blocks; on a node's leader, then the node's index segment) and the layer's
+ * footer start at a multiple of bytes (set it to the Lustre stripe size, the
+ * "striping_unit" hint, or the GPFS block size), so that no two ranks write into one
+ * stripe; the gaps are left unwritten (holes, counted as unreferenced bytes by afmt info).
+ * 0 (default) packs the regions back to back. Compaction places its layer the same way.
+ * Every rank of the communicator must give the same value: afmt_create and afmt_open fail
+ * with AFMT_EINVAL on every rank otherwise. Readers need no setting: any file reads with
+ * any. Errors: EINVAL (o NULL; bytes neither 0 nor a power of two in [512, 1 GiB]). */
 AFMT_API int afmt_opts_set_alignment(afmt_opts *o, uint64_t bytes);
 /* Whether afmt_commit (and afmt_close, afmt_compact, which commit) first checks that every
  * rank made the same afmt_define, afmt_delete and afmt_set_attr calls since the last

@@ -19,7 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/file.h" /* f->idx, f->super, f->st, afmt__commit_stats */
+#include "api/file.h"       /* f->idx, f->super, f->st, afmt__commit_stats */
+#include "format/segment.h" /* the layer's segments, read from the file */
 
 #define KIB ((uint64_t)1024)
 
@@ -31,8 +32,10 @@ static uint64_t up(uint64_t x, uint64_t a) {
 
 /* COLLECTIVE over f's communicator (MPI_COMM_WORLD here). Checks the placement of f's
  * newest layer against the rule above, from the bytes each rank says it wrote in the last
- * commit or compaction (afmt__commit_stats), the blocks of the layer in f's index and the
- * root table of its footer, read back from the file. Returns the number of regions. */
+ * commit or compaction (afmt__commit_stats) and the layer as the file holds it: its footer
+ * (root table) and its segments (block records), read back. A segment is written by a
+ * node's leader (or by every rank, with afmt_index_aggregation=rank) right after its own
+ * blocks; the other ranks' regions are their blocks alone. Returns the number of regions. */
 static uint64_t check_layout(afmt_file *f, uint64_t a, const char *what, int line) {
     afmt_commit_stats st;
     memset(&st, 0, sizeof st);
@@ -40,27 +43,30 @@ static uint64_t check_layout(afmt_file *f, uint64_t a, const char *what, int lin
     int size = f->size;
     uint64_t *mine = calloc((size_t)size, sizeof *mine);
     MPI_Allgather(&st.bytes_written, 1, MPI_UINT64_T, mine, 1, MPI_UINT64_T, f->comm);
-    const afmt_layer_info *li = &f->idx.layers[f->idx.n_layers - 1];
     uint64_t foff = f->super.footer_offset, flen = f->super.footer_length;
-    if (li->footer_offset != foff)
-        rec(line, "%s: the index's newest layer is not the slot's", what);
-    /* The root table, from the file. */
+    /* The footer and the segments, from the file. */
     uint8_t *fb = malloc((size_t)flen + 1);
     afmt_layer L;
-    char msg[AFMT_ERRMSG_MAX];
+    afmt_buf segs;
+    char msg[AFMT_ERRMSG_MAX] = "";
     memset(&L, 0, sizeof L);
+    afmt__buf_init(&segs);
     int rc = f->st->ops->read_at(f->st, foff, fb, flen);
     if (rc == AFMT_OK) rc = afmt__footer_decode(fb, flen, &L, msg);
-    if (rc != AFMT_OK) rec(line, "%s: reading the footer at %llu -> %d", what, (ull)foff, rc);
+    if (rc == AFMT_OK) rc = afmt__segments_read(f->st, &L, &segs, msg);
+    if (rc == AFMT_OK) rc = afmt__segments_attach(&L, segs.data, segs.len, foff, msg);
+    if (rc != AFMT_OK)
+        rec(line, "%s: reading the layer at %llu -> %d: %s", what, (ull)foff, rc, msg);
     free(fb);
-    uint64_t pos = up(li->data_offset, a), sum = 0, regions = 0;
+    afmt__buf_free(&segs);
+    uint64_t pos = up(L.data_offset, a), sum = 0, regions = 0;
     for (int r = 0; r < size; r++) {
         uint64_t lo = UINT64_MAX, stored = 0, nb = 0, nseg = 0;
-        for (uint64_t b = 0; b < f->idx.n_blocks; b++) {
-            const afmt_iblock *ib = &f->idx.blocks[b];
-            if (ib->layer_id != li->layer_id || ib->b.rank != (uint32_t)r) continue;
-            if (ib->b.offset < lo) lo = ib->b.offset;
-            stored += ib->b.stored_size;
+        for (uint64_t b = 0; b < L.n_blocks; b++) {
+            const afmt_block_rec *B = &L.blocks[b];
+            if (B->rank != (uint32_t)r) continue;
+            if (B->offset < lo) lo = B->offset;
+            stored += B->stored_size;
             nb++;
         }
         if (mine[r] == 0) {
@@ -95,13 +101,13 @@ static uint64_t check_layout(afmt_file *f, uint64_t a, const char *what, int lin
     }
     if (foff != pos)
         rec(line, "%s: footer at %llu, want %llu (data_offset %llu, A %llu)", what, (ull)foff,
-            (ull)pos, (ull)li->data_offset, (ull)a);
+            (ull)pos, (ull)L.data_offset, (ull)a);
     if (a && foff % a)
         rec(line, "%s: footer at %llu, not a multiple of %llu", what, (ull)foff, (ull)a);
     /* Without alignment: no gap at all (the layout of the writers before the option). */
-    if (!a && foff != li->data_offset + sum)
+    if (!a && foff != L.data_offset + sum)
         rec(line, "%s: footer at %llu, want data_offset %llu + %llu bytes", what, (ull)foff,
-            (ull)li->data_offset, (ull)sum);
+            (ull)L.data_offset, (ull)sum);
     afmt__layer_free(&L);
     free(mine);
     return regions;
@@ -228,7 +234,8 @@ static void test_align_collective(void **state) {
     MPI_Info info;
     MPI_Info_create(&info);
     MPI_Info_set(info, "afmt_collective_write", "true");
-    MPI_Info_set(info, "striping_unit", "512"); /* MPI-IO hints pass through alongside */
+    MPI_Info_set(info, "striping_unit", "512");           /* MPI-IO hints pass through alongside */
+    MPI_Info_set(info, "afmt_index_aggregation", "rank"); /* a segment per rank */
     EXPECT_OK(NULL, afmt_opts_set_mpi_info(o, info));
     MPI_Info_free(&info);
     afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, AFMT_TRUNC, o, __LINE__);

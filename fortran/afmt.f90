@@ -133,7 +133,7 @@ module afmt
 
     public :: afmt_opts_create, afmt_opts_set_codec, afmt_opts_set_shuffle, &
               afmt_opts_set_block_size, afmt_opts_set_mem_budget, afmt_opts_set_spill_dir, &
-              afmt_opts_set_mpi_info, afmt_opts_set_cache_size, &
+              afmt_opts_set_mpi_info, afmt_opts_set_cache_size, afmt_opts_set_alignment, &
               afmt_opts_set_check_collective, afmt_opts_free
     public :: afmt_create, afmt_open, afmt_open_layer, afmt_rollback, afmt_close, &
               afmt_is_open
@@ -254,6 +254,13 @@ module afmt
         end function
         function c_afmt_opts_set_cache_size(o, b) result(rc) &
             bind(c, name="afmt_opts_set_cache_size")
+            import :: c_ptr, c_int, c_int64_t
+            type(c_ptr), value :: o
+            integer(c_int64_t), value :: b
+            integer(c_int) :: rc
+        end function
+        function c_afmt_opts_set_alignment(o, b) result(rc) &
+            bind(c, name="afmt_opts_set_alignment")
             import :: c_ptr, c_int, c_int64_t
             type(c_ptr), value :: o
             integer(c_int64_t), value :: b
@@ -916,6 +923,17 @@ contains
         integer, intent(out), optional :: ierr
         call finish(c_null_ptr, c_afmt_opts_set_cache_size(o%p, bytes), ierr)
     end subroutine afmt_opts_set_cache_size
+
+    !> INDEPENDENT. File-system placement: each rank's region of a layer and the footer
+    !> start at a multiple of bytes (the Lustre stripe size, the GPFS block size); 0 (the
+    !> default) = back to back. bytes is 0 or a power of two in [512, 1 GiB] (else
+    !> AFMT_EINVAL); every rank must give the same value.
+    subroutine afmt_opts_set_alignment(o, bytes, ierr)
+        type(afmt_opts), intent(in) :: o
+        integer(int64), intent(in) :: bytes
+        integer, intent(out), optional :: ierr
+        call finish(c_null_ptr, c_afmt_opts_set_alignment(o%p, bytes), ierr)
+    end subroutine afmt_opts_set_alignment
 
     !> INDEPENDENT. Whether commits first check that every rank made the same define,
     !> delete and set_attr calls (on by default; a mismatch is AFMT_EINVAL on every rank).

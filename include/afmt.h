@@ -111,7 +111,7 @@ typedef struct afmt_opts afmt_opts; /* opaque options, see afmt_opts_create */
 
 /* Creates an options object with the defaults: LZ4, shuffle on, 4 MiB blocks,
  * 512 MiB memory budget, spill directory $TMPDIR or /tmp, 64 MiB block cache,
- * no MPI_Info hints, collective check on. Errors: EINVAL (o NULL), ENOMEM. */
+ * no MPI_Info hints, no alignment, collective check on. Errors: EINVAL (o NULL), ENOMEM. */
 AFMT_API int afmt_opts_create(afmt_opts **o);
 /* Codec for new blocks. level is the codec's own scale, 0 = its default (none: 0 only;
  * LZ4: < 0 is the acceleration of LZ4 fast, 1 = default, 2..12 = LZ4 HC; zstd: its
@@ -140,6 +140,16 @@ AFMT_API int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes);
  * this bound (at least the segment in use is kept). A file's size in chunks no longer
  * decides a handle's memory. */
 AFMT_API int afmt_opts_set_index_cache(afmt_opts *o, uint64_t bytes);
+/* File-system placement of what a commit writes: with bytes > 0, each rank's region of a
+ * layer (its blocks; on a node's leader, then the node's index segment) and the layer's
+ * footer start at a multiple of bytes (set it to the Lustre stripe size, the
+ * "striping_unit" hint, or the GPFS block size), so that no two ranks write into one
+ * stripe; the gaps are left unwritten (holes, counted as unreferenced bytes by afmt info).
+ * 0 (default) packs the regions back to back. Compaction places its layer the same way.
+ * Every rank of the communicator must give the same value: afmt_create and afmt_open fail
+ * with AFMT_EINVAL on every rank otherwise. Readers need no setting: any file reads with
+ * any. Errors: EINVAL (o NULL; bytes neither 0 nor a power of two in [512, 1 GiB]). */
+AFMT_API int afmt_opts_set_alignment(afmt_opts *o, uint64_t bytes);
 /* Whether afmt_commit (and afmt_close, afmt_compact, which commit) first checks that every
  * rank made the same afmt_define, afmt_delete and afmt_set_attr calls since the last
  * commit, with the same arguments (on != 0; on by default). A mismatch is AFMT_EINVAL on

@@ -240,7 +240,9 @@ static int check_layer(afmt_file *f, const afmt_layer *L) {
 /* The state of one afmt__write_layer between its phases (layer_run_free frees it). */
 typedef struct {
     uint64_t stored, mine; /* my blocks' stored bytes; those plus my segment's */
-    uint64_t base, total;  /* my region's file offset; everyone's bytes */
+    uint64_t base, total;  /* my region's file offset; everyone's bytes, each rank's rounded
+                            * up to the alignment */
+    uint64_t start;        /* where the first region goes: the committed end, aligned */
     afmt_buf meta;         /* [u64 offset][my node's segment, if I lead it] */
     afmt_node_meta node;   /* the node's records (aggregate.h) */
     afmt_buf seg;          /* a leader's segment */
@@ -302,18 +304,29 @@ static int layer_seal(afmt_file *f, afmt_layer_job *job) {
     return afmt__file_agree(f, rc);
 }
 
-/* Phase 2: my offset, an exclusive prefix sum of the ranks' stored bytes after the
- * committed end, and everyone's total. Local outcome: agreed in phase 3. */
+/* x rounded up to a multiple of a (0 or a power of two; 0: x). */
+static uint64_t align_up(uint64_t x, uint64_t a) {
+    return a ? (x + a - 1) & ~(a - 1) : x;
+}
+
+/* Phase 2: my offset, an exclusive prefix sum of the ranks' bytes after the committed
+ * end, and everyone's total. With an alignment A (afmt_opts_set_alignment, the same on
+ * every rank), the first region starts at the committed end rounded up to A and each
+ * rank counts its bytes rounded up to A (a rank without bytes counts 0), so that every
+ * region and the footer start on a multiple of A; the gaps stay unwritten. Local
+ * outcome: agreed in phase 3. */
 static int layer_offsets(afmt_file *f, const afmt_layer_job *job, layer_run *r) {
     int rc = AFMT_OK;
-    uint64_t before = 0;
+    uint64_t before = 0, a = f->opts.alignment;
     r->stored = job->alloc ? afmt__alloc_stored_bytes(job->alloc) : 0;
     r->mine = r->stored + r->node.seg_size; /* a node leader's region ends with the segment */
-    if (MPI_Exscan(&r->mine, &before, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS ||
-        MPI_Allreduce(&r->mine, &r->total, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS)
+    uint64_t padded = align_up(r->mine, a);
+    if (MPI_Exscan(&padded, &before, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS ||
+        MPI_Allreduce(&padded, &r->total, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS)
         rc = afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Exscan failed", f->path);
     if (f->rank == 0) before = 0; /* MPI_Exscan leaves rank 0's result undefined */
-    r->base = job->super->eof + before;
+    r->start = align_up(job->super->eof, a);
+    r->base = r->start + before;
     r->t = MPI_Wtime();
     return rc;
 }
@@ -369,7 +382,8 @@ static int layer_gather(afmt_file *f, layer_run *r) {
 }
 
 /* Phase 5: rank 0 builds the layer from everyone's records, checks it, and writes footer
- * and trailer right after the data. Agreed. */
+ * and trailer right after the data (after the last region, rounded up to the alignment).
+ * The layer's data_offset is the committed end, whatever the alignment. Agreed. */
 static int layer_footer(afmt_file *f, afmt_layer_job *job, layer_run *r, afmt_buf *footer) {
     const afmt_super *sup = job->super;
     int rc = AFMT_OK;
@@ -378,7 +392,7 @@ static int layer_footer(afmt_file *f, afmt_layer_job *job, layer_run *r, afmt_bu
         afmt_layer L;
         afmt_buf segs;
         afmt__buf_init(&segs);
-        uint64_t foff = sup->eof + r->total;
+        uint64_t foff = r->start + r->total;
         rc = build_layer(f, job, r->all, r->lens, sup->eof, foff, &L, &segs);
         if (rc != AFMT_OK) footer_fail(f, rc, "building", L.seg_blocks, L.seg_chunks);
         if (rc == AFMT_OK) rc = check_layer(f, &L);

@@ -257,7 +257,19 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
         rc = afmt__fail(msg, AFMT_ENOMEM, "%s(%s): out of memory while setting up the handle", fn,
                         path);
     }
-    rc = afmt__agree(comm, urank, usize, rc, msg);
+    /* The agreement also checks that every rank gave the same alignment (the key: 1 for
+     * none, else its log2 + 2): ranks that place their regions differently would overlap. */
+    int key = 1, keys[2];
+    for (uint64_t a = opts ? opts->alignment : 0; a; a >>= 1) key++;
+    afmt__group g = {comm, urank, usize, msg};
+    int krc = afmt__agree_keyed(&g, key, rc, NULL, 0, keys, fn);
+    if (krc == AFMT_EINVAL && keys[0] != keys[1])
+        afmt__fail(msg, krc,
+                   "%s(%s): the ranks gave different alignments (afmt_opts_set_alignment: %llu "
+                   "to %llu bytes): give every rank the same",
+                   fn, path, keys[0] > 1 ? 1ull << (keys[0] - 2) : 0ull,
+                   keys[1] > 1 ? 1ull << (keys[1] - 2) : 0ull);
+    rc = krc;
     if (rc != AFMT_OK) {
         if (f) {
             f->comm = MPI_COMM_NULL;

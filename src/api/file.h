@@ -28,8 +28,10 @@ struct afmt_opts {
     int level;
     int shuffle;
     uint64_t block_size, mem_budget, cache_size, index_cache;
-    char *spill_dir; /* NULL = $TMPDIR or /tmp */
-    MPI_Info info;   /* MPI_INFO_NULL or a dup owned by the options */
+    char *spill_dir;    /* NULL = $TMPDIR or /tmp */
+    MPI_Info info;      /* MPI_INFO_NULL or a dup owned by the options */
+    uint64_t alignment; /* 0, or a power of two: where each rank's region and the footer
+                         * of a layer start (commit.c); the same on every rank (file.c) */
     afmt_storage_kind storage;
     int check_collective; /* compare the ranks' metadata calls at commit (consistency.h) */
 };

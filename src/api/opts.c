@@ -1,5 +1,6 @@
 /* opts.c - the options object: codec, shuffle, block size, memory budget, spill
- * directory, cache size, MPI_Info hints, storage backend, the check of collective calls. */
+ * directory, cache size, MPI_Info hints, alignment, storage backend, the check of
+ * collective calls. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,17 @@ int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes) {
 int afmt_opts_set_index_cache(afmt_opts *o, uint64_t bytes) {
     if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_index_cache: opts is NULL");
     o->index_cache = bytes ? bytes : 1; /* 0: only the segment in use */
+    return AFMT_OK;
+}
+
+int afmt_opts_set_alignment(afmt_opts *o, uint64_t bytes) {
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_alignment: opts is NULL");
+    if (bytes != 0 && (bytes < 512 || bytes > GIB || (bytes & (bytes - 1)) != 0))
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_opts_set_alignment: %llu bytes is neither 0 (off) nor a power "
+                          "of two in [512, 1073741824]",
+                          (unsigned long long)bytes);
+    o->alignment = bytes;
     return AFMT_OK;
 }
 

@@ -2,8 +2,9 @@
  * any number of ranks (each rank writes a slice that does not follow chunk boundaries).
  *
  *   mkfiles DIR    writes DIR/basic.afmt, DIR/copy.afmt (same content, other codec and
- *                  block size), DIR/diff1.afmt (temp[3,4] differs), DIR/other.afmt
- *                  (arrays, shapes and attributes differ)
+ *                  block size), DIR/aligned.afmt (same content and settings, written
+ *                  with afmt_opts_set_alignment 4096), DIR/diff1.afmt (temp[3,4]
+ *                  differs), DIR/other.afmt (arrays, shapes and attributes differ)
  *
  * Content of basic.afmt (3 layers):
  *   layer 1: temp   float64 [20,30] chunk [8,16] dims (y,x), temp[i,j] = 100 i + j + 0.5,
@@ -54,12 +55,14 @@ static void share(uint64_t n, uint64_t *lo, uint64_t *hi) {
     *hi = n * (uint64_t)(rank + 1) / (uint64_t)size;
 }
 
-static void write_file(const char *path, afmt_codec codec, uint64_t block, int variant) {
+static void write_file(const char *path, afmt_codec codec, uint64_t block, int variant,
+                       uint64_t alignment) {
     afmt_opts *o;
     afmt_file *f;
     CHECK(NULL, afmt_opts_create(&o));
     CHECK(NULL, afmt_opts_set_codec(o, codec, 0));
     CHECK(NULL, afmt_opts_set_block_size(o, block));
+    CHECK(NULL, afmt_opts_set_alignment(o, alignment));
     CHECK(NULL, afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, o, &f));
     afmt_opts_free(o);
 
@@ -280,13 +283,15 @@ int main(int argc, char **argv) {
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/basic.afmt", argv[1]);
-    write_file(path, AFMT_CODEC_LZ4, 1024, 0);
+    write_file(path, AFMT_CODEC_LZ4, 1024, 0, 0);
     snprintf(path, sizeof path, "%s/copy.afmt", argv[1]);
-    write_file(path, AFMT_CODEC_ZSTD, 1 << 20, 0);
+    write_file(path, AFMT_CODEC_ZSTD, 1 << 20, 0, 0);
     snprintf(path, sizeof path, "%s/diff1.afmt", argv[1]);
-    write_file(path, AFMT_CODEC_LZ4, 1024, 1);
+    write_file(path, AFMT_CODEC_LZ4, 1024, 1, 0);
     snprintf(path, sizeof path, "%s/other.afmt", argv[1]);
-    write_file(path, AFMT_CODEC_NONE, 1024, 2);
+    write_file(path, AFMT_CODEC_NONE, 1024, 2, 0);
+    snprintf(path, sizeof path, "%s/aligned.afmt", argv[1]);
+    write_file(path, AFMT_CODEC_LZ4, 1024, 0, 4096);
     snprintf(path, sizeof path, "%s/huge.afmt", argv[1]);
     write_huge(path, 0);
     snprintf(path, sizeof path, "%s/huge2.afmt", argv[1]);

@@ -440,6 +440,30 @@ rc_is 0
 has "$B: OK"
 if [ "$(grep -c "$B: OK" out)" -eq 1 ]; then ok "verify np3: rank 0 prints once"; else bad "verify np3: printed by several ranks"; fi
 
+# ---- written with an alignment (afmt_opts_set_alignment 4096): gaps are unreferenced -----------
+AL="$W/aligned.afmt"
+t "diff aligned" "$AFMT" diff "$B" "$AL"
+rc_is 0
+t "verify aligned" "$AFMT" verify "$AL"
+rc_is 0
+has "$AL: OK"
+t "info aligned" "$AFMT" info "$AL"
+rc_is 0
+tot=$(awk '$1 == "superblock" || $1 == "metadata" || $1 == "unreferenced" { s += $2 } $1 == "live" || $1 == "dead" { s += $3 } END { print s }' out)
+if [ "$tot" = "$(fsize "$AL")" ]; then ok "info aligned: the parts add up to the file size"; else bad "info aligned: parts $tot"; fi
+if awk '$1 == "unreferenced" { exit !($2 > 0) }' out; then ok "info aligned: the gaps are unreferenced"; else bad "info aligned: unreferenced"; fi
+t "info --json --blocks aligned" "$AFMT" info --json --blocks "$AL"
+rc_is 0
+json_ok
+# Every footer, and each rank's first block of each layer, at a multiple of 4096.
+if grep -o '"footer_offset": [0-9]*' out | awk '{ n++; if ($2 % 4096) b++ } END { exit !(n == 3 && !b) }'; then
+    ok "info aligned: 3 footers at multiples of 4096"
+else bad "info aligned: footer offsets"; fi
+if sed -n 's/.*"layer": \([0-9]*\), "offset": \([0-9]*\),.*"rank": \([0-9]*\),.*/\1 \3 \2/p' out |
+    awk '{ k = $1 " " $2; if (!(k in lo) || $3 < lo[k]) lo[k] = $3 } END { for (k in lo) { n++; if (lo[k] % 4096) b++ } exit !(n >= 4 && !b) }'; then
+    ok "info aligned: each rank's first block of a layer at a multiple of 4096"
+else bad "info aligned: block offsets"; fi
+
 # ---- damaged: a byte of a block ----------------------------------------------------------------
 cp "$B" blk.afmt
 flip blk.afmt $((coff + clen / 2))

@@ -134,6 +134,7 @@ module afmt
     public :: afmt_opts_create, afmt_opts_set_codec, afmt_opts_set_shuffle, &
               afmt_opts_set_block_size, afmt_opts_set_mem_budget, afmt_opts_set_spill_dir, &
               afmt_opts_set_mpi_info, afmt_opts_set_cache_size, afmt_opts_set_alignment, &
+              afmt_opts_set_index_cache, &
               afmt_opts_set_check_collective, afmt_opts_free
     public :: afmt_create, afmt_open, afmt_open_layer, afmt_rollback, afmt_close, &
               afmt_is_open
@@ -261,6 +262,13 @@ module afmt
         end function
         function c_afmt_opts_set_alignment(o, b) result(rc) &
             bind(c, name="afmt_opts_set_alignment")
+            import :: c_ptr, c_int, c_int64_t
+            type(c_ptr), value :: o
+            integer(c_int64_t), value :: b
+            integer(c_int) :: rc
+        end function
+        function c_afmt_opts_set_index_cache(o, b) result(rc) &
+            bind(c, name="afmt_opts_set_index_cache")
             import :: c_ptr, c_int, c_int64_t
             type(c_ptr), value :: o
             integer(c_int64_t), value :: b
@@ -934,6 +942,15 @@ contains
         integer, intent(out), optional :: ierr
         call finish(c_null_ptr, c_afmt_opts_set_alignment(o%p, bytes), ierr)
     end subroutine afmt_opts_set_alignment
+
+    !> INDEPENDENT. Bytes of index metadata (the index segments reads load, format v2) a
+    !> handle keeps (default 64 MiB; 0: only the segment in use).
+    subroutine afmt_opts_set_index_cache(o, bytes, ierr)
+        type(afmt_opts), intent(in) :: o
+        integer(int64), intent(in) :: bytes
+        integer, intent(out), optional :: ierr
+        call finish(c_null_ptr, c_afmt_opts_set_index_cache(o%p, bytes), ierr)
+    end subroutine afmt_opts_set_index_cache
 
     !> INDEPENDENT. Whether commits first check that every rank made the same define,
     !> delete and set_attr calls (on by default; a mismatch is AFMT_EINVAL on every rank).

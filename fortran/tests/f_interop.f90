@@ -169,6 +169,8 @@ contains
         call check(rc, 'afmt_opts_set_check_collective')
         call afmt_opts_set_alignment(o, 4096_int64, rc)
         call check(rc, 'afmt_opts_set_alignment')
+        call afmt_opts_set_index_cache(o, 1048576_int64, rc)
+        call check(rc, 'afmt_opts_set_index_cache')
         call afmt_opts_set_alignment(o, 4000_int64, rc)
         call expect(rc, AFMT_EINVAL, 'afmt_opts_set_alignment(4000)')
         call afmt_opts_set_codec(o, AFMT_CODEC_NONE, 5, rc)

@@ -41,6 +41,7 @@ static int define_record(afmt_file *f, const char *name, afmt_dtype t, int ndim,
     memset(r, 0, sizeof *r);
     r->id = f->idx.next_array_id;
     r->kind = AFMT_REC_DEFINE;
+    r->codec = AFMT_CODEC_UNSET; /* no per-array codec setting recorded (format.md 6) */
     r->flags = f->opts.shuffle ? AFMT_ARRAY_SHUFFLE : 0;
     r->dtype = t;
     r->ndim = ndim;

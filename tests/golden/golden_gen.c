@@ -262,6 +262,20 @@ static afmt_opts *opts(afmt_codec c, int level, int shuffle) {
     if (afmt_opts_create(&o) != AFMT_OK || afmt_opts_set_codec(o, c, level) != AFMT_OK ||
         afmt_opts_set_shuffle(o, shuffle) != AFMT_OK)
         die("options", AFMT_EINVAL, __LINE__);
+    if (g_v2) { /* one index segment per rank: three ranks on one host would make one */
+        MPI_Info info;
+        MPI_Info_create(&info);
+        MPI_Info_set(info, "afmt_index_aggregation", "rank");
+        if (afmt_opts_set_mpi_info(o, info) != AFMT_OK) die("options", AFMT_EINVAL, __LINE__);
+        MPI_Info_free(&info);
+    }
+    return o;
+}
+
+/* The v2 files' default options (LZ4, shuffle) with a segment per rank. */
+static afmt_opts *v2_opts(void) {
+    static afmt_opts *o;
+    if (!o) o = opts(AFMT_CODEC_LZ4, 0, 1);
     return o;
 }
 
@@ -467,7 +481,7 @@ static void make_edges(void) {
  * rank 0 nothing (two segments); "ids" deleted. Layer 3: attributes only (no segment). */
 static void make_v2_segments(void) {
     gfile g;
-    gopen(&g, "v2-segments.afmt", NULL, 1);
+    gopen(&g, "v2-segments.afmt", v2_opts(), 1);
     const uint64_t sf[2] = {12, 10}, cf[2] = {2, 5}, si[1] = {40}, ci[1] = {4};
     const uint64_t ss[2] = {9, 10}, cs[2] = {4, 4};
     const char *const dims[2] = {"row", "col"};
@@ -530,7 +544,7 @@ static void copy_file(const char *from, const char *to) {
  * chunks (rank 0), a range of "part" (rank 2) and a new array (rank 1). */
 static void make_v2_mixed(const char *v1dir) {
     gfile g;
-    gopen(&g, "v2-mixed.afmt", NULL, 1);
+    gopen(&g, "v2-mixed.afmt", v2_opts(), 1);
     shared_layer(&g);
     CK(&g, afmt_close(g.f));
     if (g_rank == 0) {
@@ -539,7 +553,7 @@ static void make_v2_mixed(const char *v1dir) {
         copy_file(from, g.path);
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    gopen(&g, "v2-mixed.afmt", NULL, 0);
+    gopen(&g, "v2-mixed.afmt", v2_opts(), 0);
     const uint64_t st[2] = {2, 3}, ct[2] = {3, 6}, sp[1] = {5}, cp[1] = {10};
     gwrite(&g, "field", st, ct, 60, 0);
     gwrite(&g, "part", sp, cp, 61, 2);
@@ -556,7 +570,7 @@ static void make_v2_mixed(const char *v1dir) {
  * layer on top of it. */
 static void make_v2_compacted(void) {
     gfile g;
-    gopen(&g, "v2-compacted.afmt", NULL, 1);
+    gopen(&g, "v2-compacted.afmt", v2_opts(), 1);
     const uint64_t s[2] = {8, 12}, c[2] = {2, 3}, s1[1] = {30}, c1[1] = {5};
     gdefine(&g, "grid", AFMT_UINT32, 2, s, c, NULL, 9);
     gdefine(&g, "gone", AFMT_FLOAT32, 1, s1, c1, NULL, NO_FILL);

@@ -146,14 +146,14 @@ static int encode_node(afmt_file *f, const afmt_node_meta *m, const uint64_t *ba
         for (uint64_t i = 1; i < nc; i++)
             if (afmt__chunk_rec_cmp(&C[i - 1], &C[i]) == 0) {
                 int r = (int)B[C[i].block].rank, q = (int)B[C[i - 1].block].rank;
+                afmt__fail(f->errmsg, AFMT_EINVAL,
+                           "afmt_commit(%s): ranks %d and %d both wrote chunk %llu of array "
+                           "%llu whole",
+                           f->path, q < r ? q : r, q < r ? r : q,
+                           (unsigned long long)C[i].chunk_index, (unsigned long long)C[i].array_id);
                 free(B);
                 free(C);
-                return afmt__fail(f->errmsg, AFMT_EINVAL,
-                                  "afmt_commit(%s): ranks %d and %d both wrote chunk %llu of "
-                                  "array %llu whole",
-                                  f->path, q < r ? q : r, q < r ? r : q,
-                                  (unsigned long long)C[i].chunk_index,
-                                  (unsigned long long)C[i].array_id);
+                return AFMT_EINVAL;
             }
         int crc = check_node(f, hdr, B, nb, C, nc);
         if (crc != AFMT_OK) {

@@ -505,22 +505,27 @@ int afmt__index_reserve_chunks(afmt_index *x, uint64_t n) {
     return AFMT_OK;
 }
 
+/* Chunk c now lives at loc (newest wins): the older version, if any, stays referenced
+ * but dead. The map's and the locations' room is reserved. */
+static void put_loc(afmt_index *x, const afmt_chunk_rec *c, afmt_chunk_loc loc) {
+    uint64_t *v = afmt__hmap_get(&x->chunks, c->array_id, c->chunk_index);
+    if (v) {
+        x->blocks[x->locs[*v].block].nlive--;
+        x->locs[*v] = loc;
+    } else {
+        x->locs[x->n_locs] = loc;
+        afmt__hmap_put(&x->chunks, c->array_id, c->chunk_index, x->n_locs++);
+    }
+    x->blocks[loc.block].nlive++;
+}
+
 void afmt__index_apply_loaded(afmt_index *x, const afmt_chunk_rec *chunks, uint64_t n) {
     for (uint64_t i = 0; i < n; i++) {
         const afmt_chunk_rec *c = &chunks[i];
         const afmt_array *a = afmt__index_by_id(x, c->array_id);
         x->blocks[c->block].nrefs++;
-        if (!a || !a->live) continue; /* deleted by a newer layer: never read */
-        afmt_chunk_loc loc = {c->block, c->offset, c->size};
-        uint64_t *v = afmt__hmap_get(&x->chunks, c->array_id, c->chunk_index);
-        if (v) {
-            x->blocks[x->locs[*v].block].nlive--;
-            x->locs[*v] = loc;
-        } else {
-            x->locs[x->n_locs] = loc;
-            afmt__hmap_put(&x->chunks, c->array_id, c->chunk_index, x->n_locs++);
-        }
-        x->blocks[loc.block].nlive++;
+        if (a && a->live) /* else deleted by a newer layer: never read */
+            put_loc(x, c, (afmt_chunk_loc){c->block, c->offset, c->size});
     }
 }
 
@@ -983,18 +988,8 @@ static uint64_t apply_blocks(afmt_index *x, const afmt_layer *L) {
 static void apply_chunks(afmt_index *x, const afmt_layer *L, uint64_t base) {
     for (uint64_t i = 0; i < L->n_chunks; i++) {
         const afmt_chunk_rec *c = &L->chunks[i];
-        afmt_chunk_loc loc = {base + c->block, c->offset, c->size};
-        uint64_t *v = afmt__hmap_get(&x->chunks, c->array_id, c->chunk_index);
-        if (v) {
-            /* The newer version hides the older one, which stays referenced but dead. */
-            x->blocks[x->locs[*v].block].nlive--;
-            x->locs[*v] = loc;
-        } else {
-            x->locs[x->n_locs] = loc;
-            afmt__hmap_put(&x->chunks, c->array_id, c->chunk_index, x->n_locs++);
-        }
-        x->blocks[loc.block].nrefs++;
-        x->blocks[loc.block].nlive++;
+        x->blocks[base + c->block].nrefs++;
+        put_loc(x, c, (afmt_chunk_loc){base + c->block, c->offset, c->size});
     }
 }
 

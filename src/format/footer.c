@@ -333,6 +333,20 @@ void afmt__block_rec_get(const uint8_t q[40], afmt_block_rec *b) {
     b->rank = afmt__get_u32(q + 36);
 }
 
+int afmt__block_rec_bad(const afmt_block_rec *b, uint64_t i, uint32_t nranks, char *why, size_t n) {
+    if (b->codec == AFMT_CODEC_NONE && b->stored_size != b->raw_size)
+        snprintf(why, n, "block record %llu: codec 0 (none) with stored size %llu != raw size %llu",
+                 (ull)i, (ull)b->stored_size, (ull)b->raw_size);
+    else if (b->raw_size > AFMT_MAX_BLOCK_RAW)
+        snprintf(why, n, "block record %llu: raw size %llu exceeds the limit of %llu bytes", (ull)i,
+                 (ull)b->raw_size, (ull)AFMT_MAX_BLOCK_RAW);
+    else if (b->rank >= nranks)
+        snprintf(why, n, "block record %llu: rank %u of nranks %u", (ull)i, b->rank, nranks);
+    else
+        return 0;
+    return 1;
+}
+
 void afmt__chunk_rec_put(uint8_t rec[40], const afmt_chunk_rec *c) {
     afmt__put_u64(rec + 0, c->array_id);
     afmt__put_u64(rec + 8, c->chunk_index);
@@ -766,15 +780,8 @@ static int decode_blocks(const footer_dec *d, afmt_layer *L) {
             return BAD("block record %llu: offset %llu + stored size %llu is not inside the "
                        "file after data_offset %llu",
                        (ull)i, (ull)b->offset, (ull)b->stored_size, (ull)L->data_offset);
-        if (b->codec == AFMT_CODEC_NONE && b->stored_size != b->raw_size)
-            return BAD("block record %llu: codec 0 (none) with stored size %llu != raw size "
-                       "%llu",
-                       (ull)i, (ull)b->stored_size, (ull)b->raw_size);
-        if (b->raw_size > AFMT_MAX_BLOCK_RAW)
-            return BAD("block record %llu: raw size %llu exceeds the limit of %llu bytes", (ull)i,
-                       (ull)b->raw_size, (ull)AFMT_MAX_BLOCK_RAW);
-        if (b->rank >= L->nranks)
-            return BAD("block record %llu: rank %u of nranks %u", (ull)i, b->rank, L->nranks);
+        char why[256];
+        if (afmt__block_rec_bad(b, i, L->nranks, why, sizeof why)) return BAD("%s", why);
     }
     return AFMT_OK;
 }

@@ -129,6 +129,10 @@ void afmt__block_rec_put(uint8_t out[40], const afmt_block_rec *b);
 void afmt__block_rec_get(const uint8_t in[40], afmt_block_rec *b);
 void afmt__chunk_rec_put(uint8_t out[40], const afmt_chunk_rec *c);
 void afmt__chunk_rec_get(const uint8_t in[40], afmt_chunk_rec *c);
+/* Checks B2-B4 of format.md 8 on block record i (codec 0 sizes, the raw size limit, the
+ * writer rank), for the footer's and the segments' decoders: 0, or 1 with "block record
+ * i: <problem>" in why (n bytes). */
+int afmt__block_rec_bad(const afmt_block_rec *b, uint64_t i, uint32_t nranks, char *why, size_t n);
 /* The 80 bytes of a root table record, and back (no check: decode_segs checks). */
 void afmt__seg_rec_encode(const afmt_seg_rec *g, uint8_t out[80]);
 void afmt__seg_rec_decode(const uint8_t in[80], afmt_seg_rec *g);

@@ -117,14 +117,8 @@ static int decode_block(const uint8_t *q, uint64_t i, const afmt_layer *L, uint6
                    "[%llu, %llu)",
                    (ull)i, (ull)b->offset, (ull)b->stored_size, (ull)L->data_offset,
                    (ull)footer_offset);
-    if (b->codec == AFMT_CODEC_NONE && b->stored_size != b->raw_size)
-        return BAD("block record %llu: codec 0 (none) with stored size %llu != raw size %llu",
-                   (ull)i, (ull)b->stored_size, (ull)b->raw_size);
-    if (b->raw_size > AFMT_MAX_BLOCK_RAW)
-        return BAD("block record %llu: raw size %llu exceeds the limit of %llu bytes", (ull)i,
-                   (ull)b->raw_size, (ull)AFMT_MAX_BLOCK_RAW);
-    if (b->rank >= L->nranks)
-        return BAD("block record %llu: rank %u of nranks %u", (ull)i, b->rank, L->nranks);
+    char why[256];
+    if (afmt__block_rec_bad(b, i, L->nranks, why, sizeof why)) return BAD("%s", why);
     return AFMT_OK;
 }
 

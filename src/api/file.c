@@ -162,12 +162,6 @@ int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **ou
     return afmt__gather_bytes_comm(&g, buf, len, out, lens, what);
 }
 
-int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint64_t *scount,
-                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl, const char *what) {
-    afmt__group g = group_of(f);
-    return afmt__alltoallv_bytes_comm(&g, rc, sbuf, scount, rbuf, rcount, rdispl, what);
-}
-
 /* ---- handle life cycle ---------------------------------------------------------- */
 
 /* COLLECTIVE (every rank is here: file_alloc agreed). f->real_path: f->path resolved once

@@ -199,7 +199,5 @@ int afmt__write_slot(afmt_file *f, afmt_storage *st, const afmt_super *next, int
 int afmt__share_buf(afmt_file *f, afmt_buf *b, int rc, const char *what);
 int afmt__gather_bytes(afmt_file *f, const void *buf, uint64_t len, uint8_t **out, uint64_t *lens,
                        const char *what);
-int afmt__alltoallv_bytes(afmt_file *f, int rc, const uint8_t *sbuf, const uint64_t *scount,
-                          uint8_t **rbuf, uint64_t *rcount, uint64_t *rdispl, const char *what);
 
 #endif

@@ -130,37 +130,6 @@ static int recv_pieces(MPI_Comm comm, uint8_t *p, uint64_t len, int src, int tag
     return AFMT_OK;
 }
 
-/* The large exchange: pairwise rounds (send to rank+k, receive from rank-k), pieces point
- * to point. Every rank goes through every round whatever fails, so none waits for a
- * partner that gave up; req has room for the most pieces of one round. */
-static int pairwise(MPI_Comm comm, int rank, int size, const uint8_t *sbuf, const uint64_t *scount,
-                    const uint64_t *sdispl, uint8_t *rbuf, const uint64_t *rcount,
-                    const uint64_t *rdispl, MPI_Request *req) {
-    int rc = AFMT_OK;
-    if (scount[rank]) memcpy(rbuf + rdispl[rank], sbuf + sdispl[rank], scount[rank]);
-    for (int k = 1; k < size; k++) {
-        int to = (rank + k) % size, from = (rank - k + size) % size, nreq = 0;
-        for (uint64_t o = 0; o < rcount[from]; o += mpi_piece) {
-            uint64_t n = rcount[from] - o < mpi_piece ? rcount[from] - o : mpi_piece;
-            if (MPI_Irecv(rbuf + rdispl[from] + o, (int)n, MPI_BYTE, from, 7102, comm,
-                          &req[nreq]) == MPI_SUCCESS)
-                nreq++;
-            else
-                rc = AFMT_EMPI;
-        }
-        for (uint64_t o = 0; o < scount[to]; o += mpi_piece) {
-            uint64_t n = scount[to] - o < mpi_piece ? scount[to] - o : mpi_piece;
-            if (MPI_Isend(sbuf + sdispl[to] + o, (int)n, MPI_BYTE, to, 7102, comm, &req[nreq]) ==
-                MPI_SUCCESS)
-                nreq++;
-            else
-                rc = AFMT_EMPI;
-        }
-        if (MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS) rc = AFMT_EMPI;
-    }
-    return rc;
-}
-
 int afmt__gather_bytes_comm(const afmt__group *g, const void *buf, uint64_t len, uint8_t **out,
                             uint64_t *lens, const char *what) {
     MPI_Comm comm = g->comm;
@@ -222,83 +191,6 @@ int afmt__gather_bytes_comm(const afmt__group *g, const void *buf, uint64_t len,
     if (rc != AFMT_OK) {
         free(*out);
         *out = NULL;
-    }
-    return rc;
-}
-
-int afmt__alltoallv_bytes_comm(const afmt__group *g, int rc, const uint8_t *sbuf,
-                               const uint64_t *scount, uint8_t **rbuf, uint64_t *rcount,
-                               uint64_t *rdispl, const char *what) {
-    MPI_Comm comm = g->comm;
-    int rank = g->rank, size = g->size;
-    *rbuf = NULL;
-    if (MPI_Alltoall(scount, 1, MPI_UINT64_T, rcount, 1, MPI_UINT64_T, comm) != MPI_SUCCESS) {
-        if (rc == AFMT_OK)
-            rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Alltoall of the counts failed", what);
-        memset(rcount, 0, sizeof *rcount * (size_t)size);
-    }
-    uint64_t stotal = 0, rtotal = 0, maxreq = 1;
-    int small = 1;
-    for (int r = 0; r < size; r++) {
-        if (!fits_int(scount[r]) || !fits_int(rcount[r]) || !fits_int(stotal) || !fits_int(rtotal))
-            small = 0;
-        rdispl[r] = rtotal;
-        stotal += scount[r];
-        rtotal += rcount[r];
-    }
-    if (!fits_int(stotal) || !fits_int(rtotal)) small = 0;
-    /* Everything either method needs, allocated before the one agreement. */
-    int *v = NULL;
-    uint64_t *sdispl = NULL;
-    MPI_Request *req = NULL;
-    for (int k = 1; k < size; k++) {
-        int to = (rank + k) % size, from = (rank - k + size) % size;
-        uint64_t n =
-            (scount[to] + mpi_piece - 1) / mpi_piece + (rcount[from] + mpi_piece - 1) / mpi_piece;
-        if (n > maxreq) maxreq = n;
-    }
-    if (rc == AFMT_OK) {
-        v = malloc(sizeof(int) * 4 * (size_t)size);
-        sdispl = malloc(sizeof(uint64_t) * (size_t)size);
-        req = malloc(sizeof(MPI_Request) * (size_t)maxreq);
-        *rbuf = malloc(rtotal ? rtotal : 1);
-    }
-    if (rc == AFMT_OK && (!v || !sdispl || !*rbuf || !req))
-        rc = afmt__fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %llu bytes", what,
-                        (unsigned long long)rtotal);
-    int all_small = 0;
-    if (MPI_Allreduce(&small, &all_small, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS &&
-        rc == AFMT_OK)
-        rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Allreduce failed", what);
-    if ((rc = agree(g, rc)) == AFMT_OK) {
-        uint64_t off = 0;
-        for (int r = 0; r < size; r++) {
-            sdispl[r] = off;
-            off += scount[r];
-        }
-        if (all_small) {
-            for (int r = 0; r < size; r++) {
-                v[r] = (int)scount[r];
-                v[size + r] = (int)sdispl[r];
-                v[2 * size + r] = (int)rcount[r];
-                v[3 * size + r] = (int)rdispl[r];
-            }
-            if (MPI_Alltoallv(sbuf, v, v + size, MPI_BYTE, *rbuf, v + 2 * size, v + 3 * size,
-                              MPI_BYTE, comm) != MPI_SUCCESS)
-                rc = afmt__fail(g->errmsg, AFMT_EMPI, "%s: MPI_Alltoallv failed", what);
-        } else {
-            rc = pairwise(comm, rank, size, sbuf, scount, sdispl, *rbuf, rcount, rdispl, req);
-            if (rc != AFMT_OK)
-                afmt__fail(g->errmsg, rc, "%s: point-to-point exchange failed", what);
-        }
-        rc = agree(g, rc);
-    }
-    free(v);
-    free(sdispl);
-    free(req);
-    if (rc != AFMT_OK) {
-        free(*rbuf);
-        *rbuf = NULL;
     }
     return rc;
 }

@@ -44,12 +44,6 @@ int afmt__share_buf_comm(const afmt__group *g, afmt_buf *b, int rc, const char *
  * returns the same code and message (what, and the failing rank's cause). */
 int afmt__gather_bytes_comm(const afmt__group *g, const void *buf, uint64_t len, uint8_t **out,
                             uint64_t *lens, const char *what);
-/* COLLECTIVE. All-to-all: scount[r] bytes to rank r from sbuf (in rank order); *rbuf
- * (malloc'd) receives rcount[r] bytes from each rank at rdispl[r]. Allocates first, then
- * agrees (with rc), then moves data: every rank returns the same code. */
-int afmt__alltoallv_bytes_comm(const afmt__group *g, int rc, const uint8_t *sbuf,
-                               const uint64_t *scount, uint8_t **rbuf, uint64_t *rcount,
-                               uint64_t *rdispl, const char *what);
 #ifdef AFMT_TESTING
 /* Test hook: the largest message piece (default AFMT_PIECE). */
 void afmt__set_mpi_piece(uint64_t bytes);

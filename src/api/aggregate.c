@@ -12,21 +12,39 @@
 
 enum { REC = 40 }; /* bytes of a packed block or chunk record */
 
-/* The node communicator, once per handle: MPI_COMM_TYPE_SHARED, or each rank alone with
- * the hint afmt_index_aggregation=rank; and how many nodes (leaders) there are. */
+/* The node communicator, once per handle: MPI_COMM_TYPE_SHARED (cut into groups of at
+ * most f->node_group consecutive node ranks, hint afmt_node_group_size), or each rank
+ * alone with the hint afmt_index_aggregation=rank; the leaders' communicator (rank 0 is
+ * its rank 0: the split keys are the ranks) and how many leaders there are. */
+static int node_split(afmt_file *f) {
+    MPI_Comm whole;
+    if (f->segment_per_rank) return MPI_Comm_split(f->comm, f->rank, 0, &f->node);
+    int rc = MPI_Comm_split_type(f->comm, MPI_COMM_TYPE_SHARED, f->rank, MPI_INFO_NULL, &whole);
+    if (rc != MPI_SUCCESS || !f->node_group) {
+        f->node = whole;
+        return rc;
+    }
+    int r = 0;
+    if ((rc = MPI_Comm_rank(whole, &r)) == MPI_SUCCESS)
+        rc = MPI_Comm_split(whole, r / f->node_group, r, &f->node);
+    MPI_Comm_free(&whole);
+    return rc;
+}
+
 static int node_setup(afmt_file *f) {
     if (f->node_ready) return AFMT_OK;
-    int rc = f->segment_per_rank ? MPI_Comm_split(f->comm, f->rank, 0, &f->node)
-                                 : MPI_Comm_split_type(f->comm, MPI_COMM_TYPE_SHARED, f->rank,
-                                                       MPI_INFO_NULL, &f->node);
-    if (rc != MPI_SUCCESS)
+    f->leaders = MPI_COMM_NULL;
+    if (node_split(f) != MPI_SUCCESS)
         return afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): MPI_Comm_split_type failed",
                           f->path);
     f->node_ready = 1;
-    int leader = 0;
-    if (MPI_Comm_rank(f->node, &f->node_rank) != MPI_SUCCESS ||
-        MPI_Comm_size(f->node, &f->node_size) != MPI_SUCCESS || ((leader = f->node_rank == 0), 0) ||
-        MPI_Allreduce(&leader, &f->n_nodes, 1, MPI_INT, MPI_SUM, f->comm) != MPI_SUCCESS)
+    int rc = MPI_Comm_rank(f->node, &f->node_rank);
+    if (rc == MPI_SUCCESS) rc = MPI_Comm_size(f->node, &f->node_size);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_Comm_split(f->comm, f->node_rank == 0 ? 0 : MPI_UNDEFINED, f->rank, &f->leaders);
+    int leader = f->node_rank == 0;
+    if (rc == MPI_SUCCESS) rc = MPI_Allreduce(&leader, &f->n_nodes, 1, MPI_INT, MPI_SUM, f->comm);
+    if (rc != MPI_SUCCESS)
         return afmt__fail(f->errmsg, AFMT_EMPI, "afmt_commit(%s): setting up the node groups",
                           f->path);
     return AFMT_OK;

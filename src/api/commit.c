@@ -136,19 +136,19 @@ static void free_built_layer(const afmt_layer_job *job, afmt_layer *L) {
 }
 
 /* Rank 0: the root table from the leaders' [u64 offset][80-byte root record] (all, lens;
- * other ranks sent [u64 offset] alone), sorted by first key; in version-1 test mode the
+ * a leader without chunks sent [u64 offset] alone), sorted by first key; in version-1 test mode the
  * records are followed by the segment, whose bytes go to segs in root table order. */
 static int build_roots(afmt_file *f, const uint8_t *all, const uint64_t *lens, afmt_layer *L,
                        afmt_buf *segs) {
     uint64_t n = 0, off = 0;
-    for (int r = 0; r < f->size; r++) n += lens[r] >= 8 + AFMT_SEG_REC_SIZE;
+    for (int r = 0; r < f->n_nodes; r++) n += lens[r] >= 8 + AFMT_SEG_REC_SIZE;
     L->segs = malloc(sizeof *L->segs * (size_t)(n ? n : 1));
     uint64_t *from = malloc(sizeof *from * (size_t)(n ? n : 1));
     if (!L->segs || !from) {
         free(from);
         return AFMT_ENOMEM;
     }
-    for (int r = 0; r < f->size; off += lens[r], r++) {
+    for (int r = 0; r < f->n_nodes; off += lens[r], r++) {
         if (lens[r] < 8 + AFMT_SEG_REC_SIZE) continue;
         from[L->n_segs] = off + 8 + AFMT_SEG_REC_SIZE;
         afmt__seg_rec_decode(all + off + 8, &L->segs[L->n_segs]);
@@ -354,7 +354,7 @@ static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int
     if (rc == AFMT_OK && r->meta.oom)
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM,
                         "afmt_commit(%s): out of memory for the node's index segment", f->path);
-    if (rc == AFMT_OK && f->rank == 0 && !(r->lens = calloc((size_t)f->size, sizeof(uint64_t))))
+    if (rc == AFMT_OK && f->rank == 0 && !(r->lens = calloc((size_t)f->n_nodes, sizeof(uint64_t))))
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     rc = write_blocks(f, job, r->base, r->stored, rc);
     /* The segment right after the blocks: the rank's region is one contiguous range. */
@@ -367,15 +367,24 @@ static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int
     return afmt__file_agree(f, rc);
 }
 
-/* Phase 4: the records to rank 0 (64-bit-safe gather, agreed inside). */
+/* Phase 4: the leaders' root records to rank 0, over the leaders' communicator: rank 0
+ * receives one message per node, nothing from the other ranks. Agreed. */
 static int layer_gather(afmt_file *f, layer_run *r) {
     f->stats.write = MPI_Wtime() - r->t;
     r->t = MPI_Wtime();
     char what[AFMT_ERRMSG_MAX];
     snprintf(what, sizeof what, "afmt_commit(%s): gathering the index segments", f->path);
-    int rc = afmt__gather_bytes(f, r->meta.data, r->meta.len, &r->all, r->lens, what);
+    int rc = AFMT_OK;
+    if (f->leaders != MPI_COMM_NULL) {
+        afmt__group g = {f->leaders, 0, 0, f->errmsg};
+        if (MPI_Comm_rank(f->leaders, &g.rank) != MPI_SUCCESS ||
+            MPI_Comm_size(f->leaders, &g.size) != MPI_SUCCESS)
+            rc = afmt__fail(f->errmsg, AFMT_EMPI, "%s: MPI_Comm_rank failed", what);
+        else
+            rc = afmt__gather_bytes_comm(&g, r->meta.data, r->meta.len, &r->all, r->lens, what);
+    }
     afmt__buf_free(&r->meta);
-    if (rc != AFMT_OK) return rc;
+    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return rc;
     f->stats.gather = MPI_Wtime() - r->t;
     r->t = MPI_Wtime();
     return AFMT_OK;

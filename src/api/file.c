@@ -2,6 +2,7 @@
  * handles, argument checks shared by the API functions, afmt_errmsg, and the handle's
  * side of the lower modules: the agreement and data movement (mpiutil.h) and the writer
  * lock (lock.h) on f's communicator and message buffer. Loading the chain: load.c. */
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -187,6 +188,7 @@ static void file_free(afmt_file *f) {
     afmt__cache_free(f->cache);
     afmt__opts_clear(&f->opts);
     if (f->node_ready) MPI_Comm_free(&f->node);
+    if (f->node_ready && f->leaders != MPI_COMM_NULL) MPI_Comm_free(&f->leaders);
     if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
     free(f->scratch);
     free(f->stored_buf);
@@ -246,6 +248,10 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
             flag = 0;
             MPI_Info_get(f->opts.info, "afmt_index_aggregation", (int)sizeof val - 1, val, &flag);
             f->segment_per_rank = flag && !strcmp(val, "rank");
+            flag = 0;
+            MPI_Info_get(f->opts.info, "afmt_node_group_size", (int)sizeof val - 1, val, &flag);
+            long g = flag ? strtol(val, NULL, 10) : 0;
+            f->node_group = g > 0 && g <= INT_MAX ? (int)g : 0;
         }
     } else if (rc == AFMT_OK) {
         rc = afmt__fail(msg, AFMT_ENOMEM, "%s(%s): out of memory while setting up the handle", fn,

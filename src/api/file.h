@@ -69,9 +69,12 @@ struct afmt_file {
     afmt_opts opts;
     int collective_write; /* hint afmt_collective_write=true */
     int segment_per_rank; /* hint afmt_index_aggregation=rank: no node-level aggregation */
-    /* The ranks of this rank's node (MPI_COMM_TYPE_SHARED), set up by the first commit:
-     * its leader (node rank 0) writes the node's index segment (aggregate.h). */
-    MPI_Comm node;
+    int node_group;       /* hint afmt_node_group_size: most ranks per node group, 0: all */
+    /* The ranks of this rank's node (MPI_COMM_TYPE_SHARED, cut into groups of node_group
+     * ranks if set), set up by the first commit: its leader (node rank 0) writes the node's
+     * index segment (aggregate.h); the leaders (leaders: MPI_COMM_NULL on other ranks, rank
+     * 0 first) send rank 0 their root records. */
+    MPI_Comm node, leaders;
     int node_rank, node_size, n_nodes, node_ready;
     afmt_storage *st;
     afmt_super super;    /* the committed superblock this handle stands on */

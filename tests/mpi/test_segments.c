@@ -24,13 +24,13 @@ static void write_split(afmt_file *f, model *m, uint64_t rows, uint64_t cols, ui
     }
 }
 
-static afmt_opts *hint_opts(const char *aggregation) {
+static afmt_opts *hint_opts(const char *key, const char *value) {
     afmt_opts *o = NULL;
     EXPECT_OK(NULL, afmt_opts_create(&o));
-    if (aggregation) {
+    if (key) {
         MPI_Info info;
         MPI_Info_create(&info);
-        MPI_Info_set(info, "afmt_index_aggregation", aggregation);
+        MPI_Info_set(info, key, value);
         EXPECT_OK(NULL, afmt_opts_set_mpi_info(o, info));
         MPI_Info_free(&info);
     }
@@ -52,12 +52,13 @@ static void expect_segments(afmt_file *f, uint64_t want_segs, int64_t want_nodes
 }
 
 /* One node here (every rank shares memory): one segment per layer however many ranks;
- * with the hint, one per rank that wrote chunks. The data reads back the same either way,
- * live and after reopening on 1..np ranks. */
-static void run_aggregation(const char *aggregation, const char *tag) {
+ * with afmt_index_aggregation=rank, one per rank that wrote chunks; with
+ * afmt_node_group_size=2, one per pair of ranks. The data reads back the same either way,
+ * live and after reopening on 1..np ranks. groups: the leaders the hint makes. */
+static void run_aggregation(const char *key, const char *value, int groups, const char *tag) {
     const char *path = tu_path(NULL, tag);
     int np = tu_size();
-    afmt_opts *o = hint_opts(aggregation);
+    afmt_opts *o = hint_opts(key, value);
     afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, o, __LINE__);
     model ms[2];
     const uint64_t sa[2] = {37, 11}, ca[2] = {5, 4}, sb[1] = {1}; /* edge chunks; a scalar */
@@ -70,13 +71,12 @@ static void run_aggregation(const char *aggregation, const char *tag) {
         uint64_t z = 0;
         m_write(f, &ms[1], np - 1, &z, &z, 2, __LINE__);
         commit_check(f, ms, 2, __LINE__);
-        uint64_t want = aggregation ? (uint64_t)np : 1;
-        expect_segments(f, want, aggregation ? np : 1, __LINE__);
+        expect_segments(f, (uint64_t)groups, groups, __LINE__); /* every group wrote rows */
         /* a second layer over part of the first: newest wins through the lazy layers */
         uint64_t st[2] = {3, 2}, ct[2] = {20, 7};
         m_write(f, &ms[0], 0, st, ct, 3, __LINE__);
         commit_check(f, ms, 2, __LINE__);
-        expect_segments(f, 1, aggregation ? np : 1, __LINE__);
+        expect_segments(f, 1, groups, __LINE__); /* only rank 0 wrote */
         close_reopen_check(f, path, ms, 2, __LINE__);
     }
     afmt_opts_free(o);
@@ -86,13 +86,21 @@ static void run_aggregation(const char *aggregation, const char *tag) {
 
 static void test_one_segment_per_node(void **state) {
     (void)state;
-    run_aggregation(NULL, "sg-node");
+    run_aggregation(NULL, NULL, 1, "sg-node");
     done();
 }
 
 static void test_one_segment_per_rank(void **state) {
     (void)state;
-    run_aggregation("rank", "sg-rank");
+    run_aggregation("afmt_index_aggregation", "rank", tu_size(), "sg-rank");
+    done();
+}
+
+/* Groups of at most 2 consecutive ranks of the node, each with its own leader: rank 0
+ * receives a root record per group. */
+static void test_node_groups(void **state) {
+    (void)state;
+    run_aggregation("afmt_node_group_size", "2", (tu_size() + 1) / 2, "sg-group");
     done();
 }
 
@@ -102,7 +110,7 @@ static void test_one_segment_per_rank(void **state) {
 static void test_small_cache(void **state) {
     (void)state;
     const char *path = tu_path(NULL, "sg-cache");
-    afmt_opts *o = hint_opts("rank");
+    afmt_opts *o = hint_opts("afmt_index_aggregation", "rank");
     EXPECT_OK(NULL, afmt_opts_set_index_cache(o, 0));
     afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, o, __LINE__);
     model m;
@@ -198,9 +206,8 @@ static void test_damaged_segment(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_one_segment_per_node),
-        cmocka_unit_test(test_one_segment_per_rank),
-        cmocka_unit_test(test_small_cache),
+        cmocka_unit_test(test_one_segment_per_node), cmocka_unit_test(test_one_segment_per_rank),
+        cmocka_unit_test(test_node_groups),          cmocka_unit_test(test_small_cache),
         cmocka_unit_test(test_damaged_segment),
     };
     return tu_main(argc, argv, "segments", tests, sizeof tests / sizeof tests[0]);

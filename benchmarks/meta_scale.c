@@ -12,7 +12,7 @@
  * writes it (one index segment per node, the default), and "2r" version 2 with the hint
  * afmt_index_aggregation=rank (one segment per rank).
  *
- * Usage: mpiexec -n P meta_scale [-c 1000] [-e 1] [-n 3] [-V 1,2,2r] [-d /dev/shm]
+ * Usage: mpiexec -n P meta_scale [-c 1000] [-e 1] [-n 3] [-V 1,2,2r,2g16] [-d /dev/shm]
  *                                [-b mpiio|posix] [-o results.jsonl] [-l label]
  * Rank 0 prints one line per version (and a JSON object per version with -o). */
 #include <mpi.h>
@@ -94,19 +94,22 @@ static void nonroot(const uint64_t *all, int k, uint64_t out[3]) {
     free(v);
 }
 
-/* One case: name "1" (the v1 hook), "2" (v2) or "2r" (v2, a segment per rank). */
+/* One case: name "1" (the v1 hook), "2" (v2), "2r" (v2, a segment per rank) or "2gN" (v2,
+ * a segment per group of N ranks: the hint afmt_node_group_size=N). */
 static void run(const char *name) {
     uint32_t version = name[0] == '1' ? 1 : 2;
     int per_rank = name[1] == 'r';
+    const char *group = name[1] == 'g' ? name + 2 : NULL; /* "2g16": groups of 16 ranks */
     char path[512];
     snprintf(path, sizeof path, "%s/meta_scale-%d-v%s.afmt", opt.dir, nranks, name);
     afmt__set_write_version(version);
     afmt_opts *o = NULL;
     CHECK(afmt_opts_create(&o), NULL);
     MPI_Info info = MPI_INFO_NULL;
-    if (per_rank) {
+    if (per_rank || group) {
         MPI_Info_create(&info);
-        MPI_Info_set(info, "afmt_index_aggregation", "rank");
+        if (per_rank) MPI_Info_set(info, "afmt_index_aggregation", "rank");
+        if (group) MPI_Info_set(info, "afmt_node_group_size", group);
         CHECK(afmt_opts_set_mpi_info(o, info), NULL);
     }
     CHECK(afmt_opts_set_codec(o, AFMT_CODEC_NONE, 0), NULL);
@@ -246,7 +249,7 @@ static void run(const char *name) {
 static void usage(void) {
     if (rank == 0)
         fprintf(stderr,
-                "usage: meta_scale [-c chunks/rank] [-e elems/chunk] [-n commits] [-V 1,2,2r] "
+                "usage: meta_scale [-c chunks/rank] [-e elems/chunk] [-n commits] [-V 1,2,2r,2g16] "
                 "[-d dir] [-b mpiio|posix] [-o out.jsonl] [-l label]\n");
     MPI_Finalize();
     exit(2);
@@ -289,7 +292,9 @@ int main(int argc, char **argv) {
     }
     if (opt.chunks == 0 || opt.elems == 0 || opt.commits < 1) usage();
     for (char *tok = strtok(opt.versions, ","); tok; tok = strtok(NULL, ","))
-        if (!strcmp(tok, "1") || !strcmp(tok, "2") || !strcmp(tok, "2r")) run(tok);
+        if (!strcmp(tok, "1") || !strcmp(tok, "2") || !strcmp(tok, "2r") ||
+            (!strncmp(tok, "2g", 2) && atoi(tok + 2) > 0))
+            run(tok);
     MPI_Finalize();
     return 0;
 }

@@ -11,7 +11,8 @@
 #   CHUNKS=1000 COMMITS=5          chunks per rank per commit, commits per run
 #   CASES=1,2,2r                   1: version 1 (the test hook), 2: version 2 (a segment
 #                                  per node), 2r: version 2, a segment per rank (the hint
-#                                  afmt_index_aggregation=rank)
+#                                  afmt_index_aggregation=rank), 2gN: version 2, a
+#                                  segment per group of N ranks (afmt_node_group_size=N)
 #   WRITERS=100000 WCHUNKS=100     the synthetic files (a segment per writer, a segment per
 #   NODE=128                       node of NODE writers, version 1); REPS=5 fresh opens each
 #   DIR=/dev/shm                   where the files go (removed afterwards)

@@ -1,6 +1,6 @@
 /* exchange.c - the first step of a commit: resolving chunks that are not wholly written
  * by one rank. Phase A sends every staged chunk's key (and, for partial chunks, the boxes
- * written) to the chunk's owner rank (a hash of the key), which detects overlaps between
+ * written) to the chunk's owner rank (owner_of), which detects overlaps between
  * ranks and picks one merger per partial chunk: the contributor that wrote most of it,
  * and tells the contributors of partial chunks who it is. Phase B sends the pieces to
  * their merger, which lays them over the chunk's committed content (or fill) where they
@@ -41,9 +41,21 @@
 #define TAG_ANSWERS (AFMT__SPARSE_TAG_BASE + 2)
 #define TAG_PIECES  (AFMT__SPARSE_TAG_BASE + 4)
 
-static int owner_of(uint64_t a, uint64_t c, int size) {
-    uint64_t x = afmt__mix64(a * 0x9E3779B97F4A7C15ull ^ (c + 0x632BE59BD9B4E019ull));
-    return (int)(x % (uint64_t)size);
+/* A chunk's owner. An array of n >= P chunks is cut into P contiguous runs of chunk
+ * indices, run k owned by rank k: a rank that wrote a slab of chunks (the usual
+ * decomposition, ranks in row-major order) owns its own keys or sends them to one or two
+ * ranks, instead of to min(its chunks, P - 1) ranks as a hash would. An array of fewer
+ * chunks than ranks starts at a rank given by a hash of its id, so that many small arrays
+ * do not all land on rank 0. The same on every rank: arrays are defined collectively (an
+ * array unknown here gets the hash). */
+static int owner_of(const afmt_index *x, uint64_t a, uint64_t c, int size) {
+    const afmt_array *arr = afmt__index_by_id(x, a);
+    uint64_t n = arr ? afmt__grid_nchunks(&arr->grid) : 0, p = (uint64_t)size;
+    if (n >= p && c < n) {
+        uint64_t run = n / p + (n % p != 0);
+        return (int)(c / run);
+    }
+    return (int)((afmt__mix64(a * 0x9E3779B97F4A7C15ull) + c) % p);
 }
 
 static uint64_t box_volume(int nd, const uint64_t *count) {
@@ -290,7 +302,7 @@ static int pack_keys(afmt_file *f, outbox *o, int *partial) {
         return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
     for (uint64_t i = 0; i < n; i++) {
         const afmt_staged *s = &f->staging.items[i];
-        rt[i] = (route){owner_of(s->array_id, s->chunk_index, f->size), i};
+        rt[i] = (route){owner_of(&f->idx, s->array_id, s->chunk_index, f->size), i};
         *partial |= !s->full;
     }
     if (n > 1) qsort(rt, (size_t)n, sizeof *rt, route_cmp);
@@ -646,7 +658,7 @@ static int read_answers(xchg *x) {
         const afmt_staged *s = &t->items[i];
         x->merger[i] = -1;
         if (s->full) continue;
-        int o = owner_of(s->array_id, s->chunk_index, size);
+        int o = owner_of(&f->idx, s->array_id, s->chunk_index, size);
         const afmt__sparse_msg *a = afmt__sparse_find(x->answers_in, x->n_answers_in, o);
         int32_t m = -2;
         if (a) {

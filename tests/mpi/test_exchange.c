@@ -343,11 +343,55 @@ static void test_sparse_cost(void **state) {
     done();
 }
 
+/* A slab decomposition that matches the chunk ownership (rank r writes chunks
+ * [3r, 3r + 3) of 3P, whole): every rank owns its own keys, so the commit's exchange sends
+ * no message at all; a second commit where each rank writes its right neighbour's slab
+ * sends each key to one owner. The data reads back either way. */
+static void test_slab_keys_stay_home(void **state) {
+    (void)state;
+    int rank = tu_rank(), size = tu_size();
+    uint64_t n = SP_CHUNK * 3 * (uint64_t)size, chunk[1] = {SP_CHUNK};
+    const char *path = tu_path(NULL, "xchg-slab");
+    afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
+    if (f) {
+        EXPECT_OK(f, afmt_define(f, "v", AFMT_UINT64, 1, &n, chunk, NULL, NULL));
+        uint64_t c = SP_CHUNK * 3, *buf = malloc(sizeof *buf * c);
+        for (int k = 0; k < 2; k++) {
+            int r = (rank + k) % size; /* k = 1: the neighbour's slab */
+            uint64_t s = c * (uint64_t)r;
+            for (uint64_t i = 0; i < c; i++) buf[i] = sp_val(s + i, k);
+            EXPECT_OK(f, afmt_write(f, "v", &s, &c, buf));
+            afmt__sparse_stats a, b;
+            afmt__sparse_get_stats(&a);
+            EXPECT_OK(f, afmt_commit(f));
+            afmt__sparse_get_stats(&b);
+            uint64_t sent = b.sent - a.sent, want = k && size > 1 ? 1 : 0;
+            if (sent != want)
+                rec(__LINE__, "commit %d: rank %d sent %llu messages, want %llu", k, rank,
+                    (unsigned long long)sent, (unsigned long long)want);
+            uint64_t s0 = 0, *got = calloc(n, sizeof *got);
+            EXPECT_OK(f, afmt_read(f, "v", &s0, &n, got));
+            for (uint64_t i = 0; i < n; i++)
+                if (got[i] != sp_val(i, k)) {
+                    rec(__LINE__, "commit %d: v[%llu] = %llu, want %llu", k, (unsigned long long)i,
+                        (unsigned long long)got[i], (unsigned long long)sp_val(i, k));
+                    break;
+                }
+            free(got);
+        }
+        free(buf);
+        EXPECT_OK(NULL, afmt_close(f));
+    }
+    rm_path(path);
+    done();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_overlap_names_the_pair), cmocka_unit_test(test_disagree_ndim),
         cmocka_unit_test(test_disagree_chunk),         cmocka_unit_test(test_disagree_dtype),
         cmocka_unit_test(test_call_on_some_ranks),     cmocka_unit_test(test_sparse_cost),
+        cmocka_unit_test(test_slab_keys_stay_home),
     };
     return tu_main(argc, argv, "mpi_exchange", tests, sizeof tests / sizeof tests[0]);
 }

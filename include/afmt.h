@@ -225,6 +225,19 @@ AFMT_API int afmt_write(afmt_file *f, const char *name, const uint64_t *start,
 AFMT_API int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
                        void *buf);
 
+/* COLLECTIVE. afmt_read of each rank's own hyperslab (the same arguments; the selections
+ * may overlap, differ or be empty), sharing the index reads: the ranks of a node
+ * (MPI_COMM_TYPE_SHARED) find which index segments their selections need, and each
+ * segment is read once per node and broadcast to the node's ranks that need it, instead
+ * of once per rank; then each rank reads its data blocks itself, as afmt_read does. Worth
+ * it when many ranks read from a reopened file at once (a restart). A rank with nothing
+ * to read passes a count with a 0 extent (start and buf are then not used). Every rank
+ * returns the same code: ENOTFOUND, EINVAL (bad selection or buffer on any rank),
+ * ECORRUPT (a damaged index segment, naming its layer and segment, or block), ECODEC,
+ * EIO, ENOMEM, EMPI. */
+AFMT_API int afmt_read_all(afmt_file *f, const char *name, const uint64_t *start,
+                           const uint64_t *count, void *buf);
+
 /* COLLECTIVE. Makes everything staged on every rank durable as one new layer,
  * atomically: after a crash the file holds all of this commit or none of it. Every rank
  * returns the same code. Nothing staged: no layer is written, AFMT_OK. On failure the

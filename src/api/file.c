@@ -131,8 +131,9 @@ int afmt__file_agree(afmt_file *f, int rc) {
 }
 
 static const char *call_name(int call) {
-    static const char *const n[] = {"?",           "afmt_define",  "afmt_delete",  "afmt_set_attr",
-                                    "afmt_commit", "afmt_discard", "afmt_rollback"};
+    static const char *const n[] = {
+        "?",           "afmt_define",  "afmt_delete",   "afmt_set_attr",
+        "afmt_commit", "afmt_discard", "afmt_rollback", "afmt_read_all"};
     return call > 0 && call < (int)(sizeof n / sizeof n[0]) ? n[call] : "?";
 }
 
@@ -189,6 +190,7 @@ static void file_free(afmt_file *f) {
     afmt__opts_clear(&f->opts);
     if (f->node_ready) MPI_Comm_free(&f->node);
     if (f->node_ready && f->leaders != MPI_COMM_NULL) MPI_Comm_free(&f->leaders);
+    if (f->read_node_ready) MPI_Comm_free(&f->read_node);
     if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
     free(f->scratch);
     free(f->stored_buf);

@@ -76,6 +76,11 @@ struct afmt_file {
      * 0 first) send rank 0 their root records. */
     MPI_Comm node, leaders;
     int node_rank, node_size, n_nodes, node_ready;
+    /* The ranks that share afmt_read_all's segment reads (read_all.c): always this rank's
+     * node (MPI_COMM_TYPE_SHARED), whatever the aggregation hint; set up by the first
+     * afmt_read_all that has segments to bring in. */
+    MPI_Comm read_node;
+    int read_node_rank, read_node_size, read_node_ready;
     afmt_storage *st;
     afmt_super super;    /* the committed superblock this handle stands on */
     uint64_t view_layer; /* newest layer id to load (afmt_open_layer), else UINT64_MAX */
@@ -142,6 +147,7 @@ int afmt__file_agree(afmt_file *f, int rc);
 #define AFMT_CALL_COMMIT    4
 #define AFMT_CALL_DISCARD   5
 #define AFMT_CALL_ROLLBACK  6
+#define AFMT_CALL_READ_ALL  7
 #define AFMT_ENTER_MAXFLAGS AFMT__AGREE_MAXFLAGS
 int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags);
 

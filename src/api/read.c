@@ -1,13 +1,15 @@
-/* read.c - afmt_read: maps a hyperslab to chunks, takes each from this rank's staged
- * writes (staging.c), the committed index (newest layer wins) or the fill value, fetches
- * each needed block once (grouped by block; fetch.c: read, verify, decompress, cache)
- * and decodes each chunk's selection straight into the caller's buffer (chunk_encode.c). */
+/* read.c - afmt_read, and the independent part of afmt_read_all (read_all.c): maps a
+ * hyperslab to chunks, takes each from this rank's staged writes (staging.c), the
+ * committed index (newest layer wins) or the fill value, fetches each needed block once
+ * (grouped by block; fetch.c: read, verify, decompress, cache) and decodes each chunk's
+ * selection straight into the caller's buffer (chunk_encode.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/fetch.h"
 #include "api/file.h"
+#include "api/read.h"
 #include "common/util.h"
 #include "format/grid.h"
 #include "index/chunk_encode.h"
@@ -148,20 +150,13 @@ static int read_items(afmt_file *f, const afmt_array *arr, const read_item *item
     return rc;
 }
 
-int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
-              void *buf) {
-    const char *fn = "afmt_read";
-    int rc = afmt__check(f, fn);
-    if (rc != AFMT_OK) return rc;
-    afmt_array *arr;
-    if ((rc = afmt__lookup(f, fn, name, &arr)) != AFMT_OK) return rc;
-    if (!buf) return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_read(\"%s\"): buf is NULL", name);
-    if ((rc = afmt__check_region(f, fn, arr, start, count)) != AFMT_OK) return rc;
+int afmt__read_region(afmt_file *f, const afmt_array *arr, const uint64_t *start,
+                      const uint64_t *count, void *buf) {
     int nd = arr->d.ndim;
     if (nd == 0) start = count = zeros;
     read_item *items = NULL;
     uint64_t n_items = 0;
-    rc = collect_items(f, arr, start, count, buf, &items, &n_items);
+    int rc = collect_items(f, arr, start, count, buf, &items, &n_items);
     /* Each block once, in file order. */
     if (rc == AFMT_OK && n_items > 1) qsort(items, (size_t)n_items, sizeof *items, item_cmp);
     if (rc == AFMT_OK) rc = read_items(f, arr, items, n_items, buf, start, count);
@@ -174,4 +169,16 @@ int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint6
         afmt__bool_normalize(buf, (size_t)n);
     }
     return rc;
+}
+
+int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
+              void *buf) {
+    const char *fn = "afmt_read";
+    int rc = afmt__check(f, fn);
+    if (rc != AFMT_OK) return rc;
+    afmt_array *arr;
+    if ((rc = afmt__lookup(f, fn, name, &arr)) != AFMT_OK) return rc;
+    if (!buf) return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_read(\"%s\"): buf is NULL", name);
+    if ((rc = afmt__check_region(f, fn, arr, start, count)) != AFMT_OK) return rc;
+    return afmt__read_region(f, arr, start, count, buf);
 }

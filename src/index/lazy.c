@@ -118,10 +118,41 @@ static int check_chunks(const afmt_index *x, const afmt_chunk_rec *C, uint64_t n
     return AFMT_OK;
 }
 
-/* Reads and decodes segment s of lazy layer k: *chunks (block numbers into x->blocks,
- * whose entries for this segment exist afterwards) and their count. */
-static int read_segment(afmt_index *x, uint64_t k, uint64_t s, afmt_chunk_rec **chunks, uint64_t *n,
-                        char *errmsg) {
+/* The name of segment s of lazy layer k in messages (format.md 9.3's wording). */
+static void seg_name(const afmt_index *x, uint64_t k, uint64_t s, char *out, size_t n) {
+    const afmt_layer_info *li = &x->layers[k];
+    afmt_layer L;
+    memset(&L, 0, sizeof L);
+    L.layer_id = li->layer_id;
+    L.segs = li->segs;
+    L.n_segs = li->n_segs;
+    afmt__segment_name(&L, s, out, n);
+}
+
+/* The stored bytes of segment s of lazy layer k (*out, malloc'd), read from x->st. */
+static int read_raw(afmt_index *x, uint64_t k, uint64_t s, uint8_t **out, char *errmsg) {
+    const afmt_seg_rec *g = &x->layers[k].segs[s];
+    char name[160];
+    seg_name(x, k, s, name, sizeof name);
+    *out = NULL;
+    if (!x->st)
+        return afmt__fail(errmsg, AFMT_EIO, "%s: the index has no storage to read it from", name);
+    uint8_t *p = g->length <= SIZE_MAX ? malloc(g->length ? (size_t)g->length : 1) : NULL;
+    if (!p) return afmt__fail(errmsg, AFMT_ENOMEM, "%s: out of memory to read it", name);
+    int rc = x->st->ops->read_at(x->st, g->offset, p, g->length);
+    if (rc != AFMT_OK) {
+        free(p);
+        return afmt__fail(errmsg, rc, "%s: %s", name, x->st->errmsg);
+    }
+    *out = p;
+    return AFMT_OK;
+}
+
+/* Decodes and checks the stored bytes p of segment s of lazy layer k (its root record's
+ * length): *chunks (block numbers into x->blocks, whose entries for this segment exist
+ * afterwards) and their count. */
+static int decode_segment(afmt_index *x, uint64_t k, uint64_t s, const uint8_t *p,
+                          afmt_chunk_rec **chunks, uint64_t *n, char *errmsg) {
     afmt_layer_info *li = &x->layers[k];
     const afmt_seg_rec *g = &li->segs[s];
     afmt_layer L; /* what the segment checks need of the footer */
@@ -134,19 +165,9 @@ static int read_segment(afmt_index *x, uint64_t k, uint64_t s, afmt_chunk_rec **
     L.n_segs = li->n_segs;
     char why[AFMT_ERRMSG_MAX], name[160];
     afmt__segment_name(&L, s, name, sizeof name);
-    if (!x->st)
-        return afmt__fail(errmsg, AFMT_EIO, "%s: the index has no storage to read it from", name);
-    uint8_t *p = g->length <= SIZE_MAX ? malloc((size_t)g->length) : NULL;
-    if (!p) return afmt__fail(errmsg, AFMT_ENOMEM, "%s: out of memory to read it", name);
-    int rc = x->st->ops->read_at(x->st, g->offset, p, g->length);
     afmt_block_rec *B = NULL;
     afmt_chunk_rec *C = NULL;
-    if (rc != AFMT_OK) {
-        free(p);
-        return afmt__fail(errmsg, rc, "%s: %s", name, x->st->errmsg);
-    }
-    rc = afmt__segment_decode(p, g->length, g, &L, li->footer_offset, &B, &C, why);
-    free(p);
+    int rc = afmt__segment_decode(p, g->length, g, &L, li->footer_offset, &B, &C, why);
     if (rc == AFMT_OK) rc = check_chunks(x, C, g->n_chunks, why);
     uint64_t base = li->seg_base[s];
     if (rc == AFMT_OK && base == UINT64_MAX) {
@@ -172,6 +193,16 @@ static int read_segment(afmt_index *x, uint64_t k, uint64_t s, afmt_chunk_rec **
     *chunks = C;
     *n = g->n_chunks;
     return AFMT_OK;
+}
+
+/* Reads and decodes segment s of lazy layer k (read_raw, decode_segment). */
+static int read_segment(afmt_index *x, uint64_t k, uint64_t s, afmt_chunk_rec **chunks, uint64_t *n,
+                        char *errmsg) {
+    uint8_t *p = NULL;
+    int rc = read_raw(x, k, s, &p, errmsg);
+    if (rc == AFMT_OK) rc = decode_segment(x, k, s, p, chunks, n, errmsg);
+    free(p);
+    return rc;
 }
 
 static struct afmt_segcache *cache_of(afmt_index *x) {
@@ -206,32 +237,48 @@ static void cache_trim(afmt_index *x, uint64_t keep) {
     }
 }
 
-/* The decoded segment s of lazy layer k, from the cache or read now. */
-static int get_segment(afmt_index *x, uint64_t k, uint64_t s, const seg_entry **out, char *errmsg) {
+/* Room in the cache for one more entry (so that cache_add cannot fail). */
+static int cache_reserve(afmt_index *x, char *errmsg) {
     struct afmt_segcache *c = cache_of(x);
-    if (!c) return afmt__fail(errmsg, AFMT_ENOMEM, "out of memory for the index cache");
-    uint64_t *v = afmt__hmap_get(&c->map, k, s);
-    if (v) {
-        c->e[*v].stamp = ++c->clock;
-        *out = &c->e[*v];
-        return AFMT_OK;
-    }
-    if (AFMT__GROW(c->e, c->cap, c->n + 1, 16) != AFMT_OK ||
+    if (!c || AFMT__GROW(c->e, c->cap, c->n + 1, 16) != AFMT_OK ||
         afmt__hmap_reserve(&c->map, 1) != AFMT_OK)
         return afmt__fail(errmsg, AFMT_ENOMEM, "out of memory for the index cache");
-    afmt_chunk_rec *C = NULL;
-    uint64_t n = 0;
-    int rc = read_segment(x, k, s, &C, &n, errmsg);
-    if (rc != AFMT_OK) return rc;
-    c->reads++;
+    return AFMT_OK;
+}
+
+/* Adds the decoded segment s of layer k (C, n: the cache takes them) after cache_reserve;
+ * the entry, valid until the next change of the cache. */
+static const seg_entry *cache_add(afmt_index *x, uint64_t k, uint64_t s, afmt_chunk_rec *C,
+                                  uint64_t n) {
+    struct afmt_segcache *c = x->segcache;
     seg_entry *e = &c->e[c->n];
     *e = (seg_entry){k, s, C, n, n * sizeof *C, ++c->clock};
-    afmt__hmap_put(&c->map, k, s, c->n); /* reserved above */
+    afmt__hmap_put(&c->map, k, s, c->n); /* reserved */
     c->bytes += e->bytes;
     c->n++;
     cache_trim(x, c->n - 1);
-    v = afmt__hmap_get(&c->map, k, s);
-    *out = &c->e[*v];
+    return &c->e[*afmt__hmap_get(&c->map, k, s)];
+}
+
+/* The cached entry of segment s of layer k (its use stamped), or NULL. */
+static const seg_entry *cache_find(afmt_index *x, uint64_t k, uint64_t s) {
+    struct afmt_segcache *c = x->segcache;
+    uint64_t *v = c ? afmt__hmap_get(&c->map, k, s) : NULL;
+    if (!v) return NULL;
+    c->e[*v].stamp = ++c->clock;
+    return &c->e[*v];
+}
+
+/* The decoded segment s of lazy layer k, from the cache or read now. */
+static int get_segment(afmt_index *x, uint64_t k, uint64_t s, const seg_entry **out, char *errmsg) {
+    if ((*out = cache_find(x, k, s)) != NULL) return AFMT_OK;
+    int rc = cache_reserve(x, errmsg);
+    if (rc != AFMT_OK) return rc;
+    afmt_chunk_rec *C = NULL;
+    uint64_t n = 0;
+    if ((rc = read_segment(x, k, s, &C, &n, errmsg)) != AFMT_OK) return rc;
+    x->segcache->reads++;
+    *out = cache_add(x, k, s, C, n);
     return AFMT_OK;
 }
 
@@ -294,6 +341,104 @@ int afmt__index_lookup(afmt_index *x, uint64_t array_id, uint64_t chunk_index, a
         *out = *l;
         *found = 1;
     }
+    return AFMT_OK;
+}
+
+/* ---- the collective read's side (afmt_read_all, read_all.c) ---------------------- */
+
+void afmt__seg_set_init(afmt_seg_set *t) {
+    memset(t, 0, sizeof *t);
+    afmt__hmap_init(&t->seen);
+}
+
+void afmt__seg_set_free(afmt_seg_set *t) {
+    free(t->v);
+    afmt__hmap_free(&t->seen);
+    afmt__seg_set_init(t);
+}
+
+void afmt__seg_set_clear(afmt_seg_set *t) {
+    t->n = 0;
+    afmt__hmap_clear(&t->seen);
+}
+
+int afmt__seg_set_has(const afmt_seg_set *t, uint64_t layer, uint64_t seg) {
+    return afmt__hmap_get(&t->seen, layer, seg) != NULL;
+}
+
+int afmt__seg_set_add(afmt_seg_set *t, uint64_t layer, uint64_t seg) {
+    if (afmt__seg_set_has(t, layer, seg)) return AFMT_OK;
+    if (AFMT__GROW(t->v, t->cap, t->n + 1, 16) != AFMT_OK ||
+        afmt__hmap_put(&t->seen, layer, seg, t->n) != AFMT_OK)
+        return AFMT_ENOMEM;
+    t->v[t->n++] = (afmt_seg_id){layer, seg};
+    return AFMT_OK;
+}
+
+/* search_layer without reading: the candidates of layer k that are cached are searched;
+ * the others go into need unless they are in skip. *state: 1 found, 0 not in this layer
+ * (fall through), -1 undecided (a candidate is not cached). */
+static int dry_layer(afmt_index *x, uint64_t k, uint64_t a, uint64_t i, const afmt_seg_set *skip,
+                     afmt_seg_set *need, int *state) {
+    const afmt_layer_info *li = &x->layers[k];
+    uint64_t lo = 0, hi = li->n_segs;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (key_cmp(li->segs[mid].first_array, li->segs[mid].first_chunk, a, i) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *state = 0;
+    for (uint64_t s = lo; s-- > 0;) {
+        if (key_cmp(li->maxlast[2 * s], li->maxlast[2 * s + 1], a, i) < 0) break;
+        const afmt_seg_rec *g = &li->segs[s];
+        if (key_cmp(g->last_array, g->last_chunk, a, i) < 0) continue;
+        const seg_entry *e = cache_find(x, k, s);
+        if (e) {
+            if (find_chunk(e->chunks, e->n, a, i)) { /* a key is in one segment (X9) */
+                *state = 1;
+                return AFMT_OK;
+            }
+            continue;
+        }
+        *state = -1;
+        if ((!skip || !afmt__seg_set_has(skip, k, s)) && afmt__seg_set_add(need, k, s) != AFMT_OK)
+            return AFMT_ENOMEM;
+    }
+    return AFMT_OK;
+}
+
+int afmt__index_lookup_dry(afmt_index *x, uint64_t array_id, uint64_t chunk_index,
+                           const afmt_seg_set *skip, afmt_seg_set *need) {
+    for (uint64_t k = x->n_layers; x->first_lazy < x->n_layers && k-- > x->first_lazy;) {
+        if (x->layers[k].next_array_id <= array_id) break;
+        int state = 0, rc = dry_layer(x, k, array_id, chunk_index, skip, need, &state);
+        if (rc != AFMT_OK || state != 0) return rc;
+    }
+    return AFMT_OK;
+}
+
+uint64_t afmt__segment_length(const afmt_index *x, uint64_t k, uint64_t s) {
+    return x->layers[k].segs[s].length;
+}
+
+int afmt__segment_fetch(afmt_index *x, uint64_t k, uint64_t s, uint8_t **out, char *errmsg) {
+    struct afmt_segcache *c = cache_of(x);
+    if (!c) return afmt__fail(errmsg, AFMT_ENOMEM, "out of memory for the index cache");
+    int rc = read_raw(x, k, s, out, errmsg);
+    if (rc == AFMT_OK) c->reads++;
+    return rc;
+}
+
+int afmt__segcache_insert(afmt_index *x, uint64_t k, uint64_t s, const uint8_t *p, char *errmsg) {
+    if (cache_find(x, k, s)) return AFMT_OK;
+    int rc = cache_reserve(x, errmsg);
+    if (rc != AFMT_OK) return rc;
+    afmt_chunk_rec *C = NULL;
+    uint64_t n = 0;
+    if ((rc = decode_segment(x, k, s, p, &C, &n, errmsg)) != AFMT_OK) return rc;
+    cache_add(x, k, s, C, n);
     return AFMT_OK;
 }
 

@@ -138,8 +138,8 @@ module afmt
               afmt_opts_set_check_collective, afmt_opts_free
     public :: afmt_create, afmt_open, afmt_open_layer, afmt_rollback, afmt_close, &
               afmt_is_open
-    public :: afmt_define, afmt_write, afmt_read, afmt_commit, afmt_discard, afmt_delete, &
-              afmt_compact, afmt_set_attr, afmt_get_attr
+    public :: afmt_define, afmt_write, afmt_read, afmt_read_all, afmt_commit, afmt_discard, &
+              afmt_delete, afmt_compact, afmt_set_attr, afmt_get_attr
     public :: afmt_count, afmt_info_at, afmt_inquire, afmt_layers, afmt_layer_id, &
               afmt_layer_attr
     public :: afmt_signal_arm, afmt_signal_pending, afmt_signal_clear
@@ -169,6 +169,18 @@ module afmt
         module procedure afmt_read_r4, afmt_read_r8, afmt_read_i1, afmt_read_i2, &
             afmt_read_i4, afmt_read_i8
     end interface afmt_read
+
+    !> COLLECTIVE. afmt_read of each rank's own hyperslab (the selections may overlap,
+    !> differ or be empty: a count with a 0 extent and a buffer of size 0), with the index
+    !> segments the selections need read once per node and shared by its ranks instead of
+    !> once per rank (a restart); data blocks are read by each rank. Every rank returns the
+    !> same code: an argument this module refuses on one rank (kind, count) makes every rank
+    !> return an error (AFMT_EINVAL on the others). Errors: as afmt_read, and ECORRUPT on
+    !> every rank for a damaged index segment (naming its layer and segment), EMPI.
+    interface afmt_read_all
+        module procedure afmt_read_all_r4, afmt_read_all_r8, afmt_read_all_i1, &
+            afmt_read_all_i2, afmt_read_all_i4, afmt_read_all_i8
+    end interface afmt_read_all
 
     !> COLLECTIVE. Sets attribute key of array ("" = of the file) to the values (a scalar or
     !> an array of any rank, stored flat in array element order) with the dtype of their
@@ -341,6 +353,14 @@ module afmt
             integer(c_int) :: rc
         end function
         function c_afmt_read(f, name, start, count, buf) result(rc) bind(c, name="afmt_read")
+            import :: c_ptr, c_int, c_char
+            type(c_ptr), value :: f
+            character(kind=c_char), intent(in) :: name(*)
+            type(c_ptr), value :: start, count, buf
+            integer(c_int) :: rc
+        end function
+        function c_afmt_read_all(f, name, start, count, buf) result(rc) &
+            bind(c, name="afmt_read_all")
             import :: c_ptr, c_int, c_char
             type(c_ptr), value :: f
             character(kind=c_char), intent(in) :: name(*)
@@ -739,6 +759,30 @@ contains
         call finish(f%p, c_afmt_read(f%p, cstr(name), c_loc(cstart), c_loc(ccount), buf), &
                     ierr)
     end subroutine read_any
+
+    subroutine read_all_any(f, name, kc, bshape, nelem, buf, start, count, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer, intent(in) :: kc
+        integer(int64), intent(in) :: bshape(:), nelem
+        type(c_ptr), intent(in) :: buf
+        integer(int64), intent(in), optional :: start(:), count(:)
+        integer, intent(out), optional :: ierr
+        integer(c_int64_t), target :: cstart(AFMT_MAX_NDIM), ccount(AFMT_MAX_NDIM)
+        integer :: rc
+        integer(c_int) :: crc
+        call slab(f, name, 'afmt_read_all', kc, bshape, nelem, start, count, cstart, ccount, &
+                  rc)
+        if (rc /= AFMT_OK) then
+            ! The other ranks are in the collective call: take part with no buffer, which
+            ! the library refuses on every rank, and keep this rank's own message.
+            crc = c_afmt_read_all(f%p, cstr(name), c_null_ptr, c_null_ptr, c_null_ptr)
+            if (present(ierr)) ierr = rc
+            return
+        end if
+        call finish(f%p, c_afmt_read_all(f%p, cstr(name), c_loc(cstart), c_loc(ccount), buf), &
+                    ierr)
+    end subroutine read_all_any
 
     ! The dtype of an attribute: the caller's (checked against the buffer) or the kind's.
     subroutine attr_dtype(h, what, kc, dtype, t, rc)
@@ -1550,6 +1594,90 @@ contains
         call read_any(f, name, KC_I8, shape(buf, kind=int64), size(buf, kind=int64), p, &
                       start, count, ierr)
     end subroutine afmt_read_i8
+
+    !> COLLECTIVE. afmt_read_all into a real(real32) buffer.
+    subroutine afmt_read_all_r4(f, name, buf, start, count, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        real(real32), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in), optional :: start(:), count(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call read_all_any(f, name, KC_R4, shape(buf, kind=int64), size(buf, kind=int64), p, &
+                          start, count, ierr)
+    end subroutine afmt_read_all_r4
+
+    !> COLLECTIVE. afmt_read_all into a real(real64) buffer.
+    subroutine afmt_read_all_r8(f, name, buf, start, count, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        real(real64), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in), optional :: start(:), count(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call read_all_any(f, name, KC_R8, shape(buf, kind=int64), size(buf, kind=int64), p, &
+                          start, count, ierr)
+    end subroutine afmt_read_all_r8
+
+    !> COLLECTIVE. afmt_read_all into a integer(int8) buffer.
+    subroutine afmt_read_all_i1(f, name, buf, start, count, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int8), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in), optional :: start(:), count(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call read_all_any(f, name, KC_I1, shape(buf, kind=int64), size(buf, kind=int64), p, &
+                          start, count, ierr)
+    end subroutine afmt_read_all_i1
+
+    !> COLLECTIVE. afmt_read_all into a integer(int16) buffer.
+    subroutine afmt_read_all_i2(f, name, buf, start, count, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int16), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in), optional :: start(:), count(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call read_all_any(f, name, KC_I2, shape(buf, kind=int64), size(buf, kind=int64), p, &
+                          start, count, ierr)
+    end subroutine afmt_read_all_i2
+
+    !> COLLECTIVE. afmt_read_all into a integer(int32) buffer.
+    subroutine afmt_read_all_i4(f, name, buf, start, count, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int32), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in), optional :: start(:), count(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call read_all_any(f, name, KC_I4, shape(buf, kind=int64), size(buf, kind=int64), p, &
+                          start, count, ierr)
+    end subroutine afmt_read_all_i4
+
+    !> COLLECTIVE. afmt_read_all into a integer(int64) buffer.
+    subroutine afmt_read_all_i8(f, name, buf, start, count, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int64), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in), optional :: start(:), count(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call read_all_any(f, name, KC_I8, shape(buf, kind=int64), size(buf, kind=int64), p, &
+                          start, count, ierr)
+    end subroutine afmt_read_all_i8
 
     !> COLLECTIVE. afmt_set_attr of real(real32) values.
     subroutine afmt_set_attr_r4(f, array, key, values, dtype, ierr)

@@ -57,6 +57,7 @@ program f_api
     type(afmt_opts) :: o
     type(afmt_info) :: info
     integer(int32) :: a(64), b(64)
+    real(real64) :: wrong(64)
     integer(int64) :: n, id1, id2, step
     logical :: pending
 
@@ -116,6 +117,28 @@ program f_api
     if (n /= 2) call bad('two layers expected')
     call afmt_read(f, 'a', b, ierr=rc)
     if (any(b(1:32) /= a(1:32)) .or. any(b(33:64) /= 2*a(33:64))) call bad('layer 2 content')
+    ! afmt_read_all (collective): rank 0 the first half, the others the second; then a
+    ! selection of nothing on every rank; then a buffer kind this module refuses on the
+    ! last rank only: every rank fails (no rank left waiting in the collective).
+    b = 0
+    if (rank == 0) then
+        call afmt_read_all(f, 'a', b(1:32), count=[32_int64], ierr=rc)
+        call ok(rc, 'afmt_read_all, first half')
+        if (any(b(1:32) /= a(1:32))) call bad('afmt_read_all content, first half')
+    else
+        call afmt_read_all(f, 'a', b(33:64), start=[33_int64], count=[32_int64], ierr=rc)
+        call ok(rc, 'afmt_read_all, second half')
+        if (any(b(33:64) /= 2*a(33:64))) call bad('afmt_read_all content, second half')
+    end if
+    call afmt_read_all(f, 'a', b(1:0), count=[0_int64], ierr=rc)
+    call ok(rc, 'afmt_read_all of nothing')
+    if (rank == nranks - 1) then
+        call afmt_read_all(f, 'a', wrong, ierr=rc)
+        call want(rc, AFMT_ETYPE, 'afmt_read_all into a real64 buffer')
+    else
+        call afmt_read_all(f, 'a', b, ierr=rc)
+        call want(rc, AFMT_EINVAL, 'afmt_read_all while another rank fails')
+    end if
     call afmt_layer_id(f, 1_int64, id1, ierr=rc)
     call afmt_layer_id(f, 2_int64, id2, ierr=rc)
     call afmt_inquire(f, 'tmp', info, rc)

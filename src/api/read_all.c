@@ -2,10 +2,10 @@
  * ranks of each node bring the index segments their selections need into their caches,
  * each segment read once per node: a dry lookup over each rank's chunks names the
  * segments missing from its cache (lazy.h), the node gathers and deduplicates them, one
- * node rank reads each and broadcasts its bytes, and the ranks that need it check and
- * cache it. Rounds repeat while a rank still misses segments (a chunk not found in a layer
- * falls through to an older one), at most once per lazy layer and once more. Data blocks
- * are still read by each rank for itself. */
+ * node rank reads each and broadcasts its bytes, and the ranks that asked for it or may
+ * need it later (its key range meets their chunks) check and cache it. Rounds repeat while a rank
+ * still misses segments (a chunk not found in a layer falls through to an older one), at most once
+ * per lazy layer and once more. Data blocks are still read by each rank for itself. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,14 +50,24 @@ static int node_all(afmt_file *f, int ok) {
     return all;
 }
 
+/* The chunks of this rank's selection span [lo, hi] (any: it has chunks). */
+typedef struct {
+    int any;
+    uint64_t lo, hi;
+} chunk_span;
+
 /* The segments this rank's selection needs and that its cache lacks (skip: those brought
  * in by an earlier round, evicted since by a cache too small for the round: the ordinary
  * read reads them again itself). */
 static int dry_pass(afmt_file *f, const afmt_array *arr, const uint64_t *start,
-                    const uint64_t *count, const afmt_seg_set *skip, afmt_seg_set *need) {
+                    const uint64_t *count, const afmt_seg_set *skip, afmt_seg_set *need,
+                    chunk_span *span) {
     afmt_grid_iter it;
     afmt__grid_iter_init(&it, &arr->grid, start, count);
     while (afmt__grid_iter_next(&it)) {
+        if (!span->any || it.index < span->lo) span->lo = it.index;
+        if (!span->any || it.index > span->hi) span->hi = it.index;
+        span->any = 1;
         if (afmt__staging_find(&f->staging, arr->d.id, it.index)) continue; /* read_staged */
         if (afmt__index_lookup_dry(&f->idx, arr->d.id, it.index, skip, need) != AFMT_OK)
             return afmt__fail(f->errmsg, AFMT_ENOMEM,
@@ -95,12 +105,13 @@ static void round_free(round_bufs *b, uint64_t n_unique) {
 }
 
 /* COLLECTIVE over the node. The node's needed segments gathered and deduplicated; node
- * rank u % size reads unique segment u and broadcasts it; each rank that needs it checks
- * it and puts it into its cache (got: the segments this rank received). Returns this
- * rank's outcome (the caller agrees on it): a damaged segment fails every rank that needs
- * it (AFMT_ECORRUPT), a failed read its reader. Every node rank makes the same calls. */
+ * rank u % size reads unique segment u and broadcasts it; each node rank that asked for
+ * it, or whose chunks (span) its key range meets, checks it and puts it into its cache
+ * (got: the segments this rank took). Returns this rank's outcome (the caller agrees on
+ * it): a damaged segment fails those ranks (AFMT_ECORRUPT), a failed read its reader.
+ * Every node rank makes the same calls. */
 static int exchange(afmt_file *f, const afmt_array *arr, const afmt_seg_set *need,
-                    afmt_seg_set *got) {
+                    const chunk_span *span, afmt_seg_set *got) {
     int ns = f->read_node_size, me = f->read_node_rank, rc = AFMT_OK;
     round_bufs b;
     memset(&b, 0, sizeof b);
@@ -164,7 +175,13 @@ static int exchange(afmt_file *f, const afmt_array *arr, const afmt_seg_set *nee
         if (afmt__bcast_bytes(f->read_node, p, afmt__segment_length(&f->idx, k, s), root) !=
             AFMT_OK)
             goto mpi;
-        if (rc != AFMT_OK || !afmt__seg_set_has(need, k, s)) continue;
+        /* Not only the ranks that asked keep it, but every rank whose chunks its key range
+         * meets: one that needs it only in a later round (after a fall-through) finds it
+         * then, instead of the node reading it again. */
+        if (rc != AFMT_OK ||
+            (!afmt__seg_set_has(need, k, s) &&
+             (!span->any || !afmt__segment_overlaps(&f->idx, k, s, arr->d.id, span->lo, span->hi))))
+            continue;
         int irc = afmt__segcache_insert(&f->idx, k, s, p, why);
         if (irc == AFMT_OK && afmt__seg_set_add(got, k, s) != AFMT_OK) irc = AFMT_ENOMEM;
         if (irc == AFMT_ENOMEM)
@@ -215,6 +232,7 @@ int afmt_read_all(afmt_file *f, const char *name, const uint64_t *start, const u
     static const uint64_t zeros[AFMT_MAX_NDIM];
     if (rc == AFMT_OK && arr->d.ndim == 0) start = count = zeros;
     afmt_seg_set need, got;
+    chunk_span span = {0, 0, 0};
     afmt__seg_set_init(&need);
     afmt__seg_set_init(&got);
     /* A round resolves at least one lazy layer of every chunk still undecided: the bound
@@ -223,13 +241,13 @@ int afmt_read_all(afmt_file *f, const char *name, const uint64_t *start, const u
     for (uint64_t round = 0;; round++) {
         afmt__seg_set_clear(&need);
         if (rc == AFMT_OK && !empty && round < rounds)
-            rc = dry_pass(f, arr, start, count, &got, &need);
+            rc = dry_pass(f, arr, start, count, &got, &need, &span);
         int more = rc == AFMT_OK && need.n > 0;
         /* Every rank's outcome (bad input on one rank fails all), whether any rank misses
          * segments, and that every rank is in this call. */
         if ((rc = afmt__enter(f, AFMT_CALL_READ_ALL, rc, &more, 1)) != AFMT_OK || !more) break;
         if (!f->read_node_ready && (rc = afmt__file_agree(f, node_setup(f))) != AFMT_OK) break;
-        rc = exchange(f, arr, &need, &got);
+        rc = exchange(f, arr, &need, &span, &got);
     }
     afmt__seg_set_free(&need);
     afmt__seg_set_free(&got);

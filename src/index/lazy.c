@@ -423,6 +423,13 @@ uint64_t afmt__segment_length(const afmt_index *x, uint64_t k, uint64_t s) {
     return x->layers[k].segs[s].length;
 }
 
+int afmt__segment_overlaps(const afmt_index *x, uint64_t k, uint64_t s, uint64_t array_id,
+                           uint64_t lo, uint64_t hi) {
+    const afmt_seg_rec *g = &x->layers[k].segs[s];
+    return key_cmp(g->first_array, g->first_chunk, array_id, hi) <= 0 &&
+           key_cmp(g->last_array, g->last_chunk, array_id, lo) >= 0;
+}
+
 int afmt__segment_fetch(afmt_index *x, uint64_t k, uint64_t s, uint8_t **out, char *errmsg) {
     struct afmt_segcache *c = cache_of(x);
     if (!c) return afmt__fail(errmsg, AFMT_ENOMEM, "out of memory for the index cache");

@@ -71,6 +71,9 @@ int afmt__index_lookup_dry(afmt_index *x, uint64_t array_id, uint64_t chunk_inde
 
 /* Bytes of segment s of lazy layer k (its root record). */
 uint64_t afmt__segment_length(const afmt_index *x, uint64_t k, uint64_t s);
+/* 1 if the key range of segment s of lazy layer k meets chunks [lo, hi] of the array. */
+int afmt__segment_overlaps(const afmt_index *x, uint64_t k, uint64_t s, uint64_t array_id,
+                           uint64_t lo, uint64_t hi);
 /* Reads the stored bytes of segment s of lazy layer k from x->st into *out (malloc'd,
  * afmt__segment_length bytes), unchecked; counts as one read of the cache's statistics.
  * AFMT_EIO, AFMT_ENOMEM (errmsg names the layer and segment). */

@@ -43,9 +43,11 @@ static void split_write(afmt_file *f, model *m, const uint64_t *s, const uint64_
 
 /* The file of the suite: "u" (29 x 23 float64 in 4 x 5 chunks) in three layers, every
  * rank writing part of the first two, rank 0 alone the third (one segment), so that
- * chunks fall through from layer 3 to 2 to 1; "v" (int32, 1-d) only in layer 2. */
-static void make_file(const char *path, model ms[2]) {
-    afmt_opts *o = rank_opts();
+ * chunks fall through from layer 3 to 2 to 1; "v" (int32, 1-d) only in layer 2. per_rank:
+ * with the hint afmt_index_aggregation=rank (a segment per rank that wrote chunks), else
+ * one segment per node. */
+static void make_file(const char *path, model ms[2], int per_rank) {
+    afmt_opts *o = per_rank ? rank_opts() : NULL;
     m_init(&ms[0], "u", AFMT_FLOAT64, 2, shape_u, chunk_u, NULL);
     const uint64_t sv[1] = {101}, cv[1] = {9};
     m_init(&ms[1], "v", AFMT_INT32, 1, sv, cv, NULL);
@@ -84,6 +86,11 @@ static void expect_model(const model *m, const uint64_t *s, const uint64_t *c, c
             (unsigned long long)c[1], (unsigned long long)bad);
 }
 
+static const model *g_model_u; /* "u" of the file test_counts reads */
+static void expect_model_u(const uint64_t *s, const uint64_t *c, const void *buf, int line) {
+    if (g_model_u) expect_model(g_model_u, s, c, buf, line);
+}
+
 /* Segments read by this handle so far, summed over the ranks of node (a communicator). */
 static uint64_t node_reads(afmt_file *f, MPI_Comm node) {
     uint64_t bytes = 0, entries = 0, reads = 0, sum = 0;
@@ -99,7 +106,9 @@ static afmt_file *reopen(const char *path, const afmt_opts *o) {
 }
 
 /* Selection kinds: 0 the whole array on every rank (all overlap), 1 disjoint row bands, 2
- * odd overlapping boxes, 3 as 2 with rank 0 reading nothing. */
+ * odd overlapping boxes, 3 as 2 with rank 0 reading nothing, 4 rank 0 one chunk in layer
+ * 3's key range but only in layer 1 (it needs layer 2's segment in its second round), the
+ * others the first chunk row (layer 2's segment in their first round). */
 static int selection(int kind, uint64_t *s, uint64_t *c) {
     int r = tu_rank(), np = tu_size();
     uint64_t R = (uint64_t)r;
@@ -117,6 +126,12 @@ static int selection(int kind, uint64_t *s, uint64_t *c) {
         c[1] = COLS;
         return c[0] > 0;
     }
+    case 4:
+        s[0] = r == 0 ? 8 : 0;
+        s[1] = r == 0 ? 15 : 0;
+        c[0] = 4;
+        c[1] = r == 0 ? 5 : COLS;
+        return 1;
     default:
         if (kind == 3 && r == 0 && np > 1) {
             s[0] = s[1] = 0;
@@ -141,7 +156,7 @@ static void run_bytes(const char *path, const afmt_opts *o, const model ms[2]) {
         return;
     }
     double *a = malloc(sizeof(double) * ROWS * COLS), *b = malloc(sizeof(double) * ROWS * COLS);
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 5; kind++) {
         uint64_t s[2], c[2];
         int any = selection(kind, s, c);
         memset(a, 0xab, sizeof(double) * ROWS * COLS);
@@ -171,7 +186,7 @@ static void test_bytes(void **state) {
     (void)state;
     const char *path = tu_path(NULL, "ra-bytes");
     model ms[2];
-    make_file(path, ms);
+    make_file(path, ms, 1);
     run_bytes(path, NULL, ms);
     m_free_each(ms, 2);
     rm_path(path);
@@ -184,7 +199,7 @@ static void test_tiny_cache(void **state) {
     (void)state;
     const char *path = tu_path(NULL, "ra-tiny");
     model ms[2];
-    make_file(path, ms);
+    make_file(path, ms, 1);
     afmt_opts *o = NULL;
     EXPECT_OK(NULL, afmt_opts_create(&o));
     EXPECT_OK(NULL, afmt_opts_set_index_cache(o, 0));
@@ -195,10 +210,37 @@ static void test_tiny_cache(void **state) {
     done();
 }
 
-/* The counters. D: the segments one rank's afmt_read of the whole array reads. Every rank
- * reading it all: afmt_read_all reads D per node (group_ranks: nodes of that many ranks,
- * 0: the real ones), afmt_read D per rank. Disjoint bands: afmt_read_all reads no more
- * than the ranks' afmt_read together, and at least what any one of them needs. */
+/* The segments the ranks of node need together for selection kind: the node's first rank
+ * reads every rank's selection of the node with afmt_read on a handle of its own
+ * (MPI_COMM_SELF); its count of segment reads, on every rank of the node. */
+static uint64_t node_union(const char *path, MPI_Comm node, int kind) {
+    int nr = 0, ns = 1;
+    MPI_Comm_rank(node, &nr);
+    MPI_Comm_size(node, &ns);
+    uint64_t sel[4] = {0, 0, 0, 0}, *all = malloc(sizeof(uint64_t) * 4 * (size_t)ns), reads = 0;
+    if (selection(kind, sel, sel + 2) == 0) sel[2] = sel[3] = 0;
+    MPI_Gather(sel, 4, MPI_UINT64_T, all, 4, MPI_UINT64_T, 0, node);
+    if (nr == 0) {
+        afmt_file *g = NULL;
+        double *a = malloc(sizeof(double) * ROWS * COLS);
+        EXPECT_OK(NULL, afmt_open(MPI_COMM_SELF, path, AFMT_RDONLY, NULL, &g));
+        for (int r = 0; g && r < ns; r++)
+            if (all[4 * r + 2] && all[4 * r + 3])
+                EXPECT_OK(g, afmt_read(g, "u", all + 4 * r, all + 4 * r + 2, a));
+        uint64_t b, e;
+        if (g) afmt__segcache_stats(&g->idx, &b, &e, &reads);
+        if (g) EXPECT_OK(g, afmt_close(g));
+        free(a);
+    }
+    MPI_Bcast(&reads, 1, MPI_UINT64_T, 0, node);
+    free(all);
+    return reads;
+}
+
+/* The counters, for every kind of selection: afmt_read_all reads on each node exactly the
+ * segments its ranks need together (node_union), once each; afmt_read on fresh handles
+ * reads each rank's own (once per rank: for the whole array, D per rank). group_ranks:
+ * nodes of that many ranks (the test hook), 0: the real ones. */
 static void run_counts(const char *path, int group_ranks) {
     afmt__set_read_node_ranks(group_ranks);
     MPI_Comm node;
@@ -209,50 +251,36 @@ static void run_counts(const char *path, int group_ranks) {
     int nsize = 1;
     MPI_Comm_size(node, &nsize);
     double *a = malloc(sizeof(double) * ROWS * COLS);
-    uint64_t all[2] = {ROWS, COLS}, zero[2] = {0, 0};
-    /* D, on each rank alone */
-    afmt_file *g = reopen(path, NULL);
-    if (g) EXPECT_OK(g, afmt_read(g, "u", zero, all, a));
-    uint64_t d = 0, e = 0, r = 0;
-    if (g) afmt__segcache_stats(&g->idx, &e, &e, &d);
-    uint64_t indep = node_reads(g, node);
-    if (g) EXPECT_OK(g, afmt_close(g));
-    if (d < 3)
-        rec(__LINE__, "afmt_read of everything read %llu segments, want >= 3 (layers)",
-            (unsigned long long)d);
-    if (indep != d * (uint64_t)nsize)
-        rec(__LINE__, "afmt_read: %llu segment reads on a node of %d ranks, want %llu",
-            (unsigned long long)indep, nsize, (unsigned long long)(d * (uint64_t)nsize));
-    g = reopen(path, NULL);
-    if (g) EXPECT_OK(g, afmt_read_all(g, "u", zero, all, a));
-    uint64_t coll = node_reads(g, node);
-    if (coll != d)
-        rec(__LINE__,
-            "afmt_read_all: %llu segment reads on a node of %d ranks, want %llu (once "
-            "each)",
-            (unsigned long long)coll, nsize, (unsigned long long)d);
-    if (g) EXPECT_OK(g, afmt_close(g));
-    /* disjoint bands */
-    uint64_t s[2], c[2];
-    int any = selection(1, s, c);
-    g = reopen(path, NULL);
-    if (g) EXPECT_OK(g, afmt_read(g, "u", any ? s : zero, any ? c : zero, a));
-    if (g) afmt__segcache_stats(&g->idx, &e, &e, &r);
-    uint64_t most = 0, sum = node_reads(g, node);
-    MPI_Allreduce(&r, &most, 1, MPI_UINT64_T, MPI_MAX, node);
-    if (g) EXPECT_OK(g, afmt_close(g));
-    g = reopen(path, NULL);
-    if (g) EXPECT_OK(g, afmt_read_all(g, "u", s, c, any ? a : NULL));
-    coll = node_reads(g, node);
-    if (g) EXPECT_OK(g, afmt_close(g));
-    if (coll > sum || coll < most)
-        rec(__LINE__,
-            "disjoint bands: afmt_read_all read %llu segments on the node, afmt_read "
-            "%llu (at most %llu on one rank)",
-            (unsigned long long)coll, (unsigned long long)sum, (unsigned long long)most);
-    if (nsize > 1 && coll == sum && sum > most)
-        rec(__LINE__, "disjoint bands: afmt_read_all shared no segment read (%llu)",
-            (unsigned long long)coll);
+    for (int kind = 0; kind < 5; kind++) {
+        uint64_t s[2], c[2], e = 0, d = 0, most = 0;
+        int any = selection(kind, s, c);
+        uint64_t want = node_union(path, node, kind);
+        afmt_file *g = reopen(path, NULL);
+        if (g && any) EXPECT_OK(g, afmt_read(g, "u", s, c, a));
+        if (g) afmt__segcache_stats(&g->idx, &e, &e, &d);
+        uint64_t indep = node_reads(g, node);
+        MPI_Allreduce(&d, &most, 1, MPI_UINT64_T, MPI_MAX, node);
+        if (g) EXPECT_OK(g, afmt_close(g));
+        if (kind == 0 && (d < 3 || indep != d * (uint64_t)nsize))
+            rec(__LINE__,
+                "afmt_read of everything: %llu segment reads on this rank, %llu on a "
+                "node of %d ranks, want >= 3 (layers) and %d times that",
+                (unsigned long long)d, (unsigned long long)indep, nsize, nsize);
+        g = reopen(path, NULL);
+        if (g) EXPECT_OK(g, afmt_read_all(g, "u", s, c, any ? a : NULL));
+        if (g && any) expect_model_u(s, c, a, __LINE__);
+        uint64_t coll = node_reads(g, node);
+        if (g) EXPECT_OK(g, afmt_close(g));
+        if (coll != want || want < most)
+            rec(__LINE__,
+                "kind %d: afmt_read_all read %llu segments on a node of %d ranks, "
+                "want %llu (what its ranks need together, at least %llu), afmt_read %llu",
+                kind, (unsigned long long)coll, nsize, (unsigned long long)want,
+                (unsigned long long)most, (unsigned long long)indep);
+        if (kind == 0 && nsize > 1 && coll >= indep)
+            rec(__LINE__, "afmt_read_all read %llu segments, afmt_read %llu: nothing shared",
+                (unsigned long long)coll, (unsigned long long)indep);
+    }
     free(a);
     MPI_Comm_free(&node);
     afmt__set_read_node_ranks(0);
@@ -262,9 +290,17 @@ static void test_counts(void **state) {
     (void)state;
     const char *path = tu_path(NULL, "ra-count");
     model ms[2];
-    make_file(path, ms);
+    make_file(path, ms, 1);
+    g_model_u = &ms[0];
     run_counts(path, 0);
     run_counts(path, 2); /* nodes of 2 ranks */
+    m_free_each(ms, 2);
+    rm_path(path);
+    path = tu_path(NULL, "ra-count-node"); /* one segment per layer (and node) */
+    make_file(path, ms, 0);
+    run_counts(path, 0);
+    run_counts(path, 3);
+    g_model_u = NULL;
     m_free_each(ms, 2);
     rm_path(path);
     done();
@@ -277,7 +313,7 @@ static void test_damaged(void **state) {
     (void)state;
     const char *path = tu_path(NULL, "ra-dmg");
     model ms[2];
-    make_file(path, ms);
+    make_file(path, ms, 1);
     uint64_t off = 0;
     afmt_file *g = reopen(path, NULL);
     if (g) {
@@ -330,7 +366,7 @@ static void test_bad_input(void **state) {
     (void)state;
     const char *path = tu_path(NULL, "ra-bad");
     model ms[2];
-    make_file(path, ms);
+    make_file(path, ms, 1);
     afmt_file *g = reopen(path, NULL);
     if (g) {
         int last = tu_rank() == tu_size() - 1;

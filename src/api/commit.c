@@ -1,6 +1,8 @@
 /* commit.c - the collective commit: partial chunks are resolved (exchange.c), each rank's
  * blocks and its index segment (format.md 9.1) get their offset from an exclusive prefix
- * sum and are written contiguously, the segments go to rank 0 which checks the layer and
+ * sum and are written contiguously (with data aggregation, aggregate.h, a node leader
+ * writes its node's blocks and the others' regions are empty), the segments go to rank 0
+ * which checks the layer and
  * writes the footer (root table) and trailer, everything is synced, and only then rank 0
  * writes the other superblock slot and syncs again. Until that slot is durable the file
  * is the previous commit. */
@@ -37,10 +39,16 @@ static int st_fail(afmt_file *f, afmt_storage *st, int rc, const char *step) {
 
 /* Writes this rank's sealed blocks at base: one request per piece (pieces only split
  * at 1 GiB or between spilled and in-memory bytes). rc != AFMT_OK: this rank writes
- * nothing but still takes part in the collective writes. */
-static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64_t mine, int rc) {
+ * nothing but still takes part in the collective writes. With data aggregation a node
+ * leader writes its own blocks, then its node's streams (afmt__node_write_data), the other
+ * ranks send theirs; the writes are independent whatever afmt_collective_write says (the
+ * ranks of a node do not write). */
+static int write_blocks(afmt_file *f, afmt_layer_job *job, afmt_node_meta *node, uint64_t base,
+                        uint64_t mine, int rc) {
     afmt_storage *st = job->st;
-    if (!f->collective_write) {
+    if (f->node_data && f->node_rank != 0)
+        return afmt__node_write_data(f, node, job->alloc, st, rc);
+    if (!f->collective_write || f->node_data) {
         uint64_t pos = 0;
         while (rc == AFMT_OK && job->alloc) {
             const void *p;
@@ -55,7 +63,7 @@ static int write_blocks(afmt_file *f, afmt_layer_job *job, uint64_t base, uint64
             if ((rc = st->ops->write_at(st, base + at, p, n)) != AFMT_OK)
                 st_fail(f, st, rc, "writing data blocks");
         }
-        return rc;
+        return f->node_data ? afmt__node_write_data(f, node, job->alloc, st, rc) : rc;
     }
     /* Collective: every rank makes the same number of calls, with 0 bytes once done.
      * Pieces can be shorter than AFMT_PIECE (the spilled/in-memory boundary), so the ranks
@@ -239,7 +247,8 @@ static int check_layer(afmt_file *f, const afmt_layer *L) {
 
 /* The state of one afmt__write_layer between its phases (layer_run_free frees it). */
 typedef struct {
-    uint64_t stored, mine; /* my blocks' stored bytes; those plus my segment's */
+    uint64_t stored, mine; /* my region's block bytes (data aggregation: a leader's hold its
+                            * node's, the others' none); those plus my segment's */
     uint64_t base, total;  /* my region's file offset; everyone's bytes, each rank's rounded
                             * up to the alignment */
     uint64_t start;        /* where the first region goes: the committed end, aligned */
@@ -319,6 +328,8 @@ static int layer_offsets(afmt_file *f, const afmt_layer_job *job, layer_run *r) 
     int rc = AFMT_OK;
     uint64_t before = 0, a = f->opts.alignment;
     r->stored = job->alloc ? afmt__alloc_stored_bytes(job->alloc) : 0;
+    /* With data aggregation the leader's region holds the node's blocks, the others' none. */
+    if (f->node_data) r->stored = f->node_rank == 0 ? r->node.node_stored : 0;
     r->mine = r->stored + r->node.seg_size; /* a node leader's region ends with the segment */
     uint64_t padded = align_up(r->mine, a);
     if (MPI_Exscan(&padded, &before, 1, MPI_UINT64_T, MPI_SUM, f->comm) != MPI_SUCCESS ||
@@ -356,7 +367,7 @@ static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int
                         "afmt_commit(%s): out of memory for the node's index segment", f->path);
     if (rc == AFMT_OK && f->rank == 0 && !(r->lens = calloc((size_t)f->n_nodes, sizeof(uint64_t))))
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    rc = write_blocks(f, job, r->base, r->stored, rc);
+    rc = write_blocks(f, job, &r->node, r->base, r->stored, rc);
     /* The segment right after the blocks: the rank's region is one contiguous range. */
     if (rc == AFMT_OK && r->seg.len &&
         (rc = job->st->ops->write_at(job->st, seg_at, r->seg.data, r->seg.len)) != AFMT_OK)

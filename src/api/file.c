@@ -254,6 +254,9 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
             MPI_Info_get(f->opts.info, "afmt_node_group_size", (int)sizeof val - 1, val, &flag);
             long g = flag ? strtol(val, NULL, 10) : 0;
             f->node_group = g > 0 && g <= INT_MAX ? (int)g : 0;
+            flag = 0;
+            MPI_Info_get(f->opts.info, "afmt_data_aggregation", (int)sizeof val - 1, val, &flag);
+            f->data_per_node = flag && !strcmp(val, "node");
         }
     } else if (rc == AFMT_OK) {
         rc = afmt__fail(msg, AFMT_ENOMEM, "%s(%s): out of memory while setting up the handle", fn,

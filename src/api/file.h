@@ -70,12 +70,14 @@ struct afmt_file {
     int collective_write; /* hint afmt_collective_write=true */
     int segment_per_rank; /* hint afmt_index_aggregation=rank: no node-level aggregation */
     int node_group;       /* hint afmt_node_group_size: most ranks per node group, 0: all */
+    int data_per_node;    /* hint afmt_data_aggregation=node: the leader writes the node's data */
     /* The ranks of this rank's node (MPI_COMM_TYPE_SHARED, cut into groups of node_group
      * ranks if set), set up by the first commit: its leader (node rank 0) writes the node's
-     * index segment (aggregate.h); the leaders (leaders: MPI_COMM_NULL on other ranks, rank
-     * 0 first) send rank 0 their root records. */
+     * index segment (aggregate.h), and with node_data (data_per_node on every rank, and
+     * node groups) the node's data blocks; the leaders (leaders: MPI_COMM_NULL on other
+     * ranks, rank 0 first) send rank 0 their root records. */
     MPI_Comm node, leaders;
-    int node_rank, node_size, n_nodes, node_ready;
+    int node_rank, node_size, n_nodes, node_ready, node_data;
     /* The ranks that share afmt_read_all's segment reads (read_all.c): always this rank's
      * node (MPI_COMM_TYPE_SHARED), whatever the aggregation hint; set up by the first
      * afmt_read_all that has segments to bring in. */

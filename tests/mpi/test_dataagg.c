@@ -11,7 +11,7 @@
  *  - Data read back equals data written: after each commit, with several layers, shared
  *    (merged) chunks, ranks without data, pieces of odd sizes (the test hook
  *    afmt__set_node_piece), a small memory budget (every block spilled), reopened on every
- *    rank, on fewer and on one, and written again on fewer ranks.
+ *    rank, on fewer and on one, and written again on fewer ranks; compaction.
  *  - Combinations: with afmt_index_aggregation=rank each rank is its own node, so every
  *    rank writes its own blocks; with afmt_collective_write=true the leader writes
  *    independently; ranks that disagree on the hint all take the per-rank path.
@@ -201,6 +201,10 @@ static void run_roundtrip(uint64_t piece, uint64_t budget, int raw, const char *
         int64_t one = 1;
         EXPECT_OK(f, afmt_set_attr(f, NULL, "meta", AFMT_INT64, 1, &one));
         EXPECT_OK(f, afmt_commit(f));
+        /* Compaction writes its BASE layer the same way. */
+        EXPECT_OK(f, afmt_compact(f));
+        check_all(f, m, 2, __LINE__);
+        EXPECT(check_layout(f, 1, "compacted", __LINE__) == 1);
         close_reopen_check(f, path, m, 2, __LINE__);
     }
     afmt__set_node_piece(0);

@@ -14,7 +14,8 @@
  *    rank, on fewer and on one, and written again on fewer ranks; compaction.
  *  - Combinations: with afmt_index_aggregation=rank each rank is its own node, so every
  *    rank writes its own blocks; with afmt_collective_write=true the leader writes
- *    independently; ranks that disagree on the hint all take the per-rank path.
+ *    independently; with afmt_node_group_size=2 each group's leader writes its group's
+ *    blocks (several writers); ranks that disagree on the hint all take the per-rank path.
  *  - Faults, on one rank: every storage write of the leader fails in turn (fault wrapper,
  *    storage.h), and a non-leader's spilled block is damaged so that its stream ends
  *    early: every rank returns the same code, the file reads as the previous commit, and
@@ -62,17 +63,33 @@ static afmt_opts *make_opts(uint64_t block, uint64_t budget, const char *spill, 
 
 static const char *const NODE[] = {"afmt_data_aggregation", "node", NULL};
 
+/* One item of a layer's data region: a block (rank: its origin) or a segment (its writer). */
+typedef struct {
+    uint64_t offset, length;
+    uint32_t rank;
+    int seg;
+} item;
+
+static int item_cmp(const void *a, const void *b) {
+    const item *x = a, *y = b;
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
 /* COLLECTIVE over f's communicator. Checks the newest layer's placement; node: the hint
- * is in effect (one writer, node rank 0 = rank 0 of f: one node here), else every rank
- * writes its own blocks. Returns the number of ranks that wrote bytes. */
+ * is in effect: each group's leader (node rank 0; the groups are consecutive ranks here,
+ * one machine) wrote the group's blocks, contiguously in rank order, then the group's
+ * segment, and the other ranks wrote nothing; else every rank wrote its own blocks.
+ * Returns the number of ranks that wrote bytes. */
 static int check_layout(afmt_file *f, int node, const char *what, int line) {
     afmt_commit_stats st;
     memset(&st, 0, sizeof st);
     EXPECT_OK_AT(line, f, afmt__commit_stats(f, &st));
-    int size = f->size;
+    int size = f->size, lead_mine = f->rank - f->node_rank;
     uint64_t *mine = calloc((size_t)size, sizeof *mine), *nbl = calloc((size_t)size, sizeof *nbl);
+    int *lead = calloc((size_t)size, sizeof *lead);
     MPI_Allgather(&st.bytes_written, 1, MPI_UINT64_T, mine, 1, MPI_UINT64_T, f->comm);
     MPI_Allgather(&st.blocks, 1, MPI_UINT64_T, nbl, 1, MPI_UINT64_T, f->comm);
+    MPI_Allgather(&lead_mine, 1, MPI_INT, lead, 1, MPI_INT, f->comm);
     if (f->node_data != node) rec(line, "%s: node_data %d, want %d", what, f->node_data, node);
     uint64_t foff = f->super.footer_offset, flen = f->super.footer_length;
     uint8_t *fb = malloc((size_t)flen + 1);
@@ -90,48 +107,67 @@ static int check_layout(afmt_file *f, int node, const char *what, int line) {
     free(fb);
     afmt__buf_free(&segs);
     int writers = 0;
+    uint64_t total = 0;
     for (int r = 0; r < size; r++) {
         writers += mine[r] > 0;
+        total += mine[r];
         uint64_t n = 0;
         for (uint64_t b = 0; b < L.n_blocks; b++) n += L.blocks[b].rank == (uint32_t)r;
         if (n != nbl[r]) /* the records keep their origin rank */
             rec(line, "%s: %llu block records name rank %d, which sealed %llu", what, (ull)n, r,
                 (ull)nbl[r]);
-        if (node && r > 0 && mine[r])
-            rec(line, "%s: rank %d wrote %llu bytes, want 0 (its leader writes them)", what, r,
-                (ull)mine[r]);
+        if (node && lead[r] != r && mine[r])
+            rec(line, "%s: rank %d wrote %llu bytes, want 0 (its leader %d writes them)", what, r,
+                (ull)mine[r], lead[r]);
     }
+    if (rc == AFMT_OK && total != foff - L.data_offset)
+        rec(line, "%s: the ranks wrote %llu bytes, the layer's region is %llu", what, (ull)total,
+            (ull)(foff - L.data_offset));
     if (node && rc == AFMT_OK) {
-        /* Blocks contiguous from data_offset, in origin rank order; then the segment; then
-         * the footer. Blocks come in offset order within a segment's table, rank by rank. */
-        uint64_t pos = L.data_offset, stored = 0;
+        /* Blocks and segments in offset order: no gap from data_offset to the footer; each
+         * group's blocks in rank order, then its leader's segment. */
+        uint64_t n = L.n_blocks + L.n_segs, pos = L.data_offset;
+        item *it = malloc(sizeof *it * (size_t)(n + 1));
+        for (uint64_t b = 0; b < L.n_blocks; b++)
+            it[b] = (item){L.blocks[b].offset, L.blocks[b].stored_size, L.blocks[b].rank, 0};
+        for (uint64_t g = 0; g < L.n_segs; g++)
+            it[L.n_blocks + g] = (item){L.segs[g].offset, L.segs[g].length, L.segs[g].writer, 1};
+        qsort(it, (size_t)n, sizeof *it, item_cmp);
+        int cur = -1, open = 0;
         uint32_t last = 0;
-        for (uint64_t b = 0; b < L.n_blocks; b++) {
-            const afmt_block_rec *B = &L.blocks[b];
-            if (B->offset != pos || B->rank < last)
-                rec(line, "%s: block %llu (rank %u) at %llu, want %llu after rank %u", what, (ull)b,
-                    B->rank, (ull)B->offset, (ull)pos, last);
-            pos = B->offset + B->stored_size;
-            last = B->rank;
-            stored += B->stored_size;
+        for (uint64_t i = 0; i < n; i++) {
+            if (it[i].offset != pos)
+                rec(line, "%s: %s of rank %u at %llu, want %llu", what,
+                    it[i].seg ? "segment" : "block", it[i].rank, (ull)it[i].offset, (ull)pos);
+            pos = it[i].offset + it[i].length;
+            int r = (int)it[i].rank;
+            if (it[i].seg) {
+                if (!open || r != cur)
+                    rec(line, "%s: segment of rank %d at %llu after group %d's blocks", what, r,
+                        (ull)it[i].offset, cur);
+                open = 0;
+                continue;
+            }
+            if (r >= size) continue;
+            if (lead[r] != cur) {
+                if (open) rec(line, "%s: group %d's blocks have no segment after them", what, cur);
+                cur = lead[r];
+                open = 1;
+                last = it[i].rank;
+            }
+            if (it[i].rank < last)
+                rec(line, "%s: rank %u's block at %llu after rank %u's", what, it[i].rank,
+                    (ull)it[i].offset, last);
+            last = it[i].rank;
         }
-        uint64_t seglen = 0;
-        for (uint64_t s = 0; s < L.n_segs; s++) {
-            if (L.segs[s].offset != pos || L.segs[s].writer != 0)
-                rec(line, "%s: segment %llu (writer %u) at %llu, want %llu (writer 0)", what,
-                    (ull)s, L.segs[s].writer, (ull)L.segs[s].offset, (ull)pos);
-            pos += L.segs[s].length;
-            seglen += L.segs[s].length;
-        }
-        if (L.n_segs > 1) rec(line, "%s: %llu segments, want 1", what, (ull)L.n_segs);
-        if (foff != pos) rec(line, "%s: footer at %llu, want %llu", what, (ull)foff, (ull)pos);
-        if (mine[0] != stored + seglen)
-            rec(line, "%s: the leader wrote %llu bytes, want %llu + %llu", what, (ull)mine[0],
-                (ull)stored, (ull)seglen);
+        if (open) rec(line, "%s: group %d's blocks have no segment after them", what, cur);
+        if (pos != foff) rec(line, "%s: footer at %llu, want %llu", what, (ull)foff, (ull)pos);
+        free(it);
     }
     afmt__layer_free(&L);
     free(mine);
     free(nbl);
+    free(lead);
     return writers;
 }
 
@@ -195,7 +231,7 @@ static void run_roundtrip(uint64_t piece, uint64_t budget, int raw, const char *
                 afmt__alloc_stored_bytes(f->alloc) > 2 * budget)
                 rec(__LINE__, "%s: nothing spilled under a budget of %llu", tag, (ull)budget);
             commit_check(f, m, 2, __LINE__);
-            EXPECT(check_layout(f, 1, tag, __LINE__) == 1);
+            EXPECT(check_layout(f, 1, tag, __LINE__) == f->n_nodes);
         }
         /* A commit of metadata only: nothing to stream. */
         int64_t one = 1;
@@ -204,7 +240,7 @@ static void run_roundtrip(uint64_t piece, uint64_t budget, int raw, const char *
         /* Compaction writes its BASE layer the same way. */
         EXPECT_OK(f, afmt_compact(f));
         check_all(f, m, 2, __LINE__);
-        EXPECT(check_layout(f, 1, "compacted", __LINE__) == 1);
+        EXPECT(check_layout(f, 1, "compacted", __LINE__) == f->n_nodes);
         close_reopen_check(f, path, m, 2, __LINE__);
     }
     afmt__set_node_piece(0);
@@ -291,7 +327,7 @@ static void test_other_rank_count(void **state) {
         }
         if (g) {
             EXPECT_OK(g, afmt_commit(g));
-            EXPECT(check_layout(g, 1, "fewer ranks", __LINE__) == 1);
+            EXPECT(check_layout(g, 1, "fewer ranks", __LINE__) == g->n_nodes);
         }
         for (int i = 0; i < 2; i++) m_committed(&m[i]);
         if (g) check_all(g, m, 2, __LINE__);
@@ -321,8 +357,8 @@ static void run_combination(const char *const *kv, int node, const char *tag) {
             write_layer(f, m, k, 30u + (uint64_t)k);
             commit_check(f, m, 2, __LINE__);
             int w = check_layout(f, node, tag, __LINE__);
-            if (k == 0 && w != (node ? 1 : f->size))
-                rec(__LINE__, "%s: %d ranks wrote, want %d", tag, w, node ? 1 : f->size);
+            if (k == 0 && w != (node ? f->n_nodes : f->size))
+                rec(__LINE__, "%s: %d ranks wrote, want %d", tag, w, node ? f->n_nodes : f->size);
         }
         close_reopen_check(f, path, m, 2, __LINE__);
     }
@@ -347,6 +383,14 @@ static void test_with_collective(void **state) {
     const char *const kv[] = {"afmt_data_aggregation", "node", "afmt_collective_write", "true",
                               NULL};
     run_combination(kv, 1, "dataagg-coll");
+}
+
+/* Groups of 2 ranks (afmt_node_group_size): several leaders, each writing its group's
+ * blocks and segment as one region. */
+static void test_with_groups(void **state) {
+    (void)state;
+    const char *const kv[] = {"afmt_data_aggregation", "node", "afmt_node_group_size", "2", NULL};
+    run_combination(kv, 1, "dataagg-groups");
 }
 
 /* The hint on rank 0 only: every rank takes the per-rank path. */
@@ -537,7 +581,7 @@ static void test_sender_fails(void **state) {
         m_check(f, &m, 0, __LINE__);
         write_a(f, &m, 3);
         commit_check(f, &m, 1, __LINE__);
-        EXPECT(check_layout(f, 1, "after the failed commit", __LINE__) == 1);
+        EXPECT(check_layout(f, 1, "after the failed commit", __LINE__) == f->n_nodes);
         EXPECT_OK(f, afmt_close(f));
         reopen_check(path, &m, 1, __LINE__);
     }
@@ -551,15 +595,11 @@ static void test_sender_fails(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_small_pieces),
-        cmocka_unit_test(test_default_piece),
-        cmocka_unit_test(test_spilled),
-        cmocka_unit_test(test_without_hint),
-        cmocka_unit_test(test_other_rank_count),
-        cmocka_unit_test(test_with_index_per_rank),
-        cmocka_unit_test(test_with_collective),
-        cmocka_unit_test(test_hint_on_one_rank),
-        cmocka_unit_test(test_leader_write_fails),
+        cmocka_unit_test(test_small_pieces),     cmocka_unit_test(test_default_piece),
+        cmocka_unit_test(test_spilled),          cmocka_unit_test(test_without_hint),
+        cmocka_unit_test(test_other_rank_count), cmocka_unit_test(test_with_index_per_rank),
+        cmocka_unit_test(test_with_collective),  cmocka_unit_test(test_with_groups),
+        cmocka_unit_test(test_hint_on_one_rank), cmocka_unit_test(test_leader_write_fails),
         cmocka_unit_test(test_sender_fails),
     };
     return tu_main(argc, argv, "mpi_dataagg", tests, sizeof tests / sizeof tests[0]);

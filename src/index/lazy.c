@@ -298,11 +298,10 @@ static const afmt_chunk_rec *find_chunk(const afmt_chunk_rec *C, uint64_t n, uin
     return NULL;
 }
 
-/* Searches lazy layer k: the segments whose [first, last] holds (a, i) (format.md 9.3). */
-static int search_layer(afmt_index *x, uint64_t k, uint64_t a, uint64_t i, afmt_chunk_loc *out,
-                        int *found, char *errmsg) {
-    const afmt_layer_info *li = &x->layers[k];
-    uint64_t lo = 0, hi = li->n_segs; /* the first segment whose first key is > (a, i) */
+/* The first segment of li whose first key is > (a, i): the candidates for (a, i) are the
+ * ones before it (format.md 9.3). */
+static uint64_t first_after(const afmt_layer_info *li, uint64_t a, uint64_t i) {
+    uint64_t lo = 0, hi = li->n_segs;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         if (key_cmp(li->segs[mid].first_array, li->segs[mid].first_chunk, a, i) <= 0)
@@ -310,6 +309,14 @@ static int search_layer(afmt_index *x, uint64_t k, uint64_t a, uint64_t i, afmt_
         else
             hi = mid;
     }
+    return lo;
+}
+
+/* Searches lazy layer k: the segments whose [first, last] holds (a, i) (format.md 9.3). */
+static int search_layer(afmt_index *x, uint64_t k, uint64_t a, uint64_t i, afmt_chunk_loc *out,
+                        int *found, char *errmsg) {
+    const afmt_layer_info *li = &x->layers[k];
+    uint64_t lo = first_after(li, a, i);
     for (uint64_t s = lo; s-- > 0;) {
         if (key_cmp(li->maxlast[2 * s], li->maxlast[2 * s + 1], a, i) < 0) break;
         const afmt_seg_rec *g = &li->segs[s];
@@ -381,14 +388,7 @@ int afmt__seg_set_add(afmt_seg_set *t, uint64_t layer, uint64_t seg) {
 static int dry_layer(afmt_index *x, uint64_t k, uint64_t a, uint64_t i, const afmt_seg_set *skip,
                      afmt_seg_set *need, int *state) {
     const afmt_layer_info *li = &x->layers[k];
-    uint64_t lo = 0, hi = li->n_segs;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (key_cmp(li->segs[mid].first_array, li->segs[mid].first_chunk, a, i) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    uint64_t lo = first_after(li, a, i);
     *state = 0;
     for (uint64_t s = lo; s-- > 0;) {
         if (key_cmp(li->maxlast[2 * s], li->maxlast[2 * s + 1], a, i) < 0) break;

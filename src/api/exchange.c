@@ -236,6 +236,15 @@ static int parse_keys(afmt_file *f, const afmt__sparse_msg *in, uint64_t n_in, k
                                   "afmt_commit(\"%s\"): chunk keys: rank %d sent a bad record "
                                   "for chunk %llu",
                                   arr->d.name, src, (unsigned long long)k->c);
+            /* Owners follow the array's chunk count: a key routed here by a rank whose
+             * definition of the array differs would miss the overlap check of its chunk. */
+            int own = owner_of(&f->idx, k->a, k->c, f->size);
+            if (own != f->rank)
+                return afmt__fail(f->errmsg, AFMT_EINVAL,
+                                  "afmt_commit(\"%s\"): chunk keys: rank %d sent chunk %llu to "
+                                  "rank %d, whose definition of the array makes rank %d its owner: "
+                                  "the ranks disagree on the array's shape or chunks",
+                                  arr->d.name, src, (unsigned long long)k->c, f->rank, own);
             k->nd = arr->d.ndim;
             if (k->full) {
                 uint64_t cc[AFMT_MAX_NDIM], o[AFMT_MAX_NDIM], e[AFMT_MAX_NDIM];

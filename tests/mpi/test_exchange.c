@@ -187,6 +187,26 @@ static void test_disagree_dtype(void **state) {
     done();
 }
 
+/* The last rank defines "x" twice as long (the same chunks): each rank writes its own
+ * chunk whole, and the last rank's key goes to the owner its longer array gives it. The
+ * owner's own definition names another owner: the ranks disagree, and the overlap check
+ * would have been blind to a second writer of that chunk. */
+static void def_shape(afmt_file *f, int rank, int size) {
+    uint64_t shape[1] = {64 * (uint64_t)size * (rank == size - 1 ? 2u : 1u)}, chunk[1] = {64};
+    EXPECT_OK(f, afmt_define(f, "x", AFMT_UINT64, 1, shape, chunk, NULL, NULL));
+}
+
+static void wr_whole(afmt_file *f, int rank, int size) {
+    (void)size;
+    write1(f, "x", 64 * (uint64_t)rank, 64, __LINE__);
+}
+
+static void test_disagree_shape(void **state) {
+    (void)state;
+    if (tu_size() > 1) disagree_case("shape", def_shape, wr_whole);
+    done();
+}
+
 /* A collective call made on some ranks only: the last rank defines "x" (or rank 0 sets an
  * attribute) while the others commit. Both calls meet in their first Allreduce and fail
  * with AFMT_EINVAL saying the ranks are not in the same call; nothing changed, so the
@@ -388,9 +408,13 @@ static void test_slab_keys_stay_home(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_overlap_names_the_pair), cmocka_unit_test(test_disagree_ndim),
-        cmocka_unit_test(test_disagree_chunk),         cmocka_unit_test(test_disagree_dtype),
-        cmocka_unit_test(test_call_on_some_ranks),     cmocka_unit_test(test_sparse_cost),
+        cmocka_unit_test(test_overlap_names_the_pair),
+        cmocka_unit_test(test_disagree_ndim),
+        cmocka_unit_test(test_disagree_chunk),
+        cmocka_unit_test(test_disagree_dtype),
+        cmocka_unit_test(test_disagree_shape),
+        cmocka_unit_test(test_call_on_some_ranks),
+        cmocka_unit_test(test_sparse_cost),
         cmocka_unit_test(test_slab_keys_stay_home),
     };
     return tu_main(argc, argv, "mpi_exchange", tests, sizeof tests / sizeof tests[0]);

@@ -104,6 +104,50 @@ static void round_free(round_bufs *b, uint64_t n_unique) {
     free(b->recv);
 }
 
+/* COLLECTIVE over the node: the node's needed (layer, segment) pairs gathered into b->ids,
+ * sorted and deduplicated (*n_unique), *maxlen the longest. AFMT_OK, AFMT_ENOMEM or
+ * AFMT_EMPI, the same on every node rank (no message). */
+static int gather_ids(afmt_file *f, const afmt_seg_set *need, round_bufs *b, uint64_t *n_unique,
+                      uint64_t *maxlen) {
+    int ns = f->read_node_size;
+    uint64_t total = 0;
+    /* int counts of MPI_UINT64_T: a rank sends at most cap pairs (the rest, if any, are
+     * read by the ordinary read). */
+    uint64_t cap = (uint64_t)(INT_MAX / 2 / ns);
+    int mine = (int)(need->n < cap ? need->n : cap);
+    b->cnt = calloc((size_t)ns, sizeof *b->cnt);
+    b->disp = calloc((size_t)ns, sizeof *b->disp);
+    b->send = malloc(sizeof *b->send * (size_t)(2 * mine + 1));
+    for (int i = 0; b->send && i < mine; i++) {
+        b->send[2 * i] = need->v[i].layer;
+        b->send[2 * i + 1] = need->v[i].seg;
+    }
+    if (!node_all(f, b->cnt && b->disp && b->send)) return AFMT_ENOMEM;
+    if (MPI_Allgather(&mine, 1, MPI_INT, b->cnt, 1, MPI_INT, f->read_node) != MPI_SUCCESS)
+        return AFMT_EMPI;
+    for (int r = 0; r < ns; r++) {
+        b->disp[r] = (int)(2 * total);
+        total += (uint64_t)b->cnt[r];
+        b->cnt[r] *= 2;
+    }
+    if (total == 0) return AFMT_OK; /* the same on every node rank */
+    b->ids = malloc(sizeof *b->ids * (size_t)(2 * total));
+    if (!node_all(f, b->ids != NULL)) return AFMT_ENOMEM;
+    if (MPI_Allgatherv(b->send, 2 * mine, MPI_UINT64_T, b->ids, b->cnt, b->disp, MPI_UINT64_T,
+                       f->read_node) != MPI_SUCCESS)
+        return AFMT_EMPI;
+    qsort(b->ids, (size_t)total, 2 * sizeof *b->ids, id_cmp);
+    for (uint64_t i = 0; i < total; i++) {
+        if (*n_unique && id_cmp(&b->ids[2 * i], &b->ids[2 * (*n_unique - 1)]) == 0) continue;
+        b->ids[2 * *n_unique] = b->ids[2 * i];
+        b->ids[2 * *n_unique + 1] = b->ids[2 * i + 1];
+        uint64_t len = afmt__segment_length(&f->idx, b->ids[2 * i], b->ids[2 * i + 1]);
+        if (len > *maxlen) *maxlen = len;
+        ++*n_unique;
+    }
+    return AFMT_OK;
+}
+
 /* COLLECTIVE over the node. The node's needed segments gathered and deduplicated; node
  * rank u % size reads unique segment u and broadcasts it; each node rank that asked for
  * it, or whose chunks (span) its key range meets, checks it and puts it into its cache
@@ -115,41 +159,12 @@ static int exchange(afmt_file *f, const afmt_array *arr, const afmt_seg_set *nee
     int ns = f->read_node_size, me = f->read_node_rank, rc = AFMT_OK;
     round_bufs b;
     memset(&b, 0, sizeof b);
-    uint64_t n_unique = 0, total = 0, maxlen = 0;
+    uint64_t n_unique = 0, maxlen = 0;
     char why[AFMT_ERRMSG_MAX];
-    /* int counts of MPI_UINT64_T: a rank sends at most cap pairs (the rest, if any, are
-     * read by the ordinary read). */
-    uint64_t cap = (uint64_t)(INT_MAX / 2 / ns);
-    int mine = (int)(need->n < cap ? need->n : cap);
-    b.cnt = calloc((size_t)ns, sizeof *b.cnt);
-    b.disp = calloc((size_t)ns, sizeof *b.disp);
-    b.send = malloc(sizeof *b.send * (size_t)(2 * mine + 1));
-    for (int i = 0; b.send && i < mine; i++) {
-        b.send[2 * i] = need->v[i].layer;
-        b.send[2 * i + 1] = need->v[i].seg;
-    }
-    if (!node_all(f, b.cnt && b.disp && b.send)) goto oom;
-    if (MPI_Allgather(&mine, 1, MPI_INT, b.cnt, 1, MPI_INT, f->read_node) != MPI_SUCCESS) goto mpi;
-    for (int r = 0; r < ns; r++) {
-        b.disp[r] = (int)(2 * total);
-        total += (uint64_t)b.cnt[r];
-        b.cnt[r] *= 2;
-    }
-    if (total == 0) goto out; /* the same on every node rank */
-    b.ids = malloc(sizeof *b.ids * (size_t)(2 * total));
-    if (!node_all(f, b.ids != NULL)) goto oom;
-    if (MPI_Allgatherv(b.send, 2 * mine, MPI_UINT64_T, b.ids, b.cnt, b.disp, MPI_UINT64_T,
-                       f->read_node) != MPI_SUCCESS)
-        goto mpi;
-    qsort(b.ids, (size_t)total, 2 * sizeof *b.ids, id_cmp);
-    for (uint64_t i = 0; i < total; i++) {
-        if (n_unique && id_cmp(&b.ids[2 * i], &b.ids[2 * (n_unique - 1)]) == 0) continue;
-        b.ids[2 * n_unique] = b.ids[2 * i];
-        b.ids[2 * n_unique + 1] = b.ids[2 * i + 1];
-        uint64_t len = afmt__segment_length(&f->idx, b.ids[2 * i], b.ids[2 * i + 1]);
-        if (len > maxlen) maxlen = len;
-        n_unique++;
-    }
+    int grc = gather_ids(f, need, &b, &n_unique, &maxlen);
+    if (grc == AFMT_ENOMEM) goto oom;
+    if (grc != AFMT_OK) goto mpi;
+    if (n_unique == 0) goto out;
     b.status = calloc((size_t)n_unique, sizeof *b.status);
     b.mine = calloc((size_t)n_unique, sizeof *b.mine);
     b.recv = maxlen <= SIZE_MAX ? malloc(maxlen ? (size_t)maxlen : 1) : NULL;

@@ -691,7 +691,9 @@ static void test_disagreeing_ranks(void **state) {
         int rc = afmt_commit(f);
         EXPECT(rc == AFMT_EINVAL);
         char want[64];
-        snprintf(want, sizeof want, "rank %d sent a record", tu_size() - 1);
+        /* The leader's check of the record, or, where the chunk counts differ, the
+         * exchange's owner that the last rank's definition made the wrong one. */
+        snprintf(want, sizeof want, "rank %d sent ", tu_size() - 1);
         if (!strstr(afmt_errmsg(f), want)) rec(__LINE__, "commit: %s", afmt_errmsg(f));
         int lo = rc, hi = rc;
         MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);

@@ -228,7 +228,8 @@ static int compact_prepare(afmt_file *f, compact_job *c) {
                                 f->opts.info, &c->nst, f->errmsg);
     if (rc != AFMT_OK) return rc;
     afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, f->opts.spill_dir,
-                             f->opts.codec, f->opts.level}; /* no spill dir: $TMPDIR, /tmp */
+                             f->opts.codec,      f->opts.level,      afmt__file_pool(f)};
+    /* no spill dir: $TMPDIR, /tmp */
     if (afmt__alloc_create(&c->alloc, &cfg) != AFMT_OK ||
         collect_live(&f->idx, &c->lc, &c->n) != AFMT_OK ||
         live_metadata(&f->idx, &c->arrays, &c->na, &c->attrs, &c->nt) != AFMT_OK ||

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,24 @@
  * buffer stays bounded whatever max the caller passes. */
 #define SPILL_PIECE_MAX ((size_t)64 << 20)
 #define NO_BLOCK        UINT64_MAX
+
+/* A block handed to the pool: its raw bytes (the open block's buffer, swapped out), and
+ * what the job made of them (a buffer of its own, copied into the arena in block order
+ * by the caller's thread when the block is retired). */
+typedef struct {
+    afmt_pool_job job;
+    const afmt_alloc_config *cfg;
+    uint8_t *raw, *out;
+    uint64_t raw_cap, out_cap;
+    size_t raw_len, stored;
+    uint32_t codec;
+    uint64_t checksum;
+    int rc;     /* AFMT_OK, or how compressing failed (nomem: out of memory for out) */
+    int nomem;  /* out could not be grown to bound bytes */
+    int failed; /* retired with rc != AFMT_OK: a retry compresses it again */
+    size_t bound;
+    double seconds;
+} seal_slot;
 
 struct afmt_alloc {
     afmt_alloc_config cfg; /* cfg.spill_dir points at spill_dir below */
@@ -59,6 +78,12 @@ struct afmt_alloc {
     uint64_t stage_cap;
     XXH3_state_t *vstate;
     uint64_t vblock, vdone, vpos;
+
+    /* The blocks in the pool (cfg.pool with more than one thread; else slots is NULL and
+     * blocks are sealed on the caller's thread): a ring of nslots, npend of them in use
+     * from shead on, block numbers nblocks.. in order. */
+    seal_slot *slots;
+    int nslots, shead, npend;
 
     double seal_seconds; /* compressing and checksumming blocks, for the commit stats */
     char errmsg[AFMT_ERRMSG_MAX];
@@ -197,14 +222,46 @@ int afmt__alloc_create(afmt_alloc **out, const afmt_alloc_config *cfg) {
         }
     }
     a->cfg.spill_dir = a->spill_dir;
+    a->cfg.pool = NULL;
+    int threads = afmt__pool_threads(cfg->pool);
+    if (cfg->pool && threads > 1) {
+        /* Twice the threads: each has a block to compress while the caller fills more. */
+        a->nslots = 2 * threads;
+        if (!(a->slots = calloc((size_t)a->nslots, sizeof *a->slots))) {
+            free(a->spill_dir);
+            free(a);
+            return afmt__fail(NULL, AFMT_ENOMEM, "afmt alloc: out of memory");
+        }
+        a->cfg.pool = cfg->pool;
+        for (int i = 0; i < a->nslots; i++) {
+            a->slots[i].job.fn = NULL; /* set when submitted */
+            a->slots[i].cfg = &a->cfg;
+        }
+    }
     a->spill_fd = -1;
     a->cache_block = NO_BLOCK;
     *out = a;
     return AFMT_OK;
 }
 
+/* Waits for the blocks in the pool and forgets them (their jobs use the slots). */
+static void drop_pending(afmt_alloc *a) {
+    for (int i = 0; i < a->npend; i++)
+        afmt__pool_wait(a->cfg.pool, &a->slots[(a->shead + i) % a->nslots].job);
+    a->npend = 0;
+    a->shead = 0;
+}
+
 void afmt__alloc_free(afmt_alloc *a) {
     if (!a) return;
+    if (a->slots) {
+        drop_pending(a);
+        for (int i = 0; i < a->nslots; i++) {
+            free(a->slots[i].raw);
+            free(a->slots[i].out);
+        }
+        free(a->slots);
+    }
     if (a->spill_fd >= 0) close(a->spill_fd);
     free(a->open);
     free(a->blocks);
@@ -222,6 +279,7 @@ const char *afmt__alloc_errmsg(const afmt_alloc *a) {
 }
 
 void afmt__alloc_reset(afmt_alloc *a) {
+    if (a->slots) drop_pending(a);
     a->seal_seconds = 0;
     a->nblocks = 0;
     a->arena_len = 0;
@@ -252,10 +310,60 @@ double afmt__alloc_seal_seconds(const afmt_alloc *a) {
     return a->seal_seconds;
 }
 
-int afmt__alloc_seal(afmt_alloc *a) {
-    /* No open block: still honour the budget, which a failed spill left exceeded (the
-     * commit's seal then fails the way the write did, until the spill works). */
-    if (!a->open_active) return maybe_spill(a);
+#ifdef AFMT_TESTING
+static atomic_int fail_nth, fail_rc;
+
+void afmt__alloc_fail_compress(int nth, int rc) {
+    atomic_store(&fail_rc, rc);
+    atomic_store(&fail_nth, nth);
+}
+
+/* The injected failure of this compression, or AFMT_OK. */
+static int injected(void) {
+    int n = atomic_load(&fail_nth);
+    while (n > 0)
+        if (atomic_compare_exchange_weak(&fail_nth, &n, n - 1))
+            return n == 1 ? atomic_load(&fail_rc) : AFMT_OK;
+    return AFMT_OK;
+}
+#else
+static int injected(void) {
+    return AFMT_OK;
+}
+#endif
+
+/* Compresses raw into dst (bound bytes): *stored bytes of codec *codec, the raw bytes
+ * themselves (codec 0) where compression does not shrink them or the codec fails with
+ * AFMT_ECODEC. Returns AFMT_OK or the codec's other failures. Touches nothing but its
+ * arguments: runs on the pool's threads too. */
+static int compress_block(const afmt_alloc_config *cfg, const uint8_t *raw, size_t raw_len,
+                          uint8_t *dst, size_t bound, size_t *stored, uint32_t *codec) {
+    uint32_t c = cfg->codec;
+    size_t n = 0;
+    int rc = AFMT_ECODEC;
+    if (c != 0 && raw_len > 0 && afmt__codec_bound(c, raw_len) > 0) { /* 0: unknown id */
+        rc = injected();
+        if (rc == AFMT_OK) rc = afmt__codec_compress(c, cfg->level, raw, raw_len, dst, bound, &n);
+    }
+    if (rc != AFMT_OK && rc != AFMT_ECODEC) return rc;
+    if (rc != AFMT_OK || n >= raw_len) {
+        /* Incompressible or the codec failed: the raw bytes are the better stored form. */
+        if (raw_len) memcpy(dst, raw, raw_len);
+        n = raw_len;
+        c = 0;
+    }
+    *stored = n;
+    *codec = c;
+    return AFMT_OK;
+}
+
+static int compress_failed(afmt_alloc *a, int rc, size_t raw) {
+    return afmt__fail(a->errmsg, rc, "afmt alloc: compressing a block of %zu bytes with %s", raw,
+                      afmt__codec_name(a->cfg.codec));
+}
+
+/* Seals the open block on the caller's thread, straight into the arena. */
+static int seal_here(afmt_alloc *a) {
     double t0 = mono_seconds();
     size_t raw = a->open_len;
     size_t bound = bound_of(a, raw);
@@ -264,21 +372,10 @@ int afmt__alloc_seal(afmt_alloc *a) {
         return oom(a, "arena", (uint64_t)(a->arena_len + bound));
 
     uint8_t *dst = a->arena + a->arena_len;
-    uint32_t codec = a->cfg.codec;
-    size_t stored = 0;
-    int rc = AFMT_ECODEC;
-    if (codec != 0 && raw > 0 && afmt__codec_bound(codec, raw) > 0) /* 0: unknown id */
-        rc = afmt__codec_compress(codec, a->cfg.level, a->open, raw, dst, bound, &stored);
-    if (rc != AFMT_OK && rc != AFMT_ECODEC) {
-        return afmt__fail(a->errmsg, rc, "afmt alloc: compressing a block of %zu bytes with %s",
-                          raw, afmt__codec_name(codec));
-    }
-    if (rc != AFMT_OK || stored >= raw) {
-        /* Incompressible or the codec failed: the raw bytes are the better stored form. */
-        if (raw) memcpy(dst, a->open, raw);
-        stored = raw;
-        codec = 0;
-    }
+    size_t stored;
+    uint32_t codec;
+    int rc = compress_block(&a->cfg, a->open, raw, dst, bound, &stored, &codec);
+    if (rc != AFMT_OK) return compress_failed(a, rc, raw);
     rc = push_block(a, stored, raw, afmt__checksum(dst, stored), codec);
     a->seal_seconds += mono_seconds() - t0;
     if (rc) return rc;
@@ -287,11 +384,97 @@ int afmt__alloc_seal(afmt_alloc *a) {
     return maybe_spill(a);
 }
 
+/* The pool's job: compresses and checksums one block into the slot's own buffer. */
+static void seal_job(void *arg) {
+    seal_slot *s = arg;
+    double t0 = mono_seconds();
+    s->bound = s->cfg->codec ? afmt__codec_bound(s->cfg->codec, s->raw_len) : 0;
+    if (s->bound < s->raw_len) s->bound = s->raw_len;
+    s->nomem = grow(&s->out, &s->out_cap, s->bound ? s->bound : 1, 0) != AFMT_OK;
+    s->rc = s->nomem ? AFMT_ENOMEM
+                     : compress_block(s->cfg, s->raw, s->raw_len, s->out, s->bound, &s->stored,
+                                      &s->codec);
+    if (s->rc == AFMT_OK) s->checksum = afmt__checksum(s->out, s->stored);
+    s->seconds = mono_seconds() - t0;
+}
+
+/* Moves the oldest block in the pool into the arena, once its job has run: the blocks
+ * enter in their order whatever order the threads finish in. On failure the block stays
+ * the oldest, and the next retire tries again (compressing again after a codec failure,
+ * as a seal on the caller's thread would). */
+static int retire(afmt_alloc *a) {
+    seal_slot *s = &a->slots[a->shead];
+    afmt__pool_wait(a->cfg.pool, &s->job);
+    if (s->failed) {
+        afmt__pool_submit(a->cfg.pool, &s->job);
+        afmt__pool_wait(a->cfg.pool, &s->job);
+        s->failed = 0;
+    }
+    if (s->rc != AFMT_OK) {
+        s->failed = 1;
+        return s->nomem ? oom(a, "seal buffer", s->bound) : compress_failed(a, s->rc, s->raw_len);
+    }
+    if (a->arena_len > SIZE_MAX - s->stored) return oom(a, "seal", UINT64_MAX);
+    if (grow_arena(a, a->arena_len + s->stored))
+        return oom(a, "arena", (uint64_t)(a->arena_len + s->stored));
+    if (s->stored) memcpy(a->arena + a->arena_len, s->out, s->stored);
+    int rc = push_block(a, s->stored, s->raw_len, s->checksum, s->codec);
+    if (rc) return rc;
+    a->seal_seconds += s->seconds;
+    a->shead = (a->shead + 1) % a->nslots;
+    a->npend--;
+    return maybe_spill(a);
+}
+
+/* Seals the open block (the caller checked it is active): on the caller's thread, or
+ * handed to the pool (waiting for the oldest block first if the ring is full, and taking
+ * in the blocks already done). */
+static int seal_open(afmt_alloc *a) {
+    if (!a->slots) return seal_here(a);
+    int rc;
+    if (a->npend == a->nslots && (rc = retire(a)) != AFMT_OK) return rc;
+    seal_slot *s = &a->slots[(a->shead + a->npend) % a->nslots];
+    uint8_t *buf = s->raw;
+    uint64_t cap = s->raw_cap;
+    s->raw = a->open;
+    s->raw_cap = a->open_cap;
+    s->raw_len = a->open_len;
+    a->open = buf;
+    a->open_cap = cap;
+    a->open_len = 0;
+    a->open_active = 0;
+    s->failed = 0;
+    s->job.fn = seal_job;
+    s->job.arg = s;
+    afmt__pool_submit(a->cfg.pool, &s->job);
+    a->npend++;
+    while (a->npend > 0 && !a->slots[a->shead].failed &&
+           afmt__pool_done(a->cfg.pool, &a->slots[a->shead].job))
+        if ((rc = retire(a)) != AFMT_OK) return rc;
+    return AFMT_OK;
+}
+
+/* Waits for every block in the pool, in order. */
+static int drain(afmt_alloc *a) {
+    int rc = AFMT_OK;
+    while (rc == AFMT_OK && a->npend > 0) rc = retire(a);
+    return rc;
+}
+
+int afmt__alloc_seal(afmt_alloc *a) {
+    int rc = a->open_active ? seal_open(a) : AFMT_OK;
+    if (rc == AFMT_OK && a->slots) rc = drain(a);
+    /* No open block: still honour the budget, which a failed spill left exceeded (the
+     * commit's seal then fails the way the write did, until the spill works). */
+    if (rc == AFMT_OK && !a->open_active) rc = maybe_spill(a);
+    return rc;
+}
+
 int afmt__alloc_reserve(afmt_alloc *a, uint64_t n, void **dst, uint64_t *block, uint64_t *offset) {
     /* Written without open_len + n, which could wrap. */
     uint64_t bs = a->cfg.block_size;
     if (a->open_active && (n > bs || (uint64_t)a->open_len > bs - n)) {
-        int rc = afmt__alloc_seal(a);
+        int rc = seal_open(a);
         if (rc) return rc;
     }
     /* Either the block is empty now or n fits under block_size, so no overflow below. */
@@ -304,7 +487,7 @@ int afmt__alloc_reserve(afmt_alloc *a, uint64_t n, void **dst, uint64_t *block, 
         if (grow(&a->open, &a->open_cap, want, 0)) return oom(a, "open block", want);
     }
     *dst = a->open + a->open_len;
-    *block = a->nblocks;
+    *block = a->nblocks + (uint64_t)a->npend;
     *offset = a->open_len;
     a->open_len = need;
     a->open_active = 1;
@@ -333,7 +516,7 @@ int afmt__alloc_add_stored(afmt_alloc *a, const void *stored, uint64_t stored_si
 /* ---- queries ---- */
 
 uint64_t afmt__alloc_nblocks(const afmt_alloc *a) {
-    return a->nblocks;
+    return a->nblocks + (uint64_t)a->npend;
 }
 
 const afmt_alloc_block *afmt__alloc_block_at(const afmt_alloc *a, uint64_t i) {
@@ -365,10 +548,14 @@ static int spill_read(afmt_alloc *a, uint8_t *dst, size_t n, uint64_t off) {
 }
 
 int afmt__alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, uint64_t n) {
-    if (block == a->nblocks && a->open_active) {
+    if (block == a->nblocks + (uint64_t)a->npend && a->open_active) {
         if (offset > a->open_len || n > a->open_len - offset) goto range;
         if (n) memcpy(dst, a->open + offset, (size_t)n);
         return AFMT_OK;
+    }
+    if (block >= a->nblocks && block < a->nblocks + (uint64_t)a->npend) {
+        int rc = drain(a); /* the block is in the pool: wait for it (and those before it) */
+        if (rc != AFMT_OK) return rc;
     }
     if (block >= a->nblocks) goto range;
     const afmt_alloc_block *b = &a->blocks[block];

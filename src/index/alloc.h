@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/pool.h"
 
 typedef struct afmt_alloc afmt_alloc;
 
@@ -27,6 +28,12 @@ typedef struct {
     const char *spill_dir; /* NULL or "": $TMPDIR, or /tmp (resolved here only) */
     uint32_t codec;
     int level;
+    /* NULL or a pool of one thread: blocks are sealed on the caller's thread as they
+     * fill. Otherwise a full block is handed to the pool (compressed and checksummed
+     * there) and the caller goes on filling the next one; results enter the arena in
+     * block order, so the stored bytes are the same whatever the pool. The pool must
+     * outlive the allocator. */
+    afmt_pool *pool;
 } afmt_alloc_config;
 
 /* Returns AFMT_OK or AFMT_ENOMEM. The config is copied (spill_dir too). */
@@ -46,10 +53,13 @@ int afmt__alloc_reserve(afmt_alloc *a, uint64_t n, void **dst, uint64_t *block, 
  * block of its own; the open block is sealed first. */
 int afmt__alloc_add_stored(afmt_alloc *a, const void *stored, uint64_t stored_size,
                            uint64_t raw_size, uint32_t codec, uint64_t checksum, uint64_t *block);
-/* Seals the open block, if any. */
+/* Seals the open block, if any, and waits for every block handed to the pool: then all
+ * blocks are in the block table and the arena (or the spill file). */
 int afmt__alloc_seal(afmt_alloc *a);
 
-/* Sealed blocks so far (block numbers 0..n-1); the open block, if any, is number n. */
+/* Sealed blocks so far, those still in the pool included (block numbers 0..n-1); the
+ * open block, if any, is number n. block_at and the byte counts below cover the blocks
+ * out of the pool only: afmt__alloc_seal first. */
 uint64_t afmt__alloc_nblocks(const afmt_alloc *a);
 const afmt_alloc_block *afmt__alloc_block_at(const afmt_alloc *a, uint64_t i);
 /* Stored bytes of all sealed blocks. */
@@ -58,11 +68,13 @@ uint64_t afmt__alloc_stored_bytes(const afmt_alloc *a);
 uint64_t afmt__alloc_mem_bytes(const afmt_alloc *a);
 uint64_t afmt__alloc_spilled_bytes(const afmt_alloc *a);
 
-/* Seconds spent compressing and checksumming blocks since the last reset (commit stats). */
+/* Seconds spent compressing and checksumming blocks since the last reset (commit stats;
+ * with a pool, the sum over its threads). */
 double afmt__alloc_seal_seconds(const afmt_alloc *a);
 
 /* Read-your-writes: copies n raw bytes at offset of block (sealed or open) into dst,
- * decompressing a sealed block (the last one decompressed is kept). */
+ * decompressing a sealed block (the last one decompressed is kept); a block still in the
+ * pool is waited for. */
 int afmt__alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, uint64_t n);
 
 /* Hands out the stored bytes of all sealed blocks in order, as contiguous pieces of at
@@ -70,6 +82,12 @@ int afmt__alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, 
  * piece (pointing into the arena or into a staging buffer read from the spill file,
  * valid until the next call) and *pos has advanced; *n == 0 at the end. */
 int afmt__alloc_next_piece(afmt_alloc *a, uint64_t *pos, uint64_t max, const void **p, uint64_t *n);
+
+#ifdef AFMT_TESTING
+/* Test hook: the nth block compressed from now on (1 = the next; 0: off) fails with rc
+ * (as a codec failing with rc would), on whatever thread compresses it. */
+void afmt__alloc_fail_compress(int nth, int rc);
+#endif
 
 /* Forgets all blocks (after a commit or when the staged writes are dropped); memory
  * buffers are kept for reuse, the spill file is truncated. */

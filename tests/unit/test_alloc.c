@@ -50,7 +50,7 @@ typedef struct {
 } fixture;
 
 static afmt_alloc *make(uint64_t block_size, uint64_t budget, const char *dir, uint32_t codec) {
-    afmt_alloc_config cfg = {block_size, budget, dir, codec, 0};
+    afmt_alloc_config cfg = {block_size, budget, dir, codec, 0, NULL};
     afmt_alloc *a = NULL;
     assert_int_equal(afmt__alloc_create(&a, &cfg), AFMT_OK);
     assert_non_null(a);

@@ -159,6 +159,17 @@ AFMT_API int afmt_opts_set_alignment(afmt_opts *o, uint64_t bytes);
  * AFMT_EINVAL or AFMT_ECORRUPT, or write rank 0's metadata). Give every rank the same
  * setting. */
 AFMT_API int afmt_opts_set_check_collective(afmt_opts *o, int on);
+/* Threads of work per handle for sealing blocks (shuffle is done as chunks are written;
+ * compression and checksum of each full block) and, on read, decompressing the blocks a
+ * read needs: the calling thread plus n - 1 worker threads of the handle, started on first
+ * use. n = 1: no thread is created, everything runs on the calling thread. n = 0
+ * (default): this rank's share of its node's cores, i.e. the CPUs of its affinity mask
+ * divided by the ranks of its node (MPI_COMM_TYPE_SHARED, found at afmt_create/afmt_open),
+ * at least 1. The file is byte for byte the same whatever n is (blocks are cut and stored
+ * in the same order), and so is what reads return. Worker threads never call MPI: any MPI
+ * thread level works (MPI_THREAD_SINGLE included). Errors: EINVAL (o NULL, n < 0 or
+ * n > 256). */
+AFMT_API int afmt_opts_set_threads(afmt_opts *o, int n);
 /* Frees o (NULL is fine). */
 AFMT_API int afmt_opts_free(afmt_opts *o);
 

@@ -102,11 +102,18 @@ uint8_t *afmt__scratch(afmt_file *f, uint64_t n) {
     return f->scratch;
 }
 
+afmt_pool *afmt__file_pool(afmt_file *f) {
+    /* A pool that cannot be made (out of memory) is no error: the caller's thread does it. */
+    if (!f->pool && f->threads > 1 && afmt__pool_create(&f->pool, f->threads) != AFMT_OK)
+        f->pool = NULL;
+    return f->pool;
+}
+
 int afmt__ensure_alloc(afmt_file *f) {
     if (f->alloc) return AFMT_OK;
     /* No spill directory: the allocator falls back to $TMPDIR, else /tmp. */
     afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, f->opts.spill_dir,
-                             f->opts.codec, f->opts.level};
+                             f->opts.codec,      f->opts.level,      afmt__file_pool(f)};
     if (afmt__alloc_create(&f->alloc, &cfg) != AFMT_OK)
         return afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory for the block allocator");
     return AFMT_OK;
@@ -180,7 +187,8 @@ static int resolve_path(afmt_file *f, int create, const char *fn) {
 static void file_free(afmt_file *f) {
     if (!f) return;
     afmt__staging_free(&f->staging);
-    afmt__alloc_free(f->alloc);
+    afmt__alloc_free(f->alloc); /* waits for its blocks in the pool */
+    afmt__pool_free(f->pool);
     for (uint64_t i = 0; i < f->n_pend_attrs; i++) free(f->pend_attrs[i].value);
     free(f->pend_attrs);
     free(f->pend_arrays);
@@ -283,6 +291,23 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
         if (dup != MPI_COMM_NULL) MPI_Comm_free(&dup);
         return afmt__fail(NULL, rc, "%s", msg);
     }
+    f->threads = f->opts.threads;
+    if (f->threads == 0) {
+        /* This rank's share of the cores it may run on: its CPU set divided by the ranks
+         * on its node (ranks pinned to disjoint sets each count their own set, which
+         * undercounts; threads never change the file, only the speed). A failed split
+         * counts this rank alone. */
+        int on_node = 1;
+        MPI_Comm node = MPI_COMM_NULL;
+        if (MPI_Comm_split_type(dup, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) ==
+                MPI_SUCCESS &&
+            node != MPI_COMM_NULL) {
+            if (MPI_Comm_size(node, &on_node) != MPI_SUCCESS || on_node < 1) on_node = 1;
+            MPI_Comm_free(&node);
+        }
+        f->threads = afmt__pool_cpus() / on_node;
+        if (f->threads < 1) f->threads = 1;
+    }
     *out = f;
     return AFMT_OK;
 }
@@ -327,7 +352,17 @@ void afmt__lock_inode_adopt(afmt_file *f, int fd) {
     afmt__lock_adopt_inode(&f->lock, fd);
 }
 
+#ifdef AFMT_TESTING
+int afmt__fixed_identity;
+#endif
+
 static void make_uuid(uint8_t *uuid) {
+#ifdef AFMT_TESTING
+    if (afmt__fixed_identity) {
+        for (int i = 0; i < 16; i++) uuid[i] = (uint8_t)(0xA0 + i);
+        return;
+    }
+#endif
     FILE *r = fopen("/dev/urandom", "rb");
     size_t got = r ? fread(uuid, 1, 16, r) : 0;
     if (r) fclose(r);

@@ -11,6 +11,7 @@
 #include "api/consistency.h"
 #include "common/error.h"
 #include "common/hmap.h"
+#include "common/pool.h"
 #include "format/footer.h"
 #include "format/publish.h"
 #include "format/superblock.h"
@@ -34,6 +35,7 @@ struct afmt_opts {
                          * of a layer start (commit.c); the same on every rank (file.c) */
     afmt_storage_kind storage;
     int check_collective; /* compare the ranks' metadata calls at commit (consistency.h) */
+    int threads;          /* afmt_opts_set_threads: 0 = this rank's share of its node's cores */
 };
 
 #ifdef AFMT_TESTING
@@ -43,6 +45,9 @@ int afmt__opts_set_backend(afmt_opts *o, const char *name);
  * tables in the footer; the segments are still written, as dead bytes), so that the tests
  * of the version-1 rules can craft files through the API. */
 void afmt__set_write_version(uint32_t v);
+/* Test hook: nonzero makes new files' uuid and every layer's commit time fixed values,
+ * so that two files written alike compare byte for byte (the thread-count tests). */
+extern int afmt__fixed_identity;
 #endif
 /* Copies src (NULL = defaults) into dst, which must be freed with afmt__opts_clear. */
 int afmt__opts_copy(afmt_opts *dst, const afmt_opts *src);
@@ -88,7 +93,12 @@ struct afmt_file {
     uint64_t view_layer; /* newest layer id to load (afmt_open_layer), else UINT64_MAX */
     afmt_index idx;
     afmt_cache *cache;
-    afmt_alloc *alloc;     /* created on the first write */
+    afmt_alloc *alloc; /* created on the first write */
+    /* Threads of work for sealing blocks and decompressing the blocks a read needs
+     * (afmt_opts_set_threads, resolved at create/open: >= 1); the pool of threads - 1
+     * workers is started on first use, never when threads is 1 (pool.h). */
+    int threads;
+    afmt_pool *pool;
     afmt__staging staging; /* the chunks this rank wrote since the last commit */
     /* Metadata changes since the last commit; the same on every rank (collective calls). */
     afmt_array_rec *pend_arrays;
@@ -128,6 +138,10 @@ int afmt__check_region(afmt_file *f, const char *fn, const afmt_array *arr, cons
                        const uint64_t *count);
 /* A work buffer of at least n bytes (f->scratch), or NULL (message set). */
 uint8_t *afmt__scratch(afmt_file *f, uint64_t n);
+/* The handle's pool (f->pool, started on first use), or NULL where f->threads is 1 or
+ * the pool could not be made: then the work runs on the caller's thread, with the same
+ * result. */
+afmt_pool *afmt__file_pool(afmt_file *f);
 /* Creates the handle's allocator (f->alloc) on first use: AFMT_ENOMEM with a message. */
 int afmt__ensure_alloc(afmt_file *f);
 

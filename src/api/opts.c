@@ -1,5 +1,5 @@
 /* opts.c - the options object: codec, shuffle, block size, memory budget, spill
- * directory, cache size, MPI_Info hints, alignment, storage backend, the check of
+ * directory, cache size, MPI_Info hints, alignment, threads, storage backend, the check of
  * collective calls. */
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +10,8 @@
 #define KIB ((uint64_t)1024)
 #define MIB (KIB * 1024)
 #define GIB (MIB * 1024)
+
+#define MAX_THREADS 256 /* pool.c starts at most 255 workers */
 
 static void opts_defaults(afmt_opts *o) {
     memset(o, 0, sizeof *o);
@@ -107,6 +109,17 @@ int afmt_opts_set_cache_size(afmt_opts *o, uint64_t bytes) {
 int afmt_opts_set_index_cache(afmt_opts *o, uint64_t bytes) {
     if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_index_cache: opts is NULL");
     o->index_cache = bytes ? bytes : 1; /* 0: only the segment in use */
+    return AFMT_OK;
+}
+
+int afmt_opts_set_threads(afmt_opts *o, int n) {
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_threads: opts is NULL");
+    if (n < 0 || n > MAX_THREADS)
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_opts_set_threads: %d threads is outside [0, %d] (0: this rank's "
+                          "share of its node's cores)",
+                          n, MAX_THREADS);
+    o->threads = n;
     return AFMT_OK;
 }
 

@@ -136,6 +136,146 @@ int afmt__fetch_block(afmt_file *f, uint64_t b, int whole, const uint8_t **raw, 
     return AFMT_OK;
 }
 
+/* ---- several blocks at a time (afmt__fetch_blocks) ---- */
+
+/* A block in the pool: its stored bytes read by the caller's thread (into buf, the slot's
+ * own, for a compressed block; straight into raw for a raw block), and what the job made
+ * of them. raw: own for a whole block, else a buffer the cache takes afterwards. */
+struct afmt_fetch_slot {
+    afmt_pool_job job;
+    const afmt_iblock *ib;
+    const afmt_fetch_req *req;
+    uint64_t i;
+    uint8_t *buf, *own, *stored, *raw;
+    uint64_t buf_cap, own_cap;
+    void (*use)(void *ctx, uint64_t i, const uint8_t *raw);
+    void *ctx;
+    int rc;
+    char errmsg[AFMT_ERRMSG_MAX];
+};
+
+void afmt__fetch_free(afmt_file *f) {
+    for (int i = 0; i < f->n_fslots; i++) {
+        free(f->fslots[i].buf);
+        free(f->fslots[i].own);
+    }
+    free(f->fslots);
+    f->fslots = NULL;
+    f->n_fslots = 0;
+}
+
+/* The pool's job: load_block's checks and decompression (the same messages, into the
+ * slot), then the caller's use. */
+static void fetch_job(void *arg) {
+    afmt_fetch_slot *s = arg;
+    const afmt_block_rec *B = &s->ib->b;
+    const char *what = s->req->what;
+    int plain = B->codec == AFMT_CODEC_NONE, rc = AFMT_OK;
+    if (afmt__checksum(s->stored, (size_t)B->stored_size) != B->checksum)
+        rc = afmt__fail(s->errmsg, AFMT_ECORRUPT,
+                        "%s: block at offset %llu (%llu bytes, layer %llu) fails its checksum",
+                        what, (unsigned long long)B->offset, (unsigned long long)B->stored_size,
+                        (unsigned long long)s->ib->layer_id);
+    else if (!plain && !afmt__codec_known(B->codec))
+        rc = afmt__fail(s->errmsg, AFMT_ECODEC,
+                        "%s: block at offset %llu uses codec id %u, which this process lacks "
+                        "(register it with afmt_codec_register)",
+                        what, (unsigned long long)B->offset, B->codec);
+    else if (!plain && (rc = afmt__codec_decompress(B->codec, s->stored, (size_t)B->stored_size,
+                                                    s->raw, (size_t)B->raw_size)) != AFMT_OK)
+        afmt__fail(s->errmsg, rc, "%s: block at offset %llu does not decompress with codec %s",
+                   what, (unsigned long long)B->offset, afmt__codec_name(B->codec));
+    s->rc = rc;
+    if (rc == AFMT_OK) s->use(s->ctx, s->i, s->raw);
+}
+
+/* Reads the stored bytes of reqs[i]'s block into slot s (caller's thread): load_block's
+ * first steps. On failure nothing is left to free. */
+static int fetch_read(afmt_file *f, afmt_fetch_slot *s, const afmt_fetch_req *r) {
+    const afmt_iblock *ib = &f->idx.blocks[r->block];
+    const afmt_block_rec *B = &ib->b;
+    int plain = B->codec == AFMT_CODEC_NONE;
+    int rc = check_block(f, r->block, r->what);
+    if (rc != AFMT_OK) return rc;
+    s->ib = ib;
+    s->req = r;
+    if (r->whole) {
+        s->raw = afmt__grow_bytes(&s->own, &s->own_cap, B->raw_size) == AFMT_OK ? s->own : NULL;
+    } else {
+        uint8_t *spare = afmt__cache_spare(f->cache, B->raw_size);
+        s->raw = spare ? spare : malloc(B->raw_size ? (size_t)B->raw_size : 1);
+    }
+    s->stored =
+        plain ? s->raw
+              : (afmt__grow_bytes(&s->buf, &s->buf_cap, B->stored_size) == AFMT_OK ? s->buf : NULL);
+    if (!s->raw || !s->stored) {
+        if (!r->whole) free(s->raw);
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", r->what);
+    }
+    rc = f->st->ops->read_at(f->st, B->offset, s->stored, B->stored_size);
+    if (rc != AFMT_OK) {
+        if (!r->whole) free(s->raw);
+        return afmt__fail(f->errmsg, rc, "%s: %s", r->what, f->st->errmsg);
+    }
+    return AFMT_OK;
+}
+
+int afmt__fetch_blocks(afmt_file *f, const afmt_fetch_req *reqs, uint64_t n,
+                       void (*use)(void *ctx, uint64_t i, const uint8_t *raw), void *ctx) {
+    afmt_pool *pool = afmt__file_pool(f);
+    int nslots = 2 * afmt__pool_threads(pool);
+    if (pool && !f->fslots) {
+        if ((f->fslots = calloc((size_t)nslots, sizeof *f->fslots)) != NULL) f->n_fslots = nslots;
+    }
+    if (!pool || !f->fslots || nslots < 2) {
+        for (uint64_t i = 0; i < n; i++) {
+            const uint8_t *raw;
+            int rc = afmt__fetch_block(f, reqs[i].block, reqs[i].whole, &raw, reqs[i].what);
+            if (rc != AFMT_OK) return rc;
+            use(ctx, i, raw);
+        }
+        return AFMT_OK;
+    }
+    int rc = AFMT_OK;
+    uint64_t i = 0;
+    while (rc == AFMT_OK && i < n) {
+        /* A batch: up to nslots blocks in the pool at once. */
+        int used = 0;
+        for (; rc == AFMT_OK && i < n && used < f->n_fslots; i++) {
+            const uint8_t *hit = afmt__cache_get(f->cache, reqs[i].block, NULL);
+            if (hit) { /* valid until the next put: used now */
+                use(ctx, i, hit);
+                continue;
+            }
+            afmt_fetch_slot *s = &f->fslots[used];
+            if ((rc = fetch_read(f, s, &reqs[i])) != AFMT_OK) break;
+            s->i = i;
+            s->use = use;
+            s->ctx = ctx;
+            s->job.fn = fetch_job;
+            s->job.arg = s;
+            afmt__pool_submit(pool, &s->job);
+            used++;
+        }
+        /* Every job is waited for; the first failure in request order is reported (one
+         * found while reading comes after those of the blocks submitted before it). */
+        int jrc = AFMT_OK;
+        for (int k = 0; k < used; k++) {
+            afmt_fetch_slot *s = &f->fslots[k];
+            afmt__pool_wait(pool, &s->job);
+            if (s->rc != AFMT_OK && jrc == AFMT_OK)
+                jrc = afmt__fail(f->errmsg, s->rc, "%s", s->errmsg);
+            if (s->req->whole) continue;
+            if (s->rc == AFMT_OK)
+                afmt__cache_put(f->cache, s->req->block, s->raw, s->ib->b.raw_size);
+            else
+                free(s->raw);
+        }
+        if (jrc != AFMT_OK) rc = jrc;
+    }
+    return rc;
+}
+
 void afmt__chunk_what(char *w, size_t n, const afmt_array *arr, uint64_t ci) {
     snprintf(w, n, "afmt_read(\"%s\"): chunk %llu", arr->d.name, (unsigned long long)ci);
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/fetch.h"
 #include "api/file.h"
 #include "api/load.h"
 #include "common/util.h"
@@ -189,6 +190,7 @@ static void file_free(afmt_file *f) {
     afmt__staging_free(&f->staging);
     afmt__alloc_free(f->alloc); /* waits for its blocks in the pool */
     afmt__pool_free(f->pool);
+    afmt__fetch_free(f);
     for (uint64_t i = 0; i < f->n_pend_attrs; i++) free(f->pend_attrs[i].value);
     free(f->pend_attrs);
     free(f->pend_arrays);

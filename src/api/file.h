@@ -24,6 +24,8 @@
 #include "storage/lock.h"
 #include "storage/storage.h"
 
+typedef struct afmt_fetch_slot afmt_fetch_slot;
+
 struct afmt_opts {
     uint32_t codec;
     int level;
@@ -99,6 +101,8 @@ struct afmt_file {
      * workers is started on first use, never when threads is 1 (pool.h). */
     int threads;
     afmt_pool *pool;
+    struct afmt_fetch_slot *fslots; /* afmt__fetch_blocks' blocks in the pool (fetch.c) */
+    int n_fslots;
     afmt__staging staging; /* the chunks this rank wrote since the last commit */
     /* Metadata changes since the last commit; the same on every rank (collective calls). */
     afmt_array_rec *pend_arrays;

@@ -150,6 +150,59 @@ static int read_items(afmt_file *f, const afmt_array *arr, const read_item *item
     return rc;
 }
 
+/* The chunks of one block, for read_blocks' use (on any thread of the pool). */
+typedef struct {
+    const afmt_array *arr;
+    const read_item *items;
+    const uint64_t *first; /* request i: items [first[i], first[i+1]) */
+    void *buf;
+    const uint64_t *start, *count;
+} blocks_ctx;
+
+static void use_block(void *ctx, uint64_t i, const uint8_t *raw) {
+    const blocks_ctx *c = ctx;
+    int nd = c->arr->d.ndim;
+    for (uint64_t k = c->first[i]; k < c->first[i + 1]; k++) {
+        const read_item *ri = &c->items[k];
+        uint64_t bstart[AFMT_MAX_NDIM];
+        sel_in_buf(nd, ri, c->start, bstart);
+        afmt__chunk_decode_box(c->arr, raw + ri->offset, ri->extent, ri->sel_start, ri->sel_count,
+                               c->buf, c->count, bstart, NULL);
+    }
+}
+
+/* read_items with the handle's pool: the blocks decompressed and their chunks decoded
+ * into buf on several threads (fetch.h), each chunk's part of buf written by one thread.
+ * Only where decoding needs no work buffer (little-endian hosts); else read_items. */
+static int read_blocks(afmt_file *f, const afmt_array *arr, const read_item *items, uint64_t n,
+                       void *buf, const uint64_t *start, const uint64_t *count) {
+    uint64_t nb = 0;
+    for (uint64_t i = 0; i < n; i++) nb += i == 0 || items[i].block != items[i - 1].block;
+    afmt_fetch_req *reqs = malloc(sizeof *reqs * (size_t)(nb ? nb : 1));
+    uint64_t *first = malloc(sizeof *first * (size_t)(nb + 1));
+    if (!reqs || !first) {
+        free(reqs);
+        free(first);
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory", arr->d.name);
+    }
+    uint64_t b = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (i > 0 && items[i].block == items[i - 1].block) continue;
+        uint64_t n_in = 1;
+        while (i + n_in < n && items[i + n_in].block == items[i].block) n_in++;
+        reqs[b].block = items[i].block;
+        reqs[b].whole = n_in >= f->idx.blocks[items[i].block].nlive;
+        afmt__chunk_what(reqs[b].what, sizeof reqs[b].what, arr, items[i].index);
+        first[b++] = i;
+    }
+    first[nb] = n;
+    blocks_ctx c = {arr, items, first, buf, start, count};
+    int rc = afmt__fetch_blocks(f, reqs, nb, use_block, &c);
+    free(reqs);
+    free(first);
+    return rc;
+}
+
 int afmt__read_region(afmt_file *f, const afmt_array *arr, const uint64_t *start,
                       const uint64_t *count, void *buf) {
     int nd = arr->d.ndim;
@@ -159,7 +212,13 @@ int afmt__read_region(afmt_file *f, const afmt_array *arr, const uint64_t *start
     int rc = collect_items(f, arr, start, count, buf, &items, &n_items);
     /* Each block once, in file order. */
     if (rc == AFMT_OK && n_items > 1) qsort(items, (size_t)n_items, sizeof *items, item_cmp);
-    if (rc == AFMT_OK) rc = read_items(f, arr, items, n_items, buf, start, count);
+    if (rc == AFMT_OK) {
+        /* Several blocks and a pool: decompressed and decoded on its threads. */
+        int parallel = n_items > 1 && items[0].block != items[n_items - 1].block &&
+                       afmt__chunk_decode_work(arr, items[0].nelems) == 0 && afmt__file_pool(f);
+        rc = parallel ? read_blocks(f, arr, items, n_items, buf, start, count)
+                      : read_items(f, arr, items, n_items, buf, start, count);
+    }
     free(items);
     if (rc == AFMT_OK && arr->d.dtype == AFMT_BOOL) {
         /* Any nonzero byte is true and reads as 1 (format.md 6), from a block, a staged

@@ -135,7 +135,7 @@ module afmt
               afmt_opts_set_block_size, afmt_opts_set_mem_budget, afmt_opts_set_spill_dir, &
               afmt_opts_set_mpi_info, afmt_opts_set_cache_size, afmt_opts_set_alignment, &
               afmt_opts_set_index_cache, &
-              afmt_opts_set_check_collective, afmt_opts_free
+              afmt_opts_set_check_collective, afmt_opts_set_threads, afmt_opts_free
     public :: afmt_create, afmt_open, afmt_open_layer, afmt_rollback, afmt_close, &
               afmt_is_open
     public :: afmt_define, afmt_write, afmt_read, afmt_read_all, afmt_commit, afmt_discard, &
@@ -291,6 +291,13 @@ module afmt
             import :: c_ptr, c_int
             type(c_ptr), value :: o
             integer(c_int), value :: on
+            integer(c_int) :: rc
+        end function
+        function c_afmt_opts_set_threads(o, n) result(rc) &
+            bind(c, name="afmt_opts_set_threads")
+            import :: c_ptr, c_int
+            type(c_ptr), value :: o
+            integer(c_int), value :: n
             integer(c_int) :: rc
         end function
         function c_afmt_opts_free(o) result(rc) bind(c, name="afmt_opts_free")
@@ -1005,6 +1012,16 @@ contains
         call finish(c_null_ptr, c_afmt_opts_set_check_collective(o%p, merge(1_c_int, 0_c_int, on)), &
                     ierr)
     end subroutine afmt_opts_set_check_collective
+
+    !> INDEPENDENT. Threads of work per handle for compressing blocks and decompressing
+    !> the blocks a read needs: n = 1 none but the caller's, 0 (default) this rank's share
+    !> of its node's cores. The file is the same whatever n (AFMT_EINVAL if n < 0).
+    subroutine afmt_opts_set_threads(o, n, ierr)
+        type(afmt_opts), intent(in) :: o
+        integer, intent(in) :: n
+        integer, intent(out), optional :: ierr
+        call finish(c_null_ptr, c_afmt_opts_set_threads(o%p, int(n, c_int)), ierr)
+    end subroutine afmt_opts_set_threads
 
     !> INDEPENDENT. Frees o (one never created is fine) and resets it.
     subroutine afmt_opts_free(o, ierr)

@@ -6,10 +6,11 @@
  *
  * The threads share what the library shares between handles: the codec registry, the
  * memory backend's image registry, the table of live handles, the per-thread message
- * buffers, the zstd contexts. In each round half the threads use the memory backend, half
- * the POSIX one (in AFMT_TEST_SCRATCH); both are single-process, so the test runs on one
- * rank. The rounds start together (a barrier), so that the threads overlap the most:
- * TSan sees a race only between accesses that no lock happened to order.
+ * buffers, the zstd contexts; and within each handle, its pool of worker threads
+ * (afmt_opts_set_threads: 1 to 3 threads, sealing and decompressing blocks). In each round half the
+ * threads use the memory backend, half the POSIX one (in AFMT_TEST_SCRATCH); both are
+ * single-process, so the test runs on one rank. The rounds start together (a barrier), so that the
+ * threads overlap the most: TSan sees a race only between accesses that no lock happened to order.
  * Exit status: 0 pass, 1 fail, 77 skipped (MPI lacks MPI_THREAD_MULTIPLE). */
 #include <pthread.h>
 #include <stdint.h>
@@ -115,6 +116,8 @@ static afmt_opts *make_opts(worker *w, int r) {
                    : r % 3 == 1 ? AFMT_CODEC_ZSTD
                                 : (afmt_codec)(CODEC_ID + w->idx);
     CALL(w, NULL, afmt_opts_set_codec(o, c, 0));
+    /* Each handle's own pool too (afmt_opts_set_threads): 1, 2 or 3 threads of work. */
+    CALL(w, NULL, afmt_opts_set_threads(o, 1 + (w->idx + r) % 3));
     return o;
 }
 

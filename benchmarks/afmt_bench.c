@@ -381,6 +381,7 @@ static int citer_next(citer *it, const bench_array *a, const uint64_t *start,
 typedef struct {
     char backend[16];
     int codec, level, has_codec, has_level;
+    int threads; /* BACKEND/N: afmt threads, else -1 */
 } backend_spec;
 
 static struct {
@@ -392,6 +393,7 @@ static struct {
     int nchunk, nlshape;
     bench_dtype dt;
     int codec, level, shuffle, narr, steps, reps, readers, verify, collective, keep, attrs;
+    int threads; /* --threads: afmt threads of every afmt case without /N (-1: default) */
     uint64_t layers, chunks;
 } opt;
 
@@ -410,7 +412,8 @@ static void usage(void) {
            "  -a LIST    backends, comma-separated, each BACKEND[:CODEC[:LEVEL]]; BACKEND is\n"
            "             afmt, afmt-nocheck (afmt_opts_set_check_collective off), hdf5,\n"
            "             mpiio (collective), mpiio-ind (independent) or codec\n"
-           "             (default afmt,hdf5,hdf5:none,mpiio,codec)\n"
+           "             (default afmt,hdf5,hdf5:none,mpiio,codec); afmt/N[:CODEC...]:\n"
+           "             afmt with N threads per handle (afmt_opts_set_threads)\n"
            "  -w NAME    workload: field, vpic, small, open (default field)\n"
            "  -k NAME    field content: smooth, noisy, const (default smooth)\n"
            "  -s SIZE    raw bytes per rank per time step, all arrays (default 64M)\n"
@@ -435,7 +438,8 @@ static void usage(void) {
            "  --layers N --chunks N   open workload (default 100 and 1000000)\n"
            "  --spill DIR  afmt spill directory\n"
            "  --keep       keep the files (open workload: reuse the generated file)\n"
-           "  --attrs N    small workload, afmt: N attributes (4 float64 each) per array\n");
+           "  --attrs N    small workload, afmt: N attributes (4 float64 each) per array\n"
+           "  --threads N  afmt: afmt_opts_set_threads(N) (default: the library's, 0)\n");
 }
 
 static void add_backends(const char *list) {
@@ -447,6 +451,12 @@ static void add_backends(const char *list) {
         memset(b, 0, sizeof *b);
         char *c = strchr(tok, ':');
         if (c) *c++ = '\0';
+        char *t = strchr(tok, '/');
+        b->threads = -1;
+        if (t) {
+            *t++ = '\0';
+            b->threads = atoi(t);
+        }
         snprintf(b->backend, sizeof b->backend, "%s", tok);
         if (strcmp(tok, "afmt") && strcmp(tok, "afmt-nocheck") && strcmp(tok, "hdf5") &&
             strcmp(tok, "mpiio") && strcmp(tok, "mpiio-ind") && strcmp(tok, "codec"))
@@ -479,14 +489,13 @@ static void parse_args(int argc, char **argv) {
     opt.verify = 1;
     opt.layers = 100;
     opt.chunks = 1000000;
+    opt.threads = -1;
     int size_given = 0;
-    static struct option lo[] = {{"layers", required_argument, 0, 1},
-                                 {"chunks", required_argument, 0, 2},
-                                 {"spill", required_argument, 0, 3},
-                                 {"keep", no_argument, 0, 4},
-                                 {"attrs", required_argument, 0, 5},
-                                 {"help", no_argument, 0, 'h'},
-                                 {0, 0, 0, 0}};
+    static struct option lo[] = {
+        {"layers", required_argument, 0, 1}, {"chunks", required_argument, 0, 2},
+        {"spill", required_argument, 0, 3},  {"keep", no_argument, 0, 4},
+        {"attrs", required_argument, 0, 5},  {"threads", required_argument, 0, 6},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "a:w:k:s:c:g:t:z:l:S:n:T:r:R:d:B:m:Co:L:D:Nh", lo,
                              NULL)) != -1) {
@@ -577,6 +586,9 @@ static void parse_args(int argc, char **argv) {
             break;
         case 5:
             opt.attrs = atoi(optarg);
+            break;
+        case 6:
+            opt.threads = atoi(optarg);
             break;
         case 'h':
             if (g_rank == 0) usage();
@@ -945,6 +957,8 @@ static afmt_opts *afmt_make_opts(const bench_case *c) {
     if (c->mem_budget) afmt_opts_set_mem_budget(o, c->mem_budget);
     if (c->spill_dir) afmt_opts_set_spill_dir(o, c->spill_dir);
     if (!strcmp(c->backend, "afmt-nocheck")) afmt_opts_set_check_collective(o, 0);
+    if (c->threads >= 0 && afmt_opts_set_threads(o, c->threads) != AFMT_OK)
+        bench_die("afmt_opts_set_threads: %s", afmt_errmsg(NULL));
     if (c->collective) {
         MPI_Info info;
         MPI_Info_create(&info);
@@ -1552,7 +1566,7 @@ static void report(case_state *cs, int ncase, bench_work *w) {
                     "\"backend\":\"%s\",\"codec\":\"%s\",\"level\":%d,\"shuffle\":%d,"
                     "\"dtype\":\"%s\",\"np\":%d,\"readers\":%d,\"dir\":\"%s\",\"narrays\":%d,"
                     "\"steps\":%d,\"reps\":%d,\"attrs\":%d,\"chunk\":\"%s\",\"slab\":\"%s\","
-                    "\"block_size\":%llu,\"bytes_per_rank\":%llu,\"raw_bytes\":%llu,"
+                    "\"block_size\":%llu,\"threads\":%d,\"bytes_per_rank\":%llu,\"raw_bytes\":%llu,"
                     "\"stored_bytes\":%.0f,\"ratio\":%.4f,\"load_min\":%.2f,\"load_max\":%.2f,"
                     "\"verified\":%s",
                     g_date, g_host, g_git, opt.label ? opt.label : "", opt.workload,
@@ -1560,9 +1574,9 @@ static void report(case_state *cs, int ncase, bench_work *w) {
                     codec_name(s->c.codec), s->c.level, s->c.codec ? s->c.shuffle : 0,
                     a0->dt == DT_F64 ? "float64" : "float32", w->size, opt.readers == 0 ? 0 : M,
                     opt.dir, w->narr, opt.steps, s->nrep, opt.attrs, chunk, shape,
-                    (unsigned long long)s->c.block_size, (unsigned long long)w->raw_rank,
-                    (unsigned long long)raw_w, stored, ratio, s->load_min, s->load_max,
-                    checked ? (ok ? "true" : "false") : "null");
+                    (unsigned long long)s->c.block_size, s->c.threads,
+                    (unsigned long long)w->raw_rank, (unsigned long long)raw_w, stored, ratio,
+                    s->load_min, s->load_max, checked ? (ok ? "true" : "false") : "null");
             json_stat(fp, "write_s", wt);
             if (wt.n) fprintf(fp, ",\"write_GBps\":%.4f", (double)raw_w / wt.med / 1e9);
             json_stat(fp, "read_s", rt);
@@ -1733,17 +1747,23 @@ int main(int argc, char **argv) {
         c->collective = opt.collective;
         c->steps = opt.steps;
         c->spill_dir = opt.spill_dir;
+        c->threads = b->threads >= 0 ? b->threads : opt.threads;
         if (!strncmp(b->backend, "mpiio", 5)) c->codec = 0;
         if (!strcmp(b->backend, "mpiio")) c->collective = 1; /* the collective baseline */
         if (!strcmp(b->backend, "mpiio-ind")) c->collective = 0;
-        snprintf(c->path, sizeof c->path, "%s/afmt-bench-%d-%s-%s.%s", opt.dir, (int)getppid(),
-                 b->backend, codec_name(c->codec), !strcmp(b->backend, "hdf5") ? "h5" : "dat");
+        snprintf(c->path, sizeof c->path, "%s/afmt-bench-%d-%s-%s-t%d.%s", opt.dir, (int)getppid(),
+                 b->backend, codec_name(c->codec), c->threads,
+                 !strcmp(b->backend, "hdf5") ? "h5" : "dat");
         MPI_Bcast(c->path, sizeof c->path, MPI_CHAR, 0, w.world);
         if (!strncmp(b->backend, "mpiio", 5))
             snprintf(s->label, sizeof s->label, "%s", b->backend);
         else
             snprintf(s->label, sizeof s->label, "%s:%s%s%s", b->backend, codec_name(c->codec),
                      c->codec && c->shuffle ? "+sh" : "",
+                     strcmp(b->backend, "hdf5") && c->collective ? "+coll" : "");
+        if (b->threads >= 0 && strncmp(b->backend, "mpiio", 5))
+            snprintf(s->label, sizeof s->label, "%s/%d:%s%s%s", b->backend, b->threads,
+                     codec_name(c->codec), c->codec && c->shuffle ? "+sh" : "",
                      strcmp(b->backend, "hdf5") && c->collective ? "+coll" : "");
         s->skip_read = !strcmp(b->backend, "codec") && M != w.size;
     }

@@ -86,6 +86,7 @@ typedef struct {
     int steps;
     char path[4096];
     const char *spill_dir;
+    int threads; /* afmt: afmt_opts_set_threads, or -1 for the library's default */
 } bench_case;
 
 typedef struct {

@@ -236,43 +236,49 @@ int afmt__fetch_blocks(afmt_file *f, const afmt_fetch_req *reqs, uint64_t n,
         }
         return AFMT_OK;
     }
-    int rc = AFMT_OK;
+    /* A ring of n_fslots blocks in the pool: the caller reads the next block's stored
+     * bytes while the pool works on the ones before, and takes them back oldest first
+     * (the cache gets the partly used ones; the first failure in request order wins: a
+     * read failure comes after those of the blocks submitted before it). */
+    int rc = AFMT_OK, head = 0, npend = 0, nslot = f->n_fslots;
+    int read_rc = AFMT_OK;
+    char read_msg[AFMT_ERRMSG_MAX];
     uint64_t i = 0;
-    while (rc == AFMT_OK && i < n) {
-        /* A batch: up to nslots blocks in the pool at once. */
-        int used = 0;
-        for (; rc == AFMT_OK && i < n && used < f->n_fslots; i++) {
+    while (npend > 0 || (rc == AFMT_OK && read_rc == AFMT_OK && i < n)) {
+        if (rc == AFMT_OK && read_rc == AFMT_OK && i < n && npend < nslot) {
             const uint8_t *hit = afmt__cache_get(f->cache, reqs[i].block, NULL);
             if (hit) { /* valid until the next put: used now */
-                use(ctx, i, hit);
+                use(ctx, i++, hit);
                 continue;
             }
-            afmt_fetch_slot *s = &f->fslots[used];
-            if ((rc = fetch_read(f, s, &reqs[i])) != AFMT_OK) break;
-            s->i = i;
-            s->use = use;
-            s->ctx = ctx;
-            s->job.fn = fetch_job;
-            s->job.arg = s;
-            afmt__pool_submit(pool, &s->job);
-            used++;
+            afmt_fetch_slot *sl = &f->fslots[(head + npend) % nslot];
+            if ((read_rc = fetch_read(f, sl, &reqs[i])) != AFMT_OK) {
+                memcpy(read_msg, f->errmsg, sizeof read_msg);
+                continue;
+            }
+            sl->i = i++;
+            sl->use = use;
+            sl->ctx = ctx;
+            sl->job.fn = fetch_job;
+            sl->job.arg = sl;
+            afmt__pool_submit(pool, &sl->job);
+            npend++;
+            continue;
         }
-        /* Every job is waited for; the first failure in request order is reported (one
-         * found while reading comes after those of the blocks submitted before it). */
-        int jrc = AFMT_OK;
-        for (int k = 0; k < used; k++) {
-            afmt_fetch_slot *s = &f->fslots[k];
-            afmt__pool_wait(pool, &s->job);
-            if (s->rc != AFMT_OK && jrc == AFMT_OK)
-                jrc = afmt__fail(f->errmsg, s->rc, "%s", s->errmsg);
-            if (s->req->whole) continue;
-            if (s->rc == AFMT_OK)
-                afmt__cache_put(f->cache, s->req->block, s->raw, s->ib->b.raw_size);
+        afmt_fetch_slot *sl = &f->fslots[head];
+        afmt__pool_wait(pool, &sl->job);
+        if (sl->rc != AFMT_OK && rc == AFMT_OK)
+            rc = afmt__fail(f->errmsg, sl->rc, "%s", sl->errmsg);
+        if (!sl->req->whole) {
+            if (sl->rc == AFMT_OK)
+                afmt__cache_put(f->cache, sl->req->block, sl->raw, sl->ib->b.raw_size);
             else
-                free(s->raw);
+                free(sl->raw);
         }
-        if (jrc != AFMT_OK) rc = jrc;
+        head = (head + 1) % nslot;
+        npend--;
     }
+    if (rc == AFMT_OK && read_rc != AFMT_OK) rc = afmt__fail(f->errmsg, read_rc, "%s", read_msg);
     return rc;
 }
 

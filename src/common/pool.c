@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -80,11 +81,17 @@ int afmt__pool_create(afmt_pool **out, int nthreads) {
         free(p);
         return AFMT_ENOMEM;
     }
-    /* A worker that cannot be started is just missing: the waiters run its share. */
+    /* A worker that cannot be started is just missing: the waiters run its share. The
+     * workers block every signal (the mask is inherited), so that the application's
+     * signals (afmt_signal_arm, sigwait loops) go to its own threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    int masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
     for (int i = 0; i < nw; i++) {
         if (pthread_create(&p->workers[p->nworkers], NULL, worker, p) != 0) break;
         p->nworkers++;
     }
+    if (masked) pthread_sigmask(SIG_SETMASK, &old, NULL);
     *out = p;
     return AFMT_OK;
 }

@@ -553,9 +553,13 @@ int afmt__alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, 
         if (n) memcpy(dst, a->open + offset, (size_t)n);
         return AFMT_OK;
     }
-    if (block >= a->nblocks && block < a->nblocks + (uint64_t)a->npend) {
-        int rc = drain(a); /* the block is in the pool: wait for it (and those before it) */
-        if (rc != AFMT_OK) return rc;
+    /* A block in the pool: wait for it (and those before it). A failed spill does not
+     * stop it: the block is in memory (the next seal retries the spill, as without a
+     * pool). */
+    while (block >= a->nblocks && a->npend > 0 && block < a->nblocks + (uint64_t)a->npend) {
+        uint64_t before = a->nblocks;
+        int rc = retire(a);
+        if (rc != AFMT_OK && a->nblocks == before) return rc;
     }
     if (block >= a->nblocks) goto range;
     const afmt_alloc_block *b = &a->blocks[block];

@@ -1,5 +1,6 @@
 /* test_alloc.c - the rank-local delta allocator: packing, codecs, read-your-writes,
- * spilling, commit pieces, add_stored, reset and spill errors. */
+ * spilling, commit pieces, add_stored, reset and spill errors; every test twice, sealing
+ * on the caller's thread and with a pool of 3 threads (pool.h). */
 #include "testutil.h"
 
 #include <dirent.h>
@@ -49,8 +50,11 @@ typedef struct {
     size_t nrecs, cap;
 } fixture;
 
+/* The pool of the allocators made (NULL: sealing on the caller's thread). */
+static afmt_pool *g_pool;
+
 static afmt_alloc *make(uint64_t block_size, uint64_t budget, const char *dir, uint32_t codec) {
-    afmt_alloc_config cfg = {block_size, budget, dir, codec, 0, NULL};
+    afmt_alloc_config cfg = {block_size, budget, dir, codec, 0, g_pool};
     afmt_alloc *a = NULL;
     assert_int_equal(afmt__alloc_create(&a, &cfg), AFMT_OK);
     assert_non_null(a);
@@ -575,14 +579,67 @@ static void test_spill_damage(void **state) {
     }
 }
 
+/* With a pool a block is spilled when it leaves the pool: the missing spill directory
+ * shows at a later reserve or at the seal, the same error; sealing keeps failing the same
+ * way and the blocks stay readable. */
+static void test_pool_spill_dir_missing(void **state) {
+    (void)state;
+    const char *dir = "/nonexistent-afmt-spill-dir/sub";
+    fixture f = {make(4096, 0, dir, AFMT_CODEC_LZ4), NULL, 0, 0};
+    int rc = AFMT_OK;
+    for (uint64_t i = 0; i < 8 && rc == AFMT_OK; i++) {
+        void *dst = NULL;
+        uint64_t block = 0, offset = 0;
+        rc = afmt__alloc_reserve(f.a, 3000, &dst, &block, &offset);
+        if (rc == AFMT_OK) {
+            fill(dst, 3000, i, 1);
+            f.recs = realloc(f.recs, (f.nrecs + 1) * sizeof *f.recs);
+            assert_non_null(f.recs);
+            f.recs[f.nrecs++] = (rec){block, offset, 3000, i, 1};
+        }
+    }
+    if (rc == AFMT_OK) rc = afmt__alloc_seal(f.a);
+    assert_int_equal(rc, AFMT_EIO);
+    assert_non_null(strstr(afmt__alloc_errmsg(f.a), dir));
+    assert_int_equal(afmt__alloc_seal(f.a), AFMT_EIO);
+    assert_non_null(strstr(afmt__alloc_errmsg(f.a), dir));
+    assert_int_equal(afmt__alloc_spilled_bytes(f.a), 0);
+    check_reads(&f);
+    fixture_free(&f);
+}
+
+static int with_pool(void **state) {
+    (void)state;
+    return afmt__pool_create(&g_pool, 3) == AFMT_OK ? 0 : -1;
+}
+
+static int without_pool(void **state) {
+    (void)state;
+    afmt__pool_free(g_pool);
+    g_pool = NULL;
+    return 0;
+}
+
+#define BOTH(t) cmocka_unit_test(t), cmocka_unit_test_setup_teardown(t, with_pool, without_pool)
+
+/* test_packing, test_large_payload and test_spill_dir_missing look at blocks right after
+ * they were sealed: on the caller's thread only (with a pool they may still be in it). */
+#define POOL(t) cmocka_unit_test_setup_teardown(t, with_pool, without_pool)
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_spill_damage),      cmocka_unit_test(test_packing),
-    cmocka_unit_test(test_large_payload),     cmocka_unit_test(test_incompressible),
-    cmocka_unit_test(test_compressible),      cmocka_unit_test(test_spill_budget0),
-    cmocka_unit_test(test_spill_budget10k),   cmocka_unit_test(test_next_piece_small),
-    cmocka_unit_test(test_add_stored),        cmocka_unit_test(test_reset_reuse),
-    cmocka_unit_test(test_spill_dir_missing), cmocka_unit_test(test_no_file_left),
-    cmocka_unit_test(test_bounds_and_zero),
+    BOTH(test_spill_damage),
+    cmocka_unit_test(test_packing),
+    cmocka_unit_test(test_large_payload),
+    BOTH(test_incompressible),
+    BOTH(test_compressible),
+    BOTH(test_spill_budget0),
+    BOTH(test_spill_budget10k),
+    BOTH(test_next_piece_small),
+    BOTH(test_add_stored),
+    BOTH(test_reset_reuse),
+    cmocka_unit_test(test_spill_dir_missing),
+    POOL(test_pool_spill_dir_missing),
+    BOTH(test_no_file_left),
+    BOTH(test_bounds_and_zero),
 };
 
 TU_MAIN("alloc", tests)

@@ -29,7 +29,7 @@ void afmt__set_write_version(uint32_t v) {
 
 static uint64_t now_ns(void) {
 #ifdef AFMT_TESTING
-    if (afmt__fixed_identity) return 1000000000u; /* file.h: files that compare bytewise */
+    if (afmt__fixed_identity()) return 1000000000u; /* file.h: files that compare bytewise */
 #endif
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

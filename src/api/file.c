@@ -355,12 +355,18 @@ void afmt__lock_inode_adopt(afmt_file *f, int fd) {
 }
 
 #ifdef AFMT_TESTING
-int afmt__fixed_identity;
+static int fixed_identity; /* a function, not an exported variable: abi.prefix */
+void afmt__set_fixed_identity(int on) {
+    fixed_identity = on != 0;
+}
+int afmt__fixed_identity(void) {
+    return fixed_identity;
+}
 #endif
 
 static void make_uuid(uint8_t *uuid) {
 #ifdef AFMT_TESTING
-    if (afmt__fixed_identity) {
+    if (fixed_identity) {
         for (int i = 0; i < 16; i++) uuid[i] = (uint8_t)(0xA0 + i);
         return;
     }

@@ -49,7 +49,8 @@ int afmt__opts_set_backend(afmt_opts *o, const char *name);
 void afmt__set_write_version(uint32_t v);
 /* Test hook: nonzero makes new files' uuid and every layer's commit time fixed values,
  * so that two files written alike compare byte for byte (the thread-count tests). */
-extern int afmt__fixed_identity;
+void afmt__set_fixed_identity(int on);
+int afmt__fixed_identity(void);
 #endif
 /* Copies src (NULL = defaults) into dst, which must be freed with afmt__opts_clear. */
 int afmt__opts_copy(afmt_opts *dst, const afmt_opts *src);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/file.h" /* afmt__fixed_identity */
+#include "api/file.h" /* afmt__set_fixed_identity */
 #include "index/alloc.h"
 
 #define R0   24 /* rows of a per rank; the last rank has 5 more */
@@ -207,7 +207,7 @@ static void check_content(const unsigned char *got, int line) {
 
 static void test_identical(void **state) {
     (void)state;
-    afmt__fixed_identity = 1;
+    afmt__set_fixed_identity(1);
     for (int v = 0; v < NVAR; v++) {
         const char *p1 = tu_path(NULL, "thr-1");
         write_file(p1, &variants[v], 1, __LINE__);
@@ -231,7 +231,7 @@ static void test_identical(void **state) {
         free(one);
         rm_path(p1);
     }
-    afmt__fixed_identity = 0;
+    afmt__set_fixed_identity(0);
     done();
 }
 

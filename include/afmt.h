@@ -255,6 +255,35 @@ AFMT_API int afmt_read_all(afmt_file *f, const char *name, const uint64_t *start
  * file is as after the previous commit and the staged changes are kept. */
 AFMT_API int afmt_commit(afmt_file *f);
 
+/* COLLECTIVE. Starts a commit and returns as soon as the application may go on: the
+ * parts that need every rank (resolving chunks written by several ranks, each rank's file
+ * offset, the index segments, the footer) run here on the caller's thread; writing this
+ * rank's blocks, its index segment, the footer (rank 0) and syncing them run on a helper
+ * thread of this rank that makes no MPI call (it writes through the file system's POSIX
+ * interface), so it works at every MPI thread level. afmt_commit_wait, or the next
+ * collective call on the handle, writes the superblock slot once every rank's data is
+ * synced: the layer exists only then, and a crash before leaves the file as the previous
+ * commit left it. Until then afmt_write stages into a second allocator (as much memory
+ * again as the first, afmt_opts_set_mem_budget) and afmt_read sees the committed layers
+ * plus this rank's writes, those of the commit in flight included. Every collective call
+ * on the handle (afmt_define, afmt_delete, afmt_set_attr, afmt_commit, afmt_commit_start,
+ * afmt_discard, afmt_rollback, afmt_compact, afmt_read_all, afmt_close) first finishes a
+ * commit in flight, as afmt_commit_wait does, and returns its error if it failed (then
+ * the call itself did nothing). The memory backend and the hint
+ * afmt_data_aggregation=node (whose data moves over MPI) commit synchronously here. Every
+ * rank returns the same code; a failure here is afmt_commit's (the file is as after the
+ * previous commit, the staged changes are kept). Nothing staged: AFMT_OK, nothing starts. */
+AFMT_API int afmt_commit_start(afmt_file *f);
+/* COLLECTIVE. Waits for the commit afmt_commit_start started (none: AFMT_OK at once) and
+ * makes it durable: every rank's helper is joined, the ranks agree, rank 0 writes and
+ * syncs the superblock slot, and the handle takes the new layer. Every rank returns the
+ * same code. A failure in the background (a write or sync failing, ENOSPC) is reported
+ * on every rank with a message naming the layer and the rank it happened on; the file
+ * stays as the previous commit left it, and the handle drops the failed commit's changes
+ * and the writes staged since it started, as afmt_discard does (write the step again).
+ * Errors: EIO, ENOMEM, EMPI, and afmt_commit's. */
+AFMT_API int afmt_commit_wait(afmt_file *f);
+
 /* COLLECTIVE. Drops everything staged since the last commit on every rank (writes,
  * defines, deletes, attributes): the handle reads as the last commit again. For a failed
  * step that must not become a checkpoint (afmt_close would commit it). EREADONLY. */

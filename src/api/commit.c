@@ -288,7 +288,12 @@ static int write_footer(afmt_file *f, afmt_layer_job *job, const afmt_layer *L, 
     afmt__buf_append(footer, tr, sizeof tr);
     if (footer->oom)
         rc = footer_fail(f, AFMT_ENOMEM, "appending the trailer to", L->n_blocks, L->n_chunks);
-    else if ((rc = st->ops->write_at(st, foff, footer->data, footer->len)) != AFMT_OK)
+    else if (job->plan) { /* afmt_commit_start: the drain writes it (commit_async.c) */
+        job->plan->foff = foff;
+        afmt__buf_append(&job->plan->tail, footer->data, footer->len);
+        if (job->plan->tail.oom)
+            rc = footer_fail(f, AFMT_ENOMEM, "copying", L->n_blocks, L->n_chunks);
+    } else if ((rc = st->ops->write_at(st, foff, footer->data, footer->len)) != AFMT_OK)
         st_fail(f, st, rc, "writing the footer");
     footer->len = (size_t)flen;
     r->next.generation = sup->generation + 1;
@@ -370,9 +375,9 @@ static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int
                         "afmt_commit(%s): out of memory for the node's index segment", f->path);
     if (rc == AFMT_OK && f->rank == 0 && !(r->lens = calloc((size_t)f->n_nodes, sizeof(uint64_t))))
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit(%s): out of memory", f->path);
-    rc = write_blocks(f, job, &r->node, r->base, r->stored, rc);
+    if (!job->plan) rc = write_blocks(f, job, &r->node, r->base, r->stored, rc);
     /* The segment right after the blocks: the rank's region is one contiguous range. */
-    if (rc == AFMT_OK && r->seg.len &&
+    if (rc == AFMT_OK && r->seg.len && !job->plan &&
         (rc = job->st->ops->write_at(job->st, seg_at, r->seg.data, r->seg.len)) != AFMT_OK)
         st_fail(f, job->st, rc, "writing data blocks (this rank's index segment)");
     f->stats.bytes_written = r->mine;
@@ -450,8 +455,7 @@ static int layer_publish(afmt_file *f, afmt_layer_job *job, layer_run *r) {
 }
 
 /* Phase 9: everyone learns the new layer: rank 0's slot and footer bytes. Agreed. */
-static int layer_share(afmt_file *f, afmt_layer_job *job, const afmt_super *next,
-                       afmt_buf *footer) {
+static int layer_share(afmt_file *f, afmt_super *out, const afmt_super *next, afmt_buf *footer) {
     int rc = AFMT_OK;
     uint8_t slot[AFMT_SLOT_SIZE];
     if (f->rank == 0) afmt__super_encode(next, slot);
@@ -466,7 +470,7 @@ static int layer_share(afmt_file *f, afmt_layer_job *job, const afmt_super *next
                           "reopen the file",
                           f->path, why);
     }
-    afmt__super_decode(slot, job->super);
+    afmt__super_decode(slot, out);
     return AFMT_OK;
 }
 
@@ -493,8 +497,25 @@ int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer) {
     if (rc == AFMT_OK) rc = layer_write_data(f, job, &r, layer_offsets(f, job, &r));
     if (rc == AFMT_OK) rc = layer_gather(f, &r);
     if (rc == AFMT_OK) rc = layer_footer(f, job, &r, footer);
+    if (job->plan) { /* afmt_commit_start: the plan takes the rest */
+        afmt_layer_plan *p = job->plan;
+        if (rc == AFMT_OK) rc = layer_share(f, &p->next, &r.next, footer);
+        if (rc == AFMT_OK) {
+            p->base = r.base;
+            p->stored = r.stored;
+            p->seg_at = r.base + r.stored;
+            p->seg = r.seg; /* moved */
+            afmt__buf_init(&r.seg);
+            p->footer = *footer;
+            afmt__buf_init(footer);
+            p->ready = 1;
+        }
+        layer_run_free(&r);
+        afmt__buf_free(footer);
+        return rc;
+    }
     if (rc == AFMT_OK) rc = layer_publish(f, job, &r);
-    if (rc == AFMT_OK) rc = layer_share(f, job, &r.next, footer);
+    if (rc == AFMT_OK) rc = layer_share(f, job->super, &r.next, footer);
     if (rc == AFMT_OK) layer_tidy(f, job->st, job->super->eof);
     layer_run_free(&r);
     if (rc != AFMT_OK) afmt__buf_free(footer);
@@ -625,28 +646,32 @@ static int apply_footer(afmt_file *f, const afmt_buf *footer) {
 }
 
 /* Step 4, once the layer is durable (rc: afmt__write_layer's): the index takes the new
- * layer, and the staged changes, in the file now whatever follows, are cleared. Agreed; a
- * handle that could not take the layer reloads the file or becomes stale (adopt_durable). */
-static int commit_adopt(afmt_file *f, int rc, afmt_buf *footer) {
+ * layer, and the staged changes (t, a; the pending metadata unless the commit was
+ * started asynchronously, which cleared it then), in the file now whatever follows, are
+ * cleared. Agreed; a handle that could not take the layer reloads the file or becomes
+ * stale (adopt_durable). */
+static int commit_adopt(afmt_file *f, int rc, afmt_buf *footer, afmt__staging *t, afmt_alloc *a,
+                        int clear_pending) {
     if (rc == AFMT_OK) rc = apply_footer(f, footer);
     afmt__buf_free(footer);
-    afmt__staging_clear(&f->staging);
-    if (f->alloc) {
-        f->stats.compress = afmt__alloc_seal_seconds(f->alloc);
-        afmt__alloc_reset(f->alloc);
+    afmt__staging_clear(t);
+    if (a) {
+        if (clear_pending) f->stats.compress = afmt__alloc_seal_seconds(a);
+        afmt__alloc_reset(a);
     }
-    pending_clear(f);
+    if (clear_pending) pending_clear(f);
     rc = afmt__file_agree(f, rc);
     if (rc != AFMT_OK) rc = adopt_durable(f, rc);
     return rc;
 }
 
-int afmt__commit(afmt_file *f) {
+/* COLLECTIVE. The commit (plan NULL), or its prepared part (afmt__commit_prepare). */
+static int commit_run(afmt_file *f, afmt_layer_plan *plan, int pre_rc) {
     double t0 = MPI_Wtime();
     /* Staged chunks anywhere? Pending metadata anywhere? (The latter is the same on every
      * rank unless the ranks' calls disagree; asking keeps them on one path even then.) */
     int all[2] = {f->staging.n > 0, f->n_pend_arrays > 0 || f->n_pend_attrs > 0};
-    int rc = afmt__enter(f, AFMT_CALL_COMMIT, AFMT_OK, all, 2);
+    int rc = afmt__enter(f, plan ? AFMT_CALL_COMMIT_START : AFMT_CALL_COMMIT, pre_rc, all, 2);
     if (rc != AFMT_OK) return rc;
     /* Every rank is in this commit; before anything else, and before the ranks decide
      * whether there is anything to commit: ranks that made different metadata calls are
@@ -670,7 +695,7 @@ int afmt__commit(afmt_file *f) {
     if (rc == AFMT_OK) {
         afmt_layer_job job = {f->st,     f->alloc, c.chunks, c.nc, c.arrays,
                               c.na,      c.attrs,  c.nt,     0,    f->idx.next_array_id,
-                              &f->super, AFMT_OK,  0};
+                              &f->super, AFMT_OK,  0,        plan};
         rc = afmt__write_layer(f, &job, &footer);
         late_rc = job.late_rc;
         durable = job.durable;
@@ -679,8 +704,49 @@ int afmt__commit(afmt_file *f) {
     commit_recs_free(&c);
     /* Before the slot was written nothing happened: the staged changes stay for a retry. */
     if (rc != AFMT_OK && !durable) return rc;
-    rc = commit_adopt(f, rc, &footer);
+    if (plan) { /* prepared: the metadata is in the plan's footer */
+        if (f->alloc) f->stats.compress = afmt__alloc_seal_seconds(f->alloc);
+        pending_clear(f);
+        f->stats.total = MPI_Wtime() - t0;
+        return AFMT_OK;
+    }
+    rc = commit_adopt(f, rc, &footer, &f->staging, f->alloc, 1);
     f->stats.total = MPI_Wtime() - t0;
+    if (rc == AFMT_OK && late_rc != AFMT_OK)
+        rc = afmt__fail(f->errmsg, late_rc,
+                        "%s; the layer was written and is the newest, but whether it survives a "
+                        "crash is unknown",
+                        late_msg);
+    return rc;
+}
+
+int afmt__commit(afmt_file *f) {
+    return commit_run(f, NULL, AFMT_OK);
+}
+
+int afmt__commit_prepare(afmt_file *f, afmt_layer_plan *plan, int pre_rc) {
+    return commit_run(f, plan, pre_rc);
+}
+
+void afmt__layer_plan_free(afmt_layer_plan *p) {
+    afmt__buf_free(&p->seg);
+    afmt__buf_free(&p->tail);
+    afmt__buf_free(&p->footer);
+    p->ready = 0;
+}
+
+int afmt__commit_finish(afmt_file *f, afmt_layer_plan *plan, afmt__staging *t, afmt_alloc *a,
+                        const char *fn, int *durable) {
+    int late_rc = AFMT_OK;
+    char late_msg[AFMT_ERRMSG_MAX] = "";
+    *durable = 0;
+    int rc = afmt__write_slot(f, f->st, &plan->next, AFMT_OK, fn, &late_rc);
+    if (rc != AFMT_OK) return rc;
+    *durable = 1;
+    if (late_rc != AFMT_OK) memcpy(late_msg, f->errmsg, sizeof late_msg);
+    f->super = plan->next;
+    layer_tidy(f, f->st, f->super.eof);
+    rc = commit_adopt(f, AFMT_OK, &plan->footer, t, a, 0);
     if (rc == AFMT_OK && late_rc != AFMT_OK)
         rc = afmt__fail(f->errmsg, late_rc,
                         "%s; the layer was written and is the newest, but whether it survives a "

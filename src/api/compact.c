@@ -255,9 +255,17 @@ static int compact_prepare(afmt_file *f, compact_job *c) {
  * Agreed. */
 static int compact_write(afmt_file *f, compact_job *c) {
     afmt_buf footer;
-    afmt_layer_job job = {c->nst, c->alloc, c->mine, c->nmine,        c->arrays,
-                          c->na,  c->attrs, c->nt,   AFMT_LAYER_BASE, f->idx.next_array_id,
-                          &c->ns, AFMT_OK,  0};
+    afmt_layer_job job = {.st = c->nst,
+                          .alloc = c->alloc,
+                          .chunks = c->mine,
+                          .n_chunks = c->nmine,
+                          .arrays = c->arrays,
+                          .n_arrays = c->na,
+                          .attrs = c->attrs,
+                          .n_attrs = c->nt,
+                          .flags = AFMT_LAYER_BASE,
+                          .next_array_id = f->idx.next_array_id,
+                          .super = &c->ns};
     int rc = afmt__write_layer(f, &job, &footer);
     afmt__buf_free(&footer);
     if (rc == AFMT_OK) rc = job.late_rc; /* never rename a file that may not be durable */

@@ -139,9 +139,16 @@ int afmt__file_agree(afmt_file *f, int rc) {
 }
 
 static const char *call_name(int call) {
-    static const char *const n[] = {
-        "?",           "afmt_define",  "afmt_delete",   "afmt_set_attr",
-        "afmt_commit", "afmt_discard", "afmt_rollback", "afmt_read_all"};
+    static const char *const n[] = {"?",
+                                    "afmt_define",
+                                    "afmt_delete",
+                                    "afmt_set_attr",
+                                    "afmt_commit",
+                                    "afmt_discard",
+                                    "afmt_rollback",
+                                    "afmt_read_all",
+                                    "afmt_commit_wait",
+                                    "afmt_commit_start"};
     return call > 0 && call < (int)(sizeof n / sizeof n[0]) ? n[call] : "?";
 }
 
@@ -158,6 +165,9 @@ int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags) {
                           "%s: the ranks are not in the same call (%s on some, %s on others): "
                           "collective calls must be made on every rank, in the same order",
                           what, call_name(keys[0]), call_name(keys[1]));
+    /* Every collective call first finishes a commit in flight (afmt_commit_start): the
+     * calls after it see the file as that commit leaves it. */
+    if (arc == AFMT_OK && f->drain) arc = afmt__drain_finish(f, call_name(call));
     return arc;
 }
 
@@ -187,8 +197,10 @@ static int resolve_path(afmt_file *f, int create, const char *fn) {
 
 static void file_free(afmt_file *f) {
     if (!f) return;
+    afmt__drain_drop(f); /* a commit never waited for: the file keeps the previous one */
     afmt__staging_free(&f->staging);
     afmt__alloc_free(f->alloc); /* waits for its blocks in the pool */
+    afmt__alloc_free(f->alloc_spare);
     afmt__pool_free(f->pool);
     afmt__fetch_free(f);
     for (uint64_t i = 0; i < f->n_pend_attrs; i++) free(f->pend_attrs[i].value);

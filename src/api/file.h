@@ -25,6 +25,7 @@
 #include "storage/storage.h"
 
 typedef struct afmt_fetch_slot afmt_fetch_slot;
+typedef struct afmt_drain afmt_drain; /* commit_async.c */
 
 struct afmt_opts {
     uint32_t codec;
@@ -97,6 +98,11 @@ struct afmt_file {
     afmt_index idx;
     afmt_cache *cache;
     afmt_alloc *alloc; /* created on the first write */
+    /* While a commit drains (afmt_commit_start), drain holds its allocator and staged
+     * chunks and the writes go to alloc and staging; alloc_spare is the drained allocator
+     * kept for reuse. */
+    afmt_drain *drain;
+    afmt_alloc *alloc_spare;
     /* Threads of work for sealing blocks and decompressing the blocks a read needs
      * (afmt_opts_set_threads, resolved at create/open: >= 1); the pool of threads - 1
      * workers is started on first use, never when threads is 1 (pool.h). */
@@ -162,14 +168,16 @@ int afmt__file_agree(afmt_file *f, int rc);
  * handle (call differs: a collective call made on some ranks only), every rank in the
  * Allreduce gets AFMT_EINVAL saying so, instead of going on into mismatched collectives.
  * One MPI_Allreduce of a fixed size (and a broadcast only on failure). */
-#define AFMT_CALL_DEFINE    1
-#define AFMT_CALL_DELETE    2
-#define AFMT_CALL_SET_ATTR  3
-#define AFMT_CALL_COMMIT    4
-#define AFMT_CALL_DISCARD   5
-#define AFMT_CALL_ROLLBACK  6
-#define AFMT_CALL_READ_ALL  7
-#define AFMT_ENTER_MAXFLAGS AFMT__AGREE_MAXFLAGS
+#define AFMT_CALL_DEFINE       1
+#define AFMT_CALL_DELETE       2
+#define AFMT_CALL_SET_ATTR     3
+#define AFMT_CALL_COMMIT       4
+#define AFMT_CALL_DISCARD      5
+#define AFMT_CALL_ROLLBACK     6
+#define AFMT_CALL_READ_ALL     7
+#define AFMT_CALL_COMMIT_WAIT  8
+#define AFMT_CALL_COMMIT_START 9
+#define AFMT_ENTER_MAXFLAGS    AFMT__AGREE_MAXFLAGS
 int afmt__enter(afmt_file *f, int call, int rc, int *flags, int nflags);
 
 /* COLLECTIVE (exchange.c). Resolves partly covered chunks: detects overlaps between
@@ -199,8 +207,53 @@ typedef struct {
     int late_rc; /* out: the last sync failed after the slot was written (layer adopted) */
     int durable; /* out: the slot was written: the layer is the file's newest, whatever
                   * afmt__write_layer returns */
+    struct afmt_layer_plan *plan; /* non-NULL: prepare only (afmt_commit_start) */
 } afmt_layer_job;
 int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer);
+
+/* A layer prepared but not written (afmt_commit_start): everything every rank had to
+ * agree on is done; what is left is local writes, a sync per rank, and the slot. With a
+ * plan afmt__write_layer stops after sharing the footer: nothing is written, job->super
+ * is unchanged, *footer is empty and the plan holds the rest. */
+typedef struct afmt_layer_plan {
+    int ready;             /* 1 once afmt__write_layer prepared it */
+    uint64_t base, stored; /* this rank's region: its sealed blocks' bytes at base */
+    afmt_buf seg;          /* a node leader's index segment, at seg_at */
+    uint64_t seg_at;
+    afmt_buf tail; /* rank 0: footer and trailer, at foff */
+    uint64_t foff;
+    afmt_buf footer; /* every rank: the footer bytes, for the index at the end */
+    afmt_super next; /* every rank: the superblock that will name the layer */
+} afmt_layer_plan;
+void afmt__layer_plan_free(afmt_layer_plan *p);
+
+/* COLLECTIVE (commit.c). afmt__commit's steps (entry, exchange, records, afmt__write_layer)
+ * with the layer only prepared into plan (see afmt_layer_plan); pre_rc, a failure found
+ * before (agreed at the entry). Nothing staged: AFMT_OK and plan->ready 0. On success the
+ * pending metadata is cleared; the staged chunks and the allocator stay for the caller to
+ * hand to the drain. On failure the file and the handle are as before. */
+int afmt__commit_prepare(afmt_file *f, afmt_layer_plan *plan, int pre_rc);
+/* COLLECTIVE (commit.c). The end of a prepared layer once every rank's writes are synced
+ * (agreed before): rank 0 writes and syncs the slot (fn names the call in messages); the
+ * handle takes the layer, t is cleared and a reset. Returns AFMT_OK, or the failure; then
+ * *durable says whether the slot was written (the layer is the file's newest). */
+int afmt__commit_finish(afmt_file *f, afmt_layer_plan *plan, afmt__staging *t, afmt_alloc *a,
+                        const char *fn, int *durable);
+
+/* COLLECTIVE (commit_async.c). Finishes the commit in flight, if any (f->drain is the
+ * same on every rank): joins this rank's helper, agrees, and writes the slot
+ * (afmt__commit_finish); a failure on any rank is returned on every rank, naming the layer
+ * and the rank, and the handle is reset to the file (as afmt_discard). fn names the call. */
+int afmt__drain_finish(afmt_file *f, const char *fn);
+/* LOCAL. Joins this rank's helper and frees the commit in flight without finishing it: the
+ * file keeps the previous commit (handle teardown). */
+void afmt__drain_drop(afmt_file *f);
+/* The entry of a chunk staged by the commit in flight on this rank, or NULL. */
+const afmt_staged *afmt__drain_find(const afmt_file *f, uint64_t array_id, uint64_t chunk_index);
+/* afmt__alloc_read of the commit in flight's allocator, safe against its helper; the
+ * allocator's message in why (AFMT_ERRMSG_MAX bytes) on failure. */
+int afmt__drain_alloc_read(afmt_file *f, uint64_t block, uint64_t offset, void *dst, uint64_t n,
+                           char *why);
 
 /* COLLECTIVE. afmt_commit without the handle checks (afmt_close and afmt_compact). */
 int afmt__commit(afmt_file *f);

@@ -47,31 +47,49 @@ static void copy_out(const afmt_array *arr, const read_item *it, const void *chu
                    it->sel_start);
 }
 
-/* A chunk this rank staged: its content as of now (committed, then own writes on top). */
-static int read_staged(afmt_file *f, const afmt_array *arr, const afmt_staged *s,
-                       const read_item *it, void *buf, const uint64_t *start,
-                       const uint64_t *count) {
-    int nd = arr->d.ndim;
+/* The whole chunk as this rank sees it into out (nelems native elements, its extent),
+ * from level on: 0, this rank's staged writes; 1, those of the commit in flight
+ * (afmt_commit_start); 2, the committed layers. A partly written chunk is its writes over
+ * the level below. enc: room for the chunk's encoded payload. */
+static int chunk_at_level(afmt_file *f, const afmt_array *arr, uint64_t index, uint64_t nelems,
+                          const uint64_t *extent, int level, uint8_t *out, uint8_t *enc) {
+    int nd = arr->d.ndim, rc = AFMT_OK;
+    const afmt_staged *s = NULL;
+    if (level == 0) s = afmt__staging_find(&f->staging, arr->d.id, index);
+    if (level == 1) s = afmt__drain_find(f, arr->d.id, index);
+    if (level >= 2) return afmt__read_committed_chunk(f, arr, index, out);
+    if (!s) return chunk_at_level(f, arr, index, nelems, extent, level + 1, out, enc);
+    if (s->full) {
+        if (level == 1) {
+            char why[AFMT_ERRMSG_MAX];
+            if ((rc = afmt__drain_alloc_read(f, s->block, s->offset, enc, s->size, why)) != AFMT_OK)
+                afmt__fail(f->errmsg, rc, "afmt_read(\"%s\"): the commit in flight: %s",
+                           arr->d.name, why);
+        } else if ((rc = afmt__alloc_read(f->alloc, s->block, s->offset, enc, s->size)) !=
+                   AFMT_OK) {
+            afmt__fail(f->errmsg, rc, "afmt_read(\"%s\"): %s", arr->d.name,
+                       afmt__alloc_errmsg(f->alloc));
+        }
+        if (rc == AFMT_OK) afmt__chunk_decode(arr, out, enc, nelems);
+        return rc;
+    }
+    rc = chunk_at_level(f, arr, index, nelems, extent, level + 1, out, enc);
+    for (uint32_t r = 0; rc == AFMT_OK && r < s->nrect; r++) {
+        const uint64_t *rect = afmt__box_at(s->rect, nd, r);
+        afmt__box_copy(nd, arr->esize, rect + nd, out, extent, rect, s->data, extent, rect);
+    }
+    return rc;
+}
+
+/* A chunk this rank staged, here or in the commit in flight: its content as of now
+ * (committed, then own writes on top). */
+static int read_staged(afmt_file *f, const afmt_array *arr, const read_item *it, void *buf,
+                       const uint64_t *start, const uint64_t *count) {
     uint64_t bytes = it->nelems * arr->esize;
     uint8_t *tmp = malloc((size_t)bytes * 2 + 1);
     if (!tmp)
         return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_read(\"%s\"): out of memory", arr->d.name);
-    int rc = AFMT_OK;
-    if (s->full) {
-        rc = afmt__alloc_read(f->alloc, s->block, s->offset, tmp + bytes, s->size);
-        if (rc != AFMT_OK)
-            afmt__fail(f->errmsg, rc, "afmt_read(\"%s\"): %s", arr->d.name,
-                       afmt__alloc_errmsg(f->alloc));
-        else
-            afmt__chunk_decode(arr, tmp, tmp + bytes, it->nelems);
-    } else {
-        rc = afmt__read_committed_chunk(f, arr, it->index, tmp);
-        for (uint32_t r = 0; rc == AFMT_OK && r < s->nrect; r++) {
-            const uint64_t *rect = afmt__box_at(s->rect, nd, r);
-            afmt__box_copy(nd, arr->esize, rect + nd, tmp, it->extent, rect, s->data, it->extent,
-                           rect);
-        }
-    }
+    int rc = chunk_at_level(f, arr, it->index, it->nelems, it->extent, 0, tmp, tmp + bytes);
     if (rc == AFMT_OK) copy_out(arr, it, tmp, buf, start, count);
     free(tmp);
     return rc;
@@ -94,9 +112,9 @@ static int collect_items(afmt_file *f, const afmt_array *arr, const uint64_t *st
         memcpy(ri.extent, it.extent, sizeof(uint64_t) * (size_t)nd);
         memcpy(ri.sel_start, it.sel_start, sizeof(uint64_t) * (size_t)nd);
         memcpy(ri.sel_count, it.sel_count, sizeof(uint64_t) * (size_t)nd);
-        const afmt_staged *s = afmt__staging_find(&f->staging, arr->d.id, it.index);
-        if (s) {
-            rc = read_staged(f, arr, s, &ri, buf, start, count);
+        if (afmt__staging_find(&f->staging, arr->d.id, it.index) ||
+            afmt__drain_find(f, arr->d.id, it.index)) {
+            rc = read_staged(f, arr, &ri, buf, start, count);
             continue;
         }
         afmt_chunk_loc where;

@@ -68,7 +68,9 @@ static int dry_pass(afmt_file *f, const afmt_array *arr, const uint64_t *start,
         if (!span->any || it.index < span->lo) span->lo = it.index;
         if (!span->any || it.index > span->hi) span->hi = it.index;
         span->any = 1;
-        if (afmt__staging_find(&f->staging, arr->d.id, it.index)) continue; /* read_staged */
+        if (afmt__staging_find(&f->staging, arr->d.id, it.index) ||
+            afmt__drain_find(f, arr->d.id, it.index))
+            continue; /* read_staged */
         if (afmt__index_lookup_dry(&f->idx, arr->d.id, it.index, skip, need) != AFMT_OK)
             return afmt__fail(f->errmsg, AFMT_ENOMEM,
                               "afmt_read_all(\"%s\"): out of memory for the list of index "

@@ -13,7 +13,12 @@
  * Side files for the script: every rank appends its pid to MARKER.pids at start (so the
  * script can kill exactly this job by id), and rank 0 appends its phase to MARKER.phase
  * ("W s" writing, "C s" in afmt_commit, "D s" done), unsynced, so the script can tell
- * where the kill landed. A failure prints "crash_writer: FAIL ..." and exits nonzero. */
+ * where the kill landed. A failure prints "crash_writer: FAIL ..." and exits nonzero.
+ *
+ * With CRASH_ASYNC=1 in the environment each step commits with afmt_commit_start and
+ * sleeps 20 ms (the solver computing) while the commit drains; the next step's writes
+ * stage meanwhile and its afmt_set_attr finishes the commit, after which step s-1 goes to
+ * the marker; the last step is finished by afmt_commit_wait. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "afmt.h"
@@ -46,6 +52,37 @@ static void append_line(int fd, const char *fmt, uint64_t v, int sync) {
     }
 }
 
+/* After the commit of step s returned (or, asynchronously, was finished): rank 0 records
+ * it in the marker and checks the file's size and the new layer's place. */
+static void after_commit(afmt_file *f, uint64_t s, uint64_t old_eof, const char *path, int mfd,
+                         int phfd) {
+    if (g_rank == 0) {
+        append_line(mfd, "%llu\n", s, 1);
+        append_line(phfd, "D %llu\n", s, 0);
+        struct stat sb;
+        memset(&sb, 0, sizeof sb);
+        if (stat(path, &sb) != 0 || (uint64_t)sb.st_size != f->super.eof) {
+            fprintf(stderr,
+                    "crash_writer: FAIL: after commit %llu the file has %lld bytes, the "
+                    "committed end is %llu (an orphaned tail survived the commit)\n",
+                    (unsigned long long)s, (long long)sb.st_size, (unsigned long long)f->super.eof);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        /* The new layer starts at the old committed end: a tail is overwritten, not
+         * skipped. */
+        const afmt_layer_info *L = &f->idx.layers[f->idx.n_layers - 1];
+        if (f->idx.n_layers != s || L->data_offset != old_eof) {
+            fprintf(stderr,
+                    "crash_writer: FAIL: commit %llu made layer %llu with data at %llu, "
+                    "want layer %llu at the previous committed end %llu\n",
+                    (unsigned long long)s, (unsigned long long)f->idx.n_layers,
+                    (unsigned long long)L->data_offset, (unsigned long long)s,
+                    (unsigned long long)old_eof);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     int nranks = 1;
@@ -58,6 +95,9 @@ int main(int argc, char **argv) {
     }
     const char *path = argv[1], *marker = argv[4];
     uint64_t start = strtoull(argv[2], NULL, 10), nsteps = strtoull(argv[3], NULL, 10);
+    const char *env_async = getenv("CRASH_ASYNC");
+    int async = env_async && !strcmp(env_async, "1");
+    uint64_t old_eof = 0;
     if (start < 1) {
         if (g_rank == 0) fprintf(stderr, "crash_writer: START_STEP must be >= 1\n");
         MPI_Finalize();
@@ -147,35 +187,23 @@ int main(int argc, char **argv) {
         int64_t sv = (int64_t)s;
         if ((rc = afmt_set_attr(f, NULL, "step", AFMT_INT64, 1, &sv)) != AFMT_OK)
             die(f, "afmt_set_attr(step)", rc);
+        if (async && s > start) after_commit(f, s - 1, old_eof, path, mfd, phfd);
         if (g_rank == 0) append_line(phfd, "C %llu\n", s, 0);
-        uint64_t old_eof = f->super.eof;
-        if ((rc = afmt_commit(f)) != AFMT_OK) die(f, "afmt_commit", rc);
-        if (g_rank == 0) {
-            append_line(mfd, "%llu\n", s, 1);
-            append_line(phfd, "D %llu\n", s, 0);
-            struct stat sb;
-            memset(&sb, 0, sizeof sb);
-            if (stat(path, &sb) != 0 || (uint64_t)sb.st_size != f->super.eof) {
-                fprintf(stderr,
-                        "crash_writer: FAIL: after commit %llu the file has %lld bytes, the "
-                        "committed end is %llu (an orphaned tail survived the commit)\n",
-                        (unsigned long long)s, (long long)sb.st_size,
-                        (unsigned long long)f->super.eof);
-                MPI_Abort(MPI_COMM_WORLD, 1);
-            }
-            /* The new layer starts at the old committed end: a tail is overwritten, not
-             * skipped. */
-            const afmt_layer_info *L = &f->idx.layers[f->idx.n_layers - 1];
-            if (f->idx.n_layers != s || L->data_offset != old_eof) {
-                fprintf(stderr,
-                        "crash_writer: FAIL: commit %llu made layer %llu with data at %llu, "
-                        "want layer %llu at the previous committed end %llu\n",
-                        (unsigned long long)s, (unsigned long long)f->idx.n_layers,
-                        (unsigned long long)L->data_offset, (unsigned long long)s,
-                        (unsigned long long)old_eof);
-                MPI_Abort(MPI_COMM_WORLD, 1);
-            }
+        old_eof = f->super.eof;
+        if (async) {
+            /* The commit drains while the solver computes (and the next step's writes
+             * stage): the kills aimed at "C s" land in the drain. */
+            if ((rc = afmt_commit_start(f)) != AFMT_OK) die(f, "afmt_commit_start", rc);
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        } else {
+            if ((rc = afmt_commit(f)) != AFMT_OK) die(f, "afmt_commit", rc);
+            after_commit(f, s, old_eof, path, mfd, phfd);
         }
+    }
+    if (async && nsteps > 0) {
+        if ((rc = afmt_commit_wait(f)) != AFMT_OK) die(f, "afmt_commit_wait", rc);
+        after_commit(f, start + nsteps - 1, old_eof, path, mfd, phfd);
     }
     free(fb);
     free(pb);

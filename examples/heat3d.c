@@ -25,6 +25,9 @@
  * attributes "step" (int64), "time" (float64), "dt" (float64), array attribute "units".
  * Every checkpoint writes the whole field (each rank its own box), sets step and time and
  * commits: one layer per checkpoint. A run always ends with a checkpoint at its last step.
+ * With --async each checkpoint's commit drains in the background while the solver goes on
+ * (afmt_commit_start), and the next checkpoint, or the end of the run, waits for it
+ * (afmt_commit_wait): the same file, less time standing still.
  *
  * Checkpoint on a signal: --signal USR1 (the default; a comma list such as USR1,TERM, or
  * none) arms afmt_signal_arm for those signals. After every step every rank asks
@@ -74,7 +77,7 @@ typedef struct {
     uint64_t n[3], chunk[3];
     int rank_grid[3]; /* 0 = let MPI_Dims_create choose */
     int64_t steps, every, max_steps;
-    int restart, grid_given, chunk_given, quiet;
+    int restart, grid_given, chunk_given, quiet, async;
     afmt_codec codec;
     int level;
     int signals[8], nsignals; /* --signal: the signals that request a checkpoint */
@@ -196,6 +199,9 @@ static void usage(FILE *out) {
             "                         (default USR1, what sbatch --signal=USR1@T sends)\n"
             "  --codec lz4|zstd|none  codec of new blocks (default lz4)\n"
             "  --level L              codec level (default 0 = the codec's default)\n"
+            "  --async                commit each checkpoint in the background "
+            "(afmt_commit_start)\n"
+            "                         and wait for it at the next one (afmt_commit_wait)\n"
             "  --quiet                print only errors and the final line\n"
             "exit status: 0 finished, 3 stopped early after a checkpoint, 1 error, 2 usage\n");
 }
@@ -318,6 +324,8 @@ static int parse_args(int argc, char **argv, options *o) {
             o->restart = 1;
         } else if (strcmp(key, "--quiet") == 0) {
             o->quiet = 1;
+        } else if (strcmp(key, "--async") == 0) {
+            o->async = 1;
         } else {
             if (g_rank == 0) fprintf(stderr, "heat3d: unknown option '%s' (see --help)\n", a);
             return EXIT_USAGE;
@@ -569,28 +577,37 @@ typedef struct {
     long long file_bytes;
 } ckpt_stats;
 
-/* Writes the field + step/time and commits one layer. On failure, MPI_Abort (see above). */
+/* Writes the field + step/time and commits one layer. On failure, MPI_Abort (see above).
+ * With --async the commit is started (afmt_commit_start) and the solver goes on while it
+ * drains; the next checkpoint first waits for it (afmt_commit_wait), and so does the end
+ * of the run (finish_async). cs->seconds counts what the solver waits for either way. */
 static void checkpoint(domain *d, afmt_file *f, const options *o, int64_t step, ckpt_stats *cs) {
     double t0 = MPI_Wtime();
+    int rc = o->async ? afmt_commit_wait(f) : AFMT_OK; /* the previous checkpoint */
+    if (rc != AFMT_OK) {                               /* collective: the same code on every rank */
+        report(f, "afmt_commit_wait", rc);
+        abort_staged(d->comm, "the checkpoint");
+    }
+    double tq = MPI_Wtime();
     pack_box(d);
-    int rc = afmt_write(f, ARRAY, d->start, d->count, d->box);
+    rc = afmt_write(f, ARRAY, d->start, d->count, d->box);
     if (any_failed(d->comm, f, "afmt_write", rc)) abort_staged(d->comm, "the checkpoint");
     double t1 = MPI_Wtime();
     double now = (double)step * DT;
     rc = afmt_set_attr(f, NULL, "step", AFMT_INT64, 1, &step);
     if (rc == AFMT_OK) rc = afmt_set_attr(f, NULL, "time", AFMT_FLOAT64, 1, &now);
-    if (rc != AFMT_OK) { /* collective: the same code on every rank */
+    if (rc != AFMT_OK) {
         report(f, "afmt_set_attr", rc);
         abort_staged(d->comm, "the checkpoint");
     }
-    rc = afmt_commit(f);
+    rc = o->async ? afmt_commit_start(f) : afmt_commit(f);
     if (rc != AFMT_OK) {
-        report(f, "afmt_commit", rc);
+        report(f, o->async ? "afmt_commit_start" : "afmt_commit", rc);
         abort_staged(d->comm, "the checkpoint");
     }
     double t2 = MPI_Wtime();
-    double tw = t1 - t0, tc = t2 - t1, times[2] = {tw, tc}, tmax[2];
-    MPI_Reduce(times, tmax, 2, MPI_DOUBLE, MPI_MAX, 0, d->comm);
+    double times[3] = {tq - t0, t1 - tq, t2 - t1}, tmax[3];
+    MPI_Reduce(times, tmax, 3, MPI_DOUBLE, MPI_MAX, 0, d->comm);
     uint64_t layers = 0, id = 0;
     if (afmt_layers(f, &layers) != AFMT_OK || layers == 0 ||
         afmt_layer_id(f, layers - 1, &id, NULL) != AFMT_OK)
@@ -602,14 +619,32 @@ static void checkpoint(domain *d, afmt_file *f, const options *o, int64_t step, 
         long long added = size >= 0 && cs->file_bytes >= 0 ? size - cs->file_bytes : -1;
         cs->file_bytes = size;
         double raw = (double)(d->n[0] * d->n[1] * d->n[2]) * (double)sizeof(double);
-        if (!o->quiet)
+        if (o->quiet) {
+        } else if (o->async) /* the size and layer are the previous checkpoint's */
+            printf("checkpoint: step %6lld  time %10.4f  wait %.3f s  write %.3f s  start "
+                   "%.3f s  (layer %llu durable, file %.2f MB)\n",
+                   (long long)step, now, tmax[0], tmax[1], tmax[2], (unsigned long long)id,
+                   (double)size / 1e6);
+        else
             printf("checkpoint: step %6lld  time %10.4f  layer %3llu  write %.3f s  commit "
                    "%.3f s  +%.2f MB (raw %.2f MB, ratio %.2f)  file %.2f MB\n",
-                   (long long)step, now, (unsigned long long)id, tmax[0], tmax[1],
+                   (long long)step, now, (unsigned long long)id, tmax[1], tmax[2],
                    (double)added / 1e6, raw / 1e6, added > 0 ? raw / (double)added : 0.0,
                    (double)size / 1e6);
         fflush(stdout);
     }
+}
+
+/* --async: the last checkpoint made durable before the run reports or stops. */
+static void finish_async(domain *d, afmt_file *f, const options *o, ckpt_stats *cs) {
+    if (!o->async) return;
+    double t0 = MPI_Wtime();
+    int rc = afmt_commit_wait(f);
+    if (rc != AFMT_OK) {
+        report(f, "afmt_commit_wait", rc);
+        abort_staged(d->comm, "the last checkpoint");
+    }
+    cs->seconds += MPI_Wtime() - t0;
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
@@ -834,6 +869,7 @@ static int run(const options *o) {
                    tmax > 0 ? (double)taken * (double)(n[0] * n[1] * n[2]) / tmax / 1e6 : 0.0);
     }
 
+    finish_async(&d, f, o, &cs);
     uint64_t layers = 0;
     if (afmt_layers(f, &layers) != AFMT_OK) layers = 0;
     rc = afmt_close(f); /* nothing staged: every checkpoint was committed */

@@ -15,7 +15,8 @@
 #   the initial condition (whose wall slices are exactly 300 K) and on a later step.
 # MODE layers: a run stopped by --max-steps (exit 3) and continued on another rank count
 #   has one layer per checkpoint with the right step/time attributes (afmt_open_layer), a
-#   finished restart adds no layer, and the error exits are 1 (missing file) and 2 (usage).
+#   finished restart adds no layer, and the error exits are 1 (missing file) and 2 (usage);
+#   the same chain with --async (afmt_commit_start) gives the same field and layers.
 #
 # The grid (40x36x28, chunks 16^3) is cut by no rank grid along the chunk boundaries.
 set -u
@@ -157,6 +158,16 @@ layers)
     grep -qx '# step 20' "$WORK/new.csv" || fail "postprocess: newest step is not 20"
     grep -qx '# time 2.5' "$WORK/new.csv" || fail "postprocess: newest time is not 2.5"
     grep -qx '# layers 5' "$WORK/new.csv" || fail "postprocess: not 5 layers"
+    # the same chain with --async (each checkpoint drains while the solver goes on; the
+    # stop and the end wait for it): the same field and the same layers
+    fa=$WORK/achain.afmt
+    expect_rc 3 4 "$HEAT3D" --file "$fa" "${GRID[@]}" --steps 20 --checkpoint-every 5 \
+        --max-steps 8 --async
+    expect_rc 0 3 "$HEAT3D" --file "$fa" --steps 20 --checkpoint-every 5 --restart --async
+    same "$ref" "$fa"
+    mpi 1 "$CMP" layers "$fa" >"$WORK/alayers.txt" || fail "fieldcmp layers (--async)"
+    got=$(awk 'NR > 1 { print $1, $3, $4 }' "$WORK/alayers.txt" | tr '\n' ';')
+    [ "$got" = "$want" ] || fail "layers --async: got '$got', want '$want'"
     # errors: a missing file is 1, a bad command line 2
     expect_rc 1 2 "$HEAT3D" --file "$WORK/missing.afmt" --steps 5 --restart
     expect_rc 2 2 "$HEAT3D" --file "$f" --steps five

@@ -71,6 +71,8 @@ def lib():
         "afmt_write": [P, c, u64p, u64p, P],
         "afmt_read": [P, c, u64p, u64p, P],
         "afmt_commit": [P],
+        "afmt_commit_start": [P],
+        "afmt_commit_wait": [P],
         "afmt_discard": [P],
         "afmt_delete": [P, c],
         "afmt_compact": [P],
@@ -112,7 +114,7 @@ def _u64(seq):
 class Writer:
     """A file open through libafmt (afmt.create / afmt.append). COLLECTIVE calls must be
     made by every rank of comm in the same order: define, delete, set_attr, commit,
-    close; write and read are INDEPENDENT."""
+    commit_wait, discard, compact, close; write and read are INDEPENDENT."""
 
     def __init__(self, path, comm=None, create=True, codec="lz4", level=0, shuffle=True,
                  block_size=None):
@@ -186,9 +188,26 @@ class Writer:
         """COLLECTIVE."""
         self._check(self._L.afmt_delete(self._f, _b(name)))
 
-    def commit(self):
-        """COLLECTIVE. Makes everything staged durable as one new layer."""
-        self._check(self._L.afmt_commit(self._f))
+    def commit(self, wait=True):
+        """COLLECTIVE. Makes everything staged durable as one new layer (afmt_commit).
+
+        wait=False starts the commit (afmt_commit_start) and returns as soon as the
+        program may go on: this rank's blocks are written and synced by a helper thread,
+        and the layer exists only once commit_wait(), or the next collective call on the
+        writer (define, delete, set_attr, commit, discard, compact, close), has finished
+        it. Until then write() stages into the next layer and read() sees the commit in
+        flight plus the writes since. An error of the background part is raised by that
+        finishing call, on every rank; the file then stays as the previous commit left
+        it, and the failed commit's changes and the writes since are dropped."""
+        if wait:
+            self._check(self._L.afmt_commit(self._f))
+        else:
+            self._check(self._L.afmt_commit_start(self._f))
+
+    def commit_wait(self):
+        """COLLECTIVE. Finishes the commit that commit(wait=False) started and makes it
+        durable (afmt_commit_wait); with none in flight it does nothing."""
+        self._check(self._L.afmt_commit_wait(self._f))
 
     def discard(self):
         """COLLECTIVE."""
@@ -199,7 +218,7 @@ class Writer:
         self._check(self._L.afmt_compact(self._f))
 
     def close(self):
-        """COLLECTIVE. Commits what is staged, then closes."""
+        """COLLECTIVE. Finishes a commit in flight, commits what is staged, then closes."""
         if self._f:
             f, self._f = self._f, ctypes.c_void_p()
             rc = self._L.afmt_close(f)

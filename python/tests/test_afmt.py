@@ -266,6 +266,102 @@ class TestDamage(Files):
         self.assertTrue(same(g["d"][:], values("float64", (64,), 9)))
 
 
+class TestAsyncCommit(Files):
+    """commit(wait=False) (afmt_commit_start) and commit_wait() (afmt_commit_wait)."""
+
+    def nlayers(self, p):
+        """Layers an independent reader sees now (readers take no lock)."""
+        f = afmt.open(p)
+        try:
+            return len(f.layers)
+        finally:
+            f.close()
+
+    def test_start_write_wait(self):
+        p = self.path("async")
+        a = values("float64", (40, 30), 21)
+        n = np.arange(100, dtype=np.int32)
+        with afmt.create(p, block_size=4096) as w:
+            w.define("x", "float64", a.shape, chunks=(7, 8), dims=("y", "x"))
+            w.define("n", "int32", n.shape, chunks=(16,))
+            w.write("x", a)
+            w.write("n", n)
+            w.set_attr(None, "step", np.int64(1))
+            w.commit()                                   # layer 1, synchronous
+            b = a.copy()
+            b[3:20, 4:25] = values("float64", (17, 21), 22)
+            w.write("x", b[3:20, 4:25], start=(3, 4))
+            w.set_attr(None, "step", np.int64(2))
+            w.commit(wait=False)                         # layer 2 in flight
+            # The layer exists only once it is waited for: the slot is written then.
+            self.assertEqual(self.nlayers(p), 1)
+            # Writes made meanwhile go to the next layer; reads see both.
+            c = b.copy()
+            c[10:35, 0:12] = -7.5
+            w.write("x", c[10:35, 0:12], start=(10, 0))
+            w.write("n", -n[50:], start=(50,))
+            self.assertTrue(same(w.read("x", (0, 0), a.shape, "float64"), c))
+            w.commit_wait()                              # layer 2 durable
+            self.assertEqual(self.nlayers(p), 2)
+            g = afmt.open(p)
+            self.assertTrue(same(g["x"][:], b), "layer 2 holds the writes before the start")
+            self.assertTrue(same(g["n"][:], n))
+            self.assertEqual(g.attrs["step"], 2)
+            g.close()
+            w.commit_wait()                              # nothing in flight: nothing
+            w.commit()                                   # layer 3: the writes meanwhile
+        f = self.assertReadsLikeC(p)
+        self.assertEqual([L.id for L in f.layers], [1, 2, 3])
+        m = n.copy()
+        m[50:] = -n[50:]
+        self.assertTrue(same(f["x"][:], c))
+        self.assertTrue(same(f["n"][:], m))
+        for layer, want in ((1, a), (2, b)):
+            g = self.assertReadsLikeC(p, layer=layer)
+            self.assertTrue(same(g["x"][:], want), "layer %d" % layer)
+        # The same steps with synchronous commits give the same file content.
+        q = self.path("async-sync")
+        with afmt.create(q, block_size=4096) as w:
+            w.define("x", "float64", a.shape, chunks=(7, 8), dims=("y", "x"))
+            w.define("n", "int32", n.shape, chunks=(16,))
+            for x, y, step in ((a, n, 1), (b, n, 2), (c, m, None)):
+                w.write("x", x)
+                w.write("n", y)
+                if step:
+                    w.set_attr(None, "step", np.int64(step))
+                w.commit()
+        for layer in (1, 2, None):
+            f, g = afmt.open(p, layer=layer), afmt.open(q, layer=layer)
+            for name in ("x", "n"):
+                self.assertTrue(same(f[name][:], g[name][:]), "%s layer %s" % (name, layer))
+
+    def test_close_and_collectives_finish_a_commit_in_flight(self):
+        p = self.path("async-close")
+        a = values("int64", (500,), 23)
+        w = afmt.create(p, block_size=1024)
+        w.define("v", "int64", a.shape, chunks=(64,))
+        w.commit(wait=False)                             # a define only: one layer
+        w.commit_wait()
+        self.assertEqual(self.nlayers(p), 1)
+        w.commit(wait=False)                             # nothing staged: nothing starts
+        w.commit_wait()
+        self.assertEqual(self.nlayers(p), 1)
+        w.write("v", a)
+        w.commit(wait=False)
+        w.set_attr("v", "units", "m")                    # a collective call finishes it
+        self.assertEqual(self.nlayers(p), 2)
+        w.commit()                                       # the attribute: layer 3
+        a[100:300] = 5
+        w.write("v", a[100:300], start=(100,))
+        w.commit(wait=False)
+        w.close()                                        # finishes it: layer 4 durable
+        f = self.assertReadsLikeC(p)
+        self.assertEqual([L.id for L in f.layers], [1, 2, 3, 4])
+        self.assertTrue(same(f["v"][:], a))
+        self.assertEqual(f["v"].attrs["units"], "m")
+        self.assertEqual(self.assertReadsLikeC(p, layer=2)["v"].attrs.get("units"), None)
+
+
 class TestMPI(Files):
     def test_shared_chunks_3_writers_2_and_3_readers(self):
         p = self.path("mpi")
@@ -313,6 +409,28 @@ class TestMPI(Files):
         f.close()
         for layer in (None, chain[1].layer_id):
             self.assertReadsLikeC(p, layer=layer).close()
+
+    def test_async_commits_2_ranks(self):
+        """mpi_writer.py's file written on 2 ranks with commit(wait=False): a layer
+        finished by commit_wait(), one by close(); both layers == the formula, Python ==
+        C, and == the file of the synchronous writer."""
+        p, q = self.path("mpi-async"), self.path("mpi-sync")
+        out = util.mpi_run(2, os.path.join(util.HERE, "mpi_async_writer.py"), p)
+        self.assertIn("OK", out)
+        util.mpi_run(2, os.path.join(util.HERE, "mpi_writer.py"), q)
+        from mpi_writer import DTYPES, expected
+        f = self.assertReadsLikeC(p)
+        self.assertEqual([L.id for L in f.layers], [1, 2])
+        self.assertEqual([L.nranks for L in f.layers], [2, 2])
+        self.assertEqual(f.attrs["writer_ranks"], 2)
+        g1 = self.assertReadsLikeC(p, layer=1)
+        for layer in (1, 2):
+            fa, fs = afmt.open(p, layer=layer), afmt.open(q, layer=layer)
+            for i, dt in enumerate(DTYPES):
+                name = "a%d_%s" % (i, dt)
+                self.assertTrue(same(fa[name][:], expected(name, dt, layer)), name)
+                self.assertTrue(same(fa[name][:], fs[name][:]), name)
+        g1.close()
 
     def test_global_mean_example(self):
         p = self.path("mean")

@@ -139,6 +139,7 @@ module afmt
     public :: afmt_create, afmt_open, afmt_open_layer, afmt_rollback, afmt_close, &
               afmt_is_open
     public :: afmt_define, afmt_write, afmt_read, afmt_read_all, afmt_commit, afmt_discard, &
+              afmt_commit_start, afmt_commit_wait, &
               afmt_delete, afmt_compact, afmt_set_attr, afmt_get_attr
     public :: afmt_count, afmt_info_at, afmt_inquire, afmt_layers, afmt_layer_id, &
               afmt_layer_attr
@@ -375,6 +376,16 @@ module afmt
             integer(c_int) :: rc
         end function
         function c_afmt_commit(f) result(rc) bind(c, name="afmt_commit")
+            import :: c_ptr, c_int
+            type(c_ptr), value :: f
+            integer(c_int) :: rc
+        end function
+        function c_afmt_commit_start(f) result(rc) bind(c, name="afmt_commit_start")
+            import :: c_ptr, c_int
+            type(c_ptr), value :: f
+            integer(c_int) :: rc
+        end function
+        function c_afmt_commit_wait(f) result(rc) bind(c, name="afmt_commit_wait")
             import :: c_ptr, c_int
             type(c_ptr), value :: f
             integer(c_int) :: rc
@@ -1241,6 +1252,29 @@ contains
         integer, intent(out), optional :: ierr
         call finish(f%p, c_afmt_commit(f%p), ierr)
     end subroutine afmt_commit
+
+    !> COLLECTIVE. Starts a commit and returns as soon as the program may go on: the part
+    !> that needs every rank runs here, this rank's writes and sync on a helper thread of
+    !> the library (no MPI calls: any MPI thread level). The layer exists once
+    !> afmt_commit_wait, or the next collective call on f (afmt_close included), has
+    !> finished it; until then afmt_write stages into the next layer and afmt_read sees the
+    !> commit in flight plus the writes since. A failure here is afmt_commit's. Nothing
+    !> staged: AFMT_OK, nothing starts.
+    subroutine afmt_commit_start(f, ierr)
+        type(afmt_file), intent(in) :: f
+        integer, intent(out), optional :: ierr
+        call finish(f%p, c_afmt_commit_start(f%p), ierr)
+    end subroutine afmt_commit_start
+
+    !> COLLECTIVE. Waits for the commit afmt_commit_start started and makes it durable
+    !> (none in flight: AFMT_OK at once). Every rank returns the same code; after a failure
+    !> in the background the file is as the previous commit left it and f has dropped that
+    !> commit's changes and the writes staged since it started (write them again).
+    subroutine afmt_commit_wait(f, ierr)
+        type(afmt_file), intent(in) :: f
+        integer, intent(out), optional :: ierr
+        call finish(f%p, c_afmt_commit_wait(f%p), ierr)
+    end subroutine afmt_commit_wait
 
     !> COLLECTIVE. Drops everything staged since the last commit on every rank (writes,
     !> defines, deletes, attributes): the handle reads as the last commit again. EREADONLY.

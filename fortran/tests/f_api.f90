@@ -1,6 +1,7 @@
 ! f_api.f90 - the module's routines that fortran.interop.* does not reach (fortran.api):
 ! layers and time travel (afmt_open_layer, afmt_rollback), afmt_discard, afmt_delete,
-! afmt_compact, the signal flag, and a user codec written in Fortran (bind(c) callbacks).
+! afmt_compact, asynchronous commits (afmt_commit_start, afmt_commit_wait), the signal
+! flag, and a user codec written in Fortran (bind(c) callbacks).
 ! Run on 2 ranks: mpiexec -n 2 f_api DIR. Exit status 0 if every check holds.
 module f_api_codec
     use, intrinsic :: iso_c_binding
@@ -56,9 +57,10 @@ program f_api
     type(afmt_file) :: f, g
     type(afmt_opts) :: o
     type(afmt_info) :: info
-    integer(int32) :: a(64), b(64)
+    integer(int32) :: a(64), b(64), c(64)
+    integer :: lo, hi
     real(real64) :: wrong(64)
-    integer(int64) :: n, id1, id2, step
+    integer(int64) :: n, id1, id2, id3, id4, step
     logical :: pending
 
     call MPI_Init(ierr)
@@ -163,8 +165,74 @@ program f_api
     if (n /= 1) call bad('one layer after compaction')
     call afmt_read(f, 'a', b, ierr=rc)
     if (any(b /= a)) call bad('content after compaction')
+
+    ! Asynchronous commits. Each rank writes 3*a on its slice lo:hi and starts the commit;
+    ! while it is in flight rank 0 writes 5*a on 1:16 (the next layer's) and each rank
+    ! reads its slice back (the commit in flight plus its own writes since).
+    lo = 1 + 64*rank/nranks
+    hi = 64*(rank + 1)/nranks
+    call afmt_write(f, 'a', 3*a(lo:hi), start=[int(lo, int64)], ierr=rc)
+    call ok(rc, 'write a, async layer')
+    call afmt_commit_start(f, rc)
+    call ok(rc, 'afmt_commit_start')
+    call afmt_layers(f, n, rc)
+    if (n /= 1) call bad('a started commit is a layer before afmt_commit_wait')
+    if (rank == 0) then
+        call afmt_write(f, 'a', 5*a(1:16), count=[16_int64], ierr=rc)
+        call ok(rc, 'write during afmt_commit_start')
+    end if
+    c = 3*a
+    if (rank == 0) c(1:16) = 5*a(1:16)
+    b = 0
+    call afmt_read(f, 'a', b(lo:hi), start=[int(lo, int64)], ierr=rc)
+    call ok(rc, 'read during the commit')
+    if (any(b(lo:hi) /= c(lo:hi))) call bad('read during the commit: content')
+    call afmt_commit_wait(f, rc)
+    call ok(rc, 'afmt_commit_wait')
+    call afmt_layers(f, n, rc)
+    if (n /= 2) call bad('two layers after afmt_commit_wait')
+    call afmt_commit_wait(f, rc)
+    call ok(rc, 'afmt_commit_wait with nothing in flight')
+    call afmt_layers(f, n, rc)
+    if (n /= 2) call bad('afmt_commit_wait with nothing in flight made a layer')
+    call afmt_layer_id(f, 2_int64, id3, ierr=rc)
+    call afmt_commit(f, rc) ! the write made during the commit: its own layer
+    call ok(rc, 'commit after afmt_commit_wait')
+    call afmt_layers(f, n, rc)
+    if (n /= 3) call bad('three layers after the commit of the writes made in flight')
+    ! Then a commit in flight that afmt_close finishes.
+    call afmt_write(f, 'a', -a(lo:hi), start=[int(lo, int64)], ierr=rc)
+    call afmt_commit_start(f, rc)
+    call ok(rc, 'afmt_commit_start before afmt_close')
     call afmt_close(f, rc)
     call ok(rc, 'afmt_close')
+    ! Read back through other handles: layer id3 holds only what was written before its
+    ! start, the next one the write made in flight, the newest what close finished.
+    call afmt_open_layer(MPI_COMM_WORLD, path, id3, g, ierr=rc)
+    call ok(rc, 'afmt_open_layer(async layer)')
+    b = 0
+    call afmt_read(g, 'a', b, ierr=rc)
+    call ok(rc, 'read the async layer')
+    if (any(b /= 3*a)) call bad('the async layer holds more than the writes before its start')
+    call afmt_close(g, rc)
+    call afmt_open(MPI_COMM_WORLD, path, AFMT_RDONLY, g, ierr=rc)
+    call ok(rc, 'afmt_open after afmt_close finished a commit')
+    call afmt_layers(g, n, rc)
+    if (n /= 4) call bad('afmt_close did not make the commit in flight durable')
+    call afmt_layer_id(g, 3_int64, id4, ierr=rc)
+    b = 0
+    call afmt_read(g, 'a', b, ierr=rc)
+    if (any(b /= -a)) call bad('the layer afmt_close finished: content')
+    call afmt_commit_wait(g, rc)
+    call want(rc, AFMT_EREADONLY, 'afmt_commit_wait on a read-only handle')
+    call afmt_close(g, rc)
+    call afmt_open_layer(MPI_COMM_WORLD, path, id4, g, ierr=rc)
+    call ok(rc, 'afmt_open_layer(layer after the async one)')
+    b = 0
+    call afmt_read(g, 'a', b, ierr=rc)
+    if (any(b(1:16) /= 5*a(1:16)) .or. any(b(17:64) /= 3*a(17:64))) &
+        call bad('the writes made during the commit did not land in the next layer')
+    call afmt_close(g, rc)
 
     ! The signal flag: armed, raised on rank 0 only, seen by every rank.
     call afmt_signal_arm(10, rc) ! SIGUSR1 on Linux

@@ -112,6 +112,7 @@ static void run_case(const char *path, const char *agg, const char *pattern, MPI
     count(f, node, leader, &ind_total, &ind_node);
     CHECK(afmt_close(f), NULL);
     CHECK(afmt_open(MPI_COMM_WORLD, path, AFMT_RDONLY, NULL, &f), NULL);
+    afmt__set_read_node_ranks(f, group);
     CHECK(afmt_read_all(f, "u", start, cnt, b), f);
     count(f, node, leader, &all_total, &all_node);
     CHECK(afmt_close(f), NULL);
@@ -147,7 +148,6 @@ int main(int argc, char **argv) {
         }
     }
     if (layers < 1 || layers > 5) layers = 3;
-    afmt__set_read_node_ranks(group);
     MPI_Comm node;
     if (group > 0)
         MPI_Comm_split(MPI_COMM_WORLD, rank / group, rank, &node);

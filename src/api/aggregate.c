@@ -33,18 +33,13 @@ void afmt__set_node_piece(uint64_t n) {
  * leaders write their groups' data (the hint afmt_data_aggregation=node on every rank:
  * all ranks take the same path even where the hints differ). */
 static int node_split(afmt_file *f) {
-    MPI_Comm whole;
     if (f->segment_per_rank) return MPI_Comm_split(f->comm, f->rank, 0, &f->node);
-    int rc = MPI_Comm_split_type(f->comm, MPI_COMM_TYPE_SHARED, f->rank, MPI_INFO_NULL, &whole);
-    if (rc != MPI_SUCCESS || !f->node_group) {
-        f->node = whole;
-        return rc;
+    if (f->shm == MPI_COMM_NULL) return MPI_ERR_COMM; /* the handle's split failed */
+    if (!f->node_group) {
+        f->node = f->shm; /* freed with shm */
+        return MPI_SUCCESS;
     }
-    int r = 0;
-    if ((rc = MPI_Comm_rank(whole, &r)) == MPI_SUCCESS)
-        rc = MPI_Comm_split(whole, r / f->node_group, r, &f->node);
-    MPI_Comm_free(&whole);
-    return rc;
+    return MPI_Comm_split(f->shm, f->shm_rank / f->node_group, f->shm_rank, &f->node);
 }
 
 static int node_setup(afmt_file *f) {

@@ -210,9 +210,11 @@ static void file_free(afmt_file *f) {
     afmt__index_free(&f->idx);
     afmt__cache_free(f->cache);
     afmt__opts_clear(&f->opts);
-    if (f->node_ready) MPI_Comm_free(&f->node);
+    /* node and read_node may be shm itself: freed once. */
+    if (f->node_ready && f->node != f->shm) MPI_Comm_free(&f->node);
     if (f->node_ready && f->leaders != MPI_COMM_NULL) MPI_Comm_free(&f->leaders);
-    if (f->read_node_ready) MPI_Comm_free(&f->read_node);
+    if (f->read_node_ready && f->read_node != f->shm) MPI_Comm_free(&f->read_node);
+    if (f->shm != MPI_COMM_NULL) MPI_Comm_free(&f->shm);
     if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
     free(f->scratch);
     free(f->stored_buf);
@@ -251,7 +253,8 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
     afmt_file *f = calloc(1, sizeof *f);
     if (f) {
         f->comm = dup;
-        f->lock.fd = -1; /* no inode lock (0 is a descriptor) */
+        f->shm = MPI_COMM_NULL; /* split once every rank has the handle (below) */
+        f->lock.fd = -1;        /* no inode lock (0 is a descriptor) */
         f->mode = mode;
         f->view_layer = UINT64_MAX;
         afmt__index_init(&f->idx);
@@ -305,21 +308,27 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
         if (dup != MPI_COMM_NULL) MPI_Comm_free(&dup);
         return afmt__fail(NULL, rc, "%s", msg);
     }
+    /* The node, once for the handle (commit, afmt_read_all and the thread count use it).
+     * A failed split leaves MPI_COMM_NULL: the thread count then counts this rank alone,
+     * and the commit or afmt_read_all that needs the node fails with AFMT_EMPI. */
+    f->shm = MPI_COMM_NULL;
+    f->shm_rank = 0;
+    f->shm_size = 1;
+    if (MPI_Comm_split_type(dup, MPI_COMM_TYPE_SHARED, urank, MPI_INFO_NULL, &f->shm) !=
+            MPI_SUCCESS ||
+        MPI_Comm_rank(f->shm, &f->shm_rank) != MPI_SUCCESS ||
+        MPI_Comm_size(f->shm, &f->shm_size) != MPI_SUCCESS) {
+        if (f->shm != MPI_COMM_NULL) MPI_Comm_free(&f->shm);
+        f->shm = MPI_COMM_NULL;
+        f->shm_rank = 0;
+        f->shm_size = 1;
+    }
     f->threads = f->opts.threads;
     if (f->threads == 0) {
         /* This rank's share of the cores it may run on: its CPU set divided by the ranks
          * on its node (ranks pinned to disjoint sets each count their own set, which
-         * undercounts; threads never change the file, only the speed). A failed split
-         * counts this rank alone. */
-        int on_node = 1;
-        MPI_Comm node = MPI_COMM_NULL;
-        if (MPI_Comm_split_type(dup, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) ==
-                MPI_SUCCESS &&
-            node != MPI_COMM_NULL) {
-            if (MPI_Comm_size(node, &on_node) != MPI_SUCCESS || on_node < 1) on_node = 1;
-            MPI_Comm_free(&node);
-        }
-        f->threads = afmt__pool_cpus() / on_node;
+         * undercounts; threads never change the file, only the speed). */
+        f->threads = afmt__pool_cpus() / f->shm_size;
         if (f->threads < 1) f->threads = 1;
     }
     *out = f;

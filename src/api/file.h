@@ -80,7 +80,12 @@ struct afmt_file {
     int segment_per_rank; /* hint afmt_index_aggregation=rank: no node-level aggregation */
     int node_group;       /* hint afmt_node_group_size: most ranks per node group, 0: all */
     int data_per_node;    /* hint afmt_data_aggregation=node: the leader writes the node's data */
-    /* The ranks of this rank's node (MPI_COMM_TYPE_SHARED, cut into groups of node_group
+    /* The ranks of this rank's node, split once when the handle is made
+     * (MPI_COMM_TYPE_SHARED; MPI_COMM_NULL if that failed): the default thread count, and
+     * the base of node and read_node, which are shm itself unless cut further. */
+    MPI_Comm shm;
+    int shm_rank, shm_size;
+    /* The ranks of this rank's node group (shm, cut into groups of node_group
      * ranks if set), set up by the first commit: its leader (node rank 0) writes the node's
      * index segment (aggregate.h), and with node_data (data_per_node on every rank, and
      * node groups) the node's data blocks; the leaders (leaders: MPI_COMM_NULL on other
@@ -88,10 +93,10 @@ struct afmt_file {
     MPI_Comm node, leaders;
     int node_rank, node_size, n_nodes, node_ready, node_data;
     /* The ranks that share afmt_read_all's segment reads (read_all.c): always this rank's
-     * node (MPI_COMM_TYPE_SHARED), whatever the aggregation hint; set up by the first
-     * afmt_read_all that has segments to bring in. */
+     * node (shm), whatever the aggregation hint, or runs of read_node_ranks ranks (a test
+     * hook); set up by the first afmt_read_all that has segments to bring in. */
     MPI_Comm read_node;
-    int read_node_rank, read_node_size, read_node_ready;
+    int read_node_rank, read_node_size, read_node_ready, read_node_ranks;
     afmt_storage *st;
     afmt_super super;    /* the committed superblock this handle stands on */
     uint64_t view_layer; /* newest layer id to load (afmt_open_layer), else UINT64_MAX */

@@ -13,10 +13,10 @@ int afmt__read_region(afmt_file *f, const afmt_array *arr, const uint64_t *start
                       const uint64_t *count, void *buf);
 
 #ifdef AFMT_TESTING
-/* Test hook: afmt_read_all's node groups are runs of n consecutive ranks of the handle's
- * communicator instead of MPI_COMM_TYPE_SHARED (0, the default), so that one machine
- * plays several nodes. Takes effect on handles whose first afmt_read_all comes later. */
-void afmt__set_read_node_ranks(int n);
+/* Test hook: f's afmt_read_all node groups are runs of n consecutive ranks of its
+ * communicator instead of its node (0, the default), so that one machine plays several
+ * nodes. Takes effect if f's first afmt_read_all comes later. */
+void afmt__set_read_node_ranks(afmt_file *f, int n);
 #endif
 
 #endif

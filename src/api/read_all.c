@@ -17,21 +17,23 @@
 
 typedef unsigned long long ull;
 
-static int node_group_ranks; /* 0: MPI_COMM_TYPE_SHARED; else runs of that many ranks */
-
 #ifdef AFMT_TESTING
-void afmt__set_read_node_ranks(int n) {
-    node_group_ranks = n > 0 ? n : 0;
+void afmt__set_read_node_ranks(afmt_file *f, int n) {
+    f->read_node_ranks = n > 0 ? n : 0;
 }
 #endif
 
-/* COLLECTIVE. f->read_node, once per handle (the caller agrees on the outcome). */
+/* COLLECTIVE. f->read_node, once per handle (the caller agrees on the outcome): the
+ * handle's node, or runs of read_node_ranks ranks (test hook). */
 static int node_setup(afmt_file *f) {
     if (f->read_node_ready) return AFMT_OK;
-    int rc = node_group_ranks
-                 ? MPI_Comm_split(f->comm, f->rank / node_group_ranks, f->rank, &f->read_node)
-                 : MPI_Comm_split_type(f->comm, MPI_COMM_TYPE_SHARED, f->rank, MPI_INFO_NULL,
-                                       &f->read_node);
+    int n = f->read_node_ranks, rc = MPI_SUCCESS;
+    if (n)
+        rc = MPI_Comm_split(f->comm, f->rank / n, f->rank, &f->read_node);
+    else if (f->shm == MPI_COMM_NULL)
+        rc = MPI_ERR_COMM; /* the handle's split failed */
+    else
+        f->read_node = f->shm; /* freed with shm */
     if (rc != MPI_SUCCESS)
         return afmt__fail(f->errmsg, AFMT_EMPI, "afmt_read_all(%s): MPI_Comm_split_type failed",
                           f->path);

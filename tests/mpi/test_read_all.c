@@ -242,7 +242,6 @@ static uint64_t node_union(const char *path, MPI_Comm node, int kind) {
  * reads each rank's own (once per rank: for the whole array, D per rank). group_ranks:
  * nodes of that many ranks (the test hook), 0: the real ones. */
 static void run_counts(const char *path, int group_ranks) {
-    afmt__set_read_node_ranks(group_ranks);
     MPI_Comm node;
     if (group_ranks)
         MPI_Comm_split(MPI_COMM_WORLD, tu_rank() / group_ranks, tu_rank(), &node);
@@ -267,6 +266,7 @@ static void run_counts(const char *path, int group_ranks) {
                 "node of %d ranks, want >= 3 (layers) and %d times that",
                 (unsigned long long)d, (unsigned long long)indep, nsize, nsize);
         g = reopen(path, NULL);
+        if (g) afmt__set_read_node_ranks(g, group_ranks);
         if (g) EXPECT_OK(g, afmt_read_all(g, "u", s, c, any ? a : NULL));
         if (g && any) expect_model_u(s, c, a, __LINE__);
         uint64_t coll = node_reads(g, node);
@@ -283,7 +283,6 @@ static void run_counts(const char *path, int group_ranks) {
     }
     free(a);
     MPI_Comm_free(&node);
-    afmt__set_read_node_ranks(0);
 }
 
 static void test_counts(void **state) {

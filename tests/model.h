@@ -58,6 +58,10 @@ void rm_path(const char *p);
 /* The size of file p in bytes, -1 if it cannot be stat'ed. */
 long long fsize(const char *p);
 
+/* COLLECTIVE over MPI_COMM_WORLD: 1 on every rank if the files at p and q are equal byte
+ * for byte (rank 0 compares), else 0. */
+int same_bytes(const char *p, const char *q);
+
 /* afmt_layers of f (12345 if it fails, recorded at line). */
 uint64_t layers_of(afmt_file *f, int line);
 #define EXPECT_LAYERS(f, want)                                                                     \

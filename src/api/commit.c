@@ -665,6 +665,17 @@ static int commit_adopt(afmt_file *f, int rc, afmt_buf *footer, afmt__staging *t
     return rc;
 }
 
+/* The outcome of a commit whose layer is durable: rc (adopting it), else the failure of
+ * the sync after the slot (late_rc, message late_msg), if any. */
+static int late_outcome(afmt_file *f, int rc, int late_rc, const char *late_msg) {
+    if (rc == AFMT_OK && late_rc != AFMT_OK)
+        rc = afmt__fail(f->errmsg, late_rc,
+                        "%s; the layer was written and is the newest, but whether it survives a "
+                        "crash is unknown",
+                        late_msg);
+    return rc;
+}
+
 /* COLLECTIVE. The commit (plan NULL), or its prepared part (afmt__commit_prepare). */
 static int commit_run(afmt_file *f, afmt_layer_plan *plan, int pre_rc) {
     double t0 = MPI_Wtime();
@@ -712,12 +723,7 @@ static int commit_run(afmt_file *f, afmt_layer_plan *plan, int pre_rc) {
     }
     rc = commit_adopt(f, rc, &footer, &f->staging, f->alloc, 1);
     f->stats.total = MPI_Wtime() - t0;
-    if (rc == AFMT_OK && late_rc != AFMT_OK)
-        rc = afmt__fail(f->errmsg, late_rc,
-                        "%s; the layer was written and is the newest, but whether it survives a "
-                        "crash is unknown",
-                        late_msg);
-    return rc;
+    return late_outcome(f, rc, late_rc, late_msg);
 }
 
 int afmt__commit(afmt_file *f) {
@@ -747,12 +753,7 @@ int afmt__commit_finish(afmt_file *f, afmt_layer_plan *plan, afmt__staging *t, a
     f->super = plan->next;
     layer_tidy(f, f->st, f->super.eof);
     rc = commit_adopt(f, AFMT_OK, &plan->footer, t, a, 0);
-    if (rc == AFMT_OK && late_rc != AFMT_OK)
-        rc = afmt__fail(f->errmsg, late_rc,
-                        "%s; the layer was written and is the newest, but whether it survives a "
-                        "crash is unknown",
-                        late_msg);
-    return rc;
+    return late_outcome(f, rc, late_rc, late_msg);
 }
 
 int afmt_discard(afmt_file *f) {

@@ -136,25 +136,6 @@ static void write_async(const char *path, const char *backend, uint64_t budget, 
     EXPECT_OK(f, afmt_close(f)); /* finishes step 3 */
 }
 
-/* COLLECTIVE: 1 on every rank if the files at p and q are equal byte for byte. */
-static int same_bytes(const char *p, const char *q) {
-    int same = 0;
-    if (tu_rank() == 0) {
-        FILE *a = fopen(p, "rb"), *b = fopen(q, "rb");
-        same = a && b;
-        while (same) {
-            unsigned char x[65536], y[65536];
-            size_t na = fread(x, 1, sizeof x, a), nb = fread(y, 1, sizeof y, b);
-            if (na != nb || memcmp(x, y, na) != 0) same = 0;
-            if (na == 0 || na != nb) break;
-        }
-        if (a) fclose(a);
-        if (b) fclose(b);
-    }
-    MPI_Bcast(&same, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return same;
-}
-
 static void run_equal(const char *backend, uint64_t budget) {
     afmt__set_fixed_identity(1);
     model ms[NM], ma[NM];

@@ -131,26 +131,6 @@ static void write_file(const char *path, const variant *v, int threads, int line
     EXPECT_OK_AT(line, f, afmt_close(f));
 }
 
-/* COLLECTIVE: 1 on every rank if the files at p and q are equal byte for byte (rank 0
- * compares). */
-static int same_bytes(const char *p, const char *q) {
-    int same = 0;
-    if (tu_rank() == 0) {
-        FILE *a = fopen(p, "rb"), *b = fopen(q, "rb");
-        same = a && b;
-        while (same) {
-            unsigned char x[65536], y[65536];
-            size_t na = fread(x, 1, sizeof x, a), nb = fread(y, 1, sizeof y, b);
-            if (na != nb || memcmp(x, y, na) != 0) same = 0;
-            if (na == 0 || na != nb) break;
-        }
-        if (a) fclose(a);
-        if (b) fclose(b);
-    }
-    MPI_Bcast(&same, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return same;
-}
-
 /* Reads all of a, b, s with the given threads into fresh buffers (*out: a, then b, then
  * s; malloc'd). */
 static unsigned char *read_all(const char *path, int threads, int line) {

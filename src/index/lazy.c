@@ -312,15 +312,23 @@ static uint64_t first_after(const afmt_layer_info *li, uint64_t a, uint64_t i) {
     return lo;
 }
 
+/* The next segment of li, going down from *s, whose [first, last] holds (a, i): start
+ * with *s = first_after(li, a, i); 0 once there is none. Below a segment whose running
+ * maximum of last keys is under (a, i), no segment can hold it (format.md 9.3). */
+static int next_candidate(const afmt_layer_info *li, uint64_t a, uint64_t i, uint64_t *s) {
+    while (*s > 0) {
+        uint64_t t = --*s;
+        if (key_cmp(li->maxlast[2 * t], li->maxlast[2 * t + 1], a, i) < 0) return 0;
+        if (key_cmp(li->segs[t].last_array, li->segs[t].last_chunk, a, i) >= 0) return 1;
+    }
+    return 0;
+}
+
 /* Searches lazy layer k: the segments whose [first, last] holds (a, i) (format.md 9.3). */
 static int search_layer(afmt_index *x, uint64_t k, uint64_t a, uint64_t i, afmt_chunk_loc *out,
                         int *found, char *errmsg) {
     const afmt_layer_info *li = &x->layers[k];
-    uint64_t lo = first_after(li, a, i);
-    for (uint64_t s = lo; s-- > 0;) {
-        if (key_cmp(li->maxlast[2 * s], li->maxlast[2 * s + 1], a, i) < 0) break;
-        const afmt_seg_rec *g = &li->segs[s];
-        if (key_cmp(g->last_array, g->last_chunk, a, i) < 0) continue;
+    for (uint64_t s = first_after(li, a, i); next_candidate(li, a, i, &s);) {
         const seg_entry *e = NULL;
         int rc = get_segment(x, k, s, &e, errmsg);
         if (rc != AFMT_OK) return rc;
@@ -388,12 +396,8 @@ int afmt__seg_set_add(afmt_seg_set *t, uint64_t layer, uint64_t seg) {
 static int dry_layer(afmt_index *x, uint64_t k, uint64_t a, uint64_t i, const afmt_seg_set *skip,
                      afmt_seg_set *need, int *state) {
     const afmt_layer_info *li = &x->layers[k];
-    uint64_t lo = first_after(li, a, i);
     *state = 0;
-    for (uint64_t s = lo; s-- > 0;) {
-        if (key_cmp(li->maxlast[2 * s], li->maxlast[2 * s + 1], a, i) < 0) break;
-        const afmt_seg_rec *g = &li->segs[s];
-        if (key_cmp(g->last_array, g->last_chunk, a, i) < 0) continue;
+    for (uint64_t s = first_after(li, a, i); next_candidate(li, a, i, &s);) {
         const seg_entry *e = cache_find(x, k, s);
         if (e) {
             if (find_chunk(e->chunks, e->n, a, i)) { /* a key is in one segment (X9) */

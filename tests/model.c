@@ -7,6 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/file.h"
+#include "format/footer.h"
+#include "format/segment.h"
+
 int g_nfail;
 static char g_msg[8][700];
 
@@ -56,6 +60,40 @@ void rm_path(const char *p) {
 long long fsize(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+void flip_bit(const char *path, uint64_t off) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (tu_rank() == 0 && off) {
+        FILE *fp = fopen(path, "r+b");
+        unsigned char byte = 0;
+        if (fp && fseek(fp, (long)off, SEEK_SET) == 0 && fread(&byte, 1, 1, fp) == 1) {
+            byte ^= 0x10;
+            fseek(fp, (long)off, SEEK_SET);
+            fwrite(&byte, 1, 1, fp);
+        }
+        if (fp) fclose(fp);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+int read_newest_layer(afmt_file *f, afmt_layer *L, const char *what, int line) {
+    uint64_t foff = f->super.footer_offset, flen = f->super.footer_length;
+    uint8_t *fb = malloc((size_t)flen + 1);
+    afmt_buf segs;
+    char msg[AFMT_ERRMSG_MAX] = "";
+    memset(L, 0, sizeof *L);
+    afmt__buf_init(&segs);
+    int rc = f->st->ops->read_at(f->st, foff, fb, flen);
+    if (rc == AFMT_OK) rc = afmt__footer_decode(fb, flen, L, msg);
+    if (rc == AFMT_OK) rc = afmt__segments_read(f->st, L, &segs, msg);
+    if (rc == AFMT_OK) rc = afmt__segments_attach(L, segs.data, segs.len, foff, msg);
+    if (rc != AFMT_OK)
+        rec(line, "%s: reading the layer at %llu -> %d: %s", what, (unsigned long long)foff, rc,
+            msg);
+    free(fb);
+    afmt__buf_free(&segs);
+    return rc;
 }
 
 int same_bytes(const char *p, const char *q) {

@@ -10,6 +10,7 @@
 #ifndef AFMT_TEST_MODEL_H
 #define AFMT_TEST_MODEL_H
 
+#include "format/footer.h" /* afmt_layer */
 #include "testutil.h"
 
 /* ---- recording checks ---------------------------------------------------------------- */
@@ -61,6 +62,15 @@ long long fsize(const char *p);
 /* COLLECTIVE over MPI_COMM_WORLD: 1 on every rank if the files at p and q are equal byte
  * for byte (rank 0 compares), else 0. */
 int same_bytes(const char *p, const char *q);
+
+/* COLLECTIVE over MPI_COMM_WORLD: rank 0 flips bit 0x10 of the byte at off of the file at
+ * path (off 0: nothing), between two barriers. */
+void flip_bit(const char *path, uint64_t off);
+
+/* The newest layer of f as the file holds it: its footer (root table) and its segments
+ * (block and chunk records) read back and attached into *L (free it with
+ * afmt__layer_free). A failure is recorded at line, naming what, and returned. */
+int read_newest_layer(afmt_file *f, afmt_layer *L, const char *what, int line);
 
 /* afmt_layers of f (12345 if it fails, recorded at line). */
 uint64_t layers_of(afmt_file *f, int line);

@@ -43,22 +43,9 @@ static uint64_t check_layout(afmt_file *f, uint64_t a, const char *what, int lin
     int size = f->size;
     uint64_t *mine = calloc((size_t)size, sizeof *mine);
     MPI_Allgather(&st.bytes_written, 1, MPI_UINT64_T, mine, 1, MPI_UINT64_T, f->comm);
-    uint64_t foff = f->super.footer_offset, flen = f->super.footer_length;
-    /* The footer and the segments, from the file. */
-    uint8_t *fb = malloc((size_t)flen + 1);
+    uint64_t foff = f->super.footer_offset;
     afmt_layer L;
-    afmt_buf segs;
-    char msg[AFMT_ERRMSG_MAX] = "";
-    memset(&L, 0, sizeof L);
-    afmt__buf_init(&segs);
-    int rc = f->st->ops->read_at(f->st, foff, fb, flen);
-    if (rc == AFMT_OK) rc = afmt__footer_decode(fb, flen, &L, msg);
-    if (rc == AFMT_OK) rc = afmt__segments_read(f->st, &L, &segs, msg);
-    if (rc == AFMT_OK) rc = afmt__segments_attach(&L, segs.data, segs.len, foff, msg);
-    if (rc != AFMT_OK)
-        rec(line, "%s: reading the layer at %llu -> %d: %s", what, (ull)foff, rc, msg);
-    free(fb);
-    afmt__buf_free(&segs);
+    read_newest_layer(f, &L, what, line); /* the footer and the segments, from the file */
     uint64_t pos = up(L.data_offset, a), sum = 0, regions = 0;
     for (int r = 0; r < size; r++) {
         uint64_t lo = UINT64_MAX, stored = 0, nb = 0, nseg = 0;

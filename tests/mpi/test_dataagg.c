@@ -91,21 +91,9 @@ static int check_layout(afmt_file *f, int node, const char *what, int line) {
     MPI_Allgather(&st.blocks, 1, MPI_UINT64_T, nbl, 1, MPI_UINT64_T, f->comm);
     MPI_Allgather(&lead_mine, 1, MPI_INT, lead, 1, MPI_INT, f->comm);
     if (f->node_data != node) rec(line, "%s: node_data %d, want %d", what, f->node_data, node);
-    uint64_t foff = f->super.footer_offset, flen = f->super.footer_length;
-    uint8_t *fb = malloc((size_t)flen + 1);
+    uint64_t foff = f->super.footer_offset;
     afmt_layer L;
-    afmt_buf segs;
-    char msg[AFMT_ERRMSG_MAX] = "";
-    memset(&L, 0, sizeof L);
-    afmt__buf_init(&segs);
-    int rc = f->st->ops->read_at(f->st, foff, fb, flen);
-    if (rc == AFMT_OK) rc = afmt__footer_decode(fb, flen, &L, msg);
-    if (rc == AFMT_OK) rc = afmt__segments_read(f->st, &L, &segs, msg);
-    if (rc == AFMT_OK) rc = afmt__segments_attach(&L, segs.data, segs.len, foff, msg);
-    if (rc != AFMT_OK)
-        rec(line, "%s: reading the layer at %llu -> %d: %s", what, (ull)foff, rc, msg);
-    free(fb);
-    afmt__buf_free(&segs);
+    int rc = read_newest_layer(f, &L, what, line);
     int writers = 0;
     uint64_t total = 0;
     for (int r = 0; r < size; r++) {

@@ -101,11 +101,27 @@ typedef enum {
     AFMT_FLOAT64 = 10
 } afmt_dtype;
 
-/* Codec ids are stable on disk. User codecs take ids >= 256 (afmt_codec_register). */
-typedef enum { AFMT_CODEC_NONE = 0, AFMT_CODEC_LZ4 = 1, AFMT_CODEC_ZSTD = 2 } afmt_codec;
+/* Codec ids are stable on disk. User codecs take ids >= 256 (afmt_codec_register).
+ * AFMT_CODEC_ZFP is set per array only (afmt_array_opts_set_zfp): its blocks hold one
+ * chunk each, compressed as a 1-4 dimensional field. */
+typedef enum {
+    AFMT_CODEC_NONE = 0,
+    AFMT_CODEC_LZ4 = 1,
+    AFMT_CODEC_ZSTD = 2,
+    AFMT_CODEC_ZFP = 3
+} afmt_codec;
 
-typedef struct afmt_file afmt_file; /* opaque handle of one open file */
-typedef struct afmt_opts afmt_opts; /* opaque options, see afmt_opts_create */
+/* The modes of ZFP (afmt_array_opts_set_zfp), with the meaning of their parameter. */
+typedef enum {
+    AFMT_ZFP_ACCURACY = 1,  /* absolute error bound: |decoded - value| <= param (> 0) */
+    AFMT_ZFP_PRECISION = 2, /* param bit planes kept (1..64): a relative error */
+    AFMT_ZFP_RATE = 3,      /* param bits per value (> 0): a fixed size, no error bound */
+    AFMT_ZFP_REVERSIBLE = 4 /* lossless (param ignored) */
+} afmt_zfp_mode;
+
+typedef struct afmt_file afmt_file;             /* opaque handle of one open file */
+typedef struct afmt_opts afmt_opts;             /* opaque options, see afmt_opts_create */
+typedef struct afmt_array_opts afmt_array_opts; /* opaque array options, see afmt_define_with */
 
 /* ---- options (all INDEPENDENT; an options object is local to the caller) ------- */
 
@@ -170,8 +186,44 @@ AFMT_API int afmt_opts_set_check_collective(afmt_opts *o, int on);
  * thread level works (MPI_THREAD_SINGLE included). Errors: EINVAL (o NULL, n < 0 or
  * n > 256). */
 AFMT_API int afmt_opts_set_threads(afmt_opts *o, int n);
+/* Whether every lossy block is checked before the commit (on != 0; default off): a block
+ * of a ZFP array in accuracy mode is decoded again and every value compared with what was
+ * written, and bit-rounded values with the originals; a value off by more than the
+ * array's bound makes the afmt_write (or the commit that seals the block) fail with
+ * AFMT_ECODEC naming the array, the chunk, the error and the bound. Costs a decode of
+ * every lossy block. Errors: EINVAL (o NULL). */
+AFMT_API int afmt_opts_set_check_bounds(afmt_opts *o, int on);
 /* Frees o (NULL is fine). */
 AFMT_API int afmt_opts_free(afmt_opts *o);
+
+/* ---- array options (INDEPENDENT; local to the caller) -------------------------
+ * How one array is compressed, given to afmt_define_with; what is not set comes from the
+ * handle's options (afmt_opts_set_codec, afmt_opts_set_shuffle). The setting is recorded
+ * in the file with the array: every later writer, on any rank count, and compaction use
+ * it, and readers need nothing (afmt_inquire_codec, `afmt ls`, `afmt info` show it). */
+
+/* Creates array options with nothing set. Errors: EINVAL (ao NULL), ENOMEM. */
+AFMT_API int afmt_array_opts_create(afmt_array_opts **ao);
+/* Lossless codec and level of the array, as afmt_opts_set_codec (NONE, LZ4, ZSTD or a
+ * user codec id; AFMT_CODEC_ZFP is set with afmt_array_opts_set_zfp). Clears a ZFP
+ * setting. Errors: EINVAL (NULL, level out of range, AFMT_CODEC_ZFP), ECODEC (unknown). */
+AFMT_API int afmt_array_opts_set_codec(afmt_array_opts *ao, afmt_codec c, int level);
+/* Byte shuffle of the array's chunks (on != 0). Ignored by ZFP. Errors: EINVAL. */
+AFMT_API int afmt_array_opts_set_shuffle(afmt_array_opts *ao, int on);
+/* ZFP for the array: mode and its parameter (afmt_zfp_mode). Lossy modes need a float32
+ * or float64 array, reversible also takes int32 and int64 (checked by afmt_define_with).
+ * Each chunk is one ZFP field of its own dimensions (a scalar: 1 value; more than 4
+ * dimensions: the leading ones merged into the first of 4). Errors: EINVAL (NULL, unknown
+ * mode, accuracy or rate <= 0 or not finite, precision outside 1..64), ECODEC (this
+ * library was built without ZFP). */
+AFMT_API int afmt_array_opts_set_zfp(afmt_array_opts *ao, afmt_zfp_mode mode, double param);
+/* Bit rounding (netCDF-4's BitRound): each float32/float64 value keeps its keepbits most
+ * significant mantissa bits, rounded to nearest (ties to even), before shuffle and the
+ * lossless codec; the relative error is at most 2^-(keepbits+1). 0 turns it off.
+ * Errors: EINVAL (NULL, keepbits < 0 or > 52; with ZFP, or on another dtype: at define). */
+AFMT_API int afmt_array_opts_set_bitround(afmt_array_opts *ao, int keepbits);
+/* Frees ao (NULL is fine). */
+AFMT_API int afmt_array_opts_free(afmt_array_opts *ao);
 
 /* ---- files ----------------------------------------------------------------- */
 #define AFMT_RDONLY 0x1
@@ -221,6 +273,14 @@ AFMT_API int afmt_close(afmt_file *f);
 AFMT_API int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim,
                          const uint64_t *shape, const uint64_t *chunk, const char *const *dims,
                          const void *fill);
+/* COLLECTIVE. afmt_define with the array's own compression (ao; NULL: as afmt_define),
+ * recorded in the file. Every rank must pass the same setting. Errors: those of
+ * afmt_define, and EINVAL naming the array, the setting and why (a lossy codec on an
+ * integer or bool array, bit rounding beyond the dtype's mantissa (23 bits for float32)
+ * or with ZFP), ECODEC (ZFP in a library built without it). */
+AFMT_API int afmt_define_with(afmt_file *f, const char *name, afmt_dtype t, int ndim,
+                              const uint64_t *shape, const uint64_t *chunk, const char *const *dims,
+                              const void *fill, const afmt_array_opts *ao);
 
 /* INDEPENDENT. Stages the hyperslab [start, start+count) for the next commit. Any rank
  * may write any region; regions of different ranks in one commit must not overlap
@@ -326,6 +386,22 @@ AFMT_API int afmt_count(afmt_file *f, int *n);
 AFMT_API int afmt_info_at(afmt_file *f, int index, afmt_info *info);
 /* INDEPENDENT. Descriptor of a live array; ENOTFOUND if absent. */
 AFMT_API int afmt_inquire(afmt_file *f, const char *name, afmt_info *info);
+
+/* An array's compression as the file records it (afmt_inquire_codec). */
+typedef struct {
+    uint32_t codec;         /* afmt_codec or a user id; UINT32_MAX: the writer's default
+                             * (an array defined with afmt_define: each block says) */
+    int level;              /* the codec's level (0: its default) */
+    int shuffle;            /* 1 if the chunks are byte-shuffled */
+    afmt_zfp_mode zfp_mode; /* with AFMT_CODEC_ZFP, else 0 */
+    double zfp_param;       /* the mode's parameter */
+    int bitround;           /* mantissa bits kept, 0: no bit rounding */
+    double abs_bound;       /* the absolute error bound (ZFP accuracy), else 0 */
+    double rel_bound;       /* the relative error bound (bit rounding), else 0 */
+    uint64_t reserved[8];
+} afmt_array_codec;
+/* INDEPENDENT. The compression of a live array. Errors: ENOTFOUND, EINVAL. */
+AFMT_API int afmt_inquire_codec(afmt_file *f, const char *name, afmt_array_codec *out);
 /* INDEPENDENT. Number of committed layers (layers visible to this handle). */
 AFMT_API int afmt_layers(afmt_file *f, uint64_t *n);
 /* INDEPENDENT. The id of committed layer number index (0 = oldest, afmt_layers - 1 =

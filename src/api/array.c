@@ -101,7 +101,13 @@ static int define_sizes_ok(afmt_file *f, const afmt_array_rec *r) {
 
 int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
                 const uint64_t *chunk, const char *const *dims, const void *fill) {
-    const char *fn = "afmt_define";
+    return afmt_define_with(f, name, t, ndim, shape, chunk, dims, fill, NULL);
+}
+
+int afmt_define_with(afmt_file *f, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
+                     const uint64_t *chunk, const char *const *dims, const void *fill,
+                     const afmt_array_opts *ao) {
+    const char *fn = ao ? "afmt_define_with" : "afmt_define";
     int rc = afmt__check(f, fn);
     if (rc != AFMT_OK) return rc;
     if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
@@ -120,6 +126,7 @@ int afmt_define(afmt_file *f, const char *name, afmt_dtype t, int ndim, const ui
     afmt_array_rec r;
     if ((rc = define_record(f, name, t, ndim, shape, chunk, dims, &r)) != AFMT_OK) return rc;
     if ((rc = define_sizes_ok(f, &r)) != AFMT_OK) return rc;
+    if ((rc = afmt__array_setting(f, name, t, ao, &r)) != AFMT_OK) return rc;
     if (fill) {
         size_t es = afmt__dtype_size(t);
         memcpy(r.fill, fill, es);

@@ -21,6 +21,7 @@
 #include <xxhash.h>
 
 #include "api/file.h"
+#include "codec/codec.h"
 
 enum { CALL_DEFINE = 1, CALL_DELETE = 2, CALL_SET_ATTR = 3 };
 
@@ -78,6 +79,8 @@ void afmt__consist_note_define(afmt_file *f, const afmt_array_rec *r) {
     for (int i = 0; i < r->ndim; i++) afmt__buf_u64(b, r->chunk[i]);
     for (int i = 0; i < r->ndim; i++) put_str(b, r->dims[i], strlen(r->dims[i]));
     put_str(b, r->fill, afmt__dtype_size(r->dtype));
+    afmt__buf_u32(b, r->codec);
+    put_str(b, r->params, r->params_len);
     rec_end(&f->consist, at);
 }
 
@@ -132,6 +135,8 @@ typedef struct {
     uint64_t shape[AFMT_MAX_NDIM], chunk[AFMT_MAX_NDIM];
     str dims[AFMT_MAX_NDIM];
     str fill;
+    uint32_t codec; /* define: the recorded compression (afmt_define_with) */
+    str params;
     uint64_t n, hash;
     str prefix;
 } call;
@@ -188,6 +193,8 @@ static int next_call(const uint8_t *log, size_t len, size_t *pos, call *out, con
         for (uint32_t i = 0; i < out->ndim; i++) out->chunk[i] = get64(&c);
         for (uint32_t i = 0; i < out->ndim; i++) out->dims[i] = getstr(&c);
         out->fill = getstr(&c);
+        out->codec = get32(&c);
+        out->params = getstr(&c);
     } else if (out->kind == CALL_DELETE) {
         out->name = getstr(&c);
     } else if (out->kind == CALL_SET_ATTR) {
@@ -312,6 +319,18 @@ static int explain_define(char *o, size_t cap, const call *a, const call *b, int
         fmt_elem(vb, sizeof vb, b->dtype, b->fill.p);
         return differ(o, cap, "fill", va, vb, r);
     }
+    if (a->codec != b->codec) {
+        snprintf(va, sizeof va, "%s",
+                 a->codec == AFMT_CODEC_UNSET ? "the handle's default"
+                                              : afmt__codec_name(a->codec));
+        snprintf(vb, sizeof vb, "%s",
+                 b->codec == AFMT_CODEC_UNSET ? "the handle's default"
+                                              : afmt__codec_name(b->codec));
+        return differ(o, cap, "the codec (afmt_define_with)", va, vb, r);
+    }
+    if (!str_eq(&a->params, &b->params))
+        return differ(o, cap, "the codec setting (afmt_define_with: level, bit rounding or ZFP)",
+                      "one", "another", r);
     if ((a->flags ^ b->flags) & AFMT_ARRAY_SHUFFLE)
         return differ(o, cap, "shuffle (afmt_opts_set_shuffle)",
                       a->flags & AFMT_ARRAY_SHUFFLE ? "enabled" : "disabled",

@@ -39,6 +39,7 @@ struct afmt_opts {
     afmt_storage_kind storage;
     int check_collective; /* compare the ranks' metadata calls at commit (consistency.h) */
     int threads;          /* afmt_opts_set_threads: 0 = this rank's share of its node's cores */
+    int check_bounds;     /* afmt_opts_set_check_bounds: decode lossy blocks, check the bound */
 };
 
 #ifdef AFMT_TESTING
@@ -158,6 +159,11 @@ uint8_t *afmt__scratch(afmt_file *f, uint64_t n);
  * the pool could not be made: then the work runs on the caller's thread, with the same
  * result. */
 afmt_pool *afmt__file_pool(afmt_file *f);
+/* The compression setting of a new array (array_opts.c): ao's, checked against dtype t
+ * (AFMT_EINVAL with a message naming the array), into r's codec fields and SHUFFLE flag;
+ * ao NULL or empty: none recorded (the writer's default, as afmt_define). */
+int afmt__array_setting(afmt_file *f, const char *name, afmt_dtype t, const afmt_array_opts *ao,
+                        afmt_array_rec *r);
 /* Creates the handle's allocator (f->alloc) on first use: AFMT_ENOMEM with a message. */
 int afmt__ensure_alloc(afmt_file *f);
 

@@ -39,6 +39,10 @@ int afmt_opts_create(afmt_opts **o) {
 int afmt_opts_set_codec(afmt_opts *o, afmt_codec c, int level) {
     if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_codec: opts is NULL");
     uint32_t id = (uint32_t)c;
+    if (id == AFMT_CODEC_ZFP) /* it needs a mode and a float dtype: per array */
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_opts_set_codec: ZFP is set per array "
+                          "(afmt_array_opts_set_zfp, afmt_define_with)");
     if (!afmt__codec_known(id))
         return afmt__fail(NULL, AFMT_ECODEC, "afmt_opts_set_codec: codec id %d is not known",
                           (int)c);
@@ -54,6 +58,12 @@ int afmt_opts_set_codec(afmt_opts *o, afmt_codec c, int level) {
 int afmt_opts_set_shuffle(afmt_opts *o, int on) {
     if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_shuffle: opts is NULL");
     o->shuffle = on != 0;
+    return AFMT_OK;
+}
+
+int afmt_opts_set_check_bounds(afmt_opts *o, int on) {
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_check_bounds: opts is NULL");
+    o->check_bounds = on != 0;
     return AFMT_OK;
 }
 

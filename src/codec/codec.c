@@ -1,5 +1,6 @@
-/* codec.c - the codec table: built-in none (0), LZ4 block (1), zstd frame (2), and the
- * process-wide registry of user codecs (ids >= 256). */
+/* codec.c - the codec table: built-in none (0), LZ4 block (1), zstd frame (2), ZFP (3,
+ * zfp.c: its blocks are compressed per chunk, with the chunk's field, so only its decoding
+ * goes through this table), and the process-wide registry of user codecs (ids >= 256). */
 #include "codec/codec.h"
 
 #include <limits.h>
@@ -12,6 +13,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "codec/zfp.h"
 #include "common/error.h"
 #include "common/util.h"
 
@@ -259,6 +261,8 @@ int afmt__codec_decompress(uint32_t id, const void *src, size_t src_len, void *d
         }
         return n == raw_len ? AFMT_OK : AFMT_ECORRUPT;
     }
+    case AFMT_CODEC_ZFP:
+        return afmt__zfp_decompress(src, src_len, dst, raw_len);
     default: {
         afmt_codec_desc d;
         if (!user_find(id, &d)) return AFMT_ECODEC;
@@ -271,6 +275,7 @@ int afmt__codec_decompress(uint32_t id, const void *src, size_t src_len, void *d
 
 int afmt__codec_known(uint32_t id) {
     if (id <= AFMT_CODEC_ZSTD) return 1;
+    if (id == AFMT_CODEC_ZFP) return afmt__zfp_available();
     return user_find(id, NULL);
 }
 
@@ -283,6 +288,9 @@ int afmt__codec_check_level(uint32_t id, int level) {
     case AFMT_CODEC_ZSTD:
         if (level == 0) return AFMT_OK;
         return level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel() ? AFMT_OK : AFMT_EINVAL;
+    case AFMT_CODEC_ZFP: /* its setting is the mode and parameter, not a level */
+        if (!afmt__zfp_available()) return AFMT_ECODEC;
+        return level == 0 ? AFMT_OK : AFMT_EINVAL;
     default:
         /* A user codec interprets its level itself. */
         return user_find(id, NULL) ? AFMT_OK : AFMT_ECODEC;
@@ -297,6 +305,8 @@ const char *afmt__codec_name(uint32_t id) {
         return "lz4";
     case AFMT_CODEC_ZSTD:
         return "zstd";
+    case AFMT_CODEC_ZFP:
+        return "zfp";
     default: {
         afmt_codec_desc d;
         /* Registered names are never freed, so the pointer outlives the lock. */

@@ -25,6 +25,7 @@
 #include "api/file.h"
 #include "common/util.h"
 #include "format/grid.h"
+#include "index/chunk_codec.h"
 #include "index/chunk_encode.h"
 #include "index/staging.h"
 #include "mpi/sparse.h"
@@ -539,12 +540,22 @@ static void copy_box(void *ctx, const uint64_t *start, const uint64_t *count, co
     afmt__box_copy(m->nd, m->es, count, m->dst, m->ext, start, src, src_shape, src_start);
 }
 
-/* Encodes a merged chunk (native elements) into this rank's allocator: *out is its record.
- * The allocator is created here if this rank staged no whole chunk. */
+/* Encodes a merged chunk (native elements, extent ext; an array's own setting may round
+ * them in place) into this rank's allocator: *out is its record. The allocator is created
+ * here if this rank staged no whole chunk. */
 static int store_merged(afmt_file *f, const afmt_array *arr, uint64_t chunk_index,
-                        const void *native, uint64_t nelems, afmt_chunk_rec *out) {
+                        const uint64_t *ext, void *native, uint64_t nelems, afmt_chunk_rec *out) {
     int rc = afmt__ensure_alloc(f);
     if (rc != AFMT_OK) return rc;
+    afmt_codec_setting set;
+    if (afmt__chunk_has_setting(arr, &set)) {
+        char why[AFMT_ERRMSG_MAX];
+        afmt_store_ctx c = {f->opts.codec, f->opts.level, f->opts.check_bounds};
+        rc = afmt__chunk_store_own(f->alloc, &c, arr, &set, chunk_index, ext, native, nelems, out,
+                                   why);
+        if (rc != AFMT_OK) return afmt__fail(f->errmsg, rc, "afmt_commit: %s", why);
+        return AFMT_OK;
+    }
     rc = afmt__chunk_store(f->alloc, arr, chunk_index, native, nelems, out);
     if (rc != AFMT_OK) return afmt__fail(f->errmsg, rc, "%s", afmt__alloc_errmsg(f->alloc));
     return AFMT_OK;
@@ -575,7 +586,7 @@ static int merge_chunk(afmt_file *f, const afmt_array *arr, const afmt_staged *s
     }
     if (rc == AFMT_OK) {
         each_box(arr, s, ext, refs, nref, copy_box, &m);
-        rc = store_merged(f, arr, s->chunk_index, m.dst, ne, out);
+        rc = store_merged(f, arr, s->chunk_index, ext, m.dst, ne, out);
     }
     free(m.mask);
     free(m.dst);

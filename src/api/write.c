@@ -8,6 +8,7 @@
 #include "api/file.h"
 #include "common/util.h"
 #include "format/grid.h"
+#include "index/chunk_codec.h"
 #include "index/chunk_encode.h"
 #include "index/staging.h"
 
@@ -49,6 +50,38 @@ static void stage_done(const stage_slot *sl) {
     s->size = sl->size;
 }
 
+/* A whole chunk of an array with its own compression setting (chunk_codec.h): gathered
+ * from buf into a buffer of its own (the setting may round the values in place), stored,
+ * then staged. */
+static int stage_whole_own(afmt_file *f, const afmt_array *arr, const afmt_codec_setting *set,
+                           const afmt_grid_iter *it, const uint64_t *bstart, const uint64_t *count,
+                           const void *buf) {
+    int rc = afmt__ensure_alloc(f);
+    if (rc != AFMT_OK) return rc;
+    uint8_t *native = malloc((size_t)(it->nelems * arr->esize) + 1);
+    if (!native)
+        return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_write(\"%s\"): out of memory", arr->d.name);
+    afmt__box_copy(arr->d.ndim, arr->esize, it->extent, native, it->extent, zeros, buf, count,
+                   bstart);
+    afmt_staged *s;
+    int fresh = 0;
+    afmt_chunk_rec r;
+    char why[AFMT_ERRMSG_MAX];
+    afmt_store_ctx c = {f->opts.codec, f->opts.level, f->opts.check_bounds};
+    if (afmt__staging_get(&f->staging, arr->d.id, it->index, &s, &fresh) != AFMT_OK)
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "out of memory staging a chunk");
+    else if ((rc = afmt__chunk_store_own(f->alloc, &c, arr, set, it->index, it->extent, native,
+                                         it->nelems, &r, why)) != AFMT_OK) {
+        if (fresh) afmt__staging_forget_new(&f->staging, s);
+        afmt__fail(f->errmsg, rc, "afmt_write(\"%s\"): %s", arr->d.name, why);
+    } else {
+        stage_slot sl = {s, fresh, NULL, r.block, r.offset, r.size};
+        stage_done(&sl);
+    }
+    free(native);
+    return rc;
+}
+
 /* A chunk the region covers wholly: encoded from buf (a hyperslab at start of size
  * count) straight into the open block. The work buffer, if the host needs one, comes
  * first: nothing fails after the reservation. */
@@ -56,6 +89,9 @@ static int stage_whole(afmt_file *f, const afmt_array *arr, const afmt_grid_iter
                        const uint64_t *start, const uint64_t *count, const void *buf) {
     uint64_t bstart[AFMT_MAX_NDIM];
     for (int d = 0; d < arr->d.ndim; d++) bstart[d] = it->origin[d] - start[d];
+    afmt_codec_setting set;
+    if (afmt__chunk_has_setting(arr, &set))
+        return stage_whole_own(f, arr, &set, it, bstart, count, buf);
     uint64_t need = afmt__chunk_encode_work(arr, it->extent, count);
     uint8_t *work = NULL;
     if (need && !(work = afmt__scratch(f, need))) return AFMT_ENOMEM; /* message set */

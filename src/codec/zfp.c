@@ -39,9 +39,9 @@ int afmt__zfp_check(int mode, double param, const char **why) {
 #include <zfp.h>
 
 int afmt__zfp_available(void) {
-    /* ZFP writes its bits into stream words in host order: bytes (Debian's build) are the
-     * same everywhere, wider words only on little-endian hosts (format.md 8). */
-    return stream_word_bits == 8 || !afmt__host_is_big_endian();
+    /* ZFP reads and writes the values in host order, and a chunk's payload is
+     * little-endian (format.md 8): little-endian hosts only. */
+    return !afmt__host_is_big_endian();
 }
 
 /* The chunk as ZFP's field: nx the last dimension, the leading ones beyond 4 merged into

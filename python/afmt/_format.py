@@ -65,8 +65,11 @@ DTYPES = {
     10: ("float64", "<f8", 8),
 }
 
-CODEC_NONE, CODEC_LZ4, CODEC_ZSTD = 0, 1, 2
-CODEC_NAMES = {CODEC_NONE: "none", CODEC_LZ4: "lz4", CODEC_ZSTD: "zstd"}
+CODEC_NONE, CODEC_LZ4, CODEC_ZSTD, CODEC_ZFP = 0, 1, 2, 3
+CODEC_NAMES = {CODEC_NONE: "none", CODEC_LZ4: "lz4", CODEC_ZSTD: "zstd", CODEC_ZFP: "zfp"}
+CODEC_PARAMS_SIZE = 32  # section 6: the parameters of a recorded setting, layout 1
+FILTER_NONE, FILTER_BITROUND = 0, 1
+ZFP_MODES = {1: "accuracy", 2: "precision", 3: "rate", 4: "reversible"}
 
 
 class AfmtError(Exception):
@@ -217,6 +220,110 @@ def check_trailer(t, footer_offset, footer_length, footer_sum):
         raise CorruptError("trailer at %d of the layer footer at %d is damaged: it names "
                            "(%d, %d) and checksum %016x, not this footer (%d bytes)" %
                            (at, footer_offset, off, length, ck, footer_length))
+
+
+# ---- section 6: an array's codec setting -----------------------------------------------
+
+
+def codec_setting(rec, shuffle, name):
+    """Section 6: the compression setting of an array record (codec, params) as a dict
+    (the fields of the C library's afmt_array_codec): codec (the id, None where not
+    recorded), codec_name, level, shuffle, zfp_mode (a name of ZFP_MODES or None),
+    zfp_param, bitround (mantissa bits kept, 0: none), abs_bound (ZFP accuracy) and
+    rel_bound (bit rounding), 0.0 where there is none. Raises CorruptError where the C
+    library's afmt_inquire_codec refuses the parameters (not layout 1, or fields out of
+    their ranges); reading the array's values needs none of this."""
+    codec, params = rec
+    out = {"codec": None, "codec_name": None, "level": 0, "shuffle": bool(shuffle),
+           "zfp_mode": None, "zfp_param": 0.0, "bitround": 0, "abs_bound": 0.0,
+           "rel_bound": 0.0}
+    if codec == CODEC_UNSET:
+        return out
+    if len(params) != CODEC_PARAMS_SIZE or _u32(params, 0) != 1:
+        raise CorruptError("array %r: codec parameters of %d bytes are not layout 1 "
+                           "(format.md 6)" % (name, len(params)))
+    level, filt, keep, mode = struct.unpack_from("<i3I", params, 4)
+    zparam = struct.unpack_from("<d", params, 24)[0]
+    if (filt > FILTER_BITROUND or (filt == FILTER_BITROUND) != (keep > 0) or keep > 52
+            or (codec == CODEC_ZFP) != (mode != 0) or mode > 4
+            or zparam != zparam or zparam in (float("inf"), float("-inf"))):
+        raise CorruptError("array %r: its codec parameters are not valid" % name)
+    out.update(codec=codec, codec_name=CODEC_NAMES.get(codec, "codec %d" % codec),
+               level=level, zfp_mode=ZFP_MODES.get(mode), zfp_param=zparam, bitround=keep)
+    if mode == 1:
+        out["abs_bound"] = zparam
+    if keep:
+        out["rel_bound"] = 2.0 ** -(keep + 1)
+    return out
+
+
+# ---- section 8: the header of a ZFP block ---------------------------------------------
+
+ZFP_CODEC_VERSION = 5        # ZFP 1.0's codec version, the byte after "zfp"
+ZFP_HEADER_MAX_BITS = 148
+# ZFP type id -> (numpy little-endian type string, bits of precision)
+ZFP_TYPES = {1: ("<i4", 32), 2: ("<i8", 64), 3: ("<f4", 32), 4: ("<f8", 64)}
+
+
+def zfp_header(stored, what):
+    """Section 8, codec 3: ZFP's full header at the start of the stored bytes (magic and
+    codec version, 52 bits of field metadata, a 12- or 64-bit mode; its bits are filled
+    into bytes from the least significant bit up). Returns (numpy type string, number of
+    values, most): most is the longest stream the header allows, the header and the
+    padding of the last word included (ZFP's zfp_stream_maximum_size plus the header's
+    bits and 16 bytes, as the C library bounds it), so that a stream padded with zeros
+    to that length cannot make ZFP read past it. Raises CorruptError for a header that
+    ZFP would not read."""
+    head = bytes(stored[:(ZFP_HEADER_MAX_BITS + 7) // 8])
+    bits = int.from_bytes(head + bytes(24 - len(head)), "little")
+
+    def take(n):
+        nonlocal bits
+        v = bits & ((1 << n) - 1)
+        bits >>= n
+        return v
+
+    if take(24) != 0x70667a or take(8) != ZFP_CODEC_VERSION:     # "zfp", version 5
+        raise CorruptError("%s: not a ZFP 1.0 stream (no \"zfp\" header of codec version "
+                           "%d)" % (what, ZFP_CODEC_VERSION))
+    meta = take(52)
+    ztype, meta = (meta & 3) + 1, meta >> 2
+    dims, meta = (meta & 3) + 1, meta >> 2
+    # x first: 32 bits (of 48) in 1-D, 24, 16 or 12 bits each in 2-D, 3-D, 4-D.
+    width, mask = {1: (48, 0xffffffff), 2: (24, 0xffffff), 3: (16, 0xffff),
+                   4: (12, 0xfff)}[dims]
+    n = []
+    for _ in range(dims):
+        n.append((meta & mask) + 1)
+        meta >>= width
+    mode = take(12)
+    if mode > 4094:                                   # ZFP_MODE_SHORT_MAX: the long form
+        mode += take(52) << 12
+    if mode < 2048:                                   # fixed rate
+        minbits = maxbits = mode + 1
+        maxprec, reversible = 64, False
+    elif mode <= 4094:                                # precision, reversible, accuracy
+        minbits, maxbits = 1, 16658
+        maxprec = mode + 1 - 2048 if mode < 2176 else 64
+        reversible = mode == 2176
+    else:
+        mode >>= 12
+        minbits, mode = (mode & 0x7fff) + 1, mode >> 15
+        maxbits, mode = (mode & 0x7fff) + 1, mode >> 15
+        maxprec, mode = (mode & 0x7f) + 1, mode >> 7
+        reversible = (mode & 0x7fff) - 16495 < -1074
+    if minbits > maxbits or not 0 < maxprec <= 64:
+        raise CorruptError("%s: the ZFP header's mode is not valid" % what)
+    code, prec = ZFP_TYPES[ztype]
+    values, blocks = 1, 1
+    for e in n:
+        values *= e
+        blocks *= (e + 3) // 4
+    per = 1 << (2 * dims)
+    extra = {1: (5, 0), 2: (6, 0), 3: (15, 9), 4: (19, 12)}[ztype][0 if reversible else 1]
+    block_bits = max(min(extra + per - 1 + per * min(maxprec, prec), maxbits), minbits)
+    most = ((ZFP_HEADER_MAX_BITS + blocks * block_bits + 63) & ~63) // 8
+    return code, values, most + ZFP_HEADER_MAX_BITS // 8 + 16
 
 
 # ---- section 5-10: layer footer -------------------------------------------------------

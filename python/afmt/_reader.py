@@ -133,9 +133,56 @@ def _zstd_bounded(stored, raw_size, what):
     return b"".join(parts)
 
 
+_zfpy = None
+
+
+def _zfp_module(what):
+    """zfpy (Debian: python3-zfpy), imported on the first ZFP block: files without one
+    read without it."""
+    global _zfpy
+    if _zfpy is None:
+        try:
+            import zfpy
+        except ImportError:
+            raise CodecError("%s: codec 3 (ZFP) needs the Python module zfpy, which is "
+                             "missing (Debian: apt-get install python3-zfpy)" % what) from None
+        _zfpy = zfpy
+    return _zfpy
+
+
+def _zfp_decode(stored, raw_size, what):
+    """Section 8, codec 3: one ZFP stream behind its full header, decoded with zfpy into
+    exactly raw_size bytes, little-endian. The header is checked first (its type and
+    dimensions must give raw_size bytes, the stream must not be longer than the header
+    allows), then the stream is decoded from a copy padded with zeros to the longest
+    stream the header allows, so that a crafted stream cannot make ZFP read past it (as
+    the C library does)."""
+    zfpy = _zfp_module(what)
+    code, values, most = F.zfp_header(stored, what)
+    size = np.dtype(code).itemsize
+    if values * size != raw_size:
+        raise CorruptError("%s: the ZFP header names %d values of %d bytes, not %d bytes" %
+                           (what, values, size, raw_size))
+    if len(stored) > most:
+        raise CorruptError("%s: %d stored bytes, longer than the %d bytes its ZFP header "
+                           "allows" % (what, len(stored), most))
+    padded = bytes(stored) + bytes(((most + 7) & ~7) - len(stored))
+    try:
+        a = zfpy.decompress_numpy(padded)
+    except Exception as e:  # zfpy raises RuntimeError, ValueError, ...
+        raise CorruptError("%s: does not decompress with ZFP (%s)" % (what, e)) from None
+    out = np.ascontiguousarray(a, dtype=np.dtype(code)).tobytes()
+    if len(out) != raw_size:
+        raise CorruptError("%s: decompresses with ZFP to %d bytes, not %d" %
+                           (what, len(out), raw_size))
+    return out
+
+
 def _decompress(codec, stored, raw_size, what):
     if codec == F.CODEC_NONE:
         return stored
+    if codec == F.CODEC_ZFP:
+        return _zfp_decode(stored, raw_size, what)
     if codec == F.CODEC_LZ4 and _lz4 is not None:
         _lz4_possible(stored, raw_size, what)
         try:
@@ -503,6 +550,19 @@ class Array:
         return self._m.params
 
     @property
+    def codec_info(self):
+        """The array's compression setting as its record holds it (format.md section 6),
+        a dict with the fields of the C library's afmt_inquire_codec: codec (the id, None
+        for the writer's default: an array defined without a setting, every version-1
+        record), codec_name ("none", "lz4", "zstd", "zfp"), level, shuffle, zfp_mode
+        ("accuracy", "precision", "rate", "reversible" or None), zfp_param, bitround
+        (mantissa bits kept, 0 for none), abs_bound (the absolute error bound of ZFP
+        accuracy) and rel_bound (2^-(bitround+1) of bit rounding), 0.0 where there is
+        none. Informational: reading needs none of it. Raises CorruptError for damaged
+        parameters where afmt_inquire_codec does (not layout 1, fields out of range)."""
+        return F.codec_setting((self._m.codec, self._m.params), self._m.shuffle, self.name)
+
+    @property
     def size(self):
         n = 1
         for s in self.shape:
@@ -788,6 +848,8 @@ class File(collections.abc.Mapping):
             _lz4_possible(data, raw_size, what)
         elif codec == F.CODEC_ZSTD and _zstd is not None:
             _zstd_one_frame(data, raw_size, what)
+        elif codec == F.CODEC_ZFP:
+            _zfp_module(what)
         elif codec != F.CODEC_NONE:
             raise CodecError("%s: codec id %d is not available to this reader" % (what, codec))
         if whole:

@@ -58,6 +58,40 @@ def chunk_payload(values, chunk, idx, shuffle):
     return raw
 
 
+def zfp_field(part):
+    """Section 8, codec 3: a chunk's values (its real extent) as the field ZFP compresses,
+    in C order: up to 4 dimensions as they are, more merged into the slowest of 4, a
+    scalar as 1 value."""
+    if part.ndim == 0:
+        return part.reshape(1)
+    if part.ndim > 4:
+        return part.reshape((-1,) + part.shape[-3:])
+    return part
+
+
+def zfp_block(values, chunk, idx, **zfp):
+    """The stored bytes of chunk idx of values as a ZFP block (section 8): what
+    zfpy.compress_numpy returns for the chunk's field, full header included. zfp: its
+    keyword arguments (tolerance=, rate=, precision=; none: reversible)."""
+    import zfpy
+    raw = chunk_payload(values, chunk, idx, False)
+    n = len(raw) // values.dtype.itemsize
+    ext = [min(c, s - k * c) for k, c, s in zip(_coord(values.shape, chunk, idx), chunk,
+                                                values.shape)]
+    part = np.frombuffer(raw, dtype=values.dtype.newbyteorder("<"), count=n).reshape(ext)
+    part = part.astype(values.dtype.newbyteorder("="))
+    return zfpy.compress_numpy(np.ascontiguousarray(zfp_field(part)), **zfp), raw
+
+
+def _coord(shape, chunk, idx):
+    n = [-(-s // c) for s, c in zip(shape, chunk)]
+    k = []
+    for nd in reversed(n):
+        k.append(idx % nd)
+        idx //= nd
+    return k[::-1]
+
+
 def compress(codec, raw):
     if codec == F.CODEC_NONE:
         return raw
@@ -109,6 +143,16 @@ class Layer:
     def put(self, rank, chunks, codec=F.CODEC_NONE):
         """One block of rank holding chunks [(aid, idx, raw payload)], in that order."""
         self.writers.setdefault(rank, []).append({"codec": codec, "chunks": list(chunks)})
+
+    def put_zfp(self, rank, aid, values, chunk, idxs, **zfp):
+        """The chunks idxs of array aid (values: its full content, float32 or float64) from
+        rank, one ZFP block each (section 8: codec 3, one chunk per block). The block
+        records carry the raw size of the chunk; the stored bytes are zfp_block's."""
+        for j in idxs:
+            stored, raw = zfp_block(values, chunk, j, **zfp)
+            self.writers.setdefault(rank, []).append({
+                "codec": F.CODEC_ZFP, "stored": stored,
+                "chunks": [(aid, j, bytes(len(raw)))]})
 
     def put_array(self, rank, aid, values, chunk, idxs, shuffle=False, codec=F.CODEC_NONE,
                   per_block=4):
@@ -164,9 +208,12 @@ def encode_layer(L, data_offset, prev):
         blocks = []
         for blk in L.writers[rank]:
             raw = b"".join(p for _a, _i, p in blk["chunks"])
-            stored = compress(blk["codec"], raw)
             codec = blk["codec"]
-            if codec != F.CODEC_NONE and len(stored) >= len(raw):
+            if "stored" in blk:      # stored bytes made by the caller (put_zfp)
+                stored = blk["stored"]
+            else:
+                stored = compress(codec, raw)
+            if codec not in (F.CODEC_NONE, F.CODEC_ZFP) and len(stored) >= len(raw):
                 stored, codec = raw, F.CODEC_NONE      # section 8: not smaller -> none
             at = data_offset + len(data)
             data += stored

@@ -23,9 +23,23 @@ _DTYPE_IDS = {
     np.dtype(np.float32): 9, np.dtype(np.float64): 10,
 }
 _CODECS = {"none": 0, "lz4": 1, "zstd": 2}
+# afmt_zfp_mode (include/afmt.h) by name, and the names by id.
+_ZFP_MODES = {"accuracy": 1, "precision": 2, "rate": 3, "reversible": 4}
+_ZFP_NAMES = {v: k for k, v in _ZFP_MODES.items()}
+_CODEC_NAMES = {0: "none", 1: "lz4", 2: "zstd", 3: "zfp"}
+_UNSET = (1 << 32) - 1
 AFMT_RDONLY, AFMT_RDWR, AFMT_TRUNC = 0x1, 0x2, 0x4
 
 _lib = None
+
+
+class _ArrayCodec(ctypes.Structure):
+    """afmt_array_codec (include/afmt.h)."""
+
+    _fields_ = [("codec", ctypes.c_uint32), ("level", ctypes.c_int), ("shuffle", ctypes.c_int),
+                ("zfp_mode", ctypes.c_int), ("zfp_param", ctypes.c_double),
+                ("bitround", ctypes.c_int), ("abs_bound", ctypes.c_double),
+                ("rel_bound", ctypes.c_double), ("reserved", ctypes.c_uint64 * 8)]
 
 
 def _candidates():
@@ -62,12 +76,22 @@ def lib():
         "afmt_opts_set_codec": [P, ctypes.c_int, ctypes.c_int],
         "afmt_opts_set_shuffle": [P, ctypes.c_int],
         "afmt_opts_set_block_size": [P, ctypes.c_uint64],
+        "afmt_opts_set_check_bounds": [P, ctypes.c_int],
         "afmt_opts_free": [P],
+        "afmt_array_opts_create": [ctypes.POINTER(P)],
+        "afmt_array_opts_set_codec": [P, ctypes.c_int, ctypes.c_int],
+        "afmt_array_opts_set_shuffle": [P, ctypes.c_int],
+        "afmt_array_opts_set_zfp": [P, ctypes.c_int, ctypes.c_double],
+        "afmt_array_opts_set_bitround": [P, ctypes.c_int],
+        "afmt_array_opts_free": [P],
         "afmt_create": [P, c, ctypes.c_uint, P, ctypes.POINTER(P)],
         "afmt_open": [P, c, ctypes.c_uint, P, ctypes.POINTER(P)],
         "afmt_open_layer": [P, c, ctypes.c_uint64, P, ctypes.POINTER(P)],
         "afmt_close": [P],
         "afmt_define": [P, c, ctypes.c_int, ctypes.c_int, u64p, u64p, ctypes.POINTER(c), P],
+        "afmt_define_with": [P, c, ctypes.c_int, ctypes.c_int, u64p, u64p, ctypes.POINTER(c), P,
+                             P],
+        "afmt_inquire_codec": [P, c, ctypes.POINTER(_ArrayCodec)],
         "afmt_write": [P, c, u64p, u64p, P],
         "afmt_read": [P, c, u64p, u64p, P],
         "afmt_commit": [P],
@@ -111,13 +135,36 @@ def _u64(seq):
     return (ctypes.c_uint64 * max(len(seq), 1))(*[int(x) for x in seq])
 
 
+def _codec_id(codec):
+    """A lossless codec by name ("none", "lz4", "zstd") or id (a user codec's too)."""
+    if isinstance(codec, str):
+        if codec not in _CODECS:
+            raise ValueError("codec %r: not one of %s (ZFP is set with zfp=)" %
+                             (codec, ", ".join(sorted(_CODECS))))
+        return _CODECS[codec]
+    return int(codec)
+
+
+def _zfp_setting(zfp):
+    """zfp= of define: "reversible", or (mode, parameter) with mode "accuracy" (the
+    absolute error bound), "precision" (bit planes) or "rate" (bits per value)."""
+    if isinstance(zfp, str):
+        zfp = (zfp,)
+    zfp = tuple(zfp)
+    mode = _ZFP_MODES.get(zfp[0]) if zfp and isinstance(zfp[0], str) else None
+    if mode is None or len(zfp) not in ((1, 2) if mode == 4 else (2,)):
+        raise ValueError("zfp=%r: give (\"accuracy\", tolerance), (\"precision\", bits), "
+                         "(\"rate\", bits per value) or \"reversible\"" % (zfp,))
+    return mode, float(zfp[1]) if len(zfp) > 1 else 0.0
+
+
 class Writer:
     """A file open through libafmt (afmt.create / afmt.append). COLLECTIVE calls must be
     made by every rank of comm in the same order: define, delete, set_attr, commit,
     commit_wait, discard, compact, close; write and read are INDEPENDENT."""
 
     def __init__(self, path, comm=None, create=True, codec="lz4", level=0, shuffle=True,
-                 block_size=None):
+                 block_size=None, check_bounds=False):
         self._L = L = lib()
         self.path = path
         self._f = ctypes.c_void_p()
@@ -128,6 +175,8 @@ class Writer:
             self._check(L.afmt_opts_set_shuffle(opts, 1 if shuffle else 0), None)
             if block_size:
                 self._check(L.afmt_opts_set_block_size(opts, int(block_size)), None)
+            if check_bounds:
+                self._check(L.afmt_opts_set_check_bounds(opts, 1), None)
             h = _comm_handle(comm)
             if create:
                 rc = L.afmt_create(h, os.fsencode(path), AFMT_TRUNC, opts, ctypes.byref(self._f))
@@ -144,8 +193,19 @@ class Writer:
         msg = self._L.afmt_errmsg(handle) or self._L.afmt_strerror(rc)
         raise _ERRORS.get(rc, AfmtError)(msg.decode(errors="replace"))
 
-    def define(self, name, dtype, shape, chunks=None, dims=None, fill=None):
-        """COLLECTIVE. Defines an array; chunks default to the whole shape."""
+    def define(self, name, dtype, shape, chunks=None, dims=None, fill=None, codec=None, level=0,
+               shuffle=None, zfp=None, bitround=None):
+        """COLLECTIVE. Defines an array; chunks default to the whole shape.
+
+        The array's own compression (afmt_define_with; recorded in the file, every later
+        writer uses it), each left to the writer's options when not given: codec, a
+        lossless codec ("none", "lz4", "zstd" or a user codec's id) with its level;
+        shuffle (True/False); zfp, lossy ZFP for a float32 or float64 array:
+        ("accuracy", tolerance) keeps every value within tolerance, ("precision", bits)
+        keeps that many bit planes, ("rate", bits) that many bits per value, "reversible"
+        is lossless; bitround, the mantissa bits each float value keeps (relative error
+        at most 2^-(bitround+1)) before the lossless codec. zfp and bitround do not
+        combine, nor codec and zfp. Every rank must give the same setting."""
         dt = np.dtype(dtype)
         shape = [int(s) for s in shape]
         chunks = shape if chunks is None else [int(c) for c in chunks]
@@ -156,8 +216,48 @@ class Writer:
         if fill is not None:
             fb = np.array(fill, dtype=dt.newbyteorder("="))
             fill_p = fb.ctypes.data_as(ctypes.c_void_p)
-        self._check(self._L.afmt_define(self._f, _b(name), _DTYPE_IDS[dt.newbyteorder("=")],
-                                        len(shape), _u64(shape), _u64(chunks), dims_p, fill_p))
+        tid = _DTYPE_IDS[dt.newbyteorder("=")]
+        if codec is None and shuffle is None and zfp is None and not bitround:
+            if level:
+                raise ValueError("%s: level=%r needs codec=" % (name, level))
+            self._check(self._L.afmt_define(self._f, _b(name), tid, len(shape), _u64(shape),
+                                            _u64(chunks), dims_p, fill_p))
+            return
+        if codec is not None and zfp is not None:
+            raise ValueError("%s: codec= and zfp= do not combine (ZFP is the codec)" % name)
+        L = self._L
+        ao = ctypes.c_void_p()
+        self._check(L.afmt_array_opts_create(ctypes.byref(ao)), None)
+        try:
+            if codec is not None:
+                self._check(L.afmt_array_opts_set_codec(ao, _codec_id(codec), int(level)), None)
+            elif level:
+                raise ValueError("%s: level=%r needs codec=" % (name, level))
+            if shuffle is not None:
+                self._check(L.afmt_array_opts_set_shuffle(ao, 1 if shuffle else 0), None)
+            if zfp is not None:
+                self._check(L.afmt_array_opts_set_zfp(ao, *_zfp_setting(zfp)), None)
+            if bitround:
+                self._check(L.afmt_array_opts_set_bitround(ao, int(bitround)), None)
+            self._check(L.afmt_define_with(self._f, _b(name), tid, len(shape), _u64(shape),
+                                           _u64(chunks), dims_p, fill_p, ao))
+        finally:
+            L.afmt_array_opts_free(ao)
+
+    def codec_info(self, name):
+        """INDEPENDENT. The array's compression as the file records it
+        (afmt_inquire_codec), as a dict with the keys of the pure-Python reader's
+        Array.codec_info: codec (the id; None: the writer's default), codec_name, level,
+        shuffle, zfp_mode ("accuracy", "precision", "rate", "reversible" or None),
+        zfp_param, bitround, abs_bound, rel_bound."""
+        c = _ArrayCodec()
+        self._check(self._L.afmt_inquire_codec(self._f, _b(name), ctypes.byref(c)))
+        unset = c.codec == _UNSET
+        return {"codec": None if unset else c.codec,
+                "codec_name": None if unset else _CODEC_NAMES.get(c.codec, "codec %d" % c.codec),
+                "level": c.level, "shuffle": bool(c.shuffle),
+                "zfp_mode": _ZFP_NAMES.get(c.zfp_mode), "zfp_param": c.zfp_param,
+                "bitround": c.bitround, "abs_bound": c.abs_bound, "rel_bound": c.rel_bound}
 
     def write(self, name, data, start=None):
         """INDEPENDENT. Writes data (a numpy array) at start (default: the origin)."""
@@ -248,6 +348,7 @@ class CReader:
 
     _check = Writer._check
     read = Writer.read
+    codec_info = Writer.codec_info
     close = Writer.close
 
 

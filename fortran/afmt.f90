@@ -58,7 +58,11 @@ module afmt
                                   AFMT_UINT16 = 6, AFMT_UINT32 = 7, AFMT_UINT64 = 8, &
                                   AFMT_FLOAT32 = 9, AFMT_FLOAT64 = 10
     integer, parameter, public :: AFMT_CODEC_NONE = 0, AFMT_CODEC_LZ4 = 1, &
-                                  AFMT_CODEC_ZSTD = 2
+                                  AFMT_CODEC_ZSTD = 2, AFMT_CODEC_ZFP = 3
+    ! afmt_array_codec%codec of an array without a setting of its own (C: UINT32_MAX).
+    integer, parameter, public :: AFMT_CODEC_UNSET = -1
+    integer, parameter, public :: AFMT_ZFP_ACCURACY = 1, AFMT_ZFP_PRECISION = 2, &
+                                  AFMT_ZFP_RATE = 3, AFMT_ZFP_REVERSIBLE = 4
     integer, parameter, public :: AFMT_RDONLY = 1, AFMT_RDWR = 2, AFMT_TRUNC = 4
 
     !> An open file (afmt_file * in C). Default-initialized to "not open".
@@ -72,6 +76,36 @@ module afmt
         private
         type(c_ptr) :: p = c_null_ptr
     end type afmt_opts
+
+    !> An array's own compression (afmt_array_opts * in C), for afmt_define_with.
+    !> Default-initialized to "none".
+    type, public :: afmt_array_opts
+        private
+        type(c_ptr) :: p = c_null_ptr
+    end type afmt_array_opts
+
+    !> An array's compression as the file records it (afmt_inquire_codec).
+    type, public :: afmt_array_codec
+        integer :: codec = AFMT_CODEC_UNSET  !< AFMT_CODEC_* or a user id; AFMT_CODEC_UNSET:
+        !!                                      the writer's default (each block says)
+        integer :: level = 0                 !< the codec's level (0: its default)
+        logical :: shuffle = .false.         !< the chunks are byte-shuffled
+        integer :: zfp_mode = 0              !< AFMT_ZFP_* with AFMT_CODEC_ZFP, else 0
+        real(real64) :: zfp_param = 0        !< the mode's parameter
+        integer :: bitround = 0              !< mantissa bits kept, 0: no bit rounding
+        real(real64) :: abs_bound = 0        !< absolute error bound (ZFP accuracy), else 0
+        real(real64) :: rel_bound = 0        !< relative error bound (bit rounding), else 0
+    end type afmt_array_codec
+
+    ! The C afmt_array_codec, byte for byte (codec is a uint32_t: UINT32_MAX reads as -1).
+    type, bind(c) :: c_array_codec
+        integer(c_int32_t) :: codec
+        integer(c_int) :: level, shuffle, zfp_mode
+        real(c_double) :: zfp_param
+        integer(c_int) :: bitround
+        real(c_double) :: abs_bound, rel_bound
+        integer(c_int64_t) :: reserved(8)
+    end type c_array_codec
 
     !> The descriptor of an array, in Fortran order: shape(1:ndim), chunk(1:ndim) and
     !> dims(1:ndim) follow the Fortran subscripts (reversed from C's afmt_info).
@@ -135,13 +169,18 @@ module afmt
               afmt_opts_set_block_size, afmt_opts_set_mem_budget, afmt_opts_set_spill_dir, &
               afmt_opts_set_mpi_info, afmt_opts_set_cache_size, afmt_opts_set_alignment, &
               afmt_opts_set_index_cache, &
-              afmt_opts_set_check_collective, afmt_opts_set_threads, afmt_opts_free
+              afmt_opts_set_check_collective, afmt_opts_set_threads, &
+              afmt_opts_set_check_bounds, afmt_opts_free
+    public :: afmt_array_opts_create, afmt_array_opts_set_codec, afmt_array_opts_set_shuffle, &
+              afmt_array_opts_set_zfp, afmt_array_opts_set_bitround, afmt_array_opts_free
     public :: afmt_create, afmt_open, afmt_open_layer, afmt_rollback, afmt_close, &
               afmt_is_open
-    public :: afmt_define, afmt_write, afmt_read, afmt_read_all, afmt_commit, afmt_discard, &
+    public :: afmt_define, afmt_define_with, afmt_write, afmt_read, afmt_read_all, &
+              afmt_commit, afmt_discard, &
               afmt_commit_start, afmt_commit_wait, &
               afmt_delete, afmt_compact, afmt_set_attr, afmt_get_attr
-    public :: afmt_count, afmt_info_at, afmt_inquire, afmt_layers, afmt_layer_id, &
+    public :: afmt_count, afmt_info_at, afmt_inquire, afmt_inquire_codec, afmt_layers, &
+              afmt_layer_id, &
               afmt_layer_attr
     public :: afmt_signal_arm, afmt_signal_pending, afmt_signal_clear
     public :: afmt_codec_register
@@ -301,9 +340,55 @@ module afmt
             integer(c_int), value :: n
             integer(c_int) :: rc
         end function
+        function c_afmt_opts_set_check_bounds(o, on) result(rc) &
+            bind(c, name="afmt_opts_set_check_bounds")
+            import :: c_ptr, c_int
+            type(c_ptr), value :: o
+            integer(c_int), value :: on
+            integer(c_int) :: rc
+        end function
         function c_afmt_opts_free(o) result(rc) bind(c, name="afmt_opts_free")
             import :: c_ptr, c_int
             type(c_ptr), value :: o
+            integer(c_int) :: rc
+        end function
+        function c_afmt_array_opts_create(ao) result(rc) bind(c, name="afmt_array_opts_create")
+            import :: c_ptr, c_int
+            type(c_ptr), intent(out) :: ao
+            integer(c_int) :: rc
+        end function
+        function c_afmt_array_opts_set_codec(ao, c, level) result(rc) &
+            bind(c, name="afmt_array_opts_set_codec")
+            import :: c_ptr, c_int
+            type(c_ptr), value :: ao
+            integer(c_int), value :: c, level
+            integer(c_int) :: rc
+        end function
+        function c_afmt_array_opts_set_shuffle(ao, on) result(rc) &
+            bind(c, name="afmt_array_opts_set_shuffle")
+            import :: c_ptr, c_int
+            type(c_ptr), value :: ao
+            integer(c_int), value :: on
+            integer(c_int) :: rc
+        end function
+        function c_afmt_array_opts_set_zfp(ao, mode, param) result(rc) &
+            bind(c, name="afmt_array_opts_set_zfp")
+            import :: c_ptr, c_int, c_double
+            type(c_ptr), value :: ao
+            integer(c_int), value :: mode
+            real(c_double), value :: param
+            integer(c_int) :: rc
+        end function
+        function c_afmt_array_opts_set_bitround(ao, keepbits) result(rc) &
+            bind(c, name="afmt_array_opts_set_bitround")
+            import :: c_ptr, c_int
+            type(c_ptr), value :: ao
+            integer(c_int), value :: keepbits
+            integer(c_int) :: rc
+        end function
+        function c_afmt_array_opts_free(ao) result(rc) bind(c, name="afmt_array_opts_free")
+            import :: c_ptr, c_int
+            type(c_ptr), value :: ao
             integer(c_int) :: rc
         end function
         function c_afmt_f_create(comm, path, flags, opts, f) result(rc) &
@@ -351,6 +436,15 @@ module afmt
             character(kind=c_char), intent(in) :: name(*)
             integer(c_int), value :: t, ndim
             type(c_ptr), value :: shape, chunk, dims, fill
+            integer(c_int) :: rc
+        end function
+        function c_afmt_define_with(f, name, t, ndim, shape, chunk, dims, fill, ao) result(rc) &
+            bind(c, name="afmt_define_with")
+            import :: c_ptr, c_int, c_char
+            type(c_ptr), value :: f
+            character(kind=c_char), intent(in) :: name(*)
+            integer(c_int), value :: t, ndim
+            type(c_ptr), value :: shape, chunk, dims, fill, ao
             integer(c_int) :: rc
         end function
         function c_afmt_write(f, name, start, count, buf) result(rc) bind(c, name="afmt_write")
@@ -444,6 +538,14 @@ module afmt
             type(c_ptr), value :: f
             character(kind=c_char), intent(in) :: name(*)
             type(c_info), intent(out) :: info
+            integer(c_int) :: rc
+        end function
+        function c_afmt_inquire_codec(f, name, out) result(rc) &
+            bind(c, name="afmt_inquire_codec")
+            import :: c_ptr, c_int, c_char, c_array_codec
+            type(c_ptr), value :: f
+            character(kind=c_char), intent(in) :: name(*)
+            type(c_array_codec), intent(out) :: out
             integer(c_int) :: rc
         end function
         function c_afmt_layers(f, n) result(rc) bind(c, name="afmt_layers")
@@ -1034,6 +1136,19 @@ contains
         call finish(c_null_ptr, c_afmt_opts_set_threads(o%p, int(n, c_int)), ierr)
     end subroutine afmt_opts_set_threads
 
+    !> INDEPENDENT. Whether every lossy block is checked before the commit (default
+    !> .false.): a block of a ZFP array in accuracy mode is decoded again and every value
+    !> compared with what was written, bit-rounded values with the originals; a value off
+    !> by more than the array's bound makes the afmt_write (or the commit that seals the
+    !> block) fail with AFMT_ECODEC. Costs a decode of every lossy block.
+    subroutine afmt_opts_set_check_bounds(o, on, ierr)
+        type(afmt_opts), intent(in) :: o
+        logical, intent(in) :: on
+        integer, intent(out), optional :: ierr
+        call finish(c_null_ptr, c_afmt_opts_set_check_bounds(o%p, merge(1_c_int, 0_c_int, on)), &
+                    ierr)
+    end subroutine afmt_opts_set_check_bounds
+
     !> INDEPENDENT. Frees o (one never created is fine) and resets it.
     subroutine afmt_opts_free(o, ierr)
         type(afmt_opts), intent(inout) :: o
@@ -1043,6 +1158,79 @@ contains
         o%p = c_null_ptr
         call finish(c_null_ptr, rc, ierr)
     end subroutine afmt_opts_free
+
+    ! ==== array options (INDEPENDENT; local to the caller), for afmt_define_with =======
+
+    !> INDEPENDENT. Creates array options with nothing set: what is not set comes from the
+    !> handle's options (afmt_opts_set_codec, afmt_opts_set_shuffle). Errors: ENOMEM.
+    subroutine afmt_array_opts_create(ao, ierr)
+        type(afmt_array_opts), intent(out) :: ao
+        integer, intent(out), optional :: ierr
+        call finish(c_null_ptr, c_afmt_array_opts_create(ao%p), ierr)
+    end subroutine afmt_array_opts_create
+
+    !> INDEPENDENT. Lossless codec and level of the array, as afmt_opts_set_codec
+    !> (AFMT_CODEC_NONE, _LZ4, _ZSTD or a user codec id; ZFP is set with
+    !> afmt_array_opts_set_zfp). Clears a ZFP setting. Errors: EINVAL (level out of range,
+    !> AFMT_CODEC_ZFP), ECODEC (unknown codec).
+    subroutine afmt_array_opts_set_codec(ao, codec, level, ierr)
+        type(afmt_array_opts), intent(in) :: ao
+        integer, intent(in) :: codec
+        integer, intent(in), optional :: level
+        integer, intent(out), optional :: ierr
+        integer(c_int) :: lv
+        lv = 0
+        if (present(level)) lv = int(level, c_int)
+        call finish(c_null_ptr, c_afmt_array_opts_set_codec(ao%p, int(codec, c_int), lv), ierr)
+    end subroutine afmt_array_opts_set_codec
+
+    !> INDEPENDENT. Byte shuffle of the array's chunks. Ignored by ZFP.
+    subroutine afmt_array_opts_set_shuffle(ao, on, ierr)
+        type(afmt_array_opts), intent(in) :: ao
+        logical, intent(in) :: on
+        integer, intent(out), optional :: ierr
+        call finish(c_null_ptr, c_afmt_array_opts_set_shuffle(ao%p, merge(1_c_int, 0_c_int, on)), &
+                    ierr)
+    end subroutine afmt_array_opts_set_shuffle
+
+    !> INDEPENDENT. ZFP for the array (lossy modes: AFMT_FLOAT32 or AFMT_FLOAT64 only):
+    !> mode AFMT_ZFP_ACCURACY (param: the absolute error bound, > 0), AFMT_ZFP_PRECISION
+    !> (param: bit planes kept, 1..64), AFMT_ZFP_RATE (param: bits per value, > 0) or
+    !> AFMT_ZFP_REVERSIBLE (lossless; param ignored, may be absent). Each chunk is one ZFP
+    !> field of its own dimensions. Errors: EINVAL (unknown mode, parameter out of range),
+    !> ECODEC (libafmt built without ZFP).
+    subroutine afmt_array_opts_set_zfp(ao, mode, param, ierr)
+        type(afmt_array_opts), intent(in) :: ao
+        integer, intent(in) :: mode
+        real(real64), intent(in), optional :: param
+        integer, intent(out), optional :: ierr
+        real(c_double) :: p
+        p = 0
+        if (present(param)) p = real(param, c_double)
+        call finish(c_null_ptr, c_afmt_array_opts_set_zfp(ao%p, int(mode, c_int), p), ierr)
+    end subroutine afmt_array_opts_set_zfp
+
+    !> INDEPENDENT. Bit rounding (BitRound): each AFMT_FLOAT32 / AFMT_FLOAT64 value keeps its
+    !> keepbits most significant mantissa bits (round to nearest, ties to even) before
+    !> shuffle and the lossless codec: relative error at most 2**-(keepbits+1). 0 turns it
+    !> off. Errors: EINVAL (keepbits < 0 or > 52; with ZFP, another dtype, or more than 23
+    !> bits for AFMT_FLOAT32: at afmt_define_with).
+    subroutine afmt_array_opts_set_bitround(ao, keepbits, ierr)
+        type(afmt_array_opts), intent(in) :: ao
+        integer, intent(in) :: keepbits
+        integer, intent(out), optional :: ierr
+        call finish(c_null_ptr, c_afmt_array_opts_set_bitround(ao%p, int(keepbits, c_int)), ierr)
+    end subroutine afmt_array_opts_set_bitround
+
+    !> INDEPENDENT. Frees ao (one never created is fine) and resets it.
+    subroutine afmt_array_opts_free(ao, ierr)
+        type(afmt_array_opts), intent(inout) :: ao
+        integer, intent(out), optional :: ierr
+        integer(c_int) :: rc
+        rc = c_afmt_array_opts_free(ao%p)
+        ao%p = c_null_ptr
+        call finish(c_null_ptr, rc, ierr)
+    end subroutine afmt_array_opts_free
 
     ! ==== files =========================================================================
 
@@ -1146,10 +1334,45 @@ contains
         character(len=*), intent(in), optional :: dims(:)
         class(*), intent(in), optional :: fill
         integer, intent(out), optional :: ierr
+        call define_any('afmt_define', f, name, dtype, shape, c_null_ptr, chunk, dims, fill, ierr)
+    end subroutine afmt_define
+
+    !> COLLECTIVE. afmt_define with the array's own compression ao (afmt_array_opts_*),
+    !> recorded in the file: every later writer, on any rank count, and compaction use it;
+    !> readers need nothing (afmt_inquire_codec shows it). Every rank must pass the same
+    !> setting. ao comes right after shape; chunk, dims, fill as afmt_define. Errors: those
+    !> of afmt_define, EINVAL (a lossy setting on an integer array, bit rounding beyond the
+    !> dtype's mantissa or with ZFP), ECODEC (ZFP in a libafmt built without it).
+    subroutine afmt_define_with(f, name, dtype, shape, ao, chunk, dims, fill, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer, intent(in) :: dtype
+        integer(int64), intent(in) :: shape(:)
+        type(afmt_array_opts), intent(in) :: ao
+        integer(int64), intent(in), optional :: chunk(:)
+        character(len=*), intent(in), optional :: dims(:)
+        class(*), intent(in), optional :: fill
+        integer, intent(out), optional :: ierr
+        call define_any('afmt_define_with', f, name, dtype, shape, ao%p, chunk, dims, fill, ierr)
+    end subroutine afmt_define_with
+
+    ! afmt_define (ao NULL) and afmt_define_with: the arguments in C order. fn names the
+    ! caller in messages.
+    subroutine define_any(fn, f, name, dtype, shape, ao, chunk, dims, fill, ierr)
+        character(len=*), intent(in) :: fn
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer, intent(in) :: dtype
+        integer(int64), intent(in) :: shape(:)
+        type(c_ptr), intent(in) :: ao
+        integer(int64), intent(in), optional :: chunk(:)
+        character(len=*), intent(in), optional :: dims(:)
+        class(*), intent(in), optional :: fill
+        integer, intent(out), optional :: ierr
         integer(c_int64_t), target :: cshape(AFMT_MAX_NDIM), cchunk(AFMT_MAX_NDIM)
         character(kind=c_char), allocatable, target :: dbuf(:, :)
         type(c_ptr), target :: dptr(AFMT_MAX_NDIM)
-        type(c_ptr) :: pchunk, pdims, pfill
+        type(c_ptr) :: pshape, pchunk, pdims, pfill
         real(real32), target :: f4
         real(real64), target :: f8
         integer(int8), target :: i1
@@ -1160,7 +1383,7 @@ contains
 
         nd = size(shape)
         if (nd > AFMT_MAX_NDIM) then
-            call fail(f%p, AFMT_EINVAL, 'afmt_define: array "'//trim(name)//'": ndim '// &
+            call fail(f%p, AFMT_EINVAL, fn//': array "'//trim(name)//'": ndim '// &
                       itoa(int(nd, int64))//' > AFMT_MAX_NDIM', ierr)
             return
         end if
@@ -1170,7 +1393,7 @@ contains
         pchunk = c_null_ptr
         if (present(chunk)) then
             if (size(chunk) /= nd) then
-                call fail(f%p, AFMT_EINVAL, 'afmt_define: array "'//trim(name)// &
+                call fail(f%p, AFMT_EINVAL, fn//': array "'//trim(name)// &
                           '": size(chunk) /= size(shape)', ierr)
                 return
             end if
@@ -1182,7 +1405,7 @@ contains
         pdims = c_null_ptr
         if (present(dims)) then
             if (size(dims) /= nd) then
-                call fail(f%p, AFMT_EINVAL, 'afmt_define: array "'//trim(name)// &
+                call fail(f%p, AFMT_EINVAL, fn//': array "'//trim(name)// &
                           '": size(dims) /= size(shape)', ierr)
                 return
             end if
@@ -1228,21 +1451,28 @@ contains
                 kc = 0
             end select
             if (kc == 0) then
-                call fail(f%p, AFMT_EINVAL, 'afmt_define: array "'//trim(name)// &
+                call fail(f%p, AFMT_EINVAL, fn//': array "'//trim(name)// &
                           '": fill must be real(real32/real64) or integer(int8..int64)', ierr)
                 return
             end if
             if (.not. kind_fits(dtype, kc)) then
-                call fail(f%p, AFMT_EINVAL, 'afmt_define: array "'//trim(name)// &
+                call fail(f%p, AFMT_EINVAL, fn//': array "'//trim(name)// &
                           '": a '//trim(kind_name(kc))//' fill does not fit dtype '// &
                           itoa(int(dtype, int64)), ierr)
                 return
             end if
         end if
-        call finish(f%p, c_afmt_define(f%p, cstr(name), int(dtype, c_int), int(nd, c_int), &
-                                       merge(c_loc(cshape), c_null_ptr, nd > 0), pchunk, &
-                                       pdims, pfill), ierr)
-    end subroutine afmt_define
+        pshape = c_null_ptr
+        if (nd > 0) pshape = c_loc(cshape)
+        if (c_associated(ao)) then
+            call finish(f%p, c_afmt_define_with(f%p, cstr(name), int(dtype, c_int), &
+                                                int(nd, c_int), pshape, pchunk, pdims, pfill, &
+                                                ao), ierr)
+        else
+            call finish(f%p, c_afmt_define(f%p, cstr(name), int(dtype, c_int), int(nd, c_int), &
+                                           pshape, pchunk, pdims, pfill), ierr)
+        end if
+    end subroutine define_any
 
     !> COLLECTIVE. Makes everything staged on every rank durable as one new layer,
     !> atomically. Every rank returns the same code. Nothing staged: no layer, AFMT_OK.
@@ -1339,6 +1569,32 @@ contains
         if (rc == AFMT_OK) call to_info(ci, info)
         call finish(f%p, rc, ierr)
     end subroutine afmt_inquire
+
+    !> INDEPENDENT. The compression of a live array as the file records it: codec
+    !> (AFMT_CODEC_UNSET for an array defined with afmt_define: the writer's default, each
+    !> block says), level, shuffle, zfp_mode and zfp_param, bitround, and the error bounds
+    !> (abs_bound for ZFP accuracy, rel_bound for bit rounding; 0 where there is none).
+    !> Errors: ENOTFOUND, ECORRUPT (the record's parameters are damaged).
+    subroutine afmt_inquire_codec(f, name, codec, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        type(afmt_array_codec), intent(out) :: codec
+        integer, intent(out), optional :: ierr
+        type(c_array_codec) :: cc
+        integer(c_int) :: rc
+        rc = c_afmt_inquire_codec(f%p, cstr(name), cc)
+        if (rc == AFMT_OK) then
+            codec%codec = int(cc%codec)
+            codec%level = int(cc%level)
+            codec%shuffle = cc%shuffle /= 0
+            codec%zfp_mode = int(cc%zfp_mode)
+            codec%zfp_param = real(cc%zfp_param, real64)
+            codec%bitround = int(cc%bitround)
+            codec%abs_bound = real(cc%abs_bound, real64)
+            codec%rel_bound = real(cc%rel_bound, real64)
+        end if
+        call finish(f%p, rc, ierr)
+    end subroutine afmt_inquire_codec
 
     !> INDEPENDENT. Number of committed layers (layers visible to this handle).
     subroutine afmt_layers(f, n, ierr)

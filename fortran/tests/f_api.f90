@@ -1,7 +1,8 @@
 ! f_api.f90 - the module's routines that fortran.interop.* does not reach (fortran.api):
 ! layers and time travel (afmt_open_layer, afmt_rollback), afmt_discard, afmt_delete,
 ! afmt_compact, asynchronous commits (afmt_commit_start, afmt_commit_wait), the signal
-! flag, and a user codec written in Fortran (bind(c) callbacks).
+! flag, a user codec written in Fortran (bind(c) callbacks), and per-array compression
+! (afmt_array_opts_*, afmt_define_with: ZFP and bit rounding; afmt_inquire_codec).
 ! Run on 2 ranks: mpiexec -n 2 f_api DIR. Exit status 0 if every check holds.
 module f_api_codec
     use, intrinsic :: iso_c_binding
@@ -47,7 +48,7 @@ contains
 end module f_api_codec
 
 program f_api
-    use, intrinsic :: iso_fortran_env, only: int32, int64, real64, error_unit
+    use, intrinsic :: iso_fortran_env, only: int32, int64, real32, real64, error_unit
     use mpi
     use afmt
     use f_api_codec
@@ -62,6 +63,11 @@ program f_api
     real(real64) :: wrong(64)
     integer(int64) :: n, id1, id2, id3, id4, step
     logical :: pending
+    type(afmt_array_opts) :: ao
+    type(afmt_array_codec) :: cc
+    real(real64) :: z(30, 20), zb(30, 20)
+    real(real32) :: r(30, 20), rb(30, 20)
+    integer :: j
 
     call MPI_Init(ierr)
     call MPI_Comm_rank(MPI_COMM_WORLD, rank, ierr)
@@ -233,6 +239,104 @@ program f_api
     if (any(b(1:16) /= 5*a(1:16)) .or. any(b(17:64) /= 3*a(17:64))) &
         call bad('the writes made during the commit did not land in the next layer')
     call afmt_close(g, rc)
+
+    ! Per-array compression: "z" with ZFP in accuracy mode (1e-3), "r" bit-rounded to 10
+    ! mantissa bits with zstd level 3 and shuffle, "p" as afmt_define makes it; each rank
+    ! writes its columns, with the bound checked at write (afmt_opts_set_check_bounds).
+    ! Every value reads back within its array's bound (exactly, where libafmt stores the
+    ! array losslessly), and afmt_inquire_codec gives the setting, also after reopening.
+    path = trim(dir)//'/f_api_zfp.afmt'
+    do j = 1, 20
+        do i = 1, 30
+            z(i, j) = 100*sin(0.1_real64*i)*cos(0.07_real64*j) + 1.0e-3_real64*mod(i*j, 7)
+        end do
+    end do
+    r = real(z*3.7_real64, real32)
+    call afmt_opts_create(o, rc)
+    call afmt_opts_set_check_bounds(o, .true., rc)
+    call ok(rc, 'afmt_opts_set_check_bounds')
+    call afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, f, o, rc)
+    call ok(rc, 'afmt_create (compression)')
+    call afmt_opts_free(o, rc)
+    call afmt_array_opts_create(ao, rc)
+    call ok(rc, 'afmt_array_opts_create')
+    call afmt_array_opts_set_zfp(ao, AFMT_ZFP_ACCURACY, 1.0e-3_real64, rc)
+    call ok(rc, 'afmt_array_opts_set_zfp')
+    call afmt_define_with(f, 'z', AFMT_FLOAT64, [30_int64, 20_int64], ao, &
+                          chunk=[8_int64, 7_int64], dims=['x', 'y'], ierr=rc)
+    call ok(rc, 'afmt_define_with z (ZFP)')
+    call afmt_define_with(f, 'i', AFMT_INT32, [4_int64], ao, ierr=rc)
+    call want(rc, AFMT_EINVAL, 'afmt_define_with: lossy ZFP on an int32 array')
+    call afmt_array_opts_free(ao, rc)
+    call afmt_array_opts_create(ao, rc)
+    call afmt_array_opts_set_bitround(ao, 10, rc)
+    call ok(rc, 'afmt_array_opts_set_bitround')
+    call afmt_array_opts_set_codec(ao, AFMT_CODEC_ZSTD, 3, rc)
+    call ok(rc, 'afmt_array_opts_set_codec')
+    call afmt_array_opts_set_shuffle(ao, .true., rc)
+    call ok(rc, 'afmt_array_opts_set_shuffle')
+    call afmt_define_with(f, 'r', AFMT_FLOAT32, [30_int64, 20_int64], ao, &
+                          chunk=[16_int64, 16_int64], ierr=rc)
+    call ok(rc, 'afmt_define_with r (bit rounding)')
+    call afmt_array_opts_set_zfp(ao, 9, 1.0_real64, rc)
+    call want(rc, AFMT_EINVAL, 'afmt_array_opts_set_zfp(unknown mode)')
+    call afmt_array_opts_set_codec(ao, AFMT_CODEC_ZFP, 0, rc)
+    call want(rc, AFMT_EINVAL, 'afmt_array_opts_set_codec(AFMT_CODEC_ZFP)')
+    call afmt_array_opts_set_bitround(ao, 53, rc)
+    call want(rc, AFMT_EINVAL, 'afmt_array_opts_set_bitround(53)')
+    call afmt_array_opts_set_bitround(ao, 30, rc)
+    call afmt_define_with(f, 'r30', AFMT_FLOAT32, [4_int64], ao, ierr=rc)
+    call want(rc, AFMT_EINVAL, 'afmt_define_with: 30 mantissa bits of a float32')
+    call afmt_array_opts_free(ao, rc)
+    call afmt_define(f, 'p', AFMT_FLOAT64, [3_int64], ierr=rc)
+    lo = 1 + 20*rank/nranks
+    hi = 20*(rank + 1)/nranks
+    call afmt_write(f, 'z', z(:, lo:hi), start=[1_int64, int(lo, int64)], ierr=rc)
+    call ok(rc, 'write z')
+    call afmt_write(f, 'r', r(:, lo:hi), start=[1_int64, int(lo, int64)], ierr=rc)
+    call ok(rc, 'write r')
+    call afmt_commit(f, rc)
+    call ok(rc, 'commit (compression)')
+    do i = 1, 2
+        if (i == 2) then
+            call afmt_close(f, rc)
+            call ok(rc, 'afmt_close (compression)')
+            call afmt_open(MPI_COMM_WORLD, path, AFMT_RDONLY, f, ierr=rc)
+            call ok(rc, 'afmt_open (compression)')
+        end if
+        zb = 0
+        call afmt_read(f, 'z', zb, ierr=rc)
+        call ok(rc, 'read z')
+        if (maxval(abs(zb - z)) > 1.0e-3_real64) call bad('z: a value off by more than 1e-3')
+        rb = 0
+        call afmt_read(f, 'r', rb, ierr=rc)
+        call ok(rc, 'read r')
+        if (any(abs(real(rb, real64) - r) > 2.0_real64**(-11)*abs(real(r, real64)))) &
+            call bad('r: a value off by more than 2**-11 of itself')
+        call afmt_inquire_codec(f, 'z', cc, rc)
+        call ok(rc, 'afmt_inquire_codec z')
+        if (cc%codec /= AFMT_CODEC_ZFP .or. cc%zfp_mode /= AFMT_ZFP_ACCURACY .or. &
+            cc%zfp_param /= 1.0e-3_real64 .or. cc%abs_bound /= 1.0e-3_real64 .or. &
+            cc%shuffle .or. cc%bitround /= 0 .or. cc%rel_bound /= 0) &
+            call bad('afmt_inquire_codec z: fields')
+        call afmt_inquire_codec(f, 'r', cc, rc)
+        call ok(rc, 'afmt_inquire_codec r')
+        if (cc%codec /= AFMT_CODEC_ZSTD .or. cc%level /= 3 .or. .not. cc%shuffle .or. &
+            cc%bitround /= 10 .or. cc%rel_bound /= 2.0_real64**(-11) .or. &
+            cc%zfp_mode /= 0 .or. cc%abs_bound /= 0) &
+            call bad('afmt_inquire_codec r: fields')
+        call afmt_inquire_codec(f, 'p', cc, rc)
+        call ok(rc, 'afmt_inquire_codec p')
+        if (cc%codec /= AFMT_CODEC_UNSET) call bad('afmt_inquire_codec p: not AFMT_CODEC_UNSET')
+        call afmt_inquire_codec(f, 'nothing', cc, rc)
+        call want(rc, AFMT_ENOTFOUND, 'afmt_inquire_codec of no array')
+    end do
+    call afmt_close(f, rc)
+    if (rank == 0) then
+        open (newunit=i, file=path, status='old', iostat=rc)
+        if (rc == 0) close (i, status='delete')
+    end if
+    path = trim(dir)//'/f_api.afmt'
 
     ! The signal flag: armed, raised on rank 0 only, seen by every rank.
     call afmt_signal_arm(10, rc) ! SIGUSR1 on Linux

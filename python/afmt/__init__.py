@@ -1,5 +1,6 @@
 """afmt for Python: a pure-Python reader of afmt files (written from docs/format.md,
-needing only numpy, lz4, zstandard and xxhash) and a writer through libafmt (ctypes).
+needing only numpy, lz4, zstandard and xxhash, and zfpy for arrays stored with ZFP) and
+a writer through libafmt (ctypes).
 
     import afmt
     f = afmt.open("run.afmt")              # the newest layer; layer=K for an older one
@@ -11,6 +12,8 @@ needing only numpy, lz4, zstandard and xxhash) and a writer through libafmt (cty
 
     w = afmt.create("in.afmt", comm=MPI.COMM_WORLD)   # libafmt; needs mpi4py
     w.define("u", "float64", (64, 64), chunks=(16, 16)); w.write("u", u, start=(0, 0))
+    w.define("z", "float64", (64, 64), chunks=(16, 16), zfp=("accuracy", 1e-4))
+    f["z"].codec_info, w.codec_info("z")   # the array's compression setting
     w.commit(); w.close()
 """
 

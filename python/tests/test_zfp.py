@@ -5,9 +5,9 @@ Files whose ZFP blocks v2craft.py writes from the document (zfpy.compress_numpy 
 chunk) read through the pure-Python reader bit for bit as zfpy decodes each block alone,
 and as libafmt reads them; damaged ZFP blocks and damaged codec parameters are refused
 where libafmt refuses them. Files written through libafmt with a ZFP or bit-rounding
-setting read the same through Python and through afmt_read, every value within the
-array's bound (while libafmt stores such arrays losslessly, they come back exact, which
-is within the bound too). Needs zfpy (Debian: python3-zfpy); skipped without it."""
+setting (ZFP blocks, and values whose dropped mantissa bits are zero) read the same
+through Python and through afmt_read, every value within the array's bound. Needs zfpy
+(Debian: python3-zfpy); skipped without it."""
 
 import math
 import os
@@ -431,6 +431,14 @@ class TestLibafmtWrites(ZfpFiles):
             c.close()
         return out
 
+    def block_codecs(self, p, name):
+        """The codec ids of the blocks holding the chunks of array name."""
+        with afmt.open(p) as f:
+            a = f[name]
+            n = int(np.prod(a._m.nchunks)) if a.shape else 1
+            locs = [f._lookup(a._m.id, i) for i in range(n)]
+        return {loc[0][4] for loc in locs if loc is not None}
+
     def test_zfp_accuracy_every_rank(self):
         self.need_c_zfp()
         arrays = []
@@ -440,6 +448,7 @@ class TestLibafmtWrites(ZfpFiles):
                 arrays.append((name, smooth(shape, dtype, len(shape)), chunk,
                                {"zfp": ("accuracy", tol)}))
         p = self.write(arrays, tag="acc")
+        seen = set()
         for name, (got, info) in self.check(p, arrays).items():
             a = next(x[1] for x in arrays if x[0] == name)
             bound = next(x[3]["zfp"][1] for x in arrays if x[0] == name)
@@ -447,6 +456,11 @@ class TestLibafmtWrites(ZfpFiles):
                              ("zfp", "accuracy", bound))
             err = np.abs(got.astype(np.float64) - a.astype(np.float64))
             self.assertLessEqual(float(err.max()), bound, name)
+            # ZFP blocks, or raw ones where ZFP's were not smaller (section 8).
+            codecs = self.block_codecs(p, name)
+            self.assertLessEqual(codecs, {F.CODEC_NONE, F.CODEC_ZFP}, name)
+            seen |= codecs
+        self.assertIn(F.CODEC_ZFP, seen)       # libafmt wrote ZFP blocks
 
     def test_zfp_other_modes(self):
         self.need_c_zfp()
@@ -457,6 +471,9 @@ class TestLibafmtWrites(ZfpFiles):
         p = self.write(arrays, tag="modes")
         got = self.check(p, arrays)
         self.assertTrue(same(got["x"][0], a))              # reversible: lossless
+        # 12 bits of 64: ZFP blocks, raw ones only for the small edge chunks (1 x 3 values).
+        self.assertIn(F.CODEC_ZFP, self.block_codecs(p, "r"))
+        self.assertLessEqual(self.block_codecs(p, "r"), {F.CODEC_NONE, F.CODEC_ZFP})
         self.assertEqual(got["p"][1]["zfp_param"], 24)
         self.assertEqual(got["r"][1]["zfp_param"], 12)
 
@@ -475,6 +492,10 @@ class TestLibafmtWrites(ZfpFiles):
             x = a.astype(np.float64)
             err = np.abs(got.astype(np.float64) - x)
             self.assertTrue(np.all(err <= rel * np.abs(x)), name)
+            # libafmt rounded: the dropped mantissa bits are zero.
+            u = np.atleast_1d(got).view(np.uint32 if a.dtype == np.float32 else np.uint64)
+            drop = (23 if a.dtype == np.float32 else 52) - kw["bitround"]
+            self.assertFalse(np.any(u & ((1 << drop) - 1)), name)
 
     def test_lossless_settings(self):
         a = np.arange(60, dtype=np.int32).reshape(6, 10)

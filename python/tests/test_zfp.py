@@ -497,6 +497,23 @@ class TestLibafmtWrites(ZfpFiles):
             drop = (23 if a.dtype == np.float32 else 52) - kw["bitround"]
             self.assertFalse(np.any(u & ((1 << drop) - 1)), name)
 
+    def test_check_bounds(self):
+        """float32 cannot hold 1e-5 at a magnitude of 1000: check_bounds=True refuses the
+        write (CodecError naming the array and the bound); without it the write goes
+        through and the error shows in what is read."""
+        self.need_c_zfp()
+        a = smooth((64, 64), "float32", 1) * 1000
+        p = self.path("bounds")
+        with afmt.create(p, check_bounds=True) as w:
+            w.define("z", "float32", a.shape, (32, 32), zfp=("accuracy", 1e-5))
+            with self.assertRaisesRegex(afmt.CodecError, 'array "z" chunk .*accuracy bound'):
+                w.write("z", a)
+        with afmt.create(p) as w:
+            w.define("z", "float32", a.shape, (32, 32), zfp=("accuracy", 1e-5))
+            w.write("z", a)
+        with afmt.open(p) as f:
+            self.assertGreater(float(np.abs(f["z"][...] - a).max()), 1e-5)
+
     def test_lossless_settings(self):
         a = np.arange(60, dtype=np.int32).reshape(6, 10)
         arrays = [("s", a, (4, 4), {"shuffle": False, "codec": "lz4"}),

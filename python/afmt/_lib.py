@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from ._format import AfmtError, CodecError, CorruptError, VersionError, name_bytes
+from ._format import CODEC_NAMES, AfmtError, CodecError, CorruptError, VersionError, name_bytes
 
 _ERRORS = {-7: CorruptError, -8: VersionError, -10: CodecError}
 
@@ -26,7 +26,6 @@ _CODECS = {"none": 0, "lz4": 1, "zstd": 2}
 # afmt_zfp_mode (include/afmt.h) by name, and the names by id.
 _ZFP_MODES = {"accuracy": 1, "precision": 2, "rate": 3, "reversible": 4}
 _ZFP_NAMES = {v: k for k, v in _ZFP_MODES.items()}
-_CODEC_NAMES = {0: "none", 1: "lz4", 2: "zstd", 3: "zfp"}
 _UNSET = (1 << 32) - 1
 AFMT_RDONLY, AFMT_RDWR, AFMT_TRUNC = 0x1, 0x2, 0x4
 
@@ -254,7 +253,7 @@ class Writer:
         self._check(self._L.afmt_inquire_codec(self._f, _b(name), ctypes.byref(c)))
         unset = c.codec == _UNSET
         return {"codec": None if unset else c.codec,
-                "codec_name": None if unset else _CODEC_NAMES.get(c.codec, "codec %d" % c.codec),
+                "codec_name": None if unset else CODEC_NAMES.get(c.codec, "codec %d" % c.codec),
                 "level": c.level, "shuffle": bool(c.shuffle),
                 "zfp_mode": _ZFP_NAMES.get(c.zfp_mode), "zfp_param": c.zfp_param,
                 "bitround": c.bitround, "abs_bound": c.abs_bound, "rel_bound": c.rel_bound}

@@ -8,7 +8,8 @@
  * ranks). The codec alone in the same run: each rank compresses its own chunks with the
  * ZFP C API (zfp_compress per chunk, the same fields afmt makes) and decompresses them.
  *
- *   mpiexec -n 2 bench_lossy [-m MiB per rank] [-r REPS] [-d DIR]
+ *   mpiexec -n 2 bench_lossy [-m MiB per rank] [-r REPS] [-d DIR] [-s SETTING] [-f FIELD]
+ * (-s and -f: only the setting or field whose name starts with the text, e.g. -s "zfp acc").
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -206,8 +207,10 @@ int main(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     int mib = 16, reps = 5, opt;
-    const char *dir = "/dev/shm";
-    while ((opt = getopt(argc, argv, "m:r:d:")) != -1) {
+    const char *dir = "/dev/shm", *only_set = "", *only_field = "";
+    while ((opt = getopt(argc, argv, "m:r:d:s:f:")) != -1) {
+        if (opt == 's') only_set = optarg;
+        if (opt == 'f') only_field = optarg;
         if (opt == 'm') mib = atoi(optarg);
         if (opt == 'r') reps = atoi(optarg);
         if (opt == 'd') dir = optarg;
@@ -230,6 +233,7 @@ int main(int argc, char **argv) {
                C, reps, dir);
     static const char *fields[] = {"smooth", "noisy", "heat3d"};
     for (int fi = 0; fi < 3; fi++) {
+        if (strncmp(fields[fi], only_field, strlen(only_field)) != 0) continue;
         rng = 88172645463325252ull + (unsigned long long)rank;
         double lo = 1e300, hi = -1e300;
         for (uint64_t i = 0; i < nr; i++)
@@ -248,14 +252,16 @@ int main(int argc, char **argv) {
         int holds[NSET];
         for (int r = 0; r < reps && r < 64; r++)
             for (int s = 0; s < NSET; s++)
-                run_one(path, &settings[s], range, data, back, &tw[s][r], &tr[s][r], &bytes[s],
-                        &maxe[s], &rms[s], &holds[s]);
+                if (!strncmp(settings[s].name, only_set, strlen(only_set)))
+                    run_one(path, &settings[s], range, data, back, &tw[s][r], &tr[s][r], &bytes[s],
+                            &maxe[s], &rms[s], &holds[s]);
         if (rank == 0) {
             printf("\n## field %s (range %.4g)\n", fields[fi], range);
             printf("%-18s %8s %11s %11s %6s %10s %10s\n", "setting", "ratio", "max err", "rms err",
                    "bound", "write MB/s", "read MB/s");
         }
         for (int s = 0; s < NSET; s++) {
+            if (strncmp(settings[s].name, only_set, strlen(only_set)) != 0) continue;
             double w = median(tw[s], reps < 64 ? reps : 64),
                    rd = median(tr[s], reps < 64 ? reps : 64);
             if (rank == 0)
@@ -264,7 +270,7 @@ int main(int argc, char **argv) {
                        holds[s] ? "holds" : "BROKEN", raw_mb / w, raw_mb / rd);
         }
         static const double tols[] = {1e-2, 1e-4, 1e-6, 0};
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < 4 && (!*only_set || !strncmp(only_set, "zfp", 3)); t++) {
             double c[64], d[64];
             for (int r = 0; r < reps && r < 64; r++)
                 codec_alone(data, tols[t] * range, &c[r], &d[r]);

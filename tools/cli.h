@@ -126,6 +126,32 @@ const char *cli_iso_time(uint64_t ns, char *buf, size_t n);
 /* Formats "[a, b, c]" / "a,b,c" of n u64 values. */
 const char *cli_u64_list(const uint64_t *v, int n, const char *sep, char *buf, size_t len);
 
+/* ---- an array's compression setting (afmt_inquire_codec; codec_text.c) -------------- */
+/* A parameter or bound in the shortest form that reads back, integers below 10^6 as
+ * integers, otherwise below 1e-3 and from 1e6 on with a short exponent: "1e-4", "0.5",
+ * "16", "4.8828125e-4". */
+const char *cli_num(double v, char *buf, size_t n);
+/* The same with at most sig significant digits (rounded: it may not read back). */
+const char *cli_num_sig(double v, int sig, char *buf, size_t n);
+/* Whether the setting changes values: ZFP accuracy, precision or rate, or bit rounding. */
+int cli_codec_lossy(const afmt_array_codec *c);
+/* The setting as text: "default" (none recorded: the writer's codec, each block names
+ * its own), "lz4", "zstd level 3", "bitround 10 + zstd", "zfp accuracy 1e-4", "zfp
+ * precision 16", "zfp rate 8", "zfp reversible"; with_shuffle: ", shuffle" after it when
+ * the chunks are byte-shuffled. */
+const char *cli_codec_text(const afmt_array_codec *c, int with_shuffle, char *buf, size_t n);
+/* The error bound a lossy setting promises: "|error| <= 1e-4" (ZFP accuracy: absolute),
+ * "|error| <= 2^-11 |value| = 4.8828125e-4 |value|" (bit rounding: relative), or why
+ * there is none (ZFP precision and rate); "" for a lossless setting. */
+const char *cli_codec_bound(const afmt_array_codec *c, char *buf, size_t n);
+/* The setting as a JSON object: codec (null: default), codec_id, level, shuffle,
+ * zfp_mode, zfp_param, bitround, lossy, abs_bound, rel_bound (null where none), text. */
+void cli_codec_json(FILE *o, const afmt_array_codec *c);
+/* The setting an array record holds, as afmt_inquire_codec returns it (for verify, which
+ * reads records itself): 0, or -1 with why (AFMT_ERRMSG_MAX bytes) when its parameters
+ * are not layout 1 (format.md 6; then *out is the default). */
+int cli_codec_of_record(const afmt_array_rec *r, afmt_array_codec *out, char *why);
+
 /* ---- escaping what a file says: names, keys, dimension names, text values ------------ */
 /* Every name, key or string of a file (and a path) the tool prints goes through these, so
  * that no file can move the cursor, retitle the terminal or hide a name: a backslash

@@ -122,6 +122,26 @@ static uint64_t file_size_of(const char *path) {
     return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
 }
 
+/* The compression setting of a live array as text ("zfp accuracy 1e-4; lossy, |error|
+ * <= 1e-4", "default, shuffle"): the setting, then for a lossy one its bound. c gets
+ * the setting (NULL: not wanted); 0, or -1 if the record's parameters cannot be read
+ * (then the text says so). */
+static int compression_text(afmt_file *f, const afmt_array *arr, char *buf, size_t n,
+                            afmt_array_codec *c) {
+    afmt_array_codec tmp, *cc = c ? c : &tmp;
+    if (afmt_inquire_codec(f, arr->d.name, cc) != AFMT_OK) {
+        snprintf(buf, n, "unreadable (the record's codec parameters are not layout 1)");
+        return -1;
+    }
+    char t[160], b[160];
+    cli_codec_text(cc, 1, t, sizeof t);
+    if (cli_codec_lossy(cc))
+        snprintf(buf, n, "%s; lossy, %s", t, cli_codec_bound(cc, b, sizeof b));
+    else
+        snprintf(buf, n, "%s", t);
+    return 0;
+}
+
 /* ---- ls --------------------------------------------------------------------------- */
 
 static void json_attrs(FILE *o, const afmt_attr_rec *t, uint64_t n) {
@@ -151,7 +171,8 @@ static void json_u64s(FILE *o, const uint64_t *v, int n) {
     fputc(']', o);
 }
 
-static void ls_json(FILE *o, const char *path, const afmt_index *x, const acct *a) {
+static void ls_json(FILE *o, const char *path, afmt_file *f, const acct *a) {
+    const afmt_index *x = &f->idx;
     fputs("{\"file\": ", o);
     cli_json_str(o, path, strlen(path));
     fputs(", \"attributes\": ", o);
@@ -189,7 +210,13 @@ static void ls_json(FILE *o, const char *path, const afmt_index *x, const acct *
         fputs(", \"codecs\": [", o);
         for (int c = 0; c < r->ncodecs; c++)
             fprintf(o, "%s\"%s\"", c ? ", " : "", afmt__codec_name(r->codecs[c]));
-        fputs("], \"attributes\": ", o);
+        fputs("], \"compression\": ", o);
+        afmt_array_codec cc;
+        if (afmt_inquire_codec(f, d->name, &cc) == AFMT_OK)
+            cli_codec_json(o, &cc);
+        else
+            fputs("null", o);
+        fputs(", \"attributes\": ", o);
         json_attrs(o, arr->attrs, arr->n_attrs);
         fputc('}', o);
     }
@@ -238,7 +265,8 @@ static void ls_print_row(FILE *o, const size_t *w, char row[NCOL][CELL]) {
 }
 
 /* Two passes (widths, then lines), so memory does not grow with the number of arrays. */
-static void ls_text(FILE *o, const afmt_index *x, const acct *a, int lng) {
+static void ls_text(FILE *o, afmt_file *f, const acct *a, int lng) {
+    const afmt_index *x = &f->idx;
     static const char *head[NCOL] = {"NAME",   "DTYPE", "SHAPE", "CHUNK", "DIMS",
                                      "STORED", "RAW",   "RATIO", "CODECS"};
     static char row[NCOL][CELL];
@@ -266,6 +294,9 @@ static void ls_text(FILE *o, const afmt_index *x, const acct *a, int lng) {
         fprintf(o, "    chunks written: %llu of %llu\n", (ull)a->arr[i].nchunks,
                 (ull)afmt__grid_nchunks(&arr->grid));
         if (arr->d.flags & AFMT_ARRAY_SHUFFLE) fprintf(o, "    shuffle: on\n");
+        char ct[400];
+        compression_text(f, arr, ct, sizeof ct, NULL);
+        fprintf(o, "    compression: %s\n", ct);
         text_attrs(o, "    attribute ", arr->attrs, arr->n_attrs);
     }
 }
@@ -287,9 +318,9 @@ int cmd_ls(int argc, char **argv) {
     }
     if (cli.rank == 0) {
         if (a.val[cli_opt(defs, "json")])
-            ls_json(stdout, path, &f->idx, &ac);
+            ls_json(stdout, path, f, &ac);
         else
-            ls_text(stdout, &f->idx, &ac, a.val[cli_opt(defs, "long")] != NULL);
+            ls_text(stdout, f, &ac, a.val[cli_opt(defs, "long")] != NULL);
     }
     acct_free(&ac);
     return cli_close(path, f);
@@ -546,7 +577,102 @@ static void info_blocks(FILE *o, const afmt_index *x, const acct *a, int json) {
     free(v);
 }
 
-static void info_text(FILE *o, const char *path, const afmt_file *f, const acct *a, const space *s,
+/* ---- info: the live arrays grouped by compression setting -------------------------- */
+
+#define MAX_GROUPS  64 /* distinct settings shown; the arrays of any further ones: "other" */
+#define GROUP_NAMES 8  /* names shown per group in the text */
+typedef struct {
+    char text[400]; /* compression_text */
+    afmt_array_codec c;
+    int ok; /* c holds the setting (not "other", not unreadable) */
+    uint64_t n;
+} cgroup;
+
+/* The groups of the live arrays, in order of first appearance; (*of)[i] is the group of
+ * live array i. NULL if out of memory. */
+static cgroup *compression_groups(afmt_file *f, uint64_t nlive, uint32_t **of, int *ng) {
+    cgroup *g = calloc(MAX_GROUPS + 1, sizeof *g);
+    *of = malloc(sizeof **of * (size_t)(nlive + 1));
+    *ng = 0;
+    if (!g || !*of) {
+        free(g);
+        free(*of);
+        *of = NULL;
+        return NULL;
+    }
+    for (uint64_t i = 0; i < nlive; i++) {
+        char t[400];
+        afmt_array_codec c;
+        int ok = compression_text(f, afmt__index_live_at(&f->idx, i), t, sizeof t, &c) == 0;
+        int k = 0;
+        while (k < *ng && strcmp(g[k].text, t) != 0) k++;
+        if (k == *ng && *ng == MAX_GROUPS) { /* one more setting than shown: "other" */
+            k = MAX_GROUPS;
+            snprintf(g[k].text, sizeof g[k].text, "other settings (see afmt ls -l)");
+        } else if (k == *ng) {
+            snprintf(g[k].text, sizeof g[k].text, "%s", t);
+            g[k].c = c;
+            g[k].ok = ok;
+            (*ng)++;
+        }
+        g[k].n++;
+        (*of)[i] = (uint32_t)k;
+    }
+    if (g[MAX_GROUPS].n) *ng = MAX_GROUPS + 1;
+    return g;
+}
+
+static void info_compression(FILE *o, afmt_file *f, int json) {
+    uint64_t nlive = afmt__index_live_count(&f->idx);
+    uint32_t *of;
+    int ng;
+    cgroup *g = compression_groups(f, nlive, &of, &ng);
+    if (!g) {
+        fputs(json ? "null" : "compression: ? (out of memory)\n", o);
+        return;
+    }
+    if (!json && ng) fputs("compression:\n", o);
+    if (json) fputc('[', o);
+    for (int k = 0; k < ng; k++) {
+        uint64_t shown = 0;
+        if (json) {
+            fputs(k ? ",\n    {\"text\": " : "\n    {\"text\": ", o);
+            cli_json_str(o, g[k].text, strlen(g[k].text));
+            fputs(", \"setting\": ", o);
+            if (g[k].ok)
+                cli_codec_json(o, &g[k].c);
+            else
+                fputs("null", o);
+            fputs(", \"arrays\": [", o);
+        } else {
+            fputs("  ", o);
+        }
+        for (uint64_t i = 0; i < nlive; i++) {
+            if (of[i] != (uint32_t)k) continue;
+            const char *name = afmt__index_live_at(&f->idx, i)->d.name;
+            if (json) {
+                fputs(shown ? ", " : "", o);
+                cli_json_str(o, name, strlen(name));
+            } else if (shown < GROUP_NAMES) {
+                char e[CLI_ESC_NAME];
+                fprintf(o, "%s\"%s\"", shown ? ", " : "", cli_qesc(name, e, sizeof e));
+            }
+            shown++;
+        }
+        if (json)
+            fputs("]}", o);
+        else if (shown > GROUP_NAMES)
+            fprintf(o, " and %llu more (%llu arrays): %s\n", (ull)(shown - GROUP_NAMES), (ull)shown,
+                    g[k].text);
+        else
+            fprintf(o, ": %s\n", g[k].text);
+    }
+    if (json) fputs(ng ? "\n  ]" : "]", o);
+    free(of);
+    free(g);
+}
+
+static void info_text(FILE *o, const char *path, afmt_file *f, const acct *a, const space *s,
                       const layer_extra *e, int blocks) {
     const afmt_index *x = &f->idx;
     char u[40], h[32], t[40];
@@ -589,6 +715,7 @@ static void info_text(FILE *o, const char *path, const afmt_file *f, const acct 
                 cli_human(rows[i].v, h, sizeof h));
     fprintf(o, "  %-13s %14llu  (%s, estimated: afmt compact)\n", "reclaimable",
             (ull)s->reclaimable, cli_human(s->reclaimable, h, sizeof h));
+    info_compression(o, f, 0);
     if (x->n_file_attrs) {
         fprintf(o, "file attributes:\n");
         text_attrs(o, "  ", x->file_attrs, x->n_file_attrs);
@@ -596,7 +723,7 @@ static void info_text(FILE *o, const char *path, const afmt_file *f, const acct 
     if (blocks) info_blocks(o, x, a, 0);
 }
 
-static void info_json(FILE *o, const char *path, const afmt_file *f, const acct *a, const space *s,
+static void info_json(FILE *o, const char *path, afmt_file *f, const acct *a, const space *s,
                       const layer_extra *e, int blocks) {
     const afmt_index *x = &f->idx;
     char u[40], t[40];
@@ -634,6 +761,8 @@ static void info_json(FILE *o, const char *path, const afmt_file *f, const acct 
             (ull)s->superblock, (ull)s->metadata, (ull)s->live, (ull)s->dead, (ull)s->unreferenced,
             (ull)s->total, (ull)s->reclaimable, (ull)s->estimate);
     json_attrs(o, x->file_attrs, x->n_file_attrs);
+    fputs(",\n \"compression\": ", o);
+    info_compression(o, f, 1);
     if (blocks) {
         fputs(",\n \"block_list\": [", o);
         info_blocks(o, x, a, 1);

@@ -222,6 +222,34 @@ static void add_blocks(verifier *v, uint64_t k, afmt_hmap *listed) {
     }
 }
 
+/* Notes the recorded bound of each live lossy array of the merged index x, and a recorded
+ * setting that cannot be read (informational, format.md 6: not damage; the blocks decode
+ * without it). The values themselves cannot be checked against it: the file does not
+ * keep the originals. */
+static void lossy_notes(verifier *v, const afmt_index *x) {
+    for (uint64_t i = 0; i < afmt__index_live_count(x); i++) {
+        const afmt_array_rec *d = &afmt__index_live_at(x, i)->d;
+        afmt_array_codec c;
+        char why[AFMT_ERRMSG_MAX], t[160], b[160];
+        if (cli_codec_of_record(d, &c, why) != 0) {
+            lines_add(&v->notes,
+                      "%s (informational: the blocks decode without it, each names its codec)",
+                      why);
+            continue;
+        }
+        if (!cli_codec_lossy(&c)) continue;
+        cli_codec_text(&c, 0, t, sizeof t);
+        cli_codec_bound(&c, b, sizeof b);
+        if (c.abs_bound > 0 || c.rel_bound > 0)
+            lines_add(&v->notes,
+                      "array \"%s\": %s, %s (recorded; the values are not checked against "
+                      "originals, which the file does not keep)",
+                      d->name, t, b);
+        else
+            lines_add(&v->notes, "array \"%s\": %s, lossy, %s", d->name, t, b);
+    }
+}
+
 /* Merges the chain (n pool positions, newest first) oldest first with the library's own
  * merge (index.c: format.md 11.2). A layer that fails is reported, and the newer ones are
  * not merged (their checks would only repeat its damage). With live (the current chain),
@@ -263,6 +291,7 @@ static void merge(verifier *v, const uint64_t *chain, uint64_t n, int live) {
         }
         afmt__hmap_free(&first);
     }
+    if (live && merged == n) lossy_notes(v, &x);
     afmt__index_free(&x);
 }
 

@@ -269,25 +269,60 @@ typedef struct {
     int tol; /* a tolerance was given */
 } tolerance;
 
-static int same_value(const void *x, const void *y, afmt_dtype t, uint64_t i, const tolerance *tl) {
+/* What the comparison of an array found: the pairs that differ, those of them with a NaN
+ * or an infinity on either side, and the largest |a - b| and |a - b| / |b| over the pairs
+ * of finite values (integers: every pair), equal ones included. */
+typedef struct {
+    uint64_t ndiff, nonfinite;
+    double max_abs, max_rel;
+} diffacc;
+
+/* |d| <= thr for an exact integer difference d against a tolerance thr (>= 0), exactly:
+ * d is never rounded to a double, so 2^62 + 1 and 2^62 differ under --atol 0.5. */
+static int int_within(uint64_t d, double thr) {
+    if (!(thr >= 0)) return 0;
+    if (thr >= 18446744073709551616.0) return 1;
+    return d <= (uint64_t)thr; /* thr >= 0: the conversion rounds down */
+}
+
+static void note_max(diffacc *da, double d, double b) {
+    double r = b != 0 ? d / fabs(b) : d > 0 ? INFINITY : 0;
+    if (d > da->max_abs) da->max_abs = d;
+    if (r > da->max_rel) da->max_rel = r;
+}
+
+/* Compares element i of x (file A: a) and y (file B: b), numpy.isclose's rule with NaN
+ * equal to NaN: equal if a == b, if both are NaN, or, with a tolerance, if both are
+ * finite and |a - b| <= atol + rtol * |b|. Integers compare exactly, and with a
+ * tolerance by their exact difference. Adds the pair to da (ndiff not counted: the
+ * caller does); 1 if equal. */
+static int compare_pair(const void *x, const void *y, afmt_dtype t, uint64_t i, const tolerance *tl,
+                        diffacc *da) {
     switch (cli_dtype_kind(t)) {
     case CLI_KIND_FLOAT: {
         double a = cli_get_f64(x, t, i), b = cli_get_f64(y, t, i);
         if (a == b || (isnan(a) && isnan(b))) return 1;
-        if (!tl->tol || !isfinite(a) || !isfinite(b)) return 0;
-        return fabs(a - b) <= tl->atol + tl->rtol * fabs(b);
+        if (!isfinite(a) || !isfinite(b)) {
+            da->nonfinite++;
+            return 0;
+        }
+        double d = fabs(a - b);
+        note_max(da, d, b);
+        return tl->tol && d <= tl->atol + tl->rtol * fabs(b);
     }
     case CLI_KIND_SIGNED: {
         int64_t a = cli_get_i64(x, t, i), b = cli_get_i64(y, t, i);
         if (a == b) return 1;
-        if (!tl->tol) return 0;
-        return fabs((double)a - (double)b) <= tl->atol + tl->rtol * fabs((double)b);
+        uint64_t d = a > b ? (uint64_t)a - (uint64_t)b : (uint64_t)b - (uint64_t)a;
+        note_max(da, (double)d, (double)b);
+        return tl->tol && int_within(d, tl->atol + tl->rtol * fabs((double)b));
     }
     default: {
         uint64_t a = cli_get_u64(x, t, i), b = cli_get_u64(y, t, i);
         if (a == b) return 1;
-        if (!tl->tol) return 0;
-        return fabs((double)a - (double)b) <= tl->atol + tl->rtol * fabs((double)b);
+        uint64_t d = a > b ? a - b : b - a;
+        note_max(da, (double)d, (double)b);
+        return tl->tol && int_within(d, tl->atol + tl->rtol * (double)b);
     }
     }
 }
@@ -308,6 +343,22 @@ static void report(diff_ctx *c, const char *fmt, ...)
 
 static void report(diff_ctx *c, const char *fmt, ...) {
     c->ndiff++;
+    if (c->quiet || cli.rank != 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+}
+
+/* A line that reports no difference (an array equal within the tolerances). */
+static void note(diff_ctx *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void note(diff_ctx *c, const char *fmt, ...) {
     if (c->quiet || cli.rank != 0) return;
     va_list ap;
     va_start(ap, fmt);
@@ -438,7 +489,8 @@ static int diff_values(diff_ctx *c, const afmt_info *ia, const afmt_array *xa, c
         failed = !x || !y;
     }
     char msg[1024] = "out of memory for a slab";
-    uint64_t ndiff = 0, first = UINT64_MAX, st[AFMT_MAX_NDIM], cn[AFMT_MAX_NDIM], bs[AFMT_MAX_NDIM],
+    diffacc da = {0, 0, 0, 0};
+    uint64_t first = UINT64_MAX, st[AFMT_MAX_NDIM], cn[AFMT_MAX_NDIM], bs[AFMT_MAX_NDIM],
              bc[AFMT_MAX_NDIM];
     for (uint64_t r = lo; !failed && r < hi; r++) {
         cli_slabs s;
@@ -466,8 +518,8 @@ static int diff_values(diff_ctx *c, const afmt_info *ia, const afmt_array *xa, c
             if (!tl->tol && !memcmp(x, y, (size_t)(n * es))) continue;
             int seen = 0;
             for (uint64_t k = 0; k < n; k++) {
-                if (same_value(x, y, ia->dtype, k, tl)) continue;
-                ndiff++;
+                if (compare_pair(x, y, ia->dtype, k, tl, &da)) continue;
+                da.ndiff++;
                 if (seen++) continue;
                 /* The index in the whole array of the slab's first difference. */
                 uint64_t cc[AFMT_MAX_NDIM], lin = 0;
@@ -486,15 +538,24 @@ static int diff_values(diff_ctx *c, const afmt_info *ia, const afmt_array *xa, c
         free(sel);
         return frc;
     }
-    MPI_Allreduce(MPI_IN_PLACE, &ndiff, 1, MPI_UINT64_T, MPI_SUM, cli.comm);
+    uint64_t counts[2] = {da.ndiff, da.nonfinite};
+    double maxima[2] = {da.max_abs, da.max_rel};
+    MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_UINT64_T, MPI_SUM, cli.comm);
+    MPI_Allreduce(MPI_IN_PLACE, maxima, 2, MPI_DOUBLE, MPI_MAX, cli.comm);
     MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_UINT64_T, MPI_MIN, cli.comm);
-    /* The chunks not read hold the fill value in both files: if the fills differ, each
-     * of their elements differs, and the first of them is the origin of the first such
-     * chunk (chunk order is element order for chunk origins). */
+    da.ndiff = counts[0];
+    da.nonfinite = counts[1];
+    da.max_abs = maxima[0];
+    da.max_rel = maxima[1];
+    /* The chunks not read hold the fill value in both files: their elements compare as
+     * the two fill values do, and if those differ, the first of them is the origin of
+     * the first such chunk (chunk order is element order for chunk origins). */
     uint8_t fa[8], fb[8];
     cli_fill_native(xa->d.fill, ia->dtype, fa);
     cli_fill_native(xb->d.fill, ia->dtype, fb);
-    if (nsel != UINT64_MAX && !same_value(fa, fb, ia->dtype, 0, tl)) {
+    diffacc facc = {0, 0, 0, 0};
+    int fill_equal = compare_pair(fa, fb, ia->dtype, 0, tl, &facc);
+    if (nsel != UINT64_MAX && (!fill_equal || facc.max_abs > 0 || facc.max_rel > 0)) {
         uint64_t covered = 0, gap = UINT64_MAX, cc[AFMT_MAX_NDIM], o[AFMT_MAX_NDIM];
         for (uint64_t i = 0; i < nsel; i++) {
             afmt__grid_chunk_coord(&xa->grid, sel[i], cc);
@@ -503,7 +564,12 @@ static int diff_values(diff_ctx *c, const afmt_info *ia, const afmt_array *xa, c
         }
         if (gap == UINT64_MAX && nsel < afmt__grid_nchunks(&xa->grid)) gap = nsel;
         if (gap != UINT64_MAX) {
-            ndiff += cli_nelems(ia) - covered;
+            if (facc.max_abs > da.max_abs) da.max_abs = facc.max_abs;
+            if (facc.max_rel > da.max_rel) da.max_rel = facc.max_rel;
+        }
+        if (gap != UINT64_MAX && !fill_equal) {
+            da.ndiff += cli_nelems(ia) - covered;
+            if (facc.nonfinite) da.nonfinite += cli_nelems(ia) - covered;
             afmt__grid_chunk_coord(&xa->grid, gap, cc);
             afmt__grid_chunk_box(&xa->grid, cc, o, NULL);
             uint64_t lin = 0;
@@ -512,7 +578,17 @@ static int diff_values(diff_ctx *c, const afmt_info *ia, const afmt_array *xa, c
         }
     }
     free(sel);
-    if (ndiff == 0) return CLI_OK;
+    char en[CLI_ESC_NAME], ma[64], mr[64];
+    cli_qesc(ia->name, en, sizeof en);
+    cli_num_sig(da.max_abs, 7, ma, sizeof ma);
+    cli_num_sig(da.max_rel, 7, mr, sizeof mr);
+    if (da.ndiff == 0) {
+        /* Equal, exactly or within the tolerances: how close, when not exactly. */
+        if (da.max_abs > 0 || da.max_rel > 0)
+            note(c, "array \"%s\": equal within the tolerances; max abs diff %s, max rel diff %s",
+                 en, ma, mr);
+        return CLI_OK;
+    }
     uint64_t idx[AFMT_MAX_NDIM], one[AFMT_MAX_NDIM];
     cli_unravel(ia->ndim, ia->shape, first, idx);
     for (int d = 0; d < ia->ndim; d++) one[d] = 1;
@@ -523,11 +599,14 @@ static int diff_values(diff_ctx *c, const afmt_info *ia, const afmt_array *xa, c
         cli_format_value(sa, sizeof sa, va, ia->dtype, 0);
         cli_format_value(sb, sizeof sb, vb, ia->dtype, 0);
     }
-    char inner[AFMT_MAX_NDIM * 21 + 1];
+    char inner[AFMT_MAX_NDIM * 21 + 1], nf[64] = "";
     snprintf(where, sizeof where, "[%s]", cli_u64_list(idx, ia->ndim, ",", inner, sizeof inner));
-    char en[CLI_ESC_NAME];
-    report(c, "array \"%s\": %llu of %llu values differ; first at %s: %s vs %s",
-           cli_qesc(ia->name, en, sizeof en), (ull)ndiff, (ull)cli_nelems(ia), where, sa, sb);
+    if (da.nonfinite)
+        snprintf(nf, sizeof nf, "; %llu of them with NaN or infinity", (ull)da.nonfinite);
+    report(c,
+           "array \"%s\": %llu of %llu values differ; first at %s: %s vs %s; max abs diff %s, "
+           "max rel diff %s%s",
+           en, (ull)da.ndiff, (ull)cli_nelems(ia), where, sa, sb, ma, mr, nf);
     return CLI_OK;
 }
 

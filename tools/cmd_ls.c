@@ -715,12 +715,14 @@ static void info_text(FILE *o, const char *path, afmt_file *f, const acct *a, co
                 cli_human(rows[i].v, h, sizeof h));
     fprintf(o, "  %-13s %14llu  (%s, estimated: afmt compact)\n", "reclaimable",
             (ull)s->reclaimable, cli_human(s->reclaimable, h, sizeof h));
-    info_compression(o, f, 0);
     if (x->n_file_attrs) {
         fprintf(o, "file attributes:\n");
         text_attrs(o, "  ", x->file_attrs, x->n_file_attrs);
     }
     if (blocks) info_blocks(o, x, a, 0);
+    /* Last, so that the lines above stay where scripts look for them (a block line is
+     * the first to name an array in quotes). */
+    info_compression(o, f, 0);
 }
 
 static void info_json(FILE *o, const char *path, afmt_file *f, const acct *a, const space *s,

@@ -28,12 +28,32 @@
  *   bigchunk.afmt  x float64 [2^61] chunk [2^61] fill 1.5, never written: a 4.6 KB file
  *                whose one chunk has 2^64 bytes (made as [4] chunk [4], then its footer
  *                edited and every checksum re-sealed)
+ * Per-array compression (afmt_define_with), every array written by rank 0:
+ *   codecs.afmt  d float64 [8]  no setting of its own (ao NULL: "default"), d[i] = i / 2
+ *                t float64 [64] chunk [16], ZFP accuracy 1e-4, t[i] = i^2 / 100 - 3 i / 10
+ *                r float32 [64] chunk [16], bit rounding to 10 bits + zstd level 3 (shuffle
+ *                  from the handle: on), r[i] = 1000 / (i + 1)
+ *                p float64 [16], ZFP precision 16; q float32 [16], ZFP rate 8: never written
+ *                v float64 [16], ZFP reversible, v[i] = i - 7.25
+ *                n int32 [8], codec none, shuffle off, n[i] = -i
+ *                In a build without ZFP, t, p, q and v are left out and the file
+ *                DIR/nozfp is made.
+ *   codecs_ref.afmt  the same arrays and values, defined with afmt_define (lossless)
+ * Tolerances of afmt diff:
+ *   tol_a.afmt   x   float64 [8] = {1, 2 + 2^-9, 4, 8 + 2^-8, 16, 32, 64, 128}
+ *                nan float32 [6] = {1, NaN, 3, NaN, 5, inf}
+ *                big int64 [4] = {2^62, 2^62 + 1, 5, -7}
+ *                n   int32 [4] = {1, 2, 3, 4}
+ *   tol_b.afmt   x = {1, 2, 4, 8, ..., 128}, nan as in tol_a, big = {2^62, 2^62, 5, -7},
+ *                n = {1, 2, 3, 5}
+ *   tol_c.afmt   as tol_b, but nan = {1, NaN, 3, 4, NaN, inf}
  * Names that would act on a terminal:
  *   esc.afmt     arrays "e<ESC>[31mred<ESC>[0m", "bad<ff>", "bad<fe>" (not UTF-8),
  *                "c1<U+009B>2J", "nl<LF>x", "q\"b\\" with dim "d<TAB>im", attribute
  *                "k<BEL>ey" = "v<U+009B>[2Jx" and file attribute "t<ESC>]0;pwned<BEL>" = 1
  */
 #include <afmt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +292,103 @@ static void write_esc(const char *path) {
     CHECK(f, afmt_close(f));
 }
 
+/* codecs.afmt (lossy != 0) and codecs_ref.afmt. Returns 0, or 1 if this build lacks ZFP
+ * (then the ZFP arrays are left out). */
+static int write_codecs(const char *path, int lossy) {
+    afmt_file *f;
+    CHECK(NULL, afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, NULL, &f));
+    afmt_array_opts *probe;
+    CHECK(NULL, afmt_array_opts_create(&probe));
+    int zfp = afmt_array_opts_set_zfp(probe, AFMT_ZFP_ACCURACY, 1e-4) == AFMT_OK;
+    afmt_array_opts_free(probe);
+    static const struct {
+        const char *name;
+        afmt_dtype t;
+        uint64_t n, chunk;
+        int kind; /* 0 default, 1 ZFP, 2 bit rounding + zstd 3, 3 none without shuffle */
+        afmt_zfp_mode mode;
+        double param;
+        int written;
+    } arrays[] = {{"d", AFMT_FLOAT64, 8, 8, 0, 0, 0, 1},
+                  {"t", AFMT_FLOAT64, 64, 16, 1, AFMT_ZFP_ACCURACY, 1e-4, 1},
+                  {"r", AFMT_FLOAT32, 64, 16, 2, 0, 0, 1},
+                  {"p", AFMT_FLOAT64, 16, 16, 1, AFMT_ZFP_PRECISION, 16, 0},
+                  {"q", AFMT_FLOAT32, 16, 16, 1, AFMT_ZFP_RATE, 8, 0},
+                  {"v", AFMT_FLOAT64, 16, 16, 1, AFMT_ZFP_REVERSIBLE, 0, 1},
+                  {"n", AFMT_INT32, 8, 8, 3, 0, 0, 1}};
+    for (size_t k = 0; k < sizeof arrays / sizeof arrays[0]; k++) {
+        if (arrays[k].kind == 1 && !zfp) continue;
+        afmt_array_opts *ao = NULL;
+        if (lossy && arrays[k].kind) {
+            CHECK(NULL, afmt_array_opts_create(&ao));
+            if (arrays[k].kind == 1)
+                CHECK(NULL, afmt_array_opts_set_zfp(ao, arrays[k].mode, arrays[k].param));
+            if (arrays[k].kind == 2) {
+                CHECK(NULL, afmt_array_opts_set_codec(ao, AFMT_CODEC_ZSTD, 3));
+                CHECK(NULL, afmt_array_opts_set_bitround(ao, 10));
+            }
+            if (arrays[k].kind == 3) {
+                CHECK(NULL, afmt_array_opts_set_codec(ao, AFMT_CODEC_NONE, 0));
+                CHECK(NULL, afmt_array_opts_set_shuffle(ao, 0));
+            }
+        }
+        uint64_t shape[1] = {arrays[k].n}, chunk[1] = {arrays[k].chunk};
+        CHECK(f, afmt_define_with(f, arrays[k].name, arrays[k].t, 1, shape, chunk, NULL, NULL, ao));
+        afmt_array_opts_free(ao);
+        if (rank != 0 || !arrays[k].written) continue;
+        double dv[64];
+        float fv[64];
+        int32_t iv[64];
+        for (uint64_t i = 0; i < arrays[k].n; i++) {
+            double x = (double)i;
+            double v = k == 0   ? x / 2
+                       : k == 1 ? x * x / 100 - 3 * x / 10
+                       : k == 2 ? 1000 / (x + 1)
+                                : x - 7.25;
+            dv[i] = v;
+            fv[i] = (float)v;
+            iv[i] = -(int32_t)i;
+        }
+        const void *buf = arrays[k].t == AFMT_FLOAT64   ? (const void *)dv
+                          : arrays[k].t == AFMT_FLOAT32 ? (const void *)fv
+                                                        : (const void *)iv;
+        uint64_t st[1] = {0};
+        CHECK(f, afmt_write(f, arrays[k].name, st, shape, buf));
+    }
+    CHECK(f, afmt_close(f));
+    return !zfp;
+}
+
+/* tol_a.afmt (variant 0), tol_b.afmt (1), tol_c.afmt (2): see the top. */
+static void write_tol(const char *path, int variant) {
+    afmt_file *f;
+    CHECK(NULL, afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, NULL, &f));
+    uint64_t s8[1] = {8}, s6[1] = {6}, s4[1] = {4}, st[1] = {0};
+    CHECK(f, afmt_define(f, "x", AFMT_FLOAT64, 1, s8, NULL, NULL, NULL));
+    CHECK(f, afmt_define(f, "nan", AFMT_FLOAT32, 1, s6, NULL, NULL, NULL));
+    CHECK(f, afmt_define(f, "big", AFMT_INT64, 1, s4, NULL, NULL, NULL));
+    CHECK(f, afmt_define(f, "n", AFMT_INT32, 1, s4, NULL, NULL, NULL));
+    if (rank == 0) {
+        double x[8] = {1, 2, 4, 8, 16, 32, 64, 128};
+        if (variant == 0) {
+            x[1] += 1.0 / 512;
+            x[3] += 1.0 / 256;
+        }
+        float nan[6] = {1, NAN, 3, NAN, 5, INFINITY};
+        if (variant == 2) {
+            nan[3] = 4;
+            nan[4] = NAN;
+        }
+        int64_t big[4] = {(int64_t)1 << 62, ((int64_t)1 << 62) + (variant == 0), 5, -7};
+        int32_t n[4] = {1, 2, 3, variant == 0 ? 4 : 5};
+        CHECK(f, afmt_write(f, "x", st, s8, x));
+        CHECK(f, afmt_write(f, "nan", st, s6, nan));
+        CHECK(f, afmt_write(f, "big", st, s4, big));
+        CHECK(f, afmt_write(f, "n", st, s4, n));
+    }
+    CHECK(f, afmt_close(f));
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -300,6 +417,20 @@ int main(int argc, char **argv) {
     write_bigchunk(path);
     snprintf(path, sizeof path, "%s/esc.afmt", argv[1]);
     write_esc(path);
+    snprintf(path, sizeof path, "%s/codecs.afmt", argv[1]);
+    int nozfp = write_codecs(path, 1);
+    snprintf(path, sizeof path, "%s/codecs_ref.afmt", argv[1]);
+    write_codecs(path, 0);
+    if (nozfp && rank == 0) {
+        snprintf(path, sizeof path, "%s/nozfp", argv[1]);
+        FILE *m = fopen(path, "w");
+        if (m) fclose(m);
+    }
+    static const char *const tol[3] = {"tol_a", "tol_b", "tol_c"};
+    for (int v = 0; v < 3; v++) {
+        snprintf(path, sizeof path, "%s/%s.afmt", argv[1], tol[v]);
+        write_tol(path, v);
+    }
     MPI_Finalize();
     return 0;
 }

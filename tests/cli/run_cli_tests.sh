@@ -313,6 +313,171 @@ has 'attribute "units" differs: "K" (uint8) vs "C" (uint8)'
 t "diff missing" "$AFMT" diff "$B" "$W/nosuch.afmt"
 rc_is 2
 one_line
+t "diff one value: maxima" "$AFMT" diff "$B" "$W/diff1.afmt"
+has 'first at [3,4]: 304.5 vs 305.5; max abs diff 1, max rel diff 0.003273322'
+t "diff atol: how close" "$AFMT" diff "$B" "$W/diff1.afmt" --atol 1
+rc_is 0
+out_is 'array "temp": equal within the tolerances; max abs diff 1, max rel diff 0.003273322'
+t "diff quiet atol" "$AFMT" diff -q "$B" "$W/diff1.afmt" --atol 1
+rc_is 0
+if [ -s out ]; then bad "diff -q --atol: prints"; else ok "diff -q --atol: silent"; fi
+for o in "--atol=-1" "--rtol=x" "--atol=nan"; do
+    t "diff $o" "$AFMT" diff "$B" "$W/diff1.afmt" "$o"
+    rc_is 2
+    one_line
+done
+
+# ---- diff tolerances (tol_*.afmt, see mkfiles.c): |a - b| <= atol + rtol |b|, numpy.isclose ---------
+TA=$W/tol_a.afmt
+TB=$W/tol_b.afmt
+TC=$W/tol_c.afmt
+XD='array "x": 2 of 8 values differ; first at [1]: 2.001953125 vs 2; max abs diff 0.00390625, max rel diff 9.765625e-4'
+XE='array "x": equal within the tolerances; max abs diff 0.00390625, max rel diff 9.765625e-4'
+BD='array "big": 1 of 4 values differ; first at [1]: 4611686018427387905 vs 4611686018427387904; max abs diff 1, max rel diff 2.168404e-19'
+BE='array "big": equal within the tolerances; max abs diff 1, max rel diff 2.168404e-19'
+ND='array "n": 1 of 4 values differ; first at [3]: 4 vs 5; max abs diff 1, max rel diff 0.2'
+NE='array "n": equal within the tolerances; max abs diff 1, max rel diff 0.2'
+t "diff exact" "$AFMT" diff "$TA" "$TB"
+rc_is 1
+out_is "$XD
+$BD
+$ND"
+t "diff exact np3" mpi 3 "$AFMT" diff "$TA" "$TB"
+rc_is 1
+out_is "$XD
+$BD
+$ND"
+t "diff --atol above every difference" "$AFMT" diff "$TA" "$TB" --atol 1
+rc_is 0
+out_is "$XE
+$BE
+$NE"
+t "diff --atol above x's differences" "$AFMT" diff "$TA" "$TB" --atol 0.004
+rc_is 1
+has "$XE"
+t "diff --atol between x's differences" "$AFMT" diff "$TA" "$TB" --atol 0.003
+rc_is 1
+has 'array "x": 1 of 8 values differ; first at [3]: 8.00390625 vs 8; max abs diff 0.00390625'
+t "diff --atol 0.5: integers by their exact difference" "$AFMT" diff "$TA" "$TB" --atol 0.5
+rc_is 1
+has "$BD"
+has "$XE"
+t "diff --rtol above" "$AFMT" diff "$TA" "$TB" --rtol 0.001
+rc_is 1
+has "$XE"
+has "$BE"
+has "$ND"
+t "diff --rtol at the bound (<=)" "$AFMT" diff "$TA" "$TB" --rtol 0.2
+rc_is 0
+has "$NE"
+t "diff --rtol below" "$AFMT" diff "$TA" "$TB" --rtol 0.19
+rc_is 1
+has "$ND"
+t "diff --rtol below x's" "$AFMT" diff "$TA" "$TB" --rtol 0.0009 --atol 1e-9
+rc_is 1
+has 'array "x": 1 of 8 values differ; first at [1]: 2.001953125 vs 2'
+t "diff --rtol scales |b| (B is the reference)" "$AFMT" diff "$TB" "$TA" --rtol 0.2
+rc_is 1
+has 'array "n": 1 of 4 values differ; first at [3]: 5 vs 4; max abs diff 1, max rel diff 0.25'
+lacks 'array "nan"'
+t "diff NaN and inf at the same positions" "$AFMT" diff "$TB" "$TC" --atol 1
+lacks 'array "x"'
+has 'array "nan": 2 of 6 values differ; first at [3]: nan vs 4; max abs diff 0, max rel diff 0; 2 of them with NaN or infinity'
+rc_is 1
+t "diff NaN at other positions, any tolerance" "$AFMT" diff "$TB" "$TC" --atol 1e300 --rtol 1e300
+rc_is 1
+has 'array "nan": 2 of 6 values differ'
+t "diff NaN positions np3" mpi 3 "$AFMT" diff "$TC" "$TB"
+rc_is 1
+out_is 'array "nan": 2 of 6 values differ; first at [3]: 4 vs nan; max abs diff 0, max rel diff 0; 2 of them with NaN or infinity'
+
+# ---- per-array compression (codecs.afmt, made with afmt_define_with; see mkfiles.c) ------------------
+C=$W/codecs.afmt
+CR=$W/codecs_ref.afmt
+ZFP=1
+[ -e "$W/nozfp" ] && ZFP=0
+# comp NAME: the "compression:" line of array NAME in ls -l output
+comp() { awk -v n="$1" '$1 == n && NF >= 9 { f = 1; next } f && /^    compression: / { print; exit }' out; }
+comp_is() {
+    local got
+    got=$(comp "$1")
+    if [ "$got" = "    compression: $2" ]; then ok "$name: $1 is '$2'"; else bad "$name: $1 is '$got', expected '$2'"; fi
+}
+t "ls -l compression" "$AFMT" ls -l "$C"
+rc_is 0
+no_err
+comp_is d "default, shuffle"
+comp_is r "bitround 10 + zstd level 3, shuffle; lossy, |error| <= 2^-11 |value| = 4.8828125e-4 |value|"
+comp_is n "none"
+if [ "$ZFP" = 1 ]; then
+    comp_is t "zfp accuracy 1e-4; lossy, |error| <= 1e-4"
+    comp_is p "zfp precision 16; lossy, no error bound recorded (precision mode: the error depends on the values' range)"
+    comp_is q "zfp rate 8; lossy, no error bound (rate mode: a fixed size per value)"
+    comp_is v "zfp reversible"
+    NARR=7
+else
+    ok "ls -l: ZFP arrays # SKIP this build lacks ZFP"
+    NARR=3
+fi
+t "ls compression: the table keeps its columns" "$AFMT" ls "$C"
+rc_is 0
+if [ "$(grep -c . out)" -eq $((NARR + 1)) ]; then ok "$name: header and $NARR arrays"; else bad "$name: line count"; fi
+if grep -qE '^r +float32 +\[64\] +\[16\] +dim0 +[0-9]+ +256 +[0-9.]+ +[a-z0-9,]+$' out; then ok "$name: r line"; else bad "$name: r line"; fi
+lacks 'compression'
+t "ls -l default arrays" "$AFMT" ls -l "$B"
+if [ "$(grep -c '^    compression: default, shuffle$' out)" -eq 6 ]; then ok "$name: 6 default arrays"; else bad "$name: default lines"; fi
+t "ls --json compression" "$AFMT" ls --json "$C"
+rc_is 0
+json_ok
+has '"compression": {"codec": "zstd", "codec_id": 2, "level": 3, "shuffle": true, "zfp_mode": null, "zfp_param": null, "bitround": 10, "lossy": true, "abs_bound": null, "rel_bound": 4.8828125e-4, "text": "bitround 10 + zstd level 3, shuffle"}'
+has '"compression": {"codec": null, "codec_id": null, "level": null, "shuffle": true, "zfp_mode": null, "zfp_param": null, "bitround": null, "lossy": false, "abs_bound": null, "rel_bound": null, "text": "default, shuffle"}'
+if [ "$ZFP" = 1 ]; then
+    has '"compression": {"codec": "zfp", "codec_id": 3, "level": 0, "shuffle": false, "zfp_mode": "accuracy", "zfp_param": 1e-4, "bitround": null, "lossy": true, "abs_bound": 1e-4, "rel_bound": null, "text": "zfp accuracy 1e-4"}'
+fi
+t "info compression" "$AFMT" info "$C"
+rc_is 0
+has 'compression:'
+has '  "d": default, shuffle'
+has '  "r": bitround 10 + zstd level 3, shuffle; lossy, |error| <= 2^-11 |value| = 4.8828125e-4 |value|'
+has '  "n": none'
+if [ "$ZFP" = 1 ]; then has '  "t": zfp accuracy 1e-4; lossy, |error| <= 1e-4'; fi
+tot=$(awk '$1 == "superblock" || $1 == "metadata" || $1 == "unreferenced" { s += $2 } $1 == "live" || $1 == "dead" { s += $3 } END { print s }' out)
+if [ "$tot" = "$(fsize "$C")" ]; then ok "$name: the parts still add up to the file size"; else bad "$name: parts $tot"; fi
+t "info compression grouped" "$AFMT" info "$B"
+has 'compression:'
+has '  "temp", "count", "sparse", "step", "flag", "late": default, shuffle'
+t "info --json compression" "$AFMT" info --json "$C"
+rc_is 0
+json_ok
+has '"compression": ['
+has '{"text": "none", "setting": {"codec": "none", "codec_id": 0, "level": 0, "shuffle": false,'
+has '"arrays": ["n"]}'
+RECORDED='(recorded; the values are not checked against originals, which the file does not keep)'
+t "verify lossy" "$AFMT" verify "$C"
+rc_is 0
+has "$C: OK"
+has "array \"r\": bitround 10 + zstd level 3, |error| <= 2^-11 |value| = 4.8828125e-4 |value| $RECORDED"
+if [ "$ZFP" = 1 ]; then
+    has "array \"t\": zfp accuracy 1e-4, |error| <= 1e-4 $RECORDED"
+    has 'array "p": zfp precision 16, lossy, no error bound recorded'
+    has 'array "q": zfp rate 8, lossy, no error bound (rate mode: a fixed size per value)'
+fi
+lacks 'array "d"'
+lacks 'array "v"'
+lacks 'array "n"'
+has 'blocks: '
+cp out verifyc.txt
+t "verify lossy np3" mpi 3 "$AFMT" verify "$C"
+rc_is 0
+if cmp -s out verifyc.txt; then ok "$name: the same report"; else bad "$name: report differs"; fi
+t "verify -q lossy" "$AFMT" verify -q "$C"
+rc_is 0
+out_is "$C: OK"
+t "verify lossless" "$AFMT" verify "$B"
+lacks 'recorded;'
+# Within the bounds of the lossy arrays: equal whether or not the writer has applied them.
+t "diff lossy vs lossless within the recorded bounds" "$AFMT" diff "$C" "$CR" --atol 1e-4 --rtol 4.9e-4
+rc_is 0
 
 # ---- arrays far larger than their data: only written chunks are read -------------------------
 # h, never and plane have 2^50 elements each; a walk over every element would never end.

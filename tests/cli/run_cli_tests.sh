@@ -475,9 +475,20 @@ rc_is 0
 out_is "$C: OK"
 t "verify lossless" "$AFMT" verify "$B"
 lacks 'recorded;'
-# Within the bounds of the lossy arrays: equal whether or not the writer has applied them.
+# The writer applies the settings: the lossy arrays differ from the lossless reference, but
+# only within the bounds that ls -l shows.
+t "diff lossy vs lossless, exact" "$AFMT" diff "$C" "$CR"
+rc_is 1
+has 'array "r": '
+lacks 'array "d"'
+lacks 'array "n"'
+lacks 'array "v"'
 t "diff lossy vs lossless within the recorded bounds" "$AFMT" diff "$C" "$CR" --atol 1e-4 --rtol 4.9e-4
 rc_is 0
+has 'array "r": equal within the tolerances; max abs diff '
+t "diff lossy vs lossless, rtol below the bit-rounding bound" "$AFMT" diff "$C" "$CR" --atol 1e-4 --rtol 1e-4
+rc_is 1
+has 'array "r": '
 
 # ---- arrays far larger than their data: only written chunks are read -------------------------
 # h, never and plane have 2^50 elements each; a walk over every element would never end.

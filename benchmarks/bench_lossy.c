@@ -9,7 +9,9 @@
  * ZFP C API (zfp_compress per chunk, the same fields afmt makes) and decompresses them.
  *
  *   mpiexec -n 2 bench_lossy [-m MiB per rank] [-r REPS] [-d DIR] [-s SETTING] [-f FIELD]
- * (-s and -f: only the setting or field whose name starts with the text, e.g. -s "zfp acc").
+ * (-s and -f: only the setting or field whose name starts with the text, e.g. -s "zfp acc";
+ * -D DIR: rank 0 also writes its slab of each field to DIR/FIELD.f64, raw doubles, for
+ * the zfp command-line tool: benchmarks/lossy.sh).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -207,8 +209,9 @@ int main(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     int mib = 16, reps = 5, opt;
-    const char *dir = "/dev/shm", *only_set = "", *only_field = "";
-    while ((opt = getopt(argc, argv, "m:r:d:s:f:")) != -1) {
+    const char *dir = "/dev/shm", *only_set = "", *only_field = "", *dump = NULL;
+    while ((opt = getopt(argc, argv, "m:r:d:s:f:D:")) != -1) {
+        if (opt == 'D') dump = optarg;
         if (opt == 's') only_set = optarg;
         if (opt == 'f') only_field = optarg;
         if (opt == 'm') mib = atoi(optarg);
@@ -247,6 +250,15 @@ int main(int argc, char **argv) {
         MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
         MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
         double range = hi - lo;
+        if (dump && rank == 0) {
+            char dp[4200];
+            snprintf(dp, sizeof dp, "%s/%s.f64", dump, fields[fi]);
+            FILE *fp = fopen(dp, "wb");
+            if (!fp || fwrite(data, 8, n, fp) != n) die("writing the dump", -1);
+            fclose(fp);
+            printf("# dumped %s: %llux%llux%llu doubles, range %.17g\n", dp, (unsigned long long)nr,
+                   (unsigned long long)n1, (unsigned long long)n2, range);
+        }
         double tw[NSET][64], tr[NSET][64], maxe[NSET], rms[NSET];
         long long bytes[NSET];
         int holds[NSET];

@@ -296,10 +296,11 @@ static void test_names(void **state) {
     assert_string_equal(afmt__codec_name(AFMT_CODEC_NONE), "none");
     assert_string_equal(afmt__codec_name(AFMT_CODEC_LZ4), "lz4");
     assert_string_equal(afmt__codec_name(AFMT_CODEC_ZSTD), "zstd");
-    assert_string_equal(afmt__codec_name(3), "unknown");
+    assert_string_equal(afmt__codec_name(AFMT_CODEC_ZFP), "zfp");
+    assert_string_equal(afmt__codec_name(4), "unknown");
     assert_string_equal(afmt__codec_name(999), "unknown");
     for (size_t c = 0; c < NBUILTIN; c++) assert_true(afmt__codec_known(builtin_ids[c]));
-    assert_false(afmt__codec_known(3));
+    assert_false(afmt__codec_known(4)); /* reserved for built-in codecs to come */
     assert_false(afmt__codec_known(255));
     assert_false(afmt__codec_known(999));
     assert_int_equal(afmt__codec_bound(AFMT_CODEC_NONE, 1234), 1234);

@@ -83,7 +83,8 @@ static int stage_whole_own(afmt_file *f, const afmt_array *arr, const afmt_codec
 }
 
 /* A chunk the region covers wholly: encoded from buf (a hyperslab at start of size
- * count) straight into the open block. The work buffer, if the host needs one, comes
+ * count) straight into the open block, by the pool where there is one (afmt_write waits
+ * for it before returning). The work buffer, if the host needs one, comes
  * first: nothing fails after the reservation. */
 static int stage_whole(afmt_file *f, const afmt_array *arr, const afmt_grid_iter *it,
                        const uint64_t *start, const uint64_t *count, const void *buf) {
@@ -98,7 +99,7 @@ static int stage_whole(afmt_file *f, const afmt_array *arr, const afmt_grid_iter
     stage_slot sl;
     int rc = stage_reserve(f, arr, it->index, it->nelems, &sl);
     if (rc != AFMT_OK) return rc;
-    afmt__chunk_encode_box(arr, sl.dst, it->extent, buf, count, bstart, work);
+    afmt__chunk_encode_box_later(f->alloc, arr, sl.dst, it->extent, buf, count, bstart, work);
     stage_done(&sl);
     return AFMT_OK;
 }
@@ -211,5 +212,7 @@ int afmt_write(afmt_file *f, const char *name, const uint64_t *start, const uint
     while (rc == AFMT_OK && afmt__grid_iter_next(&it))
         rc = it.full ? stage_whole(f, arr, &it, start, count, buf)
                      : stage_piece(f, arr, &it, start, count, buf);
+    /* Whole chunks are encoded from buf on the pool: done before buf goes back. */
+    if (f->alloc) afmt__alloc_fill_wait(f->alloc);
     return rc;
 }

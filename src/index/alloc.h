@@ -29,10 +29,11 @@ typedef struct {
     uint32_t codec;
     int level;
     /* NULL or a pool of one thread: blocks are sealed on the caller's thread as they
-     * fill. Otherwise a full block is handed to the pool (compressed and checksummed
-     * there) and the caller goes on filling the next one; results enter the arena in
-     * block order, so the stored bytes are the same whatever the pool. The pool must
-     * outlive the allocator. */
+     * fill. Otherwise a full block is handed to the pool (its deferred fills run,
+     * compressed and checksummed, then copied into the arena, all there) and the caller
+     * goes on filling the next one; blocks take their place in the arena in block order,
+     * so the stored bytes are the same whatever the pool. The pool must outlive the
+     * allocator. */
     afmt_pool *pool;
 } afmt_alloc_config;
 
@@ -49,6 +50,19 @@ const char *afmt__alloc_errmsg(const afmt_alloc *a);
  * larger than the target size gets a block of its own. Errors: AFMT_ENOMEM, AFMT_EIO
  * (spill), AFMT_ECODEC. */
 int afmt__alloc_reserve(afmt_alloc *a, uint64_t n, void **dst, uint64_t *block, uint64_t *offset);
+/* Deferred fills (a pool of more than one thread only): the payload of the last
+ * afmt__alloc_reserve is written later, by fn(arg, dst) on the thread that seals its block
+ * (a job of the pool, before the compression), so that encoding chunks runs on the pool
+ * too. arg (size bytes) is copied, 16-byte aligned. Returns 1 if deferred; 0 (no pool, no
+ * reservation since the last call, out of memory) if the caller must write the bytes
+ * itself now. Whatever fn reads must stay valid until afmt__alloc_fill_wait, which the
+ * caller runs before it returns to the application. */
+typedef void (*afmt_alloc_fill_fn)(const void *arg, void *dst);
+int afmt__alloc_defer_fill(afmt_alloc *a, afmt_alloc_fill_fn fn, const void *arg, size_t size);
+/* Returns once every deferred fill has run: the open block's (split between this thread
+ * and the pool) and those of the blocks in the pool (their compression may still run). */
+void afmt__alloc_fill_wait(afmt_alloc *a);
+
 /* Adds an already stored block (compaction copies blocks without recompressing) as a
  * block of its own; the open block is sealed first. */
 int afmt__alloc_add_stored(afmt_alloc *a, const void *stored, uint64_t stored_size,

@@ -2,6 +2,7 @@
  * elements, byte-shuffled when the array's flag says so. */
 #include "index/chunk_encode.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "codec/shuffle.h"
@@ -149,6 +150,53 @@ void afmt__chunk_decode_box(const afmt_array *arr, const void *payload, const ui
         decode_ctx dc = {payload, dst, (size_t)volume(nd, ext), es};
         afmt__box_runs(nd, sel_count, ext, sel_start, dst_shape, dst_start, decode_run, &dc);
     }
+}
+
+/* A chunk encoded later from a box of the caller's array, by a job of the allocator's
+ * pool (afmt__alloc_defer_fill): what afmt__chunk_encode_box needs on a little-endian
+ * host, v holding the extent, the source's shape and the box's start (nd each). */
+typedef struct {
+    const uint8_t *src;
+    size_t es;
+    int nd, shuffle;
+    uint64_t v[3 * AFMT_MAX_NDIM];
+} box_fill;
+
+static void box_fill_run(const void *arg, void *dst) {
+    const box_fill *b = arg;
+    int nd = b->nd;
+    const uint64_t *ext = b->v, *shape = b->v + nd, *start = b->v + 2 * nd;
+    uint64_t n = volume(nd, ext);
+    if (box_is_run(nd, ext, shape)) {
+        uint64_t lin = 0;
+        for (int d = 0; d < nd; d++) lin = lin * shape[d] + start[d];
+        if (b->shuffle)
+            afmt__shuffle(dst, b->src + lin * b->es, (size_t)n, b->es);
+        else
+            memcpy(dst, b->src + lin * b->es, (size_t)(n * b->es));
+    } else {
+        encode_ctx c = {dst, b->src, (size_t)n, b->es, b->shuffle};
+        afmt__box_runs(nd, ext, ext, zeros, shape, start, encode_run, &c);
+    }
+}
+
+void afmt__chunk_encode_box_later(afmt_alloc *a, const afmt_array *arr, void *dst,
+                                  const uint64_t *ext, const void *src, const uint64_t *src_shape,
+                                  const uint64_t *src_start, uint8_t *work) {
+    int nd = arr->d.ndim;
+    if (!afmt__host_is_big_endian()) {
+        box_fill b;
+        b.src = src;
+        b.es = arr->esize;
+        b.nd = nd;
+        b.shuffle = (arr->d.flags & AFMT_ARRAY_SHUFFLE) != 0;
+        memcpy(b.v, ext, sizeof(uint64_t) * (size_t)nd);
+        memcpy(b.v + nd, src_shape, sizeof(uint64_t) * (size_t)nd);
+        memcpy(b.v + 2 * nd, src_start, sizeof(uint64_t) * (size_t)nd);
+        size_t size = offsetof(box_fill, v) + sizeof(uint64_t) * 3 * (size_t)nd;
+        if (afmt__alloc_defer_fill(a, box_fill_run, &b, size)) return;
+    }
+    afmt__chunk_encode_box(arr, dst, ext, src, src_shape, src_start, work);
 }
 
 int afmt__chunk_store(afmt_alloc *a, const afmt_array *arr, uint64_t chunk_index,

@@ -29,6 +29,13 @@ uint64_t afmt__chunk_encode_work(const afmt_array *arr, const uint64_t *ext,
 void afmt__chunk_encode_box(const afmt_array *arr, void *dst, const uint64_t *ext, const void *src,
                             const uint64_t *src_shape, const uint64_t *src_start, uint8_t *work);
 
+/* afmt__chunk_encode_box into a payload just reserved in a (dst: its place), deferred to
+ * the allocator's pool where it has one (afmt__alloc_defer_fill; little-endian hosts):
+ * src must then stay valid until afmt__alloc_fill_wait(a). Otherwise encoded now. */
+void afmt__chunk_encode_box_later(afmt_alloc *a, const afmt_array *arr, void *dst,
+                                  const uint64_t *ext, const void *src, const uint64_t *src_shape,
+                                  const uint64_t *src_start, uint8_t *work);
+
 /* Bytes of work buffer afmt__chunk_decode_box needs for a chunk of nelems elements: 0
  * where it decodes straight into the destination (little-endian hosts). */
 uint64_t afmt__chunk_decode_work(const afmt_array *arr, uint64_t nelems);

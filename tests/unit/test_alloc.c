@@ -1,6 +1,7 @@
 /* test_alloc.c - the rank-local delta allocator: packing, codecs, read-your-writes,
- * spilling, commit pieces, add_stored, reset and spill errors; every test twice, sealing
- * on the caller's thread and with a pool of 3 threads (pool.h). */
+ * spilling, commit pieces, add_stored, reset and spill errors; every test three times,
+ * sealing on the caller's thread, with a pool of 3 threads (pool.h), and with a pool and
+ * the payloads written by deferred fills on it. */
 #include "testutil.h"
 
 #include <dirent.h>
@@ -50,8 +51,20 @@ typedef struct {
     size_t nrecs, cap;
 } fixture;
 
-/* The pool of the allocators made (NULL: sealing on the caller's thread). */
+/* The pool of the allocators made (NULL: sealing on the caller's thread); g_defer:
+ * payloads are written by deferred fills (afmt__alloc_defer_fill), run on the pool. */
 static afmt_pool *g_pool;
+static int g_defer;
+
+typedef struct {
+    uint64_t n, seed;
+    int compressible;
+} fill_arg;
+
+static void fill_later(const void *arg, void *dst) {
+    const fill_arg *fa = arg;
+    fill(dst, (size_t)fa->n, fa->seed, fa->compressible);
+}
 
 static afmt_alloc *make(uint64_t block_size, uint64_t budget, const char *dir, uint32_t codec) {
     afmt_alloc_config cfg = {block_size, budget, dir, codec, 0, g_pool};
@@ -67,7 +80,10 @@ static void put(fixture *f, uint64_t n, uint64_t seed, int compressible) {
     int rc = afmt__alloc_reserve(f->a, n, &dst, &block, &offset);
     if (rc)
         fail_msg("reserve(%llu) -> %d: %s", (unsigned long long)n, rc, afmt__alloc_errmsg(f->a));
-    fill(dst, (size_t)n, seed, compressible);
+    fill_arg fa = {n, seed, compressible};
+    /* Deferred fills are left pending: blocks reach the pool, reads and seals with them. */
+    if (!g_defer || !afmt__alloc_defer_fill(f->a, fill_later, &fa, sizeof fa))
+        fill(dst, (size_t)n, seed, compressible);
     if (f->nrecs == f->cap) {
         f->cap = f->cap ? 2 * f->cap : 256;
         f->recs = realloc(f->recs, f->cap * sizeof *f->recs);
@@ -613,14 +629,60 @@ static int with_pool(void **state) {
     return afmt__pool_create(&g_pool, 3) == AFMT_OK ? 0 : -1;
 }
 
+static int with_pool_defer(void **state) {
+    g_defer = 1;
+    return with_pool(state);
+}
+
 static int without_pool(void **state) {
     (void)state;
     afmt__pool_free(g_pool);
     g_pool = NULL;
+    g_defer = 0;
     return 0;
 }
 
-#define BOTH(t) cmocka_unit_test(t), cmocka_unit_test_setup_teardown(t, with_pool, without_pool)
+/* Deferred fills: refused without a pool or without a reservation just made; with a pool,
+ * afmt__alloc_fill_wait leaves every payload written, the open block's included (seen
+ * through the reservation's own pointer), and a second fill for one reservation is
+ * refused. */
+static void test_defer_fill(void **state) {
+    (void)state;
+    fixture f = {make(4096, 1 << 20, NULL, AFMT_CODEC_LZ4), NULL, 0, 0};
+    void *dst;
+    uint64_t block, offset;
+    fill_arg fa = {100, 1, 1};
+    assert_int_equal(afmt__alloc_defer_fill(f.a, fill_later, &fa, sizeof fa), 0);
+    assert_int_equal(afmt__alloc_reserve(f.a, 100, &dst, &block, &offset), AFMT_OK);
+    int deferred = afmt__alloc_defer_fill(f.a, fill_later, &fa, sizeof fa);
+    assert_int_equal(deferred, g_pool != NULL);
+    if (!deferred) fill(dst, 100, 1, 1);
+    assert_int_equal(afmt__alloc_defer_fill(f.a, fill_later, &fa, sizeof fa), 0);
+    f.recs = calloc(1024, sizeof *f.recs);
+    assert_non_null(f.recs);
+    f.cap = 1024;
+    f.recs[f.nrecs++] = (rec){block, offset, 100, 1, 1};
+    for (uint64_t i = 0; i < 300; i++) put(&f, 1 + (i * 37) % 3000, i + 7, (int)(i % 3 != 0));
+    /* The last payload is in the open block: written once fill_wait returns. */
+    assert_int_equal(afmt__alloc_reserve(f.a, 500, &dst, &block, &offset), AFMT_OK);
+    fa = (fill_arg){500, 999, 0};
+    if (!(g_pool && afmt__alloc_defer_fill(f.a, fill_later, &fa, sizeof fa)))
+        fill(dst, 500, 999, 0);
+    afmt__alloc_fill_wait(f.a);
+    uint8_t want[500];
+    fill(want, 500, 999, 0);
+    assert_memory_equal(dst, want, 500);
+    f.recs[f.nrecs++] = (rec){block, offset, 500, 999, 0};
+    check_reads(&f);
+    assert_int_equal(afmt__alloc_seal(f.a), AFMT_OK);
+    check_reads(&f);
+    check_stream(&f, UINT64_MAX);
+    fixture_free(&f);
+}
+
+#define BOTH(t)                                                                                    \
+    cmocka_unit_test(t), cmocka_unit_test_setup_teardown(t, with_pool, without_pool),              \
+        cmocka_unit_test_setup_teardown(t, with_pool_defer, without_pool)
 
 /* test_packing, test_large_payload and test_spill_dir_missing look at blocks right after
  * they were sealed: on the caller's thread only (with a pool they may still be in it). */
@@ -640,6 +702,7 @@ static const struct CMUnitTest tests[] = {
     POOL(test_pool_spill_dir_missing),
     BOTH(test_no_file_left),
     BOTH(test_bounds_and_zero),
+    BOTH(test_defer_fill),
 };
 
 TU_MAIN("alloc", tests)

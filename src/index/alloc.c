@@ -37,19 +37,18 @@ typedef struct {
 } fill_list;
 
 /* A block handed to the pool: its raw bytes (the open block's buffer, swapped out) and
- * deferred fills, and what the jobs make of them: fill_job runs the fills, then queues
- * seal_job, which compresses and checksums into a buffer of the slot's own; once the
- * block is retired (in block order, on the caller's thread: that fixes its offset),
- * copy_job copies it into the arena. Page faults of fresh arena memory and the copy then
- * run on the pool too, not on the caller's thread. */
+ * deferred fills, and what the jobs make of them: fill_job runs the fills (encoding the
+ * chunks), then queues job, which compresses and checksums into a buffer of the slot's
+ * own, copied into the arena in block order by the caller's thread when the block is
+ * retired. */
 typedef struct {
-    afmt_pool_job fill_job, seal_job, copy_job;
+    afmt_pool_job fill_job, job;
     afmt_pool *pool;
+    fill_list fills;
     const afmt_alloc_config *cfg;
-    uint8_t *raw, *out, *dst;
+    uint8_t *raw, *out;
     uint64_t raw_cap, out_cap;
     size_t raw_len, stored;
-    fill_list fills;
     uint32_t codec;
     uint64_t checksum;
     int rc;     /* AFMT_OK, or how compressing failed (nomem: out of memory for out) */
@@ -69,13 +68,12 @@ struct afmt_alloc {
     size_t open_len;
     uint64_t open_cap;
     int open_active;
-    /* The open block's deferred fills; last_off/last_len: the last reservation, the one a
-     * fill is deferred for. open_job runs part of them on the pool at fill_wait. */
+    /* The open block's deferred fills; last_off: the last reservation, the one a fill can
+     * be deferred for (last_valid). open_job runs a share of them at fill_wait. */
     fill_list open_fills;
-    size_t last_off, last_len;
+    size_t last_off, open_from, open_to;
     int last_valid;
     afmt_pool_job open_job;
-    size_t open_from, open_to;
 
     afmt_alloc_block *blocks;
     uint64_t nblocks, blocks_cap;
@@ -106,12 +104,10 @@ struct afmt_alloc {
     uint64_t vblock, vdone, vpos;
 
     /* The blocks in the pool (cfg.pool with more than one thread; else slots is NULL and
-     * blocks are sealed on the caller's thread): a ring of nslots, in use from shead on:
-     * first nplace retired blocks (in the block table; their copy into the arena maybe
-     * still running), then npend blocks being filled or compressed (block numbers
-     * nblocks.. in order). */
+     * blocks are sealed on the caller's thread): a ring of nslots, npend of them in use
+     * from shead on, block numbers nblocks.. in order. */
     seal_slot *slots;
-    int nslots, shead, nplace, npend;
+    int nslots, shead, npend;
 
     double seal_seconds; /* compressing and checksumming blocks, for the commit stats */
     char errmsg[AFMT_ERRMSG_MAX];
@@ -141,15 +137,19 @@ static size_t bound_of(const afmt_alloc *a, size_t raw) {
  * page tables instead of bytes. Grown from a few KiB, the arena lived on the heap and
  * every doubling copied it (a memmove as costly as LZ4 in the profiles of a 64 MiB
  * write). Untouched pages cost no memory. */
-static void settle(afmt_alloc *a);
-
 static int grow_arena(afmt_alloc *a, size_t need) {
     if (a->arena && need <= a->arena_cap) return AFMT_OK;
-    settle(a); /* the arena may move: no copy into it may be running */
     if (!a->arena) {
         size_t first = (size_t)64 << 20;
         size_t fit = bound_of(a, (size_t)a->cfg.block_size);
         fit = a->cfg.mem_budget > SIZE_MAX - fit ? SIZE_MAX : fit + (size_t)a->cfg.mem_budget;
+        /* With a pool, the whole budget plus a block at once where the system gives it:
+         * a growing arena is moved by mremap, which splits its huge pages
+         * (afmt__advise_huge), 0.09 s per 256 MiB on the caller's thread, the largest
+         * serial part left with a pool. With one thread it stays as it was. */
+        if (a->slots && fit >= need && fit < SIZE_MAX / 2 &&
+            grow(&a->arena, &a->arena_cap, fit, 0) == AFMT_OK)
+            return AFMT_OK;
         if (fit < first) first = fit;
         if (need < first) need = first;
     }
@@ -201,7 +201,6 @@ static int maybe_spill(afmt_alloc *a) {
     if ((uint64_t)a->arena_len <= a->cfg.mem_budget) return AFMT_OK;
     int rc = spill_open(a);
     if (rc) return rc;
-    settle(a);
     if (pwrite_all(a->spill_fd, a->arena, a->arena_len, a->spilled) != 0) {
         int e = errno;
         return afmt__fail(a->errmsg, AFMT_EIO,
@@ -257,9 +256,8 @@ int afmt__alloc_create(afmt_alloc **out, const afmt_alloc_config *cfg) {
     a->cfg.pool = NULL;
     int threads = afmt__pool_threads(cfg->pool);
     if (cfg->pool && threads > 1) {
-        /* Twice the threads: each has a block to compress while the caller fills more; two
-         * more for blocks whose copy into the arena is still running. */
-        a->nslots = 2 * threads + 2;
+        /* Twice the threads: each has a block to compress while the caller fills more. */
+        a->nslots = 2 * threads;
         if (!(a->slots = calloc((size_t)a->nslots, sizeof *a->slots))) {
             free(a->spill_dir);
             free(a);
@@ -282,22 +280,17 @@ static void fills_free(fill_list *l) {
     free(l->args);
 }
 
-/* Waits for every job of a slot in use: a fill job queues its seal job before it ends. */
-static void slot_wait(afmt_alloc *a, seal_slot *s) {
-    afmt__pool_wait(a->cfg.pool, &s->fill_job);
-    afmt__pool_wait(a->cfg.pool, &s->seal_job);
-    afmt__pool_wait(a->cfg.pool, &s->copy_job);
-}
-
-/* Waits for the blocks in the pool and forgets them (their jobs use the slots). */
+/* Waits for the blocks in the pool and forgets them (their jobs use the slots; a fill
+ * job queues its block's job before it ends). */
 static void drop_pending(afmt_alloc *a) {
     afmt__pool_wait(a->cfg.pool, &a->open_job);
-    for (int i = 0; i < a->nplace + a->npend; i++) {
+    for (int i = 0; i < a->npend; i++) {
         seal_slot *s = &a->slots[(a->shead + i) % a->nslots];
-        slot_wait(a, s);
+        afmt__pool_wait(a->cfg.pool, &s->fill_job);
+        afmt__pool_wait(a->cfg.pool, &s->job);
         s->fills.n = s->fills.args_len = 0;
     }
-    a->nplace = a->npend = 0;
+    a->npend = 0;
     a->shead = 0;
 }
 
@@ -483,7 +476,7 @@ void afmt__alloc_fill_wait(afmt_alloc *a) {
     l->n = l->args_len = 0;
     /* The blocks in the pool: their fills run first in each block's jobs. */
     for (int i = 0; i < a->npend; i++)
-        afmt__pool_wait(a->cfg.pool, &a->slots[(a->shead + a->nplace + i) % a->nslots].fill_job);
+        afmt__pool_wait(a->cfg.pool, &a->slots[(a->shead + i) % a->nslots].fill_job);
 }
 
 /* ---- sealing on the pool ---- */
@@ -507,44 +500,20 @@ static void fill_job(void *arg) {
     seal_slot *s = arg;
     run_fills(&s->fills, s->raw, 0, s->fills.n);
     s->fills.n = s->fills.args_len = 0;
-    afmt__pool_submit(s->pool, &s->seal_job);
+    afmt__pool_submit(s->pool, &s->job);
 }
 
-/* The pool's job: the retired block's stored bytes into their place in the arena. */
-static void copy_job(void *arg) {
-    seal_slot *s = arg;
-    memcpy(s->dst, s->out, s->stored);
-}
-
-/* Waits for the copies into the arena of the retired blocks and frees their slots:
- * before anything reads the arena or moves it. */
-static void settle(afmt_alloc *a) {
-    for (; a->nplace > 0; a->nplace--) {
-        afmt__pool_wait(a->cfg.pool, &a->slots[a->shead].copy_job);
-        a->shead = (a->shead + 1) % a->nslots;
-    }
-}
-
-/* Frees the slots of the oldest retired blocks whose copy has run (no waiting). */
-static void release_copied(afmt_alloc *a) {
-    while (a->nplace > 0 && afmt__pool_done(a->cfg.pool, &a->slots[a->shead].copy_job)) {
-        a->shead = (a->shead + 1) % a->nslots;
-        a->nplace--;
-    }
-}
-
-/* Enters the oldest block in the pool into the block table, once its job has run: the
- * blocks enter in their order whatever order the threads finish in, which fixes each
- * one's offset; the copy into the arena is then a job of the pool. On failure the block
- * stays the oldest, and the next retire tries again (compressing again after a codec
- * failure, as a seal on the caller's thread would). */
+/* Moves the oldest block in the pool into the arena, once its job has run: the blocks
+ * enter in their order whatever order the threads finish in. On failure the block stays
+ * the oldest, and the next retire tries again (compressing again after a codec failure,
+ * as a seal on the caller's thread would). */
 static int retire(afmt_alloc *a) {
-    seal_slot *s = &a->slots[(a->shead + a->nplace) % a->nslots];
+    seal_slot *s = &a->slots[a->shead];
     afmt__pool_wait(a->cfg.pool, &s->fill_job);
-    afmt__pool_wait(a->cfg.pool, &s->seal_job);
+    afmt__pool_wait(a->cfg.pool, &s->job);
     if (s->failed) {
-        afmt__pool_submit(a->cfg.pool, &s->seal_job);
-        afmt__pool_wait(a->cfg.pool, &s->seal_job);
+        afmt__pool_submit(a->cfg.pool, &s->job);
+        afmt__pool_wait(a->cfg.pool, &s->job);
         s->failed = 0;
     }
     if (s->rc != AFMT_OK) {
@@ -554,40 +523,23 @@ static int retire(afmt_alloc *a) {
     if (a->arena_len > SIZE_MAX - s->stored) return oom(a, "seal", UINT64_MAX);
     if (grow_arena(a, a->arena_len + s->stored))
         return oom(a, "arena", (uint64_t)(a->arena_len + s->stored));
-    /* grow_arena may have settled: s is still the oldest pending block. */
-    s = &a->slots[(a->shead + a->nplace) % a->nslots];
-    uint8_t *dst = a->arena + a->arena_len;
+    if (s->stored) memcpy(a->arena + a->arena_len, s->out, s->stored);
     int rc = push_block(a, s->stored, s->raw_len, s->checksum, s->codec);
     if (rc) return rc;
     a->seal_seconds += s->seconds;
-    if (s->stored) {
-        s->dst = dst;
-        s->copy_job.fn = copy_job;
-        s->copy_job.arg = s;
-        afmt__pool_submit(a->cfg.pool, &s->copy_job);
-    }
+    a->shead = (a->shead + 1) % a->nslots;
     a->npend--;
-    a->nplace++;
     return maybe_spill(a);
 }
 
 /* Seals the open block (the caller checked it is active): on the caller's thread, or
- * handed to the pool with its deferred fills (making room in the ring first, and taking
- * in the blocks already done). */
+ * handed to the pool with its deferred fills (waiting for the oldest block first if the
+ * ring is full, and taking in the blocks already done). */
 static int seal_open(afmt_alloc *a) {
     if (!a->slots) return seal_here(a);
     int rc;
-    release_copied(a);
-    while (a->nplace + a->npend == a->nslots) {
-        if (a->nplace > 0) {
-            afmt__pool_wait(a->cfg.pool, &a->slots[a->shead].copy_job);
-            a->shead = (a->shead + 1) % a->nslots;
-            a->nplace--;
-        } else if ((rc = retire(a)) != AFMT_OK) {
-            return rc;
-        }
-    }
-    seal_slot *s = &a->slots[(a->shead + a->nplace + a->npend) % a->nslots];
+    if (a->npend == a->nslots && (rc = retire(a)) != AFMT_OK) return rc;
+    seal_slot *s = &a->slots[(a->shead + a->npend) % a->nslots];
     uint8_t *buf = s->raw;
     uint64_t cap = s->raw_cap;
     s->raw = a->open;
@@ -598,35 +550,31 @@ static int seal_open(afmt_alloc *a) {
     a->open_len = 0;
     a->open_active = 0;
     a->last_valid = 0;
-    fill_list fl = s->fills; /* empty: its buffers are reused for the next open block */
+    fill_list fl = s->fills; /* empty: its buffers serve the next open block */
     s->fills = a->open_fills;
     a->open_fills = fl;
     s->failed = 0;
-    s->seal_job.fn = seal_job;
-    s->seal_job.arg = s;
+    s->job.fn = seal_job;
+    s->job.arg = s;
     if (s->fills.n > 0) {
         s->fill_job.fn = fill_job;
         s->fill_job.arg = s;
         afmt__pool_submit(a->cfg.pool, &s->fill_job);
     } else {
-        afmt__pool_submit(a->cfg.pool, &s->seal_job);
+        afmt__pool_submit(a->cfg.pool, &s->job);
     }
     a->npend++;
-    for (;;) {
-        seal_slot *h = &a->slots[(a->shead + a->nplace) % a->nslots];
-        if (a->npend == 0 || h->failed || !afmt__pool_done(a->cfg.pool, &h->fill_job) ||
-            !afmt__pool_done(a->cfg.pool, &h->seal_job))
-            break;
+    while (a->npend > 0 && !a->slots[a->shead].failed &&
+           afmt__pool_done(a->cfg.pool, &a->slots[a->shead].fill_job) &&
+           afmt__pool_done(a->cfg.pool, &a->slots[a->shead].job))
         if ((rc = retire(a)) != AFMT_OK) return rc;
-    }
     return AFMT_OK;
 }
 
-/* Waits for every block in the pool, in order, and for their copies into the arena. */
+/* Waits for every block in the pool, in order. */
 static int drain(afmt_alloc *a) {
     int rc = AFMT_OK;
     while (rc == AFMT_OK && a->npend > 0) rc = retire(a);
-    settle(a);
     return rc;
 }
 
@@ -735,7 +683,6 @@ int afmt__alloc_read(afmt_alloc *a, uint64_t block, uint64_t offset, void *dst, 
         if (rc != AFMT_OK && a->nblocks == before) return rc;
     }
     if (block >= a->nblocks) goto range;
-    if (a->slots) settle(a); /* the block's copy into the arena may be running */
     const afmt_alloc_block *b = &a->blocks[block];
     if (offset > b->raw_size || n > b->raw_size - offset) goto range;
     if (n == 0) return AFMT_OK;
@@ -836,7 +783,6 @@ int afmt__alloc_next_piece(afmt_alloc *a, uint64_t *pos, uint64_t max, const voi
                           (unsigned long long)*pos, (unsigned long long)total,
                           (unsigned long long)max);
     if (*pos == total) return AFMT_OK;
-    if (a->slots) settle(a); /* no-op after afmt__alloc_seal */
     if (*pos < a->spilled) {
         uint64_t len = a->spilled - *pos;
         if (len > max) len = max;

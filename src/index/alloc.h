@@ -29,11 +29,10 @@ typedef struct {
     uint32_t codec;
     int level;
     /* NULL or a pool of one thread: blocks are sealed on the caller's thread as they
-     * fill. Otherwise a full block is handed to the pool (its deferred fills run,
-     * compressed and checksummed, then copied into the arena, all there) and the caller
-     * goes on filling the next one; blocks take their place in the arena in block order,
-     * so the stored bytes are the same whatever the pool. The pool must outlive the
-     * allocator. */
+     * fill. Otherwise a full block is handed to the pool (its deferred fills run, then it
+     * is compressed and checksummed there) and the caller goes on filling the next one;
+     * results enter the arena in block order, so the stored bytes are the same whatever
+     * the pool. The pool must outlive the allocator. */
     afmt_pool *pool;
 } afmt_alloc_config;
 

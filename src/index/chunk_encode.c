@@ -190,9 +190,11 @@ void afmt__chunk_encode_box_later(afmt_alloc *a, const afmt_array *arr, void *ds
         b.es = arr->esize;
         b.nd = nd;
         b.shuffle = (arr->d.flags & AFMT_ARRAY_SHUFFLE) != 0;
-        memcpy(b.v, ext, sizeof(uint64_t) * (size_t)nd);
-        memcpy(b.v + nd, src_shape, sizeof(uint64_t) * (size_t)nd);
-        memcpy(b.v + 2 * nd, src_start, sizeof(uint64_t) * (size_t)nd);
+        for (int d = 0; d < nd; d++) { /* a scalar (nd 0) may come with NULL boxes */
+            b.v[d] = ext[d];
+            b.v[nd + d] = src_shape[d];
+            b.v[2 * nd + d] = src_start[d];
+        }
         size_t size = offsetof(box_fill, v) + sizeof(uint64_t) * 3 * (size_t)nd;
         if (afmt__alloc_defer_fill(a, box_fill_run, &b, size)) return;
     }

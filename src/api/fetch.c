@@ -3,6 +3,7 @@
  * content or its fill value. */
 #include "api/fetch.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,8 +140,13 @@ int afmt__fetch_block(afmt_file *f, uint64_t b, int whole, const uint8_t **raw, 
 /* ---- several blocks at a time (afmt__fetch_blocks) ---- */
 
 /* A block in the pool: its stored bytes read by the caller's thread (into buf, the slot's
- * own, for a compressed block; straight into raw for a raw block), and what the job made
- * of them. raw: own for a whole block, else a buffer the cache takes afterwards. */
+ * own, for a whole block or a compressed one; straight into raw for a partly used raw
+ * block), and what the job made of them. raw: for a partly used block a buffer the cache
+ * takes afterwards; for a whole one the job decompresses into a scratch buffer of its
+ * thread (NULL here). The scratch buffers are the slots' own buffers, each taken by a
+ * running job through its busy flag, lowest first: only as many are grown as threads
+ * run jobs at once. A buffer per slot was 4 MiB more of fresh memory per slot at every
+ * open, page faults that cost the 2-thread read about 8 %. */
 struct afmt_fetch_slot {
     afmt_pool_job job;
     const afmt_iblock *ib;
@@ -148,11 +154,24 @@ struct afmt_fetch_slot {
     uint64_t i;
     uint8_t *buf, *own, *stored, *raw;
     uint64_t buf_cap, own_cap;
+    atomic_int busy;
+    afmt_fetch_slot *ring;
+    int nscratch;
     void (*use)(void *ctx, uint64_t i, const uint8_t *raw);
     void *ctx;
     int rc;
     char errmsg[AFMT_ERRMSG_MAX];
 };
+
+/* A free scratch slot of s's ring, taken: the lowest free one, so that only as many own
+ * buffers as threads run jobs at once are ever grown. One is always free: there are no
+ * more jobs than slots. */
+static afmt_fetch_slot *scratch_take(afmt_fetch_slot *s) {
+    for (int k = 0;; k = (k + 1) % s->nscratch) {
+        int idle = 0;
+        if (atomic_compare_exchange_strong(&s->ring[k].busy, &idle, 1)) return &s->ring[k];
+    }
+}
 
 void afmt__fetch_free(afmt_file *f) {
     for (int i = 0; i < f->n_fslots; i++) {
@@ -171,6 +190,7 @@ static void fetch_job(void *arg) {
     const afmt_block_rec *B = &s->ib->b;
     const char *what = s->req->what;
     int plain = B->codec == AFMT_CODEC_NONE, rc = AFMT_OK;
+    afmt_fetch_slot *scratch = NULL;
     if (afmt__checksum(s->stored, (size_t)B->stored_size) != B->checksum)
         rc = afmt__fail(s->errmsg, AFMT_ECORRUPT,
                         "%s: block at offset %llu (%llu bytes, layer %llu) fails its checksum",
@@ -181,12 +201,23 @@ static void fetch_job(void *arg) {
                         "%s: block at offset %llu uses codec id %u, which this process lacks "
                         "(register it with afmt_codec_register)",
                         what, (unsigned long long)B->offset, B->codec);
-    else if (!plain && (rc = afmt__codec_decompress(B->codec, s->stored, (size_t)B->stored_size,
-                                                    s->raw, (size_t)B->raw_size)) != AFMT_OK)
+    else if (s->req->whole && plain)
+        s->raw = s->stored;
+    else if (s->req->whole) {
+        scratch = scratch_take(s);
+        s->raw = afmt__grow_bytes(&scratch->own, &scratch->own_cap, B->raw_size) == AFMT_OK
+                     ? scratch->own
+                     : NULL;
+        if (!s->raw) rc = afmt__fail(s->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
+    }
+    if (rc == AFMT_OK && !plain &&
+        (rc = afmt__codec_decompress(B->codec, s->stored, (size_t)B->stored_size, s->raw,
+                                     (size_t)B->raw_size)) != AFMT_OK)
         afmt__fail(s->errmsg, rc, "%s: block at offset %llu does not decompress with codec %s",
                    what, (unsigned long long)B->offset, afmt__codec_name(B->codec));
     s->rc = rc;
     if (rc == AFMT_OK) s->use(s->ctx, s->i, s->raw);
+    if (scratch) atomic_store(&scratch->busy, 0);
 }
 
 /* Reads the stored bytes of reqs[i]'s block into slot s (caller's thread): load_block's
@@ -199,16 +230,18 @@ static int fetch_read(afmt_file *f, afmt_fetch_slot *s, const afmt_fetch_req *r)
     if (rc != AFMT_OK) return rc;
     s->ib = ib;
     s->req = r;
-    if (r->whole) {
-        s->raw = afmt__grow_bytes(&s->own, &s->own_cap, B->raw_size) == AFMT_OK ? s->own : NULL;
-    } else {
+    int ok = 1;
+    s->raw = NULL; /* whole: the job's scratch buffer (fetch_job) */
+    if (!r->whole) {
         uint8_t *spare = afmt__cache_spare(f->cache, B->raw_size);
         s->raw = spare ? spare : malloc(B->raw_size ? (size_t)B->raw_size : 1);
+        ok = s->raw != NULL;
     }
     s->stored =
-        plain ? s->raw
-              : (afmt__grow_bytes(&s->buf, &s->buf_cap, B->stored_size) == AFMT_OK ? s->buf : NULL);
-    if (!s->raw || !s->stored) {
+        plain && !r->whole
+            ? s->raw
+            : (afmt__grow_bytes(&s->buf, &s->buf_cap, B->stored_size) == AFMT_OK ? s->buf : NULL);
+    if (!ok || !s->stored) {
         if (!r->whole) free(s->raw);
         return afmt__fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", r->what);
     }
@@ -225,7 +258,14 @@ int afmt__fetch_blocks(afmt_file *f, const afmt_fetch_req *reqs, uint64_t n,
     afmt_pool *pool = afmt__file_pool(f);
     int nslots = 2 * afmt__pool_threads(pool);
     if (pool && !f->fslots) {
-        if ((f->fslots = calloc((size_t)nslots, sizeof *f->fslots)) != NULL) f->n_fslots = nslots;
+        if ((f->fslots = calloc((size_t)nslots, sizeof *f->fslots)) != NULL) {
+            f->n_fslots = nslots;
+            for (int k = 0; k < nslots; k++) {
+                f->fslots[k].ring = f->fslots;
+                f->fslots[k].nscratch = nslots;
+                atomic_init(&f->fslots[k].busy, 0);
+            }
+        }
     }
     if (!pool || !f->fslots || nslots < 2) {
         for (uint64_t i = 0; i < n; i++) {

@@ -143,11 +143,11 @@ static int grow_arena(afmt_alloc *a, size_t need) {
         size_t first = (size_t)64 << 20;
         size_t fit = bound_of(a, (size_t)a->cfg.block_size);
         fit = a->cfg.mem_budget > SIZE_MAX - fit ? SIZE_MAX : fit + (size_t)a->cfg.mem_budget;
-        /* With a pool, the whole budget plus a block at once where the system gives it:
-         * a growing arena is moved by mremap, which splits its huge pages
-         * (afmt__advise_huge), 0.09 s per 256 MiB on the caller's thread, the largest
-         * serial part left with a pool. With one thread it stays as it was. */
-        if (a->slots && fit >= need && fit < SIZE_MAX / 2 &&
+        /* The whole budget plus a block at once where the system gives it (address
+         * space: untouched pages cost nothing): a growing arena is moved by mremap, which
+         * splits its huge pages (afmt__advise_huge), 0.09 s per 256 MiB on the caller's
+         * thread, whatever the number of threads. */
+        if (fit >= need && fit < SIZE_MAX / 2 &&
             grow(&a->arena, &a->arena_cap, fit, 0) == AFMT_OK)
             return AFMT_OK;
         if (fit < first) first = fit;

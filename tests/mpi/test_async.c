@@ -1,8 +1,8 @@
 /* test_async.c - MPI integration: afmt_commit_start / afmt_commit_wait.
  *  - async = sync: the same steps committed with afmt_commit and with start/wait give
  *    files equal byte for byte (uuid and commit time fixed by a test hook), on the MPI-IO
- *    and POSIX backends, with and without spill; edge chunks, a scalar, chunks shared
- *    between ranks (merged at the start); while a commit drains, reads see the committed
+ *    and POSIX backends, with and without spill, with 1 and 3 threads; edge chunks, a scalar,
+ * chunks shared between ranks (merged at the start); while a commit drains, reads see the committed
  *    layers plus this rank's writes at both levels (the commit in flight and the writes
  *    staged since), spilled blocks included, and the next step is staged meanwhile;
  *  - the collective calls finish a commit in flight: set_attr, a second start, discard,
@@ -77,10 +77,13 @@ static void step3(afmt_file *f, model *m, int line) {
     m_write(f, &m[1], 0, NULL, NULL, 7, line);
 }
 
+static int g_threads = 1; /* afmt_opts_set_threads of the handles of run_equal */
+
 static afmt_opts *opts_for(const char *backend, uint64_t budget) {
     afmt_opts *o = NULL;
     if (afmt_opts_create(&o) != AFMT_OK) return NULL;
     afmt_opts_set_block_size(o, 4096);
+    afmt_opts_set_threads(o, g_threads);
     if (budget) afmt_opts_set_mem_budget(o, budget);
     if (backend) afmt__opts_set_backend(o, backend);
     return o;
@@ -171,6 +174,16 @@ static void test_equal_posix_spill(void **state) {
 static void test_equal_mpiio_spill(void **state) {
     (void)state;
     run_equal(NULL, 2 * 4096);
+}
+
+/* With 3 threads: chunks encoded and blocks compressed by the pool, while the commit
+ * before drains (the start's seal waits for them before the helper takes the allocator). */
+static void test_equal_threads(void **state) {
+    (void)state;
+    g_threads = 3;
+    run_equal(NULL, 0);
+    run_equal("posix", 3 * 4096);
+    g_threads = 1;
 }
 
 /* A second start finishes the first; discard and close finish the one in flight. */
@@ -338,8 +351,9 @@ static void test_background_faults(void **state) {
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equal_mpiio),       cmocka_unit_test(test_equal_posix_spill),
-        cmocka_unit_test(test_equal_mpiio_spill), cmocka_unit_test(test_finish_points),
-        cmocka_unit_test(test_memory_backend),    cmocka_unit_test(test_background_faults),
+        cmocka_unit_test(test_equal_mpiio_spill), cmocka_unit_test(test_equal_threads),
+        cmocka_unit_test(test_finish_points),     cmocka_unit_test(test_memory_backend),
+        cmocka_unit_test(test_background_faults),
     };
     return tu_main(argc, argv, "async", tests, sizeof tests / sizeof tests[0]);
 }

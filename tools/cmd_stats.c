@@ -341,14 +341,19 @@ static void report(diff_ctx *c, const char *fmt, ...)
 #endif
     ;
 
+/* One line of diff's output (rank 0, unless quiet). */
+static void vline(const diff_ctx *c, const char *fmt, va_list ap) {
+    if (c->quiet || cli.rank != 0) return;
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+}
+
 static void report(diff_ctx *c, const char *fmt, ...) {
     c->ndiff++;
-    if (c->quiet || cli.rank != 0) return;
     va_list ap;
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    vline(c, fmt, ap);
     va_end(ap);
-    fputc('\n', stdout);
 }
 
 /* A line that reports no difference (an array equal within the tolerances). */
@@ -359,12 +364,10 @@ static void note(diff_ctx *c, const char *fmt, ...)
     ;
 
 static void note(diff_ctx *c, const char *fmt, ...) {
-    if (c->quiet || cli.rank != 0) return;
     va_list ap;
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    vline(c, fmt, ap);
     va_end(ap);
-    fputc('\n', stdout);
 }
 
 static const afmt_attr_rec *find_attr(const afmt_attr_rec *t, uint64_t n, const char *key) {

@@ -147,8 +147,7 @@ static int grow_arena(afmt_alloc *a, size_t need) {
          * space: untouched pages cost nothing): a growing arena is moved by mremap, which
          * splits its huge pages (afmt__advise_huge), 0.09 s per 256 MiB on the caller's
          * thread, whatever the number of threads. */
-        if (fit >= need && fit < SIZE_MAX / 2 &&
-            grow(&a->arena, &a->arena_cap, fit, 0) == AFMT_OK)
+        if (fit >= need && fit < SIZE_MAX / 2 && grow(&a->arena, &a->arena_cap, fit, 0) == AFMT_OK)
             return AFMT_OK;
         if (fit < first) first = fit;
         if (need < first) need = first;

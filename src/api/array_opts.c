@@ -96,11 +96,11 @@ int afmt__array_setting(afmt_file *f, const char *name, afmt_dtype t, const afmt
         return AFMT_OK;
     }
     int is_float = t == AFMT_FLOAT32 || t == AFMT_FLOAT64;
-    if (ao->zfp_mode && !is_float)
+    int zfp_int = (t == AFMT_INT32 || t == AFMT_INT64) && ao->zfp_mode == AFMT_ZFP_REVERSIBLE;
+    if (ao->zfp_mode && !is_float && !zfp_int)
         return afmt__fail(f->errmsg, AFMT_EINVAL,
-                          "%s(\"%s\"): ZFP needs a float32 or float64 array, not %s (its "
-                          "integer modes hold values of at most 30 or 62 bits, which afmt "
-                          "cannot promise): use a lossless codec",
+                          "%s(\"%s\"): ZFP's lossy modes need a float32 or float64 array, not %s "
+                          "(int32 and int64 take AFMT_ZFP_REVERSIBLE only)",
                           fn, name, afmt__dtype_name(t));
     if (ao->keepbits && !is_float)
         return afmt__fail(f->errmsg, AFMT_EINVAL,

@@ -49,6 +49,8 @@ int afmt__zfp_available(void) {
 static zfp_field *field_of(const afmt_zfp_field *z, void *data) {
     zfp_type t = z->dtype == AFMT_FLOAT32   ? zfp_type_float
                  : z->dtype == AFMT_FLOAT64 ? zfp_type_double
+                 : z->dtype == AFMT_INT32   ? zfp_type_int32
+                 : z->dtype == AFMT_INT64   ? zfp_type_int64
                                             : zfp_type_none;
     if (t == zfp_type_none) return NULL;
     size_t n[4] = {1, 1, 1, 1}; /* x, y, z, w */

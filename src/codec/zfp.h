@@ -11,7 +11,8 @@
 #include "afmt.h"
 
 /* What a chunk is compressed as: the mode and its parameter (afmt_zfp_mode), the element
- * type (FLOAT32 or FLOAT64) and the chunk's real extent in C order. */
+ * type (FLOAT32, FLOAT64; INT32, INT64 in reversible mode) and the chunk's real extent in
+ * C order. */
 typedef struct {
     int mode;
     double param;

@@ -42,6 +42,7 @@ void afmt__bitround(void *vals, uint64_t n, size_t es, unsigned keepbits) {
     }
 }
 
+/* Value i of float32 (es 4) or float64 (es 8) values. */
 static double value_at(const void *v, size_t es, uint64_t i) {
     return es == 8 ? ((const double *)v)[i] : (double)((const float *)v)[i];
 }
@@ -65,7 +66,7 @@ static int check_rounded(const afmt_array *arr, uint64_t ci, const void *orig, c
 }
 
 /* The check of ZFP's accuracy mode: the stored bytes decoded again, every value within
- * tol of what was written. */
+ * tol of what was written; reversible (tol < 0): every value equal, bit for bit. */
 static int check_zfp(const afmt_array *arr, uint64_t ci, const void *vals, const uint8_t *stored,
                      size_t n, size_t raw, double tol, char *why) {
     void *back = malloc(raw ? raw : 1);
@@ -75,6 +76,16 @@ static int check_zfp(const afmt_array *arr, uint64_t ci, const void *vals, const
                           "its bound",
                           arr->d.name, (ull)ci);
     int rc = afmt__zfp_decompress(stored, n, back, raw);
+    if (rc == AFMT_OK && tol < 0) {
+        int same = raw == 0 || memcmp(vals, back, raw) == 0;
+        free(back);
+        if (!same)
+            return afmt__fail(why, AFMT_ECODEC,
+                              "array \"%s\" chunk %llu: ZFP reversible did not give the values "
+                              "back bit for bit",
+                              arr->d.name, (ull)ci);
+        return AFMT_OK;
+    }
     double worst = 0;
     uint64_t at = 0, count = raw / arr->esize;
     for (uint64_t i = 0; rc == AFMT_OK && i < count; i++) {
@@ -127,8 +138,10 @@ static int compress_own(const afmt_array *arr, const afmt_store_ctx *c, const af
         return afmt__fail(why, rc, "array \"%s\" chunk %llu: compressing with %s: %s", arr->d.name,
                           (ull)ci, afmt__codec_name(s->codec), afmt_strerror(rc));
     *codec = s->codec;
-    if (zfp && rc == AFMT_OK && c->check && s->zfp_mode == AFMT_ZFP_ACCURACY &&
-        (rc = check_zfp(arr, ci, payload, *stored, *n, raw, s->zfp_param, why)) != AFMT_OK)
+    int exact = s->zfp_mode == AFMT_ZFP_REVERSIBLE;
+    if (zfp && rc == AFMT_OK && c->check && (exact || s->zfp_mode == AFMT_ZFP_ACCURACY) &&
+        (rc = check_zfp(arr, ci, payload, *stored, *n, raw, exact ? -1 : s->zfp_param, why)) !=
+            AFMT_OK)
         return rc;
     if (rc != AFMT_OK || *n >= raw) { /* as a packed block: raw where nothing is gained */
         if (raw) memcpy(*stored, payload, raw);
@@ -148,6 +161,11 @@ int afmt__chunk_store_own(afmt_alloc *a, const afmt_store_ctx *c, const afmt_arr
                           "array \"%s\": its record asks for ZFP on shuffled chunks, which "
                           "format.md 6 does not allow",
                           arr->d.name);
+    int is_float = arr->d.dtype == AFMT_FLOAT32 || arr->d.dtype == AFMT_FLOAT64;
+    if (zfp && !is_float && s->zfp_mode != AFMT_ZFP_REVERSIBLE) /* a crafted record */
+        return afmt__fail(why, AFMT_EINVAL,
+                          "array \"%s\": its record asks for a lossy ZFP mode on %s values",
+                          arr->d.name, afmt__dtype_name(arr->d.dtype));
     if (zfp && s->zfp_mode != AFMT_ZFP_REVERSIBLE)
         for (uint64_t i = 0; i < nelems; i++)
             if (!isfinite(value_at(native, arr->esize, i)))

@@ -1,13 +1,12 @@
 /* test_lossy.c - MPI integration: arrays with their own compression (afmt_define_with).
  *  - ZFP accuracy (3-D float64 with edge chunks, 5-D, a scalar), precision, rate and
- *    reversible (NaN, infinities, -0), bit rounding with zstd and with the handle's own
- *    codec (packed), a lossless per-array codec on an integer array, next to a default
- *    array; every rank writes a slab whose edges cut chunks (merged at commit, where the
- *    setting applies too): every value within its bound (absolute for accuracy, relative
- *    2^-(k+1) for bit rounding), the lossless ones bit for bit, read through the writer,
- *    a reopen on all ranks, on n-1 and on 1; afmt_inquire_codec gives the setting back
- *    after a reopen; compaction keeps the values bit for bit; ZFP accuracy makes the
- *    smooth field less than half of what LZ4 makes of it;
+ *    reversible (NaN, infinities, -0; and on int32), bit rounding with zstd and with the handle's
+ * own codec (packed), a lossless per-array codec on an integer array, next to a default array;
+ * every rank writes a slab whose edges cut chunks (merged at commit, where the setting applies
+ * too): every value within its bound (absolute for accuracy, relative 2^-(k+1) for bit rounding),
+ * the lossless ones bit for bit, read through the writer, a reopen on all ranks, on n-1 and on 1;
+ * afmt_inquire_codec gives the setting back after a reopen; compaction keeps the values bit for
+ * bit; ZFP accuracy makes the smooth field less than half of what LZ4 makes of it;
  *  - afmt_opts_set_check_bounds: float32 at 1e-5 near 300 cannot hold the bound: the write
  *    fails with AFMT_ECODEC naming array, chunk, error and bound (and passes unchecked);
  *  - bad input: ZFP or bit rounding on integer arrays, bit rounding past float32's 23
@@ -52,6 +51,7 @@ static const lossy_case cases[] = {
     {"br_zstd", AFMT_FLOAT64, 0, 0, 10, AFMT_CODEC_ZSTD},
     {"br_same", AFMT_FLOAT32, 0, 0, 16, -1},
     {"int_zstd", AFMT_INT32, 0, 0, 0, AFMT_CODEC_ZSTD},
+    {"irev", AFMT_INT32, AFMT_ZFP_REVERSIBLE, 0, 0, -1},
     {"plain", AFMT_FLOAT64, 0, 0, 0, -1},
 };
 #define NCASE ((int)(sizeof cases / sizeof cases[0]))

@@ -1,9 +1,9 @@
 /* test_zfp.c - the ZFP codec (codec/zfp.c) and the codec parameters of array records
  * (format/codec_params.c): round trips of 1 to 6 dimensional chunks and scalars in every
- * mode, the accuracy bound on every value, reversible exactness (NaN, infinities, -0
- * included), the stored bytes decoded from their header alone through the codec table,
- * damaged and crafted streams refused without reading past them, and the parameters'
- * layout (put/get, refused layouts). Skipped where the library has no ZFP. */
+ * mode, reversible int32 and int64 over their whole range, the accuracy bound on every value,
+ * reversible exactness (NaN, infinities, -0 included), the stored bytes decoded from their header
+ * alone through the codec table, damaged and crafted streams refused without reading past them, and
+ * the parameters' layout (put/get, refused layouts). Skipped where the library has no ZFP. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +112,40 @@ static void test_reversible_specials(void **state) {
     size_t st = 0;
     (void)round_trip(AFMT_FLOAT64, 1, ext, AFMT_ZFP_REVERSIBLE, 0, v, b, &st);
     assert_memory_equal(v, b, sizeof v);
+}
+
+/* Reversible on int32 and int64: every value back, the whole range included. */
+static void test_reversible_ints(void **state) {
+    (void)state;
+    if (!afmt__zfp_available()) skip();
+    int32_t a[256], a2[256];
+    int64_t b[256], b2[256];
+    uint64_t h = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 256; i++) {
+        h = h * 6364136223846793005ull + 1442695040888963407ull; /* any bits */
+        int32_t r32;
+        int64_t r64;
+        memcpy(&r32, &h, sizeof r32);
+        memcpy(&r64, &h, sizeof r64);
+        a[i] = i % 3 == 0 ? INT32_MAX - i : i % 3 == 1 ? INT32_MIN + i : r32;
+        b[i] = i % 3 == 0 ? INT64_MAX - i : i % 3 == 1 ? INT64_MIN + i : r64;
+    }
+    for (int t = 0; t < 2; t++) {
+        afmt_zfp_field z;
+        memset(&z, 0, sizeof z);
+        z.mode = AFMT_ZFP_REVERSIBLE;
+        z.dtype = t ? AFMT_INT64 : AFMT_INT32;
+        z.ndim = 2;
+        z.extent[0] = 16;
+        z.extent[1] = 16;
+        void *src = t ? (void *)b : (void *)a, *dst = t ? (void *)b2 : (void *)a2;
+        size_t raw = t ? sizeof b : sizeof a, cap = afmt__zfp_bound(&z), n = 0;
+        uint8_t *s = malloc(cap);
+        assert_int_equal(afmt__zfp_compress(&z, src, raw, s, cap, &n), AFMT_OK);
+        assert_int_equal(afmt__codec_decompress(AFMT_CODEC_ZFP, s, n, dst, raw), AFMT_OK);
+        assert_memory_equal(src, dst, raw);
+        free(s);
+    }
 }
 
 /* Bad stored bytes: ECORRUPT, never a crash or a read past them (ASan watches). */
@@ -224,11 +258,9 @@ static void test_check(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_modes_and_shapes),
-        cmocka_unit_test(test_reversible_specials),
-        cmocka_unit_test(test_damage),
-        cmocka_unit_test(test_params_layout),
-        cmocka_unit_test(test_check),
+        cmocka_unit_test(test_modes_and_shapes), cmocka_unit_test(test_reversible_specials),
+        cmocka_unit_test(test_reversible_ints),  cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_params_layout),    cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests_name("zfp", tests, NULL, NULL);
 }

@@ -202,7 +202,7 @@ class Writer:
         shuffle (True/False); zfp, lossy ZFP for a float32 or float64 array:
         ("accuracy", tolerance) keeps every value within tolerance, ("precision", bits)
         keeps that many bit planes, ("rate", bits) that many bits per value, "reversible"
-        is lossless; bitround, the mantissa bits each float value keeps (relative error
+        is lossless (also for int32 and int64 arrays); bitround, the mantissa bits each float value keeps (relative error
         at most 2^-(bitround+1)) before the lossless codec. zfp and bitround do not
         combine, nor codec and zfp. Every rank must give the same setting."""
         dt = np.dtype(dtype)

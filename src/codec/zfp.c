@@ -156,8 +156,9 @@ int afmt__zfp_decompress(const void *src, size_t src_len, void *dst, size_t raw_
     zs = NULL;
     bs = NULL;
     rc = AFMT_ENOMEM;
-    if (!(copy = calloc(1, most))) goto done;
+    if (!(copy = malloc(most))) goto done;
     memcpy(copy, src, src_len);
+    memset(copy + src_len, 0, most - src_len); /* only the padding: not the whole buffer twice */
     if (!(bs = stream_open(copy, most)) || !(zs = zfp_stream_open(bs))) goto done;
     rc = AFMT_ECORRUPT;
     zfp_stream_rewind(zs);

@@ -3,8 +3,10 @@
 # (docs/performance.md 5.5): examples/heat3d on NP ranks (default 1, unbound, so the
 # rank has the other core spare), GRID points, STEPS steps, a checkpoint every 5 steps,
 # on DIR (default /tmp: a real disk, fsync costs what it costs); REPS runs of each mode,
-# the modes alternating: sync (afmt_commit), async (--async: afmt_commit_start, the next
-# checkpoint waits) and floor (no checkpoint but the last one). Per run: the wall time,
+# the modes alternating: sync (afmt_commit), async (--async: afmt_commit_start under
+# MPI_THREAD_MULTIPLE, the helper compresses, agrees the layer and writes; the next
+# checkpoint waits), start (--async-start: plain MPI_Init, the collective part and the
+# compression at the start, the helper writes) and floor (no checkpoint but the last one). Per run: the wall time,
 # the compute time, and the time spent inside checkpoints (what the solver stood still
 # for; with --async the wait, the write and the start, and the final wait). Medians at
 # the end.
@@ -25,10 +27,11 @@ echo "# $(date -u '+%Y-%m-%d %H:%M') UTC, git $(git rev-parse --short HEAD), $(n
 printf '%-6s %3s %9s %9s %6s %9s %9s\n' mode run wall_s compute_s ckpts ckpt_s per_ckpt_s
 results=$(mktemp)
 for r in $(seq 1 "$reps"); do
-  for mode in sync async floor; do
+  for mode in sync async start floor; do
     rm -f "$file"
     args=(--file "$file" --grid "$grid" --steps "$steps" --checkpoint-every 5)
     [ "$mode" = async ] && args+=(--async)
+    [ "$mode" = start ] && args+=(--async-start)
     [ "$mode" = floor ] && args=(--file "$file" --grid "$grid" --steps "$steps" \
       --checkpoint-every 0)
     out=$(mpiexec --bind-to none -n "$np" "$heat" "${args[@]}")
@@ -45,7 +48,7 @@ for r in $(seq 1 "$reps"); do
   done
 done
 echo "# medians (load now $(cut -d' ' -f1-3 /proc/loadavg))"
-for mode in sync async floor; do
+for mode in sync async start floor; do
   awk -v m="$mode" '$1 == m { w[++k] = $2; c[k] = $4; p[k] = $5; n = $3; t[k] = $6 }
     function med(a, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++)
         if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }

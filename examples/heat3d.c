@@ -27,7 +27,9 @@
  * commits: one layer per checkpoint. A run always ends with a checkpoint at its last step.
  * With --async each checkpoint's commit drains in the background while the solver goes on
  * (afmt_commit_start), and the next checkpoint, or the end of the run, waits for it
- * (afmt_commit_wait): the same file, less time standing still.
+ * (afmt_commit_wait): the same file, less time standing still. --async asks MPI for
+ * MPI_THREAD_MULTIPLE, so that afmt's helper also compresses and agrees the layer with the
+ * other ranks; --async-start keeps plain MPI_Init, and that part runs at the start.
  *
  * Checkpoint on a signal: --signal USR1 (the default; a comma list such as USR1,TERM, or
  * none) arms afmt_signal_arm for those signals. After every step every rank asks
@@ -201,7 +203,14 @@ static void usage(FILE *out) {
             "  --level L              codec level (default 0 = the codec's default)\n"
             "  --async                commit each checkpoint in the background "
             "(afmt_commit_start)\n"
-            "                         and wait for it at the next one (afmt_commit_wait)\n"
+            "                         and wait for it at the next one (afmt_commit_wait); "
+            "asks MPI\n"
+            "                         for MPI_THREAD_MULTIPLE, so that the compression and "
+            "the\n"
+            "                         commit's collectives run on afmt's helper thread too\n"
+            "  --async-start          the same under plain MPI_Init: the commit's collective "
+            "part\n"
+            "                         (and the compression it waits for) at the start\n"
             "  --quiet                print only errors and the final line\n"
             "exit status: 0 finished, 3 stopped early after a checkpoint, 1 error, 2 usage\n");
 }
@@ -324,7 +333,7 @@ static int parse_args(int argc, char **argv, options *o) {
             o->restart = 1;
         } else if (strcmp(key, "--quiet") == 0) {
             o->quiet = 1;
-        } else if (strcmp(key, "--async") == 0) {
+        } else if (strcmp(key, "--async") == 0 || strcmp(key, "--async-start") == 0) {
             o->async = 1;
         } else {
             if (g_rank == 0) fprintf(stderr, "heat3d: unknown option '%s' (see --help)\n", a);
@@ -893,7 +902,15 @@ static int run(const options *o) {
 }
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
+    /* --async asks for MPI_THREAD_MULTIPLE: afmt_commit_start then hands the commit's
+     * collective part to its helper thread (api.md); the solver calls MPI from its own
+     * thread only, as before. */
+    int mt = 0, got = MPI_THREAD_SINGLE;
+    for (int i = 1; i < argc; i++) mt |= strcmp(argv[i], "--async") == 0;
+    if (mt)
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &got);
+    else
+        MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     options o;
     int rc = parse_args(argc, argv, &o);

@@ -54,7 +54,20 @@ int tu_main(int argc, char **argv, const char *group, const struct CMUnitTest *t
             size_t ntests) {
     (void)argc;
     (void)argv;
-    MPI_Init(&argc, &argv);
+    /* AFMT_TEST_THREAD_LEVEL=multiple: MPI_THREAD_MULTIPLE (afmt_commit_start then runs
+     * the commit's collective part on its helper thread); else MPI_Init. */
+    const char *lvl = getenv("AFMT_TEST_THREAD_LEVEL");
+    if (lvl && !strcmp(lvl, "multiple")) {
+        int got = MPI_THREAD_SINGLE;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &got);
+        if (got != MPI_THREAD_MULTIPLE) {
+            fprintf(stderr, "%s: MPI_THREAD_MULTIPLE not provided (%d)\n", group, got);
+            MPI_Finalize();
+            return 1;
+        }
+    } else {
+        MPI_Init(&argc, &argv);
+    }
     int rank = tu_rank();
     if (rank != 0 && !getenv("AFMT_TEST_VERBOSE")) {
         /* Keep the output readable: other ranks report failures through the status. */

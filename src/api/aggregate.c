@@ -42,7 +42,7 @@ static int node_split(afmt_file *f) {
     return MPI_Comm_split(f->shm, f->shm_rank / f->node_group, f->shm_rank, &f->node);
 }
 
-static int node_setup(afmt_file *f) {
+int afmt__node_setup(afmt_file *f) {
     if (f->node_ready) return AFMT_OK;
     f->leaders = MPI_COMM_NULL;
     if (node_split(f) != MPI_SUCCESS)
@@ -80,7 +80,7 @@ static void put_chunk(afmt_buf *m, const afmt_chunk_rec *c) {
 int afmt__node_gather(afmt_file *f, afmt_alloc *alloc, const afmt_chunk_rec *chunks, uint64_t nc,
                       afmt_node_meta *m) {
     memset(m, 0, sizeof *m);
-    int rc = node_setup(f);
+    int rc = afmt__node_setup(f);
     /* A failed setup leaves no usable node group: every rank learns it here. */
     if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return rc;
     afmt_buf pk;

@@ -30,6 +30,9 @@ typedef struct {
     uint64_t piece_cap;   /* their size */
 } afmt_node_meta;
 
+/* COLLECTIVE (not agreed). The node groups of f (f->node, f->leaders, f->n_nodes,
+ * f->node_data), split on the first call, then kept: AFMT_OK or AFMT_EMPI. */
+int afmt__node_setup(afmt_file *f);
 /* COLLECTIVE (agreed). Sets up f->node on the first call; packs this rank's block records
  * (offsets relative to its region) and its chunk records (block numbers of alloc) and
  * gathers them to the node leader, which learns the node segment's size. */

@@ -589,7 +589,8 @@ static int adopt_durable(afmt_file *f, int rc) {
 }
 
 /* The records of the layer this rank contributes: its whole staged chunks and the ones
- * it merged (a partly written chunk is in its merger's list), and the pending metadata. */
+ * it merged (a partly written chunk is in its merger's list), and the pending metadata
+ * (the attribute values stay the handle's). */
 typedef struct {
     afmt_chunk_rec *chunks;
     uint64_t nc;
@@ -676,13 +677,19 @@ static int late_outcome(afmt_file *f, int rc, int late_rc, const char *late_msg)
     return rc;
 }
 
-/* COLLECTIVE. The commit (plan NULL), or its prepared part (afmt__commit_prepare). */
-static int commit_run(afmt_file *f, afmt_layer_plan *plan, int pre_rc) {
+/* COLLECTIVE. Steps 0-2 of a commit (call names it at the entry): the entry, which also
+ * ORs flags[2] (the caller's) over the ranks, the check of the ranks' metadata calls, the
+ * exchange of chunks written by several ranks, and this rank's records into c. *go is 0
+ * when no rank has anything to commit (then AFMT_OK and c is empty). */
+static int commit_collect(afmt_file *f, int call, int pre_rc, int *flag, commit_recs *c, int *go) {
     double t0 = MPI_Wtime();
+    memset(c, 0, sizeof *c);
+    *go = 0;
     /* Staged chunks anywhere? Pending metadata anywhere? (The latter is the same on every
      * rank unless the ranks' calls disagree; asking keeps them on one path even then.) */
-    int all[2] = {f->staging.n > 0, f->n_pend_arrays > 0 || f->n_pend_attrs > 0};
-    int rc = afmt__enter(f, plan ? AFMT_CALL_COMMIT_START : AFMT_CALL_COMMIT, pre_rc, all, 2);
+    int all[3] = {f->staging.n > 0, f->n_pend_arrays > 0 || f->n_pend_attrs > 0, *flag};
+    int rc = afmt__enter(f, call, pre_rc, all, 3);
+    *flag = all[2];
     if (rc != AFMT_OK) return rc;
     /* Every rank is in this commit; before anything else, and before the ranks decide
      * whether there is anything to commit: ranks that made different metadata calls are
@@ -696,49 +703,116 @@ static int commit_run(afmt_file *f, afmt_layer_plan *plan, int pre_rc) {
     rc = all[0] ? afmt__exchange(f, &merged, &nm) : AFMT_OK;
     f->stats.exchange = MPI_Wtime() - t0;
     if (rc != AFMT_OK) return rc;
+    rc = commit_records(f, merged, nm, c);
+    if (rc != AFMT_OK) commit_recs_free(c);
+    *go = rc == AFMT_OK;
+    return rc;
+}
+
+/* COLLECTIVE. afmt_commit. */
+static int commit_run(afmt_file *f) {
+    double t0 = MPI_Wtime();
     commit_recs c;
-    rc = commit_records(f, merged, nm, &c);
+    int go = 0, flag = 0;
+    int rc = commit_collect(f, AFMT_CALL_COMMIT, AFMT_OK, &flag, &c, &go);
+    if (rc != AFMT_OK || !go) return rc;
     /* Step 3: the layer. */
     afmt_buf footer;
     afmt__buf_init(&footer);
-    int late_rc = AFMT_OK, durable = 0;
+    afmt_layer_job job = {.st = f->st,
+                          .alloc = f->alloc,
+                          .chunks = c.chunks,
+                          .n_chunks = c.nc,
+                          .arrays = c.arrays,
+                          .n_arrays = c.na,
+                          .attrs = c.attrs,
+                          .n_attrs = c.nt,
+                          .next_array_id = f->idx.next_array_id,
+                          .super = &f->super,
+                          .late_rc = AFMT_OK};
+    rc = afmt__write_layer(f, &job, &footer);
     char late_msg[AFMT_ERRMSG_MAX] = "";
-    if (rc == AFMT_OK) {
-        afmt_layer_job job = {f->st,     f->alloc, c.chunks, c.nc, c.arrays,
-                              c.na,      c.attrs,  c.nt,     0,    f->idx.next_array_id,
-                              &f->super, AFMT_OK,  0,        plan};
-        rc = afmt__write_layer(f, &job, &footer);
-        late_rc = job.late_rc;
-        durable = job.durable;
-        if (late_rc != AFMT_OK) memcpy(late_msg, f->errmsg, sizeof late_msg);
-    }
+    if (job.late_rc != AFMT_OK) memcpy(late_msg, f->errmsg, sizeof late_msg);
     commit_recs_free(&c);
     /* Before the slot was written nothing happened: the staged changes stay for a retry. */
-    if (rc != AFMT_OK && !durable) return rc;
-    if (plan) { /* prepared: the metadata is in the plan's footer */
-        if (f->alloc) f->stats.compress = afmt__alloc_seal_seconds(f->alloc);
-        pending_clear(f);
-        f->stats.total = MPI_Wtime() - t0;
-        return AFMT_OK;
-    }
+    if (rc != AFMT_OK && !job.durable) return rc;
     rc = commit_adopt(f, rc, &footer, &f->staging, f->alloc, 1);
     f->stats.total = MPI_Wtime() - t0;
-    return late_outcome(f, rc, late_rc, late_msg);
+    return late_outcome(f, rc, job.late_rc, late_msg);
 }
 
 int afmt__commit(afmt_file *f) {
-    return commit_run(f, NULL, AFMT_OK);
+    return commit_run(f);
 }
 
-int afmt__commit_prepare(afmt_file *f, afmt_layer_plan *plan, int pre_rc) {
-    return commit_run(f, plan, pre_rc);
+int afmt__commit_collect(afmt_file *f, afmt_layer_plan *plan, int pre_rc) {
+    commit_recs c;
+    int go = 0;
+    int rc = commit_collect(f, AFMT_CALL_COMMIT_START, pre_rc, &plan->foreground, &c, &go);
+    if (rc != AFMT_OK || !go) return rc;
+    plan->chunks = c.chunks;
+    plan->n_chunks = c.nc;
+    plan->arrays = c.arrays;
+    plan->n_arrays = c.na;
+    plan->attrs = c.attrs;
+    plan->n_attrs = 0;
+    /* The plan's own copies of the attribute values: the pending records stay the
+     * handle's until the commit is under way (afmt__commit_clear_pending). */
+    for (uint64_t i = 0; rc == AFMT_OK && i < c.nt; i++) {
+        afmt_attr_rec *r = &plan->attrs[i];
+        size_t bytes = (size_t)r->n * afmt__dtype_size(r->dtype);
+        uint8_t *v = malloc(bytes ? bytes : 1);
+        if (v)
+            memcpy(v, r->value, bytes);
+        else
+            rc =
+                afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit_start(%s): out of memory", f->path);
+        r->value = v;
+        plan->n_attrs += v != NULL;
+    }
+    plan->next_array_id = f->idx.next_array_id;
+    plan->super = f->super;
+    plan->collected = 1;
+    return afmt__file_agree(f, rc);
+}
+
+void afmt__commit_clear_pending(afmt_file *f) {
+    pending_clear(f);
+}
+
+int afmt__commit_layer(afmt_file *f, afmt_layer_plan *plan, afmt_alloc *a) {
+    afmt_buf footer;
+    afmt__buf_init(&footer);
+    afmt_layer_job job = {.st = f->st,
+                          .alloc = a,
+                          .chunks = plan->chunks,
+                          .n_chunks = plan->n_chunks,
+                          .arrays = plan->arrays,
+                          .n_arrays = plan->n_arrays,
+                          .attrs = plan->attrs,
+                          .n_attrs = plan->n_attrs,
+                          .next_array_id = plan->next_array_id,
+                          .super = &plan->super,
+                          .late_rc = AFMT_OK,
+                          .plan = plan};
+    int rc = afmt__write_layer(f, &job, &footer);
+    if (a) f->stats.compress = afmt__alloc_seal_seconds(a);
+    return rc;
 }
 
 void afmt__layer_plan_free(afmt_layer_plan *p) {
+    free(p->chunks);
+    free(p->arrays);
+    for (uint64_t i = 0; i < p->n_attrs; i++) free(p->attrs[i].value);
+    free(p->attrs);
+    p->chunks = NULL;
+    p->arrays = NULL;
+    p->attrs = NULL;
+    p->n_chunks = p->n_arrays = p->n_attrs = 0;
     afmt__buf_free(&p->seg);
     afmt__buf_free(&p->tail);
     afmt__buf_free(&p->footer);
-    p->ready = 0;
+    p->ready = p->collected = 0;
 }
 
 int afmt__commit_finish(afmt_file *f, afmt_layer_plan *plan, afmt__staging *t, afmt_alloc *a,
@@ -746,13 +820,18 @@ int afmt__commit_finish(afmt_file *f, afmt_layer_plan *plan, afmt__staging *t, a
     int late_rc = AFMT_OK;
     char late_msg[AFMT_ERRMSG_MAX] = "";
     *durable = 0;
-    int rc = afmt__write_slot(f, f->st, &plan->next, AFMT_OK, fn, &late_rc);
-    if (rc != AFMT_OK) return rc;
+    if (plan->published) {
+        late_rc = plan->late_rc;
+        memcpy(late_msg, plan->late_msg, sizeof late_msg);
+    } else {
+        int rc = afmt__write_slot(f, f->st, &plan->next, AFMT_OK, fn, &late_rc);
+        if (rc != AFMT_OK) return rc;
+        if (late_rc != AFMT_OK) memcpy(late_msg, f->errmsg, sizeof late_msg);
+    }
     *durable = 1;
-    if (late_rc != AFMT_OK) memcpy(late_msg, f->errmsg, sizeof late_msg);
     f->super = plan->next;
     layer_tidy(f, f->st, f->super.eof);
-    rc = commit_adopt(f, AFMT_OK, &plan->footer, t, a, 0);
+    int rc = commit_adopt(f, AFMT_OK, &plan->footer, t, a, 0);
     return late_outcome(f, rc, late_rc, late_msg);
 }
 

@@ -1,13 +1,17 @@
 /* commit_async.c - afmt_commit_start and afmt_commit_wait: a commit split where the
- * collective work ends. The start runs the commit's collective steps on the caller's
- * thread (commit.c, with a plan: exchange, offsets, segments, footer, all agreed) and
- * hands this rank's local writes to a helper thread: its blocks, its node's index segment,
- * rank 0's footer and trailer, then an fsync. The helper makes no MPI call (it writes
- * through its own POSIX descriptor), so the application's thread level does not matter.
- * The wait joins the helper, agrees, and only then rank 0 writes the superblock slot
- * (commit.c): the layer exists once every rank's bytes are durable, as with afmt_commit.
- * While the helper runs, afmt_write fills a second allocator and staging table, and
- * afmt_read also sees the chunks of the commit in flight (read.c). */
+ * collective work ends. The start takes the commit's inputs on the caller's thread (commit.c:
+ * the entry, the exchange, this rank's records) and hands the rest to a helper thread per
+ * rank. With MPI_THREAD_MULTIPLE (the background mode) the helper also prepares the layer
+ * (the seal, which waits for the blocks' compression, the offsets, the segments and the
+ * footer) over the handle's own duplicates of its communicators, so the compression
+ * leaves the caller's critical path too; otherwise (foreground: any thread level) the start
+ * prepares it on the caller's thread and the helper only writes. The helper's writes go
+ * through its own POSIX descriptor: this rank's blocks, its node's index segment, rank 0's
+ * footer and trailer, then an fsync. The wait joins the helper, agrees, and only then
+ * rank 0 writes the superblock slot (commit.c): the layer exists once every rank's bytes
+ * are durable, as with afmt_commit. While the helper runs, afmt_write fills a second
+ * allocator and staging table, and afmt_read also sees the chunks of the commit in flight
+ * (read.c), once the helper's collective part is over (afmt__drain_settle). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,15 +19,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/aggregate.h"
 #include "api/file.h"
 #include "common/util.h"
 
 struct afmt_drain {
     afmt_layer_plan plan;
-    afmt_alloc *alloc;     /* the commit's sealed blocks (read-only now) */
+    afmt_alloc *alloc;     /* the commit's blocks (read-only once sealed) */
     afmt__staging staging; /* the commit's staged chunks, for reads while it drains */
     afmt_storage *st;      /* POSIX, this rank's own descriptor of the file */
     pthread_mutex_t mu;    /* the allocator: the helper's pieces against this rank's reads */
+    pthread_cond_t cv;     /* settled became 1 */
+    int settled;           /* the layer is prepared (or failed): the allocator is sealed */
+    int background;        /* the helper prepares the layer (MPI_THREAD_MULTIPLE) */
+    afmt_file *view;       /* background: the handle as the helper sees it (view_new) */
     pthread_t thread;
     int threaded; /* 1: the helper runs (else the writes ran at the start) */
     int rank;
@@ -46,9 +55,8 @@ static int drain_fail(afmt_drain *d, int rc, const char *what, const char *why) 
     return rc;
 }
 
-/* The helper: this rank's part of the layer, written and synced. No MPI, no handle. */
-static void *drain_main(void *arg) {
-    afmt_drain *d = arg;
+/* This rank's part of the prepared layer, written and synced. No MPI, no handle. */
+static int drain_write(afmt_drain *d) {
     afmt_storage *st = d->st;
     const afmt_layer_plan *p = &d->plan;
     double t0 = mono_s();
@@ -82,6 +90,50 @@ static void *drain_main(void *arg) {
         drain_fail(d, rc, "syncing", st->errmsg);
     d->write_s = t1 - t0;
     d->sync_s = mono_s() - t1;
+    return rc;
+}
+
+/* The background mode's end of the helper (rc: this rank's writes and sync): once every
+ * rank's bytes are durable (agreed over the view, so every helper takes this path), rank 0
+ * writes the slot through its own descriptor and every rank syncs (publish.h), as
+ * afmt_commit does; the wait then only adopts the layer. */
+static int drain_publish(afmt_drain *d, int rc) {
+    afmt_file *v = d->view;
+    afmt_layer_plan *p = &d->plan;
+    if (rc != AFMT_OK) memcpy(v->errmsg, d->msg, sizeof v->errmsg); /* what the others learn */
+    rc = afmt__file_agree(v, rc);
+    if (rc == AFMT_OK)
+        rc = afmt__write_slot(v, d->st, &p->next, AFMT_OK, "afmt_commit_start", &p->late_rc);
+    if (rc != AFMT_OK) {
+        memcpy(d->msg, v->errmsg, sizeof d->msg);
+        return rc;
+    }
+    p->published = 1;
+    if (p->late_rc != AFMT_OK) memcpy(p->late_msg, v->errmsg, sizeof p->late_msg);
+    return AFMT_OK;
+}
+
+/* The helper. In the background mode it first prepares the layer with the other ranks'
+ * helpers, over the view's communicators (the only MPI calls off the caller's thread). */
+static void *drain_main(void *arg) {
+    afmt_drain *d = arg;
+    int rc = AFMT_OK;
+    if (d->background) {
+        afmt__pool_wait_only(1); /* the pool's workers compress; this thread is extra */
+        rc = afmt__commit_layer(d->view, &d->plan, d->alloc);
+        afmt__pool_wait_only(0); /* (this may be the caller's thread: drain_launch) */
+        if (rc != AFMT_OK) drain_fail(d, rc, "preparing the layer", d->view->errmsg);
+        pthread_mutex_lock(&d->mu);
+        d->settled = 1;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+    }
+    if (rc != AFMT_OK) { /* agreed: no helper writes anything */
+        d->rc = rc;
+        return NULL;
+    }
+    rc = drain_write(d);
+    if (d->background) rc = drain_publish(d, rc);
     d->rc = rc;
     return NULL;
 }
@@ -105,6 +157,8 @@ static void drain_free(afmt_drain *d) {
     afmt__staging_free(&d->staging);
     afmt__alloc_free(d->alloc);
     if (d->st) (void)d->st->ops->close(d->st);
+    free(d->view);
+    pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -118,6 +172,7 @@ static int drain_new(afmt_file *f, afmt_drain **out) {
     if (!d)
         return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit_start(%s): out of memory", f->path);
     pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
     afmt__staging_init(&d->staging);
     afmt__buf_init(&d->plan.seg);
     afmt__buf_init(&d->plan.tail);
@@ -136,6 +191,42 @@ static int drain_new(afmt_file *f, afmt_drain **out) {
     return AFMT_OK;
 }
 
+/* Whether this rank can run the commit's collective part on a helper thread: MPI gives
+ * MPI_THREAD_MULTIPLE and the hint afmt_async_commit is not "foreground". */
+static int background_wanted(const afmt_file *f) {
+    int level = MPI_THREAD_SINGLE;
+    if (f->async_foreground || MPI_Query_thread(&level) != MPI_SUCCESS) return 0;
+    return level == MPI_THREAD_MULTIPLE;
+}
+
+/* COLLECTIVE (agreed). The helper's view of f: a copy of the handle with the handle's own
+ * duplicates of its communicators (made once, freed with the handle), so that its
+ * collectives never mix with the caller's later ones, and its own message and stats. */
+static int view_new(afmt_file *f, afmt_drain *d) {
+    int rc = afmt__node_setup(f);
+    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return rc;
+    if (!f->bg_ready) {
+        int mrc = MPI_Comm_dup(f->comm, &f->bg_comm);
+        if (mrc == MPI_SUCCESS) mrc = MPI_Comm_dup(f->node, &f->bg_node);
+        if (mrc == MPI_SUCCESS && f->leaders != MPI_COMM_NULL)
+            mrc = MPI_Comm_dup(f->leaders, &f->bg_leaders);
+        f->bg_ready = 1; /* what was made is freed with the handle */
+        if (mrc != MPI_SUCCESS)
+            rc = afmt__fail(f->errmsg, AFMT_EMPI,
+                            "afmt_commit_start(%s): MPI_Comm_dup for the background commit failed",
+                            f->path);
+    }
+    if (rc == AFMT_OK && !(d->view = malloc(sizeof *d->view)))
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_commit_start(%s): out of memory", f->path);
+    if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return rc;
+    *d->view = *f;
+    d->view->comm = f->bg_comm;
+    d->view->node = f->bg_node;
+    d->view->leaders = f->bg_leaders;
+    d->view->drain = NULL;
+    return AFMT_OK;
+}
+
 int afmt_commit_start(afmt_file *f) {
     int rc = afmt__check(f, "afmt_commit_start");
     if (rc != AFMT_OK) return rc;
@@ -150,15 +241,21 @@ int afmt_commit_start(afmt_file *f) {
     afmt__buf_init(&plan.seg);
     afmt__buf_init(&plan.tail);
     afmt__buf_init(&plan.footer);
-    rc = afmt__commit_prepare(f, &plan, orc);
-    if (rc != AFMT_OK || !plan.ready) {
+    plan.foreground = !background_wanted(f);
+    rc = afmt__commit_collect(f, &plan, orc);
+    if (rc == AFMT_OK && plan.collected)
+        rc = plan.foreground ? afmt__commit_layer(f, &plan, f->alloc) : view_new(f, d);
+    if (rc != AFMT_OK || !plan.collected) { /* the handle keeps what it staged */
         afmt__layer_plan_free(&plan);
         drain_free(d);
         return rc;
     }
-    /* The commit's chunks and blocks go with it; the next writes start afresh. */
+    /* The commit's chunks, blocks and metadata go with it; the next writes start afresh. */
+    afmt__commit_clear_pending(f);
+    d->background = !plan.foreground;
+    d->settled = !d->background;
     d->plan = plan;
-    d->layer_id = plan.next.layer_id;
+    d->layer_id = plan.super.layer_id + 1;
     d->alloc = f->alloc;
     f->alloc = f->alloc_spare;
     f->alloc_spare = NULL;
@@ -167,6 +264,18 @@ int afmt_commit_start(afmt_file *f) {
     f->drain = d;
     drain_launch(d);
     return AFMT_OK;
+}
+
+int afmt__drain_mode(const afmt_file *f) {
+    return f->drain ? 1 + f->drain->background : 0;
+}
+
+void afmt__drain_settle(afmt_file *f) {
+    afmt_drain *d = f->drain;
+    if (!d) return;
+    pthread_mutex_lock(&d->mu);
+    while (!d->settled) pthread_cond_wait(&d->cv, &d->mu);
+    pthread_mutex_unlock(&d->mu);
 }
 
 /* The commit failed before its slot: the file is its previous commit, and so must the
@@ -197,6 +306,7 @@ int afmt__drain_finish(afmt_file *f, const char *fn) {
     rc = afmt__file_agree(f, rc);
     int durable = 0;
     if (rc == AFMT_OK) {
+        if (d->view) f->stats = d->view->stats; /* the helper prepared the layer */
         f->stats.write = d->write_s;
         f->stats.sync = d->sync_s;
         rc = afmt__commit_finish(f, &d->plan, &d->staging, d->alloc, fn, &durable);

@@ -211,6 +211,9 @@ static void file_free(afmt_file *f) {
     afmt__cache_free(f->cache);
     afmt__opts_clear(&f->opts);
     /* node and read_node may be shm itself: freed once. */
+    if (f->bg_comm != MPI_COMM_NULL) MPI_Comm_free(&f->bg_comm);
+    if (f->bg_node != MPI_COMM_NULL) MPI_Comm_free(&f->bg_node);
+    if (f->bg_leaders != MPI_COMM_NULL) MPI_Comm_free(&f->bg_leaders);
     if (f->node_ready && f->node != f->shm) MPI_Comm_free(&f->node);
     if (f->node_ready && f->leaders != MPI_COMM_NULL) MPI_Comm_free(&f->leaders);
     if (f->read_node_ready && f->read_node != f->shm) MPI_Comm_free(&f->read_node);
@@ -254,7 +257,8 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
     if (f) {
         f->comm = dup;
         f->shm = MPI_COMM_NULL; /* split once every rank has the handle (below) */
-        f->lock.fd = -1;        /* no inode lock (0 is a descriptor) */
+        f->bg_comm = f->bg_node = f->bg_leaders = MPI_COMM_NULL;
+        f->lock.fd = -1; /* no inode lock (0 is a descriptor) */
         f->mode = mode;
         f->view_layer = UINT64_MAX;
         afmt__index_init(&f->idx);
@@ -282,6 +286,9 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
             flag = 0;
             MPI_Info_get(f->opts.info, "afmt_data_aggregation", (int)sizeof val - 1, val, &flag);
             f->data_per_node = flag && !strcmp(val, "node");
+            flag = 0;
+            MPI_Info_get(f->opts.info, "afmt_async_commit", (int)sizeof val - 1, val, &flag);
+            f->async_foreground = flag && !strcmp(val, "foreground");
         }
     } else if (rc == AFMT_OK) {
         rc = afmt__fail(msg, AFMT_ENOMEM, "%s(%s): out of memory while setting up the handle", fn,

@@ -109,6 +109,12 @@ struct afmt_file {
      * kept for reuse. */
     afmt_drain *drain;
     afmt_alloc *alloc_spare;
+    /* The background mode of afmt_commit_start (commit_async.c): duplicates of comm, node
+     * and leaders for the helper's collectives, made by the first such start (bg_ready);
+     * async_foreground: the hint afmt_async_commit=foreground keeps the collective part on
+     * the caller's thread. */
+    MPI_Comm bg_comm, bg_node, bg_leaders;
+    int bg_ready, async_foreground;
     /* Threads of work for sealing blocks and decompressing the blocks a read needs
      * (afmt_opts_set_threads, resolved at create/open: >= 1); the pool of threads - 1
      * workers is started on first use, never when threads is 1 (pool.h). */
@@ -222,11 +228,23 @@ typedef struct {
 } afmt_layer_job;
 int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer);
 
-/* A layer prepared but not written (afmt_commit_start): everything every rank had to
- * agree on is done; what is left is local writes, a sync per rank, and the slot. With a
- * plan afmt__write_layer stops after sharing the footer: nothing is written, job->super
- * is unchanged, *footer is empty and the plan holds the rest. */
+/* A commit started by afmt_commit_start. afmt__commit_collect fills its inputs (this
+ * rank's records and the pending metadata, with its own copies of the attribute values,
+ * and the superblock it follows); afmt__commit_layer prepares the layer: everything every
+ * rank had to agree on is done, what is left is local writes, a sync per rank and the
+ * slot (ready 1; nothing is written, the handle's superblock is unchanged). */
 typedef struct afmt_layer_plan {
+    int collected;  /* 1 once afmt__commit_collect filled the inputs */
+    int foreground; /* in: this rank wants the layer prepared on the caller's thread; out:
+                     * some rank does (then every rank does) */
+    afmt_chunk_rec *chunks;
+    uint64_t n_chunks;
+    afmt_array_rec *arrays;
+    uint64_t n_arrays;
+    afmt_attr_rec *attrs; /* values owned */
+    uint64_t n_attrs;
+    uint64_t next_array_id;
+    afmt_super super;      /* the committed superblock the layer follows */
     int ready;             /* 1 once afmt__write_layer prepared it */
     uint64_t base, stored; /* this rank's region: its sealed blocks' bytes at base */
     afmt_buf seg;          /* a node leader's index segment, at seg_at */
@@ -235,19 +253,34 @@ typedef struct afmt_layer_plan {
     uint64_t foff;
     afmt_buf footer; /* every rank: the footer bytes, for the index at the end */
     afmt_super next; /* every rank: the superblock that will name the layer */
+    /* The background mode's helper wrote the slot (afmt__write_slot) once every rank's
+     * bytes were durable: the layer is the file's newest; late_rc, late_msg: the outcome
+     * of the sync after it. */
+    int published, late_rc;
+    char late_msg[AFMT_ERRMSG_MAX];
 } afmt_layer_plan;
 void afmt__layer_plan_free(afmt_layer_plan *p);
 
-/* COLLECTIVE (commit.c). afmt__commit's steps (entry, exchange, records, afmt__write_layer)
- * with the layer only prepared into plan (see afmt_layer_plan); pre_rc, a failure found
- * before (agreed at the entry). Nothing staged: AFMT_OK and plan->ready 0. On success the
- * pending metadata is cleared; the staged chunks and the allocator stay for the caller to
- * hand to the drain. On failure the file and the handle are as before. */
-int afmt__commit_prepare(afmt_file *f, afmt_layer_plan *plan, int pre_rc);
+/* COLLECTIVE (commit.c). afmt__commit's first steps for afmt_commit_start: the entry
+ * (pre_rc, a failure found before, is agreed there), the check of the ranks' metadata
+ * calls, the exchange of shared chunks (merged into f->alloc) and this rank's records
+ * into plan. Nothing to commit on any rank: AFMT_OK with plan->collected 0. The handle
+ * keeps its staged chunks and pending metadata (afmt__commit_clear_pending drops the
+ * latter once the commit is under way). */
+int afmt__commit_collect(afmt_file *f, afmt_layer_plan *plan, int pre_rc);
+/* The pending metadata records of f, cleared (they are in a plan now). */
+void afmt__commit_clear_pending(afmt_file *f);
+/* COLLECTIVE over f->comm, f->node and f->leaders (commit.c). Seals a (the blocks of
+ * the plan's chunks; the wait for their compression is here), and prepares the layer into
+ * plan (afmt__write_layer with the plan). f may be a view of the handle with its own
+ * communicators, message and stats (commit_async.c): this reads f->idx and f's settings,
+ * and writes only f->errmsg and f->stats. */
+int afmt__commit_layer(afmt_file *f, afmt_layer_plan *plan, afmt_alloc *a);
 /* COLLECTIVE (commit.c). The end of a prepared layer once every rank's writes are synced
- * (agreed before): rank 0 writes and syncs the slot (fn names the call in messages); the
- * handle takes the layer, t is cleared and a reset. Returns AFMT_OK, or the failure; then
- * *durable says whether the slot was written (the layer is the file's newest). */
+ * (agreed before): rank 0 writes and syncs the slot (fn names the call in messages),
+ * unless the helper did (plan->published); the handle takes the layer, t is cleared and
+ * a reset. Returns AFMT_OK, or the failure; then *durable says whether the slot was
+ * written (the layer is the file's newest). */
 int afmt__commit_finish(afmt_file *f, afmt_layer_plan *plan, afmt__staging *t, afmt_alloc *a,
                         const char *fn, int *durable);
 
@@ -259,6 +292,13 @@ int afmt__drain_finish(afmt_file *f, const char *fn);
 /* LOCAL. Joins this rank's helper and frees the commit in flight without finishing it: the
  * file keeps the previous commit (handle teardown). */
 void afmt__drain_drop(afmt_file *f);
+/* LOCAL. Returns once the commit in flight (if any) is past its collective part: its
+ * allocator is sealed and the handle's index is no longer read by its helper. Every
+ * independent call but afmt_write and the inquiries calls it first. */
+void afmt__drain_settle(afmt_file *f);
+/* How the commit in flight runs (tests): 0 none, 1 prepared at the start (the helper
+ * only writes), 2 prepared by the helper (background mode). */
+int afmt__drain_mode(const afmt_file *f);
 /* The entry of a chunk staged by the commit in flight on this rank, or NULL. */
 const afmt_staged *afmt__drain_find(const afmt_file *f, uint64_t array_id, uint64_t chunk_index);
 /* afmt__alloc_read of the commit in flight's allocator, safe against its helper; the

@@ -257,5 +257,6 @@ int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint6
     if ((rc = afmt__lookup(f, fn, name, &arr)) != AFMT_OK) return rc;
     if (!buf) return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_read(\"%s\"): buf is NULL", name);
     if ((rc = afmt__check_region(f, fn, arr, start, count)) != AFMT_OK) return rc;
+    afmt__drain_settle(f); /* a background commit's helper reads the index until then */
     return afmt__read_region(f, arr, start, count, buf);
 }

@@ -128,10 +128,17 @@ void afmt__pool_submit(afmt_pool *p, afmt_pool_job *job) {
     pthread_mutex_unlock(&p->lock);
 }
 
+/* This thread only waits (afmt__pool_wait_only). */
+static _Thread_local int wait_only;
+
+void afmt__pool_wait_only(int on) {
+    wait_only = on;
+}
+
 void afmt__pool_wait(afmt_pool *p, afmt_pool_job *job) {
     pthread_mutex_lock(&p->lock);
     while (job->state != IDLE) {
-        afmt_pool_job *j = pop(p);
+        afmt_pool_job *j = wait_only && p->nworkers ? NULL : pop(p);
         if (j)
             run(p, j);
         else

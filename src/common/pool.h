@@ -29,6 +29,11 @@ void afmt__pool_submit(afmt_pool *p, afmt_pool_job *job);
 /* Returns once job has run (at once if it was never submitted), running queued jobs on
  * this thread while it waits. */
 void afmt__pool_wait(afmt_pool *p, afmt_pool_job *job);
+/* on 1: afmt__pool_wait on this thread only waits, leaving the queued jobs to the workers
+ * (where the pool has any): a thread that is extra to the pool's n (the background
+ * commit's helper, commit_async.c) keeps the work on n threads, so the cores the
+ * application computes on stay its own. */
+void afmt__pool_wait_only(int on);
 /* 1 if job has run or was never submitted (no waiting). */
 int afmt__pool_done(afmt_pool *p, afmt_pool_job *job);
 

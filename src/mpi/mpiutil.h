@@ -28,7 +28,7 @@ int afmt__agree(MPI_Comm comm, int rank, int size, int rc, char *errmsg);
  * keys[1] the lowest and highest key (else both are key), errmsg untouched (the caller
  * words it). The
  * Allreduce fails: AFMT_EMPI, "what: MPI_Allreduce failed". */
-#define AFMT__AGREE_MAXFLAGS 2
+#define AFMT__AGREE_MAXFLAGS 3
 int afmt__agree_keyed(const afmt__group *g, int key, int rc, int *flags, int nflags, int keys[2],
                       const char *what);
 

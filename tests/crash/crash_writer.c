@@ -15,10 +15,11 @@
  * ("W s" writing, "C s" in afmt_commit, "D s" done), unsynced, so the script can tell
  * where the kill landed. A failure prints "crash_writer: FAIL ..." and exits nonzero.
  *
- * With CRASH_ASYNC=1 in the environment each step commits with afmt_commit_start and
- * sleeps 20 ms (the solver computing) while the commit drains; the next step's writes
- * stage meanwhile and its afmt_set_attr finishes the commit, after which step s-1 goes to
- * the marker; the last step is finished by afmt_commit_wait. */
+ * With CRASH_ASYNC=1 (MPI_THREAD_MULTIPLE: afmt_commit_start's background mode) or
+ * CRASH_ASYNC=start (plain MPI_Init) in the environment each step commits with afmt_commit_start
+ * and sleeps 20 ms (the solver computing) while the commit drains; the next step's writes stage
+ * meanwhile and its afmt_set_attr finishes the commit, after which step s-1 goes to the marker; the
+ * last step is finished by afmt_commit_wait. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -84,7 +85,17 @@ static void after_commit(afmt_file *f, uint64_t s, uint64_t old_eof, const char 
 }
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
+    /* CRASH_ASYNC=1: MPI_THREAD_MULTIPLE, so that afmt_commit_start runs the commit's
+     * collective part and the slot on its helper thread; CRASH_ASYNC=start: plain MPI_Init,
+     * that part at the start and the slot at the wait. */
+    const char *env_async = getenv("CRASH_ASYNC");
+    int async = env_async && (!strcmp(env_async, "1") || !strcmp(env_async, "start"));
+    if (env_async && !strcmp(env_async, "1")) {
+        int got = MPI_THREAD_SINGLE;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &got);
+    } else {
+        MPI_Init(&argc, &argv);
+    }
     int nranks = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
@@ -95,8 +106,6 @@ int main(int argc, char **argv) {
     }
     const char *path = argv[1], *marker = argv[4];
     uint64_t start = strtoull(argv[2], NULL, 10), nsteps = strtoull(argv[3], NULL, 10);
-    const char *env_async = getenv("CRASH_ASYNC");
-    int async = env_async && !strcmp(env_async, "1");
     uint64_t old_eof = 0;
     if (start < 1) {
         if (g_rank == 0) fprintf(stderr, "crash_writer: START_STEP must be >= 1\n");

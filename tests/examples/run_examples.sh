@@ -16,7 +16,8 @@
 # MODE layers: a run stopped by --max-steps (exit 3) and continued on another rank count
 #   has one layer per checkpoint with the right step/time attributes (afmt_open_layer), a
 #   finished restart adds no layer, and the error exits are 1 (missing file) and 2 (usage);
-#   the same chain with --async (afmt_commit_start) gives the same field and layers.
+#   the same chain with --async (afmt_commit_start under MPI_THREAD_MULTIPLE) and with
+#   --async-start (under plain MPI_Init) gives the same field and layers.
 #
 # The grid (40x36x28, chunks 16^3) is cut by no rank grid along the chunk boundaries.
 set -u
@@ -168,6 +169,15 @@ layers)
     mpi 1 "$CMP" layers "$fa" >"$WORK/alayers.txt" || fail "fieldcmp layers (--async)"
     got=$(awk 'NR > 1 { print $1, $3, $4 }' "$WORK/alayers.txt" | tr '\n' ';')
     [ "$got" = "$want" ] || fail "layers --async: got '$got', want '$want'"
+    # and with --async-start (plain MPI_Init: the commit's collective part at the start)
+    fs=$WORK/schain.afmt
+    expect_rc 3 4 "$HEAT3D" --file "$fs" "${GRID[@]}" --steps 20 --checkpoint-every 5 \
+        --max-steps 8 --async-start
+    expect_rc 0 3 "$HEAT3D" --file "$fs" --steps 20 --checkpoint-every 5 --restart --async-start
+    same "$ref" "$fs"
+    mpi 1 "$CMP" layers "$fs" >"$WORK/slayers.txt" || fail "fieldcmp layers (--async-start)"
+    got=$(awk 'NR > 1 { print $1, $3, $4 }' "$WORK/slayers.txt" | tr '\n' ';')
+    [ "$got" = "$want" ] || fail "layers --async-start: got '$got', want '$want'"
     # errors: a missing file is 1, a bad command line 2
     expect_rc 1 2 "$HEAT3D" --file "$WORK/missing.afmt" --steps 5 --restart
     expect_rc 2 2 "$HEAT3D" --file "$f" --steps five

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # What a checkpoint costs the solver, synchronous against asynchronous commits
 # (docs/performance.md 5.5): examples/heat3d on NP ranks (default 1, unbound, so the
-# rank has the other core spare), GRID points, STEPS steps, a checkpoint every 5 steps,
-# on DIR (default /tmp: a real disk, fsync costs what it costs); REPS runs of each mode,
-# the modes alternating: sync (afmt_commit), async (--async: afmt_commit_start under
-# MPI_THREAD_MULTIPLE, the helper compresses, agrees the layer and writes; the next
-# checkpoint waits), start (--async-start: plain MPI_Init, the collective part and the
-# compression at the start, the helper writes) and floor (no checkpoint but the last one). Per run: the wall time,
-# the compute time, and the time spent inside checkpoints (what the solver stood still
-# for; with --async the wait, the write and the start, and the final wait). Medians at
-# the end.
-#   benchmarks/heat3d_async.sh BUILD_DIR [REPS] [GRID] [STEPS] [DIR] [NP]
+# rank has the other core spare), GRID points, STEPS steps, a checkpoint every EVERY steps
+# (default 5), on DIR (default /tmp: a real disk, fsync costs what it costs); REPS runs of
+# each mode, the modes alternating:
+#   sync   afmt_commit;
+#   async  --async: afmt_commit_start under MPI_THREAD_MULTIPLE (the background mode: the
+#          helper compresses, agrees the layer, writes and publishes it); the next
+#          checkpoint waits;
+#   start  --async-start: plain MPI_Init (the start mode: the collective part and the
+#          compression at the start, the helper writes, the slot at the wait);
+#   floor  no checkpoint but the last one.
+# Per run: the wall time, the compute time, and the time spent inside checkpoints (what
+# the solver stood still for; with --async the wait, the write and the start, and the
+# final wait). Medians at the end.
+#   benchmarks/heat3d_async.sh BUILD_DIR [REPS] [GRID] [STEPS] [DIR] [NP] [EVERY]
 set -eu
 build=${1:-build}
 reps=${2:-5}
@@ -18,18 +22,19 @@ grid=${3:-128x128x128}
 steps=${4:-40}
 dir=${5:-/tmp}
 np=${6:-1}
+every=${7:-5}
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 heat=$build/examples/heat3d
 file=$dir/afmt-heat3d-async-$$.afmt
 trap 'rm -f "$file" "$file.lock"' EXIT
 echo "# $(date -u '+%Y-%m-%d %H:%M') UTC, git $(git rev-parse --short HEAD), $(nproc) cores," \
-  "np=$np grid=$grid steps=$steps every=5 dir=$dir"
+  "np=$np grid=$grid steps=$steps every=$every dir=$dir"
 printf '%-6s %3s %9s %9s %6s %9s %9s\n' mode run wall_s compute_s ckpts ckpt_s per_ckpt_s
 results=$(mktemp)
 for r in $(seq 1 "$reps"); do
   for mode in sync async start floor; do
     rm -f "$file"
-    args=(--file "$file" --grid "$grid" --steps "$steps" --checkpoint-every 5)
+    args=(--file "$file" --grid "$grid" --steps "$steps" --checkpoint-every "$every")
     [ "$mode" = async ] && args+=(--async)
     [ "$mode" = start ] && args+=(--async-start)
     [ "$mode" = floor ] && args=(--file "$file" --grid "$grid" --steps "$steps" \

@@ -315,18 +315,24 @@ AFMT_API int afmt_read_all(afmt_file *f, const char *name, const uint64_t *start
  * file is as after the previous commit and the staged changes are kept. */
 AFMT_API int afmt_commit(afmt_file *f);
 
-/* COLLECTIVE. Starts a commit and returns as soon as the application may go on: the
- * parts that need every rank (resolving chunks written by several ranks, each rank's file
- * offset, the index segments, the footer) run here on the caller's thread; writing this
- * rank's blocks, its index segment, the footer (rank 0) and syncing them run on a helper
- * thread of this rank that makes no MPI call (it writes through the file system's POSIX
- * interface), so it works at every MPI thread level. afmt_commit_wait, or the next
- * collective call on the handle, writes the superblock slot once every rank's data is
- * synced: the layer exists only then, and a crash before leaves the file as the previous
- * commit left it. Until then afmt_write stages into a second allocator (as much memory
- * again as the first, afmt_opts_set_mem_budget) and afmt_read sees the committed layers
- * plus this rank's writes, those of the commit in flight included. Every collective call
- * on the handle (afmt_define, afmt_delete, afmt_set_attr, afmt_commit, afmt_commit_start,
+/* COLLECTIVE. Starts a commit and returns as soon as the application may go on. Here, on
+ * the caller's thread: the ranks' agreement, the merge of chunks written by several ranks
+ * and this rank's records. The rest runs on a helper thread of this rank, in one of two
+ * modes (agreed over the ranks). Background mode (MPI initialized with
+ * MPI_THREAD_MULTIPLE on every rank, unless the hint afmt_async_commit=foreground): the
+ * helpers seal the blocks (their compression runs on the handle's worker threads), agree
+ * each rank's offset, the segments and the footer over the handle's own duplicated
+ * communicators, write and sync, and rank 0's writes the superblock slot once every rank's
+ * data is synced. Start mode (any other thread level): the sealing, offsets, segments and
+ * footer run here, the helper only writes and syncs through the file system's POSIX
+ * interface with no MPI call, and afmt_commit_wait writes the slot. Either way the layer
+ * exists only once the slot is written after every rank's data is durable; a crash before
+ * leaves the file as the previous commit left it, and the file is byte for byte what
+ * afmt_commit gives. Until afmt_commit_wait, afmt_write stages into a second allocator (as
+ * much memory again as the first, afmt_opts_set_mem_budget) and afmt_read sees the
+ * committed layers plus this rank's writes, those of the commit in flight included (in the
+ * background mode it first waits for the helper's agreement). Every collective call on
+ * the handle (afmt_define, afmt_delete, afmt_set_attr, afmt_commit, afmt_commit_start,
  * afmt_discard, afmt_rollback, afmt_compact, afmt_read_all, afmt_close) first finishes a
  * commit in flight, as afmt_commit_wait does, and returns its error if it failed (then
  * the call itself did nothing). The memory backend and the hint
@@ -336,8 +342,9 @@ AFMT_API int afmt_commit(afmt_file *f);
 AFMT_API int afmt_commit_start(afmt_file *f);
 /* COLLECTIVE. Waits for the commit afmt_commit_start started (none: AFMT_OK at once) and
  * makes it durable: every rank's helper is joined, the ranks agree, rank 0 writes and
- * syncs the superblock slot, and the handle takes the new layer. Every rank returns the
- * same code. A failure in the background (a write or sync failing, ENOSPC) is reported
+ * syncs the superblock slot (start mode; in the background mode the helpers did), and the
+ * handle takes the new layer. Every rank returns the same code. A failure in the
+ * background (a write or sync failing, ENOSPC) is reported
  * on every rank with a message naming the layer and the rank it happened on; the file
  * stays as the previous commit left it, and the handle drops the failed commit's changes
  * and the writes staged since it started, as afmt_discard does (write the step again).

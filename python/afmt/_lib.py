@@ -291,10 +291,12 @@ class Writer:
         """COLLECTIVE. Makes everything staged durable as one new layer (afmt_commit).
 
         wait=False starts the commit (afmt_commit_start) and returns as soon as the
-        program may go on: this rank's blocks are written and synced by a helper thread,
-        and the layer exists only once commit_wait(), or the next collective call on the
+        program may go on: this rank's blocks are written and synced by a helper thread
+        (which, under MPI_THREAD_MULTIPLE, mpi4py's default, also compresses, agrees the
+        layer with the other ranks and publishes it: the background mode of api.md), and
+        the layer is durable once commit_wait(), or the next collective call on the
         writer (define, delete, set_attr, commit, discard, compact, close), has finished
-        it. Until then write() stages into the next layer and read() sees the commit in
+        it (in the start mode it exists only then). Until then write() stages into the next layer and read() sees the commit in
         flight plus the writes since. An error of the background part is raised by that
         finishing call, on every rank; the file then stays as the previous commit left
         it, and the failed commit's changes and the writes since are dropped."""

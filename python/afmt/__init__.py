@@ -15,6 +15,9 @@ a writer through libafmt (ctypes).
     w.define("z", "float64", (64, 64), chunks=(16, 16), zfp=("accuracy", 1e-4))
     f["z"].codec_info, w.codec_info("z")   # the array's compression setting
     w.commit(); w.close()
+
+    import xarray as xr                    # afmt.xarray_backend; import afmt needs no xarray
+    ds = xr.open_dataset("run.afmt", engine="afmt", chunks={})   # layer=K too
 """
 
 from ._format import AfmtError, CodecError, CorruptError, VersionError

@@ -367,6 +367,25 @@ class TestXarray(unittest.TestCase):
         self.assertTrue(e.guess_can_open(renamed))     # the superblock's magic
         self.assertFalse(e.guess_can_open(__file__))
         self.assertFalse(e.guess_can_open("/nonexistent/file.nc"))
+        import pathlib
+        self.assertTrue(same(self.open(pathlib.Path(self.p))["u"].values, self.u))
+        # An installed copy (afmt and afmt.dist-info side by side in another directory,
+        # run from elsewhere) registers engine="afmt" too.
+        import shutil
+        import tempfile
+        site = tempfile.mkdtemp(prefix="afmt-site-")
+        self.addCleanup(shutil.rmtree, site)
+        for d in ("afmt", "afmt.dist-info"):
+            shutil.copytree(os.path.join(util.PYROOT, d), os.path.join(site, d),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        code = ("import sys, xarray as xr, afmt; assert afmt.__file__.startswith(sys.argv[2]); "
+                "ds = xr.open_dataset(sys.argv[1], engine='afmt'); "
+                "print(ds['temperature'].dims, float(ds['temperature'][0, 0, 0]))")
+        r = subprocess.run([sys.executable, "-c", code, self.p, site], cwd=site,
+                           env=dict(os.environ, PYTHONPATH=site), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        self.assertEqual(r.returncode, 0, r.stdout.decode(errors="replace"))
+        self.assertIn("('x', 'y', 'z') %r" % float(self.t2[0, 0, 0]), r.stdout.decode())
         # `import afmt` does not import xarray.
         r = subprocess.run([sys.executable, "-c", "import sys, afmt; "
                             "sys.exit('xarray' in sys.modules)"],

@@ -363,6 +363,7 @@ class TestXarray(unittest.TestCase):
         e = AfmtBackendEntrypoint()
         self.assertTrue(e.guess_can_open(self.p))
         renamed = self.path("renamed") + ".data"
+        self.paths.append(renamed)
         os.link(self.p, renamed)
         self.assertTrue(e.guess_can_open(renamed))     # the superblock's magic
         self.assertFalse(e.guess_can_open(__file__))
@@ -391,6 +392,24 @@ class TestXarray(unittest.TestCase):
                             "sys.exit('xarray' in sys.modules)"],
                            env=dict(os.environ, PYTHONPATH=util.PYROOT))
         self.assertEqual(r.returncode, 0, "import afmt imported xarray")
+
+    def test_to_netcdf(self):
+        """A dataset opened from afmt writes to netCDF (the afmt keys of its encoding do
+        not get in the way; netCDF-4 takes the afmt chunk shape as its chunking)."""
+        engines = [e for e in ("netcdf4", "h5netcdf", "scipy") if e in xr.backends.list_engines()]
+        if not engines:
+            self.skipTest("no netCDF engine for xarray (python3-netcdf4, python3-h5netcdf or "
+                          "python3-scipy)")
+        ds = self.open(self.p, drop_variables=["flags", "v"])   # netCDF-3: no bool, uint64
+        out = self.path("nc") + ".nc"
+        self.paths.append(out)
+        ds.to_netcdf(out, engine=engines[0])
+        back = xr.open_dataset(out, engine=engines[0])
+        self.addCleanup(back.close)
+        self.assertTrue(same(back["temperature"].values, self.t2))
+        self.assertEqual(back["temperature"].attrs["units"], "K")
+        if engines[0] != "scipy":
+            self.assertEqual(back["temperature"].encoding["chunksizes"], (5, 8, 7))
 
     def test_pickle_keeps_the_layer(self):
         """A pickled dataset (dask's processes, distributed) reopens the file as of the

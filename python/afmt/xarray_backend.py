@@ -74,10 +74,110 @@ def _dimension_names(arrays, raw_dims=False):
     return out
 
 
+# An outer selection reads one box per combination of its pieces (runs of touched chunks
+# per axis); beyond this many boxes, the axes with the most pieces are read whole.
+_MAX_BOXES = 64
+
+
+def _pieces(idx, c):
+    """The pieces [lo, hi) of one axis to read for the sorted indices idx (in chunks of
+    c): one per run of consecutive chunks that idx touches, cut to
+    the indices of the run."""
+    ch = idx // c
+    cut = np.flatnonzero(np.diff(ch) > 1) + 1     # a chunk skipped: a new piece
+    return [(int(r[0]), int(r[-1]) + 1) for r in np.split(idx, cut)]
+
+
+def _outer_read(a, key):
+    """a[key] for an afmt Array a and an outer key (xarray's OuterIndexer with OUTER
+    support: ints, slices of positive step, sorted 1-D integer arrays), reading only the
+    chunks of the selected indices: each array axis becomes pieces (runs of touched
+    chunks), each combination of pieces one basic read of the reader."""
+    arrays = [d for d, k in enumerate(key) if isinstance(k, np.ndarray)]
+    if not arrays:
+        return np.asarray(a[key])
+    axes = []   # per axis: [(lo, hi) or slice, ...] and the positions to take (or None)
+    for d, k in enumerate(key):
+        if isinstance(k, np.ndarray):
+            idx = k.astype(np.int64, copy=False).ravel()
+            axes.append(_pieces(idx, a.chunks[d]) if idx.size else [])
+        elif isinstance(k, slice):
+            axes.append([k])
+        else:
+            axes.append([(int(k), int(k) + 1)])
+    if any(not p for p in axes):    # an empty array selects nothing
+        shape = [len(k) if isinstance(k, np.ndarray) else len(range(*k.indices(n)))
+                 for k, n in zip(key, a.shape) if not isinstance(k, (int, np.integer))]
+        return np.empty(shape, dtype=a.dtype)
+    while np.prod([len(p) for p in axes]) > _MAX_BOXES:
+        d = max(arrays, key=lambda d: len(axes[d]))
+        axes[d] = [(axes[d][0][0], axes[d][-1][1])]
+    box_shape = []
+    for d, p in enumerate(axes):
+        if isinstance(p[0], slice):
+            box_shape.append(len(range(*p[0].indices(a.shape[d]))))
+        else:
+            box_shape.append(sum(hi - lo for lo, hi in p))
+    buf = np.empty(box_shape, dtype=a.dtype)
+    offsets = []
+    for p in axes:
+        o, acc = [], 0
+        for q in p:
+            o.append(acc)
+            acc += 0 if isinstance(q, slice) else q[1] - q[0]
+        offsets.append(o)
+    for combo in np.ndindex(*[len(p) for p in axes]):
+        src, dst = [], []
+        for d, i in enumerate(combo):
+            q = axes[d][i]
+            if isinstance(q, slice):
+                src.append(q)
+                dst.append(slice(None))
+            else:
+                src.append(slice(q[0], q[1]))
+                dst.append(slice(offsets[d][i], offsets[d][i] + q[1] - q[0]))
+        buf[tuple(dst)] = a[tuple(src)]
+    for d in arrays:   # the selected indices' positions in the pieces read
+        idx = key[d].astype(np.int64, copy=False).ravel()
+        los = np.array([q[0] for q in axes[d]])
+        j = np.searchsorted(los, idx, side="right") - 1
+        buf = np.take(buf, np.asarray(offsets[d])[j] + idx - los[j], axis=d)
+    return buf[tuple(0 if not isinstance(k, (slice, np.ndarray)) else slice(None)
+                     for k in key)]
+
+
+def _positive_steps(key, shape):
+    """key (an ExplicitIndexer) with every slice of negative step replaced by the slice
+    of positive step over the same elements, and the axes of the result to reverse.
+    xarray's own conversion (indexing._decompose_slice, 2023.01) picks the wrong elements
+    where the length is not a multiple of the step: [::-3] of 9 elements gave 7, 4, 1."""
+    tup = key.tuple
+    if not any(isinstance(k, slice) and k.step is not None and k.step < 0 for k in tup):
+        return key, ()
+    vectorized = isinstance(key, indexing.VectorizedIndexer)
+    # The result's axes: basic and outer, one per slice and array in order; vectorized,
+    # the arrays' broadcast axes first, then one per slice.
+    ax = max([k.ndim for k in tup if isinstance(k, np.ndarray)] or [0]) if vectorized else 0
+    new, flip = [], []
+    for k, n in zip(tup, shape):
+        if isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            if step < 0:
+                m = len(range(start, stop, step))
+                k = slice(start + (m - 1) * step, start + 1, -step) if m else slice(0, 0)
+                flip.append(ax)
+            ax += 1
+        elif isinstance(k, np.ndarray) and not vectorized:
+            ax += 1
+        new.append(k)
+    return type(key)(tuple(new)), tuple(flip)
+
+
 class AfmtBackendArray(BackendArray):
     """One afmt array, read lazily: indexing reads only the chunks the selection touches
-    (the reader's numpy basic indexing; xarray turns outer and vectorized selections into
-    a basic one plus numpy indexing of its result)."""
+    (basic selections: the reader's numpy basic indexing; outer ones, integer arrays per
+    axis: one basic read per run of touched chunks, _outer_read; xarray turns vectorized
+    selections into an outer one plus numpy indexing of its result)."""
 
     __slots__ = ("datastore", "name", "shape", "dtype")
 
@@ -88,15 +188,17 @@ class AfmtBackendArray(BackendArray):
         self.dtype = dtype
 
     def __getitem__(self, key):
-        return indexing.explicit_indexing_adapter(key, self.shape,
-                                                  indexing.IndexingSupport.BASIC,
-                                                  self._getitem)
+        key, flip = _positive_steps(key, self.shape)
+        out = indexing.explicit_indexing_adapter(key, self.shape,
+                                                 indexing.IndexingSupport.OUTER,
+                                                 self._getitem)
+        return np.flip(out, axis=flip) if flip else out
 
     def _getitem(self, key):
         # The reader's handle is not thread-safe (its block cache): one read at a time.
         with self.datastore.lock:
             a = self.datastore.acquire()[self.name]
-            return np.asarray(a[key])
+            return _outer_read(a, tuple(key))
 
 
 class AfmtDataStore(AbstractDataStore):

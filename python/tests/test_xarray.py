@@ -165,6 +165,50 @@ class TestXarray(unittest.TestCase):
         ix, iz = xr.DataArray([0, 4, 11], dims="p"), xr.DataArray([3, 2, 29], dims="p")
         self.assertTrue(same(t.isel(x=ix, z=iz).values, self.t2[[0, 4, 11], :, [3, 2, 29]]))
 
+    def test_selections_against_numpy(self):
+        """Random basic, outer (integer lists, unsorted, repeated, negative, empty) and
+        vectorized selections, slices of every step sign, against xarray on the same
+        values in memory; also with few boxes allowed per outer read (the pieces of the
+        axes with the most merged into one)."""
+        import afmt.xarray_backend as XB
+        v = self.open(self.p)["temperature"]
+        mem = xr.DataArray(self.t2, dims=("x", "y", "z"))
+        rng = np.random.default_rng(7)
+
+        def key(n):
+            r = rng.random()
+            if r < 0.3:
+                return list(rng.integers(-n, n, rng.integers(0, 6)))
+            if r < 0.45:
+                return int(rng.integers(-n, n))
+            if r < 0.8:
+                return slice(*[None if rng.random() < 0.3 else int(rng.integers(-n, n + 1))
+                               for _ in range(2)],
+                             [None, 1, 2, -1, -2, -3, 7][rng.integers(0, 7)])
+            return None
+
+        for cap in (XB._MAX_BOXES, 2):
+            saved, XB._MAX_BOXES = XB._MAX_BOXES, cap
+            try:
+                for _ in range(250):
+                    kw = {d: k for d, n in zip("xyz", self.t2.shape) for k in [key(n)]
+                          if k is not None}
+                    got, want = v.isel(**kw).values, mem.isel(**kw).values
+                    self.assertTrue(same(got, want), kw)
+                    m = int(rng.integers(0, 5))
+                    kw = {"x": xr.DataArray(rng.integers(-12, 12, m), dims="p"),
+                          "z": xr.DataArray(rng.integers(-30, 30, m), dims="p")}
+                    k = key(40)
+                    if k is not None and not isinstance(k, list):
+                        kw["y"] = k
+                    got, want = v.isel(**kw).values, mem.isel(**kw).values
+                    self.assertTrue(same(got, want), kw)
+            finally:
+                XB._MAX_BOXES = saved
+        # xarray 2023.01's own conversion of negative steps got these wrong.
+        self.assertTrue(same(v[::-3, 5, 0].values, self.t2[::-3, 5, 0]))
+        self.assertTrue(same(v[8:7:-3, 0, 0].values, self.t2[8:7:-3, 0, 0]))
+
     def test_default_dimension_names(self):
         """Arrays defined without dims (libafmt names them dim0, dim1, ...) get xarray's
         default names dim_0, dim_1, ..., shared by arrays whose axes agree; an axis whose
@@ -290,6 +334,17 @@ class TestXarray(unittest.TestCase):
         self.assertEqual(via.nbytes, direct.nbytes)
         self.assertEqual(via.block_bytes, sum(self.expected_blocks(f, "temperature",
                                                                     (10,)).values()))
+        # An outer selection reads the chunks of its indices only, not those between.
+        ds = self.open(self.p)
+        with Counter() as c:
+            got = ds["temperature"].isel(x=[11, 0, 11], z=[29, 2]).values
+        self.assertTrue(same(got, self.t2[[11, 0, 11]][:, :, [29, 2]]))
+        want = {}
+        for key in ((0, slice(None), 2), (11, slice(None), 29), (0, slice(None), 29),
+                    (11, slice(None), 2)):
+            want.update(self.expected_blocks(f, "temperature", key))
+        self.assertEqual(sorted(set(c.blocks)), sorted(want))
+        self.assertEqual(c.block_bytes, sum(want.values()))
         # With dask chunks too: only the dask chunks the selection needs are read.
         dz = self.open(self.p, chunks={})
         with Counter() as c:

@@ -81,8 +81,8 @@ _MAX_BOXES = 64
 
 def _pieces(idx, c):
     """The pieces [lo, hi) of one axis to read for the sorted indices idx (in chunks of
-    c): one per run of consecutive chunks that idx touches, cut to
-    the indices of the run."""
+    c): one per run of consecutive chunks that idx touches, from its first index to its
+    last."""
     ch = idx // c
     cut = np.flatnonzero(np.diff(ch) > 1) + 1     # a chunk skipped: a new piece
     return [(int(r[0]), int(r[-1]) + 1) for r in np.split(idx, cut)]
@@ -96,7 +96,7 @@ def _outer_read(a, key):
     arrays = [d for d, k in enumerate(key) if isinstance(k, np.ndarray)]
     if not arrays:
         return np.asarray(a[key])
-    axes = []   # per axis: [(lo, hi) or slice, ...] and the positions to take (or None)
+    axes = []   # per axis, its pieces: [(lo, hi), ...] or [the slice]
     for d, k in enumerate(key):
         if isinstance(k, np.ndarray):
             idx = k.astype(np.int64, copy=False).ravel()

@@ -8,8 +8,9 @@ medians:
                                                 [--file PATH] [--keep]
 
 Writes (through libafmt, ctypes) a smooth 3-D float64 field `temperature`, dims
-(x, y, z), 512 x 512 x (mib / 2) (1024 MiB: 512 x 512 x 512), in --chunk chunks, LZ4 + shuffle, the library's default 4 MiB blocks;
-or takes --file (which must hold such an array). Each repetition opens the file afresh
+(x, y, z), 512 x 512 x (mib / 2) (1024 MiB: 512 x 512 x 512), in --chunk chunks, LZ4 +
+shuffle, the library's default 4 MiB blocks; or takes --file (which must hold such an
+array). Each repetition opens the file afresh
 in both (no block cache carries over): the time is open + slice + close. The bytes read
 are counted by wrapping the reader's pread (_Storage.read) during one slice of each,
 against the stored bytes of the blocks that hold the chunks of the slice."""

@@ -10,6 +10,23 @@
 
 cli_ctx cli = {MPI_COMM_NULL, 0, 1};
 
+#ifndef AFMT_HAVE_HDF5
+static int no_hdf5(const char *cmd) {
+    return cli_error(cmd, "this afmt was built without HDF5 (install libhdf5-openmpi-dev and "
+                          "rebuild)");
+}
+int cmd_export(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    return no_hdf5("export");
+}
+int cmd_import(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    return no_hdf5("import");
+}
+#endif
+
 typedef struct {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -203,6 +220,49 @@ static const command commands[] = {
      "Options:\n"
      "  --to-layer K  the layer id to return to (required)\n"
      "  -h, --help    this text\n"},
+    {"export", cmd_export, "write the arrays as HDF5 / netCDF-4 (ParaView, VisIt, h5py)",
+     "usage: afmt export FILE OUT.h5|OUT.nc [--layer K]\n"
+     "\n"
+     "Writes every live array of FILE to OUT (replaced if it exists) as an HDF5 dataset of\n"
+     "the same name, shape, chunk shape and fill value, uncompressed, in the native type\n"
+     "(bool as uint8 0/1: HDF5 and netCDF have no bool). Array attributes become dataset\n"
+     "attributes, file attributes attributes of the root group (uint8 values that are text\n"
+     "as strings, bool as uint8). OUT follows the netCDF-4 conventions, whatever its\n"
+     "suffix, so ncdump, xarray, ParaView and VisIt read it as netCDF and h5py as HDF5:\n"
+     "creation order tracked, every dimension name a dimension scale attached to the\n"
+     "arrays (a 1-D dataset of that name, without values, whose NAME says it is a netCDF\n"
+     "dimension, unless a 1-D array of that name over it is its coordinate variable).\n"
+     "A dimension name used with two lengths (e.g. the default dim0) keeps the name for\n"
+     "the first length seen (coordinate variables first, then definition order) and is\n"
+     "NAME_LEN for the others. A scalar is a scalar dataset. Values are read in slabs of\n"
+     "about 64 MiB, so memory stays bounded. Rank 0 writes; with mpirun only it works.\n"
+     "Built only with HDF5 (libhdf5-openmpi-dev); otherwise exit 2.\n"
+     "\n"
+     "Options:\n"
+     "  --layer K    export FILE as it was right after the commit of layer K\n"
+     "  -h, --help   this text\n"},
+    {"import", cmd_import, "make an afmt file of the numeric datasets of an HDF5 file",
+     "usage: afmt import IN.h5 FILE [--force]\n"
+     "\n"
+     "Creates FILE (exit 2 if it exists, unless --force) with one array per numeric dataset\n"
+     "of IN (an HDF5 or netCDF-4 file), in all groups: a dataset in a group keeps its path\n"
+     "without the leading '/' (\"grp/t\") as its name. Shape, integer or float type (4 or 8\n"
+     "bytes) and fill value are kept; the chunk shape is the dataset's chunking, or about\n"
+     "4 MiB chunks for a contiguous dataset. Dimension names are the names of the first\n"
+     "dimension scale attached to each dimension, else dim0, dim1, ... Numeric attributes\n"
+     "become afmt attributes of the same type, string attributes uint8 text; the root\n"
+     "group's attributes are the file's. netCDF-4 pure dimensions (\"This is a netCDF\n"
+     "dimension but not a netCDF variable\") and the HDF5/netCDF bookkeeping attributes\n"
+     "(DIMENSION_LIST, REFERENCE_LIST, CLASS, NAME, _Netcdf4Dimid, _NCProperties,\n"
+     "_FillValue, ...) are left out. Datasets of other types (strings, compound, enum, ...)\n"
+     "or with an empty dimension are skipped with one warning line each on stderr; so are\n"
+     "other attributes. Everything is one commit. With mpirun -np N every rank reads the\n"
+     "metadata and the slabs of values are divided among the ranks.\n"
+     "Built only with HDF5 (libhdf5-openmpi-dev); otherwise exit 2.\n"
+     "\n"
+     "Options:\n"
+     "  --force      replace FILE if it exists\n"
+     "  -h, --help   this text\n"},
     {"unlock", cmd_unlock, "show and remove a writer lock left by a dead job",
      "usage: afmt unlock FILE [--force]\n"
      "\n"

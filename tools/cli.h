@@ -35,6 +35,9 @@ int cmd_diff(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_unlock(int argc, char **argv);
+/* cmd_hdf5.c, only with HDF5 (AFMT_HAVE_HDF5); else afmt.c's stubs say it is missing */
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 /* ---- arguments -------------------------------------------------------------------- */
 /* One option a command accepts: "--name" (long) and an optional one-letter short form;

@@ -7,6 +7,7 @@
 #include <hdf5_hl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/file.h"
 #include "cli.h"
@@ -237,8 +238,13 @@ static hid_t make_dataset(hid_t file, const afmt_array_rec *r, int track) {
     cli_fill_native(r->fill, (afmt_dtype)r->dtype, fill);
     H5Pset_fill_value(dcpl, h5_native((afmt_dtype)r->dtype), fill);
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_IFSET);
-    hid_t ds = H5Dcreate2(file, r->name, h5_native((afmt_dtype)r->dtype), sp, H5P_DEFAULT, dcpl,
-                          H5P_DEFAULT);
+    /* a name with '/' ("grp/t") is a dataset in a group, made on the way (import gives the
+     * same name back) */
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t ds =
+        H5Dcreate2(file, r->name, h5_native((afmt_dtype)r->dtype), sp, lcpl, dcpl, H5P_DEFAULT);
+    H5Pclose(lcpl);
     H5Pclose(dcpl);
     H5Sclose(sp);
     return ds;
@@ -288,8 +294,8 @@ static int write_data(afmt_file *f, const afmt_array_rec *r, hid_t ds, char *why
     return rc;
 }
 
-/* Rank 0: writes out from f. 0, or -1 with why. */
-static int export_file(afmt_file *f, const char *out, char *why, size_t wn) {
+/* Rank 0: writes out from f. 0, or -1 with why; *created: out was created (truncated). */
+static int export_file(afmt_file *f, const char *out, int *created, char *why, size_t wn) {
     const afmt_index *x = &f->idx;
     uint64_t nl = afmt__index_live_count(x);
     xdims D = {0};
@@ -331,6 +337,7 @@ static int export_file(afmt_file *f, const char *out, char *why, size_t wn) {
         snprintf(why, wn, "cannot create the HDF5 file");
         goto done;
     }
+    *created = 1;
     /* pure dimensions: 1-D float datasets without values, as netCDF-4 writes them */
     for (int k = 0; k < D.n; k++) {
         xdim *d = &D.v[k];
@@ -418,7 +425,9 @@ int cmd_export(int argc, char **argv) {
     int failed = 0;
     if (cli.rank == 0) {
         H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-        failed = export_file(f, out, why, sizeof why) != 0;
+        int created = 0;
+        failed = export_file(f, out, &created, why, sizeof why) != 0;
+        if (failed && created) unlink(out); /* no half-written file that looks whole */
     }
     rc = cli_agree_msg(out, failed, why);
     int crc = cli_close(path, f);

@@ -124,6 +124,18 @@ else
     ok "# skip ncdump checks: ncdump not installed (netcdf-bin)"
 fi
 
+# slabs of 40 bytes: every array goes through in many pieces, both ways
+if [ "$HAVE_H5PY" = 1 ]; then
+    t "export in small slabs" env AFMT_CLI_SLAB_BYTES=40 "$AFMT" export a.afmt small.h5
+    rc_is 0
+    t "h5py small slabs" "$PY" "$HERE/check_export.py" small.h5
+    rc_is 0
+    t "import in small slabs" mpi 2 env AFMT_CLI_SLAB_BYTES=40 "$AFMT" import small.h5 small.afmt
+    rc_is 0
+    t "diff small slabs" "$AFMT" diff a.afmt small.afmt
+    rc_is 0
+fi
+
 # an older layer: a second commit changes nsteps; --layer 1 exports the first
 cp a.afmt b.afmt
 t "second layer" "$MK" b.afmt again
@@ -201,6 +213,11 @@ PYEOF
     err_has 'skipping dataset "flag" (enum)'
     err_has 'skipping dataset "empty" (a dimension of length 0)'
     err_has 'skipping attribute num:strs'
+    t "ls mixed" "$AFMT" ls -l mixed.afmt
+    t "export: a name with /" "$AFMT" export mixed.afmt mixed2.h5
+    rc_is 0
+    t "export: a name with / is a group" "$PY" -c "import h5py; print(list(h5py.File('mixed2.h5')['grp/sub'][...]))"
+    out_is "[0.0, 1.0, 2.0, 3.0]"
     t "ls mixed" "$AFMT" ls -l mixed.afmt
     has "num "
     has "grp/sub "

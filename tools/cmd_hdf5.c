@@ -44,11 +44,40 @@ static hid_t h5_native(afmt_dtype t) {
     return H5T_NATIVE_UINT8;
 }
 
-/* The afmt dtype of an HDF5 integer or float type, or -1 (not numeric, or a float that is
- * not 4 or 8 bytes). */
+/* Whether type is h5py's bool: a 1-byte enum of FALSE = 0 and TRUE = 1. */
+static int is_h5py_bool(hid_t type) {
+    if (H5Tget_class(type) != H5T_ENUM || H5Tget_size(type) != 1 || H5Tget_nmembers(type) != 2)
+        return 0;
+    int ok = 1;
+    for (unsigned i = 0; i < 2 && ok; i++) {
+        char *nm = H5Tget_member_name(type, i);
+        int8_t v = -1;
+        hid_t base = H5Tget_super(type);
+        int8_t raw[8] = {0};
+        if (!nm || H5Tget_member_value(type, i, raw) < 0 ||
+            H5Tconvert(base, H5T_NATIVE_INT8, 1, raw, NULL, H5P_DEFAULT) < 0)
+            ok = 0;
+        v = raw[0];
+        if (ok && !((!strcmp(nm, "FALSE") && v == 0) || (!strcmp(nm, "TRUE") && v == 1))) ok = 0;
+        if (nm) H5free_memory(nm);
+        H5Tclose(base);
+    }
+    return ok;
+}
+
+/* The memory type to read a file type of afmt dtype t with (to close): h5py's bool enum
+ * as its native enum (0/1 bytes), else the native type of t. */
+static hid_t mem_type(hid_t ftype, int t) {
+    if (t == AFMT_BOOL) return H5Tget_native_type(ftype, H5T_DIR_ASCEND);
+    return H5Tcopy(h5_native((afmt_dtype)t));
+}
+
+/* The afmt dtype of an HDF5 integer or float type (or h5py's bool enum), or -1 (not numeric, or a
+ * float that is not 4 or 8 bytes). */
 static int afmt_of_h5(hid_t type) {
     H5T_class_t c = H5Tget_class(type);
     size_t sz = H5Tget_size(type);
+    if (c == H5T_ENUM) return is_h5py_bool(type) ? AFMT_BOOL : -1;
     if (c == H5T_FLOAT) return sz == 4 ? AFMT_FLOAT32 : sz == 8 ? AFMT_FLOAT64 : -1;
     if (c != H5T_INTEGER) return -1;
     int sgn = H5Tget_sign(type) == H5T_SGN_2;
@@ -507,7 +536,9 @@ static herr_t one_attr(hid_t loc, const char *key, const H5A_info_t *ai, void *o
     } else if (t >= 0 && np >= 0) {
         n = (uint64_t)np;
         buf = malloc(n ? (size_t)n * cli_dtype_size((afmt_dtype)t) : 1);
-        if (buf && (n == 0 || H5Aread(a, h5_native((afmt_dtype)t), buf) >= 0)) ok = 1;
+        hid_t mt = mem_type(type, t);
+        if (buf && (n == 0 || H5Aread(a, mt, buf) >= 0)) ok = 1;
+        H5Tclose(mt);
     }
     if (!ok)
         warn(m->path, "skipping attribute %s (%s)", label,
@@ -627,8 +658,11 @@ static int one_dataset(imp *m, hid_t ds, const char *name) {
         uint8_t fill[8] = {0};
         hid_t dcpl = H5Dget_create_plist(ds);
         H5D_fill_value_t fv;
-        if (H5Pfill_value_defined(dcpl, &fv) >= 0 && fv == H5D_FILL_VALUE_USER_DEFINED)
-            H5Pget_fill_value(dcpl, h5_native((afmt_dtype)t), fill);
+        if (H5Pfill_value_defined(dcpl, &fv) >= 0 && fv == H5D_FILL_VALUE_USER_DEFINED) {
+            hid_t mt = mem_type(type, t);
+            H5Pget_fill_value(dcpl, mt, fill);
+            H5Tclose(mt);
+        }
         H5Pclose(dcpl);
         if (afmt_define(m->f, name, (afmt_dtype)t, nd, shape, chunk, dims, fill) != AFMT_OK) {
             snprintf(m->why, sizeof m->why, "dataset \"%s\": %s", name, afmt_errmsg(m->f));
@@ -672,7 +706,10 @@ static int one_dataset(imp *m, hid_t ds, const char *name) {
             msp = H5Screate_simple(nd, hc, NULL);
             H5Sselect_hyperslab(sp, H5S_SELECT_SET, hs, NULL, hc, NULL);
         }
-        if (H5Dread(ds, h5_native((afmt_dtype)t), msp, sp, H5P_DEFAULT, buf) < 0) {
+        hid_t mt = mem_type(type, t);
+        herr_t hr = H5Dread(ds, mt, msp, sp, H5P_DEFAULT, buf);
+        H5Tclose(mt);
+        if (hr < 0) {
             snprintf(m->why, sizeof m->why, "reading dataset \"%s\" failed", name);
             rc = -1;
         } else if (afmt_write(m->f, name, st, cn, buf) != AFMT_OK) {

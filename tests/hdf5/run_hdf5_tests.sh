@@ -200,7 +200,8 @@ with h5py.File("mixed.h5", "w") as f:
     f["num"] = np.arange(6, dtype=np.int16).reshape(2, 3)
     f["str"] = np.array([b"ab", b"cd"])
     f["cmp"] = np.zeros(3, dtype=[("a", "i4"), ("b", "f8")])
-    f["flag"] = np.array([True, False])
+    f["flag"] = np.array([True, False, True])
+    f["color"] = np.array([0, 2], dtype=h5py.enum_dtype({"R": 0, "G": 1, "B": 2}, basetype="i1"))
     f["grp/sub"] = np.arange(4.0)
     f["num"].attrs["note"] = "hello"
     f["num"].attrs["strs"] = [b"a", b"b"]
@@ -210,7 +211,7 @@ PYEOF
     rc_is 0
     err_has 'skipping dataset "str" (string)'
     err_has 'skipping dataset "cmp" (compound)'
-    err_has 'skipping dataset "flag" (enum)'
+    err_has 'skipping dataset "color" (enum)'
     err_has 'skipping dataset "empty" (a dimension of length 0)'
     err_has 'skipping attribute num:strs'
     t "ls mixed" "$AFMT" ls -l mixed.afmt
@@ -222,6 +223,9 @@ PYEOF
     has "num "
     has "grp/sub "
     has 'attribute note (uint8) = "hello"'
+    has "flag     bool"
+    t "dump bool" "$AFMT" dump mixed.afmt flag
+    out_is "[0] 1 0 1"
 fi
 
 echo "1..$n"

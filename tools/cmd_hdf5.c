@@ -7,6 +7,7 @@
 #include <hdf5_hl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/file.h"
@@ -120,6 +121,13 @@ static const char *h5_class_name(hid_t type) {
     default:
         return "unsupported";
     }
+}
+
+/* Whether paths a and b name the same existing file (writing one would destroy the
+ * other). */
+static int same_file(const char *a, const char *b) {
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
 /* ---- export ------------------------------------------------------------------------- */
@@ -448,6 +456,7 @@ int cmd_export(int argc, char **argv) {
     const char *ls = a.val[cli_opt(defs, "layer")];
     if (ls && (cli_parse_u64(ls, &layer) != 0 || layer == 0))
         return cli_usage_error("export", "--layer needs a layer id (a number >= 1), not '%s'", ls);
+    if (same_file(path, out)) return cli_error(out, "is FILE itself; export to another file");
     afmt_file *f;
     if ((rc = cli_open(path, AFMT_RDONLY, layer, &f)) != CLI_OK) return rc;
     char why[AFMT_ERRMSG_MAX + 128] = "";
@@ -751,6 +760,7 @@ int cmd_import(int argc, char **argv) {
     if (a.npos != 2) return cli_usage_error("import", "expected IN.h5 and FILE");
     const char *in = a.pos[0], *path = a.pos[1];
     int force = a.val[cli_opt(defs, "force")] != NULL;
+    if (same_file(in, path)) return cli_error(path, "is IN itself; import to another file");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     int bad = H5Fis_hdf5(in) <= 0;
     if (cli_agree(bad) != CLI_OK || bad) return cli_error(in, "not an HDF5 file (or not readable)");

@@ -187,6 +187,14 @@ t "export: output not writable" "$AFMT" export a.afmt nodir/x.h5
 rc_is 2
 err_lines 1
 err_has "cannot create the HDF5 file"
+t "export: OUT is FILE" "$AFMT" export a.afmt ./a.afmt
+rc_is 2
+err_has "is FILE itself"
+t "export: OUT is FILE: FILE intact" "$AFMT" verify -q a.afmt
+rc_is 0
+t "import: FILE is IN" "$AFMT" import --force out.h5 ./out.h5
+rc_is 2
+err_has "is IN itself"
 t "import: missing input" "$AFMT" import nosuch.h5 x.afmt
 rc_is 2
 err_lines 1

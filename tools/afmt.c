@@ -221,7 +221,7 @@ static const command commands[] = {
      "  --to-layer K  the layer id to return to (required)\n"
      "  -h, --help    this text\n"},
     {"export", cmd_export, "write the arrays as HDF5 / netCDF-4 (ParaView, VisIt, h5py)",
-     "usage: afmt export FILE OUT.h5|OUT.nc [--layer K]\n"
+     "usage: afmt export FILE OUT.h5|OUT.nc [--layer K] [--deflate N]\n"
      "\n"
      "Writes every live array of FILE to OUT (replaced if it exists) as an HDF5 dataset of\n"
      "the same name, shape, chunk shape and fill value, uncompressed, in the native type\n"
@@ -240,6 +240,9 @@ static const command commands[] = {
      "\n"
      "Options:\n"
      "  --layer K    export FILE as it was right after the commit of layer K\n"
+     "  --deflate N  compress the datasets with shuffle + deflate (gzip) level N (1..9;\n"
+     "               0, the default: uncompressed), which every HDF5 and netCDF-4 reader\n"
+     "               decodes\n"
      "  -h, --help   this text\n"},
     {"import", cmd_import, "make an afmt file of the numeric datasets of an HDF5 file",
      "usage: afmt import IN.h5 FILE [--force]\n"

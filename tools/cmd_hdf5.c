@@ -261,7 +261,7 @@ static int set_dimid(hid_t ds, int id) {
 }
 
 /* Creates the dataset of live array i (its data written later). */
-static hid_t make_dataset(hid_t file, const afmt_array_rec *r, int track) {
+static hid_t make_dataset(hid_t file, const afmt_array_rec *r, int track, int deflate) {
     hsize_t dims[AFMT_MAX_NDIM], chunk[AFMT_MAX_NDIM];
     for (int d = 0; d < r->ndim; d++) {
         dims[d] = (hsize_t)r->shape[d];
@@ -271,6 +271,10 @@ static hid_t make_dataset(hid_t file, const afmt_array_rec *r, int track) {
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (track) H5Pset_attr_creation_order(dcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
     if (r->ndim) H5Pset_chunk(dcpl, r->ndim, chunk);
+    if (r->ndim && deflate > 0) {
+        H5Pset_shuffle(dcpl);
+        H5Pset_deflate(dcpl, (unsigned)deflate);
+    }
     uint8_t fill[8];
     cli_fill_native(r->fill, (afmt_dtype)r->dtype, fill);
     H5Pset_fill_value(dcpl, h5_native((afmt_dtype)r->dtype), fill);
@@ -332,7 +336,8 @@ static int write_data(afmt_file *f, const afmt_array_rec *r, hid_t ds, char *why
 }
 
 /* Rank 0: writes out from f. 0, or -1 with why; *created: out was created (truncated). */
-static int export_file(afmt_file *f, const char *out, int *created, char *why, size_t wn) {
+static int export_file(afmt_file *f, const char *out, int deflate, int *created, char *why,
+                       size_t wn) {
     const afmt_index *x = &f->idx;
     uint64_t nl = afmt__index_live_count(x);
     xdims D = {0};
@@ -397,7 +402,7 @@ static int export_file(afmt_file *f, const char *out, int *created, char *why, s
     for (uint64_t i = 0; i < nl; i++) {
         const afmt_array *arr = afmt__index_live_at(x, i);
         const afmt_array_rec *r = &arr->d;
-        ads[i] = make_dataset(file, r, 1);
+        ads[i] = make_dataset(file, r, 1, deflate);
         if (ads[i] < 0) {
             snprintf(why, wn, "creating dataset \"%s\" failed", r->name);
             goto close;
@@ -446,7 +451,7 @@ done:
 }
 
 int cmd_export(int argc, char **argv) {
-    static const cli_optdef defs[] = {{"layer", 0, 1}, {NULL, 0, 0}};
+    static const cli_optdef defs[] = {{"layer", 0, 1}, {"deflate", 0, 1}, {NULL, 0, 0}};
     cli_args a;
     int done, rc = cli_parse(argc, argv, defs, &a, &done);
     if (done) return rc;
@@ -456,6 +461,10 @@ int cmd_export(int argc, char **argv) {
     const char *ls = a.val[cli_opt(defs, "layer")];
     if (ls && (cli_parse_u64(ls, &layer) != 0 || layer == 0))
         return cli_usage_error("export", "--layer needs a layer id (a number >= 1), not '%s'", ls);
+    uint64_t deflate = 0;
+    const char *ds = a.val[cli_opt(defs, "deflate")];
+    if (ds && (cli_parse_u64(ds, &deflate) != 0 || deflate > 9))
+        return cli_usage_error("export", "--deflate needs a level 0..9, not '%s'", ds);
     if (same_file(path, out)) return cli_error(out, "is FILE itself; export to another file");
     afmt_file *f;
     if ((rc = cli_open(path, AFMT_RDONLY, layer, &f)) != CLI_OK) return rc;
@@ -464,7 +473,7 @@ int cmd_export(int argc, char **argv) {
     if (cli.rank == 0) {
         H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
         int created = 0;
-        failed = export_file(f, out, &created, why, sizeof why) != 0;
+        failed = export_file(f, out, (int)deflate, &created, why, sizeof why) != 0;
         if (failed && created) unlink(out); /* no half-written file that looks whole */
     }
     rc = cli_agree_msg(out, failed, why);

@@ -136,6 +136,22 @@ if [ "$HAVE_H5PY" = 1 ]; then
     rc_is 0
 fi
 
+# --deflate: the same values, the filters on
+t "export --deflate 4" "$AFMT" export a.afmt deflate.h5 --deflate 4
+rc_is 0
+if command -v h5dump >/dev/null; then
+    t "h5dump -p: deflate" h5dump -p -H deflate.h5
+    has "DEFLATE"
+    has "SHUFFLE"
+fi
+if [ "$HAVE_H5PY" = 1 ]; then
+    t "h5py --deflate" "$PY" "$HERE/check_export.py" deflate.h5
+    rc_is 0
+fi
+t "export --deflate 10" "$AFMT" export a.afmt d10.h5 --deflate 10
+rc_is 2
+err_lines 1
+
 # an older layer: a second commit changes nsteps; --layer 1 exports the first
 cp a.afmt b.afmt
 t "second layer" "$MK" b.afmt again
@@ -227,6 +243,8 @@ PYEOF
     rc_is 0
     t "export: a name with / is a group" "$PY" -c "import h5py; print(list(h5py.File('mixed2.h5')['grp/sub'][...]))"
     out_is "[0.0, 1.0, 2.0, 3.0]"
+    t "export: bool as uint8" "$PY" -c "import h5py; d = h5py.File('mixed2.h5')['flag']; print(d.dtype, list(d[...]))"
+    out_is "uint8 [1, 0, 1]"
     t "ls mixed" "$AFMT" ls -l mixed.afmt
     has "num "
     has "grp/sub "

@@ -52,13 +52,12 @@ static int is_h5py_bool(hid_t type) {
     int ok = 1;
     for (unsigned i = 0; i < 2 && ok; i++) {
         char *nm = H5Tget_member_name(type, i);
-        int8_t v = -1;
         hid_t base = H5Tget_super(type);
         int8_t raw[8] = {0};
         if (!nm || H5Tget_member_value(type, i, raw) < 0 ||
             H5Tconvert(base, H5T_NATIVE_INT8, 1, raw, NULL, H5P_DEFAULT) < 0)
             ok = 0;
-        v = raw[0];
+        int8_t v = raw[0];
         if (ok && !((!strcmp(nm, "FALSE") && v == 0) || (!strcmp(nm, "TRUE") && v == 1))) ok = 0;
         if (nm) H5free_memory(nm);
         H5Tclose(base);
@@ -304,7 +303,7 @@ static int write_data(afmt_file *f, const afmt_array_rec *r, hid_t ds, char *why
     int rc = 0;
     uint64_t st[AFMT_MAX_NDIM], cn[AFMT_MAX_NDIM];
     for (uint64_t i = 0; i < s.n && rc == 0; i++) {
-        uint64_t n = cli_slab_at(&s, i, st, cn);
+        cli_slab_at(&s, i, st, cn);
         if (afmt_read(f, r->name, st, cn, buf) != AFMT_OK) {
             snprintf(why, wn, "%s", afmt_errmsg(f));
             rc = -1;
@@ -323,7 +322,6 @@ static int write_data(afmt_file *f, const afmt_array_rec *r, hid_t ds, char *why
             msp = H5Screate_simple(info.ndim, hc, NULL);
             H5Sselect_hyperslab(fsp, H5S_SELECT_SET, hs, NULL, hc, NULL);
         }
-        (void)n;
         if (H5Dwrite(ds, h5_native(info.dtype), msp, fsp, H5P_DEFAULT, buf) < 0) {
             snprintf(why, wn, "writing the values of \"%s\" failed", r->name);
             rc = -1;

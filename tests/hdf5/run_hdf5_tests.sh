@@ -136,6 +136,17 @@ if [ "$HAVE_H5PY" = 1 ]; then
     rc_is 0
 fi
 
+# on 2 ranks: rank 0 writes, the same file
+if [ "$HAVE_H5PY" = 1 ]; then
+    t "export on 2 ranks" mpi 2 "$AFMT" export a.afmt np2.h5
+    rc_is 0
+    t "h5py 2 ranks" "$PY" "$HERE/check_export.py" np2.h5
+    rc_is 0
+fi
+t "export on 2 ranks: missing input" mpi 2 "$AFMT" export nosuch.afmt np2x.h5
+rc_is 2
+err_lines 1
+
 # --deflate: the same values, the filters on
 t "export --deflate 4" "$AFMT" export a.afmt deflate.h5 --deflate 4
 rc_is 0

@@ -206,6 +206,32 @@ err_lines 1
 t "import --force" "$AFMT" import --force out.h5 back.afmt
 rc_is 0
 
+# a file netCDF itself wrote (ncgen -4): an unlimited dimension, a coordinate variable,
+# _FillValue, _NCProperties
+if command -v ncgen >/dev/null; then
+    ncgen -4 -o ncgen.nc "$HERE/ncgen.cdl"
+    t "import ncgen's file" "$AFMT" import ncgen.nc ncgen.afmt
+    rc_is 0
+    if [ -s err ]; then bad "import ncgen's file: stderr not empty"; else ok "import ncgen's file: quiet"; fi
+    t "ls ncgen's file" "$AFMT" ls -l ncgen.afmt
+    has "lat   float64  [3]      [3]      lat"
+    has "t     float32  [2,3,4]  [1,3,4]  time,lat,lon"
+    has "fill: -999"
+    has 'attribute units (uint8) = "degrees_north"'
+    has "attribute scale (float64) = 2.5"
+    has 'source (uint8) = "ncgen"'
+    t "dump ncgen's t" "$AFMT" dump ncgen.afmt t --start 1,2,0 --count 1,1,4
+    out_is "[1,2,0] 21 22 23 24"
+    t "export it again" "$AFMT" export ncgen.afmt ncgen2.nc
+    rc_is 0
+    t "ncdump it" ncdump ncgen2.nc
+    has "float t(time, lat, lon) ;"
+    has "lat = 10, 20, 30 ;"
+    has "n = 5 ;"
+else
+    ok "# skip the ncgen file: ncgen not installed (netcdf-bin)"
+fi
+
 # ---- bad input ----
 t "export: missing input" "$AFMT" export nosuch.afmt x.h5
 rc_is 2

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# tests/servers/servers.sh - real HTTP and S3 servers for the remote-read tests, on
+# loopback only, started and stopped by the test that sources this file.
+#
+#   source tests/servers/servers.sh
+#   afmt_srv_nginx_start DIR   # nginx serving DIR; sets AFMT_HTTP_URL=http://127.0.0.1:PORT
+#   afmt_srv_s3_start DIR      # s3rver keeping its objects in DIR, bucket "afmt"; sets
+#                              # AFMT_S3_ENDPOINT=http://127.0.0.1:PORT and exports
+#                              # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+#                              # AWS_ENDPOINT_URL for the library and boto3
+#   afmt_srv_s3_put LOCAL KEY  # uploads LOCAL as s3://afmt/KEY (signed, through curl)
+#   afmt_srv_stop              # stops every server this shell started (also on EXIT)
+#
+# nginx serves, besides / (byte ranges, ETag, keep-alive):
+#   /norange/   the same files with range requests ignored (max_ranges 0: 200 + whole body)
+#   /slow/      the same files at 1 KiB/s (timeouts)
+#   /busy/      the same files, but more than 2 requests a second get 503 (retries)
+# Its access log (AFMT_HTTP_LOG) has one line per request: "METHOD URI STATUS RANGE BYTES".
+#
+# Why these servers: nginx (Debian nginx-light) is what sites serve files with, and answers
+# range requests as the RFCs say; s3rver (npm) is an S3 implementation that checks AWS
+# Signature V4, with the default account S3RVER/S3RVER. Debian's radosgw needs a whole
+# Ceph cluster (monitors, OSDs) to start, so it cannot run standalone in a test.
+
+AFMT_SRV_PIDS=()
+AFMT_SRV_DIRS=()
+
+# A free TCP port on 127.0.0.1 (the kernel picks it; a race with another process taking it
+# in between is possible but shows as a start failure, not a wrong result).
+afmt_srv_free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Waits until URL answers (any HTTP status), up to 20 s.
+afmt_srv_wait() {
+    local url=$1 i
+    for ((i = 0; i < 200; i++)); do
+        if curl -s -o /dev/null --max-time 1 "$url"; then return 0; fi
+        sleep 0.1
+    done
+    echo "servers: $url did not come up" >&2
+    return 1
+}
+
+afmt_srv_nginx_start() {
+    local dir
+    dir=$(cd "$1" && pwd) || return 1
+    command -v nginx >/dev/null || PATH=$PATH:/usr/sbin
+    local port run
+    port=$(afmt_srv_free_port) || return 1
+    run=$(mktemp -d /tmp/afmt-nginx.XXXXXX) || return 1
+    chmod 755 "$run"
+    local user=""
+    [[ "$(id -u)" == 0 ]] && user="user root;"
+    cat >"$run/nginx.conf" <<CONF
+$user
+worker_processes 2;
+daemon on;
+pid $run/nginx.pid;
+error_log $run/error.log warn;
+events { worker_connections 256; }
+http {
+    default_type application/octet-stream;
+    log_format afmt '\$request_method \$uri \$status "\$http_range" \$body_bytes_sent';
+    access_log $run/access.log afmt;
+    client_body_temp_path $run/body;
+    proxy_temp_path $run/proxy;
+    fastcgi_temp_path $run/fastcgi;
+    uwsgi_temp_path $run/uwsgi;
+    scgi_temp_path $run/scgi;
+    sendfile on;
+    keepalive_requests 100000;
+    limit_req_zone \$binary_remote_addr zone=busy:1m rate=2r/s;
+    server {
+        listen 127.0.0.1:$port;
+        root $dir;
+        location /norange/ { alias $dir/; max_ranges 0; }
+        location /slow/ { alias $dir/; limit_rate 1k; }
+        location /busy/ { alias $dir/; limit_req zone=busy; limit_req_status 503; }
+    }
+}
+CONF
+    if ! nginx -c "$run/nginx.conf" -p "$run" 2>"$run/start.err"; then
+        echo "servers: nginx did not start:" >&2
+        cat "$run/start.err" >&2
+        return 1
+    fi
+    AFMT_SRV_PIDS+=("$(cat "$run/nginx.pid")")
+    AFMT_SRV_DIRS+=("$run")
+    export AFMT_HTTP_URL="http://127.0.0.1:$port"
+    export AFMT_HTTP_LOG="$run/access.log"
+    afmt_srv_wait "$AFMT_HTTP_URL/"
+}
+
+afmt_srv_s3_start() {
+    local dir=$1 port
+    mkdir -p "$dir" || return 1
+    port=$(afmt_srv_free_port) || return 1
+    local log
+    log=$(mktemp /tmp/afmt-s3rver.XXXXXX.log)
+    s3rver --directory "$dir" --address 127.0.0.1 --port "$port" --configure-bucket afmt \
+        --silent >"$log" 2>&1 &
+    AFMT_SRV_PIDS+=("$!")
+    AFMT_SRV_DIRS+=("$log")
+    export AFMT_S3_ENDPOINT="http://127.0.0.1:$port"
+    export AWS_ENDPOINT_URL="$AFMT_S3_ENDPOINT"
+    export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
+    unset AWS_SESSION_TOKEN AWS_PROFILE
+    afmt_srv_wait "$AFMT_S3_ENDPOINT/" || { cat "$log" >&2; return 1; }
+}
+
+# Uploads a local file as s3://afmt/KEY with a signed PUT.
+afmt_srv_s3_put() {
+    curl -sS -f --aws-sigv4 "aws:amz:${AWS_REGION}:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+        --user "${AWS_ACCESS_KEY_ID}:${AWS_SECRET_ACCESS_KEY}" \
+        -T "$1" "$AFMT_S3_ENDPOINT/afmt/$2" >/dev/null
+}
+
+afmt_srv_stop() {
+    local p d
+    for p in "${AFMT_SRV_PIDS[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    for p in "${AFMT_SRV_PIDS[@]}"; do
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$p" 2>/dev/null
+    done
+    for d in "${AFMT_SRV_DIRS[@]}"; do
+        rm -rf "$d"
+    done
+    AFMT_SRV_PIDS=()
+    AFMT_SRV_DIRS=()
+}
+trap afmt_srv_stop EXIT

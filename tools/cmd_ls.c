@@ -117,9 +117,10 @@ static void fill_str(const afmt_array_rec *d, char *buf, size_t n) {
     cli_format_value(buf, n, v, d->dtype, 0);
 }
 
-static uint64_t file_size_of(const char *path) {
-    struct stat sb;
-    return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+/* The file's size as its storage sees it (a local file or a URL); 0 if unknown. */
+static uint64_t file_size_of(afmt_file *f) {
+    uint64_t n = 0;
+    return f->st->ops->size(f->st, &n) == AFMT_OK ? n : 0;
 }
 
 /* The compression setting of a live array as text ("zfp accuracy 1e-4; lossy, |error|
@@ -793,7 +794,7 @@ int cmd_info(int argc, char **argv) {
     }
     if (cli.rank == 0) {
         space s;
-        space_of(f, &ac, file_size_of(path), &s);
+        space_of(f, &ac, file_size_of(f), &s);
         layer_extras(&f->idx, e);
         int blocks = a.val[cli_opt(defs, "blocks")] != NULL;
         if (a.val[cli_opt(defs, "json")])

@@ -585,8 +585,8 @@ int cmd_verify(int argc, char **argv) {
     afmt__hmap_init(&v.names);
     afmt__hmap_init(&v.bad);
     char msg[AFMT_ERRMSG_MAX];
-    if (afmt__storage_open(AFMT_STORAGE_MPIIO, cli.comm, path, AFMT_ST_READ, MPI_INFO_NULL, &v.st,
-                           msg) != AFMT_OK)
+    if (afmt__storage_open(afmt__storage_kind_of(path, AFMT_STORAGE_MPIIO), cli.comm, path,
+                           AFMT_ST_READ, MPI_INFO_NULL, &v.st, msg) != AFMT_OK)
         return cli_error(path, "%s", msg);
     rc = CLI_OK;
     if (cli.rank == 0) rc = metadata(&v, quiet);

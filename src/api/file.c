@@ -266,6 +266,8 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
         f->rank = urank;
         f->size = usize;
         int arc = afmt__opts_copy(&f->opts, opts);
+        /* A URL is read through the HTTP backend whatever the options say. */
+        f->opts.storage = afmt__storage_kind_of(path, f->opts.storage);
         if (arc == AFMT_OK && !(f->path = strdup(path))) arc = AFMT_ENOMEM;
         if (arc == AFMT_OK) arc = afmt__cache_create(&f->cache, f->opts.cache_size);
         if (arc != AFMT_OK && rc == AFMT_OK)
@@ -422,6 +424,11 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     if (flags & ~(unsigned)(AFMT_TRUNC | AFMT_RDWR))
         return afmt__fail(NULL, AFMT_EINVAL, "afmt_create(%s): unknown flags 0x%x",
                           path ? path : "(null)", flags);
+    if (afmt__storage_kind_of(path, AFMT_STORAGE_MPIIO) == AFMT_STORAGE_HTTP)
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_create(%s): remote files (http://, https://, s3://) are read-only: "
+                          "create the file locally or on a parallel file system, then upload it",
+                          path);
     afmt_file *f;
     int rc = file_alloc(comm, path, AFMT_RDWR, opts, &f, "afmt_create");
     if (rc != AFMT_OK) return rc;
@@ -486,6 +493,11 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
         return afmt__fail(NULL, AFMT_EINVAL,
                           "afmt_open(%s): mode 0x%x is neither AFMT_RDONLY nor AFMT_RDWR",
                           path ? path : "(null)", mode);
+    if (mode == AFMT_RDWR && afmt__storage_kind_of(path, AFMT_STORAGE_MPIIO) == AFMT_STORAGE_HTTP)
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_open(%s): remote files (http://, https://, s3://) are read-only: "
+                          "open them with AFMT_RDONLY",
+                          path);
     afmt_file *f;
     int rc = file_alloc(comm, path, mode, opts, &f, "afmt_open");
     if (rc != AFMT_OK) return rc;
@@ -494,7 +506,9 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
     rc = afmt__storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
                             f->errmsg);
     if (rc != AFMT_OK) {
-        if (rc == AFMT_ENOTFOUND) afmt__fail(f->errmsg, rc, "afmt_open(%s): no such file", path);
+        /* A URL's message names the URL and the HTTP status: kept. */
+        if (rc == AFMT_ENOTFOUND && f->opts.storage != AFMT_STORAGE_HTTP)
+            afmt__fail(f->errmsg, rc, "afmt_open(%s): no such file", path);
         return setup_fail(f, rc);
     }
     /* Writers lock after the open (a missing file stays AFMT_ENOTFOUND, opening changes
@@ -525,7 +539,8 @@ int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_
     if (rc == AFMT_OK)
         rc = afmt__storage_open(f->opts.storage, f->comm, f->real_path, AFMT_ST_READ, f->opts.info,
                                 &f->st, f->errmsg);
-    if (rc == AFMT_ENOTFOUND) afmt__fail(f->errmsg, rc, "afmt_open_layer(%s): no such file", path);
+    if (rc == AFMT_ENOTFOUND && f->opts.storage != AFMT_STORAGE_HTTP)
+        afmt__fail(f->errmsg, rc, "afmt_open_layer(%s): no such file", path);
     if (rc != AFMT_OK) return setup_fail(f, rc);
     if (live_add(f) != AFMT_OK)
         rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_open_layer(%s): out of memory", path);

@@ -19,6 +19,7 @@
 
 #include "common/util.h"
 #include "mpi/mpiutil.h"
+#include "storage/http.h"
 
 /* Test-only knob (see storage.h); a plain static because tests set it between I/O. */
 static uint64_t max_piece = AFMT_PIECE;
@@ -128,7 +129,8 @@ int afmt__storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, 
     if (out) *out = NULL;
     if (!out || !path || !path[0])
         return afmt__fail(errmsg, AFMT_EINVAL, "afmt__storage_open: NULL or empty argument");
-    if (kind != AFMT_STORAGE_MPIIO && kind != AFMT_STORAGE_POSIX && kind != AFMT_STORAGE_MEMORY)
+    if (kind != AFMT_STORAGE_MPIIO && kind != AFMT_STORAGE_POSIX && kind != AFMT_STORAGE_MEMORY &&
+        kind != AFMT_STORAGE_HTTP)
         return afmt__fail(errmsg, AFMT_EINVAL, "open(%s): unknown storage kind %d", path,
                           (int)kind);
     /* Creating a file means writing it; make that implicit rather than an error. */
@@ -164,7 +166,8 @@ int afmt__storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, 
         if (!st && dup != MPI_COMM_NULL) MPI_Comm_free(&dup);
     }
     if (use_mpi) rc = agree(comm, rc, errmsg);
-    if (rc == AFMT_OK && kind != AFMT_STORAGE_MEMORY) rc = precheck(st->comm, path, flags, errmsg);
+    if (rc == AFMT_OK && kind != AFMT_STORAGE_MEMORY && kind != AFMT_STORAGE_HTTP)
+        rc = precheck(st->comm, path, flags, errmsg);
     if (rc != AFMT_OK) {
         afmt__storage_fault_free(fw);
         afmt__storage_free(st);
@@ -177,6 +180,9 @@ int afmt__storage_open(afmt_storage_kind kind, MPI_Comm comm, const char *path, 
         break;
     case AFMT_STORAGE_POSIX:
         rc = afmt__storage_posix_open(st, flags, errmsg);
+        break;
+    case AFMT_STORAGE_HTTP:
+        rc = afmt__storage_http_open(st, flags, info, errmsg);
         break;
     default:
         rc = afmt__storage_mem_open(st, flags, errmsg);
@@ -364,15 +370,20 @@ static int share_string(MPI_Comm comm, int rc, const char *s, char **out, char *
     return AFMT_OK;
 }
 
+afmt_storage_kind afmt__storage_kind_of(const char *path, afmt_storage_kind configured) {
+    return afmt__http_is_url(path) ? AFMT_STORAGE_HTTP : configured;
+}
+
 int afmt__storage_resolve(afmt_storage_kind kind, MPI_Comm comm, const char *path, int create,
                           char **out, char *errmsg) {
     *out = NULL;
     int rank = 0, rc = AFMT_OK;
     MPI_Comm_rank(comm, &rank);
     char *r = NULL;
-    if (rank == 0 && kind == AFMT_STORAGE_MEMORY && !(r = strdup(path)))
+    int as_is = kind == AFMT_STORAGE_MEMORY || kind == AFMT_STORAGE_HTTP; /* names, not paths */
+    if (rank == 0 && as_is && !(r = strdup(path)))
         rc = afmt__fail(errmsg, AFMT_ENOMEM, "out of memory resolving %s", path);
-    else if (rank == 0 && kind != AFMT_STORAGE_MEMORY)
+    else if (rank == 0 && !as_is)
         rc = afmt__storage_resolve_path(path, create, &r, errmsg);
     rc = share_string(comm, rc, r, out, errmsg);
     free(r);

@@ -1,6 +1,7 @@
 /* storage.h - the storage backend interface: where a file's bytes live.
  * Backends: MPI-IO (default, parallel), POSIX (serial tools, one process), memory (unit
- * tests and fuzzing; named images in this process). A backend reports failures as
+ * tests and fuzzing; named images in this process), HTTP (read-only: http://, https://
+ * and s3:// URLs, byte-range requests; storage_http.c). A backend reports failures as
  * AFMT_EIO with a message naming the operation, offset, length, path and errno text in
  * st->errmsg. Lengths are u64: backends split requests that exceed an int count. */
 #ifndef AFMT_STORAGE_H
@@ -35,8 +36,13 @@ typedef struct {
 typedef enum {
     AFMT_STORAGE_MPIIO = 0,
     AFMT_STORAGE_POSIX = 1,
-    AFMT_STORAGE_MEMORY = 2
+    AFMT_STORAGE_MEMORY = 2,
+    AFMT_STORAGE_HTTP = 3 /* chosen by the path (afmt__storage_kind_of), never by options */
 } afmt_storage_kind;
+
+/* The kind a path is opened with: AFMT_STORAGE_HTTP for a URL (http.h afmt__http_is_url),
+ * else the configured one. */
+afmt_storage_kind afmt__storage_kind_of(const char *path, afmt_storage_kind configured);
 
 struct afmt_storage {
     const afmt_storage_ops *ops;
@@ -195,6 +201,9 @@ uint64_t afmt__storage_max_piece(void);
 int afmt__storage_mpiio_open(afmt_storage *st, unsigned flags, MPI_Info info, char *errmsg);
 int afmt__storage_posix_open(afmt_storage *st, unsigned flags, char *errmsg);
 int afmt__storage_mem_open(afmt_storage *st, unsigned flags, char *errmsg);
+/* Collective over st->comm: rank 0 makes the first request and tells the others. Read
+ * only: AFMT_ST_WRITE is AFMT_EINVAL. */
+int afmt__storage_http_open(afmt_storage *st, unsigned flags, MPI_Info info, char *errmsg);
 /* Frees what afmt__storage_open allocated: the comm dup (if any), path and st itself. */
 void afmt__storage_free(afmt_storage *st);
 /* The memory backend's path operations (on its registry). */

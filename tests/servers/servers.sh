@@ -13,9 +13,12 @@
 #
 # nginx serves, besides / (byte ranges, ETag, keep-alive):
 #   /norange/   the same files with range requests ignored (max_ranges 0: 200 + whole body)
-#   /slow/      the same files at 1 KiB/s (timeouts)
+#   /slow/      the same files at 100 bytes/s (timeouts)
 #   /busy/      the same files, but more than 2 requests a second get 503 (retries)
-# Its access log (AFMT_HTTP_LOG) has one line per request: "METHOD URI STATUS RANGE BYTES".
+# Its access log (AFMT_HTTP_LOG) has one line per request: "METHOD URI STATUS RANGE BYTES";
+# AFMT_HTTP_AUTH_LOG the headers an AWS signature covers: "METHOD URI|HOST|AUTHORIZATION|
+# X-AMZ-DATE|X-AMZ-CONTENT-SHA256|X-AMZ-SECURITY-TOKEN" (nginx as an S3 endpoint, to check
+# the signatures of requests against botocore's signer).
 #
 # Why these servers: nginx (Debian nginx-light) is what sites serve files with, and answers
 # range requests as the RFCs say; s3rver (npm) is an S3 implementation that checks AWS
@@ -63,6 +66,8 @@ http {
     default_type application/octet-stream;
     log_format afmt '\$request_method \$uri \$status "\$http_range" \$body_bytes_sent';
     access_log $run/access.log afmt;
+    log_format sig '\$request_method \$request_uri|\$http_host|\$http_authorization|\$http_x_amz_date|\$http_x_amz_content_sha256|\$http_x_amz_security_token';
+    access_log $run/auth.log sig;
     client_body_temp_path $run/body;
     proxy_temp_path $run/proxy;
     fastcgi_temp_path $run/fastcgi;
@@ -75,7 +80,7 @@ http {
         listen 127.0.0.1:$port;
         root $dir;
         location /norange/ { alias $dir/; max_ranges 0; }
-        location /slow/ { alias $dir/; limit_rate 1k; }
+        location /slow/ { alias $dir/; limit_rate 100; }
         location /busy/ { alias $dir/; limit_req zone=busy; limit_req_status 503; }
     }
 }
@@ -89,6 +94,7 @@ CONF
     AFMT_SRV_DIRS+=("$run")
     export AFMT_HTTP_URL="http://127.0.0.1:$port"
     export AFMT_HTTP_LOG="$run/access.log"
+    export AFMT_HTTP_AUTH_LOG="$run/auth.log"
     afmt_srv_wait "$AFMT_HTTP_URL/"
 }
 

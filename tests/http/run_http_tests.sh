@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# run_http_tests.sh CHECK MKEXPORT HEAT3D AFMT WORKDIR HAVE_CURL - the library's reads of
+# http:// and s3:// files, from real servers on loopback (tests/servers/servers.sh): nginx
+# and s3rver. Files of every dtype, odd shapes, scalars and several layers (mkexport, heat3d
+# on 3 ranks) read the same over HTTP and S3 as from the disk, on 1-4 ranks, through the
+# library (http_check.c) and the afmt tool; each bad server or object (404, no range
+# support, truncated, slow, 503s, replaced under the reader, 403) is its error; S3 request
+# signatures match botocore's (check_sigv4.py). HAVE_CURL 0: checks that a URL says the
+# library was built without libcurl, and exits 77 (skipped); so does a machine without
+# nginx (s3rver missing skips the S3 part only, with a note).
+set -u
+if [ $# -ne 6 ]; then
+    echo "usage: $0 CHECK MKEXPORT HEAT3D AFMT WORKDIR HAVE_CURL" >&2
+    exit 2
+fi
+CHECK=$1
+MK=$2
+HEAT=$3
+AFMT=$4
+W=$5
+HAVE=$6
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/tap.sh
+source "$HERE/../tap.sh"
+# shellcheck source=tests/servers/servers.sh
+source "$HERE/../servers/servers.sh"
+rm -rf "$W"
+mkdir -p "$W/www"
+cd "$W" || exit 2
+
+if [ "$HAVE" != 1 ]; then
+    t "without libcurl" mpi 1 "$CHECK" fails http://127.0.0.1:9/x.afmt AFMT_EINVAL "without libcurl"
+    rc_is 0
+    echo "1..$n"
+    echo "# afmt was built without libcurl (libcurl4-openssl-dev): remote reads not tested"
+    [ "$fails" -eq 0 ] && exit 77
+    exit 1
+fi
+PATH=$PATH:/usr/sbin
+if ! command -v nginx >/dev/null; then
+    echo "1..0 # SKIP nginx is not installed (Debian nginx-light; scripts/deps installs it)"
+    exit 77
+fi
+
+# ---- the files ----
+"$MK" www/a.afmt && "$MK" www/a.afmt again || { echo "not ok - mkexport failed"; exit 1; }
+mpi 3 "$HEAT" --file www/h.afmt --grid 29x23x17 --steps 6 --checkpoint-every 2 >/dev/null ||
+    { echo "not ok - heat3d failed"; exit 1; }
+afmt_srv_nginx_start "$W/www" || { echo "not ok - nginx did not start"; exit 1; }
+U=$AFMT_HTTP_URL
+
+# ---- the same bytes, on 1-4 ranks ----
+for np in 1 2 3 4; do
+    t "http a.afmt, $np ranks" mpi "$np" "$CHECK" same www/a.afmt "$U/a.afmt"
+    rc_is 0
+    has "layer 2 reads the same"
+done
+for np in 1 3 4; do
+    t "http h.afmt (heat3d), $np ranks" mpi "$np" "$CHECK" same www/h.afmt "$U/h.afmt"
+    rc_is 0
+    has "layer 3 reads the same"
+done
+# Pages of 4 KiB and no cache: every read its own requests.
+t "http, 4 KiB pages" mpi 2 env AFMT_HTTP_PAGE=4096 "$CHECK" same www/h.afmt "$U/h.afmt"
+rc_is 0
+t "http, no cache" mpi 2 env AFMT_HTTP_CACHE=0 "$CHECK" same www/h.afmt "$U/h.afmt"
+rc_is 0
+# 503 beyond 2 requests a second: the retries get through.
+t "http, server answers 503s" mpi 1 "$CHECK" same www/a.afmt "$U/busy/a.afmt"
+rc_is 0
+if grep -q "/busy/a.afmt 503" "$AFMT_HTTP_LOG"; then ok "the server did answer 503"; else
+    bad "no 503 in the server's log: the retry was not tested"; fi
+
+# ---- the tool ----
+for cmd in ls info stats; do
+    "$AFMT" "$cmd" www/h.afmt >local.txt 2>&1
+    t "afmt $cmd URL" "$AFMT" "$cmd" "$U/h.afmt"
+    rc_is 0
+    sed -i "s#$U/h.afmt#www/h.afmt#g" out
+    if diff -q out local.txt >/dev/null; then ok "$name: the same output as the local file"; else
+        bad "$name: output differs from the local file's"; fi
+done
+t "afmt verify URL" mpi 2 "$AFMT" verify "$U/h.afmt"
+rc_is 0
+has ": OK"
+t "afmt diff local URL" mpi 2 "$AFMT" diff www/a.afmt "$U/a.afmt"
+rc_is 0
+t "afmt dump URL" "$AFMT" dump "$U/a.afmt" nsteps
+out_is "7"
+
+# ---- bad servers and objects ----
+t "404" mpi 2 "$CHECK" fails "$U/nope.afmt" AFMT_ENOTFOUND "HTTP 404"
+rc_is 0
+t "no range support" mpi 2 "$CHECK" fails "$U/norange/a.afmt" AFMT_EIO "ignored the range request"
+rc_is 0
+head -c $(($(stat -c %s www/h.afmt) * 2 / 3)) www/h.afmt >www/trunc.afmt
+t "truncated object" mpi 2 "$CHECK" fails "$U/trunc.afmt" AFMT_ECORRUPT "trunc.afmt"
+rc_is 0
+start=$(date +%s)
+t "slow server" mpi 2 env AFMT_HTTP_TIMEOUT=1 AFMT_HTTP_RETRIES=1 "$CHECK" fails "$U/slow/a.afmt" AFMT_EIO "timeout"
+rc_is 0
+has "after 2 tries"
+secs=$(($(date +%s) - start))
+if [ "$secs" -le 20 ]; then ok "slow server: failed in $secs s"; else bad "slow server: $secs s"; fi
+t "create on a URL" mpi 2 "$CHECK" fails "$U/new.afmt" AFMT_EINVAL "read-only" create
+rc_is 0
+t "open a URL for writing" mpi 2 "$CHECK" fails "$U/a.afmt" AFMT_EINVAL "read-only" rdwr
+rc_is 0
+t "bad setting" mpi 1 env AFMT_HTTP_TIMEOUT=soon "$CHECK" fails "$U/a.afmt" AFMT_EINVAL "AFMT_HTTP_TIMEOUT"
+rc_is 0
+# Replaced under the reader: the open sees one file, the reads another (4 KiB pages, so
+# that the blocks are fetched after the swap).
+cp www/h.afmt www/swap.afmt
+cp www/a.afmt www/swapin.afmt
+t "replaced under the reader" mpi 2 env AFMT_HTTP_PAGE=4096 AFMT_SWAP_FROM=www/swapin.afmt \
+    AFMT_SWAP_TO=www/swap.afmt "$CHECK" fails "$U/swap.afmt" AFMT_EIO "changed under the reader"
+rc_is 0
+
+# ---- S3 ----
+if ! command -v s3rver >/dev/null; then
+    echo "# s3rver is not installed (npm; scripts/deps installs it): the S3 reads are not tested"
+    tap_end
+fi
+afmt_srv_s3_start "$W/s3" || { bad "s3rver did not start"; tap_end; }
+afmt_srv_s3_put www/a.afmt runs/a.afmt && afmt_srv_s3_put www/h.afmt runs/h.afmt ||
+    bad "upload to s3rver"
+for np in 1 2 4; do
+    t "s3 a.afmt, $np ranks" mpi "$np" "$CHECK" same www/a.afmt s3://afmt/runs/a.afmt
+    rc_is 0
+done
+t "s3 h.afmt, 3 ranks" mpi 3 "$CHECK" same www/h.afmt s3://afmt/runs/h.afmt
+rc_is 0
+t "afmt ls s3://" "$AFMT" ls s3://afmt/runs/h.afmt
+rc_is 0
+has "temperature"
+t "s3 missing key" mpi 2 "$CHECK" fails s3://afmt/runs/nope.afmt AFMT_ENOTFOUND "NoSuchKey"
+rc_is 0
+t "s3 unknown access key" mpi 2 env AWS_ACCESS_KEY_ID=NOBODY "$CHECK" fails \
+    s3://afmt/runs/a.afmt AFMT_EIO "HTTP 403 (InvalidAccessKeyId)"
+rc_is 0
+t "s3 path without a key" mpi 1 "$CHECK" fails s3://afmt AFMT_EINVAL "s3://BUCKET/KEY"
+rc_is 0
+
+# The signatures: nginx as the S3 endpoint logs the signed headers; botocore, AWS's own
+# signer, must compute the same Authorization for each request (with a session token too).
+mkdir -p www/afmt/runs && cp www/a.afmt www/afmt/runs/a.afmt
+: >"$AFMT_HTTP_AUTH_LOG"
+t "s3 through nginx" mpi 1 env AWS_ENDPOINT_URL="$U" AWS_SESSION_TOKEN=tok-123 AWS_REGION=eu-west-3 \
+    AFMT_HTTP_PAGE=4096 "$CHECK" same www/a.afmt s3://afmt/runs/a.afmt
+rc_is 0
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import botocore" 2>/dev/null; then
+    t "SigV4 signatures = botocore's" /usr/bin/python3 "$HERE/check_sigv4.py" \
+        "$AFMT_HTTP_AUTH_LOG" S3RVER S3RVER eu-west-3
+    rc_is 0
+    has "signatures match"
+else
+    echo "# botocore (python3-boto3) missing: signatures not checked against it"
+fi
+tap_end

@@ -58,10 +58,10 @@ typedef struct {
  * be 206 with a Content-Range of exactly that range, else the request fails. at_open: the
  * first request, whose range may run past the end (len is then clipped: *got says how many
  * bytes came; a 416 for an empty object gives *got 0); otherwise *got is len. obj: the
- * size and ETag the last reply gave, also when the request failed (obj->known). 5xx, 429, timeouts and dropped connections are retried
- * c->retries times, after 0.1, 0.2, 0.4 ... s (at most 5 s). Codes: AFMT_OK, AFMT_ENOTFOUND
- * (404, 410), AFMT_EIO (any other failure: the message names the path, the range, the
- * HTTP status and S3's error code, or the network error). */
+ * size and ETag the last reply gave, also when the request failed (obj->known). 5xx, 429, timeouts
+ * and dropped connections are retried c->retries times, after 0.1, 0.2, 0.4 ... s (at most 5 s).
+ * Codes: AFMT_OK, AFMT_ENOTFOUND (404, 410), AFMT_EIO (any other failure: the message names the
+ * path, the range, the HTTP status and S3's error code, or the network error). */
 int afmt__http_get(afmt_http_conn *h, const afmt_http_conf *c, uint64_t off, uint64_t len,
                    void *buf, int at_open, uint64_t *got, afmt_http_object *obj, char *errmsg);
 

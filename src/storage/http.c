@@ -240,7 +240,9 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud) {
             r->r0 = 1, r->r1 = 0, r->total = t, r->has_range = 1;
         }
     } else if ((v = header_value(tmp, m, "etag:")) != NULL) {
-        snprintf(r->etag, sizeof r->etag, "%s", v);
+        size_t l = strlen(v) < sizeof r->etag - 1 ? strlen(v) : sizeof r->etag - 1;
+        memcpy(r->etag, v, l); /* a longer one is compared by its first 127 bytes */
+        r->etag[l] = '\0';
     }
     return n;
 }

@@ -235,20 +235,26 @@ AFMT_API int afmt_array_opts_free(afmt_array_opts *ao);
  * is copied. On failure *f is NULL and afmt_errmsg(NULL) tells why. Like every writable
  * handle it takes the writer lock "<path>.lock" (first, so AFMT_TRUNC never empties a
  * file another writer holds) until afmt_close: AFMT_EBUSY, naming the holder, if a live
- * writer holds it; a lock left by a dead process on this host is broken. */
+ * writer holds it; a lock left by a dead process on this host is broken. A URL path
+ * (http://, https://, s3://) is AFMT_EINVAL: remote files are read-only. */
 AFMT_API int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts *opts,
                          afmt_file **f);
 /* COLLECTIVE. Opens an existing file; mode is AFMT_RDONLY or AFMT_RDWR. comm may have
  * any size, unrelated to the writers'. Rank 0 reads the superblock and footers and
  * broadcasts them. AFMT_RDWR takes the writer lock "<path>.lock" until afmt_close (see
- * afmt_create); AFMT_RDONLY takes none and is never blocked by a writer.
- * Errors: ENOTFOUND, ECORRUPT, EVERSION, EIO, EINVAL, EBUSY (RDWR: locked by a live
- * writer; the message names its host, pid, job id and since when). */
+ * afmt_create); AFMT_RDONLY takes none and is never blocked by a writer. With
+ * AFMT_RDONLY, path may be a URL: http://, https:// or s3://BUCKET/KEY, read by byte-range
+ * requests (libcurl; docs/api.md section 6, "Remote files": hints afmt_http_*, AWS_*
+ * variables). Errors: ENOTFOUND, ECORRUPT, EVERSION, EIO (also: the server failed, denied
+ * access, timed out, or the remote file changed; the message names the URL and the HTTP
+ * status), EINVAL (also: AFMT_RDWR on a URL), EBUSY (RDWR: locked by a live writer; the
+ * message names its host, pid, job id and since when). */
 AFMT_API int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
                        afmt_file **f);
 /* COLLECTIVE. Opens the file read-only as it was right after the commit of layer id
  * layer (afmt_layer_id/`afmt info` list the ids): newer layers are ignored, so older
- * checkpoints can be read until afmt_compact removes them. Errors as afmt_open, plus
+ * checkpoints can be read until afmt_compact removes them. path may be a URL, as for
+ * afmt_open with AFMT_RDONLY. Errors as afmt_open, plus
  * AFMT_ERANGE if no layer of that id is in the file's chain. */
 AFMT_API int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, const afmt_opts *opts,
                              afmt_file **f);

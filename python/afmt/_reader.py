@@ -12,7 +12,8 @@ import threading
 import numpy as np
 
 from . import _format as F
-from ._format import CodecError, CorruptError
+from . import _remote
+from ._format import AfmtError, CodecError, CorruptError
 
 try:  # Debian: python3-lz4, python3-zstandard
     import lz4.block as _lz4
@@ -727,13 +728,18 @@ class File(collections.abc.Mapping):
     machine's cores; 1 under a communicator of several ranks, which already fill the
     cores). cache_bytes bounds the cache of decompressed blocks that reads share;
     cache_segments the number of version-2 index segments kept decoded (format.md section
-    9.3: a segment is read when a lookup first needs it)."""
+    9.3: a segment is read when a lookup first needs it).
+
+    path may be a URL, http://, https:// or s3://bucket/key (module _remote; docs/python.md
+    "Remote files"): timeout bounds each request in seconds, retries how often a timeout, a
+    5xx answer or a broken connection is retried. Both are unused for local files."""
 
     def __init__(self, path, layer=None, comm=None, cache_bytes=64 << 20, threads=None,
-                 cache_segments=64):
+                 cache_segments=64, timeout=30.0, retries=3):
         self.path = path
         self.comm = comm
-        self._st = _Storage(path)
+        remote = _remote.is_url(path)
+        self._st = _remote.storage(path, timeout, retries) if remote else _Storage(path)
         self._cache = collections.OrderedDict()
         self._cache_bytes = 0
         self._cache_cap = cache_bytes
@@ -742,13 +748,24 @@ class File(collections.abc.Mapping):
                 try:
                     meta = _read_chain(self._st, layer)
                     err = None
+                except AfmtError as e:
+                    # A damaged remote file: the message names the URL, as the errors of
+                    # the requests themselves do.
+                    meta, err = None, e
+                    if remote:
+                        err = type(e)("%s: %s" % (path, e))
                 except Exception as e:  # every rank must learn of the failure
                     meta, err = None, e
+                if remote and err is None:
+                    meta = meta + (self._st.pin,)
             if comm is not None:
                 meta, err = comm.bcast((meta, err) if comm.Get_rank() == 0 else None, root=0)
             if err is not None:
                 raise err
-            slot, chain = meta
+            if remote:
+                # The size and ETag rank 0 saw: every rank checks its answers against them.
+                self._st.adopt(meta[2])
+            slot, chain = meta[:2]
             self.uuid = slot.uuid
             self.generation = slot.generation
             self.layers = [Layer(L) for L in reversed(chain)]
@@ -904,6 +921,9 @@ class File(collections.abc.Mapping):
         return "<afmt file %r: %d arrays, %d layers>" % (self.path, len(self), len(self.layers))
 
 
-def open(path, layer=None, comm=None, threads=None):  # noqa: A001 - the entry point
-    """Opens an afmt file for reading (pure Python, no libafmt): see File."""
-    return File(path, layer=layer, comm=comm, threads=threads)
+def open(path, layer=None, comm=None, threads=None, timeout=30.0,  # noqa: A001
+         retries=3):
+    """Opens an afmt file for reading (pure Python, no libafmt): a path, or an http://,
+    https:// or s3:// URL. See File."""
+    return File(path, layer=layer, comm=comm, threads=threads, timeout=timeout,
+                retries=retries)

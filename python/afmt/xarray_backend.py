@@ -15,7 +15,8 @@ without the entry point. Built on the pure-Python reader (afmt.open):
   chunks={} gives dask chunks aligned to the afmt chunks;
 - layer=K opens the file as of layer K (default: the newest layer, pinned at open so that
   every later read, and a reopen after pickling, sees that same layer);
-- CF decoding (mask_and_scale, decode_times, ...) as in xarray's own backends.
+- CF decoding (mask_and_scale, decode_times, ...) as in xarray's own backends;
+- an http(s):// or s3:// URL opens a remote file (timeout=, retries= as for afmt.open).
 
 This module imports xarray; `import afmt` does not import it."""
 
@@ -31,13 +32,14 @@ from xarray.core.utils import Frozen, FrozenDict
 from xarray.core.variable import Variable
 
 from . import _format as F
+from . import _remote
 from ._reader import File
 
 __all__ = ["AfmtBackendEntrypoint", "AfmtBackendArray", "AfmtDataStore"]
 
 
-def _open_file(path, layer):
-    return File(path, layer=layer)
+def _open_file(path, layer, timeout=30.0, retries=3):
+    return File(path, layer=layer, timeout=timeout, retries=retries)
 
 
 def _default_axis(name, axis):
@@ -204,10 +206,11 @@ class AfmtBackendArray(BackendArray):
 class AfmtDataStore(AbstractDataStore):
     """An afmt file as an xarray data store: variables, attributes, encoding."""
 
-    def __init__(self, path, layer=None, raw_dims=False, lock=None):
+    def __init__(self, path, layer=None, raw_dims=False, lock=None, timeout=30.0, retries=3):
         self.path = path
         self.lock = SerializableLock() if lock is None else lock
-        f = File(path, layer=layer)  # errors here, at open, not at the first read
+        remote = {"timeout": timeout, "retries": retries}
+        f = File(path, layer=layer, **remote)  # errors here, at open, not at the first read
         try:
             # Pin the layer: a reopen (after pickling, or after the file cache closed the
             # handle) must see this view even if the file got more layers meanwhile.
@@ -216,7 +219,8 @@ class AfmtDataStore(AbstractDataStore):
             f.close()
             raise
         f.close()
-        self._manager = CachingFileManager(_open_file, path, kwargs={"layer": self.layer})
+        self._manager = CachingFileManager(_open_file, path,
+                                           kwargs=dict(remote, layer=self.layer))
         self.raw_dims = raw_dims
 
     def acquire(self):
@@ -259,6 +263,8 @@ def _is_afmt(path):
     offset of slot A or B)."""
     if str(path).endswith(".afmt"):
         return True
+    if _remote.is_url(path):
+        return False    # not worth a request: engine="afmt" opens it
     try:
         with open(path, "rb") as fh:
             for off in F.SLOT_OFFSETS:
@@ -279,7 +285,7 @@ class AfmtBackendEntrypoint(BackendEntrypoint):
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "mask_and_scale",
                                "decode_times", "concat_characters", "decode_coords",
                                "use_cftime", "decode_timedelta", "layer", "raw_dims",
-                               "lock")
+                               "lock", "timeout", "retries")
 
     def guess_can_open(self, filename_or_obj):
         try:
@@ -293,10 +299,11 @@ class AfmtBackendEntrypoint(BackendEntrypoint):
     def open_dataset(self, filename_or_obj, *, drop_variables=None, mask_and_scale=True,
                      decode_times=True, concat_characters=True, decode_coords=True,
                      use_cftime=None, decode_timedelta=None, layer=None, raw_dims=False,
-                     lock=None):
+                     lock=None, timeout=30.0, retries=3):
         """layer: the layer id to open the file as of (None: the newest). raw_dims: the
         dimension names exactly as stored (libafmt's "dim0", ... too). lock: the lock
-        around this file's reads (default: one per opened dataset)."""
+        around this file's reads (default: one per opened dataset). timeout, retries: for
+        an http(s):// or s3:// URL, as in afmt.open."""
         try:
             path = os.fspath(filename_or_obj)
         except TypeError:
@@ -304,7 +311,8 @@ class AfmtBackendEntrypoint(BackendEntrypoint):
                             type(filename_or_obj).__name__) from None
         if isinstance(path, bytes):
             path = os.fsdecode(path)
-        store = AfmtDataStore(path, layer=layer, raw_dims=raw_dims, lock=lock)
+        store = AfmtDataStore(path, layer=layer, raw_dims=raw_dims, lock=lock,
+                              timeout=timeout, retries=retries)
         try:
             return StoreBackendEntrypoint().open_dataset(
                 store, mask_and_scale=mask_and_scale, decode_times=decode_times,

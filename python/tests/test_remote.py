@@ -1,0 +1,329 @@
+"""Tests of remote files in the pure-Python reader (afmt/_remote.py): afmt.open of
+http:// URLs served by a real nginx and s3:// URLs served by a real s3rver, both started
+on loopback by run_remote.sh (tests/servers/servers.sh), which exports AFMT_HTTP_URL,
+AFMT_HTTP_LOG, AFMT_REMOTE_DIR (the directory nginx serves) and the AWS_* variables.
+Without them (python.package's discover run) every test skips.
+
+Every array over http and s3 equals the local read bit for bit (whole, slices, layer=K,
+xarray); each bad input fails with the expected exception naming the URL, in bounded
+time: 404, 403, a server ignoring ranges, a truncated object, a slow server, a busy one
+(503: retried, then given up), a closed port, a file changed under the reader (size and
+ETag). The request count of an open and of a one-chunk read is printed and bounded; 2 MPI
+ranks read with comm=."""
+
+import errno
+import os
+import sys
+import time
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import afmt  # noqa: E402
+import afmt._reader as R  # noqa: E402
+import util  # noqa: E402
+
+HTTP = os.environ.get("AFMT_HTTP_URL")
+LOG = os.environ.get("AFMT_HTTP_LOG")
+DIR = os.environ.get("AFMT_REMOTE_DIR")
+S3 = os.environ.get("AWS_ENDPOINT_URL")
+NEED = "no servers: run python/tests/run_remote.sh (ctest -R python.remote)"
+
+try:
+    import boto3
+except ImportError:  # pragma: no cover
+    boto3 = None
+try:
+    import zfpy  # noqa: F401
+except ImportError:  # pragma: no cover
+    zfpy = None
+try:
+    import xarray as xr
+except ImportError:  # pragma: no cover
+    xr = None
+try:
+    import mpi4py  # noqa: F401
+except ImportError:  # pragma: no cover
+    mpi4py = None
+
+
+def same(a, b):
+    """Bit for bit: dtype, shape and bytes."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def put(name, data):
+    """name with these bytes, both on nginx (the served directory) and in bucket afmt."""
+    with open(os.path.join(DIR, name), "wb") as fh:
+        fh.write(data)
+    c = boto3.client("s3", endpoint_url=S3, region_name=os.environ.get("AWS_REGION"))
+    try:
+        c.put_object(Bucket="afmt", Key=name, Body=data)
+    finally:
+        c.close()
+
+
+def log_lines():
+    with open(LOG) as fh:
+        return fh.read().splitlines()
+
+
+@unittest.skipIf(not (HTTP and LOG and DIR and S3) or boto3 is None, NEED)
+class TestRemote(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        rng = np.random.default_rng(163)
+        cls.local = {}
+        # main: several arrays, odd shapes with edge chunks, lz4, zstd, zfp and
+        # uncompressed, 3 layers (an overwrite, a new array, a delete).
+        p = os.path.join(DIR, "local-main.afmt")
+        t = rng.normal(280, 5, (13, 37, 29))
+        with afmt.create(p, codec="lz4", shuffle=True, block_size=8192) as w:
+            w.define("t", "float64", t.shape, chunks=(5, 8, 7), dims=("x", "y", "z"))
+            w.write("t", t)
+            w.define("i", "int32", (101,), chunks=(16,), codec="zstd", level=3)
+            w.write("i", rng.integers(-9, 9, 101).astype(np.int32))
+            w.define("b", "bool", (9, 4), chunks=(4, 3), codec="none")
+            w.write("b", rng.integers(0, 2, (9, 4)).astype(bool))
+            w.define("gone", "uint8", (5,))
+            w.write("gone", np.arange(5, dtype=np.uint8))
+            w.set_attr("t", "units", "K")
+            w.commit()                                              # layer 1
+            t[2:9, 30:, 1:3] = -1.0
+            w.write("t", t[2:9, 30:, 1:3], start=(2, 30, 1))
+            if zfpy is not None:
+                w.define("z", "float32", (33, 18), chunks=(16, 16), zfp=("accuracy", 1e-3))
+                w.write("z", rng.random((33, 18)).astype(np.float32))
+            w.commit()                                              # layer 2
+            w.delete("gone")
+            w.define("s", "float32", ())
+            w.write("s", np.float32(2.5))
+            w.commit()                                              # layer 3
+        # big: one uncompressed 256 KiB chunk, for the slow server (1 KiB/s).
+        q = os.path.join(DIR, "local-big.afmt")
+        with afmt.create(q, codec="none") as w:
+            w.define("big", "float64", (32768,))
+            w.write("big", np.arange(32768.0))
+            w.commit()
+        for name, path in (("main.afmt", p), ("big.afmt", q)):
+            with open(path, "rb") as fh:
+                put(name, fh.read())
+            cls.local[name] = path
+
+    def urls(self, name):
+        return (HTTP + "/" + name, "s3://afmt/" + name)
+
+    def open(self, url, **kw):
+        f = afmt.open(url, **kw)
+        self.addCleanup(f.close)
+        return f
+
+    def assertFails(self, exc, url, fn, within=10.0, errno_=None, text=None):
+        t0 = time.monotonic()
+        with self.assertRaises(exc) as cm:
+            fn()
+        took = time.monotonic() - t0
+        self.assertIn(url, str(cm.exception))
+        if text is not None:
+            self.assertIn(text, str(cm.exception))
+        if errno_ is not None:
+            self.assertEqual(cm.exception.errno, errno_)
+        self.assertLess(took, within, "%s took %.1f s" % (url, took))
+        return cm.exception
+
+    def test_same_as_local(self):
+        loc = afmt.open(self.local["main.afmt"])
+        self.addCleanup(loc.close)
+        ids = [L.id for L in loc.layers]
+        self.assertEqual(len(ids), 3)
+        for url in self.urls("main.afmt"):
+            for layer in [None] + ids:
+                lf = afmt.open(self.local["main.afmt"], layer=layer)
+                self.addCleanup(lf.close)
+                f = self.open(url, layer=layer)
+                self.assertEqual(sorted(f), sorted(lf), (url, layer))
+                self.assertEqual([L.id for L in f.layers], [L.id for L in lf.layers])
+                self.assertEqual(f.attrs, lf.attrs)
+                for n in lf:
+                    want, got = lf[n], f[n]
+                    self.assertTrue(same(got[...], want[...]), (url, layer, n))
+                    self.assertEqual(got.attrs.keys(), want.attrs.keys())
+                    if got.ndim:
+                        key = tuple(slice(1, None, 2) for _ in range(got.ndim))
+                        self.assertTrue(same(got[key], want[key]), (url, layer, n))
+                        self.assertTrue(same(got[-1], want[-1]), (url, layer, n))
+            with self.assertRaises(KeyError):
+                afmt.open(url, layer=99)
+
+    def test_threads_one_and_many(self):
+        big = afmt.open(self.local["main.afmt"])["t"][...]
+        for url in self.urls("main.afmt"):
+            for threads in (1, 4):
+                f = self.open(url, threads=threads)
+                self.assertTrue(same(f["t"][...], big), (url, threads))
+
+    @unittest.skipIf(xr is None, "xarray missing")
+    def test_xarray(self):
+        want = xr.open_dataset(self.local["main.afmt"], engine="afmt")
+        self.addCleanup(want.close)
+        for url in self.urls("main.afmt"):
+            ds = xr.open_dataset(url, engine="afmt", timeout=10)
+            self.addCleanup(ds.close)
+            for n in want.data_vars:
+                self.assertTrue(same(ds[n].values, want[n].values), (url, n))
+            sel = ds["t"].isel(x=slice(2, 7), z=3).values
+            self.assertTrue(same(sel, want["t"].isel(x=slice(2, 7), z=3).values))
+
+    @unittest.skipIf(mpi4py is None, "mpi4py missing")
+    def test_comm(self):
+        """Under a communicator rank 0 opens and broadcasts the size and ETag; each of 2
+        ranks reads its slabs over the network and checks them against the local file."""
+        for url in self.urls("main.afmt"):
+            out = util.mpi_run(2, os.path.join(util.HERE, "mpi_remote_reader.py"), url,
+                               self.local["main.afmt"], timeout=60)
+            self.assertIn("OK", out, url)
+
+    def test_request_count(self):
+        """An open reads the superblock region (which also gives the size) and the
+        footers, one request each; a one-chunk read then costs at most the index segments
+        of the layers it searches and the chunk's block. Printed, bounded."""
+        url = HTTP + "/main.afmt"
+        n0 = len(log_lines())
+        f = self.open(url, threads=1)
+        time.sleep(0.1)   # nginx logs a request after sending its answer
+        n1 = len(log_lines())
+        f["i"][3]
+        time.sleep(0.1)
+        n2 = len(log_lines())
+        nl = len(f.layers)
+        print("\n  requests: open %d, one-chunk read %d (%d layers)" % (n1 - n0, n2 - n1, nl),
+              file=sys.stderr)
+        self.assertLessEqual(n1 - n0, 1 + nl)
+        self.assertLessEqual(n2 - n1, nl + 1)
+        for line in log_lines()[n0:n2]:
+            self.assertRegex(line, r'^GET /main.afmt 206 "bytes=\d+-\d+" \d+$')
+
+    def test_not_found(self):
+        for url in self.urls("nothing-here.afmt") + ("s3://no-such-bucket/x.afmt",):
+            self.assertFails(FileNotFoundError, url, lambda: afmt.open(url), text="404",
+                             errno_=errno.ENOENT)
+
+    def test_forbidden(self):
+        url = HTTP + "/"   # a directory without an index: nginx answers 403
+        self.assertFails(PermissionError, url, lambda: afmt.open(url), text="403")
+        url = "s3://afmt/main.afmt"
+        key = os.environ["AWS_ACCESS_KEY_ID"]
+        os.environ["AWS_ACCESS_KEY_ID"] = "NOT-S3RVER"
+        try:
+            e = self.assertFails(PermissionError, url, lambda: afmt.open(url), text="403")
+        finally:
+            os.environ["AWS_ACCESS_KEY_ID"] = key
+        self.assertIn("InvalidAccessKeyId", str(e))
+
+    def test_no_range_support(self):
+        url = HTTP + "/norange/main.afmt"
+        n0 = len(log_lines())
+        self.assertFails(OSError, url, lambda: afmt.open(url), errno_=errno.EOPNOTSUPP,
+                         text="range requests")
+        time.sleep(0.1)
+        # Refused at the first answer, not retried.
+        self.assertEqual(len([x for x in log_lines()[n0:] if "/norange/" in x]), 1)
+
+    def test_truncated(self):
+        """A cut object reads as the same cut local file does: short of its superblock
+        region, a CorruptError; cut into the newest layer, the file as of the commit
+        before (the other superblock slot, format.md 3.3), or a CorruptError."""
+        with open(self.local["main.afmt"], "rb") as fh:
+            data = fh.read()
+        cut_local = os.path.join(DIR, "local-cut.afmt")
+        for cut in (3000, len(data) - 100, len(data) // 2):
+            put("cut.afmt", data[:cut])
+            with open(cut_local, "wb") as fh:
+                fh.write(data[:cut])
+            try:
+                lf = afmt.open(cut_local)
+            except afmt.CorruptError:
+                lf = None
+            self.assertTrue(lf is not None or cut != len(data) - 100)
+            for url in self.urls("cut.afmt"):
+                if lf is None:
+                    self.assertFails(afmt.CorruptError, url, lambda: afmt.open(url))
+                    continue
+                f = self.open(url)
+                self.assertEqual([L.id for L in f.layers], [L.id for L in lf.layers])
+                for n in lf:
+                    self.assertTrue(same(f[n][...], lf[n][...]), (url, cut, n))
+            if lf is not None:
+                lf.close()
+
+    def test_slow_server_times_out(self):
+        """nginx sends /slow/ at 1 KiB/s in 4 KiB bursts 4 s apart: each wait is shorter
+        than timeout, so only the deadline on the whole answer stops the 256 KiB block
+        (4 minutes at that rate)."""
+        url = HTTP + "/slow/big.afmt"
+        f = self.open(url, timeout=4.5, retries=0)   # the metadata is small: it comes
+        e = self.assertFails(TimeoutError, url, lambda: f["big"][...], within=8.0,
+                             errno_=errno.ETIMEDOUT)
+        self.assertIn("1 try", str(e))
+
+    def test_busy_server_retried(self):
+        url = HTTP + "/busy/main.afmt"
+        want = afmt.open(self.local["main.afmt"])["i"][...]
+        time.sleep(0.6)   # nginx's 2 requests a second: start with a fresh allowance
+        n0 = len(log_lines())
+        f = self.open(url, threads=1, retries=4)
+        self.assertTrue(same(f["i"][...], want))
+        time.sleep(0.1)
+        codes = [x.split()[2] for x in log_lines()[n0:] if "/busy/" in x]
+        self.assertIn("503", codes)      # it was busy, and the retries got through
+        time.sleep(0.6)
+        e = self.assertFails(OSError, url, lambda: afmt.open(url, retries=0)["i"][...],
+                             text="503")
+        self.assertIn("1 try", str(e))
+
+    def test_connection_refused(self):
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        url = "http://127.0.0.1:%d/x.afmt" % s.getsockname()[1]
+        s.close()   # nothing listens there now
+        self.assertFails(OSError, url, lambda: afmt.open(url, retries=2), within=5.0,
+                         text="3 tries")
+
+    def test_changed_under_the_reader(self):
+        with open(self.local["main.afmt"], "rb") as fh:
+            data = fh.read()
+        with open(self.local["big.afmt"], "rb") as fh:
+            other = fh.read()
+        for url in self.urls("change.afmt"):
+            # Another size: Content-Range's total differs (and the ETag).
+            put("change.afmt", data)
+            f = self.open(url)
+            put("change.afmt", other)
+            self.assertFails(OSError, url, lambda: f["t"][...], errno_=errno.ESTALE,
+                             text="changed under the reader")
+            # The same size, other bytes: only the ETag tells (nginx's ETag is mtime and
+            # size: the mtime is moved on so that it differs within the same second).
+            put("change.afmt", data)
+            f = self.open(url)
+            flipped = bytearray(data)
+            flipped[5000] ^= 1
+            put("change.afmt", bytes(flipped))
+            st = os.stat(os.path.join(DIR, "change.afmt"))
+            os.utime(os.path.join(DIR, "change.afmt"), (st.st_atime, st.st_mtime + 10))
+            self.assertFails(OSError, url, lambda: f["t"][...], errno_=errno.ESTALE,
+                             text="ETag")
+
+    def test_bad_urls_and_arguments(self):
+        with self.assertRaises(ValueError):
+            afmt.open("s3://only-a-bucket")
+        with self.assertRaises(ValueError):
+            afmt.open(HTTP + "/main.afmt", timeout=0)
+        # A path that merely contains "://" further on is still a local path.
+        self.assertFalse(R._remote.is_url("dir/x://y.afmt"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -180,10 +180,9 @@ class TestRemote(unittest.TestCase):
     def test_comm(self):
         """Under a communicator rank 0 opens and broadcasts the size and ETag; each of 2
         ranks reads its slabs over the network and checks them against the local file."""
-        for url in self.urls("main.afmt"):
-            out = util.mpi_run(2, os.path.join(util.HERE, "mpi_remote_reader.py"), url,
-                               self.local["main.afmt"], timeout=60)
-            self.assertIn("OK", out, url)
+        out = util.mpi_run(2, os.path.join(util.HERE, "mpi_remote_reader.py"),
+                           self.local["main.afmt"], *self.urls("main.afmt"), timeout=60)
+        self.assertIn("OK", out)
 
     def test_request_count(self):
         """An open reads the superblock region (which also gives the size) and the
@@ -259,14 +258,16 @@ class TestRemote(unittest.TestCase):
                 lf.close()
 
     def test_slow_server_times_out(self):
-        """nginx sends /slow/ at 1 KiB/s in 4 KiB bursts 4 s apart: each wait is shorter
-        than timeout, so only the deadline on the whole answer stops the 256 KiB block
-        (4 minutes at that rate)."""
+        """nginx sends /slow/ at 100 bytes/s: 100 bytes a second at first, so each wait
+        is shorter than timeout and only the deadline on the whole answer stops the first
+        request, at 1.5 s (with per-wait timeouts alone, the open and the read of the
+        256 KiB block took 18 s here before failing)."""
         url = HTTP + "/slow/big.afmt"
-        f = self.open(url, timeout=4.5, retries=0)   # the metadata is small: it comes
-        e = self.assertFails(TimeoutError, url, lambda: f["big"][...], within=8.0,
-                             errno_=errno.ETIMEDOUT)
+        e = self.assertFails(TimeoutError, url,
+                             lambda: afmt.open(url, timeout=1.5, retries=0)["big"][...],
+                             within=3.5, errno_=errno.ETIMEDOUT)
         self.assertIn("1 try", str(e))
+        self.assertIn("bytes 0-4095", str(e))
 
     def test_busy_server_retried(self):
         url = HTTP + "/busy/main.afmt"

@@ -302,6 +302,23 @@ AFMT_API int afmt_write(afmt_file *f, const char *name, const uint64_t *start,
 AFMT_API int afmt_read(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
                        void *buf);
 
+/* INDEPENDENT. afmt_write from a box of a larger array in memory: the selection
+ * [start, start+count) of the file's array comes from the box [mem_start,
+ * mem_start+count) of buf, a C-ordered array of shape mem_shape (same ndim, same dtype):
+ * the interior of a ghosted (halo) field, or any sub-box. Rows are gathered straight into
+ * the chunks; the memory array is never copied whole. Otherwise as afmt_write. Errors: those
+ * of afmt_write, and EINVAL (mem_shape or mem_start NULL, a box outside mem_shape, naming
+ * the array, the dimension and the values). */
+AFMT_API int afmt_write_box(afmt_file *f, const char *name, const uint64_t *start,
+                            const uint64_t *count, const uint64_t *mem_shape,
+                            const uint64_t *mem_start, const void *buf);
+/* INDEPENDENT. afmt_read into a box of a larger array in memory (as afmt_write_box): only
+ * the box [mem_start, mem_start+count) of buf (shape mem_shape) is written; the rest of
+ * buf (a ghosted field's halo) is left as it was. Otherwise as afmt_read. */
+AFMT_API int afmt_read_box(afmt_file *f, const char *name, const uint64_t *start,
+                           const uint64_t *count, const uint64_t *mem_shape,
+                           const uint64_t *mem_start, void *buf);
+
 /* COLLECTIVE. afmt_read of each rank's own hyperslab (the same arguments; the selections
  * may overlap, differ or be empty), sharing the index reads: the ranks of a node
  * (MPI_COMM_TYPE_SHARED) find which index segments their selections need, and each

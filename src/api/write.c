@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/file.h"
+#include "api/memview.h"
 #include "common/util.h"
 #include "format/grid.h"
 #include "index/chunk_codec.h"
@@ -54,14 +55,14 @@ static void stage_done(const stage_slot *sl) {
  * from buf into a buffer of its own (the setting may round the values in place), stored,
  * then staged. */
 static int stage_whole_own(afmt_file *f, const afmt_array *arr, const afmt_codec_setting *set,
-                           const afmt_grid_iter *it, const uint64_t *bstart, const uint64_t *count,
+                           const afmt_grid_iter *it, const uint64_t *bstart, const uint64_t *bshape,
                            const void *buf) {
     int rc = afmt__ensure_alloc(f);
     if (rc != AFMT_OK) return rc;
     uint8_t *native = malloc((size_t)(it->nelems * arr->esize) + 1);
     if (!native)
         return afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_write(\"%s\"): out of memory", arr->d.name);
-    afmt__box_copy(arr->d.ndim, arr->esize, it->extent, native, it->extent, zeros, buf, count,
+    afmt__box_copy(arr->d.ndim, arr->esize, it->extent, native, it->extent, zeros, buf, bshape,
                    bstart);
     afmt_staged *s;
     int fresh = 0;
@@ -82,24 +83,24 @@ static int stage_whole_own(afmt_file *f, const afmt_array *arr, const afmt_codec
     return rc;
 }
 
-/* A chunk the region covers wholly: encoded from buf (a hyperslab at start of size
- * count) straight into the open block, by the pool where there is one (afmt_write waits
- * for it before returning). The work buffer, if the host needs one, comes
- * first: nothing fails after the reservation. */
+/* A chunk the region covers wholly: encoded from buf (the selection at start, laid out in
+ * memory as mv says) straight into the open block, by the pool where there is one
+ * (afmt_write waits for it before returning). The work buffer, if the host needs one,
+ * comes first: nothing fails after the reservation. */
 static int stage_whole(afmt_file *f, const afmt_array *arr, const afmt_grid_iter *it,
-                       const uint64_t *start, const uint64_t *count, const void *buf) {
+                       const uint64_t *start, const afmt_memview *mv, const void *buf) {
     uint64_t bstart[AFMT_MAX_NDIM];
-    for (int d = 0; d < arr->d.ndim; d++) bstart[d] = it->origin[d] - start[d];
+    for (int d = 0; d < arr->d.ndim; d++) bstart[d] = it->origin[d] - start[d] + mv->base[d];
     afmt_codec_setting set;
     if (afmt__chunk_has_setting(arr, &set))
-        return stage_whole_own(f, arr, &set, it, bstart, count, buf);
-    uint64_t need = afmt__chunk_encode_work(arr, it->extent, count);
+        return stage_whole_own(f, arr, &set, it, bstart, mv->shape, buf);
+    uint64_t need = afmt__chunk_encode_work(arr, it->extent, mv->shape);
     uint8_t *work = NULL;
     if (need && !(work = afmt__scratch(f, need))) return AFMT_ENOMEM; /* message set */
     stage_slot sl;
     int rc = stage_reserve(f, arr, it->index, it->nelems, &sl);
     if (rc != AFMT_OK) return rc;
-    afmt__chunk_encode_box_later(f->alloc, arr, sl.dst, it->extent, buf, count, bstart, work);
+    afmt__chunk_encode_box_later(f->alloc, arr, sl.dst, it->extent, buf, mv->shape, bstart, work);
     stage_done(&sl);
     return AFMT_OK;
 }
@@ -146,9 +147,9 @@ static int partial_prepare(afmt_file *f, const afmt_array *arr, const afmt_grid_
 }
 
 /* Puts the prepared state into s and adds the box [sel_start, +sel_count) of buf's
- * selection (a hyperslab at start of size count). Cannot fail. */
+ * selection (at start, laid out as mv says). Cannot fail. */
 static void partial_install(const afmt_array *arr, const afmt_grid_iter *it, afmt_staged *s,
-                            const partial_state *p, const uint64_t *start, const uint64_t *count,
+                            const partial_state *p, const uint64_t *start, const afmt_memview *mv,
                             const void *buf) {
     int nd = arr->d.ndim;
     if (s->full) {
@@ -168,17 +169,17 @@ static void partial_install(const afmt_array *arr, const afmt_grid_iter *it, afm
     for (int d = 0; d < nd; d++) {
         box[d] = it->sel_start[d];
         box[nd + d] = it->sel_count[d];
-        bstart[d] = it->origin[d] + it->sel_start[d] - start[d];
+        bstart[d] = it->origin[d] + it->sel_start[d] - start[d] + mv->base[d];
     }
     s->nrect++;
-    afmt__box_copy(nd, arr->esize, it->sel_count, s->data, it->extent, it->sel_start, buf, count,
-                   bstart);
+    afmt__box_copy(nd, arr->esize, it->sel_count, s->data, it->extent, it->sel_start, buf,
+                   mv->shape, bstart);
 }
 
 /* Adds a partly covered chunk's part of buf to its staged entry. Everything that can fail
  * is built aside first and swapped in last: a failure leaves the entry as it was. */
 static int stage_piece(afmt_file *f, const afmt_array *arr, const afmt_grid_iter *it,
-                       const uint64_t *start, const uint64_t *count, const void *buf) {
+                       const uint64_t *start, const afmt_memview *mv, const void *buf) {
     afmt_staged *s;
     int fresh;
     if (afmt__staging_get(&f->staging, arr->d.id, it->index, &s, &fresh) != AFMT_OK)
@@ -192,27 +193,45 @@ static int stage_piece(afmt_file *f, const afmt_array *arr, const afmt_grid_iter
         if (fresh) afmt__staging_forget_new(&f->staging, s);
         return rc;
     }
-    partial_install(arr, it, s, &p, start, count, buf);
+    partial_install(arr, it, s, &p, start, mv, buf);
     return AFMT_OK;
 }
 
-int afmt_write(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
-               const void *buf) {
-    const char *fn = "afmt_write";
+/* afmt_write (box 0: buf holds exactly the selection) and afmt_write_box: the checks, then
+ * every chunk the selection touches. */
+static int write_box(afmt_file *f, const char *fn, const char *name, const uint64_t *start,
+                     const uint64_t *count, int box, const uint64_t *mem_shape,
+                     const uint64_t *mem_start, const void *buf) {
     int rc = afmt__check(f, fn);
     if (rc != AFMT_OK) return rc;
     if ((rc = afmt__check_writable(f, fn)) != AFMT_OK) return rc;
     afmt_array *arr;
     if ((rc = afmt__lookup(f, fn, name, &arr)) != AFMT_OK) return rc;
-    if (!buf) return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_write(\"%s\"): buf is NULL", name);
+    if (!buf) return afmt__fail(f->errmsg, AFMT_EINVAL, "%s(\"%s\"): buf is NULL", fn, name);
     if ((rc = afmt__check_region(f, fn, arr, start, count)) != AFMT_OK) return rc;
     int nd = arr->d.ndim;
+    afmt_memview mv;
+    if (box)
+        rc = afmt__memview_box(f, fn, arr, count, mem_shape, mem_start, &mv);
+    else
+        afmt__memview_whole(&mv, nd, count);
+    if (rc != AFMT_OK) return rc;
     afmt_grid_iter it;
     afmt__grid_iter_init(&it, &arr->grid, nd ? start : zeros, nd ? count : zeros);
     while (rc == AFMT_OK && afmt__grid_iter_next(&it))
-        rc = it.full ? stage_whole(f, arr, &it, start, count, buf)
-                     : stage_piece(f, arr, &it, start, count, buf);
+        rc = it.full ? stage_whole(f, arr, &it, nd ? start : zeros, &mv, buf)
+                     : stage_piece(f, arr, &it, nd ? start : zeros, &mv, buf);
     /* Whole chunks are encoded from buf on the pool: done before buf goes back. */
     if (f->alloc) afmt__alloc_fill_wait(f->alloc);
     return rc;
+}
+
+int afmt_write(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
+               const void *buf) {
+    return write_box(f, "afmt_write", name, start, count, 0, NULL, NULL, buf);
+}
+
+int afmt_write_box(afmt_file *f, const char *name, const uint64_t *start, const uint64_t *count,
+                   const uint64_t *mem_shape, const uint64_t *mem_start, const void *buf) {
+    return write_box(f, "afmt_write_box", name, start, count, 1, mem_shape, mem_start, buf);
 }

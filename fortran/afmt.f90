@@ -235,7 +235,8 @@ module afmt
     !> INDEPENDENT. Reads attribute key of array ("" = of the file) into values, whose size is
     !> the capacity (a string: its length; blank-padded); n = number stored, also when the
     !> capacity is too small (then AFMT_ERANGE). The dtype is the kind's unless dtype= says
-    !> otherwise. ETYPE on type mismatch, ENOTFOUND.
+    !> otherwise; a dtype other than the stored one converts the values (docs/api.md 10),
+    !> ERANGE when one does not fit. ENOTFOUND.
     interface afmt_get_attr
         module procedure afmt_get_attr_r4, afmt_get_attr_r8, afmt_get_attr_i1, &
             afmt_get_attr_i2, afmt_get_attr_i4, afmt_get_attr_i8, afmt_get_attr_str
@@ -244,7 +245,7 @@ module afmt
     !> INDEPENDENT. Layer provenance: attribute key of committed layer number index (1 =
     !> oldest), like afmt_get_attr. Every commit records "host" (string), "nranks" (int64),
     !> "time_ns" (dtype=AFMT_UINT64 into int64) and, when set, "slurm_job_id",
-    !> "slurm_array_task_id", "slurm_job_num_nodes" (strings). ERANGE, ENOTFOUND, ETYPE.
+    !> "slurm_array_task_id", "slurm_job_num_nodes" (strings). ERANGE, ENOTFOUND.
     interface afmt_layer_attr
         module procedure afmt_layer_attr_r4, afmt_layer_attr_r8, afmt_layer_attr_i1, &
             afmt_layer_attr_i2, afmt_layer_attr_i4, afmt_layer_attr_i8, afmt_layer_attr_str

@@ -331,7 +331,6 @@ AFMT_API int afmt_read_box(afmt_file *f, const char *name, const uint64_t *start
  * EIO, ENOMEM, EMPI. */
 AFMT_API int afmt_read_all(afmt_file *f, const char *name, const uint64_t *start,
                            const uint64_t *count, void *buf);
-
 /* COLLECTIVE. Makes everything staged on every rank durable as one new layer,
  * atomically: after a crash the file holds all of this commit or none of it. Every rank
  * returns the same code. Nothing staged: no layer is written, AFMT_OK. On failure the
@@ -394,7 +393,11 @@ AFMT_API int afmt_compact(afmt_file *f);
 AFMT_API int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t,
                            uint64_t n, const void *values);
 /* INDEPENDENT. *n in: capacity of values in elements; out: number stored (also when the
- * capacity is too small: then AFMT_ERANGE). ETYPE on type mismatch, ENOTFOUND. */
+ * capacity is too small: then AFMT_ERANGE, "N values do not fit in a capacity of M").
+ * values holds elements of t; a t other than the stored dtype converts each value
+ * (docs/api.md 8, "Type conversion"; a string is UINT8 bytes like any other). ERANGE also when a value
+ * does not fit t (the message names the array, the key, the value's index, the value
+ * and t's range). EINVAL (t not a dtype), ENOTFOUND. */
 AFMT_API int afmt_get_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t,
                            uint64_t *n, void *values);
 
@@ -443,7 +446,8 @@ AFMT_API int afmt_layer_id(afmt_file *f, uint64_t index, uint64_t *id, uint64_t 
  * name), "nranks" (INT64, the writer's rank count), "nodes" (INT64, the nodes whose
  * leaders wrote the layer's index segments), "time_ns" (UINT64), and when set in
  * rank 0's environment "slurm_job_id", "slurm_array_task_id", "slurm_job_num_nodes"
- * (strings, UINT8). ERANGE (index), ENOTFOUND, ETYPE. */
+ * (strings, UINT8). ERANGE (index; capacity; a value that does not fit t), ENOTFOUND,
+ * EINVAL (t not a dtype). */
 AFMT_API int afmt_layer_attr(afmt_file *f, uint64_t index, const char *key, afmt_dtype t,
                              uint64_t *n, void *values);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/file.h"
+#include "common/convert.h"
 #include "common/util.h"
 
 static int name_ok(afmt_file *f, const char *fn, const char *what, const char *s, size_t max) {
@@ -227,13 +228,46 @@ int afmt_set_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t
     return AFMT_OK;
 }
 
-/* Copies a stored attribute out for a reader: type check, capacity, byte order. */
-static int attr_copy_out(afmt_file *f, const char *fn, const afmt_attr_rec *a, afmt_dtype t,
-                         uint64_t *n, void *values) {
+/* attr_copy_out for a t other than the stored dtype: the stored values (little-endian: a
+ * native copy first on a big-endian host) converted into values. AFMT_ERANGE names the
+ * first value that does not fit t. */
+static int attr_convert_out(afmt_file *f, const char *fn, const char *owner, const afmt_attr_rec *a,
+                            afmt_dtype t, void *values) {
+    size_t es = afmt__dtype_size(a->dtype);
+    const uint8_t *src = a->value;
+    uint8_t *tmp = NULL;
+    if (afmt__host_is_big_endian() && es > 1 && a->n) {
+        if (!(tmp = malloc((size_t)a->n * es)))
+            return afmt__fail(f->errmsg, AFMT_ENOMEM, "%s(\"%s\"): out of memory", fn, a->key);
+        memcpy(tmp, a->value, (size_t)a->n * es);
+        afmt__bswap_elems(tmp, (size_t)a->n, es);
+        src = tmp;
+    }
+    size_t bad = 0;
+    int rc = afmt__convert(values, t, src, a->dtype, (size_t)a->n, &bad);
+    if (rc == AFMT_ERANGE) {
+        char v[64];
+        afmt__value_str(v, sizeof v, src + bad * es, a->dtype);
+        afmt__fail(f->errmsg, rc, "%s(%s, \"%s\"): value %zu (%s, %s) does not fit %s %s", fn,
+                   owner, a->key, bad, v, afmt__dtype_name(a->dtype), afmt__dtype_name(t),
+                   afmt__dtype_range_str(t));
+    } else if (rc != AFMT_OK) {
+        afmt__fail(f->errmsg, rc, "%s(%s, \"%s\"): stored dtype %d is not valid", fn, owner, a->key,
+                   (int)a->dtype);
+    }
+    free(tmp);
+    return rc;
+}
+
+/* Copies a stored attribute out for a reader: dtype, capacity, byte order, and the
+ * conversion to t where t is not the stored dtype (convert.h). owner names the array, the
+ * file or the layer in a conversion's message ("\"temp\"", "file", "layer 3"). */
+static int attr_copy_out(afmt_file *f, const char *fn, const char *owner, const afmt_attr_rec *a,
+                         afmt_dtype t, uint64_t *n, void *values) {
     const char *key = a->key;
-    if (a->dtype != t)
-        return afmt__fail(f->errmsg, AFMT_ETYPE, "%s(\"%s\"): stored as %s, asked for %s", fn, key,
-                          afmt__dtype_name(a->dtype), afmt__dtype_name(t));
+    if (!afmt__dtype_valid((int)t))
+        return afmt__fail(f->errmsg, AFMT_EINVAL, "%s(\"%s\"): dtype %d is not valid", fn, key,
+                          (int)t);
     uint64_t cap = *n;
     *n = a->n;
     if (cap < a->n)
@@ -242,6 +276,7 @@ static int attr_copy_out(afmt_file *f, const char *fn, const afmt_attr_rec *a, a
                           (unsigned long long)a->n, (unsigned long long)cap);
     if (a->n > 0 && !values)
         return afmt__fail(f->errmsg, AFMT_EINVAL, "%s(\"%s\"): values is NULL", fn, key);
+    if (a->dtype != t) return attr_convert_out(f, fn, owner, a, t, values);
     size_t es = afmt__dtype_size(t);
     if (a->n) memcpy(values, a->value, (size_t)(a->n * es));
     if (afmt__host_is_big_endian()) afmt__bswap_elems(values, (size_t)a->n, es);
@@ -260,8 +295,11 @@ int afmt_layer_attr(afmt_file *f, uint64_t index, const char *key, afmt_dtype t,
                           (unsigned long long)index, (unsigned long long)f->idx.n_layers);
     const afmt_layer_info *li = &f->idx.layers[index];
     for (uint64_t i = 0; i < li->n_attrs; i++)
-        if (!strcmp(li->attrs[i].key, key))
-            return attr_copy_out(f, "afmt_layer_attr", &li->attrs[i], t, n, values);
+        if (!strcmp(li->attrs[i].key, key)) {
+            char owner[32];
+            snprintf(owner, sizeof owner, "layer %llu", (unsigned long long)li->layer_id);
+            return attr_copy_out(f, "afmt_layer_attr", owner, &li->attrs[i], t, n, values);
+        }
     return afmt__fail(f->errmsg, AFMT_ENOTFOUND,
                       "afmt_layer_attr(layer %llu, \"%s\"): no such attribute",
                       (unsigned long long)li->layer_id, key);
@@ -281,7 +319,10 @@ int afmt_get_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t
         return afmt__fail(f->errmsg, AFMT_ENOTFOUND,
                           "afmt_get_attr(%s%s%s, \"%s\"): no such attribute", array ? "\"" : "",
                           array ? array : "file", array ? "\"" : "", key);
-    return attr_copy_out(f, "afmt_get_attr", a, t, n, values);
+    char owner[AFMT_MAX_NAME + 3];
+    snprintf(owner, sizeof owner, "%s%s%s", array ? "\"" : "", array ? array : "file",
+             array ? "\"" : "");
+    return attr_copy_out(f, "afmt_get_attr", owner, a, t, n, values);
 }
 
 static void fill_info(const afmt_array *arr, afmt_info *info) {

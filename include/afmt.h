@@ -331,6 +331,18 @@ AFMT_API int afmt_read_box(afmt_file *f, const char *name, const uint64_t *start
  * EIO, ENOMEM, EMPI. */
 AFMT_API int afmt_read_all(afmt_file *f, const char *name, const uint64_t *start,
                            const uint64_t *count, void *buf);
+/* INDEPENDENT. afmt_read into a buffer of dtype t (as HDF5's memory type): buf holds
+ * elements of t. t the array's dtype: exactly afmt_read, no copy. Otherwise each element
+ * is converted (docs/api.md 8, "Type conversion"): integers exactly when in range, floats
+ * to integers truncated toward zero, integers to floats rounded to nearest, float64 to
+ * float32 rounded to nearest (NaN and infinities kept), anything to BOOL as nonzero = 1.
+ * The stored elements are read in pieces of at most 16 MiB and converted. Errors: those
+ * of afmt_read; EINVAL (t not a dtype); ERANGE: an element does not fit t (NaN or an
+ * infinity to an integer, a value outside t's range), the message naming the array, the
+ * element's coordinates, its value and t's range (buf is then partly written). */
+AFMT_API int afmt_read_as(afmt_file *f, const char *name, const uint64_t *start,
+                          const uint64_t *count, afmt_dtype t, void *buf);
+
 /* COLLECTIVE. Makes everything staged on every rank durable as one new layer,
  * atomically: after a crash the file holds all of this commit or none of it. Every rank
  * returns the same code. Nothing staged: no layer is written, AFMT_OK. On failure the

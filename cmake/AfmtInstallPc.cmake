@@ -1,9 +1,8 @@
 # afmt_install_pc(TEMPLATE NAME): installs lib/pkgconfig/NAME.pc, configured from TEMPLATE
 # at install time, so that its prefix is the one actually installed to (cmake --install
-# --prefix P writes P). TEMPLATE sees PROJECT_VERSION, AFMT_PC_MPI, AFMT_PC_CURL (" libcurl"
-# when built with it), AFMT_PC_EXTRA_LIBS (link flags of optional dependencies, each with a
-# leading space), AFMT_PC_PREFIX, AFMT_PC_LIBDIR and AFMT_PC_INCLUDEDIR (relative install
-# dirs as ${prefix}/DIR).
+# --prefix P writes P). TEMPLATE sees PROJECT_VERSION, AFMT_PC_MPI, AFMT_PC_EXTRA_LIBS (link
+# flags of optional dependencies, each with a leading space), AFMT_PC_PREFIX,
+# AFMT_PC_LIBDIR and AFMT_PC_INCLUDEDIR (relative install dirs as ${prefix}/DIR).
 function(afmt_install_pc template name)
   set(script ${CMAKE_CURRENT_BINARY_DIR}/${name}_install_pc.cmake)
   file(CONFIGURE OUTPUT ${script} @ONLY CONTENT [=[
@@ -12,7 +11,6 @@ function(afmt_install_pc template name)
 set(PROJECT_VERSION "@PROJECT_VERSION@")
 set(AFMT_PC_MPI "@AFMT_PC_MPI@")
 set(AFMT_PC_EXTRA_LIBS "@AFMT_PC_EXTRA_LIBS@")
-set(AFMT_PC_CURL "@AFMT_PC_CURL@")
 set(AFMT_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
 foreach(pair "LIBDIR=@CMAKE_INSTALL_LIBDIR@" "INCLUDEDIR=@CMAKE_INSTALL_INCLUDEDIR@")
   string(REGEX REPLACE "=.*" "" key "${pair}")

@@ -153,11 +153,22 @@ static void partial_install(const afmt_array *arr, const afmt_grid_iter *it, afm
                             const void *buf) {
     int nd = arr->d.ndim;
     if (s->full) {
+        /* Rewriting a whole chunk: sealing it again after each piece would decode and
+         * encode it at every write; the commit merges it once. */
+        s->mixed = 1;
         uint64_t *first = afmt__box_at(p->rect, nd, 0);
         for (int d = 0; d < nd; d++) {
             first[d] = 0;
             first[nd + d] = it->extent[d];
         }
+    } else {
+        uint64_t vol = 1;
+        for (int d = 0; d < nd; d++) vol *= it->sel_count[d];
+        for (uint32_t r = 0; r < p->nrect && !s->mixed; r++) { /* p: s's boxes, maybe moved */
+            const uint64_t *b = afmt__box_at(p->rect, nd, r);
+            s->mixed = afmt__box_overlap(nd, b, b + nd, it->sel_start, it->sel_count);
+        }
+        s->covered += vol;
     }
     s->full = 0;
     s->data = p->data;
@@ -174,6 +185,27 @@ static void partial_install(const afmt_array *arr, const afmt_grid_iter *it, afm
     s->nrect++;
     afmt__box_copy(nd, arr->esize, it->sel_count, s->data, it->extent, it->sel_start, buf,
                    mv->shape, bstart);
+}
+
+/* A partial chunk whose boxes, none overlapping another, now cover it: sealed at once as a
+ * whole chunk, as if written in one call (row-by-row writes into a chunk then cost what one
+ * write of the chunk costs, instead of a dense buffer kept and merged at the commit). If
+ * sealing fails (no memory, the spill file), the chunk just stays partial: nothing is
+ * lost, the commit merges it as before. */
+static void seal_if_covered(afmt_file *f, const afmt_array *arr, const afmt_grid_iter *it,
+                            afmt_staged *s) {
+    if (s->full || s->mixed || s->covered != it->nelems || afmt__ensure_alloc(f) != AFMT_OK) return;
+    afmt_chunk_rec r;
+    afmt_codec_setting set;
+    char why[AFMT_ERRMSG_MAX];
+    afmt_store_ctx c = {f->opts.codec, f->opts.level, f->opts.check_bounds};
+    int rc = afmt__chunk_has_setting(arr, &set)
+                 ? afmt__chunk_store_own(f->alloc, &c, arr, &set, it->index, it->extent, s->data,
+                                         it->nelems, &r, why)
+                 : afmt__chunk_store(f->alloc, arr, it->index, s->data, it->nelems, &r);
+    if (rc != AFMT_OK) return;
+    stage_slot sl = {s, 0, NULL, r.block, r.offset, r.size};
+    stage_done(&sl);
 }
 
 /* Adds a partly covered chunk's part of buf to its staged entry. Everything that can fail
@@ -194,6 +226,7 @@ static int stage_piece(afmt_file *f, const afmt_array *arr, const afmt_grid_iter
         return rc;
     }
     partial_install(arr, it, s, &p, start, mv, buf);
+    seal_if_covered(f, arr, it, s);
     return AFMT_OK;
 }
 

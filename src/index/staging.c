@@ -26,6 +26,8 @@ void afmt__staged_release(afmt_staged *s) {
     s->data = NULL;
     s->rect = NULL;
     s->nrect = s->cap_rect = 0;
+    s->covered = 0;
+    s->mixed = 0;
 }
 
 void afmt__staging_clear(afmt__staging *t) {

@@ -19,6 +19,11 @@ typedef struct {
     uint8_t *data;  /* partial: the chunk (its real extent, native layout, C order) */
     uint64_t *rect; /* partial: nrect boxes of 2*ndim u64 (start rel. to chunk, count) */
     uint32_t nrect, cap_rect;
+    /* partial: the elements the boxes cover while no two of them overlap (mixed 0); once
+     * they cover the chunk, the write path seals it as a whole chunk. mixed 1: boxes
+     * overlap, or the chunk was whole before: left to the commit's merge. */
+    uint64_t covered;
+    int mixed;
 } afmt_staged;
 
 typedef struct {

@@ -1,11 +1,13 @@
 /* test_memsel.c - afmt_write_box / afmt_read_box: the interior of a ghosted array per rank
  * (chunk-unaligned slabs, edge chunks, every element size, bools), written and read
  * without packing; the bytes equal those of packed writes, the halo is never written, and
- * bad boxes are AFMT_EINVAL naming the array. On 1-4 ranks. */
+ * bad boxes are AFMT_EINVAL naming the array. Row-by-row writes that complete a chunk seal
+ * it at once. On 1-4 ranks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/file.h" /* the staging table: which chunks are sealed (test_row_by_row) */
 #include "testutil.h"
 
 #define G 2 /* ghost width */
@@ -165,12 +167,57 @@ static void test_errors(void **state) {
     tu_remove(path);
 }
 
+/* 1 if this rank's staged entry of chunk idx of array name is a sealed (whole) chunk. */
+static int sealed(afmt_file *f, const char *name, uint64_t idx) {
+    afmt_array *arr;
+    if (afmt__lookup(f, "test", name, &arr) != AFMT_OK) return -1;
+    const afmt_staged *s = afmt__staging_find(&f->staging, arr->d.id, idx);
+    return s ? s->full : -1;
+}
+
+/* Rows written one by one into 8-row chunks: each chunk is sealed by the write that
+ * completes it (not at the commit); an overlapping rewrite leaves a chunk to the merge;
+ * the values read back are the last written. Each rank writes its own chunk rows. */
+static void test_row_by_row(void **state) {
+    (void)state;
+    const char *path = tu_path(NULL, "memsel-rows");
+    const uint64_t rows = 8 * (uint64_t)tu_size() * 2, cols = 37;
+    const uint64_t shape[2] = {rows, cols}, chunk[2] = {8, cols};
+    afmt_file *f = NULL;
+    TU_OK(NULL, afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, NULL, &f));
+    TU_OK(f, afmt_define(f, "u", AFMT_FLOAT64, 2, shape, chunk, NULL, NULL));
+    double row[37];
+    uint64_t c0 = 2 * (uint64_t)tu_rank(); /* this rank's two chunks */
+    for (uint64_t c = c0; c < c0 + 2; c++)
+        for (uint64_t r = 0; r < 8; r++) {
+            uint64_t i = c * 8 + r, st[2] = {i, 0}, ct[2] = {1, cols};
+            for (uint64_t j = 0; j < cols; j++) row[j] = (double)(i * 1000 + j);
+            if (c == c0 + 1 && r == 3) { /* rewritten: overlaps row 3, the chunk stays partial */
+                TU_OK(f, afmt_write(f, "u", st, ct, row));
+                for (uint64_t j = 0; j < cols; j++) row[j] = -1.0;
+            }
+            TU_OK(f, afmt_write(f, "u", st, ct, row));
+            assert_int_equal(sealed(f, "u", c), r == 7 && c == c0 ? 1 : 0);
+        }
+    TU_OK(f, afmt_commit(f));
+    double *all = malloc(sizeof(double) * (size_t)(rows * cols));
+    uint64_t zero[2] = {0, 0};
+    TU_OK(f, afmt_read(f, "u", zero, shape, all));
+    for (uint64_t i = 0; i < rows; i++)
+        for (uint64_t j = 0; j < cols; j++) {
+            int rewritten = i % 16 == 8 + 3;
+            assert_true(all[i * cols + j] == (rewritten ? -1.0 : (double)(i * 1000 + j)));
+        }
+    free(all);
+    TU_OK(f, afmt_close(f));
+    tu_remove(path);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_float64),
-        cmocka_unit_test(test_small_types),
-        cmocka_unit_test(test_chunk_aligned),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_float64),       cmocka_unit_test(test_small_types),
+        cmocka_unit_test(test_chunk_aligned), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_row_by_row),
     };
     return tu_main(argc, argv, "memsel", tests, sizeof tests / sizeof tests[0]);
 }

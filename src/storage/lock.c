@@ -210,6 +210,16 @@ static int create_once(const char *lock_path, char *errmsg) {
     if (fd < 0) {
         int e = errno;
         if (e == EEXIST) return AFMT_EEXIST;
+        if (e == ENOENT || e == ENOTDIR) {
+            /* The lock is the first thing made next to the file: a missing directory shows
+             * here, and turning locking off would not help. */
+            const char *slash = strrchr(lock_path, '/');
+            int n = slash ? (slash == lock_path ? 1 : (int)(slash - lock_path)) : 1;
+            return afmt__fail(errmsg, AFMT_EIO,
+                              "the directory %.*s does not exist (or is not a directory): "
+                              "create it first",
+                              n, slash ? lock_path : ".");
+        }
         return afmt__fail(errmsg, AFMT_EIO,
                           "cannot create the writer lock %s: %s (AFMT_NO_LOCK=1 writes without "
                           "one, see docs/api.md)",

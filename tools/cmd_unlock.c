@@ -53,14 +53,31 @@ static int unlock_rank0(const char *path, int force) {
     int stale = afmt__lock_is_stale(&h);
     if (!stale && !force) {
         free(lp);
-        const char *why = !h.parsed                 ? "its holder cannot be checked"
-                          : afmt__lock_is_local(&h) ? "that process is alive on this host"
-                                                    : "that host's processes cannot be checked "
-                                                      "from here";
-        snprintf(line, sizeof line,
-                 "locked for writing by %s; %s; not removed (if that job is gone: afmt unlock "
-                 "%s --force)",
-                 who, why, path);
+        /* One step: what was found, why it stays, and the exact command. Only this host's
+         * processes can be checked from here: another host's lock needs --force. */
+        char gone[1024];
+        if (h.parsed && afmt__lock_is_local(&h))
+            snprintf(line, sizeof line,
+                     "locked for writing by %s; not removed: process %ld is alive on this host "
+                     "(once it has ended, the next writer or afmt unlock %s removes the lock)",
+                     who, h.pid, path);
+        else {
+            if (!h.parsed)
+                snprintf(gone, sizeof gone, "its holder cannot be checked; if no job writes it");
+            else if (strcmp(h.job, "-") != 0)
+                snprintf(gone, sizeof gone,
+                         "processes of host %s cannot be checked from here; if job %s has ended "
+                         "(squeue -j %s shows it no more)",
+                         h.host, h.job, h.job);
+            else
+                snprintf(gone, sizeof gone,
+                         "processes of host %s cannot be checked from here; if process %ld there "
+                         "has ended",
+                         h.host, h.pid);
+            snprintf(line, sizeof line,
+                     "locked for writing by %s; not removed: %s, run: afmt unlock %s --force", who,
+                     gone, path);
+        }
         return refuse(path, line);
     }
     /* Remove it only if it still is the lock just judged: a writer may have taken a fresh

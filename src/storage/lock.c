@@ -389,9 +389,11 @@ int afmt__lock_take_writer(afmt__lock *lk, const char *real_path, const char *fn
     afmt_lock_holder h;
     int broke = 0, rc; /* a stale lock was broken: silent, the restart case (lock.h) */
     if (!lp) return afmt__fail(errmsg, AFMT_ENOMEM, "%s(%s): out of memory", fn, path);
+    /* The command that frees it in one step: plain unlock breaks only what it can check
+     * (a dead process of this host); another host's or an unreadable lock needs --force. */
     if ((rc = afmt__lock_take(lp, &h, &broke, msg)) == AFMT_EBUSY)
-        afmt__fail(errmsg, rc, "%s(%s): %s; if that job is gone, run \"afmt unlock %s\"", fn, path,
-                   msg, path);
+        afmt__fail(errmsg, rc, "%s(%s): %s; if that job is gone, run \"afmt unlock %s%s\"", fn,
+                   path, msg, path, h.parsed && afmt__lock_is_local(&h) ? "" : " --force");
     else if (rc != AFMT_OK)
         afmt__fail(errmsg, rc, "%s(%s): %s", fn, path, msg);
     if (rc == AFMT_OK && (rc = lock_inode0(lk, real_path, fn, path, errmsg)) != AFMT_OK) unlink(lp);

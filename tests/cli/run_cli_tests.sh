@@ -853,7 +853,7 @@ t "unlock: live lock on this host" "$AFMT" unlock lk.afmt
 rc_is 1
 one_line
 err_has "locked for writing by host=$HOST pid=$$ job=- since 2026-01-01T00:00:00Z"
-err_has "alive on this host"
+err_has "process $$ is alive on this host (once it has ended, the next writer or afmt unlock lk.afmt removes the lock)"
 if [ -e lk.afmt.lock ]; then ok "unlock: live lock kept"; else bad "unlock: live lock removed"; fi
 # another host's: refused, kept; writers refused with the holder named, readers fine
 echo "host=elsewhere pid=123 job=777 time=2026-01-01T00:00:00Z" >lk.afmt.lock
@@ -861,7 +861,13 @@ t "unlock: foreign lock" "$AFMT" unlock lk.afmt
 rc_is 1
 one_line
 err_has "host=elsewhere pid=123 job=777"
-err_has "afmt unlock lk.afmt --force"
+err_has "cannot be checked from here; if job 777 has ended (squeue -j 777 shows it no more), run: afmt unlock lk.afmt --force"
+echo "host=elsewhere pid=123 job=- time=2026-01-01T00:00:00Z" >lk.afmt.lock
+t "unlock: foreign lock, no job id" "$AFMT" unlock lk.afmt
+rc_is 1
+one_line
+err_has "if process 123 there has ended, run: afmt unlock lk.afmt --force"
+echo "host=elsewhere pid=123 job=777 time=2026-01-01T00:00:00Z" >lk.afmt.lock
 if [ -e lk.afmt.lock ]; then ok "unlock: foreign lock kept"; else bad "unlock: foreign lock removed"; fi
 t "unlock: foreign lock np3" mpi 3 "$AFMT" unlock lk.afmt
 rc_is 1
@@ -870,7 +876,7 @@ t "compact: locked by another writer" "$AFMT" compact lk.afmt
 rc_is 2
 one_line
 err_has "locked for writing by host=elsewhere pid=123 job=777"
-err_has "run \"afmt unlock lk.afmt\""
+err_has "run \"afmt unlock lk.afmt --force\""
 t "rollback: locked by another writer" "$AFMT" rollback lk.afmt --to-layer 1
 rc_is 2
 one_line

@@ -229,6 +229,7 @@ AFMT_API int afmt_array_opts_free(afmt_array_opts *ao);
 #define AFMT_RDONLY 0x1
 #define AFMT_RDWR   0x2
 #define AFMT_TRUNC  0x4
+#define AFMT_CREATE 0x8 /* afmt_open with AFMT_RDWR: create the file if it is missing */
 
 /* COLLECTIVE. Creates path (AFMT_EEXIST if it exists, unless flags has AFMT_TRUNC)
  * and writes an empty file (superblock, no layer). opts may be NULL (defaults); it
@@ -248,7 +249,11 @@ AFMT_API int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const 
  * variables). Errors: ENOTFOUND, ECORRUPT, EVERSION, EIO (also: the server failed, denied
  * access, timed out, or the remote file changed; the message names the URL and the HTTP
  * status), EINVAL (also: AFMT_RDWR on a URL), EBUSY (RDWR: locked by a live writer; the
- * message names its host, pid, job id and since when). */
+ * message names its host, pid, job id and since when).
+ * mode AFMT_RDWR | AFMT_CREATE (open-or-create, the restart pattern): the writer lock
+ * first, then rank 0 decides once for every rank: an existing file is opened with its
+ * layers, a missing one is created empty as afmt_create does (afmt_layers then gives 0).
+ * Any other combination with AFMT_CREATE is AFMT_EINVAL, as is AFMT_CREATE on a URL. */
 AFMT_API int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *opts,
                        afmt_file **f);
 /* COLLECTIVE. Opens the file read-only as it was right after the commit of layer id

@@ -376,6 +376,15 @@ static int lock_inode(afmt_file *f, const char *fn) {
     return afmt__file_agree(f, rc);
 }
 
+/* COLLECTIVE. Rank 0's *exists (the others pass 0) on every rank, in one agreement. */
+static int exists_agree(afmt_file *f, int *exists) {
+    afmt__group g = group_of(f);
+    char what[AFMT_ERRMSG_MAX];
+    int keys[2];
+    snprintf(what, sizeof what, "afmt_open(%s)", f->path);
+    return afmt__agree_keyed(&g, 1, AFMT_OK, exists, 1, keys, what);
+}
+
 int afmt__lock_inode_copy(afmt_file *f, int fd, int *out) {
     return afmt__lock_copy_inode(&f->lock, fd, out, f->path, f->errmsg);
 }
@@ -417,6 +426,10 @@ static void make_uuid(uint8_t *uuid) {
     uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
 }
 
+/* COLLECTIVE. The rest of afmt_create once f holds the writer lock: the storage, the inode
+ * lock, an empty file (superblock, no layer). On failure f is freed (setup_fail). */
+static int create_locked(afmt_file *f, unsigned flags, const char *fn);
+
 int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts *opts,
                 afmt_file **out) {
     if (!out) return afmt__fail(NULL, AFMT_EINVAL, "afmt_create: f (output) is NULL");
@@ -435,19 +448,27 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     if ((rc = resolve_path(f, 1, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
     /* The writer lock comes first: AFMT_TRUNC must not empty a file another job writes. */
     if ((rc = lock_acquire(f, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
+    if ((rc = create_locked(f, flags, "afmt_create")) != AFMT_OK) return rc;
+    *out = f;
+    return AFMT_OK;
+}
+
+/* COLLECTIVE. The rest of afmt_create once f holds the writer lock: the storage, the inode
+ * lock, an empty file (superblock, no layer). On failure f is freed (setup_fail). */
+static int create_locked(afmt_file *f, unsigned flags, const char *fn) {
     unsigned sf = AFMT_ST_READ | AFMT_ST_WRITE | AFMT_ST_CREATE;
     if (!(flags & AFMT_TRUNC)) sf |= AFMT_ST_EXCL;
-    rc = afmt__storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
-                            f->errmsg);
+    int rc = afmt__storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
+                                f->errmsg);
     f->idx.st = f->st; /* the lazy index reads segments from it (lazy.h) */
     f->idx.segcache_limit = f->opts.index_cache;
     if (rc != AFMT_OK) {
         if (rc == AFMT_EEXIST)
-            afmt__fail(f->errmsg, rc, "afmt_create(%s): the file exists (use AFMT_TRUNC)", path);
+            afmt__fail(f->errmsg, rc, "%s(%s): the file exists (use AFMT_TRUNC)", fn, f->path);
         return setup_fail(f, rc);
     }
     /* A new file has an inode to lock only now; before the truncation, in any case. */
-    if ((rc = lock_inode(f, "afmt_create")) != AFMT_OK) return setup_fail(f, rc);
+    if ((rc = lock_inode(f, fn)) != AFMT_OK) return setup_fail(f, rc);
     /* Truncate (collective for MPI-IO) and agree before rank 0 writes: a rank that truncates
      * late would cut the superblock off. */
     rc = f->st->ops->truncate(f->st, 0);
@@ -461,8 +482,7 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
     f->super.next_array_id = 1;
     if (f->rank == 0) make_uuid(f->super.uuid);
     if (MPI_Bcast(f->super.uuid, 16, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
-        rc =
-            afmt__fail(f->errmsg, AFMT_EMPI, "afmt_create(%s): MPI_Bcast of the uuid failed", path);
+        rc = afmt__fail(f->errmsg, AFMT_EMPI, "%s(%s): MPI_Bcast of the uuid failed", fn, f->path);
     if (rc == AFMT_OK && f->rank == 0) {
         uint8_t region[AFMT_SUPER_REGION];
         memset(region, 0, sizeof region);
@@ -476,12 +496,11 @@ int afmt_create(MPI_Comm comm, const char *path, unsigned flags, const afmt_opts
         if (rc != AFMT_OK) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
         /* The handle joins the live set before the last agreement, which covers it. */
         if (rc == AFMT_OK && live_add(f) != AFMT_OK)
-            rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_create(%s): out of memory", path);
+            rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "%s(%s): out of memory", fn, f->path);
         rc = afmt__file_agree(f, rc);
     }
     if (rc != AFMT_OK) return setup_fail(f, rc);
     f->idx.next_array_id = 1;
-    *out = f;
     return AFMT_OK;
 }
 
@@ -489,19 +508,37 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
               afmt_file **out) {
     if (!out) return afmt__fail(NULL, AFMT_EINVAL, "afmt_open: f (output) is NULL");
     *out = NULL;
-    if (mode != AFMT_RDONLY && mode != AFMT_RDWR)
+    int create = mode == (AFMT_RDWR | AFMT_CREATE);
+    if (mode != AFMT_RDONLY && mode != AFMT_RDWR && !create)
         return afmt__fail(NULL, AFMT_EINVAL,
-                          "afmt_open(%s): mode 0x%x is neither AFMT_RDONLY nor AFMT_RDWR",
+                          "afmt_open(%s): mode 0x%x is neither AFMT_RDONLY, AFMT_RDWR nor "
+                          "AFMT_RDWR | AFMT_CREATE",
                           path ? path : "(null)", mode);
-    if (mode == AFMT_RDWR && afmt__storage_kind_of(path, AFMT_STORAGE_MPIIO) == AFMT_STORAGE_HTTP)
+    if (mode != AFMT_RDONLY && afmt__storage_kind_of(path, AFMT_STORAGE_MPIIO) == AFMT_STORAGE_HTTP)
         return afmt__fail(NULL, AFMT_EINVAL,
                           "afmt_open(%s): remote files (http://, https://, s3://) are read-only: "
                           "open them with AFMT_RDONLY",
                           path);
+    mode &= ~(unsigned)AFMT_CREATE;
     afmt_file *f;
     int rc = file_alloc(comm, path, mode, opts, &f, "afmt_open");
     if (rc != AFMT_OK) return rc;
-    if ((rc = resolve_path(f, 0, "afmt_open")) != AFMT_OK) return setup_fail(f, rc);
+    if ((rc = resolve_path(f, create, "afmt_open")) != AFMT_OK) return setup_fail(f, rc);
+    if (create) {
+        /* The lock before the decision: of two jobs racing, the second gets AFMT_EBUSY
+         * instead of creating over the first. Rank 0 decides, every rank follows. */
+        int exists = 0;
+        if ((rc = lock_acquire(f, "afmt_open")) == AFMT_OK) {
+            exists = f->rank == 0 && afmt__storage_exists(f->opts.storage, f->real_path);
+            rc = exists_agree(f, &exists);
+        }
+        if (rc != AFMT_OK) return setup_fail(f, rc);
+        if (!exists) {
+            if ((rc = create_locked(f, 0, "afmt_open")) != AFMT_OK) return rc;
+            *out = f;
+            return AFMT_OK;
+        }
+    }
     unsigned sf = AFMT_ST_READ | (mode == AFMT_RDWR ? AFMT_ST_WRITE : 0);
     rc = afmt__storage_open(f->opts.storage, f->comm, f->real_path, sf, f->opts.info, &f->st,
                             f->errmsg);
@@ -514,7 +551,7 @@ int afmt_open(MPI_Comm comm, const char *path, unsigned mode, const afmt_opts *o
     /* Writers lock after the open (a missing file stays AFMT_ENOTFOUND, opening changes
      * nothing) and before the load, so the handle starts from the holder's last commit.
      * Readers take no lock: they see the last commit whatever a writer does. */
-    if (mode == AFMT_RDWR) rc = lock_acquire(f, "afmt_open");
+    if (mode == AFMT_RDWR && !create) rc = lock_acquire(f, "afmt_open");
     if (rc != AFMT_OK) return setup_fail(f, rc);
     /* The handle joins the live set first: the load's agreements cover it. */
     if (live_add(f) != AFMT_OK)

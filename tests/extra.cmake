@@ -113,6 +113,14 @@ if(pos LESS 0)
 endif()
 run("cc consumer.c `pkg-config --cflags --libs afmt`" "${AFMT_C_COMPILER}"
     "${src}/consumer.c" -o "${AFMT_WORK_DIR}/consumer_pc" ${pc_flags})
+# The README's line for any prefix: the rpath finds libafmt.so at run time, with no
+# LD_LIBRARY_PATH (run below before that is set).
+run("cc consumer.c `pkg-config --cflags --libs afmt` -Wl,-rpath" "${AFMT_C_COMPILER}"
+    "${src}/consumer.c" -o "${AFMT_WORK_DIR}/consumer_rpath" ${pc_flags}
+    "-Wl,-rpath,${prefix}/${AFMT_LIBDIR}")
+run("run consumer_rpath" "${AFMT_MPIEXEC}" ${mpiexec_args} "${AFMT_WORK_DIR}/consumer_rpath"
+    "${AFMT_WORK_DIR}/test.afmt")
+
 # Static: the archive plus `pkg-config --static --libs` (Requires.private, Libs.private).
 run("pkg-config --static --libs afmt" "${PKG_CONFIG}" --static --libs afmt)
 string(STRIP "${run_output}" pc_static)

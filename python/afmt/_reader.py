@@ -889,7 +889,15 @@ class File(collections.abc.Mapping):
         is a str holding surrogates U+DC80..U+DCFF for its invalid bytes)."""
         if isinstance(name, (bytes, bytearray)):
             name = F.name_str(name)
-        return Array(self, self._arrays[name])
+        rec = self._arrays.get(name)
+        if rec is None:
+            # Name what exists (the first ten, in definition order): a typo shows at once.
+            names = list(self)
+            have = ", ".join(repr(n) for n in names[:10]) or "none"
+            if len(names) > 10:
+                have += ", ... (%d in all)" % len(names)
+            raise KeyError("no array %r in %s; its arrays: %s" % (name, self.path, have))
+        return Array(self, rec)
 
     def __iter__(self):
         return iter(sorted(self._arrays, key=lambda n: self._arrays[n].id))

@@ -177,6 +177,24 @@ class TestLayersDeletesAttrs(Files):
         self.assertTrue(f.layers[0].base)
         self.assertTrue(same(f["v"][:], a))
 
+    def test_missing_array_names_what_exists(self):
+        p = self.path("keyerror")
+        with afmt.create(p) as w:
+            for k in range(12):
+                w.define("a%02d" % k, "uint8", (4,), chunks=(4,))
+            w.commit()
+        f = afmt.open(p)
+        self.addCleanup(f.close)
+        with self.assertRaises(KeyError) as cm:
+            f["a1"]
+        msg = str(cm.exception)
+        self.assertIn("no array 'a1' in %s" % p, msg)
+        self.assertIn("'a00', 'a01'", msg)
+        self.assertIn("'a09', ... (12 in all)", msg)
+        self.assertNotIn("a10", msg)
+        self.assertNotIn("a1" + "0", msg)
+        self.assertNotIn("x", f)  # Mapping's `in` still answers False
+
 
 class TestIndexing(Files):
     def test_numpy_indexing(self):

@@ -193,6 +193,27 @@ AFMT_API int afmt_opts_set_threads(afmt_opts *o, int n);
  * AFMT_ECODEC naming the array, the chunk, the error and the bound. Costs a decode of
  * every lossy block. Errors: EINVAL (o NULL). */
 AFMT_API int afmt_opts_set_check_bounds(afmt_opts *o, int on);
+/* What a commit syncs (afmt_opts_set_durability; docs/reliability.md, "Durability
+ * levels", says what a crash or a power loss can lose at each). */
+typedef enum {
+    AFMT_DURABILITY_FULL = 0, /* default: data, segments and footer synced, then the
+                               * superblock slot written and synced: a returned commit
+                               * survives a power loss */
+    AFMT_DURABILITY_DATA = 1, /* the sync before the slot only: a power loss may lose the
+                               * last commit (or rollback), never mixes two */
+    AFMT_DURABILITY_NONE = 2  /* no sync at all (scratch files): a power loss may lose any
+                               * number of recent commits or leave a file afmt_open refuses */
+} afmt_durability;
+/* The syncs of afmt_commit, afmt_commit_start/wait, afmt_rollback and afmt_close's commit
+ * (FULL, DATA or NONE, above); NONE also skips afmt_create's sync of the new file.
+ * afmt_compact always syncs fully (its rename replaces the whole file). A process killed
+ * without a power loss (SIGKILL, a crash of the application) loses nothing at any level:
+ * the page cache survives it. The MPI_Info hint "afmt_durability" = "full", "data" or
+ * "none" overrides it (other values are ignored). Every rank of the communicator must
+ * use the same level: afmt_create and afmt_open fail with AFMT_EINVAL on every rank
+ * otherwise. The file's bytes are the same at every level. Errors: EINVAL (o NULL, d not
+ * one of the three). */
+AFMT_API int afmt_opts_set_durability(afmt_opts *o, afmt_durability d);
 /* Frees o (NULL is fine). */
 AFMT_API int afmt_opts_free(afmt_opts *o);
 

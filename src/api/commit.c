@@ -442,12 +442,13 @@ static int layer_footer(afmt_file *f, afmt_layer_job *job, layer_run *r, afmt_bu
  * them), the slot (rank 0), sync. Each agreed. */
 static int layer_publish(afmt_file *f, afmt_layer_job *job, layer_run *r) {
     afmt_storage *st = job->st;
-    int rc = st->ops->sync(st);
+    int rc = AFMT_OK;
+    if (job->durability != AFMT_DURABILITY_NONE) rc = st->ops->sync(st);
     if (rc != AFMT_OK) st_fail(f, st, rc, "syncing data and footer");
     if ((rc = afmt__file_agree(f, rc)) != AFMT_OK) return rc;
     /* The slot, then its sync (publish.h): once written, the new layer is what a reader
      * finds, so the handle adopts it; the caller reports late_rc. */
-    rc = afmt__write_slot(f, st, &r->next, AFMT_OK, "afmt_commit", &job->late_rc);
+    rc = afmt__write_slot(f, st, &r->next, AFMT_OK, "afmt_commit", job->durability, &job->late_rc);
     if (rc != AFMT_OK) return rc;
     job->durable = 1;
     f->stats.sync = MPI_Wtime() - r->t;
@@ -729,7 +730,8 @@ static int commit_run(afmt_file *f) {
                           .n_attrs = c.nt,
                           .next_array_id = f->idx.next_array_id,
                           .super = &f->super,
-                          .late_rc = AFMT_OK};
+                          .late_rc = AFMT_OK,
+                          .durability = f->opts.durability};
     rc = afmt__write_layer(f, &job, &footer);
     char late_msg[AFMT_ERRMSG_MAX] = "";
     if (job.late_rc != AFMT_OK) memcpy(late_msg, f->errmsg, sizeof late_msg);
@@ -794,7 +796,8 @@ int afmt__commit_layer(afmt_file *f, afmt_layer_plan *plan, afmt_alloc *a) {
                           .next_array_id = plan->next_array_id,
                           .super = &plan->super,
                           .late_rc = AFMT_OK,
-                          .plan = plan};
+                          .plan = plan,
+                          .durability = f->opts.durability};
     int rc = afmt__write_layer(f, &job, &footer);
     if (a) f->stats.compress = afmt__alloc_seal_seconds(a);
     return rc;
@@ -824,7 +827,7 @@ int afmt__commit_finish(afmt_file *f, afmt_layer_plan *plan, afmt__staging *t, a
         late_rc = plan->late_rc;
         memcpy(late_msg, plan->late_msg, sizeof late_msg);
     } else {
-        int rc = afmt__write_slot(f, f->st, &plan->next, AFMT_OK, fn, &late_rc);
+        int rc = afmt__write_slot(f, f->st, &plan->next, AFMT_OK, fn, f->opts.durability, &late_rc);
         if (rc != AFMT_OK) return rc;
         if (late_rc != AFMT_OK) memcpy(late_msg, f->errmsg, sizeof late_msg);
     }

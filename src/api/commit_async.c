@@ -39,7 +39,8 @@ struct afmt_drain {
     uint64_t layer_id;
     int rc; /* the helper's outcome, its message in msg */
     char msg[AFMT_ERRMSG_MAX];
-    double write_s, sync_s; /* the helper's time writing and syncing */
+    double write_s, sync_s;     /* the helper's time writing and syncing */
+    afmt_durability durability; /* the handle's: which syncs the helper makes */
 };
 
 static double mono_s(void) {
@@ -86,7 +87,8 @@ static int drain_write(afmt_drain *d) {
     }
     double t1 = mono_s();
     /* Each rank syncs what it wrote (on a parallel file system, each client its own). */
-    if (rc == AFMT_OK && wrote && (rc = st->ops->sync(st)) != AFMT_OK)
+    if (rc == AFMT_OK && wrote && d->durability != AFMT_DURABILITY_NONE &&
+        (rc = st->ops->sync(st)) != AFMT_OK)
         drain_fail(d, rc, "syncing", st->errmsg);
     d->write_s = t1 - t0;
     d->sync_s = mono_s() - t1;
@@ -103,7 +105,8 @@ static int drain_publish(afmt_drain *d, int rc) {
     if (rc != AFMT_OK) memcpy(v->errmsg, d->msg, sizeof v->errmsg); /* what the others learn */
     rc = afmt__file_agree(v, rc);
     if (rc == AFMT_OK)
-        rc = afmt__write_slot(v, d->st, &p->next, AFMT_OK, "afmt_commit_start", &p->late_rc);
+        rc = afmt__write_slot(v, d->st, &p->next, AFMT_OK, "afmt_commit_start", d->durability,
+                              &p->late_rc);
     if (rc != AFMT_OK) {
         memcpy(d->msg, v->errmsg, sizeof d->msg);
         return rc;
@@ -253,6 +256,7 @@ int afmt_commit_start(afmt_file *f) {
     /* The commit's chunks, blocks and metadata go with it; the next writes start afresh. */
     afmt__commit_clear_pending(f);
     d->background = !plan.foreground;
+    d->durability = f->opts.durability;
     d->settled = !d->background;
     d->plan = plan;
     d->layer_id = plan.super.layer_id + 1;

@@ -265,7 +265,9 @@ static int compact_write(afmt_file *f, compact_job *c) {
                           .n_attrs = c->nt,
                           .flags = AFMT_LAYER_BASE,
                           .next_array_id = f->idx.next_array_id,
-                          .super = &c->ns};
+                          .super = &c->ns,
+                          /* Always: the rename replaces the whole file with this one. */
+                          .durability = AFMT_DURABILITY_FULL};
     int rc = afmt__write_layer(f, &job, &footer);
     afmt__buf_free(&footer);
     if (rc == AFMT_OK) rc = job.late_rc; /* never rename a file that may not be durable */

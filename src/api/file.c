@@ -228,6 +228,24 @@ static void file_free(afmt_file *f) {
     free(f);
 }
 
+/* The durability level of options o (NULL: the default): the hint afmt_durability when it
+ * names a level, else afmt_opts_set_durability's. */
+static afmt_durability durability_of(const afmt_opts *o) {
+    if (!o) return AFMT_DURABILITY_FULL;
+    char val[16];
+    int flag = 0;
+    if (o->info != MPI_INFO_NULL)
+        MPI_Info_get(o->info, "afmt_durability", (int)sizeof val - 1, val, &flag);
+    if (flag && !strcmp(val, "full")) return AFMT_DURABILITY_FULL;
+    if (flag && !strcmp(val, "data")) return AFMT_DURABILITY_DATA;
+    if (flag && !strcmp(val, "none")) return AFMT_DURABILITY_NONE;
+    return o->durability;
+}
+
+static const char *durability_name(int d) {
+    return d == AFMT_DURABILITY_NONE ? "none" : d == AFMT_DURABILITY_DATA ? "data" : "full";
+}
+
 /* COLLECTIVE. The handle's memory and communicator. The duplicate comes first on every
  * rank (it is collective), then the allocations, then one agreement on the user's
  * communicator (the duplicate may be what failed), so that every rank goes on, or every
@@ -266,6 +284,7 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
         f->rank = urank;
         f->size = usize;
         int arc = afmt__opts_copy(&f->opts, opts);
+        f->opts.durability = durability_of(opts);
         /* A URL is read through the HTTP backend whatever the options say. */
         f->opts.storage = afmt__storage_kind_of(path, f->opts.storage);
         if (arc == AFMT_OK && !(f->path = strdup(path))) arc = AFMT_ENOMEM;
@@ -296,18 +315,26 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
         rc = afmt__fail(msg, AFMT_ENOMEM, "%s(%s): out of memory while setting up the handle", fn,
                         path);
     }
-    /* The agreement also checks that every rank gave the same alignment (the key: 1 for
-     * none, else its log2 + 2): ranks that place their regions differently would overlap. */
+    /* The agreement also checks that every rank gave the same alignment (the key's
+     * quotient by 3: 1 for none, else its log2 + 2): ranks that place their regions
+     * differently would overlap; and the same durability (the remainder): a commit whose
+     * ranks sync differently is only as durable as the least. */
     int key = 1, keys[2];
     for (uint64_t a = opts ? opts->alignment : 0; a; a >>= 1) key++;
+    key = key * 3 + (int)durability_of(opts);
     afmt__group g = {comm, urank, usize, msg};
     int krc = afmt__agree_keyed(&g, key, rc, NULL, 0, keys, fn);
-    if (krc == AFMT_EINVAL && keys[0] != keys[1])
+    if (krc == AFMT_EINVAL && keys[0] / 3 != keys[1] / 3)
         afmt__fail(msg, krc,
                    "%s(%s): the ranks gave different alignments (afmt_opts_set_alignment: %llu "
                    "to %llu bytes): give every rank the same",
-                   fn, path, keys[0] > 1 ? 1ull << (keys[0] - 2) : 0ull,
-                   keys[1] > 1 ? 1ull << (keys[1] - 2) : 0ull);
+                   fn, path, keys[0] / 3 > 1 ? 1ull << (keys[0] / 3 - 2) : 0ull,
+                   keys[1] / 3 > 1 ? 1ull << (keys[1] / 3 - 2) : 0ull);
+    else if (krc == AFMT_EINVAL && keys[0] != keys[1])
+        afmt__fail(msg, krc,
+                   "%s(%s): the ranks gave different durability levels (afmt_opts_set_durability "
+                   "or the hint afmt_durability: %s and %s): give every rank the same",
+                   fn, path, durability_name(keys[0] % 3), durability_name(keys[1] % 3));
     rc = krc;
     if (rc != AFMT_OK) {
         if (f) {
@@ -492,7 +519,7 @@ static int create_locked(afmt_file *f, unsigned flags, const char *fn) {
     }
     rc = afmt__file_agree(f, rc);
     if (rc == AFMT_OK) {
-        rc = f->st->ops->sync(f->st);
+        if (f->opts.durability != AFMT_DURABILITY_NONE) rc = f->st->ops->sync(f->st);
         if (rc != AFMT_OK) memcpy(f->errmsg, f->st->errmsg, sizeof f->errmsg);
         /* The handle joins the live set before the last agreement, which covers it. */
         if (rc == AFMT_OK && live_add(f) != AFMT_OK)
@@ -601,11 +628,11 @@ static int footer_checksum(afmt_file *f, const afmt_layer_info *li, uint64_t *su
 }
 
 int afmt__write_slot(afmt_file *f, afmt_storage *st, const afmt_super *next, int rc, const char *fn,
-                     int *late_rc) {
+                     afmt_durability durability, int *late_rc) {
     afmt__group g = group_of(f);
     char what[AFMT_ERRMSG_MAX];
     snprintf(what, sizeof what, "%s(%s)", fn, f->path);
-    return afmt__publish_slot(&g, st, next, rc, what, late_rc);
+    return afmt__publish_slot(&g, st, next, rc, what, durability == AFMT_DURABILITY_FULL, late_rc);
 }
 
 int afmt__file_stale(afmt_file *f, int rc, const char *fmt, ...) {
@@ -673,7 +700,8 @@ int afmt_rollback(afmt_file *f, uint64_t layer) {
     next.nlayers = k + 1;
     if (f->rank == 0) rc = footer_checksum(f, li, &next.footer_checksum);
     int sync_rc;
-    if ((rc = afmt__write_slot(f, f->st, &next, rc, "afmt_rollback", &sync_rc)) != AFMT_OK)
+    if ((rc = afmt__write_slot(f, f->st, &next, rc, "afmt_rollback", f->opts.durability,
+                               &sync_rc)) != AFMT_OK)
         return rc;
     return rollback_adopt(f, layer, sync_rc);
 }

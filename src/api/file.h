@@ -40,6 +40,8 @@ struct afmt_opts {
     int check_collective; /* compare the ranks' metadata calls at commit (consistency.h) */
     int threads;          /* afmt_opts_set_threads: 0 = this rank's share of its node's cores */
     int check_bounds;     /* afmt_opts_set_check_bounds: decode lossy blocks, check the bound */
+    afmt_durability durability; /* afmt_opts_set_durability; in a handle's copy, the level the
+                                 * hint afmt_durability gives (file.c), the same on every rank */
 };
 
 #ifdef AFMT_TESTING
@@ -225,6 +227,7 @@ typedef struct {
     int durable; /* out: the slot was written: the layer is the file's newest, whatever
                   * afmt__write_layer returns */
     struct afmt_layer_plan *plan; /* non-NULL: prepare only (afmt_commit_start) */
+    afmt_durability durability;   /* the syncs: a commit's the handle's, compaction FULL */
 } afmt_layer_job;
 int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer);
 
@@ -325,9 +328,10 @@ int afmt__file_stale(afmt_file *f, int rc, const char *fmt, ...)
 int afmt__lock_inode_copy(afmt_file *f, int fd, int *out);
 void afmt__lock_inode_adopt(afmt_file *f, int fd);
 
-/* COLLECTIVE. publish.h's slot write and sync on f's ranks, messages "fn(path): ...". */
+/* COLLECTIVE. publish.h's slot write and sync on f's ranks, messages "fn(path): ...". The
+ * sync after the slot only at AFMT_DURABILITY_FULL (afmt_opts_set_durability). */
 int afmt__write_slot(afmt_file *f, afmt_storage *st, const afmt_super *next, int rc, const char *fn,
-                     int *late_rc);
+                     afmt_durability durability, int *late_rc);
 
 /* mpiutil.h's data movement on the handle's communicator, message in f->errmsg. */
 int afmt__share_buf(afmt_file *f, afmt_buf *b, int rc, const char *what);

@@ -1,6 +1,6 @@
 /* opts.c - the options object: codec, shuffle, block size, memory budget, spill
  * directory, cache size, MPI_Info hints, alignment, threads, storage backend, the check of
- * collective calls. */
+ * collective calls, durability. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +141,17 @@ int afmt_opts_set_alignment(afmt_opts *o, uint64_t bytes) {
                           "of two in [512, 1073741824]",
                           (unsigned long long)bytes);
     o->alignment = bytes;
+    return AFMT_OK;
+}
+
+int afmt_opts_set_durability(afmt_opts *o, afmt_durability d) {
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_durability: opts is NULL");
+    if (d != AFMT_DURABILITY_FULL && d != AFMT_DURABILITY_DATA && d != AFMT_DURABILITY_NONE)
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_opts_set_durability: %d is not a level (AFMT_DURABILITY_FULL 0, "
+                          "_DATA 1 or _NONE 2)",
+                          (int)d);
+    o->durability = d;
     return AFMT_OK;
 }
 

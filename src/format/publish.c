@@ -6,7 +6,7 @@
 #include "common/error.h"
 
 int afmt__publish_slot(const afmt__group *g, afmt_storage *st, const afmt_super *next, int rc,
-                       const char *what, int *late_rc) {
+                       const char *what, int sync, int *late_rc) {
     *late_rc = AFMT_OK;
     if (rc == AFMT_OK && g->rank == 0) {
         uint8_t slot[AFMT_SLOT_SIZE];
@@ -16,6 +16,7 @@ int afmt__publish_slot(const afmt__group *g, afmt_storage *st, const afmt_super 
             afmt__fail(g->errmsg, rc, "%s: writing the superblock: %s", what, st->errmsg);
     }
     if ((rc = afmt__agree(g->comm, g->rank, g->size, rc, g->errmsg)) != AFMT_OK) return rc;
+    if (!sync) return AFMT_OK; /* a lower durability level (afmt_opts_set_durability) */
     /* The slot is written: from here it is what a reader finds, so a failed sync must not
      * pretend otherwise (a retry would rewrite the footer the slot points at); the caller
      * adopts the new state and reports *late_rc. */

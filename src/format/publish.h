@@ -12,10 +12,10 @@
  * encodes next into its slot (afmt__super_slot_offset(next->generation)) and writes it;
  * then one agreement. A failure there: that code on every rank, nothing written that a
  * reader could find. Else the slot is written (the caller's durable point, whatever
- * follows): every rank syncs, *late_rc is the agreed outcome of that sync, and the call
- * returns AFMT_OK. Messages: "what: writing the superblock: <storage's>", "what: syncing
- * the superblock: <storage's>". */
+ * follows): with sync nonzero every rank syncs and *late_rc is the agreed outcome of that
+ * sync (sync 0: no sync, *late_rc AFMT_OK), and the call returns AFMT_OK. Messages:
+ * "what: writing the superblock: <storage's>", "what: syncing the superblock: <storage's>". */
 int afmt__publish_slot(const afmt__group *g, afmt_storage *st, const afmt_super *next, int rc,
-                       const char *what, int *late_rc);
+                       const char *what, int sync, int *late_rc);
 
 #endif

@@ -19,7 +19,11 @@
  * CRASH_ASYNC=start (plain MPI_Init) in the environment each step commits with afmt_commit_start
  * and sleeps 20 ms (the solver computing) while the commit drains; the next step's writes stage
  * meanwhile and its afmt_set_attr finishes the commit, after which step s-1 goes to the marker; the
- * last step is finished by afmt_commit_wait. */
+ * last step is finished by afmt_commit_wait.
+ *
+ * CRASH_DURABILITY=full|data|none sets afmt_opts_set_durability (default full). A SIGKILL
+ * loses no write the process made (the page cache survives it), so the file must read as
+ * a commit whole at every level: only a power loss tells the levels apart. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -134,6 +138,11 @@ int main(int argc, char **argv) {
     afmt_opts *o = NULL;
     int rc = afmt_opts_create(&o);
     if (rc == AFMT_OK) rc = afmt_opts_set_block_size(o, CRASH_BLOCK_SIZE);
+    const char *env_dur = getenv("CRASH_DURABILITY");
+    if (rc == AFMT_OK && env_dur && strcmp(env_dur, "full"))
+        rc = afmt_opts_set_durability(o, !strcmp(env_dur, "data")   ? AFMT_DURABILITY_DATA
+                                         : !strcmp(env_dur, "none") ? AFMT_DURABILITY_NONE
+                                                                    : (afmt_durability)-1);
     if (rc != AFMT_OK) die(NULL, "options", rc);
 
     afmt_file *f = NULL;

@@ -381,7 +381,8 @@ static int citer_next(citer *it, const bench_array *a, const uint64_t *start,
 typedef struct {
     char backend[16];
     int codec, level, has_codec, has_level;
-    int threads; /* BACKEND/N: afmt threads, else -1 */
+    int threads;    /* BACKEND/N: afmt threads, else -1 */
+    int durability; /* BACKEND@LEVEL: afmt durability (0 full, 1 data, 2 none), else -1 */
 } backend_spec;
 
 static struct {
@@ -393,7 +394,8 @@ static struct {
     int nchunk, nlshape;
     bench_dtype dt;
     int codec, level, shuffle, narr, steps, reps, readers, verify, collective, keep, attrs;
-    int threads; /* --threads: afmt threads of every afmt case without /N (-1: default) */
+    int threads;    /* --threads: afmt threads of every afmt case without /N (-1: default) */
+    int durability; /* --durability: of every afmt case without @LEVEL (-1: default) */
     uint64_t layers, chunks;
 } opt;
 
@@ -406,6 +408,14 @@ static int codec_parse(const char *s) {
     if (!strcmp(s, "zstd")) return 2;
     bench_die("unknown codec \"%s\" (none, lz4, zstd)", s);
 }
+static const char *durability_name(int d) {
+    return d == 0 ? "full" : d == 1 ? "data" : d == 2 ? "none" : "?";
+}
+static int durability_parse(const char *s) {
+    for (int d = 0; d < 3; d++)
+        if (!strcmp(s, durability_name(d))) return d;
+    bench_die("unknown durability \"%s\" (full, data, none)", s);
+}
 
 static void usage(void) {
     printf("usage: mpiexec -np P afmt-bench [options]\n"
@@ -413,7 +423,9 @@ static void usage(void) {
            "             afmt, afmt-nocheck (afmt_opts_set_check_collective off), hdf5,\n"
            "             mpiio (collective), mpiio-ind (independent) or codec\n"
            "             (default afmt,hdf5,hdf5:none,mpiio,codec); afmt/N[:CODEC...]:\n"
-           "             afmt with N threads per handle (afmt_opts_set_threads)\n"
+           "             afmt with N threads per handle (afmt_opts_set_threads);\n"
+           "             afmt[/N]@LEVEL[:CODEC...]: afmt with durability LEVEL (full,\n"
+           "             data, none: afmt_opts_set_durability), e.g. afmt@none,afmt,hdf5\n"
            "  -w NAME    workload: field, vpic, small, open (default field)\n"
            "  -k NAME    field content: smooth, noisy, const (default smooth)\n"
            "  -s SIZE    raw bytes per rank per time step, all arrays (default 64M)\n"
@@ -439,7 +451,9 @@ static void usage(void) {
            "  --spill DIR  afmt spill directory\n"
            "  --keep       keep the files (open workload: reuse the generated file)\n"
            "  --attrs N    small workload, afmt: N attributes (4 float64 each) per array\n"
-           "  --threads N  afmt: afmt_opts_set_threads(N) (default: the library's, 0)\n");
+           "  --threads N  afmt: afmt_opts_set_threads(N) (default: the library's, 0)\n"
+           "  --durability LEVEL  afmt: full, data or none for every afmt backend without\n"
+           "             @LEVEL (default: the library's, full)\n");
 }
 
 static void add_backends(const char *list) {
@@ -451,6 +465,12 @@ static void add_backends(const char *list) {
         memset(b, 0, sizeof *b);
         char *c = strchr(tok, ':');
         if (c) *c++ = '\0';
+        char *at = strchr(tok, '@');
+        b->durability = -1;
+        if (at) {
+            *at++ = '\0';
+            b->durability = durability_parse(at);
+        }
         char *t = strchr(tok, '/');
         b->threads = -1;
         if (t) {
@@ -461,6 +481,8 @@ static void add_backends(const char *list) {
         if (strcmp(tok, "afmt") && strcmp(tok, "afmt-nocheck") && strcmp(tok, "hdf5") &&
             strcmp(tok, "mpiio") && strcmp(tok, "mpiio-ind") && strcmp(tok, "codec"))
             bench_die("unknown backend \"%s\"", tok);
+        if (at && strncmp(tok, "afmt", 4))
+            bench_die("@LEVEL is for afmt backends, not \"%s\"", tok);
         if (c) {
             char *l = strchr(c, ':');
             if (l) *l++ = '\0';
@@ -490,12 +512,17 @@ static void parse_args(int argc, char **argv) {
     opt.layers = 100;
     opt.chunks = 1000000;
     opt.threads = -1;
+    opt.durability = -1;
     int size_given = 0;
-    static struct option lo[] = {
-        {"layers", required_argument, 0, 1}, {"chunks", required_argument, 0, 2},
-        {"spill", required_argument, 0, 3},  {"keep", no_argument, 0, 4},
-        {"attrs", required_argument, 0, 5},  {"threads", required_argument, 0, 6},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    static struct option lo[] = {{"layers", required_argument, 0, 1},
+                                 {"chunks", required_argument, 0, 2},
+                                 {"spill", required_argument, 0, 3},
+                                 {"keep", no_argument, 0, 4},
+                                 {"attrs", required_argument, 0, 5},
+                                 {"threads", required_argument, 0, 6},
+                                 {"durability", required_argument, 0, 7},
+                                 {"help", no_argument, 0, 'h'},
+                                 {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "a:w:k:s:c:g:t:z:l:S:n:T:r:R:d:B:m:Co:L:D:Nh", lo,
                              NULL)) != -1) {
@@ -589,6 +616,9 @@ static void parse_args(int argc, char **argv) {
             break;
         case 6:
             opt.threads = atoi(optarg);
+            break;
+        case 7:
+            opt.durability = durability_parse(optarg);
             break;
         case 'h':
             if (g_rank == 0) usage();
@@ -959,6 +989,9 @@ static afmt_opts *afmt_make_opts(const bench_case *c) {
     if (!strcmp(c->backend, "afmt-nocheck")) afmt_opts_set_check_collective(o, 0);
     if (c->threads >= 0 && afmt_opts_set_threads(o, c->threads) != AFMT_OK)
         bench_die("afmt_opts_set_threads: %s", afmt_errmsg(NULL));
+    if (c->durability >= 0 &&
+        afmt_opts_set_durability(o, (afmt_durability)c->durability) != AFMT_OK)
+        bench_die("afmt_opts_set_durability: %s", afmt_errmsg(NULL));
     if (c->collective) {
         MPI_Info info;
         MPI_Info_create(&info);
@@ -1748,11 +1781,16 @@ int main(int argc, char **argv) {
         c->steps = opt.steps;
         c->spill_dir = opt.spill_dir;
         c->threads = b->threads >= 0 ? b->threads : opt.threads;
+        c->durability = strncmp(b->backend, "afmt", 4) ? -1
+                        : b->durability >= 0           ? b->durability
+                                                       : opt.durability;
+        char dur[8] = ""; /* "@none": in the file name and the label */
+        if (c->durability >= 0) snprintf(dur, sizeof dur, "@%s", durability_name(c->durability));
         if (!strncmp(b->backend, "mpiio", 5)) c->codec = 0;
         if (!strcmp(b->backend, "mpiio")) c->collective = 1; /* the collective baseline */
         if (!strcmp(b->backend, "mpiio-ind")) c->collective = 0;
-        snprintf(c->path, sizeof c->path, "%s/afmt-bench-%d-%s-%s-t%d.%s", opt.dir, (int)getppid(),
-                 b->backend, codec_name(c->codec), c->threads,
+        snprintf(c->path, sizeof c->path, "%s/afmt-bench-%d-%s%s-%s-t%d.%s", opt.dir,
+                 (int)getppid(), b->backend, dur, codec_name(c->codec), c->threads,
                  !strcmp(b->backend, "hdf5") ? "h5" : "dat");
         MPI_Bcast(c->path, sizeof c->path, MPI_CHAR, 0, w.world);
         if (!strncmp(b->backend, "mpiio", 5))
@@ -1765,6 +1803,14 @@ int main(int argc, char **argv) {
             snprintf(s->label, sizeof s->label, "%s/%d:%s%s%s", b->backend, b->threads,
                      codec_name(c->codec), c->codec && c->shuffle ? "+sh" : "",
                      strcmp(b->backend, "hdf5") && c->collective ? "+coll" : "");
+        if (dur[0]) { /* afmt@none:lz4+sh */
+            char *colon = strchr(s->label, ':');
+            char rest[sizeof s->label];
+            snprintf(rest, sizeof rest, "%s", colon ? colon : "");
+            if (colon) *colon = '\0';
+            size_t used = strlen(s->label);
+            snprintf(s->label + used, sizeof s->label - used, "%s%s", dur, rest);
+        }
         s->skip_read = !strcmp(b->backend, "codec") && M != w.size;
     }
 

@@ -86,7 +86,8 @@ typedef struct {
     int steps;
     char path[4096];
     const char *spill_dir;
-    int threads; /* afmt: afmt_opts_set_threads, or -1 for the library's default */
+    int threads;    /* afmt: afmt_opts_set_threads, or -1 for the library's default */
+    int durability; /* afmt: afmt_opts_set_durability (0 full, 1 data, 2 none), or -1 */
 } bench_case;
 
 typedef struct {

@@ -297,8 +297,11 @@ AFMT_API int afmt_close(afmt_file *f);
 
 /* ---- arrays ---------------------------------------------------------------- */
 
-/* COLLECTIVE. Defines an array. chunk NULL = one chunk for the whole array; dims
- * NULL = "dim0".."dimN-1"; fill NULL = zero (fill points at one element of type t).
+/* COLLECTIVE. Defines an array. chunk NULL: afmt chooses it (docs/api.md afmt_define): an
+ * array of at most 4 MiB is one chunk; else, with T = 2 MiB / element size, the last
+ * dimensions are taken whole while their product P stays <= T, the next one gets
+ * floor(T / P) and the ones before it 1 (chunks of 1 to 2 MiB). dims NULL =
+ * "dim0".."dimN-1"; fill NULL = zero (fill points at one element of type t).
  * ndim 0 is a scalar. The array is visible at once and durable at the next commit.
  * Errors: EEXIST (name live), EINVAL (name, dtype, ndim, shape NULL or 0, chunk 0 or >
  * shape, dimension names), EREADONLY. */

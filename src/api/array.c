@@ -47,9 +47,11 @@ static int define_record(afmt_file *f, const char *name, afmt_dtype t, int ndim,
     r->dtype = t;
     r->ndim = ndim;
     memcpy(r->name, name, strlen(name) + 1);
+    uint64_t autoc[AFMT_MAX_NDIM]; /* chunk NULL: the rule of grid.h (about 2 MiB) */
+    if (!chunk) afmt__grid_auto_chunk(ndim, shape, afmt__dtype_size(t), autoc);
     for (int i = 0; i < ndim; i++) {
         r->shape[i] = shape[i];
-        r->chunk[i] = chunk ? chunk[i] : shape[i];
+        r->chunk[i] = chunk ? chunk[i] : autoc[i];
         if (shape[i] == 0)
             return afmt__fail(f->errmsg, AFMT_EINVAL, "afmt_define(\"%s\"): shape[%d]=0", name, i);
         if (r->chunk[i] == 0 || r->chunk[i] > shape[i])

@@ -47,6 +47,29 @@ int afmt__grid_bytes(const afmt_grid *g, size_t esize, uint64_t *array_bytes,
     return ok ? AFMT_OK : AFMT_EINVAL;
 }
 
+void afmt__grid_auto_chunk(int ndim, const uint64_t *shape, size_t esize, uint64_t *chunk) {
+    uint64_t es = esize ? (uint64_t)esize : 1, t = AFMT_AUTO_CHUNK_TARGET / es;
+    uint64_t max = AFMT_AUTO_CHUNK_MAX / es, n = 1;
+    int small = 1;
+    for (int d = 0; d < ndim; d++) {
+        chunk[d] = shape[d];
+        if (shape[d] == 0) return; /* afmt_define refuses it */
+    }
+    for (int d = ndim - 1; d >= 0 && small; d--) { /* at most max elements in all? */
+        if (shape[d] > max / n)
+            small = 0;
+        else
+            n *= shape[d];
+    }
+    if (small) return;
+    uint64_t p = 1; /* the elements of the dimensions taken whole: p <= t */
+    int d = ndim - 1;
+    for (; d >= 0 && shape[d] <= t / p; d--) p *= shape[d];
+    /* d >= 0: the whole array (more than max >= t elements) cannot be taken whole. */
+    chunk[d] = t / p; /* >= 1 as p <= t; < shape[d] as shape[d] > t / p */
+    for (int e = d - 1; e >= 0; e--) chunk[e] = 1;
+}
+
 uint64_t afmt__grid_nchunks(const afmt_grid *g) {
     uint64_t n = 1;
     for (int d = 0; d < g->ndim; d++) n *= g->nchunk[d];

@@ -26,6 +26,17 @@ int afmt__grid_init(afmt_grid *g, int ndim, const uint64_t *shape, const uint64_
  * AFMT_MAX_CHUNK_BYTES (format.md 6); the outputs are set whenever they fit in a u64. */
 int afmt__grid_bytes(const afmt_grid *g, size_t esize, uint64_t *array_bytes,
                      uint64_t *chunk_bytes);
+/* The chunk shape afmt_define gives an array defined without one (chunk NULL; docs/api.md
+ * afmt_define): an array of at most AFMT_AUTO_CHUNK_MAX bytes (or with a dimension of
+ * extent 0, or ndim 0) is one chunk. Else, with T = AFMT_AUTO_CHUNK_TARGET / esize
+ * elements: from the last (fastest) dimension towards the first, each is taken whole while
+ * the product P of the extents taken stays <= T; the next dimension gets floor(T / P)
+ * (>= 1, below its extent, not necessarily a divisor of it) and those before it 1. A chunk
+ * is then more than T/2 and at most T elements: 1 to 2 MiB. Deterministic (every rank
+ * computes the same). esize 0 counts as 1. */
+#define AFMT_AUTO_CHUNK_TARGET ((uint64_t)2 << 20)
+#define AFMT_AUTO_CHUNK_MAX    ((uint64_t)4 << 20)
+void afmt__grid_auto_chunk(int ndim, const uint64_t *shape, size_t esize, uint64_t *chunk);
 /* Total number of chunks. */
 uint64_t afmt__grid_nchunks(const afmt_grid *g);
 /* Linear (C-order) chunk index of chunk coordinates ccoord[ndim], and the inverse. */

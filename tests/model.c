@@ -230,6 +230,7 @@ void m_init(model *m, const char *name, afmt_dtype t, int ndim, const uint64_t *
         m->chunk[d] = chunk ? chunk[d] : shape[d];
         m->n *= shape[d];
     }
+    if (!chunk && ndim > 0) afmt__grid_auto_chunk(ndim, shape, m->es, m->chunk);
     if (fill) memcpy(m->fill, fill, m->es);
     m->all = malloc(m->n * m->es + 1);
     m->mine = malloc(m->n * m->es + 1);

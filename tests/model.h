@@ -111,7 +111,8 @@ typedef struct {
     unsigned char *mine; /* this rank's view before it: committed + own staged writes */
 } model;
 
-/* chunk NULL: one chunk (and afmt_define gets NULL); fill NULL: zero (ditto). */
+/* chunk NULL: afmt_define gets NULL and chooses the chunk (grid.h afmt__grid_auto_chunk: one
+ * chunk up to 4 MiB); fill NULL: zero (ditto). */
 void m_init(model *m, const char *name, afmt_dtype t, int ndim, const uint64_t *shape,
             const uint64_t *chunk, const void *fill);
 void m_free(model *m);

@@ -378,6 +378,88 @@ static void test_overlap(void **state) {
     }
 }
 
+/* The chunk shape of afmt_define with chunk NULL (grid.h afmt__grid_auto_chunk). */
+static void expect_auto(int ndim, const uint64_t *shape, size_t es, const uint64_t *want) {
+    uint64_t got[AFMT_MAX_NDIM];
+    afmt__grid_auto_chunk(ndim, shape, es, got);
+    for (int d = 0; d < ndim; d++)
+        if (got[d] != want[d])
+            fail_msg("auto chunk of dim %d (of %d, %zu-byte elements): %llu, want %llu", d, ndim,
+                     es, (unsigned long long)got[d], (unsigned long long)want[d]);
+}
+
+static void test_auto_chunk_shapes(void **state) {
+    (void)state;
+    const uint64_t MIB = 1 << 20;
+    afmt__grid_auto_chunk(0, NULL, 8, NULL); /* a scalar: nothing to choose */
+    /* Small arrays (up to 4 MiB) stay one chunk. */
+    uint64_t tiny[] = {10, 20};
+    expect_auto(2, tiny, 8, tiny);
+    uint64_t four[] = {4 * MIB}, four_plus[] = {4 * MIB + 1}, half[] = {2 * MIB};
+    expect_auto(1, four, 1, four);
+    expect_auto(1, four_plus, 1, half);
+    uint64_t four_f64[] = {512, 1024}; /* exactly 4 MiB of float64 */
+    expect_auto(2, four_f64, 8, four_f64);
+    /* 1-D huge: 2 MiB pieces, the last one truncated. */
+    uint64_t huge[] = {1000000000000ull}, huge_c[] = {512 * 1024};
+    expect_auto(1, huge, 4, huge_c);
+    /* 3-D 512^3 float64: one plane is exactly 2 MiB. */
+    uint64_t cube[] = {512, 512, 512}, cube_c[] = {1, 512, 512};
+    expect_auto(3, cube, 8, cube_c);
+    /* 2-D 4000x4000 float64: whole rows of 32000 bytes, floor(262144 / 4000) = 65 of them. */
+    uint64_t sq[] = {4000, 4000}, sq_c[] = {65, 4000};
+    expect_auto(2, sq, 8, sq_c);
+    /* The fastest row alone is over 4 MiB (8 MB of float64): it is cut into 2 MiB. */
+    uint64_t wide[] = {3, 1 << 20}, wide_c[] = {1, 262144};
+    expect_auto(2, wide, 8, wide_c);
+    uint64_t wide3[] = {10, 10, 600000}, wide3_c[] = {1, 1, 262144};
+    expect_auto(3, wide3, 8, wide3_c);
+    /* Two whole dimensions, then a slice of the third: 3 * 700 int16, 1048576 / 2100. */
+    uint64_t mixed[] = {1000, 700, 3}, mixed_c[] = {499, 700, 3};
+    expect_auto(3, mixed, 2, mixed_c);
+    /* Extents whose product overflows 64 bits. */
+    uint64_t big[] = {1ull << 40, 1ull << 40}, big_c[] = {1, 2 * MIB};
+    expect_auto(2, big, 1, big_c);
+    uint64_t maxed[] = {UINT64_MAX, UINT64_MAX, 3}, maxed_c[] = {1, 87381, 3};
+    expect_auto(3, maxed, 8, maxed_c);
+    /* A zero extent: left to afmt_define to refuse (chunk = shape). */
+    uint64_t zero[] = {1 << 30, 0}, zero_c[] = {1 << 30, 0};
+    expect_auto(2, zero, 8, zero_c);
+}
+
+/* Random shapes: the chunk is within the shape, whole trailing extents, one slice, leading
+ * ones; one chunk iff the array is at most 4 MiB, else more than 1 and at most 2 MiB. */
+static void test_auto_chunk_random(void **state) {
+    (void)state;
+    static const size_t sizes[] = {1, 2, 4, 8};
+    for (int it = 0; it < 20000; it++) {
+        int ndim = (int)rnd_in(1, 6);
+        size_t es = sizes[rnd_in(0, 3)];
+        uint64_t shape[6], chunk[6];
+        for (int d = 0; d < ndim; d++) {
+            int kind = (int)rnd_in(0, 3);
+            shape[d] = kind == 0 ? rnd_in(1, 8) : kind == 1 ? rnd_in(1, 300) : rnd_in(1, 100000);
+        }
+        afmt__grid_auto_chunk(ndim, shape, es, chunk);
+        uint64_t t = (2u << 20) / es, max = (4u << 20) / es, n = 1, c = 1;
+        int over = 0, d = ndim - 1;
+        for (int e = 0; e < ndim; e++) {
+            assert_true(chunk[e] >= 1 && chunk[e] <= shape[e]);
+            if (!over && shape[e] > max / n) over = 1;
+            if (!over) n *= shape[e];
+            c *= chunk[e];
+        }
+        if (!over) {
+            for (int e = 0; e < ndim; e++) assert_int_equal(chunk[e], shape[e]);
+            continue;
+        }
+        assert_true(c <= t && c > t / 2);
+        while (d >= 0 && chunk[d] == shape[d]) d--;
+        assert_true(d >= 0);
+        for (int e = d - 1; e >= 0; e--) assert_int_equal(chunk[e], 1);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_nchunks_and_edges),
     cmocka_unit_test(test_roundtrip),
@@ -389,6 +471,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_box_runs_random),
     cmocka_unit_test(test_box_copy_zero_count),
     cmocka_unit_test(test_overlap),
+    cmocka_unit_test(test_auto_chunk_shapes),
+    cmocka_unit_test(test_auto_chunk_random),
 };
 
 TU_MAIN("grid", tests)

@@ -1320,12 +1320,13 @@ contains
     ! ==== arrays ========================================================================
 
     !> COLLECTIVE. Defines an array of dtype (AFMT_INT8 ... AFMT_FLOAT64, AFMT_BOOL) and
-    !> shape(1:ndim) in Fortran order (size(shape) = 0: a scalar). chunk absent = one
-    !> chunk for the whole array; dims absent = "dim0".."dimN-1" (C numbering); fill
-    !> absent = zero, else one value of the kind that fits dtype (int32 for AFMT_INT32 /
-    !> AFMT_UINT32, ...). The array is visible at once and durable at the next commit.
-    !> Errors: EEXIST (name live), EINVAL (name, dtype, ndim, shape 0, chunk 0 or > shape,
-    !> dimension names, fill of the wrong kind), EREADONLY.
+    !> shape(1:ndim) in Fortran order (size(shape) = 0: a scalar). chunk absent = the rule of
+    !> the C afmt_define (one chunk up to 4 MiB, else chunks of 1-2 MiB made of whole leading
+    !> dimensions, the fastest in Fortran order); dims absent = "dim0".."dimN-1" (C
+    !> numbering); fill absent = zero, else one value of the kind that fits dtype (int32
+    !> for AFMT_INT32 / AFMT_UINT32, ...). The array is visible at once and durable at the
+    !> next commit. Errors: EEXIST (name live), EINVAL (name, dtype, ndim, shape 0, chunk 0
+    !> or > shape, dimension names, fill of the wrong kind), EREADONLY.
     subroutine afmt_define(f, name, dtype, shape, chunk, dims, fill, ierr)
         type(afmt_file), intent(in) :: f
         character(len=*), intent(in) :: name

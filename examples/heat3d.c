@@ -94,7 +94,7 @@ typedef struct {
     size_t ext[3];         /* extent with the halo: count + 2 */
     size_t ilo[3], ihi[3]; /* local indices [ilo, ihi) of the points that are updated */
     double *u, *v;         /* current and next field, with halo */
-    double *box;           /* contiguous copy of the box for afmt_write/afmt_read */
+    uint64_t mshape[3];    /* u's shape (ext), for afmt_write_box / afmt_read_box */
     MPI_Datatype face_send_lo[3], face_send_hi[3], face_recv_lo[3], face_recv_hi[3];
     int have_types;
 } domain;
@@ -452,11 +452,10 @@ static int domain_box(domain *d, const uint64_t n[3]) {
         d->ihi[a] = (size_t)d->count[a] + (d->start[a] + d->count[a] == n[a] ? 0 : 1);
     }
     size_t total = d->ext[0] * d->ext[1] * d->ext[2];
-    size_t boxn = (size_t)(d->count[0] * d->count[1] * d->count[2]);
+    for (int a = 0; a < 3; a++) d->mshape[a] = d->ext[a];
     d->u = calloc(total, sizeof *d->u);
     d->v = calloc(total, sizeof *d->v);
-    d->box = malloc(boxn * sizeof *d->box);
-    if (!d->u || !d->v || !d->box) {
+    if (!d->u || !d->v) {
         fprintf(stderr, "heat3d: rank %d: out of memory\n", d->rank);
         MPI_Abort(MPI_COMM_WORLD, EXIT_ERROR);
     }
@@ -491,8 +490,7 @@ static void domain_free(domain *d) {
     d->have_types = 0;
     free(d->u);
     free(d->v);
-    free(d->box);
-    d->u = d->v = d->box = NULL;
+    d->u = d->v = NULL;
     if (d->comm != MPI_COMM_NULL) MPI_Comm_free(&d->comm);
 }
 
@@ -522,23 +520,8 @@ static void fill_initial(domain *d) {
             }
 }
 
-/* box <-> interior of u (and v: both hold the walls). */
-static void pack_box(domain *d) {
-    size_t p = 0;
-    for (size_t i = 1; i <= d->count[0]; i++)
-        for (size_t j = 1; j <= d->count[1]; j++)
-            for (size_t k = 1; k <= d->count[2]; k++) d->box[p++] = d->u[lidx(d, i, j, k)];
-}
-
-static void unpack_box(domain *d) {
-    size_t p = 0;
-    for (size_t i = 1; i <= d->count[0]; i++)
-        for (size_t j = 1; j <= d->count[1]; j++)
-            for (size_t k = 1; k <= d->count[2]; k++, p++) {
-                d->u[lidx(d, i, j, k)] = d->box[p];
-                d->v[lidx(d, i, j, k)] = d->box[p];
-            }
-}
+/* The box of the checkpoint: the interior of u, past the one-cell halo. */
+static const uint64_t interior[3] = {1, 1, 1};
 
 static void halo_exchange(domain *d) {
     for (int a = 0; a < 3; a++) {
@@ -598,9 +581,8 @@ static void checkpoint(domain *d, afmt_file *f, const options *o, int64_t step, 
         abort_staged(d->comm, "the checkpoint");
     }
     double tq = MPI_Wtime();
-    pack_box(d);
-    rc = afmt_write(f, ARRAY, d->start, d->count, d->box);
-    if (any_failed(d->comm, f, "afmt_write", rc)) abort_staged(d->comm, "the checkpoint");
+    rc = afmt_write_box(f, ARRAY, d->start, d->count, d->mshape, interior, d->u);
+    if (any_failed(d->comm, f, "afmt_write_box", rc)) abort_staged(d->comm, "the checkpoint");
     double t1 = MPI_Wtime();
     double now = (double)step * DT;
     rc = afmt_set_attr(f, NULL, "step", AFMT_INT64, 1, &step);
@@ -805,13 +787,14 @@ static int run(const options *o) {
     if (d.rank == 0) cs.file_bytes = file_size(o->file);
     if (o->restart) {
         double t0 = MPI_Wtime();
-        rc = afmt_read(f, ARRAY, d.start, d.count, d.box);
-        if (any_failed(d.comm, f, "afmt_read", rc)) {
+        rc = afmt_read_box(f, ARRAY, d.start, d.count, d.mshape, interior, d.u);
+        if (any_failed(d.comm, f, "afmt_read_box", rc)) {
             afmt_close(f); /* nothing staged: no layer is written */
             domain_free(&d);
             return EXIT_ERROR;
         }
-        unpack_box(&d);
+        /* v holds the walls too (they are never updated): the same values as u. */
+        memcpy(d.v, d.u, d.ext[0] * d.ext[1] * d.ext[2] * sizeof *d.v);
         double tr = MPI_Wtime() - t0, trmax = 0.0;
         MPI_Reduce(&tr, &trmax, 1, MPI_DOUBLE, MPI_MAX, 0, d.comm);
         if (d.rank == 0 && !o->quiet)

@@ -12,48 +12,18 @@ fi
 AFMT=$1
 MKFILES=$2
 W=$3
-MPIEXEC=${AFMT_MPIEXEC:-mpiexec}
-read -r -a EXTRA <<<"${AFMT_MPIEXEC_EXTRA:-}"
 PY=${AFMT_PYTHON:-}
-# Open MPI: -q keeps mpirun's own notes about non-zero exit codes off stderr
-# (AFMT_MPI_IMPL and the singleton's environment come from the ctest, AfmtMPIExec.cmake).
-QUIET=()
-[ "${AFMT_MPI_IMPL:-}" = openmpi ] && QUIET=(-q)
-mpi() { # mpi NP CMD... : runs CMD on NP ranks
-    local np=$1
-    shift
-    "$MPIEXEC" "${QUIET[@]}" -n "$np" "${EXTRA[@]}" "$@"
-}
+# The TAP helpers (ok, bad, t, rc_is, has, err_has, out_is, mpi: Open MPI's -q keeps
+# mpirun's own notes about non-zero exit codes off stderr).
+# shellcheck source=tests/tap.sh
+source "$(cd "$(dirname "$0")" && pwd)/../tap.sh"
 
 rm -rf "$W"
 mkdir -p "$W"
 cd "$W" || exit 2
 
-n=0
-fails=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $1"
-}
-bad() {
-    n=$((n + 1))
-    fails=$((fails + 1))
-    echo "not ok $n - $1"
-    if [ -s out ]; then sed 's/^/#   out: /' out | head -20; fi
-    if [ -s err ]; then sed 's/^/#   err: /' err | head -20; fi
-}
-# t NAME CMD...: runs CMD with stdout in ./out, stderr in ./err, exit code in $rc.
-t() {
-    name=$1
-    shift
-    "$@" >out 2>err
-    rc=$?
-}
-# Checks on the last t.
-rc_is() { if [ "$rc" -eq "$1" ]; then ok "$name: exit $1"; else bad "$name: exit $rc, expected $1"; fi; }
-has() { if grep -qF -- "$1" out; then ok "$name: output has '$1'"; else bad "$name: output lacks '$1'"; fi; }
+# Checks on the last t besides tap.sh's (out_is: with the expected text on failure).
 lacks() { if grep -qF -- "$1" out; then bad "$name: output has '$1'"; else ok "$name: output lacks '$1'"; fi; }
-err_has() { if grep -qF -- "$1" err; then ok "$name: stderr has '$1'"; else bad "$name: stderr lacks '$1'"; fi; }
 out_is() {
     if [ "$(cat out)" = "$1" ]; then ok "$name: output is exact"; else
         bad "$name: output differs from"$'\n'"$1"

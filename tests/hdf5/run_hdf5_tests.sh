@@ -15,47 +15,11 @@ MK=$2
 W=$3
 HAVE=$4
 HERE=$(cd "$(dirname "$0")" && pwd)
-MPIEXEC=${AFMT_MPIEXEC:-mpiexec}
-read -r -a EXTRA <<<"${AFMT_MPIEXEC_EXTRA:-}"
-QUIET=()
-[ "${AFMT_MPI_IMPL:-}" = openmpi ] && QUIET=(-q)
-mpi() {
-    local np=$1
-    shift
-    "$MPIEXEC" "${QUIET[@]}" -n "$np" "${EXTRA[@]}" "$@"
-}
+# shellcheck source=tests/tap.sh
+source "$HERE/../tap.sh"
 rm -rf "$W"
 mkdir -p "$W"
 cd "$W" || exit 2
-n=0
-fails=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $1"
-}
-bad() {
-    n=$((n + 1))
-    fails=$((fails + 1))
-    echo "not ok $n - $1"
-    if [ -s out ]; then sed 's/^/#   out: /' out | head -30; fi
-    if [ -s err ]; then sed 's/^/#   err: /' err | head -20; fi
-}
-t() {
-    name=$1
-    shift
-    "$@" >out 2>err
-    rc=$?
-}
-rc_is() { if [ "$rc" -eq "$1" ]; then ok "$name: exit $1"; else bad "$name: exit $rc, expected $1"; fi; }
-has() { if grep -qF -- "$1" out; then ok "$name: output has '$1'"; else bad "$name: output lacks '$1'"; fi; }
-err_has() { if grep -qF -- "$1" err; then ok "$name: stderr has '$1'"; else bad "$name: stderr lacks '$1'"; fi; }
-out_is() { if [ "$(cat out)" = "$1" ]; then ok "$name: output is '$1'"; else bad "$name: output is not '$1'"; fi; }
-err_lines() {
-    local l
-    l=$(wc -l <err)
-    if [ "$l" -eq "$1" ]; then ok "$name: $1 line(s) on stderr"; else bad "$name: $l lines on stderr, expected $1"; fi
-}
-
 if [ "$HAVE" != 1 ]; then
     t "export without HDF5" "$AFMT" export a.afmt out.h5
     rc_is 2

@@ -176,6 +176,7 @@ module afmt
     public :: afmt_create, afmt_open, afmt_open_layer, afmt_rollback, afmt_close, &
               afmt_is_open
     public :: afmt_define, afmt_define_with, afmt_write, afmt_read, afmt_read_all, &
+              afmt_write_box, afmt_read_box, &
               afmt_commit, afmt_discard, &
               afmt_commit_start, afmt_commit_wait, &
               afmt_delete, afmt_compact, afmt_set_attr, afmt_get_attr
@@ -209,6 +210,26 @@ module afmt
         module procedure afmt_read_r4, afmt_read_r8, afmt_read_i1, afmt_read_i2, &
             afmt_read_i4, afmt_read_i8
     end interface afmt_read
+
+    !> INDEPENDENT. afmt_write from a box of a larger array in memory (the interior of a
+    !> ghosted field) without copying it: buf is the whole memory array (contiguous; a
+    !> section is copied in by the compiler), box_start the 1-based position of the box's
+    !> first element counted from buf's first element along each dimension (for
+    !> u(0:nx+1, 0:ny+1), interior u(1:nx, 1:ny): box_start = [2, 2], count = [nx, ny]),
+    !> count the box's extents, start the 1-based file position (absent = all 1); Fortran
+    !> order, rank(buf) = the array's ndim. Errors: those of afmt_write, and EINVAL (a box
+    !> outside buf).
+    interface afmt_write_box
+        module procedure afmt_write_box_r4, afmt_write_box_r8, afmt_write_box_i1, &
+            afmt_write_box_i2, afmt_write_box_i4, afmt_write_box_i8
+    end interface afmt_write_box
+
+    !> INDEPENDENT. afmt_read into a box of buf (as afmt_write_box); the rest of buf (the
+    !> halo) is left as it was. Errors: those of afmt_read, and EINVAL (a box outside buf).
+    interface afmt_read_box
+        module procedure afmt_read_box_r4, afmt_read_box_r8, afmt_read_box_i1, &
+            afmt_read_box_i2, afmt_read_box_i4, afmt_read_box_i8
+    end interface afmt_read_box
 
     !> COLLECTIVE. afmt_read of each rank's own hyperslab (the selections may overlap,
     !> differ or be empty: a count with a 0 extent and a buffer of size 0), with the index
@@ -460,6 +481,22 @@ module afmt
             type(c_ptr), value :: f
             character(kind=c_char), intent(in) :: name(*)
             type(c_ptr), value :: start, count, buf
+            integer(c_int) :: rc
+        end function
+        function c_afmt_write_box(f, name, start, count, mshape, mstart, buf) result(rc) &
+            bind(c, name="afmt_write_box")
+            import :: c_ptr, c_int, c_char
+            type(c_ptr), value :: f
+            character(kind=c_char), intent(in) :: name(*)
+            type(c_ptr), value :: start, count, mshape, mstart, buf
+            integer(c_int) :: rc
+        end function
+        function c_afmt_read_box(f, name, start, count, mshape, mstart, buf) result(rc) &
+            bind(c, name="afmt_read_box")
+            import :: c_ptr, c_int, c_char
+            type(c_ptr), value :: f
+            character(kind=c_char), intent(in) :: name(*)
+            type(c_ptr), value :: start, count, mshape, mstart, buf
             integer(c_int) :: rc
         end function
         function c_afmt_read_all(f, name, start, count, buf) result(rc) &
@@ -880,6 +917,54 @@ contains
         call finish(f%p, c_afmt_read(f%p, cstr(name), c_loc(cstart), c_loc(ccount), buf), &
                     ierr)
     end subroutine read_any
+
+    ! afmt_write_box / afmt_read_box: slab checks kind, count and start; here the rank of
+    ! buf and the box within it, then shape(buf) and box_start - 1 are reversed for C.
+    subroutine box_any(f, name, what, kc, bshape, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name, what
+        integer, intent(in) :: kc
+        integer(int64), intent(in) :: bshape(:), box_start(:), count(:)
+        type(c_ptr), intent(in) :: buf
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        integer(c_int64_t), target :: cstart(AFMT_MAX_NDIM), ccount(AFMT_MAX_NDIM), &
+            mshape(AFMT_MAX_NDIM), mstart(AFMT_MAX_NDIM)
+        integer :: rc, nd, d
+        call slab(f, name, what, kc, bshape, product(count), start, count, cstart, ccount, rc)
+        nd = size(count)
+        if (rc == AFMT_OK .and. (size(bshape) /= nd .or. size(box_start) /= nd)) then
+            call fail(f%p, AFMT_EINVAL, what//': array "'//trim(name)//'" has '// &
+                      itoa(int(nd, int64))//' dimensions, the buffer rank '// &
+                      itoa(size(bshape, kind=int64))//', box_start '// &
+                      itoa(size(box_start, kind=int64)), rc)
+        end if
+        if (rc == AFMT_OK) then
+            do d = 1, nd
+                if (box_start(d) < 1 .or. box_start(d) - 1 + count(d) > bshape(d)) then
+                    call fail(f%p, AFMT_EINVAL, what//': array "'//trim(name)// &
+                              '": box_start('//itoa(int(d, int64))//') = '// &
+                              itoa(box_start(d))//', count = '//itoa(count(d))// &
+                              ' is outside the buffer''s extent '//itoa(bshape(d))// &
+                              ' (box_start counts from 1)', rc)
+                    exit
+                end if
+                mshape(nd + 1 - d) = bshape(d)
+                mstart(nd + 1 - d) = box_start(d) - 1
+            end do
+        end if
+        if (rc /= AFMT_OK) then
+            if (present(ierr)) ierr = rc
+            return
+        end if
+        if (what == 'afmt_write_box') then
+            call finish(f%p, c_afmt_write_box(f%p, cstr(name), c_loc(cstart), c_loc(ccount), &
+                                              c_loc(mshape), c_loc(mstart), buf), ierr)
+        else
+            call finish(f%p, c_afmt_read_box(f%p, cstr(name), c_loc(cstart), c_loc(ccount), &
+                                             c_loc(mshape), c_loc(mstart), buf), ierr)
+        end if
+    end subroutine box_any
 
     subroutine read_all_any(f, name, kc, bshape, nelem, buf, start, count, ierr)
         type(afmt_file), intent(in) :: f
@@ -1903,6 +1988,186 @@ contains
         call read_any(f, name, KC_I8, shape(buf, kind=int64), size(buf, kind=int64), p, &
                       start, count, ierr)
     end subroutine afmt_read_i8
+
+    !> INDEPENDENT. afmt_write_box from a real(real32) buffer.
+    subroutine afmt_write_box_r4(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        real(real32), dimension(..), intent(in), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_write_box', KC_R4, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_write_box_r4
+
+    !> INDEPENDENT. afmt_write_box from a real(real64) buffer.
+    subroutine afmt_write_box_r8(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        real(real64), dimension(..), intent(in), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_write_box', KC_R8, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_write_box_r8
+
+    !> INDEPENDENT. afmt_write_box from a integer(int8) buffer.
+    subroutine afmt_write_box_i1(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int8), dimension(..), intent(in), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_write_box', KC_I1, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_write_box_i1
+
+    !> INDEPENDENT. afmt_write_box from a integer(int16) buffer.
+    subroutine afmt_write_box_i2(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int16), dimension(..), intent(in), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_write_box', KC_I2, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_write_box_i2
+
+    !> INDEPENDENT. afmt_write_box from a integer(int32) buffer.
+    subroutine afmt_write_box_i4(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int32), dimension(..), intent(in), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_write_box', KC_I4, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_write_box_i4
+
+    !> INDEPENDENT. afmt_write_box from a integer(int64) buffer.
+    subroutine afmt_write_box_i8(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int64), dimension(..), intent(in), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_write_box', KC_I8, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_write_box_i8
+
+    !> INDEPENDENT. afmt_read_box into a real(real32) buffer.
+    subroutine afmt_read_box_r4(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        real(real32), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_read_box', KC_R4, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_read_box_r4
+
+    !> INDEPENDENT. afmt_read_box into a real(real64) buffer.
+    subroutine afmt_read_box_r8(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        real(real64), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_read_box', KC_R8, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_read_box_r8
+
+    !> INDEPENDENT. afmt_read_box into a integer(int8) buffer.
+    subroutine afmt_read_box_i1(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int8), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_read_box', KC_I1, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_read_box_i1
+
+    !> INDEPENDENT. afmt_read_box into a integer(int16) buffer.
+    subroutine afmt_read_box_i2(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int16), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_read_box', KC_I2, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_read_box_i2
+
+    !> INDEPENDENT. afmt_read_box into a integer(int32) buffer.
+    subroutine afmt_read_box_i4(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int32), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_read_box', KC_I4, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_read_box_i4
+
+    !> INDEPENDENT. afmt_read_box into a integer(int64) buffer.
+    subroutine afmt_read_box_i8(f, name, buf, box_start, count, start, ierr)
+        type(afmt_file), intent(in) :: f
+        character(len=*), intent(in) :: name
+        integer(int64), dimension(..), intent(inout), target, contiguous :: buf
+        integer(int64), intent(in) :: box_start(:), count(:)
+        integer(int64), intent(in), optional :: start(:)
+        integer, intent(out), optional :: ierr
+        type(c_ptr) :: p
+        p = c_null_ptr
+        if (size(buf) > 0) p = c_loc(buf)
+        call box_any(f, name, 'afmt_read_box', KC_I8, shape(buf, kind=int64), p, box_start, &
+                     count, start, ierr)
+    end subroutine afmt_read_box_i8
 
     !> COLLECTIVE. afmt_read_all into a real(real32) buffer.
     subroutine afmt_read_all_r4(f, name, buf, start, count, ierr)

@@ -41,6 +41,35 @@ class _ArrayCodec(ctypes.Structure):
                 ("rel_bound", ctypes.c_double), ("reserved", ctypes.c_uint64 * 8)]
 
 
+class _Info(ctypes.Structure):
+    """afmt_info (include/afmt.h; AFMT_MAX_NAME 255, AFMT_MAX_NDIM 32, AFMT_MAX_DIMNAME 63)."""
+
+    _fields_ = [("name", ctypes.c_char * 256), ("dtype", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("shape", ctypes.c_uint64 * 32), ("chunk", ctypes.c_uint64 * 32),
+                ("dims", (ctypes.c_char * 64) * 32), ("reserved", ctypes.c_uint64 * 16)]
+
+
+_ITEMSIZE = {i: dt.itemsize for dt, i in _DTYPE_IDS.items()}
+
+
+def _box_shape(a):
+    """mem_shape of the C-ordered array whose box the view a is (u[2:-2, 2:-2] of a
+    ghosted u), with the box at a's first element; None for any other layout. Strides
+    positive, the last one the item size, each divisible by the next with a quotient at
+    least the next extent: then element i of a is at offset sum(i[d] * strides[d]), which
+    is C order in mem_shape = (shape[0], strides[0] / strides[1], ...)."""
+    if (a.ndim == 0 or a.size == 0 or not a.dtype.isnative or a.dtype not in _DTYPE_IDS or
+            a.strides[-1] != a.itemsize or min(a.strides) <= 0):
+        return None
+    mem = [a.shape[0]]
+    for d in range(a.ndim - 1):
+        q, r = divmod(a.strides[d], a.strides[d + 1])
+        if r or q < a.shape[d + 1]:
+            return None
+        mem.append(q)
+    return mem
+
+
 def _candidates():
     env = os.environ.get("AFMT_LIBRARY")
     if env:
@@ -93,6 +122,9 @@ def lib():
         "afmt_inquire_codec": [P, c, ctypes.POINTER(_ArrayCodec)],
         "afmt_write": [P, c, u64p, u64p, P],
         "afmt_read": [P, c, u64p, u64p, P],
+        "afmt_write_box": [P, c, u64p, u64p, u64p, u64p, P],
+        "afmt_read_box": [P, c, u64p, u64p, u64p, u64p, P],
+        "afmt_inquire": [P, c, ctypes.POINTER(_Info)],
         "afmt_commit": [P],
         "afmt_commit_start": [P],
         "afmt_commit_wait": [P],
@@ -258,10 +290,36 @@ class Writer:
                 "zfp_mode": _ZFP_NAMES.get(c.zfp_mode), "zfp_param": c.zfp_param,
                 "bitround": c.bitround, "abs_bound": c.abs_bound, "rel_bound": c.rel_bound}
 
+    def _fits(self, name, dt):
+        """Raises unless a buffer of numpy dtype dt holds the elements of array name (the
+        same size, float for float): libafmt moves the array's element size per element,
+        so a smaller buffer would be overrun."""
+        info = _Info()
+        self._check(self._L.afmt_inquire(self._f, _b(name), ctypes.byref(info)))
+        size = _ITEMSIZE.get(info.dtype)
+        if size != dt.itemsize or (info.dtype in (9, 10)) != (dt.kind == "f"):
+            raise TypeError("%s: a buffer of dtype %s does not fit the array's dtype (afmt "
+                            "dtype id %d)" % (name, dt, info.dtype))
+
     def write(self, name, data, start=None):
-        """INDEPENDENT. Writes data (a numpy array) at start (default: the origin)."""
+        """INDEPENDENT. Writes data (a numpy array) at start (default: the origin). A box
+        of a C-ordered array (u[2:-2, 2:-2] of a ghosted u; see _box_shape) is written
+        from where it lies, without a copy; other non-contiguous layouts, non-native byte
+        order and non-arrays are copied to a contiguous array first. TypeError if the
+        dtype does not fit the array's (see _fits)."""
+        mem = None
+        if isinstance(data, np.ndarray) and not data.flags.c_contiguous:
+            mem = _box_shape(data)
+        if mem is not None:
+            self._fits(name, data.dtype)
+            start = [0] * data.ndim if start is None else start
+            self._check(self._L.afmt_write_box(
+                self._f, _b(name), _u64(start), _u64(data.shape), _u64(mem),
+                _u64([0] * data.ndim), data.ctypes.data_as(ctypes.c_void_p)))
+            return
         a = np.ascontiguousarray(data)
         a = a.astype(a.dtype.newbyteorder("="), copy=False)
+        self._fits(name, a.dtype)
         start = [0] * a.ndim if start is None else start
         self._check(self._L.afmt_write(self._f, _b(name), _u64(start), _u64(a.shape),
                                        a.ctypes.data_as(ctypes.c_void_p)))
@@ -271,6 +329,28 @@ class Writer:
         out = np.empty([int(c) for c in count], dtype=np.dtype(dtype).newbyteorder("="))
         self._check(self._L.afmt_read(self._f, _b(name), _u64(start), _u64(count),
                                       out.ctypes.data_as(ctypes.c_void_p)))
+        return out
+
+    def read_into(self, name, start, out):
+        """INDEPENDENT. Reads the hyperslab at start (None: the origin) of out's shape into
+        out, an existing writable numpy array whose dtype fits the array's (same size,
+        float for float), and returns out. A box of a C-ordered array (u[2:-2, 2:-2] of a
+        ghosted u) is filled in place (afmt_read_box): the rest of its base array, the
+        halo, is left as it was. Other layouts are read into a temporary and copied in."""
+        if not isinstance(out, np.ndarray) or not out.flags.writeable:
+            raise TypeError("%s: read_into needs a writable numpy array" % name)
+        start = [0] * out.ndim if start is None else start
+        self._fits(name, out.dtype)
+        ptr = out.ctypes.data_as(ctypes.c_void_p)
+        if out.flags.c_contiguous and out.dtype.isnative:
+            self._check(self._L.afmt_read(self._f, _b(name), _u64(start), _u64(out.shape), ptr))
+            return out
+        mem = _box_shape(out)
+        if mem is None:
+            out[...] = self.read(name, start, out.shape, out.dtype)
+            return out
+        self._check(self._L.afmt_read_box(self._f, _b(name), _u64(start), _u64(out.shape),
+                                          _u64(mem), _u64([0] * out.ndim), ptr))
         return out
 
     def set_attr(self, array, key, value):
@@ -349,6 +429,8 @@ class CReader:
 
     _check = Writer._check
     read = Writer.read
+    read_into = Writer.read_into
+    _fits = Writer._fits
     codec_info = Writer.codec_info
     close = Writer.close
 

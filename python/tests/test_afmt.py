@@ -387,6 +387,71 @@ class TestAsyncCommit(Files):
         self.assertEqual(self.assertReadsLikeC(p, layer=2)["v"].attrs.get("units"), None)
 
 
+class TestBoxes(Files):
+    """write() of a box view of a C-ordered array (afmt_write_box, no copy) and
+    read_into() a box view (afmt_read_box, the halo untouched); other layouts copy."""
+
+    def ghosted(self, shape, seed, g=2):
+        u = np.full([n + 2 * g for n in shape], -1.0)
+        u[(slice(g, -g),) * len(shape)] = values("float64", shape, seed)
+        return u
+
+    def test_box_write_read_into(self):
+        from unittest import mock
+        p = self.path("box")
+        u = self.ghosted((13, 9), 31)
+        v = self.ghosted((4, 3, 5), 32, g=1)[:, 1:-1, :]   # a box in 1 of 3 dimensions
+        with afmt.create(p) as w:
+            w.define("u", "float64", (20, 9), chunks=(6, 4))
+            w.define("v", "float64", (6, 3, 7))
+            w.define("i", "int16", (5, 6))
+            # The box path must not copy: ascontiguousarray is what the copy path calls.
+            with mock.patch.object(np, "ascontiguousarray", side_effect=AssertionError("copy")):
+                w.write("u", u[2:-2, 2:-2], start=(3, 0))
+                w.write("v", v)
+                w.write("i", np.arange(-40, 40, dtype=np.int16).reshape(8, 10)[1:6, 2:8])
+            with self.assertRaises(TypeError):                    # float32 into float64
+                w.write("u", u.astype(np.float32)[2:-2, 2:-2])
+            with self.assertRaises(TypeError):                    # the copy path too
+                w.write("i", np.zeros((5, 6)))
+            w.commit()
+            self.assertTrue(same(w.read("u", (3, 0), (13, 9), "float64"), u[2:-2, 2:-2]))
+            self.assertTrue(same(w.read("v", (0, 0, 0), v.shape, "float64"), v))
+            self.assertTrue(same(w.read("i", (0, 0), (5, 6), "int16"),
+                                 np.arange(-40, 40, dtype=np.int16).reshape(8, 10)[1:6, 2:8]))
+            # read_into a box view: the interior is the file's, the halo as it was.
+            x = np.full((17, 13), 7.5)
+            with mock.patch.object(np, "ascontiguousarray", side_effect=AssertionError("copy")):
+                self.assertIs(w.read_into("u", (3, 0), x[2:-2, 2:-2]).base, x)
+            self.assertTrue(same(x[2:-2, 2:-2], u[2:-2, 2:-2]))
+            halo = np.ones(x.shape, bool)
+            halo[2:-2, 2:-2] = False
+            self.assertTrue((x[halo] == 7.5).all())
+            # A smaller box at an offset, and a contiguous out.
+            x[...] = 7.5
+            w.read_into("u", (5, 1), x[4:6, 3:10])
+            self.assertTrue(same(x[4:6, 3:10], u[4:6, 3:10]))
+            self.assertEqual(int((x != 7.5).sum()), 14)
+            y = w.read_into("u", None, np.empty((20, 9)))
+            self.assertTrue(same(y[3:16], u[2:-2, 2:-2]))
+            with self.assertRaises(TypeError):                    # int64 into int16
+                w.read_into("i", None, np.zeros((5, 6), np.int64))
+            # Copy paths: Fortran order, negative strides, non-native byte order, a step.
+            f = np.asfortranarray(u[2:-2, 2:-2] * 2)
+            w.write("u", f, start=(3, 0))
+            self.assertTrue(same(w.read("u", (3, 0), (13, 9), "float64"), f))
+            w.write("u", u[-3:1:-1, 2:-2], start=(3, 0))
+            self.assertTrue(same(w.read("u", (3, 0), (13, 9), "float64"), u[-3:1:-1, 2:-2]))
+            w.write("u", u.astype(">f8")[2:-2, 2:-2], start=(3, 0))
+            self.assertTrue(same(w.read("u", (3, 0), (13, 9), "float64"), u[2:-2, 2:-2]))
+            w.write("u", u[2:-2:2, 2:-2], start=(3, 0))
+            self.assertTrue(same(w.read("u", (3, 0), (7, 9), "float64"), u[2:-2:2, 2:-2]))
+            for out in (np.zeros((9, 13)).T, np.zeros((13, 9))[::-1], np.zeros((13, 9), ">f8"),
+                        np.zeros((26, 9))[::2]):
+                w.read_into("u", (3, 0), out)
+                self.assertTrue(np.array_equal(out, w.read("u", (3, 0), (13, 9), "float64")))
+
+
 class TestMPI(Files):
     def test_shared_chunks_3_writers_2_and_3_readers(self):
         p = self.path("mpi")

@@ -122,6 +122,7 @@ static int add_provenance(afmt_file *f, const afmt_layer_job *job, afmt_layer *L
     if (!L->attrs) return AFMT_ENOMEM;
     memcpy(L->attrs, job->attrs, sizeof *L->attrs * (size_t)job->n_attrs);
     L->n_attrs = job->n_attrs;
+    if (job->replay) return AFMT_OK; /* its own provenance is among its attributes */
     char host[256] = "";
     if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "unknown");
     int64_t nranks = f->size;
@@ -189,6 +190,11 @@ static int build_roots(afmt_file *f, const uint8_t *all, const uint64_t *lens, a
     return segs->oom ? AFMT_ENOMEM : AFMT_OK;
 }
 
+/* The new layer's id: the next one, or the replayed layer's own. */
+static uint64_t job_layer_id(const afmt_layer_job *job) {
+    return job->replay ? job->replay->layer_id : job->super->layer_id + 1;
+}
+
 /* Rank 0: the layer from the leaders' root records (the leaders checked their nodes'
  * chunk records, aggregate.c). In version-1 test mode the segments are attached, so that
  * the footer can hold every record. */
@@ -197,13 +203,13 @@ static int build_layer(afmt_file *f, afmt_layer_job *job, const uint8_t *all, co
                        afmt_buf *segs) {
     memset(L, 0, sizeof *L);
     L->version = AFMT_FORMAT_VERSION;
-    L->layer_id = job->super->layer_id + 1;
+    L->layer_id = job_layer_id(job);
     L->prev_offset = job->super->footer_offset;
     L->prev_length = job->super->footer_length;
     L->data_offset = data_offset;
-    L->time_ns = now_ns();
+    L->time_ns = job->replay ? job->replay->time_ns : now_ns();
     L->next_array_id = job->next_array_id;
-    L->nranks = (uint32_t)f->size;
+    L->nranks = (uint32_t)f->size; /* the writers of its blocks and segments */
     L->flags = job->flags;
     int rc = build_roots(f, all, lens, L, segs);
     if (rc == AFMT_OK && write_version == 1) {
@@ -302,7 +308,7 @@ static int write_footer(afmt_file *f, afmt_layer_job *job, const afmt_layer *L, 
     r->next.footer_checksum = fsum;
     r->next.eof = foff + flen + AFMT_TRAILER_SIZE;
     r->next.nlayers = sup->nlayers + 1;
-    r->next.layer_id = L->layer_id;
+    r->next.layer_id = L->layer_id > sup->layer_id ? L->layer_id : sup->layer_id;
     r->next.next_array_id = job->next_array_id;
     return rc;
 }
@@ -357,7 +363,7 @@ static int layer_write_data(afmt_file *f, afmt_layer_job *job, layer_run *r, int
     afmt_layer hdr; /* what the leaders' checks need of the layer */
     memset(&hdr, 0, sizeof hdr);
     hdr.version = AFMT_FORMAT_VERSION;
-    hdr.layer_id = job->super->layer_id + 1;
+    hdr.layer_id = job_layer_id(job);
     hdr.data_offset = job->super->eof;
     hdr.next_array_id = job->next_array_id;
     hdr.nranks = (uint32_t)f->size;

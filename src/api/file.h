@@ -228,6 +228,11 @@ typedef struct {
                   * afmt__write_layer returns */
     struct afmt_layer_plan *plan; /* non-NULL: prepare only (afmt_commit_start) */
     afmt_durability durability;   /* the syncs: a commit's the handle's, compaction FULL */
+    /* non-NULL: a layer rewritten as it was (afmt_compact_keep): its id and time instead
+     * of new ones, its attributes as they are (no new provenance: the original "nranks"
+     * stays there, the header's counts the rewriting ranks, the writers of its blocks);
+     * the slot keeps the highest layer id of super and this one. */
+    const afmt_layer *replay;
 } afmt_layer_job;
 int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer);
 

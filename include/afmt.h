@@ -428,6 +428,14 @@ AFMT_API int afmt_delete(afmt_file *f, const char *name);
  * group) and renames it over path; afterwards afmt_layers is 1. A crash at any moment
  * leaves either the old or the new file whole. */
 AFMT_API int afmt_compact(afmt_file *f);
+/* COLLECTIVE. Checkpoint retention: afmt_compact that keeps the keep newest layers as
+ * they were (same ids, times, contents and provenance: afmt_open_layer and afmt_rollback
+ * still reach them) and folds all older ones into one BASE layer under the id of the
+ * newest layer folded (it reads as that layer did). Afterwards afmt_layers is keep + 1,
+ * or the number of layers before if that is smaller (the oldest is always folded, under
+ * its own id). keep 0 is afmt_compact. Crash-safe and atomic like afmt_compact: a failure
+ * leaves the file as it was. Errors as afmt_compact. */
+AFMT_API int afmt_compact_keep(afmt_file *f, uint64_t keep);
 
 /* COLLECTIVE. Sets attribute key of array (NULL = of the file) to n values of type t
  * (a string is n bytes of AFMT_UINT8). Visible at once, durable at the next commit. */

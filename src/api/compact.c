@@ -14,6 +14,8 @@
 #include "api/fetch.h"
 #include "api/file.h"
 #include "common/util.h"
+#include "format/segment.h"
+#include "index/cache.h"
 #include "storage/lock.h"
 
 typedef struct {
@@ -66,18 +68,18 @@ static int live_metadata(const afmt_index *x, afmt_array_rec **arrays, uint64_t 
 
 /* Block ib of the index, wholly live: its stored bytes, checked, go into alloc as they
  * are (no recompression); *nb is its block number there. */
-static int copy_stored(afmt_file *f, afmt_alloc *alloc, const afmt_iblock *ib, const char *what,
+static int copy_stored(afmt_file *f, afmt_alloc *alloc, const afmt_block_rec *b, const char *what,
                        uint64_t *nb) {
-    uint8_t *stored = malloc(ib->b.stored_size ? (size_t)ib->b.stored_size : 1);
+    uint8_t *stored = malloc(b->stored_size ? (size_t)b->stored_size : 1);
     if (!stored) return afmt__fail(f->errmsg, AFMT_ENOMEM, "%s: out of memory", what);
-    int rc = f->st->ops->read_at(f->st, ib->b.offset, stored, ib->b.stored_size);
+    int rc = f->st->ops->read_at(f->st, b->offset, stored, b->stored_size);
     if (rc != AFMT_OK)
         afmt__fail(f->errmsg, rc, "%s: %s", what, f->st->errmsg);
-    else if (afmt__checksum(stored, (size_t)ib->b.stored_size) != ib->b.checksum)
+    else if (afmt__checksum(stored, (size_t)b->stored_size) != b->checksum)
         rc = afmt__fail(f->errmsg, AFMT_ECORRUPT, "%s fails its checksum", what);
     if (rc == AFMT_OK) {
-        rc = afmt__alloc_add_stored(alloc, stored, ib->b.stored_size, ib->b.raw_size, ib->b.codec,
-                                    ib->b.checksum, nb);
+        rc = afmt__alloc_add_stored(alloc, stored, b->stored_size, b->raw_size, b->codec,
+                                    b->checksum, nb);
         if (rc != AFMT_OK) afmt__fail(f->errmsg, rc, "%s", afmt__alloc_errmsg(alloc));
     }
     free(stored);
@@ -129,7 +131,7 @@ static int copy_share(afmt_file *f, afmt_alloc *alloc, const live_chunk *lc, uin
             uint64_t nb = 0;
             if (live_bytes != ib->b.raw_size)
                 rc = copy_chunks(f, alloc, lc + i, j - i, what, out, nout);
-            else if ((rc = copy_stored(f, alloc, ib, what, &nb)) == AFMT_OK)
+            else if ((rc = copy_stored(f, alloc, &ib->b, what, &nb)) == AFMT_OK)
                 for (uint64_t k = i; k < j; k++)
                     out[(*nout)++] = (afmt_chunk_rec){lc[k].array_id, lc[k].chunk_index, nb,
                                                       lc[k].offset, lc[k].size};
@@ -251,8 +253,7 @@ static int compact_prepare(afmt_file *f, compact_job *c) {
     return afmt__file_agree(f, rc);
 }
 
-/* The one BASE layer into the new file (afmt__write_layer), durable, and the file closed.
- * Agreed. */
+/* The one BASE layer into the new file (afmt__write_layer), durable. Agreed. */
 static int compact_write(afmt_file *f, compact_job *c) {
     afmt_buf footer;
     afmt_layer_job job = {.st = c->nst,
@@ -271,8 +272,12 @@ static int compact_write(afmt_file *f, compact_job *c) {
     int rc = afmt__write_layer(f, &job, &footer);
     afmt__buf_free(&footer);
     if (rc == AFMT_OK) rc = job.late_rc; /* never rename a file that may not be durable */
-    if (rc != AFMT_OK) return rc;
-    rc = c->nst->ops->close(c->nst);
+    return afmt__file_agree(f, rc);
+}
+
+/* The new file closed, every layer in it. Agreed. */
+static int compact_close(afmt_file *f, compact_job *c) {
+    int rc = c->nst->ops->close(c->nst);
     c->nst = NULL;
     if (rc != AFMT_OK)
         afmt__fail(f->errmsg, rc, "afmt_compact(%s): closing the new file failed", f->path);
@@ -302,7 +307,232 @@ int afmt_compact(afmt_file *f) {
     c.tmp = (afmt_storage_temp)AFMT_STORAGE_TEMP_INIT;
     rc = compact_prepare(f, &c);
     if (rc == AFMT_OK) rc = compact_write(f, &c);
+    if (rc == AFMT_OK) rc = compact_close(f, &c);
     if (rc == AFMT_OK) rc = compact_switch(f, &c);
     compact_free(f, &c);
+    return rc;
+}
+
+/* ---- afmt_compact_keep: the newest layers kept as they were ------------------------
+ * The new file holds a BASE layer with the state as of the newest layer folded (its id,
+ * made like afmt_compact's from afmt_open_layer's view of that layer), then each kept
+ * layer rewritten: its blocks copied as stored, its array, chunk and attribute records
+ * (provenance included) as they are, its id and time; committed one after the other
+ * into the new file, each checked against the old file's view as of that layer, as its
+ * original commit was. Then the rename, as afmt_compact. */
+
+/* The handle's own index and superblock, held aside while f->idx is a view of the old
+ * file as of an older layer. */
+typedef struct {
+    afmt_index idx;
+    afmt_super super;
+    int held;
+} held_index;
+
+/* COLLECTIVE. f->idx becomes the file as of layer id (afmt_open_layer's view, lazy) with
+ * that layer's next_array_id: what a commit right after it held. Agreed. */
+static int view_load(afmt_file *f, uint64_t id, held_index *h) {
+    if (!h->held) {
+        h->idx = f->idx;
+        h->super = f->super;
+        h->held = 1;
+    } else {
+        afmt__index_free(&f->idx);
+    }
+    afmt__index_init(&f->idx);
+    afmt__cache_clear(f->cache); /* block numbers belong to one index */
+    uint64_t was = f->view_layer;
+    f->view_layer = id;
+    int rc = afmt__load(f);
+    f->view_layer = was;
+    f->super = h->super;
+    if (rc == AFMT_OK && f->idx.n_layers)
+        f->idx.next_array_id = f->idx.layers[f->idx.n_layers - 1].next_array_id;
+    return rc;
+}
+
+/* The handle's own index back. */
+static void view_restore(afmt_file *f, held_index *h) {
+    if (!h->held) return;
+    afmt__index_free(&f->idx);
+    f->idx = h->idx;
+    f->super = h->super;
+    h->held = 0;
+    afmt__cache_clear(f->cache);
+}
+
+/* Rank 0: the footer of layer li and its segments' bytes, appended to b as [u64 footer
+ * length][u64 segment bytes][footer][segments]. */
+static int read_kept(afmt_file *f, const afmt_layer_info *li, afmt_buf *b) {
+    char why[AFMT_ERRMSG_MAX];
+    afmt_layer L;
+    afmt_buf segs;
+    memset(&L, 0, sizeof L);
+    afmt__buf_init(&segs);
+    uint8_t *p = malloc(li->footer_length ? (size_t)li->footer_length : 1);
+    int rc = p ? f->st->ops->read_at(f->st, li->footer_offset, p, li->footer_length) : AFMT_ENOMEM;
+    if (rc == AFMT_EIO) snprintf(why, sizeof why, "%s", f->st->errmsg);
+    if (rc == AFMT_ENOMEM) snprintf(why, sizeof why, "out of memory");
+    if (rc == AFMT_OK && (rc = afmt__footer_decode(p, li->footer_length, &L, why)) == AFMT_OK)
+        rc = afmt__segments_read(f->st, &L, &segs, why);
+    if (rc == AFMT_OK) {
+        afmt__buf_u64(b, li->footer_length);
+        afmt__buf_u64(b, (uint64_t)segs.len);
+        afmt__buf_append(b, p, (size_t)li->footer_length);
+        afmt__buf_append(b, segs.data, segs.len);
+        if (b->oom) {
+            rc = AFMT_ENOMEM;
+            snprintf(why, sizeof why, "out of memory");
+        }
+    }
+    if (rc != AFMT_OK)
+        afmt__fail(f->errmsg, rc, "afmt_compact_keep(%s): reading layer %llu: %s", f->path,
+                   (unsigned long long)li->layer_id, why);
+    afmt__layer_free(&L);
+    afmt__buf_free(&segs);
+    free(p);
+    return rc;
+}
+
+/* COLLECTIVE. Layers [first, n_layers) of the handle's chain into out[0, n_layers -
+ * first), oldest first, with their blocks and chunks, on every rank: rank 0 reads them,
+ * one broadcast shares them. Agreed. */
+static int kept_layers(afmt_file *f, uint64_t first, afmt_layer *out) {
+    afmt_buf b;
+    afmt__buf_init(&b);
+    int rc = AFMT_OK;
+    for (uint64_t i = first; f->rank == 0 && rc == AFMT_OK && i < f->idx.n_layers; i++)
+        rc = read_kept(f, &f->idx.layers[i], &b);
+    char what[AFMT_ERRMSG_MAX];
+    snprintf(what, sizeof what, "afmt_compact_keep(%s): sharing the kept layers", f->path);
+    if ((rc = afmt__share_buf(f, &b, rc, what)) != AFMT_OK) { /* agreed */
+        afmt__buf_free(&b);
+        return rc;
+    }
+    const uint8_t *p = b.data;
+    for (uint64_t i = first; rc == AFMT_OK && i < f->idx.n_layers; i++) {
+        const afmt_layer_info *li = &f->idx.layers[i];
+        afmt_layer *L = &out[i - first];
+        uint64_t flen = afmt__get_u64(p), slen = afmt__get_u64(p + 8);
+        char why[AFMT_ERRMSG_MAX];
+        rc = afmt__footer_decode(p + 16, flen, L, why);
+        if (rc == AFMT_OK)
+            rc = afmt__segments_attach(L, p + 16 + flen, slen, li->footer_offset, why);
+        if (rc != AFMT_OK)
+            afmt__fail(f->errmsg, rc, "afmt_compact_keep(%s): layer %llu: %s", f->path,
+                       (unsigned long long)li->layer_id, why);
+        p += 16 + flen + slen;
+    }
+    afmt__buf_free(&b);
+    return afmt__file_agree(f, rc);
+}
+
+/* My share of kept layer L's blocks (contiguous runs of about equal stored bytes, as
+ * copy_share) copied as stored into alloc, and the chunk records that point into them,
+ * with their new block numbers, into mine. */
+static int keep_share(afmt_file *f, afmt_alloc *alloc, const afmt_layer *L, uint64_t *nb,
+                      afmt_chunk_rec *mine, uint64_t *nmine) {
+    uint64_t total = 0, acc = 0;
+    for (uint64_t i = 0; i < L->n_blocks; i++) total += L->blocks[i].stored_size;
+    uint64_t lo = total / (uint64_t)f->size * (uint64_t)f->rank;
+    uint64_t hi =
+        f->rank == f->size - 1 ? UINT64_MAX : total / (uint64_t)f->size * (uint64_t)(f->rank + 1);
+    int rc = AFMT_OK;
+    for (uint64_t i = 0; i < L->n_blocks; i++) {
+        uint64_t at = acc;
+        acc += L->blocks[i].stored_size;
+        nb[i] = UINT64_MAX;
+        if (rc != AFMT_OK || at < lo || at >= hi) continue;
+        char what[128];
+        snprintf(what, sizeof what, "afmt_compact_keep: layer %llu: block at offset %llu",
+                 (unsigned long long)L->layer_id, (unsigned long long)L->blocks[i].offset);
+        rc = copy_stored(f, alloc, &L->blocks[i], what, &nb[i]);
+    }
+    *nmine = 0;
+    for (uint64_t i = 0; rc == AFMT_OK && i < L->n_chunks; i++) {
+        const afmt_chunk_rec *r = &L->chunks[i];
+        if (r->block < L->n_blocks && nb[r->block] != UINT64_MAX) {
+            mine[*nmine] = *r;
+            mine[(*nmine)++].block = nb[r->block];
+        }
+    }
+    return rc;
+}
+
+/* COLLECTIVE. Kept layer L into the new file after the layers already there, committed
+ * with its own id, time and records (afmt__write_layer's replay) against f->idx, the old
+ * file's view as of L. Agreed. */
+static int keep_layer(afmt_file *f, compact_job *c, const afmt_layer *L) {
+    afmt_alloc_config cfg = {f->opts.block_size, f->opts.mem_budget, f->opts.spill_dir,
+                             f->opts.codec,      f->opts.level,      afmt__file_pool(f)};
+    afmt_alloc *alloc = NULL;
+    afmt_chunk_rec *mine = malloc(sizeof *mine * (size_t)(L->n_chunks + 1));
+    uint64_t *nb = malloc(sizeof *nb * (size_t)(L->n_blocks + 1)), nmine = 0;
+    int rc = AFMT_OK;
+    if (!mine || !nb || afmt__alloc_create(&alloc, &cfg) != AFMT_OK)
+        rc = afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_compact_keep(%s): out of memory", f->path);
+    if (rc == AFMT_OK) rc = keep_share(f, alloc, L, nb, mine, &nmine);
+    if ((rc = afmt__file_agree(f, rc)) == AFMT_OK) {
+        afmt_buf footer;
+        afmt_layer_job job = {.st = c->nst,
+                              .alloc = alloc,
+                              .chunks = mine,
+                              .n_chunks = nmine,
+                              .arrays = L->arrays,
+                              .n_arrays = L->n_arrays,
+                              .attrs = L->attrs,
+                              .n_attrs = L->n_attrs,
+                              .next_array_id = L->next_array_id,
+                              .super = &c->ns,
+                              .replay = L};
+        rc = afmt__write_layer(f, &job, &footer);
+        afmt__buf_free(&footer);
+        if (rc == AFMT_OK) rc = job.late_rc;
+        rc = afmt__file_agree(f, rc);
+    }
+    afmt__alloc_free(alloc);
+    free(mine);
+    free(nb);
+    return rc;
+}
+
+int afmt_compact_keep(afmt_file *f, uint64_t keep) {
+    int rc = afmt__check(f, "afmt_compact_keep");
+    if (rc != AFMT_OK) return rc;
+    if (keep == 0) return afmt_compact(f);
+    if ((rc = afmt__check_writable(f, "afmt_compact_keep")) != AFMT_OK) return rc;
+    if ((rc = afmt__commit(f)) != AFMT_OK) return rc;
+    uint64_t n = f->idx.n_layers;
+    if (n == 0) return afmt_compact(f);
+    /* At least the oldest layer is folded: it becomes the BASE under its own id. */
+    uint64_t kept = keep < n ? keep : n - 1, first = n - kept;
+    uint64_t base_id = f->idx.layers[first - 1].layer_id, top_id = f->super.layer_id;
+    afmt_layer *L = calloc((size_t)kept + 1, sizeof *L);
+    compact_job c;
+    memset(&c, 0, sizeof c);
+    c.tmp = (afmt_storage_temp)AFMT_STORAGE_TEMP_INIT;
+    held_index h;
+    memset(&h, 0, sizeof h);
+    rc = afmt__file_agree(
+        f, L ? AFMT_OK
+             : afmt__fail(f->errmsg, AFMT_ENOMEM, "afmt_compact_keep(%s): out of memory", f->path));
+    if (rc == AFMT_OK) rc = kept_layers(f, first, L);
+    if (rc == AFMT_OK) rc = view_load(f, base_id, &h);
+    if (rc == AFMT_OK) rc = compact_prepare(f, &c);
+    if (rc == AFMT_OK) {
+        c.ns.layer_id = base_id - 1; /* the BASE takes the folded layer's id */
+        rc = compact_write(f, &c);
+    }
+    c.ns.layer_id = top_id; /* the slot keeps the highest id ever used */
+    for (uint64_t i = 0; rc == AFMT_OK && i < kept; i++) {
+        rc = view_load(f, L[i].layer_id, &h);
+        if (rc == AFMT_OK) rc = keep_layer(f, &c, &L[i]);
+    }
+    if (rc == AFMT_OK) rc = compact_close(f, &c);
+    view_restore(f, &h);
+    if (rc == AFMT_OK) rc = compact_switch(f, &c);
+    compact_free(f, &c);
+    for (uint64_t i = 0; L && i < kept; i++) afmt__layer_free(&L[i]);
+    free(L);
     return rc;
 }

@@ -199,7 +199,7 @@ static const command commands[] = {
      "  -q, --quiet  print nothing; only the exit status tells\n"
      "  -h, --help   this text\n"},
     {"compact", cmd_compact, "rewrite the live data as one layer",
-     "usage: afmt compact FILE\n"
+     "usage: afmt compact FILE [--keep K]\n"
      "\n"
      "Rewrites the live arrays, chunks and attributes of FILE into a new file next to it\n"
      "as one self-contained layer, with FILE's mode and group, and renames it over FILE\n"
@@ -208,6 +208,10 @@ static const command commands[] = {
      "dump --layer and rollback reach). Prints the size and layer count before and after.\n"
      "\n"
      "Options:\n"
+     "  --keep K     checkpoint retention (afmt_compact_keep): keep the K newest layers as\n"
+     "               they were (same ids: dump --layer and rollback still reach them) and\n"
+     "               fold the older ones into one base layer under the id of the newest\n"
+     "               folded; 0 (the default): everything into one layer\n"
      "  -h, --help   this text\n"},
     {"rollback", cmd_rollback, "make an older layer the newest",
      "usage: afmt rollback FILE --to-layer K\n"

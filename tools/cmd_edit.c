@@ -13,18 +13,22 @@ static uint64_t size_of(const char *path) {
 }
 
 int cmd_compact(int argc, char **argv) {
-    static const cli_optdef defs[] = {{NULL, 0, 0}};
+    static const cli_optdef defs[] = {{"keep", 0, 1}, {NULL, 0, 0}};
     cli_args a;
     int done, rc = cli_parse(argc, argv, defs, &a, &done);
     if (done) return rc;
     if (a.npos != 1) return cli_usage_error("compact", "expected one FILE");
+    uint64_t keep = 0;
+    if (a.val[0] && cli_parse_u64(a.val[0], &keep) != 0)
+        return cli_usage_error("compact", "--keep needs a layer count (a number >= 0), not '%s'",
+                               a.val[0]);
     const char *path = a.pos[0];
     afmt_file *f;
     if ((rc = cli_open(path, AFMT_RDWR, 0, &f)) != CLI_OK) return rc;
     uint64_t before = size_of(path), lb = 0, la = 0;
     afmt_layers(f, &lb);
     MPI_Barrier(cli.comm);
-    if (afmt_compact(f) != AFMT_OK) {
+    if (afmt_compact_keep(f, keep) != AFMT_OK) {
         rc = cli_lib_error(path, f);
         cli_close(path, f);
         return rc;

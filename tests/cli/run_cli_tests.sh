@@ -783,6 +783,23 @@ rc_is 0
 t "dump --layer after compact" "$AFMT" dump cp.afmt step --layer 1
 rc_is 2
 one_line
+cp "$B" ck.afmt
+t "compact --keep 1" "$AFMT" compact ck.afmt --keep 1
+rc_is 0
+has "3 layers -> 2"
+t "diff after compact --keep 1" "$AFMT" diff ck.afmt "$B"
+rc_is 0
+t "verify after compact --keep 1" "$AFMT" verify ck.afmt
+rc_is 0
+t "dump --layer 2 after compact --keep 1" "$AFMT" dump ck.afmt step --layer 2
+rc_is 0
+t "dump --layer 1 after compact --keep 1" "$AFMT" dump ck.afmt step --layer 1
+rc_is 2
+t "compact --keep: not a number" "$AFMT" compact ck.afmt --keep x
+rc_is 2
+t "compact --keep np3" mpi 3 "$AFMT" compact ck.afmt --keep 5
+rc_is 0
+has "2 layers -> 2"
 t "compact np3" mpi 3 "$AFMT" compact rb.afmt
 rc_is 0
 t "verify compacted np3" mpi 3 "$AFMT" verify rb.afmt

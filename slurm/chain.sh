@@ -18,6 +18,9 @@
 #                     default 1)
 #   -c                continue: job 1 restarts from FILE too (default: job 1 starts a
 #                     new run and replaces FILE)
+#   -r KEEP           retention: after each job, `afmt compact --keep KEEP` keeps the
+#                     KEEP newest checkpoint layers and folds the older ones into one
+#                     (default 3; off: no compaction; AFMT_KEEP in checkpoint.sbatch)
 #   -s ARG            an extra sbatch argument for every job (repeatable), e.g.
 #                     -s --partition=big -s --output=logs/%x-%j.out
 #   --parsable        print only the job ids, one line: chain jobs then the postprocess job
@@ -39,7 +42,7 @@ die() {
     exit 2
 }
 
-K="" NLIST=4 TIME=00:30:00 WARN=120 LAUNCHER="" POST_NP=1 CONT=0 PARSABLE=0 DRY=0
+K="" NLIST=4 TIME=00:30:00 WARN=120 LAUNCHER="" POST_NP=1 CONT=0 PARSABLE=0 DRY=0 KEEP=${AFMT_KEEP:-3}
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -49,6 +52,7 @@ while [ $# -gt 0 ]; do
     -w) WARN=${2:?-w needs a value} && shift ;;
     -L) LAUNCHER=${2:?-L needs a value} && shift ;;
     -p) POST_NP=${2:?-p needs a value} && shift ;;
+    -r) KEEP=${2:?-r needs a value} && shift ;;
     -s) extra+=("${2:?-s needs a value}") && shift ;;
     -c) CONT=1 ;;
     --parsable) PARSABLE=1 ;;
@@ -74,6 +78,7 @@ for n in "${ntasks[@]}"; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "-n: bad task cou
 [[ "$K" =~ ^[1-9][0-9]*$ ]] || die "-k: bad job count '$K'"
 [[ "$WARN" =~ ^[0-9]+$ ]] || die "-w: bad warning time '$WARN'"
 [[ "$POST_NP" =~ ^[0-9]+$ ]] || die "-p: bad task count '$POST_NP'"
+[[ "$KEEP" =~ ^(off|[0-9]+)$ ]] || die "-r: bad layer count '$KEEP' (a number or off)"
 if [ -z "$LAUNCHER" ]; then
     if srun --mpi=list 2>&1 | grep -qw "${AFMT_SRUN_MPI:-pmix}"; then LAUNCHER=srun; else LAUNCHER=mpirun; fi
 fi
@@ -123,7 +128,7 @@ for ((i = 1; i <= K; i++)); do
     mode=auto
     if [ "$i" = 1 ] && [ "$CONT" = 0 ]; then mode=new; fi
     args=(--job-name=heat3d-chain --ntasks="$n" --time="$TIME" --signal="$SIGNAL"
-        "--export=ALL,AFMT_MODE=$mode")
+        "--export=ALL,AFMT_MODE=$mode,AFMT_KEEP=$KEEP")
     if [ -n "$prev" ]; then args+=(--dependency="afterany:$prev"); fi
     submit "${args[@]}" "${extra[@]}" "$here/checkpoint.sbatch" "$FILE" "$@"
     ids+=("$id")

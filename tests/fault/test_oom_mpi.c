@@ -6,8 +6,8 @@
  * storage fault wrapper (storage.h, afmt__storage_set_fault).
  *
  * For each scenario (create, open, define, commit without and with shared chunks, compact,
- * rollback, close), each victim rank r and each n = 1, 2, ... until the call completes
- * without reaching it:
+ * compact keeping the newest layer, rollback, close), each victim rank r and each n = 1, 2, ...
+ * until the call completes without reaching it:
  *  - allocation cases: the n-th allocation of rank r during the call fails (ENOMEM);
  *  - storage cases: the n-th call of one storage operation (read, write, sync, size,
  *    truncate, the directory sync after a rename) on rank r fails (EIO).
@@ -381,6 +381,10 @@ static int op_compact(ctx *c) {
     return afmt_compact(c->f);
 }
 
+static int op_compact_keep(ctx *c) {
+    return afmt_compact_keep(c->f, 1);
+}
+
 static int op_rollback(ctx *c) {
     uint64_t id = 0;
     if (afmt_layer_id(c->f, 0, &id, NULL) != AFMT_OK) return AFMT_EINVAL;
@@ -539,6 +543,28 @@ static void after_compact(ctx *c, int rc, int injected) {
     CHECK_OK(c->f, afmt_commit(c->f));
 }
 
+/* Keep 1 of 2 layers: the file reads the same and has 2 layers before and after (the
+ * BASE under layer 1's id, layer 2 as it was), so only the data and the handle tell. */
+static void after_compact_keep(ctx *c, int rc, int injected) {
+    (void)injected;
+    state two = ST_LOCAL;
+    if (rc == AFMT_OK) {
+        check_state(c->f, &two, 1, "the handle after afmt_compact_keep", __LINE__);
+        check_file(&two, NULL, "the file after afmt_compact_keep", __LINE__);
+        return;
+    }
+    check_file(&two, NULL, "after a failed afmt_compact_keep", __LINE__);
+    if (is_stale(c->f)) return;
+    check_state(c->f, &two, 1, "the handle after a failed afmt_compact_keep", __LINE__);
+    rc = op_compact_keep(c);
+    if (imin(rc) != imax(rc)) bad(__LINE__, "the retried afmt_compact_keep: codes differ");
+    if (rc != AFMT_OK) bad(__LINE__, "afmt_compact_keep retried -> %d: %s", rc, afmt_errmsg(c->f));
+    check_state(c->f, &two, 1, "the handle after the retried afmt_compact_keep", __LINE__);
+    check_file(&two, NULL, "after the retried afmt_compact_keep", __LINE__);
+    CHECK_OK(c->f, write_box(c->f, CR, R - CR, CW * (uint64_t)g_rank, CW, 2));
+    CHECK_OK(c->f, afmt_commit(c->f));
+}
+
 static void after_rollback(ctx *c, int rc, int injected) {
     (void)injected;
     state back = ST_BASE;
@@ -573,6 +599,7 @@ static const scenario scenarios[] = {
     {"commit", setup_local, op_commit, after_commit_local},
     {"commit_shared", setup_shared, op_commit, after_commit_shared},
     {"compact", setup_two_layers, op_compact, after_compact},
+    {"compact_keep", setup_two_layers, op_compact_keep, after_compact_keep},
     {"rollback", setup_two_layers, op_rollback, after_rollback},
     {"close", setup_local, op_close, after_close},
 };
@@ -720,8 +747,9 @@ int main(int argc, char **argv) {
              * storage calls in the failing call (all but open and define). */
             int mpiio_too =
                 !strcmp(s->id, "commit_shared") || !strcmp(s->id, "compact") ||
-                (everything && (!strcmp(s->id, "commit") || !strcmp(s->id, "close") ||
-                                !strcmp(s->id, "create") || !strcmp(s->id, "rollback")));
+                (everything &&
+                 (!strcmp(s->id, "commit") || !strcmp(s->id, "close") || !strcmp(s->id, "create") ||
+                  !strcmp(s->id, "rollback") || !strcmp(s->id, "compact_keep")));
             for (size_t k = 0;
                  (!backend || mpiio_too) && k < sizeof storage_ops / sizeof *storage_ops; k++)
                 for (int v = 0; v < g_size; v++)

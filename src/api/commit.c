@@ -190,8 +190,9 @@ static int build_roots(afmt_file *f, const uint8_t *all, const uint64_t *lens, a
     return segs->oom ? AFMT_ENOMEM : AFMT_OK;
 }
 
-/* The new layer's id: the next one, or the replayed layer's own. */
+/* The new layer's id: the one asked for, the replayed layer's own, or the next one. */
 static uint64_t job_layer_id(const afmt_layer_job *job) {
+    if (job->layer_id) return job->layer_id;
     return job->replay ? job->replay->layer_id : job->super->layer_id + 1;
 }
 

@@ -253,8 +253,9 @@ static int compact_prepare(afmt_file *f, compact_job *c) {
     return afmt__file_agree(f, rc);
 }
 
-/* The one BASE layer into the new file (afmt__write_layer), durable. Agreed. */
-static int compact_write(afmt_file *f, compact_job *c) {
+/* The one BASE layer into the new file (afmt__write_layer), durable; its id is id, or
+ * with 0 the next one. Agreed. */
+static int compact_write(afmt_file *f, compact_job *c, uint64_t id) {
     afmt_buf footer;
     afmt_layer_job job = {.st = c->nst,
                           .alloc = c->alloc,
@@ -267,6 +268,7 @@ static int compact_write(afmt_file *f, compact_job *c) {
                           .flags = AFMT_LAYER_BASE,
                           .next_array_id = f->idx.next_array_id,
                           .super = &c->ns,
+                          .layer_id = id,
                           /* Always: the rename replaces the whole file with this one. */
                           .durability = AFMT_DURABILITY_FULL};
     int rc = afmt__write_layer(f, &job, &footer);
@@ -306,7 +308,7 @@ int afmt_compact(afmt_file *f) {
     memset(&c, 0, sizeof c);
     c.tmp = (afmt_storage_temp)AFMT_STORAGE_TEMP_INIT;
     rc = compact_prepare(f, &c);
-    if (rc == AFMT_OK) rc = compact_write(f, &c);
+    if (rc == AFMT_OK) rc = compact_write(f, &c, 0);
     if (rc == AFMT_OK) rc = compact_close(f, &c);
     if (rc == AFMT_OK) rc = compact_switch(f, &c);
     compact_free(f, &c);
@@ -484,7 +486,8 @@ static int keep_layer(afmt_file *f, compact_job *c, const afmt_layer *L) {
                               .n_attrs = L->n_attrs,
                               .next_array_id = L->next_array_id,
                               .super = &c->ns,
-                              .replay = L};
+                              .replay = L,
+                              .durability = AFMT_DURABILITY_FULL}; /* as the BASE */
         rc = afmt__write_layer(f, &job, &footer);
         afmt__buf_free(&footer);
         if (rc == AFMT_OK) rc = job.late_rc;
@@ -507,6 +510,7 @@ int afmt_compact_keep(afmt_file *f, uint64_t keep) {
     /* At least the oldest layer is folded: it becomes the BASE under its own id. */
     uint64_t kept = keep < n ? keep : n - 1, first = n - kept;
     uint64_t base_id = f->idx.layers[first - 1].layer_id, top_id = f->super.layer_id;
+    if (top_id < base_id) top_id = base_id; /* never: the slot holds the highest id */
     afmt_layer *L = calloc((size_t)kept + 1, sizeof *L);
     compact_job c;
     memset(&c, 0, sizeof c);
@@ -519,11 +523,10 @@ int afmt_compact_keep(afmt_file *f, uint64_t keep) {
     if (rc == AFMT_OK) rc = kept_layers(f, first, L);
     if (rc == AFMT_OK) rc = view_load(f, base_id, &h);
     if (rc == AFMT_OK) rc = compact_prepare(f, &c);
-    if (rc == AFMT_OK) {
-        c.ns.layer_id = base_id - 1; /* the BASE takes the folded layer's id */
-        rc = compact_write(f, &c);
-    }
-    c.ns.layer_id = top_id; /* the slot keeps the highest id ever used */
+    /* The BASE takes the folded layer's id; every slot keeps the highest id ever used,
+     * also that of layers rolled back from (ids are never reused). */
+    c.ns.layer_id = top_id;
+    if (rc == AFMT_OK) rc = compact_write(f, &c, base_id);
     for (uint64_t i = 0; rc == AFMT_OK && i < kept; i++) {
         rc = view_load(f, L[i].layer_id, &h);
         if (rc == AFMT_OK) rc = keep_layer(f, &c, &L[i]);

@@ -233,6 +233,10 @@ typedef struct {
      * stays there, the header's counts the rewriting ranks, the writers of its blocks);
      * the slot keeps the highest layer id of super and this one. */
     const afmt_layer *replay;
+    /* Not 0: the new layer's id (afmt_compact_keep's BASE takes the id of the newest layer
+     * it folds) instead of the next one or the replayed layer's; the slot keeps the
+     * highest of super's and this one. */
+    uint64_t layer_id;
 } afmt_layer_job;
 int afmt__write_layer(afmt_file *f, afmt_layer_job *job, afmt_buf *footer);
 

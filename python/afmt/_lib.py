@@ -131,6 +131,7 @@ def lib():
         "afmt_discard": [P],
         "afmt_delete": [P, c],
         "afmt_compact": [P],
+        "afmt_compact_keep": [P, ctypes.c_uint64],
         "afmt_set_attr": [P, c, c, ctypes.c_int, ctypes.c_uint64, P],
     }
     for name, args in sig.items():
@@ -394,9 +395,13 @@ class Writer:
         """COLLECTIVE."""
         self._check(self._L.afmt_discard(self._f))
 
-    def compact(self):
-        """COLLECTIVE."""
-        self._check(self._L.afmt_compact(self._f))
+    def compact(self, keep=0):
+        """COLLECTIVE. keep > 0: checkpoint retention (afmt_compact_keep), the keep newest
+        layers stay as they were, ids included; the older ones are folded into one."""
+        if keep:
+            self._check(self._L.afmt_compact_keep(self._f, keep))
+        else:
+            self._check(self._L.afmt_compact(self._f))
 
     def close(self):
         """COLLECTIVE. Finishes a commit in flight, commits what is staged, then closes."""

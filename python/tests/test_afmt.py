@@ -195,6 +195,26 @@ class TestLayersDeletesAttrs(Files):
         self.assertNotIn("a1" + "0", msg)
         self.assertNotIn("x", f)  # Mapping's `in` still answers False
 
+    def test_compact_keep(self):
+        p = self.path("compact-keep")
+        a = values("int64", (50,), 2)
+        snaps = []
+        with afmt.create(p) as w:
+            w.define("v", "int64", a.shape, chunks=(7,))
+            for k in range(5):
+                a[k * 10:k * 10 + 5] = k
+                w.write("v", a)
+                w.commit()
+                snaps.append(a.copy())
+            w.compact(keep=2)
+        f = self.assertReadsLikeC(p)
+        self.assertEqual([L.id for L in f.layers], [3, 4, 5])
+        self.assertTrue(f.layers[0].base)
+        for i in (3, 4, 5):
+            self.assertTrue(same(afmt.open(p, layer=i)["v"][:], snaps[i - 1]))
+        with self.assertRaises(KeyError):
+            afmt.open(p, layer=2)
+
 
 class TestIndexing(Files):
     def test_numpy_indexing(self):

@@ -18,7 +18,7 @@
 
 #include "afmt.h"
 
-#define G 2
+#define G      2
 #define NCASES 4
 static const char *names[NCASES] = {"packed", "box", "rows", "pack+w"};
 
@@ -66,7 +66,8 @@ int main(int argc, char **argv) {
         for (int c = 0; c < NCASES; c++) {
             snprintf(path, sizeof path, "%s/ghost-%d.afmt", argv[1], c);
             afmt_file *f;
-            if (afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, o, &f) != AFMT_OK) die("create", NULL);
+            if (afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, o, &f) != AFMT_OK)
+                die("create", NULL);
             if (afmt_define(f, "u", AFMT_FLOAT64, 2, shape, chunk, NULL, NULL) != AFMT_OK)
                 die("define", f);
             MPI_Barrier(MPI_COMM_WORLD);
@@ -98,8 +99,7 @@ int main(int argc, char **argv) {
             for (int r = 0; r < reps; r++) printf(" %.4f", t[c][r]);
             qsort(t[c], (size_t)reps, sizeof(double), cmp);
             med[c] = reps % 2 ? t[c][reps / 2] : (t[c][reps / 2 - 1] + t[c][reps / 2]) / 2;
-            printf("  median %.4f s, %.2f GB/s\n", med[c],
-                   (double)(n * n * 8) * np / med[c] / 1e9);
+            printf("  median %.4f s, %.2f GB/s\n", med[c], (double)(n * n * 8) * np / med[c] / 1e9);
         }
         printf("box speed / packed speed: %.2f (target >= 0.9)\n", med[0] / med[1]);
         printf("rows time / packed (chunk-aligned) time: %.2f (target <= 1.3)\n", med[2] / med[0]);

@@ -444,9 +444,9 @@ AFMT_API int afmt_set_attr(afmt_file *f, const char *array, const char *key, afm
 /* INDEPENDENT. *n in: capacity of values in elements; out: number stored (also when the
  * capacity is too small: then AFMT_ERANGE, "N values do not fit in a capacity of M").
  * values holds elements of t; a t other than the stored dtype converts each value
- * (docs/api.md 8, "Type conversion"; a string is UINT8 bytes like any other). ERANGE also when a value
- * does not fit t (the message names the array, the key, the value's index, the value
- * and t's range). EINVAL (t not a dtype), ENOTFOUND. */
+ * (docs/api.md 8, "Type conversion"; a string is UINT8 bytes like any other). ERANGE also when a
+ * value does not fit t (the message names the array, the key, the value's index, the value and t's
+ * range). EINVAL (t not a dtype), ENOTFOUND. */
 AFMT_API int afmt_get_attr(afmt_file *f, const char *array, const char *key, afmt_dtype t,
                            uint64_t *n, void *values);
 

@@ -227,7 +227,9 @@ class Writer:
 
     def define(self, name, dtype, shape, chunks=None, dims=None, fill=None, codec=None, level=0,
                shuffle=None, zfp=None, bitround=None):
-        """COLLECTIVE. Defines an array; chunks default to the whole shape.
+        """COLLECTIVE. Defines an array; chunks None: the library picks chunks of 1-2 MiB of
+        whole rows of the fastest dimensions, an array up to 4 MiB is one chunk (docs/api.md,
+        afmt_define).
 
         The array's own compression (afmt_define_with; recorded in the file, every later
         writer uses it), each left to the writer's options when not given: codec, a
@@ -240,7 +242,7 @@ class Writer:
         combine, nor codec and zfp. Every rank must give the same setting."""
         dt = np.dtype(dtype)
         shape = [int(s) for s in shape]
-        chunks = shape if chunks is None else [int(c) for c in chunks]
+        chunks = None if chunks is None else [int(c) for c in chunks]
         dims_p = None
         if dims is not None:
             dims_p = (ctypes.c_char_p * len(dims))(*[_b(d) for d in dims])
@@ -253,7 +255,8 @@ class Writer:
             if level:
                 raise ValueError("%s: level=%r needs codec=" % (name, level))
             self._check(self._L.afmt_define(self._f, _b(name), tid, len(shape), _u64(shape),
-                                            _u64(chunks), dims_p, fill_p))
+                                            None if chunks is None else _u64(chunks), dims_p,
+                                            fill_p))
             return
         if codec is not None and zfp is not None:
             raise ValueError("%s: codec= and zfp= do not combine (ZFP is the codec)" % name)
@@ -272,7 +275,8 @@ class Writer:
             if bitround:
                 self._check(L.afmt_array_opts_set_bitround(ao, int(bitround)), None)
             self._check(L.afmt_define_with(self._f, _b(name), tid, len(shape), _u64(shape),
-                                           _u64(chunks), dims_p, fill_p, ao))
+                                           None if chunks is None else _u64(chunks), dims_p,
+                                           fill_p, ao))
         finally:
             L.afmt_array_opts_free(ao)
 

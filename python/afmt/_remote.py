@@ -11,11 +11,13 @@ files. Timeouts, 5xx answers and broken connections are retried a bounded number
 times with a doubling backoff; everything else fails at once, naming the URL."""
 
 import errno
+import functools
 import http.client
 import os
 import random
 import re
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -174,8 +176,13 @@ class _HTTP(_Remote):
         u = urllib.parse.urlsplit(url)
         if not u.hostname:
             raise ValueError("%s: no host in the URL" % url)
-        self._cls = (http.client.HTTPSConnection if u.scheme.lower() == "https"
-                     else http.client.HTTPConnection)
+        if u.scheme.lower() == "https":
+            # AFMT_HTTP_CAINFO: the CA bundle to trust instead of the system's (a private CA),
+            # as libafmt reads it.
+            ctx = ssl.create_default_context(cafile=os.environ.get("AFMT_HTTP_CAINFO") or None)
+            self._cls = functools.partial(http.client.HTTPSConnection, context=ctx)
+        else:
+            self._cls = http.client.HTTPConnection
         self._netloc = u.netloc.rsplit("@", 1)[-1]
         self._target = (u.path or "/") + ("?" + u.query if u.query else "")
         self._tls = threading.local()

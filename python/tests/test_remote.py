@@ -165,6 +165,29 @@ class TestRemote(unittest.TestCase):
             with self.assertRaises(KeyError):
                 afmt.open(url, layer=99)
 
+    @unittest.skipUnless(os.environ.get("AFMT_HTTPS_URL"), "no openssl: no https server")
+    def test_https(self):
+        """https:// with the server's own CA through AFMT_HTTP_CAINFO, as libafmt; without
+        it the certificate is refused."""
+        url = os.environ["AFMT_HTTPS_URL"] + "/main.afmt"
+        want = afmt.open(self.local["main.afmt"])
+        self.addCleanup(want.close)
+        old = os.environ.get("AFMT_HTTP_CAINFO")
+        try:
+            os.environ["AFMT_HTTP_CAINFO"] = os.environ["AFMT_HTTPS_CA"]
+            f = self.open(url)
+            for n in want:
+                self.assertTrue(same(f[n][...], want[n][...]), n)
+            os.environ.pop("AFMT_HTTP_CAINFO")
+            with self.assertRaises(OSError) as cm:
+                afmt.open(url)
+            self.assertIn("127.0.0.1", str(cm.exception))
+        finally:
+            if old is None:
+                os.environ.pop("AFMT_HTTP_CAINFO", None)
+            else:
+                os.environ["AFMT_HTTP_CAINFO"] = old
+
     def test_threads_one_and_many(self):
         big = afmt.open(self.local["main.afmt"])["t"][...]
         for url in self.urls("main.afmt"):

@@ -48,6 +48,24 @@ static int setting(MPI_Info info, const char *hint, const char *env, uint64_t de
     return AFMT_OK;
 }
 
+/* The text setting named hint (MPI_Info) or env, malloc'd into *out; NULL when unset. */
+static int text_setting(MPI_Info info, const char *hint, const char *env, char **out,
+                        const char *path, char *errmsg) {
+    char val[4096];
+    int flag = 0;
+    const char *s = NULL;
+    if (info != MPI_INFO_NULL) {
+        MPI_Info_get(info, hint, (int)sizeof val - 1, val, &flag);
+        if (flag) s = val;
+    }
+    if (!s) s = getenv(env);
+    *out = NULL;
+    if (!s || !*s) return AFMT_OK;
+    if (!(*out = strdup(s)))
+        return afmt__fail(errmsg, AFMT_ENOMEM, "open(%s): out of memory", path);
+    return AFMT_OK;
+}
+
 static const char *env_first(const char *a, const char *b) {
     const char *s = getenv(a);
     if (s && *s) return s;
@@ -145,6 +163,8 @@ int afmt__http_conf_init(afmt_http_conf *c, const char *path, MPI_Info info, cha
                      &c->cache, path, errmsg);
     c->timeout_s = (long)t;
     c->retries = (int)r;
+    if (rc == AFMT_OK)
+        rc = text_setting(info, "afmt_http_cainfo", "AFMT_HTTP_CAINFO", &c->cainfo, path, errmsg);
     if (rc == AFMT_OK && strncasecmp(path, "s3://", 5) == 0)
         rc = s3_conf(c, errmsg);
     else if (rc == AFMT_OK && !(c->url = strdup(path)))
@@ -159,6 +179,7 @@ void afmt__http_conf_free(afmt_http_conf *c) {
     free(c->sigv4);
     free(c->userpwd);
     free(c->token);
+    free(c->cainfo);
     memset(c, 0, sizeof *c);
 }
 
@@ -298,6 +319,7 @@ static void set_options(CURL *curl, const afmt_http_conf *c, reply *r, const cha
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "afmt/" AFMT_VERSION_STRING);
     if (hdrs) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+    if (c->cainfo) curl_easy_setopt(curl, CURLOPT_CAINFO, c->cainfo);
     if (c->s3) {
         curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, c->sigv4);
         curl_easy_setopt(curl, CURLOPT_USERPWD, c->userpwd);

@@ -25,14 +25,16 @@ typedef struct {
     int retries;    /* retries of a request after a 5xx, 429 or transient network error */
     uint64_t page;  /* reads shorter than this go through the page cache */
     uint64_t cache; /* the page cache's bytes */
+    char *cainfo;   /* https: a CA bundle file to verify the server with, or NULL */
 } afmt_http_conf;
 
 /* LOCAL. Fills c for path (afmt__http_is_url). Settings, each an MPI_Info hint (first)
  * or an environment variable: afmt_http_timeout / AFMT_HTTP_TIMEOUT (seconds, default 30),
  * afmt_http_retries / AFMT_HTTP_RETRIES (default 4), afmt_http_page / AFMT_HTTP_PAGE
  * (bytes, default 262144), afmt_http_cache / AFMT_HTTP_CACHE (bytes, default 64 MiB, 0
- * turns the cache off). s3://BUCKET/KEY: the endpoint from AWS_ENDPOINT_URL_S3 or
- * AWS_ENDPOINT_URL (path-style: ENDPOINT/BUCKET/KEY), else
+ * turns the cache off), afmt_http_cainfo / AFMT_HTTP_CAINFO (a PEM file of the certificate
+ * authorities to trust for https://, instead of the system's). s3://BUCKET/KEY: the endpoint from
+ * AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (path-style: ENDPOINT/BUCKET/KEY), else
  * https://BUCKET.s3.REGION.amazonaws.com/KEY; the region from AWS_REGION or
  * AWS_DEFAULT_REGION (default us-east-1); signed requests when AWS_ACCESS_KEY_ID and
  * AWS_SECRET_ACCESS_KEY are set (AWS_SESSION_TOKEN added when set), anonymous ones

@@ -15,7 +15,7 @@
 #include "storage/http.h"
 #include "storage/storage.h"
 
-#define CONNS_MAX 16 /* connections per storage: one per thread reading at once */
+#define CONNS_MAX 16 /* connections per storage: one per thread reading at once, up to this */
 
 typedef struct {
     uint64_t no;   /* page number (offset / page size) */
@@ -28,7 +28,8 @@ typedef struct {
     afmt_http_conf conf;
     uint64_t size;
     char etag[128];
-    pthread_mutex_t mu; /* the connections and the cache; no request runs under it */
+    pthread_mutex_t mu;   /* the connections and the cache; no request runs under it */
+    pthread_cond_t freed; /* a connection was given back */
     afmt_http_conn *conns[CONNS_MAX];
     int busy[CONNS_MAX];
     page *pages;
@@ -37,35 +38,37 @@ typedef struct {
 
 /* ---- connections ---------------------------------------------------------------- */
 
+static void conn_give(http_impl *h, int slot) {
+    pthread_mutex_lock(&h->mu);
+    h->busy[slot] = 0;
+    pthread_cond_signal(&h->freed);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* A free connection (an open one first, else a new one); with CONNS_MAX busy, waits for
+ * one: more reading threads than that share them. */
 static int conn_take(afmt_storage *st, http_impl *h, int *slot) {
     pthread_mutex_lock(&h->mu);
     int k = -1;
-    for (int i = 0; i < CONNS_MAX && k < 0; i++)
-        if (!h->busy[i] && h->conns[i]) k = i;
-    for (int i = 0; i < CONNS_MAX && k < 0; i++)
-        if (!h->conns[i]) k = i;
-    if (k >= 0) h->busy[k] = 1;
+    for (;;) {
+        for (int i = 0; i < CONNS_MAX && k < 0; i++)
+            if (!h->busy[i] && h->conns[i]) k = i;
+        for (int i = 0; i < CONNS_MAX && k < 0; i++)
+            if (!h->busy[i] && !h->conns[i]) k = i; /* busy: its owner may be setting it */
+        if (k >= 0) break;
+        pthread_cond_wait(&h->freed, &h->mu);
+    }
+    h->busy[k] = 1;
     pthread_mutex_unlock(&h->mu);
-    if (k < 0)
-        return afmt__fail(st->errmsg, AFMT_EIO, "GET %s: more than %d threads read at once",
-                          h->conf.path, CONNS_MAX);
     if (!h->conns[k]) {
         int rc = afmt__http_conn_new(&h->conns[k], st->errmsg);
         if (rc != AFMT_OK) {
-            pthread_mutex_lock(&h->mu);
-            h->busy[k] = 0;
-            pthread_mutex_unlock(&h->mu);
+            conn_give(h, k);
             return rc;
         }
     }
     *slot = k;
     return AFMT_OK;
-}
-
-static void conn_give(http_impl *h, int slot) {
-    pthread_mutex_lock(&h->mu);
-    h->busy[slot] = 0;
-    pthread_mutex_unlock(&h->mu);
 }
 
 /* One checked GET of [off, off + len) into buf: the reply's size and ETag must be the
@@ -208,6 +211,7 @@ static void impl_free(http_impl *h) {
     for (uint64_t i = 0; i < h->npages; i++) free(h->pages[i].data);
     free(h->pages);
     afmt__http_conf_free(&h->conf);
+    pthread_cond_destroy(&h->freed);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
@@ -261,6 +265,11 @@ int afmt__storage_http_open(afmt_storage *st, unsigned flags, MPI_Info info, cha
         free(h);
         h = NULL;
         n.rc = afmt__fail(n.msg, AFMT_ENOMEM, "open(%s): pthread_mutex_init failed", st->path);
+    } else if (pthread_cond_init(&h->freed, NULL) != 0) {
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+        h = NULL;
+        n.rc = afmt__fail(n.msg, AFMT_ENOMEM, "open(%s): pthread_cond_init failed", st->path);
     } else if (flags & (AFMT_ST_WRITE | AFMT_ST_CREATE))
         n.rc = afmt__fail(n.msg, AFMT_EINVAL,
                           "open(%s): a remote file is read-only: open it with AFMT_RDONLY (afmt "

@@ -71,6 +71,19 @@ rc_is 0
 if grep -q "/busy/a.afmt 503" "$AFMT_HTTP_LOG"; then ok "the server did answer 503"; else
     bad "no 503 in the server's log: the retry was not tested"; fi
 
+# ---- HTTPS: the server's certificate trusted through AFMT_HTTP_CAINFO only ----
+if [ -n "${AFMT_HTTPS_URL:-}" ]; then
+    t "https a.afmt, 2 ranks" mpi 2 env AFMT_HTTP_CAINFO="$AFMT_HTTPS_CA" "$CHECK" same \
+        www/a.afmt "$AFMT_HTTPS_URL/a.afmt"
+    rc_is 0
+    has "layer 2 reads the same"
+    t "https, certificate not trusted" mpi 2 "$CHECK" fails "$AFMT_HTTPS_URL/a.afmt" AFMT_EIO \
+        "GET $AFMT_HTTPS_URL/a.afmt"
+    rc_is 0
+else
+    echo "# openssl missing: https not tested"
+fi
+
 # ---- the tool ----
 for cmd in ls info stats; do
     "$AFMT" "$cmd" www/h.afmt >local.txt 2>&1

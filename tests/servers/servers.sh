@@ -3,7 +3,9 @@
 # loopback only, started and stopped by the test that sources this file.
 #
 #   source tests/servers/servers.sh
-#   afmt_srv_nginx_start DIR   # nginx serving DIR; sets AFMT_HTTP_URL=http://127.0.0.1:PORT
+#   afmt_srv_nginx_start DIR   # nginx serving DIR; sets AFMT_HTTP_URL=http://127.0.0.1:PORT,
+#                              # and with openssl AFMT_HTTPS_URL=https://127.0.0.1:PORT2 (a
+#                              # self-signed certificate for 127.0.0.1, AFMT_HTTPS_CA)
 #   afmt_srv_s3_start DIR      # s3rver keeping its objects in DIR, bucket "afmt"; sets
 #                              # AFMT_S3_ENDPOINT=http://127.0.0.1:PORT and exports
 #                              # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
@@ -53,8 +55,19 @@ afmt_srv_nginx_start() {
     port=$(afmt_srv_free_port) || return 1
     run=$(mktemp -d /tmp/afmt-nginx.XXXXXX) || return 1
     chmod 755 "$run"
-    local user=""
+    local user="" tls=""
     [[ "$(id -u)" == 0 ]] && user="user root;"
+    # HTTPS with a certificate of its own (a private CA as sites have): the clients trust it
+    # through AFMT_HTTPS_CA only.
+    local sport=""
+    if command -v openssl >/dev/null &&
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+            -addext "subjectAltName=IP:127.0.0.1" -keyout "$run/key.pem" \
+            -out "$run/cert.pem" >/dev/null 2>&1; then
+        sport=$(afmt_srv_free_port) || return 1
+        tls="server { listen 127.0.0.1:$sport ssl; root $dir;
+        ssl_certificate $run/cert.pem; ssl_certificate_key $run/key.pem; }"
+    fi
     cat >"$run/nginx.conf" <<CONF
 $user
 worker_processes 2;
@@ -83,6 +96,7 @@ http {
         location /slow/ { alias $dir/; limit_rate 100; }
         location /busy/ { alias $dir/; limit_req zone=busy; limit_req_status 503; }
     }
+    $tls
 }
 CONF
     if ! nginx -c "$run/nginx.conf" -p "$run" 2>"$run/start.err"; then
@@ -93,6 +107,9 @@ CONF
     AFMT_SRV_PIDS+=("$(cat "$run/nginx.pid")")
     AFMT_SRV_DIRS+=("$run")
     export AFMT_HTTP_URL="http://127.0.0.1:$port"
+    if [[ -n "$sport" ]]; then
+        export AFMT_HTTPS_URL="https://127.0.0.1:$sport" AFMT_HTTPS_CA="$run/cert.pem"
+    fi
     export AFMT_HTTP_LOG="$run/access.log"
     export AFMT_HTTP_AUTH_LOG="$run/auth.log"
     afmt_srv_wait "$AFMT_HTTP_URL/"

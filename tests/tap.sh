@@ -3,7 +3,8 @@
 # "not ok N -" lines, a command's exit status, stdout and stderr kept in ./out and ./err
 # of the current directory, and mpiexec with the build's settings.
 #
-#   t NAME CMD...   runs CMD (stdout > out, stderr > err), its status in $rc
+#   t NAME CMD...   runs CMD (stdout > out, stderr > err), its status in $rc; under
+#                   `timeout $TAP_TIMEOUT` when the caller sets TAP_TIMEOUT (a hang fails)
 #   rc_is N         ok if $rc is N
 #   has TEXT / err_has TEXT     ok if out / err contains TEXT
 #   out_is TEXT     ok if out is exactly TEXT
@@ -36,7 +37,11 @@ bad() {
 t() {
     name=$1
     shift
-    "$@" >out 2>err
+    if [ -n "${TAP_TIMEOUT:-}" ]; then
+        timeout "$TAP_TIMEOUT" "$@" >out 2>err
+    else
+        "$@" >out 2>err
+    fi
     rc=$?
 }
 rc_is() { if [ "$rc" -eq "$1" ]; then ok "$name: exit $1"; else bad "$name: exit $rc, expected $1"; fi; }

@@ -10,33 +10,15 @@ if [ $# -ne 2 ]; then
 fi
 AFMT=$1
 W=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$W"
 mkdir -p "$W/sub"
 cd "$W" || exit 2
 
-n=0
-fails=0
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $1"
-}
-bad() {
-    n=$((n + 1))
-    fails=$((fails + 1))
-    echo "not ok $n - $1"
-    sed 's/^/#   out: /' out | head -5
-    sed 's/^/#   err: /' err | head -5
-}
-# t NAME CMD...: runs CMD (20 s at most) with stdout in ./out, stderr in ./err, code in $rc.
-t() {
-    name=$1
-    shift
-    timeout 20 "$@" >out 2>err
-    rc=$?
-}
-rc_is() { if [ "$rc" -eq "$1" ]; then ok "$name: exit $1"; else bad "$name: exit $rc, expected $1"; fi; }
-has() { if grep -qF -- "$1" out; then ok "$name: output has '$1'"; else bad "$name: output lacks '$1'"; fi; }
-err_has() { if grep -qF -- "$1" err; then ok "$name: stderr has '$1'"; else bad "$name: stderr lacks '$1'"; fi; }
+# The TAP helpers; every command runs for 20 s at most.
+TAP_TIMEOUT=20
+# shellcheck source=tests/tap.sh
+source "$HERE/../tap.sh"
 one_line() {
     if [ "$(wc -l <err)" -eq 1 ]; then ok "$name: one line on stderr"; else bad "$name: $(wc -l <err) lines on stderr"; fi
 }

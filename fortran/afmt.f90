@@ -179,7 +179,7 @@ module afmt
               afmt_write_box, afmt_read_box, &
               afmt_commit, afmt_discard, &
               afmt_commit_start, afmt_commit_wait, &
-              afmt_delete, afmt_compact, afmt_set_attr, afmt_get_attr
+              afmt_delete, afmt_compact, afmt_compact_keep, afmt_set_attr, afmt_get_attr
     public :: afmt_count, afmt_info_at, afmt_inquire, afmt_inquire_codec, afmt_layers, &
               afmt_layer_id, &
               afmt_layer_attr
@@ -536,6 +536,12 @@ module afmt
         function c_afmt_compact(f) result(rc) bind(c, name="afmt_compact")
             import :: c_ptr, c_int
             type(c_ptr), value :: f
+            integer(c_int) :: rc
+        end function
+        function c_afmt_compact_keep(f, keep) result(rc) bind(c, name="afmt_compact_keep")
+            import :: c_ptr, c_int, c_int64_t
+            type(c_ptr), value :: f
+            integer(c_int64_t), value :: keep
             integer(c_int) :: rc
         end function
         function c_afmt_set_attr(f, array, key, t, n, values) result(rc) &
@@ -1617,6 +1623,16 @@ contains
         integer, intent(out), optional :: ierr
         call finish(f%p, c_afmt_compact(f%p), ierr)
     end subroutine afmt_compact
+
+    !> COLLECTIVE. Checkpoint retention (afmt_compact_keep): folds every layer but the
+    !> newest keep into one base layer and keeps those as they were, with their ids
+    !> (afmt_open_layer and afmt_rollback still reach them); keep 0 is afmt_compact.
+    subroutine afmt_compact_keep(f, keep, ierr)
+        type(afmt_file), intent(in) :: f
+        integer(int64), intent(in) :: keep
+        integer, intent(out), optional :: ierr
+        call finish(f%p, c_afmt_compact_keep(f%p, int(keep, c_int64_t)), ierr)
+    end subroutine afmt_compact_keep
 
     !> INDEPENDENT. Number of live arrays.
     subroutine afmt_count(f, n, ierr)

@@ -53,7 +53,7 @@ program f_api
     use afmt
     use f_api_codec
     implicit none
-    integer :: rank, nranks, ierr, rc, errors, total, i
+    integer :: rank, nranks, ierr, rc, errors, total, i, k
     character(len=512) :: dir, path
     type(afmt_file) :: f, g
     type(afmt_opts) :: o
@@ -165,6 +165,19 @@ program f_api
     if (any(b /= a)) call bad('content after rollback')
     call afmt_get_attr(f, '', 'step', step, ierr=rc)
     if (step /= 1) call bad('step after rollback')
+    ! Retention: two more layers (rank 0 rewrites a as it is), keep the newest: a base
+    ! and that layer, the content unchanged.
+    do k = 1, 2
+        if (rank == 0) call afmt_write(f, 'a', a, ierr=rc)
+        call afmt_commit(f, rc)
+        call ok(rc, 'commit before afmt_compact_keep')
+    end do
+    call afmt_compact_keep(f, 1_int64, rc)
+    call ok(rc, 'afmt_compact_keep')
+    call afmt_layers(f, n, rc)
+    if (n /= 2) call bad('two layers after afmt_compact_keep(1)')
+    call afmt_read(f, 'a', b, ierr=rc)
+    if (any(b /= a)) call bad('content after afmt_compact_keep')
     call afmt_compact(f, rc)
     call ok(rc, 'afmt_compact')
     call afmt_layers(f, n, rc)

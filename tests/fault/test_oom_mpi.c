@@ -30,7 +30,7 @@
  * are collective, with the hint afmt_collective_write (data written by write_at_all in
  * rounds). Every allocation and every storage call is failed in turn: no
  * case is skipped or sampled, except in the sanitizer build (ASan makes each case about
- * ten times slower, and CI runs it on 2, 3 and 4 ranks): there the allocation cases are
+ * ten times slower; CI runs it there on 2 ranks, and on 2, 3 and 4 in the release build): there the allocation cases are
  * n = 1..12 and then every 6th n (every storage case of the POSIX pass still runs), and
  * the MPI-IO pass keeps only the storage cases of the shared commit and of compaction;
  * AFMT_OOM_MPI_ALL=1 runs everything there too.

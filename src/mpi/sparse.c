@@ -158,6 +158,67 @@ static int nbx(const afmt__group *g, int tag, const uint8_t *sbuf, const uint64_
     return rc;
 }
 
+/* What this rank sends in round 1. */
+typedef struct {
+    uint8_t *buf;     /* every message's length and first bytes, back to back */
+    uint64_t *off;    /* nsend + 1 offsets into buf */
+    int *dest;        /* nsend destinations */
+    MPI_Request *req; /* nsend requests */
+    int nsend;
+    uint64_t n2; /* requests of round 2 for the rest of the messages */
+} outbox;
+
+/* Packs the messages to other ranks for round 1 into *out and keeps this rank's own (a
+ * copy) in ib. On any failure (or rc not AFMT_OK on entry) *out is empty and the error is
+ * returned. */
+static int pack(const afmt__group *g, int rc, uint64_t n_dest, const int *dest,
+                const uint8_t *const *buf, const uint64_t *len, inbox *ib, outbox *out,
+                const char *what) {
+    const uint64_t inl = inline_bytes;
+    uint64_t total = 0;
+    for (uint64_t i = 0; rc == AFMT_OK && i < n_dest; i++) {
+        if (dest[i] < 0 || dest[i] >= g->size)
+            rc = afmt__fail(g->errmsg, AFMT_EINVAL, "%s: rank %d is not one of %d", what, dest[i],
+                            g->size);
+        else if (len[i] > 0 && dest[i] != g->rank) {
+            out->nsend++;
+            total += 8 + (len[i] < inl ? len[i] : inl);
+            if (len[i] > inl) out->n2 += npieces(len[i] - inl);
+        }
+    }
+    if (rc == AFMT_OK && out->nsend > 0) {
+        out->buf = malloc((size_t)total);
+        out->off = malloc(sizeof *out->off * ((size_t)out->nsend + 1));
+        out->dest = malloc(sizeof *out->dest * (size_t)out->nsend);
+        out->req = malloc(sizeof *out->req * (size_t)out->nsend);
+        if (!out->buf || !out->off || !out->dest || !out->req)
+            rc = afmt__fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %d messages", what,
+                            out->nsend);
+    }
+    if (rc != AFMT_OK) {
+        out->nsend = 0;
+        out->n2 = 0;
+        return rc;
+    }
+    int k = 0;
+    uint64_t off = 0;
+    for (uint64_t i = 0; i < n_dest; i++) {
+        if (len[i] == 0) continue;
+        if (dest[i] == g->rank) {
+            keep(ib, g->rank, len[i], len[i], buf[i]);
+            continue;
+        }
+        uint64_t head = len[i] < inl ? len[i] : inl;
+        out->off[k] = off;
+        out->dest[k++] = dest[i];
+        afmt__put_u64(out->buf + off, len[i]);
+        if (head) memcpy(out->buf + off + 8, buf[i], (size_t)head);
+        off += 8 + head;
+    }
+    if (out->nsend) out->off[out->nsend] = off;
+    return AFMT_OK;
+}
+
 /* Round 2: the rest of every long message, pieces point to point (tag + 1). */
 static int rest(const afmt__group *g, int tag, const uint8_t *const *buf, const uint64_t *len,
                 const int *dest, uint64_t n_dest, uint64_t inl, const inbox *ib, MPI_Request *req,
@@ -199,63 +260,21 @@ int afmt__sparse_exchange(const afmt__group *g, int tag, int rc, uint64_t n_dest
                           afmt__sparse_msg **in, uint64_t *n_in, const char *what) {
     const uint64_t inl = inline_bytes;
     inbox ib = {NULL, 0, 0, 0, 0};
-    uint8_t *sbuf = NULL;
-    uint64_t *soff = NULL;
-    int *sdest = NULL, nsend = 0;
-    MPI_Request *sreq = NULL, *req2 = NULL;
-    uint64_t n2 = 0; /* requests of round 2 */
+    outbox out = {NULL, NULL, NULL, NULL, 0, 0};
+    MPI_Request *req2 = NULL;
     *in = NULL;
     *n_in = 0;
     COUNT(st_calls, 1);
-    /* What this rank sends: the messages to other ranks packed for round 1, its own a
-     * copy. Nothing if anything fails: the agreement will stop every rank after round 1. */
-    uint64_t total = 0;
-    for (uint64_t i = 0; rc == AFMT_OK && i < n_dest; i++) {
-        if (dest[i] < 0 || dest[i] >= g->size)
-            rc = afmt__fail(g->errmsg, AFMT_EINVAL, "%s: rank %d is not one of %d", what, dest[i],
-                            g->size);
-        else if (len[i] > 0 && dest[i] != g->rank) {
-            nsend++;
-            total += 8 + (len[i] < inl ? len[i] : inl);
-            if (len[i] > inl) n2 += npieces(len[i] - inl);
-        }
-    }
-    if (rc == AFMT_OK && nsend > 0) {
-        sbuf = malloc((size_t)total);
-        soff = malloc(sizeof *soff * ((size_t)nsend + 1));
-        sdest = malloc(sizeof *sdest * (size_t)nsend);
-        sreq = malloc(sizeof *sreq * (size_t)nsend);
-        if (!sbuf || !soff || !sdest || !sreq)
-            rc = afmt__fail(g->errmsg, AFMT_ENOMEM, "%s: out of memory for %d messages", what,
-                            nsend);
-    }
-    if (rc == AFMT_OK) {
-        int k = 0;
-        uint64_t off = 0;
-        for (uint64_t i = 0; i < n_dest; i++) {
-            if (len[i] == 0) continue;
-            if (dest[i] == g->rank) {
-                keep(&ib, g->rank, len[i], len[i], buf[i]);
-                continue;
-            }
-            uint64_t head = len[i] < inl ? len[i] : inl;
-            soff[k] = off;
-            sdest[k++] = dest[i];
-            afmt__put_u64(sbuf + off, len[i]);
-            if (head) memcpy(sbuf + off + 8, buf[i], (size_t)head);
-            off += 8 + head;
-        }
-        if (nsend) soff[nsend] = off;
-    } else {
-        nsend = 0;
-        n2 = 0;
-    }
-    int mrc = nbx(g, tag, sbuf, soff, sdest, nsend, sreq, &ib, what);
+    /* What this rank sends; nothing if anything failed: the agreement will stop every
+     * rank after round 1. */
+    rc = pack(g, rc, n_dest, dest, buf, len, &ib, &out, what);
+    int mrc = nbx(g, tag, out.buf, out.off, out.dest, out.nsend, out.req, &ib, what);
     if (rc == AFMT_OK) rc = mrc;
-    free(sbuf);
-    free(soff);
-    free(sdest);
-    free(sreq);
+    uint64_t n2 = out.n2; /* requests of round 2 */
+    free(out.buf);
+    free(out.off);
+    free(out.dest);
+    free(out.req);
     /* What came in, in source order; room for round 2. */
     if (ib.n > 1) qsort(ib.msg, (size_t)ib.n, sizeof *ib.msg, by_src);
     for (uint64_t i = 0; i < ib.n; i++) {

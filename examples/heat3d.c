@@ -82,6 +82,7 @@ typedef struct {
     int restart, grid_given, chunk_given, quiet, async;
     afmt_codec codec;
     int level;
+    int threads;              /* --threads: afmt_opts_set_threads (0 = the library's default) */
     int signals[8], nsignals; /* --signal: the signals that request a checkpoint */
 } options;
 
@@ -201,6 +202,9 @@ static void usage(FILE *out) {
             "                         (default USR1, what sbatch --signal=USR1@T sends)\n"
             "  --codec lz4|zstd|none  codec of new blocks (default lz4)\n"
             "  --level L              codec level (default 0 = the codec's default)\n"
+            "  --threads N            afmt's compression threads per rank (default: the "
+            "library's,\n"
+            "                         this rank's share of the node's cores)\n"
             "  --async                commit each checkpoint in the background "
             "(afmt_commit_start)\n"
             "                         and wait for it at the next one (afmt_commit_wait); "
@@ -280,7 +284,8 @@ static int parse_args(int argc, char **argv, options *o) {
                     strcmp(key, "--chunk") == 0 || strcmp(key, "--rank-grid") == 0 ||
                     strcmp(key, "--steps") == 0 || strcmp(key, "--checkpoint-every") == 0 ||
                     strcmp(key, "--max-steps") == 0 || strcmp(key, "--codec") == 0 ||
-                    strcmp(key, "--level") == 0 || strcmp(key, "--signal") == 0;
+                    strcmp(key, "--level") == 0 || strcmp(key, "--signal") == 0 ||
+                    strcmp(key, "--threads") == 0;
         if (takes && !val) {
             if (i + 1 >= argc) {
                 if (g_rank == 0) fprintf(stderr, "heat3d: %s needs a value\n", key);
@@ -327,6 +332,11 @@ static int parse_args(int argc, char **argv, options *o) {
             long l = strtol(val, &end, 10);
             bad = *end != '\0' || !*val || l < -1000 || l > 1000;
             o->level = (int)l;
+        } else if (strcmp(key, "--threads") == 0) {
+            char *end = NULL;
+            long t = strtol(val, &end, 10);
+            bad = *end != '\0' || !*val || t < 1 || t > 1024;
+            o->threads = (int)t;
         } else if (strcmp(key, "--signal") == 0) {
             bad = parse_signals(val, o->signals, &o->nsignals);
         } else if (strcmp(key, "--restart") == 0) {
@@ -759,6 +769,7 @@ static int run(const options *o) {
     int rc = afmt_opts_create(&opts);
     if (rc == AFMT_OK) rc = afmt_opts_set_codec(opts, o->codec, o->level);
     if (rc == AFMT_OK) rc = afmt_opts_set_shuffle(opts, 1);
+    if (rc == AFMT_OK && o->threads > 0) rc = afmt_opts_set_threads(opts, o->threads);
     if (rc != AFMT_OK) {
         if (d.rank == 0) report(NULL, "afmt options", rc);
         afmt_opts_free(opts);

@@ -28,12 +28,12 @@
  * of create, commit, compaction, rollback and close (and the allocation cases of create
  * and open) run on the MPI-IO backend too, whose open, sync, truncate and close
  * are collective, with the hint afmt_collective_write (data written by write_at_all in
- * rounds). Every allocation and every storage call is failed in turn: no
- * case is skipped or sampled, except in the sanitizer build (ASan makes each case about
- * ten times slower; CI runs it there on 2 ranks, and on 2, 3 and 4 in the release build): there the allocation cases are
- * n = 1..12 and then every 6th n (every storage case of the POSIX pass still runs), and
- * the MPI-IO pass keeps only the storage cases of the shared commit and of compaction;
- * AFMT_OOM_MPI_ALL=1 runs everything there too.
+ * rounds). Every allocation and every storage call is failed in turn: no case is skipped or
+ * sampled, except in the sanitizer build (ASan makes each case about ten times slower; CI
+ * runs it there on 2 ranks, and on 2, 3 and 4 in the release build): there the allocation
+ * cases are n = 1..12 and then every 6th n (every storage case of the POSIX pass still
+ * runs), and the MPI-IO pass keeps only the storage cases of the shared commit and of
+ * compaction; AFMT_OOM_MPI_ALL=1 runs everything there too.
  * `test_oom_mpi SCENARIO [VICTIM [N]]` runs part of it.
  *
  * The data: "a", uint64 [8, 6P] in chunks [4, 6]. Layer 1: rank r writes columns

@@ -61,7 +61,13 @@ static int cmd_make(const char *path, uint64_t mib, int raw) {
     return 0;
 }
 
-static int cmd_chunk(const char *path, int reps) {
+/* One timed read of the open file f, "temperature" described by in: reads, frees its
+ * buffer and prints (rank 0) the time since t0 (before the open) and what else it reports. */
+typedef void (*read_fn)(afmt_file *f, const afmt_info *in, double t0);
+
+/* reps times: every rank starts together, opens path (the time includes the open),
+ * inquires "temperature", reads with rd, closes. */
+static int timed_reads(const char *path, int reps, read_fn rd) {
     for (int r = 0; r < reps; r++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = MPI_Wtime();
@@ -69,41 +75,38 @@ static int cmd_chunk(const char *path, int reps) {
         if (afmt_open(MPI_COMM_WORLD, path, AFMT_RDONLY, NULL, &f) != AFMT_OK) die("open", NULL);
         afmt_info in;
         afmt_inquire(f, "temperature", &in);
-        uint64_t start[3] = {in.shape[0] / 2 / in.chunk[0] * in.chunk[0], 0, 0};
-        size_t n = (size_t)(in.chunk[0] * in.chunk[1] * in.chunk[2]);
-        double *buf = malloc(n * sizeof(double));
-        if (afmt_read(f, "temperature", start, in.chunk, buf) != AFMT_OK) die("read", f);
-        double t = MPI_Wtime() - t0;
+        rd(f, &in, t0);
         afmt_close(f);
-        free(buf);
-        if (rank == 0) printf("%.6f\n", t);
     }
     return 0;
 }
 
-static int cmd_full(const char *path, int reps) {
-    for (int r = 0; r < reps; r++) {
-        MPI_Barrier(MPI_COMM_WORLD);
-        double t0 = MPI_Wtime();
-        afmt_file *f;
-        if (afmt_open(MPI_COMM_WORLD, path, AFMT_RDONLY, NULL, &f) != AFMT_OK) die("open", NULL);
-        afmt_info in;
-        afmt_inquire(f, "temperature", &in);
-        uint64_t nch = in.shape[0] / in.chunk[0];
-        uint64_t lo = nch * (uint64_t)rank / (uint64_t)nranks * in.chunk[0];
-        uint64_t hi = nch * (uint64_t)(rank + 1) / (uint64_t)nranks * in.chunk[0];
-        uint64_t start[3] = {lo, 0, 0}, count[3] = {hi - lo, in.shape[1], in.shape[2]};
-        size_t n = (size_t)(count[0] * count[1] * count[2]);
-        double *buf = malloc(n * sizeof(double) + 8);
-        if (afmt_read_all(f, "temperature", start, count, buf) != AFMT_OK) die("read", f);
-        double t = MPI_Wtime() - t0, tmax = t;
-        MPI_Reduce(&t, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-        afmt_close(f);
-        free(buf);
-        double gb = (double)(in.shape[0] * in.shape[1] * in.shape[2]) * 8.0 / 1e9;
-        if (rank == 0) printf("%.6f %.3f\n", tmax, gb / tmax);
-    }
-    return 0;
+/* The chunk at the array's middle; prints the seconds. */
+static void read_chunk(afmt_file *f, const afmt_info *in, double t0) {
+    uint64_t start[3] = {in->shape[0] / 2 / in->chunk[0] * in->chunk[0], 0, 0};
+    size_t n = (size_t)(in->chunk[0] * in->chunk[1] * in->chunk[2]);
+    double *buf = malloc(n * sizeof(double));
+    if (afmt_read(f, "temperature", start, in->chunk, buf) != AFMT_OK) die("read", f);
+    double t = MPI_Wtime() - t0;
+    free(buf);
+    if (rank == 0) printf("%.6f\n", t);
+}
+
+/* Every rank its slab of whole chunks (afmt_read_all); prints the slowest rank's seconds
+ * and the GB/s of raw data. */
+static void read_full(afmt_file *f, const afmt_info *in, double t0) {
+    uint64_t nch = in->shape[0] / in->chunk[0];
+    uint64_t lo = nch * (uint64_t)rank / (uint64_t)nranks * in->chunk[0];
+    uint64_t hi = nch * (uint64_t)(rank + 1) / (uint64_t)nranks * in->chunk[0];
+    uint64_t start[3] = {lo, 0, 0}, count[3] = {hi - lo, in->shape[1], in->shape[2]};
+    size_t n = (size_t)(count[0] * count[1] * count[2]);
+    double *buf = malloc(n * sizeof(double) + 8);
+    if (afmt_read_all(f, "temperature", start, count, buf) != AFMT_OK) die("read", f);
+    double t = MPI_Wtime() - t0, tmax = t;
+    MPI_Reduce(&t, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    free(buf);
+    double gb = (double)(in->shape[0] * in->shape[1] * in->shape[2]) * 8.0 / 1e9;
+    if (rank == 0) printf("%.6f %.3f\n", tmax, gb / tmax);
 }
 
 int main(int argc, char **argv) {
@@ -114,9 +117,9 @@ int main(int argc, char **argv) {
     if ((argc == 4 || argc == 5) && strcmp(argv[1], "make") == 0)
         rc = cmd_make(argv[2], strtoull(argv[3], NULL, 10), argc == 5 && !strcmp(argv[4], "none"));
     else if (argc == 4 && strcmp(argv[1], "chunk") == 0)
-        rc = cmd_chunk(argv[2], atoi(argv[3]));
+        rc = timed_reads(argv[2], atoi(argv[3]), read_chunk);
     else if (argc == 4 && strcmp(argv[1], "full") == 0)
-        rc = cmd_full(argv[2], atoi(argv[3]));
+        rc = timed_reads(argv[2], atoi(argv[3]), read_full);
     else if (rank == 0)
         fprintf(stderr, "usage: http_read make PATH MIB [none] | chunk FILE R | full FILE R\n");
     MPI_Finalize();

@@ -121,24 +121,6 @@ uint64_t layers_of(afmt_file *f, int line) {
     return n;
 }
 
-size_t esz(afmt_dtype t) {
-    switch (t) {
-    case AFMT_BOOL:
-    case AFMT_INT8:
-    case AFMT_UINT8:
-        return 1;
-    case AFMT_INT16:
-    case AFMT_UINT16:
-        return 2;
-    case AFMT_INT32:
-    case AFMT_UINT32:
-    case AFMT_FLOAT32:
-        return 4;
-    default:
-        return 8;
-    }
-}
-
 void tconst(afmt_dtype t, int64_t v, void *dst) {
     switch (t) {
     case AFMT_BOOL: {
@@ -221,7 +203,7 @@ void m_init(model *m, const char *name, afmt_dtype t, int ndim, const uint64_t *
     snprintf(m->name, sizeof m->name, "%s", name);
     m->t = t;
     m->ndim = ndim;
-    m->es = esz(t);
+    m->es = tu_dtype_size(t);
     m->n = 1;
     m->nullchunk = chunk == NULL;
     m->nullfill = fill == NULL;

@@ -86,9 +86,6 @@ uint64_t layers_of(afmt_file *f, int line);
 
 #define SMOOTH (1ull << 40) /* seed flag: compressible values */
 
-/* Size in bytes of one element of type t. */
-size_t esz(afmt_dtype t);
-
 /* One element of type t with the small integer value v (floats get a fraction). */
 void tconst(afmt_dtype t, int64_t v, void *dst);
 

@@ -11,6 +11,7 @@
 #include <mpi.h>
 
 #include "afmt.h"
+#include "tu_dtype.h"
 
 /* Runs a cmocka group inside MPI_Init/MPI_Finalize; the exit status is nonzero if the
  * group failed on ANY rank (so mpiexec reports it). Only rank 0 prints cmocka's summary

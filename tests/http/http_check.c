@@ -21,26 +21,9 @@
 #include <string.h>
 
 #include "afmt.h"
+#include "tu_dtype.h"
 
 static int rank, nranks;
-
-static size_t esize(afmt_dtype t) {
-    switch (t) {
-    case AFMT_BOOL:
-    case AFMT_INT8:
-    case AFMT_UINT8:
-        return 1;
-    case AFMT_INT16:
-    case AFMT_UINT16:
-        return 2;
-    case AFMT_INT32:
-    case AFMT_UINT32:
-    case AFMT_FLOAT32:
-        return 4;
-    default:
-        return 8;
-    }
-}
 
 /* Every rank's verdict: 1 if any rank failed. */
 static int any(int failed) {
@@ -59,7 +42,7 @@ static uint64_t elements(const uint64_t *count, int ndim) {
 static int same_box(afmt_file *a, afmt_file *b, const afmt_info *in, const uint64_t *start,
                     const uint64_t *count, const char *what) {
     uint64_t n = elements(count, in->ndim);
-    size_t bytes = (size_t)(n ? n : 1) * esize(in->dtype);
+    size_t bytes = (size_t)(n ? n : 1) * tu_dtype_size(in->dtype);
     uint8_t *x = malloc(bytes), *y = malloc(bytes);
     int bad = !x || !y;
     if (!bad && n > 0) {
@@ -82,7 +65,7 @@ static int same_box(afmt_file *a, afmt_file *b, const afmt_info *in, const uint6
 /* The whole array through afmt_read_all on every rank of both files. */
 static int same_all(afmt_file *a, afmt_file *b, const afmt_info *in) {
     uint64_t start[AFMT_MAX_NDIM] = {0}, n = elements(in->shape, in->ndim);
-    size_t bytes = (size_t)n * esize(in->dtype);
+    size_t bytes = (size_t)n * tu_dtype_size(in->dtype);
     uint8_t *x = malloc(bytes ? bytes : 1), *y = malloc(bytes ? bytes : 1);
     int bad = !x || !y;
     int ra = afmt_read_all(a, in->name, start, in->shape, x);
@@ -207,7 +190,7 @@ static int cmd_fails(const char *url, const char *code, const char *text, const 
             afmt_info in;
             afmt_info_at(f, i, &in);
             uint64_t start[AFMT_MAX_NDIM] = {0};
-            size_t bytes = (size_t)elements(in.shape, in.ndim) * esize(in.dtype);
+            size_t bytes = (size_t)elements(in.shape, in.ndim) * tu_dtype_size(in.dtype);
             void *buf = malloc(bytes ? bytes : 1);
             rc = afmt_read_all(f, in.name, start, in.shape, buf);
             free(buf);
@@ -237,7 +220,7 @@ static int cmd_chunk(const char *url, const char *name) {
     afmt_info in;
     int rc = afmt_inquire(f, name, &in);
     uint64_t start[AFMT_MAX_NDIM] = {0};
-    void *buf = malloc((size_t)elements(in.chunk, in.ndim) * esize(in.dtype) + 1);
+    void *buf = malloc((size_t)elements(in.chunk, in.ndim) * tu_dtype_size(in.dtype) + 1);
     if (rc == AFMT_OK) rc = afmt_read(f, name, start, in.chunk, buf);
     double t = MPI_Wtime() - t0;
     if (rc != AFMT_OK) fprintf(stderr, "read: %s\n", afmt_errmsg(f));

@@ -23,8 +23,8 @@ static void a_make(attr *a, const char *array, const char *key, afmt_dtype t, ui
     snprintf(a->key, sizeof a->key, "%s", key);
     a->t = t;
     a->n = n;
-    a->v = malloc(n * esz(t) + 1);
-    for (uint64_t i = 0; i < n; i++) val(t, a->v + i * esz(t), i, seed);
+    a->v = malloc(n * tu_dtype_size(t) + 1);
+    for (uint64_t i = 0; i < n; i++) val(t, a->v + i * tu_dtype_size(t), i, seed);
 }
 
 static void a_set(afmt_file *f, const attr *a, int line) {
@@ -36,7 +36,7 @@ static void a_set(afmt_file *f, const attr *a, int line) {
 
 /* get_attr with exactly the capacity, a larger capacity and a too small one. */
 static void a_check(afmt_file *f, const attr *a, int line) {
-    size_t es = esz(a->t);
+    size_t es = tu_dtype_size(a->t);
     uint64_t cap = a->n + 5, n = cap;
     unsigned char *buf = malloc((a->n + 5) * es);
     memset(buf, 0x5A, (a->n + 5) * es);

@@ -661,7 +661,7 @@ static void test_many_arrays(void **state) {
                 unsigned char v[8], got[8];
                 val((afmt_dtype)(i % 11), v, 0, (uint64_t)i);
                 int rc = afmt_read(g, names[i], NULL, NULL, got);
-                if (rc != AFMT_OK || memcmp(v, got, esz((afmt_dtype)(i % 11))) != 0) {
+                if (rc != AFMT_OK || memcmp(v, got, tu_dtype_size((afmt_dtype)(i % 11))) != 0) {
                     rec(__LINE__, "scalar %d -> %d or wrong value", i, rc);
                     break;
                 }

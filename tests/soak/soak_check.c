@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
             continue;
         }
         if (s % nranks != g_rank) continue;
-        size_t es = soak_esize(a->t);
+        size_t es = tu_dtype_size(a->t);
         uint64_t n = soak_nel(a), zero[SOAK_MAXNDIM] = {0, 0, 0};
         uint8_t *got = malloc((size_t)(n * es));
         if (!got) {

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "afmt.h"
+#include "tu_dtype.h"
 
 #define SOAK_SLOTS   6
 #define SOAK_MAX_EL  (256u * 1024u) /* elements per array at most */
@@ -65,24 +66,6 @@ static inline uint64_t soak_next(soak_rng *r) {
 }
 static inline uint64_t soak_below(soak_rng *r, uint64_t n) {
     return n ? soak_next(r) % n : 0;
-}
-
-static inline size_t soak_esize(afmt_dtype t) {
-    switch (t) {
-    case AFMT_INT8:
-    case AFMT_UINT8:
-    case AFMT_BOOL:
-        return 1;
-    case AFMT_INT16:
-    case AFMT_UINT16:
-        return 2;
-    case AFMT_INT32:
-    case AFMT_UINT32:
-    case AFMT_FLOAT32:
-        return 4;
-    default:
-        return 8;
-    }
 }
 
 /* Value bits of element idx written by commit k in slot; floats are exact small values
@@ -204,7 +187,7 @@ static inline uint64_t soak_box_index(const soak_arr *a, const uint64_t *start,
 /* Fills buf (C order over box [start, start+count)) with the values of commit k. */
 static inline void soak_fill_box(uint64_t seed, uint64_t k, int slot, const soak_arr *a,
                                  const uint64_t *start, const uint64_t *count, uint8_t *buf) {
-    size_t es = soak_esize(a->t);
+    size_t es = tu_dtype_size(a->t);
     uint64_t pos[SOAK_MAXNDIM] = {0, 0, 0}, n = 1;
     for (int d = 0; d < a->ndim; d++) n *= count[d];
     for (uint64_t e = 0; e < n; e++) {
@@ -232,7 +215,7 @@ static inline int soak_apply(uint64_t seed, uint64_t k, soak_state *st,
             *a = op->desc;
             a->data = NULL;
             if (with_data) {
-                size_t es = soak_esize(a->t);
+                size_t es = tu_dtype_size(a->t);
                 uint64_t n = soak_nel(a);
                 a->data = malloc((size_t)(n * es));
                 if (!a->data) return -1;
@@ -240,7 +223,7 @@ static inline int soak_apply(uint64_t seed, uint64_t k, soak_state *st,
             }
         }
         if (op->write && with_data) {
-            size_t es = soak_esize(a->t);
+            size_t es = tu_dtype_size(a->t);
             uint64_t pos[SOAK_MAXNDIM] = {0, 0, 0}, n = 1;
             for (int d = 0; d < a->ndim; d++) n *= op->count[d];
             for (uint64_t e = 0; e < n; e++) {

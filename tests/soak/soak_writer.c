@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
             if (op->def) {
                 const soak_arr *a = &op->desc;
                 uint8_t fill[8];
-                soak_put(fill, a->fill, soak_esize(a->t));
+                soak_put(fill, a->fill, tu_dtype_size(a->t));
                 if ((rc = afmt_define(f, name, a->t, a->ndim, a->shape, a->chunk, NULL, fill)) !=
                     AFMT_OK)
                     die(f, "afmt_define", rc);

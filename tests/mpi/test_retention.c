@@ -141,16 +141,25 @@ static afmt_file *make_file(const char *path) {
     return f;
 }
 
-static void test_keep_three(void **state) {
-    (void)state;
-    const char *path = tu_path(NULL, "keep3");
+/* The start of a test on the file of STEPS commits: a fresh path of tag in *path,
+ * g_snaps allocated and filled. NULL (g_snaps freed, the test done) if the file could not
+ * be made: the caller returns. */
+static afmt_file *start_steps(const char *tag, const char **path) {
+    *path = tu_path(NULL, tag);
     g_snaps = calloc(STEPS + 1, sizeof *g_snaps);
-    afmt_file *f = make_file(path);
+    afmt_file *f = make_file(*path);
     if (!f) {
         free(g_snaps);
         done();
-        return;
     }
+    return f;
+}
+
+static void test_keep_three(void **state) {
+    (void)state;
+    const char *path;
+    afmt_file *f = start_steps("keep3", &path);
+    if (!f) return;
     long long before = fsize(path);
     EXPECT_OK(f, afmt_compact_keep(f, KEEP));
     long long after = fsize(path);
@@ -285,14 +294,9 @@ static void test_keep_many(void **state) {
  * compaction succeeds). */
 static void test_keep_faults(void **state) {
     (void)state;
-    const char *path = tu_path(NULL, "keepfault");
-    g_snaps = calloc(STEPS + 1, sizeof *g_snaps);
-    afmt_file *f = make_file(path);
-    if (!f) {
-        free(g_snaps);
-        done();
-        return;
-    }
+    const char *path;
+    afmt_file *f = start_steps("keepfault", &path);
+    if (!f) return;
     long long len0 = 0;
     uint8_t *orig = slurp(path, &len0);
     static const afmt_fault_op ops[] = {AFMT_FAULT_WRITE, AFMT_FAULT_WRITE_ALL, AFMT_FAULT_SYNC};

@@ -62,6 +62,46 @@ long long fsize(const char *p) {
     return stat(p, &st) == 0 ? (long long)st.st_size : -1;
 }
 
+const char *lock_of(const char *path) {
+    static char ring[8][720]; /* a tu_path (700) and ".lock" */
+    static int next;
+    char *p = ring[next];
+    next = (next + 1) % 8;
+    snprintf(p, sizeof ring[0], "%s.lock", path);
+    return p;
+}
+
+int exists0(const char *p) {
+    struct stat sb;
+    int e = tu_rank() == 0 ? stat(p, &sb) == 0 : 0;
+    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Bcast(&e, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return e;
+}
+
+void read0(const char *p, char *buf, int n) {
+    buf[0] = 0;
+    if (tu_rank() == 0) {
+        FILE *fp = fopen(p, "r");
+        if (fp) {
+            size_t got = fread(buf, 1, (size_t)n - 1, fp);
+            buf[got] = 0;
+            fclose(fp);
+        }
+    }
+    MPI_Bcast(buf, n, MPI_CHAR, 0, MPI_COMM_WORLD);
+}
+
+void write0(const char *p, const char *text) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (tu_rank() == 0) {
+        FILE *fp = fopen(p, "w");
+        if (!fp || fputs(text, fp) < 0) rec(__LINE__, "cannot write %s", p);
+        if (fp) fclose(fp);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
 void flip_bit(const char *path, uint64_t off) {
     MPI_Barrier(MPI_COMM_WORLD);
     if (tu_rank() == 0 && off) {

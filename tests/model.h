@@ -63,6 +63,21 @@ long long fsize(const char *p);
  * for byte (rank 0 compares), else 0. */
 int same_bytes(const char *p, const char *q);
 
+/* The name of path's lock file, "<path>.lock" (static storage of the helper, a ring of 8). */
+const char *lock_of(const char *path);
+
+/* COLLECTIVE over MPI_COMM_WORLD: 1 on every rank if rank 0 can stat p (a link: its
+ * target), else 0. */
+int exists0(const char *p);
+
+/* COLLECTIVE over MPI_COMM_WORLD: rank 0 reads the text of p (at most n - 1 bytes) into
+ * buf, NUL-terminated, and every rank gets it; "" if p cannot be opened. */
+void read0(const char *p, char *buf, int n);
+
+/* COLLECTIVE over MPI_COMM_WORLD: rank 0 writes text as the whole content of p (a lock
+ * "of someone else", a file to be kept), between two barriers; a failure is recorded. */
+void write0(const char *p, const char *text);
+
 /* COLLECTIVE over MPI_COMM_WORLD: rank 0 flips bit 0x10 of the byte at off of the file at
  * path (off 0: nothing), between two barriers. */
 void flip_bit(const char *path, uint64_t off);

@@ -21,51 +21,6 @@
 
 /* ---- helpers of this file ------------------------------------------------------------ */
 
-static const char *lock_of(const char *path) {
-    static char buf[8][720]; /* a tu_path (700) and ".lock" */
-    static int next;
-    char *p = buf[next];
-    next = (next + 1) % 8;
-    snprintf(p, sizeof buf[0], "%s.lock", path);
-    return p;
-}
-
-/* COLLECTIVE: 1 on every rank if rank 0 sees the file. */
-static int exists0(const char *p) {
-    struct stat sb;
-    int e = tu_rank() == 0 ? stat(p, &sb) == 0 : 0;
-    MPI_Barrier(MPI_COMM_WORLD);
-    MPI_Bcast(&e, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return e;
-}
-
-/* COLLECTIVE: rank 0 reads the text of p into buf (every rank gets it); "" if missing. */
-static void read0(const char *p, char *buf, int n) {
-    buf[0] = 0;
-    if (tu_rank() == 0) {
-        FILE *fp = fopen(p, "r");
-        if (fp) {
-            size_t got = fread(buf, 1, (size_t)n - 1, fp);
-            buf[got] = 0;
-            fclose(fp);
-        }
-    }
-    MPI_Bcast(buf, n, MPI_CHAR, 0, MPI_COMM_WORLD);
-}
-
-/* COLLECTIVE: rank 0 writes text as the content of p (a lock "of someone else"). */
-static void write0(const char *p, const char *text) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (tu_rank() == 0) {
-        FILE *fp = fopen(p, "w");
-        if (fp) {
-            fputs(text, fp);
-            fclose(fp);
-        }
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
-}
-
 /* COLLECTIVE: removes path, its compaction temp and its lock. */
 static void rm_all(const char *path) {
     MPI_Barrier(MPI_COMM_WORLD);

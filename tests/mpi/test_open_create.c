@@ -9,20 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define OC (AFMT_RDWR | AFMT_CREATE)
 #define N  48 /* elements per rank */
-
-/* COLLECTIVE: 1 on every rank if rank 0 sees p. */
-static int exists0(const char *p) {
-    struct stat sb;
-    int e = tu_rank() == 0 ? stat(p, &sb) == 0 : 0;
-    MPI_Barrier(MPI_COMM_WORLD);
-    MPI_Bcast(&e, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return e;
-}
 
 /* COLLECTIVE: rank 0 copies file p to q (the reference of a byte comparison). */
 static void copy0(const char *p, const char *q) {
@@ -34,19 +24,6 @@ static void copy0(const char *p, const char *q) {
         while (a && b && (n = fread(buf, 1, sizeof buf, a)) > 0) fwrite(buf, 1, n, b);
         if (a) fclose(a);
         if (b) fclose(b);
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
-}
-
-/* COLLECTIVE: rank 0 writes text to p (a lock of someone else). */
-static void write0(const char *p, const char *text) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (tu_rank() == 0) {
-        FILE *fp = fopen(p, "w");
-        if (fp) {
-            fputs(text, fp);
-            fclose(fp);
-        }
     }
     MPI_Barrier(MPI_COMM_WORLD);
 }
@@ -172,8 +149,8 @@ static void test_restart_loop(void **state) {
 static void test_locked(void **state) {
     (void)state;
     const char *path = tu_path(NULL, "oc-locked");
-    char lp[720], copy[720];
-    snprintf(lp, sizeof lp, "%s.lock", path);
+    const char *lp = lock_of(path);
+    char copy[720];
     snprintf(copy, sizeof copy, "%s.copy", path);
     /* another job's lock on a missing file */
     write0(lp, "host=elsewhere pid=123 job=777 time=2026-01-01T00:00:00Z\n");

@@ -70,15 +70,6 @@ static const char *join(const char *a, const char *b) {
     return p;
 }
 
-static const char *lock_of(const char *path) {
-    static char ring[8][720];
-    static int next;
-    char *p = ring[next];
-    next = (next + 1) % 8;
-    snprintf(p, sizeof ring[0], "%s.lock", path);
-    return p;
-}
-
 /* COLLECTIVE: rank 0's lstat of p, shared: its st_mode (0 if missing), uid, gid. */
 static void lstat0(const char *p, unsigned *mode, long *uid, long *gid) {
     long v[3] = {0, -1, -1};
@@ -94,35 +85,12 @@ static void lstat0(const char *p, unsigned *mode, long *uid, long *gid) {
     if (gid) *gid = v[2];
 }
 
-static int exists0(const char *p) {
+/* COLLECTIVE: 1 on every rank if rank 0 sees p itself (lstat: a link, even a dangling
+ * one, counts; exists0 of model.h follows it). */
+static int lexists0(const char *p) {
     unsigned m;
     lstat0(p, &m, NULL, NULL);
     return m != 0;
-}
-
-/* COLLECTIVE: rank 0 reads the text of p (following links) into buf, shared; "" if none. */
-static void read0(const char *p, char *buf, int n) {
-    buf[0] = 0;
-    if (tu_rank() == 0) {
-        FILE *fp = fopen(p, "r");
-        if (fp) {
-            size_t got = fread(buf, 1, (size_t)n - 1, fp);
-            buf[got] = 0;
-            fclose(fp);
-        }
-    }
-    MPI_Bcast(buf, n, MPI_CHAR, 0, MPI_COMM_WORLD);
-}
-
-/* COLLECTIVE: rank 0 writes text as the whole content of p (mode 0644). */
-static void write0(const char *p, const char *text) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (tu_rank() == 0) {
-        FILE *fp = fopen(p, "w");
-        if (!fp || fputs(text, fp) < 0) rec(__LINE__, "cannot write %s", p);
-        if (fp) fclose(fp);
-    }
-    MPI_Barrier(MPI_COMM_WORLD);
 }
 
 /* COLLECTIVE: rank 0 makes a symbolic link at p to target. */
@@ -310,7 +278,7 @@ static void test_paths_planted(void **state) {
     EXPECT(strcmp(text, "victim\n") == 0);
     lstat0(path, &m, NULL, NULL);
     EXPECT(S_ISREG(m));
-    EXPECT(!exists0(leftover));
+    EXPECT(!lexists0(leftover));
     if (root) {
         long uid;
         lstat0(others, &m, &uid, NULL);
@@ -355,7 +323,7 @@ static void test_paths_symlink_mode(void **state) {
     symlink0("real.afmt", link);
     const char *needles[] = {"symbolic link", NULL};
     expect_fail(link, 1, AFMT_TRUNC, NULL, AFMT_EINVAL, __LINE__, needles);
-    EXPECT(!exists0(real));
+    EXPECT(!lexists0(real));
     afmt_file *f = xopen(MPI_COMM_WORLD, real, 0, 0, NULL, __LINE__);
     if (f) {
         put(f, 1, __LINE__);
@@ -403,7 +371,7 @@ static void test_paths_symlink_mode(void **state) {
     if ((m & 07777) != 0640) rec(__LINE__, "mode %04o after compaction, want 0640", m & 07777);
     if (gid >= 0 && g != gid) rec(__LINE__, "group %ld after compaction, want %ld", g, gid);
     if (gid < 0 && tu_rank() == 0) fprintf(stderr, "note: no second group: group not tested\n");
-    EXPECT(!exists0(lock_of(real)) && !exists0(lock_of(link)));
+    EXPECT(!lexists0(lock_of(real)) && !lexists0(lock_of(link)));
     temps_left(d, "", NULL, __LINE__);
     check_file(real, 4, __LINE__);
     check_file(link, 4, __LINE__);
@@ -510,17 +478,17 @@ static void test_paths_lock_symlink(void **state) {
         check_file(far, 5, __LINE__);
         EXPECT_OK(NULL, afmt_close(f));
     }
-    EXPECT(!exists0(lock_of(real)));
+    EXPECT(!lexists0(lock_of(real)));
     f = xopen(MPI_COMM_WORLD, far, 1, AFMT_RDWR, NULL, __LINE__);
     if (f) {
-        EXPECT(exists0(lock_of(real)) && !exists0(lock_of(far)));
+        EXPECT(lexists0(lock_of(real)) && !lexists0(lock_of(far)));
         expect_fail(real, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, needles);
         expect_fail(link, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, needles);
         check_file(real, 5, __LINE__);
         put(f, 6, __LINE__);
         EXPECT_OK(NULL, afmt_close(f));
     }
-    EXPECT(!exists0(lock_of(real)));
+    EXPECT(!lexists0(lock_of(real)));
     check_file(link, 6, __LINE__);
     rmdir0(other);
     rmdir0(d);
@@ -552,7 +520,7 @@ static void test_paths_lock_hardlink(void **state) {
     if (f) {
         expect_fail(b, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, needles);
         expect_fail(b, 1, AFMT_TRUNC, NULL, AFMT_EBUSY, __LINE__, needles);
-        EXPECT(!exists0(lock_of(b))); /* the refused writer's lock file is gone */
+        EXPECT(!lexists0(lock_of(b))); /* the refused writer's lock file is gone */
         check_file(b, 40, __LINE__);
         put(f, 41, __LINE__);
         check_file(b, 41, __LINE__);
@@ -566,7 +534,7 @@ static void test_paths_lock_hardlink(void **state) {
         EXPECT_OK(NULL, afmt_close(f));
     }
     check_file(a, 42, __LINE__);
-    EXPECT(!exists0(lock_of(a)) && !exists0(lock_of(b)));
+    EXPECT(!lexists0(lock_of(a)) && !lexists0(lock_of(b)));
     /* Compaction makes a new file: the lock moves to it, so a hard link made to the new
      * file afterwards is refused as well. */
     const char *c = join(d, "c.afmt");
@@ -582,7 +550,7 @@ static void test_paths_lock_hardlink(void **state) {
         EXPECT_OK(NULL, afmt_close(f));
     }
     check_file(c, 43, __LINE__);
-    EXPECT(!exists0(lock_of(a)) && !exists0(lock_of(c)));
+    EXPECT(!lexists0(lock_of(a)) && !lexists0(lock_of(c)));
     /* A compaction whose directory sync fails after the rename (AFMT_EIO): the file moved,
      * so the handle and the lock move with it all the same. */
     const char *e = join(d, "e.afmt");
@@ -600,7 +568,7 @@ static void test_paths_lock_hardlink(void **state) {
         EXPECT_OK(NULL, afmt_close(f));
     }
     check_file(e, 44, __LINE__);
-    EXPECT(!exists0(lock_of(a)) && !exists0(lock_of(e)));
+    EXPECT(!lexists0(lock_of(a)) && !lexists0(lock_of(e)));
     rmdir0(d);
     alarm(0);
     done();
@@ -627,11 +595,11 @@ static void test_paths_lock_chdir(void **state) {
         EXPECT_LAYERS(f, 1);
         check(f, 60, __LINE__);
         put(f, 61, __LINE__);
-        EXPECT(exists0(lock_of(abs1)));
+        EXPECT(lexists0(lock_of(abs1)));
         EXPECT_OK(NULL, afmt_close(f));
     }
-    EXPECT(!exists0(lock_of(abs1)));
-    EXPECT(!exists0(join(d2, "x.afmt")) && !exists0(join(d2, "x.afmt.lock")));
+    EXPECT(!lexists0(lock_of(abs1)));
+    EXPECT(!lexists0(join(d2, "x.afmt")) && !lexists0(join(d2, "x.afmt.lock")));
     temps_left(d1, "", NULL, __LINE__);
     temps_left(d2, "", NULL, __LINE__);
     check_file(abs1, 61, __LINE__);
@@ -649,7 +617,7 @@ static void test_paths_lock_chdir(void **state) {
         EXPECT_OK(NULL, afmt_close(f));
     }
     if (chdir(home) != 0) rec(__LINE__, "chdir: %s", strerror(errno));
-    EXPECT(!exists0(join(d2, "x.afmt")));
+    EXPECT(!lexists0(join(d2, "x.afmt")));
     check_file(abs1, 62, __LINE__);
     rmdir0(d1);
     rmdir0(d2);
@@ -683,7 +651,7 @@ static void test_paths_fifo(void **state) {
     EXPECT_OK(NULL, afmt__opts_set_backend(o, "posix"));
     expect_fail(p, 0, AFMT_RDONLY, o, AFMT_EINVAL, __LINE__, needles);
     afmt_opts_free(o);
-    EXPECT(!exists0(lock_of(p)));
+    EXPECT(!lexists0(lock_of(p)));
     unsigned m;
     lstat0(p, &m, NULL, NULL);
     EXPECT(S_ISFIFO(m));

@@ -36,6 +36,7 @@
 #include "common/util.h"
 #include "fuzz_mutator.h"
 #include "storage/storage.h"
+#include "tu_dtype.h"
 
 /* Limits that keep one input fast and small (a fuzzed shape can name petabytes). */
 #define FUZZ_MAX_ARRAY_BYTES ((uint64_t)16 << 20) /* arrays larger are not read */
@@ -129,27 +130,7 @@ static inline void fuzz_put(const char *name, const uint8_t *data, size_t size) 
 
 /* Bytes of a whole array, or 0 if it is too large (or too many chunks) to read here. */
 static inline uint64_t fuzz_array_bytes(const afmt_info *in) {
-    uint64_t es = 0;
-    switch (in->dtype) {
-    case AFMT_BOOL:
-    case AFMT_INT8:
-    case AFMT_UINT8:
-        es = 1;
-        break;
-    case AFMT_INT16:
-    case AFMT_UINT16:
-        es = 2;
-        break;
-    case AFMT_INT32:
-    case AFMT_UINT32:
-    case AFMT_FLOAT32:
-        es = 4;
-        break;
-    default:
-        es = 8;
-        break;
-    }
-    uint64_t total = es, chunks = 1;
+    uint64_t total = tu_dtype_size(in->dtype), chunks = 1;
     for (int d = 0; d < in->ndim; d++) {
         if (in->shape[d] == 0 || in->chunk[d] == 0) return 0;
         if (!afmt__mul_ok(total, in->shape[d], &total) || total > FUZZ_MAX_ARRAY_BYTES) return 0;

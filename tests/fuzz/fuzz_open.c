@@ -109,21 +109,4 @@ static void one(const uint8_t *data, size_t size) {
     fuzz_expect(afmt_close(f), 0, "afmt_close", NULL);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    fuzz_mpi_init();
-    return 0;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    fuzz_mpi_init();
-    one(data, size);
-    uint8_t *fixed = malloc(size ? size : 1);
-    if (!fixed) return 0;
-    if (size) memcpy(fixed, data, size);
-    fz_reseal(fixed, size);
-    if (size == 0 || memcmp(fixed, data, size) != 0) one(fixed, size);
-    free(fixed);
-    return 0;
-}
+FUZZ_TARGET(one)

@@ -102,6 +102,28 @@ void write0(const char *p, const char *text) {
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
+void expect_fail(const char *path, int create, unsigned mode, const afmt_opts *o, int want,
+                 int line, const char *const *needles) {
+    afmt_file *g = (afmt_file *)&g;
+    int rc = create ? afmt_create(MPI_COMM_WORLD, path, mode, o, &g)
+                    : afmt_open(MPI_COMM_WORLD, path, mode, o, &g);
+    if (rc != want)
+        rec(line, "%s(%s, 0x%x) -> %d (%s), want %d: %s", create ? "afmt_create" : "afmt_open",
+            path, mode, rc, NSTR(afmt_strerror(rc)), want, NSTR(afmt_errmsg(NULL)));
+    if (rc == AFMT_OK && g && g != (afmt_file *)&g)
+        afmt_close(g);
+    else if (rc != AFMT_OK && g != NULL)
+        rec(line, "*f is not NULL after a failure");
+    const char *m = afmt_errmsg(NULL);
+    for (int i = 0; rc != AFMT_OK && needles && needles[i]; i++)
+        if (!m || !strstr(m, needles[i]))
+            rec(line, "message \"%s\" lacks \"%s\"", NSTR(m), needles[i]);
+    int lo = rc, hi = rc;
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (lo != hi) rec(line, "ranks disagree: codes %d .. %d", lo, hi);
+}
+
 void flip_bit(const char *path, uint64_t off) {
     MPI_Barrier(MPI_COMM_WORLD);
     if (tu_rank() == 0 && off) {

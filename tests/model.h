@@ -78,6 +78,12 @@ void read0(const char *p, char *buf, int n);
  * "of someone else", a file to be kept), between two barriers; a failure is recorded. */
 void write0(const char *p, const char *text);
 
+/* COLLECTIVE over MPI_COMM_WORLD: afmt_open of path in mode (create: afmt_create, mode its
+ * flags), with options o, must fail with want on every rank alike, leave *f NULL, and name
+ * each of the NULL-terminated needles (NULL: none) in its message. */
+void expect_fail(const char *path, int create, unsigned mode, const afmt_opts *o, int want,
+                 int line, const char *const *needles);
+
 /* COLLECTIVE over MPI_COMM_WORLD: rank 0 flips bit 0x10 of the byte at off of the file at
  * path (off 0: nothing), between two barriers. */
 void flip_bit(const char *path, uint64_t off);

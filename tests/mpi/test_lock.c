@@ -75,31 +75,6 @@ static void check_data(afmt_file *f, int32_t base, int line) {
         }
 }
 
-/* afmt_open of path in mode must fail with want on every rank, *f NULL, and the message
- * must contain each of the NULL-terminated strings. */
-static void expect_open_fails(const char *path, unsigned mode, int create, int want, int line,
-                              const char *const *needles) {
-    afmt_file *g = (afmt_file *)&g;
-    int rc = create ? afmt_create(MPI_COMM_WORLD, path, mode, NULL, &g)
-                    : afmt_open(MPI_COMM_WORLD, path, mode, NULL, &g);
-    if (rc != want)
-        rec(line, "%s(%s) -> %d (%s), want %d: %s", create ? "afmt_create" : "afmt_open", path, rc,
-            NSTR(afmt_strerror(rc)), want, NSTR(afmt_errmsg(NULL)));
-    if (rc == AFMT_OK && g && g != (afmt_file *)&g)
-        afmt_close(g);
-    else if (g != NULL)
-        rec(line, "*f is not NULL after a failure");
-    const char *m = afmt_errmsg(NULL);
-    for (int i = 0; rc != AFMT_OK && needles && needles[i]; i++)
-        if (!m || !strstr(m, needles[i]))
-            rec(line, "message \"%s\" lacks \"%s\"", NSTR(m), needles[i]);
-    /* every rank must agree */
-    int lo = rc, hi = rc;
-    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (lo != hi) rec(line, "ranks disagree: codes %d .. %d", lo, hi);
-}
-
 /* ---- tests ----------------------------------------------------------------------------- */
 
 /* create holds the lock; a second writer (same process, so alive) gets EBUSY naming the
@@ -130,13 +105,13 @@ static void test_lock_basic(void **state) {
         snprintf(ps, sizeof ps, "pid=%ld", pid);
         snprintf(cmd, sizeof cmd, "afmt unlock %s", path);
         const char *needles[] = {path, "locked for writing", hs, ps, "since", cmd, NULL};
-        expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, needles);
+        expect_fail(path, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, needles);
         EXPECT(afmt_strerror(AFMT_EBUSY) &&
                strcmp(afmt_strerror(AFMT_EBUSY), "unknown error code"));
         /* create, even with TRUNC, must not empty a locked file */
         const char *needles2[] = {"afmt_create", "locked for writing", hs, NULL};
-        expect_open_fails(path, AFMT_TRUNC, 1, AFMT_EBUSY, __LINE__, needles2);
-        expect_open_fails(path, 0, 1, AFMT_EBUSY, __LINE__, needles2);
+        expect_fail(path, 1, AFMT_TRUNC, NULL, AFMT_EBUSY, __LINE__, needles2);
+        expect_fail(path, 1, 0, NULL, AFMT_EBUSY, __LINE__, needles2);
         /* the holder's lock is untouched by the failed attempts */
         char again[1024];
         read0(lp, again, sizeof again);
@@ -239,8 +214,8 @@ static void test_lock_foreign(void **state) {
     write0(lp, foreign);
     const char *needles[] = {"locked for writing",         "host=elsewhere", "job=777",
                              "since 2026-01-01T00:00:00Z", "afmt unlock",    NULL};
-    expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, needles);
-    expect_open_fails(path, AFMT_TRUNC, 1, AFMT_EBUSY, __LINE__, needles);
+    expect_fail(path, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, needles);
+    expect_fail(path, 1, AFMT_TRUNC, NULL, AFMT_EBUSY, __LINE__, needles);
     read0(lp, text, sizeof text);
     EXPECT(strcmp(text, foreign) == 0);
     /* readers are not blocked, and the file was not emptied by the refused create */
@@ -253,9 +228,9 @@ static void test_lock_foreign(void **state) {
     /* empty or garbage content (a writer between creating and filling it): busy */
     write0(lp, "");
     const char *needles2[] = {"locked for writing", "unknown holder", NULL};
-    expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, needles2);
+    expect_fail(path, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, needles2);
     write0(lp, "garbage\n");
-    expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, needles2);
+    expect_fail(path, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, needles2);
     rm_all(path);
     done();
 }
@@ -266,21 +241,21 @@ static void test_lock_failures(void **state) {
     const char *path = tu_path(NULL, "lk-fail");
     const char *lp = lock_of(path);
     /* open of a missing file: ENOTFOUND, no lock file made */
-    expect_open_fails(path, AFMT_RDWR, 0, AFMT_ENOTFOUND, __LINE__, NULL);
+    expect_fail(path, 0, AFMT_RDWR, NULL, AFMT_ENOTFOUND, __LINE__, NULL);
     EXPECT(!exists0(lp));
     afmt_file *f = xopen(MPI_COMM_WORLD, path, 0, 0, NULL, __LINE__);
     if (f) EXPECT_OK(NULL, afmt_close(f));
     /* create without TRUNC on an existing file: EEXIST, the lock it took is gone */
-    expect_open_fails(path, 0, 1, AFMT_EEXIST, __LINE__, NULL);
+    expect_fail(path, 1, 0, NULL, AFMT_EEXIST, __LINE__, NULL);
     EXPECT(!exists0(lp));
     /* open of a damaged file: ECORRUPT, lock gone */
     write0(path, "this is not an afmt file, just some text of a few bytes\n");
-    expect_open_fails(path, AFMT_RDWR, 0, AFMT_ECORRUPT, __LINE__, NULL);
+    expect_fail(path, 0, AFMT_RDWR, NULL, AFMT_ECORRUPT, __LINE__, NULL);
     EXPECT(!exists0(lp));
     /* create in a missing directory: EIO, nothing left */
     char bad[700];
     snprintf(bad, sizeof bad, "%s.nodir/x.afmt", path);
-    expect_open_fails(bad, 0, 1, AFMT_EIO, __LINE__, NULL);
+    expect_fail(bad, 1, 0, NULL, AFMT_EIO, __LINE__, NULL);
     rm_all(path);
     done();
 }
@@ -310,9 +285,9 @@ static void test_lock_disabled(void **state) {
     EXPECT(strcmp(text, foreign) == 0);
     /* "0" means locking is on */
     setenv("AFMT_NO_LOCK", "0", 1);
-    expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, NULL);
+    expect_fail(path, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, NULL);
     unsetenv("AFMT_NO_LOCK");
-    expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, NULL);
+    expect_fail(path, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, NULL);
     rm_all(path);
 
     /* memory backend: no lock file, and two writable handles of one image are allowed */
@@ -350,7 +325,7 @@ static void test_lock_compact(void **state) {
         EXPECT(exists0(lp));
         read0(lp, after, sizeof after);
         EXPECT(strcmp(before, after) == 0);
-        expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, NULL);
+        expect_fail(path, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, NULL);
         put_data(f, 40);
         check_data(f, 40, __LINE__);
         EXPECT_OK(NULL, afmt_close(f));
@@ -387,7 +362,7 @@ static void test_lock_self(void **state) {
     if (ok) {
         char r0[700];
         snprintf(r0, sizeof r0, "%s.r0", base);
-        expect_open_fails(r0, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, NULL);
+        expect_fail(r0, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, NULL);
     }
     if (rc == AFMT_OK) EXPECT_OK(NULL, afmt_close(f));
     EXPECT(stat(lk, &sb) != 0);
@@ -423,7 +398,7 @@ static void test_lock_resolved(void **state) {
             rec(__LINE__, "target's lock holds \"%s\", want \"%s...\"", text, want);
         EXPECT(!exists0(lock_of(link)));
         const char *needles[] = {"locked for writing", NULL};
-        expect_open_fails(path, AFMT_RDWR, 0, AFMT_EBUSY, __LINE__, needles);
+        expect_fail(path, 0, AFMT_RDWR, NULL, AFMT_EBUSY, __LINE__, needles);
         check_data(f, 11, __LINE__);
         put_data(f, 12);
         EXPECT_OK(NULL, afmt_close(f));

@@ -32,20 +32,8 @@ static void copy0(const char *p, const char *q) {
  * (NULL: not checked). */
 static void expect_open_fails(const char *path, unsigned mode, int want, const char *needle,
                               int line) {
-    afmt_file *g = (afmt_file *)&g;
-    int rc = afmt_open(MPI_COMM_WORLD, path, mode, NULL, &g);
-    if (rc != want)
-        rec(line, "afmt_open(%s, 0x%x) -> %d, want %d: %s", path, mode, rc, want,
-            NSTR(afmt_errmsg(NULL)));
-    if (rc == AFMT_OK && g && g != (afmt_file *)&g) afmt_close(g);
-    if (rc != AFMT_OK && g != NULL) rec(line, "*f is not NULL after a failure");
-    const char *m = afmt_errmsg(NULL);
-    if (rc != AFMT_OK && needle && (!m || !strstr(m, needle)))
-        rec(line, "message \"%s\" lacks \"%s\"", NSTR(m), needle);
-    int lo = rc, hi = rc;
-    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (lo != hi) rec(line, "ranks disagree: codes %d .. %d", lo, hi);
+    const char *const needles[] = {needle, NULL};
+    expect_fail(path, 0, mode, NULL, want, line, needles);
 }
 
 /* Every rank writes its N elements of "x" (value base + global index) and commits. */

@@ -349,6 +349,16 @@ void m_write(afmt_file *f, model *m, int writer, const uint64_t *start, const ui
     free(buf);
 }
 
+void m_write_rows(afmt_file *f, model *m, const uint64_t *st, const uint64_t *ct, int shift,
+                  uint64_t seed, int line) {
+    int np = tu_size();
+    for (int r = 0; r < np; r++) {
+        uint64_t s[2] = {st[0] + ct[0] * (uint64_t)r / (uint64_t)np, st[1]};
+        uint64_t c[2] = {st[0] + ct[0] * (uint64_t)(r + 1) / (uint64_t)np - s[0], ct[1]};
+        if (c[0]) m_write(f, m, (r + shift) % np, s, c, seed, line);
+    }
+}
+
 void m_committed(model *m) {
     memcpy(m->mine, m->all, m->n * m->es);
 }

@@ -143,6 +143,10 @@ int m_define(afmt_file *f, const model *m);
  * it in its model (and the writer in its own view). */
 void m_write(afmt_file *f, model *m, int writer, const uint64_t *start, const uint64_t *count,
              uint64_t seed, int line);
+/* m_write of the box [st, st+ct) of a 2-D model split by rows among the ranks: band r of
+ * np (rows st[0] + ct[0] * r / np onwards) is written by rank (r + shift) % np. */
+void m_write_rows(afmt_file *f, model *m, const uint64_t *st, const uint64_t *ct, int shift,
+                  uint64_t seed, int line);
 /* After a commit: this rank's view becomes the committed content. */
 void m_committed(model *m);
 

@@ -9,16 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void write_rows(afmt_file *f, model *m, const uint64_t *st, const uint64_t *ct,
-                       uint64_t seed, int line) {
-    int np = tu_size();
-    for (int r = 0; r < np; r++) {
-        uint64_t s[2] = {st[0] + ct[0] * (uint64_t)r / (uint64_t)np, st[1]};
-        uint64_t c[2] = {st[0] + ct[0] * (uint64_t)(r + 1) / (uint64_t)np - s[0], ct[1]};
-        if (c[0]) m_write(f, m, r, s, c, seed, line);
-    }
-}
-
 static void write_line(afmt_file *f, model *m, uint64_t lo, uint64_t hi, uint64_t seed, int line) {
     int np = tu_size();
     for (int r = 0; r < np; r++) {
@@ -102,7 +92,7 @@ static void test_compact_basic(void **state) {
         EXPECT_OK(f, afmt_set_attr(f, "C", "gone", AFMT_INT32, 1, &av));
         /* layer 1: everything */
         uint64_t st[2] = {0, 0}, ct[2] = {60, 50};
-        write_rows(f, &ms[0], st, ct, 1, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 0, 1, __LINE__);
         write_line(f, &ms[1], 0, 3000, 2, __LINE__);
         write_line(f, &dead, 0, 3000, 3, __LINE__);
         m_write(f, &ms[2], 0, NULL, NULL, 4, __LINE__);
@@ -111,13 +101,13 @@ static void test_compact_basic(void **state) {
         EXPECT_OK(f, afmt_commit(f));
         /* layer 2: overwrite half of A, all of B */
         st[0] = 10, st[1] = 5, ct[0] = 31, ct[1] = 40;
-        write_rows(f, &ms[0], st, ct, 6, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 0, 6, __LINE__);
         write_line(f, &ms[1], 0, 3000, 7, __LINE__);
         EXPECT_OK(f, afmt_commit(f));
         /* layer 3: delete C, overwrite A again, attribute changes */
         EXPECT_OK(f, afmt_delete(f, "C"));
         st[0] = 0, st[1] = 0, ct[0] = 60, ct[1] = 20;
-        write_rows(f, &ms[0], st, ct, 8, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 0, 8, __LINE__);
         m_write(f, &ms[2], np - 1, NULL, NULL, 9, __LINE__);
         av = 2;
         EXPECT_OK(f, afmt_set_attr(f, "A", "version", AFMT_INT32, 1, &av));
@@ -148,7 +138,7 @@ static void test_compact_basic(void **state) {
         EXPECT_RC(f, afmt_inquire(f, "C", &after[7]), AFMT_ENOTFOUND);
         /* the handle goes on: one more layer */
         st[0] = 50, st[1] = 45, ct[0] = 10, ct[1] = 5;
-        write_rows(f, &ms[0], st, ct, 10, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 0, 10, __LINE__);
         EXPECT_OK(f, afmt_commit(f));
         m_committed(&ms[0]);
         EXPECT_LAYERS(f, 2);
@@ -292,8 +282,8 @@ static void test_compact_many_layers(void **state) {
         for (int l = 0; l < 10; l++) {
             uint64_t st[2] = {(uint64_t)(l * 3) % 20, (uint64_t)(l * 7) % 30};
             uint64_t ct[2] = {13, 17};
-            write_rows(f, &ms[0], st, ct, (uint64_t)SMOOTH | (uint64_t)l, __LINE__);
-            if (l % 3 == 0) write_rows(f, &ms[1], st, ct, 100 + (uint64_t)l, __LINE__);
+            m_write_rows(f, &ms[0], st, ct, 0, (uint64_t)SMOOTH | (uint64_t)l, __LINE__);
+            if (l % 3 == 0) m_write_rows(f, &ms[1], st, ct, 0, 100 + (uint64_t)l, __LINE__);
             (void)np;
             EXPECT_OK(f, afmt_commit(f));
         }
@@ -326,10 +316,10 @@ static void test_compact_stale_temp(void **state) {
     if (f) {
         EXPECT_OK(f, m_define(f, &ms[0]));
         uint64_t st[2] = {0, 0}, ct[2] = {21, 22};
-        write_rows(f, &ms[0], st, ct, 1, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 0, 1, __LINE__);
         EXPECT_OK(f, afmt_commit(f));
         st[0] = 2, st[1] = 3, ct[0] = 9, ct[1] = 9;
-        write_rows(f, &ms[0], st, ct, 2, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 0, 2, __LINE__);
         EXPECT_OK(f, afmt_close(f));
         m_committed(&ms[0]);
         MPI_Barrier(MPI_COMM_WORLD);

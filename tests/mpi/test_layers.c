@@ -9,17 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Box [st, st+ct) of a 2-D model split by rows among the ranks (rank r: rows lo..hi). */
-static void write_rows(afmt_file *f, model *m, const uint64_t *st, const uint64_t *ct,
-                       uint64_t seed, int line) {
-    int np = tu_size();
-    for (int r = 0; r < np; r++) {
-        uint64_t s[2] = {st[0] + ct[0] * (uint64_t)r / (uint64_t)np, st[1]};
-        uint64_t c[2] = {st[0] + ct[0] * (uint64_t)(r + 1) / (uint64_t)np - s[0], ct[1]};
-        if (c[0]) m_write(f, m, (r + 1) % np, s, c, seed, line);
-    }
-}
-
 /* Reopens path RDWR on all ranks, checks layer count and content. */
 static afmt_file *reopen_rw(const char *path, const model *ms, int nm, uint64_t nl, int line) {
     afmt_file *f = xopen(MPI_COMM_WORLD, path, 1, AFMT_RDWR, NULL, line);
@@ -52,7 +41,7 @@ static void test_overwrite_layers(void **state) {
         EXPECT_OK(f, m_define(f, &ms[1]));
         /* layer 1: grid rows 0..34 (35..39 stay fill), static whole */
         uint64_t st[2] = {0, 0}, ct[2] = {35, 30};
-        write_rows(f, &ms[0], st, ct, 1, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 1, 1, __LINE__);
         for (int r = 0; r < np; r++) {
             uint64_t s = 500 * (uint64_t)r / (uint64_t)np,
                      c = 500 * (uint64_t)(r + 1) / (uint64_t)np - s;
@@ -68,7 +57,7 @@ static void test_overwrite_layers(void **state) {
     if (f) {
         /* layer 2: a box not aligned to chunks, reaching into the fill rows */
         uint64_t st[2] = {5, 3}, ct[2] = {33, 19};
-        write_rows(f, &ms[0], st, ct, 3, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 1, 3, __LINE__);
         EXPECT_OK(f, m_define(f, &ms[2]));
         uint64_t s = 10, c = 100;
         m_write(f, &ms[2], np - 1, &s, &c, 4, __LINE__);
@@ -83,7 +72,7 @@ static void test_overwrite_layers(void **state) {
     if (f) {
         /* layer 3: overlaps layer 2's box partly, and single elements */
         uint64_t st[2] = {20, 0}, ct[2] = {4, 25};
-        write_rows(f, &ms[0], st, ct, 5, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 1, 5, __LINE__);
         uint64_t s1[2] = {39, 29}, c1[2] = {1, 1};
         m_write(f, &ms[0], 0, s1, c1, 6, __LINE__);
         uint64_t s = 50, c = 400;
@@ -99,10 +88,10 @@ static void test_overwrite_layers(void **state) {
     if (f) {
         /* layer 4: the whole grid again, then layer 5 a corner */
         uint64_t st[2] = {0, 0}, ct[2] = {40, 30};
-        write_rows(f, &ms[0], st, ct, 8, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 1, 8, __LINE__);
         EXPECT_OK(f, afmt_commit(f));
         st[0] = 33, st[1] = 22, ct[0] = 7, ct[1] = 8;
-        write_rows(f, &ms[0], st, ct, 9, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 1, 9, __LINE__);
         EXPECT_OK(f, afmt_commit(f));
         for (int i = 0; i < 3; i++) m_committed(&ms[i]);
         EXPECT_LAYERS(f, 5);
@@ -228,7 +217,7 @@ static void test_delete_redefine(void **state) {
     if (f) {
         for (int i = 0; i < 2; i++) EXPECT_OK(f, m_define(f, &ms[i]));
         uint64_t st[2] = {0, 0}, ct[2] = {12, 20};
-        for (int i = 0; i < 2; i++) write_rows(f, &ms[i], st, ct, 1 + (uint64_t)i, __LINE__);
+        for (int i = 0; i < 2; i++) m_write_rows(f, &ms[i], st, ct, 1, 1 + (uint64_t)i, __LINE__);
         EXPECT_OK(f, afmt_commit(f));
         for (int i = 0; i < 2; i++) m_committed(&ms[i]);
         /* delete x with writes staged for it: they are dropped */
@@ -323,7 +312,7 @@ static void test_single_rank_append(void **state) {
     if (f) {
         EXPECT_OK(f, m_define(f, &ms[0]));
         uint64_t st[2] = {0, 0}, ct[2] = {30, 30};
-        write_rows(f, &ms[0], st, ct, 1, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 1, 1, __LINE__);
         EXPECT_OK(f, afmt_close(f));
         m_committed(&ms[0]);
         /* the last rank alone adds layer 2 (partial chunks over layer 1) */
@@ -343,7 +332,7 @@ static void test_single_rank_append(void **state) {
     }
     if (f) {
         uint64_t st[2] = {12, 0}, ct[2] = {4, 30};
-        write_rows(f, &ms[0], st, ct, 3, __LINE__);
+        m_write_rows(f, &ms[0], st, ct, 1, 3, __LINE__);
         EXPECT_OK(f, afmt_commit(f));
         m_committed(&ms[0]);
         EXPECT_LAYERS(f, 3);
@@ -406,13 +395,13 @@ static void test_torn_superblock(void **state) {
     if (f) {
         EXPECT_OK(f, m_define(f, &m2[0]));
         uint64_t st[2] = {0, 0}, ct[2] = {24, 18};
-        write_rows(f, &m2[0], st, ct, 1, __LINE__);
+        m_write_rows(f, &m2[0], st, ct, 1, 1, __LINE__);
         EXPECT_OK(f, afmt_commit(f));
         m_committed(&m2[0]);
         memcpy(m1[0].all, m2[0].all, m2[0].n * m2[0].es);
         m_committed(&m1[0]);
         st[0] = 3, st[1] = 2, ct[0] = 15, ct[1] = 11;
-        write_rows(f, &m2[0], st, ct, 2, __LINE__);
+        m_write_rows(f, &m2[0], st, ct, 1, 2, __LINE__);
         EXPECT_OK(f, afmt_commit(f));
         m_committed(&m2[0]);
         EXPECT_OK(f, afmt_close(f));
@@ -435,7 +424,7 @@ static void test_torn_superblock(void **state) {
             g = xopen(MPI_COMM_WORLD, torn[k], 1, AFMT_RDWR, NULL, __LINE__);
             if (!g) continue;
             uint64_t s3[2] = {20, 0}, c3[2] = {4, 18};
-            write_rows(g, &m1[0], s3, c3, 3, __LINE__);
+            m_write_rows(g, &m1[0], s3, c3, 1, 3, __LINE__);
             EXPECT_OK(g, afmt_commit(g));
             m_committed(&m1[0]);
             EXPECT_LAYERS(g, 2);

@@ -326,63 +326,75 @@ static void set_options(CURL *curl, const afmt_http_conf *c, reply *r, const cha
     }
 }
 
+/* What a request asks for: bytes [off, off + len); with at_open, a range that may run
+ * past the end (clipped to it); with tail, the last len bytes (a suffix range "-len",
+ * off unused). */
+typedef struct {
+    uint64_t off, len;
+    int at_open, tail;
+    char what[64]; /* "bytes A-B" or "the last N bytes", for the messages */
+} ask;
+
+/* 1 if r is a well-formed answer to a: a 206 whose Content-Range is the range asked (or,
+ * for a tail, the object's last min(len, total) bytes) and whose body is that long. */
+static int range_ok(const ask *a, const reply *r) {
+    if (r->status != 206 || !r->has_range || r->r1 < r->r0 || r->got != r->r1 - r->r0 + 1) return 0;
+    if (a->tail)
+        return r->r1 + 1 == r->total && r->total - r->r0 == (a->len < r->total ? a->len : r->total);
+    return r->r0 == a->off &&
+           (r->r1 == a->off + a->len - 1 || (a->at_open && r->r1 + 1 == r->total));
+}
+
 /* The outcome of one attempt: AFMT_OK, or a code with a message; *again: worth a retry. */
-static int judge(const afmt_http_conf *c, CURLcode cc, const reply *r, uint64_t off, uint64_t len,
-                 int at_open, int *again, char *errmsg) {
-    const char *p = c->path;
-    unsigned long long a = (unsigned long long)off, b = (unsigned long long)(off + len - 1);
+static int judge(const afmt_http_conf *c, CURLcode cc, const reply *r, const ask *q, int *again,
+                 char *errmsg) {
+    const char *p = c->path, *w = q->what;
     *again = 0;
     if (r->overflow)
         return afmt__fail(errmsg, AFMT_EIO,
-                          "GET %s (bytes %llu-%llu): the server sent more bytes than the range "
-                          "it announced",
-                          p, a, b);
+                          "GET %s (%s): the server sent more bytes than the range asked for", p, w);
     if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && r->status != 206)) {
         *again = cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_COULDNT_CONNECT ||
                  cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR || cc == CURLE_GOT_NOTHING ||
                  cc == CURLE_PARTIAL_FILE || cc == CURLE_HTTP2_STREAM;
         if (cc == CURLE_OPERATION_TIMEDOUT)
             return afmt__fail(errmsg, AFMT_EIO,
-                              "GET %s (bytes %llu-%llu): timeout: under 1 KiB/s for %ld s "
+                              "GET %s (%s): timeout: under 1 KiB/s for %ld s "
                               "(hint afmt_http_timeout)",
-                              p, a, b, c->timeout_s);
-        return afmt__fail(errmsg, AFMT_EIO, "GET %s (bytes %llu-%llu): %s", p, a, b,
-                          curl_easy_strerror(cc));
+                              p, w, c->timeout_s);
+        return afmt__fail(errmsg, AFMT_EIO, "GET %s (%s): %s", p, w, curl_easy_strerror(cc));
     }
     long st = r->status;
     char code[96];
     s3_code(r, code, sizeof code);
-    if (st == 206 && r->has_range && r->r0 == off && r->r1 >= r->r0 &&
-        (r->r1 == off + len - 1 || (at_open && r->r1 + 1 == r->total)) &&
-        r->got == r->r1 - r->r0 + 1)
-        return AFMT_OK;
+    if (range_ok(q, r)) return AFMT_OK;
     if (st == 206)
         return afmt__fail(errmsg, AFMT_EIO,
-                          "GET %s (bytes %llu-%llu): the reply (Content-Range %s%llu-%llu, %llu "
+                          "GET %s (%s): the reply (Content-Range %s%llu-%llu/%llu, %llu "
                           "bytes) is not the range asked for",
-                          p, a, b, r->has_range ? "" : "missing, ", (unsigned long long)r->r0,
-                          (unsigned long long)r->r1, (unsigned long long)r->got);
-    if (st == 416 && at_open && r->has_range && r->total == 0) return AFMT_OK; /* empty */
+                          p, w, r->has_range ? "" : "missing, ", (unsigned long long)r->r0,
+                          (unsigned long long)r->r1, (unsigned long long)r->total,
+                          (unsigned long long)r->got);
+    /* An empty object: no range of it exists (416, "bytes *\/0"). */
+    if (st == 416 && (q->at_open || q->tail) && r->has_range && r->total == 0) return AFMT_OK;
     if (st == 200)
         return afmt__fail(errmsg, AFMT_EIO,
-                          "GET %s (bytes %llu-%llu): HTTP 200: the server ignored the range "
-                          "request and sent the whole object; afmt reads remote files by byte "
-                          "ranges only",
-                          p, a, b);
+                          "GET %s (%s): HTTP 200: the server ignored the range request and sent "
+                          "the whole object; afmt reads remote files by byte ranges only",
+                          p, w);
     if (st == 404 || st == 410)
         return afmt__fail(errmsg, AFMT_ENOTFOUND, "GET %s: HTTP %ld%s: no such file", p, st, code);
     if (st == 416)
         return afmt__fail(errmsg, AFMT_EIO,
-                          "GET %s (bytes %llu-%llu): HTTP 416: the object ends before the range "
-                          "(truncated?)",
-                          p, a, b);
+                          "GET %s (%s): HTTP 416: the object ends before the range (truncated?)", p,
+                          w);
     if (st == 401 || st == 403)
         return afmt__fail(errmsg, AFMT_EIO,
                           "GET %s: HTTP %ld%s: access denied (check AWS_ACCESS_KEY_ID, "
                           "AWS_SECRET_ACCESS_KEY and the object's permissions)",
                           p, st, code);
     *again = st >= 500 || st == 429;
-    return afmt__fail(errmsg, AFMT_EIO, "GET %s (bytes %llu-%llu): HTTP %ld%s", p, a, b, st, code);
+    return afmt__fail(errmsg, AFMT_EIO, "GET %s (%s): HTTP %ld%s", p, w, st, code);
 }
 
 static void backoff(int attempt) {
@@ -393,11 +405,16 @@ static void backoff(int attempt) {
     }
 }
 
-int afmt__http_get(afmt_http_conn *h, const afmt_http_conf *c, uint64_t off, uint64_t len,
-                   void *buf, int at_open, uint64_t *got, afmt_http_object *obj, char *errmsg) {
+/* One request with its retries: q into buf (q->len bytes of room); *start and *got: where
+ * the bytes that came begin and how many (0 for an empty object). */
+static int request(afmt_http_conn *h, const afmt_http_conf *c, const ask *q, void *buf,
+                   uint64_t *start, uint64_t *got, afmt_http_object *obj, char *errmsg) {
     char range[64];
-    snprintf(range, sizeof range, "%llu-%llu", (unsigned long long)off,
-             (unsigned long long)(off + len - 1));
+    if (q->tail)
+        snprintf(range, sizeof range, "-%llu", (unsigned long long)q->len);
+    else
+        snprintf(range, sizeof range, "%llu-%llu", (unsigned long long)q->off,
+                 (unsigned long long)(q->off + q->len - 1));
     struct curl_slist *hdrs = NULL, *t;
     if (c->s3) {
         /* S3 wants the payload's hash signed; a GET has an empty one. */
@@ -417,17 +434,18 @@ int afmt__http_get(afmt_http_conn *h, const afmt_http_conf *c, uint64_t off, uin
         memset(&r, 0, sizeof r);
         r.curl = h->curl;
         r.buf = buf;
-        r.cap = len;
+        r.cap = q->len;
         set_options(h->curl, c, &r, range, hdrs);
         CURLcode cc = curl_easy_perform(h->curl);
         if (r.status == 0) curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &r.status);
         int again;
-        rc = judge(c, cc, &r, off, len, at_open, &again, errmsg);
+        rc = judge(c, cc, &r, q, &again, errmsg);
         obj->known = r.has_range;
         obj->total = r.total;
         memcpy(obj->etag, r.etag, sizeof obj->etag);
         if (rc == AFMT_OK) {
             *got = r.status == 206 ? r.got : 0;
+            *start = r.status == 206 ? r.r0 : 0;
             break;
         }
         if (!again || attempt >= c->retries) {
@@ -441,6 +459,22 @@ int afmt__http_get(afmt_http_conn *h, const afmt_http_conf *c, uint64_t off, uin
     }
     curl_slist_free_all(hdrs);
     return rc;
+}
+
+int afmt__http_get(afmt_http_conn *h, const afmt_http_conf *c, uint64_t off, uint64_t len,
+                   void *buf, int at_open, uint64_t *got, afmt_http_object *obj, char *errmsg) {
+    ask q = {off, len, at_open, 0, ""};
+    snprintf(q.what, sizeof q.what, "bytes %llu-%llu", (unsigned long long)off,
+             (unsigned long long)(off + len - 1));
+    uint64_t start;
+    return request(h, c, &q, buf, &start, got, obj, errmsg);
+}
+
+int afmt__http_get_tail(afmt_http_conn *h, const afmt_http_conf *c, uint64_t len, void *buf,
+                        uint64_t *start, uint64_t *got, afmt_http_object *obj, char *errmsg) {
+    ask q = {0, len, 0, 1, ""};
+    snprintf(q.what, sizeof q.what, "the last %llu bytes", (unsigned long long)len);
+    return request(h, c, &q, buf, start, got, obj, errmsg);
 }
 
 #else /* no libcurl */
@@ -463,6 +497,12 @@ void afmt__http_conn_free(afmt_http_conn *h) {
 int afmt__http_get(afmt_http_conn *h, const afmt_http_conf *c, uint64_t off, uint64_t len,
                    void *buf, int at_open, uint64_t *got, afmt_http_object *obj, char *errmsg) {
     (void)h, (void)c, (void)off, (void)len, (void)buf, (void)at_open, (void)got, (void)obj;
+    return afmt__fail(errmsg, AFMT_EINVAL, "this afmt was built without libcurl");
+}
+
+int afmt__http_get_tail(afmt_http_conn *h, const afmt_http_conf *c, uint64_t len, void *buf,
+                        uint64_t *start, uint64_t *got, afmt_http_object *obj, char *errmsg) {
+    (void)h, (void)c, (void)len, (void)buf, (void)start, (void)got, (void)obj;
     return afmt__fail(errmsg, AFMT_EINVAL, "this afmt was built without libcurl");
 }
 #endif

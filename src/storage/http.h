@@ -67,4 +67,14 @@ typedef struct {
 int afmt__http_get(afmt_http_conn *h, const afmt_http_conf *c, uint64_t off, uint64_t len,
                    void *buf, int at_open, uint64_t *got, afmt_http_object *obj, char *errmsg);
 
+/* INDEPENDENT. GETs the object's last len bytes (a suffix range, "bytes=-len") into buf,
+ * which also tells the size. The reply must be a 206 whose Content-Range "bytes S-E/T"
+ * has E = T - 1, S = T - min(len, T), and a body of E - S + 1 bytes; a 416 for an empty
+ * object gives *got 0. Anything else fails (a server that answers suffix ranges wrongly,
+ * as s3rver does with the start of the object, or ignores them): the caller falls back to
+ * an explicit range. *start, *got: where the bytes begin in the object, how many came.
+ * Retries and codes as afmt__http_get. */
+int afmt__http_get_tail(afmt_http_conn *h, const afmt_http_conf *c, uint64_t len, void *buf,
+                        uint64_t *start, uint64_t *got, afmt_http_object *obj, char *errmsg);
+
 #endif

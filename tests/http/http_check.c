@@ -13,6 +13,7 @@
  *                                 rank 0 renames FROM over TO between the open and the reads
  *   http_check chunk URL ARRAY    reads the first chunk of ARRAY once (the request count is
  *                                 the test's, from the server's log) and prints the seconds
+ *   http_check open URL           opens URL and closes it (the requests of an open alone)
  * Prints "ok" lines on rank 0; exits 0 on success, 1 on a mismatch, 2 on a usage error. */
 #include <mpi.h>
 #include <stdint.h>
@@ -230,6 +231,15 @@ static int cmd_chunk(const char *url, const char *name) {
     return rc != AFMT_OK;
 }
 
+static int cmd_open(const char *url) {
+    afmt_file *f = NULL;
+    if (afmt_open(MPI_COMM_WORLD, url, AFMT_RDONLY, NULL, &f) != AFMT_OK) {
+        fprintf(stderr, "open: %s\n", afmt_errmsg(NULL));
+        return 1;
+    }
+    return afmt_close(f) != AFMT_OK;
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -241,9 +251,11 @@ int main(int argc, char **argv) {
         rc = cmd_fails(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
     else if (argc == 4 && strcmp(argv[1], "chunk") == 0)
         rc = cmd_chunk(argv[2], argv[3]);
+    else if (argc == 3 && strcmp(argv[1], "open") == 0)
+        rc = cmd_open(argv[2]);
     else if (rank == 0)
         fprintf(stderr, "usage: http_check same LOCAL URL | fails URL CODE TEXT [rdwr|create] | "
-                        "chunk URL ARRAY\n");
+                        "chunk URL ARRAY | open URL\n");
     MPI_Finalize();
     return rc;
 }

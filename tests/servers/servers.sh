@@ -17,6 +17,9 @@
 #   /norange/   the same files with range requests ignored (max_ranges 0: 200 + whole body)
 #   /slow/      the same files at 100 bytes/s (timeouts)
 #   /busy/      the same files, but more than 2 requests a second get 503 (retries)
+#   /nosuffix/  the same files, but a suffix range ("bytes=-N") gets 200 and a short text,
+#               as from a server that does not know suffix ranges (the remote open's
+#               fallback to an explicit range)
 # Its access log (AFMT_HTTP_LOG) has one line per request: "METHOD URI STATUS RANGE BYTES";
 # AFMT_HTTP_AUTH_LOG the headers an AWS signature covers: "METHOD URI|HOST|AUTHORIZATION|
 # X-AMZ-DATE|X-AMZ-CONTENT-SHA256|X-AMZ-SECURITY-TOKEN" (nginx as an S3 endpoint, to check
@@ -95,6 +98,10 @@ http {
         location /norange/ { alias $dir/; max_ranges 0; }
         location /slow/ { alias $dir/; limit_rate 100; }
         location /busy/ { alias $dir/; limit_req zone=busy; limit_req_status 503; }
+        location /nosuffix/ {
+            alias $dir/;
+            if (\$http_range ~ "^bytes=-") { return 200 "no suffix ranges here\n"; }
+        }
     }
     $tls
 }

@@ -4,11 +4,19 @@ get_object with a Range. No libafmt.
 
 Both speak the same protocol to the reader as _reader._Storage: read_region() (the
 first 4096 bytes; that request also learns the file's size, from Content-Range, and its
-version, the ETag), then read(off, n) of exact ranges. Every answer must be a 206 whose
+version, the ETag), then read(off, n) of exact ranges. read_region() asks at the same
+time, on a second thread, for the last page of the file (a suffix range, "bytes=-PAGE":
+the trailer and, mostly, the newest footers and index segments), as libafmt's open does;
+reads that fall inside it are answered from it. The superblock still decides which
+footer is the newest: the last page is only bytes read ahead. A suffix answer that is
+not exactly the object's end with the first answer's size and ETag (s3rver answers
+"bytes=-N" with the first N + 1 bytes; some servers ignore suffix ranges) is not used:
+the page is then asked for by an explicit range. Every answer must be a 206 whose
 Content-Range total and ETag are those of the first answer: anything else means the
 server ignores ranges or the file changed under the reader, and reading on would mix two
 files. Timeouts, 5xx answers and broken connections are retried a bounded number of
-times with a doubling backoff; everything else fails at once, naming the URL."""
+times with a doubling backoff (not the suffix request: its failure falls back to the
+explicit range); everything else fails at once, naming the URL."""
 
 import errno
 import functools
@@ -28,6 +36,19 @@ SCHEMES = ("http", "https", "s3")
 _CRANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+)\s*$")
 _PIECE = 1 << 20
 _S3_PIECE = 64 << 10
+
+
+def _page():
+    """The last page's size: AFMT_HTTP_PAGE (bytes, 4096 to 64 MiB), as libafmt reads it,
+    else 256 KiB."""
+    v = os.environ.get("AFMT_HTTP_PAGE", "")
+    try:
+        n = int(v) if v else 256 << 10
+    except ValueError:
+        raise ValueError("AFMT_HTTP_PAGE is %r: not a whole number of bytes" % v) from None
+    if not 4096 <= n <= 64 << 20:
+        raise ValueError("AFMT_HTTP_PAGE is %d: not in [4096, %d]" % (n, 64 << 20))
+    return n
 
 
 def is_url(path):
@@ -72,6 +93,8 @@ class _Remote:
         self.retries = max(0, int(retries))
         self.size = None    # set by the first answer (read_region) or adopt()
         self.tag = None     # the ETag (or Last-Modified) of the first answer
+        self.page = _page()
+        self._tail = None   # (offset, bytes): the file's last page, read at open
 
     def adopt(self, pin):
         """The size and version another rank saw at open (File under a communicator)."""
@@ -82,7 +105,43 @@ class _Remote:
         return self.size, self.tag
 
     def read_region(self):
-        return self._fetch(0, SUPER_REGION, first=True)
+        """The superblock region and, in the same round trip, the last page."""
+        got = []
+        th = threading.Thread(target=self._tail_try, args=(got,), daemon=True)
+        th.start()
+        try:
+            region = self._fetch(0, SUPER_REGION, first=True)
+        finally:
+            th.join()
+        if self.size > SUPER_REGION:
+            n = min(self.page, self.size)
+            at = self.size - n
+            t = got[0] if got else None
+            if not (t and t[0] == self.size and t[1] == self.tag and len(t[2]) == n):
+                t = (self.size, self.tag, self._fetch(at, n))   # the explicit range
+            self._tail = (at, t[2])
+        return region
+
+    def _tail_try(self, out):
+        """Thread: one request for the last page (no retries); appends (size, tag, bytes)
+        to out when the answer is exactly the object's last min(page, size) bytes."""
+        n = self.page
+        try:
+            status, _, crange, tag, body = self._get("bytes=-%d" % n, n,
+                                                     time.monotonic() + self.timeout)
+        except Exception:   # the explicit range will tell what is wrong
+            return
+        finally:
+            self._thread_done()
+        m = _CRANGE.match(crange or "")
+        if status != 206 or m is None or m.group(1) is None or body is None:
+            return
+        a, b, total = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if b == total - 1 and a == total - min(n, total) and len(body) == b - a + 1:
+            out.append((total, tag, body))
+
+    def _thread_done(self):
+        """A thread that reads no more: its own connection, if any, is closed."""
 
     def read(self, off, n):
         # As _Storage.read: every read lies below the chosen slot's eof, so a range past
@@ -92,6 +151,9 @@ class _Remote:
                                (self.url, n, off, self.size))
         if n == 0:
             return b""
+        t = self._tail
+        if t is not None and t[0] <= off and off + n <= t[0] + len(t[1]):
+            return t[1][off - t[0]:off - t[0] + n]
         return self._fetch(off, n)
 
     def _fetch(self, off, n, first=False):
@@ -114,7 +176,8 @@ class _Remote:
 
     def _once(self, off, n, first):
         deadline = time.monotonic() + self.timeout
-        status, reason, crange, tag, body = self._get(off, off + n - 1, deadline)
+        status, reason, crange, tag, body = self._get("bytes=%d-%d" % (off, off + n - 1), n,
+                                                      deadline)
         m = _CRANGE.match(crange or "")
         total = int(m.group(3)) if m else None
         if status == 416 and first:
@@ -197,20 +260,22 @@ class _HTTP(_Remote):
                 self._conns.append(c)
         return c
 
-    def _get(self, first, last, deadline):
+    def _get(self, rng, want, deadline):
+        """One GET with the Range header rng, reading at most want bytes of a 206's body:
+        (status, reason, Content-Range, ETag, body or None)."""
         c = self._conn()
         try:
             c.timeout = self._left(deadline)
             if c.sock is not None:
                 c.sock.settimeout(c.timeout)
-            r = self._ask(c, "bytes=%d-%d" % (first, last))
+            r = self._ask(c, rng)
             crange = r.getheader("Content-Range")
             tag = r.getheader("ETag") or r.getheader("Last-Modified")
             if r.status != 206:
                 # Not reading the body: a 200 may be the whole (large) file.
                 c.close()
                 return r.status, r.reason, crange, tag, None
-            parts, left = [], last - first + 1
+            parts, left = [], want
             while left > 0:
                 # The socket timeout bounds each wait, the deadline the whole answer: a
                 # server trickling bytes must not hold the reader forever.
@@ -244,6 +309,15 @@ class _HTTP(_Remote):
                 c.close()
         c.request("GET", self._target, headers=headers)
         return c.getresponse()
+
+    def _thread_done(self):
+        c = getattr(self._tls, "conn", None)
+        if c is not None:
+            self._tls.conn = None
+            with self._lock:
+                if c in self._conns:
+                    self._conns.remove(c)
+            c.close()
 
     def close(self):
         with self._lock:
@@ -289,11 +363,10 @@ class _S3(_Remote):
                                       config=botocore.config.Config(**kw))
         self._exc = botocore.exceptions
 
-    def _get(self, first, last, deadline):
+    def _get(self, rng, want, deadline):
         X = self._exc
         try:
-            r = self._client.get_object(Bucket=self._bucket, Key=self._key,
-                                        Range="bytes=%d-%d" % (first, last))
+            r = self._client.get_object(Bucket=self._bucket, Key=self._key, Range=rng)
         except X.ClientError as e:
             meta = e.response.get("ResponseMetadata", {})
             err = e.response.get("Error", {})
@@ -311,7 +384,7 @@ class _S3(_Remote):
         try:
             if status != 206:
                 return status, "", r.get("ContentRange"), r.get("ETag"), None
-            parts, left = [], last - first + 1
+            parts, left = [], want
             while left > 0:
                 # body.read(amt) waits for amt bytes (read_timeout bounds each recv only):
                 # small pieces keep the deadline checks close together.

@@ -8,9 +8,13 @@ Every array over http and s3 equals the local read bit for bit (whole, slices, l
 xarray); each bad input fails with the expected exception naming the URL, in bounded
 time: 404, 403, a server ignoring ranges, a truncated object, a slow server, a busy one
 (503: retried, then given up), a closed port, a file changed under the reader (size and
-ETag). The request count of an open and of a one-chunk read is printed and bounded; 2 MPI
-ranks read with comm=."""
+ETag). The open asks for the superblock region and the last page at once (2 requests);
+the request count of a one-chunk read is printed and bounded; servers that answer the
+suffix range wrongly (s3rver) or not at all (nginx's /nosuffix/) read the same through
+the explicit range; a file whose end carries the trailer of an interrupted commit reads
+as its superblock says; 2 MPI ranks read with comm=."""
 
+import contextlib
 import errno
 import os
 import sys
@@ -65,6 +69,21 @@ def put(name, data):
         c.close()
 
 
+@contextlib.contextmanager
+def env(**kw):
+    """The environment variables kw set for the block, restored after."""
+    old = {k: os.environ.get(k) for k in kw}
+    os.environ.update(kw)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def log_lines():
     """nginx's access log, once it has settled: nginx writes a request's line after
     sending the answer, so a client can have the answer before the line is there."""
@@ -105,6 +124,8 @@ class TestRemote(unittest.TestCase):
                 w.define("z", "float32", (33, 18), chunks=(16, 16), zfp=("accuracy", 1e-3))
                 w.write("z", rng.random((33, 18)).astype(np.float32))
             w.commit()                                              # layer 2
+            with open(p, "rb") as fh:
+                region2 = fh.read(4096)   # the superblock as of layer 2
             w.delete("gone")
             w.define("s", "float32", ())
             w.write("s", np.float32(2.5))
@@ -115,7 +136,14 @@ class TestRemote(unittest.TestCase):
             w.define("big", "float64", (32768,))
             w.write("big", np.arange(32768.0))
             w.commit()
-        for name, path in (("main.afmt", p), ("big.afmt", q)):
+        # cut: main.afmt with the superblock region of layer 2 put back: the commit of
+        # layer 3 interrupted before its slot, its footer and trailer at the end of the file.
+        c = os.path.join(DIR, "local-cut3.afmt")
+        with open(p, "rb") as fh:
+            data = fh.read()
+        with open(c, "wb") as fh:
+            fh.write(region2 + data[4096:])
+        for name, path in (("main.afmt", p), ("big.afmt", q), ("cut3.afmt", c)):
             with open(path, "rb") as fh:
                 put(name, fh.read())
             cls.local[name] = path
@@ -216,22 +244,67 @@ class TestRemote(unittest.TestCase):
         self.assertIn("OK", out)
 
     def test_request_count(self):
-        """An open reads the superblock region (which also gives the size) and the
-        footers, one request each; a one-chunk read then costs at most the index segments
-        of the layers it searches and the chunk's block. Printed, bounded."""
-        url = HTTP + "/main.afmt"
-        n0 = len(log_lines())
-        f = self.open(url, threads=1)
-        n1 = len(log_lines())
-        f["i"][3]
-        n2 = len(log_lines())
-        nl = len(f.layers)
-        print("\n  requests: open %d, one-chunk read %d (%d layers)" % (n1 - n0, n2 - n1, nl),
-              file=sys.stderr)
-        self.assertLessEqual(n1 - n0, 1 + nl)
-        self.assertLessEqual(n2 - n1, nl + 1)
-        for line in log_lines()[n0:n2]:
-            self.assertRegex(line, r'^GET /main.afmt 206 "bytes=\d+-\d+" \d+$')
+        """An open asks for the superblock region (which also gives the size) and the last
+        page at once; the footers that lie outside the last page cost one request each
+        (none here: the file is smaller than a page); a one-chunk read then costs at most
+        the index segments of the layers it searches and the chunk's block. Printed,
+        bounded; with 4 KiB pages too."""
+        for page in (None, 4096):
+            kw = {} if page is None else {"AFMT_HTTP_PAGE": str(page)}
+            with env(**kw):
+                url = HTTP + "/main.afmt"
+                n0 = len(log_lines())
+                f = self.open(url, threads=1)
+                n1 = len(log_lines())
+                f["i"][3]
+                n2 = len(log_lines())
+            nl = len(f.layers)
+            print("\n  requests (page %s): open %d, one-chunk read %d (%d layers)" %
+                  (page or "default", n1 - n0, n2 - n1, nl), file=sys.stderr)
+            lines = log_lines()[n0:n2]
+            self.assertEqual(sorted(x.split()[3] for x in lines[:2]),
+                             ['"bytes=-%d"' % (page or 256 << 10), '"bytes=0-4095"'])
+            self.assertLessEqual(n1 - n0, 1 + nl)
+            self.assertLessEqual(n2 - n1, nl + 1)
+            if page is None:
+                self.assertEqual(n1 - n0, 2)
+            for line in lines:
+                self.assertRegex(line, r'^GET /main.afmt 206 "bytes=(\d+-\d+|-\d+)" \d+$')
+
+    def test_suffix_range_fallback(self):
+        """nginx's /nosuffix/ answers a suffix range with 200, s3rver with the first N + 1
+        bytes: neither answer is used, the last page is asked for by an explicit range,
+        and the file reads the same (4 KiB pages, so that the reads need the page)."""
+        want = afmt.open(self.local["main.afmt"])
+        self.addCleanup(want.close)
+        size = os.path.getsize(self.local["main.afmt"])
+        with env(AFMT_HTTP_PAGE="4096"):
+            for url in (HTTP + "/nosuffix/main.afmt", "s3://afmt/main.afmt"):
+                n0 = len(log_lines())
+                f = self.open(url)
+                for n in want:
+                    self.assertTrue(same(f[n][...], want[n][...]), (url, n))
+                if url.startswith("http"):
+                    lines = log_lines()[n0:]
+                    self.assertIn('GET /nosuffix/main.afmt 200 "bytes=-4096"',
+                                  " ".join(lines))
+                    self.assertIn('"bytes=%d-%d"' % (size - 4096, size - 1), " ".join(lines))
+
+    def test_interrupted_commit(self):
+        """cut3.afmt ends with the footer and trailer of a commit whose superblock slot
+        was never written: it reads as its superblock says (2 layers), as the local file
+        does, whether the last page holds that footer or not."""
+        lf = afmt.open(self.local["cut3.afmt"])
+        self.addCleanup(lf.close)
+        self.assertEqual(len(lf.layers), 2)
+        for page in ("4096", str(256 << 10)):
+            with env(AFMT_HTTP_PAGE=page):
+                for url in self.urls("cut3.afmt"):
+                    f = self.open(url)
+                    self.assertEqual([L.id for L in f.layers], [L.id for L in lf.layers])
+                    self.assertEqual(sorted(f), sorted(lf))
+                    for n in lf:
+                        self.assertTrue(same(f[n][...], lf[n][...]), (url, page, n))
 
     def test_not_found(self):
         for url in self.urls("nothing-here.afmt") + ("s3://no-such-bucket/x.afmt",):
@@ -255,8 +328,9 @@ class TestRemote(unittest.TestCase):
         n0 = len(log_lines())
         self.assertFails(OSError, url, lambda: afmt.open(url), errno_=errno.EOPNOTSUPP,
                          text="range requests")
-        # Refused at the first answer, not retried.
-        self.assertEqual(len([x for x in log_lines()[n0:] if "/norange/" in x]), 1)
+        # Refused at the first answer (the superblock's; the last page's went at the same
+        # time), not retried.
+        self.assertEqual(len([x for x in log_lines()[n0:] if "/norange/" in x]), 2)
 
     def test_truncated(self):
         """A cut object reads as the same cut local file does: short of its superblock
@@ -321,6 +395,10 @@ class TestRemote(unittest.TestCase):
                          text="3 tries")
 
     def test_changed_under_the_reader(self):
+        with env(AFMT_HTTP_PAGE="4096"):   # the reads need more than the last page
+            self._changed_under_the_reader()
+
+    def _changed_under_the_reader(self):
         with open(self.local["main.afmt"], "rb") as fh:
             data = fh.read()
         with open(self.local["big.afmt"], "rb") as fh:

@@ -105,6 +105,20 @@ echo "# open + one chunk: $nreq requests"
 if [ "$nreq" -le 4 ] && ! printf '%s\n' "$log" | grep -qv " 206 "; then
     ok "open + one chunk: $nreq requests (at most 4), all 206"
 else bad "open + one chunk: the requests were: $log"; fi
+# Pages that cut the end of the file 1500 bytes before it: the last page's bytes are two
+# cache entries, a part of a page and a whole (short) one, and the footer with its
+# trailer, across both, is still read from them: the open is 2 requests.
+gsize=$(stat -c %s www/g.afmt)
+pg=$(((gsize - 1500) / 3))
+l0=$(log_len)
+t "open g.afmt, pages of $pg bytes" mpi 1 env AFMT_HTTP_PAGE=$pg "$CHECK" open "$U/g.afmt"
+rc_is 0
+log_from "$l0"
+if [ "$(printf '%s\n' "$log" | wc -l)" = 2 ]; then ok "open with pages of $pg bytes: 2 requests"
+else bad "open with pages of $pg bytes: the requests were: $log"; fi
+t "http g.afmt, pages of $pg bytes, 2 ranks" mpi 2 env AFMT_HTTP_PAGE=$pg "$CHECK" same \
+    www/g.afmt "$U/g.afmt"
+rc_is 0
 # The interrupted commit: read as the superblock says (1 layer, g's), as the local file is.
 t "afmt info u.afmt" "$AFMT" info www/u.afmt
 if grep -q "committed end: *$(stat -c %s www/g.afmt)\$" out && [ "$(tail -c 8 www/u.afmt)" = AFMTTRLR ] &&
@@ -116,7 +130,6 @@ t "http u.afmt (trailer of an interrupted commit), 2 ranks" mpi 2 "$CHECK" same 
 rc_is 0
 has "the newest of 1 layers reads the same"
 # A server that answers a suffix range with 200: the last page by an explicit range.
-gsize=$(stat -c %s www/g.afmt)
 l0=$(log_len)
 t "http, no suffix ranges, 2 ranks" mpi 2 "$CHECK" same www/g.afmt "$U/nosuffix/g.afmt"
 rc_is 0

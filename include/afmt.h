@@ -214,6 +214,36 @@ typedef enum {
  * otherwise. The file's bytes are the same at every level. Errors: EINVAL (o NULL, d not
  * one of the three). */
 AFMT_API int afmt_opts_set_durability(afmt_opts *o, afmt_durability d);
+/* Checkpoint retention applied after each commit (docs/reliability.md, "Automatic
+ * retention"): once afmt_commit, afmt_commit_wait or afmt_close's commit has made its
+ * layer durable, the handle checks the file and, when the rule below holds, runs
+ * afmt_compact_keep(f, keep) (afmt_compact when keep is 0) as part of the same call.
+ *  - keep > 0, dead_fraction 0: compacts when afmt_layers > keep + 1, so that after every
+ *    commit the file holds at most keep + 1 layers (the BASE and the keep newest).
+ *  - keep 0, dead_fraction in (0, 1): compacts (afmt_compact) when more than that
+ *    fraction of the file's bytes is dead.
+ *  - both: compacts when afmt_layers > keep + 1 and more than dead_fraction is dead: the
+ *    file keeps at least keep + 1 layers, and is rewritten only once enough is reclaimable.
+ *  - both 0 (default): never (no check, no cost).
+ * Dead bytes are the bytes the newest layer does not need: the stored bytes of the blocks
+ * none of whose chunks is the current version of a live array's chunk (superseded by a
+ * newer layer, or of a deleted array), and the footers and index segments of the older
+ * layers; the fraction divides them by the file's end (the newest commit's). A block
+ * with one current chunk counts as live, so the fraction never overstates. It is
+ * counted from the handle's index, made whole for it (every layer's index segments are
+ * read once, and kept: what afmt_compact reads too; no data block is read).
+ * A call that has changes staged on some rank when it would run (afmt_commit_wait with
+ * writes made while the commit was in flight) skips the check; the next call checks.
+ * The commit is durable before the compaction starts, and the compaction is atomic: when
+ * it fails, the file is as the commit left it and the call returns the compaction's code,
+ * the same on every rank, with a message that says the commit is durable and the
+ * retention failed (afmt_close still frees the handle). The MPI_Info hints "afmt_keep"
+ * (a decimal integer) and "afmt_dead_fraction" (a decimal number in [0, 1)) override
+ * keep and dead_fraction (values that do not parse are ignored). Every rank of the
+ * communicator must use the same setting: afmt_create and afmt_open fail with
+ * AFMT_EINVAL on every rank otherwise. Readers ignore it. Errors: EINVAL (o NULL,
+ * dead_fraction NaN or outside [0, 1)). */
+AFMT_API int afmt_opts_set_retention(afmt_opts *o, uint64_t keep, double dead_fraction);
 /* Frees o (NULL is fine). */
 AFMT_API int afmt_opts_free(afmt_opts *o);
 
@@ -290,8 +320,9 @@ AFMT_API int afmt_open_layer(MPI_Comm comm, const char *path, uint64_t layer, co
  * it with a fresh layer id. Errors: EREADONLY, ESTATE (uncommitted changes on some rank),
  * ERANGE (no such layer in the chain). */
 AFMT_API int afmt_rollback(afmt_file *f, uint64_t layer);
-/* COLLECTIVE. Commits pending writes first (if any, and the file is writable), then
- * frees f, also when that commit fails (its code is returned; its message is in
+/* COLLECTIVE. Commits pending writes first (if any, and the file is writable; then
+ * retention runs as after afmt_commit: afmt_opts_set_retention), then frees f, also when
+ * that commit or retention fails (its code is returned; its message is in
  * afmt_errmsg(NULL), as f is gone). */
 AFMT_API int afmt_close(afmt_file *f);
 
@@ -375,7 +406,10 @@ AFMT_API int afmt_read_as(afmt_file *f, const char *name, const uint64_t *start,
 /* COLLECTIVE. Makes everything staged on every rank durable as one new layer,
  * atomically: after a crash the file holds all of this commit or none of it. Every rank
  * returns the same code. Nothing staged: no layer is written, AFMT_OK. On failure the
- * file is as after the previous commit and the staged changes are kept. */
+ * file is as after the previous commit and the staged changes are kept. With retention
+ * set (afmt_opts_set_retention) the compaction it calls for runs after the layer is
+ * durable; if that fails, the commit stands, the file is as the commit left it and the
+ * compaction's code is returned (the message says so). */
 AFMT_API int afmt_commit(afmt_file *f);
 
 /* COLLECTIVE. Starts a commit and returns as soon as the application may go on. Here, on
@@ -411,6 +445,8 @@ AFMT_API int afmt_commit_start(afmt_file *f);
  * on every rank with a message naming the layer and the rank it happened on; the file
  * stays as the previous commit left it, and the handle drops the failed commit's changes
  * and the writes staged since it started, as afmt_discard does (write the step again).
+ * Then retention runs as after afmt_commit (afmt_opts_set_retention), unless a rank has
+ * staged changes since the start (the next commit's check covers them).
  * Errors: EIO, ENOMEM, EMPI, and afmt_commit's. */
 AFMT_API int afmt_commit_wait(afmt_file *f);
 

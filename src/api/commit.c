@@ -866,5 +866,6 @@ int afmt_commit(afmt_file *f) {
     int rc = afmt__check(f, "afmt_commit");
     if (rc != AFMT_OK) return rc;
     if ((rc = afmt__check_writable(f, "afmt_commit")) != AFMT_OK) return rc;
-    return afmt__commit(f);
+    if ((rc = afmt__commit(f)) != AFMT_OK) return rc;
+    return afmt__retain(f, "afmt_commit"); /* the commit is durable: retention may follow */
 }

@@ -348,6 +348,7 @@ int afmt_commit_wait(afmt_file *f) {
     int rc = afmt__check(f, "afmt_commit_wait");
     if (rc != AFMT_OK) return rc;
     if ((rc = afmt__check_writable(f, "afmt_commit_wait")) != AFMT_OK) return rc;
-    /* The entry finishes the commit in flight (file.c). */
-    return afmt__enter(f, AFMT_CALL_COMMIT_WAIT, AFMT_OK, NULL, 0);
+    /* The entry finishes the commit in flight (file.c); retention follows it. */
+    if ((rc = afmt__enter(f, AFMT_CALL_COMMIT_WAIT, AFMT_OK, NULL, 0)) != AFMT_OK) return rc;
+    return afmt__retain(f, "afmt_commit_wait");
 }

@@ -2,6 +2,7 @@
  * handles, argument checks shared by the API functions, afmt_errmsg, and the handle's
  * side of the lower modules: the agreement and data movement (mpiutil.h) and the writer
  * lock (lock.h) on f's communicator and message buffer. Loading the chain: load.c. */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -138,6 +139,14 @@ int afmt__file_agree(afmt_file *f, int rc) {
     return afmt__agree(f->comm, f->rank, f->size, rc, f->errmsg);
 }
 
+int afmt__file_agree_flags(afmt_file *f, int rc, int *flags, int nflags) {
+    afmt__group g = group_of(f);
+    char what[AFMT_ERRMSG_MAX];
+    int keys[2];
+    snprintf(what, sizeof what, "afmt(%s)", f->path);
+    return afmt__agree_keyed(&g, 1, rc, flags, nflags, keys, what);
+}
+
 static const char *call_name(int call) {
     static const char *const n[] = {"?",
                                     "afmt_define",
@@ -242,6 +251,50 @@ static afmt_durability durability_of(const afmt_opts *o) {
     return o->durability;
 }
 
+/* The retention setting of options o (NULL: off): the hints afmt_keep and
+ * afmt_dead_fraction where they parse, else afmt_opts_set_retention's. */
+static void retention_of(const afmt_opts *o, uint64_t *keep, double *frac) {
+    *keep = o ? o->keep : 0;
+    *frac = o ? o->dead_fraction : 0.0;
+    if (!o || o->info == MPI_INFO_NULL) return;
+    char val[64], *end = NULL;
+    int flag = 0;
+    MPI_Info_get(o->info, "afmt_keep", (int)sizeof val - 1, val, &flag);
+    if (flag && val[0] >= '0' && val[0] <= '9') {
+        errno = 0;
+        unsigned long long k = strtoull(val, &end, 10);
+        if (errno == 0 && *end == '\0') *keep = (uint64_t)k;
+    }
+    flag = 0;
+    MPI_Info_get(o->info, "afmt_dead_fraction", (int)sizeof val - 1, val, &flag);
+    if (flag && val[0] != '\0') {
+        double d = strtod(val, &end);
+        if (*end == '\0' && d >= 0.0 && d < 1.0) *frac = d;
+    }
+    if (*frac == 0.0) *frac = 0.0; /* -0.0 is off too, and must key alike */
+}
+
+/* COLLECTIVE, on the user's communicator g. Every rank must give the same retention
+ * setting: a key made of it (> 0), compared over the ranks (message in g->errmsg). */
+static int retention_agree(afmt__group *g, const afmt_opts *o, int rc, const char *fn,
+                           const char *path) {
+    uint64_t keep;
+    double frac;
+    retention_of(o, &keep, &frac);
+    uint8_t b[16];
+    afmt__put_u64(b, keep);
+    memcpy(b + 8, &frac, 8);
+    int keys[2], key = 1 + (int)(afmt__checksum(b, sizeof b) & 0x3fffffff);
+    int krc = afmt__agree_keyed(g, key, rc, NULL, 0, keys, fn);
+    if (krc == AFMT_EINVAL && keys[0] != keys[1])
+        afmt__fail(g->errmsg, krc,
+                   "%s(%s): the ranks gave different retention settings "
+                   "(afmt_opts_set_retention or the hints afmt_keep, afmt_dead_fraction; this "
+                   "rank: keep %llu, dead fraction %g): give every rank the same",
+                   fn, path, (unsigned long long)keep, frac);
+    return krc;
+}
+
 static const char *durability_name(int d) {
     return d == AFMT_DURABILITY_NONE ? "none" : d == AFMT_DURABILITY_DATA ? "data" : "full";
 }
@@ -285,6 +338,7 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
         f->size = usize;
         int arc = afmt__opts_copy(&f->opts, opts);
         f->opts.durability = durability_of(opts);
+        retention_of(opts, &f->opts.keep, &f->opts.dead_fraction);
         /* A URL is read through the HTTP backend whatever the options say. */
         f->opts.storage = afmt__storage_kind_of(path, f->opts.storage);
         if (arc == AFMT_OK && !(f->path = strdup(path))) arc = AFMT_ENOMEM;
@@ -336,6 +390,8 @@ static int file_alloc(MPI_Comm comm, const char *path, unsigned mode, const afmt
                    "or the hint afmt_durability: %s and %s): give every rank the same",
                    fn, path, durability_name(keys[0] % 3), durability_name(keys[1] % 3));
     rc = krc;
+    /* And the same retention (afmt_opts_set_retention): a compaction is collective. */
+    if (rc == AFMT_OK) rc = retention_agree(&g, opts, rc, fn, path);
     if (rc != AFMT_OK) {
         if (f) {
             f->comm = MPI_COMM_NULL;
@@ -711,6 +767,7 @@ int afmt_close(afmt_file *f) {
     if (rc != AFMT_OK) return rc;
     /* A stale handle has nothing to commit: its staged changes are in the file. */
     if (f->mode == AFMT_RDWR && !f->stale) rc = afmt__commit(f);
+    if (rc == AFMT_OK && f->mode == AFMT_RDWR) rc = afmt__retain(f, "afmt_close");
     live_del(f);
     /* Closing is collective for MPI-IO but its outcome is per rank: agreed (the commit's
      * was), so that every rank returns the same code. */

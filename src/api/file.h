@@ -42,6 +42,8 @@ struct afmt_opts {
     int check_bounds;     /* afmt_opts_set_check_bounds: decode lossy blocks, check the bound */
     afmt_durability durability; /* afmt_opts_set_durability; in a handle's copy, the level the
                                  * hint afmt_durability gives (file.c), the same on every rank */
+    uint64_t keep;              /* afmt_opts_set_retention; in a handle's copy, what the hints */
+    double dead_fraction;       /* afmt_keep, afmt_dead_fraction give (file.c); 0: off */
 };
 
 #ifdef AFMT_TESTING
@@ -320,6 +322,14 @@ int afmt__drain_alloc_read(afmt_file *f, uint64_t block, uint64_t offset, void *
 
 /* COLLECTIVE. afmt_commit without the handle checks (afmt_close and afmt_compact). */
 int afmt__commit(afmt_file *f);
+/* COLLECTIVE. Retention after a durable commit (afmt_opts_set_retention; retain.c): if the
+ * handle's keep or dead fraction calls for it, afmt_compact_keep. fn names the caller in
+ * the message of a failure, which also says that the commit is durable. The same code on
+ * every rank; AFMT_OK at once (no MPI call) when retention is off. */
+int afmt__retain(afmt_file *f, const char *fn);
+/* COLLECTIVE. afmt__file_agree that also ORs flags[0, nflags) over the ranks
+ * (nflags <= AFMT__AGREE_MAXFLAGS). */
+int afmt__file_agree_flags(afmt_file *f, int rc, int *flags, int nflags);
 /* COLLECTIVE. Reads the superblock and the footer chain (rank 0) and builds f->idx on
  * every rank. */
 int afmt__load(afmt_file *f);

@@ -1,6 +1,6 @@
 /* opts.c - the options object: codec, shuffle, block size, memory budget, spill
  * directory, cache size, MPI_Info hints, alignment, threads, storage backend, the check of
- * collective calls, durability. */
+ * collective calls, durability, retention. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,6 +152,17 @@ int afmt_opts_set_durability(afmt_opts *o, afmt_durability d) {
                           "_DATA 1 or _NONE 2)",
                           (int)d);
     o->durability = d;
+    return AFMT_OK;
+}
+
+int afmt_opts_set_retention(afmt_opts *o, uint64_t keep, double dead_fraction) {
+    if (!o) return afmt__fail(NULL, AFMT_EINVAL, "afmt_opts_set_retention: opts is NULL");
+    if (!(dead_fraction >= 0.0 && dead_fraction < 1.0)) /* NaN fails too */
+        return afmt__fail(NULL, AFMT_EINVAL,
+                          "afmt_opts_set_retention: dead fraction %g is outside [0, 1) (0: off)",
+                          dead_fraction);
+    o->keep = keep;
+    o->dead_fraction = dead_fraction;
     return AFMT_OK;
 }
 

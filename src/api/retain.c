@@ -1,0 +1,60 @@
+/* retain.c - checkpoint retention applied after a commit (afmt_opts_set_retention): once
+ * the commit is durable, the handle decides from its own index, the same on every rank,
+ * whether the file is to be compacted (afmt_compact_keep), and does it. The compaction is
+ * atomic (compact.c): when it fails, the file is as the commit left it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/file.h"
+
+/* The bytes of the file the newest layer does not need, from the whole index x: the
+ * stored bytes of the blocks with no current chunk of a live array, and the footers and
+ * index segments of the layers before the newest. */
+static uint64_t dead_bytes(const afmt_index *x) {
+    uint64_t dead = 0;
+    for (uint64_t b = 0; b < x->n_blocks; b++)
+        if (x->blocks[b].nlive == 0) dead += x->blocks[b].b.stored_size;
+    for (uint64_t i = 0; i + 1 < x->n_layers; i++)
+        dead += x->layers[i].footer_length + x->layers[i].seg_bytes;
+    return dead;
+}
+
+/* COLLECTIVE. Whether the setting calls for a compaction now (*go, agreed). */
+static int retain_wanted(afmt_file *f, const char *fn, int *go) {
+    uint64_t keep = f->opts.keep, n = f->idx.n_layers;
+    double frac = f->opts.dead_fraction;
+    int rc = AFMT_OK;
+    *go = keep > 0 && n > 1 && n - 1 > keep;
+    if (frac > 0.0 && (keep == 0 ? n > 1 : *go)) {
+        /* The whole chunk map: every lazy layer's index segments, once (lazy.h). */
+        char why[AFMT_ERRMSG_MAX];
+        rc = afmt__index_load_all(&f->idx, why);
+        if (rc != AFMT_OK)
+            afmt__fail(f->errmsg, rc, "%s(%s): reading the index to count the dead bytes: %.800s",
+                       fn, f->path, why);
+        *go = rc == AFMT_OK && f->super.eof > 0 &&
+              (double)dead_bytes(&f->idx) > frac * (double)f->super.eof;
+    }
+    return afmt__file_agree_flags(f, rc, go, 1);
+}
+
+int afmt__retain(afmt_file *f, const char *fn) {
+    if (f->opts.keep == 0 && f->opts.dead_fraction <= 0.0) return AFMT_OK;
+    /* Changes staged on some rank (writes made while an asynchronous commit was in
+     * flight): a compaction would commit them. Skipped; the next commit checks. */
+    int staged = f->staging.n > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0 || f->drain;
+    int rc = afmt__file_agree_flags(f, AFMT_OK, &staged, 1);
+    if (rc != AFMT_OK || staged) return rc;
+    uint64_t newest = f->idx.n_layers ? f->idx.layers[f->idx.n_layers - 1].layer_id : 0;
+    int go = 0;
+    if ((rc = retain_wanted(f, fn, &go)) == AFMT_OK && go) rc = afmt_compact_keep(f, f->opts.keep);
+    if (rc == AFMT_OK) return AFMT_OK;
+    char why[AFMT_ERRMSG_MAX];
+    memcpy(why, f->errmsg, sizeof why);
+    return afmt__fail(f->errmsg, rc,
+                      "%s(%s): the commit is durable (layer %llu is the newest), but the automatic "
+                      "retention (keep %llu, dead fraction %g) failed and the file is as the "
+                      "commit left it: %.700s",
+                      fn, f->path, (unsigned long long)newest, (unsigned long long)f->opts.keep,
+                      f->opts.dead_fraction, why);
+}

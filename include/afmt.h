@@ -235,9 +235,10 @@ AFMT_API int afmt_opts_set_durability(afmt_opts *o, afmt_durability d);
  * A call that has changes staged on some rank when it would run (afmt_commit_wait with
  * writes made while the commit was in flight) skips the check; the next call checks.
  * The commit is durable before the compaction starts, and the compaction is atomic: when
- * it fails, the file is as the commit left it and the call returns the compaction's code,
- * the same on every rank, with a message that says the commit is durable and the
- * retention failed (afmt_close still frees the handle). The MPI_Info hints "afmt_keep"
+ * it fails, the file is as the commit left it (or, failing after its rename, compacted, as
+ * afmt_compact says) and the call returns the compaction's code, the same on every rank,
+ * with a message that says the commit is durable, that the retention failed, and which of
+ * the two the file is (afmt_close still frees the handle). The MPI_Info hints "afmt_keep"
  * (a decimal integer) and "afmt_dead_fraction" (a decimal number in [0, 1)) override
  * keep and dead_fraction (values that do not parse are ignored). Every rank of the
  * communicator must use the same setting: afmt_create and afmt_open fail with

@@ -45,16 +45,22 @@ int afmt__retain(afmt_file *f, const char *fn) {
     int staged = f->staging.n > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0 || f->drain;
     int rc = afmt__file_agree_flags(f, AFMT_OK, &staged, 1);
     if (rc != AFMT_OK || staged) return rc;
-    uint64_t newest = f->idx.n_layers ? f->idx.layers[f->idx.n_layers - 1].layer_id : 0;
+    uint64_t n = f->idx.n_layers, newest = n ? f->idx.layers[n - 1].layer_id : 0;
     int go = 0;
     if ((rc = retain_wanted(f, fn, &go)) == AFMT_OK && go) rc = afmt_compact_keep(f, f->opts.keep);
     if (rc == AFMT_OK) return AFMT_OK;
+    /* Where the compaction stopped: before its rename the file (and the handle) is as the
+     * commit left it; after it (a failed directory sync, or a failed reopen that made the
+     * handle stale) the file is compacted, its newest state the commit's. A compaction
+     * that ran leaves fewer layers (it runs only when there are more than keep + 1). */
+    const char *state = f->stale              ? "the file is compacted, but this handle is stale"
+                        : f->idx.n_layers < n ? "the file is compacted"
+                                              : "the file is as the commit left it";
     char why[AFMT_ERRMSG_MAX];
     memcpy(why, f->errmsg, sizeof why);
     return afmt__fail(f->errmsg, rc,
                       "%s(%s): the commit is durable (layer %llu is the newest), but the automatic "
-                      "retention (keep %llu, dead fraction %g) failed and the file is as the "
-                      "commit left it: %.700s",
+                      "retention (keep %llu, dead fraction %g) failed and %s: %.700s",
                       fn, f->path, (unsigned long long)newest, (unsigned long long)f->opts.keep,
-                      f->opts.dead_fraction, why);
+                      f->opts.dead_fraction, state, why);
 }

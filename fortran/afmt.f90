@@ -170,7 +170,7 @@ module afmt
               afmt_opts_set_mpi_info, afmt_opts_set_cache_size, afmt_opts_set_alignment, &
               afmt_opts_set_index_cache, &
               afmt_opts_set_check_collective, afmt_opts_set_threads, &
-              afmt_opts_set_check_bounds, afmt_opts_free
+              afmt_opts_set_check_bounds, afmt_opts_set_retention, afmt_opts_free
     public :: afmt_array_opts_create, afmt_array_opts_set_codec, afmt_array_opts_set_shuffle, &
               afmt_array_opts_set_zfp, afmt_array_opts_set_bitround, afmt_array_opts_free
     public :: afmt_create, afmt_open, afmt_open_layer, afmt_rollback, afmt_close, &
@@ -367,6 +367,14 @@ module afmt
             import :: c_ptr, c_int
             type(c_ptr), value :: o
             integer(c_int), value :: on
+            integer(c_int) :: rc
+        end function
+        function c_afmt_opts_set_retention(o, keep, frac) result(rc) &
+            bind(c, name="afmt_opts_set_retention")
+            import :: c_ptr, c_int, c_int64_t, c_double
+            type(c_ptr), value :: o
+            integer(c_int64_t), value :: keep
+            real(c_double), value :: frac
             integer(c_int) :: rc
         end function
         function c_afmt_opts_free(o) result(rc) bind(c, name="afmt_opts_free")
@@ -1240,6 +1248,22 @@ contains
         call finish(c_null_ptr, c_afmt_opts_set_check_bounds(o%p, merge(1_c_int, 0_c_int, on)), &
                     ierr)
     end subroutine afmt_opts_set_check_bounds
+
+    !> INDEPENDENT. Retention after every afmt_commit, afmt_commit_wait and afmt_close:
+    !> keep > 0 runs afmt_compact_keep(f, keep) once there are more than keep + 1 layers;
+    !> dead_fraction in (0, 1) compacts once more than that share of the file is dead; both
+    !> set: both must hold; 0 and 0 (default): never. The commit is durable before; a failed
+    !> compaction is the call's error (the commit stands). Every rank must give the same
+    !> setting (else AFMT_EINVAL at create/open). AFMT_EINVAL if dead_fraction is outside
+    !> [0, 1).
+    subroutine afmt_opts_set_retention(o, keep, dead_fraction, ierr)
+        type(afmt_opts), intent(in) :: o
+        integer(int64), intent(in) :: keep
+        real(real64), intent(in) :: dead_fraction
+        integer, intent(out), optional :: ierr
+        call finish(c_null_ptr, c_afmt_opts_set_retention(o%p, keep, real(dead_fraction, c_double)), &
+                    ierr)
+    end subroutine afmt_opts_set_retention
 
     !> INDEPENDENT. Frees o (one never created is fine) and resets it.
     subroutine afmt_opts_free(o, ierr)

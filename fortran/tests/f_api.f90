@@ -2,7 +2,8 @@
 ! layers and time travel (afmt_open_layer, afmt_rollback), afmt_discard, afmt_delete,
 ! afmt_compact, asynchronous commits (afmt_commit_start, afmt_commit_wait), the signal
 ! flag, a user codec written in Fortran (bind(c) callbacks), and per-array compression
-! (afmt_array_opts_*, afmt_define_with: ZFP and bit rounding; afmt_inquire_codec).
+! (afmt_array_opts_*, afmt_define_with: ZFP and bit rounding; afmt_inquire_codec), and
+! retention as an option (afmt_opts_set_retention).
 ! Run on 2 ranks: mpiexec -n 2 f_api DIR. Exit status 0 if every check holds.
 module f_api_codec
     use, intrinsic :: iso_c_binding
@@ -345,6 +346,35 @@ program f_api
         call want(rc, AFMT_ENOTFOUND, 'afmt_inquire_codec of no array')
     end do
     call afmt_close(f, rc)
+    if (rank == 0) then
+        open (newunit=i, file=path, status='old', iostat=rc)
+        if (rc == 0) close (i, status='delete')
+    end if
+    path = trim(dir)//'/f_api.afmt'
+
+    ! Retention as an option: keep 1 leaves at most 2 layers after each commit, and the
+    ! newest reads back; a dead fraction of 1 is refused.
+    path = trim(dir)//'/f_api_keep.afmt'
+    call afmt_opts_create(o, rc)
+    call afmt_opts_set_retention(o, 1_int64, 1.0_real64, rc)
+    call want(rc, AFMT_EINVAL, 'afmt_opts_set_retention(dead fraction 1)')
+    call afmt_opts_set_retention(o, 1_int64, 0.0_real64, rc)
+    call ok(rc, 'afmt_opts_set_retention')
+    call afmt_create(MPI_COMM_WORLD, path, AFMT_TRUNC, f, o, rc)
+    call ok(rc, 'afmt_create (retention)')
+    call afmt_opts_free(o, rc)
+    call afmt_define(f, 'a', AFMT_INT32, [64_int64], ierr=rc)
+    do k = 1, 4
+        if (rank == 0) call afmt_write(f, 'a', k*a, ierr=rc)
+        call afmt_commit(f, rc)
+        call ok(rc, 'commit with retention')
+        call afmt_layers(f, n, rc)
+        if (n /= min(k, 2)) call bad('layers after a commit with keep 1')
+    end do
+    call afmt_read(f, 'a', b, ierr=rc)
+    if (any(b /= 4*a)) call bad('content after automatic retention')
+    call afmt_close(f, rc)
+    call ok(rc, 'close (retention)')
     if (rank == 0) then
         open (newunit=i, file=path, status='old', iostat=rc)
         if (rc == 0) close (i, status='delete')

@@ -105,6 +105,7 @@ def lib():
         "afmt_opts_set_shuffle": [P, ctypes.c_int],
         "afmt_opts_set_block_size": [P, ctypes.c_uint64],
         "afmt_opts_set_check_bounds": [P, ctypes.c_int],
+        "afmt_opts_set_retention": [P, ctypes.c_uint64, ctypes.c_double],
         "afmt_opts_free": [P],
         "afmt_array_opts_create": [ctypes.POINTER(P)],
         "afmt_array_opts_set_codec": [P, ctypes.c_int, ctypes.c_int],
@@ -196,7 +197,7 @@ class Writer:
     commit_wait, discard, compact, close; write and read are INDEPENDENT."""
 
     def __init__(self, path, comm=None, create=True, codec="lz4", level=0, shuffle=True,
-                 block_size=None, check_bounds=False):
+                 block_size=None, check_bounds=False, keep=0, dead_fraction=0.0):
         self._L = L = lib()
         self.path = path
         self._f = ctypes.c_void_p()
@@ -209,6 +210,13 @@ class Writer:
                 self._check(L.afmt_opts_set_block_size(opts, int(block_size)), None)
             if check_bounds:
                 self._check(L.afmt_opts_set_check_bounds(opts, 1), None)
+            if keep or dead_fraction:
+                # Retention after every commit, commit_wait and close (afmt_opts_set_retention):
+                # keep > 0 keeps the keep newest layers and folds the older ones once there
+                # are more than keep + 1; dead_fraction in (0, 1) compacts once more than that
+                # share of the file is dead (both: both must hold). Same on every rank.
+                self._check(L.afmt_opts_set_retention(opts, int(keep), float(dead_fraction)),
+                            None)
             h = _comm_handle(comm)
             if create:
                 rc = L.afmt_create(h, os.fsencode(path), AFMT_TRUNC, opts, ctypes.byref(self._f))

@@ -215,6 +215,36 @@ class TestLayersDeletesAttrs(Files):
         with self.assertRaises(KeyError):
             afmt.open(p, layer=2)
 
+    def test_retention_option(self):
+        # keep=2: at most 3 layers after every commit, the newest kept as they were.
+        p = self.path("retention")
+        a = values("int64", (50,), 2)
+        snaps = {}
+        with afmt.create(p, keep=2) as w:
+            w.define("v", "int64", a.shape, chunks=(7,))
+            for k in range(6):
+                a[k * 8:k * 8 + 5] = k
+                w.write("v", a)
+                w.commit()
+                snaps[k + 1] = a.copy()
+                self.assertEqual(len(afmt.open(p).layers), min(k + 1, 3))
+        f = self.assertReadsLikeC(p)
+        self.assertEqual([L.id for L in f.layers], [4, 5, 6])
+        for i in (4, 5, 6):
+            self.assertTrue(same(afmt.open(p, layer=i)["v"][:], snaps[i]))
+        # dead_fraction alone: full rewrites, compacted to one layer once 2/3 are dead.
+        q = self.path("retention-dead")
+        with afmt.create(q, codec="none", dead_fraction=0.6) as w:
+            w.define("v", "int64", (4096,), chunks=(512,))
+            counts = []
+            for k in range(4):
+                w.write("v", values("int64", (4096,), k + 10))
+                w.commit()
+                counts.append(len(afmt.open(q).layers))
+        self.assertEqual(counts, [1, 2, 1, 2])
+        with self.assertRaises(afmt.AfmtError):
+            afmt.create(self.path("retention-bad"), dead_fraction=1.5)
+
 
 class TestIndexing(Files):
     def test_numpy_indexing(self):

@@ -83,6 +83,7 @@ typedef struct {
     afmt_codec codec;
     int level;
     int threads;              /* --threads: afmt_opts_set_threads (0 = the library's default) */
+    uint64_t keep;            /* --keep: retention after each checkpoint, 0 = off */
     int signals[8], nsignals; /* --signal: the signals that request a checkpoint */
 } options;
 
@@ -205,6 +206,9 @@ static void usage(FILE *out) {
             "  --threads N            afmt's compression threads per rank (default: the "
             "library's,\n"
             "                         this rank's share of the node's cores)\n"
+            "  --keep K               after each checkpoint keep the K newest layers and fold\n"
+            "                         the older ones (afmt_opts_set_retention; default 0: "
+            "all kept)\n"
             "  --async                commit each checkpoint in the background "
             "(afmt_commit_start)\n"
             "                         and wait for it at the next one (afmt_commit_wait); "
@@ -285,7 +289,7 @@ static int parse_args(int argc, char **argv, options *o) {
                     strcmp(key, "--steps") == 0 || strcmp(key, "--checkpoint-every") == 0 ||
                     strcmp(key, "--max-steps") == 0 || strcmp(key, "--codec") == 0 ||
                     strcmp(key, "--level") == 0 || strcmp(key, "--signal") == 0 ||
-                    strcmp(key, "--threads") == 0;
+                    strcmp(key, "--threads") == 0 || strcmp(key, "--keep") == 0;
         if (takes && !val) {
             if (i + 1 >= argc) {
                 if (g_rank == 0) fprintf(stderr, "heat3d: %s needs a value\n", key);
@@ -337,6 +341,11 @@ static int parse_args(int argc, char **argv, options *o) {
             long t = strtol(val, &end, 10);
             bad = *end != '\0' || !*val || t < 1 || t > 1024;
             o->threads = (int)t;
+        } else if (strcmp(key, "--keep") == 0) {
+            char *end = NULL;
+            unsigned long long k = strtoull(val, &end, 10);
+            bad = *end != '\0' || *val < '0' || *val > '9' || k > 1000000;
+            o->keep = (uint64_t)k;
         } else if (strcmp(key, "--signal") == 0) {
             bad = parse_signals(val, o->signals, &o->nsignals);
         } else if (strcmp(key, "--restart") == 0) {
@@ -770,6 +779,9 @@ static int run(const options *o) {
     if (rc == AFMT_OK) rc = afmt_opts_set_codec(opts, o->codec, o->level);
     if (rc == AFMT_OK) rc = afmt_opts_set_shuffle(opts, 1);
     if (rc == AFMT_OK && o->threads > 0) rc = afmt_opts_set_threads(opts, o->threads);
+    /* Retention: every commit (and the wait of an asynchronous one) folds all but the
+     * newest K layers once there are more than K + 1; the commit is durable first. */
+    if (rc == AFMT_OK && o->keep) rc = afmt_opts_set_retention(opts, o->keep, 0.0);
     if (rc != AFMT_OK) {
         if (d.rank == 0) report(NULL, "afmt options", rc);
         afmt_opts_free(opts);

@@ -17,7 +17,8 @@
 #   has one layer per checkpoint with the right step/time attributes (afmt_open_layer), a
 #   finished restart adds no layer, and the error exits are 1 (missing file) and 2 (usage);
 #   the same chain with --async (afmt_commit_start under MPI_THREAD_MULTIPLE) and with
-#   --async-start (under plain MPI_Init) gives the same field and layers.
+#   --async-start (under plain MPI_Init) gives the same field and layers; --keep 2 the same
+#   field with the chain folded to the newest 3 layers.
 #
 # The grid (40x36x28, chunks 16^3) is cut by no rank grid along the chunk boundaries.
 set -u
@@ -178,6 +179,17 @@ layers)
     mpi 1 "$CMP" layers "$fs" >"$WORK/slayers.txt" || fail "fieldcmp layers (--async-start)"
     got=$(awk 'NR > 1 { print $1, $3, $4 }' "$WORK/slayers.txt" | tr '\n' ';')
     [ "$got" = "$want" ] || fail "layers --async-start: got '$got', want '$want'"
+    # and with --keep 2 (retention after every checkpoint): the same field, the chain
+    # folded to the newest 3 layers as they were (the BASE is step 10's, then 15, 20)
+    fk=$WORK/kchain.afmt
+    expect_rc 3 4 "$HEAT3D" --file "$fk" "${GRID[@]}" --steps 20 --checkpoint-every 5 \
+        --max-steps 8 --keep 2
+    expect_rc 0 3 "$HEAT3D" --file "$fk" --steps 20 --checkpoint-every 5 --restart --keep 2
+    same "$ref" "$fk"
+    mpi 1 "$CMP" layers "$fk" >"$WORK/klayers.txt" || fail "fieldcmp layers (--keep 2)"
+    got=$(awk 'NR > 1 { print $1, $3, $4 }' "$WORK/klayers.txt" | tr '\n' ';')
+    [ "$got" = "0 10 1.25;1 15 1.875;2 20 2.5;" ] || fail "layers --keep 2: got '$got'"
+    expect_rc 2 1 "$HEAT3D" --file "$fk" --keep two
     # errors: a missing file is 1, a bad command line 2
     expect_rc 1 2 "$HEAT3D" --file "$WORK/missing.afmt" --steps 5 --restart
     expect_rc 2 2 "$HEAT3D" --file "$f" --steps five

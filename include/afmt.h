@@ -230,8 +230,9 @@ AFMT_API int afmt_opts_set_durability(afmt_opts *o, afmt_durability d);
  * newer layer, or of a deleted array), and the footers and index segments of the older
  * layers; the fraction divides them by the file's end (the newest commit's). A block
  * with one current chunk counts as live, so the fraction never overstates. It is
- * counted from the handle's index, made whole for it (every layer's index segments are
- * read once, and kept: what afmt_compact reads too; no data block is read).
+ * counted from the handle's index, made whole for it (each layer's index segments are
+ * read once, and kept, until a compaction rewrites the file: what afmt_compact reads
+ * too; no data block is read).
  * A call that has changes staged on some rank when it would run (afmt_commit_wait with
  * writes made while the commit was in flight) skips the check; the next call checks.
  * The commit is durable before the compaction starts, and the compaction is atomic: when

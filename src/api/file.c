@@ -767,7 +767,7 @@ int afmt_close(afmt_file *f) {
     if (rc != AFMT_OK) return rc;
     /* A stale handle has nothing to commit: its staged changes are in the file. */
     if (f->mode == AFMT_RDWR && !f->stale) rc = afmt__commit(f);
-    if (rc == AFMT_OK && f->mode == AFMT_RDWR) rc = afmt__retain(f, "afmt_close");
+    if (rc == AFMT_OK && f->mode == AFMT_RDWR && !f->stale) rc = afmt__retain(f, "afmt_close");
     live_del(f);
     /* Closing is collective for MPI-IO but its outcome is per rank: agreed (the commit's
      * was), so that every rank returns the same code. */

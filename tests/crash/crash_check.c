@@ -8,6 +8,9 @@
  * array must equal the content of step S (crash_content.h). The file may be longer than
  * the committed end (a tail of a killed commit), never shorter. With "final" (the writer
  * ran to its end): S == MIN_STEP and the file ends exactly at the committed end.
+ * With CRASH_RETAIN=K in the environment (the writer's retention, afmt_opts_set_retention)
+ * the file holds min(S, K + 1) layers, or K + 2 when the kill came after the commit of
+ * step S and before its compaction's rename.
  * With MIN_STEP 0 and no commit recorded, a file that does not open (the kill came during
  * afmt_create) or has no layer is accepted as step 0.
  *
@@ -105,9 +108,13 @@ int main(int argc, char **argv) {
     if (S < min_step || S > min_step + 1 || (final && S != min_step))
         bad("the file holds step %llu, the marker recorded step %llu%s", (unsigned long long)S,
             (unsigned long long)min_step, final ? " (final: must be equal)" : " (allowed: +0/+1)");
-    if (layers != S)
-        bad("%llu layers for step %llu (one commit per step)", (unsigned long long)layers,
-            (unsigned long long)S);
+    const char *env_ret = getenv("CRASH_RETAIN");
+    uint64_t keep = env_ret ? strtoull(env_ret, NULL, 10) : 0;
+    uint64_t nl_lo = keep && S > keep + 1 ? keep + 1 : S,
+             nl_hi = keep && S > keep + 2 ? keep + 2 : S;
+    if (layers < nl_lo || layers > nl_hi)
+        bad("%llu layers for step %llu (one commit per step%s)", (unsigned long long)layers,
+            (unsigned long long)S, keep ? ", then retention" : "");
 
     if (g_bad == 0 && S > 0) {
         afmt_info in;

@@ -23,7 +23,12 @@
  *
  * CRASH_DURABILITY=full|data|none sets afmt_opts_set_durability (default full). A SIGKILL
  * loses no write the process made (the page cache survives it), so the file must read as
- * a commit whole at every level: only a power loss tells the levels apart. */
+ * a commit whole at every level: only a power loss tells the levels apart.
+ *
+ * CRASH_RETAIN=K sets afmt_opts_set_retention(o, K, 0): from step K + 2 on every commit is
+ * followed, inside afmt_commit, by afmt_compact_keep (the kills aimed at "C s" land in it
+ * too). After each commit the file then has min(s, K + 1) layers, and only commits that
+ * did not compact are checked for the place of their layer. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +44,7 @@
 #include "crash_content.h"
 
 static int g_rank;
+static uint64_t g_retain; /* CRASH_RETAIN: keep K, 0 = off */
 
 static void die(afmt_file *f, const char *what, int rc) {
     fprintf(stderr, "crash_writer: FAIL rank %d: %s -> %d (%s): %s\n", g_rank, what, rc,
@@ -76,12 +82,14 @@ static void after_commit(afmt_file *f, uint64_t s, uint64_t old_eof, const char 
         /* The new layer starts at the old committed end: a tail is overwritten, not
          * skipped. */
         const afmt_layer_info *L = &f->idx.layers[f->idx.n_layers - 1];
-        if (f->idx.n_layers != s || L->data_offset != old_eof) {
+        uint64_t want = g_retain && s > g_retain + 1 ? g_retain + 1 : s;
+        int compacted = want != s; /* its layer was rewritten into a new file */
+        if (f->idx.n_layers != want || (!compacted && L->data_offset != old_eof)) {
             fprintf(stderr,
                     "crash_writer: FAIL: commit %llu made layer %llu with data at %llu, "
                     "want layer %llu at the previous committed end %llu\n",
                     (unsigned long long)s, (unsigned long long)f->idx.n_layers,
-                    (unsigned long long)L->data_offset, (unsigned long long)s,
+                    (unsigned long long)L->data_offset, (unsigned long long)want,
                     (unsigned long long)old_eof);
             MPI_Abort(MPI_COMM_WORLD, 1);
         }
@@ -143,6 +151,9 @@ int main(int argc, char **argv) {
         rc = afmt_opts_set_durability(o, !strcmp(env_dur, "data")   ? AFMT_DURABILITY_DATA
                                          : !strcmp(env_dur, "none") ? AFMT_DURABILITY_NONE
                                                                     : (afmt_durability)-1);
+    const char *env_ret = getenv("CRASH_RETAIN");
+    g_retain = env_ret ? strtoull(env_ret, NULL, 10) : 0;
+    if (rc == AFMT_OK && g_retain) rc = afmt_opts_set_retention(o, g_retain, 0.0);
     if (rc != AFMT_OK) die(NULL, "options", rc);
 
     afmt_file *f = NULL;

@@ -21,7 +21,9 @@
 # Processes are killed by id only: the members of the job's session (Open MPI puts each
 # rank in a process group of its own, so the group of mpiexec is not enough) plus the pids
 # the ranks recorded (checked to run WRITER). A broad `pkill -f crash_writer` could hit
-# another build's run of this test. CRASH_KEEP=1 keeps the file and logs.
+# another build's run of this test. CRASH_KEEP=1 keeps the file and logs. CRASH_RETAIN=K
+# (crash.kill_during_commit_retain) makes the writer compact after each commit
+# (afmt_opts_set_retention): a kill inside afmt_commit may then land in the compaction.
 set -u
 
 if [ $# -lt 5 ]; then
@@ -154,7 +156,8 @@ cleanup() {
         echo "crash: kept $FILE, $MARKER*, $LOG (CRASH_KEEP=1)" >&2
         return
     fi
-    rm -f "$FILE" "$FILE.compact" "$MARKER" "$MARKER.pids" "$MARKER.phase" "$LOG" "$NAP_FIFO"
+    rm -f "$FILE" "$FILE.compact" "$FILE".compact-* "$MARKER" "$MARKER.pids" "$MARKER.phase" \
+        "$LOG" "$NAP_FIFO"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -325,7 +325,8 @@ int afmt__commit(afmt_file *f);
 /* COLLECTIVE. Retention after a durable commit (afmt_opts_set_retention; retain.c): if the
  * handle's keep or dead fraction calls for it, afmt_compact_keep. fn names the caller in
  * the message of a failure, which also says that the commit is durable. The same code on
- * every rank; AFMT_OK at once (no MPI call) when retention is off. */
+ * every rank; AFMT_OK at once (no MPI call) when retention is off or, with keep alone,
+ * not due; else one agreement, and the compaction when it is due. */
 int afmt__retain(afmt_file *f, const char *fn);
 /* COLLECTIVE. afmt__file_agree that also ORs flags[0, nflags) over the ranks
  * (nflags <= AFMT__AGREE_MAXFLAGS). */

@@ -19,35 +19,36 @@ static uint64_t dead_bytes(const afmt_index *x) {
     return dead;
 }
 
-/* COLLECTIVE. Whether the setting calls for a compaction now (*go, agreed). */
-static int retain_wanted(afmt_file *f, const char *fn, int *go) {
+int afmt__retain(afmt_file *f, const char *fn) {
     uint64_t keep = f->opts.keep, n = f->idx.n_layers;
     double frac = f->opts.dead_fraction;
+    /* keep K: more than K + 1 layers. The layer count and the setting are the same on
+     * every rank (the commit and the open agreed them), so every rank takes the same
+     * branch here: no MPI call while nothing is due. */
+    int go = keep > 0 && n > 1 && n - 1 > keep;
+    int count_dead = frac > 0.0 && (keep == 0 ? n > 1 : go);
+    if (!go && !count_dead) return AFMT_OK;
+    /* Changes staged on some rank (writes made while an asynchronous commit was in
+     * flight): a compaction would commit them. Skipped; the next commit checks. */
+    int staged = f->staging.n > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0 || f->drain;
     int rc = AFMT_OK;
-    *go = keep > 0 && n > 1 && n - 1 > keep;
-    if (frac > 0.0 && (keep == 0 ? n > 1 : *go)) {
+    if (count_dead && !staged) {
         /* The whole chunk map: every lazy layer's index segments, once (lazy.h). */
         char why[AFMT_ERRMSG_MAX];
         rc = afmt__index_load_all(&f->idx, why);
         if (rc != AFMT_OK)
             afmt__fail(f->errmsg, rc, "%s(%s): reading the index to count the dead bytes: %.800s",
                        fn, f->path, why);
-        *go = rc == AFMT_OK && f->super.eof > 0 &&
-              (double)dead_bytes(&f->idx) > frac * (double)f->super.eof;
+        go = rc == AFMT_OK && f->super.eof > 0 &&
+             (double)dead_bytes(&f->idx) > frac * (double)f->super.eof;
     }
-    return afmt__file_agree_flags(f, rc, go, 1);
-}
-
-int afmt__retain(afmt_file *f, const char *fn) {
-    if (f->opts.keep == 0 && f->opts.dead_fraction <= 0.0) return AFMT_OK;
-    /* Changes staged on some rank (writes made while an asynchronous commit was in
-     * flight): a compaction would commit them. Skipped; the next commit checks. */
-    int staged = f->staging.n > 0 || f->n_pend_arrays > 0 || f->n_pend_attrs > 0 || f->drain;
-    int rc = afmt__file_agree_flags(f, AFMT_OK, &staged, 1);
-    if (rc != AFMT_OK || staged) return rc;
-    uint64_t n = f->idx.n_layers, newest = n ? f->idx.layers[n - 1].layer_id : 0;
-    int go = 0;
-    if ((rc = retain_wanted(f, fn, &go)) == AFMT_OK && go) rc = afmt_compact_keep(f, f->opts.keep);
+    /* One agreement: the index read's outcome, whether any rank has changes staged, and
+     * the decision (the same wherever the index was read). */
+    int flags[2] = {staged, go};
+    rc = afmt__file_agree_flags(f, rc, flags, 2);
+    if (rc == AFMT_OK && flags[0]) return AFMT_OK;
+    uint64_t newest = n ? f->idx.layers[n - 1].layer_id : 0;
+    if (rc == AFMT_OK && flags[1]) rc = afmt_compact_keep(f, keep);
     if (rc == AFMT_OK) return AFMT_OK;
     /* Where the compaction stopped: before its rename the file (and the handle) is as the
      * commit left it; after it (a failed directory sync, or a failed reopen that made the

@@ -48,16 +48,20 @@ static double timed_write(const char *path, const char *buf, size_t n, int t) {
     if (fd < 0) return -1;
     part parts[64];
     pthread_t th[64];
+    int started[64];
     double t0 = now();
     for (int i = 0; i < t; i++) {
         size_t lo = n / (size_t)t * (size_t)i,
                hi = i == t - 1 ? n : n / (size_t)t * (size_t)(i + 1);
         parts[i] = (part){fd, buf, lo, hi - lo, 0};
-        if (pthread_create(&th[i], NULL, write_part, &parts[i]) != 0) parts[i].err = EAGAIN;
+        started[i] = pthread_create(&th[i], NULL, write_part, &parts[i]) == 0;
     }
     int err = 0;
     for (int i = 0; i < t; i++) {
-        if (parts[i].err != EAGAIN) pthread_join(th[i], NULL);
+        if (started[i])
+            pthread_join(th[i], NULL);
+        else
+            err = EAGAIN;
         if (parts[i].err) err = parts[i].err;
     }
     double s = now() - t0;

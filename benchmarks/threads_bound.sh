@@ -20,10 +20,11 @@ echo "# $(date -u '+%Y-%m-%d %H:%M') UTC, git $(git rev-parse --short HEAD), $(n
 out=$(mpiexec -np 1 --bind-to none "$build/benchmarks/afmt-bench" -w field -k smooth -s 256M \
   -a afmt/1,afmt/2,hdf5,codec -z lz4 -S 1 -r "$reps" -d "$dir" -D "$cache")
 grep -v '^#' <<<"$out"
-# field NAME of case CASE: the median column (write_s, read_s, ratio) or a key=value one
+# Of case CASE's line: the write median (col), the read median (rcol), the compression
+# ratio (ratio, before the last column, ok); key CASE NAME: NAME= of the line under it.
 col() { awk -v c="$1" '$1 ~ "^"c":" {print $2}' <<<"$out"; }
 rcol() { awk -v c="$1" '$1 ~ "^"c":" {print $7}' <<<"$out"; }
-ratio() { awk -v c="$1" '$1 ~ "^"c":" {print $NF == "yes" || $NF == "-" ? $(NF-1) : $NF}' <<<"$out"; }
+ratio() { awk -v c="$1" '$1 ~ "^"c":" {print $(NF-1)}' <<<"$out"; }
 key() {
   awk -v c="$1" -v k="$2" '$1 ~ "^"c":" {getline; for (i = 1; i <= NF; i++) {
     split($i, kv, "="); if (kv[1] == k) print kv[2]}}' <<<"$out"
